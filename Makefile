@@ -1,0 +1,32 @@
+# SPDX-License-Identifier: MIT
+# Makefile: a thin front end over the CMake presets. The README's two commands are
+# `make run` (install, build, run the main job) and `make check` (the whole test suite).
+
+PRESETS_TESTED := release asan tsan
+
+.PHONY: all deps build run check clean
+
+all: build
+
+deps:
+	@sh .ci/deps
+
+build: deps
+	cmake --preset release >/dev/null
+	cmake --build --preset release
+
+# The main job: until the daemon exists, the ring benchmark against ck_ring and rte_ring.
+run: build
+	./build/release/perf/bench_ring --runs 3
+
+# Unit, integration and stress tests in the release build, then under ASan+UBSan and TSan.
+check: deps
+	@set -e; for p in $(PRESETS_TESTED); do \
+		echo "== $$p"; \
+		cmake --preset $$p >/dev/null; \
+		cmake --build --preset $$p; \
+		ctest --preset $$p; \
+	done
+
+clean:
+	rm -rf build

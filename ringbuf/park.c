@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/* park.c: futex-based sleep and wake for ring consumers (see park.h for the protocol). */
+#include "park.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static long
+futex(_Atomic uint32_t *uaddr, int op, uint32_t val, const struct timespec *ts)
+{
+	return syscall(SYS_futex, (uint32_t *)uaddr, op, val, ts, NULL, 0);
+}
+
+void
+slc_ring_park_init(struct slc_ring_park *p, uint32_t spin_iters)
+{
+	atomic_init(&p->state, SLC_RING_PARK_AWAKE);
+	p->spin_iters = spin_iters;
+	atomic_init(&p->wakes, 0);
+	p->sleeps = 0;
+	p->timeouts = 0;
+}
+
+void
+slc_ring_park_prepare(struct slc_ring_park *p)
+{
+	atomic_store_explicit(&p->state, SLC_RING_PARK_SLEEPING, memory_order_relaxed);
+	/* F1: orders the store of SLEEPING before the consumer's re-check of its rings; pairs
+	 * with F2 in slc_ring_park_wake. */
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
+void
+slc_ring_park_cancel(struct slc_ring_park *p)
+{
+	atomic_store_explicit(&p->state, SLC_RING_PARK_AWAKE, memory_order_relaxed);
+}
+
+int
+slc_ring_park_sleep(struct slc_ring_park *p, int64_t timeout_ns)
+{
+	struct timespec ts, *tsp = NULL;
+	int ret = 0;
+
+	if (timeout_ns >= 0) {
+		ts.tv_sec = timeout_ns / 1000000000;
+		ts.tv_nsec = timeout_ns % 1000000000;
+		tsp = &ts;
+	}
+	p->sleeps++;
+	if (futex(&p->state, FUTEX_WAIT_PRIVATE, SLC_RING_PARK_SLEEPING, tsp) != 0) {
+		switch (errno) {
+		case EAGAIN: /* a producer flipped the state before we got in: woken */
+			break;
+		case ETIMEDOUT:
+			p->timeouts++;
+			ret = -ETIMEDOUT;
+			break;
+		case EINTR:
+			ret = -EINTR;
+			break;
+		default:
+			ret = -errno;
+			break;
+		}
+	}
+	atomic_store_explicit(&p->state, SLC_RING_PARK_AWAKE, memory_order_relaxed);
+	return ret;
+}
+
+bool
+slc_ring_park_wake_slow(struct slc_ring_park *p)
+{
+	/* Several producers may see SLEEPING; the exchange lets exactly one of them wake. */
+	if (atomic_exchange_explicit(&p->state, SLC_RING_PARK_AWAKE, memory_order_relaxed) !=
+	    SLC_RING_PARK_SLEEPING)
+		return false;
+	atomic_fetch_add_explicit(&p->wakes, 1, memory_order_relaxed);
+	futex(&p->state, FUTEX_WAKE_PRIVATE, 1, NULL);
+	return true;
+}
+
+bool
+slc_ring_park_idle(struct slc_ring_park *p, slc_ring_park_ready_fn ready, void *arg,
+                   int64_t timeout_ns)
+{
+	for (uint32_t i = 0; i < p->spin_iters; i++) {
+		if (ready(arg))
+			return true;
+		slc_ring_cpu_relax();
+	}
+	slc_ring_park_prepare(p);
+	if (ready(arg)) {
+		slc_ring_park_cancel(p);
+		return true;
+	}
+	slc_ring_park_sleep(p, timeout_ns);
+	return ready(arg);
+}

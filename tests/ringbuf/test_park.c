@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/* test_park.c: a ring consumer sleeps when idle, wakes for one element, and no wake is lost. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "park.h"
+#include "ring.h"
+
+#define NSEC_PER_SEC 1000000000ll
+
+static int64_t
+now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
+}
+
+static struct slc_ring_spsc *
+ring_new(uint32_t capacity)
+{
+	struct slc_ring_spsc *r = aligned_alloc(SLC_RING_ALIGN, slc_ring_spsc_memsize(capacity, 8));
+
+	cr_assert_not_null(r);
+	cr_assert_eq(slc_ring_spsc_init(r, capacity, 8), 0);
+	return r;
+}
+
+static bool
+ring_ready(void *arg)
+{
+	return slc_ring_spsc_count(arg) > 0;
+}
+
+Test(ring_park, wake_is_free_when_nobody_sleeps)
+{
+	struct slc_ring_park p;
+
+	slc_ring_park_init(&p, 100);
+	cr_expect_not(slc_ring_park_wake(&p));
+	cr_expect_not(slc_ring_park_wake(&p));
+	cr_expect_eq(atomic_load(&p.wakes), 0, "no system call without a sleeper");
+	slc_ring_park_prepare(&p);
+	cr_expect(slc_ring_park_wake(&p), "the consumer announced sleep: wake it");
+	cr_expect_not(slc_ring_park_wake(&p), "one wake per sleep");
+	cr_expect_eq(atomic_load(&p.wakes), 1);
+	cr_expect_eq(atomic_load(&p.state), SLC_RING_PARK_AWAKE);
+}
+
+Test(ring_park, sleep_times_out_and_stays_awake_after)
+{
+	struct slc_ring_park p;
+
+	slc_ring_park_init(&p, 0);
+	slc_ring_park_prepare(&p);
+	cr_expect_eq(slc_ring_park_sleep(&p, 1000000), -ETIMEDOUT);
+	cr_expect_eq(atomic_load(&p.state), SLC_RING_PARK_AWAKE);
+	cr_expect_eq(p.sleeps, 1);
+	cr_expect_eq(p.timeouts, 1);
+}
+
+struct wake_one {
+	struct slc_ring_spsc *ring;
+	struct slc_ring_park park;
+	_Atomic int64_t enqueued_at;
+	_Atomic bool parked;
+};
+
+static void *
+wake_one_consumer(void *varg)
+{
+	struct wake_one *w = varg;
+	uint64_t v;
+	bool ready;
+
+	slc_ring_park_prepare(&w->park);
+	atomic_store(&w->parked, true);
+	if (!ring_ready(w->ring))
+		slc_ring_park_sleep(&w->park, 10 * NSEC_PER_SEC);
+	else
+		slc_ring_park_cancel(&w->park);
+	ready = ring_ready(w->ring);
+	if (ready)
+		slc_ring_spsc_dequeue(w->ring, &v);
+	return (void *)(intptr_t)(ready ? now_ns(CLOCK_MONOTONIC) : -1);
+}
+
+/* The bound is generous: it separates "woken" from "slept until its 10 s timeout". */
+Test(ring_park, parked_consumer_wakes_for_one_element)
+{
+	struct wake_one w = {.ring = ring_new(16)};
+	pthread_t tid;
+	void *ret;
+	uint64_t v = 42;
+	int64_t woke_at, enqueued_at;
+
+	slc_ring_park_init(&w.park, 0);
+	cr_assert_eq(pthread_create(&tid, NULL, wake_one_consumer, &w), 0);
+	while (!atomic_load(&w.parked))
+		sched_yield();
+	nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL); /* let it reach futex_wait */
+	enqueued_at = now_ns(CLOCK_MONOTONIC);
+	cr_assert_eq(slc_ring_spsc_enqueue(w.ring, &v), 0);
+	cr_expect(slc_ring_park_wake(&w.park), "the consumer was asleep");
+	pthread_join(tid, &ret);
+	woke_at = (int64_t)(intptr_t)ret;
+	cr_assert_gt(woke_at, 0, "the consumer found the element");
+	cr_expect_lt(woke_at - enqueued_at, NSEC_PER_SEC, "woke %lld ns after the enqueue",
+	             (long long)(woke_at - enqueued_at));
+	free(w.ring);
+}
+
+Test(ring_park, idle_consumer_uses_no_cpu)
+{
+	struct slc_ring_spsc *r = ring_new(16);
+	struct slc_ring_park p;
+	int64_t cpu0, wall0, cpu, wall;
+
+	slc_ring_park_init(&p, 1000);
+	cpu0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
+	wall0 = now_ns(CLOCK_MONOTONIC);
+	cr_expect_not(slc_ring_park_idle(&p, ring_ready, r, 300000000));
+	cpu = now_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+	wall = now_ns(CLOCK_MONOTONIC) - wall0;
+	cr_expect_geq(wall, 300000000, "it waited out the timeout");
+	cr_expect_lt(cpu, wall / 10, "idle for %lld ns of wall time, it used %lld ns of CPU",
+	             (long long)wall, (long long)cpu);
+	free(r);
+}
+
+/*
+ * Ping-pong, one element at a time: the consumer parks after almost no spinning, so the
+ * producer's enqueue races the consumer going to sleep on every round. A lost wake would
+ * leave the consumer asleep until its timeout, which it reports.
+ */
+#define PINGS (20000 / (SLC_TEST_SCALE_DIV > 1 ? 10 : 1))
+
+struct pingpong {
+	struct slc_ring_spsc *ring;
+	struct slc_ring_park park;
+	_Atomic uint64_t taken;
+	uint64_t out_of_order; /* checked after the join: no assertions off the test's thread */
+};
+
+static void *
+pingpong_consumer(void *varg)
+{
+	struct pingpong *pp = varg;
+	uint64_t v, expect = 0;
+
+	while (expect < PINGS) {
+		/* false: a timeout (counted by the parker) or a late wake from an earlier
+		 * round, which is allowed; either way, look again. */
+		if (!slc_ring_park_idle(&pp->park, ring_ready, pp->ring, 2 * NSEC_PER_SEC))
+			continue;
+		while (slc_ring_spsc_dequeue(pp->ring, &v) == 0) {
+			if (v != expect)
+				pp->out_of_order++;
+			expect = v + 1;
+			atomic_store_explicit(&pp->taken, expect, memory_order_release);
+		}
+	}
+	return NULL;
+}
+
+Test(ring_park, no_wake_is_lost_when_producer_races_sleep, .timeout = 120)
+{
+	struct pingpong pp = {.ring = ring_new(16)};
+	pthread_t tid;
+
+	slc_ring_park_init(&pp.park, 4);
+	cr_assert_eq(pthread_create(&tid, NULL, pingpong_consumer, &pp), 0);
+	for (uint64_t i = 0; i < PINGS; i++) {
+		cr_assert_eq(slc_ring_spsc_enqueue(pp.ring, &i), 0);
+		slc_ring_park_wake(&pp.park);
+		while (atomic_load_explicit(&pp.taken, memory_order_acquire) <= i)
+			slc_ring_cpu_relax();
+	}
+	pthread_join(tid, NULL);
+	cr_expect_eq(pp.park.timeouts, 0, "a wake was lost %llu times",
+	             (unsigned long long)pp.park.timeouts);
+	cr_expect_eq(pp.out_of_order, 0);
+	cr_expect_gt(pp.park.sleeps, 0, "the consumer really went to sleep");
+	free(pp.ring);
+}
