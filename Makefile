@@ -19,7 +19,8 @@ build: deps
 run: build
 	./build/release/perf/bench_ring --runs 3
 
-# Unit, integration and stress tests in the release build, then under ASan+UBSan and TSan.
+# Unit, integration and stress tests in the release build, then under ASan+UBSan and TSan,
+# then the fuzz targets (clang, libFuzzer), 20 s each.
 check: deps
 	@set -e; for p in $(PRESETS_TESTED); do \
 		echo "== $$p"; \
@@ -27,6 +28,10 @@ check: deps
 		cmake --build --preset $$p; \
 		ctest --preset $$p; \
 	done
+	@echo "== fuzz"
+	cmake --preset fuzz >/dev/null
+	cmake --build --preset fuzz
+	ctest --preset fuzz
 
 clean:
 	rm -rf build

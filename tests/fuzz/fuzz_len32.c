@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/* fuzz_len32.c: libFuzzer target: the len32 parser, whole and split, against the reference. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "frame_harness.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char msg[512];
+
+	if (frame_fuzz_check(SLC_FRAME_LEN32, data, size, msg, sizeof(msg)) != 0) {
+		fprintf(stderr, "fuzz_len32: %s\n", msg);
+		abort();
+	}
+	return 0;
+}
