@@ -1,0 +1,440 @@
+/* SPDX-License-Identifier: MIT */
+/* test_reactor.c: the io_uring reactor over real loopback sockets: counts, contents, errors, pauses. */
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "reactor.h"
+#include "ring.h"
+
+#define MAX_CONNS_TRACKED 1024
+
+/*
+ * The consumer under test checks what arrives. Every line a test sends is
+ * "<conn> <seq> <padding>": the consumer checks that each connection's sequence numbers
+ * arrive in order, none missing, and that the padding is intact.
+ */
+struct sink {
+	_Atomic uint64_t msgs;
+	_Atomic uint64_t bad;
+	uint64_t next_seq[MAX_CONNS_TRACKED];
+	/* Optional: a ring to a worker thread that releases (tests the release ring and
+	 * pausing); NULL: release on the reactor thread right away. */
+	struct slc_ring_spsc *to_worker;
+	struct slc_reactor *reactor;
+	_Atomic bool worker_stop;
+	_Atomic uint32_t worker_delay_us;
+};
+
+static bool
+check_line(struct sink *s, const uint8_t *d, uint32_t len)
+{
+	char buf[256];
+	unsigned conn;
+	unsigned long long seq;
+	int used = 0;
+
+	if (len >= sizeof(buf))
+		return false;
+	memcpy(buf, d, len);
+	buf[len] = '\0';
+	if (sscanf(buf, "%u %llu %n", &conn, &seq, &used) != 2 || conn >= MAX_CONNS_TRACKED)
+		return false;
+	for (uint32_t i = (uint32_t)used; i < len; i++)
+		if (buf[i] != (char)('a' + (seq + i) % 26))
+			return false;
+	if (s->next_seq[conn] != seq)
+		return false;
+	s->next_seq[conn]++;
+	return true;
+}
+
+static uint32_t
+deliver(void *ctx, struct slc_reactor *r, struct slc_msg *msgs, uint32_t n)
+{
+	struct sink *s = ctx;
+	uint32_t taken = n;
+
+	if (s->to_worker != NULL)
+		taken = slc_ring_spsc_enqueue_burst(s->to_worker, msgs, n);
+	for (uint32_t i = 0; i < taken; i++) {
+		if (!check_line(s, msgs[i].data, msgs[i].len))
+			atomic_fetch_add(&s->bad, 1);
+	}
+	atomic_fetch_add(&s->msgs, taken);
+	if (s->to_worker == NULL)
+		slc_reactor_release(r, msgs, n);
+	return taken;
+}
+
+static void *
+worker(void *arg)
+{
+	struct sink *s = arg;
+	struct slc_msg m[16];
+
+	while (!atomic_load(&s->worker_stop)) {
+		uint32_t n = slc_ring_spsc_dequeue_burst(s->to_worker, m, 16);
+		uint32_t delay = atomic_load(&s->worker_delay_us);
+
+		if (n == 0) {
+			sched_yield();
+			continue;
+		}
+		if (delay != 0)
+			usleep(delay);
+		slc_reactor_release(s->reactor, m, n);
+		slc_reactor_kick(s->reactor);
+	}
+	return NULL;
+}
+
+static struct slc_reactor_cfg
+base_cfg(struct slc_listener_cfg *l, uint32_t nl, struct sink *s)
+{
+	return (struct slc_reactor_cfg){
+	        .id = 3,
+	        .cpu = -1,
+	        .node = -1,
+	        .buffers = 64,
+	        .buffer_size = 4096,
+	        .udp_buffers = 64,
+	        .reasm_buffers = 8,
+	        .max_frame = 1024,
+	        .max_conns = 256,
+	        .listeners = l,
+	        .nlisteners = nl,
+	        .ops = {.deliver = deliver, .ctx = s},
+	};
+}
+
+static struct slc_listener_cfg
+listener(enum slc_listener_proto proto, enum slc_frame_format f)
+{
+	struct slc_listener_cfg l = {.proto = proto, .framing = f};
+	struct sockaddr_in *sin = (struct sockaddr_in *)&l.addr;
+
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin->sin_port = 0;
+	l.addrlen = sizeof(*sin);
+	return l;
+}
+
+static int
+connect_to(uint16_t port, int type)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+	int fd = socket(AF_INET, type, 0);
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0, "connect: %s",
+	             strerror(errno));
+	return fd;
+}
+
+/* Appends line seq of connection conn ("<conn> <seq> <padding>\n", len bytes with LF). */
+static size_t
+make_line(char *out, unsigned conn, uint64_t seq, size_t len)
+{
+	int n = snprintf(out, len, "%u %llu ", conn, (unsigned long long)seq);
+
+	for (size_t i = (size_t)n; i < len - 1; i++)
+		out[i] = (char)('a' + (seq + i) % 26);
+	out[len - 1] = '\n';
+	return len;
+}
+
+static void
+send_all(int fd, const char *p, size_t len)
+{
+	while (len != 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		cr_assert_gt(n, 0, "send: %s", strerror(errno));
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Sends lines on fds[0..nconn) interleaved, in writes of varying sizes so that lines
+ * straddle receive buffers. */
+static void
+send_lines_from(int *fds, unsigned nconn, uint64_t first, uint64_t end, size_t line_len)
+{
+	static char buf[1 << 16];
+	uint32_t x = 2463534242u;
+
+	for (uint64_t base = first; base < end; base += 64) {
+		for (unsigned c = 0; c < nconn; c++) {
+			size_t off = 0;
+
+			for (uint64_t s = base; s < base + 64 && s < end; s++) {
+				size_t len = line_len;
+
+				x ^= x << 13;
+				x ^= x >> 17;
+				x ^= x << 5;
+				if (line_len == 0)
+					len = 20 + x % 200;
+				off += make_line(buf + off, c, s, len);
+			}
+			send_all(fds[c], buf, off);
+		}
+	}
+}
+
+static void
+send_lines(int *fds, unsigned nconn, uint64_t lines_per_conn, size_t line_len)
+{
+	send_lines_from(fds, nconn, 0, lines_per_conn, line_len);
+}
+
+static bool
+wait_for(const _Atomic uint64_t *v, uint64_t want, int seconds)
+{
+	for (int i = 0; i < seconds * 1000; i++) {
+		if (atomic_load(v) >= want)
+			return true;
+		usleep(1000);
+	}
+	return atomic_load(v) >= want;
+}
+
+static void
+run_tcp(unsigned nconn, uint64_t lines_per_conn, size_t line_len, uint32_t buffer_size)
+{
+	struct sink s = {0};
+	struct slc_listener_cfg l = listener(SLC_LISTENER_TCP, SLC_FRAME_LINES);
+	struct slc_reactor_cfg cfg = base_cfg(&l, 1, &s);
+	struct slc_reactor *r;
+	int err, *fds = calloc(nconn, sizeof(int));
+	const struct slc_listener_stats *ls;
+
+	cfg.buffer_size = buffer_size;
+	r = slc_reactor_create(&cfg, &err);
+	cr_assert_not_null(r, "create: %s", strerror(-err));
+	cr_assert_eq(slc_reactor_start(r), 0);
+	for (unsigned c = 0; c < nconn; c++)
+		fds[c] = connect_to(slc_reactor_listener_port(r, 0), SOCK_STREAM);
+	send_lines(fds, nconn, lines_per_conn, line_len);
+	for (unsigned c = 0; c < nconn; c++)
+		close(fds[c]);
+	cr_expect(wait_for(&s.msgs, nconn * lines_per_conn, 30), "got %llu of %llu lines",
+	          (unsigned long long)atomic_load(&s.msgs),
+	          (unsigned long long)(nconn * lines_per_conn));
+	ls = slc_reactor_listener_stats(r, 0);
+	cr_expect(wait_for(&ls->closed[SLC_CLOSE_EOF], nconn, 10), "every connection closed");
+	slc_reactor_stop(r, 1000);
+	cr_expect_eq(atomic_load(&s.bad), 0, "lines out of order or damaged");
+	cr_expect_eq(atomic_load(&s.msgs), nconn * lines_per_conn);
+	for (unsigned c = 0; c < nconn; c++)
+		cr_expect_eq(s.next_seq[c], lines_per_conn, "connection %u", c);
+	cr_expect_eq(atomic_load(&ls->accepted), nconn);
+	cr_expect_eq(atomic_load(&ls->closed[SLC_CLOSE_EOF]), nconn);
+	cr_expect_eq(atomic_load(&ls->open), 0);
+	cr_expect_eq(atomic_load(&ls->msgs), nconn * lines_per_conn);
+	slc_reactor_destroy(r);
+	free(fds);
+}
+
+Test(reactor, tcp_one_connection_exact)
+{
+	run_tcp(1, 200000, 100, 4096);
+}
+
+Test(reactor, tcp_hundred_connections_exact)
+{
+	run_tcp(100, 2000, 100, 4096);
+}
+
+/* Buffers barely bigger than the lines: most lines straddle two buffers. */
+Test(reactor, tcp_lines_straddling_small_buffers)
+{
+	run_tcp(4, 5000, 0, 256);
+}
+
+Test(reactor, features_line_names_what_is_in_use)
+{
+	struct sink s = {0};
+	struct slc_listener_cfg l = listener(SLC_LISTENER_TCP, SLC_FRAME_LINES);
+	struct slc_reactor_cfg cfg = base_cfg(&l, 1, &s);
+	int err;
+	struct slc_reactor *r = slc_reactor_create(&cfg, &err);
+	const char *f;
+
+	cr_assert_not_null(r);
+	f = slc_reactor_features_str(r);
+	fprintf(stderr, "%s\n", f);
+	cr_expect(strstr(f, "bundles=") != NULL, "%s", f);
+	cr_expect(strstr(f, "incremental_buffers=") != NULL, "%s", f);
+	slc_reactor_destroy(r);
+
+	/* Switched off by configuration, the same loop still works without them. */
+	cfg.features_off = SLC_REACTOR_F_BUNDLE | SLC_REACTOR_F_INC | SLC_REACTOR_F_DEFER |
+	                   SLC_REACTOR_F_RING_FD;
+	r = slc_reactor_create(&cfg, &err);
+	cr_assert_not_null(r);
+	f = slc_reactor_features_str(r);
+	cr_expect(strstr(f, "bundles=no") != NULL, "%s", f);
+	cr_expect(strstr(f, "incremental_buffers=no") != NULL, "%s", f);
+	cr_expect(strstr(f, "defer_taskrun=no") != NULL, "%s", f);
+	cr_assert_eq(slc_reactor_start(r), 0);
+	{
+		int fd = connect_to(slc_reactor_listener_port(r, 0), SOCK_STREAM);
+
+		send_lines(&fd, 1, 20000, 100);
+		close(fd);
+	}
+	cr_expect(wait_for(&s.msgs, 20000, 30));
+	cr_expect_eq(atomic_load(&s.bad), 0);
+	slc_reactor_destroy(r);
+}
+
+Test(reactor, garbage_closes_one_connection_others_continue)
+{
+	struct sink s = {0};
+	struct slc_listener_cfg l = listener(SLC_LISTENER_TCP, SLC_FRAME_LINES);
+	struct slc_reactor_cfg cfg = base_cfg(&l, 1, &s);
+	const struct slc_listener_stats *ls;
+	struct slc_reactor *r;
+	int err, good, bad;
+	char c, junk[3000];
+
+	r = slc_reactor_create(&cfg, &err);
+	cr_assert_not_null(r);
+	slc_reactor_start(r);
+	good = connect_to(slc_reactor_listener_port(r, 0), SOCK_STREAM);
+	bad = connect_to(slc_reactor_listener_port(r, 0), SOCK_STREAM);
+	send_lines(&good, 1, 1000, 100);
+	memset(junk, 'x', sizeof(junk)); /* no LF within max_frame (1024) */
+	send_all(bad, junk, sizeof(junk));
+	cr_expect_eq(recv(bad, &c, 1, 0), 0, "the bad connection is closed by the reactor");
+	send_lines_from(&good, 1, 1000, 2000, 100);
+	close(good);
+	close(bad);
+	ls = slc_reactor_listener_stats(r, 0);
+	cr_expect(wait_for(&ls->closed[SLC_CLOSE_EOF], 1, 10));
+	slc_reactor_stop(r, 1000);
+	cr_expect_eq(atomic_load(&ls->closed[SLC_CLOSE_FRAMING]), 1);
+	cr_expect_eq(atomic_load(&ls->frames_rejected[SLC_FRAME_ERR_OVERSIZE]), 1);
+	cr_expect_eq(atomic_load(&ls->closed[SLC_CLOSE_EOF]), 1);
+	cr_expect_eq(atomic_load(&s.msgs), 2000, "the good connection lost nothing");
+	cr_expect_eq(atomic_load(&s.bad), 0);
+	slc_reactor_destroy(r);
+}
+
+/* A worker that takes messages slowly through a small ring: the connection pauses when
+ * the ring is full and resumes when it drains, and nothing is lost or reordered. */
+Test(reactor, paused_connection_resumes_and_loses_nothing)
+{
+	struct sink s = {0};
+	struct slc_listener_cfg l = listener(SLC_LISTENER_TCP, SLC_FRAME_LINES);
+	struct slc_reactor_cfg cfg = base_cfg(&l, 1, &s);
+	size_t rlen = slc_ring_spsc_memsize(64, sizeof(struct slc_msg));
+	pthread_t tid;
+	struct slc_reactor *r;
+	int err, fds[2];
+
+	s.to_worker = aligned_alloc(SLC_RING_ALIGN, rlen);
+	cr_assert_eq(slc_ring_spsc_init(s.to_worker, 64, sizeof(struct slc_msg)), 0);
+	atomic_store(&s.worker_delay_us, 200);
+	cfg.buffer_size = 512; /* straddles too */
+	r = slc_reactor_create(&cfg, &err);
+	cr_assert_not_null(r);
+	s.reactor = r;
+	slc_reactor_start(r);
+	pthread_create(&tid, NULL, worker, &s);
+	fds[0] = connect_to(slc_reactor_listener_port(r, 0), SOCK_STREAM);
+	fds[1] = connect_to(slc_reactor_listener_port(r, 0), SOCK_STREAM);
+	send_lines(fds, 2, 3000, 0);
+	atomic_store(&s.worker_delay_us, 0);
+	close(fds[0]);
+	close(fds[1]);
+	cr_expect(wait_for(&s.msgs, 6000, 60), "got %llu of 6000",
+	          (unsigned long long)atomic_load(&s.msgs));
+	cr_expect_gt(atomic_load(&slc_reactor_stats(r)->pauses), 0, "the ring really filled up");
+	slc_reactor_stop(r, 1000);
+	atomic_store(&s.worker_stop, true);
+	pthread_join(tid, NULL);
+	cr_expect_eq(atomic_load(&s.bad), 0);
+	cr_expect_eq(s.next_seq[0], 3000);
+	cr_expect_eq(s.next_seq[1], 3000);
+	slc_reactor_destroy(r);
+	free(s.to_worker);
+}
+
+Test(reactor, udp_datagrams_arrive)
+{
+	struct sink s = {0};
+	struct slc_listener_cfg l = listener(SLC_LISTENER_UDP, SLC_FRAME_LINES);
+	struct slc_reactor_cfg cfg = base_cfg(&l, 1, &s);
+	const struct slc_listener_stats *ls;
+	struct slc_reactor *r;
+	char line[128], big[2048];
+	int err, fd;
+
+	r = slc_reactor_create(&cfg, &err);
+	cr_assert_not_null(r, "%s", strerror(-err));
+	slc_reactor_start(r);
+	fd = connect_to(slc_reactor_listener_port(r, 0), SOCK_DGRAM);
+	for (uint64_t i = 0; i < 2000; i++) {
+		size_t n = make_line(line, 0, i, 100);
+
+		/* The datagram is the frame: no LF needed, none stripped. */
+		cr_assert_eq(send(fd, line, n - 1, 0), (ssize_t)n - 1);
+		if (i % 32 == 31)
+			wait_for(&s.msgs, i + 1, 5); /* loopback UDP drops when we outrun it */
+	}
+	memset(big, 'x', sizeof(big));
+	send(fd, big, sizeof(big), 0); /* over max_frame: dropped, counted */
+	ls = slc_reactor_listener_stats(r, 0);
+	cr_expect(wait_for(&ls->udp_drops, 1, 10));
+	cr_expect(wait_for(&s.msgs, 2000, 10));
+	slc_reactor_stop(r, 1000);
+	cr_expect_eq(atomic_load(&s.bad), 0);
+	cr_expect_eq(atomic_load(&s.msgs), 2000);
+	cr_expect_eq(atomic_load(&ls->frames_rejected[SLC_FRAME_ERR_OVERSIZE]), 1);
+	close(fd);
+	slc_reactor_destroy(r);
+}
+
+Test(reactor, max_conns_refuses_and_idle_timeout_closes)
+{
+	struct sink s = {0};
+	struct slc_listener_cfg l = listener(SLC_LISTENER_TCP, SLC_FRAME_LINES);
+	struct slc_reactor_cfg cfg = base_cfg(&l, 1, &s);
+	const struct slc_listener_stats *ls;
+	struct slc_reactor *r;
+	int err, fds[6];
+	char c;
+
+	cfg.max_conns = 4;
+	cfg.idle_timeout_ms = 300;
+	r = slc_reactor_create(&cfg, &err);
+	cr_assert_not_null(r);
+	slc_reactor_start(r);
+	ls = slc_reactor_listener_stats(r, 0);
+	for (int i = 0; i < 6; i++)
+		fds[i] = connect_to(slc_reactor_listener_port(r, 0), SOCK_STREAM);
+	cr_expect(wait_for(&ls->refused, 2, 10), "two over the limit are refused");
+	cr_expect_eq(atomic_load(&ls->accepted), 4);
+	send_all(fds[0], "0 0 partial", 11); /* only part of a frame: still idle */
+	for (int i = 0; i < 4; i++)
+		cr_expect_eq(recv(fds[i], &c, 1, 0), 0, "closed for idleness");
+	cr_expect_eq(atomic_load(&ls->closed[SLC_CLOSE_IDLE]), 4);
+	for (int i = 0; i < 6; i++)
+		close(fds[i]);
+	slc_reactor_destroy(r);
+}

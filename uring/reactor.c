@@ -1,0 +1,1790 @@
+/* SPDX-License-Identifier: MIT */
+/* reactor.c: the io_uring receive loop: accept, receive into buffer rings, frame, deliver, release. */
+#include "reactor.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "compat.h"
+#include "numa.h"
+#include "ring.h"
+
+/* ---- constants ---------------------------------------------------------------------- */
+
+#define NONE           UINT32_MAX
+#define BATCH          64  /* frame pieces parsed, and messages offered, per call */
+#define UDP_BATCH      256 /* datagrams offered per call */
+#define REL_BURST      256 /* release entries drained per ring operation */
+#define TICK_NS        (100 * 1000000ull)
+#define ACCEPT_BACKOFF (100 * 1000000ull) /* after EMFILE and friends */
+#define LOG_PER_SEC    5
+
+/* What a CQE is about: the top byte of user_data. */
+enum {
+	UD_ACCEPT = 1,
+	UD_RECV,
+	UD_UDP,
+	UD_WAKE,
+	UD_IGNORE,
+};
+
+static inline uint64_t
+ud_make(uint32_t type, uint32_t idx, uint32_t gen)
+{
+	return (uint64_t)type << 56 | (uint64_t)(gen & 0xffffffu) << 32 | idx;
+}
+
+/* Rate-limited log kinds. */
+enum { LOGK_ACCEPT, LOGK_REFUSED, LOGK_FRAMING, LOGK_UDP, LOGK_CLOSE, LOGK_OTHER, LOGK__COUNT };
+
+enum conn_state {
+	CONN_FREE,
+	CONN_RECEIVING,
+	CONN_PAUSED,
+	CONN_CLOSING,
+};
+
+/* A received chunk that a paused connection has not parsed yet; holds a buffer reference. */
+struct pend {
+	uint32_t ref;
+	uint32_t off;
+	uint32_t len;
+	uint32_t next;
+};
+
+struct conn {
+	int fd;
+	uint32_t gen;
+	uint16_t listener;
+	uint8_t state;
+	bool armed;     /* a multishot recv is in flight */
+	bool cancelled; /* a cancel for it is in flight */
+	bool starved;   /* waiting for buffers before it is armed again */
+	bool in_waitq;
+	bool peer_done; /* EOF or error seen while received bytes wait: close once delivered */
+	uint8_t done_reason;
+	bool has_held; /* a reassembled message not yet taken */
+	struct slc_frame_parser parser;
+	uint32_t reasm; /* reassembly buffer being filled, or NONE */
+	uint32_t reasm_len;
+	uint32_t reasm_piece; /* burst-local index of the piece that began it (for rewinds) */
+	uint32_t pend_head;
+	uint32_t pend_tail;
+	uint64_t last_rx_ns;
+	struct slc_msg held;
+	char peer[INET6_ADDRSTRLEN + 8];
+};
+
+struct lst {
+	struct slc_listener_cfg cfg;
+	int fd;
+	uint16_t port;
+	bool armed;
+	bool starved; /* UDP: waiting for buffers */
+	uint64_t rearm_at_ns;
+	struct slc_listener_stats st;
+	struct slc_msg *udp_batch; /* UDP only */
+	uint32_t udp_n;
+};
+
+/* One entry of the release ring: n messages of one buffer are done. */
+struct rel_ent {
+	uint32_t ref;
+	uint32_t count;
+};
+
+struct slc_reactor {
+	struct slc_reactor_cfg cfg;
+	struct io_uring ring;
+	bool ring_ok;
+	uint32_t features;
+	char features_str[512];
+
+	pthread_t thread;
+	bool thread_running;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int init_rc; /* 1 while the thread sets up, then 0 or -errno */
+	bool go;
+	_Atomic bool stop_req;
+	uint32_t drain_ms;
+	bool stopping;
+	uint64_t drain_deadline_ns;
+
+	struct lst *lst;
+	uint32_t nlst;
+
+	/* TCP buffers: group 0. */
+	uint8_t *tcp_mem;
+	size_t tcp_mem_len;
+	struct io_uring_buf_ring *tcp_br;
+	size_t tcp_br_len;
+	uint32_t nb, bsz, tcp_mask, tcp_adds, tcp_in_ring, tcp_wm;
+	uint32_t *kern_off; /* per bid: bytes the kernel has filled (incremental mode) */
+	uint16_t *ring_bid; /* per ring entry: the bid we put there */
+	uint16_t *entry_of; /* per bid: the ring entry it sits in */
+
+	/* UDP buffers: group 1. */
+	uint8_t *udp_mem;
+	size_t udp_mem_len;
+	struct io_uring_buf_ring *udp_br;
+	size_t udp_br_len;
+	uint32_t nu, ubsz, udp_mask, udp_adds, udp_in_ring;
+	struct msghdr udp_mh;
+
+	/* Reassembly buffers. */
+	uint8_t *reasm_mem;
+	size_t reasm_mem_len;
+	uint32_t nr, rbsz;
+	uint32_t *reasm_free;
+	uint32_t reasm_nfree;
+
+	uint32_t *refcnt; /* nb + nu + nr: messages, pending chunks and the kernel's hold */
+
+	struct pend *pend;
+	uint32_t npend, pend_free;
+
+	struct conn *conns;
+	uint32_t nconns;
+	uint32_t *conn_free;
+	uint32_t conn_nfree;
+	uint32_t *waitq;
+	uint32_t wq_mask, wq_head, wq_tail;
+
+	struct slc_ring_mpsc *rel;
+	size_t rel_len;
+	int wake_fd;
+	uint64_t wake_buf;
+	_Atomic uint32_t sleeping;
+	_Atomic uint32_t kicked;
+	bool retry;
+
+	uint64_t now_ns;
+	uint64_t next_tick_ns;
+	struct slc_msg batch[BATCH];
+	uint32_t batch_piece[BATCH];
+	struct slc_frame_piece pieces[BATCH];
+	struct slc_reactor_stats st;
+	uint64_t log_window_ns[LOGK__COUNT];
+	uint32_t log_count[LOGK__COUNT];
+	uint32_t log_suppressed[LOGK__COUNT];
+};
+
+/* ---- small helpers ------------------------------------------------------------------ */
+
+/* Counters have one writer (the reactor); readers on other threads load them relaxed. */
+static inline void
+stat_add(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+	                      memory_order_relaxed);
+}
+
+static inline void
+stat_set(_Atomic uint64_t *c, uint64_t v)
+{
+	atomic_store_explicit(c, v, memory_order_relaxed);
+}
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+const char *
+slc_close_reason_str(enum slc_close_reason r)
+{
+	static const char *const names[SLC_CLOSE__COUNT] = {
+	        [SLC_CLOSE_EOF] = "eof",     [SLC_CLOSE_EOF_MIDFRAME] = "eof_midframe",
+	        [SLC_CLOSE_RESET] = "reset", [SLC_CLOSE_FRAMING] = "framing",
+	        [SLC_CLOSE_IDLE] = "idle",   [SLC_CLOSE_SHUTDOWN] = "shutdown",
+	};
+
+	return (unsigned)r < SLC_CLOSE__COUNT ? names[r] : "unknown";
+}
+
+static void
+default_log(void *ctx, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	(void)ctx;
+	(void)level;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void rlog(struct slc_reactor *r, int kind, int level, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+/* At most LOG_PER_SEC lines a second of each kind; the next line says how many were not
+ * written. */
+static void
+rlog(struct slc_reactor *r, int kind, int level, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	if (r->now_ns - r->log_window_ns[kind] >= 1000000000ull) {
+		r->log_window_ns[kind] = r->now_ns;
+		r->log_count[kind] = 0;
+	}
+	if (++r->log_count[kind] > LOG_PER_SEC) {
+		r->log_suppressed[kind]++;
+		return;
+	}
+	n = snprintf(line, sizeof(line), "reactor %u: ", r->cfg.id);
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (r->log_suppressed[kind] != 0) {
+		size_t len = strlen(line);
+
+		snprintf(line + len, sizeof(line) - len, " (%u similar lines suppressed)",
+		         r->log_suppressed[kind]);
+		r->log_suppressed[kind] = 0;
+	}
+	r->cfg.log(r->cfg.log_ctx, level, "%s", line);
+}
+
+static void *
+region_alloc(struct slc_reactor *r, size_t len)
+{
+	void *p;
+
+	if (r->cfg.topo != NULL)
+		return slc_numa_alloc_onnode(r->cfg.topo, len, r->cfg.node);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void
+region_free(struct slc_reactor *r, void *p, size_t len)
+{
+	if (p == NULL)
+		return;
+	if (r->cfg.topo != NULL)
+		slc_numa_free(r->cfg.topo, p, len);
+	else
+		munmap(p, len);
+}
+
+static struct io_uring_sqe *
+get_sqe(struct slc_reactor *r)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+
+	if (sqe == NULL) {
+		/* SQ full: hand what we have to the kernel and take a fresh slot. */
+		io_uring_submit(&r->ring);
+		sqe = io_uring_get_sqe(&r->ring);
+	}
+	return sqe;
+}
+
+/* ---- buffers ------------------------------------------------------------------------ */
+
+static inline uint8_t *
+ref_ptr(const struct slc_reactor *r, uint32_t ref)
+{
+	if (ref < r->nb)
+		return r->tcp_mem + (size_t)ref * r->bsz;
+	if (ref < r->nb + r->nu)
+		return r->udp_mem + (size_t)(ref - r->nb) * r->ubsz;
+	return r->reasm_mem + (size_t)(ref - r->nb - r->nu) * r->rbsz;
+}
+
+/* Puts a TCP buffer back in the kernel's ring; visible to it at the next commit. */
+static void
+tcp_buf_give(struct slc_reactor *r, uint32_t bid)
+{
+	uint32_t entry = (r->tcp_br->tail + r->tcp_adds) & r->tcp_mask;
+
+	io_uring_buf_ring_add(r->tcp_br, r->tcp_mem + (size_t)bid * r->bsz, r->bsz, (uint16_t)bid,
+	                      (int)r->tcp_mask, (int)r->tcp_adds);
+	r->ring_bid[entry] = (uint16_t)bid;
+	r->entry_of[bid] = (uint16_t)entry;
+	r->kern_off[bid] = 0;
+	r->refcnt[bid] = 1; /* the kernel's hold */
+	r->tcp_adds++;
+}
+
+static void
+udp_buf_give(struct slc_reactor *r, uint32_t bid)
+{
+	io_uring_buf_ring_add(r->udp_br, r->udp_mem + (size_t)bid * r->ubsz, r->ubsz, (uint16_t)bid,
+	                      (int)r->udp_mask, (int)r->udp_adds);
+	r->refcnt[r->nb + bid] = 0;
+	r->udp_adds++;
+}
+
+static void
+bufs_commit(struct slc_reactor *r)
+{
+	if (r->tcp_adds != 0) {
+		io_uring_buf_ring_advance(r->tcp_br, (int)r->tcp_adds);
+		r->tcp_in_ring += r->tcp_adds;
+		r->tcp_adds = 0;
+		r->retry = true;
+	}
+	if (r->udp_adds != 0) {
+		io_uring_buf_ring_advance(r->udp_br, (int)r->udp_adds);
+		r->udp_in_ring += r->udp_adds;
+		r->udp_adds = 0;
+		r->retry = true;
+	}
+	stat_set(&r->st.buffers_free, r->tcp_in_ring);
+}
+
+static void
+buf_unref(struct slc_reactor *r, uint32_t ref, uint32_t n)
+{
+	SLC_ASSERT(ref < r->nb + r->nu + r->nr && r->refcnt[ref] >= n);
+	r->refcnt[ref] -= n;
+	if (r->refcnt[ref] != 0)
+		return;
+	if (ref < r->nb) {
+		tcp_buf_give(r, ref);
+	} else if (ref < r->nb + r->nu) {
+		udp_buf_give(r, ref - r->nb);
+	} else {
+		r->reasm_free[r->reasm_nfree++] = ref - r->nb - r->nu;
+		r->retry = true;
+	}
+}
+
+/* ---- the connection wait queue ------------------------------------------------------ */
+
+/* Paused and starved connections wait here, in order, until buffers or room come back. */
+static void
+waitq_push(struct slc_reactor *r, struct conn *c)
+{
+	if (c->in_waitq)
+		return;
+	c->in_waitq = true;
+	r->waitq[r->wq_tail++ & r->wq_mask] = (uint32_t)(c - r->conns);
+}
+
+/* ---- connections -------------------------------------------------------------------- */
+
+static void
+conn_arm(struct slc_reactor *r, struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+	uint32_t idx = (uint32_t)(c - r->conns);
+
+	if (c->armed || c->state != CONN_RECEIVING || r->stopping)
+		return;
+	if (r->tcp_in_ring < r->tcp_wm) {
+		if (!c->starved)
+			stat_add(&r->st.starved, 1);
+		c->starved = true;
+		waitq_push(r, c);
+		return;
+	}
+	if (c->starved) {
+		c->starved = false;
+		stat_add(&r->st.starved, (uint64_t)-1);
+	}
+	sqe = get_sqe(r);
+	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = 0;
+	if (r->features & SLC_REACTOR_F_BUNDLE)
+		sqe->ioprio |= IORING_RECVSEND_BUNDLE;
+	io_uring_sqe_set_data64(sqe, ud_make(UD_RECV, idx, c->gen));
+	c->armed = true;
+	c->cancelled = false;
+	stat_add(&r->st.rearms, 1);
+}
+
+static void
+conn_cancel_recv(struct slc_reactor *r, struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!c->armed || c->cancelled)
+		return;
+	sqe = get_sqe(r);
+	io_uring_prep_cancel64(sqe, ud_make(UD_RECV, (uint32_t)(c - r->conns), c->gen), 0);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_IGNORE, 0, 0));
+	c->cancelled = true;
+}
+
+static void
+pend_drop_all(struct slc_reactor *r, struct conn *c)
+{
+	while (c->pend_head != NONE) {
+		struct pend *p = &r->pend[c->pend_head];
+		uint32_t next = p->next;
+
+		buf_unref(r, p->ref, 1);
+		p->next = r->pend_free;
+		r->pend_free = c->pend_head;
+		c->pend_head = next;
+	}
+	c->pend_tail = NONE;
+}
+
+static void
+reasm_drop(struct slc_reactor *r, struct conn *c)
+{
+	if (c->reasm == NONE)
+		return;
+	r->reasm_free[r->reasm_nfree++] = c->reasm;
+	c->reasm = NONE;
+	c->reasm_len = 0;
+}
+
+/* The last step: the socket is closed and the slot can be reused. */
+static void
+conn_finalize(struct slc_reactor *r, struct conn *c)
+{
+	close(c->fd);
+	c->fd = -1;
+	c->state = CONN_FREE;
+	c->gen++;
+	r->conn_free[r->conn_nfree++] = (uint32_t)(c - r->conns);
+}
+
+/* Closes a connection: what it received but did not deliver is lost (the caller decides
+ * when that is acceptable); the socket is closed once no receive is in flight. */
+static void
+conn_close(struct slc_reactor *r, struct conn *c, enum slc_close_reason why)
+{
+	struct lst *l = &r->lst[c->listener];
+
+	if (c->state == CONN_FREE || c->state == CONN_CLOSING)
+		return;
+	if (c->state == CONN_PAUSED)
+		stat_add(&r->st.paused, (uint64_t)-1);
+	if (c->starved) {
+		c->starved = false;
+		stat_add(&r->st.starved, (uint64_t)-1);
+	}
+	stat_add(&l->st.closed[why], 1);
+	stat_add(&l->st.open, (uint64_t)-1);
+	pend_drop_all(r, c);
+	reasm_drop(r, c);
+	if (c->has_held) {
+		buf_unref(r, c->held.ref & SLC_MSG_REF_MASK, 1);
+		c->has_held = false;
+	}
+	c->state = CONN_CLOSING;
+	if (c->armed) {
+		/* shutdown ends the multishot receive with EOF; its last CQE finalizes. */
+		shutdown(c->fd, SHUT_RDWR);
+		conn_cancel_recv(r, c);
+		return;
+	}
+	conn_finalize(r, c);
+}
+
+static void
+conn_pause(struct slc_reactor *r, struct conn *c)
+{
+	if (c->state != CONN_PAUSED) {
+		c->state = CONN_PAUSED;
+		stat_add(&r->st.paused, 1);
+		stat_add(&r->st.pauses, 1);
+	}
+	/* Stop the kernel from filling more buffers for it: TCP flow control takes over. */
+	conn_cancel_recv(r, c);
+	waitq_push(r, c);
+}
+
+static bool
+pend_push(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uint32_t len,
+          bool front)
+{
+	uint32_t i = r->pend_free;
+	struct pend *p;
+
+	if (i == NONE)
+		return false;
+	p = &r->pend[i];
+	r->pend_free = p->next;
+	*p = (struct pend){.ref = ref, .off = off, .len = len, .next = NONE};
+	r->refcnt[ref]++;
+	if (c->pend_head == NONE) {
+		c->pend_head = c->pend_tail = i;
+	} else if (front) {
+		p->next = c->pend_head;
+		c->pend_head = i;
+	} else {
+		r->pend[c->pend_tail].next = i;
+		c->pend_tail = i;
+	}
+	return true;
+}
+
+/*
+ * Re-parses the burst that began at pos0 with parser state s0 up to (not including) piece
+ * `stop`, to recover the exact parser state and position there. Used only when a
+ * connection pauses in the middle of a burst, which is rare: the common path keeps no
+ * per-piece state.
+ */
+static void
+rewind_to_piece(struct slc_frame_parser *p, const struct slc_frame_parser *s0, uint32_t pos0,
+                const uint8_t *chunk, uint32_t len, uint32_t stop, uint32_t *pos)
+{
+	struct slc_frame_piece one;
+
+	*p = *s0;
+	*pos = pos0;
+	for (uint32_t i = 0; i < stop; i++) {
+		int n = slc_frame_parse_burst(p, chunk, len, pos, &one, 1);
+
+		if (n != 1)
+			break; /* cannot happen: the first parse found these pieces */
+	}
+}
+
+/*
+ * Parses and delivers one chunk of a connection's bytes. Returns NONE when the whole chunk
+ * was taken, or the offset within the chunk where parsing must resume (the connection is
+ * then paused, and c->parser holds the state at that offset).
+ */
+static uint32_t
+conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uint32_t len)
+{
+	struct lst *l = &r->lst[c->listener];
+	const uint8_t *chunk = ref_ptr(r, ref) + off;
+	uint32_t pos = 0;
+
+	for (;;) {
+		struct slc_frame_parser s0 = c->parser;
+		uint32_t pos0 = pos, nmsg = 0, taken, stop = NONE, reasm_started = NONE;
+		int n = slc_frame_parse_burst(&c->parser, chunk, len, &pos, r->pieces, BATCH);
+
+		if (n < 0) {
+			enum slc_frame_error e = (enum slc_frame_error) - n;
+
+			stat_add(&l->st.frames_rejected[e], 1);
+			rlog(r, LOGK_FRAMING, 1, "closing %s: %s frame", c->peer,
+			     slc_frame_error_str(e));
+			conn_close(r, c, SLC_CLOSE_FRAMING);
+			return NONE;
+		}
+		if (n == 0)
+			return NONE;
+
+		for (uint32_t i = 0; i < (uint32_t)n; i++) {
+			const struct slc_frame_piece *p = &r->pieces[i];
+			struct slc_msg *m = &r->batch[nmsg];
+
+			if (p->start && p->end) {
+				if (p->len == 0) {
+					stat_add(&l->st.empty_frames, 1);
+					continue;
+				}
+				*m = (struct slc_msg){.data = chunk + p->off,
+				                      .len = p->len,
+				                      .recv_ns = r->now_ns,
+				                      .conn = (uint32_t)(c - r->conns),
+				                      .ref = r->cfg.id << 24 | ref};
+				r->refcnt[ref]++;
+				r->batch_piece[nmsg++] = i;
+				continue;
+			}
+			if (p->start) {
+				if (r->reasm_nfree == 0) {
+					stop = i; /* no buffer to reassemble into: wait for one */
+					break;
+				}
+				c->reasm = r->reasm_free[--r->reasm_nfree];
+				c->reasm_len = 0;
+				reasm_started = i;
+			}
+			if (c->reasm_len < p->trim || c->reasm_len - p->trim + p->len > r->rbsz) {
+				/* The parser bounds frames by max_frame; this guards the copy. */
+				stat_add(&l->st.frames_rejected[SLC_FRAME_ERR_OVERSIZE], 1);
+				conn_close(r, c, SLC_CLOSE_FRAMING);
+				return NONE;
+			}
+			c->reasm_len -= p->trim;
+			memcpy(ref_ptr(r, r->nb + r->nu + c->reasm) + c->reasm_len, chunk + p->off,
+			       p->len);
+			c->reasm_len += p->len;
+			if (!p->end)
+				continue;
+			stat_add(&r->st.reassembled, 1);
+			*m = (struct slc_msg){.data = ref_ptr(r, r->nb + r->nu + c->reasm),
+			                      .len = c->reasm_len,
+			                      .recv_ns = r->now_ns,
+			                      .conn = (uint32_t)(c - r->conns),
+			                      .ref = r->cfg.id << 24 | (r->nb + r->nu + c->reasm)};
+			r->refcnt[r->nb + r->nu + c->reasm] = 1;
+			c->reasm = NONE;
+			c->reasm_len = 0;
+			r->batch_piece[nmsg++] = i;
+		}
+
+		taken = nmsg != 0 ? r->cfg.ops.deliver(r->cfg.ops.ctx, r, r->batch, nmsg) : 0;
+		stat_add(&l->st.msgs, taken);
+		if (taken == nmsg && stop == NONE)
+			continue;
+
+		/* Paused: give back the references of what was not taken, and find where to
+		 * resume. A reassembled message is kept aside (its bytes are in its own
+		 * buffer); anything else is parsed again from its frame's start. */
+		if (taken < nmsg) {
+			uint32_t k = taken;
+
+			stop = r->batch_piece[taken];
+			if ((r->batch[k].ref & SLC_MSG_REF_MASK) >= r->nb + r->nu) {
+				/* Only the first message of a chunk can be a reassembled one. */
+				c->held = r->batch[k++];
+				c->has_held = true;
+				stop++;
+			}
+			for (; k < nmsg; k++)
+				buf_unref(r, r->batch[k].ref & SLC_MSG_REF_MASK, 1);
+		}
+		if (reasm_started != NONE && reasm_started >= stop)
+			reasm_drop(r, c);
+		rewind_to_piece(&c->parser, &s0, pos0, chunk, len, stop, &pos);
+		conn_pause(r, c);
+		return pos;
+	}
+}
+
+/* New bytes for a connection: parse them now, or keep them if it is paused. */
+static void
+conn_data(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uint32_t len)
+{
+	uint32_t resume;
+
+	c->last_rx_ns = r->now_ns;
+	stat_add(&r->lst[c->listener].st.bytes, len);
+	if (c->state == CONN_CLOSING)
+		return;
+	if (c->state == CONN_PAUSED || c->pend_head != NONE || c->has_held) {
+		if (!pend_push(r, c, ref, off, len, false)) {
+			rlog(r, LOGK_OTHER, 0, "closing %s: no record left for received bytes",
+			     c->peer);
+			conn_close(r, c, SLC_CLOSE_RESET);
+		}
+		return;
+	}
+	resume = conn_parse(r, c, ref, off, len);
+	if (resume != NONE && resume < len &&
+	    !pend_push(r, c, ref, off + resume, len - resume, true)) {
+		rlog(r, LOGK_OTHER, 0, "closing %s: no record left for received bytes", c->peer);
+		conn_close(r, c, SLC_CLOSE_RESET);
+	}
+}
+
+static enum slc_close_reason
+conn_eof_reason(const struct conn *c)
+{
+	return slc_frame_parser_mid_frame(&c->parser) || c->reasm != NONE ? SLC_CLOSE_EOF_MIDFRAME
+	                                                                  : SLC_CLOSE_EOF;
+}
+
+/* The peer is done (EOF or error): close now, or once what it sent is delivered. */
+static void
+conn_peer_done(struct slc_reactor *r, struct conn *c, enum slc_close_reason why)
+{
+	if (c->state == CONN_PAUSED || c->pend_head != NONE || c->has_held) {
+		c->peer_done = true;
+		c->done_reason = (uint8_t)why;
+		return;
+	}
+	conn_close(r, c, why == SLC_CLOSE_EOF ? conn_eof_reason(c) : why);
+}
+
+/* Tries to deliver what a paused connection holds; resumes receiving when all is taken.
+ * The state stays PAUSED until then, so that a pause inside conn_parse is not counted
+ * twice. */
+static void
+conn_resume(struct slc_reactor *r, struct conn *c)
+{
+	if (c->has_held) {
+		if (r->cfg.ops.deliver(r->cfg.ops.ctx, r, &c->held, 1) != 1) {
+			waitq_push(r, c);
+			return;
+		}
+		stat_add(&r->lst[c->listener].st.msgs, 1);
+		c->has_held = false;
+	}
+	while (c->pend_head != NONE) {
+		uint32_t i = c->pend_head;
+		struct pend p = r->pend[i];
+		uint32_t resume;
+
+		c->pend_head = p.next;
+		if (c->pend_head == NONE)
+			c->pend_tail = NONE;
+		r->pend[i].next = r->pend_free;
+		r->pend_free = i;
+		resume = conn_parse(r, c, p.ref, p.off, p.len);
+		if (c->state == CONN_CLOSING) {
+			buf_unref(r, p.ref, 1);
+			return; /* a framing error */
+		}
+		if (resume != NONE) {
+			if (resume < p.len)
+				pend_push(r, c, p.ref, p.off + resume, p.len - resume, true);
+			buf_unref(r, p.ref, 1);
+			return; /* paused again: conn_pause queued it */
+		}
+		buf_unref(r, p.ref, 1);
+	}
+	c->state = CONN_RECEIVING;
+	stat_add(&r->st.paused, (uint64_t)-1);
+	if (c->peer_done) {
+		enum slc_close_reason why = (enum slc_close_reason)c->done_reason;
+
+		conn_close(r, c, why == SLC_CLOSE_EOF ? conn_eof_reason(c) : why);
+		return;
+	}
+	conn_arm(r, c);
+}
+
+/* Gives every waiting connection a try, once each, in order. */
+static void
+waitq_run(struct slc_reactor *r)
+{
+	uint32_t n = r->wq_tail - r->wq_head;
+
+	r->retry = false;
+	while (n-- != 0) {
+		struct conn *c = &r->conns[r->waitq[r->wq_head++ & r->wq_mask]];
+
+		c->in_waitq = false;
+		if (c->state == CONN_PAUSED)
+			conn_resume(r, c);
+		else if (c->state == CONN_RECEIVING && c->starved)
+			conn_arm(r, c);
+	}
+}
+
+/* ---- completions -------------------------------------------------------------------- */
+
+static void
+on_recv(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t idx)
+{
+	struct conn *c = &r->conns[idx];
+	bool more = cqe->flags & IORING_CQE_F_MORE;
+
+	if (cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
+		uint32_t remaining = (uint32_t)cqe->res;
+		uint32_t bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+		uint32_t entry = r->entry_of[bid];
+		bool inc = r->features & SLC_REACTOR_F_INC;
+
+		/* A bundle fills buffers in ring order from bid: walk the entries. With
+		 * incremental consumption the first one continues where the kernel stopped
+		 * in it, and the last one stays with the kernel while BUF_MORE says so. */
+		while (remaining != 0) {
+			uint32_t off = inc ? r->kern_off[bid] : 0;
+			uint32_t take = r->bsz - off < remaining ? r->bsz - off : remaining;
+			bool kernel_keeps = inc && take == remaining && take < r->bsz - off &&
+			                    (cqe->flags & IORING_CQE_F_BUF_MORE);
+			uint32_t next = r->ring_bid[(entry + 1) & r->tcp_mask];
+
+			r->kern_off[bid] = off + take;
+			conn_data(r, c, bid, off, take);
+			if (!kernel_keeps) {
+				r->tcp_in_ring--;
+				buf_unref(r, bid, 1);
+			}
+			remaining -= take;
+			bid = next;
+			entry = (entry + 1) & r->tcp_mask;
+		}
+	}
+	if (more)
+		return;
+
+	/* The multishot receive ended: this is the one place that decides what next. */
+	c->armed = false;
+	if (c->state == CONN_CLOSING) {
+		conn_finalize(r, c);
+		return;
+	}
+	if (cqe->res == 0) {
+		conn_peer_done(r, c, SLC_CLOSE_EOF);
+		return;
+	}
+	if (cqe->res < 0) {
+		switch (-cqe->res) {
+		case ENOBUFS:
+			stat_add(&r->st.buf_exhausted, 1);
+			break;
+		case ECANCELED:
+		case EINTR:
+		case EAGAIN:
+			break;
+		default:
+			rlog(r, LOGK_CLOSE, 1, "closing %s: receive failed: %s", c->peer,
+			     strerror(-cqe->res));
+			conn_peer_done(r, c, SLC_CLOSE_RESET);
+			return;
+		}
+	} else if (r->tcp_in_ring < r->tcp_wm) {
+		/* A bundle that emptied the ring ends the receive without -ENOBUFS. */
+		stat_add(&r->st.buf_exhausted, 1);
+	}
+	if (c->state == CONN_RECEIVING)
+		conn_arm(r, c);
+}
+
+static void
+listener_arm(struct slc_reactor *r, uint32_t i)
+{
+	struct lst *l = &r->lst[i];
+	struct io_uring_sqe *sqe;
+
+	if (l->armed || r->stopping)
+		return;
+	if (l->cfg.proto == SLC_LISTENER_UDP) {
+		if (r->udp_in_ring == 0) {
+			l->starved = true;
+			return;
+		}
+		l->starved = false;
+		sqe = get_sqe(r);
+		io_uring_prep_recvmsg_multishot(sqe, l->fd, &r->udp_mh, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = 1;
+		io_uring_sqe_set_data64(sqe, ud_make(UD_UDP, i, 0));
+	} else {
+		sqe = get_sqe(r);
+		io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC);
+		io_uring_sqe_set_data64(sqe, ud_make(UD_ACCEPT, i, 0));
+	}
+	l->armed = true;
+}
+
+static void
+peer_str(int fd, char *out, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+			inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+			port = ntohs(sin->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+			inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+			port = ntohs(sin6->sin6_port);
+		}
+	}
+	snprintf(out, len, "%s:%u", host, port);
+}
+
+static void on_accept_result(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li);
+
+static void
+on_accept(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
+{
+	struct lst *l = &r->lst[li];
+
+	if (!(cqe->flags & IORING_CQE_F_MORE)) {
+		l->armed = false;
+		l->rearm_at_ns = r->now_ns;
+	}
+	on_accept_result(r, cqe, li);
+	if (!l->armed && !r->stopping && r->now_ns >= l->rearm_at_ns)
+		listener_arm(r, li);
+}
+
+static void
+on_accept_result(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
+{
+	struct lst *l = &r->lst[li];
+	struct conn *c;
+
+	if (cqe->res < 0) {
+		switch (-cqe->res) {
+		case ECANCELED:
+			return;
+		case EMFILE:
+		case ENFILE:
+		case ENOBUFS:
+		case ENOMEM:
+			/* Out of descriptors or memory: keep running, try again a bit later. */
+			stat_add(&l->st.refused, 1);
+			l->rearm_at_ns = r->now_ns + ACCEPT_BACKOFF;
+			rlog(r, LOGK_ACCEPT, 1, "accept on port %u: %s", l->port,
+			     strerror(-cqe->res));
+			return;
+		default:
+			rlog(r, LOGK_ACCEPT, 1, "accept on port %u: %s", l->port,
+			     strerror(-cqe->res));
+			return;
+		}
+	}
+	if (r->conn_nfree == 0 || r->stopping) {
+		char peer[INET6_ADDRSTRLEN + 8];
+
+		peer_str(cqe->res, peer, sizeof(peer));
+		close(cqe->res);
+		stat_add(&l->st.refused, 1);
+		rlog(r, LOGK_REFUSED, 1, "refused %s: %s", peer,
+		     r->stopping ? "shutting down" : "max-conns reached");
+		return;
+	}
+	c = &r->conns[r->conn_free[--r->conn_nfree]];
+	c->fd = cqe->res;
+	c->listener = (uint16_t)li;
+	c->state = CONN_RECEIVING;
+	/* in_waitq is left alone: a stale queue entry of the slot's last user may remain. */
+	c->armed = c->cancelled = c->starved = c->peer_done = c->has_held = false;
+	slc_frame_parser_init(&c->parser, l->cfg.framing, r->cfg.max_frame);
+	c->reasm = NONE;
+	c->reasm_len = 0;
+	c->pend_head = c->pend_tail = NONE;
+	c->last_rx_ns = r->now_ns;
+	peer_str(c->fd, c->peer, sizeof(c->peer));
+	stat_add(&l->st.accepted, 1);
+	stat_add(&l->st.open, 1);
+	conn_arm(r, c);
+}
+
+static void
+udp_flush(struct slc_reactor *r, struct lst *l)
+{
+	uint32_t taken;
+
+	if (l->udp_n == 0)
+		return;
+	taken = r->cfg.ops.deliver(r->cfg.ops.ctx, r, l->udp_batch, l->udp_n);
+	stat_add(&l->st.msgs, taken);
+	if (taken < l->udp_n) {
+		/* Datagrams have no flow control: what the pools refuse is dropped, counted. */
+		stat_add(&l->st.udp_drops, l->udp_n - taken);
+		rlog(r, LOGK_UDP, 1, "port %u: dropped %u datagrams: pools full", l->port,
+		     l->udp_n - taken);
+		for (uint32_t k = taken; k < l->udp_n; k++)
+			buf_unref(r, l->udp_batch[k].ref & SLC_MSG_REF_MASK, 1);
+	}
+	l->udp_n = 0;
+}
+
+static void
+on_udp(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
+{
+	struct lst *l = &r->lst[li];
+
+	if (cqe->res >= 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
+		uint32_t bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+		uint32_t ref = r->nb + bid;
+		uint8_t *buf = ref_ptr(r, ref);
+		struct io_uring_recvmsg_out *o;
+		struct cmsghdr *cm;
+
+		r->udp_in_ring--;
+		o = io_uring_recvmsg_validate(buf, cqe->res, &r->udp_mh);
+		if (o == NULL) {
+			stat_add(&l->st.udp_drops, 1);
+			udp_buf_give(r, bid);
+			goto out;
+		}
+		for (cm = io_uring_recvmsg_cmsg_firsthdr(o, &r->udp_mh); cm != NULL;
+		     cm = io_uring_recvmsg_cmsg_nexthdr(o, &r->udp_mh, cm)) {
+			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SO_RXQ_OVFL) {
+				uint32_t drops;
+
+				memcpy(&drops, CMSG_DATA(cm), sizeof(drops));
+				stat_set(&l->st.udp_kernel_drops, drops);
+			}
+		}
+		stat_add(&l->st.bytes, o->payloadlen);
+		if ((o->flags & MSG_TRUNC) || o->payloadlen > r->cfg.max_frame) {
+			char peer[INET6_ADDRSTRLEN + 8] = "?";
+			struct sockaddr_storage *ss = io_uring_recvmsg_name(o);
+
+			if (o->namelen >= sizeof(struct sockaddr_in) && ss->ss_family == AF_INET) {
+				struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+				char host[INET_ADDRSTRLEN];
+
+				inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+				snprintf(peer, sizeof(peer), "%s:%u", host, ntohs(sin->sin_port));
+			}
+			stat_add(&l->st.udp_drops, 1);
+			stat_add(&l->st.frames_rejected[SLC_FRAME_ERR_OVERSIZE], 1);
+			rlog(r, LOGK_UDP, 1, "port %u: dropped a datagram from %s: over max-frame",
+			     l->port, peer);
+			udp_buf_give(r, bid);
+			goto out;
+		}
+		if (o->payloadlen == 0) {
+			stat_add(&l->st.empty_frames, 1);
+			udp_buf_give(r, bid);
+			goto out;
+		}
+		r->refcnt[ref] = 1;
+		l->udp_batch[l->udp_n++] = (struct slc_msg){
+		        .data = io_uring_recvmsg_payload(o, &r->udp_mh),
+		        .len = o->payloadlen,
+		        .recv_ns = r->now_ns,
+		        .conn = SLC_MSG_CONN_UDP | li,
+		        .ref = r->cfg.id << 24 | ref,
+		};
+		if (l->udp_n == UDP_BATCH)
+			udp_flush(r, l);
+	}
+out:
+	if (cqe->flags & IORING_CQE_F_MORE)
+		return;
+	l->armed = false;
+	if (cqe->res < 0) {
+		switch (-cqe->res) {
+		case ENOBUFS:
+			stat_add(&r->st.buf_exhausted, 1);
+			break;
+		case ECANCELED:
+			return;
+		default:
+			rlog(r, LOGK_UDP, 1, "port %u: receive failed: %s", l->port,
+			     strerror(-cqe->res));
+			break;
+		}
+	}
+	listener_arm(r, li);
+}
+
+static void
+wake_arm(struct slc_reactor *r)
+{
+	struct io_uring_sqe *sqe = get_sqe(r);
+
+	io_uring_prep_read(sqe, r->wake_fd, &r->wake_buf, sizeof(r->wake_buf), 0);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_WAKE, 0, 0));
+}
+
+static void
+on_cqe(struct slc_reactor *r, struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	uint32_t idx = (uint32_t)ud;
+
+	switch (ud >> 56) {
+	case UD_RECV:
+		on_recv(r, cqe, idx);
+		break;
+	case UD_ACCEPT:
+		on_accept(r, cqe, idx);
+		break;
+	case UD_UDP:
+		on_udp(r, cqe, idx);
+		break;
+	case UD_WAKE:
+		if (!r->stopping || cqe->res > 0)
+			wake_arm(r);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- the release path --------------------------------------------------------------- */
+
+static bool
+rel_drain(struct slc_reactor *r)
+{
+	struct rel_ent ents[REL_BURST];
+	bool any = false;
+	uint32_t n;
+
+	while ((n = slc_ring_mpsc_dequeue_burst(r->rel, ents, REL_BURST)) != 0) {
+		for (uint32_t i = 0; i < n; i++)
+			buf_unref(r, ents[i].ref, ents[i].count);
+		any = true;
+	}
+	return any;
+}
+
+/* Wakes the reactor if it announced that it sleeps (the protocol of ringbuf/park.h, with
+ * an eventfd in place of the futex because the reactor sleeps in io_uring_enter). */
+static void
+reactor_wake(struct slc_reactor *r)
+{
+	uint64_t one = 1;
+
+	/* F2: pairs with F1 in reactor_wait. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&r->sleeping, memory_order_relaxed) == 0)
+		return;
+	if (atomic_exchange_explicit(&r->sleeping, 0, memory_order_relaxed) == 0)
+		return;
+	if (write(r->wake_fd, &one, sizeof(one)) < 0) {
+		/* The counter is far from overflowing: nothing to do. */
+	}
+}
+
+void
+slc_reactor_release(struct slc_reactor *r, const struct slc_msg *msgs, uint32_t n)
+{
+	struct rel_ent ents[64];
+	uint32_t ne = 0, spins = 0;
+
+	if (pthread_equal(pthread_self(), r->thread) && r->thread_running) {
+		/* On the reactor's own thread (a consumer that finishes inside deliver):
+		 * no ring needed. */
+		for (uint32_t i = 0; i < n; i++)
+			buf_unref(r, msgs[i].ref & SLC_MSG_REF_MASK, 1);
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t ref = msgs[i].ref & SLC_MSG_REF_MASK;
+
+		if (ne != 0 && ents[ne - 1].ref == ref) {
+			ents[ne - 1].count++;
+			continue;
+		}
+		if (ne == 64) {
+			while (slc_ring_mpsc_enqueue_bulk(r->rel, ents, ne) == 0) {
+				reactor_wake(r);
+				if (++spins % 64 == 0)
+					sched_yield();
+			}
+			ne = 0;
+		}
+		ents[ne++] = (struct rel_ent){.ref = ref, .count = 1};
+	}
+	while (ne != 0 && slc_ring_mpsc_enqueue_bulk(r->rel, ents, ne) == 0) {
+		reactor_wake(r);
+		if (++spins % 64 == 0)
+			sched_yield();
+	}
+	reactor_wake(r);
+}
+
+void
+slc_reactor_kick(struct slc_reactor *r)
+{
+	atomic_store_explicit(&r->kicked, 1, memory_order_relaxed);
+	reactor_wake(r);
+}
+
+/* ---- the loop ----------------------------------------------------------------------- */
+
+static void
+tick(struct slc_reactor *r)
+{
+	r->next_tick_ns = r->now_ns + TICK_NS;
+	for (uint32_t i = 0; i < r->nlst; i++) {
+		if (!r->lst[i].armed && !r->lst[i].starved && r->now_ns >= r->lst[i].rearm_at_ns)
+			listener_arm(r, i);
+	}
+	if (r->cfg.idle_timeout_ms != 0) {
+		uint64_t limit = (uint64_t)r->cfg.idle_timeout_ms * 1000000ull;
+
+		for (uint32_t i = 0; i < r->nconns; i++) {
+			struct conn *c = &r->conns[i];
+
+			if (c->state == CONN_RECEIVING && r->now_ns - c->last_rx_ns > limit) {
+				rlog(r, LOGK_CLOSE, 1, "closing %s: idle for %u ms%s", c->peer,
+				     r->cfg.idle_timeout_ms,
+				     slc_frame_parser_mid_frame(&c->parser) ? " inside a frame"
+				                                            : "");
+				conn_close(r, c, SLC_CLOSE_IDLE);
+			}
+		}
+	}
+	stat_set(&r->st.cq_overflow, *r->ring.cq.koverflow);
+}
+
+static void
+begin_stop(struct slc_reactor *r)
+{
+	struct io_uring_sqe *sqe;
+
+	r->stopping = true;
+	r->drain_deadline_ns = r->now_ns + (uint64_t)r->drain_ms * 1000000ull;
+	for (uint32_t i = 0; i < r->nlst; i++) {
+		if (!r->lst[i].armed)
+			continue;
+		sqe = get_sqe(r);
+		io_uring_prep_cancel64(
+		        sqe,
+		        ud_make(r->lst[i].cfg.proto == SLC_LISTENER_UDP ? UD_UDP : UD_ACCEPT, i, 0),
+		        0);
+		io_uring_sqe_set_data64(sqe, ud_make(UD_IGNORE, 0, 0));
+	}
+	for (uint32_t i = 0; i < r->nconns; i++)
+		conn_cancel_recv(r, &r->conns[i]);
+}
+
+/* True once nothing is in flight and nothing received waits to be delivered (or the
+ * drain deadline passed). */
+static bool
+stop_done(struct slc_reactor *r)
+{
+	bool waiting = false;
+
+	for (uint32_t i = 0; i < r->nlst; i++) {
+		if (r->lst[i].armed)
+			return false;
+		udp_flush(r, &r->lst[i]);
+	}
+	for (uint32_t i = 0; i < r->nconns; i++) {
+		struct conn *c = &r->conns[i];
+
+		if (c->state == CONN_FREE)
+			continue;
+		if (c->armed)
+			return false;
+		if (c->state == CONN_PAUSED)
+			waiting = true;
+	}
+	return !waiting || r->now_ns >= r->drain_deadline_ns;
+}
+
+static void
+reactor_wait(struct slc_reactor *r)
+{
+	struct io_uring_cqe *cqe;
+	struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = (long long)TICK_NS};
+	bool timed = r->cfg.idle_timeout_ms != 0 || r->stopping;
+
+	for (uint32_t i = 0; i < r->nlst && !timed; i++)
+		timed = !r->lst[i].armed;
+
+	atomic_store_explicit(&r->sleeping, 1, memory_order_relaxed);
+	/* F1: orders the announcement before the checks below; pairs with F2 in
+	 * reactor_wake. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (slc_ring_mpsc_count(r->rel) != 0 ||
+	    atomic_load_explicit(&r->kicked, memory_order_relaxed) != 0 ||
+	    atomic_load_explicit(&r->stop_req, memory_order_relaxed) != r->stopping) {
+		atomic_store_explicit(&r->sleeping, 0, memory_order_relaxed);
+		io_uring_submit(&r->ring);
+		return;
+	}
+	io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, timed ? &ts : NULL, NULL);
+	atomic_store_explicit(&r->sleeping, 0, memory_order_relaxed);
+}
+
+static void
+reactor_loop(struct slc_reactor *r)
+{
+	for (;;) {
+		struct io_uring_cqe *cqe;
+		unsigned head, n = 0;
+
+		r->now_ns = now_ns();
+		stat_add(&r->st.loops, 1);
+		/* Acquire: pairs with the store in slc_reactor_stop, which published drain_ms. */
+		if (atomic_load_explicit(&r->stop_req, memory_order_acquire) && !r->stopping)
+			begin_stop(r);
+		if (rel_drain(r))
+			r->retry = true;
+		if (atomic_exchange_explicit(&r->kicked, 0, memory_order_relaxed) != 0)
+			r->retry = true;
+		bufs_commit(r);
+		if (r->retry) {
+			waitq_run(r);
+			for (uint32_t i = 0; i < r->nlst; i++)
+				if (r->lst[i].starved)
+					listener_arm(r, i);
+		}
+		if (r->now_ns >= r->next_tick_ns)
+			tick(r);
+		if (r->stopping && stop_done(r))
+			break;
+
+		if (io_uring_cq_ready(&r->ring) == 0) {
+			io_uring_submit_and_get_events(&r->ring);
+			if (io_uring_cq_ready(&r->ring) == 0)
+				reactor_wait(r);
+		}
+		r->now_ns = now_ns();
+		io_uring_for_each_cqe(&r->ring, head, cqe)
+		{
+			on_cqe(r, cqe);
+			n++;
+		}
+		io_uring_cq_advance(&r->ring, n);
+		stat_add(&r->st.cqes, n);
+		for (uint32_t i = 0; i < r->nlst; i++)
+			udp_flush(r, &r->lst[i]);
+		bufs_commit(r);
+	}
+	for (uint32_t i = 0; i < r->nconns; i++) {
+		struct conn *c = &r->conns[i];
+
+		if (c->state != CONN_FREE && c->state != CONN_CLOSING)
+			conn_close(r, c, SLC_CLOSE_SHUTDOWN);
+	}
+}
+
+/* ---- set-up ------------------------------------------------------------------------- */
+
+static int
+listener_open(struct slc_reactor *r, struct lst *l)
+{
+	int one = 1, fd, rc;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int type = l->cfg.proto == SLC_LISTENER_UDP ? SOCK_DGRAM : SOCK_STREAM;
+
+	fd = socket(l->cfg.addr.ss_family, type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+		goto err_close;
+	if (type == SOCK_DGRAM) {
+		int rcvbuf = 32 << 20;
+
+		/* A big receive buffer rides out bursts; FORCE needs CAP_NET_ADMIN. */
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0)
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+		setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
+	}
+	if (bind(fd, (struct sockaddr *)&l->cfg.addr, l->cfg.addrlen) != 0)
+		goto err_close;
+	if (type == SOCK_STREAM && listen(fd, 4096) != 0)
+		goto err_close;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+		goto err_close;
+	l->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+	                                         : ((struct sockaddr_in *)&ss)->sin_port);
+	l->fd = fd;
+	(void)r;
+	return 0;
+
+err_close:
+	rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* Registers a provided-buffer ring (liburing 2.3 has no io_uring_setup_buf_ring). */
+static struct io_uring_buf_ring *
+buf_ring_setup(struct slc_reactor *r, uint32_t entries, uint16_t bgid, uint16_t flags, size_t *len,
+               int *err)
+{
+	struct io_uring_buf_reg reg = {0};
+	struct io_uring_buf_ring *br;
+
+	*len = (size_t)entries * sizeof(struct io_uring_buf);
+	br = region_alloc(r, *len);
+	if (br == NULL) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	io_uring_buf_ring_init(br);
+	reg.ring_addr = (uintptr_t)br;
+	reg.ring_entries = entries;
+	reg.bgid = bgid;
+	reg.pad = flags; /* "flags" in newer headers: IOU_PBUF_RING_INC */
+	*err = io_uring_register_buf_ring(&r->ring, &reg, 0);
+	if (*err != 0) {
+		region_free(r, br, *len);
+		return NULL;
+	}
+	return br;
+}
+
+static void
+features_describe(struct slc_reactor *r, const char *refused)
+{
+	snprintf(r->features_str, sizeof(r->features_str),
+	         "io_uring: defer_taskrun=%s bundles=%s incremental_buffers=%s "
+	         "registered_ring_fd=%s fixed_files=no (multishot receives hold the file)%s%s",
+	         r->features & SLC_REACTOR_F_DEFER ? "yes" : "no",
+	         r->features & SLC_REACTOR_F_BUNDLE ? "yes" : "no",
+	         r->features & SLC_REACTOR_F_INC ? "yes" : "no",
+	         r->features & SLC_REACTOR_F_RING_FD ? "yes" : "no", refused[0] ? "; " : "",
+	         refused);
+}
+
+/* Runs on the reactor's thread (SINGLE_ISSUER makes the creating thread the submitter). */
+static int
+reactor_setup_ring(struct slc_reactor *r)
+{
+	struct io_uring_params p = {0};
+	unsigned sq = r->cfg.sq_entries ? r->cfg.sq_entries : 256;
+	char refused[160] = "";
+	size_t rl = 0;
+	int rc;
+
+	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+	p.cq_entries = sq * 16;
+	if (!(r->cfg.features_off & SLC_REACTOR_F_DEFER))
+		p.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+	rc = io_uring_queue_init_params(sq, &r->ring, &p);
+	if (rc == -EINVAL && (p.flags & IORING_SETUP_DEFER_TASKRUN)) {
+		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP | IORING_SETUP_COOP_TASKRUN |
+		          IORING_SETUP_TASKRUN_FLAG;
+		p.cq_entries = sq * 16;
+		rc = io_uring_queue_init_params(sq, &r->ring, &p);
+		snprintf(refused + rl, sizeof(refused) - rl, "kernel refused DEFER_TASKRUN ");
+		rl = strlen(refused);
+	} else if (rc == 0 && (p.flags & IORING_SETUP_DEFER_TASKRUN)) {
+		r->features |= SLC_REACTOR_F_DEFER;
+	}
+	if (rc != 0)
+		return rc;
+	r->ring_ok = true;
+	if (!(r->cfg.features_off & SLC_REACTOR_F_BUNDLE)) {
+		if (p.features & IORING_FEAT_RECVSEND_BUNDLE) {
+			r->features |= SLC_REACTOR_F_BUNDLE;
+		} else {
+			snprintf(refused + rl, sizeof(refused) - rl, "no receive bundles (6.10) ");
+			rl = strlen(refused);
+		}
+	}
+	if (!(r->cfg.features_off & SLC_REACTOR_F_RING_FD)) {
+		if (io_uring_register_ring_fd(&r->ring) == 1) {
+			r->features |= SLC_REACTOR_F_RING_FD;
+		} else {
+			snprintf(refused + rl, sizeof(refused) - rl, "no registered ring fd ");
+			rl = strlen(refused);
+		}
+	}
+
+	/* TCP buffer ring, incremental if the kernel takes it. */
+	r->tcp_br = NULL;
+	if (!(r->cfg.features_off & SLC_REACTOR_F_INC)) {
+		r->tcp_br = buf_ring_setup(r, r->nb, 0, IOU_PBUF_RING_INC, &r->tcp_br_len, &rc);
+		if (r->tcp_br != NULL) {
+			r->features |= SLC_REACTOR_F_INC;
+		} else {
+			snprintf(refused + rl, sizeof(refused) - rl,
+			         "no incremental buffers (6.12): %s ", strerror(-rc));
+			rl = strlen(refused);
+		}
+	}
+	if (r->tcp_br == NULL) {
+		r->tcp_br = buf_ring_setup(r, r->nb, 0, 0, &r->tcp_br_len, &rc);
+		if (r->tcp_br == NULL)
+			return rc;
+	}
+	r->udp_br = buf_ring_setup(r, r->nu, 1, 0, &r->udp_br_len, &rc);
+	if (r->udp_br == NULL)
+		return rc;
+	for (uint32_t b = 0; b < r->nb; b++)
+		tcp_buf_give(r, b);
+	for (uint32_t b = 0; b < r->nu; b++)
+		udp_buf_give(r, b);
+	bufs_commit(r);
+	if (rl != 0)
+		refused[rl - 1] = '\0';
+	features_describe(r, refused);
+	wake_arm(r);
+	for (uint32_t i = 0; i < r->nlst; i++)
+		listener_arm(r, i);
+	io_uring_submit(&r->ring);
+	return 0;
+}
+
+static void
+pin_self(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+static void *
+reactor_thread(void *arg)
+{
+	struct slc_reactor *r = arg;
+	char name[16];
+	int rc;
+
+	snprintf(name, sizeof(name), "slc-reactor-%u", r->cfg.id);
+	pthread_setname_np(pthread_self(), name);
+	pin_self(r->cfg.cpu);
+	rc = reactor_setup_ring(r);
+
+	pthread_mutex_lock(&r->mu);
+	r->init_rc = rc;
+	pthread_cond_broadcast(&r->cv);
+	while (!r->go)
+		pthread_cond_wait(&r->cv, &r->mu);
+	pthread_mutex_unlock(&r->mu);
+	if (rc == 0 && !atomic_load(&r->stop_req))
+		reactor_loop(r);
+	else if (rc == 0)
+		atomic_store(&r->stop_req, true);
+	return NULL;
+}
+
+static bool
+pow2(uint32_t v)
+{
+	return v != 0 && (v & (v - 1)) == 0;
+}
+
+static uint32_t
+pow2_at_least(uint32_t v)
+{
+	uint32_t p = 1;
+
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+struct slc_reactor *
+slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
+{
+	struct slc_reactor *r;
+	uint32_t nrefs, rel_cap;
+	int rc;
+
+	if (cfg->id > 255 || !pow2(cfg->buffers) || cfg->buffers > 32768 ||
+	    !pow2(cfg->udp_buffers) || cfg->udp_buffers > 32768 || cfg->buffer_size < 64 ||
+	    cfg->max_frame == 0 || cfg->max_conns == 0 || cfg->reasm_buffers == 0 ||
+	    cfg->nlisteners == 0 || cfg->ops.deliver == NULL) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	r->cfg = *cfg;
+	if (r->cfg.log == NULL)
+		r->cfg.log = default_log;
+	r->wake_fd = -1;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	r->nb = cfg->buffers;
+	r->bsz = cfg->buffer_size;
+	r->tcp_mask = r->nb - 1;
+	r->tcp_wm = r->nb / 16 ? r->nb / 16 : 1;
+	r->nu = cfg->udp_buffers;
+	r->udp_mask = r->nu - 1;
+	r->nr = cfg->reasm_buffers;
+	r->rbsz = cfg->max_frame + 1; /* room for a CR that a later LF turns into a trim */
+	r->udp_mh.msg_namelen = sizeof(struct sockaddr_storage);
+	r->udp_mh.msg_controllen = CMSG_SPACE(sizeof(uint32_t));
+	r->ubsz = (uint32_t)(sizeof(struct io_uring_recvmsg_out) + r->udp_mh.msg_namelen +
+	                     r->udp_mh.msg_controllen) +
+	          (cfg->max_frame < 65535 ? cfg->max_frame : 65535);
+	r->ubsz = (r->ubsz + 63) & ~63u;
+	r->nconns = cfg->max_conns;
+	r->npend = 4 * (r->nb + r->nu);
+	nrefs = r->nb + r->nu + r->nr;
+	if (nrefs > SLC_MSG_REF_MASK) {
+		rc = -EINVAL;
+		goto err_free;
+	}
+
+	r->tcp_mem_len = (size_t)r->nb * r->bsz;
+	r->udp_mem_len = (size_t)r->nu * r->ubsz;
+	r->reasm_mem_len = (size_t)r->nr * r->rbsz;
+	r->tcp_mem = region_alloc(r, r->tcp_mem_len);
+	r->udp_mem = region_alloc(r, r->udp_mem_len);
+	r->reasm_mem = region_alloc(r, r->reasm_mem_len);
+	r->kern_off = calloc(r->nb, sizeof(*r->kern_off));
+	r->ring_bid = calloc(r->nb, sizeof(*r->ring_bid));
+	r->entry_of = calloc(r->nb, sizeof(*r->entry_of));
+	r->reasm_free = calloc(r->nr, sizeof(*r->reasm_free));
+	r->refcnt = calloc(nrefs, sizeof(*r->refcnt));
+	r->pend = calloc(r->npend, sizeof(*r->pend));
+	r->conns = calloc(r->nconns, sizeof(*r->conns));
+	r->conn_free = calloc(r->nconns, sizeof(*r->conn_free));
+	r->wq_mask = pow2_at_least(r->nconns) - 1;
+	r->waitq = calloc(r->wq_mask + 1, sizeof(*r->waitq));
+	r->lst = calloc(cfg->nlisteners, sizeof(*r->lst));
+	rel_cap = pow2_at_least(2 * nrefs > 1024 ? 2 * nrefs : 1024);
+	r->rel_len = slc_ring_mpsc_memsize(rel_cap, sizeof(struct rel_ent));
+	r->rel = aligned_alloc(SLC_RING_ALIGN, r->rel_len);
+	if (!r->tcp_mem || !r->udp_mem || !r->reasm_mem || !r->kern_off || !r->ring_bid ||
+	    !r->entry_of || !r->reasm_free || !r->refcnt || !r->pend || !r->conns ||
+	    !r->conn_free || !r->waitq || !r->lst || !r->rel) {
+		rc = -ENOMEM;
+		goto err_free;
+	}
+	slc_ring_mpsc_init(r->rel, rel_cap, sizeof(struct rel_ent));
+	for (uint32_t i = 0; i < r->nr; i++)
+		r->reasm_free[r->reasm_nfree++] = r->nr - 1 - i;
+	r->pend_free = NONE;
+	for (uint32_t i = r->npend; i-- > 0;) {
+		r->pend[i].next = r->pend_free;
+		r->pend_free = i;
+	}
+	for (uint32_t i = 0; i < r->nconns; i++) {
+		r->conns[i].fd = -1;
+		r->conn_free[r->conn_nfree++] = r->nconns - 1 - i;
+	}
+	r->wake_fd = eventfd(0, EFD_CLOEXEC);
+	if (r->wake_fd < 0) {
+		rc = -errno;
+		goto err_free;
+	}
+
+	r->nlst = cfg->nlisteners;
+	for (uint32_t i = 0; i < r->nlst; i++) {
+		r->lst[i].cfg = cfg->listeners[i];
+		r->lst[i].fd = -1;
+		if (r->lst[i].cfg.proto == SLC_LISTENER_UDP) {
+			r->lst[i].udp_batch = calloc(UDP_BATCH, sizeof(struct slc_msg));
+			if (r->lst[i].udp_batch == NULL) {
+				rc = -ENOMEM;
+				goto err_close_listeners;
+			}
+		}
+		rc = listener_open(r, &r->lst[i]);
+		if (rc != 0)
+			goto err_close_listeners;
+	}
+
+	r->init_rc = 1;
+	rc = pthread_create(&r->thread, NULL, reactor_thread, r);
+	if (rc != 0) {
+		rc = -rc;
+		goto err_close_listeners;
+	}
+	r->thread_running = true;
+	pthread_mutex_lock(&r->mu);
+	while (r->init_rc == 1)
+		pthread_cond_wait(&r->cv, &r->mu);
+	rc = r->init_rc;
+	pthread_mutex_unlock(&r->mu);
+	if (rc != 0) {
+		slc_reactor_stop(r, 0);
+		goto err_close_listeners;
+	}
+	*err = 0;
+	return r;
+
+err_close_listeners:
+	for (uint32_t i = 0; i < r->nlst; i++)
+		if (r->lst[i].fd >= 0)
+			close(r->lst[i].fd);
+	r->nlst = 0;
+err_free:
+	*err = rc;
+	slc_reactor_destroy(r);
+	return NULL;
+}
+
+uint16_t
+slc_reactor_listener_port(const struct slc_reactor *r, uint32_t i)
+{
+	return i < r->nlst ? r->lst[i].port : 0;
+}
+
+const char *
+slc_reactor_features_str(const struct slc_reactor *r)
+{
+	return r->features_str;
+}
+
+int
+slc_reactor_start(struct slc_reactor *r)
+{
+	pthread_mutex_lock(&r->mu);
+	r->go = true;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	return 0;
+}
+
+void
+slc_reactor_stop(struct slc_reactor *r, uint32_t drain_ms)
+{
+	if (!r->thread_running)
+		return;
+	r->drain_ms = drain_ms;
+	atomic_store(&r->stop_req, true);
+	pthread_mutex_lock(&r->mu);
+	r->go = true;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	slc_reactor_kick(r);
+	{
+		uint64_t one = 1;
+
+		/* The reactor may be asleep without having announced it (start-up). */
+		if (write(r->wake_fd, &one, sizeof(one)) < 0) {
+		}
+	}
+	pthread_join(r->thread, NULL);
+	r->thread_running = false;
+}
+
+void
+slc_reactor_destroy(struct slc_reactor *r)
+{
+	if (r == NULL)
+		return;
+	slc_reactor_stop(r, 0);
+	if (r->ring_ok)
+		io_uring_queue_exit(&r->ring);
+	for (uint32_t i = 0; i < r->nlst; i++) {
+		if (r->lst[i].fd >= 0)
+			close(r->lst[i].fd);
+	}
+	if (r->lst != NULL)
+		for (uint32_t i = 0; i < r->cfg.nlisteners; i++)
+			free(r->lst[i].udp_batch);
+	for (uint32_t i = 0; r->conns != NULL && i < r->nconns; i++)
+		if (r->conns[i].fd >= 0)
+			close(r->conns[i].fd);
+	if (r->wake_fd >= 0)
+		close(r->wake_fd);
+	region_free(r, r->tcp_br, r->tcp_br_len);
+	region_free(r, r->udp_br, r->udp_br_len);
+	region_free(r, r->tcp_mem, r->tcp_mem_len);
+	region_free(r, r->udp_mem, r->udp_mem_len);
+	region_free(r, r->reasm_mem, r->reasm_mem_len);
+	free(r->kern_off);
+	free(r->ring_bid);
+	free(r->entry_of);
+	free(r->reasm_free);
+	free(r->refcnt);
+	free(r->pend);
+	free(r->conns);
+	free(r->conn_free);
+	free(r->waitq);
+	free(r->lst);
+	free(r->rel);
+	pthread_mutex_destroy(&r->mu);
+	pthread_cond_destroy(&r->cv);
+	free(r);
+}
+
+const struct slc_reactor_stats *
+slc_reactor_stats(const struct slc_reactor *r)
+{
+	return &r->st;
+}
+
+const struct slc_listener_stats *
+slc_reactor_listener_stats(const struct slc_reactor *r, uint32_t i)
+{
+	return i < r->nlst ? &r->lst[i].st : NULL;
+}

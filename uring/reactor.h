@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/* reactor.h: one io_uring receive loop: TCP and UDP listeners, connections, buffers, framing. */
+#ifndef SLC_URING_REACTOR_H
+#define SLC_URING_REACTOR_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "frame.h"
+#include "msg.h"
+
+struct slc_numa_topo;
+struct slc_reactor;
+
+/*
+ * A reactor is one thread with one io_uring. It owns its listening sockets (one per
+ * listener, bound with SO_REUSEPORT so that several reactors share an address), its
+ * connections, its provided-buffer rings and the framing state of every connection. It
+ * turns received bytes into struct slc_msg descriptors that point into its receive buffers
+ * and offers them, connection by connection and in order, to ops.deliver. Whoever ends up
+ * with a message gives its buffer reference back with slc_reactor_release(), from any
+ * thread; the buffer returns to the kernel once every message in it is released.
+ *
+ * Connection states:
+ *
+ *   accepted --> RECEIVING --(deliver took fewer than offered)--> PAUSED
+ *                   |  ^                                          |  (recv cancelled,
+ *                   |  +-------(slc_reactor_kick, all delivered)--+   bytes kept, unparsed)
+ *                   |  ^
+ *                   |  +--(enough buffers came back)-- STARVED <--(buffer ring ran dry)--+
+ *                   |                                                                    |
+ *                   +--(EOF, reset, framing error, idle timeout, shutdown)--> CLOSING --> free
+ *
+ * No TCP byte that the kernel handed over is dropped: a paused or starved connection keeps
+ * what it received and resumes where it stopped. Memory is bounded by the configuration:
+ * buffers * buffer_size for TCP, udp_buffers * (max datagram + header) for UDP,
+ * reasm_buffers * max_frame for frames that straddle two receive buffers, and a fixed
+ * record per connection up to max_conns.
+ */
+
+enum slc_listener_proto {
+	SLC_LISTENER_TCP,
+	SLC_LISTENER_UDP,
+};
+
+struct slc_listener_cfg {
+	enum slc_listener_proto proto;
+	struct sockaddr_storage addr; /* port 0: an ephemeral port (read it back) */
+	socklen_t addrlen;
+	enum slc_frame_format framing; /* TCP only; a UDP datagram is one message */
+};
+
+/* Why a connection was closed: one counter each. */
+enum slc_close_reason {
+	SLC_CLOSE_EOF,          /* the peer closed after whole frames (normal) */
+	SLC_CLOSE_EOF_MIDFRAME, /* the peer closed inside a frame: the partial frame is lost */
+	SLC_CLOSE_RESET,        /* ECONNRESET and other receive errors */
+	SLC_CLOSE_FRAMING,      /* a framing error; frames_rejected says which */
+	SLC_CLOSE_IDLE,         /* nothing (or only part of a frame) for idle_timeout_ms */
+	SLC_CLOSE_SHUTDOWN,     /* the reactor stopped */
+	SLC_CLOSE__COUNT
+};
+
+const char *slc_close_reason_str(enum slc_close_reason r);
+
+/* Counters of one listener. Written by the reactor thread only; read from any thread. */
+struct slc_listener_stats {
+	_Atomic uint64_t accepted;
+	_Atomic uint64_t refused; /* over max_conns, or accept errors (EMFILE...) */
+	_Atomic uint64_t open;    /* connections open now */
+	_Atomic uint64_t closed[SLC_CLOSE__COUNT];
+	_Atomic uint64_t bytes;
+	_Atomic uint64_t msgs;
+	_Atomic uint64_t empty_frames; /* zero-length frames, skipped */
+	_Atomic uint64_t frames_rejected[SLC_FRAME_ERR__COUNT];
+	_Atomic uint64_t udp_drops;        /* datagrams we dropped: over max_frame, or refused */
+	_Atomic uint64_t udp_kernel_drops; /* the socket's own drop counter (SO_RXQ_OVFL) */
+};
+
+/* Counters of the reactor itself. */
+struct slc_reactor_stats {
+	_Atomic uint64_t loops;
+	_Atomic uint64_t cqes;
+	_Atomic uint64_t rearms;        /* multishot receives armed again after ending */
+	_Atomic uint64_t buf_exhausted; /* a receive ended because the buffer ring ran dry */
+	_Atomic uint64_t cq_overflow;   /* the kernel's overflow counter, copied each loop */
+	_Atomic uint64_t paused;        /* connections paused now */
+	_Atomic uint64_t pauses;        /* times a connection paused */
+	_Atomic uint64_t starved;       /* connections waiting for buffers now */
+	_Atomic uint64_t reassembled;   /* frames copied because they straddled buffers */
+	_Atomic uint64_t buffers_free;  /* TCP buffers the kernel can fill now */
+};
+
+struct slc_reactor_ops {
+	/*
+	 * Offers n messages of one connection (or one UDP listener), in order, on the reactor
+	 * thread. Returns how many it took, a prefix: 0..n. Taking fewer than n pauses that
+	 * connection until slc_reactor_kick(); a UDP listener drops the rest (counted).
+	 * Must not block.
+	 */
+	uint32_t (*deliver)(void *ctx, struct slc_reactor *r, struct slc_msg *msgs, uint32_t n);
+	void *ctx;
+};
+
+/* Features a reactor uses when the kernel has them; a cfg can switch them off. */
+enum {
+	SLC_REACTOR_F_BUNDLE = 1u << 0,  /* receive bundles (6.10) */
+	SLC_REACTOR_F_INC = 1u << 1,     /* incremental buffer consumption (6.12) */
+	SLC_REACTOR_F_RING_FD = 1u << 2, /* registered ring fd */
+	SLC_REACTOR_F_DEFER = 1u << 3,   /* SINGLE_ISSUER | DEFER_TASKRUN */
+};
+
+struct slc_reactor_cfg {
+	uint32_t id;                /* 0..255: goes into every message's ref */
+	int cpu;                    /* pin the thread to this CPU; -1: leave it */
+	int node;                   /* NUMA node for buffers; -1: any */
+	struct slc_numa_topo *topo; /* allocator for buffers; NULL: plain memory */
+	uint32_t buffers;           /* TCP receive buffers (power of two, <= 32768) */
+	uint32_t buffer_size;
+	uint32_t udp_buffers;   /* UDP receive buffers (power of two); each holds one datagram */
+	uint32_t reasm_buffers; /* buffers of max_frame bytes for frames that straddle */
+	uint32_t max_frame;
+	uint32_t max_conns;
+	uint32_t idle_timeout_ms; /* 0: none */
+	uint32_t sq_entries;      /* 0: 256 */
+	uint32_t features_off;    /* SLC_REACTOR_F_* not to use even if the kernel has them */
+	const struct slc_listener_cfg *listeners;
+	uint32_t nlisteners;
+	struct slc_reactor_ops ops;
+	void (*log)(void *ctx, int level, const char *fmt, ...)
+	        __attribute__((format(printf, 3, 4)));
+	void *log_ctx;
+};
+
+/*
+ * Sets up the ring, the buffer rings and the listening sockets (bound and listening when
+ * this returns, so a client may connect before slc_reactor_start). Returns NULL with *err:
+ * -EINVAL (bad cfg), -ENOMEM, -EADDRINUSE and other bind/listen errors, or the error of
+ * io_uring_queue_init.
+ */
+struct slc_reactor *slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err);
+
+/* The port listener i is bound to (useful after binding port 0). */
+uint16_t slc_reactor_listener_port(const struct slc_reactor *r, uint32_t i);
+
+/* One line naming the io_uring features in use and any that the kernel refused. */
+const char *slc_reactor_features_str(const struct slc_reactor *r);
+
+/* Starts the reactor's thread. Returns 0 or -errno from pthread_create. */
+int slc_reactor_start(struct slc_reactor *r);
+
+/*
+ * Stops accepting and receiving, then keeps offering what connections had received but
+ * not yet delivered (paused connections) for up to drain_ms, closes every connection (a
+ * partial frame is lost and counted) and joins the thread. Messages still held by others
+ * stay valid until released. Safe to call twice.
+ */
+void slc_reactor_stop(struct slc_reactor *r, uint32_t drain_ms);
+
+/* Frees everything; every message must have been released. Accepts NULL. */
+void slc_reactor_destroy(struct slc_reactor *r);
+
+/* Any thread: destinations have room again; paused connections retry. Cheap when the
+ * reactor is busy; wakes it when it sleeps. */
+void slc_reactor_kick(struct slc_reactor *r);
+
+/*
+ * Any thread: gives back the buffer references of n messages of reactor r (msg.ref).
+ * Consecutive messages of the same buffer cost one ring slot. Never fails: waits (spinning,
+ * then yielding) while the reactor's release ring is full.
+ */
+void slc_reactor_release(struct slc_reactor *r, const struct slc_msg *msgs, uint32_t n);
+
+const struct slc_reactor_stats *slc_reactor_stats(const struct slc_reactor *r);
+const struct slc_listener_stats *slc_reactor_listener_stats(const struct slc_reactor *r,
+                                                            uint32_t i);
+
+/* Reactor id from a message's ref, for callers holding several reactors. */
+static inline uint32_t
+slc_msg_reactor(const struct slc_msg *m)
+{
+	return m->ref >> 24;
+}
+
+#endif /* SLC_URING_REACTOR_H */
