@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <linux/sock_diag.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +30,12 @@
 #define TICK_NS        (100 * 1000000ull)
 #define ACCEPT_BACKOFF (100 * 1000000ull) /* after EMFILE and friends */
 #define LOG_PER_SEC    5
+/* Under load, wait for a batch of completions (or a short timeout) rather than one: with
+ * DEFER_TASKRUN the kernel then wakes the reactor once per batch instead of once per
+ * completion, which saves the senders' wake-ups and the reactor's trips into the kernel. */
+#define BUSY_CQES     4
+#define WAIT_BATCH    16
+#define WAIT_BATCH_NS (30 * 1000ll)
 
 /* What a CQE is about: the top byte of user_data. */
 enum {
@@ -172,6 +179,7 @@ struct slc_reactor {
 
 	uint64_t now_ns;
 	uint64_t next_tick_ns;
+	uint32_t last_cqes; /* completions the last loop handled */
 	struct slc_msg batch[BATCH];
 	uint32_t batch_piece[BATCH];
 	struct slc_frame_piece pieces[BATCH];
@@ -272,7 +280,10 @@ region_alloc(struct slc_reactor *r, size_t len)
 
 	if (r->cfg.topo != NULL)
 		return slc_numa_alloc_onnode(r->cfg.topo, len, r->cfg.node);
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* Populated now: a first-touch fault inside the kernel's copy into a receive buffer
+	 * costs far more than this, and would land in the first seconds of traffic. */
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1,
+	         0);
 	return p == MAP_FAILED ? NULL : p;
 }
 
@@ -999,7 +1010,6 @@ on_udp(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 		uint32_t ref = r->nb + bid;
 		uint8_t *buf = ref_ptr(r, ref);
 		struct io_uring_recvmsg_out *o;
-		struct cmsghdr *cm;
 
 		r->udp_in_ring--;
 		o = io_uring_recvmsg_validate(buf, cqe->res, &r->udp_mh);
@@ -1007,15 +1017,6 @@ on_udp(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 			stat_add(&l->st.udp_drops, 1);
 			udp_buf_give(r, bid);
 			goto out;
-		}
-		for (cm = io_uring_recvmsg_cmsg_firsthdr(o, &r->udp_mh); cm != NULL;
-		     cm = io_uring_recvmsg_cmsg_nexthdr(o, &r->udp_mh, cm)) {
-			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SO_RXQ_OVFL) {
-				uint32_t drops;
-
-				memcpy(&drops, CMSG_DATA(cm), sizeof(drops));
-				stat_set(&l->st.udp_kernel_drops, drops);
-			}
 		}
 		stat_add(&l->st.bytes, o->payloadlen);
 		if ((o->flags & MSG_TRUNC) || o->payloadlen > r->cfg.max_frame) {
@@ -1212,6 +1213,15 @@ tick(struct slc_reactor *r)
 		}
 	}
 	stat_set(&r->st.cq_overflow, *r->ring.cq.koverflow);
+	for (uint32_t i = 0; i < r->nlst; i++) {
+		uint32_t mi[SK_MEMINFO_VARS];
+		socklen_t len = sizeof(mi);
+
+		if (r->lst[i].cfg.proto == SLC_LISTENER_UDP &&
+		    getsockopt(r->lst[i].fd, SOL_SOCKET, SO_MEMINFO, mi, &len) == 0 &&
+		    len > SK_MEMINFO_DROPS * sizeof(uint32_t))
+			stat_set(&r->lst[i].st.udp_kernel_drops, mi[SK_MEMINFO_DROPS]);
+	}
 }
 
 static void
@@ -1281,7 +1291,13 @@ reactor_wait(struct slc_reactor *r)
 		io_uring_submit(&r->ring);
 		return;
 	}
-	io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, timed ? &ts : NULL, NULL);
+	if (r->last_cqes >= BUSY_CQES) {
+		struct __kernel_timespec bts = {.tv_sec = 0, .tv_nsec = WAIT_BATCH_NS};
+
+		io_uring_submit_and_wait_timeout(&r->ring, &cqe, WAIT_BATCH, &bts, NULL);
+	} else {
+		io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, timed ? &ts : NULL, NULL);
+	}
 	atomic_store_explicit(&r->sleeping, 0, memory_order_relaxed);
 }
 
@@ -1326,6 +1342,7 @@ reactor_loop(struct slc_reactor *r)
 		}
 		io_uring_cq_advance(&r->ring, n);
 		stat_add(&r->st.cqes, n);
+		r->last_cqes = n;
 		for (uint32_t i = 0; i < r->nlst; i++)
 			udp_flush(r, &r->lst[i]);
 		bufs_commit(r);
@@ -1360,7 +1377,6 @@ listener_open(struct slc_reactor *r, struct lst *l)
 		/* A big receive buffer rides out bursts; FORCE needs CAP_NET_ADMIN. */
 		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0)
 			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-		setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
 	}
 	if (bind(fd, (struct sockaddr *)&l->cfg.addr, l->cfg.addrlen) != 0)
 		goto err_close;
@@ -1588,7 +1604,9 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 	r->nr = cfg->reasm_buffers;
 	r->rbsz = cfg->max_frame + 1; /* room for a CR that a later LF turns into a trim */
 	r->udp_mh.msg_namelen = sizeof(struct sockaddr_storage);
-	r->udp_mh.msg_controllen = CMSG_SPACE(sizeof(uint32_t));
+	/* No control messages: the socket's drop counter is read once a tick (SO_MEMINFO)
+	 * rather than copied into every datagram's buffer. */
+	r->udp_mh.msg_controllen = 0;
 	r->ubsz = (uint32_t)(sizeof(struct io_uring_recvmsg_out) + r->udp_mh.msg_namelen +
 	                     r->udp_mh.msg_controllen) +
 	          (cfg->max_frame < 65535 ? cfg->max_frame : 65535);
@@ -1775,6 +1793,18 @@ slc_reactor_destroy(struct slc_reactor *r)
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	free(r);
+}
+
+uint64_t
+slc_reactor_thread_cpu_ns(const struct slc_reactor *r)
+{
+	clockid_t cid;
+	struct timespec ts;
+
+	if (!r->thread_running || pthread_getcpuclockid(r->thread, &cid) != 0 ||
+	    clock_gettime(cid, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 const struct slc_reactor_stats *

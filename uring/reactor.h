@@ -76,7 +76,7 @@ struct slc_listener_stats {
 	_Atomic uint64_t empty_frames; /* zero-length frames, skipped */
 	_Atomic uint64_t frames_rejected[SLC_FRAME_ERR__COUNT];
 	_Atomic uint64_t udp_drops;        /* datagrams we dropped: over max_frame, or refused */
-	_Atomic uint64_t udp_kernel_drops; /* the socket's own drop counter (SO_RXQ_OVFL) */
+	_Atomic uint64_t udp_kernel_drops; /* the socket's own drop counter (SO_MEMINFO) */
 };
 
 /* Counters of the reactor itself. */
@@ -169,9 +169,14 @@ void slc_reactor_kick(struct slc_reactor *r);
 /*
  * Any thread: gives back the buffer references of n messages of reactor r (msg.ref).
  * Consecutive messages of the same buffer cost one ring slot. Never fails: waits (spinning,
- * then yielding) while the reactor's release ring is full.
+ * then yielding) while the reactor's release ring is full, which the reactor empties on
+ * every loop. On the reactor's own thread (a consumer that finishes inside deliver) it
+ * applies the release directly, without the ring.
  */
 void slc_reactor_release(struct slc_reactor *r, const struct slc_msg *msgs, uint32_t n);
+
+/* CPU time the reactor's thread has used, in ns; 0 when it is not running. */
+uint64_t slc_reactor_thread_cpu_ns(const struct slc_reactor *r);
 
 const struct slc_reactor_stats *slc_reactor_stats(const struct slc_reactor *r);
 const struct slc_listener_stats *slc_reactor_listener_stats(const struct slc_reactor *r,
