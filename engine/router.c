@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: MIT */
+/* router.c: weight tables (smooth round robin, minimal-move slot and shard maps) and dispatch. */
+#include "router.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DISPATCH_MAX 256 /* messages routed per internal step */
+
+/* ---- tables ------------------------------------------------------------------------- */
+
+/* Integer weights summing to SLC_ROUTE_WEIGHT_TOTAL, each at least 1, by largest remainder. */
+static int
+normalise(const double *in, uint32_t n, uint32_t *out)
+{
+	double sum = 0, rem[SLC_POOLS_MAX];
+	uint32_t given = 0, spare = SLC_ROUTE_WEIGHT_TOTAL - n;
+
+	if (n == 0 || n > SLC_POOLS_MAX)
+		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++) {
+		if (!(in[i] >= 0))
+			return -EINVAL;
+		sum += in[i];
+	}
+	if (!(sum > 0))
+		return -EINVAL;
+	/* Each pool keeps 1; the rest is shared in proportion. */
+	for (uint32_t i = 0; i < n; i++) {
+		double share = in[i] / sum * spare;
+
+		out[i] = 1 + (uint32_t)share;
+		rem[i] = share - (uint32_t)share;
+		given += out[i];
+	}
+	while (given < SLC_ROUTE_WEIGHT_TOTAL) {
+		uint32_t best = 0;
+
+		for (uint32_t i = 1; i < n; i++)
+			if (rem[i] > rem[best])
+				best = i;
+		out[best]++;
+		rem[best] = -1;
+		given++;
+	}
+	return 0;
+}
+
+/* Smooth weighted round robin (as in nginx): each step every pool gains its weight, the
+ * richest is chosen and pays the total. Runs stay as short as the weights allow. */
+static void
+build_sched(struct slc_route_table *t)
+{
+	int64_t cur[SLC_POOLS_MAX] = {0};
+
+	for (uint32_t k = 0; k < SLC_ROUTE_WEIGHT_TOTAL; k++) {
+		uint32_t best = 0;
+
+		for (uint32_t i = 0; i < t->npools; i++) {
+			cur[i] += t->weight[i];
+			if (cur[i] > cur[best])
+				best = i;
+		}
+		cur[best] -= SLC_ROUTE_WEIGHT_TOTAL;
+		t->sched[k] = (uint16_t)best;
+	}
+}
+
+/*
+ * Gives each pool exactly `want[p]` entries of map[0..n) (owner = pool index, via
+ * owner_of()), moving entries only out of pools above their target and only into pools
+ * below it. Entries are visited in a scattered order so that the freed ones are spread.
+ */
+static void
+rebalance_map(uint16_t *map, uint32_t n, const uint32_t *want, uint32_t npools, uint32_t workers,
+              bool map_is_worker)
+{
+	uint32_t have[SLC_POOLS_MAX] = {0};
+	uint32_t stride = 40503u; /* odd: k * stride mod 2^m visits every entry once */
+	uint32_t free_n = 0;
+	uint32_t *freed = malloc(n * sizeof(*freed));
+
+	if (freed == NULL)
+		abort(); /* start-up and tick-time only, and small */
+	for (uint32_t k = 0; k < n; k++)
+		have[map_is_worker ? map[k] / workers : map[k]]++;
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t e = (k * stride) & (n - 1);
+		uint32_t p = map_is_worker ? map[e] / workers : map[e];
+
+		if (have[p] > want[p]) {
+			have[p]--;
+			freed[free_n++] = e;
+		}
+	}
+	for (uint32_t p = 0, f = 0; p < npools; p++) {
+		while (have[p] < want[p] && f < free_n) {
+			uint32_t e = freed[f++];
+
+			map[e] = (uint16_t)(map_is_worker ? p * workers : p);
+			have[p]++;
+		}
+	}
+	free(freed);
+}
+
+/* Inside each pool, spread its shards evenly over its workers, moving as few as possible:
+ * only from workers above the ceiling of the fair share to the least loaded one. */
+static void
+balance_workers(uint16_t *shard_worker, uint32_t npools, uint32_t workers)
+{
+	uint32_t w_count[SLC_WORKERS_MAX] = {0};
+
+	for (uint32_t s = 0; s < SLC_ROUTE_SHARDS; s++)
+		w_count[shard_worker[s]]++;
+	for (uint32_t p = 0; p < npools; p++) {
+		uint32_t total = 0, ceil_share;
+
+		for (uint32_t w = 0; w < workers; w++)
+			total += w_count[p * workers + w];
+		ceil_share = (total + workers - 1) / workers;
+		for (uint32_t s = 0; s < SLC_ROUTE_SHARDS; s++) {
+			uint32_t g = shard_worker[s], lo = p * workers;
+
+			if (g / workers != p || w_count[g] <= ceil_share)
+				continue;
+			for (uint32_t w = 1; w < workers; w++)
+				if (w_count[p * workers + w] < w_count[lo])
+					lo = p * workers + w;
+			w_count[g]--;
+			w_count[lo]++;
+			shard_worker[s] = (uint16_t)lo;
+		}
+	}
+}
+
+int
+slc_route_table_build(struct slc_route_table *t, const struct slc_route_table *prev,
+                      const double *weights, uint32_t npools, uint32_t workers)
+{
+	uint32_t want[SLC_POOLS_MAX];
+	bool fresh;
+
+	if (workers == 0 || npools * workers > SLC_WORKERS_MAX ||
+	    normalise(weights, npools, t->weight) != 0)
+		return -EINVAL;
+	t->npools = npools;
+	t->workers = workers;
+	build_sched(t);
+	fresh = prev == NULL || prev->npools != npools || prev->workers != workers;
+
+	/* Sticky slots: SLOTS / TOTAL = 64 slots per unit of weight, exactly. */
+	for (uint32_t p = 0; p < npools; p++)
+		want[p] = t->weight[p] * (SLC_ROUTE_SLOTS / SLC_ROUTE_WEIGHT_TOTAL);
+	if (fresh) {
+		for (uint32_t k = 0; k < SLC_ROUTE_SLOTS; k++)
+			t->slot_pool[k] = t->sched[k % SLC_ROUTE_WEIGHT_TOTAL];
+	} else {
+		if (t != prev)
+			memcpy(t->slot_pool, prev->slot_pool, sizeof(t->slot_pool));
+		rebalance_map(t->slot_pool, SLC_ROUTE_SLOTS, want, npools, workers, false);
+	}
+
+	/* Ordered shards: 4 shards per unit of weight. */
+	for (uint32_t p = 0; p < npools; p++)
+		want[p] = t->weight[p] * (SLC_ROUTE_SHARDS / SLC_ROUTE_WEIGHT_TOTAL);
+	if (fresh) {
+		uint32_t next[SLC_POOLS_MAX] = {0};
+
+		for (uint32_t s = 0; s < SLC_ROUTE_SHARDS; s++) {
+			uint32_t p = t->sched[s % SLC_ROUTE_WEIGHT_TOTAL];
+
+			t->shard_worker[s] = (uint16_t)(p * workers + next[p]++ % workers);
+		}
+	} else {
+		if (t != prev)
+			memcpy(t->shard_worker, prev->shard_worker, sizeof(t->shard_worker));
+		rebalance_map(t->shard_worker, SLC_ROUTE_SHARDS, want, npools, workers, true);
+		balance_workers(t->shard_worker, npools, workers);
+	}
+	return 0;
+}
+
+int
+slc_route_shared_init(struct slc_route_shared *sh, const double *weights, uint32_t npools,
+                      uint32_t workers)
+{
+	int rc = slc_route_table_build(&sh->table, NULL, weights, npools, workers);
+
+	if (rc != 0)
+		return rc;
+	pthread_mutex_init(&sh->mu, NULL);
+	atomic_init(&sh->gen, 1);
+	return 0;
+}
+
+int
+slc_route_publish(struct slc_route_shared *sh, const double *weights)
+{
+	int rc;
+
+	pthread_mutex_lock(&sh->mu);
+	rc = slc_route_table_build(&sh->table, &sh->table, weights, sh->table.npools,
+	                           sh->table.workers);
+	if (rc == 0) {
+		/* Release: pairs with the acquire in router_refresh. */
+		atomic_fetch_add_explicit(&sh->gen, 1, memory_order_release);
+	}
+	pthread_mutex_unlock(&sh->mu);
+	return rc;
+}
+
+/* ---- routers ------------------------------------------------------------------------ */
+
+struct slc_router {
+	enum slc_route_strategy strategy;
+	struct slc_pool_set *pools;
+	uint32_t producer;
+	uint32_t nworkers;
+	struct slc_route_shared *sh;
+	uint64_t gen;
+	uint32_t rr;                 /* position in sched */
+	struct slc_route_table t;    /* this router's copy */
+	struct slc_ring_spsc **ring; /* [nworkers]: this producer's ring to each worker */
+	struct slc_ring_park **park; /* [nworkers] */
+	/* ordered: the worker a shard really goes to now, and the ring position after the
+	 * shard's last message there. */
+	uint16_t cur_owner[SLC_ROUTE_SHARDS];
+	uint32_t last_pos[SLC_ROUTE_SHARDS];
+	uint32_t shard_count[SLC_ROUTE_SHARDS];
+	/* per dispatch step */
+	void *slot[SLC_WORKERS_MAX];       /* next slot reserved in worker g's ring */
+	uint32_t left[SLC_WORKERS_MAX];    /* slots left in that reservation */
+	uint32_t pending[SLC_WORKERS_MAX]; /* written, not yet committed */
+	uint32_t written[SLC_WORKERS_MAX]; /* written in this step */
+	uint32_t tail0[SLC_WORKERS_MAX];
+	uint16_t touched[SLC_WORKERS_MAX];
+	int32_t pick[SLC_POOLS_MAX];
+};
+
+static void
+router_refresh(struct slc_router *rt)
+{
+	/* The one atomic load per dispatch; acquire pairs with the release in publish. */
+	uint64_t gen = atomic_load_explicit(&rt->sh->gen, memory_order_acquire);
+
+	if (gen == rt->gen)
+		return;
+	pthread_mutex_lock(&rt->sh->mu);
+	memcpy(&rt->t, &rt->sh->table, sizeof(rt->t));
+	rt->gen = atomic_load_explicit(&rt->sh->gen, memory_order_relaxed);
+	pthread_mutex_unlock(&rt->sh->mu);
+}
+
+struct slc_router *
+slc_router_create(enum slc_route_strategy strategy, struct slc_pool_set *pools, uint32_t producer,
+                  struct slc_route_shared *sh, int *err)
+{
+	struct slc_router *rt;
+	uint32_t nw = slc_pool_set_npools(pools) * slc_pool_set_workers(pools);
+
+	if (strategy > SLC_ROUTE_ORDERED || sh->table.npools != slc_pool_set_npools(pools) ||
+	    sh->table.workers != slc_pool_set_workers(pools)) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	rt = calloc(1, sizeof(*rt));
+	if (rt == NULL)
+		goto err_nomem;
+	rt->strategy = strategy;
+	rt->pools = pools;
+	rt->producer = producer;
+	rt->nworkers = nw;
+	rt->sh = sh;
+	rt->ring = calloc(nw, sizeof(*rt->ring));
+	rt->park = calloc(nw, sizeof(*rt->park));
+	if (rt->ring == NULL || rt->park == NULL)
+		goto err_nomem;
+	for (uint32_t g = 0; g < nw; g++) {
+		struct slc_worker *w = slc_pool_set_worker(pools, g);
+
+		rt->ring[g] = slc_worker_ring(w, producer);
+		rt->park[g] = &w->park;
+	}
+	router_refresh(rt);
+	for (uint32_t s = 0; s < SLC_ROUTE_SHARDS; s++) {
+		rt->cur_owner[s] = rt->t.shard_worker[s];
+		rt->last_pos[s] = atomic_load_explicit(&rt->ring[rt->cur_owner[s]]->prod.tail,
+		                                       memory_order_relaxed);
+	}
+	*err = 0;
+	return rt;
+
+err_nomem:
+	slc_router_destroy(rt);
+	*err = -ENOMEM;
+	return NULL;
+}
+
+void
+slc_router_destroy(struct slc_router *rt)
+{
+	if (rt == NULL)
+		return;
+	free(rt->ring);
+	free(rt->park);
+	free(rt);
+}
+
+const uint32_t *
+slc_router_shard_counts(const struct slc_router *rt)
+{
+	return rt->shard_count;
+}
+
+/* Messages the producer believes are waiting in ring g (its cached view of the consumer). */
+static inline uint32_t
+ring_load(const struct slc_ring_spsc *r)
+{
+	return atomic_load_explicit(&r->prod.tail, memory_order_relaxed) - r->prod.head_cache;
+}
+
+/* The least loaded worker of pool p, chosen once per dispatch step. */
+static inline uint32_t
+pick_worker(struct slc_router *rt, uint32_t p)
+{
+	uint32_t W = rt->t.workers, best, best_q;
+
+	if (rt->pick[p] >= 0)
+		return (uint32_t)rt->pick[p];
+	best = p * W;
+	best_q = ring_load(rt->ring[best]);
+	for (uint32_t w = 1; w < W; w++) {
+		uint32_t q = ring_load(rt->ring[p * W + w]);
+
+		if (q < best_q) {
+			best_q = q;
+			best = p * W + w;
+		}
+	}
+	rt->pick[p] = (int32_t)best;
+	return best;
+}
+
+/* True once worker g has handled everything this producer sent it up to position pos. */
+static inline bool
+ring_done_past(const struct slc_ring_spsc *r, uint32_t pos)
+{
+	/* Acquire: pairs with the worker's release of cons.head after handling. */
+	uint32_t head = atomic_load_explicit(&r->cons.head, memory_order_acquire);
+
+	return (int32_t)(head - pos) >= 0;
+}
+
+void
+slc_router_decide(struct slc_router *rt, const struct slc_msg *msgs, uint32_t n, uint16_t *pool_out)
+{
+	router_refresh(rt);
+	for (uint32_t i = 0; i < n; i++) {
+		switch (rt->strategy) {
+		case SLC_ROUTE_PURE:
+			pool_out[i] = rt->t.sched[rt->rr++ & (SLC_ROUTE_WEIGHT_TOTAL - 1)];
+			break;
+		case SLC_ROUTE_STICKY:
+			pool_out[i] = rt->t.slot_pool[msgs[i].key_hash & (SLC_ROUTE_SLOTS - 1)];
+			break;
+		case SLC_ROUTE_ORDERED:
+			pool_out[i] = (uint16_t)(rt->t.shard_worker[msgs[i].key_hash &
+			                                            (SLC_ROUTE_SHARDS - 1)] /
+			                         rt->t.workers);
+			break;
+		}
+	}
+}
+
+/*
+ * Routes up to DISPATCH_MAX messages; returns how many were taken. Each message is copied
+ * once, straight into a slot reserved in its worker's ring; what was written is committed
+ * when a reservation runs out (the end of the slot array) and at the end of the step.
+ */
+static uint32_t
+dispatch_step(struct slc_router *rt, struct slc_msg *msgs, uint32_t n)
+{
+	uint32_t ntouched = 0, i;
+
+	for (uint32_t p = 0; p < rt->t.npools; p++)
+		rt->pick[p] = -1;
+	for (i = 0; i < n; i++) {
+		uint32_t g, shard = 0;
+		struct slc_ring_spsc *r;
+
+		switch (rt->strategy) {
+		case SLC_ROUTE_PURE:
+			g = pick_worker(rt, rt->t.sched[rt->rr & (SLC_ROUTE_WEIGHT_TOTAL - 1)]);
+			break;
+		case SLC_ROUTE_STICKY:
+			g = pick_worker(rt,
+			                rt->t.slot_pool[msgs[i].key_hash & (SLC_ROUTE_SLOTS - 1)]);
+			break;
+		default:
+			shard = msgs[i].key_hash & (SLC_ROUTE_SHARDS - 1);
+			g = rt->cur_owner[shard];
+			if (g != rt->t.shard_worker[shard]) {
+				/* Moving: fence until the old worker has handled the shard's last
+				 * message (one written in this step lies past the ring's published
+				 * tail, so it counts as in flight). */
+				if (!ring_done_past(rt->ring[g], rt->last_pos[shard]))
+					goto cut;
+				g = rt->cur_owner[shard] = rt->t.shard_worker[shard];
+			}
+			break;
+		}
+		r = rt->ring[g];
+		if (rt->written[g] == 0 && rt->left[g] == 0) {
+			rt->tail0[g] = atomic_load_explicit(&r->prod.tail, memory_order_relaxed);
+			rt->touched[ntouched++] = (uint16_t)g;
+			rt->left[g] = slc_ring_spsc_enqueue_reserve(r, DISPATCH_MAX, &rt->slot[g]);
+			if (rt->left[g] == 0)
+				goto cut;
+		} else if (rt->left[g] == 0) {
+			/* The reservation stopped at the end of the slot array: publish, go on. */
+			slc_ring_spsc_enqueue_commit(r, rt->pending[g]);
+			rt->pending[g] = 0;
+			rt->left[g] = slc_ring_spsc_enqueue_reserve(r, DISPATCH_MAX, &rt->slot[g]);
+			if (rt->left[g] == 0)
+				goto cut;
+		}
+		memcpy(rt->slot[g], &msgs[i], sizeof(struct slc_msg));
+		rt->slot[g] = (struct slc_msg *)rt->slot[g] + 1;
+		rt->left[g]--;
+		rt->pending[g]++;
+		rt->written[g]++;
+		if (rt->strategy == SLC_ROUTE_PURE) {
+			rt->rr++;
+		} else if (rt->strategy == SLC_ROUTE_ORDERED) {
+			rt->last_pos[shard] = rt->tail0[g] + rt->written[g];
+			rt->shard_count[shard]++;
+		}
+	}
+cut:
+	for (uint32_t k = 0; k < ntouched; k++) {
+		uint32_t g = rt->touched[k];
+
+		if (rt->pending[g] != 0)
+			slc_ring_spsc_enqueue_commit(rt->ring[g], rt->pending[g]);
+		if (rt->written[g] != 0)
+			slc_ring_park_wake(rt->park[g]);
+		rt->pending[g] = rt->written[g] = rt->left[g] = 0;
+	}
+	return i;
+}
+
+uint32_t
+slc_router_dispatch(struct slc_router *rt, struct slc_msg *msgs, uint32_t n)
+{
+	uint32_t done = 0;
+
+	router_refresh(rt);
+	while (done < n) {
+		uint32_t step = n - done < DISPATCH_MAX ? n - done : DISPATCH_MAX;
+		uint32_t took = dispatch_step(rt, msgs + done, step);
+
+		done += took;
+		if (took < step)
+			break;
+	}
+	return done;
+}

@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: MIT */
+/* test_router.c: the three strategies: distribution, minimal key moves, strict per-key order. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pool.h"
+#include "router.h"
+
+#define ORDERED_MSGS (2000000u / SLC_TEST_SCALE_DIV)
+#define ORDERED_KEYS 10000u
+
+static uint32_t
+mix32(uint32_t x)
+{
+	x ^= x >> 16;
+	x *= 0x7feb352dU;
+	x ^= x >> 15;
+	x *= 0x846ca68bU;
+	x ^= x >> 16;
+	return x;
+}
+
+/* Handlers that only count, for the routing tests that do not run workers. */
+static void
+count_handler(void *ctx, uint32_t worker, const struct slc_msg *m, uint32_t n)
+{
+	(void)worker;
+	(void)m;
+	atomic_fetch_add((_Atomic uint64_t *)ctx, n);
+}
+
+static struct slc_pool_set *
+pools_new(uint32_t npools, uint32_t workers, slc_pool_handler_fn h, void *ctx)
+{
+	struct slc_pool_cfg cfg = {
+	        .npools = npools,
+	        .workers = workers,
+	        .producers = 1,
+	        .ring_size = 1024,
+	        .handler = h,
+	        .handler_ctx = ctx,
+	};
+	int err;
+	struct slc_pool_set *s = slc_pool_set_create(&cfg, &err);
+
+	cr_assert_not_null(s, "pool set: %d", err);
+	return s;
+}
+
+Test(router, pure_matches_weights_and_interleaves)
+{
+	static _Atomic uint64_t handled;
+	struct slc_pool_set *ps = pools_new(3, 1, count_handler, &handled);
+	struct slc_route_shared sh;
+	double w[3] = {7, 1, 2};
+	struct slc_router *rt;
+	uint64_t count[3] = {0};
+	uint32_t run = 0, max_run[3] = {0}, prev = UINT32_MAX;
+	uint16_t dest[1000];
+	struct slc_msg m[1000] = {0};
+	int err;
+
+	cr_assert_eq(slc_route_shared_init(&sh, w, 3, 1), 0);
+	rt = slc_router_create(SLC_ROUTE_PURE, ps, 0, &sh, &err);
+	cr_assert_not_null(rt);
+	for (int round = 0; round < 1000; round++) {
+		slc_router_decide(rt, m, 1000, dest);
+		for (int i = 0; i < 1000; i++) {
+			count[dest[i]]++;
+			run = dest[i] == prev ? run + 1 : 1;
+			prev = dest[i];
+			if (run > max_run[dest[i]])
+				max_run[dest[i]] = run;
+		}
+	}
+	for (int p = 0; p < 3; p++) {
+		double share = count[p] / 1e6, want = w[p] / 10.0;
+
+		cr_expect_lt(fabs(share - want), 0.01, "pool %d: %.4f of the messages, weight %.2f",
+		             p, share, want);
+	}
+	/* Fair runs: pool A has 7 of 10, so after each other message at most ceil(7/3) = 3. */
+	cr_expect_leq(max_run[0], 3, "runs of A up to %u", max_run[0]);
+	cr_expect_eq(max_run[1], 1);
+	cr_expect_eq(max_run[2], 1);
+	slc_router_destroy(rt);
+	slc_pool_set_destroy(ps);
+}
+
+Test(router, sticky_moves_only_the_weight_that_moved)
+{
+	static _Atomic uint64_t handled;
+	struct slc_pool_set *ps = pools_new(4, 1, count_handler, &handled);
+	struct slc_route_shared sh;
+	double w0[4] = {25, 25, 25, 25}, w1[4] = {15, 35, 25, 25};
+	enum { KEYS = 100000 };
+	static struct slc_msg m[KEYS];
+	static uint16_t before[KEYS], after[KEYS], again[KEYS];
+	struct slc_router *rt;
+	uint32_t moved = 0;
+	int err;
+
+	for (uint32_t k = 0; k < KEYS; k++)
+		m[k].key_hash = mix32(k * 2654435761u + 1);
+	cr_assert_eq(slc_route_shared_init(&sh, w0, 4, 1), 0);
+	rt = slc_router_create(SLC_ROUTE_STICKY, ps, 0, &sh, &err);
+	cr_assert_not_null(rt);
+	slc_router_decide(rt, m, KEYS, before);
+	slc_router_decide(rt, m, KEYS, again);
+	cr_expect_arr_eq(before, again, sizeof(before), "same key, same pool while weights stay");
+
+	cr_assert_eq(slc_route_publish(&sh, w1), 0); /* 10% of the weight moves from 0 to 1 */
+	slc_router_decide(rt, m, KEYS, after);
+	for (uint32_t k = 0; k < KEYS; k++) {
+		if (before[k] == after[k])
+			continue;
+		moved++;
+		cr_assert_eq(before[k], 0, "key %u left pool %u, whose weight did not shrink", k,
+		             before[k]);
+		cr_assert_eq(after[k], 1, "key %u went to pool %u, whose weight did not grow", k,
+		             after[k]);
+	}
+	cr_expect_lt(fabs(moved / (double)KEYS - 0.10), 0.05, "%.3f of the keys moved for 0.10",
+	             moved / (double)KEYS);
+	slc_router_destroy(rt);
+	slc_pool_set_destroy(ps);
+}
+
+/*
+ * Ordered: keys carry sequence numbers; every handler checks that each key's numbers arrive
+ * strictly increasing with none missing, while another thread republishes the weights
+ * every millisecond so that shards keep moving between workers and pools. The per-key
+ * state is plain memory, shared by all workers: the fence is what makes that safe, and the
+ * TSan build checks it.
+ */
+struct ordered_ctx {
+	uint32_t next_seq[ORDERED_KEYS];
+	_Atomic uint64_t handled;
+	_Atomic uint64_t bad;
+	_Atomic bool stop_flipper;
+	struct slc_route_shared *sh;
+	_Atomic uint64_t flips;
+};
+
+static void
+ordered_handler(void *vctx, uint32_t worker, const struct slc_msg *m, uint32_t n)
+{
+	struct ordered_ctx *c = vctx;
+
+	(void)worker;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t key = m[i].conn, seq = m[i].len;
+
+		if (c->next_seq[key] != seq)
+			atomic_fetch_add(&c->bad, 1);
+		c->next_seq[key] = seq + 1;
+	}
+	atomic_fetch_add(&c->handled, n);
+}
+
+static void *
+flipper(void *arg)
+{
+	struct ordered_ctx *c = arg;
+	double a[2] = {80, 20}, b[2] = {20, 80};
+
+	for (uint64_t i = 0; !atomic_load(&c->stop_flipper); i++) {
+		slc_route_publish(c->sh, i % 2 ? a : b);
+		atomic_fetch_add(&c->flips, 1);
+		usleep(1000);
+	}
+	return NULL;
+}
+
+Test(router, ordered_keeps_per_key_order_while_shards_move, .timeout = 300)
+{
+	struct ordered_ctx *c = calloc(1, sizeof(*c));
+	struct slc_pool_set *ps = pools_new(2, 2, ordered_handler, c);
+	struct slc_route_shared sh;
+	double w[2] = {50, 50};
+	uint32_t *seq = calloc(ORDERED_KEYS, sizeof(uint32_t)), x = 88172645u;
+	struct slc_router *rt;
+	struct slc_msg batch[64];
+	pthread_t tid;
+	uint64_t sent = 0;
+	int err;
+
+	cr_assert_eq(slc_route_shared_init(&sh, w, 2, 2), 0);
+	c->sh = &sh;
+	rt = slc_router_create(SLC_ROUTE_ORDERED, ps, 0, &sh, &err);
+	cr_assert_not_null(rt);
+	cr_assert_eq(slc_pool_set_start(ps), 0);
+	pthread_create(&tid, NULL, flipper, c);
+	/* At least ORDERED_MSGS messages, and long enough for 20 moves of the shards. */
+	while (sent < ORDERED_MSGS || atomic_load(&c->flips) < 20) {
+		uint32_t n = 0, off = 0;
+
+		for (; n < 64; n++) {
+			uint32_t key;
+
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			key = x % ORDERED_KEYS;
+			batch[n] = (struct slc_msg){
+			        .conn = key, .len = seq[key]++, .key_hash = mix32(key)};
+		}
+		while (off < n) {
+			uint32_t took = slc_router_dispatch(rt, batch + off, n - off);
+
+			off += took;
+			if (took == 0)
+				sched_yield(); /* a ring is full or a shard is draining */
+		}
+		sent += n;
+	}
+	while (atomic_load(&c->handled) < sent)
+		usleep(1000);
+	atomic_store(&c->stop_flipper, true);
+	pthread_join(tid, NULL);
+	slc_pool_set_drain_stop(ps);
+	cr_expect_eq(atomic_load(&c->bad), 0, "per-key order broken %llu times",
+	             (unsigned long long)atomic_load(&c->bad));
+	for (uint32_t k = 0; k < ORDERED_KEYS; k++)
+		cr_assert_eq(c->next_seq[k], seq[k], "key %u: handled %u of %u", k, c->next_seq[k],
+		             seq[k]);
+	cr_expect_geq(atomic_load(&c->flips), 20, "the shards really moved");
+	cr_expect_geq(sent, ORDERED_MSGS);
+	slc_router_destroy(rt);
+	slc_pool_set_destroy(ps);
+	free(seq);
+	free(c);
+}
+
+/* Embedding API: refusals are explicit, and drain-and-stop finishes what was accepted. */
+struct gate {
+	_Atomic bool open;
+	_Atomic uint64_t handled;
+};
+
+static void
+gated_handler(void *vctx, uint32_t worker, const struct slc_msg *m, uint32_t n)
+{
+	struct gate *g = vctx;
+
+	(void)worker;
+	(void)m;
+	while (!atomic_load(&g->open))
+		usleep(100);
+	atomic_fetch_add(&g->handled, n);
+}
+
+Test(pool, submit_refuses_with_reasons_and_drain_finishes_everything)
+{
+	struct gate g = {0};
+	struct slc_pool_set *ps = pools_new(1, 1, gated_handler, &g);
+	struct slc_msg m = {0};
+	uint64_t accepted = 0;
+	int rc = 0;
+
+	cr_assert_eq(slc_pool_set_start(ps), 0);
+	/* The worker is stuck in the handler: the ring fills, and then try_submit says so. */
+	for (int i = 0; i < 5000 && rc == 0; i++) {
+		rc = slc_pool_try_submit(ps, 0, &m);
+		if (rc == 0)
+			accepted++;
+	}
+	cr_expect_eq(rc, -EAGAIN, "a full pool is refused, not blocked on");
+	cr_expect_eq(slc_pool_submit(ps, 0, &m, 20), -ETIMEDOUT);
+	cr_expect_eq(slc_pool_try_submit(ps, 7, &m), -EINVAL);
+	atomic_store(&g.open, true);
+	slc_pool_set_drain_stop(ps);
+	cr_expect_eq(atomic_load(&g.handled), accepted, "everything accepted was handled");
+	cr_expect_eq(slc_pool_try_submit(ps, 0, &m), -ESHUTDOWN);
+	cr_expect_eq(slc_pool_submit(ps, 0, &m, 10), -ESHUTDOWN);
+	slc_pool_set_destroy(ps);
+}
+
+Test(router, tables_refuse_bad_weights)
+{
+	struct slc_route_table *t = malloc(sizeof(*t));
+	double neg[2] = {-1, 2}, zero[2] = {0, 0}, ok[2] = {0, 5};
+
+	cr_expect_eq(slc_route_table_build(t, NULL, neg, 2, 1), -EINVAL);
+	cr_expect_eq(slc_route_table_build(t, NULL, zero, 2, 1), -EINVAL);
+	cr_expect_eq(slc_route_table_build(t, NULL, ok, 0, 1), -EINVAL);
+	cr_assert_eq(slc_route_table_build(t, NULL, ok, 2, 1), 0);
+	cr_expect_eq(t->weight[0], 1, "a pool keeps the floor of one unit");
+	cr_expect_eq(t->weight[0] + t->weight[1], SLC_ROUTE_WEIGHT_TOTAL);
+	free(t);
+}
