@@ -30,12 +30,6 @@
 #define TICK_NS        (100 * 1000000ull)
 #define ACCEPT_BACKOFF (100 * 1000000ull) /* after EMFILE and friends */
 #define LOG_PER_SEC    5
-/* Under load, wait for a batch of completions (or a short timeout) rather than one: with
- * DEFER_TASKRUN the kernel then wakes the reactor once per batch instead of once per
- * completion, which saves the senders' wake-ups and the reactor's trips into the kernel. */
-#define BUSY_CQES     4
-#define WAIT_BATCH    16
-#define WAIT_BATCH_NS (30 * 1000ll)
 
 /* What a CQE is about: the top byte of user_data. */
 enum {
@@ -179,7 +173,6 @@ struct slc_reactor {
 
 	uint64_t now_ns;
 	uint64_t next_tick_ns;
-	uint32_t last_cqes; /* completions the last loop handled */
 	struct slc_msg batch[BATCH];
 	uint32_t batch_piece[BATCH];
 	struct slc_frame_piece pieces[BATCH];
@@ -1291,13 +1284,7 @@ reactor_wait(struct slc_reactor *r)
 		io_uring_submit(&r->ring);
 		return;
 	}
-	if (r->last_cqes >= BUSY_CQES) {
-		struct __kernel_timespec bts = {.tv_sec = 0, .tv_nsec = WAIT_BATCH_NS};
-
-		io_uring_submit_and_wait_timeout(&r->ring, &cqe, WAIT_BATCH, &bts, NULL);
-	} else {
-		io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, timed ? &ts : NULL, NULL);
-	}
+	io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, timed ? &ts : NULL, NULL);
 	atomic_store_explicit(&r->sleeping, 0, memory_order_relaxed);
 }
 
@@ -1342,7 +1329,6 @@ reactor_loop(struct slc_reactor *r)
 		}
 		io_uring_cq_advance(&r->ring, n);
 		stat_add(&r->st.cqes, n);
-		r->last_cqes = n;
 		for (uint32_t i = 0; i < r->nlst; i++)
 			udp_flush(r, &r->lst[i]);
 		bufs_commit(r);
