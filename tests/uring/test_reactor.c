@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -437,4 +439,61 @@ Test(reactor, max_conns_refuses_and_idle_timeout_closes)
 	for (int i = 0; i < 6; i++)
 		close(fds[i]);
 	slc_reactor_destroy(r);
+}
+
+/* Out of descriptors: accept fails with EMFILE, the reactor counts it, logs, keeps running,
+ * and accepts the waiting connections once descriptors are available again. The kernel
+ * reads the limit when an accept is armed, so it is lowered before the reactor starts. */
+Test(reactor, emfile_keeps_the_reactor_running)
+{
+	struct sink s = {0};
+	struct slc_listener_cfg l = listener(SLC_LISTENER_TCP, SLC_FRAME_LINES);
+	struct slc_reactor_cfg cfg = base_cfg(&l, 1, &s);
+	const struct slc_listener_stats *ls;
+	struct rlimit old, low;
+	struct slc_reactor *r;
+	int err, fd, status, go[2];
+	pid_t child;
+	char c = 0;
+
+	cr_assert_eq(pipe(go), 0);
+	fd = dup(0);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	getrlimit(RLIMIT_NOFILE, &old);
+	/* The reactor's ring, eventfd and listener, and two connections. */
+	low = old;
+	low.rlim_cur = (rlim_t)fd + 5;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	r = slc_reactor_create(&cfg, &err);
+	cr_assert_not_null(r, "%s", strerror(-err));
+	slc_reactor_start(r);
+	ls = slc_reactor_listener_stats(r, 0);
+	child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		/* The clients live in another process with the old limit. */
+		int fds[5];
+
+		setrlimit(RLIMIT_NOFILE, &old);
+		for (int i = 0; i < 5; i++)
+			fds[i] = connect_to(slc_reactor_listener_port(r, 0), SOCK_STREAM);
+		for (int i = 0; i < 5; i++)
+			send_lines(&fds[i], 1, 10, 50);
+		if (read(go[0], &c, 1) != 1) /* the parent says when to hang up */
+			_exit(1);
+		_exit(0);
+	}
+	cr_expect(wait_for(&ls->refused, 1, 10), "accept ran out of descriptors");
+	cr_expect_lt(atomic_load(&ls->accepted), 5, "not every connection got in");
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	cr_expect(wait_for(&ls->accepted, 5, 10), "the rest accepted after the back-off: %llu",
+	          (unsigned long long)atomic_load(&ls->accepted));
+	cr_expect(wait_for(&s.msgs, 50, 10), "and their lines arrived: %llu",
+	          (unsigned long long)atomic_load(&s.msgs));
+	cr_assert_eq(write(go[1], &c, 1), 1);
+	waitpid(child, &status, 0);
+	slc_reactor_destroy(r);
+	close(go[0]);
+	close(go[1]);
 }
