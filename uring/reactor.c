@@ -30,6 +30,14 @@
 #define TICK_NS        (100 * 1000000ull)
 #define ACCEPT_BACKOFF (100 * 1000000ull) /* after EMFILE and friends */
 #define LOG_PER_SEC    5
+/* While completions keep coming, wait for a batch of them (or a short timeout) rather than
+ * for one: with DEFER_TASKRUN the kernel then runs the receives and wakes the reactor once
+ * per batch. Measured (bench_reactor, this machine, same session): UDP receive cost fell
+ * from ~1900 to ~600-900 ns per datagram, and 4 TCP connections went from 14.6-16.3 to
+ * 19.0-20.2 M lines/s. The price is up to WAIT_BATCH_NS of added latency while traffic is
+ * light; once a wait ends with nothing, the reactor sleeps without a timeout again. */
+#define WAIT_BATCH    32
+#define WAIT_BATCH_NS (50 * 1000ll)
 
 /* What a CQE is about: the top byte of user_data. */
 enum {
@@ -173,6 +181,7 @@ struct slc_reactor {
 
 	uint64_t now_ns;
 	uint64_t next_tick_ns;
+	uint32_t last_cqes; /* completions the last loop handled */
 	struct slc_msg batch[BATCH];
 	uint32_t batch_piece[BATCH];
 	struct slc_frame_piece pieces[BATCH];
@@ -1284,7 +1293,13 @@ reactor_wait(struct slc_reactor *r)
 		io_uring_submit(&r->ring);
 		return;
 	}
-	io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, timed ? &ts : NULL, NULL);
+	if (r->last_cqes != 0) {
+		struct __kernel_timespec bts = {.tv_sec = 0, .tv_nsec = WAIT_BATCH_NS};
+
+		io_uring_submit_and_wait_timeout(&r->ring, &cqe, WAIT_BATCH, &bts, NULL);
+	} else {
+		io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, timed ? &ts : NULL, NULL);
+	}
 	atomic_store_explicit(&r->sleeping, 0, memory_order_relaxed);
 }
 
@@ -1329,6 +1344,7 @@ reactor_loop(struct slc_reactor *r)
 		}
 		io_uring_cq_advance(&r->ring, n);
 		stat_add(&r->st.cqes, n);
+		r->last_cqes = n;
 		for (uint32_t i = 0; i < r->nlst; i++)
 			udp_flush(r, &r->lst[i]);
 		bufs_commit(r);
