@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "numa.h"
+
 #define BURST           256
 #define PARK_TIMEOUT_NS (100 * 1000000ll)
 #define EXT_RING_SIZE   1024
@@ -108,13 +110,7 @@ worker_main(void *arg)
 
 	snprintf(name, sizeof(name), "slc-worker-%u", w->index);
 	pthread_setname_np(pthread_self(), name);
-	if (w->cpu >= 0) {
-		cpu_set_t set;
-
-		CPU_ZERO(&set);
-		CPU_SET(w->cpu, &set);
-		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-	}
+	slc_numa_pin_cpu(w->cpu);
 	for (;;) {
 		if (worker_poll(w) != 0)
 			continue;

@@ -4,6 +4,8 @@
 #include "numa_priv.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <hwloc.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -320,4 +322,18 @@ slc_numa_free(struct slc_numa_topo *t, void *p, size_t len)
 	if (p == NULL)
 		return;
 	hwloc_free(t->topo, p, len);
+}
+
+int
+slc_numa_pin_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return 0;
+	if (cpu >= CPU_SETSIZE)
+		return -EINVAL;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return -pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }

@@ -59,6 +59,13 @@ int slc_numa_topo_restrict(struct slc_numa_topo *t, const char *cpu_list, char *
 int slc_numa_pu_count(const struct slc_numa_topo *t);
 
 /*
+ * Pins the calling thread to one CPU (OS number) without a topology: for callers that
+ * were handed a CPU by the placement plan, or by a flag. cpu < 0 leaves the thread alone.
+ * Returns 0 or -errno from pthread_setaffinity_np (-EINVAL for a CPU the machine lacks).
+ */
+int slc_numa_pin_cpu(int cpu);
+
+/*
  * Pins the calling thread to one PU (its OS number, as slc_numa_place.pu gives it).
  * Returns 0; -EXDEV when t was read from XML (it describes another machine, so binding
  * would be meaningless); -EINVAL when pu is not a usable PU of t; -ENOMEM; or the -errno

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "numa.h"
 #include "pool.h"
 #include "router.h"
 
@@ -66,18 +67,6 @@ mix32(uint32_t x)
 	x *= 0x846ca68bU;
 	x ^= x >> 16;
 	return x;
-}
-
-static void
-pin(int cpu)
-{
-	cpu_set_t set;
-
-	if (cpu < 0)
-		return;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
 /* One run: returns messages per second. */
@@ -246,7 +235,7 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	pin(o.producer_cpu);
+	slc_numa_pin_cpu(o.producer_cpu);
 	if (o.csv)
 		printf("strategy,pools,workers,batch,msgs_per_s,anchor_msgs_per_s,ratio,target_"
 		       "ratio\n");

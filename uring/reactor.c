@@ -1519,18 +1519,6 @@ reactor_setup_ring(struct slc_reactor *r)
 	return 0;
 }
 
-static void
-pin_self(int cpu)
-{
-	cpu_set_t set;
-
-	if (cpu < 0)
-		return;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-}
-
 static void *
 reactor_thread(void *arg)
 {
@@ -1540,7 +1528,7 @@ reactor_thread(void *arg)
 
 	snprintf(name, sizeof(name), "slc-reactor-%u", r->cfg.id);
 	pthread_setname_np(pthread_self(), name);
-	pin_self(r->cfg.cpu);
+	slc_numa_pin_cpu(r->cfg.cpu);
 	rc = reactor_setup_ring(r);
 
 	pthread_mutex_lock(&r->mu);
