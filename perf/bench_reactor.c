@@ -64,6 +64,7 @@
 #include <unistd.h>
 
 #include "bench_net.h"
+#include "bench_opts.h"
 #include "reactor.h"
 
 #define BENCH_RUNS_MAX          101
@@ -105,25 +106,6 @@ struct bench_opts {
 	uint32_t conns[BENCH_CONNS_MAX];
 	uint32_t nconns;
 	bool udp_epoll;
-};
-
-enum bench_opt_type {
-	BENCH_OPT_INT,
-	BENCH_OPT_STR,
-	BENCH_OPT_FLAG,
-};
-
-/* One table drives defaults, parsing, bounds checks and --help. */
-struct bench_opt {
-	const char *name;
-	enum bench_opt_type type;
-	int64_t def; /* BENCH_OPT_INT only */
-	int64_t min;
-	int64_t max;
-	const char *def_str; /* BENCH_OPT_STR only */
-	const char *metavar;
-	const char *help;
-	size_t offset;
 };
 
 static const struct bench_opt bench_opt_table[] = {
@@ -170,60 +152,7 @@ bench_usage(FILE *f)
 	fprintf(f, "usage: bench_reactor [options]\n"
 	           "Lines/s and datagrams/s through the io_uring reactor, epoll and recvmmsg "
 	           "over loopback;\nsee the top of bench_reactor.c.\n\n");
-	for (size_t i = 0; i < BENCH_NOPTS; i++) {
-		const struct bench_opt *opt = &bench_opt_table[i];
-		char lhs[32];
-
-		snprintf(lhs, sizeof(lhs), "%s%s%s", opt->name, opt->metavar ? " " : "",
-		         opt->metavar ? opt->metavar : "");
-		fprintf(f, "  %-18s %s", lhs, opt->help);
-		if (opt->type == BENCH_OPT_INT)
-			fprintf(f, " (default %" PRId64 ")", opt->def);
-		else if (opt->type == BENCH_OPT_STR && opt->def_str != NULL)
-			fprintf(f, " (default %s)", opt->def_str);
-		fputc('\n', f);
-	}
-}
-
-static const struct bench_opt *
-bench_opt_find(const char *arg, size_t len)
-{
-	for (size_t i = 0; i < BENCH_NOPTS; i++) {
-		if (strlen(bench_opt_table[i].name) == len &&
-		    strncmp(bench_opt_table[i].name, arg, len) == 0)
-			return &bench_opt_table[i];
-	}
-	return NULL;
-}
-
-static int
-bench_opt_set(struct bench_opts *o, const struct bench_opt *opt, const char *val)
-{
-	void *field = (char *)o + opt->offset;
-	char *end;
-	long long v;
-
-	switch (opt->type) {
-	case BENCH_OPT_FLAG:
-		*(bool *)field = true;
-		return 0;
-	case BENCH_OPT_STR:
-		*(const char **)field = val;
-		return 0;
-	case BENCH_OPT_INT:
-		errno = 0;
-		v = strtoll(val, &end, 0);
-		if (errno != 0 || end == val || *end != '\0' || v < opt->min || v > opt->max) {
-			fprintf(stderr,
-			        "bench_reactor: %s wants an integer in [%" PRId64 ", %" PRId64
-			        "], not '%s'\n",
-			        opt->name, opt->min, opt->max, val);
-			return -EINVAL;
-		}
-		*(int64_t *)field = v;
-		return 0;
-	}
-	return -EINVAL;
+	bench_opt_table_print(f, bench_opt_table, BENCH_NOPTS);
 }
 
 /* "1,4,64" into o->conns; refuses empty entries, counts outside 1..4096, too many. */
@@ -259,40 +188,9 @@ static int
 bench_opts_parse(struct bench_opts *o, int argc, char **argv)
 {
 	memset(o, 0, sizeof(*o));
-	for (size_t i = 0; i < BENCH_NOPTS; i++) {
-		void *field = (char *)o + bench_opt_table[i].offset;
-
-		if (bench_opt_table[i].type == BENCH_OPT_INT)
-			*(int64_t *)field = bench_opt_table[i].def;
-		else if (bench_opt_table[i].type == BENCH_OPT_STR)
-			*(const char **)field = bench_opt_table[i].def_str;
-	}
-
-	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i];
-		size_t len = strcspn(arg, "=");
-		const struct bench_opt *opt = bench_opt_find(arg, len);
-		const char *val = arg[len] == '=' ? arg + len + 1 : NULL;
-
-		if (opt == NULL) {
-			fprintf(stderr, "bench_reactor: unknown option '%s' (try --help)\n", arg);
-			return -EINVAL;
-		}
-		if (opt->type == BENCH_OPT_FLAG && val != NULL) {
-			fprintf(stderr, "bench_reactor: %s takes no value\n", opt->name);
-			return -EINVAL;
-		}
-		if (opt->type != BENCH_OPT_FLAG && val == NULL) {
-			if (i + 1 >= argc) {
-				fprintf(stderr, "bench_reactor: %s needs a value\n", opt->name);
-				return -EINVAL;
-			}
-			val = argv[++i];
-		}
-		if (bench_opt_set(o, opt, val) != 0)
-			return -EINVAL;
-	}
-
+	if (bench_opt_table_parse(o, bench_opt_table, BENCH_NOPTS, "bench_reactor", argc, argv) !=
+	    0)
+		return -EINVAL;
 	if (bench_conns_parse(o) != 0)
 		return -EINVAL;
 	if (strcmp(o->udp_base, "blocking") != 0 && strcmp(o->udp_base, "epoll") != 0) {

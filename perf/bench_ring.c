@@ -58,6 +58,7 @@
 #include <ck_ring.h>
 #include <rte_ring.h>
 
+#include "bench_opts.h"
 #include "ring.h"
 
 #define BENCH_BATCH    32
@@ -116,50 +117,32 @@ struct bench_opts {
 	bool help;
 };
 
-enum bench_opt_type {
-	BENCH_OPT_INT,
-	BENCH_OPT_STR,
-	BENCH_OPT_FLAG,
-};
-
-/* One table drives defaults, parsing, bounds checks and --help. */
-struct bench_opt {
-	const char *name;
-	enum bench_opt_type type;
-	int64_t def; /* BENCH_OPT_INT only; strings default to NULL, flags to false */
-	int64_t min;
-	int64_t max;
-	const char *metavar;
-	const char *help;
-	size_t offset;
-};
-
 static const struct bench_opt bench_opt_table[] = {
-        {"--items", BENCH_OPT_INT, 20000000, 1, INT64_C(1) << 40, "N",
+        {"--items", BENCH_OPT_INT, 20000000, 1, INT64_C(1) << 40, NULL, "N",
          "elements per measurement, split evenly across the producers",
          offsetof(struct bench_opts, items)},
-        {"--runs", BENCH_OPT_INT, 5, 1, BENCH_RUNS_MAX, "N",
+        {"--runs", BENCH_OPT_INT, 5, 1, BENCH_RUNS_MAX, NULL, "N",
          "measurements per configuration and ring; the median is reported",
          offsetof(struct bench_opts, runs)},
-        {"--capacity", BENCH_OPT_INT, 4096, 2, SLC_RING_CAPACITY_MAX, "N",
+        {"--capacity", BENCH_OPT_INT, 4096, 2, SLC_RING_CAPACITY_MAX, NULL, "N",
          "slots per ring, a power of two, the same for all three rings",
          offsetof(struct bench_opts, capacity)},
-        {"--prod-cpu", BENCH_OPT_INT, 0, -1, CPU_SETSIZE - 1, "CPU",
+        {"--prod-cpu", BENCH_OPT_INT, 0, -1, CPU_SETSIZE - 1, NULL, "CPU",
          "CPU of every producer thread; -1: not pinned", offsetof(struct bench_opts, prod_cpu)},
-        {"--cons-cpu", BENCH_OPT_INT, 1, -1, CPU_SETSIZE - 1, "CPU",
+        {"--cons-cpu", BENCH_OPT_INT, 1, -1, CPU_SETSIZE - 1, NULL, "CPU",
          "CPU of the consumer thread; -1: not pinned", offsetof(struct bench_opts, cons_cpu)},
-        {"--max-seconds", BENCH_OPT_INT, 10, 0, 3600, "S",
+        {"--max-seconds", BENCH_OPT_INT, 10, 0, 3600, NULL, "S",
          "stop a measurement after S seconds and report what it received; 0: no limit",
          offsetof(struct bench_opts, max_seconds)},
-        {"--only", BENCH_OPT_STR, 0, 0, 0, "CONFIG",
+        {"--only", BENCH_OPT_STR, 0, 0, 0, NULL, "CONFIG",
          "measure one configuration only (spsc-1p-b1 ... mpsc-2p-b32)",
          offsetof(struct bench_opts, only)},
-        {"--impl", BENCH_OPT_STR, 0, 0, 0, "RING",
+        {"--impl", BENCH_OPT_STR, 0, 0, 0, NULL, "RING",
          "measure one ring only: ours, ck or dpdk (for perf record)",
          offsetof(struct bench_opts, impl)},
-        {"--csv", BENCH_OPT_FLAG, 0, 0, 0, NULL,
+        {"--csv", BENCH_OPT_FLAG, 0, 0, 0, NULL, NULL,
          "print a CSV header, then one row per configuration", offsetof(struct bench_opts, csv)},
-        {"--help", BENCH_OPT_FLAG, 0, 0, 0, NULL, "print this help",
+        {"--help", BENCH_OPT_FLAG, 0, 0, 0, NULL, NULL, "print this help",
          offsetof(struct bench_opts, help)},
 };
 
@@ -171,62 +154,11 @@ bench_usage(FILE *f)
 	fprintf(f, "usage: bench_ring [options]\n"
 	           "Items/s through our rings, ck_ring and rte_ring; see the top of "
 	           "bench_ring.c.\n\n");
-	for (size_t i = 0; i < BENCH_NOPTS; i++) {
-		const struct bench_opt *opt = &bench_opt_table[i];
-		char lhs[32];
-
-		snprintf(lhs, sizeof(lhs), "%s%s%s", opt->name, opt->metavar ? " " : "",
-		         opt->metavar ? opt->metavar : "");
-		fprintf(f, "  %-18s %s", lhs, opt->help);
-		if (opt->type == BENCH_OPT_INT)
-			fprintf(f, " (default %" PRId64 ")", opt->def);
-		fputc('\n', f);
-	}
+	bench_opt_table_print(f, bench_opt_table, BENCH_NOPTS);
 	fputs("\nconfigurations:", f);
 	for (size_t i = 0; i < BENCH_NCONFIGS; i++)
 		fprintf(f, " %s", bench_configs[i].name);
 	fputc('\n', f);
-}
-
-static const struct bench_opt *
-bench_opt_find(const char *arg, size_t len)
-{
-	for (size_t i = 0; i < BENCH_NOPTS; i++) {
-		if (strlen(bench_opt_table[i].name) == len &&
-		    strncmp(bench_opt_table[i].name, arg, len) == 0)
-			return &bench_opt_table[i];
-	}
-	return NULL;
-}
-
-static int
-bench_opt_set(struct bench_opts *o, const struct bench_opt *opt, const char *val)
-{
-	void *field = (char *)o + opt->offset;
-	char *end;
-	long long v;
-
-	switch (opt->type) {
-	case BENCH_OPT_FLAG:
-		*(bool *)field = true;
-		return 0;
-	case BENCH_OPT_STR:
-		*(const char **)field = val;
-		return 0;
-	case BENCH_OPT_INT:
-		errno = 0;
-		v = strtoll(val, &end, 0);
-		if (errno != 0 || end == val || *end != '\0' || v < opt->min || v > opt->max) {
-			fprintf(stderr,
-			        "bench_ring: %s wants an integer in [%" PRId64 ", %" PRId64
-			        "], not '%s'\n",
-			        opt->name, opt->min, opt->max, val);
-			return -EINVAL;
-		}
-		*(int64_t *)field = v;
-		return 0;
-	}
-	return -EINVAL;
 }
 
 /* Fills o from argv ("--name value" or "--name=value"). Returns 0 or -EINVAL. */
@@ -234,36 +166,8 @@ static int
 bench_opts_parse(struct bench_opts *o, int argc, char **argv)
 {
 	memset(o, 0, sizeof(*o));
-	for (size_t i = 0; i < BENCH_NOPTS; i++) {
-		if (bench_opt_table[i].type == BENCH_OPT_INT)
-			*(int64_t *)(void *)((char *)o + bench_opt_table[i].offset) =
-			        bench_opt_table[i].def;
-	}
-
-	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i];
-		size_t len = strcspn(arg, "=");
-		const struct bench_opt *opt = bench_opt_find(arg, len);
-		const char *val = arg[len] == '=' ? arg + len + 1 : NULL;
-
-		if (opt == NULL) {
-			fprintf(stderr, "bench_ring: unknown option '%s' (try --help)\n", arg);
-			return -EINVAL;
-		}
-		if (opt->type == BENCH_OPT_FLAG && val != NULL) {
-			fprintf(stderr, "bench_ring: %s takes no value\n", opt->name);
-			return -EINVAL;
-		}
-		if (opt->type != BENCH_OPT_FLAG && val == NULL) {
-			if (i + 1 >= argc) {
-				fprintf(stderr, "bench_ring: %s needs a value\n", opt->name);
-				return -EINVAL;
-			}
-			val = argv[++i];
-		}
-		if (bench_opt_set(o, opt, val) != 0)
-			return -EINVAL;
-	}
+	if (bench_opt_table_parse(o, bench_opt_table, BENCH_NOPTS, "bench_ring", argc, argv) != 0)
+		return -EINVAL;
 
 	if ((o->capacity & (o->capacity - 1)) != 0) {
 		fprintf(stderr, "bench_ring: --capacity must be a power of two\n");
