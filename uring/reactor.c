@@ -628,7 +628,10 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 				reasm_started = i;
 			}
 			if (c->reasm_len < p->trim || c->reasm_len - p->trim + p->len > r->rbsz) {
-				/* The parser bounds frames by max_frame; this guards the copy. */
+				/* The parser bounds frames by max_frame; this guards the copy.
+				 * The messages of this burst were not offered: drop their refs. */
+				for (uint32_t k = 0; k < nmsg; k++)
+					buf_unref(r, r->batch[k].ref & SLC_MSG_REF_MASK, 1);
 				stat_add(&l->st.frames_rejected[SLC_FRAME_ERR_OVERSIZE], 1);
 				conn_close(r, c, SLC_CLOSE_FRAMING);
 				return NONE;
