@@ -129,24 +129,33 @@ slc_numa_local_node(hwloc_obj_t obj)
 int
 slc_numa_node_core_count(const struct slc_numa_topo *t, int node)
 {
-	hwloc_obj_t pu = NULL;
+	hwloc_obj_t pu = NULL, unit;
 	int n = 0;
 
 	if (node < 0)
 		return 0;
-	while ((pu = hwloc_get_next_obj_by_type(t->topo, HWLOC_OBJ_PU, pu)) != NULL) {
-		hwloc_obj_t unit, local;
+	while ((unit = slc_numa_next_unit(t, &pu)) != NULL) {
+		hwloc_obj_t local = slc_numa_local_node(unit);
 
-		if (!hwloc_bitmap_isset(t->usable, pu->os_index))
-			continue;
-		unit = slc_numa_unit_of(t, pu);
-		if (slc_numa_unit_first_pu(t, unit) != (int)pu->os_index)
-			continue; /* counted at its first usable PU */
-		local = slc_numa_local_node(unit);
 		if (local != NULL && (int)local->logical_index == node)
 			n++;
 	}
 	return n;
+}
+
+hwloc_obj_t
+slc_numa_next_unit(const struct slc_numa_topo *t, hwloc_obj_t *pu)
+{
+	while ((*pu = hwloc_get_next_obj_by_type(t->topo, HWLOC_OBJ_PU, *pu)) != NULL) {
+		hwloc_obj_t unit;
+
+		if (!hwloc_bitmap_isset(t->usable, (*pu)->os_index))
+			continue;
+		unit = slc_numa_unit_of(t, *pu);
+		if (slc_numa_unit_first_pu(t, unit) == (int)(*pu)->os_index)
+			return unit; /* a unit is visited at its first usable PU only */
+	}
+	return NULL;
 }
 
 int

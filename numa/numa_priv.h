@@ -22,6 +22,12 @@ hwloc_obj_t slc_numa_unit_of(const struct slc_numa_topo *t, hwloc_obj_t pu);
 int slc_numa_unit_first_pu(const struct slc_numa_topo *t, hwloc_obj_t unit);
 
 /*
+ * Walks the usable placement units once each: returns the unit after the one at *pu
+ * (start with *pu = NULL) and leaves *pu at that unit's first usable PU; NULL at the end.
+ */
+hwloc_obj_t slc_numa_next_unit(const struct slc_numa_topo *t, hwloc_obj_t *pu);
+
+/*
  * The NUMA node local to obj: the first NUMA node attached to obj or to its nearest
  * ancestor that has memory. Memory-only nodes (CXL, some HBM) hang higher up, so each core
  * has exactly one local node even when node cpusets overlap. NULL only for a broken tree.

@@ -123,21 +123,15 @@ plan_find_cores(struct slc_numa_plan *p, struct slc_numa_topo *t)
 {
 	int nr_pus = hwloc_get_nbobjs_by_type(t->topo, HWLOC_OBJ_PU);
 	struct core_found *found;
-	hwloc_obj_t pu = NULL;
+	hwloc_obj_t pu = NULL, unit;
 	int n = 0;
 
 	found = calloc((size_t)(nr_pus > 0 ? nr_pus : 1), sizeof(*found));
 	if (found == NULL)
 		return -ENOMEM;
-	while ((pu = hwloc_get_next_obj_by_type(t->topo, HWLOC_OBJ_PU, pu)) != NULL) {
-		hwloc_obj_t unit, local;
+	while ((unit = slc_numa_next_unit(t, &pu)) != NULL) {
+		hwloc_obj_t local = slc_numa_local_node(unit);
 
-		if (!hwloc_bitmap_isset(t->usable, pu->os_index))
-			continue;
-		unit = slc_numa_unit_of(t, pu);
-		if (slc_numa_unit_first_pu(t, unit) != (int)pu->os_index)
-			continue; /* a later PU of a core already found */
-		local = slc_numa_local_node(unit);
 		found[n].node = local != NULL ? (int)local->logical_index : 0;
 		found[n].core = (int)unit->logical_index;
 		found[n].pu = (int)pu->os_index;
