@@ -3,6 +3,7 @@
 #include "bench_opts.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -100,6 +101,27 @@ bench_opt_table_parse(void *opts, const struct bench_opt *t, size_t n, const cha
 		}
 		if (opt_set(opts, opt, prog, val) != 0)
 			return -EINVAL;
+	}
+	return 0;
+}
+
+int
+bench_cpu_check(const char *prog, const char *what, int64_t cpu)
+{
+	cpu_set_t allowed;
+
+	if (cpu < 0)
+		return 0;
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) {
+		int err = errno;
+
+		fprintf(stderr, "%s: sched_getaffinity: %s\n", prog, strerror(err));
+		return -err;
+	}
+	if (cpu >= CPU_SETSIZE || !CPU_ISSET((int)cpu, &allowed)) {
+		fprintf(stderr, "%s: %s %" PRId64 " is not in this process's CPU set\n", prog, what,
+		        cpu);
+		return -EINVAL;
 	}
 	return 0;
 }

@@ -36,4 +36,8 @@ void bench_opt_table_print(FILE *f, const struct bench_opt *t, size_t n);
 int bench_opt_table_parse(void *opts, const struct bench_opt *t, size_t n, const char *prog,
                           int argc, char **argv);
 
+/* Refuses (-EINVAL, or -errno, with a message) a CPU this process may not run on, rather
+ * than failing later in pthread_create. cpu < 0 (not pinned) is fine. */
+int bench_cpu_check(const char *prog, const char *what, int64_t cpu);
+
 #endif /* SLC_PERF_BENCH_OPTS_H */

@@ -206,26 +206,6 @@ bench_opts_parse(struct bench_opts *o, int argc, char **argv)
 	return 0;
 }
 
-/* Refuses a CPU this process may not run on, rather than failing in pthread_create. */
-static int
-bench_cpu_check(const char *what, int64_t cpu)
-{
-	cpu_set_t allowed;
-
-	if (cpu < 0)
-		return 0;
-	if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) {
-		fprintf(stderr, "bench_reactor: sched_getaffinity: %s\n", strerror(errno));
-		return -errno;
-	}
-	if (!CPU_ISSET((int)cpu, &allowed)) {
-		fprintf(stderr, "bench_reactor: %s %" PRId64 " is not in this process's CPU set\n",
-		        what, cpu);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 /* ------------------------------------------------------------------------------------ */
 /* Ours: the reactor with a counting, releasing deliver                                  */
 /* ------------------------------------------------------------------------------------ */
@@ -721,8 +701,8 @@ main(int argc, char **argv)
 		bench_usage(stdout);
 		return 0;
 	}
-	if (bench_cpu_check("--rx-cpu", o.rx_cpu) != 0 ||
-	    bench_cpu_check("--tx-cpu", o.tx_cpu) != 0)
+	if (bench_cpu_check("bench_reactor", "--rx-cpu", o.rx_cpu) != 0 ||
+	    bench_cpu_check("bench_reactor", "--tx-cpu", o.tx_cpu) != 0)
 		return 2;
 	for (uint32_t i = 0; i < o.nconns; i++)
 		most = o.conns[i] > most ? o.conns[i] : most;

@@ -194,26 +194,6 @@ bench_opts_parse(struct bench_opts *o, int argc, char **argv)
 	return 0;
 }
 
-/* Refuses a CPU this process may not run on, rather than failing in pthread_create. */
-static int
-bench_cpu_check(const char *what, int64_t cpu)
-{
-	cpu_set_t allowed;
-
-	if (cpu < 0)
-		return 0;
-	if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) {
-		fprintf(stderr, "bench_ring: sched_getaffinity: %s\n", strerror(errno));
-		return -errno;
-	}
-	if (!CPU_ISSET((int)cpu, &allowed)) {
-		fprintf(stderr, "bench_ring: %s %" PRId64 " is not in this process's CPU set\n",
-		        what, cpu);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 /* ------------------------------------------------------------------------------------ */
 /* Rings                                                                                 */
 /* ------------------------------------------------------------------------------------ */
@@ -913,8 +893,8 @@ main(int argc, char **argv)
 		bench_usage(stdout);
 		return 0;
 	}
-	if (bench_cpu_check("--prod-cpu", o.prod_cpu) != 0 ||
-	    bench_cpu_check("--cons-cpu", o.cons_cpu) != 0)
+	if (bench_cpu_check("bench_ring", "--prod-cpu", o.prod_cpu) != 0 ||
+	    bench_cpu_check("bench_ring", "--cons-cpu", o.cons_cpu) != 0)
 		return 2;
 	err = bench_rings_alloc(&rings, (uint32_t)o.capacity);
 	if (err != 0)
