@@ -72,7 +72,7 @@ build_sched(struct slc_route_table *t)
  * owner_of()), moving entries only out of pools above their target and only into pools
  * below it. Entries are visited in a scattered order so that the freed ones are spread.
  */
-static void
+static int
 rebalance_map(uint16_t *map, uint32_t n, const uint32_t *want, uint32_t npools, uint32_t workers,
               bool map_is_worker)
 {
@@ -82,7 +82,7 @@ rebalance_map(uint16_t *map, uint32_t n, const uint32_t *want, uint32_t npools, 
 	uint32_t *freed = malloc(n * sizeof(*freed));
 
 	if (freed == NULL)
-		abort(); /* start-up and tick-time only, and small */
+		return -ENOMEM;
 	for (uint32_t k = 0; k < n; k++)
 		have[map_is_worker ? map[k] / workers : map[k]]++;
 	for (uint32_t k = 0; k < n; k++) {
@@ -103,6 +103,7 @@ rebalance_map(uint16_t *map, uint32_t n, const uint32_t *want, uint32_t npools, 
 		}
 	}
 	free(freed);
+	return 0;
 }
 
 /* Inside each pool, spread its shards evenly over its workers, moving as few as possible:
@@ -159,7 +160,8 @@ slc_route_table_build(struct slc_route_table *t, const struct slc_route_table *p
 	} else {
 		if (t != prev)
 			memcpy(t->slot_pool, prev->slot_pool, sizeof(t->slot_pool));
-		rebalance_map(t->slot_pool, SLC_ROUTE_SLOTS, want, npools, workers, false);
+		if (rebalance_map(t->slot_pool, SLC_ROUTE_SLOTS, want, npools, workers, false) != 0)
+			return -ENOMEM;
 	}
 
 	/* Ordered shards: 4 shards per unit of weight. */
@@ -176,7 +178,9 @@ slc_route_table_build(struct slc_route_table *t, const struct slc_route_table *p
 	} else {
 		if (t != prev)
 			memcpy(t->shard_worker, prev->shard_worker, sizeof(t->shard_worker));
-		rebalance_map(t->shard_worker, SLC_ROUTE_SHARDS, want, npools, workers, true);
+		if (rebalance_map(t->shard_worker, SLC_ROUTE_SHARDS, want, npools, workers, true) !=
+		    0)
+			return -ENOMEM;
 		balance_workers(t->shard_worker, npools, workers);
 	}
 	return 0;
@@ -201,9 +205,10 @@ slc_route_publish(struct slc_route_shared *sh, const double *weights)
 	int rc;
 
 	pthread_mutex_lock(&sh->mu);
-	rc = slc_route_table_build(&sh->table, &sh->table, weights, sh->table.npools,
+	rc = slc_route_table_build(&sh->next, &sh->table, weights, sh->table.npools,
 	                           sh->table.workers);
 	if (rc == 0) {
+		memcpy(&sh->table, &sh->next, sizeof(sh->table));
 		/* Release: pairs with the acquire in router_refresh. */
 		atomic_fetch_add_explicit(&sh->gen, 1, memory_order_release);
 	}

@@ -54,7 +54,8 @@ struct slc_route_table {
 /*
  * Builds a table for the given weights (any non-negative values, at least one positive;
  * normalised to SLC_ROUTE_WEIGHT_TOTAL, each pool at least 1). With prev, slots and shards
- * move minimally from prev's assignment. Returns 0 or -EINVAL.
+ * move minimally from prev's assignment. Returns 0, -EINVAL, or -ENOMEM (t is then only
+ * partly built and must not be used).
  */
 int slc_route_table_build(struct slc_route_table *t, const struct slc_route_table *prev,
                           const double *weights, uint32_t npools, uint32_t workers);
@@ -64,12 +65,13 @@ struct slc_route_shared {
 	_Atomic uint64_t gen;
 	pthread_mutex_t mu;
 	struct slc_route_table table;
+	struct slc_route_table next; /* built here, copied to table only when complete */
 };
 
 int slc_route_shared_init(struct slc_route_shared *sh, const double *weights, uint32_t npools,
                           uint32_t workers);
 /* Builds the next table from weights (minimal moves from the current one) and publishes
- * it. 0 or -EINVAL. */
+ * it. 0, -EINVAL or -ENOMEM. */
 int slc_route_publish(struct slc_route_shared *sh, const double *weights);
 
 struct slc_router;
