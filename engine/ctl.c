@@ -56,7 +56,7 @@ slc_ctl_params_default(struct slc_ctl_params *p)
 	        .dead_band = 0.03,
 	        .rate_alpha = 0.3,
 	        .gain = 0.5,
-	        .sat_queue = 64.0,
+	        .sat_queue = 512.0,
 	        .cooldown_ms = 10000,
 	};
 }

@@ -57,7 +57,7 @@ struct slc_ctl_params {
 
 /*
  * Fills p with the defaults: mode adaptive; the design's 1.0 2.0 1.0 5.0 1.0 0.2 5.0;
- * cooldown 10 s; dead_band 0.03, rate_alpha 0.3, gain 0.5, sat_queue 64 (reasons in
+ * cooldown 10 s; dead_band 0.03, rate_alpha 0.3, gain 0.5, sat_queue 512 (reasons in
  * docs/controller.md).
  */
 void slc_ctl_params_default(struct slc_ctl_params *p);

@@ -59,11 +59,13 @@ worker_handle(struct slc_worker *w, const struct slc_msg *m, uint32_t n)
 	uint64_t t0 = mono_ns(), dt;
 	unsigned b;
 
+	atomic_store_explicit(&w->st.inflight, n, memory_order_relaxed);
 	s->cfg.handler(s->cfg.handler_ctx, w->index, m, n);
 	dt = mono_ns() - t0;
 	if (s->cfg.release != NULL)
 		s->cfg.release(s->cfg.release_ctx, m, n);
 	stat_add(&w->st.processed, n);
+	atomic_store_explicit(&w->st.inflight, 0, memory_order_relaxed);
 	stat_add(&w->st.batches, 1);
 	stat_add(&w->st.busy_ns, dt);
 	dt /= n;
@@ -110,6 +112,7 @@ worker_main(void *arg)
 
 	snprintf(name, sizeof(name), "slc-worker-%u", w->index);
 	pthread_setname_np(pthread_self(), name);
+	atomic_store_explicit(&w->tid, (int)gettid(), memory_order_relaxed);
 	slc_numa_pin_cpu(w->cpu);
 	for (;;) {
 		if (worker_poll(w) != 0)

@@ -55,6 +55,8 @@ struct slc_worker_stats {
 	_Atomic uint64_t batches;
 	_Atomic uint64_t busy_ns; /* time inside the handler */
 	_Atomic uint64_t parks;
+	/* Messages taken from the rings and not yet done (in the handler): 0 or the batch. */
+	_Atomic uint64_t inflight;
 	/* Handler time per message, log2 buckets of ns: [i] counts 2^i <= t < 2^(i+1). */
 	_Atomic uint64_t latency_log2_ns[32];
 };
@@ -66,6 +68,7 @@ struct slc_worker {
 	struct slc_pool_set *set;
 	uint32_t index;
 	int cpu;
+	_Atomic int tid; /* kernel thread id once running, for /proc schedstat; 0 before */
 	pthread_t thread;
 	struct slc_worker_stats st;
 };

@@ -77,6 +77,8 @@ bench_opt_table_parse(void *opts, const struct bench_opt *t, size_t n, const cha
 			*(int64_t *)field = t[i].def;
 		else if (t[i].type == BENCH_OPT_STR)
 			*(const char **)field = t[i].def_str;
+		else
+			*(bool *)field = false;
 	}
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];

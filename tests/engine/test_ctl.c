@@ -400,7 +400,7 @@ Test(ctl, params_default_are_the_designs)
 	cr_expect_eq(p.dead_band, 0.03);
 	cr_expect_eq(p.rate_alpha, 0.3);
 	cr_expect_eq(p.gain, 0.5);
-	cr_expect_eq(p.sat_queue, 64.0);
+	cr_expect_eq(p.sat_queue, 512.0);
 	cr_expect_eq(slc_ctl_params_check(&p), 0);
 }
 
@@ -680,8 +680,8 @@ Test(ctl, adaptive_queue_means_the_rate_is_the_capacity)
 	const double w0[2] = {50, 50};
 	struct slc_ctl *c = adaptive_new(2, w0);
 	struct slc_ctl_sample s[2] = {
-	        {.completed = 300, .workers = 2, .busy = 0.1, .queue = 2 * 64},
-	        {.completed = 300, .workers = 2, .busy = 0.1, .queue = 64},
+	        {.completed = 300, .workers = 2, .busy = 0.1, .queue = 2 * 512},
+	        {.completed = 300, .workers = 2, .busy = 0.1, .queue = 512},
 	};
 
 	slc_ctl_tick(c, s, 1.0, 0, NULL);

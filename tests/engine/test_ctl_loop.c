@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/* test_ctl_loop.c: what the controller's thread samples from the pools, and what it publishes. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl_loop.h"
+#include "pool.h"
+#include "router.h"
+
+/* Pool 0's handler waits for the gate; the others just count. */
+struct gated {
+	_Atomic bool open;
+	_Atomic uint64_t handled;
+};
+
+static void
+gated_handler(void *ctx, uint32_t worker, const struct slc_msg *m, uint32_t n)
+{
+	struct gated *g = ctx;
+
+	(void)m;
+	while (worker == 0 && !atomic_load(&g->open))
+		usleep(100);
+	atomic_fetch_add(&g->handled, n);
+}
+
+/* What the last tick handed to the callback. */
+struct seen {
+	struct slc_ctl_sample s[4];
+	double w[4];
+	uint64_t ticks;
+};
+
+static void
+record_tick(void *ctx, const struct slc_ctl_loop_tick *t)
+{
+	struct seen *seen = ctx;
+
+	memcpy(seen->s, t->samples, t->npools * sizeof(*t->samples));
+	memcpy(seen->w, t->weights, t->npools * sizeof(double));
+	seen->ticks = t->tick;
+}
+
+static void
+wait_handled(_Atomic uint64_t *c, uint64_t n)
+{
+	for (int i = 0; i < 20000 && atomic_load(c) < n; i++)
+		usleep(500);
+	cr_assert_eq(atomic_load(c), n);
+}
+
+Test(ctl_loop, samples_queue_inflight_and_completed)
+{
+	struct gated g = {0};
+	struct seen seen = {0};
+	struct slc_pool_cfg pc = {.npools = 2,
+	                          .workers = 1,
+	                          .producers = 1,
+	                          .ring_size = 1024,
+	                          .handler = gated_handler,
+	                          .handler_ctx = &g};
+	struct slc_ctl_loop_cfg lc = {.interval_ms = 10, .on_tick = record_tick, .ctx = &seen};
+	struct slc_msg m[300];
+	struct slc_pool_set *ps;
+	struct slc_ctl_loop *l;
+	int err;
+
+	ps = slc_pool_set_create(&pc, &err);
+	cr_assert_not_null(ps);
+	memset(m, 0, sizeof(m));
+	/* 300 messages before the worker starts: it takes one batch of 256 and blocks. */
+	cr_assert_eq(
+	        slc_ring_spsc_enqueue_burst(slc_worker_ring(slc_pool_set_worker(ps, 0), 0), m, 300),
+	        300u);
+	lc.pools = ps;
+	slc_ctl_params_default(&lc.params);
+	l = slc_ctl_loop_create(&lc, &err);
+	cr_assert_not_null(l, "%d", err);
+	cr_assert_eq(slc_ctl_loop_step(l), 0, "the first step only takes the baseline");
+	cr_assert_eq(slc_pool_set_start(ps), 0);
+	for (int i = 0; i < 2000 && atomic_load(&slc_pool_set_worker(ps, 0)->st.inflight) == 0; i++)
+		usleep(500);
+	usleep(2000);
+	cr_assert_geq(slc_ctl_loop_step(l), 0);
+	cr_expect_eq(seen.ticks, 1u);
+	cr_expect_eq(seen.s[0].inflight, 256.0);
+	cr_expect_eq(seen.s[0].queue, 44.0);
+	cr_expect_eq(seen.s[0].completed, 0.0);
+	cr_expect_eq(seen.s[0].workers, 1.0);
+	/* busy counts finished batches: a handler stuck this long shows as inflight */
+	cr_expect_eq(seen.s[0].busy, 0.0);
+	cr_expect_eq(seen.s[1].queue + seen.s[1].inflight + seen.s[1].completed, 0.0);
+
+	atomic_store(&g.open, true);
+	wait_handled(&g.handled, 300);
+	cr_assert_geq(slc_ctl_loop_step(l), 0);
+	cr_expect_eq(seen.ticks, 2u);
+	cr_expect_eq(seen.s[0].completed, 300.0);
+	cr_expect_eq(seen.s[0].inflight + seen.s[0].queue, 0.0);
+
+	slc_ctl_loop_destroy(l);
+	slc_pool_set_destroy(ps);
+}
+
+/* Every message costs its worker cost_ns[pool] of sleep, against the worker's own clock. */
+struct paced {
+	uint64_t cost_ns[2];
+	uint64_t until_ns[2];
+	_Atomic uint64_t handled;
+};
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void
+paced_handler(void *ctx, uint32_t worker, const struct slc_msg *m, uint32_t n)
+{
+	struct paced *p = ctx;
+	uint64_t now = mono_ns();
+	struct timespec ts;
+
+	(void)m;
+	if (p->until_ns[worker] + 2000000u < now)
+		p->until_ns[worker] = now;
+	p->until_ns[worker] += n * p->cost_ns[worker];
+	ts.tv_sec = (time_t)(p->until_ns[worker] / 1000000000u);
+	ts.tv_nsec = (long)(p->until_ns[worker] % 1000000000u);
+	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+	atomic_fetch_add(&p->handled, n);
+}
+
+/*
+ * Pool 1 serves a quarter of what pool 0 serves. With the loop's thread running and a
+ * feeder routing keyless messages as fast as the rings take them, the controller moves
+ * most of the traffic to pool 0 (ideal 80/20) and the router's table follows.
+ */
+Test(ctl_loop, thread_moves_weight_to_the_faster_pool_and_publishes, .timeout = 60)
+{
+	struct paced p = {.cost_ns = {20000, 80000}};
+	struct slc_pool_cfg pc = {.npools = 2,
+	                          .workers = 1,
+	                          .producers = 1,
+	                          .ring_size = 256,
+	                          .handler = paced_handler,
+	                          .handler_ctx = &p};
+	struct slc_ctl_loop_cfg lc = {.interval_ms = 20};
+	struct slc_route_shared *sh = malloc(sizeof(*sh));
+	const double w0[2] = {1, 1};
+	struct slc_ctl_loop_stats st;
+	struct slc_msg m[16];
+	struct slc_pool_set *ps;
+	struct slc_router *rt;
+	struct slc_ctl_loop *l;
+	uint64_t t_end, gen0;
+	double w[2];
+	int err;
+
+	cr_assert_not_null(sh);
+	ps = slc_pool_set_create(&pc, &err);
+	cr_assert_not_null(ps);
+	cr_assert_eq(slc_route_shared_init(sh, w0, 2, 1), 0);
+	gen0 = atomic_load(&sh->gen);
+	rt = slc_router_create(SLC_ROUTE_PURE, ps, 0, sh, &err);
+	cr_assert_not_null(rt);
+	lc.pools = ps;
+	lc.route = sh;
+	slc_ctl_params_default(&lc.params);
+	l = slc_ctl_loop_create(&lc, &err);
+	cr_assert_not_null(l);
+	cr_assert_eq(slc_pool_set_start(ps), 0);
+	cr_assert_eq(slc_ctl_loop_start(l), 0);
+	memset(m, 0, sizeof(m));
+	t_end = mono_ns() + 2000000000ull;
+	while (mono_ns() < t_end) {
+		if (slc_router_dispatch(rt, m, 16) < 16)
+			usleep(200);
+	}
+	slc_ctl_loop_stop(l);
+	slc_ctl_loop_weights(l, w);
+	slc_ctl_loop_stats(l, &st);
+	cr_expect_geq(st.ticks, 20u, "the thread ticked every 20 ms");
+	cr_expect_geq(st.changes, 1u);
+	cr_expect_eq(st.publish_errors, 0u);
+	cr_expect_gt(w[0], 2.5 * w[1], "weights %.1f / %.1f, capacities 4:1", w[0], w[1]);
+	cr_expect_gt(atomic_load(&sh->gen), gen0, "a new table was published");
+	cr_expect_gt(sh->table.weight[0], 2 * sh->table.weight[1], "table %u / %u",
+	             sh->table.weight[0], sh->table.weight[1]);
+
+	slc_ctl_loop_destroy(l);
+	slc_router_destroy(rt);
+	slc_pool_set_destroy(ps);
+	free(sh);
+}
+
+Test(ctl_loop, create_refuses_bad_configuration)
+{
+	struct slc_pool_cfg pc = {.npools = 2,
+	                          .workers = 1,
+	                          .producers = 1,
+	                          .ring_size = 64,
+	                          .handler = gated_handler};
+	struct slc_ctl_loop_cfg lc = {.interval_ms = 100};
+	struct slc_pool_set *ps;
+	const double zero[2] = {0, 0};
+	int err;
+
+	ps = slc_pool_set_create(&pc, &err);
+	cr_assert_not_null(ps);
+	slc_ctl_params_default(&lc.params);
+	cr_expect_null(slc_ctl_loop_create(&lc, &err), "no pools");
+	cr_expect_eq(err, -EINVAL);
+	lc.pools = ps;
+	lc.interval_ms = 0;
+	cr_expect_null(slc_ctl_loop_create(&lc, &err), "interval 0");
+	cr_expect_eq(err, -EINVAL);
+	lc.interval_ms = 100;
+	lc.params.max_frac = 2;
+	cr_expect_null(slc_ctl_loop_create(&lc, &err), "max_frac out of range");
+	cr_expect_eq(err, -EINVAL);
+	slc_ctl_params_default(&lc.params);
+	lc.initial_weights = zero;
+	cr_expect_null(slc_ctl_loop_create(&lc, &err), "all weights zero");
+	cr_expect_eq(err, -EINVAL);
+	slc_ctl_loop_destroy(NULL);
+	slc_pool_set_destroy(ps);
+}
