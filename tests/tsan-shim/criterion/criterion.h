@@ -78,5 +78,11 @@ void slc_shim_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 	SLC_SHIM_CHECK(false, strcmp((a), (b)) == 0, #a " == " #b, __VA_ARGS__)
 #define cr_expect_arr_eq(a, b, n, ...) \
 	SLC_SHIM_CHECK(false, memcmp((a), (b), (n)) == 0, #a " == " #b, __VA_ARGS__)
+#define cr_expect_str_neq(a, b, ...) \
+	SLC_SHIM_CHECK(false, strcmp((a), (b)) != 0, #a " != " #b, __VA_ARGS__)
+#define cr_expect_str_empty(s, ...) \
+	SLC_SHIM_CHECK(false, (s)[0] == '\0', #s " is empty", __VA_ARGS__)
+#define cr_expect_str_not_empty(s, ...) \
+	SLC_SHIM_CHECK(false, (s)[0] != '\0', #s " is not empty", __VA_ARGS__)
 
 #endif /* SLC_TSAN_SHIM_CRITERION_H */

@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/* cfg.h: the daemon's configuration: one table of flags drives parsing, checks, help and docs. */
+#ifndef SLC_ENGINE_CFG_H
+#define SLC_ENGINE_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "ctl.h"
+#include "reactor.h"
+#include "router.h"
+
+/*
+ * sluiced is configured by command-line flags only. One static table (struct slc_cfg_opt,
+ * in cfg.c) names every flag with its type, default, bounds, help text and the field of
+ * struct slc_cfg it sets; parsing, range checks, --help, the start-up log line and
+ * docs/flags.md are all generated from it, so none of them can disagree with another.
+ *
+ * Values: `--flag value` or `--flag=value`. Sizes take k, M, G (1024-based; k/K, m/M, g/G
+ * alike); durations take ms, s, m, h, and a bare number is in the unit the flag's help
+ * names. Numbers are plain decimal digits: no sign, no spaces. A bad value, an unknown flag
+ * or a missing value makes slc_cfg_parse() print one line naming the flag, what was given
+ * and what is allowed, and return 2 (the daemon's exit status).
+ *
+ * UDP listeners take no ?framing=: a datagram is one message (the reactor never splits
+ * one), so a framing on udp:// is refused rather than silently ignored.
+ */
+
+#define SLC_CFG_LISTEN_MAX 16   /* --listen may be given this many times */
+#define SLC_CFG_KEY_LEN    256  /* --key text, NUL included */
+#define SLC_CFG_CPUS_LEN   1024 /* --cpus text, NUL included */
+#define SLC_CFG_PATH_LEN   4096 /* paths (--topology-xml, --sink's): Linux's PATH_MAX */
+
+/* Room for slc_cfg_describe() with every listener and path at its longest. */
+#define SLC_CFG_DESCRIBE_LEN (4 * SLC_CFG_PATH_LEN + SLC_CFG_LISTEN_MAX * 80 + 2048)
+
+/* What slc_cfg_parse() returns: the daemon's exit status, or 0 to go on and run. */
+enum {
+	SLC_CFG_RUN = 0,   /* c holds the effective configuration */
+	SLC_CFG_EXIT = 1,  /* --help, --help-markdown or --version was printed: exit 0 */
+	SLC_CFG_USAGE = 2, /* a bad flag or value was reported: exit 2 */
+};
+
+enum slc_cfg_sink_kind {
+	SLC_CFG_SINK_NULL,    /* null: count and drop */
+	SLC_CFG_SINK_FILE,    /* file:DIR: segment files under DIR */
+	SLC_CFG_SINK_FORWARD, /* forward:HOST:PORT: one TCP connection per worker */
+	SLC_CFG_SINK_PLUGIN,  /* plugin:PATH.so: a shared object loaded at start-up */
+};
+
+/* --sink, parsed. Syntax only: nothing is opened, resolved or loaded here. */
+struct slc_cfg_sink {
+	enum slc_cfg_sink_kind kind;
+	uint16_t port; /* forward: 1..65535; else 0 */
+	/* file: DIR; forward: HOST (an IPv6 address without its []); plugin: PATH.so; null: "" */
+	char arg[SLC_CFG_PATH_LEN];
+};
+
+enum slc_cfg_fsync {
+	SLC_CFG_FSYNC_NEVER,    /* leave it to the kernel */
+	SLC_CFG_FSYNC_INTERVAL, /* every --fsync-interval */
+	SLC_CFG_FSYNC_BATCH,    /* after every batch a worker writes */
+};
+
+/* Matches the levels the reactor's log callback gets (0 error .. 3 debug). */
+enum slc_cfg_log_level {
+	SLC_CFG_LOG_ERROR,
+	SLC_CFG_LOG_WARN,
+	SLC_CFG_LOG_INFO,
+	SLC_CFG_LOG_DEBUG,
+};
+
+/* A numeric address and port (--metrics); addrlen 0: off. */
+struct slc_cfg_addr {
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+};
+
+/*
+ * The effective configuration. Self-contained (strings are copied in), so it may outlive
+ * argv. Durations are in ms; an empty string means the flag was not set (the help says
+ * what that means: --cpus all, no --topology-xml).
+ */
+struct slc_cfg {
+	/* input */
+	struct slc_listener_cfg listen[SLC_CFG_LISTEN_MAX]; /* --listen, in flag order */
+	uint32_t nlisten;                                   /* 1..SLC_CFG_LISTEN_MAX */
+	uint32_t buffers;                                   /* --buffers: TCP, per reactor */
+	uint32_t buffer_size;                               /* --buffer-size, bytes */
+	uint32_t udp_buffers;                               /* --udp-buffers, per reactor */
+	uint32_t max_frame;                                 /* --max-frame, bytes */
+	uint32_t max_conns;                                 /* --max-conns, per reactor */
+	uint32_t idle_timeout_ms;                           /* --idle-timeout; 0: none */
+	/* routing */
+	enum slc_route_strategy strategy; /* --strategy */
+	char key[SLC_CFG_KEY_LEN];        /* --key; "none": no key */
+	/* pools and placement */
+	uint32_t pools;                      /* --pools */
+	uint32_t workers;                    /* --workers, per pool */
+	uint32_t reactors_per_node;          /* --reactors-per-node */
+	uint32_t ring_size;                  /* --ring-size: slots per worker input ring */
+	char cpus[SLC_CFG_CPUS_LEN];         /* --cpus; "": all usable CPUs */
+	char topology_xml[SLC_CFG_PATH_LEN]; /* --topology-xml; "": this machine */
+	bool print_topology;                 /* --print-topology: print placement, exit 0 */
+	/* sink */
+	struct slc_cfg_sink sink;   /* --sink */
+	enum slc_cfg_fsync fsync;   /* --fsync */
+	uint32_t fsync_interval_ms; /* --fsync-interval */
+	uint64_t segment_size;      /* --segment-size, bytes */
+	uint32_t forward_batch;     /* --forward-batch, bytes per send */
+	/* controller: mode, the design's seven, cooldown_ms from the flags; the adaptive
+	 * tuning (dead_band, rate_alpha, gain, sat_queue) keeps slc_ctl_params_default() */
+	struct slc_ctl_params ctl;
+	uint32_t rebalance_interval_ms; /* --rebalance-interval */
+	/* operations */
+	struct slc_cfg_addr metrics;      /* --metrics; addrlen 0: off */
+	enum slc_cfg_log_level log_level; /* --log-level */
+	uint32_t drain_timeout_ms;        /* --drain-timeout */
+};
+
+enum slc_cfg_type {
+	SLC_CFG_BOOL,     /* bool: set by the flag's presence; takes no value */
+	SLC_CFG_ACTION,   /* prints something and makes parse return SLC_CFG_EXIT */
+	SLC_CFG_COUNT,    /* uint32_t: decimal digits */
+	SLC_CFG_SIZE,     /* uint32_t or uint64_t (by field size): bytes, units k M G */
+	SLC_CFG_DURATION, /* uint32_t ms: units ms s m h; a bare number in unit_ms */
+	SLC_CFG_DOUBLE,   /* double: finite decimal */
+	SLC_CFG_ENUM,     /* an enum field: the index of the name in choices */
+	SLC_CFG_STRING,   /* char[field size]: non-empty text; hookable (--key) */
+	SLC_CFG_CPUS,     /* char[field size]: "all" or a cpu list (slc_numa_cpu_list_check) */
+	SLC_CFG_LISTEN,   /* struct slc_listener_cfg[]: repeatable URL */
+	SLC_CFG_ADDR,     /* struct slc_cfg_addr: ADDR:PORT, or "off" */
+	SLC_CFG_SINK,     /* struct slc_cfg_sink; hookable */
+};
+
+/* Help and docs group flags in this order. */
+enum slc_cfg_group {
+	SLC_CFG_G_INPUT,
+	SLC_CFG_G_ROUTING,
+	SLC_CFG_G_POOLS,
+	SLC_CFG_G_SINK,
+	SLC_CFG_G_CONTROLLER,
+	SLC_CFG_G_OPERATIONS,
+	SLC_CFG_G__COUNT
+};
+
+/* Option flags. */
+enum {
+	SLC_CFG_F_POW2 = 1u << 0,     /* integer: a power of two */
+	SLC_CFG_F_MIN_EXCL = 1u << 1, /* double: min itself is refused */
+	SLC_CFG_F_MAX_EXCL = 1u << 2, /* double: max itself is refused */
+	SLC_CFG_F_OFF = 1u << 3,      /* integer: "off" means 0, and 0 prints as "off" */
+	SLC_CFG_F_HOOK = 1u << 4,     /* slc_cfg_hook_set() may add a check */
+};
+
+/*
+ * A check for a flag's value, beyond its syntax (the daemon installs them: --key's is
+ * slc_key_spec_parse's). Returns 0, or -EINVAL with a short reason in msg ("" is fine).
+ */
+typedef int (*slc_cfg_check_fn)(const char *text, char *msg, size_t msg_len);
+
+/* One flag. Bounds are in the field's unit (bytes, ms, or the plain number). */
+struct slc_cfg_opt {
+	const char *name; /* "--max-step" */
+	enum slc_cfg_type type;
+	enum slc_cfg_group group;
+	const char *metavar; /* "N", "SIZE", ...; NULL for BOOL and ACTION */
+	const char *def;     /* default as text, parsed like argv; NULL: field stays empty/0 */
+	const char *unset;   /* what an empty string field means ("all"); NULL: "" is refused */
+	double min;
+	double max;
+	unsigned flags;             /* SLC_CFG_F_* */
+	uint32_t unit_ms;           /* DURATION: what a bare number counts (1 or 1000) */
+	const char *const *choices; /* ENUM: names, NULL-terminated; value = index */
+	const char *allowed;        /* text of what is allowed where the type cannot say */
+	const char *help;
+	void (*print)(FILE *f); /* ACTION: what it prints */
+	size_t offset;          /* of the target field in struct slc_cfg */
+	size_t size;            /* of the target field */
+};
+
+/* The table, in help order; *n gets its length. For tests and tools. */
+const struct slc_cfg_opt *slc_cfg_opts(size_t *n);
+
+/* Sets every field to its default (the table's, and slc_ctl_params_default() for the
+ * controller fields no flag sets). */
+void slc_cfg_default(struct slc_cfg *c);
+
+/*
+ * Sets c to the defaults, then applies argv[1..argc) in order. The first --listen replaces
+ * the default listener; later ones add to it. After the last flag, checks what involves
+ * several flags (sticky and ordered need a --key; pools * workers <= SLC_WORKERS_MAX;
+ * adaptive needs pools * --min-weight < 100; no listener given twice).
+ * Returns SLC_CFG_RUN (0); SLC_CFG_EXIT (1) after printing --help, --help-markdown or
+ * --version to out; or SLC_CFG_USAGE (2) after printing one line "sluiced: ..." to err
+ * (c is then unspecified).
+ */
+int slc_cfg_parse(struct slc_cfg *c, int argc, char **argv, FILE *out, FILE *err);
+
+/*
+ * Adds check fn to the value of flag `name` ("--key" or "--sink"), run after its own
+ * syntax check at every later parse; NULL removes it. --key's value "none" never reaches
+ * it. Not thread-safe: call before parsing. Returns 0, -ENOENT (no such flag), or -EINVAL
+ * (the flag takes no hook).
+ */
+int slc_cfg_hook_set(const char *name, slc_cfg_check_fn fn);
+
+/* --help: every flag with its argument, default and what is allowed, grouped. */
+void slc_cfg_print_help(FILE *f);
+
+/* docs/flags.md: a table per group (flag, default, allowed values, meaning). */
+void slc_cfg_print_markdown(FILE *f);
+
+/*
+ * One line, "listen=tcp://127.0.0.1:5140?framing=lines buffers=4096 ...": every flag's
+ * effective value as NAME=VALUE, in table order, in a form the flag takes back, for the
+ * start-up log; a bool is its bare name when set, and flags that are off or unset (a bool
+ * not given, no --topology-xml) are left out. Returns 0, or -ENOSPC
+ * when len is too small (buf then holds as much as fits, NUL-terminated, if len > 0).
+ * SLC_CFG_DESCRIBE_LEN is always enough.
+ */
+int slc_cfg_describe(const struct slc_cfg *c, char *buf, size_t len);
+
+#endif /* SLC_ENGINE_CFG_H */

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/* sink.h: where workers deliver messages: the interface every sink implements. */
+#ifndef SLC_ENGINE_SINK_H
+#define SLC_ENGINE_SINK_H
+
+#include <stdint.h>
+
+#include "msg.h"
+
+/*
+ * A sink is created once per daemon from its --sink value and opened once per worker, so
+ * that workers share nothing on the hot path (each file sink worker owns its own segment
+ * files, each forward worker its own connection). A worker calls write() with a batch
+ * and, once write() returns, releases the batch's buffers: write() must be done with the
+ * bytes when it returns (copied, written, or sent). A sink that cannot keep up makes
+ * write() take longer; the worker's ring then fills and the reactor pauses the
+ * connections that feed it, which is the backpressure path (no unbounded buffering).
+ *
+ *   create --> worker_open (per worker, on the worker's thread) --> write ... flush
+ *          --> worker_close (per worker) --> destroy
+ *
+ * Every function returns 0 or -errno unless it says otherwise; a sink counts its own
+ * errors and names them in a rate-limited log line.
+ */
+
+/* The key of a message, for sinks that store it (file): 0 with *key and *key_len, or -ENOENT. */
+typedef int (*slc_sink_key_fn)(void *ctx, const struct slc_msg *m, const uint8_t **key,
+                               uint32_t *key_len);
+
+struct slc_sink_worker;
+
+struct slc_sink_ops {
+	const char *name;
+	/* Called on worker `worker`'s thread before its first write. */
+	int (*worker_open)(void *sink, uint32_t worker, struct slc_sink_worker **out);
+	/* Delivers msgs[0..n). Blocks while the destination is slow. -errno: the batch was
+	 * not delivered whole (counted; the daemon logs it). */
+	int (*write)(struct slc_sink_worker *w, const struct slc_msg *msgs, uint32_t n);
+	/* Makes everything written durable or sent, as far as the sink promises (fsync for
+	 * file). Called at drain and by the worker when it goes idle. May be NULL. */
+	int (*flush)(struct slc_sink_worker *w);
+	/* SIGHUP: reopen files (log rotation). Called on the worker's thread. May be NULL. */
+	int (*reopen)(struct slc_sink_worker *w);
+	/* Flushes and frees the worker's state. Accepts NULL. */
+	void (*worker_close)(struct slc_sink_worker *w);
+	/* Frees the sink. Accepts NULL. */
+	void (*destroy)(void *sink);
+};
+
+#endif /* SLC_ENGINE_SINK_H */

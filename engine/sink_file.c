@@ -1,0 +1,1411 @@
+/* SPDX-License-Identifier: MIT */
+/* sink_file.c: the file sink (per-worker segments of checksummed records) and their reader. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdalign.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "ring.h" /* SLC_ASSERT, SLC_CACHE_LINE */
+#include "sink_file.h"
+
+#define HDR_SIZE     SLC_SINK_FILE_SEG_HDR_SIZE
+#define REC_SIZE     SLC_SINK_FILE_REC_HDR_SIZE
+#define TRAILER_SIZE SLC_SINK_FILE_TRAILER_SIZE
+
+/*
+ * A worker's write buffer: record headers, keys and small payloads are copied into it and
+ * a write() call goes out in one writev. Payloads above COPY_MAX are not copied: the
+ * writev points at them where they lie (they stay valid until write() returns).
+ */
+#define WBUF_SIZE (256u << 10)
+#define COPY_MAX  (8u << 10)
+#define IOV_CAP   64 /* well under IOV_MAX (1024) */
+
+static_assert(WBUF_SIZE >= HDR_SIZE + REC_SIZE + SLC_SINK_FILE_KEY_MAX + COPY_MAX,
+              "a segment header and one record's copied bytes fit an empty buffer");
+
+#define CREATE_TRIES 64 /* names taken by someone else before we give up (-EEXIST) */
+#define LOCK_NAME    "sluice.lock"
+#define LOG_PER_SEC  5
+#define RD_CHUNK     (256u << 10) /* the reader's least pread */
+
+/* One worker's counters, alone on a cache line: the worker adds, any thread reads. */
+struct wstats {
+	alignas(SLC_CACHE_LINE) _Atomic uint64_t records;
+	_Atomic uint64_t bytes;
+	_Atomic uint64_t file_bytes;
+	_Atomic uint64_t segments;
+	_Atomic uint64_t rotations;
+	_Atomic uint64_t reopens;
+	_Atomic uint64_t fsyncs;
+	_Atomic uint64_t write_errors;
+};
+
+static_assert(sizeof(struct wstats) == SLC_CACHE_LINE, "one line per worker's counters");
+
+struct slc_sink_file {
+	struct slc_sink_file_cfg cfg; /* defaults filled in; cfg.dir points at dir */
+	char *dir;
+	int lock_fd;       /* holds the flock on DIR/sluice.lock */
+	struct wstats *st; /* [SLC_SINK_FILE_WORKERS_MAX] */
+	_Atomic bool claimed[SLC_SINK_FILE_WORKERS_MAX];
+};
+
+/*
+ * A worker's state: what sink.h calls struct slc_sink_worker (each sink has its own, so
+ * the ops cast). The segment's bytes are [0, written) in the file and [written, size)
+ * pending in iov.
+ */
+struct slc_sink_file_worker {
+	struct slc_sink_file *sink;
+	struct wstats *st;
+	uint32_t worker;
+	int fd;             /* the open segment; -1: none, the next record creates one */
+	int dir_fd;         /* DIR as it was at the first create after (re)open; -1: none */
+	uint64_t seq;       /* of the open segment */
+	uint64_t seq_next;  /* for the next segment */
+	uint64_t size;      /* of the open segment, pending bytes included */
+	uint64_t written;   /* of the open segment, the end of its last whole writev */
+	uint64_t records;   /* in the open segment, for its trailer */
+	bool unsynced;      /* written since the last fdatasync */
+	bool dir_unsynced;  /* a segment was created in dir_fd since it was last synced */
+	bool wrote;         /* anything, since worker_open */
+	uint64_t synced_ns; /* CLOCK_MONOTONIC of the last sync */
+	struct iovec iov[IOV_CAP];
+	int niov;
+	bool last_in_buf; /* iov[niov - 1] ends at buf + buf_used */
+	size_t buf_used;
+	uint64_t pend_records; /* pending records and their key + payload bytes */
+	uint64_t pend_bytes;
+	uint64_t log_window_ns;
+	uint32_t log_lines;
+	uint32_t log_suppressed;
+	char *path; /* DIR/name of the open (or last) segment, for log lines */
+	size_t path_cap;
+	size_t name_off; /* where the name starts in path */
+	uint8_t *buf;    /* WBUF_SIZE */
+};
+
+/* ---- little helpers ---- */
+
+static inline void
+put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void
+put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void
+put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint16_t
+get_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static inline uint32_t
+get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t
+get_le64(const uint8_t *p)
+{
+	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline void
+stat_add(_Atomic uint64_t *c, uint64_t n)
+{
+	/* Relaxed: counters order nothing; readers want a recent value, not a snapshot. */
+	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+static void
+default_log(void *ctx, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	(void)ctx;
+	(void)level;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void wlog(struct slc_sink_file_worker *w, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+/* At most LOG_PER_SEC lines a second per worker; the next line says how many were not
+ * written. A full disk fails every batch, and the log must not fill what is left. */
+static void
+wlog(struct slc_sink_file_worker *w, const char *fmt, ...)
+{
+	const struct slc_sink_file_cfg *cfg = &w->sink->cfg;
+	uint64_t now = now_ns();
+	char line[512];
+	va_list ap;
+	int n;
+
+	if (now - w->log_window_ns >= 1000000000ull) {
+		w->log_window_ns = now;
+		w->log_lines = 0;
+	}
+	if (++w->log_lines > LOG_PER_SEC) {
+		w->log_suppressed++;
+		return;
+	}
+	n = snprintf(line, sizeof(line), "file sink worker %u: ", w->worker);
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (w->log_suppressed != 0) {
+		size_t len = strlen(line);
+
+		snprintf(line + len, sizeof(line) - len, " (%u similar lines suppressed)",
+		         w->log_suppressed);
+		w->log_suppressed = 0;
+	}
+	cfg->log(cfg->log_ctx, 0, "%s", line);
+}
+
+/* ---- names ---- */
+
+bool
+slc_sink_file_name_parse(const char *name, uint32_t *worker, uint64_t *seq)
+{
+	char canon[SLC_SINK_FILE_NAME_MAX];
+	const char *p = name;
+	uint64_t wv = 0, sv = 0;
+	int digits;
+
+	if (*p++ != 'w')
+		return false;
+	for (digits = 0; *p >= '0' && *p <= '9'; p++, digits++) {
+		wv = wv * 10 + (uint64_t)(*p - '0');
+		if (wv > UINT32_MAX)
+			return false;
+	}
+	if (digits == 0 || *p++ != '-')
+		return false;
+	for (digits = 0; *p >= '0' && *p <= '9'; p++, digits++) {
+		uint64_t d = (uint64_t)(*p - '0');
+
+		if (sv > (UINT64_MAX - d) / 10)
+			return false;
+		sv = sv * 10 + d;
+	}
+	if (digits == 0 || strcmp(p, ".seg") != 0)
+		return false;
+	/* Only the name the writer would give: one file per (worker, seq), never two
+	 * spellings of it. */
+	snprintf(canon, sizeof(canon), "w%03u-%08llu.seg", (unsigned)wv, (unsigned long long)sv);
+	if (strcmp(canon, name) != 0)
+		return false;
+	*worker = (uint32_t)wv;
+	*seq = sv;
+	return true;
+}
+
+static int
+seg_cmp(const void *a, const void *b)
+{
+	const struct slc_sink_file_seg *x = a, *y = b;
+
+	if (x->worker != y->worker)
+		return x->worker < y->worker ? -1 : 1;
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	return 0;
+}
+
+int
+slc_sink_file_dir_scan(const char *dir, struct slc_sink_file_seg **segs, size_t *n)
+{
+	struct slc_sink_file_seg *v = NULL, *nv;
+	size_t cnt = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	*segs = NULL;
+	*n = 0;
+	d = opendir(dir);
+	if (d == NULL)
+		return -errno;
+	for (;;) {
+		uint32_t worker;
+		uint64_t seq;
+
+		errno = 0;
+		de = readdir(d);
+		if (de == NULL) {
+			rc = -errno;
+			break;
+		}
+		if (!slc_sink_file_name_parse(de->d_name, &worker, &seq) ||
+		    strlen(de->d_name) >= sizeof(v->name))
+			continue;
+		if (cnt == cap) {
+			cap = cap != 0 ? cap * 2 : 64;
+			nv = realloc(v, cap * sizeof(*v));
+			if (nv == NULL) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = nv;
+		}
+		v[cnt].worker = worker;
+		v[cnt].seq = seq;
+		/* A canonical name is at most 37 bytes: it fits. */
+		memcpy(v[cnt].name, de->d_name, strlen(de->d_name) + 1);
+		cnt++;
+	}
+	closedir(d);
+	if (rc != 0) {
+		free(v);
+		return rc;
+	}
+	if (cnt > 1)
+		qsort(v, cnt, sizeof(*v), seg_cmp);
+	*segs = v;
+	*n = cnt;
+	return 0;
+}
+
+/* The highest seq of worker's segments in dir: 0 and *found; a missing dir has none (a
+ * segment create makes it again). */
+static int
+dir_max_seq(const char *dir, uint32_t worker, bool *found, uint64_t *max)
+{
+	struct dirent *de;
+	DIR *d;
+	int rc;
+
+	*found = false;
+	*max = 0;
+	d = opendir(dir);
+	if (d == NULL)
+		return errno == ENOENT ? 0 : -errno;
+	for (;;) {
+		uint32_t w;
+		uint64_t seq;
+
+		errno = 0;
+		de = readdir(d);
+		if (de == NULL) {
+			rc = -errno;
+			break;
+		}
+		if (!slc_sink_file_name_parse(de->d_name, &w, &seq) || w != worker)
+			continue;
+		if (!*found || seq > *max)
+			*max = seq;
+		*found = true;
+	}
+	closedir(d);
+	return rc;
+}
+
+/* ---- fsync mode names ---- */
+
+int
+slc_sink_file_fsync_parse(const char *s, enum slc_sink_file_fsync *out)
+{
+	static const enum slc_sink_file_fsync modes[] = {
+	        SLC_SINK_FILE_FSYNC_NEVER,
+	        SLC_SINK_FILE_FSYNC_INTERVAL,
+	        SLC_SINK_FILE_FSYNC_BATCH,
+	};
+
+	if (s == NULL)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		if (strcmp(s, slc_sink_file_fsync_name(modes[i])) == 0) {
+			*out = modes[i];
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *
+slc_sink_file_fsync_name(enum slc_sink_file_fsync mode)
+{
+	switch (mode) {
+	case SLC_SINK_FILE_FSYNC_NEVER:
+		return "never";
+	case SLC_SINK_FILE_FSYNC_INTERVAL:
+		return "interval";
+	case SLC_SINK_FILE_FSYNC_BATCH:
+		return "batch";
+	}
+	return "unknown";
+}
+
+/* ---- the sink ---- */
+
+void *
+slc_sink_file_create(const struct slc_sink_file_cfg *cfg, int *err)
+{
+	struct slc_sink_file *s;
+	struct stat sb;
+	char *lock_path;
+	size_t dir_len;
+	int rc;
+
+	if (cfg == NULL || cfg->dir == NULL || cfg->dir[0] == '\0' ||
+	    (cfg->segment_bytes != 0 && cfg->segment_bytes < SLC_SINK_FILE_SEGMENT_BYTES_MIN) ||
+	    (cfg->fsync != SLC_SINK_FILE_FSYNC_NEVER &&
+	     cfg->fsync != SLC_SINK_FILE_FSYNC_INTERVAL &&
+	     cfg->fsync != SLC_SINK_FILE_FSYNC_BATCH)) {
+		rc = -EINVAL;
+		goto err_out;
+	}
+	dir_len = strlen(cfg->dir);
+	if (dir_len + 1 + SLC_SINK_FILE_NAME_MAX > PATH_MAX) {
+		rc = -ENAMETOOLONG;
+		goto err_out;
+	}
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		rc = -ENOMEM;
+		goto err_out;
+	}
+	s->cfg = *cfg;
+	if (s->cfg.segment_bytes == 0)
+		s->cfg.segment_bytes = SLC_SINK_FILE_SEGMENT_BYTES_DEFAULT;
+	if (s->cfg.fsync_interval_ms == 0)
+		s->cfg.fsync_interval_ms = SLC_SINK_FILE_FSYNC_INTERVAL_MS_DEFAULT;
+	if (s->cfg.log == NULL)
+		s->cfg.log = default_log;
+	s->dir = strdup(cfg->dir);
+	if (s->dir == NULL) {
+		rc = -ENOMEM;
+		goto err_free_sink;
+	}
+	s->cfg.dir = s->dir;
+	/* Counters start at zero; memset is how a zero _Atomic uint64_t looks on every ABI
+	 * we build for (lock-free, no hidden lock word). */
+	s->st = aligned_alloc(SLC_CACHE_LINE, SLC_SINK_FILE_WORKERS_MAX * sizeof(*s->st));
+	if (s->st == NULL) {
+		rc = -ENOMEM;
+		goto err_free_dir;
+	}
+	memset(s->st, 0, SLC_SINK_FILE_WORKERS_MAX * sizeof(*s->st));
+
+	if (mkdir(s->dir, 0755) != 0 && errno != EEXIST) {
+		rc = -errno;
+		goto err_free_stats;
+	}
+	if (stat(s->dir, &sb) != 0) {
+		rc = -errno;
+		goto err_free_stats;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		rc = -ENOTDIR;
+		goto err_free_stats;
+	}
+	lock_path = malloc(dir_len + sizeof("/" LOCK_NAME));
+	if (lock_path == NULL) {
+		rc = -ENOMEM;
+		goto err_free_stats;
+	}
+	snprintf(lock_path, dir_len + sizeof("/" LOCK_NAME), "%s/%s", s->dir, LOCK_NAME);
+	s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	rc = -errno;
+	free(lock_path);
+	if (s->lock_fd < 0)
+		goto err_free_stats;
+	/* Two daemons in one directory would each be sure that they own the next seq. */
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		goto err_close_lock;
+	}
+	/* The lock file may be left from a run when DIR was still writable. */
+	if (faccessat(AT_FDCWD, s->dir, W_OK | X_OK, AT_EACCESS) != 0) {
+		rc = -errno;
+		goto err_close_lock;
+	}
+	return s;
+
+err_close_lock:
+	close(s->lock_fd);
+err_free_stats:
+	free(s->st);
+err_free_dir:
+	free(s->dir);
+err_free_sink:
+	free(s);
+err_out:
+	*err = rc;
+	return NULL;
+}
+
+static void
+file_destroy(void *sink)
+{
+	struct slc_sink_file *s = sink;
+
+	if (s == NULL)
+		return;
+	close(s->lock_fd); /* and with it the flock */
+	free(s->st);
+	free(s->dir);
+	free(s);
+}
+
+void
+slc_sink_file_stats(void *sink, struct slc_sink_file_stats *out)
+{
+	struct slc_sink_file *s = sink;
+
+	memset(out, 0, sizeof(*out));
+	for (uint32_t i = 0; i < SLC_SINK_FILE_WORKERS_MAX; i++) {
+		struct wstats *st = &s->st[i];
+
+		out->records += atomic_load_explicit(&st->records, memory_order_relaxed);
+		out->bytes += atomic_load_explicit(&st->bytes, memory_order_relaxed);
+		out->file_bytes += atomic_load_explicit(&st->file_bytes, memory_order_relaxed);
+		out->segments += atomic_load_explicit(&st->segments, memory_order_relaxed);
+		out->rotations += atomic_load_explicit(&st->rotations, memory_order_relaxed);
+		out->reopens += atomic_load_explicit(&st->reopens, memory_order_relaxed);
+		out->fsyncs += atomic_load_explicit(&st->fsyncs, memory_order_relaxed);
+		out->write_errors += atomic_load_explicit(&st->write_errors, memory_order_relaxed);
+	}
+}
+
+/* ---- a worker's segments ---- */
+
+static void
+pend_reset(struct slc_sink_file_worker *w)
+{
+	w->niov = 0;
+	w->last_in_buf = false;
+	w->buf_used = 0;
+	w->pend_records = 0;
+	w->pend_bytes = 0;
+}
+
+/* The len bytes just put at buf + buf_used become pending. */
+static void
+pend_buf(struct slc_sink_file_worker *w, size_t len)
+{
+	if (w->last_in_buf) {
+		w->iov[w->niov - 1].iov_len += len;
+	} else {
+		SLC_ASSERT(w->niov < IOV_CAP);
+		w->iov[w->niov].iov_base = w->buf + w->buf_used;
+		w->iov[w->niov].iov_len = len;
+		w->niov++;
+		w->last_in_buf = true;
+	}
+	w->buf_used += len;
+}
+
+/* Bytes the caller keeps valid until the next pend_flush become pending, uncopied. */
+static void
+pend_ref(struct slc_sink_file_worker *w, const void *data, size_t len)
+{
+	SLC_ASSERT(w->niov < IOV_CAP);
+	w->iov[w->niov].iov_base = (void *)(uintptr_t)data;
+	w->iov[w->niov].iov_len = len;
+	w->niov++;
+	w->last_in_buf = false;
+}
+
+/*
+ * Ends the open segment after an error: what the file holds is uncertain, so nothing more
+ * goes into it. cut: the writev failed; take the file back to its last whole record, so
+ * that it does not end in a torn one (best effort: the disk may refuse that too), or
+ * remove it if not even its header got there.
+ */
+static void
+seg_abandon(struct slc_sink_file_worker *w, int rc, const char *what, bool cut)
+{
+	stat_add(&w->st->write_errors, 1);
+	wlog(w, "%s: %s failed: %s; the next record starts a new segment", w->path, what,
+	     strerror(-rc));
+	if (cut) {
+		if (w->written == 0)
+			(void)unlinkat(w->dir_fd, w->path + w->name_off, 0);
+		else if (ftruncate(w->fd, (off_t)w->written) != 0)
+			wlog(w, "%s: cannot cut back to %llu bytes: %s; it ends in a torn record",
+			     w->path, (unsigned long long)w->written, strerror(errno));
+	}
+	(void)close(w->fd);
+	w->fd = -1;
+	w->unsynced = false;
+	pend_reset(w);
+}
+
+/* Writes everything pending: 0, or the error of writev (the segment is then abandoned). */
+static int
+pend_flush(struct slc_sink_file_worker *w)
+{
+	struct iovec *iov = w->iov;
+	int cnt = w->niov;
+	uint64_t total = 0;
+	int rc;
+
+	if (cnt == 0)
+		return 0;
+	SLC_ASSERT(w->fd >= 0);
+	for (int i = 0; i < cnt; i++)
+		total += iov[i].iov_len;
+	while (cnt > 0) {
+		ssize_t n = writev(w->fd, iov, cnt);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			goto err_abandon;
+		}
+		if (n == 0) { /* no iov is empty, so no progress is a failure */
+			rc = -EIO;
+			goto err_abandon;
+		}
+		/* A short write (a signal, a full disk about to say ENOSPC): go on from the
+		 * first byte not written. */
+		while (cnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + n;
+			iov->iov_len -= (size_t)n;
+		}
+	}
+	stat_add(&w->st->records, w->pend_records);
+	stat_add(&w->st->bytes, w->pend_bytes);
+	stat_add(&w->st->file_bytes, total);
+	w->written = w->size;
+	w->unsynced = true;
+	w->wrote = true;
+	pend_reset(w);
+	return 0;
+
+err_abandon:
+	seg_abandon(w, rc, "write", true);
+	return rc;
+}
+
+/* Makes room for len more bytes in buf and iovs more iovs, writing what is pending if
+ * needed. */
+static int
+pend_reserve(struct slc_sink_file_worker *w, size_t len, int iovs)
+{
+	if (WBUF_SIZE - w->buf_used >= len && w->niov + iovs <= IOV_CAP)
+		return 0;
+	return pend_flush(w);
+}
+
+/*
+ * Makes the segment's bytes, and the names of segments created since the last sync,
+ * durable. A failed fdatasync abandons the segment: after one, Linux may already have
+ * dropped the dirty pages, so a retry could report success for data that is lost.
+ */
+static int
+seg_sync(struct slc_sink_file_worker *w)
+{
+	int rc;
+
+	if (w->fd >= 0 && w->unsynced) {
+		if (fdatasync(w->fd) != 0) {
+			rc = -errno;
+			seg_abandon(w, rc, "fdatasync", false);
+			return rc;
+		}
+		stat_add(&w->st->fsyncs, 1);
+		w->unsynced = false;
+	}
+	/* The directory the segments were created in, even if it was renamed since. */
+	if (w->dir_unsynced && w->dir_fd >= 0) {
+		if (fsync(w->dir_fd) != 0) {
+			rc = -errno;
+			/* The segment stays: its data is safe; the name is synced next time. */
+			stat_add(&w->st->write_errors, 1);
+			wlog(w, "%s: fsync failed: %s", w->sink->dir, strerror(-rc));
+			return rc;
+		}
+		w->dir_unsynced = false;
+	}
+	w->synced_ns = now_ns();
+	return 0;
+}
+
+/* Opens DIR by its name, making it again if it is gone (moved away by hand for rotation,
+ * then SIGHUP). */
+static int
+dir_open(struct slc_sink_file_worker *w)
+{
+	const char *dir = w->sink->dir;
+
+	for (int made = 0;; made++) {
+		w->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (w->dir_fd >= 0)
+			return 0;
+		if (errno != ENOENT || made > 0)
+			return -errno;
+		if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+			return -errno;
+	}
+}
+
+/* Creates the next segment (its header pending): 0, or the error of open(). */
+static int
+seg_create(struct slc_sink_file_worker *w)
+{
+	struct slc_sink_file *s = w->sink;
+	bool reopened = false;
+	int tries = 0, fd, rc;
+	char *name;
+	uint8_t *h;
+
+	SLC_ASSERT(w->fd < 0 && w->niov == 0);
+	if (w->dir_fd < 0) {
+		rc = dir_open(w);
+		if (rc != 0)
+			goto err_count;
+	}
+	for (;;) {
+		int n = snprintf(w->path, w->path_cap, "%s/", s->dir);
+
+		w->name_off = (size_t)n;
+		name = w->path + n;
+		snprintf(name, w->path_cap - (size_t)n, "w%03u-%08llu.seg", w->worker,
+		         (unsigned long long)w->seq_next);
+		/* O_EXCL: whatever is there already (a crashed run's torn segment, another
+		 * process's file) is never written into. */
+		fd = openat(w->dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd >= 0)
+			break;
+		rc = -errno;
+		if (rc == -EINTR)
+			continue;
+		if (rc == -EEXIST && ++tries < CREATE_TRIES) {
+			w->seq_next++;
+			continue;
+		}
+		/* DIR was removed under us (names cannot be added to it any more). */
+		if (rc == -ENOENT && !reopened) {
+			reopened = true;
+			close(w->dir_fd);
+			rc = dir_open(w);
+			if (rc == 0)
+				continue;
+		}
+		goto err_count;
+	}
+	w->fd = fd;
+	w->seq = w->seq_next++;
+	w->written = 0;
+	w->records = 0;
+	w->dir_unsynced = true;
+
+	h = w->buf + w->buf_used;
+	memcpy(h, SLC_SINK_FILE_SEG_MAGIC, 8);
+	put_le16(h + 8, SLC_SINK_FILE_SEG_VERSION);
+	put_le16(h + 10, HDR_SIZE);
+	put_le32(h + 12, w->worker);
+	put_le64(h + 16, w->seq);
+	put_le32(h + 24, 0);
+	put_le32(h + 28, slc_crc32c(0, h, 28));
+	pend_buf(w, HDR_SIZE);
+	w->size = HDR_SIZE;
+	stat_add(&w->st->segments, 1);
+	return 0;
+
+err_count:
+	stat_add(&w->st->write_errors, 1);
+	wlog(w, "%s: cannot create a segment: %s", s->dir, strerror(-rc));
+	return rc;
+}
+
+/*
+ * Ends the open segment in order: its trailer, then (sync) fdatasync, then close. 0
+ * without an open segment. An error abandons the segment (no trailer).
+ */
+static int
+seg_end(struct slc_sink_file_worker *w, bool sync)
+{
+	uint8_t *h;
+	int rc;
+
+	if (w->fd < 0)
+		return 0;
+	rc = pend_reserve(w, TRAILER_SIZE, 1);
+	if (rc != 0)
+		return rc;
+	h = w->buf + w->buf_used;
+	put_le32(h, SLC_SINK_FILE_REC_MAGIC);
+	put_le32(h + 4, 16);
+	put_le16(h + 8, 0);
+	put_le16(h + 10, SLC_SINK_FILE_REC_F_END);
+	put_le64(h + 16, w->records);
+	put_le64(h + 24, w->size);
+	put_le32(h + 12, slc_crc32c(slc_crc32c(0, h + 4, 8), h + 16, 16));
+	pend_buf(w, TRAILER_SIZE);
+	w->size += TRAILER_SIZE;
+	rc = pend_flush(w);
+	if (rc != 0)
+		return rc;
+	if (sync) {
+		rc = seg_sync(w);
+		if (rc != 0 && w->fd < 0)
+			return rc;
+	}
+	/* close() reports write-back errors only on some file systems (NFS); count them. */
+	if (close(w->fd) != 0 && errno != EINTR) {
+		int cerr = -errno;
+
+		stat_add(&w->st->write_errors, 1);
+		wlog(w, "%s: close failed: %s", w->path, strerror(-cerr));
+		if (rc == 0)
+			rc = cerr;
+	}
+	w->fd = -1;
+	w->unsynced = false;
+	return rc;
+}
+
+/* Appends one record to what is pending. 0, or the error of writing what was pending. */
+static int
+rec_append(struct slc_sink_file_worker *w, const struct slc_msg *m, const uint8_t *key,
+           uint32_t key_len)
+{
+	bool copy = m->len <= COPY_MAX;
+	size_t inbuf = REC_SIZE + key_len + (copy ? m->len : 0);
+	uint32_t crc;
+	uint8_t *h;
+	int rc;
+
+	rc = pend_reserve(w, inbuf, copy ? 1 : 2);
+	if (rc != 0)
+		return rc;
+	h = w->buf + w->buf_used;
+	put_le32(h, SLC_SINK_FILE_REC_MAGIC);
+	put_le32(h + 4, m->len);
+	put_le16(h + 8, (uint16_t)key_len);
+	put_le16(h + 10, 0);
+	crc = slc_crc32c(0, h + 4, 8);
+	crc = slc_crc32c(crc, key, key_len);
+	crc = slc_crc32c(crc, m->data, m->len);
+	put_le32(h + 12, crc);
+	/* memcpy from NULL is undefined even for 0 bytes: an empty key or payload may be. */
+	if (key_len != 0)
+		memcpy(h + REC_SIZE, key, key_len);
+	if (copy && m->len != 0)
+		memcpy(h + REC_SIZE + key_len, m->data, m->len);
+	pend_buf(w, inbuf);
+	if (!copy)
+		pend_ref(w, m->data, m->len);
+	w->size += REC_SIZE + key_len + m->len;
+	w->records++;
+	w->pend_records++;
+	w->pend_bytes += key_len + m->len;
+	return 0;
+}
+
+/* The fsync mode's rule; idle: called from flush(). */
+static int
+sync_policy(struct slc_sink_file_worker *w, bool idle)
+{
+	const struct slc_sink_file_cfg *cfg = &w->sink->cfg;
+
+	switch (cfg->fsync) {
+	case SLC_SINK_FILE_FSYNC_NEVER:
+		return 0;
+	case SLC_SINK_FILE_FSYNC_INTERVAL:
+		if (idle ||
+		    now_ns() - w->synced_ns >= (uint64_t)cfg->fsync_interval_ms * 1000000ull)
+			return seg_sync(w);
+		return 0;
+	case SLC_SINK_FILE_FSYNC_BATCH:
+		return seg_sync(w);
+	}
+	return 0;
+}
+
+static int
+file_worker_open(void *sink, uint32_t worker, struct slc_sink_worker **out)
+{
+	struct slc_sink_file *s = sink;
+	struct slc_sink_file_worker *w;
+	uint64_t max;
+	bool found;
+	int rc;
+
+	if (worker >= SLC_SINK_FILE_WORKERS_MAX)
+		return -EINVAL;
+	/* A1: pairs with R1 in file_worker_close: the previous owner's last counter updates
+	 * and files are done before this owner starts. */
+	if (atomic_exchange_explicit(&s->claimed[worker], true, memory_order_acquire))
+		return -EBUSY;
+	w = calloc(1, sizeof(*w));
+	if (w == NULL) {
+		rc = -ENOMEM;
+		goto err_unclaim;
+	}
+	w->buf = malloc(WBUF_SIZE);
+	if (w->buf == NULL) {
+		rc = -ENOMEM;
+		goto err_free_worker;
+	}
+	w->path_cap = strlen(s->dir) + 1 + SLC_SINK_FILE_NAME_MAX;
+	w->path = malloc(w->path_cap);
+	if (w->path == NULL) {
+		rc = -ENOMEM;
+		goto err_free_buf;
+	}
+	w->path[0] = '\0';
+	rc = dir_max_seq(s->dir, worker, &found, &max);
+	if (rc != 0)
+		goto err_free_path;
+	w->sink = s;
+	w->st = &s->st[worker];
+	w->worker = worker;
+	w->fd = -1;
+	w->dir_fd = -1;
+	w->seq_next = found ? max + 1 : 0;
+	w->synced_ns = now_ns();
+	*out = (struct slc_sink_worker *)w;
+	return 0;
+
+err_free_path:
+	free(w->path);
+err_free_buf:
+	free(w->buf);
+err_free_worker:
+	free(w);
+err_unclaim:
+	atomic_store_explicit(&s->claimed[worker], false, memory_order_release);
+	return rc;
+}
+
+static int
+file_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uint32_t n)
+{
+	struct slc_sink_file_worker *w = (struct slc_sink_file_worker *)sw;
+	const struct slc_sink_file_cfg *cfg = &w->sink->cfg;
+	int rc = 0, key_rc = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct slc_msg *m = &msgs[i];
+		const uint8_t *key = NULL;
+		uint32_t key_len = 0;
+		uint64_t rec;
+
+		if (cfg->key_fn != NULL && cfg->key_fn(cfg->key_ctx, m, &key, &key_len) != 0) {
+			key = NULL;
+			key_len = 0;
+		}
+		if (key_len > SLC_SINK_FILE_KEY_MAX) {
+			key_rc = -EMSGSIZE;
+			stat_add(&w->st->write_errors, 1);
+			wlog(w, "a key of %u bytes (at most %u): record left out", key_len,
+			     SLC_SINK_FILE_KEY_MAX);
+			continue;
+		}
+		rec = REC_SIZE + key_len + m->len;
+		/* The trailer must fit too. A record larger than a whole segment gets one of
+		 * its own rather than being refused. */
+		if (w->fd >= 0 && w->records > 0 &&
+		    w->size + rec + TRAILER_SIZE > cfg->segment_bytes) {
+			rc = seg_end(w, cfg->fsync != SLC_SINK_FILE_FSYNC_NEVER);
+			stat_add(&w->st->rotations, 1);
+			if (rc != 0)
+				goto out;
+		}
+		if (w->fd < 0) {
+			rc = seg_create(w);
+			if (rc != 0)
+				goto out;
+		}
+		rc = rec_append(w, m, key, key_len);
+		if (rc != 0)
+			goto out;
+	}
+	rc = pend_flush(w);
+	if (rc == 0)
+		rc = sync_policy(w, false);
+out:
+	/* Every failure above wrote or dropped what was pending: nothing can point into
+	 * msgs once this returns. */
+	SLC_ASSERT(w->niov == 0);
+	return rc != 0 ? rc : key_rc;
+}
+
+static int
+file_flush(struct slc_sink_worker *sw)
+{
+	struct slc_sink_file_worker *w = (struct slc_sink_file_worker *)sw;
+	int rc;
+
+	rc = pend_flush(w);
+	if (rc != 0)
+		return rc;
+	return sync_policy(w, true);
+}
+
+static int
+file_reopen(struct slc_sink_worker *sw)
+{
+	struct slc_sink_file_worker *w = (struct slc_sink_file_worker *)sw;
+
+	int rc;
+
+	stat_add(&w->st->reopens, 1);
+	rc = seg_end(w, w->sink->cfg.fsync != SLC_SINK_FILE_FSYNC_NEVER);
+	/* The next record creates the new file, in DIR as it is then. (What is left unsynced
+	 * in the old one, never mode's, is syncfs's at worker_close.) */
+	if (w->dir_fd >= 0) {
+		close(w->dir_fd);
+		w->dir_fd = -1;
+		w->dir_unsynced = false;
+	}
+	return rc;
+}
+
+static void
+file_worker_close(struct slc_sink_worker *sw)
+{
+	struct slc_sink_file_worker *w = (struct slc_sink_file_worker *)sw;
+	struct slc_sink_file *s;
+	uint32_t worker;
+
+	if (w == NULL)
+		return;
+	s = w->sink;
+	worker = w->worker;
+	/* Durable in every fsync mode: an orderly stop loses nothing. Failures are counted
+	 * and logged by seg_end. In never mode, the segments ended before were not synced
+	 * either: one syncfs covers them all (they share DIR's file system). */
+	(void)pend_flush(w);
+	if (s->cfg.fsync != SLC_SINK_FILE_FSYNC_NEVER) {
+		(void)seg_end(w, true);
+		(void)seg_sync(w);
+	} else {
+		(void)seg_end(w, false);
+		if (w->wrote && w->dir_fd < 0)
+			w->dir_fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (w->wrote && w->dir_fd >= 0) {
+			if (syncfs(w->dir_fd) == 0) {
+				stat_add(&w->st->fsyncs, 1);
+			} else {
+				stat_add(&w->st->write_errors, 1);
+				wlog(w, "%s: syncfs failed: %s", s->dir, strerror(errno));
+			}
+		}
+	}
+	if (w->dir_fd >= 0)
+		close(w->dir_fd);
+	free(w->path);
+	free(w->buf);
+	free(w);
+	/* R1: pairs with A1 in file_worker_open. */
+	atomic_store_explicit(&s->claimed[worker], false, memory_order_release);
+}
+
+const struct slc_sink_ops slc_sink_file_ops = {
+        .name = "file",
+        .worker_open = file_worker_open,
+        .write = file_write,
+        .flush = file_flush,
+        .reopen = file_reopen,
+        .worker_close = file_worker_close,
+        .destroy = file_destroy,
+};
+
+/* ---- the reader ---- */
+
+struct slc_sink_file_reader {
+	int fd;
+	uint64_t size; /* at open */
+	uint64_t pos;  /* next byte to look at */
+	bool hdr_ok;
+	bool closed;  /* a valid trailer was read */
+	bool damaged; /* a DAMAGE event was given */
+	uint32_t worker;
+	uint64_t seq;
+	uint64_t records;
+	/* The header's verdict, given as the first event when it is not a clean header. */
+	struct slc_sink_file_ev hdr_ev;
+	bool hdr_ev_pending;
+	/* File bytes [win_off, win_off + win_len) are in buf. */
+	uint8_t *buf;
+	size_t cap;
+	uint64_t win_off;
+	size_t win_len;
+	int err;
+};
+
+struct rec_view {
+	uint64_t len; /* on disk */
+	uint16_t flags;
+	const uint8_t *key;
+	uint32_t key_len;
+	const uint8_t *payload;
+	uint32_t payload_len;
+};
+
+/* File bytes [off, off + len), which the caller knows lie below size; NULL: r->err. */
+static const uint8_t *
+rd_bytes(struct slc_sink_file_reader *r, uint64_t off, uint64_t len)
+{
+	uint64_t want;
+	size_t got = 0;
+
+	SLC_ASSERT(off + len <= r->size);
+	if (off >= r->win_off && off + len <= r->win_off + r->win_len)
+		return r->buf + (off - r->win_off);
+	want = len > RD_CHUNK ? len : RD_CHUNK;
+	if (want > r->size - off)
+		want = r->size - off;
+	if (want > SIZE_MAX) {
+		r->err = -ENOMEM;
+		return NULL;
+	}
+	if (want > r->cap) {
+		uint8_t *nb = realloc(r->buf, (size_t)want);
+
+		if (nb == NULL) {
+			r->err = -ENOMEM;
+			return NULL;
+		}
+		r->buf = nb;
+		r->cap = (size_t)want;
+	}
+	r->win_len = 0;
+	while (got < want) {
+		ssize_t n = pread(r->fd, r->buf + got, (size_t)want - got, (off_t)(off + got));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r->err = -errno;
+			return NULL;
+		}
+		if (n == 0) { /* shorter than at open: someone truncated it under us */
+			r->err = -EIO;
+			return NULL;
+		}
+		got += (size_t)n;
+	}
+	r->win_off = off;
+	r->win_len = got;
+	return r->buf;
+}
+
+/* 0: a valid record at off (*v); 1: none (*why says what failed); -errno. */
+static int
+rec_check(struct slc_sink_file_reader *r, uint64_t off, struct rec_view *v, const char **why)
+{
+	const uint8_t *p;
+	uint32_t crc;
+
+	if (r->size - off < REC_SIZE) {
+		*why = "record header cut short";
+		return 1;
+	}
+	p = rd_bytes(r, off, REC_SIZE);
+	if (p == NULL)
+		return r->err;
+	if (get_le32(p) != SLC_SINK_FILE_REC_MAGIC) {
+		*why = "bad record magic";
+		return 1;
+	}
+	v->payload_len = get_le32(p + 4);
+	v->key_len = get_le16(p + 8);
+	v->flags = get_le16(p + 10);
+	crc = get_le32(p + 12);
+	if ((v->flags & ~SLC_SINK_FILE_REC_F_END) != 0) {
+		*why = "unknown record flags";
+		return 1;
+	}
+	v->len = (uint64_t)REC_SIZE + v->key_len + v->payload_len;
+	if (v->len > r->size - off) {
+		*why = "record runs past the end of the file";
+		return 1;
+	}
+	p = rd_bytes(r, off, v->len);
+	if (p == NULL)
+		return r->err;
+	if (slc_crc32c(slc_crc32c(0, p + 4, 8), p + REC_SIZE, v->len - REC_SIZE) != crc) {
+		*why = "record CRC mismatch";
+		return 1;
+	}
+	if ((v->flags & SLC_SINK_FILE_REC_F_END) != 0 &&
+	    (v->key_len != 0 || v->payload_len != 16)) {
+		*why = "malformed segment trailer";
+		return 1;
+	}
+	v->key = p + REC_SIZE;
+	v->payload = p + REC_SIZE + v->key_len;
+	return 0;
+}
+
+/* The offset of the first valid record at or after from, or size if none. */
+static int
+rd_resync(struct slc_sink_file_reader *r, uint64_t from, uint64_t *next)
+{
+	static const uint8_t magic[4] = {0xe5, 0x1c, 0xd5, 0x9b};
+	struct rec_view v;
+	const char *why;
+
+	static_assert(SLC_SINK_FILE_REC_MAGIC == 0x9bd51ce5u, "magic[] is its bytes on disk");
+	while (from + REC_SIZE <= r->size) {
+		uint64_t chunk = r->size - from < RD_CHUNK ? r->size - from : RD_CHUNK;
+		const uint8_t *p, *q;
+		uint64_t cand;
+		int rc;
+
+		p = rd_bytes(r, from, chunk);
+		if (p == NULL)
+			return r->err;
+		q = memmem(p, (size_t)chunk, magic, sizeof(magic));
+		if (q == NULL) {
+			/* chunk >= REC_SIZE > 3: always moves on; a magic split across the
+			 * chunk's end is found in the next. */
+			from += chunk - (sizeof(magic) - 1);
+			continue;
+		}
+		cand = from + (uint64_t)(q - p);
+		rc = rec_check(r, cand, &v, &why);
+		if (rc <= 0) {
+			*next = cand;
+			return rc;
+		}
+		from = cand + 1;
+	}
+	*next = r->size;
+	return 0;
+}
+
+struct slc_sink_file_reader *
+slc_sink_file_reader_open(const char *path, int *err)
+{
+	static const uint8_t zeros[HDR_SIZE];
+	struct slc_sink_file_reader *r;
+	struct slc_sink_file_ev *ev;
+	const uint8_t *p;
+	struct stat sb;
+	int rc;
+
+	r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		rc = -ENOMEM;
+		goto err_out;
+	}
+	r->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (r->fd < 0) {
+		rc = -errno;
+		goto err_free_reader;
+	}
+	if (fstat(r->fd, &sb) != 0) {
+		rc = -errno;
+		goto err_close_fd;
+	}
+	if (S_ISDIR(sb.st_mode)) {
+		rc = -EISDIR;
+		goto err_close_fd;
+	}
+	r->size = (uint64_t)sb.st_size;
+
+	ev = &r->hdr_ev;
+	ev->offset = 0;
+	r->hdr_ev_pending = true;
+	if (r->size < HDR_SIZE) {
+		ev->kind = SLC_SINK_FILE_EV_TORN;
+		ev->len = r->size;
+		ev->what = "segment header cut short";
+		r->pos = r->size;
+		return r;
+	}
+	p = rd_bytes(r, 0, HDR_SIZE);
+	if (p == NULL) {
+		rc = r->err;
+		goto err_free_buf;
+	}
+	ev->kind = SLC_SINK_FILE_EV_DAMAGE;
+	ev->len = r->size; /* nothing in a file that is not a segment can be trusted */
+	r->pos = r->size;
+	if (memcmp(p, zeros, HDR_SIZE) == 0) {
+		/* Blocks whose data never reached the disk read as zeros: a crash right after
+		 * the segment was created. Torn, unless records follow. */
+		rc = rd_resync(r, 1, &r->pos);
+		if (rc < 0)
+			goto err_free_buf;
+		ev->len = r->pos;
+		ev->what = "segment header is zeros";
+		if (r->pos == r->size)
+			ev->kind = SLC_SINK_FILE_EV_TORN;
+	} else if (memcmp(p, SLC_SINK_FILE_SEG_MAGIC, 8) != 0) {
+		ev->what = "not a segment (bad magic)";
+	} else if (get_le16(p + 8) != SLC_SINK_FILE_SEG_VERSION) {
+		ev->what = "unsupported segment version";
+	} else if (get_le16(p + 10) != HDR_SIZE) {
+		ev->what = "bad segment header length";
+	} else if (slc_crc32c(0, p, 28) != get_le32(p + 28)) {
+		/* Only the header is bad: the records after it may well be fine. */
+		ev->len = HDR_SIZE;
+		ev->what = "segment header CRC mismatch";
+		r->pos = HDR_SIZE;
+	} else {
+		r->hdr_ok = true;
+		r->hdr_ev_pending = false;
+		r->worker = get_le32(p + 12);
+		r->seq = get_le64(p + 16);
+		r->pos = HDR_SIZE;
+	}
+	if (r->hdr_ev_pending && ev->kind == SLC_SINK_FILE_EV_DAMAGE)
+		r->damaged = true;
+	return r;
+
+err_free_buf:
+	free(r->buf);
+err_close_fd:
+	close(r->fd);
+err_free_reader:
+	free(r);
+err_out:
+	*err = rc;
+	return NULL;
+}
+
+bool
+slc_sink_file_reader_header(const struct slc_sink_file_reader *r, uint32_t *worker, uint64_t *seq)
+{
+	if (!r->hdr_ok)
+		return false;
+	*worker = r->worker;
+	*seq = r->seq;
+	return true;
+}
+
+int
+slc_sink_file_reader_next(struct slc_sink_file_reader *r, struct slc_sink_file_ev *ev)
+{
+	struct rec_view v;
+	const char *why;
+	uint64_t next;
+	int rc;
+
+	memset(ev, 0, sizeof(*ev));
+	if (r->err != 0)
+		return r->err;
+	if (r->hdr_ev_pending) {
+		*ev = r->hdr_ev;
+		r->hdr_ev_pending = false;
+		return 0;
+	}
+	while (r->pos < r->size) {
+		if (r->closed) {
+			ev->kind = SLC_SINK_FILE_EV_DAMAGE;
+			ev->offset = r->pos;
+			ev->len = r->size - r->pos;
+			ev->what = "bytes after the segment trailer";
+			r->pos = r->size;
+			r->damaged = true;
+			return 0;
+		}
+		rc = rec_check(r, r->pos, &v, &why);
+		if (rc < 0)
+			return rc;
+		if (rc == 0 && (v.flags & SLC_SINK_FILE_REC_F_END) != 0) {
+			uint64_t at = r->pos;
+			bool agree =
+			        get_le64(v.payload) == r->records && get_le64(v.payload + 8) == at;
+
+			r->closed = true;
+			r->pos += v.len;
+			/* After damage the counts cannot agree; that was said already. */
+			if (!agree && !r->damaged) {
+				ev->kind = SLC_SINK_FILE_EV_DAMAGE;
+				ev->offset = at;
+				ev->len = v.len;
+				ev->what = "segment trailer disagrees with the records before it";
+				r->damaged = true;
+				return 0;
+			}
+			continue;
+		}
+		if (rc == 0) {
+			ev->kind = SLC_SINK_FILE_EV_RECORD;
+			ev->offset = r->pos;
+			ev->len = v.len;
+			ev->key = v.key;
+			ev->key_len = v.key_len;
+			ev->payload = v.payload;
+			ev->payload_len = v.payload_len;
+			r->pos += v.len;
+			r->records++;
+			return 0;
+		}
+		rc = rd_resync(r, r->pos + 1, &next);
+		if (rc < 0)
+			return rc;
+		ev->offset = r->pos;
+		ev->len = next - r->pos;
+		ev->what = why;
+		if (next < r->size) {
+			ev->kind = SLC_SINK_FILE_EV_DAMAGE;
+			r->damaged = true;
+		} else {
+			ev->kind = SLC_SINK_FILE_EV_TORN;
+		}
+		r->pos = next;
+		return 0;
+	}
+	ev->kind = SLC_SINK_FILE_EV_END;
+	ev->offset = r->size;
+	ev->closed = r->closed;
+	return 0;
+}
+
+void
+slc_sink_file_reader_close(struct slc_sink_file_reader *r)
+{
+	if (r == NULL)
+		return;
+	close(r->fd);
+	free(r->buf);
+	free(r);
+}

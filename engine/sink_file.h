@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT */
+/* sink_file.h: the file sink (--sink file:DIR), its on-disk format, and the reader of it. */
+#ifndef SLC_ENGINE_SINK_FILE_H
+#define SLC_ENGINE_SINK_FILE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sink.h"
+
+/*
+ * Each worker appends to its own segment files in DIR, so workers share no lock, no file
+ * and no buffer. A segment is created when the worker's first record needs one (no empty
+ * files from idle workers), and ended when it would grow past segment_bytes (rotation),
+ * on SIGHUP (reopen), after a write error, and at worker_close. A new segment always gets
+ * a new name, one past the highest seq this worker has in DIR: a restarted daemon never
+ * overwrites an old file or appends after what a crash left in one.
+ *
+ * On-disk format, version 1 (docs/file-format.md says the same, with examples). All
+ * integers little-endian. CRC is CRC32C (crc32c.h).
+ *
+ * File name: DIR/w<worker>-<seq>.seg, worker in decimal with at least 3 digits, seq with
+ * at least 8 ("w007-00000042.seg"); zero-padded, so that names sort in numeric order up to
+ * worker 999 and seq 99999999. Other names in DIR are ignored (sluice.lock is ours).
+ *
+ * Segment header, 32 bytes, at offset 0:
+ *    0  u8[8]  magic "SLUICESG"
+ *    8  u16    version (1)
+ *   10  u16    header length (32): records start here
+ *   12  u32    worker
+ *   16  u64    seq
+ *   24  u32    flags (0)
+ *   28  u32    CRC of bytes 0..27
+ *
+ * Records follow back to back, no padding:
+ *    0  u32    magic 0x9BD51CE5 (bytes e5 1c d5 9b: not text, so rarely inside a payload)
+ *    4  u32    payload length P
+ *    8  u16    key length K (0: no key)
+ *   10  u16    flags: bit 0 = segment trailer; the other bits are 0
+ *   12  u32    CRC of bytes 4..11 of this header, then the key, then the payload
+ *   16  u8[K]  key
+ * 16+K  u8[P]  payload
+ *
+ * A segment that was ended in order finishes with a trailer: a record with flag bit 0,
+ * K = 0, P = 16, payload { u64 records before it; u64 its own offset }. Nothing follows
+ * it. A segment without a trailer was being written when the writer stopped (crash, kill,
+ * write error) or is still being written.
+ *
+ * Reading: a record is valid when its magic, flags and lengths are sound, it lies within
+ * the file, and its CRC matches. When the record at offset X is not valid, the reader
+ * looks for the next valid record after X:
+ *   - found at Y: DAMAGE, bytes X..Y-1 are lost, reading goes on at Y;
+ *   - none: TORN tail at X: the file ends in a record cut short, which is what a crash in
+ *     the middle of a write leaves (including the zeros some file systems show for
+ *     blocks whose data never reached the disk).
+ * So damage inside the last record of a segment without a trailer reads as a torn tail
+ * (nothing after it tells them apart); in a segment with a trailer it reads as damage.
+ * A payload that itself holds a whole valid record (a segment file ingested as data) can
+ * make a torn tail just before it read as damage; the CRC makes anything else that looks
+ * like a record after a tear vanishingly unlikely.
+ */
+
+#define SLC_SINK_FILE_WORKERS_MAX               256u /* worker indexes 0..255 (pool.h's cap) */
+#define SLC_SINK_FILE_SEGMENT_BYTES_MIN         4096u
+#define SLC_SINK_FILE_SEGMENT_BYTES_DEFAULT     (128ull << 20)
+#define SLC_SINK_FILE_FSYNC_INTERVAL_MS_DEFAULT 1000u
+#define SLC_SINK_FILE_KEY_MAX                   65535u
+
+#define SLC_SINK_FILE_SEG_MAGIC    "SLUICESG"
+#define SLC_SINK_FILE_SEG_VERSION  1u
+#define SLC_SINK_FILE_SEG_HDR_SIZE 32u
+#define SLC_SINK_FILE_REC_MAGIC    0x9bd51ce5u
+#define SLC_SINK_FILE_REC_HDR_SIZE 16u
+#define SLC_SINK_FILE_REC_F_END    0x0001u
+#define SLC_SINK_FILE_TRAILER_SIZE (SLC_SINK_FILE_REC_HDR_SIZE + 16u)
+#define SLC_SINK_FILE_NAME_MAX     40u /* "w" 10 digits "-" 20 digits ".seg" NUL, rounded */
+
+/*
+ * When the sink makes data durable (fdatasync, and an fsync of DIR after it created a
+ * segment, so that the new name survives a power cut too):
+ *   never     not while running; only at worker_close (drain), so that an orderly stop
+ *             is durable: one syncfs() of DIR's file system then covers every segment
+ *             the worker wrote. A crash of the machine loses what the kernel had not
+ *             written.
+ *   interval  at a write() when fsync_interval_ms have passed since the last sync, and
+ *             at flush() (the worker went idle or drains) when anything is unsynced: at
+ *             most fsync_interval_ms of data at risk while traffic flows.
+ *   batch     after every write() call: when write() returns 0, its records are on disk.
+ * A segment that is ended (rotation, reopen) is synced first unless the mode is never.
+ * The fsyncs counter counts fdatasync() and syncfs() calls (not those of DIR).
+ */
+enum slc_sink_file_fsync {
+	SLC_SINK_FILE_FSYNC_NEVER,
+	SLC_SINK_FILE_FSYNC_INTERVAL,
+	SLC_SINK_FILE_FSYNC_BATCH,
+};
+
+struct slc_sink_file_cfg {
+	const char *dir;        /* created if missing (its parent must exist); copied */
+	uint64_t segment_bytes; /* 0: SLC_SINK_FILE_SEGMENT_BYTES_DEFAULT; else >= _MIN */
+	enum slc_sink_file_fsync fsync;
+	uint32_t fsync_interval_ms; /* interval mode; 0: the default */
+	slc_sink_key_fn key_fn;     /* NULL: records carry no key */
+	void *key_ctx;
+	/* Rate-limited error lines (a second per worker at most); NULL: stderr. */
+	void (*log)(void *ctx, int level, const char *fmt, ...)
+	        __attribute__((format(printf, 3, 4)));
+	void *log_ctx;
+};
+
+/* Totals over all workers, since create. */
+struct slc_sink_file_stats {
+	uint64_t records;      /* records handed to the kernel (trailers not counted) */
+	uint64_t bytes;        /* their key and payload bytes */
+	uint64_t file_bytes;   /* bytes written to segment files, headers included */
+	uint64_t segments;     /* segments created */
+	uint64_t rotations;    /* segments ended because they were full */
+	uint64_t reopens;      /* reopen() calls */
+	uint64_t fsyncs;       /* fdatasync() and syncfs() calls */
+	uint64_t write_errors; /* failed creates, writes and syncs; a failed write() call */
+};
+
+/*
+ * Creates the sink: makes DIR if missing, takes an exclusive lock on DIR/sluice.lock (one
+ * daemon per directory), and checks that DIR is writable. Returns NULL with *err:
+ *   -EINVAL        cfg NULL, dir NULL or empty, segment_bytes below the minimum, an
+ *                  unknown fsync mode;
+ *   -ENOENT        a parent of DIR is missing;
+ *   -ENOTDIR       DIR (or a parent) is not a directory;
+ *   -EACCES, -EPERM, -EROFS  DIR cannot be written;
+ *   -EBUSY         another sink (this process or another) has DIR;
+ *   -ENAMETOOLONG, -ENOMEM, or another error of mkdir/open/flock.
+ */
+void *slc_sink_file_create(const struct slc_sink_file_cfg *cfg, int *err);
+
+/*
+ * The sink's operations (sink.h). worker_open refuses a worker index >= WORKERS_MAX
+ * (-EINVAL) or one that is open already (-EBUSY), and fails with -ENOMEM or the error of
+ * reading DIR. write returns -EMSGSIZE when a key is longer than KEY_MAX (that record is
+ * left out, the others are written), or the error of creating, writing or syncing a
+ * segment (-ENOSPC, -EIO, -EDQUOT, -EACCES, ...), which also ends that segment: the next
+ * record starts a new one. flush and reopen return the error of ending or syncing a
+ * segment. Stats stay readable until destroy.
+ */
+extern const struct slc_sink_ops slc_sink_file_ops;
+
+/* Sums the workers' counters; any thread, any time between create and destroy. */
+void slc_sink_file_stats(void *sink, struct slc_sink_file_stats *out);
+
+/* "never", "interval", "batch" -> *out: 0, or -EINVAL. */
+int slc_sink_file_fsync_parse(const char *s, enum slc_sink_file_fsync *out);
+const char *slc_sink_file_fsync_name(enum slc_sink_file_fsync mode);
+
+/* ---- segments in a directory ---- */
+
+struct slc_sink_file_seg {
+	uint32_t worker;
+	uint64_t seq;
+	char name[SLC_SINK_FILE_NAME_MAX];
+};
+
+/* True when name is a segment name as the sink writes it (canonical: "w7-1.seg" and
+ * "w0007-00000001.seg" are not, "w007-00000001.seg" is). */
+bool slc_sink_file_name_parse(const char *name, uint32_t *worker, uint64_t *seq);
+
+/* Lists DIR's segments sorted by worker, then seq: 0 and a malloc'ed array (*segs, free()
+ * it; NULL when *n is 0), or -ENOENT, -ENOTDIR, -EACCES, -ENOMEM, ... */
+int slc_sink_file_dir_scan(const char *dir, struct slc_sink_file_seg **segs, size_t *n);
+
+/* ---- reading one segment ---- */
+
+enum slc_sink_file_ev_kind {
+	SLC_SINK_FILE_EV_RECORD, /* key, payload */
+	SLC_SINK_FILE_EV_DAMAGE, /* bytes offset..offset+len-1 failed their checks; go on */
+	SLC_SINK_FILE_EV_TORN,   /* the file ends in len bytes at offset that are no record */
+	SLC_SINK_FILE_EV_END,    /* end of the segment (offset: its size); closed: trailer seen */
+};
+
+struct slc_sink_file_ev {
+	enum slc_sink_file_ev_kind kind;
+	uint64_t offset;  /* of the record, damage, torn tail; END: the file's size */
+	uint64_t len;     /* RECORD: its size on disk; DAMAGE, TORN: bytes affected */
+	const char *what; /* DAMAGE, TORN: what failed (a static string) */
+	bool closed;      /* END: the segment ends with a valid trailer */
+	/* RECORD: valid until the next call. */
+	const uint8_t *key;
+	uint32_t key_len;
+	const uint8_t *payload;
+	uint32_t payload_len;
+};
+
+struct slc_sink_file_reader;
+
+/*
+ * Opens one segment file for reading; it reads the bytes the file had at open (a segment
+ * being written is read up to there). Returns NULL with *err: -ENOMEM, or the error of
+ * open/fstat (-ENOENT, -EACCES, -EISDIR, ...). A bad or short segment header is not an
+ * error here: the first event reports it (DAMAGE or TORN at offset 0).
+ */
+struct slc_sink_file_reader *slc_sink_file_reader_open(const char *path, int *err);
+
+/*
+ * The next event: records in file order; DAMAGE then the records after it; at most one
+ * TORN, last before END; END, then END again on every later call. 0, or -errno of pread
+ * (-EIO) or -ENOMEM, after which the reader can only be closed.
+ */
+int slc_sink_file_reader_next(struct slc_sink_file_reader *r, struct slc_sink_file_ev *ev);
+
+/* The worker and seq of the segment header; false when the header is not valid. */
+bool slc_sink_file_reader_header(const struct slc_sink_file_reader *r, uint32_t *worker,
+                                 uint64_t *seq);
+
+/* Accepts NULL. */
+void slc_sink_file_reader_close(struct slc_sink_file_reader *r);
+
+#endif /* SLC_ENGINE_SINK_FILE_H */

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/* sink_null.h: the null sink: counts messages and measures end-to-end latency of stamped ones. */
+#ifndef SLC_ENGINE_SINK_NULL_H
+#define SLC_ENGINE_SINK_NULL_H
+
+#include <stdint.h>
+
+#include "sink.h"
+
+/*
+ * `--sink null` drops every message after counting it. A message that carries a
+ * sluice-bench stamp (engine/stamp.h) also gives an end-to-end latency sample: the
+ * sink's CLOCK_MONOTONIC minus the stamp's send time, meaningful when sender and daemon
+ * share a host. Latencies go into fixed buckets (1-2-5 steps from 1 µs to 10 s) so that
+ * the metrics can expose a Prometheus histogram and sluice-bench can read quantiles.
+ */
+
+#define SLC_SINK_NULL_BUCKETS 22 /* finite upper bounds; one more bucket holds the rest */
+
+/* Upper bounds of the latency buckets, in ns (a sample v goes to the first b >= v). */
+extern const uint64_t slc_sink_null_bounds_ns[SLC_SINK_NULL_BUCKETS];
+
+struct slc_sink_null_stats {
+	uint64_t messages;
+	uint64_t bytes;
+	uint64_t stamped; /* messages with a stamp: latency samples */
+	uint64_t latency_sum_ns;
+	uint64_t latency_buckets[SLC_SINK_NULL_BUCKETS + 1]; /* not cumulative; last: > 10 s */
+};
+
+/* One sink for up to `workers` workers. NULL with *err -EINVAL or -ENOMEM. */
+void *slc_sink_null_create(uint32_t workers, int *err);
+extern const struct slc_sink_ops slc_sink_null_ops;
+/* Sums every worker's counters; any thread. */
+void slc_sink_null_stats(void *sink, struct slc_sink_null_stats *out);
+
+#endif /* SLC_ENGINE_SINK_NULL_H */

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/* sluice_cat.c: sluice-cat, which prints or verifies the records of a file sink's directory. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sink_file.h"
+
+/*
+ *   sluice-cat DIR             every record's payload and "\n", worker by worker in
+ *                              ascending order, each worker's segments in seq order
+ *   sluice-cat --keys DIR      "key<TAB>payload\n" instead
+ *   sluice-cat --verify DIR    checks every header, record and trailer; prints a summary
+ *
+ * Problems go to stderr as "DIR/file: offset N: ...". Exit status (docs/file-format.md):
+ *   0  every segment is whole
+ *   1  damage (bytes that fail their checks with valid records after them, a bad
+ *      segment header, a header that disagrees with the file name, bytes after a
+ *      trailer), a file that cannot be read, or output that cannot be written
+ *   2  usage
+ *   3  no damage, but torn tails: segments that end in a record cut short, which a
+ *      crash (or sluice-cat racing a live writer) leaves. Any segment may have one: a
+ *      restarted daemon starts a new segment rather than append after a torn tail, so
+ *      the torn one need not be its worker's newest.
+ */
+
+enum { EXIT_DAMAGE = 1, EXIT_USAGE = 2, EXIT_TORN = 3 };
+
+struct totals {
+	uint64_t segments;
+	uint64_t closed;
+	uint64_t records;
+	uint64_t bytes; /* key + payload */
+	uint64_t damaged;
+	uint64_t torn;
+	bool unreadable;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: sluice-cat [--keys | --verify] DIR\n"
+	           "  DIR           a file sink's directory (--sink file:DIR)\n"
+	           "  --keys        print key<TAB>payload per record\n"
+	           "  --verify      check every record's CRC; print a summary, no records\n"
+	           "exit: 0 whole, 1 damaged, 2 usage, 3 torn tail(s) only\n");
+}
+
+/* Reads one segment; prints its records unless verify. */
+static void
+cat_segment(const char *path, const struct slc_sink_file_seg *seg, bool verify, bool keys,
+            struct totals *t)
+{
+	struct slc_sink_file_reader *r;
+	struct slc_sink_file_ev ev;
+	uint32_t worker;
+	uint64_t seq;
+	int rc;
+
+	r = slc_sink_file_reader_open(path, &rc);
+	if (r == NULL) {
+		fprintf(stderr, "%s: %s\n", path, strerror(-rc));
+		t->unreadable = true;
+		return;
+	}
+	t->segments++;
+	/* A segment renamed by hand would put its records out of order. */
+	if (slc_sink_file_reader_header(r, &worker, &seq) &&
+	    (worker != seg->worker || seq != seg->seq)) {
+		fprintf(stderr, "%s: offset 0: header says worker %u seq %llu, the name does not\n",
+		        path, worker, (unsigned long long)seq);
+		t->damaged++;
+	}
+	for (;;) {
+		rc = slc_sink_file_reader_next(r, &ev);
+		if (rc != 0) {
+			fprintf(stderr, "%s: %s\n", path, strerror(-rc));
+			t->unreadable = true;
+			break;
+		}
+		if (ev.kind == SLC_SINK_FILE_EV_END) {
+			if (ev.closed)
+				t->closed++;
+			break;
+		}
+		switch (ev.kind) {
+		case SLC_SINK_FILE_EV_RECORD:
+			t->records++;
+			t->bytes += (uint64_t)ev.key_len + ev.payload_len;
+			if (verify)
+				break;
+			if (keys) {
+				fwrite(ev.key, 1, ev.key_len, stdout);
+				putchar('\t');
+			}
+			fwrite(ev.payload, 1, ev.payload_len, stdout);
+			putchar('\n');
+			break;
+		case SLC_SINK_FILE_EV_DAMAGE:
+			fprintf(stderr, "%s: offset %llu: %s (%llu bytes skipped)\n", path,
+			        (unsigned long long)ev.offset, ev.what, (unsigned long long)ev.len);
+			t->damaged++;
+			break;
+		case SLC_SINK_FILE_EV_TORN:
+			fprintf(stderr, "%s: offset %llu: torn tail: %s (%llu bytes)\n", path,
+			        (unsigned long long)ev.offset, ev.what, (unsigned long long)ev.len);
+			t->torn++;
+			break;
+		case SLC_SINK_FILE_EV_END:
+			break;
+		}
+	}
+	slc_sink_file_reader_close(r);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct slc_sink_file_seg *segs;
+	struct totals t = {0};
+	bool verify = false, keys = false;
+	const char *dir = NULL;
+	size_t nsegs, dir_len;
+	char *path;
+	int rc, argi;
+
+	for (argi = 1; argi < argc; argi++) {
+		const char *a = argv[argi];
+
+		if (strcmp(a, "--verify") == 0) {
+			verify = true;
+		} else if (strcmp(a, "--keys") == 0) {
+			keys = true;
+		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(a, "--") == 0) {
+			argi++;
+			break;
+		} else if (a[0] == '-') {
+			fprintf(stderr, "sluice-cat: unknown option %s\n", a);
+			usage(stderr);
+			return EXIT_USAGE;
+		} else {
+			break;
+		}
+	}
+	if (argi != argc - 1 || (verify && keys)) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	dir = argv[argi];
+
+	rc = slc_sink_file_dir_scan(dir, &segs, &nsegs);
+	if (rc != 0) {
+		fprintf(stderr, "sluice-cat: %s: %s\n", dir, strerror(-rc));
+		return EXIT_DAMAGE;
+	}
+	dir_len = strlen(dir);
+	path = malloc(dir_len + 1 + SLC_SINK_FILE_NAME_MAX);
+	if (path == NULL) {
+		fprintf(stderr, "sluice-cat: %s\n", strerror(ENOMEM));
+		free(segs);
+		return EXIT_DAMAGE;
+	}
+	for (size_t i = 0; i < nsegs; i++) {
+		snprintf(path, dir_len + 1 + SLC_SINK_FILE_NAME_MAX, "%s%s%s", dir,
+		         dir_len > 0 && dir[dir_len - 1] == '/' ? "" : "/", segs[i].name);
+		cat_segment(path, &segs[i], verify, keys, &t);
+	}
+	free(path);
+	free(segs);
+
+	if (verify)
+		printf("segments=%llu closed=%llu records=%llu bytes=%llu damaged=%llu torn=%llu\n",
+		       (unsigned long long)t.segments, (unsigned long long)t.closed,
+		       (unsigned long long)t.records, (unsigned long long)t.bytes,
+		       (unsigned long long)t.damaged, (unsigned long long)t.torn);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "sluice-cat: writing to stdout: %s\n", strerror(errno));
+		return EXIT_DAMAGE;
+	}
+	if (t.damaged != 0 || t.unreadable)
+		return EXIT_DAMAGE;
+	if (t.torn != 0)
+		return EXIT_TORN;
+	return 0;
+}

@@ -1,0 +1,1063 @@
+/* SPDX-License-Identifier: MIT */
+/* test_metrics.c: the Prometheus text builder and the HTTP endpoint that serves it. */
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "metrics.h"
+
+#define SCALE(n) ((n) / SLC_TEST_SCALE_DIV > 0 ? (n) / SLC_TEST_SCALE_DIV : 1)
+
+#define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
+
+/* ---- helpers ---- */
+
+static struct slc_metrics_buf *
+buf_new(void)
+{
+	int err = 0;
+	struct slc_metrics_buf *b = slc_metrics_buf_create(&err);
+
+	cr_assert_not_null(b, "slc_metrics_buf_create: %d", err);
+	return b;
+}
+
+static const char *
+text_of(const struct slc_metrics_buf *b)
+{
+	return slc_metrics_buf_text(b, NULL);
+}
+
+static bool
+is_value(const char *s)
+{
+	char *end;
+
+	if (strcmp(s, "NaN") == 0 || strcmp(s, "+Inf") == 0 || strcmp(s, "-Inf") == 0)
+		return true;
+	strtod(s, &end);
+	return end != s && *end == '\0';
+}
+
+/*
+ * A strict reader of the text format, as far as the builder promises: every line is a
+ * HELP, a TYPE right after the HELP of the same name, or a sample of the family of the
+ * last TYPE (histograms: name_bucket with an le label, name_sum, name_count), with a
+ * well-formed label set and a value; no family twice; the text ends in a newline.
+ * Returns NULL or what is wrong.
+ */
+static const char *
+exposition_error(const char *text)
+{
+	static char why[256];
+	char fams[64][128];
+	char cur[128] = "", type[16] = "", help[128] = "";
+	unsigned nfams = 0;
+	const char *p = text;
+
+	if (*text != '\0' && text[strlen(text) - 1] != '\n')
+		return "no newline at the end";
+	while (*p != '\0') {
+		const char *nl = strchr(p, '\n');
+		char line[1024], name[128], *sp;
+		size_t n = (size_t)(nl - p);
+
+		if (n >= sizeof(line))
+			return "line too long";
+		memcpy(line, p, n);
+		line[n] = '\0';
+		p = nl + 1;
+		if (strncmp(line, "# HELP ", 7) == 0) {
+			if (sscanf(line + 7, "%127s", help) != 1)
+				return "HELP without a name";
+			for (unsigned i = 0; i < nfams; i++)
+				if (strcmp(fams[i], help) == 0) {
+					snprintf(why, sizeof(why), "family %s twice", help);
+					return why;
+				}
+			continue;
+		}
+		if (strncmp(line, "# TYPE ", 7) == 0) {
+			if (sscanf(line + 7, "%127s %15s", cur, type) != 2 ||
+			    strcmp(cur, help) != 0)
+				return "TYPE without its HELP";
+			if (strcmp(type, "counter") != 0 && strcmp(type, "gauge") != 0 &&
+			    strcmp(type, "histogram") != 0)
+				return "unknown TYPE";
+			if (nfams == 64)
+				return "too many families for this reader";
+			snprintf(fams[nfams++], sizeof(fams[0]), "%s", cur);
+			continue;
+		}
+		if (line[0] == '#')
+			return "other comment";
+		n = strcspn(line, "{ ");
+		if (n == 0 || n >= sizeof(name))
+			return "sample without a name";
+		memcpy(name, line, n);
+		name[n] = '\0';
+		if (strcmp(type, "histogram") == 0) {
+			size_t c = strlen(cur);
+
+			if (strncmp(name, cur, c) != 0 ||
+			    (strcmp(name + c, "_bucket") != 0 && strcmp(name + c, "_sum") != 0 &&
+			     strcmp(name + c, "_count") != 0)) {
+				snprintf(why, sizeof(why), "%.100s outside histogram %.100s", name,
+				         cur);
+				return why;
+			}
+			if (strcmp(name + c, "_bucket") == 0 && strstr(line, "le=\"") == NULL)
+				return "bucket without le";
+		} else if (strcmp(name, cur) != 0) {
+			snprintf(why, sizeof(why), "%.100s outside family %.100s", name, cur);
+			return why;
+		}
+		sp = line + n;
+		if (*sp == '{') {
+			/* k="v" pairs; inside quotes only \\, \" and \n */
+			sp++;
+			while (*sp != '}') {
+				size_t k = strspn(
+				        sp, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				            "0123456789_");
+				if (k == 0 || sp[k] != '=' || sp[k + 1] != '"')
+					return "bad label name";
+				sp += k + 2;
+				while (*sp != '"') {
+					if (*sp == '\0')
+						return "unterminated label value";
+					if (*sp == '\\') {
+						if (sp[1] != '\\' && sp[1] != '"' && sp[1] != 'n')
+							return "bad escape";
+						sp++;
+					}
+					sp++;
+				}
+				sp++;
+				if (*sp == ',')
+					sp++;
+				else if (*sp != '}')
+					return "bad label separator";
+			}
+			sp++;
+		}
+		if (*sp != ' ' || !is_value(sp + 1)) {
+			snprintf(why, sizeof(why), "bad value in \"%.200s\"", line);
+			return why;
+		}
+	}
+	return NULL;
+}
+
+static void
+expect_valid(const char *text)
+{
+	const char *why = exposition_error(text);
+
+	cr_expect_null(why, "not valid exposition: %s\n%s", why ? why : "", text);
+}
+
+/* ---- the text builder ---- */
+
+Test(metrics, counter_family_with_two_label_sets)
+{
+	struct slc_metrics_buf *b = buf_new();
+	char l[64];
+
+	cr_assert_eq(slc_metrics_family(b, "sluice_rx_total", "counter", "Messages received."), 0);
+	cr_assert_eq(slc_metrics_labels(l, sizeof(l), "pool", "a", "proto", "tcp", NULL), 0);
+	cr_assert_eq(slc_metrics_u64(b, "sluice_rx_total", l, 1), 0);
+	cr_assert_eq(slc_metrics_labels(l, sizeof(l), "pool", "b", "proto", "udp", NULL), 0);
+	cr_assert_eq(slc_metrics_u64(b, "sluice_rx_total", l, UINT64_MAX), 0);
+	cr_expect_str_eq(text_of(b), "# HELP sluice_rx_total Messages received.\n"
+	                             "# TYPE sluice_rx_total counter\n"
+	                             "sluice_rx_total{pool=\"a\",proto=\"tcp\"} 1\n"
+	                             "sluice_rx_total{pool=\"b\",proto=\"udp\"} "
+	                             "18446744073709551615\n");
+	cr_expect_eq(slc_metrics_buf_refused(b, NULL), 0u);
+	expect_valid(text_of(b));
+	slc_metrics_buf_destroy(b);
+}
+
+Test(metrics, gauge_values_in_the_format_spelling)
+{
+	struct slc_metrics_buf *b = buf_new();
+
+	cr_assert_eq(slc_metrics_family(b, "sluice_level", "gauge", "A level."), 0);
+	cr_assert_eq(slc_metrics_f64(b, "sluice_level", "k=\"1\"", 0.1), 0);
+	cr_assert_eq(slc_metrics_f64(b, "sluice_level", "k=\"2\"", 1e-9), 0);
+	cr_assert_eq(slc_metrics_f64(b, "sluice_level", "k=\"3\"", 42.0), 0);
+	cr_assert_eq(slc_metrics_f64(b, "sluice_level", "k=\"4\"", NAN), 0);
+	cr_assert_eq(slc_metrics_f64(b, "sluice_level", "k=\"5\"", INFINITY), 0);
+	cr_assert_eq(slc_metrics_f64(b, "sluice_level", "k=\"6\"", -INFINITY), 0);
+	cr_assert_eq(slc_metrics_f64(b, "sluice_level", "", 1.0 / 3.0), 0);
+	cr_assert_eq(slc_metrics_u64(b, "sluice_level", NULL, 7), 0);
+	cr_expect_str_eq(text_of(b), "# HELP sluice_level A level.\n"
+	                             "# TYPE sluice_level gauge\n"
+	                             "sluice_level{k=\"1\"} 0.1\n"
+	                             "sluice_level{k=\"2\"} 1e-09\n"
+	                             "sluice_level{k=\"3\"} 42\n"
+	                             "sluice_level{k=\"4\"} NaN\n"
+	                             "sluice_level{k=\"5\"} +Inf\n"
+	                             "sluice_level{k=\"6\"} -Inf\n"
+	                             "sluice_level 0.3333333333333333\n"
+	                             "sluice_level 7\n");
+	expect_valid(text_of(b));
+	slc_metrics_buf_destroy(b);
+}
+
+Test(metrics, escaping_of_label_values_and_help)
+{
+	struct slc_metrics_buf *b = buf_new();
+	char l[64], small[6];
+
+	cr_assert_eq(slc_metrics_family(b, "sluice_x", "gauge", "Back\\slash, \"quotes\"\nnext"),
+	             0);
+	cr_assert_eq(slc_metrics_labels(l, sizeof(l), "path", "a\\b\"c\nd", NULL), 0);
+	cr_expect_str_eq(l, "path=\"a\\\\b\\\"c\\nd\"");
+	cr_assert_eq(slc_metrics_u64(b, "sluice_x", l, 3), 0);
+	cr_expect_str_eq(text_of(b), "# HELP sluice_x Back\\\\slash, \"quotes\"\\nnext\n"
+	                             "# TYPE sluice_x gauge\n"
+	                             "sluice_x{path=\"a\\\\b\\\"c\\nd\"} 3\n");
+	expect_valid(text_of(b));
+
+	cr_expect_eq(slc_metrics_label_escape(l, sizeof(l), "x\"y"), 4);
+	cr_expect_str_eq(l, "x\\\"y");
+	/* Truncation never leaves half an escape. */
+	cr_expect_eq(slc_metrics_label_escape(small, sizeof(small), "abcd\"e"), -ENOSPC);
+	cr_expect_str_eq(small, "abcd");
+	cr_expect_eq(slc_metrics_label_escape(small, sizeof(small), "abc\"e"), -ENOSPC);
+	cr_expect_str_eq(small, "abc\\\"");
+	cr_expect_eq(slc_metrics_labels(small, sizeof(small), "pool", "abcdef", NULL), -ENOSPC);
+	cr_expect_str_eq(small, "");
+	cr_expect_eq(slc_metrics_labels(l, sizeof(l), "__name", "x", NULL), -EINVAL);
+	cr_expect_eq(slc_metrics_labels(l, sizeof(l), "1x", "x", NULL), -EINVAL);
+	cr_expect_eq(slc_metrics_labels(l, sizeof(l), "a-b", "x", NULL), -EINVAL);
+	cr_expect_eq(slc_metrics_labels(l, sizeof(l), "ok", (const char *)NULL, NULL), -EINVAL);
+	cr_expect_eq(slc_metrics_labels(l, sizeof(l), "k", "v", "bad", (const char *)NULL, NULL),
+	             -EINVAL);
+	cr_expect_str_eq(l, "");
+	cr_expect_eq(slc_metrics_labels(l, sizeof(l), NULL), 0);
+	cr_expect_str_eq(l, "");
+	slc_metrics_buf_destroy(b);
+}
+
+Test(metrics, histogram_log2_is_cumulative)
+{
+	struct slc_metrics_buf *b = buf_new();
+	/* 3 values in [4, 8) ns, 5 in [16, 32) ns */
+	const uint64_t h[8] = {0, 0, 3, 0, 5, 0, 0, 0};
+	const uint64_t low[2] = {2, 1};
+	const uint64_t none[4] = {0};
+
+	cr_assert_eq(slc_metrics_family(b, "sluice_lat_seconds", "histogram", "Latency."), 0);
+	cr_assert_eq(slc_metrics_histogram_log2(b, "sluice_lat_seconds", "pool=\"a\"", h, 8, 1e-9,
+	                                        1.5e-7),
+	             0);
+	cr_assert_eq(slc_metrics_histogram_log2(b, "sluice_lat_seconds", NULL, low, 2, 1e-6, 0.25),
+	             0);
+	cr_assert_eq(slc_metrics_histogram_log2(b, "sluice_lat_seconds", "pool=\"c\"", none, 4,
+	                                        1e-9, 0.0),
+	             0);
+	cr_expect_str_eq(text_of(b), "# HELP sluice_lat_seconds Latency.\n"
+	                             "# TYPE sluice_lat_seconds histogram\n"
+	                             "sluice_lat_seconds_bucket{pool=\"a\",le=\"4e-09\"} 0\n"
+	                             "sluice_lat_seconds_bucket{pool=\"a\",le=\"8e-09\"} 3\n"
+	                             "sluice_lat_seconds_bucket{pool=\"a\",le=\"1.6e-08\"} 3\n"
+	                             "sluice_lat_seconds_bucket{pool=\"a\",le=\"3.2e-08\"} 8\n"
+	                             "sluice_lat_seconds_bucket{pool=\"a\",le=\"+Inf\"} 8\n"
+	                             "sluice_lat_seconds_sum{pool=\"a\"} 1.5e-07\n"
+	                             "sluice_lat_seconds_count{pool=\"a\"} 8\n"
+	                             "sluice_lat_seconds_bucket{le=\"2e-06\"} 2\n"
+	                             "sluice_lat_seconds_bucket{le=\"4e-06\"} 3\n"
+	                             "sluice_lat_seconds_bucket{le=\"+Inf\"} 3\n"
+	                             "sluice_lat_seconds_sum 0.25\n"
+	                             "sluice_lat_seconds_count 3\n"
+	                             "sluice_lat_seconds_bucket{pool=\"c\",le=\"+Inf\"} 0\n"
+	                             "sluice_lat_seconds_sum{pool=\"c\"} 0\n"
+	                             "sluice_lat_seconds_count{pool=\"c\"} 0\n");
+	expect_valid(text_of(b));
+	slc_metrics_buf_destroy(b);
+}
+
+Test(metrics, histogram_with_explicit_bounds)
+{
+	struct slc_metrics_buf *b = buf_new();
+	const double bounds[3] = {0.001, 0.002, 0.005};
+	const uint64_t counts[4] = {1, 0, 2, 3};
+	const double bad[2] = {0.002, 0.001};
+
+	cr_assert_eq(slc_metrics_family(b, "sluice_lat_seconds", "histogram", "Latency."), 0);
+	cr_assert_eq(slc_metrics_histogram(b, "sluice_lat_seconds", NULL, bounds, counts, 3, 0.5),
+	             0);
+	cr_expect_str_eq(text_of(b), "# HELP sluice_lat_seconds Latency.\n"
+	                             "# TYPE sluice_lat_seconds histogram\n"
+	                             "sluice_lat_seconds_bucket{le=\"0.001\"} 1\n"
+	                             "sluice_lat_seconds_bucket{le=\"0.002\"} 1\n"
+	                             "sluice_lat_seconds_bucket{le=\"0.005\"} 3\n"
+	                             "sluice_lat_seconds_bucket{le=\"+Inf\"} 6\n"
+	                             "sluice_lat_seconds_sum 0.5\n"
+	                             "sluice_lat_seconds_count 6\n");
+	/* bounds must rise */
+	cr_expect_eq(slc_metrics_histogram(b, "sluice_lat_seconds", NULL, bad, counts, 2, 0),
+	             -EINVAL);
+	expect_valid(text_of(b));
+	slc_metrics_buf_destroy(b);
+}
+
+Test(metrics, histogram_of_all_64_buckets)
+{
+	struct slc_metrics_buf *b = buf_new();
+	uint64_t h[SLC_METRICS_LOG2_BUCKETS_MAX];
+	uint64_t cum = 0, prev = 0, count = 0;
+	double prev_le = 0;
+	const char *p;
+	unsigned lines = 0;
+
+	for (unsigned i = 0; i < SLC_METRICS_LOG2_BUCKETS_MAX; i++)
+		h[i] = i + 1;
+	cr_assert_eq(slc_metrics_family(b, "h_seconds", "histogram", "All."), 0);
+	cr_assert_eq(slc_metrics_histogram_log2(b, "h_seconds", NULL, h, 64, 1e-9, 1.0), 0);
+	expect_valid(text_of(b));
+	/* Bounds rise, counts never fall, +Inf equals _count equals the sum of the buckets. */
+	for (p = strstr(text_of(b), "h_seconds_bucket{le=\""); p != NULL;
+	     p = strstr(p + 1, "h_seconds_bucket{le=\"")) {
+		const char *q = p + strlen("h_seconds_bucket{le=\"");
+		unsigned long long v;
+
+		if (strncmp(q, "+Inf", 4) == 0) {
+			cr_assert_eq(sscanf(q, "+Inf\"} %llu", &v), 1);
+			cr_expect_eq(v, cum);
+			continue;
+		}
+		double le = strtod(q, NULL);
+		cr_expect_gt(le, prev_le);
+		prev_le = le;
+		cr_assert_eq(sscanf(strchr(q, '}'), "} %llu", &v), 1);
+		cr_expect_geq(v, prev);
+		prev = cum = v;
+		lines++;
+	}
+	for (unsigned i = 0; i < 64; i++)
+		count += h[i];
+	cr_expect_eq(lines, 64u);
+	cr_expect_eq(cum, count);
+	cr_expect_not_null(strstr(text_of(b), "h_seconds_count 2080\n"));
+	cr_expect_not_null(strstr(text_of(b), "h_seconds_sum 1\n"));
+	cr_expect_eq(slc_metrics_histogram_log2(b, "h_seconds", NULL, h, 65, 1e-9, 1.0), -EINVAL);
+	cr_expect_eq(slc_metrics_histogram_log2(b, "h_seconds", NULL, h, 4, 0.0, 1.0), -EINVAL);
+	cr_expect_eq(slc_metrics_histogram_log2(b, "h_seconds", NULL, NULL, 4, 1e-9, 1.0), -EINVAL);
+	slc_metrics_buf_destroy(b);
+}
+
+/* A helper that writes one family for one pool, called once per pool. */
+static void
+emit_depth(struct slc_metrics_buf *b, const char *pool, uint64_t v)
+{
+	char l[32];
+
+	cr_assert_eq(slc_metrics_family(b, "sluice_depth", "gauge", "Queue depth."), 0);
+	cr_assert_eq(slc_metrics_labels(l, sizeof(l), "pool", pool, NULL), 0);
+	cr_assert_eq(slc_metrics_u64(b, "sluice_depth", l, v), 0);
+}
+
+Test(metrics, family_written_once_and_never_split)
+{
+	struct slc_metrics_buf *b = buf_new();
+	const char *first;
+	size_t len;
+
+	emit_depth(b, "a", 1);
+	emit_depth(b, "b", 2);
+	cr_expect_str_eq(text_of(b), "# HELP sluice_depth Queue depth.\n"
+	                             "# TYPE sluice_depth gauge\n"
+	                             "sluice_depth{pool=\"a\"} 1\n"
+	                             "sluice_depth{pool=\"b\"} 2\n");
+	cr_assert_eq(slc_metrics_family(b, "sluice_other", "counter", "Other."), 0);
+	slc_metrics_buf_text(b, &len);
+
+	/* Every refusal writes nothing. */
+	cr_expect_eq(slc_metrics_family(b, "sluice_depth", "gauge", "Queue depth."), -EINVAL);
+	cr_expect_eq(slc_metrics_u64(b, "sluice_depth", NULL, 3), -EINVAL);
+	cr_expect_eq(slc_metrics_family(b, "sluice_other", "gauge", "Other."), -EINVAL);
+	cr_expect_eq(slc_metrics_family(b, "9bad", "gauge", "x"), -EINVAL);
+	cr_expect_eq(slc_metrics_family(b, "bad-name", "gauge", "x"), -EINVAL);
+	cr_expect_eq(slc_metrics_family(b, "ok", "summary", "x"), -EINVAL);
+	cr_expect_eq(slc_metrics_family(b, "ok", "gauge", NULL), -EINVAL);
+	cr_expect_eq(slc_metrics_family(b, NULL, "gauge", "x"), -EINVAL);
+	cr_expect_eq(slc_metrics_histogram_log2(b, "sluice_other", NULL, NULL, 0, 1e-9, 0),
+	             -EINVAL);
+	cr_expect_eq(slc_metrics_f64(b, NULL, NULL, 1), -EINVAL);
+	cr_expect_eq(slc_metrics_buf_text(b, NULL)[len], '\0');
+	cr_expect_eq(strlen(text_of(b)), len);
+	cr_expect_eq(slc_metrics_buf_refused(b, &first), 10u);
+	cr_expect_not_null(strstr(first, "split"), "first refusal: %s", first);
+	cr_assert_eq(slc_metrics_u64(b, "sluice_other", NULL, 5), 0);
+	expect_valid(text_of(b));
+
+	/* A reset starts a new render: the same families again. */
+	slc_metrics_buf_reset(b);
+	cr_expect_str_eq(text_of(b), "");
+	cr_expect_eq(slc_metrics_buf_refused(b, NULL), 0u);
+	emit_depth(b, "a", 1);
+	cr_expect_not_null(strstr(text_of(b), "# HELP sluice_depth"));
+	slc_metrics_buf_destroy(b);
+}
+
+Test(metrics, large_render_grows_the_buffer)
+{
+	struct slc_metrics_buf *b = buf_new();
+	char l[32], name[32];
+	size_t len;
+
+	for (unsigned f = 0; f < 50; f++) {
+		snprintf(name, sizeof(name), "sluice_f%u_total", f);
+		cr_assert_eq(slc_metrics_family(b, name, "counter", "Many."), 0);
+		for (unsigned i = 0; i < 200; i++) {
+			snprintf(l, sizeof(l), "i=\"%u\"", i);
+			cr_assert_eq(slc_metrics_u64(b, name, l, i), 0);
+		}
+	}
+	slc_metrics_buf_text(b, &len);
+	cr_expect_gt(len, (size_t)200000);
+	cr_expect_not_null(strstr(text_of(b), "sluice_f49_total{i=\"199\"} 199\n"));
+	cr_expect_null(exposition_error(text_of(b)));
+	slc_metrics_buf_destroy(b);
+}
+
+Test(metrics, jemalloc_gauges_or_enoent)
+{
+	struct slc_metrics_buf *b = buf_new();
+	unsigned long long rss = 0, allocated = 0, resident = 0;
+	const char *p;
+	int rc;
+
+	cr_assert_eq(slc_metrics_family(b, "sluice_before", "gauge", "Before."), 0);
+	cr_assert_eq(slc_metrics_u64(b, "sluice_before", NULL, 1), 0);
+	rc = slc_metrics_jemalloc(b);
+	cr_assert(rc == 0 || rc == -ENOENT, "rc %d", rc);
+	/* The caller's families go on after it. */
+	cr_assert_eq(slc_metrics_family(b, "sluice_after", "gauge", "After."), 0);
+	cr_assert_eq(slc_metrics_u64(b, "sluice_after", NULL, 2), 0);
+	expect_valid(text_of(b));
+	cr_expect_eq(slc_metrics_buf_refused(b, NULL), 0u);
+
+	p = strstr(text_of(b), "\nsluice_process_resident_bytes ");
+	cr_assert_not_null(p, "%s", text_of(b));
+	cr_expect_eq(sscanf(p, "\nsluice_process_resident_bytes %llu", &rss), 1);
+	cr_expect_gt(rss, 0ull);
+	p = strstr(text_of(b), "\nsluice_jemalloc_allocated_bytes ");
+	if (rc == -ENOENT) {
+		cr_expect_null(p, "no jemalloc, yet: %s", text_of(b));
+	} else {
+		cr_assert_not_null(p, "%s", text_of(b));
+		cr_expect_eq(sscanf(p, "\nsluice_jemalloc_allocated_bytes %llu", &allocated), 1);
+		p = strstr(text_of(b), "\nsluice_jemalloc_resident_bytes ");
+		cr_assert_not_null(p);
+		cr_expect_eq(sscanf(p, "\nsluice_jemalloc_resident_bytes %llu", &resident), 1);
+		cr_expect_gt(allocated, 0ull);
+		cr_expect_geq(resident, allocated);
+	}
+	slc_metrics_buf_destroy(b);
+}
+
+/* ---- the server ---- */
+
+struct resp {
+	int status;
+	char *raw; /* headers and body, NUL-terminated */
+	size_t len;
+	const char *body;
+	size_t body_len;
+};
+
+static void
+resp_free(struct resp *r)
+{
+	free(r->raw);
+	memset(r, 0, sizeof(*r));
+}
+
+static int
+connect_to(uint16_t port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	struct timeval tv = {.tv_sec = 15};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/* Reads the answer on fd to EOF. 0, -errno, or -EPROTO (no HTTP answer). */
+static int
+read_response(int fd, struct resp *r)
+{
+	size_t cap = 4096;
+	const char *end;
+
+	memset(r, 0, sizeof(*r));
+	r->raw = malloc(cap);
+	if (r->raw == NULL)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t n;
+
+		if (cap - r->len < 2048) {
+			char *t = realloc(r->raw, cap * 2);
+
+			if (t == NULL)
+				return -ENOMEM;
+			r->raw = t;
+			cap *= 2;
+		}
+		n = recv(fd, r->raw + r->len, cap - r->len - 1, 0);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			/* A server that closes with unread request bytes resets: what came
+			 * before the reset is still the answer. */
+			if (errno == ECONNRESET && r->len > 0)
+				break;
+			return -errno;
+		}
+		r->len += (size_t)n;
+	}
+	r->raw[r->len] = '\0';
+	if (sscanf(r->raw, "HTTP/1.%*d %d", &r->status) != 1)
+		return -EPROTO;
+	end = strstr(r->raw, "\r\n\r\n");
+	if (end == NULL)
+		return -EPROTO;
+	r->body = end + 4;
+	r->body_len = r->len - (size_t)(r->body - r->raw);
+	return 0;
+}
+
+/* One request on a fresh connection; "Connection: close" so that EOF ends the answer. */
+static int
+http(uint16_t port, const char *method, const char *path, const char *body, struct resp *r)
+{
+	char req[512];
+	int fd = connect_to(port), rc;
+	size_t off = 0, n;
+
+	memset(r, 0, sizeof(*r));
+	if (fd < 0)
+		return fd;
+	n = (size_t)snprintf(req, sizeof(req),
+	                     "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+	                     "%s%s\r\n%s",
+	                     method, path, body ? "Content-Type: text/plain\r\n" : "",
+	                     body ? "Content-Length: 5\r\n" : "", body ? body : "");
+	while (off < n) {
+		ssize_t w = send(fd, req + off, n - off, MSG_NOSIGNAL);
+
+		if (w < 0) {
+			rc = -errno;
+			close(fd);
+			return rc;
+		}
+		off += (size_t)w;
+	}
+	rc = read_response(fd, r);
+	close(fd);
+	return rc;
+}
+
+/* The value of header name (case-insensitive), copied into out; false when absent. */
+static bool
+header(const struct resp *r, const char *name, char *out, size_t cap)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = strstr(r->raw, "\r\n"); p != NULL && p < r->body - 2;
+	     p = strstr(p + 2, "\r\n")) {
+		const char *h = p + 2, *e;
+
+		if (strncasecmp(h, name, n) != 0 || h[n] != ':')
+			continue;
+		h += n + 1;
+		while (*h == ' ')
+			h++;
+		e = strstr(h, "\r\n");
+		snprintf(out, cap, "%.*s", (int)(e - h), h);
+		return true;
+	}
+	return false;
+}
+
+struct counters {
+	_Atomic uint64_t rx;
+	_Atomic uint64_t renders;
+	_Atomic int fail; /* nonzero: render returns it */
+};
+
+/* What the daemon's callback does: loads of atomics, nothing else. */
+static int
+render_counters(void *ctx, struct slc_metrics_buf *b)
+{
+	struct counters *c = ctx;
+	int fail = atomic_load_explicit(&c->fail, memory_order_relaxed);
+
+	/* Relaxed: counters order nothing; a scrape wants recent values, not a snapshot. */
+	atomic_fetch_add_explicit(&c->renders, 1, memory_order_relaxed);
+	if (fail != 0)
+		return fail;
+	slc_metrics_family(b, "sluice_rx_total", "counter", "Messages received.");
+	slc_metrics_u64(b, "sluice_rx_total", "pool=\"a\"",
+	                atomic_load_explicit(&c->rx, memory_order_relaxed));
+	slc_metrics_family(b, "sluice_ratio", "gauge", "A ratio.");
+	slc_metrics_f64(b, "sluice_ratio", NULL, 0.5);
+	return 0;
+}
+
+static struct slc_metrics_server *
+start_local(struct counters *c)
+{
+	int err = 0;
+	struct slc_metrics_server *s =
+	        slc_metrics_server_start("127.0.0.1:0", render_counters, c, &err);
+
+	cr_assert_not_null(s, "slc_metrics_server_start: %s", strerror(-err));
+	cr_assert_neq(slc_metrics_server_port(s), 0);
+	return s;
+}
+
+Test(metrics, get_metrics_returns_the_render)
+{
+	struct counters c = {.rx = 41};
+	struct slc_metrics_server *s = start_local(&c);
+	struct resp r;
+	char ct[128], len[32];
+
+	cr_assert_eq(http(slc_metrics_server_port(s), "GET", "/metrics", NULL, &r), 0);
+	cr_expect_eq(r.status, 200, "%s", r.raw);
+	cr_assert(header(&r, "Content-Type", ct, sizeof(ct)), "%s", r.raw);
+	cr_expect_str_eq(ct, CT_METRICS);
+	cr_expect_str_eq(r.body, "# HELP sluice_rx_total Messages received.\n"
+	                         "# TYPE sluice_rx_total counter\n"
+	                         "sluice_rx_total{pool=\"a\"} 41\n"
+	                         "# HELP sluice_ratio A ratio.\n"
+	                         "# TYPE sluice_ratio gauge\n"
+	                         "sluice_ratio 0.5\n");
+	cr_assert(header(&r, "Content-Length", len, sizeof(len)));
+	cr_expect_eq(strtoul(len, NULL, 10), r.body_len);
+	resp_free(&r);
+
+	/* Every scrape renders anew. */
+	atomic_store_explicit(&c.rx, 42, memory_order_relaxed);
+	cr_assert_eq(http(slc_metrics_server_port(s), "GET", "/metrics?x=1", NULL, &r), 0);
+	cr_expect_eq(r.status, 200);
+	cr_expect_not_null(strstr(r.body, "sluice_rx_total{pool=\"a\"} 42\n"));
+	resp_free(&r);
+
+	/* HEAD: the headers of a GET, no body. */
+	cr_assert_eq(http(slc_metrics_server_port(s), "HEAD", "/metrics", NULL, &r), 0);
+	cr_expect_eq(r.status, 200);
+	cr_assert(header(&r, "Content-Type", ct, sizeof(ct)));
+	cr_expect_str_eq(ct, CT_METRICS);
+	cr_expect_eq(r.body_len, 0u);
+	resp_free(&r);
+	slc_metrics_server_stop(s);
+	cr_expect_eq(atomic_load(&c.renders), 3u);
+}
+
+Test(metrics, healthz_not_found_and_methods)
+{
+	struct counters c = {0};
+	struct slc_metrics_server *s = start_local(&c);
+	uint16_t port = slc_metrics_server_port(s);
+	struct resp r;
+	char allow[64];
+
+	cr_assert_eq(http(port, "GET", "/healthz", NULL, &r), 0);
+	cr_expect_eq(r.status, 200);
+	cr_expect_str_eq(r.body, "ok\n");
+	resp_free(&r);
+
+	cr_assert_eq(http(port, "GET", "/", NULL, &r), 0);
+	cr_expect_eq(r.status, 404);
+	resp_free(&r);
+	cr_assert_eq(http(port, "GET", "/metrics/x", NULL, &r), 0);
+	cr_expect_eq(r.status, 404);
+	resp_free(&r);
+
+	cr_assert_eq(http(port, "POST", "/metrics", "hello", &r), 0);
+	cr_expect_eq(r.status, 405, "%s", r.raw);
+	cr_assert(header(&r, "Allow", allow, sizeof(allow)), "%s", r.raw);
+	cr_expect_str_eq(allow, "GET, HEAD");
+	resp_free(&r);
+	cr_assert_eq(http(port, "DELETE", "/healthz", NULL, &r), 0);
+	cr_expect_eq(r.status, 405);
+	resp_free(&r);
+
+	/* Nothing of that rendered; the server still serves. */
+	cr_expect_eq(atomic_load(&c.renders), 0u);
+	cr_assert_eq(http(port, "GET", "/metrics", NULL, &r), 0);
+	cr_expect_eq(r.status, 200);
+	resp_free(&r);
+	slc_metrics_server_stop(s);
+}
+
+Test(metrics, failed_render_is_a_500)
+{
+	struct counters c = {.fail = -EIO};
+	struct slc_metrics_server *s = start_local(&c);
+	struct resp r;
+
+	cr_assert_eq(http(slc_metrics_server_port(s), "GET", "/metrics", NULL, &r), 0);
+	cr_expect_eq(r.status, 500);
+	cr_expect_null(strstr(r.body, "sluice_"));
+	resp_free(&r);
+	atomic_store(&c.fail, 0);
+	cr_assert_eq(http(slc_metrics_server_port(s), "GET", "/metrics", NULL, &r), 0);
+	cr_expect_eq(r.status, 200);
+	resp_free(&r);
+	slc_metrics_server_stop(s);
+}
+
+Test(metrics, bad_address_is_einval)
+{
+	static const char *const bad[] = {
+	        "",
+	        "9140",
+	        "localhost:9140",
+	        "127.0.0.1",
+	        "127.0.0.1:",
+	        "1.2.3:80",
+	        "127.0.0.1:65536",
+	        "127.0.0.1:-1",
+	        "127.0.0.1:80x",
+	        "::1:80",
+	        "[::1]",
+	        "[::1]80",
+	        "[::1:80",
+	        "[127.0.0.1]:80",
+	        "[]:80",
+	        ":80",
+	        "127.0.0.1:+80",
+	};
+	struct counters c = {0};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int err = 0;
+		struct slc_metrics_server *s =
+		        slc_metrics_server_start(bad[i], render_counters, &c, &err);
+
+		cr_expect_null(s, "\"%s\" accepted", bad[i]);
+		cr_expect_eq(err, -EINVAL, "\"%s\": %d", bad[i], err);
+		slc_metrics_server_stop(s);
+	}
+	int err = 0;
+	cr_expect_null(slc_metrics_server_start(NULL, render_counters, &c, &err));
+	cr_expect_eq(err, -EINVAL);
+	err = 0;
+	cr_expect_null(slc_metrics_server_start("127.0.0.1:0", NULL, &c, &err));
+	cr_expect_eq(err, -EINVAL);
+	slc_metrics_server_stop(NULL);
+	cr_expect_eq(slc_metrics_server_port(NULL), 0);
+}
+
+Test(metrics, port_in_use_is_eaddrinuse)
+{
+	struct counters c = {0};
+	struct slc_metrics_server *s = start_local(&c), *t;
+	char addr[32];
+	int err = 0;
+
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", slc_metrics_server_port(s));
+	t = slc_metrics_server_start(addr, render_counters, &c, &err);
+	cr_expect_null(t);
+	cr_expect_eq(err, -EADDRINUSE, "%d", err);
+	slc_metrics_server_stop(t);
+	/* The first server is unharmed. */
+	struct resp r;
+	cr_assert_eq(http(slc_metrics_server_port(s), "GET", "/healthz", NULL, &r), 0);
+	cr_expect_eq(r.status, 200);
+	resp_free(&r);
+	slc_metrics_server_stop(s);
+
+	/* Stopped: the port is free again at once (SO_REUSEADDR). */
+	t = slc_metrics_server_start(addr, render_counters, &c, &err);
+	cr_expect_not_null(t, "rebinding %s: %d", addr, err);
+	slc_metrics_server_stop(t);
+}
+
+Test(metrics, ipv6_loopback)
+{
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	struct counters c = {.rx = 7};
+	struct timeval tv = {.tv_sec = 15};
+	struct slc_metrics_server *s;
+	struct resp r;
+	int err = 0, fd;
+	static const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+	s = slc_metrics_server_start("[::1]:0", render_counters, &c, &err);
+	if (s == NULL && (err == -EADDRNOTAVAIL || err == -EAFNOSUPPORT))
+		cr_skip_test("no IPv6 loopback here (%s)", strerror(-err));
+	cr_assert_not_null(s, "%s", strerror(-err));
+	a.sin6_port = htons(slc_metrics_server_port(s));
+	fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0, "%s", strerror(errno));
+	cr_assert_eq(send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL), (ssize_t)(sizeof(req) - 1));
+	cr_assert_eq(read_response(fd, &r), 0);
+	close(fd);
+	cr_expect_eq(r.status, 200);
+	cr_expect_not_null(strstr(r.body, "sluice_rx_total{pool=\"a\"} 7\n"));
+	resp_free(&r);
+	/* Bound to ::1 only: nothing listens on 127.0.0.1 at that port. */
+	fd = connect_to(slc_metrics_server_port(s));
+	cr_expect_eq(fd, -ECONNREFUSED);
+	if (fd >= 0)
+		close(fd);
+	slc_metrics_server_stop(s);
+}
+
+struct log_capture {
+	pthread_mutex_t lock;
+	char lines[2048];
+	int worst; /* lowest level seen; 9: none */
+};
+
+static void
+capture_log(void *ctx, int level, const char *fmt, ...)
+{
+	struct log_capture *lc = ctx;
+	size_t n;
+	va_list ap;
+
+	pthread_mutex_lock(&lc->lock);
+	n = strlen(lc->lines);
+	va_start(ap, fmt);
+	vsnprintf(lc->lines + n, sizeof(lc->lines) - n, fmt, ap);
+	va_end(ap);
+	n = strlen(lc->lines);
+	if (n + 1 < sizeof(lc->lines))
+		strcat(lc->lines, "\n");
+	if (level < lc->worst)
+		lc->worst = level;
+	pthread_mutex_unlock(&lc->lock);
+}
+
+/* A buggy render: the second pool's loop starts the first family again. */
+static int
+render_split(void *ctx, struct slc_metrics_buf *b)
+{
+	(void)ctx;
+	for (unsigned pool = 0; pool < 2; pool++) {
+		char l[32];
+
+		snprintf(l, sizeof(l), "pool=\"%u\"", pool);
+		slc_metrics_family(b, "sluice_a_total", "counter", "A.");
+		slc_metrics_u64(b, "sluice_a_total", l, pool);
+		slc_metrics_family(b, "sluice_b_total", "counter", "B.");
+		slc_metrics_u64(b, "sluice_b_total", l, pool);
+	}
+	return 0;
+}
+
+/* Refused calls leave valid text and a log line that says so. The second pass over pool 1
+ * finds sluice_b_total still current, so only pool 1's sluice_a_total sample is lost. */
+Test(metrics, refusals_are_logged_and_the_text_stays_valid)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct log_capture lc = {.lock = PTHREAD_MUTEX_INITIALIZER, .worst = 9};
+	struct slc_metrics_server_cfg cfg = {
+	        .addr = (struct sockaddr *)&a,
+	        .addrlen = sizeof(a),
+	        .render = render_split,
+	        .log = capture_log,
+	        .log_ctx = &lc,
+	};
+	struct slc_metrics_server *s;
+	struct resp r;
+	int err = 0;
+
+	s = slc_metrics_server_create(&cfg, &err);
+	cr_assert_not_null(s, "%s", strerror(-err));
+	cr_assert_eq(http(slc_metrics_server_port(s), "GET", "/metrics", NULL, &r), 0);
+	cr_expect_eq(r.status, 200);
+	cr_expect_str_eq(r.body, "# HELP sluice_a_total A.\n"
+	                         "# TYPE sluice_a_total counter\n"
+	                         "sluice_a_total{pool=\"0\"} 0\n"
+	                         "# HELP sluice_b_total B.\n"
+	                         "# TYPE sluice_b_total counter\n"
+	                         "sluice_b_total{pool=\"0\"} 0\n"
+	                         "sluice_b_total{pool=\"1\"} 1\n");
+	resp_free(&r);
+	slc_metrics_server_stop(s);
+	/* Stopped: the server's thread is joined, its lines are all in. */
+	cr_expect_not_null(strstr(lc.lines, "2 calls refused"), "%s", lc.lines);
+	cr_expect_not_null(strstr(lc.lines, "sluice_a_total: split"), "%s", lc.lines);
+	cr_expect_eq(lc.worst, 0);
+
+	cfg.addrlen = sizeof(a) - 1;
+	cr_expect_null(slc_metrics_server_create(&cfg, &err));
+	cr_expect_eq(err, -EINVAL);
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+Test(metrics, idle_clients_are_dropped, .timeout = 60)
+{
+	struct counters c = {0};
+	struct slc_metrics_server *s = start_local(&c);
+	uint16_t port = slc_metrics_server_port(s);
+	int idle[SLC_METRICS_CONN_MAX];
+	struct resp r;
+	double t0 = now_s(), dt;
+	char byte;
+
+	/* Every slot taken by a client that connects and says nothing. */
+	for (unsigned i = 0; i < SLC_METRICS_CONN_MAX; i++) {
+		idle[i] = connect_to(port);
+		cr_assert_geq(idle[i], 0, "%s", strerror(-idle[i]));
+	}
+	/* The next client waits for a slot: it gets its answer once the timeout has closed
+	 * the idle ones, not before and not never. */
+	cr_assert_eq(http(port, "GET", "/healthz", NULL, &r), 0);
+	dt = now_s() - t0;
+	cr_expect_eq(r.status, 200);
+	resp_free(&r);
+	cr_expect_geq(dt, SLC_METRICS_CONN_TIMEOUT_S - 1.0, "answered after %.2f s", dt);
+	cr_expect_leq(dt, SLC_METRICS_CONN_TIMEOUT_S + 5.0, "answered after %.2f s", dt);
+	for (unsigned i = 0; i < SLC_METRICS_CONN_MAX; i++) {
+		ssize_t n = recv(idle[i], &byte, 1, 0);
+
+		cr_expect(n == 0 || (n < 0 && errno == ECONNRESET), "idle client %u: %zd %s", i, n,
+		          n < 0 ? strerror(errno) : "");
+		close(idle[i]);
+	}
+	slc_metrics_server_stop(s);
+}
+
+/* Stop with clients connected and idle: returns, and they see the connection end. */
+Test(metrics, stop_with_clients_connected)
+{
+	struct counters c = {0};
+	struct slc_metrics_server *s = start_local(&c);
+	int fd = connect_to(slc_metrics_server_port(s));
+	char byte;
+
+	cr_assert_geq(fd, 0);
+	usleep(20000);
+	slc_metrics_server_stop(s);
+	cr_expect_leq(recv(fd, &byte, 1, 0), 0);
+	close(fd);
+}
+
+struct scraper {
+	uint16_t port;
+	unsigned n;
+	unsigned ok;
+	char why[256];
+};
+
+static void *
+scrape_loop(void *arg)
+{
+	struct scraper *sc = arg;
+	unsigned long long prev = 0;
+
+	for (unsigned i = 0; i < sc->n; i++) {
+		struct resp r;
+		unsigned long long v;
+		const char *p, *why;
+		int rc = http(sc->port, "GET", "/metrics", NULL, &r);
+
+		if (rc != 0) {
+			snprintf(sc->why, sizeof(sc->why), "GET %u: %s", i, strerror(-rc));
+			resp_free(&r);
+			return NULL;
+		}
+		p = strstr(r.body, "sluice_rx_total{pool=\"a\"} ");
+		why = exposition_error(r.body);
+		if (r.status != 200 || p == NULL || why != NULL ||
+		    sscanf(p, "sluice_rx_total{pool=\"a\"} %llu", &v) != 1 || v < prev) {
+			snprintf(sc->why, sizeof(sc->why), "GET %u: status %d, %s, %.80s", i,
+			         r.status, why ? why : "valid", p ? p : "no sample");
+			resp_free(&r);
+			return NULL;
+		}
+		prev = v;
+		sc->ok++;
+		resp_free(&r);
+	}
+	return NULL;
+}
+
+struct writer {
+	struct counters *c;
+	_Atomic bool stop;
+};
+
+static void *
+count_loop(void *arg)
+{
+	struct writer *w = arg;
+
+	while (!atomic_load_explicit(&w->stop, memory_order_relaxed))
+		atomic_fetch_add_explicit(&w->c->rx, 1, memory_order_relaxed);
+	return NULL;
+}
+
+/* Four scrapers at once while a writer counts: every answer whole, counters never back. */
+Test(metrics, concurrent_scrapes_while_counting, .timeout = 120)
+{
+	struct counters c = {0};
+	struct slc_metrics_server *s = start_local(&c);
+	struct scraper sc[4];
+	struct writer w = {.c = &c};
+	pthread_t wt, st[4];
+
+	cr_assert_eq(pthread_create(&wt, NULL, count_loop, &w), 0);
+	for (unsigned i = 0; i < 4; i++) {
+		sc[i] = (struct scraper){.port = slc_metrics_server_port(s), .n = SCALE(500)};
+		cr_assert_eq(pthread_create(&st[i], NULL, scrape_loop, &sc[i]), 0);
+	}
+	for (unsigned i = 0; i < 4; i++)
+		pthread_join(st[i], NULL);
+	atomic_store_explicit(&w.stop, true, memory_order_relaxed);
+	pthread_join(wt, NULL);
+	slc_metrics_server_stop(s);
+	for (unsigned i = 0; i < 4; i++)
+		cr_expect_eq(sc[i].ok, sc[i].n, "scraper %u: %s", i, sc[i].why);
+	cr_expect_eq(atomic_load(&c.renders), 4u * SCALE(500));
+}
