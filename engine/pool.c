@@ -117,6 +117,8 @@ worker_main(void *arg)
 	for (;;) {
 		if (worker_poll(w) != 0)
 			continue;
+		if (s->cfg.idle != NULL)
+			s->cfg.idle(s->cfg.idle_ctx, w->index);
 		/* Stop only with empty rings: everything accepted is handled. */
 		if (atomic_load_explicit(&s->stop, memory_order_acquire) && !worker_has_work(w))
 			break;

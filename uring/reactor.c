@@ -177,6 +177,10 @@ struct slc_reactor {
 	uint64_t wake_buf;
 	_Atomic uint32_t sleeping;
 	_Atomic uint32_t kicked;
+	/* Set when the loop has ended: releases after that are no-ops (nothing reuses the
+	 * buffers any more, and nothing would empty the release ring). */
+	_Atomic bool loop_done;
+	_Atomic uint64_t cpu_ns; /* the thread's CPU time, published every tick */
 	bool retry;
 
 	uint64_t now_ns;
@@ -1160,6 +1164,11 @@ slc_reactor_release(struct slc_reactor *r, const struct slc_msg *msgs, uint32_t 
 			buf_unref(r, msgs[i].ref & SLC_MSG_REF_MASK, 1);
 		return;
 	}
+	/* Acquire: pairs with the release at the end of reactor_thread. A worker that drains
+	 * its rings after the reactor stopped (the daemon's shutdown) must not wait for a
+	 * loop that will never empty the ring again. */
+	if (atomic_load_explicit(&r->loop_done, memory_order_acquire))
+		return;
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t ref = msgs[i].ref & SLC_MSG_REF_MASK;
 
@@ -1169,6 +1178,8 @@ slc_reactor_release(struct slc_reactor *r, const struct slc_msg *msgs, uint32_t 
 		}
 		if (ne == 64) {
 			while (slc_ring_mpsc_enqueue_bulk(r->rel, ents, ne) == 0) {
+				if (atomic_load_explicit(&r->loop_done, memory_order_acquire))
+					return;
 				reactor_wake(r);
 				if (++spins % 64 == 0)
 					sched_yield();
@@ -1178,11 +1189,19 @@ slc_reactor_release(struct slc_reactor *r, const struct slc_msg *msgs, uint32_t 
 		ents[ne++] = (struct rel_ent){.ref = ref, .count = 1};
 	}
 	while (ne != 0 && slc_ring_mpsc_enqueue_bulk(r->rel, ents, ne) == 0) {
+		if (atomic_load_explicit(&r->loop_done, memory_order_acquire))
+			return;
 		reactor_wake(r);
 		if (++spins % 64 == 0)
 			sched_yield();
 	}
 	reactor_wake(r);
+}
+
+uint32_t
+slc_reactor_id(const struct slc_reactor *r)
+{
+	return r->cfg.id;
 }
 
 void
@@ -1197,7 +1216,15 @@ slc_reactor_kick(struct slc_reactor *r)
 static void
 tick(struct slc_reactor *r)
 {
+	struct timespec ts;
+
 	r->next_tick_ns = r->now_ns + TICK_NS;
+	/* Published here rather than read with pthread_getcpuclockid from outside, which
+	 * would race with the thread's exit and join. */
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+		atomic_store_explicit(&r->cpu_ns,
+		                      (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec,
+		                      memory_order_relaxed);
 	for (uint32_t i = 0; i < r->nlst; i++) {
 		if (!r->lst[i].armed && !r->lst[i].starved && r->now_ns >= r->lst[i].rearm_at_ns)
 			listener_arm(r, i);
@@ -1544,6 +1571,8 @@ reactor_thread(void *arg)
 		reactor_loop(r);
 	else if (rc == 0)
 		atomic_store(&r->stop_req, true);
+	/* Release: pairs with the acquire in slc_reactor_release. */
+	atomic_store_explicit(&r->loop_done, true, memory_order_release);
 	return NULL;
 }
 
@@ -1791,13 +1820,7 @@ slc_reactor_destroy(struct slc_reactor *r)
 uint64_t
 slc_reactor_thread_cpu_ns(const struct slc_reactor *r)
 {
-	clockid_t cid;
-	struct timespec ts;
-
-	if (!r->thread_running || pthread_getcpuclockid(r->thread, &cid) != 0 ||
-	    clock_gettime(cid, &ts) != 0)
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return atomic_load_explicit(&r->cpu_ns, memory_order_relaxed);
 }
 
 const struct slc_reactor_stats *

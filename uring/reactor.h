@@ -145,6 +145,9 @@ struct slc_reactor *slc_reactor_create(const struct slc_reactor_cfg *cfg, int *e
 /* The port listener i is bound to (useful after binding port 0). */
 uint16_t slc_reactor_listener_port(const struct slc_reactor *r, uint32_t i);
 
+/* The id the reactor was created with (cfg.id). */
+uint32_t slc_reactor_id(const struct slc_reactor *r);
+
 /* One line naming the io_uring features in use and any that the kernel refused. */
 const char *slc_reactor_features_str(const struct slc_reactor *r);
 
@@ -171,11 +174,14 @@ void slc_reactor_kick(struct slc_reactor *r);
  * Consecutive messages of the same buffer cost one ring slot. Never fails: waits (spinning,
  * then yielding) while the reactor's release ring is full, which the reactor empties on
  * every loop. On the reactor's own thread (a consumer that finishes inside deliver) it
- * applies the release directly, without the ring.
+ * applies the release directly, without the ring. After the reactor's loop has ended
+ * (slc_reactor_stop) it does nothing: consumers may finish what they hold after the
+ * reactor stopped, and the bytes stay valid until slc_reactor_destroy.
  */
 void slc_reactor_release(struct slc_reactor *r, const struct slc_msg *msgs, uint32_t n);
 
-/* CPU time the reactor's thread has used, in ns; 0 when it is not running. */
+/* CPU time the reactor's thread has used, in ns, as of its last tick (every 100 ms); any
+ * thread, any time until destroy. */
 uint64_t slc_reactor_thread_cpu_ns(const struct slc_reactor *r);
 
 const struct slc_reactor_stats *slc_reactor_stats(const struct slc_reactor *r);

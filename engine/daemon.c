@@ -1,0 +1,878 @@
+/* SPDX-License-Identifier: MIT */
+/* daemon.c: sluiced assembled from the library: build, start, reopen, drain and stop. */
+#include "daemon.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon_priv.h"
+#include "sink_file.h"
+#include "sink_forward.h"
+#include "sink_null.h"
+#include "sink_plugin.h"
+
+#define HOTKEYS_K      32
+#define HOTKEYS_SAMPLE 64
+/* Frames that straddle receive buffers are copied into one of these (max_frame each). */
+#define REASM_BUFFERS      16
+#define UDP_BUFFERS_UNUSED 2 /* a reactor with no UDP listener still takes a (tiny) ring */
+
+static _Atomic int log_level = SLC_CFG_LOG_INFO;
+
+static const char *const level_name[] = {"error", "warn", "info", "debug"};
+
+void
+slc_daemon_log_level_set(enum slc_cfg_log_level level)
+{
+	atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);
+}
+
+static void
+vlog(enum slc_cfg_log_level level, const char *fmt, va_list ap)
+{
+	char line[1024];
+	int n;
+
+	if ((int)level > atomic_load_explicit(&log_level, memory_order_relaxed))
+		return;
+	n = snprintf(line, sizeof(line), "sluiced: %s: ", level_name[level]);
+	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	n = (int)strlen(line);
+	line[n++] = '\n';
+	/* One write per line, so that lines of different threads do not interleave. */
+	if (write(STDERR_FILENO, line, (size_t)n) < 0) {
+	}
+}
+
+void
+slc_daemon_log(enum slc_cfg_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(level, fmt, ap);
+	va_end(ap);
+}
+
+/* The library's log callbacks: level 0 error, 1 warn, 2 info (3 debug). */
+static void __attribute__((format(printf, 3, 4)))
+lib_log(void *ctx, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	(void)ctx;
+	if (level < 0)
+		level = 0;
+	if (level > SLC_CFG_LOG_DEBUG)
+		level = SLC_CFG_LOG_DEBUG;
+	va_start(ap, fmt);
+	vlog((enum slc_cfg_log_level)level, fmt, ap);
+	va_end(ap);
+}
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- placement ------------------------------------------------------------------------ */
+
+static int
+placement(const struct slc_cfg *c, struct slc_numa_topo **topo, struct slc_numa_plan **plan)
+{
+	struct slc_numa_plan_req req = {
+	        .reactors_per_node = (int)c->reactors_per_node,
+	        .pools = (int)c->pools,
+	        .workers_per_pool = (int)c->workers,
+	};
+	char msg[256];
+	int err;
+
+	*topo = slc_numa_topo_create(c->topology_xml[0] ? c->topology_xml : NULL, &err);
+	if (*topo == NULL) {
+		slc_daemon_log(SLC_CFG_LOG_ERROR, "topology%s%s: %s", c->topology_xml[0] ? " " : "",
+		               c->topology_xml, strerror(-err));
+		return err;
+	}
+	if (c->cpus[0] != '\0') {
+		err = slc_numa_topo_restrict(*topo, c->cpus, msg, sizeof(msg));
+		if (err != 0) {
+			slc_daemon_log(SLC_CFG_LOG_ERROR, "--cpus %s: %s", c->cpus, msg);
+			goto err_topo;
+		}
+	}
+	*plan = slc_numa_plan_create(*topo, &req, &err);
+	if (*plan == NULL) {
+		slc_daemon_log(SLC_CFG_LOG_ERROR, "placement: %s", strerror(-err));
+		goto err_topo;
+	}
+	return 0;
+
+err_topo:
+	slc_numa_topo_destroy(*topo);
+	*topo = NULL;
+	return err;
+}
+
+int
+slc_daemon_print_topology(const struct slc_cfg *c, FILE *out)
+{
+	struct slc_numa_topo *topo;
+	struct slc_numa_plan *plan;
+	int rc = placement(c, &topo, &plan);
+
+	if (rc != 0)
+		return rc;
+	rc = slc_numa_plan_print(plan, out);
+	slc_numa_plan_destroy(plan);
+	slc_numa_topo_destroy(topo);
+	return rc;
+}
+
+/* ---- the hot path: reactor deliver, worker handler, release ---------------------------- */
+
+/*
+ * Reactor thread: give each message its key hash, then route the batch. Whatever the
+ * router does not take (a full ring, a shard that is moving) stays with the reactor, which
+ * pauses the connection and offers it again later: keys are computed again then, which
+ * costs less than remembering them.
+ */
+static uint32_t
+deliver(void *ctx, struct slc_reactor *r, struct slc_msg *msgs, uint32_t n)
+{
+	struct slc_daemon *d = ctx;
+	struct slc_daemon_reactor *rc = &d->rc[slc_reactor_id(r)];
+
+	if (d->has_key) {
+		uint64_t keyless = 0, bad = 0;
+
+		for (uint32_t i = 0; i < n; i++) {
+			const uint8_t *key;
+			uint32_t klen;
+			int e = slc_key_extract(&d->key, msgs[i].data, msgs[i].len, &key, &klen);
+
+			if (e == 0) {
+				msgs[i].key_hash = slc_key_hash(key, klen);
+				slc_hotkeys_offer(rc->hot, key, klen, msgs[i].key_hash);
+			} else {
+				/* Keyless messages share one key: they stay together (and in order,
+				 * for ordered), which is the least surprising place for them. */
+				msgs[i].key_hash = 0;
+				keyless += e == -ENOENT;
+				bad += e != -ENOENT;
+			}
+		}
+		if (keyless != 0)
+			atomic_fetch_add_explicit(&rc->keyless, keyless, memory_order_relaxed);
+		if (bad != 0)
+			atomic_fetch_add_explicit(&rc->key_error, bad, memory_order_relaxed);
+	}
+	return slc_router_dispatch(rc->rt, msgs, n);
+}
+
+/* Opens the worker's sink state on first use, on the worker's own thread. */
+static struct slc_daemon_worker *
+worker_sink(struct slc_daemon *d, uint32_t g)
+{
+	struct slc_daemon_worker *w = &d->w[g];
+	uint32_t gen;
+
+	if (w->h == NULL && !w->open_failed) {
+		int e = d->sink_ops->worker_open(d->sink, g, &w->h);
+
+		if (e != 0) {
+			w->open_failed = true;
+			w->h = NULL;
+			slc_daemon_log(SLC_CFG_LOG_ERROR,
+			               "worker %u: sink %s cannot open: %s; its messages are lost",
+			               g, d->sink_ops->name, strerror(-e));
+		}
+		w->reopen_seen = atomic_load_explicit(&d->reopen_gen, memory_order_acquire);
+	}
+	/* Acquire: pairs with the release in slc_daemon_reopen. */
+	gen = atomic_load_explicit(&d->reopen_gen, memory_order_acquire);
+	if (w->h != NULL && gen != w->reopen_seen) {
+		w->reopen_seen = gen;
+		if (d->sink_ops->reopen != NULL) {
+			int e = d->sink_ops->reopen(w->h);
+
+			if (e != 0)
+				slc_daemon_log(SLC_CFG_LOG_ERROR, "worker %u: sink reopen: %s", g,
+				               strerror(-e));
+		}
+		atomic_fetch_add_explicit(&w->reopens, 1, memory_order_relaxed);
+	}
+	return w;
+}
+
+static void
+handler(void *ctx, uint32_t g, const struct slc_msg *msgs, uint32_t n)
+{
+	struct slc_daemon *d = ctx;
+	struct slc_daemon_worker *w = worker_sink(d, g);
+	int e;
+
+	e = w->h != NULL ? d->sink_ops->write(w->h, msgs, n) : -EBADF;
+	w->dirty = true;
+	if (e != 0) {
+		uint64_t prev =
+		        atomic_fetch_add_explicit(&w->write_errors, 1, memory_order_relaxed);
+
+		atomic_fetch_add_explicit(&w->lost, n, memory_order_relaxed);
+		/* The first error, then one in 1024: a dead disk must not flood the log. */
+		if ((prev & 1023) == 0)
+			slc_daemon_log(
+			        SLC_CFG_LOG_ERROR,
+			        "worker %u: sink %s failed a batch of %u messages: %s (%" PRIu64
+			        " failed batches so far)",
+			        g, d->sink_ops->name, n, strerror(-e), prev + 1);
+	}
+}
+
+/*
+ * The worker caught up: push out what the sink buffers (a forward batch, a file
+ * buffer), so that a quiet stream is not held back. With --fsync interval the file
+ * sink's flush also syncs, so it runs at most once per --fsync-interval; the worker
+ * comes back here every park timeout while idle, so the last data is synced in time.
+ */
+static void
+idle(void *ctx, uint32_t g)
+{
+	struct slc_daemon *d = ctx;
+	struct slc_daemon_worker *w = &d->w[g];
+	uint64_t now;
+
+	if (w->h == NULL || !w->dirty || d->sink_ops->flush == NULL)
+		return;
+	now = mono_ns();
+	if (d->sink_ops == &slc_sink_file_ops && d->cfg.fsync == SLC_CFG_FSYNC_INTERVAL &&
+	    now - w->last_flush_ns < (uint64_t)d->cfg.fsync_interval_ms * 1000000u)
+		return;
+	w->dirty = false;
+	w->last_flush_ns = now;
+	if (d->sink_ops->flush(w->h) != 0)
+		atomic_fetch_add_explicit(&w->write_errors, 1, memory_order_relaxed);
+}
+
+/* A worker's batch comes from one ring, fed by one reactor; runs are handled anyway. */
+static void
+release(void *ctx, const struct slc_msg *msgs, uint32_t n)
+{
+	struct slc_daemon *d = ctx;
+	uint32_t i = 0;
+
+	while (i < n) {
+		uint32_t id = slc_msg_reactor(&msgs[i]), j = i + 1;
+
+		while (j < n && slc_msg_reactor(&msgs[j]) == id)
+			j++;
+		if (id < d->nreactors)
+			slc_reactor_release(d->rc[id].r, msgs + i, j - i);
+		i = j;
+	}
+}
+
+/* ---- build ---------------------------------------------------------------------------- */
+
+static int
+sink_key(void *ctx, const struct slc_msg *m, const uint8_t **key, uint32_t *key_len)
+{
+	struct slc_daemon *d = ctx;
+
+	if (!d->has_key)
+		return -ENOENT;
+	return slc_key_extract(&d->key, m->data, m->len, key, key_len) == 0 ? 0 : -ENOENT;
+}
+
+static int
+sink_create(struct slc_daemon *d)
+{
+	const struct slc_cfg *c = &d->cfg;
+	uint32_t nworkers = c->pools * c->workers;
+	int err = 0;
+
+	switch (c->sink.kind) {
+	case SLC_CFG_SINK_NULL:
+		d->sink_ops = &slc_sink_null_ops;
+		d->sink = slc_sink_null_create(nworkers, &err);
+		break;
+	case SLC_CFG_SINK_FILE: {
+		struct slc_sink_file_cfg fc = {
+		        .dir = c->sink.arg,
+		        .segment_bytes = c->segment_size,
+		        .fsync = c->fsync == SLC_CFG_FSYNC_NEVER      ? SLC_SINK_FILE_FSYNC_NEVER
+		                 : c->fsync == SLC_CFG_FSYNC_INTERVAL ? SLC_SINK_FILE_FSYNC_INTERVAL
+		                                                      : SLC_SINK_FILE_FSYNC_BATCH,
+		        .fsync_interval_ms = c->fsync_interval_ms,
+		        .key_fn = sink_key,
+		        .key_ctx = d,
+		        .log = lib_log,
+		};
+
+		d->sink_ops = &slc_sink_file_ops;
+		d->sink = slc_sink_file_create(&fc, &err);
+		break;
+	}
+	case SLC_CFG_SINK_FORWARD: {
+		struct slc_sink_forward_cfg fc = {
+		        .host = c->sink.arg,
+		        .port = c->sink.port,
+		        .framing = SLC_FRAME_LINES,
+		        .batch_bytes = c->forward_batch,
+		        .log = lib_log,
+		};
+
+		d->sink_ops = &slc_sink_forward_ops;
+		d->sink = slc_sink_forward_create(&fc, &err);
+		break;
+	}
+	case SLC_CFG_SINK_PLUGIN: {
+		/* plugin:PATH.so?ARG: what follows the ? is the plugin's to read. */
+		char path[SLC_CFG_PATH_LEN], *q;
+
+		snprintf(path, sizeof(path), "%s", c->sink.arg);
+		q = strchr(path, '?');
+		if (q != NULL)
+			*q++ = '\0';
+		d->sink_ops = &slc_sink_plugin_ops;
+		d->sink = slc_sink_plugin_create(path, q != NULL ? q : "", lib_log, NULL, &err);
+		break;
+	}
+	}
+	if (d->sink == NULL) {
+		slc_daemon_log(SLC_CFG_LOG_ERROR, "--sink %s: %s",
+		               d->cfg.sink.arg[0] ? d->cfg.sink.arg : "null", strerror(-err));
+		return err != 0 ? err : -EINVAL;
+	}
+	return 0;
+}
+
+static void
+on_tick(void *ctx, const struct slc_ctl_loop_tick *t)
+{
+	struct slc_daemon *d = ctx;
+
+	for (uint32_t p = 0; p < t->npools && p < SLC_POOLS_MAX; p++) {
+		atomic_store_explicit(&d->pool_cpu_ppm[p], (uint64_t)(t->cpu[p] * 1e6),
+		                      memory_order_relaxed);
+		atomic_store_explicit(&d->pool_wait_ppm[p], (uint64_t)(t->wait[p] * 1e6),
+		                      memory_order_relaxed);
+	}
+	if (t->changed == 1)
+		slc_daemon_log(SLC_CFG_LOG_DEBUG,
+		               "controller: tick %" PRIu64 ": weights moved %.2f", t->tick,
+		               t->result->moved);
+	if (t->publish_err != 0)
+		slc_daemon_log(SLC_CFG_LOG_ERROR, "controller: route table not published: %s",
+		               strerror(-t->publish_err));
+}
+
+static int
+reactors_create(struct slc_daemon *d)
+{
+	const struct slc_cfg *c = &d->cfg;
+	struct slc_listener_cfg lst[SLC_CFG_LISTEN_MAX];
+	bool udp = false;
+	int err;
+
+	memcpy(lst, c->listen, sizeof(lst));
+	for (uint32_t i = 0; i < c->nlisten; i++)
+		udp |= lst[i].proto == SLC_LISTENER_UDP;
+	for (uint32_t k = 0; k < d->nreactors; k++) {
+		struct slc_daemon_reactor *rc = &d->rc[k];
+		struct slc_numa_place pl;
+		struct slc_reactor_cfg rcfg = {
+		        .id = k,
+		        .cpu = -1,
+		        .node = -1,
+		        .topo = d->pinned ? d->topo : NULL,
+		        .buffers = c->buffers,
+		        .buffer_size = c->buffer_size,
+		        .udp_buffers = udp ? c->udp_buffers : UDP_BUFFERS_UNUSED,
+		        .reasm_buffers = REASM_BUFFERS,
+		        .max_frame = c->max_frame,
+		        .max_conns = c->max_conns,
+		        .idle_timeout_ms = c->idle_timeout_ms,
+		        .listeners = lst,
+		        .nlisteners = c->nlisten,
+		        .ops = {.deliver = deliver, .ctx = d},
+		        .log = lib_log,
+		};
+
+		if (d->pinned && slc_numa_plan_reactor(d->plan, (int)k, &pl) == 0) {
+			rcfg.cpu = pl.pu;
+			rcfg.node = pl.node;
+		}
+		rc->d = d;
+		rc->id = k;
+		rc->r = slc_reactor_create(&rcfg, &err);
+		if (rc->r == NULL) {
+			slc_daemon_log(SLC_CFG_LOG_ERROR, "reactor %u: %s", k, strerror(-err));
+			return err;
+		}
+		/* Every reactor listens on the same ports (SO_REUSEPORT): a port 0 becomes the
+		 * port the first reactor was given. */
+		if (k == 0) {
+			for (uint32_t i = 0; i < c->nlisten; i++) {
+				d->port[i] = slc_reactor_listener_port(rc->r, i);
+				if (lst[i].addr.ss_family == AF_INET)
+					((struct sockaddr_in *)&lst[i].addr)->sin_port =
+					        htons(d->port[i]);
+				else
+					((struct sockaddr_in6 *)&lst[i].addr)->sin6_port =
+					        htons(d->port[i]);
+			}
+		}
+		rc->rt = slc_router_create(c->strategy, d->pools, k, d->route, &err);
+		if (rc->rt == NULL) {
+			slc_daemon_log(SLC_CFG_LOG_ERROR, "router %u: %s", k, strerror(-err));
+			return err;
+		}
+		if (d->has_key) {
+			rc->hot = slc_hotkeys_create(HOTKEYS_K, HOTKEYS_SAMPLE, &err);
+			if (rc->hot == NULL)
+				return err;
+		}
+	}
+	return 0;
+}
+
+struct slc_daemon *
+slc_daemon_create(const struct slc_cfg *c, int *err)
+{
+	struct slc_daemon *d = calloc(1, sizeof(*d));
+	int cpus[SLC_WORKERS_MAX];
+	double w0[SLC_POOLS_MAX];
+	char msg[256];
+	int rc;
+
+	if (d == NULL) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	d->cfg = *c;
+	rc = placement(c, &d->topo, &d->plan);
+	if (rc != 0)
+		goto err_destroy;
+	d->pinned = c->topology_xml[0] == '\0';
+	d->nreactors = (uint32_t)slc_numa_plan_reactor_count(d->plan);
+	if (d->nreactors > SLC_DAEMON_REACTORS_MAX) {
+		slc_daemon_log(SLC_CFG_LOG_ERROR,
+		               "%u reactors (--reactors-per-node %u on every node): at most %u",
+		               d->nreactors, c->reactors_per_node, SLC_DAEMON_REACTORS_MAX);
+		rc = -EINVAL;
+		goto err_destroy;
+	}
+	if (strcmp(c->key, "none") != 0 && c->key[0] != '\0') {
+		if (slc_key_spec_parse(c->key, &d->key, msg, sizeof(msg)) != 0) {
+			slc_daemon_log(SLC_CFG_LOG_ERROR, "%s", msg);
+			rc = -EINVAL;
+			goto err_destroy;
+		}
+		d->has_key = true;
+	}
+	d->w = aligned_alloc(128, (size_t)c->pools * c->workers * sizeof(*d->w));
+	d->route = malloc(sizeof(*d->route));
+	if (d->w == NULL || d->route == NULL) {
+		rc = -ENOMEM;
+		goto err_destroy;
+	}
+	memset(d->w, 0, (size_t)c->pools * c->workers * sizeof(*d->w));
+	rc = sink_create(d);
+	if (rc != 0)
+		goto err_destroy;
+
+	for (uint32_t p = 0; p < c->pools; p++) {
+		w0[p] = 1.0;
+		for (uint32_t k = 0; k < c->workers; k++) {
+			struct slc_numa_place pl;
+
+			cpus[p * c->workers + k] = -1;
+			if (d->pinned && slc_numa_plan_worker(d->plan, (int)p, (int)k, &pl) == 0)
+				cpus[p * c->workers + k] = pl.pu;
+		}
+	}
+	d->pools = slc_pool_set_create(
+	        &(struct slc_pool_cfg){
+	                .npools = c->pools,
+	                .workers = c->workers,
+	                .producers = d->nreactors,
+	                .ring_size = c->ring_size,
+	                .handler = handler,
+	                .handler_ctx = d,
+	                .release = release,
+	                .release_ctx = d,
+	                .idle = idle,
+	                .idle_ctx = d,
+	                .worker_cpu = cpus,
+	        },
+	        &rc);
+	if (d->pools == NULL) {
+		slc_daemon_log(SLC_CFG_LOG_ERROR, "pools: %s", strerror(-rc));
+		goto err_destroy;
+	}
+	rc = slc_route_shared_init(d->route, w0, c->pools, c->workers);
+	if (rc != 0)
+		goto err_destroy;
+	rc = reactors_create(d);
+	if (rc != 0)
+		goto err_destroy;
+	d->loop = slc_ctl_loop_create(
+	        &(struct slc_ctl_loop_cfg){
+	                .pools = d->pools,
+	                .route = d->route,
+	                .params = c->ctl,
+	                .interval_ms = c->rebalance_interval_ms,
+	                .on_tick = on_tick,
+	                .ctx = d,
+	        },
+	        &rc);
+	if (d->loop == NULL) {
+		slc_daemon_log(SLC_CFG_LOG_ERROR, "controller: %s", strerror(-rc));
+		goto err_destroy;
+	}
+	if (c->metrics.addrlen != 0) {
+		char addr[INET6_ADDRSTRLEN + 8], host[INET6_ADDRSTRLEN];
+		const struct sockaddr_storage *ss = &c->metrics.addr;
+
+		if (ss->ss_family == AF_INET6) {
+			const struct sockaddr_in6 *a = (const void *)ss;
+
+			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+			snprintf(addr, sizeof(addr), "[%s]:%u", host, ntohs(a->sin6_port));
+		} else {
+			const struct sockaddr_in *a = (const void *)ss;
+
+			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+			snprintf(addr, sizeof(addr), "%s:%u", host, ntohs(a->sin_port));
+		}
+		d->metrics = slc_metrics_server_start(addr, slc_daemon_metrics_render, d, &rc);
+		if (d->metrics == NULL) {
+			slc_daemon_log(SLC_CFG_LOG_ERROR, "--metrics %s: %s", addr, strerror(-rc));
+			goto err_destroy;
+		}
+	}
+	*err = 0;
+	return d;
+
+err_destroy:
+	slc_daemon_destroy(d);
+	*err = rc;
+	return NULL;
+}
+
+/* ---- run ------------------------------------------------------------------------------ */
+
+static void
+listen_url(const struct slc_daemon *d, uint32_t i, char *buf, size_t len)
+{
+	static const char *const framing[] = {"lines", "len32", "syslog"};
+	const struct slc_listener_cfg *l = &d->cfg.listen[i];
+	char host[INET6_ADDRSTRLEN];
+	bool v6 = l->addr.ss_family == AF_INET6;
+
+	if (v6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&l->addr)->sin6_addr, host,
+		          sizeof(host));
+	else
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)&l->addr)->sin_addr, host,
+		          sizeof(host));
+	if (l->proto == SLC_LISTENER_UDP)
+		snprintf(buf, len, "udp://%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "",
+		         d->port[i]);
+	else
+		snprintf(buf, len, "tcp://%s%s%s:%u?framing=%s", v6 ? "[" : "", host, v6 ? "]" : "",
+		         d->port[i], framing[l->framing]);
+}
+
+int
+slc_daemon_start(struct slc_daemon *d)
+{
+	char line[2048];
+	size_t n = 0;
+	int rc;
+
+	rc = slc_pool_set_start(d->pools);
+	if (rc != 0) {
+		slc_daemon_log(SLC_CFG_LOG_ERROR, "workers: %s", strerror(-rc));
+		return rc;
+	}
+	for (uint32_t k = 0; k < d->nreactors; k++) {
+		rc = slc_reactor_start(d->rc[k].r);
+		if (rc != 0) {
+			slc_daemon_log(SLC_CFG_LOG_ERROR, "reactor %u: %s", k, strerror(-rc));
+			return rc;
+		}
+	}
+	rc = slc_ctl_loop_start(d->loop);
+	if (rc != 0) {
+		slc_daemon_log(SLC_CFG_LOG_ERROR, "controller: %s", strerror(-rc));
+		return rc;
+	}
+	d->started = true;
+	d->start_ns = mono_ns();
+	slc_daemon_log(SLC_CFG_LOG_INFO, "%s", slc_reactor_features_str(d->rc[0].r));
+	for (uint32_t i = 0; i < d->cfg.nlisten && n < sizeof(line) - 128; i++) {
+		line[n++] = ' ';
+		listen_url(d, i, line + n, sizeof(line) - n);
+		n += strlen(line + n);
+	}
+	line[n] = '\0';
+	slc_daemon_log(SLC_CFG_LOG_INFO,
+	               "ready: %u reactor%s, %u pool%s x %u worker%s, sink %s; listening on%s"
+	               "%s%.0u",
+	               d->nreactors, d->nreactors == 1 ? "" : "s", d->cfg.pools,
+	               d->cfg.pools == 1 ? "" : "s", d->cfg.workers, d->cfg.workers == 1 ? "" : "s",
+	               d->sink_ops->name, line, d->metrics != NULL ? "; metrics on port " : "",
+	               d->metrics != NULL ? slc_metrics_server_port(d->metrics) : 0);
+	return 0;
+}
+
+void
+slc_daemon_reopen(struct slc_daemon *d)
+{
+	/* Release: pairs with the acquire in worker_sink; each worker reopens before its
+	 * next write. */
+	atomic_fetch_add_explicit(&d->reopen_gen, 1, memory_order_release);
+	for (uint32_t g = 0; g < d->cfg.pools * d->cfg.workers; g++)
+		slc_ring_park_wake(&slc_pool_set_worker(d->pools, g)->park);
+	slc_daemon_log(SLC_CFG_LOG_INFO, "SIGHUP: workers reopen their sink's files");
+}
+
+/* Cancels a forward sink that is still retrying when the drain time is up. */
+struct watchdog {
+	struct slc_daemon *d;
+	uint64_t deadline_ns;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	bool fired;
+};
+
+static void *
+watchdog_main(void *arg)
+{
+	struct watchdog *wd = arg;
+	struct timespec ts = {.tv_sec = (time_t)(wd->deadline_ns / 1000000000u),
+	                      .tv_nsec = (long)(wd->deadline_ns % 1000000000u)};
+
+	pthread_mutex_lock(&wd->mu);
+	while (!wd->done && pthread_cond_timedwait(&wd->cv, &wd->mu, &ts) != ETIMEDOUT)
+		;
+	if (!wd->done) {
+		wd->fired = true;
+		slc_daemon_log(SLC_CFG_LOG_ERROR,
+		               "drain: --drain-timeout reached with the forward peer still "
+		               "unreachable; giving up on what it has not taken");
+		slc_sink_forward_cancel(wd->d->sink);
+	}
+	pthread_mutex_unlock(&wd->mu);
+	return NULL;
+}
+
+static uint64_t
+total_processed(struct slc_daemon *d)
+{
+	uint64_t n = 0;
+
+	for (uint32_t g = 0; g < d->cfg.pools * d->cfg.workers; g++)
+		n += atomic_load_explicit(&slc_pool_set_worker(d->pools, g)->st.processed,
+		                          memory_order_relaxed);
+	return n;
+}
+
+int
+slc_daemon_stop(struct slc_daemon *d)
+{
+	uint64_t t0 = mono_ns(), deadline = t0 + (uint64_t)d->cfg.drain_timeout_ms * 1000000u;
+	uint64_t received = 0, lost = 0, partial = 0;
+	struct watchdog wd = {.d = d, .deadline_ns = deadline};
+	pthread_t wdt;
+	bool have_wd = false;
+	int rc = 0;
+
+	if (d->stopped || !d->started)
+		return 0;
+	d->stopped = true;
+	slc_daemon_log(SLC_CFG_LOG_INFO, "stopping: no new connections; draining (at most %u ms)",
+	               d->cfg.drain_timeout_ms);
+	if (d->sink_ops == &slc_sink_forward_ops) {
+		pthread_condattr_t ca;
+
+		pthread_mutex_init(&wd.mu, NULL);
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&wd.cv, &ca);
+		pthread_condattr_destroy(&ca);
+		have_wd = pthread_create(&wdt, NULL, watchdog_main, &wd) == 0;
+	}
+	/* Reactors first: they stop reading and hand over what they hold, while the workers,
+	 * still running, make room for it. */
+	for (uint32_t k = 0; k < d->nreactors; k++) {
+		uint64_t now = mono_ns();
+		uint32_t left_ms = now < deadline ? (uint32_t)((deadline - now) / 1000000u) : 0;
+
+		slc_reactor_stop(d->rc[k].r, left_ms);
+	}
+	slc_ctl_loop_stop(d->loop);
+	/* Then the workers finish every message in their rings, and the sinks flush. */
+	slc_pool_set_drain_stop(d->pools);
+	for (uint32_t g = 0; g < d->cfg.pools * d->cfg.workers; g++) {
+		struct slc_daemon_worker *w = &d->w[g];
+
+		if (w->h == NULL)
+			continue;
+		if (d->sink_ops->flush != NULL && d->sink_ops->flush(w->h) != 0)
+			rc = -EIO;
+		d->sink_ops->worker_close(w->h);
+		w->h = NULL;
+		lost += atomic_load_explicit(&w->lost, memory_order_relaxed);
+	}
+	if (have_wd) {
+		pthread_mutex_lock(&wd.mu);
+		wd.done = true;
+		pthread_cond_signal(&wd.cv);
+		pthread_mutex_unlock(&wd.mu);
+		pthread_join(wdt, NULL);
+		if (wd.fired)
+			rc = -ETIMEDOUT;
+		pthread_cond_destroy(&wd.cv);
+		pthread_mutex_destroy(&wd.mu);
+	}
+	for (uint32_t k = 0; k < d->nreactors; k++)
+		for (uint32_t i = 0; i < d->cfg.nlisten; i++) {
+			const struct slc_listener_stats *ls =
+			        slc_reactor_listener_stats(d->rc[k].r, i);
+
+			received += atomic_load_explicit(&ls->msgs, memory_order_relaxed);
+			partial += atomic_load_explicit(&ls->closed[SLC_CLOSE_EOF_MIDFRAME],
+			                                memory_order_relaxed);
+		}
+	slc_daemon_log(SLC_CFG_LOG_INFO,
+	               "stopped after %.1f s of draining: %" PRIu64 " messages received, %" PRIu64
+	               " processed, %" PRIu64 " lost in the sink, %" PRIu64
+	               " connections closed inside a frame",
+	               (double)(mono_ns() - t0) * 1e-9, received, total_processed(d), lost,
+	               partial);
+	return rc != 0 ? rc : (lost != 0 ? -EIO : 0);
+}
+
+void
+slc_daemon_destroy(struct slc_daemon *d)
+{
+	if (d == NULL)
+		return;
+	slc_daemon_stop(d);
+	slc_metrics_server_stop(d->metrics);
+	slc_ctl_loop_destroy(d->loop);
+	for (uint32_t k = 0; k < SLC_DAEMON_REACTORS_MAX; k++) {
+		slc_router_destroy(d->rc[k].rt);
+		slc_reactor_destroy(d->rc[k].r);
+		slc_hotkeys_destroy(d->rc[k].hot);
+	}
+	slc_pool_set_destroy(d->pools);
+	if (d->sink_ops != NULL)
+		d->sink_ops->destroy(d->sink);
+	free(d->route);
+	free(d->w);
+	slc_numa_plan_destroy(d->plan);
+	slc_numa_topo_destroy(d->topo);
+	free(d);
+}
+
+uint16_t
+slc_daemon_listener_port(const struct slc_daemon *d, uint32_t i)
+{
+	return i < d->cfg.nlisten ? d->port[i] : 0;
+}
+
+uint16_t
+slc_daemon_metrics_port(const struct slc_daemon *d)
+{
+	return d->metrics != NULL ? slc_metrics_server_port(d->metrics) : 0;
+}
+
+/* systemd's readiness protocol without libsystemd: one datagram to $NOTIFY_SOCKET. */
+static void
+sd_notify_send(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t len;
+	int fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@'))
+		return;
+	len = strlen(path);
+	if (len >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, len);
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0'; /* abstract namespace */
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+	           (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+		slc_daemon_log(SLC_CFG_LOG_WARN, "sd_notify %s: %s", state, strerror(errno));
+	close(fd);
+}
+
+int
+slc_daemon_run(const struct slc_cfg *c)
+{
+	char *desc = malloc(SLC_CFG_DESCRIBE_LEN);
+	struct slc_daemon *d;
+	sigset_t set;
+	int err, sig, status = 0;
+
+	slc_daemon_log_level_set(c->log_level);
+	/* Every thread created from here on inherits the mask: only this thread takes the
+	 * signals, synchronously, so no handler runs in the middle of anything. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (desc != NULL && slc_cfg_describe(c, desc, SLC_CFG_DESCRIBE_LEN) == 0)
+		slc_daemon_log(SLC_CFG_LOG_INFO, "configuration: %s", desc);
+	free(desc);
+	d = slc_daemon_create(c, &err);
+	if (d == NULL)
+		return 1;
+	if (slc_daemon_start(d) != 0) {
+		slc_daemon_destroy(d);
+		return 1;
+	}
+	sd_notify_send("READY=1");
+	for (;;) {
+		sig = sigwaitinfo(&set, NULL);
+		if (sig == SIGHUP) {
+			slc_daemon_reopen(d);
+			continue;
+		}
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+	}
+	sd_notify_send("STOPPING=1");
+	slc_daemon_log(SLC_CFG_LOG_INFO, "%s received", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	if (slc_daemon_stop(d) != 0)
+		status = 1;
+	slc_daemon_destroy(d);
+	return status;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/* daemon.h: sluiced assembled: reactors, routers, pools, sink, controller, metrics. */
+#ifndef SLC_ENGINE_DAEMON_H
+#define SLC_ENGINE_DAEMON_H
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cfg.h"
+
+/*
+ *   create  -> topology and plan, sink, pools, route table, routers, reactors (listening
+ *              sockets bound: clients may connect), controller, metrics endpoint
+ *   start   -> worker, reactor and controller threads run; "ready" is logged
+ *   reopen  -> (SIGHUP) every worker reopens its sink's files before its next write
+ *   stop    -> reactors stop accepting and receiving and deliver what they hold; workers
+ *              finish every accepted message through the sink; sinks flush (fsync) and
+ *              close; the totals are logged. Bounded by --drain-timeout.
+ *   destroy
+ */
+
+struct slc_daemon;
+
+/* Log lines go to stderr as "sluiced: LEVEL: text"; lines above the level are dropped. */
+void slc_daemon_log_level_set(enum slc_cfg_log_level level);
+void slc_daemon_log(enum slc_cfg_log_level level, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+/* --print-topology: the placement plan for c, on out. 0, or -errno after logging why. */
+int slc_daemon_print_topology(const struct slc_cfg *c, FILE *out);
+
+/* NULL with *err (-errno) after logging the reason. */
+struct slc_daemon *slc_daemon_create(const struct slc_cfg *c, int *err);
+int slc_daemon_start(struct slc_daemon *d);
+void slc_daemon_reopen(struct slc_daemon *d);
+/* 0 when everything accepted was delivered, -ETIMEDOUT when --drain-timeout cut it short
+ * (what was lost is logged and counted). Safe to call twice. */
+int slc_daemon_stop(struct slc_daemon *d);
+void slc_daemon_destroy(struct slc_daemon *d);
+
+/* The port listener i (in --listen order) is bound to; the metrics endpoint's port (0: off). */
+uint16_t slc_daemon_listener_port(const struct slc_daemon *d, uint32_t i);
+uint16_t slc_daemon_metrics_port(const struct slc_daemon *d);
+
+/* Runs the daemon until SIGTERM or SIGINT (SIGHUP reopens): the body of main(). Returns
+ * the exit status. */
+int slc_daemon_run(const struct slc_cfg *c);
+
+#endif /* SLC_ENGINE_DAEMON_H */

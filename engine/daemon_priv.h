@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/* daemon_priv.h: the daemon's state, shared by daemon.c and daemon_metrics.c only. */
+#ifndef SLC_ENGINE_DAEMON_PRIV_H
+#define SLC_ENGINE_DAEMON_PRIV_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "cfg.h"
+#include "ctl_loop.h"
+#include "daemon.h"
+#include "key.h"
+#include "metrics.h"
+#include "numa.h"
+#include "pool.h"
+#include "reactor.h"
+#include "router.h"
+#include "sink.h"
+
+#define SLC_DAEMON_REACTORS_MAX SLC_PRODUCERS_MAX
+
+/* One reactor and what runs on its thread: its router and its key extraction. */
+struct slc_daemon_reactor {
+	struct slc_daemon *d;
+	uint32_t id;
+	struct slc_reactor *r;
+	struct slc_router *rt;
+	struct slc_hotkeys *hot;    /* NULL without --key */
+	_Atomic uint64_t keyless;   /* messages with no key of the --key kind: hash 0 */
+	_Atomic uint64_t key_error; /* len32 key headers that do not fit the frame: hash 0 */
+};
+
+/* One worker's sink state; touched by that worker only, counters read by the metrics. */
+struct slc_daemon_worker {
+	struct slc_sink_worker *h;
+	bool open_failed;
+	bool dirty; /* written since the last flush */
+	uint64_t last_flush_ns;
+	uint32_t reopen_seen;
+	_Atomic uint64_t write_errors; /* batches the sink refused */
+	_Atomic uint64_t lost;         /* messages in those batches */
+	_Atomic uint64_t reopens;
+} __attribute__((aligned(128)));
+
+struct slc_daemon {
+	struct slc_cfg cfg;
+	struct slc_numa_topo *topo;
+	struct slc_numa_plan *plan;
+	bool pinned; /* the topology is this machine's: threads are pinned */
+
+	const struct slc_sink_ops *sink_ops;
+	void *sink;
+	struct slc_daemon_worker *w; /* [pools * workers] */
+	_Atomic uint32_t reopen_gen;
+
+	struct slc_key_spec key;
+	bool has_key;
+
+	struct slc_pool_set *pools;
+	struct slc_route_shared *route;
+	struct slc_ctl_loop *loop;
+	_Atomic uint64_t pool_cpu_ppm[SLC_POOLS_MAX];  /* last tick: workers' CPU, parts/1e6 */
+	_Atomic uint64_t pool_wait_ppm[SLC_POOLS_MAX]; /* last tick: run-queue delay */
+
+	uint32_t nreactors;
+	struct slc_daemon_reactor rc[SLC_DAEMON_REACTORS_MAX];
+	uint16_t port[SLC_CFG_LISTEN_MAX];
+
+	struct slc_metrics_server *metrics;
+	uint64_t start_ns;
+	bool started;
+	bool stopped;
+};
+
+/* The metrics endpoint's render callback (daemon_metrics.c). */
+int slc_daemon_metrics_render(void *ctx, struct slc_metrics_buf *b);
+
+#endif /* SLC_ENGINE_DAEMON_PRIV_H */

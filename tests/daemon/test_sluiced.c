@@ -1,0 +1,548 @@
+/* SPDX-License-Identifier: MIT */
+/* test_sluiced.c: sluiced as a process, fed by clients no one here wrote, read back from disk. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sink_file.h"
+
+extern char **environ;
+
+/* A running sluiced: its stderr is read until "ready", then kept for the stop line. */
+struct daemon {
+	pid_t pid;
+	int err_fd;
+	char log[1 << 16];
+	size_t log_len;
+	uint16_t port[4];
+	uint32_t nport;
+	uint16_t metrics_port;
+	char dir[64];
+};
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Reads what stderr has until `until` appears in the log or timeout_ms passes (or EOF). */
+static bool
+read_log(struct daemon *d, const char *until, uint32_t timeout_ms)
+{
+	uint64_t end = mono_ms() + timeout_ms;
+
+	for (;;) {
+		struct pollfd pfd = {.fd = d->err_fd, .events = POLLIN};
+		ssize_t n;
+
+		d->log[d->log_len] = '\0';
+		if (until != NULL && strstr(d->log, until) != NULL)
+			return true;
+		if (mono_ms() >= end)
+			return false;
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		n = read(d->err_fd, d->log + d->log_len, sizeof(d->log) - 1 - d->log_len);
+		if (n <= 0)
+			return until == NULL;
+		d->log_len += (size_t)n;
+	}
+}
+
+/* Spawns sluiced with args (NULL-terminated) and waits for its "ready" line. */
+static void
+daemon_start(struct daemon *d, const char *const *args)
+{
+	const char *argv[48] = {SLC_SLUICED};
+	posix_spawn_file_actions_t fa;
+	int pfd[2], n = 1;
+	char *p;
+
+	memset(d, 0, offsetof(struct daemon, dir));
+	for (; args[n - 1] != NULL && n < 47; n++)
+		argv[n] = args[n - 1];
+	argv[n] = NULL;
+	cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, pfd[1], STDERR_FILENO);
+	cr_assert_eq(posix_spawn(&d->pid, SLC_SLUICED, &fa, NULL, (char *const *)argv, environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	close(pfd[1]);
+	d->err_fd = pfd[0];
+	cr_assert(read_log(d, "ready:", 15000), "sluiced did not get ready:\n%s", d->log);
+	/* "listening on tcp://127.0.0.1:PORT?framing=lines udp://127.0.0.1:PORT" */
+	p = strstr(d->log, "listening on");
+	cr_assert_not_null(p);
+	while ((p = strstr(p, "://")) != NULL && d->nport < 4) {
+		char *colon = strchr(p + 3, ']');
+
+		colon = strchr(colon != NULL ? colon : p + 3, ':');
+		d->port[d->nport++] = (uint16_t)atoi(colon + 1);
+		p = colon;
+	}
+	p = strstr(d->log, "metrics on port ");
+	if (p != NULL)
+		d->metrics_port = (uint16_t)atoi(p + strlen("metrics on port "));
+}
+
+/* SIGTERM, then the exit status; the whole log is in d->log. */
+static int
+daemon_stop(struct daemon *d)
+{
+	int st;
+
+	kill(d->pid, SIGTERM);
+	read_log(d, NULL, 30000);
+	cr_assert_eq(waitpid(d->pid, &st, 0), d->pid);
+	close(d->err_fd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void
+make_dir(struct daemon *d)
+{
+	snprintf(d->dir, sizeof(d->dir), "/tmp/sluiced-test-XXXXXX");
+	cr_assert_not_null(mkdtemp(d->dir));
+}
+
+static void
+remove_dir(const char *dir)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_expect_eq(system(cmd), 0);
+}
+
+static bool
+have(const char *tool)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", tool);
+	return system(cmd) == 0;
+}
+
+/* Calls fn for every record in every segment of dir; fails on damage or a torn tail. */
+static uint64_t
+for_each_record(const char *dir, void (*fn)(void *ctx, const uint8_t *p, uint32_t len), void *ctx)
+{
+	struct slc_sink_file_seg *segs;
+	uint64_t records = 0;
+	size_t n;
+	int err;
+
+	err = slc_sink_file_dir_scan(dir, &segs, &n);
+	cr_assert_eq(err, 0, "%s: %s", dir, strerror(-err));
+	for (size_t i = 0; i < n; i++) {
+		char path[512];
+		struct slc_sink_file_reader *r;
+		struct slc_sink_file_ev ev;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, segs[i].name);
+		r = slc_sink_file_reader_open(path, &err);
+		cr_assert_not_null(r, "%s: %d", path, err);
+		do {
+			cr_assert_eq(slc_sink_file_reader_next(r, &ev), 0);
+			cr_assert(ev.kind != SLC_SINK_FILE_EV_DAMAGE &&
+			                  ev.kind != SLC_SINK_FILE_EV_TORN,
+			          "%s: offset %llu: %s", path, (unsigned long long)ev.offset,
+			          ev.what);
+			if (ev.kind == SLC_SINK_FILE_EV_RECORD) {
+				records++;
+				fn(ctx, ev.payload, ev.payload_len);
+			}
+		} while (ev.kind != SLC_SINK_FILE_EV_END);
+		cr_expect(ev.closed, "%s: no trailer after an orderly stop", path);
+		slc_sink_file_reader_close(r);
+	}
+	free(segs);
+	return records;
+}
+
+/* Marks seen[i] for each message whose payload holds `marker` followed by i in decimal. */
+struct seen {
+	const char *marker;
+	uint32_t n;
+	uint32_t *count; /* [n] */
+	uint32_t foreign;
+};
+
+static void
+mark(void *ctx, const uint8_t *p, uint32_t len)
+{
+	struct seen *s = ctx;
+	size_t ml = strlen(s->marker);
+	char buf[4096];
+	const char *at;
+	unsigned long i;
+
+	if (len >= sizeof(buf))
+		len = sizeof(buf) - 1;
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	at = strstr(buf, s->marker);
+	if (at == NULL) {
+		s->foreign++;
+		return;
+	}
+	i = strtoul(at + ml, NULL, 10);
+	if (i < s->n)
+		s->count[i]++;
+	else
+		s->foreign++;
+}
+
+/* Every message 0..n-1 exactly once, and nothing else. */
+static void
+expect_exactly_once(const char *dir, const char *marker, uint32_t n)
+{
+	struct seen s = {.marker = marker, .n = n, .count = calloc(n, sizeof(uint32_t))};
+	uint32_t missing = 0, dup = 0;
+	uint64_t records;
+
+	cr_assert_not_null(s.count);
+	records = for_each_record(dir, mark, &s);
+	for (uint32_t i = 0; i < n; i++) {
+		missing += s.count[i] == 0;
+		dup += s.count[i] > 1;
+	}
+	cr_expect_eq(missing, 0u, "%u of %u messages missing", missing, n);
+	cr_expect_eq(dup, 0u, "%u messages more than once", dup);
+	cr_expect_eq(s.foreign, 0u, "%u records that are not ours", s.foreign);
+	cr_expect_eq(records, (uint64_t)n);
+	free(s.count);
+}
+
+static void
+run_ok(const char *cmd)
+{
+	int st = system(cmd);
+
+	cr_assert(st == 0, "`%s` failed: %d", cmd, st);
+}
+
+Test(sluiced, logger_tcp_octet_counted_and_plain, .timeout = 120)
+{
+	struct daemon d;
+	char sink[96], cmd[512];
+	const char *args[] = {"--listen",  "tcp://127.0.0.1:0?framing=syslog",
+	                      "--sink",    sink,
+	                      "--metrics", "off",
+	                      "--pools",   "2",
+	                      NULL};
+
+	if (!have("logger"))
+		cr_skip_test("util-linux logger is not installed (.ci/deps installs it)");
+	make_dir(&d);
+	snprintf(sink, sizeof(sink), "file:%s", d.dir);
+	daemon_start(&d, args);
+	/* 1000 octet-counted, then 1000 with LF framing (RFC 6587 non-transparent). */
+	snprintf(cmd, sizeof(cmd),
+	         "seq -f 'logger-msg-%%.0f end' 0 999 | logger --tcp -n 127.0.0.1 -P %u "
+	         "--octet-count -t sluicetest && "
+	         "seq -f 'logger-msg-%%.0f end' 1000 1999 | logger --tcp -n 127.0.0.1 -P %u "
+	         "-t sluicetest",
+	         d.port[0], d.port[0]);
+	run_ok(cmd);
+	cr_assert_eq(daemon_stop(&d), 0, "%s", d.log);
+	expect_exactly_once(d.dir, "logger-msg-", 2000);
+	remove_dir(d.dir);
+}
+
+Test(sluiced, logger_udp, .timeout = 120)
+{
+	struct daemon d;
+	char sink[96], cmd[512];
+	const char *args[] = {"--listen", "udp://127.0.0.1:0", "--sink", sink, "--metrics", "off",
+	                      NULL};
+
+	if (!have("logger"))
+		cr_skip_test("util-linux logger is not installed (.ci/deps installs it)");
+	make_dir(&d);
+	snprintf(sink, sizeof(sink), "file:%s", d.dir);
+	daemon_start(&d, args);
+	/* 300 datagrams at logger's pace: well inside loopback's socket buffer. */
+	snprintf(cmd, sizeof(cmd),
+	         "seq -f 'udp-msg-%%.0f end' 0 299 | logger --udp -n 127.0.0.1 -P %u -t sluicetest",
+	         d.port[0]);
+	run_ok(cmd);
+	usleep(200000);
+	cr_assert_eq(daemon_stop(&d), 0, "%s", d.log);
+	expect_exactly_once(d.dir, "udp-msg-", 300);
+	remove_dir(d.dir);
+}
+
+Test(sluiced, loggen_tcp_several_connections, .timeout = 120)
+{
+	struct daemon d;
+	char sink[96], cmd[512];
+	const char *args[] = {"--listen",   "tcp://127.0.0.1:0?framing=lines",
+	                      "--sink",     sink,
+	                      "--metrics",  "off",
+	                      "--strategy", "ordered",
+	                      "--key",      "syslog:hostname",
+	                      NULL};
+	const uint32_t per_conn = 5000, conns = 4;
+	struct seen s = {.marker = "seq: ", .n = per_conn};
+	uint32_t bad = 0;
+
+	if (!have("loggen"))
+		cr_skip_test(
+		        "syslog-ng's loggen is not installed (.ci/deps installs syslog-ng-core)");
+	make_dir(&d);
+	snprintf(sink, sizeof(sink), "file:%s", d.dir);
+	daemon_start(&d, args);
+	/* loggen: messages of at least ~128 bytes; -r is required. -r and -n are per
+	 * connection, and each connection numbers its messages 0.. ("seq: %010d"). */
+	snprintf(cmd, sizeof(cmd),
+	         "loggen -i -S -Q -r 100000 -s 200 -n %u --active-connections=%u -I 30 "
+	         "127.0.0.1 %u >/dev/null 2>&1",
+	         per_conn, conns, d.port[0]);
+	run_ok(cmd);
+	cr_assert_eq(daemon_stop(&d), 0, "%s", d.log);
+	/* Every sequence number once per connection. */
+	s.count = calloc(per_conn, sizeof(uint32_t));
+	cr_expect_eq(for_each_record(d.dir, mark, &s), (uint64_t)per_conn * conns);
+	for (uint32_t i = 0; i < per_conn; i++)
+		bad += s.count[i] != conns;
+	cr_expect_eq(s.foreign, 0u);
+	cr_expect_eq(bad, 0u, "%u sequence numbers not seen exactly %u times", bad, conns);
+	free(s.count);
+	remove_dir(d.dir);
+}
+
+Test(sluiced, nc_lines_and_empty_connections, .timeout = 120)
+{
+	struct daemon d;
+	char sink[96], cmd[512];
+	const char *args[] = {"--sink",    sink,  "--listen", "tcp://127.0.0.1:0",
+	                      "--metrics", "off", NULL};
+
+	if (!have("nc"))
+		cr_skip_test("nc is not installed (.ci/deps installs netcat-openbsd)");
+	make_dir(&d);
+	snprintf(sink, sizeof(sink), "file:%s", d.dir);
+	daemon_start(&d, args);
+	/* A connection opened and closed without data, then one with 10000 lines and no LF
+	 * after the last: both are normal traffic. */
+	snprintf(cmd, sizeof(cmd),
+	         "nc -N 127.0.0.1 %u </dev/null && seq -f 'nc-msg-%%.0f' 0 9999 | head -c -1 | "
+	         "nc -N 127.0.0.1 %u",
+	         d.port[0], d.port[0]);
+	run_ok(cmd);
+	cr_assert_eq(daemon_stop(&d), 0, "%s", d.log);
+	/* The last line had no LF: the stream ended inside it, so it is not a frame. */
+	{
+		struct seen s = {.marker = "nc-msg-", .n = 10000, .count = calloc(10000, 4)};
+		uint32_t missing = 0;
+
+		cr_expect_eq(for_each_record(d.dir, mark, &s), 9999u);
+		for (uint32_t i = 0; i < 9999; i++)
+			missing += s.count[i] != 1;
+		cr_expect_eq(missing, 0u);
+		cr_expect_eq(s.count[9999], 0u);
+		free(s.count);
+	}
+	remove_dir(d.dir);
+}
+
+/* A sender that writes numbered lines until the daemon goes away. */
+struct stream {
+	uint16_t port;
+	uint64_t written;
+};
+
+static void *
+stream_main(void *arg)
+{
+	struct stream *s = arg;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(s->port)};
+	char buf[65536];
+	uint64_t seq = 0;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		return NULL;
+	for (;;) {
+		size_t n = 0;
+		ssize_t w;
+
+		while (n < sizeof(buf) - 64)
+			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "stream-%llu payload\n",
+			                      (unsigned long long)seq++);
+		w = send(fd, buf, n, MSG_NOSIGNAL);
+		if (w < (ssize_t)n)
+			break;
+		s->written = seq;
+	}
+	close(fd);
+	return NULL;
+}
+
+Test(sluiced, sigterm_mid_stream_loses_nothing_accepted, .timeout = 120)
+{
+	struct daemon d;
+	struct stream st = {0};
+	char sink[96];
+	const char *args[] = {"--sink",  sink, "--listen", "tcp://127.0.0.1:0", "--metrics", "off",
+	                      "--pools", "2",  NULL};
+	unsigned long long received = 0, processed = 0, lost = 1;
+	struct seen s = {.marker = "stream-"};
+	pthread_t t;
+	char *p;
+
+	make_dir(&d);
+	snprintf(sink, sizeof(sink), "file:%s", d.dir);
+	daemon_start(&d, args);
+	st.port = d.port[0];
+	cr_assert_eq(pthread_create(&t, NULL, stream_main, &st), 0);
+	usleep(300000);
+	cr_assert_eq(daemon_stop(&d), 0, "%s", d.log);
+	pthread_join(t, NULL);
+	/* "N messages received, M processed, L lost in the sink" */
+	p = strstr(d.log, "messages received");
+	cr_assert_not_null(p, "%s", d.log);
+	while (p > d.log && p[-1] != ' ')
+		p--;
+	while (p > d.log && p[-1] == ' ')
+		p--;
+	while (p > d.log && p[-1] >= '0' && p[-1] <= '9')
+		p--;
+	cr_assert_eq(sscanf(p, "%llu messages received, %llu processed, %llu lost", &received,
+	                    &processed, &lost),
+	             3, "%s", p);
+	cr_expect_gt(received, 1000u, "the stream was running");
+	cr_expect_eq(processed, received);
+	cr_expect_eq(lost, 0u);
+	/* What was received is a prefix of the stream: 0..received-1, each once. */
+	s.n = (uint32_t)received;
+	s.count = calloc(received + 1, sizeof(uint32_t));
+	cr_expect_eq(for_each_record(d.dir, mark, &s), received);
+	{
+		uint32_t bad = 0;
+
+		for (uint32_t i = 0; i < s.n; i++)
+			bad += s.count[i] != 1;
+		cr_expect_eq(bad, 0u, "%u of the first %u messages not exactly once", bad, s.n);
+	}
+	cr_expect_eq(s.foreign, 0u);
+	free(s.count);
+	remove_dir(d.dir);
+}
+
+Test(sluiced, metrics_endpoint_serves_the_counters, .timeout = 60)
+{
+	struct daemon d;
+	const char *args[] = {"--listen", "tcp://127.0.0.1:0", "--metrics", "127.0.0.1:0", NULL};
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	char resp[1 << 17], cmd[256];
+	size_t n = 0;
+	ssize_t r;
+	int fd;
+
+	d.dir[0] = '\0';
+	daemon_start(&d, args);
+	cr_assert_neq(d.metrics_port, 0, "%s", d.log);
+	snprintf(cmd, sizeof(cmd), "seq 1 500 | nc -N 127.0.0.1 %u", d.port[0]);
+	run_ok(cmd);
+	usleep(200000);
+	sa.sin_port = htons(d.metrics_port);
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	dprintf(fd, "GET /metrics HTTP/1.0\r\n\r\n");
+	while ((r = read(fd, resp + n, sizeof(resp) - 1 - n)) > 0)
+		n += (size_t)r;
+	resp[n] = '\0';
+	close(fd);
+	cr_expect(strstr(resp, "200 OK") != NULL, "%.200s", resp);
+	cr_expect(strstr(resp, "sluice_worker_processed_total{pool=\"0\",worker=\"0\"}") != NULL);
+	cr_expect(strstr(resp, "sluice_received_messages_total{") != NULL);
+	cr_expect(strstr(resp, "sluice_pool_weight{pool=\"1\"}") != NULL);
+	cr_expect(strstr(resp, "sluice_sink_messages_total{sink=\"null\"} 500") != NULL, "%s",
+	          strstr(resp, "sluice_sink_messages_total")
+	                  ? strstr(resp, "sluice_sink_messages_total")
+	                  : "(none)");
+	cr_expect(strstr(resp, "sluice_e2e_latency_seconds_count 0") != NULL);
+	cr_expect_eq(daemon_stop(&d), 0, "%s", d.log);
+	cr_expect(strstr(d.log, "refused") == NULL, "the render broke the format: %s", d.log);
+}
+
+/* Bad flags: one line naming the flag, exit status 2, nothing started. */
+Test(sluiced, bad_flags_exit_2_with_a_message)
+{
+	static const char *const cases[][4] = {
+	        {"--pools", "0", "--pools", NULL},
+	        {"--strategy", "fast", "--strategy", NULL},
+	        {"--listen", "sctp://1.2.3.4:5", "--listen", NULL},
+	        {"--buffer-size", "12x", "--buffer-size", NULL},
+	        {"--key", "field:0", "field:0", NULL},
+	        {"--no-such-flag", NULL, "--no-such-flag", NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct daemon d;
+		const char *args[] = {cases[i][0], cases[i][1], NULL};
+		int st;
+		posix_spawn_file_actions_t fa;
+		const char *argv[] = {SLC_SLUICED, args[0], args[1], NULL};
+		int pfd[2];
+
+		cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
+		posix_spawn_file_actions_init(&fa);
+		posix_spawn_file_actions_adddup2(&fa, pfd[1], STDERR_FILENO);
+		cr_assert_eq(
+		        posix_spawn(&d.pid, SLC_SLUICED, &fa, NULL, (char *const *)argv, environ),
+		        0);
+		posix_spawn_file_actions_destroy(&fa);
+		close(pfd[1]);
+		d.err_fd = pfd[0];
+		d.log_len = 0;
+		read_log(&d, NULL, 10000);
+		close(pfd[0]);
+		cr_assert_eq(waitpid(d.pid, &st, 0), d.pid);
+		cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 2, "%s %s: status %d", cases[i][0],
+		          cases[i][1] ? cases[i][1] : "", st);
+		cr_expect(strstr(d.log, cases[i][2]) != NULL, "%s %s: %s", cases[i][0],
+		          cases[i][1] ? cases[i][1] : "", d.log);
+	}
+}
+
+Test(sluiced, print_topology_from_xml)
+{
+	char cmd[512];
+	FILE *f;
+	char out[8192];
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd),
+	         "%s --print-topology --topology-xml %s/topo-2n8c.xml --pools 4 --workers 2 "
+	         "--reactors-per-node 1",
+	         SLC_SLUICED, SLC_FIXTURES_DIR);
+	f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = '\0';
+	cr_expect_eq(pclose(f), 0, "%s", out);
+	cr_expect(strstr(out, "reactor") != NULL && strstr(out, "worker") != NULL, "%s", out);
+}
