@@ -15,9 +15,9 @@ build: deps
 	cmake --preset release >/dev/null
 	cmake --build --preset release
 
-# The main job: until the daemon exists, the ring benchmark against ck_ring and rte_ring.
+# The main job: sluiced (null sink) on loopback, fed by sluice-bench for ten seconds.
 run: build
-	./build/release/perf/bench_ring --runs 3
+	sh perf/main_job.sh build/release
 
 # Unit, integration and stress tests in the release build, then under ASan+UBSan and TSan,
 # then the fuzz targets (clang, libFuzzer), 20 s each.

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -486,6 +487,113 @@ Test(sluiced, metrics_endpoint_serves_the_counters, .timeout = 60)
 	cr_expect(strstr(resp, "sluice_e2e_latency_seconds_count 0") != NULL);
 	cr_expect_eq(daemon_stop(&d), 0, "%s", d.log);
 	cr_expect(strstr(d.log, "refused") == NULL, "the render broke the format: %s", d.log);
+}
+
+Test(sluiced, plugin_sink_gets_every_message, .timeout = 60)
+{
+	struct daemon d;
+	char sink[512], cmd[256], out[64] = "/tmp/sluiced-plugin-XXXXXX", line[256];
+	const char *args[] = {"--listen", "tcp://127.0.0.1:0", "--sink", sink, "--metrics", "off",
+	                      "--pools", "2", NULL};
+	unsigned long long total = 0, m;
+	FILE *f;
+	int fd;
+
+	d.dir[0] = '\0';
+	fd = mkstemp(out);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	snprintf(sink, sizeof(sink), "plugin:%s?%s", SLC_PLUGIN_EXAMPLE, out);
+	daemon_start(&d, args);
+	snprintf(cmd, sizeof(cmd), "seq 1 3000 | nc -N 127.0.0.1 %u", d.port[0]);
+	run_ok(cmd);
+	cr_assert_eq(daemon_stop(&d), 0, "%s", d.log);
+	/* fini wrote "worker N: M messages ..." per worker that ran */
+	f = fopen(out, "r");
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "worker %*u: %llu messages", &m) == 1)
+			total += m;
+	fclose(f);
+	unlink(out);
+	cr_expect_eq(total, 3000u, "%s", d.log);
+}
+
+/* A downstream peer for the forward sink: accepts up to 8 connections, counts lines. */
+struct peer {
+	int lfd;
+	uint16_t port;
+	_Atomic uint64_t lines;
+	_Atomic bool stop;
+};
+
+static void *
+peer_main(void *arg)
+{
+	struct peer *p = arg;
+	struct pollfd pfd[9] = {{.fd = p->lfd, .events = POLLIN}};
+	nfds_t n = 1;
+	char buf[65536];
+
+	while (!atomic_load(&p->stop)) {
+		if (poll(pfd, n, 50) <= 0)
+			continue;
+		if ((pfd[0].revents & POLLIN) && n < 9) {
+			pfd[n].fd = accept(p->lfd, NULL, NULL);
+			pfd[n++].events = POLLIN;
+		}
+		for (nfds_t i = 1; i < n; i++) {
+			ssize_t r;
+
+			if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP)))
+				continue;
+			r = read(pfd[i].fd, buf, sizeof(buf));
+			if (r <= 0) {
+				close(pfd[i].fd);
+				pfd[i].fd = -1;
+				continue;
+			}
+			for (ssize_t k = 0; k < r; k++)
+				if (buf[k] == '\n')
+					atomic_fetch_add(&p->lines, 1);
+		}
+	}
+	for (nfds_t i = 1; i < n; i++)
+		if (pfd[i].fd >= 0)
+			close(pfd[i].fd);
+	return NULL;
+}
+
+Test(sluiced, forward_sink_delivers_to_the_peer, .timeout = 60)
+{
+	struct daemon d;
+	struct peer p = {0};
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t sl = sizeof(sa);
+	char sink[64], cmd[256];
+	const char *args[] = {"--listen", "tcp://127.0.0.1:0", "--sink", sink, "--metrics", "off",
+	                      "--pools", "2", NULL};
+	pthread_t t;
+
+	d.dir[0] = '\0';
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	p.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_eq(bind(p.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(p.lfd, 16), 0);
+	getsockname(p.lfd, (struct sockaddr *)&sa, &sl);
+	p.port = ntohs(sa.sin_port);
+	cr_assert_eq(pthread_create(&t, NULL, peer_main, &p), 0);
+	snprintf(sink, sizeof(sink), "forward:127.0.0.1:%u", p.port);
+	daemon_start(&d, args);
+	snprintf(cmd, sizeof(cmd), "seq 1 20000 | nc -N 127.0.0.1 %u", d.port[0]);
+	run_ok(cmd);
+	cr_assert_eq(daemon_stop(&d), 0, "%s", d.log);
+	for (int i = 0; i < 100 && atomic_load(&p.lines) < 20000; i++)
+		usleep(20000);
+	atomic_store(&p.stop, true);
+	pthread_join(t, NULL);
+	close(p.lfd);
+	cr_expect_eq(atomic_load(&p.lines), 20000u, "%s", d.log);
 }
 
 /* Bad flags: one line naming the flag, exit status 2, nothing started. */
