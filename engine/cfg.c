@@ -53,6 +53,7 @@ static const char *const group_names[SLC_CFG_G__COUNT] = {
         [SLC_CFG_G_SINK] = "Sink",
         [SLC_CFG_G_CONTROLLER] = "Controller",
         [SLC_CFG_G_OPERATIONS] = "Operations",
+        [SLC_CFG_G_TESTING] = "Testing",
 };
 
 static void print_version(FILE *f);
@@ -420,6 +421,38 @@ static const struct slc_cfg_opt opts[] = {
          .help = "At shutdown, how long to wait for messages in flight to reach the sink "
                  "before exiting anyway. A bare number is seconds.",
          FIELD(drain_timeout_ms)},
+        {.name = "--test-handler-cost-ns",
+         .type = SLC_CFG_COUNT,
+         .group = SLC_CFG_G_TESTING,
+         .metavar = "NS",
+         .def = "off",
+         .min = 0,
+         .max = 1000000000,
+         .flags = SLC_CFG_F_OFF,
+         .help = "For tests and benchmarks: every message costs its worker this many ns "
+                 "before the sink sees it (a sleep against the worker's own clock, like a "
+                 "slow disk).",
+         FIELD(test_handler_cost_ns)},
+        {.name = "--test-slow-pool",
+         .type = SLC_CFG_COUNT,
+         .group = SLC_CFG_G_TESTING,
+         .metavar = "P",
+         .def = "0",
+         .min = 0,
+         .max = SLC_POOLS_MAX - 1,
+         .help = "For tests: the pool that --test-slow-pool-cost-ns slows.",
+         FIELD(test_slow_pool)},
+        {.name = "--test-slow-pool-cost-ns",
+         .type = SLC_CFG_COUNT,
+         .group = SLC_CFG_G_TESTING,
+         .metavar = "NS",
+         .def = "off",
+         .min = 0,
+         .max = 1000000000,
+         .flags = SLC_CFG_F_OFF,
+         .help = "For tests: what a message costs in --test-slow-pool instead of "
+                 "--test-handler-cost-ns.",
+         FIELD(test_slow_pool_cost_ns)},
         {.name = "--version",
          .type = SLC_CFG_ACTION,
          .group = SLC_CFG_G_OPERATIONS,
@@ -1173,6 +1206,11 @@ cfg_check(const struct slc_cfg *c, char *msg, size_t len)
 	if (c->pools * c->workers > SLC_WORKERS_MAX) {
 		sb_printf(&b, "--pools %u times --workers %u is %u workers; allowed: at most %u",
 		          c->pools, c->workers, c->pools * c->workers, SLC_WORKERS_MAX);
+		return -EINVAL;
+	}
+	if (c->test_slow_pool_cost_ns != 0 && c->test_slow_pool >= c->pools) {
+		sb_printf(&b, "--test-slow-pool %u: there are %u pools; allowed: 0..%u",
+		          c->test_slow_pool, c->pools, c->pools - 1);
 		return -EINVAL;
 	}
 	/* Adaptive weights are percentages: pools all at the floor must leave room to move. */

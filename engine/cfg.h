@@ -119,6 +119,10 @@ struct slc_cfg {
 	struct slc_cfg_addr metrics;      /* --metrics; addrlen 0: off */
 	enum slc_cfg_log_level log_level; /* --log-level */
 	uint32_t drain_timeout_ms;        /* --drain-timeout */
+	/* testing: a sink made slow on purpose (overload tests, benchmarks) */
+	uint32_t test_handler_cost_ns;   /* --test-handler-cost-ns: every pool; 0: none */
+	uint32_t test_slow_pool;         /* --test-slow-pool */
+	uint32_t test_slow_pool_cost_ns; /* --test-slow-pool-cost-ns: that pool's; 0: none */
 };
 
 enum slc_cfg_type {
@@ -144,6 +148,7 @@ enum slc_cfg_group {
 	SLC_CFG_G_SINK,
 	SLC_CFG_G_CONTROLLER,
 	SLC_CFG_G_OPERATIONS,
+	SLC_CFG_G_TESTING,
 	SLC_CFG_G__COUNT
 };
 

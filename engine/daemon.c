@@ -219,12 +219,37 @@ worker_sink(struct slc_daemon *d, uint32_t g)
 	return w;
 }
 
+/*
+ * --test-handler-cost-ns: n messages cost the worker n * cost after the end of its
+ * previous batch or now, whichever is later, slept against its own clock; time overslept
+ * (up to 2 ms) is taken off the next batch, so the worker's rate is 1e9 / cost.
+ */
+static void
+test_cost(struct slc_daemon_worker *w, uint32_t n)
+{
+	uint64_t now = mono_ns();
+	struct timespec ts;
+
+	if (w->busy_until_ns + 2000000u < now)
+		w->busy_until_ns = now;
+	w->busy_until_ns += n * w->cost_ns;
+	if (w->busy_until_ns <= now)
+		return;
+	ts.tv_sec = (time_t)(w->busy_until_ns / 1000000000u);
+	ts.tv_nsec = (long)(w->busy_until_ns % 1000000000u);
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
 static void
 handler(void *ctx, uint32_t g, const struct slc_msg *msgs, uint32_t n)
 {
 	struct slc_daemon *d = ctx;
 	struct slc_daemon_worker *w = worker_sink(d, g);
 	int e;
+
+	if (w->cost_ns != 0)
+		test_cost(w, n);
 
 	e = w->h != NULL ? d->sink_ops->write(w->h, msgs, n) : -EBADF;
 	w->dirty = true;
@@ -492,6 +517,11 @@ slc_daemon_create(const struct slc_cfg *c, int *err)
 		goto err_destroy;
 	}
 	memset(d->w, 0, (size_t)c->pools * c->workers * sizeof(*d->w));
+	for (uint32_t g = 0; g < c->pools * c->workers; g++) {
+		bool slow = c->test_slow_pool_cost_ns != 0 && g / c->workers == c->test_slow_pool;
+
+		d->w[g].cost_ns = slow ? c->test_slow_pool_cost_ns : c->test_handler_cost_ns;
+	}
 	rc = sink_create(d);
 	if (rc != 0)
 		goto err_destroy;

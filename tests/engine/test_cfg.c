@@ -204,7 +204,8 @@ Test(cfg, no_flags_is_the_defaults)
 	                       "controller=adaptive rebalance-interval=100ms cooldown=10s "
 	                       "eps-rate=1 min-pressure-delta=2 base-step=1 max-step=5 "
 	                       "min-weight=1 max-frac=0.2 pace-rate=5 metrics=127.0.0.1:9140 "
-	                       "log-level=info drain-timeout=30s");
+	                       "log-level=info drain-timeout=30s test-handler-cost-ns=off "
+	                       "test-slow-pool=0 test-slow-pool-cost-ns=off");
 }
 
 /* The table itself: what the parser and the docs rely on. */
@@ -305,6 +306,9 @@ static const struct good goods[] = {
         {"--metrics", "[::1]:9141", "metrics=[::1]:9141", NULL},
         {"--log-level", "debug", "log-level=debug", NULL},
         {"--drain-timeout", "2m", "drain-timeout=2m", NULL},
+        {"--test-handler-cost-ns", "5000", "test-handler-cost-ns=5000", NULL},
+        {"--test-slow-pool", "1", "test-slow-pool=1", NULL},
+        {"--test-slow-pool-cost-ns", "20000", "test-slow-pool-cost-ns=20000", NULL},
 };
 
 static const struct good *
@@ -403,6 +407,9 @@ static const struct bad bads[] = {
         {"--metrics", "localhost:9140", "ADDR:PORT"},
         {"--log-level", "trace", "error, warn, info, debug"},
         {"--drain-timeout", "-5s", "0..1h"},
+        {"--test-handler-cost-ns", "1us", "off, or 0..1000000000"},
+        {"--test-slow-pool", "64", "0..63"},
+        {"--test-slow-pool-cost-ns", "-1", "off, or 0..1000000000"},
 };
 
 static void
@@ -782,6 +789,18 @@ Test(cfg, workers_in_all_at_most_256)
 	cr_assert_eq(parse("--pools", "64", "--workers", "5", NULL), SLC_CFG_USAGE);
 	cr_expect_str_eq(err_text, "sluiced: --pools 64 times --workers 5 is 320 workers; "
 	                           "allowed: at most 256\n");
+}
+
+Test(cfg, test_slow_pool_must_exist)
+{
+	cr_assert_eq(parse("--test-slow-pool-cost-ns", "1000", "--test-slow-pool", "2", NULL),
+	             SLC_CFG_USAGE);
+	cr_expect_str_eq(err_text,
+	                 "sluiced: --test-slow-pool 2: there are 2 pools; allowed: 0..1\n");
+	cr_expect_eq(parse("--test-slow-pool-cost-ns", "1000", "--test-slow-pool", "1", NULL),
+	             SLC_CFG_RUN);
+	/* without a cost the pool number is not used */
+	cr_expect_eq(parse("--test-slow-pool", "9", NULL), SLC_CFG_RUN);
 }
 
 Test(cfg, adaptive_min_weight_leaves_room)
