@@ -39,6 +39,15 @@ struct slc_sink_ops {
 	/* Makes everything written durable or sent, as far as the sink promises (fsync for
 	 * file). Called at drain and by the worker when it goes idle. May be NULL. */
 	int (*flush)(struct slc_sink_worker *w);
+	/*
+	 * Makes everything written so far durable, whatever --fsync says, for acknowledged
+	 * delivery (docs/protocol.md): file: the records are fdatasync'ed; forward: the bytes
+	 * are in the kernel's socket buffer (TCP promises no more without the peer's own
+	 * acknowledgement); kafka: every produced message has its delivery report. Returns
+	 * 0 only then; -errno otherwise (the messages are then not acknowledged). NULL: the
+	 * sink cannot promise durability, and acknowledged connections are refused with it.
+	 */
+	int (*sync)(struct slc_sink_worker *w);
 	/* SIGHUP: reopen files (log rotation). Called on the worker's thread. May be NULL. */
 	int (*reopen)(struct slc_sink_worker *w);
 	/* Flushes and frees the worker's state. Accepts NULL. */

@@ -876,6 +876,7 @@ const struct slc_sink_ops slc_sink_forward_ops = {
         .worker_open = forward_worker_open,
         .write = forward_write,
         .flush = forward_flush,
+        .sync = forward_flush, /* flush returns once the kernel holds every byte */
         .reopen = NULL,
         .worker_close = forward_worker_close,
         .destroy = forward_destroy,
