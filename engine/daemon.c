@@ -197,9 +197,11 @@ worker_sink(struct slc_daemon *d, uint32_t g)
 		if (e != 0) {
 			w->open_failed = true;
 			w->h = NULL;
-			slc_daemon_log(SLC_CFG_LOG_ERROR,
-			               "worker %u: sink %s cannot open: %s; its messages are lost",
-			               g, d->sink_ops->name, strerror(-e));
+			slc_daemon_log(SLC_CFG_LOG_ERROR, "worker %u: sink %s cannot open: %s", g,
+			               d->sink_ops->name, strerror(-e));
+			atomic_fetch_add_explicit(&d->sinks_failed, 1, memory_order_release);
+		} else {
+			atomic_fetch_add_explicit(&d->sinks_opened, 1, memory_order_release);
 		}
 		w->reopen_seen = atomic_load_explicit(&d->reopen_gen, memory_order_acquire);
 	}
@@ -281,6 +283,11 @@ idle(void *ctx, uint32_t g)
 	struct slc_daemon_worker *w = &d->w[g];
 	uint64_t now;
 
+	/* A worker finds its rings empty right after it starts: it opens its sink then, on
+	 * its own thread, so that start-up can wait for every sink (and fail when one does
+	 * not open) before the daemon says it is ready. */
+	if (w->h == NULL && !w->open_failed)
+		worker_sink(d, g);
 	if (w->h == NULL || !w->dirty || d->sink_ops->flush == NULL)
 		return;
 	now = mono_ns();
@@ -640,6 +647,25 @@ slc_daemon_start(struct slc_daemon *d)
 	if (rc != 0) {
 		slc_daemon_log(SLC_CFG_LOG_ERROR, "workers: %s", strerror(-rc));
 		return rc;
+	}
+	/* Every worker opens its sink before anything is accepted: a sink that cannot open
+	 * (a plugin's worker_open, a full disk) stops the start rather than losing messages. */
+	for (int i = 0; i < 10000; i++) {
+		uint32_t done = atomic_load_explicit(&d->sinks_opened, memory_order_acquire) +
+		                atomic_load_explicit(&d->sinks_failed, memory_order_acquire);
+
+		if (done == d->cfg.pools * d->cfg.workers)
+			break;
+		usleep(1000);
+	}
+	if (atomic_load_explicit(&d->sinks_opened, memory_order_acquire) !=
+	    d->cfg.pools * d->cfg.workers) {
+		slc_daemon_log(SLC_CFG_LOG_ERROR, "sink %s: %u of %u workers could not open it",
+		               d->sink_ops->name,
+		               d->cfg.pools * d->cfg.workers -
+		                       atomic_load_explicit(&d->sinks_opened, memory_order_acquire),
+		               d->cfg.pools * d->cfg.workers);
+		return -EIO;
 	}
 	for (uint32_t k = 0; k < d->nreactors; k++) {
 		rc = slc_reactor_start(d->rc[k].r);

@@ -54,6 +54,8 @@ struct slc_daemon {
 	void *sink;
 	struct slc_daemon_worker *w; /* [pools * workers] */
 	_Atomic uint32_t reopen_gen;
+	_Atomic uint32_t sinks_opened; /* workers whose sink opened (start waits for all) */
+	_Atomic uint32_t sinks_failed; /* workers whose sink did not */
 
 	struct slc_key_spec key;
 	bool has_key;
