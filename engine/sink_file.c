@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdalign.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -41,6 +42,19 @@ static_assert(WBUF_SIZE >= HDR_SIZE + REC_SIZE + SLC_SINK_FILE_KEY_MAX + COPY_MA
 #define LOG_PER_SEC  5
 #define RD_CHUNK     (256u << 10) /* the reader's least pread */
 
+/* Levels of cfg->log (cfg.h's: 0 error .. 3 debug). */
+#define LVL_ERROR 0
+#define LVL_WARN  1
+
+/* Checkpoint files (sink_file.h): the first line, and the room for the longest one: the
+ * first line, a line per worker ("consumed" 3 + 20 + 20 digits, 4 separators: 55 bytes)
+ * and the crc line. */
+#define CKPT_LINE1         "sluice-checkpoint 1\n"
+#define CKPT_BUF_SIZE      (sizeof(CKPT_LINE1) + SLC_SINK_FILE_WORKERS_MAX * 56u + 16u)
+#define CKPT_READ_MAX      (64u << 10)
+#define CKPT_INTERVAL_NS   ((uint64_t)SLC_SINK_FILE_CKPT_INTERVAL_MS * 1000000u)
+#define CONSUMED_LOCK_NAME "consumed.lock"
+
 /* One worker's counters, alone on a cache line: the worker adds, any thread reads. */
 struct wstats {
 	alignas(SLC_CACHE_LINE) _Atomic uint64_t records;
@@ -55,12 +69,34 @@ struct wstats {
 
 static_assert(sizeof(struct wstats) == SLC_CACHE_LINE, "one line per worker's counters");
 
+/*
+ * The durable checkpoint is the one thing workers share: each worker notes its position
+ * after a sync, at most every CKPT_INTERVAL_NS (so the mutex is off the per-batch path),
+ * and one of them at a time writes the file, outside the mutex: `writing` says who, and
+ * ckpt_buf is that worker's alone while it is set.
+ */
 struct slc_sink_file {
 	struct slc_sink_file_cfg cfg; /* defaults filled in; cfg.dir points at dir */
 	char *dir;
 	int lock_fd;       /* holds the flock on DIR/sluice.lock */
 	struct wstats *st; /* [SLC_SINK_FILE_WORKERS_MAX] */
 	_Atomic bool claimed[SLC_SINK_FILE_WORKERS_MAX];
+
+	pthread_mutex_t ckpt_mu;
+	pthread_cond_t ckpt_cv; /* signalled when writing goes false */
+	struct slc_sink_file_pos ckpt[SLC_SINK_FILE_WORKERS_MAX]; /* under ckpt_mu */
+	bool ckpt_dirty;          /* ckpt differs from the file; under ckpt_mu */
+	bool ckpt_writing;        /* under ckpt_mu */
+	uint64_t ckpt_written_ns; /* CLOCK_MONOTONIC of the last write; under ckpt_mu */
+	char *ckpt_buf;           /* CKPT_BUF_SIZE */
+	_Atomic uint64_t checkpoints;
+	_Atomic uint64_t checkpoint_errors;
+
+	/* What create's recovery did; written before create returns, read-only after. */
+	uint64_t recovered_segments;
+	uint64_t recovered_bytes_cut;
+	uint64_t recovered_records_dropped;
+	uint64_t recovered_lost_durable;
 };
 
 /*
@@ -83,6 +119,16 @@ struct slc_sink_file_worker {
 	bool dir_unsynced;  /* a segment was created in dir_fd since it was last synced */
 	bool wrote;         /* anything, since worker_open */
 	uint64_t synced_ns; /* CLOCK_MONOTONIC of the last sync */
+	/* Segments ended without a sync since the last one (never mode's seg_end, a write
+	 * error's seg_abandon): sync() then needs a syncfs, an fdatasync cannot reach them. */
+	bool ended_unsynced;
+	/* The last ended segment and its size, for the checkpoint once the segment is
+	 * durable; false after seg_abandon (its end is not a promise). */
+	bool ended_valid;
+	uint64_t ended_seq;
+	uint64_t ended_size;
+	int sync_lost;          /* an fdatasync failed since the last sync(): its -errno */
+	uint64_t ckpt_noted_ns; /* CLOCK_MONOTONIC of the last ckpt_note that took the mutex */
 	struct iovec iov[IOV_CAP];
 	int niov;
 	bool last_in_buf; /* iov[niov - 1] ends at buf + buf_used */
@@ -137,6 +183,89 @@ static inline uint64_t
 get_le64(const uint8_t *p)
 {
 	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+/* The 32-byte segment header of worker's segment seq. */
+static void
+seg_hdr_put(uint8_t *h, uint32_t worker, uint64_t seq)
+{
+	memcpy(h, SLC_SINK_FILE_SEG_MAGIC, 8);
+	put_le16(h + 8, SLC_SINK_FILE_SEG_VERSION);
+	put_le16(h + 10, HDR_SIZE);
+	put_le32(h + 12, worker);
+	put_le64(h + 16, seq);
+	put_le32(h + 24, 0);
+	put_le32(h + 28, slc_crc32c(0, h, 28));
+}
+
+/* The trailer of a segment with `records` records, the trailer itself at offset `at`. */
+static void
+trailer_put(uint8_t *h, uint64_t records, uint64_t at)
+{
+	put_le32(h, SLC_SINK_FILE_REC_MAGIC);
+	put_le32(h + 4, 16);
+	put_le16(h + 8, 0);
+	put_le16(h + 10, SLC_SINK_FILE_REC_F_END);
+	put_le64(h + 16, records);
+	put_le64(h + 24, at);
+	put_le32(h + 12, slc_crc32c(slc_crc32c(0, h + 4, 8), h + 16, 16));
+}
+
+/* True when h (TRAILER_SIZE bytes, at offset `at` of its file) is a valid trailer that
+ * says it is at `at`. */
+static bool
+trailer_valid(const uint8_t *h, uint64_t at)
+{
+	return get_le32(h) == SLC_SINK_FILE_REC_MAGIC && get_le32(h + 4) == 16 &&
+	       get_le16(h + 8) == 0 && get_le16(h + 10) == SLC_SINK_FILE_REC_F_END &&
+	       get_le32(h + 12) == slc_crc32c(slc_crc32c(0, h + 4, 8), h + 16, 16) &&
+	       get_le64(h + 24) == at;
+}
+
+/* pwrite of all len bytes: 0 or -errno. */
+static int
+pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* pread of all len bytes: 0, -errno, or -EIO when the file ends first. */
+static int
+pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
 }
 
 static uint64_t
@@ -201,7 +330,26 @@ wlog(struct slc_sink_file_worker *w, const char *fmt, ...)
 		         w->log_suppressed);
 		w->log_suppressed = 0;
 	}
-	cfg->log(cfg->log_ctx, 0, "%s", line);
+	cfg->log(cfg->log_ctx, LVL_ERROR, "%s", line);
+}
+
+static void sink_log(const struct slc_sink_file *s, int level, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/* A line about DIR as a whole (recovery, the checkpoint); not rate-limited: create logs
+ * one line per recovered segment, and the checkpoint's own limit keeps the rest rare. */
+static void
+sink_log(const struct slc_sink_file *s, int level, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	n = snprintf(line, sizeof(line), "file sink: ");
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	s->cfg.log(s->cfg.log_ctx, level, "%s", line);
 }
 
 /* ---- names ---- */
@@ -378,6 +526,559 @@ slc_sink_file_fsync_name(enum slc_sink_file_fsync mode)
 	return "unknown";
 }
 
+/* ---- checkpoint files ---- */
+
+static const char *
+ckpt_word(enum slc_sink_file_ckpt_kind kind)
+{
+	return kind == SLC_SINK_FILE_CKPT_DURABLE ? "durable" : "consumed";
+}
+
+static const char *
+ckpt_file(enum slc_sink_file_ckpt_kind kind)
+{
+	return kind == SLC_SINK_FILE_CKPT_DURABLE ? SLC_SINK_FILE_CKPT_NAME
+	                                          : SLC_SINK_FILE_CONSUMED_NAME;
+}
+
+/* pos[] as a checkpoint file in buf (CKPT_BUF_SIZE): its length. */
+static size_t
+ckpt_format(char *buf, enum slc_sink_file_ckpt_kind kind, const struct slc_sink_file_pos *pos)
+{
+	size_t len = sizeof(CKPT_LINE1) - 1;
+
+	memcpy(buf, CKPT_LINE1, len);
+	for (uint32_t w = 0; w < SLC_SINK_FILE_WORKERS_MAX; w++) {
+		if (!pos[w].valid)
+			continue;
+		len += (size_t)snprintf(buf + len, CKPT_BUF_SIZE - len, "%s %u %llu %llu\n",
+		                        ckpt_word(kind), w, (unsigned long long)pos[w].seq,
+		                        (unsigned long long)pos[w].offset);
+	}
+	len += (size_t)snprintf(buf + len, CKPT_BUF_SIZE - len, "crc %08x\n",
+	                        slc_crc32c(0, buf, len));
+	SLC_ASSERT(len < CKPT_BUF_SIZE);
+	return len;
+}
+
+/* A decimal number at *p, then `stop`: 0 and *p past stop, or -EBADMSG. */
+static int
+parse_u64(const char **p, char stop, uint64_t *v)
+{
+	const char *q = *p;
+	uint64_t x = 0;
+
+	if (*q < '0' || *q > '9')
+		return -EBADMSG;
+	for (; *q >= '0' && *q <= '9'; q++) {
+		uint64_t d = (uint64_t)(*q - '0');
+
+		if (x > (UINT64_MAX - d) / 10)
+			return -EBADMSG;
+		x = x * 10 + d;
+	}
+	if (*q != stop)
+		return -EBADMSG;
+	*p = q + 1;
+	*v = x;
+	return 0;
+}
+
+/* Parses buf[0..len) (buf[len] is NUL) as a checkpoint file of kind; strict: anything
+ * this writer would not have written is -EBADMSG. */
+static int
+ckpt_parse(const char *buf, size_t len, enum slc_sink_file_ckpt_kind kind,
+           struct slc_sink_file_pos *pos)
+{
+	const char *word = ckpt_word(kind), *crc_line, *p;
+	size_t wlen = strlen(word);
+	uint64_t crc;
+
+	memset(pos, 0, SLC_SINK_FILE_WORKERS_MAX * sizeof(*pos));
+	if (len < sizeof(CKPT_LINE1) - 1 || memchr(buf, '\0', len) != NULL ||
+	    buf[len - 1] != '\n' || memcmp(buf, CKPT_LINE1, sizeof(CKPT_LINE1) - 1) != 0)
+		return -EBADMSG;
+	/* The last line: "crc " and 8 hex digits over every byte before it. */
+	crc_line = buf + len - 1;
+	while (crc_line > buf && crc_line[-1] != '\n')
+		crc_line--;
+	if (buf + len - crc_line != 13 || memcmp(crc_line, "crc ", 4) != 0)
+		return -EBADMSG;
+	crc = 0;
+	for (p = crc_line + 4; p < crc_line + 12; p++) {
+		int d = *p >= '0' && *p <= '9'   ? *p - '0'
+		        : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+		                                 : -1;
+
+		if (d < 0)
+			return -EBADMSG;
+		crc = crc << 4 | (uint64_t)d;
+	}
+	if (crc != slc_crc32c(0, buf, (size_t)(crc_line - buf)))
+		return -EBADMSG;
+	for (p = buf + sizeof(CKPT_LINE1) - 1; p < crc_line;) {
+		uint64_t worker, seq, off;
+
+		if (strncmp(p, word, wlen) != 0 || p[wlen] != ' ')
+			return -EBADMSG;
+		p += wlen + 1;
+		if (parse_u64(&p, ' ', &worker) != 0 || parse_u64(&p, ' ', &seq) != 0 ||
+		    parse_u64(&p, '\n', &off) != 0 || worker >= SLC_SINK_FILE_WORKERS_MAX ||
+		    pos[worker].valid)
+			return -EBADMSG;
+		pos[worker] = (struct slc_sink_file_pos){.valid = true, .seq = seq, .offset = off};
+	}
+	return 0;
+}
+
+int
+slc_sink_file_checkpoint_read(const char *dir, enum slc_sink_file_ckpt_kind kind,
+                              struct slc_sink_file_pos pos[SLC_SINK_FILE_WORKERS_MAX])
+{
+	char path[PATH_MAX], *buf;
+	size_t len = 0;
+	int fd, rc = 0;
+
+	memset(pos, 0, SLC_SINK_FILE_WORKERS_MAX * sizeof(*pos));
+	if (kind != SLC_SINK_FILE_CKPT_DURABLE && kind != SLC_SINK_FILE_CKPT_CONSUMED)
+		return -EINVAL;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, ckpt_file(kind)) >= sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	buf = malloc(CKPT_READ_MAX + 1);
+	if (buf == NULL) {
+		rc = -ENOMEM;
+		goto out_close;
+	}
+	/* One byte more than the largest allowed: a file that fills it is too large. */
+	while (len <= CKPT_READ_MAX) {
+		ssize_t n = read(fd, buf + len, CKPT_READ_MAX + 1 - len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			goto out_free;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > CKPT_READ_MAX) {
+		rc = -EFBIG;
+		goto out_free;
+	}
+	buf[len] = '\0';
+	rc = ckpt_parse(buf, len, kind, pos);
+out_free:
+	free(buf);
+out_close:
+	close(fd);
+	return rc;
+}
+
+/* Replaces DIR/name with buf[0..len) so that a crash leaves the old file or the new one,
+ * never a mix: DIR/name.tmp, fdatasync, rename, fsync DIR. Removes the .tmp on failure. */
+static int
+file_replace(const char *dir, const char *name, const char *buf, size_t len)
+{
+	char tmp[PATH_MAX], dst[PATH_MAX];
+	int fd, dfd, rc;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	snprintf(dst, sizeof(dst), "%s/%s", dir, name);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	rc = pwrite_all(fd, buf, len, 0);
+	if (rc == 0 && fdatasync(fd) != 0)
+		rc = -errno;
+	if (close(fd) != 0 && rc == 0 && errno != EINTR)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, dst) != 0)
+		rc = -errno;
+	if (rc != 0) {
+		(void)unlink(tmp);
+		return rc;
+	}
+	/* The new name is durable only once DIR is. */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	if (fsync(dfd) != 0)
+		rc = -errno;
+	close(dfd);
+	return rc;
+}
+
+int
+slc_sink_file_checkpoint_consumed(const char *dir, uint32_t worker, uint64_t seq, uint64_t offset)
+{
+	struct slc_sink_file_pos *pos;
+	char path[PATH_MAX], *buf;
+	int lock_fd, rc;
+
+	if (worker >= SLC_SINK_FILE_WORKERS_MAX)
+		return -EINVAL;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, CONSUMED_LOCK_NAME) >= sizeof(path))
+		return -ENAMETOOLONG;
+	pos = calloc(SLC_SINK_FILE_WORKERS_MAX, sizeof(*pos));
+	buf = malloc(CKPT_BUF_SIZE);
+	if (pos == NULL || buf == NULL) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	/* Readers serialise on a file that is never renamed: a flock on consumed.tmp or on
+	 * consumed would be held on an inode that the other's rename replaces. */
+	lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (lock_fd < 0) {
+		rc = -errno;
+		goto out_free;
+	}
+	while ((rc = flock(lock_fd, LOCK_EX)) != 0 && errno == EINTR)
+		;
+	if (rc != 0) {
+		rc = -errno;
+		goto out_unlock;
+	}
+	rc = slc_sink_file_checkpoint_read(dir, SLC_SINK_FILE_CKPT_CONSUMED, pos);
+	if (rc == -ENOENT)
+		rc = 0;
+	if (rc != 0)
+		goto out_unlock;
+	pos[worker] = (struct slc_sink_file_pos){.valid = true, .seq = seq, .offset = offset};
+	rc = file_replace(dir, SLC_SINK_FILE_CONSUMED_NAME, buf,
+	                  ckpt_format(buf, SLC_SINK_FILE_CKPT_CONSUMED, pos));
+out_unlock:
+	close(lock_fd); /* and with it the flock */
+out_free:
+	free(buf);
+	free(pos);
+	return rc;
+}
+
+/* Writes the sink's durable checkpoint, formatted in s->ckpt_buf; counts and logs. The
+ * caller owns ckpt_buf (ckpt_writing, or no worker can run: create, destroy). */
+static int
+ckpt_store(struct slc_sink_file *s, size_t len)
+{
+	int rc = file_replace(s->dir, SLC_SINK_FILE_CKPT_NAME, s->ckpt_buf, len);
+
+	if (rc == 0) {
+		stat_add(&s->checkpoints, 1);
+	} else {
+		stat_add(&s->checkpoint_errors, 1);
+		sink_log(s, LVL_ERROR, "%s/%s: cannot write it: %s; the old one stays", s->dir,
+		         SLC_SINK_FILE_CKPT_NAME, strerror(-rc));
+	}
+	return rc;
+}
+
+/* ---- recovery ---- */
+
+/* What create found in one segment file. */
+struct seg_check {
+	uint64_t size;
+	uint64_t whole;      /* header and whole records end here: at the first bad byte */
+	const char *why;     /* what is wrong at `whole`; NULL: nothing is */
+	uint64_t kept;       /* records before `whole` */
+	uint64_t dropped;    /* valid records after it */
+	bool closed;         /* it ends in a valid trailer */
+	const char *foreign; /* not a segment of this version (left alone): why */
+};
+
+/*
+ * The cheap look that most segments need: its size, whether its header is one of ours
+ * (zeros or a CRC mismatch still are: a crash leaves those), and whether it ends in a
+ * trailer that says it is there. A segment ended in order is not read any further.
+ */
+static int
+seg_peek(const char *path, struct seg_check *c)
+{
+	static const uint8_t zeros[HDR_SIZE];
+	uint8_t h[HDR_SIZE], t[TRAILER_SIZE];
+	struct stat sb;
+	int fd, rc = 0;
+
+	memset(c, 0, sizeof(*c));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &sb) != 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		c->foreign = "not a regular file";
+		goto out;
+	}
+	c->size = (uint64_t)sb.st_size;
+	if (c->size >= HDR_SIZE) {
+		rc = pread_all(fd, h, HDR_SIZE, 0);
+		if (rc != 0)
+			goto out;
+		if (memcmp(h, zeros, HDR_SIZE) == 0)
+			;
+		else if (memcmp(h, SLC_SINK_FILE_SEG_MAGIC, 8) != 0)
+			c->foreign = "not a segment (bad magic)";
+		else if (get_le16(h + 8) != SLC_SINK_FILE_SEG_VERSION)
+			c->foreign = "unsupported segment version";
+		else if (get_le16(h + 10) != HDR_SIZE)
+			c->foreign = "bad segment header length";
+	}
+	if (c->foreign == NULL && c->size >= HDR_SIZE + TRAILER_SIZE) {
+		rc = pread_all(fd, t, TRAILER_SIZE, c->size - TRAILER_SIZE);
+		if (rc != 0)
+			goto out;
+		c->closed = trailer_valid(t, c->size - TRAILER_SIZE);
+	}
+out:
+	close(fd);
+	return rc;
+}
+
+/* Reads the whole segment with the reader: where its whole records end, and why. */
+static int
+seg_scan(const char *path, struct seg_check *c)
+{
+	struct slc_sink_file_reader *r;
+	struct slc_sink_file_ev ev;
+	int rc;
+
+	r = slc_sink_file_reader_open(path, &rc);
+	if (r == NULL)
+		return rc;
+	c->why = NULL;
+	c->kept = 0;
+	c->dropped = 0;
+	for (;;) {
+		rc = slc_sink_file_reader_next(r, &ev);
+		if (rc != 0)
+			break;
+		if (ev.kind == SLC_SINK_FILE_EV_END) {
+			c->size = ev.offset;
+			c->closed = ev.closed;
+			break;
+		}
+		switch (ev.kind) {
+		case SLC_SINK_FILE_EV_RECORD:
+			if (c->why == NULL)
+				c->kept++;
+			else
+				c->dropped++;
+			break;
+		case SLC_SINK_FILE_EV_DAMAGE:
+		case SLC_SINK_FILE_EV_TORN:
+			if (c->why == NULL) {
+				c->whole = ev.offset;
+				c->why = ev.what;
+			}
+			break;
+		case SLC_SINK_FILE_EV_END:
+			break;
+		}
+	}
+	slc_sink_file_reader_close(r);
+	if (c->why == NULL)
+		c->whole = c->size;
+	return rc;
+}
+
+/*
+ * Cuts an unended segment back to c->whole and appends its trailer; a segment whose
+ * header is bad (whole 0) gets a new header from its name and no records. Then
+ * fdatasync: the repair is durable before anything is written after it. A crash in the
+ * middle leaves a file that the next recovery repairs the same way. *size: the new size.
+ */
+static int
+seg_repair(const char *path, const struct slc_sink_file_seg *seg, const struct seg_check *c,
+           uint64_t *size)
+{
+	uint8_t h[HDR_SIZE], t[TRAILER_SIZE];
+	uint64_t at = c->whole, records = c->kept;
+	int fd, rc;
+
+	SLC_ASSERT(at == 0 || at >= HDR_SIZE);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)at) != 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (at == 0) {
+		seg_hdr_put(h, seg->worker, seg->seq);
+		rc = pwrite_all(fd, h, HDR_SIZE, 0);
+		if (rc != 0)
+			goto out;
+		at = HDR_SIZE;
+		records = 0;
+	}
+	trailer_put(t, records, at);
+	rc = pwrite_all(fd, t, TRAILER_SIZE, at);
+	if (rc == 0 && fdatasync(fd) != 0)
+		rc = -errno;
+	*size = at + TRAILER_SIZE;
+out:
+	if (close(fd) != 0 && rc == 0 && errno != EINTR)
+		rc = -errno;
+	return rc;
+}
+
+/* The checkpoint said cp was durable in path, and only `whole` bytes are (or the file is
+ * gone, or not ours: how). From now on the checkpoint says what is there. */
+static void
+ckpt_lost(struct slc_sink_file *s, const char *path, struct slc_sink_file_pos *cp, bool repaired,
+          uint64_t size, const char *how)
+{
+	s->recovered_lost_durable++;
+	sink_log(s, LVL_ERROR,
+	         "LOST DURABLE DATA: %s: the checkpoint says %llu bytes of it were durable; %s "
+	         "(the disk or file system lost data it had synced)",
+	         path, (unsigned long long)cp->offset, how);
+	/* A repaired segment was synced as it is now; anything else is no promise. */
+	if (repaired)
+		cp->offset = size;
+	else
+		cp->valid = false;
+	s->ckpt_dirty = true;
+}
+
+/* Recovers one segment (sink_file.h, "Recovery") and checks it against the checkpoint. */
+static void
+seg_recover(struct slc_sink_file *s, const char *path, const struct slc_sink_file_seg *seg)
+{
+	struct slc_sink_file_pos *cp = NULL;
+	struct seg_check c;
+	uint64_t whole, size;
+	bool repaired = false;
+	char how[160];
+	int rc;
+
+	if (seg->worker < SLC_SINK_FILE_WORKERS_MAX && s->ckpt[seg->worker].valid &&
+	    s->ckpt[seg->worker].seq == seg->seq)
+		cp = &s->ckpt[seg->worker];
+	rc = seg_peek(path, &c);
+	if (rc == 0 && c.foreign != NULL) {
+		sink_log(s, LVL_ERROR, "%s: %s; not recovered, left as it is", path, c.foreign);
+		if (cp != NULL)
+			ckpt_lost(s, path, cp, false, 0, c.foreign);
+		return;
+	}
+	/* Ended in order, and no promise to check inside it: the common case, two preads. */
+	if (rc == 0 && c.closed && cp == NULL)
+		return;
+	if (rc == 0)
+		rc = seg_scan(path, &c);
+	if (rc != 0) {
+		sink_log(s, LVL_ERROR, "%s: cannot read it: %s; not recovered", path,
+		         strerror(-rc));
+		return;
+	}
+	/* Damage inside a segment that ended in order is not a crash's: left for
+	 * sluice-cat --verify to report. */
+	whole = c.closed && c.why == NULL ? c.size : c.whole;
+	size = c.size;
+	if (!c.closed) {
+		rc = seg_repair(path, seg, &c, &size);
+		if (rc != 0) {
+			sink_log(s, LVL_ERROR, "%s: cannot recover it: %s; left as it is", path,
+			         strerror(-rc));
+		} else {
+			repaired = true;
+			s->recovered_segments++;
+			s->recovered_bytes_cut += c.size - c.whole;
+			s->recovered_records_dropped += c.dropped;
+			if (c.dropped != 0)
+				snprintf(how, sizeof(how),
+				         "; %llu valid records after the damage DROPPED"
+				         " (written after it: never synced)",
+				         (unsigned long long)c.dropped);
+			sink_log(s, c.dropped != 0 ? LVL_ERROR : LVL_WARN,
+			         "%s: cut %llu bytes at offset %llu (%s); %llu records kept%s",
+			         path, (unsigned long long)(c.size - c.whole),
+			         (unsigned long long)c.whole,
+			         c.why != NULL ? c.why : "no trailer: the writer stopped",
+			         (unsigned long long)c.kept, c.dropped != 0 ? how : "");
+		}
+	}
+	if (cp != NULL && cp->offset > whole) {
+		if (c.size < cp->offset)
+			snprintf(how, sizeof(how), "the file had only %llu bytes",
+			         (unsigned long long)c.size);
+		else
+			snprintf(how, sizeof(how), "its whole records end at %llu (%s)",
+			         (unsigned long long)whole, c.why != NULL ? c.why : "?");
+		ckpt_lost(s, path, cp, repaired, size, how);
+	}
+}
+
+/* Recovery at create, before any worker opens (sink_file.h). 0, or the error of listing
+ * DIR or -ENOMEM; what goes wrong with one segment is logged and skipped. */
+static int
+dir_recover(struct slc_sink_file *s)
+{
+	bool seen[SLC_SINK_FILE_WORKERS_MAX] = {false};
+	struct slc_sink_file_seg *segs;
+	size_t n, dir_len = strlen(s->dir);
+	size_t cap = dir_len + 1 + SLC_SINK_FILE_NAME_MAX;
+	char *path;
+	int rc;
+
+	path = malloc(cap);
+	if (path == NULL)
+		return -ENOMEM;
+	/* A crash in the middle of a checkpoint write leaves its .tmp; DIR/checkpoint is
+	 * whole either way. */
+	snprintf(path, cap, "%s/%s.tmp", s->dir, SLC_SINK_FILE_CKPT_NAME);
+	(void)unlink(path);
+	rc = slc_sink_file_checkpoint_read(s->dir, SLC_SINK_FILE_CKPT_DURABLE, s->ckpt);
+	if (rc != 0 && rc != -ENOENT)
+		sink_log(s, LVL_ERROR,
+		         "%s/%s: cannot read it: %s; durable data is not checked this time", s->dir,
+		         SLC_SINK_FILE_CKPT_NAME, strerror(-rc));
+	rc = slc_sink_file_dir_scan(s->dir, &segs, &n);
+	if (rc != 0) {
+		free(path);
+		return rc;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct slc_sink_file_seg *seg = &segs[i];
+
+		if (seg->worker < SLC_SINK_FILE_WORKERS_MAX && s->ckpt[seg->worker].valid &&
+		    s->ckpt[seg->worker].seq == seg->seq)
+			seen[seg->worker] = true;
+		snprintf(path, cap, "%s/%s", s->dir, seg->name);
+		seg_recover(s, path, seg);
+	}
+	/* A whole file gone is a hand's work far more often than a disk's (retention, DIR
+	 * moved away for rotation): a warning, and no longer a promise. */
+	for (uint32_t w = 0; w < SLC_SINK_FILE_WORKERS_MAX; w++) {
+		if (!s->ckpt[w].valid || seen[w])
+			continue;
+		sink_log(s, LVL_WARN,
+		         "%s/w%03u-%08llu.seg: the checkpoint says %llu bytes of it were durable, "
+		         "and the file is gone (removed or moved by hand?)",
+		         s->dir, w, (unsigned long long)s->ckpt[w].seq,
+		         (unsigned long long)s->ckpt[w].offset);
+		s->ckpt[w].valid = false;
+		s->ckpt_dirty = true;
+	}
+	free(segs);
+	free(path);
+	/* What was lost is said once: the next start checks what is there now. */
+	if (s->ckpt_dirty) {
+		if (ckpt_store(s, ckpt_format(s->ckpt_buf, SLC_SINK_FILE_CKPT_DURABLE, s->ckpt)) ==
+		    0)
+			s->ckpt_dirty = false;
+		s->ckpt_written_ns = now_ns();
+	}
+	return 0;
+}
+
 /* ---- the sink ---- */
 
 void *
@@ -428,30 +1129,41 @@ slc_sink_file_create(const struct slc_sink_file_cfg *cfg, int *err)
 		goto err_free_dir;
 	}
 	memset(s->st, 0, SLC_SINK_FILE_WORKERS_MAX * sizeof(*s->st));
+	s->ckpt_buf = malloc(CKPT_BUF_SIZE);
+	if (s->ckpt_buf == NULL) {
+		rc = -ENOMEM;
+		goto err_free_stats;
+	}
+	rc = -pthread_mutex_init(&s->ckpt_mu, NULL);
+	if (rc != 0)
+		goto err_free_ckpt_buf;
+	rc = -pthread_cond_init(&s->ckpt_cv, NULL);
+	if (rc != 0)
+		goto err_destroy_mutex;
 
 	if (mkdir(s->dir, 0755) != 0 && errno != EEXIST) {
 		rc = -errno;
-		goto err_free_stats;
+		goto err_destroy_cond;
 	}
 	if (stat(s->dir, &sb) != 0) {
 		rc = -errno;
-		goto err_free_stats;
+		goto err_destroy_cond;
 	}
 	if (!S_ISDIR(sb.st_mode)) {
 		rc = -ENOTDIR;
-		goto err_free_stats;
+		goto err_destroy_cond;
 	}
 	lock_path = malloc(dir_len + sizeof("/" LOCK_NAME));
 	if (lock_path == NULL) {
 		rc = -ENOMEM;
-		goto err_free_stats;
+		goto err_destroy_cond;
 	}
 	snprintf(lock_path, dir_len + sizeof("/" LOCK_NAME), "%s/%s", s->dir, LOCK_NAME);
 	s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	rc = -errno;
 	free(lock_path);
 	if (s->lock_fd < 0)
-		goto err_free_stats;
+		goto err_destroy_cond;
 	/* Two daemons in one directory would each be sure that they own the next seq. */
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
 		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
@@ -462,10 +1174,20 @@ slc_sink_file_create(const struct slc_sink_file_cfg *cfg, int *err)
 		rc = -errno;
 		goto err_close_lock;
 	}
+	/* Under the lock, before any worker: nobody else writes these segments now. */
+	rc = dir_recover(s);
+	if (rc != 0)
+		goto err_close_lock;
 	return s;
 
 err_close_lock:
 	close(s->lock_fd);
+err_destroy_cond:
+	pthread_cond_destroy(&s->ckpt_cv);
+err_destroy_mutex:
+	pthread_mutex_destroy(&s->ckpt_mu);
+err_free_ckpt_buf:
+	free(s->ckpt_buf);
 err_free_stats:
 	free(s->st);
 err_free_dir:
@@ -484,7 +1206,13 @@ file_destroy(void *sink)
 
 	if (s == NULL)
 		return;
+	/* Every worker is closed: a position noted since the last write is written now. */
+	if (s->ckpt_dirty)
+		(void)ckpt_store(s, ckpt_format(s->ckpt_buf, SLC_SINK_FILE_CKPT_DURABLE, s->ckpt));
 	close(s->lock_fd); /* and with it the flock */
+	pthread_cond_destroy(&s->ckpt_cv);
+	pthread_mutex_destroy(&s->ckpt_mu);
+	free(s->ckpt_buf);
 	free(s->st);
 	free(s->dir);
 	free(s);
@@ -508,6 +1236,12 @@ slc_sink_file_stats(void *sink, struct slc_sink_file_stats *out)
 		out->fsyncs += atomic_load_explicit(&st->fsyncs, memory_order_relaxed);
 		out->write_errors += atomic_load_explicit(&st->write_errors, memory_order_relaxed);
 	}
+	out->recovered_segments = s->recovered_segments;
+	out->recovered_bytes_cut = s->recovered_bytes_cut;
+	out->recovered_records_dropped = s->recovered_records_dropped;
+	out->recovered_lost_durable = s->recovered_lost_durable;
+	out->checkpoints = atomic_load_explicit(&s->checkpoints, memory_order_relaxed);
+	out->checkpoint_errors = atomic_load_explicit(&s->checkpoint_errors, memory_order_relaxed);
 }
 
 /* ---- a worker's segments ---- */
@@ -567,10 +1301,15 @@ seg_abandon(struct slc_sink_file_worker *w, int rc, const char *what, bool cut)
 		else if (ftruncate(w->fd, (off_t)w->written) != 0)
 			wlog(w, "%s: cannot cut back to %llu bytes: %s; it ends in a torn record",
 			     w->path, (unsigned long long)w->written, strerror(errno));
+		/* What earlier write() calls put there is still to be made durable by a sync
+		 * (after a failed fdatasync it may be gone: that is sync_lost's). */
+		if (w->unsynced)
+			w->ended_unsynced = true;
 	}
 	(void)close(w->fd);
 	w->fd = -1;
 	w->unsynced = false;
+	w->ended_valid = false;
 	pend_reset(w);
 }
 
@@ -638,6 +1377,70 @@ pend_reserve(struct slc_sink_file_worker *w, size_t len, int iovs)
 }
 
 /*
+ * Called right after a sync succeeded: notes in the sink's checkpoint how far this
+ * worker's records are durable now (the open segment up to `written`, or the last ended
+ * one whole), and writes the checkpoint when CKPT_INTERVAL_NS have passed since the last
+ * write, or at once with force (worker_close). Rate-limited per worker first, so that a
+ * worker syncing every batch takes the shared mutex at most every CKPT_INTERVAL_NS. The
+ * checkpoint may stay behind the truth, never ahead of it.
+ */
+static void
+ckpt_note(struct slc_sink_file_worker *w, bool force)
+{
+	struct slc_sink_file *s = w->sink;
+	struct slc_sink_file_pos pos = {.valid = false};
+	uint64_t now = now_ns();
+	size_t len;
+	int rc;
+
+	if (w->worker >= SLC_SINK_FILE_WORKERS_MAX)
+		return;
+	if (w->fd >= 0 && w->written > 0)
+		pos = (struct slc_sink_file_pos){
+		        .valid = true, .seq = w->seq, .offset = w->written};
+	else if (w->fd < 0 && w->ended_valid && !w->ended_unsynced)
+		pos = (struct slc_sink_file_pos){
+		        .valid = true, .seq = w->ended_seq, .offset = w->ended_size};
+	if (!force && (!pos.valid || now - w->ckpt_noted_ns < CKPT_INTERVAL_NS))
+		return;
+	w->ckpt_noted_ns = now;
+
+	pthread_mutex_lock(&s->ckpt_mu);
+	if (pos.valid) {
+		struct slc_sink_file_pos *e = &s->ckpt[w->worker];
+
+		if (!e->valid || e->seq != pos.seq || e->offset != pos.offset) {
+			*e = pos;
+			s->ckpt_dirty = true;
+		}
+	}
+	/* force: what this worker noted must reach the file before close returns, so wait
+	 * for a write that may have taken its snapshot before the note. */
+	while (force && s->ckpt_writing)
+		pthread_cond_wait(&s->ckpt_cv, &s->ckpt_mu);
+	if (!s->ckpt_dirty || s->ckpt_writing ||
+	    (!force && now - s->ckpt_written_ns < CKPT_INTERVAL_NS)) {
+		pthread_mutex_unlock(&s->ckpt_mu);
+		return;
+	}
+	len = ckpt_format(s->ckpt_buf, SLC_SINK_FILE_CKPT_DURABLE, s->ckpt);
+	s->ckpt_writing = true;
+	s->ckpt_dirty = false;
+	s->ckpt_written_ns = now;
+	pthread_mutex_unlock(&s->ckpt_mu);
+
+	/* Two fsyncs, outside the mutex: other workers note and go on meanwhile. */
+	rc = ckpt_store(s, len);
+
+	pthread_mutex_lock(&s->ckpt_mu);
+	s->ckpt_writing = false;
+	if (rc != 0)
+		s->ckpt_dirty = true;
+	pthread_cond_broadcast(&s->ckpt_cv);
+	pthread_mutex_unlock(&s->ckpt_mu);
+}
+
+/*
  * Makes the segment's bytes, and the names of segments created since the last sync,
  * durable. A failed fdatasync abandons the segment: after one, Linux may already have
  * dropped the dirty pages, so a retry could report success for data that is lost.
@@ -651,6 +1454,7 @@ seg_sync(struct slc_sink_file_worker *w)
 		if (fdatasync(w->fd) != 0) {
 			rc = -errno;
 			seg_abandon(w, rc, "fdatasync", false);
+			w->sync_lost = rc;
 			return rc;
 		}
 		stat_add(&w->st->fsyncs, 1);
@@ -668,6 +1472,37 @@ seg_sync(struct slc_sink_file_worker *w)
 		w->dir_unsynced = false;
 	}
 	w->synced_ns = now_ns();
+	ckpt_note(w, false);
+	return 0;
+}
+
+/*
+ * One syncfs() of DIR's file system: what fdatasync cannot reach, segments already closed
+ * unsynced (never mode), and with them the open one and every name. syncfs reports
+ * write-back errors since Linux 5.8; before, only its own.
+ */
+static int
+fs_sync(struct slc_sink_file_worker *w)
+{
+	int fd = w->dir_fd, rc = 0;
+
+	if (fd < 0)
+		fd = open(w->sink->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || syncfs(fd) != 0) {
+		rc = -errno;
+		stat_add(&w->st->write_errors, 1);
+		wlog(w, "%s: syncfs failed: %s", w->sink->dir, strerror(-rc));
+	}
+	if (fd >= 0 && fd != w->dir_fd)
+		close(fd);
+	if (rc != 0)
+		return rc;
+	stat_add(&w->st->fsyncs, 1);
+	w->unsynced = false;
+	w->dir_unsynced = false;
+	w->ended_unsynced = false;
+	w->synced_ns = now_ns();
+	ckpt_note(w, false);
 	return 0;
 }
 
@@ -697,7 +1532,6 @@ seg_create(struct slc_sink_file_worker *w)
 	bool reopened = false;
 	int tries = 0, fd, rc;
 	char *name;
-	uint8_t *h;
 
 	SLC_ASSERT(w->fd < 0 && w->niov == 0);
 	if (w->dir_fd < 0) {
@@ -740,14 +1574,7 @@ seg_create(struct slc_sink_file_worker *w)
 	w->records = 0;
 	w->dir_unsynced = true;
 
-	h = w->buf + w->buf_used;
-	memcpy(h, SLC_SINK_FILE_SEG_MAGIC, 8);
-	put_le16(h + 8, SLC_SINK_FILE_SEG_VERSION);
-	put_le16(h + 10, HDR_SIZE);
-	put_le32(h + 12, w->worker);
-	put_le64(h + 16, w->seq);
-	put_le32(h + 24, 0);
-	put_le32(h + 28, slc_crc32c(0, h, 28));
+	seg_hdr_put(w->buf + w->buf_used, w->worker, w->seq);
 	pend_buf(w, HDR_SIZE);
 	w->size = HDR_SIZE;
 	stat_add(&w->st->segments, 1);
@@ -766,7 +1593,6 @@ err_count:
 static int
 seg_end(struct slc_sink_file_worker *w, bool sync)
 {
-	uint8_t *h;
 	int rc;
 
 	if (w->fd < 0)
@@ -774,23 +1600,21 @@ seg_end(struct slc_sink_file_worker *w, bool sync)
 	rc = pend_reserve(w, TRAILER_SIZE, 1);
 	if (rc != 0)
 		return rc;
-	h = w->buf + w->buf_used;
-	put_le32(h, SLC_SINK_FILE_REC_MAGIC);
-	put_le32(h + 4, 16);
-	put_le16(h + 8, 0);
-	put_le16(h + 10, SLC_SINK_FILE_REC_F_END);
-	put_le64(h + 16, w->records);
-	put_le64(h + 24, w->size);
-	put_le32(h + 12, slc_crc32c(slc_crc32c(0, h + 4, 8), h + 16, 16));
+	trailer_put(w->buf + w->buf_used, w->records, w->size);
 	pend_buf(w, TRAILER_SIZE);
 	w->size += TRAILER_SIZE;
 	rc = pend_flush(w);
 	if (rc != 0)
 		return rc;
+	w->ended_valid = true;
+	w->ended_seq = w->seq;
+	w->ended_size = w->size;
 	if (sync) {
 		rc = seg_sync(w);
 		if (rc != 0 && w->fd < 0)
 			return rc;
+	} else {
+		w->ended_unsynced = true;
 	}
 	/* close() reports write-back errors only on some file systems (NFS); count them. */
 	if (close(w->fd) != 0 && errno != EINTR) {
@@ -985,6 +1809,27 @@ file_flush(struct slc_sink_worker *sw)
 	return sync_policy(w, true);
 }
 
+/*
+ * sink.h's sync: everything write() took is durable when this returns 0, whatever the
+ * fsync mode. An fdatasync of the open segment is enough unless segments were ended
+ * unsynced since the last sync; then one syncfs covers them all. A record is never claimed
+ * durable after an fdatasync failed under it: that failure is returned (once) instead.
+ */
+static int
+file_sync(struct slc_sink_worker *sw)
+{
+	struct slc_sink_file_worker *w = (struct slc_sink_file_worker *)sw;
+	int rc;
+
+	rc = pend_flush(w);
+	if (rc == 0)
+		rc = w->ended_unsynced ? fs_sync(w) : seg_sync(w);
+	if (rc == 0 && w->sync_lost != 0)
+		rc = w->sync_lost;
+	w->sync_lost = 0;
+	return rc;
+}
+
 static int
 file_reopen(struct slc_sink_worker *sw)
 {
@@ -1024,17 +1869,11 @@ file_worker_close(struct slc_sink_worker *sw)
 		(void)seg_sync(w);
 	} else {
 		(void)seg_end(w, false);
-		if (w->wrote && w->dir_fd < 0)
-			w->dir_fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (w->wrote && w->dir_fd >= 0) {
-			if (syncfs(w->dir_fd) == 0) {
-				stat_add(&w->st->fsyncs, 1);
-			} else {
-				stat_add(&w->st->write_errors, 1);
-				wlog(w, "%s: syncfs failed: %s", s->dir, strerror(errno));
-			}
-		}
+		if (w->wrote)
+			(void)fs_sync(w);
 	}
+	/* The checkpoint says how far this worker got before close returns. */
+	ckpt_note(w, true);
 	if (w->dir_fd >= 0)
 		close(w->dir_fd);
 	free(w->path);
@@ -1049,6 +1888,7 @@ const struct slc_sink_ops slc_sink_file_ops = {
         .worker_open = file_worker_open,
         .write = file_write,
         .flush = file_flush,
+        .sync = file_sync,
         .reopen = file_reopen,
         .worker_close = file_worker_close,
         .destroy = file_destroy,
@@ -1216,6 +2056,26 @@ rd_resync(struct slc_sink_file_reader *r, uint64_t from, uint64_t *next)
 		from = cand + 1;
 	}
 	*next = r->size;
+	return 0;
+}
+
+/* *zeros: file bytes [from, to) are all zero (a file system's unwritten blocks). */
+static int
+rd_zeros(struct slc_sink_file_reader *r, uint64_t from, uint64_t to, bool *zeros)
+{
+	*zeros = false;
+	while (from < to) {
+		uint64_t chunk = to - from < RD_CHUNK ? to - from : RD_CHUNK;
+		const uint8_t *p = rd_bytes(r, from, chunk);
+
+		if (p == NULL)
+			return r->err;
+		for (uint64_t i = 0; i < chunk; i++)
+			if (p[i] != 0)
+				return 0;
+		from += chunk;
+	}
+	*zeros = true;
 	return 0;
 }
 
@@ -1389,7 +2249,14 @@ slc_sink_file_reader_next(struct slc_sink_file_reader *r, struct slc_sink_file_e
 			ev->kind = SLC_SINK_FILE_EV_DAMAGE;
 			r->damaged = true;
 		} else {
+			bool zeros;
+
 			ev->kind = SLC_SINK_FILE_EV_TORN;
+			rc = rd_zeros(r, r->pos, next, &zeros);
+			if (rc < 0)
+				return rc;
+			if (zeros)
+				ev->what = "zeros (data that never reached the disk)";
 		}
 		r->pos = next;
 		return 0;

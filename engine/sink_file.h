@@ -14,7 +14,8 @@
  * files from idle workers), and ended when it would grow past segment_bytes (rotation),
  * on SIGHUP (reopen), after a write error, and at worker_close. A new segment always gets
  * a new name, one past the highest seq this worker has in DIR: a restarted daemon never
- * overwrites an old file or appends after what a crash left in one.
+ * writes records into an old file (recovery, below, only cuts a crashed segment's tail and
+ * appends its trailer).
  *
  * On-disk format, version 1 (docs/file-format.md says the same, with examples). All
  * integers little-endian. CRC is CRC32C (crc32c.h).
@@ -58,6 +59,37 @@
  * A payload that itself holds a whole valid record (a segment file ingested as data) can
  * make a torn tail just before it read as damage; the CRC makes anything else that looks
  * like a record after a tear vanishingly unlikely.
+ *
+ * Recovery (slc_sink_file_create, before any worker opens): every segment without a valid
+ * trailer is cut back to the end of its last whole record before the first bad byte
+ * (ftruncate), given a trailer, and fdatasync'ed, so that it reads as closed. Valid
+ * records after that first bad byte are cut with it (counted, logged as an error): what
+ * follows a hole in a segment that was never ended was written after the hole, so no
+ * fdatasync ever covered it, and nothing durable is lost. A segment whose header is cut
+ * short, zeros or fails its CRC keeps nothing: it is rewritten as an empty segment (its
+ * header made again from its name, then a trailer). Segments that end in a trailer, and
+ * files that are not segments of this version (bad magic, version or header length), are
+ * left as they are.
+ *
+ * Checkpoint: DIR/checkpoint says, per worker, a segment seq and an offset up to which the
+ * records were durable (fdatasync'ed) at some point: "at least this much", possibly
+ * behind the truth. A text file that ends in its CRC:
+ *
+ *   sluice-checkpoint 1
+ *   durable <worker> <seq> <offset>      one line per worker that has synced anything
+ *   crc <8 hex digits>                   CRC32C of every byte before this line
+ *
+ * The sink writes it as DIR/checkpoint.tmp, fdatasyncs it, renames it over
+ * DIR/checkpoint and fsyncs DIR: after a sync, at most every
+ * SLC_SINK_FILE_CKPT_INTERVAL_MS; and at worker_close and destroy. Recovery compares: a checkpointed segment whose whole
+ * records now end before the checkpointed offset (cut short, damaged, or no longer a
+ * segment) is reported as LOST DURABLE DATA (error level): the disk or file system dropped
+ * data it had said was safe. A checkpointed segment that is gone altogether is a warning
+ * (removed or moved by hand, most likely).
+ *
+ * DIR/consumed has the same form with "consumed" lines: what a reader has consumed
+ * (slc_sink_file_checkpoint_consumed, sluice-cat --commit). Its own file, because the
+ * daemon and readers are different processes: each file has one writer at a time.
  */
 
 #define SLC_SINK_FILE_WORKERS_MAX               256u /* worker indexes 0..255 (pool.h's cap) */
@@ -66,14 +98,17 @@
 #define SLC_SINK_FILE_FSYNC_INTERVAL_MS_DEFAULT 1000u
 #define SLC_SINK_FILE_KEY_MAX                   65535u
 
-#define SLC_SINK_FILE_SEG_MAGIC    "SLUICESG"
-#define SLC_SINK_FILE_SEG_VERSION  1u
-#define SLC_SINK_FILE_SEG_HDR_SIZE 32u
-#define SLC_SINK_FILE_REC_MAGIC    0x9bd51ce5u
-#define SLC_SINK_FILE_REC_HDR_SIZE 16u
-#define SLC_SINK_FILE_REC_F_END    0x0001u
-#define SLC_SINK_FILE_TRAILER_SIZE (SLC_SINK_FILE_REC_HDR_SIZE + 16u)
-#define SLC_SINK_FILE_NAME_MAX     40u /* "w" 10 digits "-" 20 digits ".seg" NUL, rounded */
+#define SLC_SINK_FILE_SEG_MAGIC        "SLUICESG"
+#define SLC_SINK_FILE_SEG_VERSION      1u
+#define SLC_SINK_FILE_SEG_HDR_SIZE     32u
+#define SLC_SINK_FILE_REC_MAGIC        0x9bd51ce5u
+#define SLC_SINK_FILE_REC_HDR_SIZE     16u
+#define SLC_SINK_FILE_REC_F_END        0x0001u
+#define SLC_SINK_FILE_TRAILER_SIZE     (SLC_SINK_FILE_REC_HDR_SIZE + 16u)
+#define SLC_SINK_FILE_NAME_MAX         40u /* "w" 10 digits "-" 20 digits ".seg" NUL, rounded */
+#define SLC_SINK_FILE_CKPT_NAME        "checkpoint"
+#define SLC_SINK_FILE_CONSUMED_NAME    "consumed"
+#define SLC_SINK_FILE_CKPT_INTERVAL_MS 100u /* the least time between two checkpoint writes */
 
 /*
  * When the sink makes data durable (fdatasync, and an fsync of DIR after it created a
@@ -87,7 +122,11 @@
  *             most fsync_interval_ms of data at risk while traffic flows.
  *   batch     after every write() call: when write() returns 0, its records are on disk.
  * A segment that is ended (rotation, reopen) is synced first unless the mode is never.
- * The fsyncs counter counts fdatasync() and syncfs() calls (not those of DIR).
+ * sync() (sink.h) syncs whatever the mode: an fdatasync of the open segment, or, when
+ * segments were ended unsynced since the last sync (never mode's rotations, a write
+ * error), one syncfs() that covers them all.
+ * The fsyncs counter counts fdatasync() and syncfs() calls on segments (not those of DIR
+ * or of the checkpoint).
  */
 enum slc_sink_file_fsync {
 	SLC_SINK_FILE_FSYNC_NEVER,
@@ -118,18 +157,32 @@ struct slc_sink_file_stats {
 	uint64_t reopens;      /* reopen() calls */
 	uint64_t fsyncs;       /* fdatasync() and syncfs() calls */
 	uint64_t write_errors; /* failed creates, writes and syncs; a failed write() call */
+	/* Recovery at create: segments without a trailer that were cut and closed; the
+	 * bytes cut from them; valid records among those bytes (after a hole); segments
+	 * whose whole records end before what DIR/checkpoint said was durable. */
+	uint64_t recovered_segments;
+	uint64_t recovered_bytes_cut;
+	uint64_t recovered_records_dropped;
+	uint64_t recovered_lost_durable;
+	uint64_t checkpoints;       /* DIR/checkpoint written */
+	uint64_t checkpoint_errors; /* a checkpoint write that failed (the old one stays) */
 };
 
 /*
  * Creates the sink: makes DIR if missing, takes an exclusive lock on DIR/sluice.lock (one
- * daemon per directory), and checks that DIR is writable. Returns NULL with *err:
+ * daemon per directory), checks that DIR is writable, then recovers DIR's segments and
+ * checks them against DIR/checkpoint (above). Each recovered segment is one log line
+ * ("file sink: DIR/w000-00000003.seg: cut 57 bytes at offset 4096 (record header cut
+ * short); 812 records kept"): warning level, error level when valid records were cut or
+ * durable data is lost. A segment that cannot be recovered (cannot be opened, read or
+ * written) is logged and left as it is; create goes on. Returns NULL with *err:
  *   -EINVAL        cfg NULL, dir NULL or empty, segment_bytes below the minimum, an
  *                  unknown fsync mode;
  *   -ENOENT        a parent of DIR is missing;
  *   -ENOTDIR       DIR (or a parent) is not a directory;
  *   -EACCES, -EPERM, -EROFS  DIR cannot be written;
  *   -EBUSY         another sink (this process or another) has DIR;
- *   -ENAMETOOLONG, -ENOMEM, or another error of mkdir/open/flock.
+ *   -ENAMETOOLONG, -ENOMEM, or another error of mkdir/open/flock, or of listing DIR.
  */
 void *slc_sink_file_create(const struct slc_sink_file_cfg *cfg, int *err);
 
@@ -140,7 +193,10 @@ void *slc_sink_file_create(const struct slc_sink_file_cfg *cfg, int *err);
  * left out, the others are written), or the error of creating, writing or syncing a
  * segment (-ENOSPC, -EIO, -EDQUOT, -EACCES, ...), which also ends that segment: the next
  * record starts a new one. flush and reopen return the error of ending or syncing a
- * segment. Stats stay readable until destroy.
+ * segment. sync returns 0 once every record write() took is durable; else the error of
+ * writing, fdatasync (which ends the segment), syncfs or the fsync of DIR (-EIO, -ENOSPC,
+ * ...), or, once, the error of an fdatasync inside write/flush that failed since the last
+ * sync (records written before it may be lost). Stats stay readable until destroy.
  */
 extern const struct slc_sink_ops slc_sink_file_ops;
 
@@ -212,5 +268,40 @@ bool slc_sink_file_reader_header(const struct slc_sink_file_reader *r, uint32_t 
 
 /* Accepts NULL. */
 void slc_sink_file_reader_close(struct slc_sink_file_reader *r);
+
+/* ---- checkpoints ---- */
+
+/* A position in one worker's segments: segment seq, offset in it (a record boundary). */
+struct slc_sink_file_pos {
+	bool valid; /* false: nothing recorded for this worker */
+	uint64_t seq;
+	uint64_t offset;
+};
+
+enum slc_sink_file_ckpt_kind {
+	SLC_SINK_FILE_CKPT_DURABLE,  /* DIR/checkpoint, written by the sink */
+	SLC_SINK_FILE_CKPT_CONSUMED, /* DIR/consumed, written by readers */
+};
+
+/*
+ * Reads DIR/checkpoint or DIR/consumed into pos[0..WORKERS_MAX). 0, or -ENOENT (no such
+ * file: nothing recorded), -EBADMSG (its CRC or its form is wrong), -EFBIG (too large to
+ * be one), or the error of open/read.
+ */
+int slc_sink_file_checkpoint_read(const char *dir, enum slc_sink_file_ckpt_kind kind,
+                                  struct slc_sink_file_pos pos[SLC_SINK_FILE_WORKERS_MAX]);
+
+/*
+ * Records in DIR/consumed that a reader has consumed worker's records up to (seq, offset):
+ * every record of its segments before seq, and those of segment seq that start before
+ * offset. Replaces what was recorded for that worker (an older position rewinds it);
+ * keeps the other workers'. Atomic and durable when it returns 0 (consumed.tmp,
+ * fdatasync, rename, fsync of DIR), serialised with other readers by a flock on
+ * DIR/consumed.lock; it can run while the daemon writes DIR. -EINVAL: worker >=
+ * WORKERS_MAX; -EBADMSG: DIR/consumed is corrupt (left alone: remove it by hand); or the
+ * error of open/write/fdatasync/rename/fsync.
+ */
+int slc_sink_file_checkpoint_consumed(const char *dir, uint32_t worker, uint64_t seq,
+                                      uint64_t offset);
 
 #endif /* SLC_ENGINE_SINK_FILE_H */

@@ -13,12 +13,18 @@
  *                              ascending order, each worker's segments in seq order
  *   sluice-cat --keys DIR      "key<TAB>payload\n" instead
  *   sluice-cat --verify DIR    checks every header, record and trailer; prints a summary
+ *   --from-checkpoint          prints only what follows the position each worker has in
+ *                              DIR/consumed (all of it when there is no DIR/consumed)
+ *   --commit                   once everything printed is written out, records in
+ *                              DIR/consumed the position after each worker's last printed
+ *                              record (slc_sink_file_checkpoint_consumed)
  *
  * Problems go to stderr as "DIR/file: offset N: ...". Exit status (docs/file-format.md):
  *   0  every segment is whole
  *   1  damage (bytes that fail their checks with valid records after them, a bad
  *      segment header, a header that disagrees with the file name, bytes after a
- *      trailer), a file that cannot be read, or output that cannot be written
+ *      trailer), a file that cannot be read, output that cannot be written, or
+ *      (--commit) a position that cannot be recorded in DIR/consumed
  *   2  usage
  *   3  no damage, but torn tails: segments that end in a record cut short, which a
  *      crash (or sluice-cat racing a live writer) leaves. Any segment may have one: a
@@ -27,6 +33,13 @@
  */
 
 enum { EXIT_DAMAGE = 1, EXIT_USAGE = 2, EXIT_TORN = 3 };
+
+/* What to skip, and what was printed, per worker (--from-checkpoint, --commit). */
+struct positions {
+	struct slc_sink_file_pos from[SLC_SINK_FILE_WORKERS_MAX];
+	struct slc_sink_file_pos last[SLC_SINK_FILE_WORKERS_MAX];
+	bool beyond; /* a record of a worker >= WORKERS_MAX was printed: no position for it */
+};
 
 struct totals {
 	uint64_t segments;
@@ -41,24 +54,38 @@ struct totals {
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: sluice-cat [--keys | --verify] DIR\n"
-	           "  DIR           a file sink's directory (--sink file:DIR)\n"
-	           "  --keys        print key<TAB>payload per record\n"
-	           "  --verify      check every record's CRC; print a summary, no records\n"
+	fprintf(f, "usage: sluice-cat [--keys] [--from-checkpoint] [--commit] DIR\n"
+	           "       sluice-cat --verify DIR\n"
+	           "  DIR                a file sink's directory (--sink file:DIR)\n"
+	           "  --keys             print key<TAB>payload per record\n"
+	           "  --verify           check every record's CRC; print a summary, no records\n"
+	           "  --from-checkpoint  print only records after DIR/consumed's positions\n"
+	           "  --commit           afterwards, record what was printed in DIR/consumed\n"
 	           "exit: 0 whole, 1 damaged, 2 usage, 3 torn tail(s) only\n");
 }
 
-/* Reads one segment; prints its records unless verify. */
+/* Reads one segment; prints its records unless verify. pos: NULL, or what to skip (from)
+ * and where to note what was printed (last). */
 static void
 cat_segment(const char *path, const struct slc_sink_file_seg *seg, bool verify, bool keys,
-            struct totals *t)
+            struct positions *pos, struct totals *t)
 {
+	const struct slc_sink_file_pos *from = NULL;
 	struct slc_sink_file_reader *r;
 	struct slc_sink_file_ev ev;
 	uint32_t worker;
 	uint64_t seq;
 	int rc;
 
+	if (pos != NULL && seg->worker < SLC_SINK_FILE_WORKERS_MAX &&
+	    pos->from[seg->worker].valid) {
+		from = &pos->from[seg->worker];
+		/* Consumed whole: not even read (its damage was reported when it was). */
+		if (seg->seq < from->seq)
+			return;
+		if (seg->seq > from->seq)
+			from = NULL;
+	}
 	r = slc_sink_file_reader_open(path, &rc);
 	if (r == NULL) {
 		fprintf(stderr, "%s: %s\n", path, strerror(-rc));
@@ -85,12 +112,22 @@ cat_segment(const char *path, const struct slc_sink_file_seg *seg, bool verify, 
 				t->closed++;
 			break;
 		}
+		/* Before the consumed position: printed (and reported) by an earlier run. */
+		if (from != NULL && ev.offset < from->offset)
+			continue;
 		switch (ev.kind) {
 		case SLC_SINK_FILE_EV_RECORD:
 			t->records++;
 			t->bytes += (uint64_t)ev.key_len + ev.payload_len;
 			if (verify)
 				break;
+			if (pos != NULL && seg->worker < SLC_SINK_FILE_WORKERS_MAX)
+				pos->last[seg->worker] =
+				        (struct slc_sink_file_pos){.valid = true,
+				                                   .seq = seg->seq,
+				                                   .offset = ev.offset + ev.len};
+			else if (pos != NULL)
+				pos->beyond = true;
 			if (keys) {
 				fwrite(ev.key, 1, ev.key_len, stdout);
 				putchar('\t');
@@ -118,9 +155,10 @@ cat_segment(const char *path, const struct slc_sink_file_seg *seg, bool verify, 
 int
 main(int argc, char **argv)
 {
+	static struct positions pos;
 	struct slc_sink_file_seg *segs;
 	struct totals t = {0};
-	bool verify = false, keys = false;
+	bool verify = false, keys = false, commit = false, from_ckpt = false;
 	const char *dir = NULL;
 	size_t nsegs, dir_len;
 	char *path;
@@ -133,6 +171,10 @@ main(int argc, char **argv)
 			verify = true;
 		} else if (strcmp(a, "--keys") == 0) {
 			keys = true;
+		} else if (strcmp(a, "--commit") == 0) {
+			commit = true;
+		} else if (strcmp(a, "--from-checkpoint") == 0) {
+			from_ckpt = true;
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			usage(stdout);
 			return 0;
@@ -147,11 +189,19 @@ main(int argc, char **argv)
 			break;
 		}
 	}
-	if (argi != argc - 1 || (verify && keys)) {
+	if (argi != argc - 1 || (verify && (keys || commit || from_ckpt))) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
 	dir = argv[argi];
+	if (from_ckpt) {
+		rc = slc_sink_file_checkpoint_read(dir, SLC_SINK_FILE_CKPT_CONSUMED, pos.from);
+		if (rc != 0 && rc != -ENOENT) {
+			fprintf(stderr, "sluice-cat: %s/%s: %s\n", dir, SLC_SINK_FILE_CONSUMED_NAME,
+			        strerror(-rc));
+			return EXIT_DAMAGE;
+		}
+	}
 
 	rc = slc_sink_file_dir_scan(dir, &segs, &nsegs);
 	if (rc != 0) {
@@ -168,7 +218,7 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < nsegs; i++) {
 		snprintf(path, dir_len + 1 + SLC_SINK_FILE_NAME_MAX, "%s%s%s", dir,
 		         dir_len > 0 && dir[dir_len - 1] == '/' ? "" : "/", segs[i].name);
-		cat_segment(path, &segs[i], verify, keys, &t);
+		cat_segment(path, &segs[i], verify, keys, commit || from_ckpt ? &pos : NULL, &t);
 	}
 	free(path);
 	free(segs);
@@ -181,6 +231,23 @@ main(int argc, char **argv)
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "sluice-cat: writing to stdout: %s\n", strerror(errno));
 		return EXIT_DAMAGE;
+	}
+	/* Only what reached stdout is consumed; damage does not hold back what was printed. */
+	for (uint32_t w = 0; commit && w < SLC_SINK_FILE_WORKERS_MAX; w++) {
+		if (!pos.last[w].valid)
+			continue;
+		rc = slc_sink_file_checkpoint_consumed(dir, w, pos.last[w].seq, pos.last[w].offset);
+		if (rc != 0) {
+			fprintf(stderr, "sluice-cat: %s/%s: worker %u: %s\n", dir,
+			        SLC_SINK_FILE_CONSUMED_NAME, w, strerror(-rc));
+			t.unreadable = true;
+		}
+	}
+	if (commit && pos.beyond) {
+		fprintf(stderr,
+		        "sluice-cat: records of workers >= %u are not recorded as consumed\n",
+		        SLC_SINK_FILE_WORKERS_MAX);
+		t.unreadable = true;
 	}
 	if (t.damaged != 0 || t.unreadable)
 		return EXIT_DAMAGE;
