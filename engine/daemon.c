@@ -300,6 +300,15 @@ idle(void *ctx, uint32_t g)
 		atomic_fetch_add_explicit(&w->write_errors, 1, memory_order_relaxed);
 }
 
+/* A worker freed ring slots of reactor `producer`: its paused connections may go on. */
+static void
+room(void *ctx, uint32_t producer)
+{
+	struct slc_daemon *d = ctx;
+
+	slc_reactor_kick(d->rc[producer].r);
+}
+
 /* A worker's batch comes from one ring, fed by one reactor; runs are handled anyway. */
 static void
 release(void *ctx, const struct slc_msg *msgs, uint32_t n)
@@ -555,6 +564,8 @@ slc_daemon_create(const struct slc_cfg *c, int *err)
 	                .release_ctx = d,
 	                .idle = idle,
 	                .idle_ctx = d,
+	                .room = room,
+	                .room_ctx = d,
 	                .worker_cpu = cpus,
 	        },
 	        &rc);

@@ -88,6 +88,10 @@ worker_poll(struct slc_worker *w)
 		worker_handle(w, slots, n);
 		/* Frees the slots; the consumer index now counts these as done. */
 		slc_ring_spsc_dequeue_release(w->in[j], n);
+		/* Only now is there room: a producer woken by the release above may have found
+		 * the ring still full and paused again, so it is told once more. */
+		if (w->set->cfg.room != NULL)
+			w->set->cfg.room(w->set->cfg.room_ctx, j);
 		total += n;
 	}
 	{

@@ -35,6 +35,9 @@ typedef void (*slc_pool_handler_fn)(void *ctx, uint32_t worker, const struct slc
                                     uint32_t n);
 /* Gives the messages' buffers back to whoever owns them (the reactor). */
 typedef void (*slc_pool_release_fn)(void *ctx, const struct slc_msg *msgs, uint32_t n);
+/* Worker `worker` freed slots of producer `producer`'s ring: a producer that paused for
+ * a full ring may go on (the reactor retries its paused connections when kicked). */
+typedef void (*slc_pool_room_fn)(void *ctx, uint32_t producer);
 /* Worker `worker` found its rings empty and is about to wait: after catching up, and
  * again after every park timeout (100 ms) while idle. A sink flushes here. */
 typedef void (*slc_pool_idle_fn)(void *ctx, uint32_t worker);
@@ -50,6 +53,8 @@ struct slc_pool_cfg {
 	void *release_ctx;
 	slc_pool_idle_fn idle; /* NULL: nothing to do when idle */
 	void *idle_ctx;
+	slc_pool_room_fn room; /* NULL: producers retry on their own */
+	void *room_ctx;
 	const int *worker_cpu; /* per worker, -1 or NULL: not pinned */
 	uint32_t spin_iters;   /* polls of empty rings before parking; 0: a default */
 };

@@ -294,7 +294,9 @@ run_once(const struct opts *o, enum mode mode, uint32_t run_no, FILE *ticks)
 			if (took == 0)
 				sched_yield(); /* the pool whose turn it is is full: wait for it */
 		}
-		if ((iter & 63) == 0) {
+		/* The clock every 16 batches (1024 messages): often enough that the middle and
+		 * the end of the run never fall in the same check, even at 1000 msg/s. */
+		if ((iter & 15) == 0) {
 			uint64_t now = mono_ns();
 
 			if (hmid == 0 && now >= tmid) {
@@ -308,7 +310,7 @@ run_once(const struct opts *o, enum mode mode, uint32_t run_no, FILE *ticks)
 			}
 		}
 	}
-	res.steady = (double)(hend - hmid) / ((double)(tend - tmid) * 1e-9);
+	res.steady = tend > tmid ? (double)(hend - hmid) / ((double)(tend - tmid) * 1e-9) : 0;
 	res.total = (double)hend / ((double)(tend - t0) * 1e-9);
 	res.settle_tick = r->settle_tick;
 	res.final_dev = r->final_dev;
