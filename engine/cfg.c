@@ -14,6 +14,7 @@
 
 #include "numa.h"
 #include "pool.h"
+#include "sink_kafka.h"
 
 #ifndef SLC_VERSION
 #define SLC_VERSION "unknown"
@@ -70,14 +71,15 @@ static const struct slc_cfg_opt opts[] = {
          .group = SLC_CFG_G_INPUT,
          .metavar = "URL",
          .def = "tcp://127.0.0.1:5140?framing=lines",
-         .allowed = "tcp://ADDR:PORT[?framing=lines, len32 or syslog] or udp://ADDR:PORT; ADDR "
-                    "a numeric IPv4 address or [IPv6]; PORT 0..65535 (0: any free port); at "
-                    "most 16",
+         .allowed = "tcp://ADDR:PORT[?framing=lines, len32, len32+ack or syslog] or "
+                    "udp://ADDR:PORT; ADDR a numeric IPv4 address or [IPv6]; PORT 0..65535 (0: "
+                    "any free port); at most 16",
          .help = "Where to receive messages. Repeatable; the first --listen replaces the "
                  "default. TCP framing: lines (up to LF; a CR before it is dropped), len32 "
-                 "(a 4-byte big-endian length, then the message) or syslog (RFC 6587: octet "
-                 "counting, or LF). UDP: each datagram is one message, so udp:// takes no "
-                 "framing.",
+                 "(a 4-byte big-endian length, then the message), len32+ack (len32 frames "
+                 "with a sequence number, acknowledged once the sink has them durable: "
+                 "docs/protocol.md) or syslog (RFC 6587: octet counting, or LF). UDP: each "
+                 "datagram is one message, so udp:// takes no framing.",
          FIELD(listen)},
         {.name = "--buffers",
          .type = SLC_CFG_COUNT,
@@ -144,6 +146,18 @@ static const struct slc_cfg_opt opts[] = {
          .help = "Close a TCP connection that sends nothing, or only part of a message, for "
                  "this long. A bare number is seconds; off or 0: never.",
          FIELD(idle_timeout_ms)},
+        {.name = "--ack-window",
+         .type = SLC_CFG_COUNT,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "N",
+         .def = "1024",
+         .min = 1,
+         .max = 65536,
+         .flags = SLC_CFG_F_POW2,
+         .help = "len32+ack: frames a client may send before their acknowledgement (its "
+                 "credit, told in the greeting). Each reactor keeps --max-conns times N bits "
+                 "for it.",
+         FIELD(ack_window)},
 
         /* ---- routing ---- */
         {.name = "--strategy",
@@ -242,10 +256,14 @@ static const struct slc_cfg_opt opts[] = {
          .metavar = "SPEC",
          .def = "null",
          .flags = SLC_CFG_F_HOOK,
-         .allowed = "null, file:DIR, forward:HOST:PORT or plugin:PATH.so[?ARG]",
+         .allowed = "null, file:DIR, forward:HOST:PORT, kafka://BROKERS/TOPIC or "
+                    "plugin:PATH.so[?ARG]",
          .help = "Where workers deliver messages. null: count and drop. file: segment files "
                  "under DIR. forward: TCP to HOST:PORT (HOST a name, IPv4 or [IPv6]; PORT "
-                 "1..65535). plugin: a shared object implementing engine/sink.h.",
+                 "1..65535). kafka: records of TOPIC keyed by --key, BROKERS a comma-separated "
+                 "list of HOST[:PORT]; ?producers=per-worker gives each worker its own "
+                 "producer (default shared; docs/scale-out.md). plugin: a shared object "
+                 "implementing engine/sink.h.",
          FIELD(sink)},
         {.name = "--fsync",
          .type = SLC_CFG_ENUM,
@@ -286,6 +304,18 @@ static const struct slc_cfg_opt opts[] = {
          .max = 16 * MIB,
          .help = "The forward sink sends at most this many bytes in one send.",
          FIELD(forward_batch)},
+        {.name = "--kafka-prop",
+         .type = SLC_CFG_PROPS,
+         .group = SLC_CFG_G_SINK,
+         .metavar = "NAME=VALUE",
+         .unset = "none",
+         .allowed = "NAME=VALUE, NAME a librdkafka property; up to 32 names",
+         .help = "A librdkafka property for the kafka sink: linger.ms, batch.size, "
+                 "compression.type, acks, security.protocol, sasl.*, ssl.*, ... Repeatable; "
+                 "a NAME given again replaces its value. librdkafka checks names and values "
+                 "at start-up. The start-up log hides values of names with password, secret "
+                 "or pem in them.",
+         FIELD(kafka_props)},
 
         /* ---- controller: the design's seven keep the design's defaults ---- */
         {.name = "--controller",
@@ -607,6 +637,7 @@ allowed_text(struct sbuf *b, const struct slc_cfg_opt *o)
 	case SLC_CFG_LISTEN:
 	case SLC_CFG_ADDR:
 	case SLC_CFG_SINK:
+	case SLC_CFG_PROPS:
 		sb_printf(b, "%s", o->allowed != NULL ? o->allowed : "any text");
 		return;
 	}
@@ -864,8 +895,11 @@ listen_parse(const char *s, struct slc_listener_cfg *l, const char **why)
 			*why = "the only query is ?framing=";
 			return -EINVAL;
 		}
-		if (slc_frame_format_parse(q + 9, &f) != 0) {
-			*why = "the framing is not lines, len32 or syslog";
+		if (strcmp(q + 9, "len32+ack") == 0) {
+			f = SLC_FRAME_LEN32;
+			l->acks = true;
+		} else if (slc_frame_format_parse(q + 9, &f) != 0) {
+			*why = "the framing is not lines, len32, len32+ack or syslog";
 			return -EINVAL;
 		}
 	}
@@ -910,8 +944,12 @@ sink_parse(const char *s, struct slc_cfg_sink *k, const char **why)
 	} else if (strncmp(s, "plugin:", 7) == 0) {
 		k->kind = SLC_CFG_SINK_PLUGIN;
 		arg = s + 7;
+	} else if (strncmp(s, "kafka://", 8) == 0) {
+		k->kind = SLC_CFG_SINK_KAFKA;
+		arg = s + 8;
 	} else {
-		*why = "unknown kind";
+		*why = strncmp(s, "kafka:", 6) == 0 ? "unknown kind; kafka is kafka://BROKERS/TOPIC"
+		                                    : "unknown kind";
 		return -EINVAL;
 	}
 	n = strlen(arg);
@@ -970,10 +1008,72 @@ sink_parse(const char *s, struct slc_cfg_sink *k, const char **why)
 		}
 		break;
 	}
+	case SLC_CFG_SINK_KAFKA:
+		if (slc_sink_kafka_spec_parse(arg, NULL, why) != 0)
+			return -EINVAL;
+		break;
 	default:
 		break;
 	}
 	memcpy(k->arg, arg, n + 1);
+	return 0;
+}
+
+/* A librdkafka property name: lower case letters, digits, '.', '_' and '-'. */
+static bool
+kafka_prop_name_ok(const char *s, size_t n)
+{
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+		      ch == '_' || ch == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* Names whose values the start-up log must not show (sasl.password, ssl.key.pem, ...). */
+static bool
+kafka_prop_secret(const char *name, size_t n)
+{
+	static const char *const words[] = {"password", "secret", "pem", "jaas", "oauthbearer"};
+	char lower[SLC_CFG_KAFKA_PROP_LEN];
+
+	if (n >= sizeof(lower))
+		return true;
+	memcpy(lower, name, n);
+	lower[n] = '\0';
+	for (size_t i = 0; i < ARRAY_LEN(words); i++)
+		if (strstr(lower, words[i]) != NULL)
+			return true;
+	return false;
+}
+
+/* --kafka-prop NAME=VALUE: syntax only (librdkafka judges names and values at start-up).
+ * A NAME given before is replaced in place; a new one is appended. */
+static int
+kafka_prop_apply(struct slc_cfg *c, const struct slc_cfg_opt *o, const char *val, char *msg,
+                 size_t len)
+{
+	size_t n = strcspn(val, "=");
+
+	if (val[n] != '=' || !kafka_prop_name_ok(val, n))
+		return refuse(msg, len, o, val, "is not valid",
+		              "no NAME= of lower case letters, digits, '.', '_' and '-'");
+	if (strlen(val) >= SLC_CFG_KAFKA_PROP_LEN)
+		return refuse(msg, len, o, val, "is too long", NULL);
+	for (uint32_t i = 0; i < c->nkafka_props; i++) {
+		if (strncmp(c->kafka_props[i], val, n + 1) == 0) {
+			memcpy(c->kafka_props[i], val, strlen(val) + 1);
+			return 0;
+		}
+	}
+	if (c->nkafka_props == SLC_CFG_KAFKA_PROPS_MAX)
+		return refuse(msg, len, o, val, "is one too many", NULL);
+	memcpy(c->kafka_props[c->nkafka_props++], val, strlen(val) + 1);
 	return 0;
 }
 
@@ -1147,6 +1247,8 @@ opt_apply(struct slc_cfg *c, const struct slc_cfg_opt *o, struct parse_state *st
 		if (sink_parse(val, field, &why) != 0)
 			return refuse(msg, len, o, val, "is not valid", why);
 		return hook_run(o, st, val, msg, len);
+	case SLC_CFG_PROPS:
+		return kafka_prop_apply(c, o, val, msg, len);
 	}
 	return -EINVAL;
 }
@@ -1206,6 +1308,11 @@ cfg_check(const struct slc_cfg *c, char *msg, size_t len)
 	if (c->pools * c->workers > SLC_WORKERS_MAX) {
 		sb_printf(&b, "--pools %u times --workers %u is %u workers; allowed: at most %u",
 		          c->pools, c->workers, c->pools * c->workers, SLC_WORKERS_MAX);
+		return -EINVAL;
+	}
+	if (c->nkafka_props != 0 && c->sink.kind != SLC_CFG_SINK_KAFKA) {
+		sb_printf(&b, "--kafka-prop is for the kafka sink; allowed: with --sink "
+		              "kafka://BROKERS/TOPIC");
 		return -EINVAL;
 	}
 	if (c->test_slow_pool_cost_ns != 0 && c->test_slow_pool >= c->pools) {
@@ -1452,7 +1559,8 @@ slc_cfg_print_markdown(FILE *f)
 	        "`none`;\n`--pools` times `--workers` is at most 256; with `--controller "
 	        "adaptive`, "
 	        "`--pools` times\n`--min-weight` is below 100; a `--listen` address (port 0 "
-	        "aside) appears once, and not\nagain as the `--metrics` address.\n",
+	        "aside) appears once, and not\nagain as the `--metrics` address; `--kafka-prop` "
+	        "needs `--sink kafka://`.\n",
 	        PROG);
 	for (int g = 0; g < SLC_CFG_G__COUNT; g++) {
 		fprintf(f, "\n## %s\n\n| flag | default | allowed | meaning |\n|---|---|---|---|\n",
@@ -1512,7 +1620,8 @@ fmt_listen(struct sbuf *b, const struct slc_listener_cfg *l)
 	sb_printf(b, "%s://", l->proto == SLC_LISTENER_UDP ? "udp" : "tcp");
 	fmt_addr(b, &l->addr);
 	if (l->proto == SLC_LISTENER_TCP)
-		sb_printf(b, "?framing=%s", slc_frame_format_name(l->framing));
+		sb_printf(b, "?framing=%s%s", slc_frame_format_name(l->framing),
+		          l->acks ? "+ack" : "");
 }
 
 int
@@ -1530,7 +1639,8 @@ slc_cfg_describe(const struct slc_cfg *c, char *buf, size_t len)
 		 * every token stays NAME=VALUE without spaces, for whoever parses the log. */
 		if (o->type == SLC_CFG_ACTION ||
 		    (o->type == SLC_CFG_BOOL && !*(const bool *)field) ||
-		    (o->def == NULL && o->type == SLC_CFG_STRING && *(const char *)field == '\0'))
+		    (o->def == NULL && o->type == SLC_CFG_STRING && *(const char *)field == '\0') ||
+		    (o->type == SLC_CFG_PROPS && c->nkafka_props == 0))
 			continue;
 		sb_printf(&b, "%s%s", b.pos > 0 ? " " : "", o->name + 2);
 		switch (o->type) {
@@ -1572,16 +1682,33 @@ slc_cfg_describe(const struct slc_cfg *c, char *buf, size_t len)
 		}
 		case SLC_CFG_SINK: {
 			const struct slc_cfg_sink *k = field;
-			static const char *const kinds[] = {"null", "file", "forward", "plugin"};
+			static const char *const kinds[] = {"null", "file", "forward", "plugin",
+			                                    "kafka"};
 
 			sb_printf(&b, "=%s", kinds[k->kind]);
-			if (k->kind == SLC_CFG_SINK_FORWARD)
+			if (k->kind == SLC_CFG_SINK_KAFKA)
+				sb_printf(&b, "://%s", k->arg);
+			else if (k->kind == SLC_CFG_SINK_FORWARD)
 				sb_printf(&b, strchr(k->arg, ':') != NULL ? ":[%s]:%u" : ":%s:%u",
 				          k->arg, k->port);
 			else if (k->kind != SLC_CFG_SINK_NULL)
 				sb_printf(&b, ":%s", k->arg);
 			break;
 		}
+		case SLC_CFG_PROPS:
+			/* One token per property, as the flag takes them back; secrets hidden. */
+			for (uint32_t k = 0; k < c->nkafka_props; k++) {
+				const char *p = c->kafka_props[k];
+				size_t n = strcspn(p, "=");
+
+				if (k > 0)
+					sb_printf(&b, " %s", o->name + 2);
+				if (kafka_prop_secret(p, n))
+					sb_printf(&b, "=%.*s=(hidden)", (int)n, p);
+				else
+					sb_printf(&b, "=%s", p);
+			}
+			break;
 		}
 	}
 	return b.over ? -ENOSPC : 0;

@@ -34,8 +34,13 @@
 #define SLC_CFG_CPUS_LEN   1024 /* --cpus text, NUL included */
 #define SLC_CFG_PATH_LEN   4096 /* paths (--topology-xml, --sink's): Linux's PATH_MAX */
 
+#define SLC_CFG_KAFKA_PROPS_MAX 32   /* --kafka-prop may name this many properties */
+#define SLC_CFG_KAFKA_PROP_LEN  1024 /* one --kafka-prop NAME=VALUE, NUL included */
+
 /* Room for slc_cfg_describe() with every listener and path at its longest. */
-#define SLC_CFG_DESCRIBE_LEN (4 * SLC_CFG_PATH_LEN + SLC_CFG_LISTEN_MAX * 80 + 2048)
+#define SLC_CFG_DESCRIBE_LEN                                     \
+	(4 * SLC_CFG_PATH_LEN + SLC_CFG_LISTEN_MAX * 80 + 2048 + \
+	 SLC_CFG_KAFKA_PROPS_MAX * (SLC_CFG_KAFKA_PROP_LEN + 16))
 
 /* What slc_cfg_parse() returns: the daemon's exit status, or 0 to go on and run. */
 enum {
@@ -49,13 +54,15 @@ enum slc_cfg_sink_kind {
 	SLC_CFG_SINK_FILE,    /* file:DIR: segment files under DIR */
 	SLC_CFG_SINK_FORWARD, /* forward:HOST:PORT: one TCP connection per worker */
 	SLC_CFG_SINK_PLUGIN,  /* plugin:PATH.so: a shared object loaded at start-up */
+	SLC_CFG_SINK_KAFKA,   /* kafka://BROKERS/TOPIC: records produced through librdkafka */
 };
 
 /* --sink, parsed. Syntax only: nothing is opened, resolved or loaded here. */
 struct slc_cfg_sink {
 	enum slc_cfg_sink_kind kind;
 	uint16_t port; /* forward: 1..65535; else 0 */
-	/* file: DIR; forward: HOST (an IPv6 address without its []); plugin: PATH.so; null: "" */
+	/* file: DIR; forward: HOST (an IPv6 address without its []); plugin: PATH.so; kafka:
+	 * BROKERS/TOPIC[?producers=...] (what follows kafka://, sink_kafka.h); null: "" */
 	char arg[SLC_CFG_PATH_LEN];
 };
 
@@ -94,6 +101,7 @@ struct slc_cfg {
 	uint32_t max_frame;                                 /* --max-frame, bytes */
 	uint32_t max_conns;                                 /* --max-conns, per reactor */
 	uint32_t idle_timeout_ms;                           /* --idle-timeout; 0: none */
+	uint32_t ack_window; /* --ack-window: len32+ack frames a client may have unacked */
 	/* routing */
 	enum slc_route_strategy strategy; /* --strategy */
 	char key[SLC_CFG_KEY_LEN];        /* --key; "none": no key */
@@ -111,6 +119,9 @@ struct slc_cfg {
 	uint32_t fsync_interval_ms; /* --fsync-interval */
 	uint64_t segment_size;      /* --segment-size, bytes */
 	uint32_t forward_batch;     /* --forward-batch, bytes per send */
+	/* --kafka-prop NAME=VALUE, in flag order; a NAME given again replaces its entry */
+	char kafka_props[SLC_CFG_KAFKA_PROPS_MAX][SLC_CFG_KAFKA_PROP_LEN];
+	uint32_t nkafka_props;
 	/* controller: mode, the design's seven, cooldown_ms from the flags; the adaptive
 	 * tuning (dead_band, rate_alpha, gain, sat_queue) keeps slc_ctl_params_default() */
 	struct slc_ctl_params ctl;
@@ -138,6 +149,7 @@ enum slc_cfg_type {
 	SLC_CFG_LISTEN,   /* struct slc_listener_cfg[]: repeatable URL */
 	SLC_CFG_ADDR,     /* struct slc_cfg_addr: ADDR:PORT, or "off" */
 	SLC_CFG_SINK,     /* struct slc_cfg_sink; hookable */
+	SLC_CFG_PROPS,    /* --kafka-prop's char[][KAFKA_PROP_LEN], nkafka_props: repeatable */
 };
 
 /* Help and docs group flags in this order. */

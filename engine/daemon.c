@@ -18,6 +18,7 @@
 #include "daemon_priv.h"
 #include "sink_file.h"
 #include "sink_forward.h"
+#include "sink_kafka.h"
 #include "sink_null.h"
 #include "sink_plugin.h"
 
@@ -243,6 +244,48 @@ test_cost(struct slc_daemon_worker *w, uint32_t n)
 		;
 }
 
+/*
+ * len32+ack (docs/protocol.md): a batch that holds acknowledged messages is made durable
+ * (the sink's sync) before they go back to their reactors, which then acknowledge them in
+ * order. A failed write or sync acknowledges nothing: the reactors close those connections
+ * and the clients send the frames again. Runs before release, which lets the bytes (and
+ * the sequence numbers in front of them) go.
+ */
+static void
+handler_acks(struct slc_daemon *d, struct slc_daemon_worker *w, uint32_t g,
+             const struct slc_msg *msgs, uint32_t n, int write_err)
+{
+	uint32_t i = 0;
+	bool durable;
+	int e;
+
+	while (i < n && !slc_msg_is_ack(&msgs[i]))
+		i++;
+	if (i == n)
+		return;
+	e = write_err != 0 ? write_err : d->sink_ops->sync(w->h);
+	durable = e == 0;
+	if (write_err == 0 && e != 0) {
+		uint64_t prev = atomic_fetch_add_explicit(&w->sync_errors, 1, memory_order_relaxed);
+
+		if ((prev & 1023) == 0)
+			slc_daemon_log(SLC_CFG_LOG_ERROR,
+			               "worker %u: sink %s could not make a batch durable: %s; its "
+			               "acknowledged connections are closed and their clients send "
+			               "again (%" PRIu64 " failed syncs so far)",
+			               g, d->sink_ops->name, strerror(-e), prev + 1);
+	}
+	while (i < n) {
+		uint32_t id = slc_msg_reactor(&msgs[i]), j = i + 1;
+
+		while (j < n && slc_msg_reactor(&msgs[j]) == id)
+			j++;
+		if (id < d->nreactors)
+			slc_reactor_ack(d->rc[id].r, msgs + i, j - i, durable);
+		i = j;
+	}
+}
+
 static void
 handler(void *ctx, uint32_t g, const struct slc_msg *msgs, uint32_t n)
 {
@@ -255,6 +298,8 @@ handler(void *ctx, uint32_t g, const struct slc_msg *msgs, uint32_t n)
 
 	e = w->h != NULL ? d->sink_ops->write(w->h, msgs, n) : -EBADF;
 	w->dirty = true;
+	if (d->acks)
+		handler_acks(d, w, g, msgs, n, e);
 	if (e != 0) {
 		uint64_t prev =
 		        atomic_fetch_add_explicit(&w->write_errors, 1, memory_order_relaxed);
@@ -393,6 +438,25 @@ sink_create(struct slc_daemon *d)
 		d->sink = slc_sink_plugin_create(path, q != NULL ? q : "", lib_log, NULL, &err);
 		break;
 	}
+	case SLC_CFG_SINK_KAFKA: {
+		const char *props[SLC_CFG_KAFKA_PROPS_MAX];
+		struct slc_sink_kafka_cfg kc = {
+		        .spec = c->sink.arg,
+		        .props = props,
+		        .nprops = c->nkafka_props,
+		        .workers = nworkers,
+		        .close_timeout_ms = c->drain_timeout_ms,
+		        .key_fn = sink_key,
+		        .key_ctx = d,
+		        .log = lib_log,
+		};
+
+		for (uint32_t i = 0; i < c->nkafka_props; i++)
+			props[i] = c->kafka_props[i];
+		d->sink_ops = &slc_sink_kafka_ops;
+		d->sink = slc_sink_kafka_create(&kc, &err);
+		break;
+	}
 	}
 	if (d->sink == NULL) {
 		slc_daemon_log(SLC_CFG_LOG_ERROR, "--sink %s: %s",
@@ -448,6 +512,7 @@ reactors_create(struct slc_daemon *d)
 		        .max_frame = c->max_frame,
 		        .max_conns = c->max_conns,
 		        .idle_timeout_ms = c->idle_timeout_ms,
+		        .ack_window = c->ack_window,
 		        .listeners = lst,
 		        .nlisteners = c->nlisten,
 		        .ops = {.deliver = deliver, .ctx = d},
@@ -541,6 +606,18 @@ slc_daemon_create(const struct slc_cfg *c, int *err)
 	rc = sink_create(d);
 	if (rc != 0)
 		goto err_destroy;
+	for (uint32_t i = 0; i < c->nlisten; i++)
+		d->acks |= c->listen[i].acks;
+	if (d->acks && d->sink_ops->sync == NULL) {
+		slc_daemon_log(
+		        SLC_CFG_LOG_ERROR,
+		        "--listen ...?framing=len32+ack needs a sink that can make messages "
+		        "durable before they are acknowledged; --sink %s cannot (it has no "
+		        "sync operation); allowed: a sink that implements sync (engine/sink.h)",
+		        d->sink_ops->name);
+		rc = -EINVAL;
+		goto err_destroy;
+	}
 
 	for (uint32_t p = 0; p < c->pools; p++) {
 		w0[p] = 1.0;
@@ -643,8 +720,8 @@ listen_url(const struct slc_daemon *d, uint32_t i, char *buf, size_t len)
 		snprintf(buf, len, "udp://%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "",
 		         d->port[i]);
 	else
-		snprintf(buf, len, "tcp://%s%s%s:%u?framing=%s", v6 ? "[" : "", host, v6 ? "]" : "",
-		         d->port[i], framing[l->framing]);
+		snprintf(buf, len, "tcp://%s%s%s:%u?framing=%s%s", v6 ? "[" : "", host,
+		         v6 ? "]" : "", d->port[i], framing[l->framing], l->acks ? "+ack" : "");
 }
 
 int
@@ -720,7 +797,7 @@ slc_daemon_reopen(struct slc_daemon *d)
 	slc_daemon_log(SLC_CFG_LOG_INFO, "SIGHUP: workers reopen their sink's files");
 }
 
-/* Cancels a forward sink that is still retrying when the drain time is up. */
+/* Cancels a forward or Kafka sink that is still retrying when the drain time is up. */
 struct watchdog {
 	struct slc_daemon *d;
 	uint64_t deadline_ns;
@@ -743,9 +820,13 @@ watchdog_main(void *arg)
 	if (!wd->done) {
 		wd->fired = true;
 		slc_daemon_log(SLC_CFG_LOG_ERROR,
-		               "drain: --drain-timeout reached with the forward peer still "
-		               "unreachable; giving up on what it has not taken");
-		slc_sink_forward_cancel(wd->d->sink);
+		               "drain: --drain-timeout reached with the %s sink still waiting for "
+		               "its peer; giving up on what it has not taken",
+		               wd->d->sink_ops->name);
+		if (wd->d->sink_ops == &slc_sink_kafka_ops)
+			slc_sink_kafka_cancel(wd->d->sink);
+		else
+			slc_sink_forward_cancel(wd->d->sink);
 	}
 	pthread_mutex_unlock(&wd->mu);
 	return NULL;
@@ -777,7 +858,7 @@ slc_daemon_stop(struct slc_daemon *d)
 	d->stopped = true;
 	slc_daemon_log(SLC_CFG_LOG_INFO, "stopping: no new connections; draining (at most %u ms)",
 	               d->cfg.drain_timeout_ms);
-	if (d->sink_ops == &slc_sink_forward_ops) {
+	if (d->sink_ops == &slc_sink_forward_ops || d->sink_ops == &slc_sink_kafka_ops) {
 		pthread_condattr_t ca;
 
 		pthread_mutex_init(&wd.mu, NULL);

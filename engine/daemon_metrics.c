@@ -7,6 +7,7 @@
 #include "daemon_priv.h"
 #include "sink_file.h"
 #include "sink_forward.h"
+#include "sink_kafka.h"
 #include "sink_null.h"
 
 /*
@@ -109,6 +110,77 @@ render_listeners(struct slc_metrics_buf *b, const struct slc_daemon *d)
 				                LD(ls->frames_rejected[e]));
 			}
 		}
+}
+
+/* One family over every (reactor, listener) with acks: field at offset off of the stats. */
+static void
+ack_family(struct slc_metrics_buf *b, const struct slc_daemon *d, const char *name,
+           const char *type, const char *help, size_t off)
+{
+	char lab[160];
+
+	slc_metrics_family(b, name, type, help);
+	for (uint32_t k = 0; k < d->nreactors; k++)
+		for (uint32_t i = 0; i < d->cfg.nlisten; i++) {
+			const struct slc_listener_stats *ls =
+			        slc_reactor_listener_stats(d->rc[k].r, i);
+
+			if (!d->cfg.listen[i].acks)
+				continue;
+			listener_labels(d, k, i, lab, sizeof(lab));
+			slc_metrics_u64(b, name, lab,
+			                atomic_load_explicit(
+			                        (const _Atomic uint64_t *)((const char *)ls + off),
+			                        memory_order_relaxed));
+		}
+}
+
+/* Acknowledged delivery (len32+ack listeners; docs/protocol.md). */
+static void
+render_acks(struct slc_metrics_buf *b, const struct slc_daemon *d)
+{
+	char lab[224];
+
+	if (!d->acks)
+		return;
+	ack_family(b, d, "sluice_ack_connections_open", "gauge", "len32+ack connections open now",
+	           offsetof(struct slc_listener_stats, open));
+	ack_family(b, d, "sluice_acks_sent_total", "counter",
+	           "acknowledgements sent (cumulative, coalesced)",
+	           offsetof(struct slc_listener_stats, acks_sent));
+	ack_family(b, d, "sluice_acked_frames_total", "counter",
+	           "frames acknowledged: durable in the sink",
+	           offsetof(struct slc_listener_stats, acked));
+	ack_family(b, d, "sluice_ack_not_durable_frames_total", "counter",
+	           "frames the sink could not make durable (not acknowledged; the connection "
+	           "is closed and the client sends them again)",
+	           offsetof(struct slc_listener_stats, not_durable));
+	slc_metrics_family(b, "sluice_ack_protocol_errors_total", "counter",
+	                   "len32+ack frames that broke the protocol, by reason (the connection "
+	                   "is closed)");
+	for (uint32_t k = 0; k < d->nreactors; k++)
+		for (uint32_t i = 0; i < d->cfg.nlisten; i++) {
+			const struct slc_listener_stats *ls =
+			        slc_reactor_listener_stats(d->rc[k].r, i);
+			size_t n;
+
+			if (!d->cfg.listen[i].acks)
+				continue;
+			listener_labels(d, k, i, lab, sizeof(lab));
+			n = strlen(lab);
+			for (uint32_t e = 0; e < SLC_ACK_ERR__COUNT; e++) {
+				snprintf(lab + n, sizeof(lab) - n, ",reason=\"%s\"",
+				         slc_ack_error_str((enum slc_ack_error)e));
+				slc_metrics_u64(b, "sluice_ack_protocol_errors_total", lab,
+				                LD(ls->ack_errors[e]));
+			}
+		}
+	slc_metrics_family(b, "sluice_worker_sync_errors_total", "counter",
+	                   "batches with len32+ack messages the sink could not make durable");
+	for (uint32_t g = 0; g < d->cfg.pools * d->cfg.workers; g++) {
+		snprintf(lab, sizeof(lab), "pool=\"%u\",worker=\"%u\"", g / d->cfg.workers, g);
+		slc_metrics_u64(b, "sluice_worker_sync_errors_total", lab, LD(d->w[g].sync_errors));
+	}
 }
 
 /* One family over the reactors: field at offset off of struct slc_reactor_stats. */
@@ -378,6 +450,49 @@ render_sink(struct slc_metrics_buf *b, const struct slc_daemon *d)
 		slc_metrics_family(b, "sluice_sink_forward_reconnects_total", "counter",
 		                   "connections to the peer made again after one failed");
 		slc_metrics_u64(b, "sluice_sink_forward_reconnects_total", NULL, st.reconnects);
+	} else if (d->sink_ops == &slc_sink_kafka_ops) {
+		struct slc_sink_kafka_stats st;
+		char lab[48];
+
+		slc_sink_kafka_stats(d->sink, &st);
+#define KAFKA_METRIC(name, type, help, v)                      \
+	do {                                                   \
+		slc_metrics_family(b, name, type, help);       \
+		slc_metrics_u64(b, name, "sink=\"kafka\"", v); \
+	} while (0)
+		KAFKA_METRIC("sluice_sink_messages_total", "counter",
+		             "records Kafka acknowledged (delivery reports without error)",
+		             st.delivered);
+		KAFKA_METRIC("sluice_sink_bytes_total", "counter",
+		             "value bytes of the records produced", st.bytes);
+		KAFKA_METRIC("sluice_sink_kafka_produced_total", "counter",
+		             "records handed to librdkafka", st.produced);
+		KAFKA_METRIC("sluice_sink_kafka_failed_total", "counter",
+		             "records whose delivery failed after librdkafka's retries", st.failed);
+		KAFKA_METRIC("sluice_sink_kafka_rejected_total", "counter",
+		             "records librdkafka refused at once (too large, fatal error)",
+		             st.rejected);
+		KAFKA_METRIC("sluice_sink_kafka_cancelled_total", "counter",
+		             "records not produced because the drain timeout cancelled them",
+		             st.cancelled);
+		KAFKA_METRIC("sluice_sink_kafka_queue_full_total", "counter",
+		             "times a worker waited for room in librdkafka's queue (backpressure)",
+		             st.queue_full);
+		KAFKA_METRIC("sluice_sink_kafka_errors_total", "counter",
+		             "librdkafka error events (brokers down, ...)", st.errors);
+		KAFKA_METRIC("sluice_sink_kafka_queue_depth", "gauge",
+		             "records produced and still without a delivery report", st.in_flight);
+#undef KAFKA_METRIC
+		slc_metrics_family(b, "sluice_sink_kafka_partition_delivered_total", "counter",
+		                   "records Kafka acknowledged, per partition");
+		for (uint32_t p = 0; p < st.partitions; p++) {
+			snprintf(lab, sizeof(lab), "partition=\"%u\"", p);
+			slc_metrics_u64(b, "sluice_sink_kafka_partition_delivered_total", lab,
+			                st.partition_delivered[p]);
+		}
+		if (st.partition_other != 0)
+			slc_metrics_u64(b, "sluice_sink_kafka_partition_delivered_total",
+			                "partition=\"other\"", st.partition_other);
 	}
 }
 
@@ -387,6 +502,7 @@ slc_daemon_metrics_render(void *ctx, struct slc_metrics_buf *b)
 	const struct slc_daemon *d = ctx;
 
 	render_listeners(b, d);
+	render_acks(b, d);
 	render_reactors(b, d);
 	render_hot_keys(b, d);
 	render_pools(b, d);

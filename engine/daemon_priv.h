@@ -42,6 +42,7 @@ struct slc_daemon_worker {
 	_Atomic uint64_t write_errors; /* batches the sink refused */
 	_Atomic uint64_t lost;         /* messages in those batches */
 	_Atomic uint64_t reopens;
+	_Atomic uint64_t sync_errors; /* len32+ack batches the sink could not make durable */
 } __attribute__((aligned(128)));
 
 struct slc_daemon {
@@ -59,6 +60,7 @@ struct slc_daemon {
 
 	struct slc_key_spec key;
 	bool has_key;
+	bool acks; /* a listener is len32+ack: workers sync and acknowledge */
 
 	struct slc_pool_set *pools;
 	struct slc_route_shared *route;

@@ -42,10 +42,25 @@
  * --wait-drain seconds pass. processed msgs/s is processed over the time from the start to
  * the scrape that first saw the final count. Loss is sent - processed.
  *
+ * --acks speaks len32+ack (docs/protocol.md) to a listener of that framing: it reads the
+ * greeting, never has more than the window W unacknowledged frames per connection, and
+ * keeps those frames' bytes (so a frame sent again is byte-identical: its stamp's seq is
+ * the frame's sequence number, from 1 on each connection, and its send_ns the time of its
+ * first formatting). When a connection fails (reset, EOF, refused) it reconnects, backing
+ * off from 10 ms to 1 s, for up to --reconnect-for seconds, and sends again from the
+ * oldest unacknowledged frame. After sending it waits, again at most --reconnect-for s,
+ * for every frame's ack, and reports acknowledged, resent (frames written more than once)
+ * and missing (sent, never acknowledged). With --count N, connection i sends frames
+ * 1 .. N/C (+1 for i < N % C); a receiver then expects exactly those "<i>.<seq>" stamps.
+ *
+ *   sluice-bench --acks --target tcp://127.0.0.1:5141 --connections 2 --count 1000000
+ *
  * --csv columns: transport,connections,size,framing,rate,keys,dist,sent,seconds,msgs_per_s,
- * mb_per_s,processed,processed_msgs_per_s,loss,p50_us,p99_us,p999_us (empty if unknown).
+ * mb_per_s,processed,processed_msgs_per_s,loss,p50_us,p99_us,p999_us (empty if unknown);
+ * with --acks, then acked,acked_msgs_per_s,resent,missing,reconnects.
  * Exit status: 0; 1 on a bad option, a failed connect, send or scrape; 2 if TCP lost
- * messages (processed < sent after the drain wait). Ctrl-C stops sending and still reports.
+ * messages (processed < sent after the drain wait); 3 with --acks if frames are missing
+ * (or a connection gave up reconnecting). Ctrl-C stops sending and still reports.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -87,6 +102,10 @@
 #define SB_DRAIN_STILL_NS  1000000000u
 #define SB_SCRAPE_TIMEOUT  2         /* s */
 #define SB_SEQ_PER_S_GUESS 50000000u /* msgs/s a connection will not reach, for --size */
+#define SB_ACK_SLOTS_MAX   65536u    /* unacknowledged frames kept per connection */
+#define SB_ACK_HDR         12u       /* len32+ack: L and the sequence number */
+#define SB_BACKOFF_MIN_NS  10000000u
+#define SB_BACKOFF_MAX_NS  1000000000u
 
 struct sb_opts {
 	const char *target;
@@ -94,7 +113,8 @@ struct sb_opts {
 	const char *dist;
 	const char *metrics;
 	int64_t connections, threads, size, keys, rate, duration, count, wait_drain;
-	bool csv, no_header, quiet, help;
+	int64_t reconnect_for;
+	bool csv, no_header, quiet, help, acks;
 };
 
 static const struct bench_opt sb_opt_table[] = {
@@ -126,6 +146,12 @@ static const struct bench_opt sb_opt_table[] = {
         {"--wait-drain", BENCH_OPT_INT, 5, 0, 3600, NULL, "S",
          "after sending, wait up to S s for processed to catch up",
          offsetof(struct sb_opts, wait_drain)},
+        {"--acks", BENCH_OPT_FLAG, 0, 0, 0, NULL, NULL,
+         "len32+ack: acknowledged delivery, resent after reconnects (implies --framing len32)",
+         offsetof(struct sb_opts, acks)},
+        {"--reconnect-for", BENCH_OPT_INT, 30, 0, 3600, NULL, "S",
+         "with --acks: reconnect for up to S s after a failure; wait as long for the last acks",
+         offsetof(struct sb_opts, reconnect_for)},
         {"--csv", BENCH_OPT_FLAG, 0, 0, 0, NULL, NULL, "a CSV header and one row, no progress",
          offsetof(struct sb_opts, csv)},
         {"--no-header", BENCH_OPT_FLAG, 0, 0, 0, NULL, NULL, "with --csv: the row alone",
@@ -164,10 +190,33 @@ struct sb_run {
 	uint64_t start_ns;
 };
 
+/* --acks: one connection's frames from its oldest unacknowledged one on. */
+enum sb_ack_state { SB_ACK_GREETING, SB_ACK_UP, SB_ACK_DOWN, SB_ACK_DONE };
+
+struct sb_ack {
+	char *ring;      /* nslots frames of wire bytes; frame s in slot s & (nslots - 1) */
+	uint32_t nslots; /* a power of two */
+	uint32_t window; /* frames in flight at most: min(the greeting's W, nslots) */
+	uint64_t quota;  /* frames to send in all; UINT64_MAX: until the duration ends */
+	uint64_t next;   /* the next new frame's seq (frames 1 .. next-1 are formatted) */
+	uint64_t acked;  /* the highest ack received: frames 1 .. acked are durable */
+	uint64_t wseq;   /* the frame being written, wseq_off bytes of it already out */
+	uint32_t wseq_off;
+	uint64_t max_sent; /* the highest frame ever written whole */
+	uint8_t rx[16];
+	uint32_t rx_len;
+	enum sb_ack_state state;
+	uint64_t retry_ns, down_since_ns, backoff_ns;
+	uint64_t greet_by_ns; /* GREETING: the greeting is due by then (0: not yet set) */
+	uint64_t resent, reconnects, last_ack_ns;
+	bool gave_up;
+};
+
 struct sb_conn {
 	int fd;
 	uint32_t id;
 	uint64_t seq;
+	struct sb_ack *ack; /* --acks only */
 	char *buf;
 	struct mmsghdr *mm; /* UDP: one per datagram slot of buf */
 	struct iovec *iov;
@@ -190,6 +239,7 @@ struct sb_thread {
 	uint64_t end_ns;
 	int err;
 	char errmsg[160];
+	uint64_t acks_end_ns; /* --acks: when the last ack came */
 	_Alignas(64) _Atomic uint64_t msgs;
 	_Atomic uint64_t bytes;
 	_Atomic bool done;
@@ -524,6 +574,318 @@ sb_thread_run(struct sb_thread *t)
 	}
 }
 
+/* ---- --acks: len32+ack (docs/protocol.md) ------------------------------------------ */
+
+static int sb_connect(const struct sockaddr_storage *ss, socklen_t len, int type, int timeout_ms,
+                      bool nonblock);
+
+static void
+sb_put_be32(char *p, uint32_t v)
+{
+	p[0] = (char)(v >> 24);
+	p[1] = (char)(v >> 16);
+	p[2] = (char)(v >> 8);
+	p[3] = (char)v;
+}
+
+static uint64_t
+sb_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static char *
+sb_slot(const struct sb_run *r, const struct sb_ack *a, uint64_t seq)
+{
+	return a->ring + (size_t)(seq & (a->nslots - 1)) * r->wire;
+}
+
+/* Formats frame seq of connection c into its slot: L, seq, key header, stamp, padding. */
+static int
+sb_format_ack(struct sb_thread *t, struct sb_conn *c, uint64_t seq, uint64_t now)
+{
+	const struct sb_run *r = t->r;
+	uint32_t size = (uint32_t)r->o.size;
+	uint64_t key = sb_key(t);
+	uint32_t prefix = sb_prefix_len(r, key, 0);
+	char *p = sb_slot(r, c->ack, seq);
+	int rc;
+
+	if (prefix >= size)
+		return -EMSGSIZE;
+	sb_put_be32(p, size + 8);
+	sb_put_be32(p + 4, (uint32_t)(seq >> 32));
+	sb_put_be32(p + 8, (uint32_t)seq);
+	p += SB_ACK_HDR;
+	p[0] = (char)((prefix - 2) >> 8);
+	p[1] = (char)(prefix - 2);
+	p[2] = 'k';
+	slc_stamp_put_u64(p + 3, key);
+	rc = slc_stamp_format(p + prefix, size - prefix, key, c->id, seq, now, size - prefix);
+	if (rc < 0) {
+		snprintf(t->errmsg, sizeof(t->errmsg),
+		         "--size %" PRId64 " no longer holds the stamp (connection %" PRIu32
+		         ", seq %" PRIu64 "); use a larger --size",
+		         r->o.size, c->id, seq);
+		return rc;
+	}
+	return 0;
+}
+
+/* The connection broke: close it and plan the next try. */
+static void
+sb_ack_down(struct sb_conn *c, uint64_t now)
+{
+	struct sb_ack *a = c->ack;
+
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	a->state = SB_ACK_DOWN;
+	if (a->down_since_ns == 0)
+		a->down_since_ns = now;
+	a->backoff_ns = a->backoff_ns == 0
+	                        ? SB_BACKOFF_MIN_NS
+	                        : (a->backoff_ns * 2 > SB_BACKOFF_MAX_NS ? SB_BACKOFF_MAX_NS
+	                                                                 : a->backoff_ns * 2);
+	a->retry_ns = now + a->backoff_ns;
+}
+
+/* Reads the greeting and acks: 0, or -1 when the connection must go down. */
+static int
+sb_ack_read(struct sb_thread *t, struct sb_conn *c)
+{
+	struct sb_ack *a = c->ack;
+
+	for (;;) {
+		uint32_t want = a->state == SB_ACK_GREETING ? 16 : 8;
+		ssize_t n = recv(c->fd, a->rx + a->rx_len, want - a->rx_len, MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n <= 0)
+			return -1; /* EOF or reset: the daemon went away */
+		a->rx_len += (uint32_t)n;
+		if (a->rx_len < want)
+			continue;
+		a->rx_len = 0;
+		if (a->state == SB_ACK_GREETING) {
+			uint32_t w = (uint32_t)(sb_be64(a->rx + 8) >> 32);
+
+			if (memcmp(a->rx, "SLAK\0\1", 6) != 0 || w == 0) {
+				snprintf(t->errmsg, sizeof(t->errmsg),
+				         "connection %" PRIu32 ": no len32+ack greeting (is the "
+				         "listener ?framing=len32+ack?)",
+				         c->id);
+				return -2;
+			}
+			a->window = w < a->nslots ? w : a->nslots;
+			a->state = SB_ACK_UP;
+			a->down_since_ns = 0;
+			a->backoff_ns = 0;
+			/* Everything not acknowledged goes again, from the oldest. */
+			a->wseq = a->acked + 1;
+			a->wseq_off = 0;
+			continue;
+		}
+		{
+			uint64_t v = sb_be64(a->rx);
+
+			if (v < a->acked || v >= a->next) {
+				snprintf(t->errmsg, sizeof(t->errmsg),
+				         "connection %" PRIu32 ": ack %" PRIu64 " outside %" PRIu64
+				         "..%" PRIu64,
+				         c->id, v, a->acked, a->next - 1);
+				return -2;
+			}
+			a->acked = v;
+			a->last_ack_ns = bench_now_ns(); /* now was read before the wait */
+			if (a->wseq <= v) { /* cannot happen: acks follow what was written */
+				a->wseq = v + 1;
+				a->wseq_off = 0;
+			}
+		}
+	}
+}
+
+/* Writes what it can: 0, or -1 when the connection must go down. */
+static int
+sb_ack_write(struct sb_thread *t, struct sb_conn *c)
+{
+	const struct sb_run *r = t->r;
+	struct sb_ack *a = c->ack;
+
+	for (;;) {
+		/* Frames up to lim - 1: those formatted, within the window of the last ack. */
+		uint64_t lim =
+		        a->next < a->acked + 1 + a->window ? a->next : a->acked + 1 + a->window;
+		uint64_t run_end = lim, written;
+		size_t len;
+		ssize_t n;
+
+		if (a->wseq >= lim)
+			return 0;
+		/* Contiguous in the ring up to its end. */
+		if ((a->wseq & (a->nslots - 1)) + (run_end - a->wseq) > a->nslots)
+			run_end = a->wseq + (a->nslots - (a->wseq & (a->nslots - 1)));
+		len = (size_t)(run_end - a->wseq) * r->wire - a->wseq_off;
+		if (len > SB_TCP_BATCH)
+			len = SB_TCP_BATCH;
+		do
+			n = send(c->fd, sb_slot(r, a, a->wseq) + a->wseq_off, len,
+			         MSG_DONTWAIT | MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS ? 0 : -1;
+		atomic_fetch_add_explicit(&t->bytes, (uint64_t)n, memory_order_relaxed);
+		written = (a->wseq_off + (uint64_t)n) / r->wire;
+		a->wseq_off = (uint32_t)((a->wseq_off + (uint64_t)n) % r->wire);
+		for (uint64_t s = a->wseq; s < a->wseq + written; s++) {
+			if (s <= a->max_sent)
+				a->resent++;
+			else
+				a->max_sent = s;
+		}
+		a->wseq += written;
+	}
+}
+
+static int
+sb_thread_run_acks(struct sb_thread *t)
+{
+	const struct sb_run *r = t->r;
+	uint64_t start = r->start_ns, issued = 0, wait_end = 0;
+	uint64_t end = r->duration_ns ? start + r->duration_ns : UINT64_MAX;
+	uint64_t reconnect_ns = (uint64_t)r->o.reconnect_for * 1000000000u;
+
+	for (;;) {
+		uint64_t now = bench_now_ns(), due = UINT64_MAX, wake = now + SB_WAIT_NS;
+		bool stopping = atomic_load_explicit(&sb_stop, memory_order_relaxed) || now >= end;
+		uint32_t npfd = 0, live = 0;
+
+		if (t->rate_per_ns > 0) {
+			double d = floor((double)(now - start) * t->rate_per_ns) + 1;
+
+			due = (uint64_t)d;
+			if (due <= issued) {
+				uint64_t at = start + (uint64_t)ceil((double)due / t->rate_per_ns);
+
+				wake = at < wake ? at : wake;
+			}
+		}
+		for (uint32_t j = 0; j < t->nconns; j++) {
+			struct sb_conn *c = &t->conns[j];
+			struct sb_ack *a = c->ack;
+			int rc;
+
+			if (stopping && a->quota > a->next - 1)
+				a->quota =
+				        a->next - 1; /* no new frames; what is out still counts */
+			if (a->state == SB_ACK_DONE)
+				continue;
+			if (a->acked >= a->quota) {
+				if (c->fd >= 0)
+					close(c->fd);
+				c->fd = -1;
+				a->state = SB_ACK_DONE;
+				continue;
+			}
+			live++;
+			if (a->state == SB_ACK_DOWN) {
+				if (now - a->down_since_ns > reconnect_ns ||
+				    (wait_end != 0 && now > wait_end)) {
+					a->gave_up = true;
+					a->state = SB_ACK_DONE;
+					continue;
+				}
+				if (now < a->retry_ns) {
+					wake = a->retry_ns < wake ? a->retry_ns : wake;
+					continue;
+				}
+				c->fd = sb_connect(&r->addr, r->addr_len, SOCK_STREAM, 1000, true);
+				if (c->fd < 0) {
+					c->fd = -1;
+					sb_ack_down(c, now);
+					wake = a->retry_ns < wake ? a->retry_ns : wake;
+					continue;
+				}
+				a->state = SB_ACK_GREETING;
+				a->greet_by_ns = 0;
+				a->rx_len = 0;
+				a->reconnects++;
+			}
+			if (a->state == SB_ACK_GREETING) {
+				if (a->greet_by_ns == 0)
+					a->greet_by_ns = now + SB_CONNECT_MS * 1000000ull;
+				if (now > a->greet_by_ns) {
+					snprintf(t->errmsg, sizeof(t->errmsg),
+					         "connection %" PRIu32
+					         ": no greeting within %u ms (is "
+					         "the listener ?framing=len32+ack?)",
+					         c->id, SB_CONNECT_MS);
+					return -ETIMEDOUT;
+				}
+			}
+			rc = sb_ack_read(t, c);
+			if (rc == -2)
+				return -EPROTO;
+			if (rc == 0 && a->state == SB_ACK_UP) {
+				/* New frames, as the window, the quota and the rate allow. */
+				while (a->next <= a->quota && a->next - 1 - a->acked < a->window &&
+				       issued < due) {
+					if (sb_format_ack(t, c, a->next, now) != 0)
+						return -EMSGSIZE;
+					a->next++;
+					issued++;
+					atomic_fetch_add_explicit(&t->msgs, 1,
+					                          memory_order_relaxed);
+				}
+				rc = sb_ack_write(t, c);
+			}
+			if (rc != 0) {
+				sb_ack_down(c, now);
+				wake = a->retry_ns < wake ? a->retry_ns : wake;
+				continue;
+			}
+			t->pfd[npfd].fd = c->fd;
+			t->pfd[npfd].events = POLLIN;
+			if (a->state == SB_ACK_UP && a->wseq < (a->next < a->acked + 1 + a->window
+			                                                ? a->next
+			                                                : a->acked + 1 + a->window))
+				t->pfd[npfd].events |= POLLOUT;
+			npfd++;
+		}
+		if (live == 0)
+			return 0;
+		/* Sending is over (quota or time): the last acks get --reconnect-for at most. */
+		if (wait_end == 0) {
+			bool sending = false;
+
+			for (uint32_t j = 0; j < t->nconns; j++)
+				sending |= t->conns[j].ack->next <= t->conns[j].ack->quota;
+			if (!sending)
+				wait_end = now + reconnect_ns;
+		} else if (now > wait_end) {
+			for (uint32_t j = 0; j < t->nconns; j++)
+				if (t->conns[j].ack->state != SB_ACK_DONE) {
+					t->conns[j].ack->gave_up = true;
+					t->conns[j].ack->state = SB_ACK_DONE;
+					if (t->conns[j].fd >= 0)
+						close(t->conns[j].fd);
+					t->conns[j].fd = -1;
+				}
+			return 0;
+		}
+		sb_wait(t->pfd, npfd, now, wake);
+	}
+}
+
 static pthread_barrier_t sb_go;
 
 static void *
@@ -532,7 +894,7 @@ sb_thread_main(void *arg)
 	struct sb_thread *t = arg;
 
 	pthread_barrier_wait(&sb_go);
-	t->err = sb_thread_run(t);
+	t->err = t->r->o.acks ? sb_thread_run_acks(t) : sb_thread_run(t);
 	t->end_ns = bench_now_ns();
 	if (t->err != 0)
 		atomic_store_explicit(&sb_stop, true, memory_order_relaxed);
@@ -733,8 +1095,14 @@ sb_setup(struct sb_run *r, int argc, char **argv)
 		r->mhost_len = (int)(rest - (o->metrics + 7));
 		r->mpath = *rest == '/' ? rest : "/metrics";
 	}
+	if (o->acks && strcmp(o->framing_name, "lines") == 0)
+		o->framing_name = "len32"; /* the default; --acks means len32 */
 	if (slc_frame_format_parse(o->framing_name, &r->framing) != 0)
 		return sb_bad("--framing wants lines, len32 or syslog", o->framing_name);
+	if (o->acks && (r->framing != SLC_FRAME_LEN32 || o->target[0] != 't'))
+		return sb_bad("--acks speaks len32+ack over TCP; it takes --framing len32 and a "
+		              "tcp:// --target",
+		              o->framing_name);
 	if (strncmp(o->dist, "zipf:", 5) == 0) {
 		char *end;
 		double s = strtod(o->dist + 5, &end);
@@ -792,7 +1160,7 @@ sb_setup(struct sb_run *r, int argc, char **argv)
 	if (!r->udp && r->framing == SLC_FRAME_LINES)
 		r->wire += 1;
 	else if (!r->udp && r->framing == SLC_FRAME_LEN32)
-		r->wire += 4;
+		r->wire += o->acks ? SB_ACK_HDR : 4;
 	else if (!r->udp)
 		r->wire += slc_stamp_digits((uint64_t)o->size) + 1;
 	/* Batches of 64 KiB (TCP) or 64 datagrams, smaller when there are so many connections
@@ -837,6 +1205,30 @@ sb_threads_init(struct sb_run *r, struct sb_thread *ts, struct sb_conn *cs, stru
 		c->buf = malloc(bytes);
 		if (c->buf == NULL)
 			return -ENOMEM;
+		if (o->acks) {
+			/* The unacknowledged frames: at most SB_ACK_SLOTS_MAX, and the
+			 * connection's share of SB_BUFFERS_MAX. */
+			uint64_t fit = SB_BUFFERS_MAX / (uint64_t)o->connections / r->wire;
+			uint32_t slots = 1;
+
+			while (slots * 2u <= SB_ACK_SLOTS_MAX && slots * 2u <= fit)
+				slots *= 2;
+			c->ack = calloc(1, sizeof(*c->ack));
+			if (c->ack == NULL)
+				return -ENOMEM;
+			c->ack->nslots = slots;
+			c->ack->ring = malloc((size_t)slots * r->wire);
+			if (c->ack->ring == NULL)
+				return -ENOMEM;
+			c->ack->next = 1;
+			c->ack->wseq = 1;
+			c->ack->quota = o->count
+			                        ? (uint64_t)o->count / (uint64_t)o->connections +
+			                                  (c->id < (uint64_t)o->count %
+			                                                   (uint64_t)o->connections)
+			                        : UINT64_MAX;
+			c->ack->state = SB_ACK_GREETING;
+		}
 		if (r->udp) {
 			c->mm = calloc(r->batch, sizeof(*c->mm));
 			c->iov = calloc(r->batch, sizeof(*c->iov));
@@ -871,6 +1263,10 @@ struct sb_result {
 	double processed, processed_s, loss, drops;
 	double p[3]; /* p50, p99, p99.9 in seconds; < 0: unknown */
 	double lat_samples;
+	/* --acks */
+	uint64_t acked, resent, missing, reconnects;
+	double acked_s;
+	bool gave_up;
 };
 
 static const double sb_q[3] = {0.5, 0.99, 0.999};
@@ -963,7 +1359,8 @@ sb_report(const struct sb_run *r, const struct sb_result *res)
 		if (!o->no_header)
 			printf("transport,connections,size,framing,rate,keys,dist,sent,seconds,"
 			       "msgs_per_s,mb_per_s,processed,processed_msgs_per_s,loss,p50_us,"
-			       "p99_us,p999_us\n");
+			       "p99_us,p999_us%s\n",
+			       o->acks ? ",acked,acked_msgs_per_s,resent,missing,reconnects" : "");
 		printf("%s,%" PRId64 ",%" PRId64 ",%s,%" PRId64 ",%" PRId64 ",%s,%" PRIu64
 		       ",%.3f,%.0f,%.2f,",
 		       r->udp ? "udp" : "tcp", o->connections, o->size, o->framing_name, o->rate,
@@ -976,8 +1373,12 @@ sb_report(const struct sb_run *r, const struct sb_result *res)
 		for (int i = 0; i < 3; i++) {
 			if (res->p[i] >= 0)
 				printf("%.1f", res->p[i] * 1e6);
-			printf(i < 2 ? "," : "\n");
+			printf(i < 2 || o->acks ? "," : "\n");
 		}
+		if (o->acks)
+			printf("%" PRIu64 ",%.0f,%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n", res->acked,
+			       (double)res->acked / res->acked_s, res->resent, res->missing,
+			       res->reconnects);
 		return;
 	}
 	printf("%s, %" PRId64 " connections, %" PRId64 " thread%s, %" PRId64 "-byte %s, %" PRId64
@@ -987,6 +1388,12 @@ sb_report(const struct sb_run *r, const struct sb_result *res)
 	printf(o->rate ? "%" PRId64 "/s\n" : "max\n", o->rate);
 	printf("sent       %" PRIu64 " msgs  %" PRIu64 " bytes  %.2f s  %.0f msgs/s  %.1f MB/s\n",
 	       res->sent, res->bytes, res->seconds, rate, mb);
+	if (o->acks)
+		printf("acked      %" PRIu64 " msgs  %.2f s  %.0f msgs/s  resent %" PRIu64
+		       "  missing %" PRIu64 "  reconnects %" PRIu64 "%s\n",
+		       res->acked, res->acked_s, (double)res->acked / res->acked_s, res->resent,
+		       res->missing, res->reconnects,
+		       res->gave_up ? "  (gave up reconnecting)" : "");
 	if (!res->metrics)
 		return;
 	if (res->has_processed)
@@ -1100,6 +1507,21 @@ main(int argc, char **argv)
 	pthread_barrier_destroy(&sb_go);
 	if (failed)
 		goto out_close;
+	if (r.o.acks) {
+		uint64_t last = r.start_ns;
+
+		for (int64_t i = 0; i < r.o.connections; i++) {
+			const struct sb_ack *a = cs[i].ack;
+
+			res.acked += a->acked;
+			res.resent += a->resent;
+			res.missing += a->next - 1 - a->acked;
+			res.reconnects += a->reconnects;
+			res.gave_up |= a->gave_up;
+			last = a->last_ack_ns > last ? a->last_ack_ns : last;
+		}
+		res.acked_s = last > r.start_ns ? (double)(last - r.start_ns) / 1e9 : 1e-9;
+	}
 	res.seconds = end_ns > r.start_ns ? (double)(end_ns - r.start_ns) / 1e9 : 1e-9;
 	if (r.o.rate > 0 && (double)res.sent / res.seconds < 0.99 * (double)r.o.rate)
 		fprintf(stderr,
@@ -1117,11 +1539,19 @@ main(int argc, char **argv)
 		        res.loss, r.o.wait_drain);
 		rc = 2;
 	}
+	if (r.o.acks && (res.missing > 0 || res.gave_up)) {
+		fprintf(stderr, SB_PROG ": %" PRIu64 " frames were never acknowledged%s\n",
+		        res.missing, res.gave_up ? "; a connection gave up reconnecting" : "");
+		rc = 3;
+	}
 
 out_close:
 	for (int64_t i = 0; cs != NULL && i < r.o.connections; i++) {
 		if (cs[i].fd >= 0 && cs[i].buf != NULL)
 			close(cs[i].fd);
+		if (cs[i].ack != NULL)
+			free(cs[i].ack->ring);
+		free(cs[i].ack);
 		free(cs[i].buf);
 		free(cs[i].mm);
 		free(cs[i].iov);

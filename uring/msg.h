@@ -4,6 +4,7 @@
 #define SLC_URING_MSG_H
 
 #include <assert.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /*
@@ -16,7 +17,8 @@ struct slc_msg {
 	uint32_t len;
 	uint32_t key_hash; /* set by the router; 0 from the reactor */
 	uint64_t recv_ns;  /* CLOCK_MONOTONIC when the reactor saw the bytes */
-	uint32_t conn;     /* reactor-local connection id; SLC_MSG_CONN_UDP | listener for UDP */
+	uint32_t conn;     /* reactor-local connection id; SLC_MSG_CONN_UDP | listener for UDP;
+	                      SLC_MSG_CONN_ACK | id for acknowledged delivery */
 	uint32_t ref;      /* (reactor id << 24) | buffer reference: what release gives back */
 };
 
@@ -24,5 +26,34 @@ static_assert(sizeof(struct slc_msg) == 32, "two descriptors per cache line");
 
 #define SLC_MSG_CONN_UDP 0x80000000u
 #define SLC_MSG_REF_MASK 0x00ffffffu
+
+/*
+ * Acknowledged delivery (docs/protocol.md, framing len32+ack). The message is the frame's
+ * payload; the frame's 64-bit sequence number is not a field (the descriptor is full) but
+ * the 8 bytes right before data, big-endian, which the reactor keeps in the same buffer
+ * (slc_msg_ack_seq reads them). They stay valid, like data, until the message is released,
+ * and whoever holds it must hand it to slc_reactor_ack() before releasing it: the reactor
+ * acknowledges a frame only once it has come back that way, and reuses a closed
+ * connection's id only once all of its frames have.
+ */
+#define SLC_MSG_CONN_ACK     0x40000000u
+#define SLC_MSG_CONN_ID_MASK 0x3fffffffu
+
+static inline bool
+slc_msg_is_ack(const struct slc_msg *m)
+{
+	return (m->conn & (SLC_MSG_CONN_UDP | SLC_MSG_CONN_ACK)) == SLC_MSG_CONN_ACK;
+}
+
+/* Only for a message with slc_msg_is_ack(). */
+static inline uint64_t
+slc_msg_ack_seq(const struct slc_msg *m)
+{
+	const uint8_t *p = m->data - 8;
+
+	return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
+	       (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+	       (uint64_t)p[6] << 8 | p[7];
+}
 
 #endif /* SLC_URING_MSG_H */

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
@@ -46,6 +47,7 @@ enum {
 	UD_UDP,
 	UD_WAKE,
 	UD_IGNORE,
+	UD_ACK_SEND,
 };
 
 static inline uint64_t
@@ -55,13 +57,23 @@ ud_make(uint32_t type, uint32_t idx, uint32_t gen)
 }
 
 /* Rate-limited log kinds. */
-enum { LOGK_ACCEPT, LOGK_REFUSED, LOGK_FRAMING, LOGK_UDP, LOGK_CLOSE, LOGK_OTHER, LOGK__COUNT };
+enum {
+	LOGK_ACCEPT,
+	LOGK_REFUSED,
+	LOGK_FRAMING,
+	LOGK_UDP,
+	LOGK_CLOSE,
+	LOGK_ACK,
+	LOGK_OTHER,
+	LOGK__COUNT
+};
 
 enum conn_state {
 	CONN_FREE,
 	CONN_RECEIVING,
 	CONN_PAUSED,
 	CONN_CLOSING,
+	CONN_DRAINING, /* socket closed; acks: frames still with the workers hold the slot */
 };
 
 /* A received chunk that a paused connection has not parsed yet; holds a buffer reference. */
@@ -70,6 +82,26 @@ struct pend {
 	uint32_t off;
 	uint32_t len;
 	uint32_t next;
+};
+
+/*
+ * Acknowledged delivery state of one connection (reactor.h has the picture). Frames
+ * [base, next) have been checked and handed on; bit (s & (W - 1)) of bits says that frame
+ * s among them is done (durable). Since next - base <= W, each bit stands for one frame.
+ * sent <= base - 1 is the last acknowledgement put on the wire.
+ */
+struct ack_conn {
+	uint64_t base;
+	uint64_t next;
+	uint64_t sent;
+	uint64_t *bits;
+	uint32_t inflight; /* messages offered and taken, not yet back through slc_reactor_ack */
+	uint8_t buf[16];   /* what the send in flight carries: the greeting or an ack */
+	uint8_t off, len;  /* of buf: sent so far, to send */
+	bool started;      /* the first frame came: base, next and sent are set */
+	bool sending;      /* a send is in flight (at most one) */
+	bool failed;       /* frames came back not durable: close at the next ackq_run */
+	bool in_q;         /* in r->ackq */
 };
 
 struct conn {
@@ -91,7 +123,10 @@ struct conn {
 	uint32_t pend_head;
 	uint32_t pend_tail;
 	uint64_t last_rx_ns;
+	uint64_t frame_end_ns; /* when a frame last ended (or accept): the idle timeout's
+	                          measure of a frame kept open by dribbling */
 	struct slc_msg held;
+	struct ack_conn *ack; /* NULL unless the listener has acks */
 	char peer[INET6_ADDRSTRLEN + 8];
 };
 
@@ -112,6 +147,15 @@ struct rel_ent {
 	uint32_t ref;
 	uint32_t count;
 };
+
+/* One entry of the ack ring: frames seq .. seq+count-1 of connection conn are done. */
+struct ack_ent {
+	uint64_t seq;
+	uint32_t conn; /* connection id; ACK_ENT_FAILED: not durable */
+	uint32_t count;
+};
+
+#define ACK_ENT_FAILED 0x80000000u
 
 struct slc_reactor {
 	struct slc_reactor_cfg cfg;
@@ -183,6 +227,15 @@ struct slc_reactor {
 	_Atomic uint64_t cpu_ns; /* the thread's CPU time, published every tick */
 	bool retry;
 
+	/* Acknowledged delivery: allocated only when a listener has acks (ackr != NULL). */
+	struct ack_conn *ackc; /* [nconns] */
+	uint64_t *ack_bits;    /* [nconns * ack_words] */
+	uint32_t ack_w, ack_words;
+	struct slc_ring_mpsc *ackr; /* completions from workers (slc_reactor_ack) */
+	size_t ackr_len;
+	uint32_t *ackq; /* connections whose ack state moved, to look at once per loop */
+	uint32_t ackq_n;
+
 	uint64_t now_ns;
 	uint64_t next_tick_ns;
 	uint32_t last_cqes; /* completions the last loop handled */
@@ -224,12 +277,25 @@ const char *
 slc_close_reason_str(enum slc_close_reason r)
 {
 	static const char *const names[SLC_CLOSE__COUNT] = {
-	        [SLC_CLOSE_EOF] = "eof",     [SLC_CLOSE_EOF_MIDFRAME] = "eof_midframe",
-	        [SLC_CLOSE_RESET] = "reset", [SLC_CLOSE_FRAMING] = "framing",
-	        [SLC_CLOSE_IDLE] = "idle",   [SLC_CLOSE_SHUTDOWN] = "shutdown",
+	        [SLC_CLOSE_EOF] = "eof",           [SLC_CLOSE_EOF_MIDFRAME] = "eof_midframe",
+	        [SLC_CLOSE_RESET] = "reset",       [SLC_CLOSE_FRAMING] = "framing",
+	        [SLC_CLOSE_IDLE] = "idle",         [SLC_CLOSE_SHUTDOWN] = "shutdown",
+	        [SLC_CLOSE_PROTOCOL] = "protocol", [SLC_CLOSE_NOT_DURABLE] = "not_durable",
 	};
 
 	return (unsigned)r < SLC_CLOSE__COUNT ? names[r] : "unknown";
+}
+
+const char *
+slc_ack_error_str(enum slc_ack_error e)
+{
+	static const char *const names[SLC_ACK_ERR__COUNT] = {
+	        [SLC_ACK_ERR_SHORT] = "short",   [SLC_ACK_ERR_ZERO] = "zero",
+	        [SLC_ACK_ERR_GAP] = "gap",       [SLC_ACK_ERR_REPEAT] = "repeat",
+	        [SLC_ACK_ERR_WINDOW] = "window",
+	};
+
+	return (unsigned)e < SLC_ACK_ERR__COUNT ? names[e] : "unknown";
 }
 
 static void
@@ -471,15 +537,42 @@ reasm_drop(struct slc_reactor *r, struct conn *c)
 	c->reasm_len = 0;
 }
 
-/* The last step: the socket is closed and the slot can be reused. */
+static void
+conn_free_slot(struct slc_reactor *r, struct conn *c)
+{
+	c->state = CONN_FREE;
+	c->gen++;
+	c->ack = NULL;
+	r->conn_free[r->conn_nfree++] = (uint32_t)(c - r->conns);
+}
+
+/* The last steps, once no receive and no send is in flight: the socket is closed, and the
+ * slot can be reused once no frame of it is with the workers either (ack ids must not
+ * reach the slot's next connection). */
 static void
 conn_finalize(struct slc_reactor *r, struct conn *c)
 {
+	if (c->armed || (c->ack != NULL && c->ack->sending))
+		return; /* the last completion calls again */
 	close(c->fd);
 	c->fd = -1;
-	c->state = CONN_FREE;
-	c->gen++;
-	r->conn_free[r->conn_nfree++] = (uint32_t)(c - r->conns);
+	if (c->ack != NULL && c->ack->inflight != 0) {
+		c->state = CONN_DRAINING;
+		return;
+	}
+	conn_free_slot(r, c);
+}
+
+static void
+ack_cancel_send(struct slc_reactor *r, struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->ack == NULL || !c->ack->sending)
+		return;
+	sqe = get_sqe(r);
+	io_uring_prep_cancel64(sqe, ud_make(UD_ACK_SEND, (uint32_t)(c - r->conns), c->gen), 0);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_IGNORE, 0, 0));
 }
 
 /* Closes a connection: what it received but did not deliver is lost (the caller decides
@@ -489,7 +582,7 @@ conn_close(struct slc_reactor *r, struct conn *c, enum slc_close_reason why)
 {
 	struct lst *l = &r->lst[c->listener];
 
-	if (c->state == CONN_FREE || c->state == CONN_CLOSING)
+	if (c->state == CONN_FREE || c->state == CONN_CLOSING || c->state == CONN_DRAINING)
 		return;
 	if (c->state == CONN_PAUSED)
 		stat_add(&r->st.paused, (uint64_t)-1);
@@ -506,10 +599,12 @@ conn_close(struct slc_reactor *r, struct conn *c, enum slc_close_reason why)
 		c->has_held = false;
 	}
 	c->state = CONN_CLOSING;
-	if (c->armed) {
-		/* shutdown ends the multishot receive with EOF; its last CQE finalizes. */
+	if (c->armed || (c->ack != NULL && c->ack->sending)) {
+		/* shutdown ends the multishot receive with EOF (and a send stuck on a full
+		 * socket with EPIPE); the last CQE finalizes. */
 		shutdown(c->fd, SHUT_RDWR);
 		conn_cancel_recv(r, c);
+		ack_cancel_send(r, c);
 		return;
 	}
 	conn_finalize(r, c);
@@ -551,6 +646,253 @@ pend_push(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uin
 		c->pend_tail = i;
 	}
 	return true;
+}
+
+/* ---- acknowledged delivery (docs/protocol.md) ----------------------------------------- */
+
+static inline void
+put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline void
+put_be64(uint8_t *p, uint64_t v)
+{
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32(p + 4, (uint32_t)v);
+}
+
+/* The connection's ack state moved: look at it once this loop (ackq_run). */
+static void
+ackq_push(struct slc_reactor *r, struct conn *c)
+{
+	if (c->ack->in_q)
+		return;
+	c->ack->in_q = true;
+	r->ackq[r->ackq_n++] = (uint32_t)(c - r->conns);
+}
+
+/* Frame seq is done. Only frames in [base, next) have a bit: anything else (a frame done
+ * twice: a frame without payload parsed again after a pause) is already accounted for. */
+static inline void
+ack_mark(struct slc_reactor *r, struct ack_conn *a, uint64_t seq)
+{
+	uint32_t i;
+
+	if (seq - a->base >= a->next - a->base)
+		return;
+	i = (uint32_t)seq & (r->ack_w - 1);
+	a->bits[i >> 6] |= 1ull << (i & 63);
+}
+
+/* Moves base over the done frames at its front, a word at a time. Bits at or past next
+ * are never set, so the walk stops there at the latest. */
+static void
+ack_advance(struct slc_reactor *r, struct ack_conn *a)
+{
+	for (;;) {
+		uint32_t i = (uint32_t)a->base & (r->ack_w - 1), b = i & 63;
+		uint64_t word = a->bits[i >> 6] >> b, run_mask;
+		uint32_t run;
+
+		if ((word & 1) == 0)
+			return;
+		run = ~word == 0 ? 64 : (uint32_t)__builtin_ctzll(~word);
+		run_mask = run == 64 ? ~0ull : ((1ull << run) - 1) << b;
+		a->bits[i >> 6] &= ~run_mask;
+		a->base += run;
+	}
+}
+
+static void
+ack_submit(struct slc_reactor *r, struct conn *c)
+{
+	struct ack_conn *a = c->ack;
+	struct io_uring_sqe *sqe = get_sqe(r);
+
+	io_uring_prep_send(sqe, c->fd, a->buf + a->off, (size_t)(a->len - a->off), MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_ACK_SEND, (uint32_t)(c - r->conns), c->gen));
+	a->sending = true;
+}
+
+/* Sends ack(base - 1) if it is news and no send is in flight; a send in flight calls again
+ * when it completes, so acks coalesce into the newest one. */
+static void
+ack_send_due(struct slc_reactor *r, struct conn *c)
+{
+	struct ack_conn *a = c->ack;
+	struct lst *l = &r->lst[c->listener];
+
+	if (a->sending || !a->started || a->base - 1 == a->sent || r->stopping ||
+	    (c->state != CONN_RECEIVING && c->state != CONN_PAUSED))
+		return;
+	stat_add(&l->st.acks_sent, 1);
+	stat_add(&l->st.acked, a->base - 1 - a->sent);
+	a->sent = a->base - 1;
+	put_be64(a->buf, a->sent);
+	a->off = 0;
+	a->len = 8;
+	ack_submit(r, c);
+}
+
+/* The greeting: "SLAK", version 1, flags 0, the window, 4 reserved bytes. */
+static void
+ack_greet(struct slc_reactor *r, struct conn *c)
+{
+	struct ack_conn *a = c->ack;
+
+	memset(a->bits, 0, (size_t)r->ack_words * sizeof(uint64_t));
+	a->base = a->next = a->sent = 0;
+	a->inflight = 0;
+	/* in_q is left alone: the slot may still have an entry in ackq from its last user. */
+	a->started = a->sending = a->failed = false;
+	memcpy(a->buf, "SLAK", 4);
+	a->buf[4] = 0;
+	a->buf[5] = 1;
+	a->buf[6] = a->buf[7] = 0;
+	put_be32(a->buf + 8, r->ack_w);
+	put_be32(a->buf + 12, 0);
+	a->off = 0;
+	a->len = 16;
+	ack_submit(r, c);
+}
+
+static void
+ack_violation(struct slc_reactor *r, struct conn *c, enum slc_ack_error e, uint64_t seq)
+{
+	struct ack_conn *a = c->ack;
+
+	stat_add(&r->lst[c->listener].st.ack_errors[e], 1);
+	if (e == SLC_ACK_ERR_SHORT || e == SLC_ACK_ERR_ZERO)
+		rlog(r, LOGK_ACK, 1, "closing %s: ack protocol: %s", c->peer,
+		     e == SLC_ACK_ERR_SHORT ? "a frame shorter than its sequence number"
+		                            : "the first sequence number is 0");
+	else
+		rlog(r, LOGK_ACK, 1,
+		     "closing %s: ack protocol: %s: sequence number %" PRIu64 ", expected %" PRIu64
+		     ", window %" PRIu64 "..%" PRIu64,
+		     c->peer, slc_ack_error_str(e), seq, a->next, a->base, a->base + r->ack_w - 1);
+	conn_close(r, c, SLC_CLOSE_PROTOCOL);
+}
+
+/*
+ * Checks the burst's frames (r->batch[0 .. nmsg)) of an acknowledged connection, takes
+ * their sequence numbers off, and marks them; a frame with no payload is done at once and
+ * leaves the batch. Returns how many messages remain to offer (batch and batch_piece
+ * compacted), or NONE after a protocol error, when the connection is closed and the
+ * burst's messages given back: none of them is acknowledged, so the client sends them
+ * again elsewhere.
+ */
+static uint32_t
+ack_frames(struct slc_reactor *r, struct conn *c, uint32_t nmsg)
+{
+	struct ack_conn *a = c->ack;
+	uint32_t k = 0;
+
+	for (uint32_t i = 0; i < nmsg; i++) {
+		struct slc_msg m = r->batch[i];
+		enum slc_ack_error e = SLC_ACK_ERR__COUNT;
+		uint64_t seq = 0;
+
+		if (m.len < 8) {
+			e = SLC_ACK_ERR_SHORT;
+		} else {
+			m.data += 8;
+			m.len -= 8;
+			m.conn |= SLC_MSG_CONN_ACK;
+			seq = slc_msg_ack_seq(&m);
+			if (!a->started && seq != 0) {
+				a->started = true;
+				a->base = a->next = seq;
+				a->sent = seq - 1;
+			}
+			if (!a->started)
+				e = SLC_ACK_ERR_ZERO;
+			else if (seq > a->next)
+				e = SLC_ACK_ERR_GAP;
+			else if (seq < a->next)
+				e = SLC_ACK_ERR_REPEAT;
+			else if (seq - a->base >= r->ack_w)
+				e = SLC_ACK_ERR_WINDOW;
+		}
+		if (e != SLC_ACK_ERR__COUNT) {
+			for (uint32_t j = 0; j < k; j++)
+				buf_unref(r, r->batch[j].ref & SLC_MSG_REF_MASK, 1);
+			for (uint32_t j = i; j < nmsg; j++)
+				buf_unref(r, r->batch[j].ref & SLC_MSG_REF_MASK, 1);
+			ack_violation(r, c, e, seq);
+			return NONE;
+		}
+		a->next = seq + 1;
+		if (m.len == 0) {
+			/* Nothing to make durable. */
+			stat_add(&r->lst[c->listener].st.empty_frames, 1);
+			ack_mark(r, a, seq);
+			ackq_push(r, c);
+			buf_unref(r, m.ref & SLC_MSG_REF_MASK, 1);
+			continue;
+		}
+		r->batch_piece[k] = r->batch_piece[i];
+		r->batch[k++] = m;
+	}
+	return k;
+}
+
+/* Frames seq .. seq+count-1 of connection id came back from the workers. */
+static void
+ack_apply(struct slc_reactor *r, uint32_t id, uint64_t seq, uint32_t count, bool durable)
+{
+	struct conn *c = &r->conns[id];
+	struct ack_conn *a = &r->ackc[id];
+
+	SLC_ASSERT(id < r->nconns && c->ack == a && a->inflight >= count);
+	if (id >= r->nconns || c->ack != a)
+		return; /* cannot happen: a slot with frames out is not reused */
+	a->inflight -= count;
+	if (c->state == CONN_DRAINING) {
+		if (a->inflight == 0)
+			conn_free_slot(r, c);
+		return;
+	}
+	if (c->state != CONN_RECEIVING && c->state != CONN_PAUSED)
+		return; /* closing: nothing more is acknowledged */
+	if (!durable) {
+		stat_add(&r->lst[c->listener].st.not_durable, count);
+		a->failed = true;
+	} else {
+		for (uint32_t k = 0; k < count; k++)
+			ack_mark(r, a, seq + k);
+	}
+	ackq_push(r, c);
+}
+
+/* Once per loop: acknowledge what became contiguous, close what the sink failed. */
+static void
+ackq_run(struct slc_reactor *r)
+{
+	for (uint32_t i = 0; i < r->ackq_n; i++) {
+		struct conn *c = &r->conns[r->ackq[i]];
+		struct ack_conn *a = &r->ackc[r->ackq[i]];
+
+		a->in_q = false;
+		if (c->ack != a || (c->state != CONN_RECEIVING && c->state != CONN_PAUSED))
+			continue;
+		if (a->failed) {
+			rlog(r, LOGK_ACK, 1,
+			     "closing %s: the sink could not make frames durable: they are not "
+			     "acknowledged, and the client sends them again",
+			     c->peer);
+			conn_close(r, c, SLC_CLOSE_NOT_DURABLE);
+			continue;
+		}
+		ack_advance(r, a);
+		ack_send_due(r, c);
+	}
+	r->ackq_n = 0;
 }
 
 /*
@@ -603,13 +945,17 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 		}
 		if (n == 0)
 			return NONE;
+		/* Two pieces in one chunk, or one with end: a frame ended in this burst. */
+		if (n > 1 || r->pieces[0].end)
+			c->frame_end_ns = r->now_ns;
 
 		for (uint32_t i = 0; i < (uint32_t)n; i++) {
 			const struct slc_frame_piece *p = &r->pieces[i];
 			struct slc_msg *m = &r->batch[nmsg];
 
 			if (p->start && p->end) {
-				if (p->len == 0) {
+				/* acks: an empty frame lacks its seq; ack_frames refuses it. */
+				if (p->len == 0 && c->ack == NULL) {
 					stat_add(&l->st.empty_frames, 1);
 					continue;
 				}
@@ -658,10 +1004,23 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 			r->batch_piece[nmsg++] = i;
 		}
 
+		if (c->ack != NULL && nmsg != 0) {
+			nmsg = ack_frames(r, c, nmsg);
+			if (nmsg == NONE)
+				return NONE;
+			/* Counted before deliver: a consumer may acknowledge inside it. */
+			c->ack->inflight += nmsg;
+		}
 		taken = nmsg != 0 ? r->cfg.ops.deliver(r->cfg.ops.ctx, r, r->batch, nmsg) : 0;
 		stat_add(&l->st.msgs, taken);
 		if (taken == nmsg && stop == NONE)
 			continue;
+		if (c->ack != NULL) {
+			/* What was not taken is parsed (or offered) again: so is its seq. */
+			c->ack->inflight -= nmsg - taken;
+			if (taken < nmsg)
+				c->ack->next = slc_msg_ack_seq(&r->batch[taken]);
+		}
 
 		/* Paused: give back the references of what was not taken, and find where to
 		 * resume. A reassembled message is kept aside (its bytes are in its own
@@ -675,6 +1034,8 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 				c->held = r->batch[k++];
 				c->has_held = true;
 				stop++;
+				if (c->ack != NULL)
+					c->ack->next++;
 			}
 			for (; k < nmsg; k++)
 				buf_unref(r, r->batch[k].ref & SLC_MSG_REF_MASK, 1);
@@ -695,7 +1056,7 @@ conn_data(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uin
 
 	c->last_rx_ns = r->now_ns;
 	stat_add(&r->lst[c->listener].st.bytes, len);
-	if (c->state == CONN_CLOSING)
+	if (c->state != CONN_RECEIVING && c->state != CONN_PAUSED)
 		return;
 	if (c->state == CONN_PAUSED || c->pend_head != NONE || c->has_held) {
 		if (!pend_push(r, c, ref, off, len, false)) {
@@ -739,7 +1100,11 @@ static void
 conn_resume(struct slc_reactor *r, struct conn *c)
 {
 	if (c->has_held) {
+		if (c->ack != NULL)
+			c->ack->inflight++;
 		if (r->cfg.ops.deliver(r->cfg.ops.ctx, r, &c->held, 1) != 1) {
+			if (c->ack != NULL)
+				c->ack->inflight--;
 			waitq_push(r, c);
 			return;
 		}
@@ -757,9 +1122,11 @@ conn_resume(struct slc_reactor *r, struct conn *c)
 		r->pend[i].next = r->pend_free;
 		r->pend_free = i;
 		resume = conn_parse(r, c, p.ref, p.off, p.len);
-		if (c->state == CONN_CLOSING) {
+		if (c->state != CONN_PAUSED) {
+			/* A framing or protocol error closed it (and may have freed the slot
+			 * already: test the state, not CLOSING). */
 			buf_unref(r, p.ref, 1);
-			return; /* a framing error */
+			return;
 		}
 		if (resume != NONE) {
 			if (resume < p.len)
@@ -771,6 +1138,8 @@ conn_resume(struct slc_reactor *r, struct conn *c)
 	}
 	c->state = CONN_RECEIVING;
 	stat_add(&r->st.paused, (uint64_t)-1);
+	/* The time it spent paused was ours, not the peer's: the idle timeout starts over. */
+	c->last_rx_ns = c->frame_end_ns = r->now_ns;
 	if (c->peer_done) {
 		enum slc_close_reason why = (enum slc_close_reason)c->done_reason;
 
@@ -867,6 +1236,43 @@ on_recv(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t idx)
 	}
 	if (c->state == CONN_RECEIVING)
 		conn_arm(r, c);
+}
+
+/* The greeting or an ack went out (or failed). */
+static void
+on_ack_send(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t idx)
+{
+	struct conn *c = &r->conns[idx];
+	struct ack_conn *a = c->ack;
+
+	a->sending = false;
+	if (c->state == CONN_CLOSING) {
+		conn_finalize(r, c);
+		return;
+	}
+	if (cqe->res < 0) {
+		switch (-cqe->res) {
+		case EINTR:
+		case EAGAIN:
+			ack_submit(r, c);
+			return;
+		case ECANCELED:
+			return; /* stopping */
+		default:
+			/* The peer is gone; its receive sees the same soon, but nothing more
+			 * can be acknowledged anyway. */
+			rlog(r, LOGK_CLOSE, 1, "closing %s: sending an ack failed: %s", c->peer,
+			     strerror(-cqe->res));
+			conn_close(r, c, SLC_CLOSE_RESET);
+			return;
+		}
+	}
+	a->off += (uint8_t)cqe->res;
+	if (a->off < a->len) {
+		ack_submit(r, c); /* a short send: the rest */
+		return;
+	}
+	ack_send_due(r, c);
 }
 
 static void
@@ -982,10 +1388,15 @@ on_accept_result(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 	c->reasm = NONE;
 	c->reasm_len = 0;
 	c->pend_head = c->pend_tail = NONE;
-	c->last_rx_ns = r->now_ns;
+	c->last_rx_ns = c->frame_end_ns = r->now_ns;
+	c->ack = NULL;
 	peer_str(c->fd, c->peer, sizeof(c->peer));
 	stat_add(&l->st.accepted, 1);
 	stat_add(&l->st.open, 1);
+	if (l->cfg.acks) {
+		c->ack = &r->ackc[c - r->conns];
+		ack_greet(r, c);
+	}
 	conn_arm(r, c);
 }
 
@@ -1111,6 +1522,9 @@ on_cqe(struct slc_reactor *r, struct io_uring_cqe *cqe)
 		if (!r->stopping || cqe->res > 0)
 			wake_arm(r);
 		break;
+	case UD_ACK_SEND:
+		on_ack_send(r, cqe, idx);
+		break;
 	default:
 		break;
 	}
@@ -1198,6 +1612,81 @@ slc_reactor_release(struct slc_reactor *r, const struct slc_msg *msgs, uint32_t 
 	reactor_wake(r);
 }
 
+static bool
+ack_drain(struct slc_reactor *r)
+{
+	struct ack_ent ents[REL_BURST / 2];
+	bool any = false;
+	uint32_t n;
+
+	while ((n = slc_ring_mpsc_dequeue_burst(r->ackr, ents, REL_BURST / 2)) != 0) {
+		for (uint32_t i = 0; i < n; i++)
+			ack_apply(r, ents[i].conn & ~ACK_ENT_FAILED, ents[i].seq, ents[i].count,
+			          !(ents[i].conn & ACK_ENT_FAILED));
+		any = true;
+	}
+	return any;
+}
+
+/* Hands entries to the reactor: applied at once on its own thread, else through the ring
+ * (waiting while it is full, as slc_reactor_release does). False: the loop has ended. */
+static bool
+ack_push(struct slc_reactor *r, const struct ack_ent *ents, uint32_t n, bool own, uint32_t *spins)
+{
+	if (own) {
+		for (uint32_t i = 0; i < n; i++)
+			ack_apply(r, ents[i].conn & ~ACK_ENT_FAILED, ents[i].seq, ents[i].count,
+			          !(ents[i].conn & ACK_ENT_FAILED));
+		return true;
+	}
+	while (n != 0 && slc_ring_mpsc_enqueue_bulk(r->ackr, ents, n) == 0) {
+		if (atomic_load_explicit(&r->loop_done, memory_order_acquire))
+			return false;
+		reactor_wake(r);
+		if (++*spins % 64 == 0)
+			sched_yield();
+	}
+	return true;
+}
+
+void
+slc_reactor_ack(struct slc_reactor *r, const struct slc_msg *msgs, uint32_t n, bool durable)
+{
+	struct ack_ent ents[64];
+	uint32_t ne = 0, spins = 0, failed = durable ? 0 : ACK_ENT_FAILED;
+	bool own = pthread_equal(pthread_self(), r->thread) && r->thread_running;
+
+	if (r->ackr == NULL)
+		return;
+	/* Acquire: pairs with the release at the end of reactor_thread (as in release). */
+	if (!own && atomic_load_explicit(&r->loop_done, memory_order_acquire))
+		return;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t id;
+		uint64_t seq;
+
+		if (!slc_msg_is_ack(&msgs[i]))
+			continue;
+		id = (msgs[i].conn & SLC_MSG_CONN_ID_MASK) | failed;
+		seq = slc_msg_ack_seq(&msgs[i]);
+		/* A batch holds runs of consecutive frames of one connection: one entry each. */
+		if (ne != 0 && ents[ne - 1].conn == id &&
+		    ents[ne - 1].seq + ents[ne - 1].count == seq) {
+			ents[ne - 1].count++;
+			continue;
+		}
+		if (ne == 64) {
+			if (!ack_push(r, ents, ne, own, &spins))
+				return;
+			ne = 0;
+		}
+		ents[ne++] = (struct ack_ent){.seq = seq, .conn = id, .count = 1};
+	}
+	if (ne == 0 || !ack_push(r, ents, ne, own, &spins) || own)
+		return;
+	reactor_wake(r);
+}
+
 uint32_t
 slc_reactor_id(const struct slc_reactor *r)
 {
@@ -1235,7 +1724,15 @@ tick(struct slc_reactor *r)
 		for (uint32_t i = 0; i < r->nconns; i++) {
 			struct conn *c = &r->conns[i];
 
-			if (c->state == CONN_RECEIVING && r->now_ns - c->last_rx_ns > limit) {
+			/* Silent (a client waiting for acks is not), or inside one frame for
+			 * the whole timeout, however many bytes of it dribble in. */
+			bool silent = r->now_ns - c->last_rx_ns > limit &&
+			              (c->ack == NULL ||
+			               (c->ack->next == c->ack->base && !c->ack->sending));
+			bool stuck = slc_frame_parser_mid_frame(&c->parser) &&
+			             r->now_ns - c->frame_end_ns > limit;
+
+			if (c->state == CONN_RECEIVING && (silent || stuck)) {
 				rlog(r, LOGK_CLOSE, 1, "closing %s: idle for %u ms%s", c->peer,
 				     r->cfg.idle_timeout_ms,
 				     slc_frame_parser_mid_frame(&c->parser) ? " inside a frame"
@@ -1273,8 +1770,10 @@ begin_stop(struct slc_reactor *r)
 		        0);
 		io_uring_sqe_set_data64(sqe, ud_make(UD_IGNORE, 0, 0));
 	}
-	for (uint32_t i = 0; i < r->nconns; i++)
+	for (uint32_t i = 0; i < r->nconns; i++) {
 		conn_cancel_recv(r, &r->conns[i]);
+		ack_cancel_send(r, &r->conns[i]);
+	}
 }
 
 /* True once nothing is in flight and nothing received waits to be delivered (or the
@@ -1292,9 +1791,9 @@ stop_done(struct slc_reactor *r)
 	for (uint32_t i = 0; i < r->nconns; i++) {
 		struct conn *c = &r->conns[i];
 
-		if (c->state == CONN_FREE)
+		if (c->state == CONN_FREE || c->state == CONN_DRAINING)
 			continue;
-		if (c->armed)
+		if (c->armed || (c->ack != NULL && c->ack->sending))
 			return false;
 		if (c->state == CONN_PAUSED)
 			waiting = true;
@@ -1317,6 +1816,7 @@ reactor_wait(struct slc_reactor *r)
 	 * reactor_wake. */
 	atomic_thread_fence(memory_order_seq_cst);
 	if (slc_ring_mpsc_count(r->rel) != 0 ||
+	    (r->ackr != NULL && slc_ring_mpsc_count(r->ackr) != 0) ||
 	    atomic_load_explicit(&r->kicked, memory_order_relaxed) != 0 ||
 	    atomic_load_explicit(&r->stop_req, memory_order_relaxed) != r->stopping) {
 		atomic_store_explicit(&r->sleeping, 0, memory_order_relaxed);
@@ -1347,6 +1847,10 @@ reactor_loop(struct slc_reactor *r)
 			begin_stop(r);
 		if (rel_drain(r))
 			r->retry = true;
+		if (r->ackr != NULL)
+			ack_drain(r);
+		if (r->ackq_n != 0)
+			ackq_run(r);
 		if (atomic_exchange_explicit(&r->kicked, 0, memory_order_relaxed) != 0)
 			r->retry = true;
 		bufs_commit(r);
@@ -1377,14 +1881,12 @@ reactor_loop(struct slc_reactor *r)
 		r->last_cqes = n;
 		for (uint32_t i = 0; i < r->nlst; i++)
 			udp_flush(r, &r->lst[i]);
+		if (r->ackq_n != 0)
+			ackq_run(r);
 		bufs_commit(r);
 	}
-	for (uint32_t i = 0; i < r->nconns; i++) {
-		struct conn *c = &r->conns[i];
-
-		if (c->state != CONN_FREE && c->state != CONN_CLOSING)
-			conn_close(r, c, SLC_CLOSE_SHUTDOWN);
-	}
+	for (uint32_t i = 0; i < r->nconns; i++)
+		conn_close(r, &r->conns[i], SLC_CLOSE_SHUTDOWN);
 }
 
 /* ---- set-up ------------------------------------------------------------------------- */
@@ -1596,15 +2098,27 @@ struct slc_reactor *
 slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 {
 	struct slc_reactor *r;
-	uint32_t nrefs, rel_cap;
+	uint32_t nrefs, rel_cap, ack_w = cfg->ack_window ? cfg->ack_window : SLC_ACK_WINDOW_DEFAULT;
+	bool acks = false;
 	int rc;
 
 	if (cfg->id > 255 || !pow2(cfg->buffers) || cfg->buffers > 32768 ||
 	    !pow2(cfg->udp_buffers) || cfg->udp_buffers > 32768 || cfg->buffer_size < 64 ||
-	    cfg->max_frame == 0 || cfg->max_conns == 0 || cfg->reasm_buffers == 0 ||
-	    cfg->nlisteners == 0 || cfg->ops.deliver == NULL) {
+	    cfg->max_frame == 0 || cfg->max_conns == 0 || cfg->max_conns > SLC_MSG_CONN_ID_MASK ||
+	    cfg->reasm_buffers == 0 || cfg->nlisteners == 0 || cfg->ops.deliver == NULL ||
+	    !pow2(ack_w) || ack_w > SLC_ACK_WINDOW_MAX) {
 		*err = -EINVAL;
 		return NULL;
+	}
+	for (uint32_t i = 0; i < cfg->nlisteners; i++) {
+		const struct slc_listener_cfg *l = &cfg->listeners[i];
+
+		/* The sequence number rides in a len32 frame; UDP has no stream to ack. */
+		if (l->acks && (l->proto != SLC_LISTENER_TCP || l->framing != SLC_FRAME_LEN32)) {
+			*err = -EINVAL;
+			return NULL;
+		}
+		acks |= l->acks;
 	}
 	r = calloc(1, sizeof(*r));
 	if (r == NULL) {
@@ -1668,6 +2182,23 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 		goto err_free;
 	}
 	slc_ring_mpsc_init(r->rel, rel_cap, sizeof(struct rel_ent));
+	if (acks) {
+		/* W bits per connection, allocated once: max_conns * W / 8 bytes. */
+		r->ack_w = ack_w;
+		r->ack_words = (ack_w + 63) / 64;
+		r->ackc = calloc(r->nconns, sizeof(*r->ackc));
+		r->ack_bits = calloc((size_t)r->nconns * r->ack_words, sizeof(uint64_t));
+		r->ackq = calloc(r->nconns, sizeof(*r->ackq));
+		r->ackr_len = slc_ring_mpsc_memsize(rel_cap, sizeof(struct ack_ent));
+		r->ackr = aligned_alloc(SLC_RING_ALIGN, r->ackr_len);
+		if (r->ackc == NULL || r->ack_bits == NULL || r->ackq == NULL || r->ackr == NULL) {
+			rc = -ENOMEM;
+			goto err_free;
+		}
+		slc_ring_mpsc_init(r->ackr, rel_cap, sizeof(struct ack_ent));
+		for (uint32_t i = 0; i < r->nconns; i++)
+			r->ackc[i].bits = r->ack_bits + (size_t)i * r->ack_words;
+	}
 	for (uint32_t i = 0; i < r->nr; i++)
 		r->reasm_free[r->reasm_nfree++] = r->nr - 1 - i;
 	r->pend_free = NONE;
@@ -1812,6 +2343,10 @@ slc_reactor_destroy(struct slc_reactor *r)
 	free(r->waitq);
 	free(r->lst);
 	free(r->rel);
+	free(r->ackc);
+	free(r->ack_bits);
+	free(r->ackq);
+	free(r->ackr);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	free(r);

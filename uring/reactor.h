@@ -33,6 +33,25 @@ struct slc_reactor;
  *                   |                                                                    |
  *                   +--(EOF, reset, framing error, idle timeout, shutdown)--> CLOSING --> free
  *
+ * CLOSING waits for the connection's receive (and ack send) to end; the socket is then
+ * closed. The slot is free for the next connection once, in addition, every frame an
+ * acknowledged connection handed over has come back through slc_reactor_ack().
+ *
+ * Acknowledged delivery (listener acks: framing len32+ack; docs/protocol.md byte by byte).
+ * The reactor greets the client with its window W, checks every frame's sequence number,
+ * hands the payload on as a message marked SLC_MSG_CONN_ACK (msg.h), and acknowledges
+ * cumulatively what slc_reactor_ack() reports durable. Per connection, over sequence
+ * numbers:
+ *
+ *      acked (durable, ack sent or due)  done, not yet contiguous   in flight   free
+ *   ...........................)[ base ..................................)[ next .... base+W)
+ *
+ *   frame seq s:  s == next and s - base < W: taken, next = s + 1
+ *                 anything else: protocol error (gap, repeat, window), connection closed
+ *   completion:   bit s of the W-bit window set; base moves over set bits; the ack
+ *                 base - 1 is sent when no send is in flight (a newer one replaces it)
+ *   not durable:  connection closed, nothing acknowledged: the client sends it again
+ *
  * No TCP byte that the kernel handed over is dropped: a paused or starved connection keeps
  * what it received and resumes where it stopped. Memory is bounded by the configuration:
  * buffers * buffer_size for TCP, udp_buffers * (max datagram + header) for UDP,
@@ -50,6 +69,7 @@ struct slc_listener_cfg {
 	struct sockaddr_storage addr; /* port 0: an ephemeral port (read it back) */
 	socklen_t addrlen;
 	enum slc_frame_format framing; /* TCP only; a UDP datagram is one message */
+	bool acks; /* TCP with len32 only: acknowledged delivery (docs/protocol.md) */
 };
 
 /* Why a connection was closed: one counter each. */
@@ -60,10 +80,29 @@ enum slc_close_reason {
 	SLC_CLOSE_FRAMING,      /* a framing error; frames_rejected says which */
 	SLC_CLOSE_IDLE,         /* nothing (or only part of a frame) for idle_timeout_ms */
 	SLC_CLOSE_SHUTDOWN,     /* the reactor stopped */
+	SLC_CLOSE_PROTOCOL,     /* acks: a frame broke the protocol; ack_errors says how */
+	SLC_CLOSE_NOT_DURABLE,  /* acks: the sink could not make frames durable */
 	SLC_CLOSE__COUNT
 };
 
 const char *slc_close_reason_str(enum slc_close_reason r);
+
+/* Why an acknowledged connection broke the protocol (docs/protocol.md): one counter each. */
+enum slc_ack_error {
+	SLC_ACK_ERR_SHORT,  /* a frame shorter than its 8-byte sequence number */
+	SLC_ACK_ERR_ZERO,   /* the first frame's sequence number is 0 */
+	SLC_ACK_ERR_GAP,    /* a sequence number past the next one */
+	SLC_ACK_ERR_REPEAT, /* a sequence number before the next one */
+	SLC_ACK_ERR_WINDOW, /* W frames not yet acknowledged, and one more */
+	SLC_ACK_ERR__COUNT
+};
+
+/* "short", "zero", "gap", "repeat", "window"; "unknown" if out of range. */
+const char *slc_ack_error_str(enum slc_ack_error e);
+
+/* Bounds of slc_reactor_cfg.ack_window. */
+#define SLC_ACK_WINDOW_DEFAULT 1024u
+#define SLC_ACK_WINDOW_MAX     65536u
 
 /* Counters of one listener. Written by the reactor thread only; read from any thread. */
 struct slc_listener_stats {
@@ -77,6 +116,11 @@ struct slc_listener_stats {
 	_Atomic uint64_t frames_rejected[SLC_FRAME_ERR__COUNT];
 	_Atomic uint64_t udp_drops;        /* datagrams we dropped: over max_frame, or refused */
 	_Atomic uint64_t udp_kernel_drops; /* the socket's own drop counter (SO_MEMINFO) */
+	/* Acknowledged delivery (listeners with acks). */
+	_Atomic uint64_t acks_sent;   /* acknowledgements sent */
+	_Atomic uint64_t acked;       /* frames they acknowledged */
+	_Atomic uint64_t not_durable; /* frames the sink could not make durable (not acked) */
+	_Atomic uint64_t ack_errors[SLC_ACK_ERR__COUNT];
 };
 
 /* Counters of the reactor itself. */
@@ -123,8 +167,11 @@ struct slc_reactor_cfg {
 	uint32_t reasm_buffers; /* buffers of max_frame bytes for frames that straddle */
 	uint32_t max_frame;
 	uint32_t max_conns;
-	uint32_t idle_timeout_ms; /* 0: none */
+	uint32_t idle_timeout_ms; /* 0: none. Closes a connection silent this long (one whose
+	                             frames wait for acks is not), or inside one frame this long
+	                             however its bytes dribble in */
 	uint32_t sq_entries;      /* 0: 256 */
+	uint32_t ack_window;      /* acks: W, a power of two <= SLC_ACK_WINDOW_MAX; 0: default */
 	uint32_t features_off;    /* SLC_REACTOR_F_* not to use even if the kernel has them */
 	const struct slc_listener_cfg *listeners;
 	uint32_t nlisteners;
@@ -179,6 +226,18 @@ void slc_reactor_kick(struct slc_reactor *r);
  * reactor stopped, and the bytes stay valid until slc_reactor_destroy.
  */
 void slc_reactor_release(struct slc_reactor *r, const struct slc_msg *msgs, uint32_t n);
+
+/*
+ * Any thread: n messages of reactor r are done with; those marked SLC_MSG_CONN_ACK
+ * (acknowledged delivery) count, others are skipped. durable: the sink has made them
+ * durable (sink.h's sync), and the reactor may acknowledge them once every earlier frame
+ * of their connection is; false: they are not, and their connections are closed without
+ * acknowledging them, so that clients send them again. Call it before releasing the
+ * messages (it reads their sequence numbers), once per message. Never fails: waits like
+ * slc_reactor_release while the reactor's ack ring is full; on the reactor's own thread it
+ * applies at once; after the reactor's loop has ended it does nothing.
+ */
+void slc_reactor_ack(struct slc_reactor *r, const struct slc_msg *msgs, uint32_t n, bool durable);
 
 /* CPU time the reactor's thread has used, in ns, as of its last tick (every 100 ms); any
  * thread, any time until destroy. */

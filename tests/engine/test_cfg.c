@@ -197,7 +197,8 @@ Test(cfg, no_flags_is_the_defaults)
 	cr_expect_eq(memcmp(&c, &cfg, sizeof(c)), 0);
 	cr_expect_str_eq(line, "listen=tcp://127.0.0.1:5140?framing=lines buffers=1024 "
 	                       "buffer-size=16k udp-buffers=256 max-frame=64k max-conns=10000 "
-	                       "idle-timeout=off strategy=pure key=none pools=2 workers=1 "
+	                       "idle-timeout=off ack-window=1024 strategy=pure key=none pools=2 "
+	                       "workers=1 "
 	                       "reactors-per-node=1 ring-size=4096 cpus=all "
 	                       "sink=null fsync=interval "
 	                       "fsync-interval=1s segment-size=64M forward-batch=64k "
@@ -280,6 +281,9 @@ static const struct good goods[] = {
         {"--max-frame", "1M", "max-frame=1M", NULL},
         {"--max-conns", "50000", "max-conns=50000", NULL},
         {"--idle-timeout", "90", "idle-timeout=90s", NULL},
+        {"--listen", "tcp://127.0.0.1:0?framing=len32+ack",
+         "listen=tcp://127.0.0.1:0?framing=len32+ack", NULL},
+        {"--ack-window", "64", "ack-window=64", NULL},
         {"--strategy", "ordered", "strategy=ordered", "--key=field:1"},
         {"--key", "json:user", "key=json:user", NULL},
         {"--pools", "4", "pools=4", NULL},
@@ -293,6 +297,7 @@ static const struct good goods[] = {
         {"--fsync-interval", "250", "fsync-interval=250ms", NULL},
         {"--segment-size", "1G", "segment-size=1G", NULL},
         {"--forward-batch", "256k", "forward-batch=256k", NULL},
+        {"--kafka-prop", "linger.ms=20", "kafka-prop=linger.ms=20", "--sink=kafka://k1/events"},
         {"--controller", "pairwise", "controller=pairwise", NULL},
         {"--rebalance-interval", "1s", "rebalance-interval=1s", NULL},
         {"--cooldown", "30", "cooldown=30s", NULL},
@@ -380,6 +385,8 @@ static const struct bad bads[] = {
         {"--max-frame", "2G", "64..1G"},
         {"--max-conns", "0", "1..1000000"},
         {"--idle-timeout", "soon", "off, or 0..24h"},
+        {"--ack-window", "1000", "a power of two in 1..65536"},
+        {"--listen", "udp://1.2.3.4:514?framing=len32+ack", "tcp://ADDR:PORT"},
         {"--strategy", "fast", "pure, sticky, ordered"},
         {"--key", "", "none, len32, field:N"},
         {"--pools", "0", "1..64"},
@@ -389,11 +396,12 @@ static const struct bad bads[] = {
         {"--cpus", "3-1", "all, or CPU numbers and ranges"},
         {"--topology-xml", "", "a path to an hwloc XML file"},
         {"--sink", "kafka:localhost:9092",
-         "null, file:DIR, forward:HOST:PORT or plugin:PATH.so[?ARG]"},
+         "null, file:DIR, forward:HOST:PORT, kafka://BROKERS/TOPIC or plugin:PATH.so[?ARG]"},
         {"--fsync", "always", "never, interval, batch"},
         {"--fsync-interval", "0", "1ms..1h"},
         {"--segment-size", "512k", "1M..16G"},
         {"--forward-batch", "32M", "1k..16M"},
+        {"--kafka-prop", "linger.ms", "NAME=VALUE"},
         {"--controller", "pid", "adaptive, pairwise"},
         {"--rebalance-interval", "5ms", "10ms..1m"},
         {"--cooldown", "2h", "0..1h"},

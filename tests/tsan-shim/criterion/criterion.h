@@ -31,12 +31,21 @@ void slc_shim_fail(bool fatal, const char *file, int line, const char *expr, con
         __attribute__((format(printf, 5, 6)));
 void slc_shim_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The options a Test() may give; only disabled is acted on (timeouts are ctest's). */
+struct slc_shim_opts {
+	int first; /* lets Test() write {0, __VA_ARGS__} whatever the options are */
+	double timeout;
+	bool disabled;
+};
+
 #define Test(suite, name, ...)                                                                     \
 	static void suite##_##name##_impl(void);                                                   \
 	static struct slc_shim_test suite##_##name##_desc = {#suite, #name, suite##_##name##_impl, \
 	                                                     NULL};                                \
 	__attribute__((constructor)) static void suite##_##name##_reg(void)                        \
 	{                                                                                          \
+		if (((struct slc_shim_opts){0, __VA_ARGS__}).disabled)                             \
+			suite##_##name##_desc.fn = NULL;                                           \
 		slc_shim_register(&suite##_##name##_desc);                                         \
 	}                                                                                          \
 	static void suite##_##name##_impl(void)
