@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: MIT */
+/* daemon_proc.c: sluiced as a child process for tests: start, log, metrics, stop, read back. */
+#include "daemon_proc.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sink_file.h"
+
+extern char **environ;
+
+uint64_t
+dproc_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void
+dproc_make_dir(struct dproc *d)
+{
+	snprintf(d->dir, sizeof(d->dir), "/tmp/sluiced-test-XXXXXX");
+	cr_assert_not_null(mkdtemp(d->dir));
+}
+
+void
+dproc_remove_dir(const char *dir)
+{
+	char cmd[128];
+
+	if (dir[0] == '\0')
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_expect_eq(system(cmd), 0);
+}
+
+/* Reads once, waiting up to wait_ms; false at EOF or when nothing came. When the window
+ * is full the older half goes: the tests look for recent lines. */
+static bool
+log_read(struct dproc *d, int wait_ms)
+{
+	struct pollfd pfd = {.fd = d->err_fd, .events = POLLIN};
+	ssize_t n;
+
+	if (d->eof || poll(&pfd, 1, wait_ms) <= 0)
+		return false;
+	if (d->log_len == DPROC_LOG_MAX) {
+		size_t keep = DPROC_LOG_MAX / 2;
+
+		memmove(d->log, d->log + d->log_len - keep, keep);
+		d->log_len = keep;
+	}
+	n = read(d->err_fd, d->log + d->log_len, DPROC_LOG_MAX - d->log_len);
+	if (n <= 0) {
+		d->eof = true;
+		return false;
+	}
+	d->log_len += (size_t)n;
+	d->log[d->log_len] = '\0';
+	return true;
+}
+
+void
+dproc_log_pump(struct dproc *d)
+{
+	while (log_read(d, 0))
+		;
+}
+
+bool
+dproc_log_wait(struct dproc *d, size_t from, const char *until, uint32_t timeout_ms)
+{
+	uint64_t end = dproc_mono_ms() + timeout_ms;
+
+	for (;;) {
+		if (from > d->log_len)
+			from = 0; /* the window moved: look at all of it */
+		if (until != NULL && strstr(d->log + from, until) != NULL)
+			return true;
+		if (d->eof || dproc_mono_ms() >= end)
+			return false;
+		log_read(d, 50);
+	}
+}
+
+void
+dproc_start(struct dproc *d, const char *const *args)
+{
+	const char *argv[64] = {SLC_SLUICED};
+	posix_spawn_file_actions_t fa;
+	int pfd[2], n = 1;
+	char *p;
+
+	memset(d, 0, offsetof(struct dproc, dir));
+	d->log_len = 0;
+	d->log[0] = '\0';
+	for (; args[n - 1] != NULL && n < 63; n++)
+		argv[n] = args[n - 1];
+	argv[n] = NULL;
+	cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, pfd[1], STDERR_FILENO);
+	cr_assert_eq(posix_spawn(&d->pid, SLC_SLUICED, &fa, NULL, (char *const *)argv, environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	close(pfd[1]);
+	d->err_fd = pfd[0];
+	cr_assert(dproc_log_wait(d, 0, "ready:", 15000), "sluiced did not get ready:\n%s", d->log);
+	p = strstr(d->log, "ready: ");
+	d->nreactors = (uint32_t)atoi(p + strlen("ready: "));
+	/* "listening on tcp://127.0.0.1:PORT?framing=lines udp://[::1]:PORT; metrics ..." */
+	p = strstr(p, "listening on");
+	cr_assert_not_null(p);
+	while ((p = strstr(p, "://")) != NULL && d->nport < DPROC_PORTS_MAX) {
+		char *colon = strchr(p + 3, ']');
+
+		colon = strchr(colon != NULL ? colon : p + 3, ':');
+		d->port[d->nport++] = (uint16_t)atoi(colon + 1);
+		p = colon;
+	}
+	p = strstr(d->log, "metrics on port ");
+	if (p != NULL)
+		d->metrics_port = (uint16_t)atoi(p + strlen("metrics on port "));
+}
+
+int
+dproc_stop(struct dproc *d)
+{
+	uint64_t end = dproc_mono_ms() + 30000;
+	int st;
+
+	kill(d->pid, SIGTERM);
+	while (!d->eof && dproc_mono_ms() < end)
+		log_read(d, 50);
+	if (!d->eof)
+		kill(d->pid, SIGKILL);
+	cr_assert_eq(waitpid(d->pid, &st, 0), d->pid);
+	close(d->err_fd);
+	d->pid = 0;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+void
+dproc_kill(struct dproc *d)
+{
+	if (d->pid <= 0)
+		return;
+	kill(d->pid, SIGKILL);
+	waitpid(d->pid, NULL, 0);
+	close(d->err_fd);
+	d->pid = 0;
+}
+
+int
+dproc_scrape(const struct dproc *d, char *buf, size_t len)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(d->metrics_port)};
+	static const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
+	size_t n = 0;
+	ssize_t r;
+	char *body;
+	int fd;
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(req) - 1) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	while (n < len - 1 && (r = read(fd, buf + n, len - 1 - n)) > 0)
+		n += (size_t)r;
+	close(fd);
+	buf[n] = '\0';
+	body = strstr(buf, "\r\n\r\n");
+	if (strncmp(buf, "HTTP/1.", 7) != 0 || strstr(buf, " 200 ") == NULL || body == NULL)
+		return -EPROTO;
+	memmove(buf, body + 4, strlen(body + 4) + 1);
+	return 0;
+}
+
+double
+dproc_metric(const char *text, const char *name, const char *const *filters)
+{
+	size_t nl = strlen(name);
+	double sum = 0;
+
+	for (const char *line = text; line != NULL && *line != '\0';) {
+		const char *eol = strchr(line, '\n');
+		size_t len = eol != NULL ? (size_t)(eol - line) : strlen(line);
+
+		if (len > nl && strncmp(line, name, nl) == 0 &&
+		    (line[nl] == '{' || line[nl] == ' ')) {
+			char buf[1024];
+			const char *sp;
+			bool ok = true;
+
+			if (len >= sizeof(buf))
+				len = sizeof(buf) - 1;
+			memcpy(buf, line, len);
+			buf[len] = '\0';
+			sp = strrchr(buf, ' ');
+			for (size_t i = 0; filters != NULL && filters[i] != NULL && ok; i++) {
+				const char *at = strstr(buf, filters[i]);
+
+				ok = at != NULL && at < sp;
+			}
+			if (ok && sp != NULL)
+				sum += strtod(sp + 1, NULL);
+		}
+		line = eol != NULL ? eol + 1 : NULL;
+	}
+	return sum;
+}
+
+uint64_t
+dproc_metric_now(struct dproc *d, const char *name, const char *const *filters)
+{
+	size_t len = 1u << 20;
+	char *buf = malloc(len);
+	double v;
+	int e;
+
+	cr_assert_not_null(buf);
+	e = dproc_scrape(d, buf, len);
+	cr_assert_eq(e, 0, "scrape: %s\n%s", strerror(-e), d->log);
+	v = dproc_metric(buf, name, filters);
+	free(buf);
+	return (uint64_t)v;
+}
+
+uint64_t
+dproc_metric_wait(struct dproc *d, const char *name, const char *const *filters, uint64_t want,
+                  uint32_t timeout_ms)
+{
+	uint64_t end = dproc_mono_ms() + timeout_ms, v;
+
+	for (;;) {
+		v = dproc_metric_now(d, name, filters);
+		if (v >= want || dproc_mono_ms() >= end)
+			return v;
+		dproc_log_pump(d);
+		usleep(50000);
+	}
+}
+
+int
+dproc_connect(uint16_t port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+uint16_t
+dproc_local_port(int fd)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+
+	if (getsockname(fd, (struct sockaddr *)&sa, &sl) != 0)
+		return 0;
+	return ntohs(sa.sin_port);
+}
+
+int
+dproc_send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len != 0) {
+		ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+bool
+dproc_wait_closed(int fd, uint32_t timeout_ms)
+{
+	uint64_t end = dproc_mono_ms() + timeout_ms;
+	char buf[4096];
+
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		uint64_t now = dproc_mono_ms();
+		ssize_t r;
+
+		if (now >= end)
+			return false;
+		if (poll(&pfd, 1, (int)(end - now)) <= 0)
+			continue;
+		r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+			return true;
+	}
+}
+
+uint64_t
+dproc_for_each_record(const char *dir,
+                      void (*fn)(void *ctx, uint32_t worker, const uint8_t *p, uint32_t len),
+                      void *ctx)
+{
+	struct slc_sink_file_seg *segs;
+	uint64_t records = 0;
+	size_t n;
+	int err;
+
+	err = slc_sink_file_dir_scan(dir, &segs, &n);
+	cr_assert_eq(err, 0, "%s: %s", dir, strerror(-err));
+	for (size_t i = 0; i < n; i++) {
+		char path[512];
+		struct slc_sink_file_reader *r;
+		struct slc_sink_file_ev ev;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, segs[i].name);
+		r = slc_sink_file_reader_open(path, &err);
+		cr_assert_not_null(r, "%s: %d", path, err);
+		do {
+			cr_assert_eq(slc_sink_file_reader_next(r, &ev), 0);
+			cr_assert(ev.kind != SLC_SINK_FILE_EV_DAMAGE &&
+			                  ev.kind != SLC_SINK_FILE_EV_TORN,
+			          "%s: offset %llu: %s", path, (unsigned long long)ev.offset,
+			          ev.what);
+			if (ev.kind == SLC_SINK_FILE_EV_RECORD) {
+				records++;
+				fn(ctx, segs[i].worker, ev.payload, ev.payload_len);
+			}
+		} while (ev.kind != SLC_SINK_FILE_EV_END);
+		cr_expect(ev.closed, "%s: no trailer after an orderly stop", path);
+		slc_sink_file_reader_close(r);
+	}
+	free(segs);
+	return records;
+}
