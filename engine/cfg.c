@@ -662,14 +662,34 @@ syntax_hint(const struct slc_cfg_opt *o)
 	}
 }
 
+/* val[0..n) as given, but a control byte as \xHH, into out (4 * n + 1 bytes): a message
+ * that quotes a flag or value stays one line, and a value cannot forge a log line. */
+static void
+show_value(const char *val, size_t n, char *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)val[i];
+
+		if (c < 0x20 || c == 0x7f)
+			o += (size_t)sprintf(out + o, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+}
+
 /* "--pools: \"0\" is out of range; allowed: 1..64" into msg. */
 static int
 refuse(char *msg, size_t len, const struct slc_cfg_opt *o, const char *val, const char *what,
        const char *why)
 {
 	struct sbuf b = {msg, len, 0, false};
+	char shown[4 * 256 + 1];
 
-	sb_printf(&b, "%s: \"%.256s%s\" %s", o->name, val, strlen(val) > 256 ? "..." : "", what);
+	show_value(val, strlen(val) < 256 ? strlen(val) : 256, shown);
+	sb_printf(&b, "%s: \"%s%s\" %s", o->name, shown, strlen(val) > 256 ? "..." : "", what);
 	if (why != NULL && why[0] != '\0')
 		sb_printf(&b, " (%s)", why);
 	if (o->type == SLC_CFG_ENUM) {
@@ -1393,7 +1413,10 @@ slc_cfg_parse(struct slc_cfg *c, int argc, char **argv, FILE *out, FILE *err)
 		}
 		o = opt_find(arg, n);
 		if (o == NULL) {
-			fprintf(err, "%s: unknown flag %.*s (see --help)\n", PROG, (int)n, arg);
+			char shown[4 * 256 + 1];
+
+			show_value(arg, n < 256 ? n : 256, shown);
+			fprintf(err, "%s: unknown flag %s (see --help)\n", PROG, shown);
 			return SLC_CFG_USAGE;
 		}
 		if (o->type == SLC_CFG_BOOL || o->type == SLC_CFG_ACTION) {

@@ -799,6 +799,15 @@ Test(cfg, workers_in_all_at_most_256)
 	                           "allowed: at most 256\n");
 }
 
+Test(cfg, a_value_with_a_newline_stays_one_line)
+{
+	cr_assert_eq(parse("--pools", "1\nsluiced: info: forged", NULL), SLC_CFG_USAGE);
+	cr_expect_str_eq(err_text, "sluiced: --pools: \"1\\x0asluiced: info: forged\" is not a "
+	                           "number (decimal digits); allowed: 1..64\n");
+	cr_assert_eq(parse("--po\nols", "1", NULL), SLC_CFG_USAGE);
+	cr_expect_str_eq(err_text, "sluiced: unknown flag --po\\x0aols (see --help)\n");
+}
+
 Test(cfg, test_slow_pool_must_exist)
 {
 	cr_assert_eq(parse("--test-slow-pool-cost-ns", "1000", "--test-slow-pool", "2", NULL),
