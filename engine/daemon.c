@@ -158,31 +158,45 @@ deliver(void *ctx, struct slc_reactor *r, struct slc_msg *msgs, uint32_t n)
 	struct slc_daemon *d = ctx;
 	struct slc_daemon_reactor *rc = &d->rc[slc_reactor_id(r)];
 
-	if (d->has_key) {
-		uint64_t keyless = 0, bad = 0;
+	uint64_t keyless = 0, bad = 0;
+	uint32_t taken;
 
-		for (uint32_t i = 0; i < n; i++) {
-			const uint8_t *key;
-			uint32_t klen;
-			int e = slc_key_extract(&d->key, msgs[i].data, msgs[i].len, &key, &klen);
+	if (!d->has_key)
+		return slc_router_dispatch(rc->rt, msgs, n);
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *key;
+		uint32_t klen;
 
-			if (e == 0) {
-				msgs[i].key_hash = slc_key_hash(key, klen);
-				slc_hotkeys_offer(rc->hot, key, klen, msgs[i].key_hash);
-			} else {
-				/* Keyless messages share one key: they stay together (and in order,
-				 * for ordered), which is the least surprising place for them. */
-				msgs[i].key_hash = 0;
-				keyless += e == -ENOENT;
-				bad += e != -ENOENT;
-			}
+		if (slc_key_extract(&d->key, msgs[i].data, msgs[i].len, &key, &klen) == 0) {
+			msgs[i].key_hash = slc_key_hash(key, klen);
+			/* Offered before routing: under backpressure a message offered again after
+			 * a pause is sampled again (the sketch's counts are estimates anyway). */
+			slc_hotkeys_offer(rc->hot, key, klen, msgs[i].key_hash);
+		} else {
+			/* Keyless messages share one key: they stay together (and in order, for
+			 * ordered), which is the least surprising place for them. */
+			msgs[i].key_hash = 0;
 		}
-		if (keyless != 0)
-			atomic_fetch_add_explicit(&rc->keyless, keyless, memory_order_relaxed);
-		if (bad != 0)
-			atomic_fetch_add_explicit(&rc->key_error, bad, memory_order_relaxed);
 	}
-	return slc_router_dispatch(rc->rt, msgs, n);
+	taken = slc_router_dispatch(rc->rt, msgs, n);
+	/* Counted once, when taken: the messages left are offered again after the pause.
+	 * Hash 0 is rare for a real key; only those are looked at again. */
+	for (uint32_t i = 0; i < taken; i++) {
+		const uint8_t *key;
+		uint32_t klen;
+		int e;
+
+		if (msgs[i].key_hash != 0)
+			continue;
+		e = slc_key_extract(&d->key, msgs[i].data, msgs[i].len, &key, &klen);
+		keyless += e == -ENOENT;
+		bad += e != 0 && e != -ENOENT;
+	}
+	if (keyless != 0)
+		atomic_fetch_add_explicit(&rc->keyless, keyless, memory_order_relaxed);
+	if (bad != 0)
+		atomic_fetch_add_explicit(&rc->key_error, bad, memory_order_relaxed);
+	return taken;
 }
 
 /* Opens the worker's sink state on first use, on the worker's own thread. */
@@ -882,13 +896,14 @@ slc_daemon_stop(struct slc_daemon *d)
 	for (uint32_t g = 0; g < d->cfg.pools * d->cfg.workers; g++) {
 		struct slc_daemon_worker *w = &d->w[g];
 
+		/* Before the skip: a worker whose sink never opened lost what it was given. */
+		lost += atomic_load_explicit(&w->lost, memory_order_relaxed);
 		if (w->h == NULL)
 			continue;
 		if (d->sink_ops->flush != NULL && d->sink_ops->flush(w->h) != 0)
 			rc = -EIO;
 		d->sink_ops->worker_close(w->h);
 		w->h = NULL;
-		lost += atomic_load_explicit(&w->lost, memory_order_relaxed);
 	}
 	if (have_wd) {
 		pthread_mutex_lock(&wd.mu);
