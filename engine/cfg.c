@@ -44,6 +44,7 @@ static_assert(SLC_CTL_ADAPTIVE == 0 && SLC_CTL_PAIRWISE == 1, "order");
 
 static const char *const strategy_names[] = {"pure", "sticky", "ordered", NULL};
 static const char *const fsync_names[] = {"never", "interval", "batch", NULL};
+static const char *const forward_framing_names[] = {"lines", "len32", NULL};
 static const char *const controller_names[] = {"adaptive", "pairwise", NULL};
 static const char *const log_level_names[] = {"error", "warn", "info", "debug", NULL};
 
@@ -263,7 +264,7 @@ static const struct slc_cfg_opt opts[] = {
                  "1..65535). kafka: records of TOPIC keyed by --key, BROKERS a comma-separated "
                  "list of HOST[:PORT]; ?producers=per-worker gives each worker its own "
                  "producer (default shared; docs/scale-out.md). plugin: a shared object "
-                 "implementing engine/sink.h.",
+                 "implementing engine/sluice_plugin.h.",
          FIELD(sink)},
         {.name = "--fsync",
          .type = SLC_CFG_ENUM,
@@ -304,6 +305,16 @@ static const struct slc_cfg_opt opts[] = {
          .max = 16 * MIB,
          .help = "The forward sink sends at most this many bytes in one send.",
          FIELD(forward_batch)},
+        {.name = "--forward-framing",
+         .type = SLC_CFG_ENUM,
+         .group = SLC_CFG_G_SINK,
+         .metavar = "FRAMING",
+         .def = "lines",
+         .choices = forward_framing_names,
+         .help = "How the forward sink frames what it sends: lines (payload and LF; a "
+                 "payload holding an LF arrives split, so sluiced warns at start when a "
+                 "listener is not lines) or len32 (4-byte big-endian length, payload).",
+         FIELD(forward_framing)},
         {.name = "--kafka-prop",
          .type = SLC_CFG_PROPS,
          .group = SLC_CFG_G_SINK,

@@ -119,6 +119,10 @@ struct slc_cfg {
 	uint32_t fsync_interval_ms; /* --fsync-interval */
 	uint64_t segment_size;      /* --segment-size, bytes */
 	uint32_t forward_batch;     /* --forward-batch, bytes per send */
+	enum slc_cfg_forward_framing {
+		SLC_CFG_FORWARD_LINES,
+		SLC_CFG_FORWARD_LEN32,
+	} forward_framing; /* --forward-framing */
 	/* --kafka-prop NAME=VALUE, in flag order; a NAME given again replaces its entry */
 	char kafka_props[SLC_CFG_KAFKA_PROPS_MAX][SLC_CFG_KAFKA_PROP_LEN];
 	uint32_t nkafka_props;

@@ -431,11 +431,25 @@ sink_create(struct slc_daemon *d)
 		struct slc_sink_forward_cfg fc = {
 		        .host = c->sink.arg,
 		        .port = c->sink.port,
-		        .framing = SLC_FRAME_LINES,
+		        .framing = c->forward_framing == SLC_CFG_FORWARD_LEN32 ? SLC_FRAME_LEN32
+		                                                               : SLC_FRAME_LINES,
 		        .batch_bytes = c->forward_batch,
 		        .log = lib_log,
 		};
 
+		for (uint32_t i = 0; i < c->nlisten; i++)
+			if (c->forward_framing == SLC_CFG_FORWARD_LINES &&
+			    (c->listen[i].proto == SLC_LISTENER_UDP ||
+			     c->listen[i].framing != SLC_FRAME_LINES)) {
+				slc_daemon_log(
+				        SLC_CFG_LOG_WARN,
+				        "--sink forward with --forward-framing lines: listener %u "
+				        "takes messages that may hold an LF, which would arrive "
+				        "split at the peer; --forward-framing len32 keeps them "
+				        "whole",
+				        i);
+				break;
+			}
 		d->sink_ops = &slc_sink_forward_ops;
 		d->sink = slc_sink_forward_create(&fc, &err);
 		break;

@@ -603,6 +603,9 @@ struct peer {
 	uint16_t port;
 	_Atomic uint64_t lines;
 	_Atomic bool stop;
+	/* the first bytes of the first connection, for the framing test */
+	char first[4096];
+	_Atomic size_t first_len;
 };
 
 static void *
@@ -634,6 +637,15 @@ peer_main(void *arg)
 			for (ssize_t k = 0; k < r; k++)
 				if (buf[k] == '\n')
 					atomic_fetch_add(&p->lines, 1);
+			if (i == 1) {
+				size_t have = atomic_load(&p->first_len);
+				size_t take = (size_t)r < sizeof(p->first) - have
+				                      ? (size_t)r
+				                      : sizeof(p->first) - have;
+
+				memcpy(p->first + have, buf, take);
+				atomic_store(&p->first_len, have + take);
+			}
 		}
 	}
 	for (nfds_t i = 1; i < n; i++)
@@ -672,6 +684,70 @@ Test(sluiced, forward_sink_delivers_to_the_peer, .timeout = 60)
 	pthread_join(t, NULL);
 	close(p.lfd);
 	cr_expect_eq(atomic_load(&p.lines), 20000u, "%s", d.log);
+}
+
+/* len32 in, len32 out: a payload holding an LF arrives whole at the peer. */
+Test(sluiced, forward_len32_keeps_payloads_with_lf_whole, .timeout = 60)
+{
+	static const char *const msg[3] = {"first\nhalf", "second", "a\nb\nc"};
+	struct daemon d;
+	struct peer p = {0};
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t sl = sizeof(sa);
+	char sink[64], out[256];
+	const char *args[] = {"--listen",
+	                      "tcp://127.0.0.1:0?framing=len32",
+	                      "--sink",
+	                      sink,
+	                      "--forward-framing",
+	                      "len32",
+	                      "--metrics",
+	                      "off",
+	                      "--pools",
+	                      "1",
+	                      NULL};
+	size_t n = 0, at = 0;
+	pthread_t t;
+	int fd;
+
+	d.dir[0] = '\0';
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	p.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_eq(bind(p.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(p.lfd, 16), 0);
+	getsockname(p.lfd, (struct sockaddr *)&sa, &sl);
+	p.port = ntohs(sa.sin_port);
+	cr_assert_eq(pthread_create(&t, NULL, peer_main, &p), 0);
+	snprintf(sink, sizeof(sink), "forward:127.0.0.1:%u", p.port);
+	daemon_start(&d, args);
+	for (int i = 0; i < 3; i++) {
+		uint32_t len = (uint32_t)strlen(msg[i]), be = htonl(len);
+
+		memcpy(out + n, &be, 4);
+		memcpy(out + n + 4, msg[i], len);
+		n += 4 + len;
+	}
+	sa.sin_port = htons(d.port[0]);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(write(fd, out, n), (ssize_t)n);
+	close(fd);
+	cr_assert_eq(daemon_stop(&d), 0, "%s", d.log);
+	for (int i = 0; i < 100 && atomic_load(&p.first_len) < n; i++)
+		usleep(20000);
+	atomic_store(&p.stop, true);
+	pthread_join(t, NULL);
+	close(p.lfd);
+	cr_assert_eq(atomic_load(&p.first_len), n, "%s", d.log);
+	for (int i = 0; i < 3; i++) {
+		uint32_t be, len;
+
+		memcpy(&be, p.first + at, 4);
+		len = ntohl(be);
+		cr_expect_eq(len, strlen(msg[i]));
+		cr_expect_eq(memcmp(p.first + at + 4, msg[i], strlen(msg[i])), 0, "frame %d", i);
+		at += 4 + len;
+	}
 }
 
 /* Bad flags: one line naming the flag, exit status 2, nothing started. */

@@ -202,6 +202,7 @@ Test(cfg, no_flags_is_the_defaults)
 	                       "reactors-per-node=1 ring-size=4096 cpus=all "
 	                       "sink=null fsync=interval "
 	                       "fsync-interval=1s segment-size=64M forward-batch=64k "
+	                       "forward-framing=lines "
 	                       "controller=adaptive rebalance-interval=100ms cooldown=10s "
 	                       "eps-rate=1 min-pressure-delta=2 base-step=1 max-step=5 "
 	                       "min-weight=1 max-frac=0.2 pace-rate=5 metrics=127.0.0.1:9140 "
@@ -312,6 +313,7 @@ static const struct good goods[] = {
         {"--log-level", "debug", "log-level=debug", NULL},
         {"--drain-timeout", "2m", "drain-timeout=2m", NULL},
         {"--test-handler-cost-ns", "5000", "test-handler-cost-ns=5000", NULL},
+        {"--forward-framing", "len32", "forward-framing=len32", NULL},
         {"--test-slow-pool", "1", "test-slow-pool=1", NULL},
         {"--test-slow-pool-cost-ns", "20000", "test-slow-pool-cost-ns=20000", NULL},
 };
@@ -416,6 +418,7 @@ static const struct bad bads[] = {
         {"--log-level", "trace", "error, warn, info, debug"},
         {"--drain-timeout", "-5s", "0..1h"},
         {"--test-handler-cost-ns", "1us", "off, or 0..1000000000"},
+        {"--forward-framing", "json", "lines, len32"},
         {"--test-slow-pool", "64", "0..63"},
         {"--test-slow-pool-cost-ns", "-1", "off, or 0..1000000000"},
 };
