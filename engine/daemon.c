@@ -359,6 +359,25 @@ idle(void *ctx, uint32_t g)
 		atomic_fetch_add_explicit(&w->write_errors, 1, memory_order_relaxed);
 }
 
+/*
+ * The worker drained its rings at stop: its sink flushes and closes here, on the worker's
+ * own thread, as sink.h and the plugin ABI promise (a thread-affine client stays on the
+ * thread that opened it).
+ */
+static void
+worker_exit(void *ctx, uint32_t g)
+{
+	struct slc_daemon *d = ctx;
+	struct slc_daemon_worker *w = &d->w[g];
+
+	if (w->h == NULL)
+		return;
+	if (d->sink_ops->flush != NULL && d->sink_ops->flush(w->h) != 0)
+		atomic_fetch_add_explicit(&w->write_errors, 1, memory_order_relaxed);
+	d->sink_ops->worker_close(w->h);
+	w->h = NULL;
+}
+
 /* A worker freed ring slots of reactor `producer`: its paused connections may go on. */
 static void
 room(void *ctx, uint32_t producer)
@@ -671,6 +690,7 @@ slc_daemon_create(const struct slc_cfg *c, int *err)
 	                .idle_ctx = d,
 	                .room = room,
 	                .room_ctx = d,
+	                .exit = worker_exit,
 	                .worker_cpu = cpus,
 	        },
 	        &rc);
@@ -825,7 +845,9 @@ slc_daemon_reopen(struct slc_daemon *d)
 	slc_daemon_log(SLC_CFG_LOG_INFO, "SIGHUP: workers reopen their sink's files");
 }
 
-/* Cancels a forward or Kafka sink that is still retrying when the drain time is up. */
+/* At --drain-timeout: cancels a forward or Kafka sink still retrying; WATCHDOG_GRACE_S
+ * later, if the workers have still not finished, ends the process. */
+#define WATCHDOG_GRACE_S 5
 struct watchdog {
 	struct slc_daemon *d;
 	uint64_t deadline_ns;
@@ -848,13 +870,25 @@ watchdog_main(void *arg)
 	if (!wd->done) {
 		wd->fired = true;
 		slc_daemon_log(SLC_CFG_LOG_ERROR,
-		               "drain: --drain-timeout reached with the %s sink still waiting for "
-		               "its peer; giving up on what it has not taken",
+		               "drain: --drain-timeout reached with the %s sink still busy; giving "
+		               "up on what it has not taken",
 		               wd->d->sink_ops->name);
 		if (wd->d->sink_ops == &slc_sink_kafka_ops)
 			slc_sink_kafka_cancel(wd->d->sink);
-		else
+		else if (wd->d->sink_ops == &slc_sink_forward_ops)
 			slc_sink_forward_cancel(wd->d->sink);
+		/* A file or plugin sink blocked in the kernel or in user code cannot be
+		 * cancelled: the process ends instead, so that the stop stays bounded. */
+		ts.tv_sec += WATCHDOG_GRACE_S;
+		while (!wd->done && pthread_cond_timedwait(&wd->cv, &wd->mu, &ts) != ETIMEDOUT)
+			;
+		if (!wd->done) {
+			slc_daemon_log(SLC_CFG_LOG_ERROR,
+			               "drain: the sink is still busy %d s after --drain-timeout; "
+			               "exiting with status 1 (what it holds is lost)",
+			               WATCHDOG_GRACE_S);
+			_exit(1);
+		}
 	}
 	pthread_mutex_unlock(&wd->mu);
 	return NULL;
@@ -886,7 +920,7 @@ slc_daemon_stop(struct slc_daemon *d)
 	d->stopped = true;
 	slc_daemon_log(SLC_CFG_LOG_INFO, "stopping: no new connections; draining (at most %u ms)",
 	               d->cfg.drain_timeout_ms);
-	if (d->sink_ops == &slc_sink_forward_ops || d->sink_ops == &slc_sink_kafka_ops) {
+	{
 		pthread_condattr_t ca;
 
 		pthread_mutex_init(&wd.mu, NULL);
@@ -910,14 +944,10 @@ slc_daemon_stop(struct slc_daemon *d)
 	for (uint32_t g = 0; g < d->cfg.pools * d->cfg.workers; g++) {
 		struct slc_daemon_worker *w = &d->w[g];
 
-		/* Before the skip: a worker whose sink never opened lost what it was given. */
+		/* worker_exit closed the sinks; a failed final flush counts as a write error */
 		lost += atomic_load_explicit(&w->lost, memory_order_relaxed);
-		if (w->h == NULL)
-			continue;
-		if (d->sink_ops->flush != NULL && d->sink_ops->flush(w->h) != 0)
+		if (atomic_load_explicit(&w->write_errors, memory_order_relaxed) != 0)
 			rc = -EIO;
-		d->sink_ops->worker_close(w->h);
-		w->h = NULL;
 	}
 	if (have_wd) {
 		pthread_mutex_lock(&wd.mu);

@@ -129,6 +129,8 @@ worker_main(void *arg)
 		if (!slc_ring_park_idle(&w->park, worker_has_work, w, PARK_TIMEOUT_NS))
 			stat_add(&w->st.parks, 1);
 	}
+	if (s->cfg.exit != NULL)
+		s->cfg.exit(s->cfg.idle_ctx, w->index);
 	return NULL;
 }
 

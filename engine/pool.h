@@ -55,6 +55,9 @@ struct slc_pool_cfg {
 	void *idle_ctx;
 	slc_pool_room_fn room; /* NULL: producers retry on their own */
 	void *room_ctx;
+	/* Called on each worker's own thread after it drained its rings at stop, before it
+	 * exits (a sink closes there); NULL: nothing. The idle_ctx is passed. */
+	slc_pool_idle_fn exit;
 	const int *worker_cpu; /* per worker, -1 or NULL: not pinned */
 	uint32_t spin_iters;   /* polls of empty rings before parking; 0: a default */
 };

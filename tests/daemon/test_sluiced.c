@@ -207,6 +207,18 @@ records_so_far(const char *dir)
 	return records;
 }
 
+/*
+ * Waits (up to 30 s) until dir holds n records. A client that has exited has only handed
+ * its bytes to the kernel; SIGTERM stops sluiced receiving, so a test that stops it at
+ * once races with those bytes (seen under ASan with loggen).
+ */
+static void
+wait_records(const char *dir, uint64_t n)
+{
+	for (int i = 0; i < 300 && records_so_far(dir) < n; i++)
+		usleep(100000);
+}
+
 /* Marks seen[i] for each message whose payload holds `marker` followed by i in decimal. */
 struct seen {
 	const char *marker;
@@ -292,6 +304,7 @@ Test(sluiced, logger_tcp_octet_counted_and_plain, .timeout = 120)
 	         "-t sluicetest",
 	         d.port[0], d.port[0]);
 	run_ok(cmd);
+	wait_records(d.dir, 2000);
 	cr_assert_eq(daemon_stop(&d), 0, "%s", d.log);
 	expect_exactly_once(d.dir, "logger-msg-", 2000);
 	remove_dir(d.dir);
@@ -318,7 +331,7 @@ Test(sluiced, logger_udp, .timeout = 120)
 	         "logger --udp -n 127.0.0.1 -P %u -t sluicetest || exit 1; sleep 0.05; done",
 	         d.port[0]);
 	run_ok(cmd);
-	usleep(200000);
+	wait_records(d.dir, 300);
 	cr_assert_eq(daemon_stop(&d), 0, "%s", d.log);
 	expect_exactly_once(d.dir, "udp-msg-", 300);
 	remove_dir(d.dir);
@@ -351,6 +364,7 @@ Test(sluiced, loggen_tcp_several_connections, .timeout = 120)
 	         "127.0.0.1 %u >/dev/null 2>&1",
 	         per_conn, conns, d.port[0]);
 	run_ok(cmd);
+	wait_records(d.dir, (uint64_t)per_conn * conns);
 	cr_assert_eq(daemon_stop(&d), 0, "%s", d.log);
 	/* Every sequence number once per connection. */
 	s.count = calloc(per_conn, sizeof(uint32_t));
@@ -384,6 +398,7 @@ Test(sluiced, nc_lines_and_empty_connections, .timeout = 120)
 	         "nc -N 127.0.0.1 %u",
 	         d.port[0], d.port[0]);
 	run_ok(cmd);
+	wait_records(d.dir, 9999);
 	cr_assert_eq(daemon_stop(&d), 0, "%s", d.log);
 	/* The last line had no LF: the stream ended inside it, so it is not a frame. */
 	{
