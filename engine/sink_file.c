@@ -20,6 +20,7 @@
 #include "crc32c.h"
 #include "ring.h" /* SLC_ASSERT, SLC_CACHE_LINE */
 #include "sink_file.h"
+#include "sink_priv.h"
 
 #define HDR_SIZE     SLC_SINK_FILE_SEG_HDR_SIZE
 #define REC_SIZE     SLC_SINK_FILE_REC_HDR_SIZE
@@ -268,35 +269,6 @@ pread_all(int fd, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static inline void
-stat_add(_Atomic uint64_t *c, uint64_t n)
-{
-	/* Relaxed: counters order nothing; readers want a recent value, not a snapshot. */
-	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
-}
-
-static void
-default_log(void *ctx, int level, const char *fmt, ...)
-{
-	va_list ap;
-
-	(void)ctx;
-	(void)level;
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 static void wlog(struct slc_sink_file_worker *w, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
 
@@ -306,7 +278,7 @@ static void
 wlog(struct slc_sink_file_worker *w, const char *fmt, ...)
 {
 	const struct slc_sink_file_cfg *cfg = &w->sink->cfg;
-	uint64_t now = now_ns();
+	uint64_t now = slc_sink_now_ns();
 	char line[512];
 	va_list ap;
 	int n;
@@ -768,9 +740,9 @@ ckpt_store(struct slc_sink_file *s, size_t len)
 	int rc = file_replace(s->dir, SLC_SINK_FILE_CKPT_NAME, s->ckpt_buf, len);
 
 	if (rc == 0) {
-		stat_add(&s->checkpoints, 1);
+		slc_sink_stat_add(&s->checkpoints, 1);
 	} else {
-		stat_add(&s->checkpoint_errors, 1);
+		slc_sink_stat_add(&s->checkpoint_errors, 1);
 		sink_log(s, LVL_ERROR, "%s/%s: cannot write it: %s; the old one stays", s->dir,
 		         SLC_SINK_FILE_CKPT_NAME, strerror(-rc));
 	}
@@ -1074,7 +1046,7 @@ dir_recover(struct slc_sink_file *s)
 		if (ckpt_store(s, ckpt_format(s->ckpt_buf, SLC_SINK_FILE_CKPT_DURABLE, s->ckpt)) ==
 		    0)
 			s->ckpt_dirty = false;
-		s->ckpt_written_ns = now_ns();
+		s->ckpt_written_ns = slc_sink_now_ns();
 	}
 	return 0;
 }
@@ -1114,7 +1086,7 @@ slc_sink_file_create(const struct slc_sink_file_cfg *cfg, int *err)
 	if (s->cfg.fsync_interval_ms == 0)
 		s->cfg.fsync_interval_ms = SLC_SINK_FILE_FSYNC_INTERVAL_MS_DEFAULT;
 	if (s->cfg.log == NULL)
-		s->cfg.log = default_log;
+		s->cfg.log = slc_sink_default_log;
 	s->dir = strdup(cfg->dir);
 	if (s->dir == NULL) {
 		rc = -ENOMEM;
@@ -1292,7 +1264,7 @@ pend_ref(struct slc_sink_file_worker *w, const void *data, size_t len)
 static void
 seg_abandon(struct slc_sink_file_worker *w, int rc, const char *what, bool cut)
 {
-	stat_add(&w->st->write_errors, 1);
+	slc_sink_stat_add(&w->st->write_errors, 1);
 	wlog(w, "%s: %s failed: %s; the next record starts a new segment", w->path, what,
 	     strerror(-rc));
 	if (cut) {
@@ -1352,9 +1324,9 @@ pend_flush(struct slc_sink_file_worker *w)
 			iov->iov_len -= (size_t)n;
 		}
 	}
-	stat_add(&w->st->records, w->pend_records);
-	stat_add(&w->st->bytes, w->pend_bytes);
-	stat_add(&w->st->file_bytes, total);
+	slc_sink_stat_add(&w->st->records, w->pend_records);
+	slc_sink_stat_add(&w->st->bytes, w->pend_bytes);
+	slc_sink_stat_add(&w->st->file_bytes, total);
 	w->written = w->size;
 	w->unsynced = true;
 	w->wrote = true;
@@ -1389,7 +1361,7 @@ ckpt_note(struct slc_sink_file_worker *w, bool force)
 {
 	struct slc_sink_file *s = w->sink;
 	struct slc_sink_file_pos pos = {.valid = false};
-	uint64_t now = now_ns();
+	uint64_t now = slc_sink_now_ns();
 	size_t len;
 	int rc;
 
@@ -1457,7 +1429,7 @@ seg_sync(struct slc_sink_file_worker *w)
 			w->sync_lost = rc;
 			return rc;
 		}
-		stat_add(&w->st->fsyncs, 1);
+		slc_sink_stat_add(&w->st->fsyncs, 1);
 		w->unsynced = false;
 	}
 	/* The directory the segments were created in, even if it was renamed since. */
@@ -1465,13 +1437,13 @@ seg_sync(struct slc_sink_file_worker *w)
 		if (fsync(w->dir_fd) != 0) {
 			rc = -errno;
 			/* The segment stays: its data is safe; the name is synced next time. */
-			stat_add(&w->st->write_errors, 1);
+			slc_sink_stat_add(&w->st->write_errors, 1);
 			wlog(w, "%s: fsync failed: %s", w->sink->dir, strerror(-rc));
 			return rc;
 		}
 		w->dir_unsynced = false;
 	}
-	w->synced_ns = now_ns();
+	w->synced_ns = slc_sink_now_ns();
 	ckpt_note(w, false);
 	return 0;
 }
@@ -1490,18 +1462,18 @@ fs_sync(struct slc_sink_file_worker *w)
 		fd = open(w->sink->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || syncfs(fd) != 0) {
 		rc = -errno;
-		stat_add(&w->st->write_errors, 1);
+		slc_sink_stat_add(&w->st->write_errors, 1);
 		wlog(w, "%s: syncfs failed: %s", w->sink->dir, strerror(-rc));
 	}
 	if (fd >= 0 && fd != w->dir_fd)
 		close(fd);
 	if (rc != 0)
 		return rc;
-	stat_add(&w->st->fsyncs, 1);
+	slc_sink_stat_add(&w->st->fsyncs, 1);
 	w->unsynced = false;
 	w->dir_unsynced = false;
 	w->ended_unsynced = false;
-	w->synced_ns = now_ns();
+	w->synced_ns = slc_sink_now_ns();
 	ckpt_note(w, false);
 	return 0;
 }
@@ -1577,11 +1549,11 @@ seg_create(struct slc_sink_file_worker *w)
 	seg_hdr_put(w->buf + w->buf_used, w->worker, w->seq);
 	pend_buf(w, HDR_SIZE);
 	w->size = HDR_SIZE;
-	stat_add(&w->st->segments, 1);
+	slc_sink_stat_add(&w->st->segments, 1);
 	return 0;
 
 err_count:
-	stat_add(&w->st->write_errors, 1);
+	slc_sink_stat_add(&w->st->write_errors, 1);
 	wlog(w, "%s: cannot create a segment: %s", s->dir, strerror(-rc));
 	return rc;
 }
@@ -1620,7 +1592,7 @@ seg_end(struct slc_sink_file_worker *w, bool sync)
 	if (close(w->fd) != 0 && errno != EINTR) {
 		int cerr = -errno;
 
-		stat_add(&w->st->write_errors, 1);
+		slc_sink_stat_add(&w->st->write_errors, 1);
 		wlog(w, "%s: close failed: %s", w->path, strerror(-cerr));
 		if (rc == 0)
 			rc = cerr;
@@ -1678,8 +1650,8 @@ sync_policy(struct slc_sink_file_worker *w, bool idle)
 	case SLC_SINK_FILE_FSYNC_NEVER:
 		return 0;
 	case SLC_SINK_FILE_FSYNC_INTERVAL:
-		if (idle ||
-		    now_ns() - w->synced_ns >= (uint64_t)cfg->fsync_interval_ms * 1000000ull)
+		if (idle || slc_sink_now_ns() - w->synced_ns >=
+		                    (uint64_t)cfg->fsync_interval_ms * 1000000ull)
 			return seg_sync(w);
 		return 0;
 	case SLC_SINK_FILE_FSYNC_BATCH:
@@ -1729,7 +1701,7 @@ file_worker_open(void *sink, uint32_t worker, struct slc_sink_worker **out)
 	w->fd = -1;
 	w->dir_fd = -1;
 	w->seq_next = found ? max + 1 : 0;
-	w->synced_ns = now_ns();
+	w->synced_ns = slc_sink_now_ns();
 	*out = (struct slc_sink_worker *)w;
 	return 0;
 
@@ -1763,7 +1735,7 @@ file_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uint32_t n)
 		}
 		if (key_len > SLC_SINK_FILE_KEY_MAX) {
 			key_rc = -EMSGSIZE;
-			stat_add(&w->st->write_errors, 1);
+			slc_sink_stat_add(&w->st->write_errors, 1);
 			wlog(w, "a key of %u bytes (at most %u): record left out", key_len,
 			     SLC_SINK_FILE_KEY_MAX);
 			continue;
@@ -1774,7 +1746,7 @@ file_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uint32_t n)
 		if (w->fd >= 0 && w->records > 0 &&
 		    w->size + rec + TRAILER_SIZE > cfg->segment_bytes) {
 			rc = seg_end(w, cfg->fsync != SLC_SINK_FILE_FSYNC_NEVER);
-			stat_add(&w->st->rotations, 1);
+			slc_sink_stat_add(&w->st->rotations, 1);
 			if (rc != 0)
 				goto out;
 		}
@@ -1837,7 +1809,7 @@ file_reopen(struct slc_sink_worker *sw)
 
 	int rc;
 
-	stat_add(&w->st->reopens, 1);
+	slc_sink_stat_add(&w->st->reopens, 1);
 	rc = seg_end(w, w->sink->cfg.fsync != SLC_SINK_FILE_FSYNC_NEVER);
 	/* The next record creates the new file, in DIR as it is then. (What is left unsynced
 	 * in the old one, never mode's, is syncfs's at worker_close.) */

@@ -20,6 +20,7 @@
 
 #include "ring.h" /* SLC_ASSERT, SLC_CACHE_LINE */
 #include "sink_forward.h"
+#include "sink_priv.h"
 
 #define LOG_PER_SEC 5
 #define HOST_MAX    253 /* a DNS name's longest text form; IPv6 text is shorter */
@@ -83,40 +84,11 @@ struct slc_sink_forward_worker {
 
 /* ---- little helpers ---- */
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static inline void
-stat_add(_Atomic uint64_t *c, uint64_t n)
-{
-	/* Relaxed: counters order nothing; readers want a recent value, not a snapshot. */
-	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
-}
-
 static inline bool
 is_cancelled(const struct slc_sink_forward *s)
 {
 	/* A1: pairs with R1 in slc_sink_forward_cancel (only the flag itself matters). */
 	return atomic_load_explicit(&s->cancelled, memory_order_acquire);
-}
-
-static void
-default_log(void *ctx, int level, const char *fmt, ...)
-{
-	va_list ap;
-
-	(void)ctx;
-	(void)level;
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static void wlog(struct slc_sink_forward_worker *w, int level, const char *fmt, ...)
@@ -128,7 +100,7 @@ static void
 wlog(struct slc_sink_forward_worker *w, int level, const char *fmt, ...)
 {
 	const struct slc_sink_forward_cfg *cfg = &w->sink->cfg;
-	uint64_t now = now_ns();
+	uint64_t now = slc_sink_now_ns();
 	char line[512];
 	va_list ap;
 	int n;
@@ -193,7 +165,7 @@ create_log(const struct slc_sink_forward_cfg *cfg, const char *fmt, ...)
 	if (cfg->log != NULL)
 		cfg->log(cfg->log_ctx, LOG_ERROR, "forward sink: %s", line);
 	else
-		default_log(NULL, LOG_ERROR, "forward sink: %s", line);
+		slc_sink_default_log(NULL, LOG_ERROR, "forward sink: %s", line);
 }
 
 /* Copies HOST (without the [] around an IPv6 address) into s->host and resolves it. */
@@ -310,7 +282,7 @@ slc_sink_forward_create(const struct slc_sink_forward_cfg *cfg, int *err)
 	if (s->cfg.connect_timeout_ms == 0)
 		s->cfg.connect_timeout_ms = SLC_SINK_FORWARD_CONNECT_TIMEOUT_MS;
 	if (s->cfg.log == NULL)
-		s->cfg.log = default_log;
+		s->cfg.log = slc_sink_default_log;
 	rc = resolve(s, cfg);
 	if (rc != 0)
 		goto err_free_sink;
@@ -396,11 +368,11 @@ slc_sink_forward_stats(void *sink, struct slc_sink_forward_stats *out)
 static int
 pause_ms(struct slc_sink_forward_worker *w, uint32_t ms)
 {
-	uint64_t end = now_ns() + (uint64_t)ms * 1000000u;
+	uint64_t end = slc_sink_now_ns() + (uint64_t)ms * 1000000u;
 	struct pollfd pfd = {.fd = w->sink->cancel_fd, .events = POLLIN};
 
 	for (;;) {
-		uint64_t now = now_ns();
+		uint64_t now = slc_sink_now_ns();
 		int r;
 
 		if (now >= end)
@@ -455,7 +427,7 @@ static int
 conn_try_one(struct slc_sink_forward_worker *w, const struct addrinfo *ai, int *out)
 {
 	const struct slc_sink_forward *s = w->sink;
-	uint64_t end = now_ns() + (uint64_t)s->cfg.connect_timeout_ms * 1000000u;
+	uint64_t end = slc_sink_now_ns() + (uint64_t)s->cfg.connect_timeout_ms * 1000000u;
 	int fd, rc;
 
 	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
@@ -480,7 +452,7 @@ conn_try_one(struct slc_sink_forward_worker *w, const struct addrinfo *ai, int *
 		        {.fd = fd, .events = POLLOUT},
 		        {.fd = s->cancel_fd, .events = POLLIN},
 		};
-		uint64_t now = now_ns();
+		uint64_t now = slc_sink_now_ns();
 		int r;
 
 		if (now >= end) {
@@ -536,14 +508,14 @@ conn_up(struct slc_sink_forward_worker *w)
 			return rc;
 		if (rc == 0)
 			break;
-		stat_add(&w->st->connect_failures, 1);
+		slc_sink_stat_add(&w->st->connect_failures, 1);
 		backoff_grow(w);
 		wlog(w, LOG_WARN, "connect failed: %s; next attempt within %u ms", strerror(-rc),
 		     w->backoff_ms);
 	}
-	stat_add(&w->st->connects, 1);
+	slc_sink_stat_add(&w->st->connects, 1);
 	if (w->ever_up) {
-		stat_add(&w->st->reconnects, 1);
+		slc_sink_stat_add(&w->st->reconnects, 1);
 		wlog(w, LOG_INFO, "connected again");
 	} else {
 		wlog(w, LOG_DEBUG, "connected");
@@ -576,7 +548,7 @@ conn_close(struct slc_sink_forward_worker *w)
 static void
 conn_lost(struct slc_sink_forward_worker *w, int rc)
 {
-	stat_add(&w->st->disconnects, 1);
+	slc_sink_stat_add(&w->st->disconnects, 1);
 	if (rc == -ESHUTDOWN)
 		wlog(w, LOG_WARN, "the peer closed the connection; reconnecting");
 	else
@@ -695,11 +667,11 @@ batch_send(struct slc_sink_forward_worker *w, const struct iovec *iov, int cnt, 
 		conn_lost(w, rc);
 		resent = resent || progress;
 	}
-	stat_add(&w->st->messages, msgs);
-	stat_add(&w->st->bytes, bytes);
-	stat_add(&w->st->batches, 1);
+	slc_sink_stat_add(&w->st->messages, msgs);
+	slc_sink_stat_add(&w->st->bytes, bytes);
+	slc_sink_stat_add(&w->st->batches, 1);
 	if (resent)
-		stat_add(&w->st->resent_batches, 1);
+		slc_sink_stat_add(&w->st->resent_batches, 1);
 	w->carried = true;
 	w->backoff_ms = 0;
 	return 0;
@@ -726,7 +698,7 @@ drop(struct slc_sink_forward_worker *w, uint64_t more)
 	uint64_t lost = w->msgs + more;
 
 	if (lost != 0) {
-		stat_add(&w->st->cancelled, lost);
+		slc_sink_stat_add(&w->st->cancelled, lost);
 		wlog(w, LOG_ERROR, "cancelled: %llu messages not delivered",
 		     (unsigned long long)lost);
 	}
@@ -765,7 +737,7 @@ forward_worker_open(void *sink, uint32_t worker, struct slc_sink_worker **out)
 	w->worker = worker;
 	w->fd = -1;
 	w->cap = s->cfg.batch_bytes;
-	w->rng = now_ns() ^ (0x9e3779b97f4a7c15ull * (worker + 1));
+	w->rng = slc_sink_now_ns() ^ (0x9e3779b97f4a7c15ull * (worker + 1));
 	if (w->rng == 0)
 		w->rng = 1;
 	/* No connect here: a peer that is down at start-up must not stop the daemon. The

@@ -14,6 +14,7 @@
 
 #include "ring.h" /* SLC_ASSERT, SLC_CACHE_LINE */
 #include "sink_kafka.h"
+#include "sink_priv.h"
 
 #define LOG_PER_SEC     10   /* lines a second for the whole sink; the rest are counted */
 #define PURGE_WAIT_MS   2000 /* after a purge, how long the reports of purged records take */
@@ -86,23 +87,6 @@ struct slc_sink_kafka_worker {
 
 /* ---- little helpers ---- */
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static inline void
-stat_add(_Atomic uint64_t *c, uint64_t n)
-{
-	/* Relaxed: counters order nothing; readers want a recent value, not a snapshot. */
-	if (n != 0)
-		atomic_fetch_add_explicit(c, n, memory_order_relaxed);
-}
-
 static inline uint64_t
 ld(const _Atomic uint64_t *c)
 {
@@ -114,19 +98,6 @@ is_cancelled(const struct slc_sink_kafka *s)
 {
 	/* A2: pairs with R2 in slc_sink_kafka_cancel (only the flag itself matters). */
 	return atomic_load_explicit(&s->cancelled, memory_order_acquire);
-}
-
-static void
-default_log(void *ctx, int level, const char *fmt, ...)
-{
-	va_list ap;
-
-	(void)ctx;
-	(void)level;
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static void slog(struct slc_sink_kafka *s, int level, const char *fmt, ...)
@@ -141,7 +112,7 @@ static void slog(struct slc_sink_kafka *s, int level, const char *fmt, ...)
 static void
 slog(struct slc_sink_kafka *s, int level, const char *fmt, ...)
 {
-	uint64_t sec = now_ns() / 1000000000u;
+	uint64_t sec = slc_sink_now_ns() / 1000000000u;
 	uint64_t win = atomic_load_explicit(&s->log_window_s, memory_order_relaxed);
 	uint32_t sup;
 	char line[768];
@@ -346,18 +317,18 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		     (unsigned)(ws - p->sink->ws), (int)m->partition, rd_kafka_err2str(m->err),
 		     (unsigned long long)n);
 	} else {
-		stat_add(&ws->delivered, 1);
+		slc_sink_stat_add(&ws->delivered, 1);
 		if (m->partition >= 0 && (uint32_t)m->partition < SLC_SINK_KAFKA_PARTITIONS_MAX) {
 			uint32_t part = (uint32_t)m->partition;
 			uint32_t hi = atomic_load_explicit(&p->partitions, memory_order_relaxed);
 
-			stat_add(&p->part[part], 1);
+			slc_sink_stat_add(&p->part[part], 1);
 			while (hi < part + 1 && !atomic_compare_exchange_weak_explicit(
 			                                &p->partitions, &hi, part + 1,
 			                                memory_order_relaxed, memory_order_relaxed))
 				;
 		} else {
-			stat_add(&p->part_other, 1);
+			slc_sink_stat_add(&p->part_other, 1);
 			atomic_store_explicit(&p->partitions, SLC_SINK_KAFKA_PARTITIONS_MAX,
 			                      memory_order_relaxed);
 		}
@@ -374,7 +345,7 @@ on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	struct producer *p = opaque;
 
-	stat_add(&p->errors, 1);
+	slc_sink_stat_add(&p->errors, 1);
 	if (err == RD_KAFKA_RESP_ERR__FATAL) {
 		char why[ERRSTR_LEN];
 		rd_kafka_resp_err_t e = rd_kafka_fatal_error(rk, why, sizeof(why));
@@ -463,12 +434,12 @@ producer_close(struct slc_sink_kafka *s, struct producer *p, const struct wstate
 		return;
 	left = in_flight_sum(ws, n);
 	if (left > 0) {
-		uint64_t end = now_ns() + (uint64_t)PURGE_WAIT_MS * 1000000u;
+		uint64_t end = slc_sink_now_ns() + (uint64_t)PURGE_WAIT_MS * 1000000u;
 
 		slog(s, LOG_ERROR, "%lld records without a delivery report at close: purged",
 		     (long long)left);
 		rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-		while (in_flight_sum(ws, n) > 0 && now_ns() < end)
+		while (in_flight_sum(ws, n) > 0 && slc_sink_now_ns() < end)
 			rd_kafka_poll(p->rk, (int)SLC_SINK_KAFKA_POLL_MS);
 	}
 	rd_kafka_topic_destroy(p->rkt);
@@ -494,7 +465,7 @@ create_log(const struct slc_sink_kafka_cfg *cfg, const char *fmt, ...)
 	if (cfg->log != NULL)
 		cfg->log(cfg->log_ctx, LOG_ERROR, "kafka sink: %s", line);
 	else
-		default_log(NULL, LOG_ERROR, "kafka sink: %s", line);
+		slc_sink_default_log(NULL, LOG_ERROR, "kafka sink: %s", line);
 }
 
 /* Sets one property of the template; its name in the error is what the operator wrote. */
@@ -598,7 +569,7 @@ slc_sink_kafka_create(const struct slc_sink_kafka_cfg *cfg, int *err)
 	s->cfg.props = NULL;
 	s->cfg.nprops = 0;
 	if (s->cfg.log == NULL)
-		s->cfg.log = default_log;
+		s->cfg.log = slc_sink_default_log;
 	(void)slc_sink_kafka_spec_parse(cfg->spec, &s->spec, &why);
 	s->cfg.spec = NULL;
 	s->workers = cfg->workers != 0 ? cfg->workers : SLC_SINK_KAFKA_WORKERS_MAX;
@@ -645,12 +616,12 @@ kafka_destroy(void *sink)
 	if (s == NULL)
 		return;
 	if (!s->spec.per_worker && s->prod[0].rk != NULL) {
-		uint64_t end = now_ns() + (uint64_t)s->cfg.close_timeout_ms * 1000000u;
+		uint64_t end = slc_sink_now_ns() + (uint64_t)s->cfg.close_timeout_ms * 1000000u;
 
 		/* Every worker_close waited for its own records already, up to the same
 		 * timeout; what is left is what that wait gave up on. */
 		while (in_flight_sum(s->ws, s->workers) > 0 && !is_cancelled(s) &&
-		       (s->cfg.close_timeout_ms == 0 || now_ns() < end))
+		       (s->cfg.close_timeout_ms == 0 || slc_sink_now_ns() < end))
 			rd_kafka_flush(s->prod[0].rk, (int)SLC_SINK_KAFKA_POLL_MS);
 		producer_close(s, &s->prod[0], s->ws, s->workers);
 	}
@@ -776,7 +747,7 @@ kafka_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uint32_t n)
 	int rc = 0;
 
 	if (is_cancelled(s)) {
-		stat_add(&ws->cancelled, n);
+		slc_sink_stat_add(&ws->cancelled, n);
 		return -ECANCELED;
 	}
 	/* Raised before produce: with a shared producer another thread may serve a report
@@ -825,12 +796,12 @@ out:
 	if (produced != n)
 		atomic_fetch_sub_explicit(&ws->in_flight, (int64_t)(n - produced),
 		                          memory_order_relaxed);
-	stat_add(&ws->produced, produced);
-	stat_add(&ws->bytes, bytes);
-	stat_add(&ws->keyless, keyless);
-	stat_add(&ws->rejected, rejected);
-	stat_add(&ws->queue_full, qfull);
-	stat_add(&ws->cancelled, cancelled);
+	slc_sink_stat_add(&ws->produced, produced);
+	slc_sink_stat_add(&ws->bytes, bytes);
+	slc_sink_stat_add(&ws->keyless, keyless);
+	slc_sink_stat_add(&ws->rejected, rejected);
+	slc_sink_stat_add(&ws->queue_full, qfull);
+	slc_sink_stat_add(&ws->cancelled, cancelled);
 	if (cancelled != 0)
 		slog(s, LOG_ERROR, "worker %u: cancelled: %llu records not produced", w->worker,
 		     (unsigned long long)cancelled);
@@ -855,7 +826,7 @@ wait_reports(struct slc_sink_kafka_worker *w, uint64_t deadline_ns)
 	while (atomic_load_explicit(&w->ws->in_flight, memory_order_acquire) > 0) {
 		if (is_cancelled(s))
 			return -ECANCELED;
-		if (deadline_ns != 0 && now_ns() >= deadline_ns)
+		if (deadline_ns != 0 && slc_sink_now_ns() >= deadline_ns)
 			return -ETIMEDOUT;
 		rd_kafka_flush(w->p->rk, slice_ms);
 	}
@@ -904,7 +875,8 @@ kafka_worker_close(struct slc_sink_worker *sw)
 	s = w->sink;
 	worker = w->worker;
 	(void)wait_reports(w, s->cfg.close_timeout_ms != 0
-	                              ? now_ns() + (uint64_t)s->cfg.close_timeout_ms * 1000000u
+	                              ? slc_sink_now_ns() +
+	                                        (uint64_t)s->cfg.close_timeout_ms * 1000000u
 	                              : 0);
 	if (s->spec.per_worker) {
 		producer_close(s, w->p, w->ws, 1);

@@ -15,6 +15,7 @@
 
 #include "ring.h" /* SLC_ASSERT, SLC_CACHE_LINE */
 #include "sink_plugin.h"
+#include "sink_priv.h"
 #include "sluice_plugin.h"
 
 #define LOG_PER_SEC 5
@@ -70,35 +71,6 @@ struct slc_sink_plugin_worker {
 
 /* ---- little helpers ---- */
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static inline void
-stat_add(_Atomic uint64_t *c, uint64_t n)
-{
-	/* Relaxed: counters order nothing; readers want a recent value, not a snapshot. */
-	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
-}
-
-static void
-default_log(void *ctx, int level, const char *fmt, ...)
-{
-	va_list ap;
-
-	(void)ctx;
-	(void)level;
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 /* A plugin's return value as ours: 0, or -errno; anything else (a positive value, or far
  * below -4095) is a plugin bug that reads as -EIO. */
 static int
@@ -118,7 +90,7 @@ static void
 wlog(struct slc_sink_plugin_worker *w, int level, const char *fmt, ...)
 {
 	struct slc_sink_plugin *s = w->sink;
-	uint64_t now = now_ns();
+	uint64_t now = slc_sink_now_ns();
 	char line[512];
 	va_list ap;
 	int n;
@@ -230,7 +202,7 @@ slc_sink_plugin_create(const char *path, const char *arg, slc_sink_plugin_log_fn
 	int rc;
 
 	if (log == NULL)
-		log = default_log;
+		log = slc_sink_default_log;
 	if (path == NULL || path[0] == '\0') {
 		log(log_ctx, LOG_ERROR, "plugin sink: no path");
 		rc = -EINVAL;
@@ -372,7 +344,7 @@ plugin_worker_open(void *sink, uint32_t worker, struct slc_sink_worker **out)
 		rc = s->p.worker_open(s->state, worker, &w->wstate);
 		if (rc != 0) {
 			rc = plugin_rc(rc);
-			stat_add(&w->st->errors, 1);
+			slc_sink_stat_add(&w->st->errors, 1);
 			wlog(w, LOG_ERROR, "worker_open failed: %s", strerror(-rc));
 			goto err_free_conv;
 		}
@@ -414,15 +386,15 @@ plugin_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uint32_t n)
 			bytes += m->len;
 		}
 		rc = plugin_rc(p->write(w->wstate, w->conv, k));
-		stat_add(&w->st->calls, 1);
+		slc_sink_stat_add(&w->st->calls, 1);
 		if (rc == 0) {
-			stat_add(&w->st->messages, k);
-			stat_add(&w->st->bytes, bytes);
+			slc_sink_stat_add(&w->st->messages, k);
+			slc_sink_stat_add(&w->st->bytes, bytes);
 		} else {
 			/* The ABI says: counted, not retried; the next chunk may well get through
 			 * (a plugin that refuses one message, say). */
-			stat_add(&w->st->failed_calls, 1);
-			stat_add(&w->st->failed_messages, k);
+			slc_sink_stat_add(&w->st->failed_calls, 1);
+			slc_sink_stat_add(&w->st->failed_messages, k);
 			wlog(w, LOG_ERROR, "write failed: %s; %u messages not delivered",
 			     strerror(-rc), k);
 			if (first_rc == 0)
@@ -443,7 +415,7 @@ plugin_flush(struct slc_sink_worker *sw)
 		return 0;
 	rc = plugin_rc(w->sink->p.flush(w->wstate));
 	if (rc != 0) {
-		stat_add(&w->st->errors, 1);
+		slc_sink_stat_add(&w->st->errors, 1);
 		wlog(w, LOG_ERROR, "flush failed: %s", strerror(-rc));
 	}
 	return rc;
@@ -459,7 +431,7 @@ plugin_reopen(struct slc_sink_worker *sw)
 		return 0;
 	rc = plugin_rc(w->sink->p.reopen(w->wstate));
 	if (rc != 0) {
-		stat_add(&w->st->errors, 1);
+		slc_sink_stat_add(&w->st->errors, 1);
 		wlog(w, LOG_ERROR, "reopen failed: %s", strerror(-rc));
 	}
 	return rc;
