@@ -845,8 +845,10 @@ slc_daemon_reopen(struct slc_daemon *d)
 	slc_daemon_log(SLC_CFG_LOG_INFO, "SIGHUP: workers reopen their sink's files");
 }
 
-/* At --drain-timeout: cancels a forward or Kafka sink still retrying; WATCHDOG_GRACE_S
- * later, if the workers have still not finished, ends the process. */
+/* At --drain-timeout: cancels a forward or Kafka sink still retrying (what they hold is
+ * lost: exit status 1). The other sinks finish what the rings hold after the reactors'
+ * drain; WATCHDOG_GRACE_S after --drain-timeout, workers still not finished (a hung disk,
+ * a plugin that never returns) end the process with status 1. */
 #define WATCHDOG_GRACE_S 5
 struct watchdog {
 	struct slc_daemon *d;
@@ -867,16 +869,20 @@ watchdog_main(void *arg)
 	pthread_mutex_lock(&wd->mu);
 	while (!wd->done && pthread_cond_timedwait(&wd->cv, &wd->mu, &ts) != ETIMEDOUT)
 		;
-	if (!wd->done) {
+	if (!wd->done &&
+	    (wd->d->sink_ops == &slc_sink_kafka_ops || wd->d->sink_ops == &slc_sink_forward_ops)) {
+		/* A peer that is away would keep these sinks retrying for ever: give up. */
 		wd->fired = true;
 		slc_daemon_log(SLC_CFG_LOG_ERROR,
-		               "drain: --drain-timeout reached with the %s sink still busy; giving "
-		               "up on what it has not taken",
+		               "drain: --drain-timeout reached with the %s sink still waiting for "
+		               "its peer; giving up on what it has not taken",
 		               wd->d->sink_ops->name);
 		if (wd->d->sink_ops == &slc_sink_kafka_ops)
 			slc_sink_kafka_cancel(wd->d->sink);
-		else if (wd->d->sink_ops == &slc_sink_forward_ops)
+		else
 			slc_sink_forward_cancel(wd->d->sink);
+	}
+	if (!wd->done) {
 		/* A file or plugin sink blocked in the kernel or in user code cannot be
 		 * cancelled: the process ends instead, so that the stop stays bounded. */
 		ts.tv_sec += WATCHDOG_GRACE_S;
