@@ -136,9 +136,7 @@ struct slc_sink_file_worker {
 	size_t buf_used;
 	uint64_t pend_records; /* pending records and their key + payload bytes */
 	uint64_t pend_bytes;
-	uint64_t log_window_ns;
-	uint32_t log_lines;
-	uint32_t log_suppressed;
+	struct slc_sink_loglimit log_limit;
 	char *path; /* DIR/name of the open (or last) segment, for log lines */
 	size_t path_cap;
 	size_t name_off; /* where the name starts in path */
@@ -278,31 +276,14 @@ static void
 wlog(struct slc_sink_file_worker *w, const char *fmt, ...)
 {
 	const struct slc_sink_file_cfg *cfg = &w->sink->cfg;
-	uint64_t now = slc_sink_now_ns();
-	char line[512];
+	char prefix[48];
 	va_list ap;
-	int n;
 
-	if (now - w->log_window_ns >= 1000000000ull) {
-		w->log_window_ns = now;
-		w->log_lines = 0;
-	}
-	if (++w->log_lines > LOG_PER_SEC) {
-		w->log_suppressed++;
-		return;
-	}
-	n = snprintf(line, sizeof(line), "file sink worker %u: ", w->worker);
+	snprintf(prefix, sizeof(prefix), "file sink worker %u: ", w->worker);
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	slc_sink_log_limited(&w->log_limit, LOG_PER_SEC, cfg->log, cfg->log_ctx, LVL_ERROR, prefix,
+	                     fmt, ap);
 	va_end(ap);
-	if (w->log_suppressed != 0) {
-		size_t len = strlen(line);
-
-		snprintf(line + len, sizeof(line) - len, " (%u similar lines suppressed)",
-		         w->log_suppressed);
-		w->log_suppressed = 0;
-	}
-	cfg->log(cfg->log_ctx, LVL_ERROR, "%s", line);
 }
 
 static void sink_log(const struct slc_sink_file *s, int level, const char *fmt, ...)

@@ -76,9 +76,7 @@ struct slc_sink_forward_worker {
 	uint32_t cap;        /* batch_bytes */
 	uint32_t used;
 	uint32_t msgs;
-	uint64_t log_window_ns;
-	uint32_t log_lines;
-	uint32_t log_suppressed;
+	struct slc_sink_loglimit log_limit;
 	uint8_t *buf;
 };
 
@@ -100,33 +98,14 @@ static void
 wlog(struct slc_sink_forward_worker *w, int level, const char *fmt, ...)
 {
 	const struct slc_sink_forward_cfg *cfg = &w->sink->cfg;
-	uint64_t now = slc_sink_now_ns();
-	char line[512];
+	char prefix[PEER_MAX + 48];
 	va_list ap;
-	int n;
 
-	if (now - w->log_window_ns >= 1000000000ull) {
-		w->log_window_ns = now;
-		w->log_lines = 0;
-	}
-	if (++w->log_lines > LOG_PER_SEC) {
-		w->log_suppressed++;
-		return;
-	}
-	n = snprintf(line, sizeof(line), "forward sink worker %u: %s: ", w->worker, w->sink->peer);
-	if (n < 0 || (size_t)n >= sizeof(line))
-		n = 0;
+	snprintf(prefix, sizeof(prefix), "forward sink worker %u: %s: ", w->worker, w->sink->peer);
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	slc_sink_log_limited(&w->log_limit, LOG_PER_SEC, cfg->log, cfg->log_ctx, level, prefix, fmt,
+	                     ap);
 	va_end(ap);
-	if (w->log_suppressed != 0) {
-		size_t len = strlen(line);
-
-		snprintf(line + len, sizeof(line) - len, " (%u lines suppressed before this)",
-		         w->log_suppressed);
-		w->log_suppressed = 0;
-	}
-	cfg->log(cfg->log_ctx, level, "%s", line);
 }
 
 /* ---- the sink ---- */

@@ -63,9 +63,7 @@ struct slc_sink_plugin_worker {
 	struct wstats *st;
 	uint32_t worker;
 	void *wstate;
-	uint64_t log_window_ns;
-	uint32_t log_lines;
-	uint32_t log_suppressed;
+	struct slc_sink_loglimit log_limit;
 	struct sluice_plugin_msg *conv; /* [SLC_SINK_PLUGIN_BATCH_MAX] */
 };
 
@@ -90,33 +88,14 @@ static void
 wlog(struct slc_sink_plugin_worker *w, int level, const char *fmt, ...)
 {
 	struct slc_sink_plugin *s = w->sink;
-	uint64_t now = slc_sink_now_ns();
-	char line[512];
+	char prefix[NAME_LEN + 48];
 	va_list ap;
-	int n;
 
-	if (now - w->log_window_ns >= 1000000000ull) {
-		w->log_window_ns = now;
-		w->log_lines = 0;
-	}
-	if (++w->log_lines > LOG_PER_SEC) {
-		w->log_suppressed++;
-		return;
-	}
-	n = snprintf(line, sizeof(line), "plugin sink %s worker %u: ", s->name, w->worker);
-	if (n < 0 || (size_t)n >= sizeof(line))
-		n = 0;
+	snprintf(prefix, sizeof(prefix), "plugin sink %s worker %u: ", s->name, w->worker);
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	slc_sink_log_limited(&w->log_limit, LOG_PER_SEC, s->log, s->log_ctx, level, prefix, fmt,
+	                     ap);
 	va_end(ap);
-	if (w->log_suppressed != 0) {
-		size_t len = strlen(line);
-
-		snprintf(line + len, sizeof(line) - len, " (%u lines suppressed before this)",
-		         w->log_suppressed);
-		w->log_suppressed = 0;
-	}
-	s->log(s->log_ctx, level, "%s", line);
 }
 
 /* ---- loading ---- */

@@ -4,6 +4,37 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+
+void
+slc_sink_log_limited(struct slc_sink_loglimit *l, uint32_t per_sec, slc_sink_log_fn log,
+                     void *log_ctx, int level, const char *prefix, const char *fmt, va_list ap)
+{
+	uint64_t now = slc_sink_now_ns();
+	char line[512];
+	int n;
+
+	if (now - l->window_ns >= 1000000000ull) {
+		l->window_ns = now;
+		l->lines = 0;
+	}
+	if (++l->lines > per_sec) {
+		l->suppressed++;
+		return;
+	}
+	n = snprintf(line, sizeof(line), "%s", prefix);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		n = 0;
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	if (l->suppressed != 0) {
+		size_t len = strlen(line);
+
+		snprintf(line + len, sizeof(line) - len, " (%u lines suppressed before this)",
+		         l->suppressed);
+		l->suppressed = 0;
+	}
+	log(log_ctx, level, "%s", line);
+}
 
 void
 slc_sink_default_log(void *ctx, int level, const char *fmt, ...)
