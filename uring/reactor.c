@@ -99,6 +99,7 @@ struct ack_conn {
 	uint8_t buf[16];   /* what the send in flight carries: the greeting or an ack */
 	uint8_t off, len;  /* of buf: sent so far, to send */
 	bool started;      /* the first frame came: base, next and sent are set */
+	bool spent;        /* frame 2^64 - 1 came: sequence numbers never wrap */
 	bool sending;      /* a send is in flight (at most one) */
 	bool failed;       /* frames came back not durable: close at the next ackq_run */
 	bool in_q;         /* in r->ackq */
@@ -292,7 +293,7 @@ slc_ack_error_str(enum slc_ack_error e)
 	static const char *const names[SLC_ACK_ERR__COUNT] = {
 	        [SLC_ACK_ERR_SHORT] = "short",   [SLC_ACK_ERR_ZERO] = "zero",
 	        [SLC_ACK_ERR_GAP] = "gap",       [SLC_ACK_ERR_REPEAT] = "repeat",
-	        [SLC_ACK_ERR_WINDOW] = "window",
+	        [SLC_ACK_ERR_WINDOW] = "window", [SLC_ACK_ERR_WRAP] = "wrap",
 	};
 
 	return (unsigned)e < SLC_ACK_ERR__COUNT ? names[e] : "unknown";
@@ -749,7 +750,7 @@ ack_greet(struct slc_reactor *r, struct conn *c)
 	a->base = a->next = a->sent = 0;
 	a->inflight = 0;
 	/* in_q is left alone: the slot may still have an entry in ackq from its last user. */
-	a->started = a->sending = a->failed = false;
+	a->started = a->sending = a->failed = a->spent = false;
 	memcpy(a->buf, "SLAK", 4);
 	a->buf[4] = 0;
 	a->buf[5] = 1;
@@ -767,10 +768,12 @@ ack_violation(struct slc_reactor *r, struct conn *c, enum slc_ack_error e, uint6
 	struct ack_conn *a = c->ack;
 
 	stat_add(&r->lst[c->listener].st.ack_errors[e], 1);
-	if (e == SLC_ACK_ERR_SHORT || e == SLC_ACK_ERR_ZERO)
+	if (e == SLC_ACK_ERR_SHORT || e == SLC_ACK_ERR_ZERO || e == SLC_ACK_ERR_WRAP)
 		rlog(r, LOGK_ACK, 1, "closing %s: ack protocol: %s", c->peer,
-		     e == SLC_ACK_ERR_SHORT ? "a frame shorter than its sequence number"
-		                            : "the first sequence number is 0");
+		     e == SLC_ACK_ERR_SHORT  ? "a frame shorter than its sequence number"
+		     : e == SLC_ACK_ERR_ZERO ? "the first sequence number is 0"
+		                             : "a frame after sequence number 2^64 - 1 (they do "
+		                               "not wrap: reconnect)");
 	else
 		rlog(r, LOGK_ACK, 1,
 		     "closing %s: ack protocol: %s: sequence number %" PRIu64 ", expected %" PRIu64
@@ -812,6 +815,8 @@ ack_frames(struct slc_reactor *r, struct conn *c, uint32_t nmsg)
 			}
 			if (!a->started)
 				e = SLC_ACK_ERR_ZERO;
+			else if (a->spent)
+				e = SLC_ACK_ERR_WRAP;
 			else if (seq > a->next)
 				e = SLC_ACK_ERR_GAP;
 			else if (seq < a->next)
@@ -828,6 +833,7 @@ ack_frames(struct slc_reactor *r, struct conn *c, uint32_t nmsg)
 			return NONE;
 		}
 		a->next = seq + 1;
+		a->spent = seq == UINT64_MAX;
 		if (m.len == 0) {
 			/* Nothing to make durable. */
 			stat_add(&r->lst[c->listener].st.empty_frames, 1);

@@ -94,10 +94,11 @@ enum slc_ack_error {
 	SLC_ACK_ERR_GAP,    /* a sequence number past the next one */
 	SLC_ACK_ERR_REPEAT, /* a sequence number before the next one */
 	SLC_ACK_ERR_WINDOW, /* W frames not yet acknowledged, and one more */
+	SLC_ACK_ERR_WRAP,   /* a frame after sequence number 2^64 - 1 */
 	SLC_ACK_ERR__COUNT
 };
 
-/* "short", "zero", "gap", "repeat", "window"; "unknown" if out of range. */
+/* "short", "zero", "gap", "repeat", "window", "wrap"; "unknown" if out of range. */
 const char *slc_ack_error_str(enum slc_ack_error e);
 
 /* Bounds of slc_reactor_cfg.ack_window. */

@@ -409,7 +409,8 @@ send_frames(int fd, uint64_t first, uint32_t n, uint32_t len)
 	static uint8_t buf[1 << 16];
 	size_t off = 0;
 
-	for (uint64_t s = first; s < first + n; s++) {
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t s = first + i; /* first + n may wrap: the last frames there are */
 		uint32_t l = len != 0 ? len : 1 + (uint32_t)((s * 2654435761u) >> 7) % 900;
 
 		if (off + 12 + l > sizeof(buf)) {
@@ -853,4 +854,34 @@ Test(ack, bad_configuration_is_refused)
 	l.framing = SLC_FRAME_LINES;
 	cr_expect_null(slc_reactor_create(&cfg, &err));
 	cr_expect_eq(err, -EINVAL);
+}
+
+Test(ack, sequence_numbers_do_not_wrap)
+{
+	struct h h;
+	struct slc_listener_cfg l = ack_listener();
+	struct slc_reactor_cfg cfg = base_cfg(&l, 1, &h);
+	const struct slc_listener_stats *ls;
+	uint64_t prev = 0;
+	uint8_t f[12];
+	uint32_t w;
+	int fd;
+
+	h_start(&h, HOLD, &cfg, 0);
+	ls = slc_reactor_listener_stats(h.r, 0);
+	fd = ack_connect(slc_reactor_listener_port(h.r, 0), &w);
+	/* The last two sequence numbers there are: both acknowledged. */
+	send_frames(fd, UINT64_MAX - 1, 2, 10);
+	cr_assert(wait_held(&h, 2));
+	complete(&h, UINT32_MAX, UINT64_MAX - 1, UINT64_MAX, false, true);
+	cr_expect_eq(acks_until(fd, UINT64_MAX, 5000, &prev, NULL), UINT64_MAX);
+	/* The one after is 0 on the wire: a wrap, refused. */
+	make_frame(f, 0, 0);
+	send_all(fd, f, sizeof(f));
+	cr_expect(closed_by_peer(fd), "the connection is closed");
+	cr_expect(wait_for(&ls->closed[SLC_CLOSE_PROTOCOL], 1, 5));
+	cr_expect_eq(atomic_load(&ls->ack_errors[SLC_ACK_ERR_WRAP]), 1u);
+	cr_expect_eq(atomic_load(&h.msgs), 2u);
+	close(fd);
+	h_stop(&h);
 }
