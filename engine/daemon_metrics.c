@@ -376,13 +376,14 @@ render_pools(struct slc_metrics_buf *b, const struct slc_daemon *d)
 	                   "time in the handler per message (batch time over batch size)");
 	for (uint32_t g = 0; g < np * nw; g++) {
 		struct slc_worker *wk = slc_pool_set_worker(d->pools, g);
-		uint64_t buckets[32];
+		uint64_t buckets[SLC_POOL_LATENCY_BUCKETS];
 
-		for (uint32_t i = 0; i < 32; i++)
+		for (uint32_t i = 0; i < SLC_POOL_LATENCY_BUCKETS; i++)
 			buckets[i] = LD(wk->st.latency_log2_ns[i]);
 		snprintf(lab, sizeof(lab), "pool=\"%u\",worker=\"%u\"", g / nw, g);
 		slc_metrics_histogram_log2(b, "sluice_worker_handler_latency_seconds", lab, buckets,
-		                           32, 1e-9, (double)LD(wk->st.busy_ns) * 1e-9);
+		                           SLC_POOL_LATENCY_BUCKETS, 1e-9,
+		                           (double)LD(wk->st.busy_ns) * 1e-9);
 	}
 #undef WORKER_FAMILY
 

@@ -68,9 +68,8 @@ worker_handle(struct slc_worker *w, const struct slc_msg *m, uint32_t n)
 	atomic_store_explicit(&w->st.inflight, 0, memory_order_relaxed);
 	stat_add(&w->st.batches, 1);
 	stat_add(&w->st.busy_ns, dt);
-	dt /= n;
-	b = dt == 0 ? 0 : 63u - (unsigned)__builtin_clzll(dt);
-	stat_add(&w->st.latency_log2_ns[b < 32 ? b : 31], n);
+	b = slc_pool_latency_bucket(dt / n);
+	stat_add(&w->st.latency_log2_ns[b], n);
 }
 
 /* One pass over the worker's rings; returns how many messages it handled. */

@@ -62,6 +62,8 @@ struct slc_pool_cfg {
 	uint32_t spin_iters;   /* polls of empty rings before parking; 0: a default */
 };
 
+#define SLC_POOL_LATENCY_BUCKETS 64
+
 /* Per-worker counters, written by the worker, read from any thread (relaxed). */
 struct slc_worker_stats {
 	_Atomic uint64_t processed;
@@ -70,9 +72,17 @@ struct slc_worker_stats {
 	_Atomic uint64_t parks;
 	/* Messages taken from the rings and not yet done (in the handler): 0 or the batch. */
 	_Atomic uint64_t inflight;
-	/* Handler time per message, log2 buckets of ns: [i] counts 2^i <= t < 2^(i+1). */
-	_Atomic uint64_t latency_log2_ns[32];
+	/* Handler time per message, log2 buckets of ns: [i] counts 2^i <= t < 2^(i+1)
+	 * (slc_pool_latency_bucket); [0] also counts 0. */
+	_Atomic uint64_t latency_log2_ns[SLC_POOL_LATENCY_BUCKETS];
 };
+
+/* The latency_log2_ns bucket of t ns: every uint64_t has its own, none is folded. */
+static inline unsigned
+slc_pool_latency_bucket(uint64_t t_ns)
+{
+	return t_ns == 0 ? 0 : 63u - (unsigned)__builtin_clzll(t_ns);
+}
 
 struct slc_worker {
 	struct slc_ring_spsc **in; /* [producers] */
