@@ -376,9 +376,11 @@ sb_prefix_len(const struct sb_run *r, uint64_t key, uint32_t syslog_len)
 	return r->framing == SLC_FRAME_SYSLOG ? syslog_len : 0;
 }
 
-/* Writes one message as it goes on the wire (r->wire bytes); 0 or -EMSGSIZE. */
+/* Writes one message as it goes on the wire (r->wire bytes), stamped with the time in now;
+ * 0 or -EMSGSIZE. */
 static int
-sb_format(struct sb_thread *t, char *p, uint64_t key, const struct sb_conn *c, uint64_t now)
+sb_format(struct sb_thread *t, char *p, uint64_t key, const struct sb_conn *c,
+          const struct slc_stamp_ns *now)
 {
 	const struct sb_run *r = t->r;
 	uint32_t size = (uint32_t)r->o.size;
@@ -405,7 +407,7 @@ sb_format(struct sb_thread *t, char *p, uint64_t key, const struct sb_conn *c, u
 	} else if (r->framing == SLC_FRAME_SYSLOG) {
 		memcpy(p, t->syslog_hdr, prefix);
 	}
-	rc = slc_stamp_format(p + prefix, size - prefix, key, c->id, c->seq, now, size - prefix);
+	rc = slc_stamp_format_ns(p + prefix, size - prefix, key, c->id, c->seq, now, size - prefix);
 	if (rc < 0)
 		return rc;
 	if (!r->udp && r->framing == SLC_FRAME_LINES)
@@ -418,11 +420,14 @@ static int
 sb_fill(struct sb_thread *t, struct sb_conn *c, uint32_t n, uint64_t now)
 {
 	const struct sb_run *r = t->r;
+	struct slc_stamp_ns now_text;
 
 	if (r->framing == SLC_FRAME_SYSLOG)
 		sb_syslog_refresh(t);
+	/* Its digits once, not per message: the stamp's longest number, the same for all n. */
+	slc_stamp_ns_set(&now_text, now);
 	for (uint32_t i = 0; i < n; i++) {
-		int rc = sb_format(t, c->buf + (size_t)i * r->wire, sb_key(t), c, now);
+		int rc = sb_format(t, c->buf + (size_t)i * r->wire, sb_key(t), c, &now_text);
 
 		if (rc < 0) {
 			snprintf(t->errmsg, sizeof(t->errmsg),

@@ -2,6 +2,7 @@
 /* test_stamp.c: the bench message stamp, and sluice-bench's reading of a Prometheus scrape. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -251,6 +252,174 @@ Test(stamp, find_looks_only_near_the_start)
 	cr_expect_not(find_exact(msg, SLC_STAMP_FIND_MAX + 20, &out));
 	cr_expect_not(find_exact("SLB1 k", 6, &out));
 	cr_expect_not(find_exact("", 0, &out));
+}
+
+/* ---- the fast formatter against a plain one ---- */
+
+/* The plain way to write a stamp: what slc_stamp_format() must match byte for byte. */
+static int
+ref_format(char *buf, size_t cap, uint64_t key, uint32_t conn, uint64_t seq, uint64_t send_ns,
+           uint32_t size)
+{
+	int n = snprintf(buf, cap, "SLB1 k%" PRIu64 " %" PRIu32 ".%" PRIu64 " %" PRIu64 " ", key,
+	                 conn, seq, send_ns);
+
+	cr_assert(n > 0 && (uint32_t)n <= size && size < cap);
+	memset(buf + n, 'x', size - (uint32_t)n);
+	return n;
+}
+
+static uint64_t
+test_rand(uint64_t *state)
+{
+	uint64_t x = (*state += 0x9e3779b97f4a7c15u); /* splitmix64 */
+
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
+	return x ^ (x >> 31);
+}
+
+/* A random number of random length: every digit count turns up, not mostly 19 or 20. */
+static uint64_t
+test_rand_any_len(uint64_t *state)
+{
+	return test_rand(state) >> (test_rand(state) % 64);
+}
+
+/*
+ * slc_stamp_format() and slc_stamp_format_ns() write what ref_format() does, no byte past
+ * size, refuse one byte less of size or of cap, and what they write parses back.
+ */
+static void
+check_format(uint64_t key, uint32_t conn, uint64_t seq, uint64_t send_ns)
+{
+	char ref[SLC_STAMP_LEN_MAX + 16];
+	uint32_t len = slc_stamp_len(key, conn, seq, send_ns);
+	struct slc_stamp_ns t;
+
+	slc_stamp_ns_set(&t, send_ns);
+	for (uint32_t size = len; size <= len + 7; size += 7) {
+		char buf[SLC_STAMP_LEN_MAX + 16], buf_ns[SLC_STAMP_LEN_MAX + 16];
+		struct slc_stamp out;
+		int ref_len = ref_format(ref, sizeof(ref), key, conn, seq, send_ns, size);
+
+		cr_assert_eq((uint32_t)ref_len, len, "slc_stamp_len %u, snprintf %d for %s", len,
+		             ref_len, ref);
+		cr_assert_leq(len, SLC_STAMP_LEN_MAX);
+		memset(buf, '#', sizeof(buf));
+		memset(buf_ns, '#', sizeof(buf_ns));
+		cr_assert_eq(slc_stamp_format(buf, size, key, conn, seq, send_ns, size), (int)size);
+		cr_assert_eq(slc_stamp_format_ns(buf_ns, size, key, conn, seq, &t, size),
+		             (int)size);
+		cr_assert_eq(memcmp(buf, ref, size), 0, "got '%.*s', want '%.*s'", (int)size, buf,
+		             (int)size, ref);
+		cr_assert_eq(memcmp(buf_ns, ref, size), 0, "_ns: got '%.*s', want '%.*s'",
+		             (int)size, buf_ns, (int)size, ref);
+		cr_assert_eq(buf[size], '#', "a byte written past size");
+		cr_assert_eq(buf_ns[size], '#', "_ns: a byte written past size");
+
+		cr_assert(parse_exact(buf, size, &out), "'%.*s' not parsed", (int)size, buf);
+		cr_assert(out.key == key && out.conn == conn && out.seq == seq &&
+		                  out.send_ns == send_ns,
+		          "'%.*s' read back wrong", (int)size, buf);
+		cr_assert(find_exact(buf, size, &out));
+		cr_assert(out.key == key && out.seq == seq && out.send_ns == send_ns);
+	}
+	cr_assert_eq(slc_stamp_format(ref, sizeof(ref), key, conn, seq, send_ns, len - 1),
+	             -EMSGSIZE);
+	cr_assert_eq(slc_stamp_format_ns(ref, sizeof(ref), key, conn, seq, &t, len - 1), -EMSGSIZE);
+	cr_assert_eq(slc_stamp_format(ref, len - 1, key, conn, seq, send_ns, len), -ENOSPC);
+	cr_assert_eq(slc_stamp_format_ns(ref, len - 1, key, conn, seq, &t, len), -ENOSPC);
+	cr_assert_eq(
+	        slc_stamp_format_ns(ref, sizeof(ref), key, conn, seq, &t, (uint32_t)INT32_MAX + 1),
+	        -EMSGSIZE);
+}
+
+/* 0, 1, 9, 10, 11 and every 10^k - 1, 10^k, 10^k + 1 that fits; then 2^32 and 2^64 edges. */
+static size_t
+edge_values(uint64_t *v, size_t cap, uint64_t max)
+{
+	size_t n = 0;
+
+	v[n++] = 0;
+	for (uint64_t p = 1;; p *= 10) {
+		if (p - 1 > 0)
+			v[n++] = p - 1;
+		v[n++] = p;
+		if (p + 1 <= max)
+			v[n++] = p + 1;
+		if (p > max / 10)
+			break;
+	}
+	if (max == UINT64_MAX) {
+		v[n++] = UINT32_MAX;
+		v[n++] = (uint64_t)UINT32_MAX + 1;
+		v[n++] = UINT64_C(1) << 63;
+	}
+	v[n++] = max - 1;
+	v[n++] = max;
+	cr_assert_leq(n, cap);
+	return n;
+}
+
+Test(stamp, digits_match_snprintf)
+{
+	uint64_t v[80];
+	size_t n = edge_values(v, 80, UINT64_MAX);
+
+	/* And both ends of every bit width: the digit count starts from the bit count. */
+	for (uint32_t b = 1; b <= 64; b++) {
+		uint64_t lo = UINT64_C(1) << (b - 1);
+		uint64_t vs[2] = {lo, lo - 1 + lo}; /* 2^(b-1) .. 2^b - 1 */
+
+		for (int i = 0; i < 2; i++) {
+			char want[24], got[24];
+			int len = snprintf(want, sizeof(want), "%" PRIu64, vs[i]);
+
+			memset(got, '#', sizeof(got));
+			cr_assert_eq(slc_stamp_digits(vs[i]), (uint32_t)len, "%s", want);
+			cr_assert_eq(slc_stamp_put_u64(got, vs[i]), (uint32_t)len, "%s", want);
+			cr_assert_eq(memcmp(got, want, (size_t)len), 0, "%.*s for %s", len, got,
+			             want);
+			cr_assert_eq(got[len], '#');
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		char want[24], got[24];
+		int len = snprintf(want, sizeof(want), "%" PRIu64, v[i]);
+
+		memset(got, '#', sizeof(got));
+		cr_assert_eq(slc_stamp_put_u64(got, v[i]), (uint32_t)len, "%s", want);
+		cr_assert_eq(memcmp(got, want, (size_t)len), 0, "%.*s for %s", len, got, want);
+		cr_assert_eq(got[len], '#');
+	}
+}
+
+Test(stamp, format_matches_snprintf_at_the_edges)
+{
+	uint64_t v[80], c[40];
+	size_t nv = edge_values(v, 80, UINT64_MAX);
+	size_t nc = edge_values(c, 40, UINT32_MAX);
+
+	/* Every pair of edges as (key, seq), send_ns and conn walking their lists alongside. */
+	for (size_t i = 0; i < nv; i++)
+		for (size_t j = 0; j < nv; j++)
+			check_format(v[i], (uint32_t)c[(i * 7 + j) % nc], v[j], v[(i + j) % nv]);
+	for (size_t k = 0; k < nc; k++)
+		check_format(UINT64_MAX, (uint32_t)c[k], UINT64_MAX, UINT64_MAX);
+}
+
+Test(stamp, format_matches_snprintf_at_random)
+{
+	uint64_t state = 20240501;
+
+	for (int i = 0; i < 100000; i++) {
+		uint64_t key = test_rand_any_len(&state);
+		uint32_t conn = (uint32_t)test_rand_any_len(&state);
+		uint64_t seq = test_rand_any_len(&state);
+
+		check_format(key, conn, seq, test_rand_any_len(&state));
+	}
 }
 
 /* ---- prom_scrape (perf/): the scrape sluice-bench reads ---- */
