@@ -332,15 +332,16 @@ handler(void *ctx, uint32_t g, const struct slc_msg *msgs, uint32_t n)
 /*
  * The worker caught up: push out what the sink buffers (a forward batch, a file
  * buffer), so that a quiet stream is not held back. With --fsync interval the file
- * sink's flush also syncs, so it runs at most once per --fsync-interval; the worker
- * comes back here every park timeout while idle, so the last data is synced in time.
+ * sink's flush returns 1 until what was written is durable (its syncs start at most once
+ * per --fsync-interval and run in the background); the worker comes back here every park
+ * timeout while idle, so the last data is synced in time.
  */
 static void
 idle(void *ctx, uint32_t g)
 {
 	struct slc_daemon *d = ctx;
 	struct slc_daemon_worker *w = &d->w[g];
-	uint64_t now;
+	int rc;
 
 	/* A worker finds its rings empty right after it starts: it opens its sink then, on
 	 * its own thread, so that start-up can wait for every sink (and fail when one does
@@ -349,13 +350,9 @@ idle(void *ctx, uint32_t g)
 		worker_sink(d, g);
 	if (w->h == NULL || !w->dirty || d->sink_ops->flush == NULL)
 		return;
-	now = mono_ns();
-	if (d->sink_ops == &slc_sink_file_ops && d->cfg.fsync == SLC_CFG_FSYNC_INTERVAL &&
-	    now - w->last_flush_ns < (uint64_t)d->cfg.fsync_interval_ms * 1000000u)
-		return;
-	w->dirty = false;
-	w->last_flush_ns = now;
-	if (d->sink_ops->flush(w->h) != 0)
+	rc = d->sink_ops->flush(w->h);
+	w->dirty = rc > 0;
+	if (rc < 0)
 		atomic_fetch_add_explicit(&w->write_errors, 1, memory_order_relaxed);
 }
 
@@ -372,7 +369,7 @@ worker_exit(void *ctx, uint32_t g)
 
 	if (w->h == NULL)
 		return;
-	if (d->sink_ops->flush != NULL && d->sink_ops->flush(w->h) != 0)
+	if (d->sink_ops->flush != NULL && d->sink_ops->flush(w->h) < 0)
 		atomic_fetch_add_explicit(&w->write_errors, 1, memory_order_relaxed);
 	d->sink_ops->worker_close(w->h);
 	w->h = NULL;

@@ -34,9 +34,8 @@ struct slc_daemon_reactor {
 struct slc_daemon_worker {
 	struct slc_sink_worker *h;
 	bool open_failed;
-	bool dirty; /* written since the last flush */
-	uint64_t last_flush_ns;
-	uint64_t cost_ns;       /* --test-handler-cost-ns or the slow pool's */
+	bool dirty;       /* written since the last flush, or its flush asked to be called again */
+	uint64_t cost_ns; /* --test-handler-cost-ns or the slow pool's */
 	uint64_t busy_until_ns; /* the end of the test cost given so far */
 	uint32_t reopen_seen;
 	_Atomic uint64_t write_errors; /* batches the sink refused */

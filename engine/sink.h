@@ -37,7 +37,8 @@ struct slc_sink_ops {
 	 * not delivered whole (counted; the daemon logs it). */
 	int (*write)(struct slc_sink_worker *w, const struct slc_msg *msgs, uint32_t n);
 	/* Makes everything written durable or sent, as far as the sink promises (fsync for
-	 * file). Called at drain and by the worker when it goes idle. May be NULL. */
+	 * file). Called at drain and by the worker when it goes idle. 1: part of it goes on
+	 * in the background (file's interval syncs): call again while idle. May be NULL. */
 	int (*flush)(struct slc_sink_worker *w);
 	/*
 	 * Makes everything written so far durable, whatever --fsync says, for acknowledged

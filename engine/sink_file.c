@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <liburing.h>
+
 #include "crc32c.h"
 #include "ring.h" /* SLC_ASSERT, SLC_CACHE_LINE */
 #include "sink_file.h"
@@ -55,6 +57,30 @@ static_assert(WBUF_SIZE >= HDR_SIZE + REC_SIZE + SLC_SINK_FILE_KEY_MAX + COPY_MA
 #define CKPT_READ_MAX      (64u << 10)
 #define CKPT_INTERVAL_NS   ((uint64_t)SLC_SINK_FILE_CKPT_INTERVAL_MS * 1000000u)
 #define CONSUMED_LOCK_NAME "consumed.lock"
+
+/*
+ * Background syncs (interval mode): a segment's fdatasync, and DIR's fsync after it when a
+ * segment was created since, go to the kernel's io_uring workers, so that the worker goes
+ * on writing while the disk catches up. Waiting instead stalls everything behind the
+ * worker: a second of data took 0.3 s to sync here, and meanwhile the worker's ring
+ * filled and the reactor paused the senders. A job owns its descriptors (a dup of the open
+ * segment's, or an ended segment's own, and a dup of DIR's), so that rotation and reopen
+ * need not wait for it. Jobs retire in the order they were submitted: a job's position
+ * reaches the checkpoint only after every older one was done, so the checkpoint never
+ * says a segment is durable while an older segment's sync is still under way.
+ */
+#define BG_JOBS    4 /* in flight per worker; one more waits for the oldest */
+#define BG_DIR_BIT (1ull << 32)
+
+struct bg_job {
+	int fd;               /* the segment's; closed when the job retires */
+	int dir_fd;           /* DIR's, or -1: fsynced after the data, linked */
+	bool ended;           /* fd is an ended segment's own descriptor */
+	uint8_t cqes;         /* completions still to come */
+	int err;              /* the fdatasync's failure, -errno */
+	int dir_err;          /* the fsync of DIR's */
+	uint64_t seq, offset; /* durable once the job succeeded */
+};
 
 /* One worker's counters, alone on a cache line: the worker adds, any thread reads. */
 struct wstats {
@@ -129,7 +155,11 @@ struct slc_sink_file_worker {
 	uint64_t ended_seq;
 	uint64_t ended_size;
 	int sync_lost;          /* an fdatasync failed since the last sync(): its -errno */
-	uint64_t ckpt_noted_ns; /* CLOCK_MONOTONIC of the last ckpt_note that took the mutex */
+	uint64_t ckpt_noted_ns; /* CLOCK_MONOTONIC of the last ckpt_put that took the mutex */
+	/* The newest durable position this worker knows of; behind: it may not be in the
+	 * checkpoint file yet (ckpt_put was rate-limited), so flush() tries again. */
+	struct slc_sink_file_pos ckpt_want;
+	bool ckpt_behind;
 	struct iovec iov[IOV_CAP];
 	int niov;
 	bool last_in_buf; /* iov[niov - 1] ends at buf + buf_used */
@@ -141,6 +171,16 @@ struct slc_sink_file_worker {
 	size_t path_cap;
 	size_t name_off; /* where the name starts in path */
 	uint8_t *buf;    /* WBUF_SIZE */
+	/* Background syncs: bg says bg_ring is set up. Jobs [bg_head, bg_tail) are in
+	 * flight, indexes free-running (mod BG_JOBS). A failed job makes every later job of
+	 * the same segment fail too (bg_bad_seq): after an fdatasync error on a file, the
+	 * next one succeeds without the lost pages being written. */
+	bool bg;
+	bool bg_bad;
+	uint64_t bg_bad_seq;
+	uint32_t bg_head, bg_tail;
+	struct bg_job bg_jobs[BG_JOBS];
+	struct io_uring bg_ring;
 };
 
 /* ---- little helpers ---- */
@@ -1331,39 +1371,36 @@ pend_reserve(struct slc_sink_file_worker *w, size_t len, int iovs)
 
 /*
  * Called right after a sync succeeded: notes in the sink's checkpoint how far this
- * worker's records are durable now (the open segment up to `written`, or the last ended
- * one whole), and writes the checkpoint when CKPT_INTERVAL_NS have passed since the last
+ * worker's records are durable now (pos: a segment and the offset its records are
+ * durable to; not valid: nothing new, but force still writes), and writes the checkpoint when CKPT_INTERVAL_NS have passed since the last
  * write, or at once with force (worker_close). Rate-limited per worker first, so that a
  * worker syncing every batch takes the shared mutex at most every CKPT_INTERVAL_NS. The
  * checkpoint may stay behind the truth, never ahead of it.
  */
 static void
-ckpt_note(struct slc_sink_file_worker *w, bool force)
+ckpt_put(struct slc_sink_file_worker *w, struct slc_sink_file_pos pos, bool force)
 {
 	struct slc_sink_file *s = w->sink;
-	struct slc_sink_file_pos pos = {.valid = false};
 	uint64_t now = slc_sink_now_ns();
 	size_t len;
 	int rc;
 
 	if (w->worker >= SLC_SINK_FILE_WORKERS_MAX)
 		return;
-	if (w->fd >= 0 && w->written > 0)
-		pos = (struct slc_sink_file_pos){
-		        .valid = true, .seq = w->seq, .offset = w->written};
-	else if (w->fd < 0 && w->ended_valid && !w->ended_unsynced)
-		pos = (struct slc_sink_file_pos){
-		        .valid = true, .seq = w->ended_seq, .offset = w->ended_size};
-	if (!force && (!pos.valid || now - w->ckpt_noted_ns < CKPT_INTERVAL_NS))
+	if (pos.valid) {
+		w->ckpt_want = pos;
+		w->ckpt_behind = true;
+	}
+	if (!force && (!w->ckpt_behind || now - w->ckpt_noted_ns < CKPT_INTERVAL_NS))
 		return;
 	w->ckpt_noted_ns = now;
 
 	pthread_mutex_lock(&s->ckpt_mu);
-	if (pos.valid) {
+	if (w->ckpt_want.valid) {
 		struct slc_sink_file_pos *e = &s->ckpt[w->worker];
 
-		if (!e->valid || e->seq != pos.seq || e->offset != pos.offset) {
-			*e = pos;
+		if (!e->valid || e->seq != w->ckpt_want.seq || e->offset != w->ckpt_want.offset) {
+			*e = w->ckpt_want;
 			s->ckpt_dirty = true;
 		}
 	}
@@ -1373,6 +1410,9 @@ ckpt_note(struct slc_sink_file_worker *w, bool force)
 		pthread_cond_wait(&s->ckpt_cv, &s->ckpt_mu);
 	if (!s->ckpt_dirty || s->ckpt_writing ||
 	    (!force && now - s->ckpt_written_ns < CKPT_INTERVAL_NS)) {
+		/* Still dirty: this note is not in the file yet (another worker's write took
+		 * its snapshot before it, or the last write was too recent). */
+		w->ckpt_behind = s->ckpt_dirty;
 		pthread_mutex_unlock(&s->ckpt_mu);
 		return;
 	}
@@ -1389,8 +1429,33 @@ ckpt_note(struct slc_sink_file_worker *w, bool force)
 	s->ckpt_writing = false;
 	if (rc != 0)
 		s->ckpt_dirty = true;
+	w->ckpt_behind = rc != 0;
 	pthread_cond_broadcast(&s->ckpt_cv);
 	pthread_mutex_unlock(&s->ckpt_mu);
+}
+
+/* ckpt_put of what the worker's state says is durable right after a sync. */
+static void
+ckpt_note(struct slc_sink_file_worker *w, bool force)
+{
+	struct slc_sink_file_pos pos = {.valid = false};
+
+	if (w->fd >= 0 && w->written > 0)
+		pos = (struct slc_sink_file_pos){
+		        .valid = true, .seq = w->seq, .offset = w->written};
+	else if (w->fd < 0 && w->ended_valid && !w->ended_unsynced)
+		pos = (struct slc_sink_file_pos){
+		        .valid = true, .seq = w->ended_seq, .offset = w->ended_size};
+	ckpt_put(w, pos, force);
+}
+
+/* The test hook's verdict on a sync that succeeded (cfg.test_sync_fault). */
+static int
+sync_fault(const struct slc_sink_file_worker *w)
+{
+	const struct slc_sink_file_cfg *cfg = &w->sink->cfg;
+
+	return cfg->test_sync_fault != NULL ? cfg->test_sync_fault(cfg->test_sync_fault_ctx) : 0;
 }
 
 /*
@@ -1404,8 +1469,8 @@ seg_sync(struct slc_sink_file_worker *w)
 	int rc;
 
 	if (w->fd >= 0 && w->unsynced) {
-		if (fdatasync(w->fd) != 0) {
-			rc = -errno;
+		rc = fdatasync(w->fd) != 0 ? -errno : sync_fault(w);
+		if (rc != 0) {
 			seg_abandon(w, rc, "fdatasync", false);
 			w->sync_lost = rc;
 			return rc;
@@ -1457,6 +1522,236 @@ fs_sync(struct slc_sink_file_worker *w)
 	w->synced_ns = slc_sink_now_ns();
 	ckpt_note(w, false);
 	return 0;
+}
+
+/* ---- background syncs (interval mode) ---- */
+
+static void
+bg_fd_close(int fd)
+{
+	if (fd >= 0)
+		(void)close(fd);
+}
+
+/* Finishes the oldest job, all of whose completions are in: counts it, and either notes
+ * its position in the checkpoint or treats its failure as seg_sync treats one. */
+static void
+bg_retire(struct slc_sink_file_worker *w, struct bg_job *j)
+{
+	int err = j->err != 0 ? j->err : sync_fault(w);
+
+	if (err == 0 && w->bg_bad && w->bg_bad_seq == j->seq)
+		err = -EIO; /* an older sync of this segment failed: this one proves nothing */
+	if (err != 0) {
+		w->bg_bad = true;
+		w->bg_bad_seq = j->seq;
+		w->sync_lost = err;
+		if (w->fd >= 0 && w->seq == j->seq) {
+			/* Nothing more goes into the segment (seg_sync's rule). */
+			seg_abandon(w, err, "fdatasync", false);
+		} else {
+			slc_sink_stat_add(&w->st->write_errors, 1);
+			wlog(w, "segment %llu of worker %u: fdatasync failed: %s",
+			     (unsigned long long)j->seq, w->worker, strerror(-err));
+			if (w->ended_valid && w->ended_seq == j->seq)
+				w->ended_valid = false;
+		}
+	} else {
+		slc_sink_stat_add(&w->st->fsyncs, 1);
+		if (j->dir_err == 0)
+			ckpt_put(w,
+			         (struct slc_sink_file_pos){
+			                 .valid = true, .seq = j->seq, .offset = j->offset},
+			         false);
+	}
+	if (j->dir_err != 0) {
+		/* Cancelled after a failed fdatasync, or failed itself: the names created
+		 * since are synced next time, as seg_sync leaves them. */
+		if (j->dir_err != -ECANCELED) {
+			slc_sink_stat_add(&w->st->write_errors, 1);
+			wlog(w, "%s: fsync failed: %s", w->sink->dir, strerror(-j->dir_err));
+		}
+		if (w->dir_fd >= 0)
+			w->dir_unsynced = true;
+	}
+	/* close() reports write-back errors only on some file systems (NFS); count them. */
+	if (j->ended && close(j->fd) != 0 && errno != EINTR) {
+		slc_sink_stat_add(&w->st->write_errors, 1);
+		wlog(w, "segment %llu of worker %u: close failed: %s", (unsigned long long)j->seq,
+		     w->worker, strerror(errno));
+	} else if (!j->ended) {
+		bg_fd_close(j->fd);
+	}
+	bg_fd_close(j->dir_fd);
+}
+
+/*
+ * Takes in the completions that have arrived and retires the jobs that are done, oldest
+ * first; waits while more than `keep` jobs are in flight (UINT32_MAX: never waits; 0: until
+ * all are done). If the ring fails (it should not), the jobs still in flight count as
+ * failed: nothing is claimed durable that was not seen to be.
+ */
+static void
+bg_reap(struct slc_sink_file_worker *w, uint32_t keep)
+{
+	while (w->bg_head != w->bg_tail) {
+		struct bg_job *j = &w->bg_jobs[w->bg_head % BG_JOBS];
+		struct io_uring_cqe *cqe;
+		uint64_t data;
+		int rc;
+
+		if (j->cqes == 0) {
+			bg_retire(w, j);
+			w->bg_head++;
+			continue;
+		}
+		if (w->bg_tail - w->bg_head > keep)
+			rc = io_uring_wait_cqe(&w->bg_ring, &cqe);
+		else
+			rc = io_uring_peek_cqe(&w->bg_ring, &cqe);
+		if (rc == -EINTR)
+			continue;
+		if (rc == -EAGAIN && w->bg_tail - w->bg_head <= keep)
+			return;
+		if (rc != 0) {
+			wlog(w,
+			     "background sync: io_uring wait failed: %s; the syncs in flight "
+			     "count as failed",
+			     strerror(-rc));
+			for (uint32_t i = w->bg_head; i != w->bg_tail; i++) {
+				struct bg_job *f = &w->bg_jobs[i % BG_JOBS];
+
+				if (f->cqes != 0) {
+					f->cqes = 0;
+					f->err = f->err != 0 ? f->err : rc;
+				}
+			}
+			continue;
+		}
+		data = io_uring_cqe_get_data64(cqe);
+		j = &w->bg_jobs[(uint32_t)data % BG_JOBS];
+		SLC_ASSERT(j->cqes > 0);
+		if (cqe->res < 0) {
+			if (data & BG_DIR_BIT)
+				j->dir_err = cqe->res;
+			else
+				j->err = cqe->res;
+		}
+		j->cqes--;
+		io_uring_cqe_seen(&w->bg_ring, cqe);
+	}
+}
+
+/* Does job j's syncs on this thread (no ring, or the ring refused it). */
+static void
+bg_run_inline(struct bg_job *j)
+{
+	j->cqes = 0;
+	if (fdatasync(j->fd) != 0)
+		j->err = -errno;
+	if (j->dir_fd < 0)
+		return;
+	if (j->err != 0)
+		j->dir_err = -ECANCELED;
+	else if (fsync(j->dir_fd) != 0)
+		j->dir_err = -errno;
+}
+
+/*
+ * Syncs segment seq up to offset through fd, which the job takes over, with DIR after it
+ * when names were created since DIR was last synced. In the background when the ring is
+ * up: 0 then, and a failure is the job's to report when it retires (counted, logged, and
+ * returned by the next sync()). Otherwise on this thread: 0 or the failure.
+ */
+static int
+bg_submit(struct slc_sink_file_worker *w, int fd, bool ended, uint64_t seq, uint64_t offset)
+{
+	struct bg_job *j;
+	uint32_t slot;
+	int rc;
+
+	if (w->bg && w->bg_tail - w->bg_head == BG_JOBS)
+		bg_reap(w, BG_JOBS - 1);
+	slot = w->bg_tail % BG_JOBS;
+	j = &w->bg_jobs[slot];
+	*j = (struct bg_job){.fd = fd, .dir_fd = -1, .ended = ended, .seq = seq, .offset = offset};
+	if (w->dir_unsynced && w->dir_fd >= 0) {
+		j->dir_fd = fcntl(w->dir_fd, F_DUPFD_CLOEXEC, 0);
+		w->dir_unsynced = j->dir_fd < 0;
+	}
+	w->unsynced = false;
+	w->synced_ns = slc_sink_now_ns();
+	if (w->bg) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&w->bg_ring);
+
+		/* The SQ holds 2 * BG_JOBS and each submit empties it. */
+		SLC_ASSERT(sqe != NULL);
+		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+		io_uring_sqe_set_data64(sqe, slot);
+		sqe->flags |= IOSQE_ASYNC; /* it would block: straight to a worker */
+		j->cqes = 1;
+		if (j->dir_fd >= 0) {
+			sqe->flags |= IOSQE_IO_LINK;
+			sqe = io_uring_get_sqe(&w->bg_ring);
+			SLC_ASSERT(sqe != NULL);
+			io_uring_prep_fsync(sqe, j->dir_fd, 0);
+			io_uring_sqe_set_data64(sqe, slot | BG_DIR_BIT);
+			sqe->flags |= IOSQE_ASYNC;
+			j->cqes = 2;
+		}
+		rc = io_uring_submit(&w->bg_ring);
+		if (rc == (int)j->cqes) {
+			w->bg_tail++;
+			return 0;
+		}
+		/* Nothing was taken (the kernel takes all or fails the call): from now on the
+		 * worker syncs on its own thread, after the jobs in flight. */
+		wlog(w,
+		     "background sync: io_uring_submit failed: %s; syncing on the worker's "
+		     "thread from now on",
+		     strerror(rc < 0 ? -rc : EIO));
+		bg_reap(w, 0);
+		io_uring_queue_exit(&w->bg_ring);
+		w->bg = false;
+	}
+	bg_run_inline(j);
+	rc = j->err;
+	bg_retire(w, j);
+	return rc;
+}
+
+/* Whether a background sync of the open segment is in flight. */
+static bool
+bg_busy(const struct slc_sink_file_worker *w)
+{
+	for (uint32_t i = w->bg_head; i != w->bg_tail; i++) {
+		const struct bg_job *j = &w->bg_jobs[i % BG_JOBS];
+
+		if (!j->ended && w->fd >= 0 && j->seq == w->seq)
+			return true;
+	}
+	return false;
+}
+
+/* Interval mode's sync of the open segment: in the background when it can be. */
+static int
+seg_sync_bg(struct slc_sink_file_worker *w)
+{
+	int fd;
+
+	if (!w->bg)
+		return seg_sync(w);
+	if (w->fd < 0 || !w->unsynced) {
+		/* At most DIR's fsync to do. With jobs in flight, the newest notes the
+		 * checkpoint when it is done, and syncs what it can meanwhile. */
+		return w->bg_head != w->bg_tail ? 0 : seg_sync(w);
+	}
+	if (bg_busy(w))
+		return 0; /* the next write or flush tries again */
+	fd = fcntl(w->fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return seg_sync(w);
+	return bg_submit(w, fd, false, w->seq, w->written);
 }
 
 /* Opens DIR by its name, making it again if it is gone (moved away by hand for rotation,
@@ -1540,8 +1835,9 @@ err_count:
 }
 
 /*
- * Ends the open segment in order: its trailer, then (sync) fdatasync, then close. 0
- * without an open segment. An error abandons the segment (no trailer).
+ * Ends the open segment in order: its trailer, then (sync) fdatasync, then close; with
+ * background syncs, the job syncs and closes. 0 without an open segment. An error
+ * abandons the segment (no trailer).
  */
 static int
 seg_end(struct slc_sink_file_worker *w, bool sync)
@@ -1562,6 +1858,13 @@ seg_end(struct slc_sink_file_worker *w, bool sync)
 	w->ended_valid = true;
 	w->ended_seq = w->seq;
 	w->ended_size = w->size;
+	if (sync && w->bg) {
+		/* The job takes the descriptor over and closes it when done. */
+		int fd = w->fd;
+
+		w->fd = -1;
+		return bg_submit(w, fd, true, w->ended_seq, w->ended_size);
+	}
 	if (sync) {
 		rc = seg_sync(w);
 		if (rc != 0 && w->fd < 0)
@@ -1621,9 +1924,9 @@ rec_append(struct slc_sink_file_worker *w, const struct slc_msg *m, const uint8_
 	return 0;
 }
 
-/* The fsync mode's rule; idle: called from flush(). */
+/* The fsync mode's rule, at write() and flush(). */
 static int
-sync_policy(struct slc_sink_file_worker *w, bool idle)
+sync_policy(struct slc_sink_file_worker *w)
 {
 	const struct slc_sink_file_cfg *cfg = &w->sink->cfg;
 
@@ -1631,9 +1934,9 @@ sync_policy(struct slc_sink_file_worker *w, bool idle)
 	case SLC_SINK_FILE_FSYNC_NEVER:
 		return 0;
 	case SLC_SINK_FILE_FSYNC_INTERVAL:
-		if (idle || slc_sink_now_ns() - w->synced_ns >=
-		                    (uint64_t)cfg->fsync_interval_ms * 1000000ull)
-			return seg_sync(w);
+		if (slc_sink_now_ns() - w->synced_ns >=
+		    (uint64_t)cfg->fsync_interval_ms * 1000000ull)
+			return seg_sync_bg(w);
 		return 0;
 	case SLC_SINK_FILE_FSYNC_BATCH:
 		return seg_sync(w);
@@ -1683,6 +1986,17 @@ file_worker_open(void *sink, uint32_t worker, struct slc_sink_worker **out)
 	w->dir_fd = -1;
 	w->seq_next = found ? max + 1 : 0;
 	w->synced_ns = slc_sink_now_ns();
+	if (s->cfg.fsync == SLC_SINK_FILE_FSYNC_INTERVAL && !s->cfg.sync_inline) {
+		/* 2 SQEs a job; CQ twice the SQ: BG_JOBS jobs never overflow it. */
+		rc = io_uring_queue_init(2 * BG_JOBS, &w->bg_ring, 0);
+		if (rc == 0)
+			w->bg = true;
+		else
+			wlog(w,
+			     "background syncs need io_uring (%s): worker %u waits for each "
+			     "sync",
+			     strerror(-rc), worker);
+	}
 	*out = (struct slc_sink_worker *)w;
 	return 0;
 
@@ -1704,6 +2018,8 @@ file_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uint32_t n)
 	const struct slc_sink_file_cfg *cfg = &w->sink->cfg;
 	int rc = 0, key_rc = 0;
 
+	if (w->bg)
+		bg_reap(w, UINT32_MAX);
 	for (uint32_t i = 0; i < n; i++) {
 		const struct slc_msg *m = &msgs[i];
 		const uint8_t *key = NULL;
@@ -1742,7 +2058,7 @@ file_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uint32_t n)
 	}
 	rc = pend_flush(w);
 	if (rc == 0)
-		rc = sync_policy(w, false);
+		rc = sync_policy(w);
 out:
 	/* Every failure above wrote or dropped what was pending: nothing can point into
 	 * msgs once this returns. */
@@ -1756,10 +2072,22 @@ file_flush(struct slc_sink_worker *sw)
 	struct slc_sink_file_worker *w = (struct slc_sink_file_worker *)sw;
 	int rc;
 
+	if (w->bg)
+		bg_reap(w, UINT32_MAX);
 	rc = pend_flush(w);
+	if (rc == 0)
+		rc = sync_policy(w);
 	if (rc != 0)
 		return rc;
-	return sync_policy(w, true);
+	if (w->ckpt_behind)
+		ckpt_put(w, (struct slc_sink_file_pos){.valid = false}, false);
+	/* Call again while anything written is not durable yet (interval mode), or the
+	 * checkpoint is behind what is. */
+	return (w->sink->cfg.fsync == SLC_SINK_FILE_FSYNC_INTERVAL &&
+	        (w->unsynced || w->bg_head != w->bg_tail)) ||
+	                       w->ckpt_behind
+	               ? 1
+	               : 0;
 }
 
 /*
@@ -1774,6 +2102,8 @@ file_sync(struct slc_sink_worker *sw)
 	struct slc_sink_file_worker *w = (struct slc_sink_file_worker *)sw;
 	int rc;
 
+	if (w->bg)
+		bg_reap(w, 0);
 	rc = pend_flush(w);
 	if (rc == 0)
 		rc = w->ended_unsynced ? fs_sync(w) : seg_sync(w);
@@ -1816,6 +2146,12 @@ file_worker_close(struct slc_sink_worker *sw)
 	/* Durable in every fsync mode: an orderly stop loses nothing. Failures are counted
 	 * and logged by seg_end. In never mode, the segments ended before were not synced
 	 * either: one syncfs covers them all (they share DIR's file system). */
+	if (w->bg) {
+		/* What is still in flight first; the last segment is synced here. */
+		bg_reap(w, 0);
+		io_uring_queue_exit(&w->bg_ring);
+		w->bg = false;
+	}
 	(void)pend_flush(w);
 	if (s->cfg.fsync != SLC_SINK_FILE_FSYNC_NEVER) {
 		(void)seg_end(w, true);

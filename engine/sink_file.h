@@ -117,12 +117,18 @@
  *             is durable: one syncfs() of DIR's file system then covers every segment
  *             the worker wrote. A crash of the machine loses what the kernel had not
  *             written.
- *   interval  at a write() when fsync_interval_ms have passed since the last sync, and
- *             at flush() (the worker went idle or drains) when anything is unsynced: at
- *             most fsync_interval_ms of data at risk while traffic flows.
+ *   interval  at a write() or flush() (the worker went idle) when fsync_interval_ms have
+ *             passed since the last sync began and anything is unsynced. The sync runs in
+ *             the background (an io_uring fdatasync): the worker goes on writing, and
+ *             the checkpoint moves when the sync is done. At most fsync_interval_ms of
+ *             data, plus what one sync takes, is at risk while traffic flows. flush()
+ *             returns 1 while anything written is not durable yet, so that an idle worker
+ *             calls it again; an ended segment's sync is a background one too.
+ *             Without io_uring (or with sync_inline) the worker waits for each sync.
  *   batch     after every write() call: when write() returns 0, its records are on disk.
  * A segment that is ended (rotation, reopen) is synced first unless the mode is never.
- * sync() (sink.h) syncs whatever the mode: an fdatasync of the open segment, or, when
+ * sync() (sink.h) syncs whatever the mode, once the background syncs in flight are done:
+ * an fdatasync of the open segment, or, when
  * segments were ended unsynced since the last sync (never mode's rotations, a write
  * error), one syncfs() that covers them all.
  * The fsyncs counter counts fdatasync() and syncfs() calls on segments (not those of DIR
@@ -145,6 +151,11 @@ struct slc_sink_file_cfg {
 	void (*log)(void *ctx, int level, const char *fmt, ...)
 	        __attribute__((format(printf, 3, 4)));
 	void *log_ctx;
+	bool sync_inline; /* interval mode: the worker waits for each sync (tests) */
+	/* Tests: called as each segment sync completes; a -errno it returns stands for the
+	 * sync's failure. NULL in the daemon. */
+	int (*test_sync_fault)(void *ctx);
+	void *test_sync_fault_ctx;
 };
 
 /* Totals over all workers, since create. */

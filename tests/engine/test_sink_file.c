@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* test_sink_file.c: the file sink's segments, their reader, CRC32C, and sluice-cat. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -77,6 +78,16 @@ make_payload(uint8_t *buf, uint32_t w, uint32_t i)
 	return (uint32_t)n + fill;
 }
 
+struct fault;
+
+static void
+quiet_log(void *ctx, int level, const char *fmt, ...)
+{
+	(void)ctx;
+	(void)level;
+	(void)fmt;
+}
+
 static void *
 sink_new(const char *dir, uint64_t segment_bytes, enum slc_sink_file_fsync mode)
 {
@@ -93,6 +104,38 @@ sink_new(const char *dir, uint64_t segment_bytes, enum slc_sink_file_fsync mode)
 	s = slc_sink_file_create(&cfg, &err);
 	cr_assert_not_null(s, "create %s: %s", dir, strerror(-err));
 	return s;
+}
+
+/* sink_new with the worker waiting for interval syncs (inline) and a sync fault hook. */
+static int fault_once(void *ctx);
+
+static void *
+sink_new_opts(const char *dir, uint64_t segment_bytes, enum slc_sink_file_fsync mode,
+              bool inline_sync, struct fault *f)
+{
+	struct slc_sink_file_cfg cfg = {
+	        .dir = dir,
+	        .segment_bytes = segment_bytes,
+	        .fsync = mode,
+	        .fsync_interval_ms = 400,
+	        .key_fn = key_before_space,
+	        .log = quiet_log,
+	        .sync_inline = inline_sync,
+	        .test_sync_fault = f != NULL ? fault_once : NULL,
+	        .test_sync_fault_ctx = f,
+	};
+	void *s;
+	int err = 0;
+
+	s = slc_sink_file_create(&cfg, &err);
+	cr_assert_not_null(s, "create %s: %s", dir, strerror(-err));
+	return s;
+}
+
+static void
+nap_ms(long ms)
+{
+	nanosleep(&(struct timespec){.tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000}, NULL);
 }
 
 static struct slc_sink_worker *
@@ -709,6 +752,33 @@ Test(sink_file, reopen_ends_the_segment_and_starts_a_new_one)
 	rm_rf(moved);
 }
 
+/* Calls flush until it returns 0 (everything durable) or 5 s have passed: its last rc. */
+static int
+flush_until_durable(struct slc_sink_worker *w)
+{
+	int rc = 1;
+
+	for (int i = 0; i < 500 && rc == 1; i++) {
+		rc = slc_sink_file_ops.flush(w);
+		if (rc == 1)
+			nap_ms(10);
+	}
+	return rc;
+}
+
+static int
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	cr_assert_not_null(d);
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
 Test(sink_file, fsync_modes_sync_when_they_say)
 {
 	static uint8_t space[64 * 400];
@@ -725,7 +795,7 @@ Test(sink_file, fsync_modes_sync_when_they_say)
 		cr_assert_eq(write_records(w, 0, i * 3, 3, space), 0);
 	slc_sink_file_stats(s, &st);
 	cr_expect_eq(st.fsyncs, 10);
-	cr_assert_eq(slc_sink_file_ops.flush(w), 0);
+	cr_assert_eq(flush_until_durable(w), 0);
 	slc_sink_file_stats(s, &st);
 	cr_expect_eq(st.fsyncs, 10, "flush synced again with nothing new");
 	slc_sink_file_ops.worker_close(w);
@@ -749,24 +819,180 @@ Test(sink_file, fsync_modes_sync_when_they_say)
 	slc_sink_file_ops.destroy(s);
 	rm_rf(dir);
 
-	/* interval (400 ms): not before it has passed; at flush (idle) when unsynced. */
+	/* interval (400 ms), the worker waiting for each sync: not before the interval has
+	 * passed, then at the write or flush (idle) that finds it passed. */
 	tmpdir(dir, sizeof(dir));
-	s = sink_new(dir, 0, SLC_SINK_FILE_FSYNC_INTERVAL);
+	s = sink_new_opts(dir, 0, SLC_SINK_FILE_FSYNC_INTERVAL, true, NULL);
 	w = worker_open(s, 0);
 	cr_assert_eq(write_records(w, 0, 0, 3, space), 0);
 	cr_assert_eq(write_records(w, 0, 3, 3, space), 0);
+	cr_assert_eq(slc_sink_file_ops.flush(w), 1, "flush: unsynced, not due yet");
 	slc_sink_file_stats(s, &st);
 	cr_expect_eq(st.fsyncs, 0);
+	nap_ms(450);
 	cr_assert_eq(slc_sink_file_ops.flush(w), 0);
 	slc_sink_file_stats(s, &st);
 	cr_expect_eq(st.fsyncs, 1);
 	cr_assert_eq(slc_sink_file_ops.flush(w), 0);
 	slc_sink_file_stats(s, &st);
 	cr_expect_eq(st.fsyncs, 1, "flush synced with nothing unsynced");
-	nanosleep(&(struct timespec){.tv_nsec = 450000000}, NULL);
 	cr_assert_eq(write_records(w, 0, 6, 3, space), 0);
+	nap_ms(450);
+	cr_assert_eq(write_records(w, 0, 9, 3, space), 0);
 	slc_sink_file_stats(s, &st);
 	cr_expect_eq(st.fsyncs, 2);
+	slc_sink_file_ops.worker_close(w);
+	slc_sink_file_ops.destroy(s);
+	rm_rf(dir);
+}
+
+Test(sink_file, interval_syncs_run_in_the_background_and_reach_the_checkpoint)
+{
+	static uint8_t space[64 * 400];
+	struct slc_sink_file_pos pos[SLC_SINK_FILE_WORKERS_MAX];
+	struct slc_sink_file_stats st;
+	struct slc_sink_worker *w;
+	struct readback rb;
+	char dir[64], path[512];
+	int fds = open_fds();
+	void *s;
+
+	tmpdir(dir, sizeof(dir));
+	s = sink_new(dir, 0, SLC_SINK_FILE_FSYNC_INTERVAL);
+	w = worker_open(s, 0);
+	cr_assert_eq(write_records(w, 0, 0, 3, space), 0);
+	cr_assert_eq(slc_sink_file_ops.flush(w), 1, "flush: unsynced, not due yet");
+	nap_ms(450);
+	/* The write that finds the interval passed starts the sync and returns: the sync is
+	 * counted, and reaches the checkpoint, when a later call finds it done. */
+	cr_assert_eq(write_records(w, 0, 3, 3, space), 0);
+	cr_assert_eq(flush_until_durable(w), 0);
+	slc_sink_file_stats(s, &st);
+	cr_expect_eq(st.fsyncs, 1);
+	cr_expect_eq(st.write_errors, 0);
+	seg_path(path, sizeof(path), dir, 0, 0);
+	cr_assert_eq(slc_sink_file_checkpoint_read(dir, SLC_SINK_FILE_CKPT_DURABLE, pos), 0);
+	cr_expect(pos[0].valid);
+	cr_expect_eq(pos[0].seq, 0);
+	cr_expect_eq(pos[0].offset, file_size(path), "checkpoint %llu, file %llu",
+	             (unsigned long long)pos[0].offset, (unsigned long long)file_size(path));
+	cr_assert_eq(slc_sink_file_ops.flush(w), 0, "nothing new: nothing to do");
+
+	/* Rotations end segments in the background as well; more ended segments than jobs
+	 * in flight make the worker wait for the oldest. Each ended segment is synced once
+	 * and closed by its job. */
+	slc_sink_file_ops.worker_close(w);
+	slc_sink_file_ops.destroy(s);
+	rm_rf(dir);
+	tmpdir(dir, sizeof(dir));
+	s = sink_new(dir, 4096, SLC_SINK_FILE_FSYNC_INTERVAL);
+	w = worker_open(s, 0);
+	for (uint32_t i = 0; i < 300; i += 10)
+		cr_assert_eq(write_records(w, 0, i, 10, space), 0);
+	cr_assert_eq(flush_until_durable(w), 0);
+	slc_sink_file_stats(s, &st);
+	cr_assert_gt(st.rotations, 8);
+	cr_expect_geq(st.fsyncs, st.rotations);
+	cr_expect_eq(st.write_errors, 0);
+	cr_assert_eq(slc_sink_file_checkpoint_read(dir, SLC_SINK_FILE_CKPT_DURABLE, pos), 0);
+	cr_expect(pos[0].valid);
+	/* The last ended segment, or the open one if an interval's sync came after it. */
+	cr_expect_geq(pos[0].seq, st.rotations - 1);
+	seg_path(path, sizeof(path), dir, 0, pos[0].seq);
+	cr_expect_eq(pos[0].offset, file_size(path), "the checkpoint is behind");
+	slc_sink_file_ops.worker_close(w);
+	slc_sink_file_ops.destroy(s);
+	cr_expect_eq(open_fds(), fds, "descriptors left open");
+	read_back(dir, &rb, false);
+	cr_expect_eq(rb.segments, st.rotations + 1);
+	cr_expect_eq(rb.closed, rb.segments);
+	cr_expect_eq(rb.next[0], 300);
+	cr_expect_eq(rb.bad_records, 0);
+	rm_rf(dir);
+}
+
+struct fault {
+	int calls;
+	int fail_call; /* the call (from 1) that fails with -EIO */
+};
+
+static int
+fault_once(void *ctx)
+{
+	struct fault *f = ctx;
+
+	return ++f->calls == f->fail_call ? -EIO : 0;
+}
+
+Test(sink_file, a_failed_background_sync_abandons_its_segment_and_claims_nothing)
+{
+	static uint8_t space[64 * 400];
+	struct slc_sink_file_pos pos[SLC_SINK_FILE_WORKERS_MAX];
+	struct slc_sink_file_stats st;
+	struct slc_sink_worker *w;
+	struct fault f = {.fail_call = 1};
+	char dir[64];
+	void *s;
+
+	/* The open segment's sync fails: it is abandoned (the next record starts a new one),
+	 * counted, logged, and the next sync() returns the failure once. */
+	tmpdir(dir, sizeof(dir));
+	s = sink_new_opts(dir, 0, SLC_SINK_FILE_FSYNC_INTERVAL, false, &f);
+	w = worker_open(s, 0);
+	cr_assert_eq(write_records(w, 0, 0, 3, space), 0);
+	nap_ms(450);
+	cr_assert_eq(write_records(w, 0, 3, 3, space), 0);
+	cr_assert_eq(flush_until_durable(w), 0);
+	slc_sink_file_stats(s, &st);
+	cr_expect_eq(st.write_errors, 1);
+	cr_expect_eq(st.fsyncs, 0);
+	cr_expect_eq(slc_sink_file_checkpoint_read(dir, SLC_SINK_FILE_CKPT_DURABLE, pos), -ENOENT,
+	             "a checkpoint claims a segment whose sync failed");
+	cr_assert_eq(write_records(w, 0, 6, 3, space), 0);
+	cr_expect_eq(count_segments(dir), 2, "the failed segment was written into again");
+	cr_expect_eq(slc_sink_file_ops.sync(w), -EIO);
+	cr_expect_eq(slc_sink_file_ops.sync(w), 0, "the failure is returned once");
+	cr_assert_eq(slc_sink_file_checkpoint_read(dir, SLC_SINK_FILE_CKPT_DURABLE, pos), 0);
+	cr_expect_eq(pos[0].seq, 1);
+	slc_sink_file_ops.worker_close(w);
+	slc_sink_file_ops.destroy(s);
+	rm_rf(dir);
+
+	/* Two syncs of one segment in flight (the interval's, then its end's at reopen): the
+	 * first fails, so the second, which the kernel would report as a success, proves
+	 * nothing either. */
+	tmpdir(dir, sizeof(dir));
+	f = (struct fault){.fail_call = 1};
+	s = sink_new_opts(dir, 0, SLC_SINK_FILE_FSYNC_INTERVAL, false, &f);
+	w = worker_open(s, 0);
+	cr_assert_eq(write_records(w, 0, 0, 3, space), 0);
+	nap_ms(450);
+	cr_assert_eq(write_records(w, 0, 3, 3, space), 0);
+	cr_assert_eq(slc_sink_file_ops.reopen(w), 0);
+	cr_assert_eq(flush_until_durable(w), 0);
+	slc_sink_file_stats(s, &st);
+	cr_expect_eq(f.calls, 2);
+	cr_expect_eq(st.write_errors, 2);
+	cr_expect_eq(slc_sink_file_checkpoint_read(dir, SLC_SINK_FILE_CKPT_DURABLE, pos), -ENOENT,
+	             "a checkpoint claims a segment whose sync failed");
+	cr_expect_eq(slc_sink_file_ops.sync(w), -EIO);
+	slc_sink_file_ops.worker_close(w);
+	slc_sink_file_ops.destroy(s);
+	rm_rf(dir);
+
+	/* The worker waiting for the sync (sync_inline): the write that syncs returns the
+	 * failure, and the segment is abandoned the same way. */
+	tmpdir(dir, sizeof(dir));
+	f = (struct fault){.fail_call = 1};
+	s = sink_new_opts(dir, 0, SLC_SINK_FILE_FSYNC_INTERVAL, true, &f);
+	w = worker_open(s, 0);
+	cr_assert_eq(write_records(w, 0, 0, 3, space), 0);
+	nap_ms(450);
+	cr_expect_eq(write_records(w, 0, 3, 3, space), -EIO);
+	slc_sink_file_stats(s, &st);
+	cr_expect_eq(st.write_errors, 1);
+	cr_assert_eq(write_records(w, 0, 6, 3, space), 0);
+	cr_expect_eq(count_segments(dir), 2);
 	slc_sink_file_ops.worker_close(w);
 	slc_sink_file_ops.destroy(s);
 	rm_rf(dir);
