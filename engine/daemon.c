@@ -210,12 +210,22 @@ worker_sink(struct slc_daemon *d, uint32_t g)
 		int e = d->sink_ops->worker_open(d->sink, g, &w->h);
 
 		if (e != 0) {
+			uint64_t none = 0;
+
 			w->open_failed = true;
 			w->h = NULL;
-			slc_daemon_log(SLC_CFG_LOG_ERROR, "worker %u: sink %s cannot open: %s", g,
+			/* A warning: start's one error line names the first failure and what
+			 * became of the start. */
+			slc_daemon_log(SLC_CFG_LOG_WARN, "worker %u: sink %s cannot open: %s", g,
 			               d->sink_ops->name, strerror(-e));
+			atomic_compare_exchange_strong_explicit(
+			        &d->sink_open_failure, &none, (uint64_t)g << 32 | (uint32_t)-e,
+			        memory_order_relaxed, memory_order_relaxed);
+			/* Release: pairs with the acquire in start_wait_sinks (the failure
+			 * recorded above is seen with the count). */
 			atomic_fetch_add_explicit(&d->sinks_failed, 1, memory_order_release);
 		} else {
+			/* Release: pairs with the acquire in start_wait_sinks. */
 			atomic_fetch_add_explicit(&d->sinks_opened, 1, memory_order_release);
 		}
 		w->reopen_seen = atomic_load_explicit(&d->reopen_gen, memory_order_acquire);
@@ -769,87 +779,17 @@ listen_url(const struct slc_daemon *d, uint32_t i, char *buf, size_t len)
 		         v6 ? "]" : "", d->port[i], framing[l->framing], l->acks ? "+ack" : "");
 }
 
-int
-slc_daemon_start(struct slc_daemon *d)
-{
-	char line[2048];
-	size_t n = 0;
-	int rc;
-
-	rc = slc_pool_set_start(d->pools);
-	if (rc != 0) {
-		slc_daemon_log(SLC_CFG_LOG_ERROR, "workers: %s", strerror(-rc));
-		return rc;
-	}
-	/* Every worker opens its sink before anything is accepted: a sink that cannot open
-	 * (a plugin's worker_open, a full disk) stops the start rather than losing messages. */
-	for (int i = 0; i < 10000; i++) {
-		uint32_t done = atomic_load_explicit(&d->sinks_opened, memory_order_acquire) +
-		                atomic_load_explicit(&d->sinks_failed, memory_order_acquire);
-
-		if (done == d->cfg.pools * d->cfg.workers)
-			break;
-		usleep(1000);
-	}
-	if (atomic_load_explicit(&d->sinks_opened, memory_order_acquire) !=
-	    d->cfg.pools * d->cfg.workers) {
-		slc_daemon_log(SLC_CFG_LOG_ERROR, "sink %s: %u of %u workers could not open it",
-		               d->sink_ops->name,
-		               d->cfg.pools * d->cfg.workers -
-		                       atomic_load_explicit(&d->sinks_opened, memory_order_acquire),
-		               d->cfg.pools * d->cfg.workers);
-		return -EIO;
-	}
-	for (uint32_t k = 0; k < d->nreactors; k++) {
-		rc = slc_reactor_start(d->rc[k].r);
-		if (rc != 0) {
-			slc_daemon_log(SLC_CFG_LOG_ERROR, "reactor %u: %s", k, strerror(-rc));
-			return rc;
-		}
-	}
-	rc = slc_ctl_loop_start(d->loop);
-	if (rc != 0) {
-		slc_daemon_log(SLC_CFG_LOG_ERROR, "controller: %s", strerror(-rc));
-		return rc;
-	}
-	d->started = true;
-	d->start_ns = mono_ns();
-	slc_daemon_log(SLC_CFG_LOG_INFO, "%s", slc_reactor_features_str(d->rc[0].r));
-	for (uint32_t i = 0; i < d->cfg.nlisten && n < sizeof(line) - 128; i++) {
-		line[n++] = ' ';
-		listen_url(d, i, line + n, sizeof(line) - n);
-		n += strlen(line + n);
-	}
-	line[n] = '\0';
-	slc_daemon_log(SLC_CFG_LOG_INFO,
-	               "ready: %u reactor%s, %u pool%s x %u worker%s, sink %s; listening on%s"
-	               "%s%.0u",
-	               d->nreactors, d->nreactors == 1 ? "" : "s", d->cfg.pools,
-	               d->cfg.pools == 1 ? "" : "s", d->cfg.workers, d->cfg.workers == 1 ? "" : "s",
-	               d->sink_ops->name, line, d->metrics != NULL ? "; metrics on port " : "",
-	               d->metrics != NULL ? slc_metrics_server_port(d->metrics) : 0);
-	return 0;
-}
-
-void
-slc_daemon_reopen(struct slc_daemon *d)
-{
-	/* Release: pairs with the acquire in worker_sink; each worker reopens before its
-	 * next write. */
-	atomic_fetch_add_explicit(&d->reopen_gen, 1, memory_order_release);
-	for (uint32_t g = 0; g < d->cfg.pools * d->cfg.workers; g++)
-		slc_ring_park_wake(&slc_pool_set_worker(d->pools, g)->park);
-	slc_daemon_log(SLC_CFG_LOG_INFO, "SIGHUP: workers reopen their sink's files");
-}
-
 /* At --drain-timeout: cancels a forward or Kafka sink still retrying (what they hold is
  * lost: exit status 1). The other sinks finish what the rings hold after the reactors'
  * drain; WATCHDOG_GRACE_S after --drain-timeout, workers still not finished (a hung disk,
- * a plugin that never returns) end the process with status 1. */
+ * a plugin that never returns) end the process with status 1. Guards a stop, and the
+ * unwinding of a start that failed. */
 #define WATCHDOG_GRACE_S 5
 struct watchdog {
 	struct slc_daemon *d;
 	uint64_t deadline_ns;
+	pthread_t thread;
+	bool running; /* the thread started */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool done;
@@ -897,6 +837,191 @@ watchdog_main(void *arg)
 	return NULL;
 }
 
+/* Arms the watchdog for --drain-timeout from now. Without a thread (pthread_create
+ * failed) the stop goes on unguarded rather than not at all. */
+static void
+watchdog_start(struct watchdog *wd, struct slc_daemon *d)
+{
+	pthread_condattr_t ca;
+
+	*wd = (struct watchdog){
+	        .d = d,
+	        .deadline_ns = mono_ns() + (uint64_t)d->cfg.drain_timeout_ms * 1000000u,
+	};
+	pthread_mutex_init(&wd->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&wd->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	wd->running = pthread_create(&wd->thread, NULL, watchdog_main, wd) == 0;
+}
+
+/* The stop finished in time: ends the watchdog. True when it had cancelled the sink. */
+static bool
+watchdog_end(struct watchdog *wd)
+{
+	if (wd->running) {
+		pthread_mutex_lock(&wd->mu);
+		wd->done = true;
+		pthread_cond_signal(&wd->cv);
+		pthread_mutex_unlock(&wd->mu);
+		pthread_join(wd->thread, NULL);
+	}
+	pthread_cond_destroy(&wd->cv);
+	pthread_mutex_destroy(&wd->mu);
+	return wd->fired;
+}
+
+/* Milliseconds left until the watchdog's deadline; 0 once it passed. */
+static uint32_t
+watchdog_left_ms(const struct watchdog *wd)
+{
+	uint64_t now = mono_ns();
+
+	return now < wd->deadline_ns ? (uint32_t)((wd->deadline_ns - now) / 1000000u) : 0;
+}
+
+/*
+ * Undoes a start that failed once threads ran, in the reverse order of the start: the
+ * controller, then the reactors, the last started first (those not started leave their
+ * thread without having read a socket), then the workers. These finish what the started
+ * reactors handed them and close the sinks that opened, each on its own thread
+ * (worker_exit), as at a stop; a worker whose sink did not open has nothing to close.
+ * Bounded like a stop by the watchdog. Afterwards no thread of the daemon runs, and
+ * destroy frees what is left.
+ */
+static void
+start_unwind(struct slc_daemon *d)
+{
+	struct watchdog wd;
+
+	watchdog_start(&wd, d);
+	slc_ctl_loop_stop(d->loop);
+	for (uint32_t k = d->nreactors; k-- > 0;)
+		slc_reactor_stop(d->rc[k].r, watchdog_left_ms(&wd));
+	slc_pool_set_drain_stop(d->pools);
+	watchdog_end(&wd);
+}
+
+/* Logs why the start failed, as one error line, and unwinds it; returns err. The line
+ * comes first, so that the reason is out even if a sink holds up the unwinding. */
+static int __attribute__((format(printf, 3, 4)))
+start_fail(struct slc_daemon *d, int err, const char *fmt, ...)
+{
+	char why[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	slc_daemon_log(SLC_CFG_LOG_ERROR,
+	               "%s; not started: stopping the threads that started and closing the "
+	               "sinks that opened",
+	               why);
+	start_unwind(d);
+	return err;
+}
+
+/* How long start waits for every worker to open its sink (a Kafka or forward sink may
+ * take a while to reach its peer). */
+#define SINK_OPEN_WAIT_MS 10000
+
+/* Every worker opens its sink before anything is accepted: a sink that cannot open (a
+ * plugin's worker_open, a full disk) stops the start rather than losing messages. 0, or
+ * the error after logging it and unwinding. */
+static int
+start_wait_sinks(struct slc_daemon *d)
+{
+	uint32_t nworkers = d->cfg.pools * d->cfg.workers, opened = 0, failed = 0;
+	uint64_t first;
+
+	for (int i = 0; i < SINK_OPEN_WAIT_MS; i++) {
+		/* Acquire: pairs with the releases in worker_sink. */
+		opened = atomic_load_explicit(&d->sinks_opened, memory_order_acquire);
+		failed = atomic_load_explicit(&d->sinks_failed, memory_order_acquire);
+		if (opened + failed == nworkers)
+			break;
+		usleep(1000);
+	}
+	if (opened == nworkers)
+		return 0;
+	if (failed == 0)
+		return start_fail(
+		        d, -ETIMEDOUT, "sink %s: %u of %u workers did not open it within %d s",
+		        d->sink_ops->name, nworkers - opened, nworkers, SINK_OPEN_WAIT_MS / 1000);
+	first = atomic_load_explicit(&d->sink_open_failure, memory_order_relaxed);
+	if (opened + failed == nworkers)
+		return start_fail(d, -EIO,
+		                  "sink %s: %u of %u workers could not open it (worker %u: %s)",
+		                  d->sink_ops->name, failed, nworkers, (uint32_t)(first >> 32),
+		                  strerror((int)(uint32_t)first));
+	return start_fail(d, -EIO,
+	                  "sink %s: %u of %u workers could not open it (worker %u: %s), %u more "
+	                  "did not within %d s",
+	                  d->sink_ops->name, failed, nworkers, (uint32_t)(first >> 32),
+	                  strerror((int)(uint32_t)first), nworkers - opened - failed,
+	                  SINK_OPEN_WAIT_MS / 1000);
+}
+
+/*
+ * Starts the workers (each opens its sink on its own thread, and start waits for all),
+ * then the reactors, then the controller. 0, or -errno after logging why in one error
+ * line and undoing what had started (start_unwind): no thread of the daemon runs then,
+ * the sinks that opened are closed, and the caller destroys the daemon. Errors: those of
+ * pthread_create (workers, reactor, controller), -EIO when a worker's sink did not open,
+ * -ETIMEDOUT when some did not within SINK_OPEN_WAIT_MS.
+ */
+int
+slc_daemon_start(struct slc_daemon *d)
+{
+	char line[2048];
+	size_t n = 0;
+	int rc;
+
+	rc = slc_pool_set_start(d->pools);
+	if (rc != 0)
+		return start_fail(d, rc, "workers: %s", strerror(-rc));
+	rc = start_wait_sinks(d);
+	if (rc != 0)
+		return rc;
+	for (uint32_t k = 0; k < d->nreactors; k++) {
+		rc = slc_reactor_start(d->rc[k].r);
+		if (rc != 0)
+			return start_fail(d, rc, "reactor %u: %s", k, strerror(-rc));
+	}
+	rc = slc_ctl_loop_start(d->loop);
+	if (rc != 0)
+		return start_fail(d, rc, "controller: %s", strerror(-rc));
+	d->started = true;
+	d->start_ns = mono_ns();
+	slc_daemon_log(SLC_CFG_LOG_INFO, "%s", slc_reactor_features_str(d->rc[0].r));
+	for (uint32_t i = 0; i < d->cfg.nlisten && n < sizeof(line) - 128; i++) {
+		line[n++] = ' ';
+		listen_url(d, i, line + n, sizeof(line) - n);
+		n += strlen(line + n);
+	}
+	line[n] = '\0';
+	slc_daemon_log(SLC_CFG_LOG_INFO,
+	               "ready: %u reactor%s, %u pool%s x %u worker%s, sink %s; listening on%s"
+	               "%s%.0u",
+	               d->nreactors, d->nreactors == 1 ? "" : "s", d->cfg.pools,
+	               d->cfg.pools == 1 ? "" : "s", d->cfg.workers, d->cfg.workers == 1 ? "" : "s",
+	               d->sink_ops->name, line, d->metrics != NULL ? "; metrics on port " : "",
+	               d->metrics != NULL ? slc_metrics_server_port(d->metrics) : 0);
+	return 0;
+}
+
+void
+slc_daemon_reopen(struct slc_daemon *d)
+{
+	/* Release: pairs with the acquire in worker_sink; each worker reopens before its
+	 * next write. */
+	atomic_fetch_add_explicit(&d->reopen_gen, 1, memory_order_release);
+	for (uint32_t g = 0; g < d->cfg.pools * d->cfg.workers; g++)
+		slc_ring_park_wake(&slc_pool_set_worker(d->pools, g)->park);
+	slc_daemon_log(SLC_CFG_LOG_INFO, "SIGHUP: workers reopen their sink's files");
+}
+
 static uint64_t
 total_processed(struct slc_daemon *d)
 {
@@ -911,11 +1036,9 @@ total_processed(struct slc_daemon *d)
 int
 slc_daemon_stop(struct slc_daemon *d)
 {
-	uint64_t t0 = mono_ns(), deadline = t0 + (uint64_t)d->cfg.drain_timeout_ms * 1000000u;
+	uint64_t t0 = mono_ns();
 	uint64_t received = 0, lost = 0, partial = 0;
-	struct watchdog wd = {.d = d, .deadline_ns = deadline};
-	pthread_t wdt;
-	bool have_wd = false;
+	struct watchdog wd;
 	int rc = 0;
 
 	if (d->stopped || !d->started)
@@ -923,24 +1046,11 @@ slc_daemon_stop(struct slc_daemon *d)
 	d->stopped = true;
 	slc_daemon_log(SLC_CFG_LOG_INFO, "stopping: no new connections; draining (at most %u ms)",
 	               d->cfg.drain_timeout_ms);
-	{
-		pthread_condattr_t ca;
-
-		pthread_mutex_init(&wd.mu, NULL);
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&wd.cv, &ca);
-		pthread_condattr_destroy(&ca);
-		have_wd = pthread_create(&wdt, NULL, watchdog_main, &wd) == 0;
-	}
+	watchdog_start(&wd, d);
 	/* Reactors first: they stop reading and hand over what they hold, while the workers,
 	 * still running, make room for it. */
-	for (uint32_t k = 0; k < d->nreactors; k++) {
-		uint64_t now = mono_ns();
-		uint32_t left_ms = now < deadline ? (uint32_t)((deadline - now) / 1000000u) : 0;
-
-		slc_reactor_stop(d->rc[k].r, left_ms);
-	}
+	for (uint32_t k = 0; k < d->nreactors; k++)
+		slc_reactor_stop(d->rc[k].r, watchdog_left_ms(&wd));
 	slc_ctl_loop_stop(d->loop);
 	/* Then the workers finish every message in their rings, and the sinks flush. */
 	slc_pool_set_drain_stop(d->pools);
@@ -952,17 +1062,8 @@ slc_daemon_stop(struct slc_daemon *d)
 		if (atomic_load_explicit(&w->write_errors, memory_order_relaxed) != 0)
 			rc = -EIO;
 	}
-	if (have_wd) {
-		pthread_mutex_lock(&wd.mu);
-		wd.done = true;
-		pthread_cond_signal(&wd.cv);
-		pthread_mutex_unlock(&wd.mu);
-		pthread_join(wdt, NULL);
-		if (wd.fired)
-			rc = -ETIMEDOUT;
-		pthread_cond_destroy(&wd.cv);
-		pthread_mutex_destroy(&wd.mu);
-	}
+	if (watchdog_end(&wd))
+		rc = -ETIMEDOUT;
 	for (uint32_t k = 0; k < d->nreactors; k++)
 		for (uint32_t i = 0; i < d->cfg.nlisten; i++) {
 			const struct slc_listener_stats *ls =
@@ -989,9 +1090,11 @@ slc_daemon_destroy(struct slc_daemon *d)
 	slc_daemon_stop(d);
 	slc_metrics_server_stop(d->metrics);
 	slc_ctl_loop_destroy(d->loop);
+	/* The reactor first: its thread (still waiting for its start when create failed)
+	 * ends before the router and the key sketch it calls go. */
 	for (uint32_t k = 0; k < SLC_DAEMON_REACTORS_MAX; k++) {
-		slc_router_destroy(d->rc[k].rt);
 		slc_reactor_destroy(d->rc[k].r);
+		slc_router_destroy(d->rc[k].rt);
 		slc_hotkeys_destroy(d->rc[k].hot);
 	}
 	slc_pool_set_destroy(d->pools);
@@ -1066,6 +1169,7 @@ slc_daemon_run(const struct slc_cfg *c)
 	if (d == NULL)
 		return 1;
 	if (slc_daemon_start(d) != 0) {
+		/* The start logged why and stopped what it had started: only memory is left. */
 		slc_daemon_destroy(d);
 		return 1;
 	}

@@ -56,6 +56,9 @@ struct slc_daemon {
 	_Atomic uint32_t reopen_gen;
 	_Atomic uint32_t sinks_opened; /* workers whose sink opened (start waits for all) */
 	_Atomic uint32_t sinks_failed; /* workers whose sink did not */
+	/* The first worker whose sink did not open, for start's error line: worker << 32 |
+	 * -errno; 0 while none failed. */
+	_Atomic uint64_t sink_open_failure;
 
 	struct slc_key_spec key;
 	bool has_key;
