@@ -218,6 +218,24 @@ slc_route_publish(struct slc_route_shared *sh, const double *weights)
 
 /* ---- routers ------------------------------------------------------------------------ */
 
+/*
+ * A lane is where one dispatch step writes the messages of one destination: a pool (pure,
+ * sticky; its worker is picked when the lane opens) or a worker (ordered). Slots [start,
+ * end) of worker g's ring are reserved, [start, dst) are written and not yet committed,
+ * and start sits at ring position pos. A closed lane has start == dst == end == NULL, so
+ * the hot loops test one thing per message (dst == end) to leave the fast path: to open the
+ * lane, to re-reserve at the end of the slot array, or to stop on a full ring.
+ */
+struct slc_route_lane {
+	struct slc_msg *dst;
+	struct slc_msg *end;
+	struct slc_msg *start;
+	uint32_t pos;
+	uint32_t g;
+};
+
+static_assert(sizeof(struct slc_route_lane) == 32, "two lanes per cache line");
+
 struct slc_router {
 	enum slc_route_strategy strategy;
 	struct slc_pool_set *pools;
@@ -234,15 +252,14 @@ struct slc_router {
 	uint16_t cur_owner[SLC_ROUTE_SHARDS];
 	uint32_t last_pos[SLC_ROUTE_SHARDS];
 	uint32_t shard_count[SLC_ROUTE_SHARDS];
-	/* per dispatch step */
-	void *slot[SLC_WORKERS_MAX];       /* next slot reserved in worker g's ring */
-	uint32_t left[SLC_WORKERS_MAX];    /* slots left in that reservation */
-	uint32_t pending[SLC_WORKERS_MAX]; /* written, not yet committed */
-	uint32_t written[SLC_WORKERS_MAX]; /* written in this step */
-	uint32_t tail0[SLC_WORKERS_MAX];
+	/* per dispatch step: lanes by pool (pure, sticky) or by worker (ordered), all closed
+	 * between steps, and the ones opened in this step */
+	struct slc_route_lane lane[SLC_WORKERS_MAX];
 	uint16_t touched[SLC_WORKERS_MAX];
-	int32_t pick[SLC_POOLS_MAX];
+	uint32_t ntouched;
 };
+
+static_assert(SLC_POOLS_MAX <= SLC_WORKERS_MAX, "a lane per pool fits the lane array");
 
 static void
 router_refresh(struct slc_router *rt)
@@ -326,15 +343,14 @@ ring_load(const struct slc_ring_spsc *r)
 	return atomic_load_explicit(&r->prod.tail, memory_order_relaxed) - r->prod.head_cache;
 }
 
-/* The least loaded worker of pool p, chosen once per dispatch step. */
-static inline uint32_t
-pick_worker(struct slc_router *rt, uint32_t p)
+/* The least loaded worker of pool p; asked when p's lane opens, so once per dispatch step. */
+static uint32_t
+pick_worker(const struct slc_router *rt, uint32_t p)
 {
-	uint32_t W = rt->t.workers, best, best_q;
+	uint32_t W = rt->t.workers, best = p * W, best_q;
 
-	if (rt->pick[p] >= 0)
-		return (uint32_t)rt->pick[p];
-	best = p * W;
+	if (W == 1)
+		return best;
 	best_q = ring_load(rt->ring[best]);
 	for (uint32_t w = 1; w < W; w++) {
 		uint32_t q = ring_load(rt->ring[p * W + w]);
@@ -344,7 +360,6 @@ pick_worker(struct slc_router *rt, uint32_t p)
 			best = p * W + w;
 		}
 	}
-	rt->pick[p] = (int32_t)best;
 	return best;
 }
 
@@ -379,96 +394,146 @@ slc_router_decide(struct slc_router *rt, const struct slc_msg *msgs, uint32_t n,
 	}
 }
 
+/* Publishes what lane ln wrote since its last commit; marks its worker for the wake. */
+static inline void
+lane_commit(struct slc_router *rt, struct slc_route_lane *ln, uint64_t *wake)
+{
+	uint32_t k = (uint32_t)(ln->dst - ln->start);
+
+	if (k == 0)
+		return;
+	slc_ring_spsc_enqueue_commit(rt->ring[ln->g], k);
+	ln->pos += k;
+	wake[ln->g / 64] |= 1ull << (ln->g % 64);
+}
+
+/*
+ * The slow path of every hot loop, taken when lane `idx` has no reserved slot left: opens
+ * the lane (pure, sticky: on the least loaded worker of pool idx; ordered: on worker idx),
+ * or commits what it wrote and reserves again after the end of the slot array. `want`
+ * (the messages left in this step) bounds the reservation, so that the producer reloads
+ * the consumer's index only when the ring may really lack room for them. Returns false
+ * when the ring is full: the step stops there.
+ */
+static __attribute__((noinline)) bool
+lane_refill(struct slc_router *rt, uint32_t idx, uint32_t want, uint64_t *wake)
+{
+	struct slc_route_lane *ln = &rt->lane[idx];
+	struct slc_ring_spsc *r;
+	void *slots;
+	uint32_t got;
+
+	if (ln->start == NULL) {
+		ln->g = rt->strategy == SLC_ROUTE_ORDERED ? idx : pick_worker(rt, idx);
+		ln->pos = atomic_load_explicit(&rt->ring[ln->g]->prod.tail, memory_order_relaxed);
+		rt->touched[rt->ntouched++] = (uint16_t)idx;
+	} else {
+		lane_commit(rt, ln, wake);
+	}
+	r = rt->ring[ln->g];
+	got = slc_ring_spsc_enqueue_reserve(r, want, &slots);
+	ln->start = ln->dst = slots;
+	ln->end = ln->start + got;
+	return got != 0;
+}
+
 /*
  * Routes up to DISPATCH_MAX messages; returns how many were taken. Each message is copied
- * once, straight into a slot reserved in its worker's ring; what was written is committed
- * when a reservation runs out (the end of the slot array) and at the end of the step.
+ * once, straight into a slot reserved in its lane; each lane is committed when its
+ * reservation runs out (the end of the slot array) and at the end of the step. One loop
+ * per strategy, so that the per-message work is a table look-up, one compare and the
+ * 32-byte copy; the pool of a pure message still comes from the smooth round robin one
+ * message at a time (runs of one pool would break its interleaving promise).
  */
 static uint32_t
-dispatch_step(struct slc_router *rt, struct slc_msg *msgs, uint32_t n)
+dispatch_step(struct slc_router *rt, struct slc_msg *msgs, uint32_t n, uint64_t *wake)
 {
-	uint32_t ntouched = 0, i;
+	struct slc_route_lane *lane = rt->lane;
+	uint32_t i = 0;
 
-	for (uint32_t p = 0; p < rt->t.npools; p++)
-		rt->pick[p] = -1;
-	for (i = 0; i < n; i++) {
-		uint32_t g, shard = 0;
-		struct slc_ring_spsc *r;
+	switch (rt->strategy) {
+	case SLC_ROUTE_PURE: {
+		const uint16_t *sched = rt->t.sched;
+		uint32_t rr = rt->rr;
 
-		switch (rt->strategy) {
-		case SLC_ROUTE_PURE:
-			g = pick_worker(rt, rt->t.sched[rt->rr & (SLC_ROUTE_WEIGHT_TOTAL - 1)]);
-			break;
-		case SLC_ROUTE_STICKY:
-			g = pick_worker(rt,
-			                rt->t.slot_pool[msgs[i].key_hash & (SLC_ROUTE_SLOTS - 1)]);
-			break;
-		default:
-			shard = msgs[i].key_hash & (SLC_ROUTE_SHARDS - 1);
-			g = rt->cur_owner[shard];
-			if (g != rt->t.shard_worker[shard]) {
+		for (; i < n; i++) {
+			uint32_t p = sched[(rr + i) & (SLC_ROUTE_WEIGHT_TOTAL - 1)];
+
+			if (__builtin_expect(lane[p].dst == lane[p].end, 0) &&
+			    !lane_refill(rt, p, n - i, wake))
+				break;
+			*lane[p].dst++ = msgs[i];
+		}
+		rt->rr = rr + i;
+		break;
+	}
+	case SLC_ROUTE_STICKY: {
+		const uint16_t *slot_pool = rt->t.slot_pool;
+
+		for (; i < n; i++) {
+			uint32_t p = slot_pool[msgs[i].key_hash & (SLC_ROUTE_SLOTS - 1)];
+
+			if (__builtin_expect(lane[p].dst == lane[p].end, 0) &&
+			    !lane_refill(rt, p, n - i, wake))
+				break;
+			*lane[p].dst++ = msgs[i];
+		}
+		break;
+	}
+	default:
+		for (; i < n; i++) {
+			uint32_t shard = msgs[i].key_hash & (SLC_ROUTE_SHARDS - 1);
+			uint32_t g = rt->cur_owner[shard];
+			struct slc_route_lane *ln;
+
+			if (__builtin_expect(g != rt->t.shard_worker[shard], 0)) {
 				/* Moving: fence until the old worker has handled the shard's last
 				 * message (one written in this step lies past the ring's published
 				 * tail, so it counts as in flight). */
 				if (!ring_done_past(rt->ring[g], rt->last_pos[shard]))
-					goto cut;
+					break;
 				g = rt->cur_owner[shard] = rt->t.shard_worker[shard];
 			}
-			break;
-		}
-		r = rt->ring[g];
-		if (rt->written[g] == 0 && rt->left[g] == 0) {
-			rt->tail0[g] = atomic_load_explicit(&r->prod.tail, memory_order_relaxed);
-			rt->touched[ntouched++] = (uint16_t)g;
-			rt->left[g] = slc_ring_spsc_enqueue_reserve(r, DISPATCH_MAX, &rt->slot[g]);
-			if (rt->left[g] == 0)
-				goto cut;
-		} else if (rt->left[g] == 0) {
-			/* The reservation stopped at the end of the slot array: publish, go on. */
-			slc_ring_spsc_enqueue_commit(r, rt->pending[g]);
-			rt->pending[g] = 0;
-			rt->left[g] = slc_ring_spsc_enqueue_reserve(r, DISPATCH_MAX, &rt->slot[g]);
-			if (rt->left[g] == 0)
-				goto cut;
-		}
-		memcpy(rt->slot[g], &msgs[i], sizeof(struct slc_msg));
-		rt->slot[g] = (struct slc_msg *)rt->slot[g] + 1;
-		rt->left[g]--;
-		rt->pending[g]++;
-		rt->written[g]++;
-		if (rt->strategy == SLC_ROUTE_PURE) {
-			rt->rr++;
-		} else if (rt->strategy == SLC_ROUTE_ORDERED) {
-			rt->last_pos[shard] = rt->tail0[g] + rt->written[g];
+			ln = &lane[g];
+			if (__builtin_expect(ln->dst == ln->end, 0) &&
+			    !lane_refill(rt, g, n - i, wake))
+				break;
+			*ln->dst++ = msgs[i];
+			rt->last_pos[shard] = ln->pos + (uint32_t)(ln->dst - ln->start);
 			rt->shard_count[shard]++;
 		}
+		break;
 	}
-cut:
-	for (uint32_t k = 0; k < ntouched; k++) {
-		uint32_t g = rt->touched[k];
+	for (uint32_t k = 0; k < rt->ntouched; k++) {
+		struct slc_route_lane *ln = &lane[rt->touched[k]];
 
-		if (rt->pending[g] != 0)
-			slc_ring_spsc_enqueue_commit(rt->ring[g], rt->pending[g]);
-		if (rt->written[g] != 0)
-			slc_ring_park_wake(rt->park[g]);
-		rt->pending[g] = rt->written[g] = rt->left[g] = 0;
+		lane_commit(rt, ln, wake);
+		ln->start = ln->dst = ln->end = NULL;
 	}
+	rt->ntouched = 0;
 	return i;
 }
 
 uint32_t
 slc_router_dispatch(struct slc_router *rt, struct slc_msg *msgs, uint32_t n)
 {
+	uint64_t wake[SLC_WORKERS_MAX / 64] = {0};
 	uint32_t done = 0;
 
 	router_refresh(rt);
 	while (done < n) {
 		uint32_t step = n - done < DISPATCH_MAX ? n - done : DISPATCH_MAX;
-		uint32_t took = dispatch_step(rt, msgs + done, step);
+		uint32_t took = dispatch_step(rt, msgs + done, step, wake);
 
 		done += took;
 		if (took < step)
 			break;
+	}
+	/* Once per call, after everything is committed: the park protocol's F2 orders the
+	 * commits before the check of the worker's state. */
+	for (uint32_t k = 0; k < SLC_WORKERS_MAX / 64; k++) {
+		for (uint64_t m = wake[k]; m != 0; m &= m - 1)
+			slc_ring_park_wake(rt->park[k * 64 + (uint32_t)__builtin_ctzll(m)]);
 	}
 	return done;
 }

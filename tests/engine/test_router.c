@@ -134,6 +134,149 @@ Test(router, sticky_moves_only_the_weight_that_moved)
 }
 
 /*
+ * Dispatch against the tables, with the workers not running and small rings, so that
+ * reservations stop at the end of the slot array, rings fill, and calls span several
+ * internal steps: every message taken lands in its pool (its worker, for ordered), in
+ * order; a call takes a prefix and stops only where the next message's ring is full; and
+ * pure's round robin moves exactly as decide() says, message by message.
+ */
+#define DECIDE_RING 64u
+
+static void
+dispatch_matches_tables(enum slc_route_strategy strategy, uint32_t npools, uint32_t workers)
+{
+	struct slc_pool_cfg cfg = {
+	        .npools = npools,
+	        .workers = workers,
+	        .producers = 2,
+	        .ring_size = DECIDE_RING,
+	        .handler = count_handler,
+	};
+	static _Atomic uint64_t handled;
+	struct slc_route_shared *sh = malloc(sizeof(*sh));
+	double w[4] = {7, 1, 2, 3};
+	enum { ROUNDS = 3000, BATCH_MAX = 600 };
+	static struct slc_msg batch[BATCH_MAX];
+	static uint16_t dest[BATCH_MAX];
+	uint32_t *want = calloc((size_t)ROUNDS * BATCH_MAX, sizeof(uint32_t)); /* seq -> dest */
+	uint32_t last_seq[SLC_WORKERS_MAX], x = 2463534242u, seq = 0, rr = 0, drained = 0;
+	struct slc_router *rt, *shadow;
+	struct slc_pool_set *ps;
+	int err;
+
+	cfg.handler_ctx = (void *)&handled;
+	ps = slc_pool_set_create(&cfg, &err);
+	cr_assert_not_null(ps, "pool set: %d", err);
+	cr_assert_not_null(want);
+	cr_assert_eq(slc_route_shared_init(sh, w, npools, workers), 0);
+	rt = slc_router_create(strategy, ps, 0, sh, &err);
+	cr_assert_not_null(rt);
+	/* The same strategy on the other producer's rings: decides, never dispatches. */
+	shadow = slc_router_create(strategy, ps, 1, sh, &err);
+	cr_assert_not_null(shadow);
+	memset(last_seq, 0xff, sizeof(last_seq));
+	for (uint32_t round = 0; round < ROUNDS; round++) {
+		uint32_t n, took;
+
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		n = 1 + x % (round % 7 == 0 ? BATCH_MAX : 40);
+		for (uint32_t i = 0; i < n; i++)
+			batch[i] = (struct slc_msg){.conn = seq + i, .key_hash = mix32(seq + i)};
+		took = slc_router_dispatch(rt, batch, n);
+		cr_assert_leq(took, n);
+		slc_router_decide(shadow, batch, took, dest);
+		for (uint32_t i = 0; i < took; i++) {
+			uint32_t h = batch[i].key_hash;
+
+			switch (strategy) {
+			case SLC_ROUTE_PURE:
+				cr_assert_eq(dest[i],
+				             sh->table.sched[rr++ % SLC_ROUTE_WEIGHT_TOTAL]);
+				want[seq + i] = dest[i];
+				break;
+			case SLC_ROUTE_STICKY:
+				want[seq + i] = sh->table.slot_pool[h % SLC_ROUTE_SLOTS];
+				break;
+			case SLC_ROUTE_ORDERED:
+				want[seq + i] = sh->table.shard_worker[h % SLC_ROUTE_SHARDS];
+				break;
+			}
+		}
+		if (took < n) {
+			/* Refused only for a full ring: the one the next message goes to. */
+			uint32_t h = batch[took].key_hash, p, full = 0;
+
+			p = strategy == SLC_ROUTE_PURE
+			            ? sh->table.sched[rr % SLC_ROUTE_WEIGHT_TOTAL]
+			    : strategy == SLC_ROUTE_STICKY
+			            ? sh->table.slot_pool[h % SLC_ROUTE_SLOTS]
+			            : sh->table.shard_worker[h % SLC_ROUTE_SHARDS];
+			for (uint32_t g = 0; g < npools * workers; g++) {
+				struct slc_ring_spsc *r =
+				        slc_worker_ring(slc_pool_set_worker(ps, g), 0);
+				bool mine =
+				        strategy == SLC_ROUTE_ORDERED ? g == p : g / workers == p;
+
+				if (mine && slc_ring_spsc_count(r) == DECIDE_RING)
+					full++;
+			}
+			cr_assert_neq(full, 0, "round %u: stopped at %u of %u with room for it",
+			              round, took, n);
+		}
+		seq += took;
+		/* Drain some of every ring: each message where it belongs, in order. */
+		for (uint32_t g = 0; g < npools * workers; g++) {
+			struct slc_ring_spsc *r = slc_worker_ring(slc_pool_set_worker(ps, g), 0);
+			const struct slc_msg *m;
+			uint32_t k =
+			        slc_ring_spsc_dequeue_peek(r, 1 + (x >> 8) % 48, (const void **)&m);
+
+			for (uint32_t i = 0; i < k; i++) {
+				uint32_t s = m[i].conn;
+
+				cr_assert_lt(s, seq);
+				cr_assert_eq(strategy == SLC_ROUTE_ORDERED ? g : g / workers,
+				             want[s], "message %u in worker %u's ring", s, g);
+				cr_assert(last_seq[g] == UINT32_MAX || s > last_seq[g],
+				          "worker %u: %u after %u", g, s, last_seq[g]);
+				last_seq[g] = s;
+			}
+			slc_ring_spsc_dequeue_release(r, k);
+			drained += k;
+		}
+	}
+	for (uint32_t g = 0; g < npools * workers; g++)
+		drained += slc_ring_spsc_count(slc_worker_ring(slc_pool_set_worker(ps, g), 0));
+	cr_expect_eq(drained, seq, "every message taken is in a ring");
+	cr_expect_gt(seq, ROUNDS * 20u, "the rings did not stay full");
+	slc_router_destroy(shadow);
+	slc_router_destroy(rt);
+	slc_pool_set_destroy(ps);
+	free(want);
+	free(sh);
+}
+
+Test(router, pure_dispatch_follows_the_round_robin)
+{
+	dispatch_matches_tables(SLC_ROUTE_PURE, 3, 1);
+	dispatch_matches_tables(SLC_ROUTE_PURE, 4, 2);
+}
+
+Test(router, sticky_dispatch_follows_the_slots)
+{
+	dispatch_matches_tables(SLC_ROUTE_STICKY, 3, 1);
+	dispatch_matches_tables(SLC_ROUTE_STICKY, 4, 2);
+}
+
+Test(router, ordered_dispatch_follows_the_shards)
+{
+	dispatch_matches_tables(SLC_ROUTE_ORDERED, 2, 2);
+	dispatch_matches_tables(SLC_ROUTE_ORDERED, 3, 3);
+}
+
+/*
  * Ordered: keys carry sequence numbers; every handler checks that each key's numbers arrive
  * strictly increasing with none missing, while another thread republishes the weights
  * every millisecond so that shards keep moving between workers and pools. The per-key
