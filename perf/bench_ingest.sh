@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # bench_ingest.sh: sluiced against a raw receiver, rsyslog and syslog-ng on one TCP workload.
 #
-#   perf/bench_ingest.sh [--build DIR] [--runs N] [--count N] [--targets LIST] [--csv]
+#   perf/bench_ingest.sh [--build DIR] [--runs N] [--count N] [--targets LIST]
+#                        [--sluiced-flags FLAGS] [--csv]
 #   perf/bench_ingest.sh --build /tmp/h12 --runs 5 --csv > ingest.csv
 #   perf/bench_ingest.sh --targets raw_recv,sluiced-null --count 200000   (a quick try:
 #       timings are coarse when a run lasts well under a second)
@@ -14,6 +15,8 @@
 #   raw_recv      perf/raw_recv.c: epoll + recv + a memchr count of the LFs, one thread
 #   sluiced-null  sluiced with its default flags (null sink)
 #   sluiced-file  sluiced --sink file:DIR, default flags otherwise
+# (--sluiced-flags adds flags to both sluiced targets, to compare settings; the issue's
+# targets are judged with none.)
 #   rsyslog       Debian's rsyslogd, perf/peers/rsyslog.conf (TCP in, file out)
 #   syslog-ng     Debian's syslog-ng, perf/peers/syslog-ng.conf (TCP in, file out)
 # Debian's rsyslog conflicts with syslog-ng-core (a dependency of this project, .ci/deps),
@@ -41,7 +44,7 @@
 # Exit status: 0 when every run of every target completed; 1 otherwise or on bad usage.
 set -u
 
-build=build/release runs=3 count=2000000 csv=0
+build=build/release runs=3 count=2000000 csv=0 sluiced_flags=""
 targets="raw_recv,sluiced-null,sluiced-file,rsyslog,syslog-ng"
 timeout_s=120
 while [ $# -gt 0 ]; do
@@ -50,6 +53,7 @@ while [ $# -gt 0 ]; do
 	--runs) runs=$2; shift ;;
 	--count) count=$2; shift ;;
 	--targets) targets=$2; shift ;;
+	--sluiced-flags) sluiced_flags=$2; shift ;;
 	--csv) csv=1 ;;
 	-h|--help) sed -n '3,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench_ingest: unknown option '$1' (try --help)" >&2; exit 1 ;;
@@ -194,8 +198,9 @@ run_target() {
 	sluiced-*)
 		local sink=null
 		[ "$t" = sluiced-file ] && sink=file:$dir/out
+		# shellcheck disable=SC2086 # the flags are words
 		"$build/engine/sluiced" --listen tcp://127.0.0.1:0 --metrics 127.0.0.1:0 --sink "$sink" \
-			2>"$dir/recv.log" &
+			$sluiced_flags 2>"$dir/recv.log" &
 		pid=$!
 		await "grep -q 'ready:' '$dir/recv.log'" || return 1
 		port=$(sed -n 's/.*listening on tcp:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$dir/recv.log")
