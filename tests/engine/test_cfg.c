@@ -127,8 +127,8 @@ Test(cfg, defaults)
 	cr_expect_eq(ntohs(a->sin_port), 5140);
 	cr_expect_eq(ntohl(a->sin_addr.s_addr), INADDR_LOOPBACK);
 	cr_expect_eq(c.listen[0].addrlen, sizeof(struct sockaddr_in));
-	cr_expect_eq(c.buffers, 1024);
-	cr_expect_eq(c.buffer_size, 16384);
+	cr_expect_eq(c.buffers, 256);
+	cr_expect_eq(c.buffer_size, 65536);
 	cr_expect_eq(c.udp_buffers, 256);
 	cr_expect_eq(c.max_frame, 65536);
 	cr_expect_eq(c.max_conns, 10000);
@@ -195,8 +195,8 @@ Test(cfg, no_flags_is_the_defaults)
 	cr_assert_eq(parse(NULL), SLC_CFG_RUN);
 	slc_cfg_default(&c);
 	cr_expect_eq(memcmp(&c, &cfg, sizeof(c)), 0);
-	cr_expect_str_eq(line, "listen=tcp://127.0.0.1:5140?framing=lines buffers=1024 "
-	                       "buffer-size=16k udp-buffers=256 max-frame=64k max-conns=10000 "
+	cr_expect_str_eq(line, "listen=tcp://127.0.0.1:5140?framing=lines buffers=256 "
+	                       "buffer-size=64k udp-buffers=256 max-frame=64k max-conns=10000 "
 	                       "idle-timeout=off ack-window=1024 strategy=pure key=none pools=2 "
 	                       "workers=1 "
 	                       "reactors-per-node=1 ring-size=4096 cpus=all "
@@ -277,7 +277,7 @@ struct good {
 static const struct good goods[] = {
         {"--listen", "udp://0.0.0.0:5514", "listen=udp://0.0.0.0:5514", NULL},
         {"--buffers", "8192", "buffers=8192", NULL},
-        {"--buffer-size", "64k", "buffer-size=64k", NULL},
+        {"--buffer-size", "16k", "buffer-size=16k", NULL},
         {"--udp-buffers", "512", "udp-buffers=512", NULL},
         {"--max-frame", "1M", "max-frame=1M", NULL},
         {"--max-conns", "50000", "max-conns=50000", NULL},
