@@ -1704,8 +1704,10 @@ bg_submit(struct slc_sink_file_worker *w, int fd, bool ended, uint64_t seq, uint
 			w->bg_tail++;
 			return 0;
 		}
-		/* Nothing was taken (the kernel takes all or fails the call): from now on the
-		 * worker syncs on its own thread, after the jobs in flight. */
+		/* The kernel took none, or (short of memory) only the first of a linked pair;
+		 * a completion for it finds the job done inline below and is counted against
+		 * nothing. From now on the worker syncs on its own thread, after the jobs in
+		 * flight. */
 		wlog(w,
 		     "background sync: io_uring_submit failed: %s; syncing on the worker's "
 		     "thread from now on",
@@ -1742,8 +1744,8 @@ seg_sync_bg(struct slc_sink_file_worker *w)
 	if (!w->bg)
 		return seg_sync(w);
 	if (w->fd < 0 || !w->unsynced) {
-		/* At most DIR's fsync to do. With jobs in flight, the newest notes the
-		 * checkpoint when it is done, and syncs what it can meanwhile. */
+		/* At most DIR's fsync to do. With jobs in flight, nothing now: the newest
+		 * notes the checkpoint when it is done, and DIR waits for the next sync. */
 		return w->bg_head != w->bg_tail ? 0 : seg_sync(w);
 	}
 	if (bg_busy(w))
