@@ -134,8 +134,9 @@ Test(ring_park, idle_consumer_uses_no_cpu)
 }
 
 /*
- * Ping-pong, one element at a time: the consumer parks after almost no spinning, so the
- * producer's enqueue races the consumer going to sleep on every round. A lost wake would
+ * Ping-pong, one element at a time: the consumer parks without polling first (spin_iters
+ * 0: a poll yields the CPU, and the producer's next element would come in meanwhile), so
+ * the producer's enqueue races the consumer going to sleep on every round. A lost wake would
  * leave the consumer asleep until its timeout, which it reports.
  */
 #define PINGS (20000 / (SLC_TEST_SCALE_DIV > 1 ? 10 : 1))
@@ -173,7 +174,7 @@ Test(ring_park, no_wake_is_lost_when_producer_races_sleep, .timeout = 120)
 	struct pingpong pp = {.ring = ring_new(16)};
 	pthread_t tid;
 
-	slc_ring_park_init(&pp.park, 4);
+	slc_ring_park_init(&pp.park, 0);
 	cr_assert_eq(pthread_create(&tid, NULL, pingpong_consumer, &pp), 0);
 	for (uint64_t i = 0; i < PINGS; i++) {
 		cr_assert_eq(slc_ring_spsc_enqueue(pp.ring, &i), 0);
