@@ -963,14 +963,8 @@ start_wait_sinks(struct slc_daemon *d)
 	                  SINK_OPEN_WAIT_MS / 1000);
 }
 
-/*
- * Starts the workers (each opens its sink on its own thread, and start waits for all),
- * then the reactors, then the controller. 0, or -errno after logging why in one error
- * line and undoing what had started (start_unwind): no thread of the daemon runs then,
- * the sinks that opened are closed, and the caller destroys the daemon. Errors: those of
- * pthread_create (workers, reactor, controller), -EIO when a worker's sink did not open,
- * -ETIMEDOUT when some did not within SINK_OPEN_WAIT_MS.
- */
+/* daemon.h says what start does and returns; failures go through start_fail, which
+ * unwinds (start_unwind). */
 int
 slc_daemon_start(struct slc_daemon *d)
 {

@@ -32,6 +32,14 @@ int slc_daemon_print_topology(const struct slc_cfg *c, FILE *out);
 
 /* NULL with *err (-errno) after logging the reason. */
 struct slc_daemon *slc_daemon_create(const struct slc_cfg *c, int *err);
+/*
+ * Starts the workers (each opens its sink on its own thread, and start waits for all),
+ * then the reactors, then the controller. 0, or -errno after logging why in one error line
+ * and undoing what had started: no thread of the daemon runs then, the sinks that opened
+ * are closed, and the caller destroys the daemon. Errors: those of pthread_create
+ * (workers, reactor, controller), -EIO when a worker's sink did not open, -ETIMEDOUT when
+ * some did not within 10 s.
+ */
 int slc_daemon_start(struct slc_daemon *d);
 void slc_daemon_reopen(struct slc_daemon *d);
 /* 0 when everything accepted was delivered, -ETIMEDOUT when --drain-timeout cut it short
