@@ -923,7 +923,7 @@ start_fail(struct slc_daemon *d, int err, const char *fmt, ...)
 }
 
 /* How long start waits for every worker to open its sink (a Kafka or forward sink may
- * take a while to reach its peer). */
+ * take a while to reach its peer); daemon.h gives the figure too. */
 #define SINK_OPEN_WAIT_MS 10000
 
 /* Every worker opens its sink before anything is accepted: a sink that cannot open (a
