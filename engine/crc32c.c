@@ -148,12 +148,6 @@ three_streams(uint64_t c, const uint8_t *p, size_t n, uint32_t t[4][256])
 	return shift_apply(t, (uint32_t)c) ^ c2;
 }
 
-bool
-slc_crc32c_hw_available(void)
-{
-	return __builtin_cpu_supports("sse4.2");
-}
-
 uint32_t
 slc_crc32c_hw(uint32_t crc, const void *buf, size_t len)
 {
@@ -171,12 +165,6 @@ slc_crc32c_hw(uint32_t crc, const void *buf, size_t len)
 }
 
 #else /* !__x86_64__ */
-
-bool
-slc_crc32c_hw_available(void)
-{
-	return false;
-}
 
 uint32_t
 slc_crc32c_hw(uint32_t crc, const void *buf, size_t len)

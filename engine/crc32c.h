@@ -20,8 +20,17 @@
 /* Software, slicing-by-8 tables: any CPU. The reference the other paths are tested against. */
 uint32_t slc_crc32c_sw(uint32_t crc, const void *buf, size_t len);
 
-/* True where slc_crc32c_hw() may be called (x86-64 with SSE4.2). */
-bool slc_crc32c_hw_available(void);
+/* True where slc_crc32c_hw() may be called (x86-64 with SSE4.2): a load and a test of a
+ * word libgcc filled in at start-up, nothing to initialise or race on. */
+static inline bool
+slc_crc32c_hw_available(void)
+{
+#if defined(__x86_64__)
+	return __builtin_cpu_supports("sse4.2");
+#else
+	return false;
+#endif
+}
 
 /* The SSE4.2 crc32 instruction, in three interleaved streams on buffers of 192 bytes or
  * more; only where slc_crc32c_hw_available(). Exposed for tests. */
@@ -109,14 +118,13 @@ slc_crc32c_x86_run(uint64_t c, const uint8_t *p, size_t len)
 /*
  * The checksum on the fastest path this CPU has. Accepts len 0 (and then buf NULL). Inline
  * so that the file sink's three small calls per record (header slice, key, payload) cost
- * no calls: __builtin_cpu_supports is a load and a test of a word libgcc filled in at
- * start-up, nothing to initialise or race on. Long buffers go out of line, to three
- * interleaved streams.
+ * no calls, and the CPU check is hoisted out of them. Long buffers go out of line, to
+ * three interleaved streams.
  */
 static inline uint32_t
 slc_crc32c(uint32_t crc, const void *buf, size_t len)
 {
-	if (__builtin_expect(!__builtin_cpu_supports("sse4.2"), 0))
+	if (__builtin_expect(!slc_crc32c_hw_available(), 0))
 		return slc_crc32c_sw(crc, buf, len);
 	if (len > SLC_CRC32C_INLINE_MAX)
 		return slc_crc32c_hw(crc, buf, len);
