@@ -1372,10 +1372,11 @@ pend_reserve(struct slc_sink_file_worker *w, size_t len, int iovs)
 /*
  * Called right after a sync succeeded: notes in the sink's checkpoint how far this
  * worker's records are durable now (pos: a segment and the offset its records are
- * durable to; not valid: nothing new, but force still writes), and writes the checkpoint when CKPT_INTERVAL_NS have passed since the last
- * write, or at once with force (worker_close). Rate-limited per worker first, so that a
- * worker syncing every batch takes the shared mutex at most every CKPT_INTERVAL_NS. The
- * checkpoint may stay behind the truth, never ahead of it.
+ * durable to; not valid: nothing new, but force still writes), and writes the checkpoint
+ * when CKPT_INTERVAL_NS have passed since the last write, or at once with force
+ * (worker_close). Rate-limited per worker first, so that a worker syncing every batch
+ * takes the shared mutex at most every CKPT_INTERVAL_NS. The checkpoint may stay behind
+ * the truth, never ahead of it.
  */
 static void
 ckpt_put(struct slc_sink_file_worker *w, struct slc_sink_file_pos pos, bool force)
@@ -1524,6 +1525,20 @@ fs_sync(struct slc_sink_file_worker *w)
 	return 0;
 }
 
+/* Closes an ended segment's descriptor: 0, or the failure, counted. close() reports
+ * write-back errors only on some file systems (NFS). */
+static int
+seg_fd_close(struct slc_sink_file_worker *w, int fd)
+{
+	int err;
+
+	if (close(fd) == 0 || errno == EINTR)
+		return 0;
+	err = -errno;
+	slc_sink_stat_add(&w->st->write_errors, 1);
+	return err;
+}
+
 /* ---- background syncs (interval mode) ---- */
 
 static void
@@ -1574,12 +1589,13 @@ bg_retire(struct slc_sink_file_worker *w, struct bg_job *j)
 		if (w->dir_fd >= 0)
 			w->dir_unsynced = true;
 	}
-	/* close() reports write-back errors only on some file systems (NFS); count them. */
-	if (j->ended && close(j->fd) != 0 && errno != EINTR) {
-		slc_sink_stat_add(&w->st->write_errors, 1);
-		wlog(w, "segment %llu of worker %u: close failed: %s", (unsigned long long)j->seq,
-		     w->worker, strerror(errno));
-	} else if (!j->ended) {
+	if (j->ended) {
+		int cerr = seg_fd_close(w, j->fd);
+
+		if (cerr != 0)
+			wlog(w, "segment %llu of worker %u: close failed: %s",
+			     (unsigned long long)j->seq, w->worker, strerror(-cerr));
+	} else {
 		bg_fd_close(j->fd);
 	}
 	bg_fd_close(j->dir_fd);
@@ -1640,6 +1656,16 @@ bg_reap(struct slc_sink_file_worker *w, uint32_t keep)
 		j->cqes--;
 		io_uring_cqe_seen(&w->bg_ring, cqe);
 	}
+}
+
+/* Waits for every job in flight, then takes the ring down: syncs are the worker's own
+ * from here on. */
+static void
+bg_stop(struct slc_sink_file_worker *w)
+{
+	bg_reap(w, 0);
+	io_uring_queue_exit(&w->bg_ring);
+	w->bg = false;
 }
 
 /* Does job j's syncs on this thread (no ring, or the ring refused it). */
@@ -1712,9 +1738,7 @@ bg_submit(struct slc_sink_file_worker *w, int fd, bool ended, uint64_t seq, uint
 		     "background sync: io_uring_submit failed: %s; syncing on the worker's "
 		     "thread from now on",
 		     strerror(rc < 0 ? -rc : EIO));
-		bg_reap(w, 0);
-		io_uring_queue_exit(&w->bg_ring);
-		w->bg = false;
+		bg_stop(w);
 	}
 	bg_run_inline(j);
 	rc = j->err;
@@ -1726,10 +1750,12 @@ bg_submit(struct slc_sink_file_worker *w, int fd, bool ended, uint64_t seq, uint
 static bool
 bg_busy(const struct slc_sink_file_worker *w)
 {
+	if (w->fd < 0)
+		return false;
 	for (uint32_t i = w->bg_head; i != w->bg_tail; i++) {
 		const struct bg_job *j = &w->bg_jobs[i % BG_JOBS];
 
-		if (!j->ended && w->fd >= 0 && j->seq == w->seq)
+		if (!j->ended && j->seq == w->seq)
 			return true;
 	}
 	return false;
@@ -1844,7 +1870,7 @@ err_count:
 static int
 seg_end(struct slc_sink_file_worker *w, bool sync)
 {
-	int rc;
+	int rc, cerr;
 
 	if (w->fd < 0)
 		return 0;
@@ -1874,11 +1900,8 @@ seg_end(struct slc_sink_file_worker *w, bool sync)
 	} else {
 		w->ended_unsynced = true;
 	}
-	/* close() reports write-back errors only on some file systems (NFS); count them. */
-	if (close(w->fd) != 0 && errno != EINTR) {
-		int cerr = -errno;
-
-		slc_sink_stat_add(&w->st->write_errors, 1);
+	cerr = seg_fd_close(w, w->fd);
+	if (cerr != 0) {
 		wlog(w, "%s: close failed: %s", w->path, strerror(-cerr));
 		if (rc == 0)
 			rc = cerr;
@@ -2148,12 +2171,9 @@ file_worker_close(struct slc_sink_worker *sw)
 	/* Durable in every fsync mode: an orderly stop loses nothing. Failures are counted
 	 * and logged by seg_end. In never mode, the segments ended before were not synced
 	 * either: one syncfs covers them all (they share DIR's file system). */
-	if (w->bg) {
-		/* What is still in flight first; the last segment is synced here. */
-		bg_reap(w, 0);
-		io_uring_queue_exit(&w->bg_ring);
-		w->bg = false;
-	}
+	/* What is still in flight first; the last segment is synced below. */
+	if (w->bg)
+		bg_stop(w);
 	(void)pend_flush(w);
 	if (s->cfg.fsync != SLC_SINK_FILE_FSYNC_NEVER) {
 		(void)seg_end(w, true);
