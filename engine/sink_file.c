@@ -334,15 +334,11 @@ static void sink_log(const struct slc_sink_file *s, int level, const char *fmt, 
 static void
 sink_log(const struct slc_sink_file *s, int level, const char *fmt, ...)
 {
-	char line[512];
 	va_list ap;
-	int n;
 
-	n = snprintf(line, sizeof(line), "file sink: ");
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	slc_sink_logv(s->cfg.log, s->cfg.log_ctx, level, "file sink: ", fmt, ap);
 	va_end(ap);
-	s->cfg.log(s->cfg.log_ctx, level, "%s", line);
 }
 
 /* ---- names ---- */

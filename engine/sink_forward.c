@@ -135,16 +135,11 @@ static void create_log(const struct slc_sink_forward_cfg *cfg, const char *fmt, 
 static void
 create_log(const struct slc_sink_forward_cfg *cfg, const char *fmt, ...)
 {
-	char line[512];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	slc_sink_logv(cfg->log, cfg->log_ctx, LOG_ERROR, "forward sink: ", fmt, ap);
 	va_end(ap);
-	if (cfg->log != NULL)
-		cfg->log(cfg->log_ctx, LOG_ERROR, "forward sink: %s", line);
-	else
-		slc_sink_default_log(NULL, LOG_ERROR, "forward sink: %s", line);
 }
 
 /* Copies HOST (without the [] around an IPv6 address) into s->host and resolves it. */

@@ -456,16 +456,11 @@ static void create_log(const struct slc_sink_kafka_cfg *cfg, const char *fmt, ..
 static void
 create_log(const struct slc_sink_kafka_cfg *cfg, const char *fmt, ...)
 {
-	char line[768];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	slc_sink_logv(cfg->log, cfg->log_ctx, LOG_ERROR, "kafka sink: ", fmt, ap);
 	va_end(ap);
-	if (cfg->log != NULL)
-		cfg->log(cfg->log_ctx, LOG_ERROR, "kafka sink: %s", line);
-	else
-		slc_sink_default_log(NULL, LOG_ERROR, "kafka sink: %s", line);
 }
 
 /* Sets one property of the template; its name in the error is what the operator wrote. */

@@ -6,13 +6,33 @@
 #include <stdio.h>
 #include <string.h>
 
+/* prefix, then fmt with ap, into line[cap]; cut short if it does not fit. */
+static void
+line_format(char *line, size_t cap, const char *prefix, const char *fmt, va_list ap)
+{
+	int n = snprintf(line, cap, "%s", prefix);
+
+	if (n < 0 || (size_t)n >= cap)
+		n = 0;
+	vsnprintf(line + n, cap - (size_t)n, fmt, ap);
+}
+
+void
+slc_sink_logv(slc_sink_log_fn log, void *log_ctx, int level, const char *prefix, const char *fmt,
+              va_list ap)
+{
+	char line[768];
+
+	line_format(line, sizeof(line), prefix, fmt, ap);
+	(log != NULL ? log : slc_sink_default_log)(log_ctx, level, "%s", line);
+}
+
 void
 slc_sink_log_limited(struct slc_sink_loglimit *l, uint32_t per_sec, slc_sink_log_fn log,
                      void *log_ctx, int level, const char *prefix, const char *fmt, va_list ap)
 {
 	uint64_t now = slc_sink_now_ns();
 	char line[512];
-	int n;
 
 	if (now - l->window_ns >= 1000000000ull) {
 		l->window_ns = now;
@@ -22,10 +42,7 @@ slc_sink_log_limited(struct slc_sink_loglimit *l, uint32_t per_sec, slc_sink_log
 		l->suppressed++;
 		return;
 	}
-	n = snprintf(line, sizeof(line), "%s", prefix);
-	if (n < 0 || (size_t)n >= sizeof(line))
-		n = 0;
-	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	line_format(line, sizeof(line), prefix, fmt, ap);
 	if (l->suppressed != 0) {
 		size_t len = strlen(line);
 

@@ -44,6 +44,10 @@ void slc_sink_log_limited(struct slc_sink_loglimit *l, uint32_t per_sec, slc_sin
                           void *log_ctx, int level, const char *prefix, const char *fmt, va_list ap)
         __attribute__((format(printf, 7, 0)));
 
+/* Writes "prefix" then fmt with ap as one line through log (NULL: slc_sink_default_log). */
+void slc_sink_logv(slc_sink_log_fn log, void *log_ctx, int level, const char *prefix,
+                   const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+
 /* The log callback of a sink created without one: the line on stderr. */
 void slc_sink_default_log(void *ctx, int level, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
