@@ -540,6 +540,77 @@ on_tick(void *ctx, const struct slc_ctl_loop_tick *t)
 		               strerror(-t->publish_err));
 }
 
+static void
+listen_url(const struct slc_daemon *d, uint32_t i, char *buf, size_t len)
+{
+	static const char *const framing[] = {"lines", "len32", "syslog"};
+	const struct slc_listener_cfg *l = &d->cfg.listen[i];
+	char host[INET6_ADDRSTRLEN];
+	bool v6 = l->addr.ss_family == AF_INET6;
+
+	if (v6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&l->addr)->sin6_addr, host,
+		          sizeof(host));
+	else
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)&l->addr)->sin_addr, host,
+		          sizeof(host));
+	if (l->proto == SLC_LISTENER_UDP)
+		snprintf(buf, len, "udp://%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "",
+		         d->port[i]);
+	else
+		snprintf(buf, len, "tcp://%s%s%s:%u?framing=%s%s", v6 ? "[" : "", host,
+		         v6 ? "]" : "", d->port[i], framing[l->framing], l->acks ? "+ack" : "");
+}
+
+/*
+ * The reactors bind their listeners with SO_REUSEPORT, which would also let a second
+ * sluiced of the same user bind the same port and take a share of its connections or
+ * datagrams without a word. So first, each listener with a fixed port is bound once
+ * without it, and closed: failing there means someone holds the port, and the start fails
+ * naming the listener. (A port 0 is a fresh port every time.) TCP sets SO_REUSEADDR as
+ * the listeners do, so that connections of an earlier run in TIME_WAIT do not count; UDP
+ * must not, since two UDP sockets that both set it share a port. Fills d->port with the
+ * ports asked for (reactor 0 replaces a 0 with the one it got).
+ */
+static int
+listeners_probe(struct slc_daemon *d)
+{
+	const struct slc_cfg *c = &d->cfg;
+
+	for (uint32_t i = 0; i < c->nlisten; i++) {
+		const struct slc_listener_cfg *l = &c->listen[i];
+		bool tcp = l->proto == SLC_LISTENER_TCP;
+		int one = 1, fd, rc = 0;
+		char url[128];
+
+		d->port[i] = ntohs(l->addr.ss_family == AF_INET6
+		                           ? ((const struct sockaddr_in6 *)&l->addr)->sin6_port
+		                           : ((const struct sockaddr_in *)&l->addr)->sin_port);
+		if (d->port[i] == 0)
+			continue;
+		fd = socket(l->addr.ss_family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+		if (fd < 0 ||
+		    (tcp && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) ||
+		    bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) != 0)
+			rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		if (rc == 0)
+			continue;
+		listen_url(d, i, url, sizeof(url));
+		if (rc == -EADDRINUSE)
+			slc_daemon_log(
+			        SLC_CFG_LOG_ERROR,
+			        "--listen %s: the port is in use (another sluiced, or another "
+			        "program: ss -l%cnp 'sport = :%u' shows which)",
+			        url, tcp ? 't' : 'u', d->port[i]);
+		else
+			slc_daemon_log(SLC_CFG_LOG_ERROR, "--listen %s: %s", url, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
 static int
 reactors_create(struct slc_daemon *d)
 {
@@ -548,6 +619,9 @@ reactors_create(struct slc_daemon *d)
 	bool udp = false;
 	int err;
 
+	err = listeners_probe(d);
+	if (err != 0)
+		return err;
 	memcpy(lst, c->listen, sizeof(lst));
 	for (uint32_t i = 0; i < c->nlisten; i++)
 		udp |= lst[i].proto == SLC_LISTENER_UDP;
@@ -756,28 +830,6 @@ err_destroy:
 }
 
 /* ---- run ------------------------------------------------------------------------------ */
-
-static void
-listen_url(const struct slc_daemon *d, uint32_t i, char *buf, size_t len)
-{
-	static const char *const framing[] = {"lines", "len32", "syslog"};
-	const struct slc_listener_cfg *l = &d->cfg.listen[i];
-	char host[INET6_ADDRSTRLEN];
-	bool v6 = l->addr.ss_family == AF_INET6;
-
-	if (v6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&l->addr)->sin6_addr, host,
-		          sizeof(host));
-	else
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)&l->addr)->sin_addr, host,
-		          sizeof(host));
-	if (l->proto == SLC_LISTENER_UDP)
-		snprintf(buf, len, "udp://%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "",
-		         d->port[i]);
-	else
-		snprintf(buf, len, "tcp://%s%s%s:%u?framing=%s%s", v6 ? "[" : "", host,
-		         v6 ? "]" : "", d->port[i], framing[l->framing], l->acks ? "+ack" : "");
-}
 
 /* At --drain-timeout: cancels a forward or Kafka sink still retrying (what they hold is
  * lost: exit status 1). The other sinks finish what the rings hold after the reactors'

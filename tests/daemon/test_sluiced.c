@@ -68,14 +68,13 @@ read_log(struct daemon *d, const char *until, uint32_t timeout_ms)
 	}
 }
 
-/* Spawns sluiced with args (NULL-terminated) and waits for its "ready" line. */
+/* Spawns sluiced with args (NULL-terminated), its stderr to d->err_fd. */
 static void
-daemon_start(struct daemon *d, const char *const *args)
+daemon_spawn(struct daemon *d, const char *const *args)
 {
 	const char *argv[48] = {SLC_SLUICED};
 	posix_spawn_file_actions_t fa;
 	int pfd[2], n = 1;
-	char *p;
 
 	memset(d, 0, offsetof(struct daemon, dir));
 	for (; args[n - 1] != NULL && n < 47; n++)
@@ -88,6 +87,40 @@ daemon_start(struct daemon *d, const char *const *args)
 	posix_spawn_file_actions_destroy(&fa);
 	close(pfd[1]);
 	d->err_fd = pfd[0];
+}
+
+/* Runs sluiced with args until it exits on its own: its exit status, and the whole log
+ * in d->log. One still running after 10 s is killed, and that fails the test. */
+static int
+daemon_run_to_exit(struct daemon *d, const char *const *args)
+{
+	uint64_t end = mono_ms() + 10000;
+	pid_t r;
+	int st;
+
+	daemon_spawn(d, args);
+	read_log(d, NULL, 10000);
+	close(d->err_fd);
+	/* Its stderr closes a moment before it can be reaped. */
+	while ((r = waitpid(d->pid, &st, WNOHANG)) == 0 && mono_ms() < end)
+		usleep(10000);
+	cr_assert_neq(r, -1, "waitpid: %s", strerror(errno));
+	cr_expect(r != 0, "sluiced was still running after 10 s:\n%s", d->log);
+	if (r == 0) {
+		kill(d->pid, SIGKILL);
+		cr_assert_eq(waitpid(d->pid, &st, 0), d->pid);
+		return -1;
+	}
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Spawns sluiced with args (NULL-terminated) and waits for its "ready" line. */
+static void
+daemon_start(struct daemon *d, const char *const *args)
+{
+	char *p;
+
+	daemon_spawn(d, args);
 	cr_assert(read_log(d, "ready:", 15000), "sluiced did not get ready:\n%s", d->log);
 	/* "listening on tcp://127.0.0.1:PORT?framing=lines udp://127.0.0.1:PORT" */
 	p = strstr(d->log, "listening on");
@@ -780,29 +813,59 @@ Test(sluiced, bad_flags_exit_2_with_a_message)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct daemon d;
 		const char *args[] = {cases[i][0], cases[i][1], NULL};
-		int st;
-		posix_spawn_file_actions_t fa;
-		const char *argv[] = {SLC_SLUICED, args[0], args[1], NULL};
-		int pfd[2];
+		int st = daemon_run_to_exit(&d, args);
 
-		cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
-		posix_spawn_file_actions_init(&fa);
-		posix_spawn_file_actions_adddup2(&fa, pfd[1], STDERR_FILENO);
-		cr_assert_eq(
-		        posix_spawn(&d.pid, SLC_SLUICED, &fa, NULL, (char *const *)argv, environ),
-		        0);
-		posix_spawn_file_actions_destroy(&fa);
-		close(pfd[1]);
-		d.err_fd = pfd[0];
-		d.log_len = 0;
-		read_log(&d, NULL, 10000);
-		close(pfd[0]);
-		cr_assert_eq(waitpid(d.pid, &st, 0), d.pid);
-		cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 2, "%s %s: status %d", cases[i][0],
-		          cases[i][1] ? cases[i][1] : "", st);
+		cr_expect_eq(st, 2, "%s %s: status %d", cases[i][0], cases[i][1] ? cases[i][1] : "",
+		             st);
 		cr_expect(strstr(d.log, cases[i][2]) != NULL, "%s %s: %s", cases[i][0],
 		          cases[i][1] ? cases[i][1] : "", d.log);
 	}
+}
+
+/*
+ * A port another sluiced holds, TCP or UDP: a second one refuses to start and names the
+ * listener, where SO_REUSEPORT alone would have let both bind it and split the traffic.
+ * The first keeps its port: a line sent to it afterwards is received.
+ */
+Test(sluiced, a_port_another_sluiced_holds_is_refused, .timeout = 60)
+{
+	struct daemon a, b;
+	char tcp[64], udp[64];
+
+	daemon_start(&a, (const char *const[]){"--listen", "tcp://127.0.0.1:0", "--listen",
+	                                       "udp://127.0.0.1:0", "--metrics", "off", NULL});
+	cr_assert_eq(a.nport, 2u, "%s", a.log);
+	snprintf(tcp, sizeof(tcp), "tcp://127.0.0.1:%u", a.port[0]);
+	snprintf(udp, sizeof(udp), "udp://127.0.0.1:%u", a.port[1]);
+	for (int k = 0; k < 2; k++) {
+		const char *url = k == 0 ? tcp : udp;
+		int st = daemon_run_to_exit(
+		        &b, (const char *const[]){"--listen", url, "--metrics", "off", NULL});
+
+		cr_expect_eq(st, 1, "%s: status %d:\n%s", url, st, b.log);
+		cr_expect(strstr(b.log, "the port is in use") != NULL && strstr(b.log, url) != NULL,
+		          "%s:\n%s", url, b.log);
+		cr_expect(strstr(b.log, "ready:") == NULL, "%s:\n%s", url, b.log);
+	}
+	{
+		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(a.port[0])};
+		struct pollfd pfd = {.events = POLLIN};
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		char c;
+
+		inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+		cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "%s",
+		             strerror(errno));
+		cr_assert_eq(send(fd, "still-here\n", 11, MSG_NOSIGNAL), 11);
+		/* Its close after our FIN says it read the line. */
+		shutdown(fd, SHUT_WR);
+		pfd.fd = fd;
+		cr_expect_eq(poll(&pfd, 1, 10000), 1);
+		cr_expect_eq(read(fd, &c, 1), 0);
+		close(fd);
+	}
+	cr_assert_eq(daemon_stop(&a), 0, "%s", a.log);
+	cr_expect(strstr(a.log, ": 1 messages received, 1 processed") != NULL, "%s", a.log);
 }
 
 Test(sluiced, print_topology_from_xml)
