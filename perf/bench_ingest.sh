@@ -286,7 +286,11 @@ for r in $(seq "$runs"); do
 				'BEGIN { printf "%.0f", n / s }') msgs/s, peak RSS $((rss / 1024)) MiB"
 		else
 			echo "$t $r lost $((count - got))" >>"$tmp/results"
-			log "run $r/$runs $t: FAILED: $got of $count messages"
+			if [ "$got" -eq "$count" ]; then
+				log "run $r/$runs $t: FAILED: all $count messages, but in too short a time to measure (${secs:-0} s): raise --count"
+			else
+				log "run $r/$runs $t: FAILED: $got of $count messages"
+			fi
 			fail=1
 		fi
 	done
