@@ -98,13 +98,13 @@ dproc_log_wait(struct dproc *d, size_t from, const char *until, uint32_t timeout
 	}
 }
 
-void
-dproc_start(struct dproc *d, const char *const *args)
+/* Spawns SLC_SLUICED with args, its stderr to d->err_fd. */
+static void
+dproc_spawn(struct dproc *d, const char *const *args)
 {
 	const char *argv[64] = {SLC_SLUICED};
 	posix_spawn_file_actions_t fa;
 	int pfd[2], n = 1;
-	char *p;
 
 	memset(d, 0, offsetof(struct dproc, dir));
 	d->log_len = 0;
@@ -119,6 +119,38 @@ dproc_start(struct dproc *d, const char *const *args)
 	posix_spawn_file_actions_destroy(&fa);
 	close(pfd[1]);
 	d->err_fd = pfd[0];
+}
+
+int
+dproc_run_to_exit(struct dproc *d, const char *const *args)
+{
+	uint64_t end = dproc_mono_ms() + 10000;
+	pid_t r;
+	int st;
+
+	dproc_spawn(d, args);
+	while (!d->eof && dproc_mono_ms() < end)
+		log_read(d, 50);
+	close(d->err_fd);
+	/* Its stderr closes a moment before it can be reaped. */
+	while ((r = waitpid(d->pid, &st, WNOHANG)) == 0 && dproc_mono_ms() < end)
+		usleep(10000);
+	cr_assert_neq(r, -1, "waitpid: %s", strerror(errno));
+	cr_expect(r != 0, "sluiced was still running after 10 s:\n%s", d->log);
+	if (r == 0) {
+		kill(d->pid, SIGKILL);
+		cr_assert_eq(waitpid(d->pid, &st, 0), d->pid);
+	}
+	d->pid = 0;
+	return r == 0 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+void
+dproc_start(struct dproc *d, const char *const *args)
+{
+	char *p;
+
+	dproc_spawn(d, args);
 	cr_assert(dproc_log_wait(d, 0, "ready:", 15000), "sluiced did not get ready:\n%s", d->log);
 	p = strstr(d->log, "ready: ");
 	d->nreactors = (uint32_t)atoi(p + strlen("ready: "));

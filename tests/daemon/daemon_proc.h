@@ -4,10 +4,9 @@
 #define SLC_TESTS_DAEMON_PROC_H
 
 /*
- * Shared by test_hostile.c and test_overload.c (test_sluiced.c keeps its own copy of the
- * first half of this). The helpers stop the test with cr_assert_* when the daemon does not
- * do what every test assumes (start, answer a scrape, stop); what a test checks itself is
- * left to it.
+ * Shared by test_sluiced.c, test_hostile.c and test_overload.c. The helpers stop the test
+ * with cr_assert_* when the daemon does not do what every test assumes (start, answer a
+ * scrape, stop); what a test checks itself is left to it.
  *
  * The daemon's stderr is read into log, a window of the last DPROC_LOG_MAX bytes: read it
  * often enough (dproc_log_pump, or any helper that waits) that the pipe never fills, which
@@ -46,6 +45,13 @@ void dproc_remove_dir(const char *dir);
  * (ASAN_OPTIONS, TSAN_OPTIONS) and the rlimits.
  */
 void dproc_start(struct dproc *d, const char *const *args);
+
+/*
+ * Runs SLC_SLUICED with args until it exits on its own (a start that must fail): its exit
+ * status, and its whole log in d->log. One still running after 10 s is killed, which
+ * fails the test, and -1 is returned.
+ */
+int dproc_run_to_exit(struct dproc *d, const char *const *args);
 
 /* Reads what stderr has without waiting. */
 void dproc_log_pump(struct dproc *d);

@@ -3,168 +3,20 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdatomic.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "daemon_proc.h"
 #include "sink_file.h"
-
-extern char **environ;
-
-/* A running sluiced: its stderr is read until "ready", then kept for the stop line. */
-struct daemon {
-	pid_t pid;
-	int err_fd;
-	char log[1 << 16];
-	size_t log_len;
-	uint16_t port[4];
-	uint32_t nport;
-	uint16_t metrics_port;
-	char dir[64];
-};
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* Reads what stderr has until `until` appears in the log or timeout_ms passes (or EOF). */
-static bool
-read_log(struct daemon *d, const char *until, uint32_t timeout_ms)
-{
-	uint64_t end = mono_ms() + timeout_ms;
-
-	for (;;) {
-		struct pollfd pfd = {.fd = d->err_fd, .events = POLLIN};
-		ssize_t n;
-
-		d->log[d->log_len] = '\0';
-		if (until != NULL && strstr(d->log, until) != NULL)
-			return true;
-		if (mono_ms() >= end)
-			return false;
-		if (poll(&pfd, 1, 50) <= 0)
-			continue;
-		n = read(d->err_fd, d->log + d->log_len, sizeof(d->log) - 1 - d->log_len);
-		if (n <= 0)
-			return until == NULL;
-		d->log_len += (size_t)n;
-	}
-}
-
-/* Spawns sluiced with args (NULL-terminated), its stderr to d->err_fd. */
-static void
-daemon_spawn(struct daemon *d, const char *const *args)
-{
-	const char *argv[48] = {SLC_SLUICED};
-	posix_spawn_file_actions_t fa;
-	int pfd[2], n = 1;
-
-	memset(d, 0, offsetof(struct daemon, dir));
-	for (; args[n - 1] != NULL && n < 47; n++)
-		argv[n] = args[n - 1];
-	argv[n] = NULL;
-	cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, pfd[1], STDERR_FILENO);
-	cr_assert_eq(posix_spawn(&d->pid, SLC_SLUICED, &fa, NULL, (char *const *)argv, environ), 0);
-	posix_spawn_file_actions_destroy(&fa);
-	close(pfd[1]);
-	d->err_fd = pfd[0];
-}
-
-/* Runs sluiced with args until it exits on its own: its exit status, and the whole log
- * in d->log. One still running after 10 s is killed, and that fails the test. */
-static int
-daemon_run_to_exit(struct daemon *d, const char *const *args)
-{
-	uint64_t end = mono_ms() + 10000;
-	pid_t r;
-	int st;
-
-	daemon_spawn(d, args);
-	read_log(d, NULL, 10000);
-	close(d->err_fd);
-	/* Its stderr closes a moment before it can be reaped. */
-	while ((r = waitpid(d->pid, &st, WNOHANG)) == 0 && mono_ms() < end)
-		usleep(10000);
-	cr_assert_neq(r, -1, "waitpid: %s", strerror(errno));
-	cr_expect(r != 0, "sluiced was still running after 10 s:\n%s", d->log);
-	if (r == 0) {
-		kill(d->pid, SIGKILL);
-		cr_assert_eq(waitpid(d->pid, &st, 0), d->pid);
-		return -1;
-	}
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* Spawns sluiced with args (NULL-terminated) and waits for its "ready" line. */
-static void
-daemon_start(struct daemon *d, const char *const *args)
-{
-	char *p;
-
-	daemon_spawn(d, args);
-	cr_assert(read_log(d, "ready:", 15000), "sluiced did not get ready:\n%s", d->log);
-	/* "listening on tcp://127.0.0.1:PORT?framing=lines udp://127.0.0.1:PORT" */
-	p = strstr(d->log, "listening on");
-	cr_assert_not_null(p);
-	while ((p = strstr(p, "://")) != NULL && d->nport < 4) {
-		char *colon = strchr(p + 3, ']');
-
-		colon = strchr(colon != NULL ? colon : p + 3, ':');
-		d->port[d->nport++] = (uint16_t)atoi(colon + 1);
-		p = colon;
-	}
-	p = strstr(d->log, "metrics on port ");
-	if (p != NULL)
-		d->metrics_port = (uint16_t)atoi(p + strlen("metrics on port "));
-}
-
-/* SIGTERM, then the exit status; the whole log is in d->log. */
-static int
-daemon_stop(struct daemon *d)
-{
-	int st;
-
-	kill(d->pid, SIGTERM);
-	read_log(d, NULL, 30000);
-	cr_assert_eq(waitpid(d->pid, &st, 0), d->pid);
-	close(d->err_fd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static void
-make_dir(struct daemon *d)
-{
-	snprintf(d->dir, sizeof(d->dir), "/tmp/sluiced-test-XXXXXX");
-	cr_assert_not_null(mkdtemp(d->dir));
-}
-
-static void
-remove_dir(const char *dir)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_expect_eq(system(cmd), 0);
-}
 
 static bool
 have(const char *tool)
@@ -173,43 +25,6 @@ have(const char *tool)
 
 	snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", tool);
 	return system(cmd) == 0;
-}
-
-/* Calls fn for every record in every segment of dir; fails on damage or a torn tail. */
-static uint64_t
-for_each_record(const char *dir, void (*fn)(void *ctx, const uint8_t *p, uint32_t len), void *ctx)
-{
-	struct slc_sink_file_seg *segs;
-	uint64_t records = 0;
-	size_t n;
-	int err;
-
-	err = slc_sink_file_dir_scan(dir, &segs, &n);
-	cr_assert_eq(err, 0, "%s: %s", dir, strerror(-err));
-	for (size_t i = 0; i < n; i++) {
-		char path[512];
-		struct slc_sink_file_reader *r;
-		struct slc_sink_file_ev ev;
-
-		snprintf(path, sizeof(path), "%s/%s", dir, segs[i].name);
-		r = slc_sink_file_reader_open(path, &err);
-		cr_assert_not_null(r, "%s: %d", path, err);
-		do {
-			cr_assert_eq(slc_sink_file_reader_next(r, &ev), 0);
-			cr_assert(ev.kind != SLC_SINK_FILE_EV_DAMAGE &&
-			                  ev.kind != SLC_SINK_FILE_EV_TORN,
-			          "%s: offset %llu: %s", path, (unsigned long long)ev.offset,
-			          ev.what);
-			if (ev.kind == SLC_SINK_FILE_EV_RECORD) {
-				records++;
-				fn(ctx, ev.payload, ev.payload_len);
-			}
-		} while (ev.kind != SLC_SINK_FILE_EV_END);
-		cr_expect(ev.closed, "%s: no trailer after an orderly stop", path);
-		slc_sink_file_reader_close(r);
-	}
-	free(segs);
-	return records;
 }
 
 /* Records in dir now, while the daemon writes (a tail being written is not counted). */
@@ -261,13 +76,15 @@ struct seen {
 };
 
 static void
-mark(void *ctx, const uint8_t *p, uint32_t len)
+mark(void *ctx, uint32_t worker, const uint8_t *p, uint32_t len)
 {
 	struct seen *s = ctx;
 	size_t ml = strlen(s->marker);
 	char buf[4096];
 	const char *at;
 	unsigned long i;
+
+	(void)worker;
 
 	if (len >= sizeof(buf))
 		len = sizeof(buf) - 1;
@@ -294,7 +111,7 @@ expect_exactly_once(const char *dir, const char *marker, uint32_t n)
 	uint64_t records;
 
 	cr_assert_not_null(s.count);
-	records = for_each_record(dir, mark, &s);
+	records = dproc_for_each_record(dir, mark, &s);
 	for (uint32_t i = 0; i < n; i++) {
 		missing += s.count[i] == 0;
 		dup += s.count[i] > 1;
@@ -316,7 +133,7 @@ run_ok(const char *cmd)
 
 Test(sluiced, logger_tcp_octet_counted_and_plain, .timeout = 120)
 {
-	struct daemon d;
+	struct dproc d;
 	char sink[96], cmd[512];
 	const char *args[] = {"--listen",  "tcp://127.0.0.1:0?framing=syslog",
 	                      "--sink",    sink,
@@ -326,9 +143,9 @@ Test(sluiced, logger_tcp_octet_counted_and_plain, .timeout = 120)
 
 	if (!have("logger"))
 		cr_skip_test("util-linux logger is not installed (.ci/deps installs it)");
-	make_dir(&d);
+	dproc_make_dir(&d);
 	snprintf(sink, sizeof(sink), "file:%s", d.dir);
-	daemon_start(&d, args);
+	dproc_start(&d, args);
 	/* 1000 octet-counted, then 1000 with LF framing (RFC 6587 non-transparent). */
 	snprintf(cmd, sizeof(cmd),
 	         "seq -f 'logger-msg-%%.0f end' 0 999 | logger --tcp -n 127.0.0.1 -P %u "
@@ -338,23 +155,23 @@ Test(sluiced, logger_tcp_octet_counted_and_plain, .timeout = 120)
 	         d.port[0], d.port[0]);
 	run_ok(cmd);
 	wait_records(d.dir, 2000);
-	cr_assert_eq(daemon_stop(&d), 0, "%s", d.log);
+	cr_assert_eq(dproc_stop(&d), 0, "%s", d.log);
 	expect_exactly_once(d.dir, "logger-msg-", 2000);
-	remove_dir(d.dir);
+	dproc_remove_dir(d.dir);
 }
 
 Test(sluiced, logger_udp, .timeout = 120)
 {
-	struct daemon d;
+	struct dproc d;
 	char sink[96], cmd[512];
 	const char *args[] = {"--listen", "udp://127.0.0.1:0", "--sink", sink, "--metrics", "off",
 	                      NULL};
 
 	if (!have("logger"))
 		cr_skip_test("util-linux logger is not installed (.ci/deps installs it)");
-	make_dir(&d);
+	dproc_make_dir(&d);
 	snprintf(sink, sizeof(sink), "file:%s", d.dir);
-	daemon_start(&d, args);
+	dproc_start(&d, args);
 	/* 300 datagrams, 30 at a time with a pause between: a burst of 300 can outrun the
 	 * socket's receive buffer (212 KiB by default, ~1 KiB per small datagram) while a
 	 * sanitizer build's reactor is slow, and UDP then drops (counted, but not what this
@@ -365,14 +182,14 @@ Test(sluiced, logger_udp, .timeout = 120)
 	         d.port[0]);
 	run_ok(cmd);
 	wait_records(d.dir, 300);
-	cr_assert_eq(daemon_stop(&d), 0, "%s", d.log);
+	cr_assert_eq(dproc_stop(&d), 0, "%s", d.log);
 	expect_exactly_once(d.dir, "udp-msg-", 300);
-	remove_dir(d.dir);
+	dproc_remove_dir(d.dir);
 }
 
 Test(sluiced, loggen_tcp_several_connections, .timeout = 120)
 {
-	struct daemon d;
+	struct dproc d;
 	char sink[96], cmd[512];
 	const char *args[] = {"--listen",   "tcp://127.0.0.1:0?framing=lines",
 	                      "--sink",     sink,
@@ -387,9 +204,9 @@ Test(sluiced, loggen_tcp_several_connections, .timeout = 120)
 	if (!have("loggen"))
 		cr_skip_test(
 		        "syslog-ng's loggen is not installed (.ci/deps installs syslog-ng-core)");
-	make_dir(&d);
+	dproc_make_dir(&d);
 	snprintf(sink, sizeof(sink), "file:%s", d.dir);
-	daemon_start(&d, args);
+	dproc_start(&d, args);
 	/* loggen: messages of at least ~128 bytes; -r is required. -r and -n are per
 	 * connection, and each connection numbers its messages 0.. ("seq: %010d"). */
 	snprintf(cmd, sizeof(cmd),
@@ -398,10 +215,10 @@ Test(sluiced, loggen_tcp_several_connections, .timeout = 120)
 	         per_conn, conns, d.port[0]);
 	run_ok(cmd);
 	wait_records(d.dir, (uint64_t)per_conn * conns);
-	cr_assert_eq(daemon_stop(&d), 0, "%s", d.log);
+	cr_assert_eq(dproc_stop(&d), 0, "%s", d.log);
 	/* Every sequence number once per connection. */
 	s.count = calloc(per_conn, sizeof(uint32_t));
-	cr_expect_eq(for_each_record(d.dir, mark, &s), (uint64_t)per_conn * conns);
+	cr_expect_eq(dproc_for_each_record(d.dir, mark, &s), (uint64_t)per_conn * conns);
 	for (uint32_t i = 0; i < per_conn; i++)
 		bad += s.count[i] != conns;
 	cr_expect_eq(s.foreign, 0u);
@@ -409,21 +226,21 @@ Test(sluiced, loggen_tcp_several_connections, .timeout = 120)
 	             conns,
 	             strstr(d.log, "stopped after") ? strstr(d.log, "stopped after") : d.log);
 	free(s.count);
-	remove_dir(d.dir);
+	dproc_remove_dir(d.dir);
 }
 
 Test(sluiced, nc_lines_and_empty_connections, .timeout = 120)
 {
-	struct daemon d;
+	struct dproc d;
 	char sink[96], cmd[512];
 	const char *args[] = {"--sink",    sink,  "--listen", "tcp://127.0.0.1:0",
 	                      "--metrics", "off", NULL};
 
 	if (!have("nc"))
 		cr_skip_test("nc is not installed (.ci/deps installs netcat-openbsd)");
-	make_dir(&d);
+	dproc_make_dir(&d);
 	snprintf(sink, sizeof(sink), "file:%s", d.dir);
-	daemon_start(&d, args);
+	dproc_start(&d, args);
 	/* A connection opened and closed without data, then one with 10000 lines and no LF
 	 * after the last: both are normal traffic. */
 	snprintf(cmd, sizeof(cmd),
@@ -432,20 +249,20 @@ Test(sluiced, nc_lines_and_empty_connections, .timeout = 120)
 	         d.port[0], d.port[0]);
 	run_ok(cmd);
 	wait_records(d.dir, 9999);
-	cr_assert_eq(daemon_stop(&d), 0, "%s", d.log);
+	cr_assert_eq(dproc_stop(&d), 0, "%s", d.log);
 	/* The last line had no LF: the stream ended inside it, so it is not a frame. */
 	{
 		struct seen s = {.marker = "nc-msg-", .n = 10000, .count = calloc(10000, 4)};
 		uint32_t missing = 0;
 
-		cr_expect_eq(for_each_record(d.dir, mark, &s), 9999u);
+		cr_expect_eq(dproc_for_each_record(d.dir, mark, &s), 9999u);
 		for (uint32_t i = 0; i < 9999; i++)
 			missing += s.count[i] != 1;
 		cr_expect_eq(missing, 0u);
 		cr_expect_eq(s.count[9999], 0u);
 		free(s.count);
 	}
-	remove_dir(d.dir);
+	dproc_remove_dir(d.dir);
 }
 
 /*
@@ -456,7 +273,7 @@ Test(sluiced, nc_lines_and_empty_connections, .timeout = 120)
  */
 Test(sluiced, paused_connection_resumes_when_the_ring_has_room, .timeout = 120)
 {
-	struct daemon d;
+	struct dproc d;
 	char sink[96], cmd[256];
 	const char *args[] = {"--listen",
 	                      "tcp://127.0.0.1:0",
@@ -470,9 +287,9 @@ Test(sluiced, paused_connection_resumes_when_the_ring_has_room, .timeout = 120)
 	                      "5000",
 	                      NULL};
 
-	make_dir(&d);
+	dproc_make_dir(&d);
 	snprintf(sink, sizeof(sink), "file:%s", d.dir);
-	daemon_start(&d, args);
+	dproc_start(&d, args);
 	snprintf(cmd, sizeof(cmd), "seq -f 'paused-%%.0f' 0 19999 | timeout 60 nc -N 127.0.0.1 %u",
 	         d.port[0]);
 	run_ok(cmd);
@@ -487,9 +304,9 @@ Test(sluiced, paused_connection_resumes_when_the_ring_has_room, .timeout = 120)
 		}
 		cr_expect_eq(on_disk, 20000u, "a paused connection did not resume");
 	}
-	cr_assert_eq(daemon_stop(&d), 0, "%s", d.log);
+	cr_assert_eq(dproc_stop(&d), 0, "%s", d.log);
 	expect_exactly_once(d.dir, "paused-", 20000);
-	remove_dir(d.dir);
+	dproc_remove_dir(d.dir);
 }
 
 /* A sender that writes numbered lines until the daemon goes away. */
@@ -528,7 +345,7 @@ stream_main(void *arg)
 
 Test(sluiced, sigterm_mid_stream_loses_nothing_accepted, .timeout = 120)
 {
-	struct daemon d;
+	struct dproc d;
 	struct stream st = {0};
 	char sink[96];
 	const char *args[] = {"--sink",  sink, "--listen", "tcp://127.0.0.1:0", "--metrics", "off",
@@ -538,13 +355,13 @@ Test(sluiced, sigterm_mid_stream_loses_nothing_accepted, .timeout = 120)
 	pthread_t t;
 	char *p;
 
-	make_dir(&d);
+	dproc_make_dir(&d);
 	snprintf(sink, sizeof(sink), "file:%s", d.dir);
-	daemon_start(&d, args);
+	dproc_start(&d, args);
 	st.port = d.port[0];
 	cr_assert_eq(pthread_create(&t, NULL, stream_main, &st), 0);
 	usleep(300000);
-	cr_assert_eq(daemon_stop(&d), 0, "%s", d.log);
+	cr_assert_eq(dproc_stop(&d), 0, "%s", d.log);
 	pthread_join(t, NULL);
 	/* "N messages received, M processed, L lost in the sink" */
 	p = strstr(d.log, "messages received");
@@ -564,7 +381,7 @@ Test(sluiced, sigterm_mid_stream_loses_nothing_accepted, .timeout = 120)
 	/* What was received is a prefix of the stream: 0..received-1, each once. */
 	s.n = (uint32_t)received;
 	s.count = calloc(received + 1, sizeof(uint32_t));
-	cr_expect_eq(for_each_record(d.dir, mark, &s), received);
+	cr_expect_eq(dproc_for_each_record(d.dir, mark, &s), received);
 	{
 		uint32_t bad = 0;
 
@@ -574,12 +391,12 @@ Test(sluiced, sigterm_mid_stream_loses_nothing_accepted, .timeout = 120)
 	}
 	cr_expect_eq(s.foreign, 0u);
 	free(s.count);
-	remove_dir(d.dir);
+	dproc_remove_dir(d.dir);
 }
 
 Test(sluiced, metrics_endpoint_serves_the_counters, .timeout = 60)
 {
-	struct daemon d;
+	struct dproc d;
 	const char *args[] = {"--listen", "tcp://127.0.0.1:0", "--metrics", "127.0.0.1:0", NULL};
 	struct sockaddr_in sa = {.sin_family = AF_INET};
 	char resp[1 << 17], cmd[256];
@@ -588,7 +405,7 @@ Test(sluiced, metrics_endpoint_serves_the_counters, .timeout = 60)
 	int fd;
 
 	d.dir[0] = '\0';
-	daemon_start(&d, args);
+	dproc_start(&d, args);
 	cr_assert_neq(d.metrics_port, 0, "%s", d.log);
 	snprintf(cmd, sizeof(cmd), "seq 1 500 | nc -N 127.0.0.1 %u", d.port[0]);
 	run_ok(cmd);
@@ -611,13 +428,13 @@ Test(sluiced, metrics_endpoint_serves_the_counters, .timeout = 60)
 	                  ? strstr(resp, "sluice_sink_messages_total")
 	                  : "(none)");
 	cr_expect(strstr(resp, "sluice_e2e_latency_seconds_count 0") != NULL);
-	cr_expect_eq(daemon_stop(&d), 0, "%s", d.log);
+	cr_expect_eq(dproc_stop(&d), 0, "%s", d.log);
 	cr_expect(strstr(d.log, "refused") == NULL, "the render broke the format: %s", d.log);
 }
 
 Test(sluiced, plugin_sink_gets_every_message, .timeout = 60)
 {
-	struct daemon d;
+	struct dproc d;
 	char sink[512], cmd[256], out[64] = "/tmp/sluiced-plugin-XXXXXX", line[256];
 	const char *args[] = {"--listen", "tcp://127.0.0.1:0", "--sink", sink, "--metrics",
 	                      "off",      "--pools",           "2",      NULL};
@@ -630,10 +447,10 @@ Test(sluiced, plugin_sink_gets_every_message, .timeout = 60)
 	cr_assert_geq(fd, 0);
 	close(fd);
 	snprintf(sink, sizeof(sink), "plugin:%s?%s", SLC_PLUGIN_EXAMPLE, out);
-	daemon_start(&d, args);
+	dproc_start(&d, args);
 	snprintf(cmd, sizeof(cmd), "seq 1 3000 | nc -N 127.0.0.1 %u", d.port[0]);
 	run_ok(cmd);
-	cr_assert_eq(daemon_stop(&d), 0, "%s", d.log);
+	cr_assert_eq(dproc_stop(&d), 0, "%s", d.log);
 	/* fini wrote "worker N: M messages ..." per worker that ran */
 	f = fopen(out, "r");
 	cr_assert_not_null(f);
@@ -704,7 +521,7 @@ peer_main(void *arg)
 
 Test(sluiced, forward_sink_delivers_to_the_peer, .timeout = 60)
 {
-	struct daemon d;
+	struct dproc d;
 	struct peer p = {0};
 	struct sockaddr_in sa = {.sin_family = AF_INET};
 	socklen_t sl = sizeof(sa);
@@ -722,10 +539,10 @@ Test(sluiced, forward_sink_delivers_to_the_peer, .timeout = 60)
 	p.port = ntohs(sa.sin_port);
 	cr_assert_eq(pthread_create(&t, NULL, peer_main, &p), 0);
 	snprintf(sink, sizeof(sink), "forward:127.0.0.1:%u", p.port);
-	daemon_start(&d, args);
+	dproc_start(&d, args);
 	snprintf(cmd, sizeof(cmd), "seq 1 20000 | nc -N 127.0.0.1 %u", d.port[0]);
 	run_ok(cmd);
-	cr_assert_eq(daemon_stop(&d), 0, "%s", d.log);
+	cr_assert_eq(dproc_stop(&d), 0, "%s", d.log);
 	for (int i = 0; i < 100 && atomic_load(&p.lines) < 20000; i++)
 		usleep(20000);
 	atomic_store(&p.stop, true);
@@ -738,7 +555,7 @@ Test(sluiced, forward_sink_delivers_to_the_peer, .timeout = 60)
 Test(sluiced, forward_len32_keeps_payloads_with_lf_whole, .timeout = 60)
 {
 	static const char *const msg[3] = {"first\nhalf", "second", "a\nb\nc"};
-	struct daemon d;
+	struct dproc d;
 	struct peer p = {0};
 	struct sockaddr_in sa = {.sin_family = AF_INET};
 	socklen_t sl = sizeof(sa);
@@ -767,7 +584,7 @@ Test(sluiced, forward_len32_keeps_payloads_with_lf_whole, .timeout = 60)
 	p.port = ntohs(sa.sin_port);
 	cr_assert_eq(pthread_create(&t, NULL, peer_main, &p), 0);
 	snprintf(sink, sizeof(sink), "forward:127.0.0.1:%u", p.port);
-	daemon_start(&d, args);
+	dproc_start(&d, args);
 	for (int i = 0; i < 3; i++) {
 		uint32_t len = (uint32_t)strlen(msg[i]), be = htonl(len);
 
@@ -780,7 +597,7 @@ Test(sluiced, forward_len32_keeps_payloads_with_lf_whole, .timeout = 60)
 	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	cr_assert_eq(write(fd, out, n), (ssize_t)n);
 	close(fd);
-	cr_assert_eq(daemon_stop(&d), 0, "%s", d.log);
+	cr_assert_eq(dproc_stop(&d), 0, "%s", d.log);
 	for (int i = 0; i < 100 && atomic_load(&p.first_len) < n; i++)
 		usleep(20000);
 	atomic_store(&p.stop, true);
@@ -811,9 +628,9 @@ Test(sluiced, bad_flags_exit_2_with_a_message)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct daemon d;
+		struct dproc d;
 		const char *args[] = {cases[i][0], cases[i][1], NULL};
-		int st = daemon_run_to_exit(&d, args);
+		int st = dproc_run_to_exit(&d, args);
 
 		cr_expect_eq(st, 2, "%s %s: status %d", cases[i][0], cases[i][1] ? cases[i][1] : "",
 		             st);
@@ -829,17 +646,17 @@ Test(sluiced, bad_flags_exit_2_with_a_message)
  */
 Test(sluiced, a_port_another_sluiced_holds_is_refused, .timeout = 60)
 {
-	struct daemon a, b;
+	struct dproc a, b;
 	char tcp[64], udp[64];
 
-	daemon_start(&a, (const char *const[]){"--listen", "tcp://127.0.0.1:0", "--listen",
-	                                       "udp://127.0.0.1:0", "--metrics", "off", NULL});
+	dproc_start(&a, (const char *const[]){"--listen", "tcp://127.0.0.1:0", "--listen",
+	                                      "udp://127.0.0.1:0", "--metrics", "off", NULL});
 	cr_assert_eq(a.nport, 2u, "%s", a.log);
 	snprintf(tcp, sizeof(tcp), "tcp://127.0.0.1:%u", a.port[0]);
 	snprintf(udp, sizeof(udp), "udp://127.0.0.1:%u", a.port[1]);
 	for (int k = 0; k < 2; k++) {
 		const char *url = k == 0 ? tcp : udp;
-		int st = daemon_run_to_exit(
+		int st = dproc_run_to_exit(
 		        &b, (const char *const[]){"--listen", url, "--metrics", "off", NULL});
 
 		cr_expect_eq(st, 1, "%s: status %d:\n%s", url, st, b.log);
@@ -864,7 +681,7 @@ Test(sluiced, a_port_another_sluiced_holds_is_refused, .timeout = 60)
 		cr_expect_eq(read(fd, &c, 1), 0);
 		close(fd);
 	}
-	cr_assert_eq(daemon_stop(&a), 0, "%s", a.log);
+	cr_assert_eq(dproc_stop(&a), 0, "%s", a.log);
 	cr_expect(strstr(a.log, ": 1 messages received, 1 processed") != NULL, "%s", a.log);
 }
 
