@@ -45,15 +45,6 @@ struct slc_ctl_loop {
 	pthread_t thread;
 };
 
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Reads "run_ns wait_ns timeslices" from the worker's schedstat. The file is kept open:
  * pread at offset 0 makes the kernel generate it afresh. Returns false when the worker
@@ -211,7 +202,7 @@ slc_ctl_loop_step(struct slc_ctl_loop *l)
 {
 	struct slc_ctl_result res;
 	struct slc_ctl_loop_tick t;
-	uint64_t now = mono_ns();
+	uint64_t now = slc_mono_ns();
 	int changed, perr = 0;
 	double dt_s;
 
@@ -262,7 +253,7 @@ static void *
 loop_main(void *arg)
 {
 	struct slc_ctl_loop *l = arg;
-	uint64_t next = mono_ns();
+	uint64_t next = slc_mono_ns();
 
 	pthread_setname_np(pthread_self(), "slc-ctl");
 	pthread_mutex_lock(&l->wake_mu);
@@ -274,8 +265,8 @@ loop_main(void *arg)
 		next += (uint64_t)l->cfg.interval_ms * 1000000u;
 		/* Fell behind (a stopped process, a long tick): start counting again from now
 		 * rather than ticking back to back to catch up. */
-		if (next < mono_ns())
-			next = mono_ns() + (uint64_t)l->cfg.interval_ms * 1000000u;
+		if (next < slc_mono_ns())
+			next = slc_mono_ns() + (uint64_t)l->cfg.interval_ms * 1000000u;
 		ts.tv_sec = (time_t)(next / 1000000000u);
 		ts.tv_nsec = (long)(next % 1000000000u);
 		pthread_mutex_lock(&l->wake_mu);

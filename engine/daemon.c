@@ -81,15 +81,6 @@ lib_log(void *ctx, int level, const char *fmt, ...)
 	va_end(ap);
 }
 
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- placement ------------------------------------------------------------------------ */
 
 static int
@@ -254,7 +245,7 @@ worker_sink(struct slc_daemon *d, uint32_t g)
 static void
 test_cost(struct slc_daemon_worker *w, uint32_t n)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = slc_mono_ns();
 	struct timespec ts;
 
 	if (w->busy_until_ns + 2000000u < now)
@@ -898,7 +889,7 @@ watchdog_start(struct watchdog *wd, struct slc_daemon *d)
 
 	*wd = (struct watchdog){
 	        .d = d,
-	        .deadline_ns = mono_ns() + (uint64_t)d->cfg.drain_timeout_ms * 1000000u,
+	        .deadline_ns = slc_mono_ns() + (uint64_t)d->cfg.drain_timeout_ms * 1000000u,
 	};
 	pthread_mutex_init(&wd->mu, NULL);
 	pthread_condattr_init(&ca);
@@ -928,7 +919,7 @@ watchdog_end(struct watchdog *wd)
 static uint32_t
 watchdog_left_ms(const struct watchdog *wd)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = slc_mono_ns();
 
 	return now < wd->deadline_ns ? (uint32_t)((wd->deadline_ns - now) / 1000000u) : 0;
 }
@@ -1039,7 +1030,7 @@ slc_daemon_start(struct slc_daemon *d)
 	if (rc != 0)
 		return start_fail(d, rc, "controller: %s", strerror(-rc));
 	d->started = true;
-	d->start_ns = mono_ns();
+	d->start_ns = slc_mono_ns();
 	slc_daemon_log(SLC_CFG_LOG_INFO, "%s", slc_reactor_features_str(d->rc[0].r));
 	for (uint32_t i = 0; i < d->cfg.nlisten && n < sizeof(line) - 128; i++) {
 		line[n++] = ' ';
@@ -1082,7 +1073,7 @@ total_processed(struct slc_daemon *d)
 int
 slc_daemon_stop(struct slc_daemon *d)
 {
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = slc_mono_ns();
 	uint64_t received = 0, lost = 0, partial = 0;
 	struct watchdog wd;
 	int rc = 0;
@@ -1123,7 +1114,7 @@ slc_daemon_stop(struct slc_daemon *d)
 	               "stopped after %.1f s of draining: %" PRIu64 " messages received, %" PRIu64
 	               " processed, %" PRIu64 " lost in the sink, %" PRIu64
 	               " connections closed inside a frame",
-	               (double)(mono_ns() - t0) * 1e-9, received, total_processed(d), lost,
+	               (double)(slc_mono_ns() - t0) * 1e-9, received, total_processed(d), lost,
 	               partial);
 	return rc != 0 ? rc : (lost != 0 ? -EIO : 0);
 }

@@ -25,15 +25,6 @@ struct slc_pool_set {
 	bool started;
 };
 
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static inline void
 stat_add(_Atomic uint64_t *c, uint64_t n)
 {
@@ -56,12 +47,12 @@ static void
 worker_handle(struct slc_worker *w, const struct slc_msg *m, uint32_t n)
 {
 	struct slc_pool_set *s = w->set;
-	uint64_t t0 = mono_ns(), dt;
+	uint64_t t0 = slc_mono_ns(), dt;
 	unsigned b;
 
 	atomic_store_explicit(&w->st.inflight, n, memory_order_relaxed);
 	s->cfg.handler(s->cfg.handler_ctx, w->index, m, n);
-	dt = mono_ns() - t0;
+	dt = slc_mono_ns() - t0;
 	if (s->cfg.release != NULL)
 		s->cfg.release(s->cfg.release_ctx, m, n);
 	stat_add(&w->st.processed, n);
@@ -313,7 +304,7 @@ slc_pool_try_submit(struct slc_pool_set *s, uint32_t p, const struct slc_msg *m)
 int
 slc_pool_submit(struct slc_pool_set *s, uint32_t p, const struct slc_msg *m, uint32_t timeout_ms)
 {
-	uint64_t deadline = mono_ns() + (uint64_t)timeout_ms * 1000000ull;
+	uint64_t deadline = slc_mono_ns() + (uint64_t)timeout_ms * 1000000ull;
 	unsigned spins = 0;
 
 	for (;;) {
@@ -321,7 +312,7 @@ slc_pool_submit(struct slc_pool_set *s, uint32_t p, const struct slc_msg *m, uin
 
 		if (rc != -EAGAIN)
 			return rc;
-		if (mono_ns() >= deadline)
+		if (slc_mono_ns() >= deadline)
 			return -ETIMEDOUT;
 		if (++spins % 64 == 0)
 			usleep(50);

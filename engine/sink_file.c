@@ -1063,7 +1063,7 @@ dir_recover(struct slc_sink_file *s)
 		if (ckpt_store(s, ckpt_format(s->ckpt_buf, SLC_SINK_FILE_CKPT_DURABLE, s->ckpt)) ==
 		    0)
 			s->ckpt_dirty = false;
-		s->ckpt_written_ns = slc_sink_now_ns();
+		s->ckpt_written_ns = slc_mono_ns();
 	}
 	return 0;
 }
@@ -1378,7 +1378,7 @@ static void
 ckpt_put(struct slc_sink_file_worker *w, struct slc_sink_file_pos pos, bool force)
 {
 	struct slc_sink_file *s = w->sink;
-	uint64_t now = slc_sink_now_ns();
+	uint64_t now = slc_mono_ns();
 	size_t len;
 	int rc;
 
@@ -1486,7 +1486,7 @@ seg_sync(struct slc_sink_file_worker *w)
 		}
 		w->dir_unsynced = false;
 	}
-	w->synced_ns = slc_sink_now_ns();
+	w->synced_ns = slc_mono_ns();
 	ckpt_note(w, false);
 	return 0;
 }
@@ -1516,7 +1516,7 @@ fs_sync(struct slc_sink_file_worker *w)
 	w->unsynced = false;
 	w->dir_unsynced = false;
 	w->ended_unsynced = false;
-	w->synced_ns = slc_sink_now_ns();
+	w->synced_ns = slc_mono_ns();
 	ckpt_note(w, false);
 	return 0;
 }
@@ -1702,7 +1702,7 @@ bg_submit(struct slc_sink_file_worker *w, int fd, bool ended, uint64_t seq, uint
 		w->dir_unsynced = j->dir_fd < 0;
 	}
 	w->unsynced = false;
-	w->synced_ns = slc_sink_now_ns();
+	w->synced_ns = slc_mono_ns();
 	if (w->bg) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&w->bg_ring);
 
@@ -1955,8 +1955,7 @@ sync_policy(struct slc_sink_file_worker *w)
 	case SLC_SINK_FILE_FSYNC_NEVER:
 		return 0;
 	case SLC_SINK_FILE_FSYNC_INTERVAL:
-		if (slc_sink_now_ns() - w->synced_ns >=
-		    (uint64_t)cfg->fsync_interval_ms * 1000000ull)
+		if (slc_mono_ns() - w->synced_ns >= (uint64_t)cfg->fsync_interval_ms * 1000000ull)
 			return seg_sync_bg(w);
 		return 0;
 	case SLC_SINK_FILE_FSYNC_BATCH:
@@ -2006,7 +2005,7 @@ file_worker_open(void *sink, uint32_t worker, struct slc_sink_worker **out)
 	w->fd = -1;
 	w->dir_fd = -1;
 	w->seq_next = found ? max + 1 : 0;
-	w->synced_ns = slc_sink_now_ns();
+	w->synced_ns = slc_mono_ns();
 	if (s->cfg.fsync == SLC_SINK_FILE_FSYNC_INTERVAL && !s->cfg.sync_inline) {
 		/* 2 SQEs a job; CQ twice the SQ: BG_JOBS jobs never overflow it. */
 		rc = io_uring_queue_init(2 * BG_JOBS, &w->bg_ring, 0);

@@ -342,11 +342,11 @@ slc_sink_forward_stats(void *sink, struct slc_sink_forward_stats *out)
 static int
 pause_ms(struct slc_sink_forward_worker *w, uint32_t ms)
 {
-	uint64_t end = slc_sink_now_ns() + (uint64_t)ms * 1000000u;
+	uint64_t end = slc_mono_ns() + (uint64_t)ms * 1000000u;
 	struct pollfd pfd = {.fd = w->sink->cancel_fd, .events = POLLIN};
 
 	for (;;) {
-		uint64_t now = slc_sink_now_ns();
+		uint64_t now = slc_mono_ns();
 		int r;
 
 		if (now >= end)
@@ -401,7 +401,7 @@ static int
 conn_try_one(struct slc_sink_forward_worker *w, const struct addrinfo *ai, int *out)
 {
 	const struct slc_sink_forward *s = w->sink;
-	uint64_t end = slc_sink_now_ns() + (uint64_t)s->cfg.connect_timeout_ms * 1000000u;
+	uint64_t end = slc_mono_ns() + (uint64_t)s->cfg.connect_timeout_ms * 1000000u;
 	int fd, rc;
 
 	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
@@ -426,7 +426,7 @@ conn_try_one(struct slc_sink_forward_worker *w, const struct addrinfo *ai, int *
 		        {.fd = fd, .events = POLLOUT},
 		        {.fd = s->cancel_fd, .events = POLLIN},
 		};
-		uint64_t now = slc_sink_now_ns();
+		uint64_t now = slc_mono_ns();
 		int r;
 
 		if (now >= end) {
@@ -711,7 +711,7 @@ forward_worker_open(void *sink, uint32_t worker, struct slc_sink_worker **out)
 	w->worker = worker;
 	w->fd = -1;
 	w->cap = s->cfg.batch_bytes;
-	w->rng = slc_sink_now_ns() ^ (0x9e3779b97f4a7c15ull * (worker + 1));
+	w->rng = slc_mono_ns() ^ (0x9e3779b97f4a7c15ull * (worker + 1));
 	if (w->rng == 0)
 		w->rng = 1;
 	/* No connect here: a peer that is down at start-up must not stop the daemon. The

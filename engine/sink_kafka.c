@@ -112,7 +112,7 @@ static void slog(struct slc_sink_kafka *s, int level, const char *fmt, ...)
 static void
 slog(struct slc_sink_kafka *s, int level, const char *fmt, ...)
 {
-	uint64_t sec = slc_sink_now_ns() / 1000000000u;
+	uint64_t sec = slc_mono_ns() / 1000000000u;
 	uint64_t win = atomic_load_explicit(&s->log_window_s, memory_order_relaxed);
 	uint32_t sup;
 	char line[768];
@@ -434,12 +434,12 @@ producer_close(struct slc_sink_kafka *s, struct producer *p, const struct wstate
 		return;
 	left = in_flight_sum(ws, n);
 	if (left > 0) {
-		uint64_t end = slc_sink_now_ns() + (uint64_t)PURGE_WAIT_MS * 1000000u;
+		uint64_t end = slc_mono_ns() + (uint64_t)PURGE_WAIT_MS * 1000000u;
 
 		slog(s, LOG_ERROR, "%lld records without a delivery report at close: purged",
 		     (long long)left);
 		rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-		while (in_flight_sum(ws, n) > 0 && slc_sink_now_ns() < end)
+		while (in_flight_sum(ws, n) > 0 && slc_mono_ns() < end)
 			rd_kafka_poll(p->rk, (int)SLC_SINK_KAFKA_POLL_MS);
 	}
 	rd_kafka_topic_destroy(p->rkt);
@@ -611,12 +611,12 @@ kafka_destroy(void *sink)
 	if (s == NULL)
 		return;
 	if (!s->spec.per_worker && s->prod[0].rk != NULL) {
-		uint64_t end = slc_sink_now_ns() + (uint64_t)s->cfg.close_timeout_ms * 1000000u;
+		uint64_t end = slc_mono_ns() + (uint64_t)s->cfg.close_timeout_ms * 1000000u;
 
 		/* Every worker_close waited for its own records already, up to the same
 		 * timeout; what is left is what that wait gave up on. */
 		while (in_flight_sum(s->ws, s->workers) > 0 && !is_cancelled(s) &&
-		       (s->cfg.close_timeout_ms == 0 || slc_sink_now_ns() < end))
+		       (s->cfg.close_timeout_ms == 0 || slc_mono_ns() < end))
 			rd_kafka_flush(s->prod[0].rk, (int)SLC_SINK_KAFKA_POLL_MS);
 		producer_close(s, &s->prod[0], s->ws, s->workers);
 	}
@@ -821,7 +821,7 @@ wait_reports(struct slc_sink_kafka_worker *w, uint64_t deadline_ns)
 	while (atomic_load_explicit(&w->ws->in_flight, memory_order_acquire) > 0) {
 		if (is_cancelled(s))
 			return -ECANCELED;
-		if (deadline_ns != 0 && slc_sink_now_ns() >= deadline_ns)
+		if (deadline_ns != 0 && slc_mono_ns() >= deadline_ns)
 			return -ETIMEDOUT;
 		rd_kafka_flush(w->p->rk, slice_ms);
 	}
@@ -870,8 +870,7 @@ kafka_worker_close(struct slc_sink_worker *sw)
 	s = w->sink;
 	worker = w->worker;
 	(void)wait_reports(w, s->cfg.close_timeout_ms != 0
-	                              ? slc_sink_now_ns() +
-	                                        (uint64_t)s->cfg.close_timeout_ms * 1000000u
+	                              ? slc_mono_ns() + (uint64_t)s->cfg.close_timeout_ms * 1000000u
 	                              : 0);
 	if (s->spec.per_worker) {
 		producer_close(s, w->p, w->ws, 1);

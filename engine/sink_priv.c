@@ -31,7 +31,7 @@ void
 slc_sink_log_limited(struct slc_sink_loglimit *l, uint32_t per_sec, slc_sink_log_fn log,
                      void *log_ctx, int level, const char *prefix, const char *fmt, va_list ap)
 {
-	uint64_t now = slc_sink_now_ns();
+	uint64_t now = slc_mono_ns();
 	char line[512];
 
 	if (now - l->window_ns >= 1000000000ull) {

@@ -6,17 +6,8 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <time.h>
 
-/* CLOCK_MONOTONIC in ns. */
-static inline uint64_t
-slc_sink_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+#include "msg.h" /* slc_mono_ns */
 
 /* Relaxed: counters order nothing; readers want a recent value, not a snapshot. */
 static inline void

@@ -265,15 +265,6 @@ stat_set(_Atomic uint64_t *c, uint64_t v)
 	atomic_store_explicit(c, v, memory_order_relaxed);
 }
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 const char *
 slc_close_reason_str(enum slc_close_reason r)
 {
@@ -1851,7 +1842,7 @@ reactor_loop(struct slc_reactor *r)
 		struct io_uring_cqe *cqe;
 		unsigned head, n = 0;
 
-		r->now_ns = now_ns();
+		r->now_ns = slc_mono_ns();
 		stat_add(&r->st.loops, 1);
 		/* Acquire: pairs with the store in slc_reactor_stop, which published drain_ms. */
 		if (atomic_load_explicit(&r->stop_req, memory_order_acquire) && !r->stopping)
@@ -1881,7 +1872,7 @@ reactor_loop(struct slc_reactor *r)
 			if (io_uring_cq_ready(&r->ring) == 0)
 				reactor_wait(r);
 		}
-		r->now_ns = now_ns();
+		r->now_ns = slc_mono_ns();
 		io_uring_for_each_cqe(&r->ring, head, cqe)
 		{
 			on_cqe(r, cqe);
