@@ -38,7 +38,7 @@ slc_daemon_log_level_set(enum slc_cfg_log_level level)
 	atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);
 }
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 vlog(enum slc_cfg_log_level level, const char *fmt, va_list ap)
 {
 	char line[1024];

@@ -655,7 +655,7 @@ struct slc_metrics_server {
 	uint32_t log_dropped;
 };
 
-static void
+static void __attribute__((format(printf, 3, 4)))
 stderr_log(void *ctx, int level, const char *fmt, ...)
 {
 	va_list ap;
@@ -702,8 +702,7 @@ slog(struct slc_metrics_server *s, int level, const char *fmt, ...)
 }
 
 /* libmicrohttpd's messages: mostly about clients (a bad request, a reset), so warnings. */
-static void
-mhd_log(void *cls, const char *fmt, va_list ap)
+static void __attribute__((format(printf, 2, 0))) mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	struct slc_metrics_server *s = cls;
 	char line[400];

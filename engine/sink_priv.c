@@ -7,7 +7,7 @@
 #include <string.h>
 
 /* prefix, then fmt with ap, into line[cap]; cut short if it does not fit. */
-static void
+static void __attribute__((format(printf, 4, 0)))
 line_format(char *line, size_t cap, const char *prefix, const char *fmt, va_list ap)
 {
 	int n = snprintf(line, cap, "%s", prefix);

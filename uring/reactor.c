@@ -290,7 +290,7 @@ slc_ack_error_str(enum slc_ack_error e)
 	return (unsigned)e < SLC_ACK_ERR__COUNT ? names[e] : "unknown";
 }
 
-static void
+static void __attribute__((format(printf, 3, 4)))
 default_log(void *ctx, int level, const char *fmt, ...)
 {
 	va_list ap;

@@ -849,7 +849,7 @@ struct log_capture {
 	int worst; /* lowest level seen; 9: none */
 };
 
-static void
+static void __attribute__((format(printf, 3, 4)))
 capture_log(void *ctx, int level, const char *fmt, ...)
 {
 	struct log_capture *lc = ctx;

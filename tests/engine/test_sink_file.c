@@ -373,7 +373,7 @@ struct logcap {
 	int level_min; /* the most severe level seen (0 error); 99: none */
 };
 
-static void
+static void __attribute__((format(printf, 3, 4)))
 cap_log(void *ctx, int level, const char *fmt, ...)
 {
 	struct logcap *c = ctx;

@@ -53,7 +53,7 @@ make_payload(uint8_t *buf, uint32_t w, uint32_t i, bool big)
 /* Log lines go to stderr with a prefix, and are counted. */
 static _Atomic uint32_t log_lines;
 
-static void
+static void __attribute__((format(printf, 3, 4)))
 test_log(void *ctx, int level, const char *fmt, ...)
 {
 	va_list ap;

@@ -139,7 +139,7 @@ static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static char log_text[1 << 16];
 static size_t log_len;
 
-static void
+static void __attribute__((format(printf, 3, 4)))
 test_log(void *ctx, int level, const char *fmt, ...)
 {
 	char line[1024];

@@ -26,7 +26,7 @@
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static char log_text[4096];
 
-static void
+static void __attribute__((format(printf, 3, 4)))
 test_log(void *ctx, int level, const char *fmt, ...)
 {
 	size_t start, len;
