@@ -995,78 +995,85 @@ fault_once(void *ctx)
 	return ++f->calls == f->fail_call ? -EIO : 0;
 }
 
+/*
+ * One scene of the fault test: a fresh folder and sink whose first sync fails, a worker
+ * that wrote 3 records, and the interval past, so that the next write starts a sync.
+ */
+struct fault_scene {
+	char dir[64];
+	struct fault f;
+	void *s;
+	struct slc_sink_worker *w;
+};
+
+static void
+fault_scene_start(struct fault_scene *sc, bool inline_sync, uint8_t *space)
+{
+	tmpdir(sc->dir, sizeof(sc->dir));
+	sc->f = (struct fault){.fail_call = 1};
+	sc->s = sink_new_opts(sc->dir, 0, SLC_SINK_FILE_FSYNC_INTERVAL, inline_sync, &sc->f);
+	sc->w = worker_open(sc->s, 0);
+	cr_assert_eq(write_records(sc->w, 0, 0, 3, space), 0);
+	nap_ms(450);
+}
+
+static void
+fault_scene_end(struct fault_scene *sc)
+{
+	slc_sink_file_ops.worker_close(sc->w);
+	slc_sink_file_ops.destroy(sc->s);
+	rm_rf(sc->dir);
+}
+
 Test(sink_file, a_failed_background_sync_abandons_its_segment_and_claims_nothing)
 {
 	static uint8_t space[64 * 400];
 	struct slc_sink_file_pos pos[SLC_SINK_FILE_WORKERS_MAX];
 	struct slc_sink_file_stats st;
-	struct slc_sink_worker *w;
-	struct fault f = {.fail_call = 1};
-	char dir[64];
-	void *s;
+	struct fault_scene sc;
 
 	/* The open segment's sync fails: it is abandoned (the next record starts a new one),
 	 * counted, logged, and the next sync() returns the failure once. */
-	tmpdir(dir, sizeof(dir));
-	s = sink_new_opts(dir, 0, SLC_SINK_FILE_FSYNC_INTERVAL, false, &f);
-	w = worker_open(s, 0);
-	cr_assert_eq(write_records(w, 0, 0, 3, space), 0);
-	nap_ms(450);
-	cr_assert_eq(write_records(w, 0, 3, 3, space), 0);
-	cr_assert_eq(flush_until_durable(w), 0);
-	slc_sink_file_stats(s, &st);
+	fault_scene_start(&sc, false, space);
+	cr_assert_eq(write_records(sc.w, 0, 3, 3, space), 0);
+	cr_assert_eq(flush_until_durable(sc.w), 0);
+	slc_sink_file_stats(sc.s, &st);
 	cr_expect_eq(st.write_errors, 1);
 	cr_expect_eq(st.fsyncs, 0);
-	cr_expect_eq(slc_sink_file_checkpoint_read(dir, SLC_SINK_FILE_CKPT_DURABLE, pos), -ENOENT,
-	             "a checkpoint claims a segment whose sync failed");
-	cr_assert_eq(write_records(w, 0, 6, 3, space), 0);
-	cr_expect_eq(count_segments(dir), 2, "the failed segment was written into again");
-	cr_expect_eq(slc_sink_file_ops.sync(w), -EIO);
-	cr_expect_eq(slc_sink_file_ops.sync(w), 0, "the failure is returned once");
-	cr_assert_eq(slc_sink_file_checkpoint_read(dir, SLC_SINK_FILE_CKPT_DURABLE, pos), 0);
+	cr_expect_eq(slc_sink_file_checkpoint_read(sc.dir, SLC_SINK_FILE_CKPT_DURABLE, pos),
+	             -ENOENT, "a checkpoint claims a segment whose sync failed");
+	cr_assert_eq(write_records(sc.w, 0, 6, 3, space), 0);
+	cr_expect_eq(count_segments(sc.dir), 2, "the failed segment was written into again");
+	cr_expect_eq(slc_sink_file_ops.sync(sc.w), -EIO);
+	cr_expect_eq(slc_sink_file_ops.sync(sc.w), 0, "the failure is returned once");
+	cr_assert_eq(slc_sink_file_checkpoint_read(sc.dir, SLC_SINK_FILE_CKPT_DURABLE, pos), 0);
 	cr_expect_eq(pos[0].seq, 1);
-	slc_sink_file_ops.worker_close(w);
-	slc_sink_file_ops.destroy(s);
-	rm_rf(dir);
+	fault_scene_end(&sc);
 
 	/* Two syncs of one segment in flight (the interval's, then its end's at reopen): the
 	 * first fails, so the second, which the kernel would report as a success, proves
 	 * nothing either. */
-	tmpdir(dir, sizeof(dir));
-	f = (struct fault){.fail_call = 1};
-	s = sink_new_opts(dir, 0, SLC_SINK_FILE_FSYNC_INTERVAL, false, &f);
-	w = worker_open(s, 0);
-	cr_assert_eq(write_records(w, 0, 0, 3, space), 0);
-	nap_ms(450);
-	cr_assert_eq(write_records(w, 0, 3, 3, space), 0);
-	cr_assert_eq(slc_sink_file_ops.reopen(w), 0);
-	cr_assert_eq(flush_until_durable(w), 0);
-	slc_sink_file_stats(s, &st);
-	cr_expect_eq(f.calls, 2);
+	fault_scene_start(&sc, false, space);
+	cr_assert_eq(write_records(sc.w, 0, 3, 3, space), 0);
+	cr_assert_eq(slc_sink_file_ops.reopen(sc.w), 0);
+	cr_assert_eq(flush_until_durable(sc.w), 0);
+	slc_sink_file_stats(sc.s, &st);
+	cr_expect_eq(sc.f.calls, 2);
 	cr_expect_eq(st.write_errors, 2);
-	cr_expect_eq(slc_sink_file_checkpoint_read(dir, SLC_SINK_FILE_CKPT_DURABLE, pos), -ENOENT,
-	             "a checkpoint claims a segment whose sync failed");
-	cr_expect_eq(slc_sink_file_ops.sync(w), -EIO);
-	slc_sink_file_ops.worker_close(w);
-	slc_sink_file_ops.destroy(s);
-	rm_rf(dir);
+	cr_expect_eq(slc_sink_file_checkpoint_read(sc.dir, SLC_SINK_FILE_CKPT_DURABLE, pos),
+	             -ENOENT, "a checkpoint claims a segment whose sync failed");
+	cr_expect_eq(slc_sink_file_ops.sync(sc.w), -EIO);
+	fault_scene_end(&sc);
 
 	/* The worker waiting for the sync (sync_inline): the write that syncs returns the
 	 * failure, and the segment is abandoned the same way. */
-	tmpdir(dir, sizeof(dir));
-	f = (struct fault){.fail_call = 1};
-	s = sink_new_opts(dir, 0, SLC_SINK_FILE_FSYNC_INTERVAL, true, &f);
-	w = worker_open(s, 0);
-	cr_assert_eq(write_records(w, 0, 0, 3, space), 0);
-	nap_ms(450);
-	cr_expect_eq(write_records(w, 0, 3, 3, space), -EIO);
-	slc_sink_file_stats(s, &st);
+	fault_scene_start(&sc, true, space);
+	cr_expect_eq(write_records(sc.w, 0, 3, 3, space), -EIO);
+	slc_sink_file_stats(sc.s, &st);
 	cr_expect_eq(st.write_errors, 1);
-	cr_assert_eq(write_records(w, 0, 6, 3, space), 0);
-	cr_expect_eq(count_segments(dir), 2);
-	slc_sink_file_ops.worker_close(w);
-	slc_sink_file_ops.destroy(s);
-	rm_rf(dir);
+	cr_assert_eq(write_records(sc.w, 0, 6, 3, space), 0);
+	cr_expect_eq(count_segments(sc.dir), 2);
+	fault_scene_end(&sc);
 }
 
 Test(sink_file, flipped_byte_reads_as_damage_at_its_record)
