@@ -2103,11 +2103,10 @@ file_flush(struct slc_sink_worker *sw)
 		ckpt_put(w, (struct slc_sink_file_pos){.valid = false}, false);
 	/* Call again while anything written is not durable yet (interval mode), or the
 	 * checkpoint is behind what is. */
-	return (w->sink->cfg.fsync == SLC_SINK_FILE_FSYNC_INTERVAL &&
-	        (w->unsynced || w->bg_head != w->bg_tail)) ||
-	                       w->ckpt_behind
-	               ? 1
-	               : 0;
+	if (w->sink->cfg.fsync == SLC_SINK_FILE_FSYNC_INTERVAL &&
+	    (w->unsynced || w->bg_head != w->bg_tail))
+		return 1;
+	return w->ckpt_behind ? 1 : 0;
 }
 
 /*

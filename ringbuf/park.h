@@ -80,9 +80,9 @@ slc_ring_park_wake(struct slc_ring_park *p)
 
 /*
  * Consumer: the idle loop in one call. Polls ready(arg) spin_iters times, yielding the CPU
- * between polls (sched_yield), then parks until
- * woken or timeout. Returns true if ready(arg) holds on return; false after a timeout or a
- * wake-up that found no work (a late wake meant for an earlier sleep): the caller loops.
+ * between polls (sched_yield), then parks until woken or timeout. Returns true if
+ * ready(arg) holds on return; false after a timeout or a wake-up that found no work (a
+ * late wake meant for an earlier sleep): the caller loops.
  */
 bool slc_ring_park_idle(struct slc_ring_park *p, slc_ring_park_ready_fn ready, void *arg,
                         int64_t timeout_ns);
