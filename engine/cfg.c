@@ -126,6 +126,20 @@ static const struct slc_cfg_opt opts[] = {
          .help = "Largest message accepted. A longer TCP message closes its connection; a "
                  "longer datagram is dropped. Both are counted.",
          FIELD(max_frame)},
+        {.name = "--reasm-memory",
+         .type = SLC_CFG_SIZE,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "SIZE",
+         .def = "0",
+         .min = 0,
+         .max = 64 * GIB,
+         .help = "Memory of each reactor for messages that straddle two receive buffers "
+                 "(copied whole) and for the small pieces that paused connections received; "
+                 "0: as much as --buffers times --buffer-size. Taken as needed; a "
+                 "connection that finds none waits, and while some wait, a half-received "
+                 "message with nothing new for 1 s is evicted (its connection closed, "
+                 "counted).",
+         FIELD(reasm_memory)},
         {.name = "--max-conns",
          .type = SLC_CFG_COUNT,
          .group = SLC_CFG_G_INPUT,

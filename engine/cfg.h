@@ -99,9 +99,10 @@ struct slc_cfg {
 	uint32_t buffer_size;                               /* --buffer-size, bytes */
 	uint32_t udp_buffers;                               /* --udp-buffers, per reactor */
 	uint32_t max_frame;                                 /* --max-frame, bytes */
-	uint32_t max_conns;                                 /* --max-conns, per reactor */
-	uint32_t idle_timeout_ms;                           /* --idle-timeout; 0: none */
-	uint32_t ack_window; /* --ack-window: len32+ack frames a client may have unacked */
+	uint64_t reasm_memory;    /* --reasm-memory, bytes; 0: as much as the TCP buffers */
+	uint32_t max_conns;       /* --max-conns, per reactor */
+	uint32_t idle_timeout_ms; /* --idle-timeout; 0: none */
+	uint32_t ack_window;      /* --ack-window: len32+ack frames a client may have unacked */
 	/* routing */
 	enum slc_route_strategy strategy; /* --strategy */
 	char key[SLC_CFG_KEY_LEN];        /* --key; "none": no key */

@@ -25,7 +25,6 @@
 #define HOTKEYS_K      32
 #define HOTKEYS_SAMPLE 64
 /* Frames that straddle receive buffers are copied into one of these (max_frame each). */
-#define REASM_BUFFERS      16
 #define UDP_BUFFERS_UNUSED 2 /* a reactor with no UDP listener still takes a (tiny) ring */
 
 static _Atomic int log_level = SLC_CFG_LOG_INFO;
@@ -627,7 +626,7 @@ reactors_create(struct slc_daemon *d)
 		        .buffers = c->buffers,
 		        .buffer_size = c->buffer_size,
 		        .udp_buffers = udp ? c->udp_buffers : UDP_BUFFERS_UNUSED,
-		        .reasm_buffers = REASM_BUFFERS,
+		        .reasm_bytes = c->reasm_memory,
 		        .max_frame = c->max_frame,
 		        .max_conns = c->max_conns,
 		        .idle_timeout_ms = c->idle_timeout_ms,

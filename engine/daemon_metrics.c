@@ -231,6 +231,16 @@ render_reactors(struct slc_metrics_buf *b, const struct slc_daemon *d)
 	reactor_family(b, d, "sluice_reactor_buffers_free", "gauge",
 	               "TCP receive buffers the kernel can fill now",
 	               offsetof(struct slc_reactor_stats, buffers_free));
+	reactor_family(b, d, "sluice_reactor_reassembly_bytes", "gauge",
+	               "heap bytes held now by frames that straddle receive buffers and by "
+	               "paused connections' copied-out bytes (--reasm-memory bounds it)",
+	               offsetof(struct slc_reactor_stats, heap_bytes));
+	reactor_family(b, d, "sluice_reactor_reassembly_waiting_connections", "gauge",
+	               "connections waiting for reassembly memory now",
+	               offsetof(struct slc_reactor_stats, heap_waiting));
+	reactor_family(b, d, "sluice_reactor_stashed_bytes_total", "counter",
+	               "bytes of paused connections copied out of the receive buffers",
+	               offsetof(struct slc_reactor_stats, stashed_bytes));
 	slc_metrics_family(b, "sluice_reactor_cpu_seconds_total", "counter",
 	                   "CPU time of the reactor's thread");
 	for (uint32_t k = 0; k < d->nreactors; k++) {

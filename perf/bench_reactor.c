@@ -260,7 +260,7 @@ bench_ours_start(struct bench_ours *ours, const struct bench_opts *o, enum bench
 	        .buffers = 1024,
 	        .buffer_size = 16384,
 	        .udp_buffers = 1024,
-	        .reasm_buffers = 64,
+	        .reasm_bytes = 0,
 	        .max_frame = BENCH_MAX_FRAME,
 	        .max_conns = BENCH_REACTOR_CONNS,
 	        .idle_timeout_ms = 0,

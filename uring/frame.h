@@ -188,4 +188,12 @@ slc_frame_parser_mid_frame(const struct slc_frame_parser *p)
 	return p->phase != SLC_FRAME_PHASE_IDLE && p->phase != SLC_FRAME_PHASE_DEAD;
 }
 
+/* True inside a counted frame (len32, octet counting) whose header was read: need then
+ * says how many of its payload bytes are still to come. */
+static inline bool
+slc_frame_parser_counted(const struct slc_frame_parser *p)
+{
+	return p->phase == SLC_FRAME_PHASE_COUNT_BODY;
+}
+
 #endif /* SLC_URING_FRAME_H */

@@ -31,6 +31,15 @@
 #define TICK_NS        (100 * 1000000ull)
 #define ACCEPT_BACKOFF (100 * 1000000ull) /* after EMFILE and friends */
 #define LOG_PER_SEC    5
+/* Copied-out bytes of paused connections go into heap chunks of at least this size, so
+ * that a connection whose client writes a few bytes at a time appends to one chunk, yet
+ * thousands of paused connections with a few bytes each fit in a small stash. */
+#define STASH_CHUNK 256
+/* Smallest heap chunk: sizes the table of heap chunk ids (budget / this). */
+#define HEAP_CHUNK_MIN STASH_CHUNK
+/* While connections wait for reassembly memory, a partial frame whose peer sent nothing
+ * for this long is evicted (closed, counted) to make room. */
+#define EVICT_IDLE_NS (1000 * 1000000ull)
 /* While completions keep coming, wait for a batch of them (or a short timeout) rather than
  * for one: with DEFER_TASKRUN the kernel then runs the receives and wakes the reactor once
  * per batch. Measured (bench_reactor, this machine, same session): UDP receive cost fell
@@ -116,10 +125,12 @@ struct conn {
 	bool in_waitq;
 	bool peer_done; /* EOF or error seen while received bytes wait: close once delivered */
 	uint8_t done_reason;
-	bool has_held; /* a reassembled message not yet taken */
+	bool has_held;  /* a reassembled message not yet taken */
+	bool heap_wait; /* paused until heap memory for a partial frame frees up */
 	struct slc_frame_parser parser;
-	uint32_t reasm; /* reassembly buffer being filled, or NONE */
+	uint32_t reasm; /* heap chunk the frame that straddles is copied into, or NONE */
 	uint32_t reasm_len;
+	uint64_t reasm_rx_ns; /* when bytes of that frame last arrived: eviction's measure */
 	uint32_t reasm_piece; /* burst-local index of the piece that began it (for rewinds) */
 	uint32_t pend_head;
 	uint32_t pend_tail;
@@ -141,6 +152,16 @@ struct lst {
 	struct slc_listener_stats st;
 	struct slc_msg *udp_batch; /* UDP only */
 	uint32_t udp_n;
+};
+
+/* A heap chunk: mem holds cap bytes, of which fill are written (the stash appends there). */
+enum { HEAP_REASM, HEAP_STASH };
+
+struct heap_chunk {
+	uint8_t *mem;
+	uint32_t cap;
+	uint32_t fill;
+	uint8_t kind; /* HEAP_REASM or HEAP_STASH: whose budget it counts against */
 };
 
 /* One entry of the release ring: n messages of one buffer are done. */
@@ -197,17 +218,30 @@ struct slc_reactor {
 	uint32_t nu, ubsz, udp_mask, udp_adds, udp_in_ring;
 	struct msghdr udp_mh;
 
-	/* Reassembly buffers. */
-	uint8_t *reasm_mem;
-	size_t reasm_mem_len;
-	uint32_t nr, rbsz;
-	uint32_t *reasm_free;
-	uint32_t reasm_nfree;
+	/*
+	 * Heap chunks, refs nb + nu .. nb + nu + nr - 1, allocated when needed:
+	 *   reassembly  a frame that straddles receive buffers is copied into one, within
+	 *               budget[HEAP_REASM] bytes; a connection that finds no room waits
+	 *               (heap_wait), paused at the frame's start;
+	 *   stash       unparsed bytes of paused connections, copied out of the receive
+	 *               buffers, within budget[HEAP_STASH]: always those of a connection
+	 *               that waits for reassembly memory (so that waiting never holds the
+	 *               receive buffers that the frames it waits for need), and small pieces
+	 *               of other paused connections while the stash is less than half used.
+	 */
+	struct heap_chunk *heap;
+	uint32_t nr;
+	uint32_t *heap_free;
+	uint32_t heap_nfree;
+	uint64_t heap_budget[2], heap_used[2];
+	uint32_t heap_waiters; /* connections with heap_wait */
+	uint64_t dry_since_ns; /* TCP buffers below the watermark since (heap_evict_idle) */
+	uint32_t stash_max;    /* pieces up to this many bytes are copied out opportunistically */
 
 	uint32_t *refcnt; /* nb + nu + nr: messages, pending chunks and the kernel's hold */
 
 	struct pend *pend;
-	uint32_t npend, pend_free;
+	uint32_t npend, npend_max, pend_free;
 
 	struct conn *conns;
 	uint32_t nconns;
@@ -273,6 +307,7 @@ slc_close_reason_str(enum slc_close_reason r)
 	        [SLC_CLOSE_RESET] = "reset",       [SLC_CLOSE_FRAMING] = "framing",
 	        [SLC_CLOSE_IDLE] = "idle",         [SLC_CLOSE_SHUTDOWN] = "shutdown",
 	        [SLC_CLOSE_PROTOCOL] = "protocol", [SLC_CLOSE_NOT_DURABLE] = "not_durable",
+	        [SLC_CLOSE_EVICTED] = "evicted",   [SLC_CLOSE_NO_MEMORY] = "no_memory",
 	};
 
 	return (unsigned)r < SLC_CLOSE__COUNT ? names[r] : "unknown";
@@ -384,7 +419,59 @@ ref_ptr(const struct slc_reactor *r, uint32_t ref)
 		return r->tcp_mem + (size_t)ref * r->bsz;
 	if (ref < r->nb + r->nu)
 		return r->udp_mem + (size_t)(ref - r->nb) * r->ubsz;
-	return r->reasm_mem + (size_t)(ref - r->nb - r->nu) * r->rbsz;
+	return r->heap[ref - r->nb - r->nu].mem;
+}
+
+static inline bool
+ref_is_heap(const struct slc_reactor *r, uint32_t ref)
+{
+	return ref >= r->nb + r->nu;
+}
+
+static void
+heap_stat(struct slc_reactor *r)
+{
+	stat_set(&r->st.heap_bytes, r->heap_used[HEAP_REASM] + r->heap_used[HEAP_STASH]);
+}
+
+/* A heap chunk of cap bytes of the kind's budget, as a ref, or NONE when the budget or
+ * the chunk ids are spent. Its refcount starts at 0. */
+static uint32_t
+heap_get(struct slc_reactor *r, uint32_t cap, int kind)
+{
+	struct heap_chunk *h;
+	uint32_t id;
+
+	if (r->heap_nfree == 0 || r->heap_used[kind] + cap > r->heap_budget[kind])
+		return NONE;
+	id = r->heap_free[r->heap_nfree - 1];
+	h = &r->heap[id];
+	h->mem = malloc(cap);
+	if (h->mem == NULL)
+		return NONE;
+	r->heap_nfree--;
+	h->cap = cap;
+	h->fill = 0;
+	h->kind = (uint8_t)kind;
+	r->heap_used[kind] += cap;
+	r->refcnt[r->nb + r->nu + id] = 0;
+	heap_stat(r);
+	return r->nb + r->nu + id;
+}
+
+/* Frees a heap chunk (by ref); connections waiting for heap memory try again. */
+static void
+heap_put(struct slc_reactor *r, uint32_t ref)
+{
+	uint32_t id = ref - r->nb - r->nu;
+	struct heap_chunk *h = &r->heap[id];
+
+	free(h->mem);
+	h->mem = NULL;
+	r->heap_used[h->kind] -= h->cap;
+	r->heap_free[r->heap_nfree++] = id;
+	r->retry = true;
+	heap_stat(r);
 }
 
 /* Puts a TCP buffer back in the kernel's ring; visible to it at the next commit. */
@@ -441,8 +528,7 @@ buf_unref(struct slc_reactor *r, uint32_t ref, uint32_t n)
 	} else if (ref < r->nb + r->nu) {
 		udp_buf_give(r, ref - r->nb);
 	} else {
-		r->reasm_free[r->reasm_nfree++] = ref - r->nb - r->nu;
-		r->retry = true;
+		heap_put(r, ref);
 	}
 }
 
@@ -519,14 +605,26 @@ pend_drop_all(struct slc_reactor *r, struct conn *c)
 	c->pend_tail = NONE;
 }
 
+/* Gives up the partial frame being reassembled; heap_put wakes the connections that wait
+ * for the memory. */
 static void
 reasm_drop(struct slc_reactor *r, struct conn *c)
 {
 	if (c->reasm == NONE)
 		return;
-	r->reasm_free[r->reasm_nfree++] = c->reasm;
+	heap_put(r, c->reasm);
 	c->reasm = NONE;
 	c->reasm_len = 0;
+}
+
+static void
+heap_wait_set(struct slc_reactor *r, struct conn *c, bool on)
+{
+	if (c->heap_wait == on)
+		return;
+	c->heap_wait = on;
+	r->heap_waiters += on ? 1 : (uint32_t)-1;
+	stat_set(&r->st.heap_waiting, r->heap_waiters);
 }
 
 static void
@@ -584,6 +682,7 @@ conn_close(struct slc_reactor *r, struct conn *c, enum slc_close_reason why)
 	}
 	stat_add(&l->st.closed[why], 1);
 	stat_add(&l->st.open, (uint64_t)-1);
+	heap_wait_set(r, c, false);
 	pend_drop_all(r, c);
 	reasm_drop(r, c);
 	if (c->has_held) {
@@ -615,13 +714,94 @@ conn_pause(struct slc_reactor *r, struct conn *c)
 	waitq_push(r, c);
 }
 
+/* A free pending-chunk record, growing the table (indices stay valid) when it runs out;
+ * NONE only past npend_max or without memory. */
+static uint32_t
+pend_record_get(struct slc_reactor *r)
+{
+	struct pend *grown;
+	uint32_t n;
+
+	if (r->pend_free == NONE) {
+		if (r->npend >= r->npend_max)
+			return NONE;
+		n = r->npend * 2 < r->npend_max ? r->npend * 2 : r->npend_max;
+		grown = realloc(r->pend, (size_t)n * sizeof(*grown));
+		if (grown == NULL)
+			return NONE;
+		r->pend = grown;
+		for (uint32_t i = n; i-- > r->npend;) {
+			r->pend[i].next = r->pend_free;
+			r->pend_free = i;
+		}
+		r->npend = n;
+	}
+	return r->pend_free;
+}
+
+/*
+ * Copies len bytes of a receive buffer into the stash: appended to the heap chunk after
+ * record t when it ends there and has room (then *ref is NONE: nothing more to record),
+ * else into a new chunk (*ref, *off say where). False when the stash is full.
+ */
+static bool
+stash_copy(struct slc_reactor *r, struct pend *t, uint32_t *ref, uint32_t *off, uint32_t len)
+{
+	const uint8_t *src = ref_ptr(r, *ref) + *off;
+	struct heap_chunk *hc;
+	uint32_t h;
+
+	if (t != NULL && ref_is_heap(r, t->ref)) {
+		hc = &r->heap[t->ref - r->nb - r->nu];
+		if (hc->kind == HEAP_STASH && t->off + t->len == hc->fill &&
+		    hc->cap - hc->fill >= len) {
+			memcpy(hc->mem + hc->fill, src, len);
+			hc->fill += len;
+			t->len += len;
+			stat_add(&r->st.stashed_bytes, len);
+			*ref = NONE;
+			return true;
+		}
+	}
+	h = heap_get(r, len > STASH_CHUNK ? len : STASH_CHUNK, HEAP_STASH);
+	if (h == NONE)
+		return false;
+	hc = &r->heap[h - r->nb - r->nu];
+	memcpy(hc->mem, src, len);
+	hc->fill = len;
+	stat_add(&r->st.stashed_bytes, len);
+	*ref = h;
+	*off = 0;
+	return true;
+}
+
+/*
+ * Keeps len unparsed bytes of a connection at ref + off, at the end of its pending list
+ * (or at its front: the rest of a chunk that a pause cut). Bytes of a receive buffer are
+ * copied into the stash when the connection waits for reassembly memory (it must not hold
+ * receive buffers while it waits: see struct slc_reactor), and otherwise when the piece
+ * is small and the stash less than half full, so that a paused connection holding a few
+ * bytes does not keep a whole buffer of other connections' bytes from the kernel. Other
+ * pieces, and any when the stash is full, stay where they are, with a reference (see
+ * heap_evict_idle for what then keeps the reactor going). Returns false only when no
+ * pending record is left (npend_max): the caller closes the connection.
+ */
 static bool
 pend_push(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uint32_t len,
           bool front)
 {
-	uint32_t i = r->pend_free;
+	uint32_t i;
 	struct pend *p;
 
+	if (!ref_is_heap(r, ref) &&
+	    (c->heap_wait ||
+	     (len <= r->stash_max && 2 * r->heap_used[HEAP_STASH] < r->heap_budget[HEAP_STASH]))) {
+		struct pend *t = !front && c->pend_tail != NONE ? &r->pend[c->pend_tail] : NULL;
+
+		if (stash_copy(r, t, &ref, &off, len) && ref == NONE)
+			return true; /* appended to the last chunk */
+	}
+	i = pend_record_get(r);
 	if (i == NONE)
 		return false;
 	p = &r->pend[i];
@@ -892,6 +1072,41 @@ ackq_run(struct slc_reactor *r)
 	r->ackq_n = 0;
 }
 
+/* Received bytes could not be kept: the pending-record table reached its bound, far above
+ * what pauses need. Closed, counted and logged. */
+static void
+conn_keep_failed(struct slc_reactor *r, struct conn *c)
+{
+	rlog(r, LOGK_CLOSE, 0, "closing %s: no memory left to keep its received bytes (%u records)",
+	     c->peer, r->npend);
+	conn_close(r, c, SLC_CLOSE_NO_MEMORY);
+}
+
+/*
+ * A connection starts waiting for reassembly memory: what it holds of receive buffers
+ * (its pending list, and len bytes at ref + off, the rest of the chunk where it stopped,
+ * which go first) moves to the stash, as far as the stash has room. False only when no
+ * pending record is left.
+ */
+static bool
+conn_unpin(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uint32_t len)
+{
+	for (uint32_t i = c->pend_head; i != NONE; i = r->pend[i].next) {
+		struct pend *p = &r->pend[i];
+		uint32_t nref = p->ref, noff = p->off;
+
+		if (ref_is_heap(r, p->ref))
+			continue;
+		if (!stash_copy(r, NULL, &nref, &noff, p->len))
+			break; /* stays where it is */
+		r->refcnt[nref]++;
+		buf_unref(r, p->ref, 1);
+		p->ref = nref;
+		p->off = noff;
+	}
+	return len == 0 || pend_push(r, c, ref, off, len, true);
+}
+
 /*
  * Re-parses the burst that began at pos0 with parser state s0 up to (not including) piece
  * `stop`, to recover the exact parser state and position there. Used only when a
@@ -966,15 +1181,27 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 				continue;
 			}
 			if (p->start) {
-				if (r->reasm_nfree == 0) {
-					stop = i; /* no buffer to reassemble into: wait for one */
+				/* A counted frame reserves exactly its length (the parser
+				 * knows what is still to come); an LF frame what the longest
+				 * may need: max_frame and a CR that a later LF trims. */
+				uint32_t need = slc_frame_parser_counted(&c->parser)
+				                        ? p->len + c->parser.need
+				                        : r->cfg.max_frame + 1;
+
+				c->reasm = heap_get(r, need, HEAP_REASM);
+				if (c->reasm == NONE) {
+					/* No room: wait for it, paused at this frame's start. */
+					stop = i;
+					heap_wait_set(r, c, true);
 					break;
 				}
-				c->reasm = r->reasm_free[--r->reasm_nfree];
 				c->reasm_len = 0;
+				c->reasm_rx_ns = r->now_ns;
 				reasm_started = i;
 			}
-			if (c->reasm_len < p->trim || c->reasm_len - p->trim + p->len > r->rbsz) {
+			if (c->reasm_len < p->trim ||
+			    c->reasm_len - p->trim + p->len >
+			            r->heap[c->reasm - r->nb - r->nu].cap) {
 				/* The parser bounds frames by max_frame; this guards the copy.
 				 * The messages of this burst were not offered: drop their refs. */
 				for (uint32_t k = 0; k < nmsg; k++)
@@ -984,18 +1211,18 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 				return NONE;
 			}
 			c->reasm_len -= p->trim;
-			memcpy(ref_ptr(r, r->nb + r->nu + c->reasm) + c->reasm_len, chunk + p->off,
-			       p->len);
+			memcpy(ref_ptr(r, c->reasm) + c->reasm_len, chunk + p->off, p->len);
 			c->reasm_len += p->len;
+			c->reasm_rx_ns = r->now_ns;
 			if (!p->end)
 				continue;
 			stat_add(&r->st.reassembled, 1);
-			*m = (struct slc_msg){.data = ref_ptr(r, r->nb + r->nu + c->reasm),
+			*m = (struct slc_msg){.data = ref_ptr(r, c->reasm),
 			                      .len = c->reasm_len,
 			                      .recv_ns = r->now_ns,
 			                      .conn = (uint32_t)(c - r->conns),
-			                      .ref = r->cfg.id << 24 | (r->nb + r->nu + c->reasm)};
-			r->refcnt[r->nb + r->nu + c->reasm] = 1;
+			                      .ref = r->cfg.id << 24 | c->reasm};
+			r->refcnt[c->reasm] = 1;
 			c->reasm = NONE;
 			c->reasm_len = 0;
 			r->batch_piece[nmsg++] = i;
@@ -1026,7 +1253,7 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 			uint32_t k = taken;
 
 			stop = r->batch_piece[taken];
-			if ((r->batch[k].ref & SLC_MSG_REF_MASK) >= r->nb + r->nu) {
+			if (!r->pieces[stop].start) {
 				/* Only the first message of a chunk can be a reassembled one. */
 				c->held = r->batch[k++];
 				c->has_held = true;
@@ -1041,6 +1268,12 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 			reasm_drop(r, c);
 		rewind_to_piece(&c->parser, &s0, pos0, chunk, len, stop, &pos);
 		conn_pause(r, c);
+		if (c->heap_wait) {
+			/* Kept here, in the stash: the caller has nothing left to keep. */
+			if (!conn_unpin(r, c, ref, off + pos, len - pos))
+				conn_keep_failed(r, c);
+			return len;
+		}
 		return pos;
 	}
 }
@@ -1056,19 +1289,14 @@ conn_data(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uin
 	if (c->state != CONN_RECEIVING && c->state != CONN_PAUSED)
 		return;
 	if (c->state == CONN_PAUSED || c->pend_head != NONE || c->has_held) {
-		if (!pend_push(r, c, ref, off, len, false)) {
-			rlog(r, LOGK_OTHER, 0, "closing %s: no record left for received bytes",
-			     c->peer);
-			conn_close(r, c, SLC_CLOSE_RESET);
-		}
+		if (!pend_push(r, c, ref, off, len, false))
+			conn_keep_failed(r, c);
 		return;
 	}
 	resume = conn_parse(r, c, ref, off, len);
 	if (resume != NONE && resume < len &&
-	    !pend_push(r, c, ref, off + resume, len - resume, true)) {
-		rlog(r, LOGK_OTHER, 0, "closing %s: no record left for received bytes", c->peer);
-		conn_close(r, c, SLC_CLOSE_RESET);
-	}
+	    !pend_push(r, c, ref, off + resume, len - resume, true))
+		conn_keep_failed(r, c);
 }
 
 static enum slc_close_reason
@@ -1096,6 +1324,7 @@ conn_peer_done(struct slc_reactor *r, struct conn *c, enum slc_close_reason why)
 static void
 conn_resume(struct slc_reactor *r, struct conn *c)
 {
+	heap_wait_set(r, c, false); /* conn_parse sets it again if there is still no room */
 	if (c->has_held) {
 		if (c->ack != NULL)
 			c->ack->inflight++;
@@ -1126,8 +1355,13 @@ conn_resume(struct slc_reactor *r, struct conn *c)
 			return;
 		}
 		if (resume != NONE) {
-			if (resume < p.len)
-				pend_push(r, c, p.ref, p.off + resume, p.len - resume, true);
+			/* Fails only when the record table is at its bound. */
+			if (resume < p.len &&
+			    !pend_push(r, c, p.ref, p.off + resume, p.len - resume, true)) {
+				buf_unref(r, p.ref, 1);
+				conn_keep_failed(r, c);
+				return;
+			}
 			buf_unref(r, p.ref, 1);
 			return; /* paused again: conn_pause queued it */
 		}
@@ -1704,6 +1938,60 @@ slc_reactor_kick(struct slc_reactor *r)
 
 /* ---- the loop ----------------------------------------------------------------------- */
 
+/* True when some of c's unparsed bytes still sit in receive buffers. */
+static bool
+conn_pins_buffers(const struct slc_reactor *r, const struct conn *c)
+{
+	for (uint32_t i = c->pend_head; i != NONE; i = r->pend[i].next)
+		if (!ref_is_heap(r, r->pend[i].ref))
+			return true;
+	return false;
+}
+
+/*
+ * Once a tick while connections wait for heap memory to reassemble a frame into:
+ *  - every partial frame whose peer has sent nothing for EVICT_IDLE_NS is evicted, so that
+ *    idle clients holding half a frame each cannot keep the others waiting. Only a
+ *    connection that is receiving counts: one that is paused or starved of receive
+ *    buffers waits for us, not for its peer;
+ *  - when the receive buffers have run dry for EVICT_IDLE_NS as well, one waiting
+ *    connection that holds receive buffers (its bytes did not fit in the stash) is
+ *    evicted per tick: the frames being reassembled may need those buffers to complete,
+ *    and nothing else would give them back.
+ */
+static void
+heap_evict_idle(struct slc_reactor *r)
+{
+	if (r->now_ns - r->dry_since_ns >= EVICT_IDLE_NS) {
+		for (uint32_t i = 0; i < r->nconns; i++) {
+			struct conn *c = &r->conns[i];
+
+			if (c->heap_wait && c->state == CONN_PAUSED && conn_pins_buffers(r, c)) {
+				rlog(r, LOGK_CLOSE, 1,
+				     "closing %s: it waits for reassembly memory holding receive "
+				     "buffers, and none has been free for %llu ms",
+				     c->peer, (unsigned long long)(EVICT_IDLE_NS / 1000000));
+				conn_close(r, c, SLC_CLOSE_EVICTED);
+				break;
+			}
+		}
+	}
+	for (uint32_t i = 0; i < r->nconns; i++) {
+		struct conn *c = &r->conns[i];
+
+		if (c->reasm == NONE || c->state != CONN_RECEIVING || c->starved ||
+		    r->now_ns - c->reasm_rx_ns < EVICT_IDLE_NS)
+			continue;
+		rlog(r, LOGK_CLOSE, 1,
+		     "closing %s: %u bytes of a frame and nothing more for %llu ms, while %u "
+		     "connections wait for reassembly memory (%llu of %llu bytes in use)",
+		     c->peer, c->reasm_len, (unsigned long long)(EVICT_IDLE_NS / 1000000),
+		     r->heap_waiters, (unsigned long long)r->heap_used[HEAP_REASM],
+		     (unsigned long long)r->heap_budget[HEAP_REASM]);
+		conn_close(r, c, SLC_CLOSE_EVICTED);
+	}
+}
+
 static void
 tick(struct slc_reactor *r)
 {
@@ -1743,6 +2031,10 @@ tick(struct slc_reactor *r)
 			}
 		}
 	}
+	if (r->tcp_in_ring >= r->tcp_wm || r->heap_waiters == 0)
+		r->dry_since_ns = r->now_ns;
+	if (r->heap_waiters != 0)
+		heap_evict_idle(r);
 	stat_set(&r->st.cq_overflow, *r->ring.cq.koverflow);
 	for (uint32_t i = 0; i < r->nlst; i++) {
 		uint32_t mi[SK_MEMINFO_VARS];
@@ -1808,7 +2100,7 @@ reactor_wait(struct slc_reactor *r)
 {
 	struct io_uring_cqe *cqe;
 	struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = (long long)TICK_NS};
-	bool timed = r->cfg.idle_timeout_ms != 0 || r->stopping;
+	bool timed = r->cfg.idle_timeout_ms != 0 || r->stopping || r->heap_waiters != 0;
 
 	for (uint32_t i = 0; i < r->nlst && !timed; i++)
 		timed = !r->lst[i].armed;
@@ -2107,8 +2399,8 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 	if (cfg->id > 255 || !pow2(cfg->buffers) || cfg->buffers > 32768 ||
 	    !pow2(cfg->udp_buffers) || cfg->udp_buffers > 32768 || cfg->buffer_size < 64 ||
 	    cfg->max_frame == 0 || cfg->max_conns == 0 || cfg->max_conns > SLC_MSG_CONN_ID_MASK ||
-	    cfg->reasm_buffers == 0 || cfg->nlisteners == 0 || cfg->ops.deliver == NULL ||
-	    !pow2(ack_w) || ack_w > SLC_ACK_WINDOW_MAX) {
+	    cfg->nlisteners == 0 || cfg->ops.deliver == NULL || !pow2(ack_w) ||
+	    ack_w > SLC_ACK_WINDOW_MAX) {
 		*err = -EINVAL;
 		return NULL;
 	}
@@ -2139,8 +2431,15 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 	r->tcp_wm = r->nb / 16 ? r->nb / 16 : 1;
 	r->nu = cfg->udp_buffers;
 	r->udp_mask = r->nu - 1;
-	r->nr = cfg->reasm_buffers;
-	r->rbsz = cfg->max_frame + 1; /* room for a CR that a later LF turns into a trim */
+	r->heap_budget[HEAP_REASM] =
+	        cfg->reasm_bytes != 0 ? cfg->reasm_bytes : (uint64_t)r->nb * r->bsz;
+	/* At least one frame of max_frame bytes (and its CR) must fit. */
+	if (r->heap_budget[HEAP_REASM] < (uint64_t)cfg->max_frame + 1)
+		r->heap_budget[HEAP_REASM] = (uint64_t)cfg->max_frame + 1;
+	/* What waiting connections received before their receive was cancelled: at most what
+	 * the receive buffers held at the time, and rarely more than a few KiB each. */
+	r->heap_budget[HEAP_STASH] = (uint64_t)r->nb * r->bsz;
+	r->stash_max = r->bsz / 8;
 	r->udp_mh.msg_namelen = sizeof(struct sockaddr_storage);
 	/* No control messages: the socket's drop counter is read once a tick (SO_MEMINFO)
 	 * rather than copied into every datagram's buffer. */
@@ -2150,23 +2449,26 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 	          (cfg->max_frame < 65535 ? cfg->max_frame : 65535);
 	r->ubsz = (r->ubsz + 63) & ~63u;
 	r->nconns = cfg->max_conns;
-	r->npend = 4 * (r->nb + r->nu);
+	/* Enough for every connection to pause with a few pieces; grown on demand up to a
+	 * bound that only an absurd number of pieces per byte of receive memory reaches. */
+	r->npend = 4 * (r->nb + r->nu) + 2 * r->nconns;
+	r->npend_max = r->npend + (uint32_t)((uint64_t)r->nb * r->bsz / sizeof(struct pend));
+	r->nr = (uint32_t)((r->heap_budget[HEAP_REASM] + r->heap_budget[HEAP_STASH]) /
+	                   HEAP_CHUNK_MIN) +
+	        64;
+	if (r->nr > SLC_MSG_REF_MASK + 1 - r->nb - r->nu)
+		r->nr = SLC_MSG_REF_MASK + 1 - r->nb - r->nu;
 	nrefs = r->nb + r->nu + r->nr;
-	if (nrefs > SLC_MSG_REF_MASK) {
-		rc = -EINVAL;
-		goto err_free;
-	}
 
 	r->tcp_mem_len = (size_t)r->nb * r->bsz;
 	r->udp_mem_len = (size_t)r->nu * r->ubsz;
-	r->reasm_mem_len = (size_t)r->nr * r->rbsz;
 	r->tcp_mem = region_alloc(r, r->tcp_mem_len);
 	r->udp_mem = region_alloc(r, r->udp_mem_len);
-	r->reasm_mem = region_alloc(r, r->reasm_mem_len);
 	r->kern_off = calloc(r->nb, sizeof(*r->kern_off));
 	r->ring_bid = calloc(r->nb, sizeof(*r->ring_bid));
 	r->entry_of = calloc(r->nb, sizeof(*r->entry_of));
-	r->reasm_free = calloc(r->nr, sizeof(*r->reasm_free));
+	r->heap = calloc(r->nr, sizeof(*r->heap));
+	r->heap_free = calloc(r->nr, sizeof(*r->heap_free));
 	r->refcnt = calloc(nrefs, sizeof(*r->refcnt));
 	r->pend = calloc(r->npend, sizeof(*r->pend));
 	r->conns = calloc(r->nconns, sizeof(*r->conns));
@@ -2177,9 +2479,9 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 	rel_cap = pow2_at_least(2 * nrefs > 1024 ? 2 * nrefs : 1024);
 	r->rel_len = slc_ring_mpsc_memsize(rel_cap, sizeof(struct rel_ent));
 	r->rel = aligned_alloc(SLC_RING_ALIGN, r->rel_len);
-	if (!r->tcp_mem || !r->udp_mem || !r->reasm_mem || !r->kern_off || !r->ring_bid ||
-	    !r->entry_of || !r->reasm_free || !r->refcnt || !r->pend || !r->conns ||
-	    !r->conn_free || !r->waitq || !r->lst || !r->rel) {
+	if (!r->tcp_mem || !r->udp_mem || !r->heap || !r->kern_off || !r->ring_bid ||
+	    !r->entry_of || !r->heap_free || !r->refcnt || !r->pend || !r->conns || !r->conn_free ||
+	    !r->waitq || !r->lst || !r->rel) {
 		rc = -ENOMEM;
 		goto err_free;
 	}
@@ -2202,7 +2504,7 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 			r->ackc[i].bits = r->ack_bits + (size_t)i * r->ack_words;
 	}
 	for (uint32_t i = 0; i < r->nr; i++)
-		r->reasm_free[r->reasm_nfree++] = r->nr - 1 - i;
+		r->heap_free[r->heap_nfree++] = r->nr - 1 - i;
 	r->pend_free = NONE;
 	for (uint32_t i = r->npend; i-- > 0;) {
 		r->pend[i].next = r->pend_free;
@@ -2333,11 +2635,13 @@ slc_reactor_destroy(struct slc_reactor *r)
 	region_free(r, r->udp_br, r->udp_br_len);
 	region_free(r, r->tcp_mem, r->tcp_mem_len);
 	region_free(r, r->udp_mem, r->udp_mem_len);
-	region_free(r, r->reasm_mem, r->reasm_mem_len);
+	for (uint32_t i = 0; r->heap != NULL && i < r->nr; i++)
+		free(r->heap[i].mem);
+	free(r->heap);
 	free(r->kern_off);
 	free(r->ring_bid);
 	free(r->entry_of);
-	free(r->reasm_free);
+	free(r->heap_free);
 	free(r->refcnt);
 	free(r->pend);
 	free(r->conns);

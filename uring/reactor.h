@@ -55,8 +55,18 @@ struct slc_reactor;
  * No TCP byte that the kernel handed over is dropped: a paused or starved connection keeps
  * what it received and resumes where it stopped. Memory is bounded by the configuration:
  * buffers * buffer_size for TCP, udp_buffers * (max datagram + header) for UDP,
- * reasm_buffers * max_frame for frames that straddle two receive buffers, and a fixed
- * record per connection up to max_conns.
+ * reasm_bytes of heap for frames that straddle two receive buffers and for the small
+ * unparsed pieces of paused connections, and a fixed record per connection up to
+ * max_conns.
+ *
+ * No connection can hold the others up. A frame that straddles receive buffers is copied
+ * into heap memory reserved for its whole length (a counted frame) or for max_frame + 1
+ * bytes (an LF frame), so a frame that has begun can always complete. A connection that
+ * finds no room pauses at the frame's start; whatever it received meanwhile is copied out
+ * of the shared receive buffers when small (so that a few bytes never keep a buffer from
+ * the kernel), and it tries again, in order with the others, whenever heap memory is
+ * freed. While any connection waits so, a partial frame whose peer sent nothing for a
+ * second is evicted: closed, counted as evicted and logged.
  */
 
 enum slc_listener_proto {
@@ -82,6 +92,8 @@ enum slc_close_reason {
 	SLC_CLOSE_SHUTDOWN,     /* the reactor stopped */
 	SLC_CLOSE_PROTOCOL,     /* acks: a frame broke the protocol; ack_errors says how */
 	SLC_CLOSE_NOT_DURABLE,  /* acks: the sink could not make frames durable */
+	SLC_CLOSE_EVICTED,   /* a partial frame, idle while others waited for reassembly memory */
+	SLC_CLOSE_NO_MEMORY, /* received bytes could not be kept (pending records at bound) */
 	SLC_CLOSE__COUNT
 };
 
@@ -136,6 +148,9 @@ struct slc_reactor_stats {
 	_Atomic uint64_t starved;       /* connections waiting for buffers now */
 	_Atomic uint64_t reassembled;   /* frames copied because they straddled buffers */
 	_Atomic uint64_t buffers_free;  /* TCP buffers the kernel can fill now */
+	_Atomic uint64_t heap_bytes;    /* reassembly and stash memory in use now (reasm_bytes) */
+	_Atomic uint64_t heap_waiting;  /* connections waiting for that memory now */
+	_Atomic uint64_t stashed_bytes; /* bytes of paused connections copied out of buffers */
 };
 
 struct slc_reactor_ops {
@@ -164,8 +179,10 @@ struct slc_reactor_cfg {
 	struct slc_numa_topo *topo; /* allocator for buffers; NULL: plain memory */
 	uint32_t buffers;           /* TCP receive buffers (power of two, <= 32768) */
 	uint32_t buffer_size;
-	uint32_t udp_buffers;   /* UDP receive buffers (power of two); each holds one datagram */
-	uint32_t reasm_buffers; /* buffers of max_frame bytes for frames that straddle */
+	uint32_t udp_buffers; /* UDP receive buffers (power of two); each holds one datagram */
+	uint64_t reasm_bytes; /* heap for frames that straddle buffers and for paused
+	                           connections' small pieces; 0: buffers * buffer_size. At
+	                           least max_frame + 1 is used whatever is asked */
 	uint32_t max_frame;
 	uint32_t max_conns;
 	uint32_t idle_timeout_ms; /* 0: none. Closes a connection silent this long (one whose

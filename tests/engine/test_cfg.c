@@ -196,7 +196,7 @@ Test(cfg, no_flags_is_the_defaults)
 	slc_cfg_default(&c);
 	cr_expect_eq(memcmp(&c, &cfg, sizeof(c)), 0);
 	cr_expect_str_eq(line, "listen=tcp://127.0.0.1:5140?framing=lines buffers=256 "
-	                       "buffer-size=64k udp-buffers=256 max-frame=64k max-conns=10000 "
+	                       "buffer-size=64k udp-buffers=256 max-frame=64k reasm-memory=0 max-conns=10000 "
 	                       "idle-timeout=off ack-window=1024 strategy=pure key=none pools=2 "
 	                       "workers=1 "
 	                       "reactors-per-node=1 ring-size=4096 cpus=all "
@@ -280,6 +280,7 @@ static const struct good goods[] = {
         {"--buffer-size", "16k", "buffer-size=16k", NULL},
         {"--udp-buffers", "512", "udp-buffers=512", NULL},
         {"--max-frame", "1M", "max-frame=1M", NULL},
+        {"--reasm-memory", "32M", "reasm-memory=32M", NULL},
         {"--max-conns", "50000", "max-conns=50000", NULL},
         {"--idle-timeout", "90", "idle-timeout=90s", NULL},
         {"--listen", "tcp://127.0.0.1:0?framing=len32+ack",
@@ -385,6 +386,7 @@ static const struct bad bads[] = {
         {"--buffer-size", "2k", "4k..1M"},
         {"--udp-buffers", "65536", "a power of two in 1..32768"},
         {"--max-frame", "2G", "64..1G"},
+        {"--reasm-memory", "65G", "0..64G"},
         {"--max-conns", "0", "1..1000000"},
         {"--idle-timeout", "soon", "off, or 0..24h"},
         {"--ack-window", "1000", "a power of two in 1..65536"},

@@ -183,7 +183,7 @@ base_cfg(struct slc_listener_cfg *l, uint32_t nl, struct h *h)
 	        .buffers = 64,
 	        .buffer_size = 4096,
 	        .udp_buffers = 2,
-	        .reasm_buffers = 8,
+	        .reasm_bytes = 0,
 	        .max_frame = 1024,
 	        .max_conns = 64,
 	        .ack_window = 1024,

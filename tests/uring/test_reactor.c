@@ -111,7 +111,7 @@ base_cfg(struct slc_listener_cfg *l, uint32_t nl, struct sink *s)
 	        .buffers = 64,
 	        .buffer_size = 4096,
 	        .udp_buffers = 64,
-	        .reasm_buffers = 8,
+	        .reasm_bytes = 0,
 	        .max_frame = 1024,
 	        .max_conns = 256,
 	        .listeners = l,
