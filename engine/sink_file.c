@@ -40,10 +40,11 @@
 static_assert(WBUF_SIZE >= HDR_SIZE + REC_SIZE + SLC_SINK_FILE_KEY_MAX + COPY_MAX,
               "a segment header and one record's copied bytes fit an empty buffer");
 
-#define CREATE_TRIES 64 /* names taken by someone else before we give up (-EEXIST) */
-#define LOCK_NAME    "sluice.lock"
-#define LOG_PER_SEC  5
-#define RD_CHUNK     (256u << 10) /* the reader's least pread */
+#define REFUSED_CAP_INIT 256 /* a worker's largest batch (pool.c's burst) */
+#define CREATE_TRIES     64  /* names taken by someone else before we give up (-EEXIST) */
+#define LOCK_NAME        "sluice.lock"
+#define LOG_PER_SEC      5
+#define RD_CHUNK         (256u << 10) /* the reader's least pread */
 
 /* Levels of cfg->log (cfg.h's: 0 error .. 3 debug). */
 #define LVL_ERROR 0
@@ -82,7 +83,7 @@ struct bg_job {
 	uint64_t seq, offset; /* durable once the job succeeded */
 };
 
-/* One worker's counters, alone on a cache line: the worker adds, any thread reads. */
+/* One worker's counters, on cache lines of their own: the worker adds, any thread reads. */
 struct wstats {
 	alignas(SLC_CACHE_LINE) _Atomic uint64_t records;
 	_Atomic uint64_t bytes;
@@ -92,9 +93,10 @@ struct wstats {
 	_Atomic uint64_t reopens;
 	_Atomic uint64_t fsyncs;
 	_Atomic uint64_t write_errors;
+	_Atomic uint64_t refused_key; /* records refused: key over SLC_SINK_FILE_KEY_MAX */
 };
 
-static_assert(sizeof(struct wstats) == SLC_CACHE_LINE, "one line per worker's counters");
+static_assert(sizeof(struct wstats) % SLC_CACHE_LINE == 0, "no line shared by two workers");
 
 /*
  * The durable checkpoint is the one thing workers share: each worker notes its position
@@ -167,6 +169,11 @@ struct slc_sink_file_worker {
 	uint64_t pend_records; /* pending records and their key + payload bytes */
 	uint64_t pend_bytes;
 	struct slc_sink_loglimit log_limit;
+	/* The records the last write() refused one by one (sink.h's refused): their indexes
+	 * in its msgs. Room for a whole worker batch from the start; more only if a write()
+	 * of more messages refuses more. */
+	uint32_t *refused_idx;
+	uint32_t refused_n, refused_cap;
 	char *path; /* DIR/name of the open (or last) segment, for log lines */
 	size_t path_cap;
 	size_t name_off; /* where the name starts in path */
@@ -1224,6 +1231,8 @@ slc_sink_file_stats(void *sink, struct slc_sink_file_stats *out)
 		out->reopens += atomic_load_explicit(&st->reopens, memory_order_relaxed);
 		out->fsyncs += atomic_load_explicit(&st->fsyncs, memory_order_relaxed);
 		out->write_errors += atomic_load_explicit(&st->write_errors, memory_order_relaxed);
+		out->refused_key_too_long +=
+		        atomic_load_explicit(&st->refused_key, memory_order_relaxed);
 	}
 	out->recovered_segments = s->recovered_segments;
 	out->recovered_bytes_cut = s->recovered_bytes_cut;
@@ -1996,9 +2005,15 @@ file_worker_open(void *sink, uint32_t worker, struct slc_sink_worker **out)
 		goto err_free_buf;
 	}
 	w->path[0] = '\0';
+	w->refused_cap = REFUSED_CAP_INIT;
+	w->refused_idx = malloc(w->refused_cap * sizeof(*w->refused_idx));
+	if (w->refused_idx == NULL) {
+		rc = -ENOMEM;
+		goto err_free_path;
+	}
 	rc = dir_max_seq(s->dir, worker, &found, &max);
 	if (rc != 0)
-		goto err_free_path;
+		goto err_free_refused;
 	w->sink = s;
 	w->st = &s->st[worker];
 	w->worker = worker;
@@ -2020,6 +2035,8 @@ file_worker_open(void *sink, uint32_t worker, struct slc_sink_worker **out)
 	*out = (struct slc_sink_worker *)w;
 	return 0;
 
+err_free_refused:
+	free(w->refused_idx);
 err_free_path:
 	free(w->path);
 err_free_buf:
@@ -2031,13 +2048,36 @@ err_unclaim:
 	return rc;
 }
 
+/*
+ * Notes that record i of this write() is refused (sink.h's refused). 0, or -ENOMEM when
+ * the list cannot grow: the record is left out all the same, and the write() fails as a
+ * whole, so that nothing of it is claimed delivered without its refusals being known.
+ */
+static int
+refuse(struct slc_sink_file_worker *w, uint32_t i)
+{
+	if (w->refused_n == w->refused_cap) {
+		uint32_t cap = w->refused_cap * 2;
+		uint32_t *v =
+		        cap > w->refused_cap ? realloc(w->refused_idx, cap * sizeof(*v)) : NULL;
+
+		if (v == NULL)
+			return -ENOMEM;
+		w->refused_idx = v;
+		w->refused_cap = cap;
+	}
+	w->refused_idx[w->refused_n++] = i;
+	return 0;
+}
+
 static int
 file_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uint32_t n)
 {
 	struct slc_sink_file_worker *w = (struct slc_sink_file_worker *)sw;
 	const struct slc_sink_file_cfg *cfg = &w->sink->cfg;
-	int rc = 0, key_rc = 0;
+	int rc = 0, refuse_rc = 0;
 
+	w->refused_n = 0;
 	if (w->bg)
 		bg_reap(w, UINT32_MAX);
 	for (uint32_t i = 0; i < n; i++) {
@@ -2050,11 +2090,17 @@ file_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uint32_t n)
 			key = NULL;
 			key_len = 0;
 		}
+		/* The format has 16 bits for the key's length. Not stored without its key
+		 * or with a cut one: a reader that groups by key would file the record
+		 * under a key it does not have. Refused: this record alone is lost. */
 		if (key_len > SLC_SINK_FILE_KEY_MAX) {
-			key_rc = -EMSGSIZE;
-			slc_sink_stat_add(&w->st->write_errors, 1);
-			wlog(w, "a key of %u bytes (at most %u): record left out", key_len,
-			     SLC_SINK_FILE_KEY_MAX);
+			slc_sink_stat_add(&w->st->refused_key, 1);
+			wlog(w,
+			     "a record of %u bytes with a key of %u bytes (at most %u): refused "
+			     "and lost; the others are written",
+			     m->len, key_len, SLC_SINK_FILE_KEY_MAX);
+			if (refuse_rc == 0)
+				refuse_rc = refuse(w, i);
 			continue;
 		}
 		rec = REC_SIZE + key_len + m->len;
@@ -2083,7 +2129,16 @@ out:
 	/* Every failure above wrote or dropped what was pending: nothing can point into
 	 * msgs once this returns. */
 	SLC_ASSERT(w->niov == 0);
-	return rc != 0 ? rc : key_rc;
+	return rc != 0 ? rc : refuse_rc;
+}
+
+static uint32_t
+file_refused(struct slc_sink_worker *sw, const uint32_t **idx)
+{
+	struct slc_sink_file_worker *w = (struct slc_sink_file_worker *)sw;
+
+	*idx = w->refused_idx;
+	return w->refused_n;
 }
 
 static int
@@ -2181,6 +2236,7 @@ file_worker_close(struct slc_sink_worker *sw)
 	ckpt_note(w, true);
 	if (w->dir_fd >= 0)
 		close(w->dir_fd);
+	free(w->refused_idx);
 	free(w->path);
 	free(w->buf);
 	free(w);
@@ -2192,6 +2248,7 @@ const struct slc_sink_ops slc_sink_file_ops = {
         .name = "file",
         .worker_open = file_worker_open,
         .write = file_write,
+        .refused = file_refused,
         .flush = file_flush,
         .sync = file_sync,
         .reopen = file_reopen,

@@ -168,6 +168,9 @@ struct slc_sink_file_stats {
 	uint64_t reopens;      /* reopen() calls */
 	uint64_t fsyncs;       /* fdatasync() and syncfs() calls */
 	uint64_t write_errors; /* failed creates, writes and syncs; a failed write() call */
+	/* Records refused one by one (sink.h's refused), by reason: a key longer than
+	 * SLC_SINK_FILE_KEY_MAX. */
+	uint64_t refused_key_too_long;
 	/* Recovery at create: segments without a trailer that were cut and closed; the
 	 * bytes cut from them; valid records among those bytes (after a hole); segments
 	 * whose whole records end before what DIR/checkpoint said was durable. */
@@ -200,8 +203,10 @@ void *slc_sink_file_create(const struct slc_sink_file_cfg *cfg, int *err);
 /*
  * The sink's operations (sink.h). worker_open refuses a worker index >= WORKERS_MAX
  * (-EINVAL) or one that is open already (-EBUSY), and fails with -ENOMEM or the error of
- * reading DIR. write returns -EMSGSIZE when a key is longer than KEY_MAX (that record is
- * left out, the others are written), or the error of creating, writing or syncing a
+ * reading DIR. write refuses a record whose key is longer than KEY_MAX: that record alone
+ * is left out (counted in refused_key_too_long, logged), the others are written, and
+ * refused names it; write still returns 0 (-ENOMEM only when the list of refusals cannot
+ * grow). Otherwise write returns the error of creating, writing or syncing a
  * segment (-ENOSPC, -EIO, -EDQUOT, -EACCES, ...), which also ends that segment: the next
  * record starts a new one. flush and reopen return the error of ending or syncing a
  * segment. sync returns 0 once every record write() took is durable; else the error of

@@ -1348,6 +1348,7 @@ Test(sink_file, large_and_empty_payloads_and_long_keys)
 	struct slc_sink_file_stats st;
 	struct slc_sink_worker *w;
 	struct slc_msg m[6];
+	const uint32_t *idx;
 	char dir[64], path[512];
 	size_t n;
 	void *s;
@@ -1369,11 +1370,16 @@ Test(sink_file, large_and_empty_payloads_and_long_keys)
 	tmpdir(dir, sizeof(dir));
 	s = sink_new(dir, 0, SLC_SINK_FILE_FSYNC_BATCH);
 	w = worker_open(s, 0);
-	cr_expect_eq(slc_sink_file_ops.write(w, m, 6), -EMSGSIZE);
+	/* The key too long is refused alone: the write goes through. */
+	cr_expect_eq(slc_sink_file_ops.write(w, m, 6), 0);
+	cr_assert_not_null(slc_sink_file_ops.refused);
+	cr_assert_eq(slc_sink_file_ops.refused(w, &idx), 1);
+	cr_expect_eq(idx[0], 4);
 	slc_sink_file_ops.worker_close(w);
 	slc_sink_file_stats(s, &st);
 	cr_expect_eq(st.records, 5);
-	cr_expect_eq(st.write_errors, 1);
+	cr_expect_eq(st.refused_key_too_long, 1);
+	cr_expect_eq(st.write_errors, 0);
 	slc_sink_file_ops.destroy(s);
 
 	cr_assert_eq(slc_sink_file_dir_scan(dir, &segs, &n), 0);
@@ -1404,6 +1410,68 @@ Test(sink_file, large_and_empty_payloads_and_long_keys)
 	cr_expect_eq(ev.kind, SLC_SINK_FILE_EV_END);
 	cr_expect(ev.closed);
 	slc_sink_file_reader_close(r);
+	rm_rf(dir);
+}
+
+/*
+ * F5 (issue 15): a record the sink refuses (its key is longer than the format holds) costs
+ * that record alone: write() succeeds, refused() names it, sync() makes the others durable,
+ * and they are all there, in order. The daemon acknowledges the others on that word.
+ */
+Test(sink_file, a_refused_record_costs_only_itself)
+{
+	static uint8_t space[64 * 400], long_key[2][70001];
+	struct slc_sink_file_stats st;
+	struct slc_sink_worker *w;
+	struct slc_msg m[40];
+	struct readback rb;
+	const uint32_t *idx;
+	struct logcap cap;
+	uint32_t off = 0, rec = 0;
+	char dir[64];
+	void *s;
+
+	for (int k = 0; k < 2; k++) {
+		memset(long_key[k], 'a' + k, sizeof(long_key[k]));
+		long_key[k][SLC_SINK_FILE_KEY_MAX + 1 + k] = ' '; /* a key of 65,536 or 65,537 */
+	}
+	/* Worker 0's records 0..37 in make_payload's form, with the two refused ones at 3
+	 * and 17 (read_back checks that the others are all there and in order). */
+	for (uint32_t i = 0; i < 40; i++) {
+		if (i == 3 || i == 17) {
+			m[i] = (struct slc_msg){.data = long_key[i == 17], .len = 70001};
+			continue;
+		}
+		m[i] = (struct slc_msg){.data = space + off};
+		m[i].len = make_payload(space + off, 0, rec++);
+		off += m[i].len;
+	}
+	tmpdir(dir, sizeof(dir));
+	s = sink_new_cap(dir, 0, SLC_SINK_FILE_FSYNC_NEVER, &cap);
+	w = worker_open(s, 0);
+	cr_assert_not_null(slc_sink_file_ops.refused, "the file sink says what it refused");
+	cr_expect_eq(slc_sink_file_ops.write(w, m, 40), 0);
+	cr_assert_eq(slc_sink_file_ops.refused(w, &idx), 2);
+	cr_expect_eq(idx[0], 3);
+	cr_expect_eq(idx[1], 17);
+	cr_expect_eq(slc_sink_file_ops.sync(w), 0, "the others are durable");
+	cr_expect_not_null(strstr(cap.text, "key of 65536 bytes (at most 65535): refused"), "%s",
+	                   cap.text);
+	/* The next write starts a new list. */
+	cr_expect_eq(write_records(w, 0, rec, 5, space), 0);
+	cr_expect_eq(slc_sink_file_ops.refused(w, &idx), 0);
+	slc_sink_file_stats(s, &st);
+	cr_expect_eq(st.records, 43);
+	cr_expect_eq(st.refused_key_too_long, 2);
+	cr_expect_eq(st.write_errors, 0);
+	slc_sink_file_ops.worker_close(w);
+	slc_sink_file_ops.destroy(s);
+
+	read_back(dir, &rb, false);
+	cr_expect_eq(rb.records, 43);
+	cr_expect_eq(rb.next[0], 43);
+	cr_expect_eq(rb.bad_records, 0);
+	cr_expect_eq(rb.damaged + rb.torn, 0);
 	rm_rf(dir);
 }
 
