@@ -449,6 +449,11 @@ render_sink(struct slc_metrics_buf *b, const struct slc_daemon *d)
 		                   "records the sink refused one by one (lost), by reason");
 		slc_metrics_u64(b, "sluice_sink_refused_records_total",
 		                "sink=\"file\",reason=\"key_too_long\"", st.refused_key_too_long);
+		slc_metrics_family(b, "sluice_sink_file_foreign_files", "gauge",
+		                   "files named like segments that start-up left alone (not "
+		                   "regular files, or not segments of this version)");
+		slc_metrics_u64(b, "sluice_sink_file_foreign_files", "sink=\"file\"",
+		                st.recovered_foreign);
 	} else if (d->sink_ops == &slc_sink_forward_ops) {
 		struct slc_sink_forward_stats st;
 

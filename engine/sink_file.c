@@ -126,6 +126,7 @@ struct slc_sink_file {
 	uint64_t recovered_bytes_cut;
 	uint64_t recovered_records_dropped;
 	uint64_t recovered_lost_durable;
+	uint64_t recovered_foreign;
 };
 
 /*
@@ -312,6 +313,63 @@ pread_all(int fd, void *buf, size_t len, uint64_t off)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+/* What a file that is not a regular file is, for log lines. */
+static const char *
+file_kind(mode_t mode)
+{
+	if (S_ISDIR(mode))
+		return "not a regular file (a directory)";
+	if (S_ISFIFO(mode))
+		return "not a regular file (a FIFO)";
+	if (S_ISSOCK(mode))
+		return "not a regular file (a socket)";
+	if (S_ISCHR(mode))
+		return "not a regular file (a character device)";
+	if (S_ISBLK(mode))
+		return "not a regular file (a block device)";
+	return "not a regular file";
+}
+
+/*
+ * Opens path for reading only if it is a regular file: a fd, or -errno of stat/open, or
+ * -EISDIR (a directory) or -EINVAL (a FIFO, socket or device; *kind says which, when not
+ * NULL). A FIFO named like one of our files would block a plain open() until some writer
+ * came (start-up and sluice-cat hung on one), and opening a device can have effects of its
+ * own: stat first, and O_NONBLOCK in case the name changed in between (fstat then says so).
+ */
+static int
+open_regular(const char *path, const char **kind)
+{
+	struct stat sb;
+	int fd;
+
+	if (kind != NULL)
+		*kind = NULL;
+	if (stat(path, &sb) != 0)
+		return -errno;
+	if (S_ISREG(sb.st_mode)) {
+		fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		if (fstat(fd, &sb) != 0) {
+			int err = -errno;
+
+			close(fd);
+			return err;
+		}
+		if (S_ISREG(sb.st_mode)) {
+			/* Regular files ignore O_NONBLOCK; cleared all the same, so that the
+			 * descriptor is an ordinary one. */
+			(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+			return fd;
+		}
+		close(fd);
+	}
+	if (kind != NULL)
+		*kind = file_kind(sb.st_mode);
+	return S_ISDIR(sb.st_mode) ? -EISDIR : -EINVAL;
 }
 
 static void wlog(struct slc_sink_file_worker *w, const char *fmt, ...)
@@ -640,9 +698,9 @@ slc_sink_file_checkpoint_read(const char *dir, enum slc_sink_file_ckpt_kind kind
 		return -EINVAL;
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, ckpt_file(kind)) >= sizeof(path))
 		return -ENAMETOOLONG;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open_regular(path, NULL);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	buf = malloc(CKPT_READ_MAX + 1);
 	if (buf == NULL) {
 		rc = -ENOMEM;
@@ -686,7 +744,10 @@ file_replace(const char *dir, const char *name, const char *buf, size_t len)
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name) >= sizeof(tmp))
 		return -ENAMETOOLONG;
 	snprintf(dst, sizeof(dst), "%s/%s", dir, name);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* A .tmp left by a crash is garbage; whatever else has the name (a FIFO would block
+	 * an open for writing) is not ours to write into. The caller's lock makes it ours. */
+	(void)unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
 	rc = pwrite_all(fd, buf, len, 0);
@@ -800,15 +861,13 @@ seg_peek(const char *path, struct seg_check *c)
 	int fd, rc = 0;
 
 	memset(c, 0, sizeof(*c));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open_regular(path, &c->foreign);
+	if (fd == -EISDIR || fd == -EINVAL)
+		return 0; /* c->foreign says what it is instead */
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (fstat(fd, &sb) != 0) {
 		rc = -errno;
-		goto out;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		c->foreign = "not a regular file";
 		goto out;
 	}
 	c->size = (uint64_t)sb.st_size;
@@ -959,6 +1018,7 @@ seg_recover(struct slc_sink_file *s, const char *path, const struct slc_sink_fil
 		cp = &s->ckpt[seg->worker];
 	rc = seg_peek(path, &c);
 	if (rc == 0 && c.foreign != NULL) {
+		s->recovered_foreign++;
 		sink_log(s, LVL_ERROR, "%s: %s; not recovered, left as it is", path, c.foreign);
 		if (cp != NULL)
 			ckpt_lost(s, path, cp, false, 0, c.foreign);
@@ -1035,7 +1095,8 @@ dir_recover(struct slc_sink_file *s)
 	if (rc != 0 && rc != -ENOENT)
 		sink_log(s, LVL_ERROR,
 		         "%s/%s: cannot read it: %s; durable data is not checked this time", s->dir,
-		         SLC_SINK_FILE_CKPT_NAME, strerror(-rc));
+		         SLC_SINK_FILE_CKPT_NAME,
+		         rc == -EINVAL || rc == -EISDIR ? "not a regular file" : strerror(-rc));
 	rc = slc_sink_file_dir_scan(s->dir, &segs, &n);
 	if (rc != 0) {
 		free(path);
@@ -1238,6 +1299,7 @@ slc_sink_file_stats(void *sink, struct slc_sink_file_stats *out)
 	out->recovered_bytes_cut = s->recovered_bytes_cut;
 	out->recovered_records_dropped = s->recovered_records_dropped;
 	out->recovered_lost_durable = s->recovered_lost_durable;
+	out->recovered_foreign = s->recovered_foreign;
 	out->checkpoints = atomic_load_explicit(&s->checkpoints, memory_order_relaxed);
 	out->checkpoint_errors = atomic_load_explicit(&s->checkpoint_errors, memory_order_relaxed);
 }
@@ -2456,17 +2518,13 @@ slc_sink_file_reader_open(const char *path, int *err)
 		rc = -ENOMEM;
 		goto err_out;
 	}
-	r->fd = open(path, O_RDONLY | O_CLOEXEC);
+	r->fd = open_regular(path, NULL);
 	if (r->fd < 0) {
-		rc = -errno;
+		rc = r->fd;
 		goto err_free_reader;
 	}
 	if (fstat(r->fd, &sb) != 0) {
 		rc = -errno;
-		goto err_close_fd;
-	}
-	if (S_ISDIR(sb.st_mode)) {
-		rc = -EISDIR;
 		goto err_close_fd;
 	}
 	r->size = (uint64_t)sb.st_size;

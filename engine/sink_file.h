@@ -178,6 +178,9 @@ struct slc_sink_file_stats {
 	uint64_t recovered_bytes_cut;
 	uint64_t recovered_records_dropped;
 	uint64_t recovered_lost_durable;
+	/* Files named like segments that recovery left alone: not regular files (a FIFO,
+	 * a directory, ...), or not segments of this version (each logged at error level). */
+	uint64_t recovered_foreign;
 	uint64_t checkpoints;       /* DIR/checkpoint written */
 	uint64_t checkpoint_errors; /* a checkpoint write that failed (the old one stays) */
 };
@@ -189,7 +192,9 @@ struct slc_sink_file_stats {
  * ("file sink: DIR/w000-00000003.seg: cut 57 bytes at offset 4096 (record header cut
  * short); 812 records kept"): warning level, error level when valid records were cut or
  * durable data is lost. A segment that cannot be recovered (cannot be opened, read or
- * written) is logged and left as it is; create goes on. Returns NULL with *err:
+ * written) is logged and left as it is; create goes on. So is anything named like a
+ * segment that is not a regular file (a FIFO, socket, device or directory): it is never
+ * opened for longer than an fstat, so that it cannot block create (recovered_foreign). Returns NULL with *err:
  *   -EINVAL        cfg NULL, dir NULL or empty, segment_bytes below the minimum, an
  *                  unknown fsync mode;
  *   -ENOENT        a parent of DIR is missing;
@@ -265,8 +270,9 @@ struct slc_sink_file_reader;
 
 /*
  * Opens one segment file for reading; it reads the bytes the file had at open (a segment
- * being written is read up to there). Returns NULL with *err: -ENOMEM, or the error of
- * open/fstat (-ENOENT, -EACCES, -EISDIR, ...). A bad or short segment header is not an
+ * being written is read up to there). Returns NULL with *err: -ENOMEM, -EISDIR (a
+ * directory), -EINVAL (not a regular file: a FIFO, socket or device, which it does not
+ * wait on), or the error of stat/open/fstat (-ENOENT, -EACCES, ...). A bad or short segment header is not an
  * error here: the first event reports it (DAMAGE or TORN at offset 0).
  */
 struct slc_sink_file_reader *slc_sink_file_reader_open(const char *path, int *err);
@@ -302,7 +308,7 @@ enum slc_sink_file_ckpt_kind {
 /*
  * Reads DIR/checkpoint or DIR/consumed into pos[0..WORKERS_MAX). 0, or -ENOENT (no such
  * file: nothing recorded), -EBADMSG (its CRC or its form is wrong), -EFBIG (too large to
- * be one), or the error of open/read.
+ * be one), -EISDIR or -EINVAL (not a regular file), or the error of open/read.
  */
 int slc_sink_file_checkpoint_read(const char *dir, enum slc_sink_file_ckpt_kind kind,
                                   struct slc_sink_file_pos pos[SLC_SINK_FILE_WORKERS_MAX]);
