@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* sink_file.c: the file sink (per-worker segments of checksummed records) and their reader. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -11,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -22,6 +20,7 @@
 #include "crc32c.h"
 #include "ring.h" /* SLC_ASSERT, SLC_CACHE_LINE */
 #include "sink_file.h"
+#include "sink_file_io.h"
 #include "sink_priv.h"
 
 #define HDR_SIZE     SLC_SINK_FILE_SEG_HDR_SIZE
@@ -105,7 +104,8 @@ static_assert(sizeof(struct wstats) % SLC_CACHE_LINE == 0, "no line shared by tw
  * ckpt_buf is that worker's alone while it is set.
  */
 struct slc_sink_file {
-	struct slc_sink_file_cfg cfg; /* defaults filled in; cfg.dir points at dir */
+	struct slc_sink_file_cfg cfg;      /* defaults filled in; cfg.dir points at dir */
+	const struct slc_sink_file_io *io; /* cfg.io, or the system calls */
 	char *dir;
 	int lock_fd;       /* holds the flock on DIR/sluice.lock */
 	struct wstats *st; /* [SLC_SINK_FILE_WORKERS_MAX] */
@@ -136,6 +136,7 @@ struct slc_sink_file {
  */
 struct slc_sink_file_worker {
 	struct slc_sink_file *sink;
+	const struct slc_sink_file_io *io; /* the sink's */
 	struct wstats *st;
 	uint32_t worker;
 	int fd;             /* the open segment; -1: none, the next record creates one */
@@ -271,17 +272,17 @@ trailer_valid(const uint8_t *h, uint64_t at)
 
 /* pwrite of all len bytes: 0 or -errno. */
 static int
-pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+pwrite_all(const struct slc_sink_file_io *io, int fd, const void *buf, size_t len, uint64_t off)
 {
 	const uint8_t *p = buf;
 
 	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
+		ssize_t n = io->pwrite(io->ctx, fd, p, len, off);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			if (n == -EINTR)
 				continue;
-			return -errno;
+			return (int)n;
 		}
 		if (n == 0)
 			return -EIO;
@@ -294,17 +295,17 @@ pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 
 /* pread of all len bytes: 0, -errno, or -EIO when the file ends first. */
 static int
-pread_all(int fd, void *buf, size_t len, uint64_t off)
+pread_all(const struct slc_sink_file_io *io, int fd, void *buf, size_t len, uint64_t off)
 {
 	uint8_t *p = buf;
 
 	while (len > 0) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
+		ssize_t n = io->pread(io->ctx, fd, p, len, off);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			if (n == -EINTR)
 				continue;
-			return -errno;
+			return (int)n;
 		}
 		if (n == 0)
 			return -EIO;
@@ -340,32 +341,29 @@ file_kind(mode_t mode)
  * own: stat first, and O_NONBLOCK in case the name changed in between (fstat then says so).
  */
 static int
-open_regular(const char *path, const char **kind)
+open_regular(const struct slc_sink_file_io *io, const char *path, const char **kind)
 {
 	struct stat sb;
-	int fd;
+	int fd, rc;
 
 	if (kind != NULL)
 		*kind = NULL;
-	if (stat(path, &sb) != 0)
-		return -errno;
+	rc = io->stat(io->ctx, path, &sb);
+	if (rc != 0)
+		return rc;
 	if (S_ISREG(sb.st_mode)) {
-		fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		/* Regular files ignore O_NONBLOCK (the descriptor reads as any other). */
+		fd = io->openat(io->ctx, AT_FDCWD, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
 		if (fd < 0)
-			return -errno;
-		if (fstat(fd, &sb) != 0) {
-			int err = -errno;
-
-			close(fd);
-			return err;
-		}
-		if (S_ISREG(sb.st_mode)) {
-			/* Regular files ignore O_NONBLOCK; cleared all the same, so that the
-			 * descriptor is an ordinary one. */
-			(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 			return fd;
+		rc = io->fstat(io->ctx, fd, &sb);
+		if (rc != 0) {
+			io->close(io->ctx, fd);
+			return rc;
 		}
-		close(fd);
+		if (S_ISREG(sb.st_mode))
+			return fd;
+		io->close(io->ctx, fd);
 	}
 	if (kind != NULL)
 		*kind = file_kind(sb.st_mode);
@@ -456,92 +454,94 @@ seg_cmp(const void *a, const void *b)
 	return 0;
 }
 
-int
-slc_sink_file_dir_scan(const char *dir, struct slc_sink_file_seg **segs, size_t *n)
+/* What a directory listing gathers: segments (dir_scan), or one worker's highest seq. */
+struct scan {
+	struct slc_sink_file_seg *v;
+	size_t cnt, cap;
+	uint32_t worker; /* dir_max_seq's */
+	bool found;
+	uint64_t max;
+};
+
+static int
+scan_add(void *arg, const char *name)
 {
-	struct slc_sink_file_seg *v = NULL, *nv;
-	size_t cnt = 0, cap = 0;
-	struct dirent *de;
-	DIR *d;
-	int rc = 0;
+	struct scan *sc = arg;
+	struct slc_sink_file_seg *nv;
+	uint32_t worker;
+	uint64_t seq;
+
+	if (!slc_sink_file_name_parse(name, &worker, &seq) || strlen(name) >= sizeof(nv->name))
+		return 0;
+	if (sc->cnt == sc->cap) {
+		sc->cap = sc->cap != 0 ? sc->cap * 2 : 64;
+		nv = realloc(sc->v, sc->cap * sizeof(*nv));
+		if (nv == NULL)
+			return -ENOMEM;
+		sc->v = nv;
+	}
+	sc->v[sc->cnt].worker = worker;
+	sc->v[sc->cnt].seq = seq;
+	/* A canonical name is at most 37 bytes: it fits. */
+	memcpy(sc->v[sc->cnt].name, name, strlen(name) + 1);
+	sc->cnt++;
+	return 0;
+}
+
+int
+slc_sink_file_dir_scan_io(const struct slc_sink_file_io *io, const char *dir,
+                          struct slc_sink_file_seg **segs, size_t *n)
+{
+	struct scan sc = {0};
+	int rc;
 
 	*segs = NULL;
 	*n = 0;
-	d = opendir(dir);
-	if (d == NULL)
-		return -errno;
-	for (;;) {
-		uint32_t worker;
-		uint64_t seq;
-
-		errno = 0;
-		de = readdir(d);
-		if (de == NULL) {
-			rc = -errno;
-			break;
-		}
-		if (!slc_sink_file_name_parse(de->d_name, &worker, &seq) ||
-		    strlen(de->d_name) >= sizeof(v->name))
-			continue;
-		if (cnt == cap) {
-			cap = cap != 0 ? cap * 2 : 64;
-			nv = realloc(v, cap * sizeof(*v));
-			if (nv == NULL) {
-				rc = -ENOMEM;
-				break;
-			}
-			v = nv;
-		}
-		v[cnt].worker = worker;
-		v[cnt].seq = seq;
-		/* A canonical name is at most 37 bytes: it fits. */
-		memcpy(v[cnt].name, de->d_name, strlen(de->d_name) + 1);
-		cnt++;
-	}
-	closedir(d);
+	rc = io->list(io->ctx, dir, scan_add, &sc);
 	if (rc != 0) {
-		free(v);
+		free(sc.v);
 		return rc;
 	}
-	if (cnt > 1)
-		qsort(v, cnt, sizeof(*v), seg_cmp);
-	*segs = v;
-	*n = cnt;
+	if (sc.cnt > 1)
+		qsort(sc.v, sc.cnt, sizeof(*sc.v), seg_cmp);
+	*segs = sc.v;
+	*n = sc.cnt;
+	return 0;
+}
+
+int
+slc_sink_file_dir_scan(const char *dir, struct slc_sink_file_seg **segs, size_t *n)
+{
+	return slc_sink_file_dir_scan_io(&slc_sink_file_io_sys, dir, segs, n);
+}
+
+static int
+scan_max(void *arg, const char *name)
+{
+	struct scan *sc = arg;
+	uint32_t w;
+	uint64_t seq;
+
+	if (!slc_sink_file_name_parse(name, &w, &seq) || w != sc->worker)
+		return 0;
+	if (!sc->found || seq > sc->max)
+		sc->max = seq;
+	sc->found = true;
 	return 0;
 }
 
 /* The highest seq of worker's segments in dir: 0 and *found; a missing dir has none (a
  * segment create makes it again). */
 static int
-dir_max_seq(const char *dir, uint32_t worker, bool *found, uint64_t *max)
+dir_max_seq(const struct slc_sink_file_io *io, const char *dir, uint32_t worker, bool *found,
+            uint64_t *max)
 {
-	struct dirent *de;
-	DIR *d;
-	int rc;
+	struct scan sc = {.worker = worker};
+	int rc = io->list(io->ctx, dir, scan_max, &sc);
 
-	*found = false;
-	*max = 0;
-	d = opendir(dir);
-	if (d == NULL)
-		return errno == ENOENT ? 0 : -errno;
-	for (;;) {
-		uint32_t w;
-		uint64_t seq;
-
-		errno = 0;
-		de = readdir(d);
-		if (de == NULL) {
-			rc = -errno;
-			break;
-		}
-		if (!slc_sink_file_name_parse(de->d_name, &w, &seq) || w != worker)
-			continue;
-		if (!*found || seq > *max)
-			*max = seq;
-		*found = true;
-	}
-	closedir(d);
-	return rc;
+	*found = sc.found;
+	*max = sc.max;
+	return rc == -ENOENT ? 0 : rc;
 }
 
 /* ---- fsync mode names ---- */
@@ -686,8 +686,9 @@ ckpt_parse(const char *buf, size_t len, enum slc_sink_file_ckpt_kind kind,
 }
 
 int
-slc_sink_file_checkpoint_read(const char *dir, enum slc_sink_file_ckpt_kind kind,
-                              struct slc_sink_file_pos pos[SLC_SINK_FILE_WORKERS_MAX])
+slc_sink_file_checkpoint_read_io(const struct slc_sink_file_io *io, const char *dir,
+                                 enum slc_sink_file_ckpt_kind kind,
+                                 struct slc_sink_file_pos pos[SLC_SINK_FILE_WORKERS_MAX])
 {
 	char path[PATH_MAX], *buf;
 	size_t len = 0;
@@ -698,7 +699,7 @@ slc_sink_file_checkpoint_read(const char *dir, enum slc_sink_file_ckpt_kind kind
 		return -EINVAL;
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, ckpt_file(kind)) >= sizeof(path))
 		return -ENAMETOOLONG;
-	fd = open_regular(path, NULL);
+	fd = open_regular(io, path, NULL);
 	if (fd < 0)
 		return fd;
 	buf = malloc(CKPT_READ_MAX + 1);
@@ -708,12 +709,12 @@ slc_sink_file_checkpoint_read(const char *dir, enum slc_sink_file_ckpt_kind kind
 	}
 	/* One byte more than the largest allowed: a file that fills it is too large. */
 	while (len <= CKPT_READ_MAX) {
-		ssize_t n = read(fd, buf + len, CKPT_READ_MAX + 1 - len);
+		ssize_t n = io->pread(io->ctx, fd, buf + len, CKPT_READ_MAX + 1 - len, len);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			if (n == -EINTR)
 				continue;
-			rc = -errno;
+			rc = (int)n;
 			goto out_free;
 		}
 		if (n == 0)
@@ -729,51 +730,60 @@ slc_sink_file_checkpoint_read(const char *dir, enum slc_sink_file_ckpt_kind kind
 out_free:
 	free(buf);
 out_close:
-	close(fd);
+	io->close(io->ctx, fd);
 	return rc;
+}
+
+int
+slc_sink_file_checkpoint_read(const char *dir, enum slc_sink_file_ckpt_kind kind,
+                              struct slc_sink_file_pos pos[SLC_SINK_FILE_WORKERS_MAX])
+{
+	return slc_sink_file_checkpoint_read_io(&slc_sink_file_io_sys, dir, kind, pos);
 }
 
 /* Replaces DIR/name with buf[0..len) so that a crash leaves the old file or the new one,
  * never a mix: DIR/name.tmp, fdatasync, rename, fsync DIR. Removes the .tmp on failure. */
 static int
-file_replace(const char *dir, const char *name, const char *buf, size_t len)
+file_replace(const struct slc_sink_file_io *io, const char *dir, const char *name, const char *buf,
+             size_t len)
 {
 	char tmp[PATH_MAX], dst[PATH_MAX];
-	int fd, dfd, rc;
+	int fd, dfd, rc, cerr;
 
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name) >= sizeof(tmp))
 		return -ENAMETOOLONG;
 	snprintf(dst, sizeof(dst), "%s/%s", dir, name);
 	/* A .tmp left by a crash is garbage; whatever else has the name (a FIFO would block
 	 * an open for writing) is not ours to write into. The caller's lock makes it ours. */
-	(void)unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	(void)io->unlinkat(io->ctx, AT_FDCWD, tmp);
+	fd = io->openat(io->ctx, AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return -errno;
-	rc = pwrite_all(fd, buf, len, 0);
-	if (rc == 0 && fdatasync(fd) != 0)
-		rc = -errno;
-	if (close(fd) != 0 && rc == 0 && errno != EINTR)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, dst) != 0)
-		rc = -errno;
+		return fd;
+	rc = pwrite_all(io, fd, buf, len, 0);
+	if (rc == 0)
+		rc = io->fdatasync(io->ctx, fd);
+	cerr = io->close(io->ctx, fd);
+	if (cerr != 0 && cerr != -EINTR && rc == 0)
+		rc = cerr;
+	if (rc == 0)
+		rc = io->rename(io->ctx, tmp, dst);
 	if (rc != 0) {
-		(void)unlink(tmp);
+		(void)io->unlinkat(io->ctx, AT_FDCWD, tmp);
 		return rc;
 	}
 	/* The new name is durable only once DIR is. */
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dfd = io->openat(io->ctx, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (dfd < 0)
-		return -errno;
-	if (fsync(dfd) != 0)
-		rc = -errno;
-	close(dfd);
+		return dfd;
+	rc = io->fsync(io->ctx, dfd);
+	io->close(io->ctx, dfd);
 	return rc;
 }
 
 int
 slc_sink_file_checkpoint_consumed(const char *dir, uint32_t worker, uint64_t seq, uint64_t offset)
 {
+	const struct slc_sink_file_io *io = &slc_sink_file_io_sys;
 	struct slc_sink_file_pos *pos;
 	char path[PATH_MAX], *buf;
 	int lock_fd, rc;
@@ -790,27 +800,25 @@ slc_sink_file_checkpoint_consumed(const char *dir, uint32_t worker, uint64_t seq
 	}
 	/* Readers serialise on a file that is never renamed: a flock on consumed.tmp or on
 	 * consumed would be held on an inode that the other's rename replaces. */
-	lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	lock_fd = io->openat(io->ctx, AT_FDCWD, path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (lock_fd < 0) {
-		rc = -errno;
+		rc = lock_fd;
 		goto out_free;
 	}
-	while ((rc = flock(lock_fd, LOCK_EX)) != 0 && errno == EINTR)
+	while ((rc = io->lock(io->ctx, lock_fd, true)) == -EINTR)
 		;
-	if (rc != 0) {
-		rc = -errno;
+	if (rc != 0)
 		goto out_unlock;
-	}
-	rc = slc_sink_file_checkpoint_read(dir, SLC_SINK_FILE_CKPT_CONSUMED, pos);
+	rc = slc_sink_file_checkpoint_read_io(io, dir, SLC_SINK_FILE_CKPT_CONSUMED, pos);
 	if (rc == -ENOENT)
 		rc = 0;
 	if (rc != 0)
 		goto out_unlock;
 	pos[worker] = (struct slc_sink_file_pos){.valid = true, .seq = seq, .offset = offset};
-	rc = file_replace(dir, SLC_SINK_FILE_CONSUMED_NAME, buf,
+	rc = file_replace(io, dir, SLC_SINK_FILE_CONSUMED_NAME, buf,
 	                  ckpt_format(buf, SLC_SINK_FILE_CKPT_CONSUMED, pos));
 out_unlock:
-	close(lock_fd); /* and with it the flock */
+	io->close(io->ctx, lock_fd); /* and with it the flock */
 out_free:
 	free(buf);
 	free(pos);
@@ -822,7 +830,7 @@ out_free:
 static int
 ckpt_store(struct slc_sink_file *s, size_t len)
 {
-	int rc = file_replace(s->dir, SLC_SINK_FILE_CKPT_NAME, s->ckpt_buf, len);
+	int rc = file_replace(s->io, s->dir, SLC_SINK_FILE_CKPT_NAME, s->ckpt_buf, len);
 
 	if (rc == 0) {
 		slc_sink_stat_add(&s->checkpoints, 1);
@@ -853,7 +861,7 @@ struct seg_check {
  * trailer that says it is there. A segment ended in order is not read any further.
  */
 static int
-seg_peek(const char *path, struct seg_check *c)
+seg_peek(const struct slc_sink_file_io *io, const char *path, struct seg_check *c)
 {
 	static const uint8_t zeros[HDR_SIZE];
 	uint8_t h[HDR_SIZE], t[TRAILER_SIZE];
@@ -861,18 +869,17 @@ seg_peek(const char *path, struct seg_check *c)
 	int fd, rc = 0;
 
 	memset(c, 0, sizeof(*c));
-	fd = open_regular(path, &c->foreign);
+	fd = open_regular(io, path, &c->foreign);
 	if (fd == -EISDIR || fd == -EINVAL)
 		return 0; /* c->foreign says what it is instead */
 	if (fd < 0)
 		return fd;
-	if (fstat(fd, &sb) != 0) {
-		rc = -errno;
+	rc = io->fstat(io->ctx, fd, &sb);
+	if (rc != 0)
 		goto out;
-	}
 	c->size = (uint64_t)sb.st_size;
 	if (c->size >= HDR_SIZE) {
-		rc = pread_all(fd, h, HDR_SIZE, 0);
+		rc = pread_all(io, fd, h, HDR_SIZE, 0);
 		if (rc != 0)
 			goto out;
 		if (memcmp(h, zeros, HDR_SIZE) == 0)
@@ -885,25 +892,25 @@ seg_peek(const char *path, struct seg_check *c)
 			c->foreign = "bad segment header length";
 	}
 	if (c->foreign == NULL && c->size >= HDR_SIZE + TRAILER_SIZE) {
-		rc = pread_all(fd, t, TRAILER_SIZE, c->size - TRAILER_SIZE);
+		rc = pread_all(io, fd, t, TRAILER_SIZE, c->size - TRAILER_SIZE);
 		if (rc != 0)
 			goto out;
 		c->closed = trailer_valid(t, c->size - TRAILER_SIZE);
 	}
 out:
-	close(fd);
+	io->close(io->ctx, fd);
 	return rc;
 }
 
 /* Reads the whole segment with the reader: where its whole records end, and why. */
 static int
-seg_scan(const char *path, struct seg_check *c)
+seg_scan(const struct slc_sink_file_io *io, const char *path, struct seg_check *c)
 {
 	struct slc_sink_file_reader *r;
 	struct slc_sink_file_ev ev;
 	int rc;
 
-	r = slc_sink_file_reader_open(path, &rc);
+	r = slc_sink_file_reader_open_io(io, path, &rc);
 	if (r == NULL)
 		return rc;
 	c->why = NULL;
@@ -949,37 +956,37 @@ seg_scan(const char *path, struct seg_check *c)
  * middle leaves a file that the next recovery repairs the same way. *size: the new size.
  */
 static int
-seg_repair(const char *path, const struct slc_sink_file_seg *seg, const struct seg_check *c,
-           uint64_t *size)
+seg_repair(const struct slc_sink_file_io *io, const char *path, const struct slc_sink_file_seg *seg,
+           const struct seg_check *c, uint64_t *size)
 {
 	uint8_t h[HDR_SIZE], t[TRAILER_SIZE];
 	uint64_t at = c->whole, records = c->kept;
-	int fd, rc;
+	int fd, rc, cerr;
 
 	SLC_ASSERT(at == 0 || at >= HDR_SIZE);
-	fd = open(path, O_RDWR | O_CLOEXEC);
+	fd = io->openat(io->ctx, AT_FDCWD, path, O_RDWR | O_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
-	if (ftruncate(fd, (off_t)at) != 0) {
-		rc = -errno;
+		return fd;
+	rc = io->ftruncate(io->ctx, fd, at);
+	if (rc != 0)
 		goto out;
-	}
 	if (at == 0) {
 		seg_hdr_put(h, seg->worker, seg->seq);
-		rc = pwrite_all(fd, h, HDR_SIZE, 0);
+		rc = pwrite_all(io, fd, h, HDR_SIZE, 0);
 		if (rc != 0)
 			goto out;
 		at = HDR_SIZE;
 		records = 0;
 	}
 	trailer_put(t, records, at);
-	rc = pwrite_all(fd, t, TRAILER_SIZE, at);
-	if (rc == 0 && fdatasync(fd) != 0)
-		rc = -errno;
+	rc = pwrite_all(io, fd, t, TRAILER_SIZE, at);
+	if (rc == 0)
+		rc = io->fdatasync(io->ctx, fd);
 	*size = at + TRAILER_SIZE;
 out:
-	if (close(fd) != 0 && rc == 0 && errno != EINTR)
-		rc = -errno;
+	cerr = io->close(io->ctx, fd);
+	if (cerr != 0 && cerr != -EINTR && rc == 0)
+		rc = cerr;
 	return rc;
 }
 
@@ -1016,7 +1023,7 @@ seg_recover(struct slc_sink_file *s, const char *path, const struct slc_sink_fil
 	if (seg->worker < SLC_SINK_FILE_WORKERS_MAX && s->ckpt[seg->worker].valid &&
 	    s->ckpt[seg->worker].seq == seg->seq)
 		cp = &s->ckpt[seg->worker];
-	rc = seg_peek(path, &c);
+	rc = seg_peek(s->io, path, &c);
 	if (rc == 0 && c.foreign != NULL) {
 		s->recovered_foreign++;
 		sink_log(s, LVL_ERROR, "%s: %s; not recovered, left as it is", path, c.foreign);
@@ -1028,7 +1035,7 @@ seg_recover(struct slc_sink_file *s, const char *path, const struct slc_sink_fil
 	if (rc == 0 && c.closed && cp == NULL)
 		return;
 	if (rc == 0)
-		rc = seg_scan(path, &c);
+		rc = seg_scan(s->io, path, &c);
 	if (rc != 0) {
 		sink_log(s, LVL_ERROR, "%s: cannot read it: %s; not recovered", path,
 		         strerror(-rc));
@@ -1039,7 +1046,7 @@ seg_recover(struct slc_sink_file *s, const char *path, const struct slc_sink_fil
 	whole = c.closed && c.why == NULL ? c.size : c.whole;
 	size = c.size;
 	if (!c.closed) {
-		rc = seg_repair(path, seg, &c, &size);
+		rc = seg_repair(s->io, path, seg, &c, &size);
 		if (rc != 0) {
 			sink_log(s, LVL_ERROR, "%s: cannot recover it: %s; left as it is", path,
 			         strerror(-rc));
@@ -1090,14 +1097,14 @@ dir_recover(struct slc_sink_file *s)
 	/* A crash in the middle of a checkpoint write leaves its .tmp; DIR/checkpoint is
 	 * whole either way. */
 	snprintf(path, cap, "%s/%s.tmp", s->dir, SLC_SINK_FILE_CKPT_NAME);
-	(void)unlink(path);
-	rc = slc_sink_file_checkpoint_read(s->dir, SLC_SINK_FILE_CKPT_DURABLE, s->ckpt);
+	(void)s->io->unlinkat(s->io->ctx, AT_FDCWD, path);
+	rc = slc_sink_file_checkpoint_read_io(s->io, s->dir, SLC_SINK_FILE_CKPT_DURABLE, s->ckpt);
 	if (rc != 0 && rc != -ENOENT)
 		sink_log(s, LVL_ERROR,
 		         "%s/%s: cannot read it: %s; durable data is not checked this time", s->dir,
 		         SLC_SINK_FILE_CKPT_NAME,
 		         rc == -EINVAL || rc == -EISDIR ? "not a regular file" : strerror(-rc));
-	rc = slc_sink_file_dir_scan(s->dir, &segs, &n);
+	rc = slc_sink_file_dir_scan_io(s->io, s->dir, &segs, &n);
 	if (rc != 0) {
 		free(path);
 		return rc;
@@ -1131,7 +1138,7 @@ dir_recover(struct slc_sink_file *s)
 		if (ckpt_store(s, ckpt_format(s->ckpt_buf, SLC_SINK_FILE_CKPT_DURABLE, s->ckpt)) ==
 		    0)
 			s->ckpt_dirty = false;
-		s->ckpt_written_ns = slc_mono_ns();
+		s->ckpt_written_ns = s->io->now_ns(s->io->ctx);
 	}
 	return 0;
 }
@@ -1172,6 +1179,7 @@ slc_sink_file_create(const struct slc_sink_file_cfg *cfg, int *err)
 		s->cfg.fsync_interval_ms = SLC_SINK_FILE_FSYNC_INTERVAL_MS_DEFAULT;
 	if (s->cfg.log == NULL)
 		s->cfg.log = slc_sink_default_log;
+	s->io = cfg->io != NULL ? cfg->io : &slc_sink_file_io_sys;
 	s->dir = strdup(cfg->dir);
 	if (s->dir == NULL) {
 		rc = -ENOMEM;
@@ -1198,14 +1206,12 @@ slc_sink_file_create(const struct slc_sink_file_cfg *cfg, int *err)
 	if (rc != 0)
 		goto err_destroy_mutex;
 
-	if (mkdir(s->dir, 0755) != 0 && errno != EEXIST) {
-		rc = -errno;
+	rc = s->io->mkdir(s->io->ctx, s->dir, 0755);
+	if (rc != 0 && rc != -EEXIST)
 		goto err_destroy_cond;
-	}
-	if (stat(s->dir, &sb) != 0) {
-		rc = -errno;
+	rc = s->io->stat(s->io->ctx, s->dir, &sb);
+	if (rc != 0)
 		goto err_destroy_cond;
-	}
 	if (!S_ISDIR(sb.st_mode)) {
 		rc = -ENOTDIR;
 		goto err_destroy_cond;
@@ -1216,21 +1222,23 @@ slc_sink_file_create(const struct slc_sink_file_cfg *cfg, int *err)
 		goto err_destroy_cond;
 	}
 	snprintf(lock_path, dir_len + sizeof("/" LOCK_NAME), "%s/%s", s->dir, LOCK_NAME);
-	s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	rc = -errno;
+	s->lock_fd =
+	        s->io->openat(s->io->ctx, AT_FDCWD, lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	free(lock_path);
-	if (s->lock_fd < 0)
+	if (s->lock_fd < 0) {
+		rc = s->lock_fd;
 		goto err_destroy_cond;
+	}
 	/* Two daemons in one directory would each be sure that they own the next seq. */
-	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+	rc = s->io->lock(s->io->ctx, s->lock_fd, false);
+	if (rc != 0) {
+		rc = rc == -EWOULDBLOCK ? -EBUSY : rc;
 		goto err_close_lock;
 	}
 	/* The lock file may be left from a run when DIR was still writable. */
-	if (faccessat(AT_FDCWD, s->dir, W_OK | X_OK, AT_EACCESS) != 0) {
-		rc = -errno;
+	rc = s->io->access(s->io->ctx, s->dir);
+	if (rc != 0)
 		goto err_close_lock;
-	}
 	/* Under the lock, before any worker: nobody else writes these segments now. */
 	rc = dir_recover(s);
 	if (rc != 0)
@@ -1238,7 +1246,7 @@ slc_sink_file_create(const struct slc_sink_file_cfg *cfg, int *err)
 	return s;
 
 err_close_lock:
-	close(s->lock_fd);
+	s->io->close(s->io->ctx, s->lock_fd);
 err_destroy_cond:
 	pthread_cond_destroy(&s->ckpt_cv);
 err_destroy_mutex:
@@ -1266,7 +1274,7 @@ file_destroy(void *sink)
 	/* Every worker is closed: a position noted since the last write is written now. */
 	if (s->ckpt_dirty)
 		(void)ckpt_store(s, ckpt_format(s->ckpt_buf, SLC_SINK_FILE_CKPT_DURABLE, s->ckpt));
-	close(s->lock_fd); /* and with it the flock */
+	s->io->close(s->io->ctx, s->lock_fd); /* and with it the flock */
 	pthread_cond_destroy(&s->ckpt_cv);
 	pthread_mutex_destroy(&s->ckpt_mu);
 	free(s->ckpt_buf);
@@ -1356,17 +1364,21 @@ seg_abandon(struct slc_sink_file_worker *w, int rc, const char *what, bool cut)
 	wlog(w, "%s: %s failed: %s; the next record starts a new segment", w->path, what,
 	     strerror(-rc));
 	if (cut) {
+		int err = 0;
+
 		if (w->written == 0)
-			(void)unlinkat(w->dir_fd, w->path + w->name_off, 0);
-		else if (ftruncate(w->fd, (off_t)w->written) != 0)
+			(void)w->io->unlinkat(w->io->ctx, w->dir_fd, w->path + w->name_off);
+		else
+			err = w->io->ftruncate(w->io->ctx, w->fd, w->written);
+		if (err != 0)
 			wlog(w, "%s: cannot cut back to %llu bytes: %s; it ends in a torn record",
-			     w->path, (unsigned long long)w->written, strerror(errno));
+			     w->path, (unsigned long long)w->written, strerror(-err));
 		/* What earlier write() calls put there is still to be made durable by a sync
 		 * (after a failed fdatasync it may be gone: that is sync_lost's). */
 		if (w->unsynced)
 			w->ended_unsynced = true;
 	}
-	(void)close(w->fd);
+	(void)w->io->close(w->io->ctx, w->fd);
 	w->fd = -1;
 	w->unsynced = false;
 	w->ended_valid = false;
@@ -1388,12 +1400,12 @@ pend_flush(struct slc_sink_file_worker *w)
 	for (int i = 0; i < cnt; i++)
 		total += iov[i].iov_len;
 	while (cnt > 0) {
-		ssize_t n = writev(w->fd, iov, cnt);
+		ssize_t n = w->io->writev(w->io->ctx, w->fd, iov, cnt);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			if (n == -EINTR)
 				continue;
-			rc = -errno;
+			rc = (int)n;
 			goto err_abandon;
 		}
 		if (n == 0) { /* no iov is empty, so no progress is a failure */
@@ -1449,7 +1461,7 @@ static void
 ckpt_put(struct slc_sink_file_worker *w, struct slc_sink_file_pos pos, bool force)
 {
 	struct slc_sink_file *s = w->sink;
-	uint64_t now = slc_mono_ns();
+	uint64_t now = w->io->now_ns(w->io->ctx);
 	size_t len;
 	int rc;
 
@@ -1537,7 +1549,9 @@ seg_sync(struct slc_sink_file_worker *w)
 	int rc;
 
 	if (w->fd >= 0 && w->unsynced) {
-		rc = fdatasync(w->fd) != 0 ? -errno : sync_fault(w);
+		rc = w->io->fdatasync(w->io->ctx, w->fd);
+		if (rc == 0)
+			rc = sync_fault(w);
 		if (rc != 0) {
 			seg_abandon(w, rc, "fdatasync", false);
 			w->sync_lost = rc;
@@ -1548,8 +1562,8 @@ seg_sync(struct slc_sink_file_worker *w)
 	}
 	/* The directory the segments were created in, even if it was renamed since. */
 	if (w->dir_unsynced && w->dir_fd >= 0) {
-		if (fsync(w->dir_fd) != 0) {
-			rc = -errno;
+		rc = w->io->fsync(w->io->ctx, w->dir_fd);
+		if (rc != 0) {
 			/* The segment stays: its data is safe; the name is synced next time. */
 			slc_sink_stat_add(&w->st->write_errors, 1);
 			wlog(w, "%s: fsync failed: %s", w->sink->dir, strerror(-rc));
@@ -1557,7 +1571,7 @@ seg_sync(struct slc_sink_file_worker *w)
 		}
 		w->dir_unsynced = false;
 	}
-	w->synced_ns = slc_mono_ns();
+	w->synced_ns = w->io->now_ns(w->io->ctx);
 	ckpt_note(w, false);
 	return 0;
 }
@@ -1570,24 +1584,26 @@ seg_sync(struct slc_sink_file_worker *w)
 static int
 fs_sync(struct slc_sink_file_worker *w)
 {
-	int fd = w->dir_fd, rc = 0;
+	const struct slc_sink_file_io *io = w->io;
+	int fd = w->dir_fd, rc;
 
 	if (fd < 0)
-		fd = open(w->sink->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || syncfs(fd) != 0) {
-		rc = -errno;
+		fd = io->openat(io->ctx, AT_FDCWD, w->sink->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+		                0);
+	rc = fd < 0 ? fd : io->syncfs(io->ctx, fd);
+	if (rc != 0) {
 		slc_sink_stat_add(&w->st->write_errors, 1);
 		wlog(w, "%s: syncfs failed: %s", w->sink->dir, strerror(-rc));
 	}
 	if (fd >= 0 && fd != w->dir_fd)
-		close(fd);
+		io->close(io->ctx, fd);
 	if (rc != 0)
 		return rc;
 	slc_sink_stat_add(&w->st->fsyncs, 1);
 	w->unsynced = false;
 	w->dir_unsynced = false;
 	w->ended_unsynced = false;
-	w->synced_ns = slc_mono_ns();
+	w->synced_ns = io->now_ns(io->ctx);
 	ckpt_note(w, false);
 	return 0;
 }
@@ -1597,11 +1613,10 @@ fs_sync(struct slc_sink_file_worker *w)
 static int
 seg_fd_close(struct slc_sink_file_worker *w, int fd)
 {
-	int err;
+	int err = w->io->close(w->io->ctx, fd);
 
-	if (close(fd) == 0 || errno == EINTR)
+	if (err == 0 || err == -EINTR)
 		return 0;
-	err = -errno;
 	slc_sink_stat_add(&w->st->write_errors, 1);
 	return err;
 }
@@ -1609,10 +1624,10 @@ seg_fd_close(struct slc_sink_file_worker *w, int fd)
 /* ---- background syncs (interval mode) ---- */
 
 static void
-bg_fd_close(int fd)
+bg_fd_close(const struct slc_sink_file_worker *w, int fd)
 {
 	if (fd >= 0)
-		(void)close(fd);
+		(void)w->io->close(w->io->ctx, fd);
 }
 
 /* Finishes the oldest job, all of whose completions are in: counts it, and either notes
@@ -1663,9 +1678,9 @@ bg_retire(struct slc_sink_file_worker *w, struct bg_job *j)
 			wlog(w, "segment %llu of worker %u: close failed: %s",
 			     (unsigned long long)j->seq, w->worker, strerror(-cerr));
 	} else {
-		bg_fd_close(j->fd);
+		bg_fd_close(w, j->fd);
 	}
-	bg_fd_close(j->dir_fd);
+	bg_fd_close(w, j->dir_fd);
 }
 
 /*
@@ -1737,17 +1752,16 @@ bg_stop(struct slc_sink_file_worker *w)
 
 /* Does job j's syncs on this thread (no ring, or the ring refused it). */
 static void
-bg_run_inline(struct bg_job *j)
+bg_run_inline(const struct slc_sink_file_worker *w, struct bg_job *j)
 {
 	j->cqes = 0;
-	if (fdatasync(j->fd) != 0)
-		j->err = -errno;
+	j->err = w->io->fdatasync(w->io->ctx, j->fd);
 	if (j->dir_fd < 0)
 		return;
 	if (j->err != 0)
 		j->dir_err = -ECANCELED;
-	else if (fsync(j->dir_fd) != 0)
-		j->dir_err = -errno;
+	else
+		j->dir_err = w->io->fsync(w->io->ctx, j->dir_fd);
 }
 
 /*
@@ -1769,11 +1783,11 @@ bg_submit(struct slc_sink_file_worker *w, int fd, bool ended, uint64_t seq, uint
 	j = &w->bg_jobs[slot];
 	*j = (struct bg_job){.fd = fd, .dir_fd = -1, .ended = ended, .seq = seq, .offset = offset};
 	if (w->dir_unsynced && w->dir_fd >= 0) {
-		j->dir_fd = fcntl(w->dir_fd, F_DUPFD_CLOEXEC, 0);
+		j->dir_fd = w->io->dup(w->io->ctx, w->dir_fd);
 		w->dir_unsynced = j->dir_fd < 0;
 	}
 	w->unsynced = false;
-	w->synced_ns = slc_mono_ns();
+	w->synced_ns = w->io->now_ns(w->io->ctx);
 	if (w->bg) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&w->bg_ring);
 
@@ -1807,7 +1821,7 @@ bg_submit(struct slc_sink_file_worker *w, int fd, bool ended, uint64_t seq, uint
 		     strerror(rc < 0 ? -rc : EIO));
 		bg_stop(w);
 	}
-	bg_run_inline(j);
+	bg_run_inline(w, j);
 	rc = j->err;
 	bg_retire(w, j);
 	return rc;
@@ -1843,7 +1857,7 @@ seg_sync_bg(struct slc_sink_file_worker *w)
 	}
 	if (bg_busy(w))
 		return 0; /* the next write or flush tries again */
-	fd = fcntl(w->fd, F_DUPFD_CLOEXEC, 0);
+	fd = w->io->dup(w->io->ctx, w->fd);
 	if (fd < 0)
 		return seg_sync(w);
 	return bg_submit(w, fd, false, w->seq, w->written);
@@ -1854,16 +1868,23 @@ seg_sync_bg(struct slc_sink_file_worker *w)
 static int
 dir_open(struct slc_sink_file_worker *w)
 {
+	const struct slc_sink_file_io *io = w->io;
 	const char *dir = w->sink->dir;
 
 	for (int made = 0;; made++) {
-		w->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int rc;
+
+		w->dir_fd =
+		        io->openat(io->ctx, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 		if (w->dir_fd >= 0)
 			return 0;
-		if (errno != ENOENT || made > 0)
-			return -errno;
-		if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-			return -errno;
+		rc = w->dir_fd;
+		w->dir_fd = -1;
+		if (rc != -ENOENT || made > 0)
+			return rc;
+		rc = io->mkdir(io->ctx, dir, 0755);
+		if (rc != 0 && rc != -EEXIST)
+			return rc;
 	}
 }
 
@@ -1891,10 +1912,11 @@ seg_create(struct slc_sink_file_worker *w)
 		         (unsigned long long)w->seq_next);
 		/* O_EXCL: whatever is there already (a crashed run's torn segment, another
 		 * process's file) is never written into. */
-		fd = openat(w->dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		fd = w->io->openat(w->io->ctx, w->dir_fd, name,
+		                   O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (fd >= 0)
 			break;
-		rc = -errno;
+		rc = fd;
 		if (rc == -EINTR)
 			continue;
 		if (rc == -EEXIST && ++tries < CREATE_TRIES) {
@@ -1904,7 +1926,7 @@ seg_create(struct slc_sink_file_worker *w)
 		/* DIR was removed under us (names cannot be added to it any more). */
 		if (rc == -ENOENT && !reopened) {
 			reopened = true;
-			close(w->dir_fd);
+			w->io->close(w->io->ctx, w->dir_fd);
 			rc = dir_open(w);
 			if (rc == 0)
 				continue;
@@ -2026,7 +2048,8 @@ sync_policy(struct slc_sink_file_worker *w)
 	case SLC_SINK_FILE_FSYNC_NEVER:
 		return 0;
 	case SLC_SINK_FILE_FSYNC_INTERVAL:
-		if (slc_mono_ns() - w->synced_ns >= (uint64_t)cfg->fsync_interval_ms * 1000000ull)
+		if (w->io->now_ns(w->io->ctx) - w->synced_ns >=
+		    (uint64_t)cfg->fsync_interval_ms * 1000000ull)
 			return seg_sync_bg(w);
 		return 0;
 	case SLC_SINK_FILE_FSYNC_BATCH:
@@ -2073,17 +2096,21 @@ file_worker_open(void *sink, uint32_t worker, struct slc_sink_worker **out)
 		rc = -ENOMEM;
 		goto err_free_path;
 	}
-	rc = dir_max_seq(s->dir, worker, &found, &max);
+	rc = dir_max_seq(s->io, s->dir, worker, &found, &max);
 	if (rc != 0)
 		goto err_free_refused;
 	w->sink = s;
+	w->io = s->io;
 	w->st = &s->st[worker];
 	w->worker = worker;
 	w->fd = -1;
 	w->dir_fd = -1;
 	w->seq_next = found ? max + 1 : 0;
-	w->synced_ns = slc_mono_ns();
-	if (s->cfg.fsync == SLC_SINK_FILE_FSYNC_INTERVAL && !s->cfg.sync_inline) {
+	w->synced_ns = s->io->now_ns(s->io->ctx);
+	/* io_uring syncs through the kernel, not through another io: a sink given its own
+	 * syncs on the worker's thread. */
+	if (s->cfg.fsync == SLC_SINK_FILE_FSYNC_INTERVAL && !s->cfg.sync_inline &&
+	    s->io == &slc_sink_file_io_sys) {
 		/* 2 SQEs a job; CQ twice the SQ: BG_JOBS jobs never overflow it. */
 		rc = io_uring_queue_init(2 * BG_JOBS, &w->bg_ring, 0);
 		if (rc == 0)
@@ -2261,7 +2288,7 @@ file_reopen(struct slc_sink_worker *sw)
 	/* The next record creates the new file, in DIR as it is then. (What is left unsynced
 	 * in the old one, never mode's, is syncfs's at worker_close.) */
 	if (w->dir_fd >= 0) {
-		close(w->dir_fd);
+		w->io->close(w->io->ctx, w->dir_fd);
 		w->dir_fd = -1;
 		w->dir_unsynced = false;
 	}
@@ -2297,7 +2324,7 @@ file_worker_close(struct slc_sink_worker *sw)
 	/* The checkpoint says how far this worker got before close returns. */
 	ckpt_note(w, true);
 	if (w->dir_fd >= 0)
-		close(w->dir_fd);
+		w->io->close(w->io->ctx, w->dir_fd);
 	free(w->refused_idx);
 	free(w->path);
 	free(w->buf);
@@ -2321,6 +2348,7 @@ const struct slc_sink_ops slc_sink_file_ops = {
 /* ---- the reader ---- */
 
 struct slc_sink_file_reader {
+	const struct slc_sink_file_io *io;
 	int fd;
 	uint64_t size; /* at open */
 	uint64_t pos;  /* next byte to look at */
@@ -2379,12 +2407,13 @@ rd_bytes(struct slc_sink_file_reader *r, uint64_t off, uint64_t len)
 	}
 	r->win_len = 0;
 	while (got < want) {
-		ssize_t n = pread(r->fd, r->buf + got, (size_t)want - got, (off_t)(off + got));
+		ssize_t n = r->io->pread(r->io->ctx, r->fd, r->buf + got, (size_t)want - got,
+		                         off + got);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			if (n == -EINTR)
 				continue;
-			r->err = -errno;
+			r->err = (int)n;
 			return NULL;
 		}
 		if (n == 0) { /* shorter than at open: someone truncated it under us */
@@ -2504,7 +2533,7 @@ rd_zeros(struct slc_sink_file_reader *r, uint64_t from, uint64_t to, bool *zeros
 }
 
 struct slc_sink_file_reader *
-slc_sink_file_reader_open(const char *path, int *err)
+slc_sink_file_reader_open_io(const struct slc_sink_file_io *io, const char *path, int *err)
 {
 	static const uint8_t zeros[HDR_SIZE];
 	struct slc_sink_file_reader *r;
@@ -2518,15 +2547,15 @@ slc_sink_file_reader_open(const char *path, int *err)
 		rc = -ENOMEM;
 		goto err_out;
 	}
-	r->fd = open_regular(path, NULL);
+	r->io = io;
+	r->fd = open_regular(io, path, NULL);
 	if (r->fd < 0) {
 		rc = r->fd;
 		goto err_free_reader;
 	}
-	if (fstat(r->fd, &sb) != 0) {
-		rc = -errno;
+	rc = io->fstat(io->ctx, r->fd, &sb);
+	if (rc != 0)
 		goto err_close_fd;
-	}
 	r->size = (uint64_t)sb.st_size;
 
 	ev = &r->hdr_ev;
@@ -2582,12 +2611,18 @@ slc_sink_file_reader_open(const char *path, int *err)
 err_free_buf:
 	free(r->buf);
 err_close_fd:
-	close(r->fd);
+	io->close(io->ctx, r->fd);
 err_free_reader:
 	free(r);
 err_out:
 	*err = rc;
 	return NULL;
+}
+
+struct slc_sink_file_reader *
+slc_sink_file_reader_open(const char *path, int *err)
+{
+	return slc_sink_file_reader_open_io(&slc_sink_file_io_sys, path, err);
 }
 
 bool
@@ -2692,7 +2727,7 @@ slc_sink_file_reader_close(struct slc_sink_file_reader *r)
 {
 	if (r == NULL)
 		return;
-	close(r->fd);
+	r->io->close(r->io->ctx, r->fd);
 	free(r->buf);
 	free(r);
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "sink.h"
+#include "sink_file_io.h"
 
 /*
  * Each worker appends to its own segment files in DIR, so workers share no lock, no file
@@ -156,6 +157,10 @@ struct slc_sink_file_cfg {
 	 * sync's failure. NULL in the daemon. */
 	int (*test_sync_fault)(void *ctx);
 	void *test_sync_fault_ctx;
+	/* Every file operation and clock read (sink_file_io.h); NULL: the system calls. Kept
+	 * by pointer: it must outlive the sink. Anything but the system calls syncs on the
+	 * worker's thread (io_uring's background syncs would bypass it). */
+	const struct slc_sink_file_io *io;
 };
 
 /* Totals over all workers, since create. */
@@ -241,8 +246,11 @@ struct slc_sink_file_seg {
 bool slc_sink_file_name_parse(const char *name, uint32_t *worker, uint64_t *seq);
 
 /* Lists DIR's segments sorted by worker, then seq: 0 and a malloc'ed array (*segs, free()
- * it; NULL when *n is 0), or -ENOENT, -ENOTDIR, -EACCES, -ENOMEM, ... */
+ * it; NULL when *n is 0), or -ENOENT, -ENOTDIR, -EACCES, -ENOMEM, ... _io: through io
+ * (sink_file_io.h) rather than the system calls, as are the other _io functions. */
 int slc_sink_file_dir_scan(const char *dir, struct slc_sink_file_seg **segs, size_t *n);
+int slc_sink_file_dir_scan_io(const struct slc_sink_file_io *io, const char *dir,
+                              struct slc_sink_file_seg **segs, size_t *n);
 
 /* ---- reading one segment ---- */
 
@@ -276,6 +284,8 @@ struct slc_sink_file_reader;
  * error here: the first event reports it (DAMAGE or TORN at offset 0).
  */
 struct slc_sink_file_reader *slc_sink_file_reader_open(const char *path, int *err);
+struct slc_sink_file_reader *slc_sink_file_reader_open_io(const struct slc_sink_file_io *io,
+                                                          const char *path, int *err);
 
 /*
  * The next event: records in file order; DAMAGE then the records after it; at most one
@@ -312,6 +322,9 @@ enum slc_sink_file_ckpt_kind {
  */
 int slc_sink_file_checkpoint_read(const char *dir, enum slc_sink_file_ckpt_kind kind,
                                   struct slc_sink_file_pos pos[SLC_SINK_FILE_WORKERS_MAX]);
+int slc_sink_file_checkpoint_read_io(const struct slc_sink_file_io *io, const char *dir,
+                                     enum slc_sink_file_ckpt_kind kind,
+                                     struct slc_sink_file_pos pos[SLC_SINK_FILE_WORKERS_MAX]);
 
 /*
  * Records in DIR/consumed that a reader has consumed worker's records up to (seq, offset):
