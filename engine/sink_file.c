@@ -69,17 +69,21 @@ static_assert(WBUF_SIZE >= HDR_SIZE + REC_SIZE + SLC_SINK_FILE_KEY_MAX + COPY_MA
  * reaches the checkpoint only after every older one was done, so the checkpoint never
  * says a segment is durable while an older segment's sync is still under way.
  */
-#define BG_JOBS    4 /* in flight per worker; one more waits for the oldest */
-#define BG_DIR_BIT (1ull << 32)
+#define BG_JOBS        4 /* in flight per worker; one more waits for the oldest */
+#define BG_DIR_BIT     (1ull << 32)
+#define BG_TRAILER_BIT (1ull << 33)
+#define BG_SQES        4 /* a job's most: fdatasync, trailer, fdatasync, DIR */
 
 struct bg_job {
 	int fd;               /* the segment's; closed when the job retires */
 	int dir_fd;           /* DIR's, or -1: fsynced after the data, linked */
 	bool ended;           /* fd is an ended segment's own descriptor */
+	bool trailer;         /* ended: the job writes the trailer after the data's sync */
 	uint8_t cqes;         /* completions still to come */
-	int err;              /* the fdatasync's failure, -errno */
+	int err;              /* the fdatasyncs' or the trailer write's failure, -errno */
 	int dir_err;          /* the fsync of DIR's */
-	uint64_t seq, offset; /* durable once the job succeeded */
+	uint64_t seq, offset; /* durable once the job succeeded (the trailer's end) */
+	uint8_t trailer_buf[TRAILER_SIZE]; /* at offset - TRAILER_SIZE */
 };
 
 /* One worker's counters, on cache lines of their own: the worker adds, any thread reads. */
@@ -1654,7 +1658,9 @@ bg_retire(struct slc_sink_file_worker *w, struct bg_job *j)
 				w->ended_valid = false;
 		}
 	} else {
-		slc_sink_stat_add(&w->st->fsyncs, 1);
+		slc_sink_stat_add(&w->st->fsyncs, j->trailer ? 2 : 1);
+		if (j->trailer)
+			slc_sink_stat_add(&w->st->file_bytes, TRAILER_SIZE);
 		if (j->dir_err == 0)
 			ckpt_put(w,
 			         (struct slc_sink_file_pos){
@@ -1729,12 +1735,13 @@ bg_reap(struct slc_sink_file_worker *w, uint32_t keep)
 		data = io_uring_cqe_get_data64(cqe);
 		j = &w->bg_jobs[(uint32_t)data % BG_JOBS];
 		SLC_ASSERT(j->cqes > 0);
-		if (cqe->res < 0) {
-			if (data & BG_DIR_BIT)
-				j->dir_err = cqe->res;
-			else
-				j->err = cqe->res;
-		}
+		rc = cqe->res;
+		if (rc >= 0 && (data & BG_TRAILER_BIT) && rc != (int)TRAILER_SIZE)
+			rc = -EIO; /* a short write: the trailer is not whole */
+		if (rc < 0 && (data & BG_DIR_BIT))
+			j->dir_err = rc;
+		else if (rc < 0 && (j->err == 0 || j->err == -ECANCELED))
+			j->err = rc; /* the first failure, not the cancellations it caused */
 		j->cqes--;
 		io_uring_cqe_seen(&w->bg_ring, cqe);
 	}
@@ -1756,6 +1763,12 @@ bg_run_inline(const struct slc_sink_file_worker *w, struct bg_job *j)
 {
 	j->cqes = 0;
 	j->err = w->io->fdatasync(w->io->ctx, j->fd);
+	if (j->err == 0 && j->trailer) {
+		j->err = pwrite_all(w->io, j->fd, j->trailer_buf, TRAILER_SIZE,
+		                    j->offset - TRAILER_SIZE);
+		if (j->err == 0)
+			j->err = w->io->fdatasync(w->io->ctx, j->fd);
+	}
 	if (j->dir_fd < 0)
 		return;
 	if (j->err != 0)
@@ -1766,12 +1779,15 @@ bg_run_inline(const struct slc_sink_file_worker *w, struct bg_job *j)
 
 /*
  * Syncs segment seq up to offset through fd, which the job takes over, with DIR after it
- * when names were created since DIR was last synced. In the background when the ring is
- * up: 0 then, and a failure is the job's to report when it retires (counted, logged, and
- * returned by the next sync()). Otherwise on this thread: 0 or the failure.
+ * when names were created since DIR was last synced. trailer (an ended segment's, NULL:
+ * none): written at offset - TRAILER_SIZE once the data before it is synced, then synced
+ * itself (seg_end says why). In the background when the ring is up: 0 then, and a
+ * failure is the job's to report when it retires (counted, logged, and returned by the
+ * next sync()). Otherwise on this thread: 0 or the failure.
  */
 static int
-bg_submit(struct slc_sink_file_worker *w, int fd, bool ended, uint64_t seq, uint64_t offset)
+bg_submit(struct slc_sink_file_worker *w, int fd, bool ended, uint64_t seq, uint64_t offset,
+          const uint8_t *trailer)
 {
 	struct bg_job *j;
 	uint32_t slot;
@@ -1782,6 +1798,10 @@ bg_submit(struct slc_sink_file_worker *w, int fd, bool ended, uint64_t seq, uint
 	slot = w->bg_tail % BG_JOBS;
 	j = &w->bg_jobs[slot];
 	*j = (struct bg_job){.fd = fd, .dir_fd = -1, .ended = ended, .seq = seq, .offset = offset};
+	if (trailer != NULL) {
+		j->trailer = true;
+		memcpy(j->trailer_buf, trailer, TRAILER_SIZE);
+	}
 	if (w->dir_unsynced && w->dir_fd >= 0) {
 		j->dir_fd = w->io->dup(w->io->ctx, w->dir_fd);
 		w->dir_unsynced = j->dir_fd < 0;
@@ -1791,12 +1811,29 @@ bg_submit(struct slc_sink_file_worker *w, int fd, bool ended, uint64_t seq, uint
 	if (w->bg) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&w->bg_ring);
 
-		/* The SQ holds 2 * BG_JOBS and each submit empties it. */
+		/* The SQ holds BG_SQES * BG_JOBS and each submit empties it. Linked: a step
+		 * runs only once the one before it succeeded, and a failure cancels the rest
+		 * (no trailer after data that did not reach the disk). */
 		SLC_ASSERT(sqe != NULL);
 		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
 		io_uring_sqe_set_data64(sqe, slot);
 		sqe->flags |= IOSQE_ASYNC; /* it would block: straight to a worker */
 		j->cqes = 1;
+		if (j->trailer) {
+			sqe->flags |= IOSQE_IO_LINK;
+			sqe = io_uring_get_sqe(&w->bg_ring);
+			SLC_ASSERT(sqe != NULL);
+			io_uring_prep_write(sqe, fd, j->trailer_buf, TRAILER_SIZE,
+			                    j->offset - TRAILER_SIZE);
+			io_uring_sqe_set_data64(sqe, slot | BG_TRAILER_BIT);
+			sqe->flags |= IOSQE_ASYNC | IOSQE_IO_LINK;
+			sqe = io_uring_get_sqe(&w->bg_ring);
+			SLC_ASSERT(sqe != NULL);
+			io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+			io_uring_sqe_set_data64(sqe, slot);
+			sqe->flags |= IOSQE_ASYNC;
+			j->cqes = 3;
+		}
 		if (j->dir_fd >= 0) {
 			sqe->flags |= IOSQE_IO_LINK;
 			sqe = io_uring_get_sqe(&w->bg_ring);
@@ -1804,7 +1841,7 @@ bg_submit(struct slc_sink_file_worker *w, int fd, bool ended, uint64_t seq, uint
 			io_uring_prep_fsync(sqe, j->dir_fd, 0);
 			io_uring_sqe_set_data64(sqe, slot | BG_DIR_BIT);
 			sqe->flags |= IOSQE_ASYNC;
-			j->cqes = 2;
+			j->cqes++;
 		}
 		rc = io_uring_submit(&w->bg_ring);
 		if (rc == (int)j->cqes) {
@@ -1860,7 +1897,7 @@ seg_sync_bg(struct slc_sink_file_worker *w)
 	fd = w->io->dup(w->io->ctx, w->fd);
 	if (fd < 0)
 		return seg_sync(w);
-	return bg_submit(w, fd, false, w->seq, w->written);
+	return bg_submit(w, fd, false, w->seq, w->written, NULL);
 }
 
 /* Opens DIR by its name, making it again if it is gone (moved away by hand for rotation,
@@ -1953,39 +1990,67 @@ err_count:
 
 /*
  * Ends the open segment in order: its trailer, then (sync) fdatasync, then close; with
- * background syncs, the job syncs and closes. 0 without an open segment. An error
- * abandons the segment (no trailer).
+ * background syncs, the job writes the trailer, syncs and closes. 0 without an open
+ * segment. An error abandons the segment (no trailer).
+ *
+ * sync: the records are made durable before the trailer is written. Writeback does not go
+ * in file order: a trailer that reached the disk ahead of a record would make a crash's
+ * hole look like a segment ended in order, which recovery trusts and does not cut. (Found
+ * by the crash model, tests/engine/test_sink_file_crash.c.) In batch mode the records are
+ * synced already; otherwise this is one more fdatasync per segment. never mode promises
+ * nothing across a crash, and a segment it ended may read as damaged after one.
  */
 static int
 seg_end(struct slc_sink_file_worker *w, bool sync)
 {
-	int rc, cerr;
+	uint8_t t[TRAILER_SIZE];
+	int rc = 0, cerr;
 
 	if (w->fd < 0)
 		return 0;
-	rc = pend_reserve(w, TRAILER_SIZE, 1);
-	if (rc != 0)
-		return rc;
-	trailer_put(w->buf + w->buf_used, w->records, w->size);
-	pend_buf(w, TRAILER_SIZE);
-	w->size += TRAILER_SIZE;
-	rc = pend_flush(w);
-	if (rc != 0)
-		return rc;
+	if (sync) {
+		rc = pend_flush(w);
+		if (rc != 0)
+			return rc;
+		if (w->bg) {
+			/* The job takes the descriptor over and closes it when done. */
+			int fd = w->fd;
+
+			trailer_put(t, w->records, w->size);
+			w->size += TRAILER_SIZE;
+			w->fd = -1;
+			w->unsynced = false;
+			w->ended_valid = true;
+			w->ended_seq = w->seq;
+			w->ended_size = w->size;
+			return bg_submit(w, fd, true, w->ended_seq, w->ended_size, t);
+		}
+		if (w->unsynced) {
+			rc = seg_sync(w);
+			/* Failed: the segment was abandoned. A failed fsync of DIR leaves it
+			 * open: its data is safe, and its name is synced next time. */
+			if (rc != 0 && w->fd < 0)
+				return rc;
+		}
+	}
+	cerr = pend_reserve(w, TRAILER_SIZE, 1);
+	if (cerr == 0) {
+		trailer_put(w->buf + w->buf_used, w->records, w->size);
+		pend_buf(w, TRAILER_SIZE);
+		w->size += TRAILER_SIZE;
+		cerr = pend_flush(w);
+	}
+	if (cerr != 0)
+		return cerr;
 	w->ended_valid = true;
 	w->ended_seq = w->seq;
 	w->ended_size = w->size;
-	if (sync && w->bg) {
-		/* The job takes the descriptor over and closes it when done. */
-		int fd = w->fd;
-
-		w->fd = -1;
-		return bg_submit(w, fd, true, w->ended_seq, w->ended_size);
-	}
 	if (sync) {
-		rc = seg_sync(w);
-		if (rc != 0 && w->fd < 0)
-			return rc;
+		cerr = seg_sync(w);
+		if (cerr != 0 && w->fd < 0)
+			return cerr;
+		if (rc == 0)
+			rc = cerr;
 	} else {
 		w->ended_unsynced = true;
 	}
@@ -2111,8 +2176,8 @@ file_worker_open(void *sink, uint32_t worker, struct slc_sink_worker **out)
 	 * syncs on the worker's thread. */
 	if (s->cfg.fsync == SLC_SINK_FILE_FSYNC_INTERVAL && !s->cfg.sync_inline &&
 	    s->io == &slc_sink_file_io_sys) {
-		/* 2 SQEs a job; CQ twice the SQ: BG_JOBS jobs never overflow it. */
-		rc = io_uring_queue_init(2 * BG_JOBS, &w->bg_ring, 0);
+		/* BG_SQES SQEs a job; CQ twice the SQ: BG_JOBS jobs never overflow it. */
+		rc = io_uring_queue_init(BG_SQES * BG_JOBS, &w->bg_ring, 0);
 		if (rc == 0)
 			w->bg = true;
 		else
@@ -2280,18 +2345,38 @@ static int
 file_reopen(struct slc_sink_worker *sw)
 {
 	struct slc_sink_file_worker *w = (struct slc_sink_file_worker *)sw;
-
-	int rc;
+	bool sync = w->sink->cfg.fsync != SLC_SINK_FILE_FSYNC_NEVER;
+	int rc, err;
 
 	slc_sink_stat_add(&w->st->reopens, 1);
-	rc = seg_end(w, w->sink->cfg.fsync != SLC_SINK_FILE_FSYNC_NEVER);
+	rc = seg_end(w, sync);
 	/* The next record creates the new file, in DIR as it is then. (What is left unsynced
-	 * in the old one, never mode's, is syncfs's at worker_close.) */
-	if (w->dir_fd >= 0) {
-		w->io->close(w->io->ctx, w->dir_fd);
-		w->dir_fd = -1;
-		w->dir_unsynced = false;
+	 * in the old one, never mode's, is syncfs's at worker_close and sync.) */
+	if (w->dir_fd < 0)
+		return rc;
+	/*
+	 * The names created in DIR since its last fsync are durable only once that fsync
+	 * succeeds; with its descriptor gone (and DIR perhaps renamed: rotation by hand), no
+	 * later one could reach them. So: the syncs in flight first (one of them may fail its
+	 * fsync of DIR), then DIR's own, and a failure is sync()'s to report. Forgetting it
+	 * let sync() return 0 for records whose segment's name a crash then took (found by
+	 * the crash model, tests/engine/test_sink_file_crash.c).
+	 */
+	if (w->bg)
+		bg_reap(w, 0);
+	if (sync && w->dir_unsynced) {
+		err = w->io->fsync(w->io->ctx, w->dir_fd);
+		if (err != 0) {
+			slc_sink_stat_add(&w->st->write_errors, 1);
+			wlog(w, "%s: fsync failed: %s", w->sink->dir, strerror(-err));
+			w->sync_lost = err;
+			if (rc == 0)
+				rc = err;
+		}
 	}
+	w->io->close(w->io->ctx, w->dir_fd);
+	w->dir_fd = -1;
+	w->dir_unsynced = false;
 	return rc;
 }
 

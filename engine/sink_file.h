@@ -127,7 +127,11 @@
  *             calls it again; an ended segment's sync is a background one too.
  *             Without io_uring (or with sync_inline) the worker waits for each sync.
  *   batch     after every write() call: when write() returns 0, its records are on disk.
- * A segment that is ended (rotation, reopen) is synced first unless the mode is never.
+ * A segment that is ended (rotation, reopen) is synced first unless the mode is never:
+ * its records, then its trailer, written only once they are durable, then the trailer
+ * (writeback does not go in file order; a trailer on the disk ahead of a record would
+ * make a crash's hole look like a segment ended in order). A reopen also fsyncs the DIR
+ * it lets go of if a name in it is not durable yet.
  * sync() (sink.h) syncs whatever the mode, once the background syncs in flight are done:
  * an fdatasync of the open segment, or, when
  * segments were ended unsynced since the last sync (never mode's rotations, a write
