@@ -262,14 +262,17 @@ test_cost(struct slc_daemon_worker *w, uint32_t n)
  * len32+ack (docs/protocol.md): a batch that holds acknowledged messages is made durable
  * (the sink's sync) before they go back to their reactors, which then acknowledge them in
  * order. A failed write or sync acknowledges nothing: the reactors close those connections
- * and the clients send the frames again. Runs before release, which lets the bytes (and
- * the sequence numbers in front of them) go.
+ * and the clients send the frames again. A message the sink refused by itself (ref[0..nref),
+ * ascending indexes) is not durable either, and only its own connection is closed: the
+ * others of the batch are acknowledged as usual. Runs before release, which lets the bytes
+ * (and the sequence numbers in front of them) go.
  */
 static void
 handler_acks(struct slc_daemon *d, struct slc_daemon_worker *w, uint32_t g,
-             const struct slc_msg *msgs, uint32_t n, int write_err)
+             const struct slc_msg *msgs, uint32_t n, int write_err, const uint32_t *ref,
+             uint32_t nref)
 {
-	uint32_t i = 0;
+	uint32_t i = 0, k = 0;
 	bool durable;
 	int e;
 
@@ -289,13 +292,22 @@ handler_acks(struct slc_daemon *d, struct slc_daemon_worker *w, uint32_t g,
 			               "again (%" PRIu64 " failed syncs so far)",
 			               g, d->sink_ops->name, strerror(-e), prev + 1);
 	}
+	while (k < nref && ref[k] < i)
+		k++;
 	while (i < n) {
 		uint32_t id = slc_msg_reactor(&msgs[i]), j = i + 1;
+		bool ok = durable;
 
-		while (j < n && slc_msg_reactor(&msgs[j]) == id)
-			j++;
+		if (k < nref && ref[k] == i) {
+			ok = false; /* a run of its own */
+			k++;
+		} else {
+			while (j < n && slc_msg_reactor(&msgs[j]) == id &&
+			       (k == nref || ref[k] != j))
+				j++;
+		}
 		if (id < d->nreactors)
-			slc_reactor_ack(d->rc[id].r, msgs + i, j - i, durable);
+			slc_reactor_ack(d->rc[id].r, msgs + i, j - i, ok);
 		i = j;
 	}
 }
@@ -305,6 +317,8 @@ handler(void *ctx, uint32_t g, const struct slc_msg *msgs, uint32_t n)
 {
 	struct slc_daemon *d = ctx;
 	struct slc_daemon_worker *w = worker_sink(d, g);
+	const uint32_t *ref = NULL;
+	uint32_t nref = 0;
 	int e;
 
 	if (w->cost_ns != 0)
@@ -312,8 +326,15 @@ handler(void *ctx, uint32_t g, const struct slc_msg *msgs, uint32_t n)
 
 	e = w->h != NULL ? d->sink_ops->write(w->h, msgs, n) : -EBADF;
 	w->dirty = true;
+	if (e == 0 && d->sink_ops->refused != NULL)
+		nref = d->sink_ops->refused(w->h, &ref);
 	if (d->acks)
-		handler_acks(d, w, g, msgs, n, e);
+		handler_acks(d, w, g, msgs, n, e, ref, nref);
+	if (nref != 0) {
+		/* Lost, one by one: the sink logs each with its reason (rate-limited). */
+		atomic_fetch_add_explicit(&w->refused, nref, memory_order_relaxed);
+		atomic_fetch_add_explicit(&w->lost, nref, memory_order_relaxed);
+	}
 	if (e != 0) {
 		uint64_t prev =
 		        atomic_fetch_add_explicit(&w->write_errors, 1, memory_order_relaxed);

@@ -378,8 +378,13 @@ render_pools(struct slc_metrics_buf *b, const struct slc_daemon *d)
 	              "batches the sink refused (their messages are lost)",
 	              slc_metrics_u64(b, "sluice_worker_sink_errors_total", lab,
 	                              LD(d->w[g].write_errors)));
+	WORKER_FAMILY("sluice_worker_sink_refused_messages_total", "counter",
+	              "messages the sink refused one by one (lost; the others of their "
+	              "batch were delivered)",
+	              slc_metrics_u64(b, "sluice_worker_sink_refused_messages_total", lab,
+	                              LD(d->w[g].refused)));
 	WORKER_FAMILY("sluice_worker_sink_lost_messages_total", "counter",
-	              "messages in batches the sink refused",
+	              "messages in batches the sink refused, and messages it refused one by one",
 	              slc_metrics_u64(b, "sluice_worker_sink_lost_messages_total", lab,
 	                              LD(d->w[g].lost)));
 	slc_metrics_family(b, "sluice_worker_handler_latency_seconds", "histogram",
@@ -450,6 +455,15 @@ render_sink(struct slc_metrics_buf *b, const struct slc_daemon *d)
 		FILE_METRIC("sluice_sink_errors_total", "failed creates, writes and syncs",
 		            st.write_errors);
 #undef FILE_METRIC
+		slc_metrics_family(b, "sluice_sink_refused_records_total", "counter",
+		                   "records the sink refused one by one (lost), by reason");
+		slc_metrics_u64(b, "sluice_sink_refused_records_total",
+		                "sink=\"file\",reason=\"key_too_long\"", st.refused_key_too_long);
+		slc_metrics_family(b, "sluice_sink_file_foreign_files", "gauge",
+		                   "files named like segments that start-up left alone (not "
+		                   "regular files, or not segments of this version)");
+		slc_metrics_u64(b, "sluice_sink_file_foreign_files", "sink=\"file\"",
+		                st.recovered_foreign);
 	} else if (d->sink_ops == &slc_sink_forward_ops) {
 		struct slc_sink_forward_stats st;
 

@@ -39,7 +39,8 @@ struct slc_daemon_worker {
 	uint64_t busy_until_ns; /* the end of the test cost given so far */
 	uint32_t reopen_seen;
 	_Atomic uint64_t write_errors; /* batches the sink refused */
-	_Atomic uint64_t lost;         /* messages in those batches */
+	_Atomic uint64_t lost;         /* messages in those batches, and those refused */
+	_Atomic uint64_t refused;      /* messages the sink refused one by one (sink.h) */
 	_Atomic uint64_t reopens;
 	_Atomic uint64_t sync_errors; /* len32+ack batches the sink could not make durable */
 } __attribute__((aligned(128)));

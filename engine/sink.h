@@ -34,8 +34,20 @@ struct slc_sink_ops {
 	/* Called on worker `worker`'s thread before its first write. */
 	int (*worker_open)(void *sink, uint32_t worker, struct slc_sink_worker **out);
 	/* Delivers msgs[0..n). Blocks while the destination is slow. -errno: the batch was
-	 * not delivered whole (counted; the daemon logs it). */
+	 * not delivered whole (counted; the daemon logs it). 0 may leave out messages the
+	 * sink refuses one by one (refused, below): the others were delivered. */
 	int (*write)(struct slc_sink_worker *w, const struct slc_msg *msgs, uint32_t n);
+	/*
+	 * After a write() that returned 0: how many of its messages the sink refused one by
+	 * one, because it cannot store that message at all (the file sink: a key longer
+	 * than its format holds), and their indexes in that write's msgs, ascending, in
+	 * *idx (valid until the next write). Such a message is lost (the sink counts and
+	 * logs it by reason); it is not a failure of the batch: the other messages were
+	 * delivered, and sync() makes them durable, so one bad message does not cost its
+	 * neighbours (acknowledged ones from other connections among them). NULL: the sink
+	 * refuses no single message.
+	 */
+	uint32_t (*refused)(struct slc_sink_worker *w, const uint32_t **idx);
 	/* Makes everything written durable or sent, as far as the sink promises (fsync for
 	 * file). Called at drain and by the worker when it goes idle. 1: part of it goes on
 	 * in the background (file's interval syncs): call again while idle. May be NULL. */

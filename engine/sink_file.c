@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* sink_file.c: the file sink (per-worker segments of checksummed records) and their reader. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -11,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -22,6 +20,7 @@
 #include "crc32c.h"
 #include "ring.h" /* SLC_ASSERT, SLC_CACHE_LINE */
 #include "sink_file.h"
+#include "sink_file_io.h"
 #include "sink_priv.h"
 
 #define HDR_SIZE     SLC_SINK_FILE_SEG_HDR_SIZE
@@ -40,10 +39,11 @@
 static_assert(WBUF_SIZE >= HDR_SIZE + REC_SIZE + SLC_SINK_FILE_KEY_MAX + COPY_MAX,
               "a segment header and one record's copied bytes fit an empty buffer");
 
-#define CREATE_TRIES 64 /* names taken by someone else before we give up (-EEXIST) */
-#define LOCK_NAME    "sluice.lock"
-#define LOG_PER_SEC  5
-#define RD_CHUNK     (256u << 10) /* the reader's least pread */
+#define REFUSED_CAP_INIT 256 /* a worker's largest batch (pool.c's burst) */
+#define CREATE_TRIES     64  /* names taken by someone else before we give up (-EEXIST) */
+#define LOCK_NAME        "sluice.lock"
+#define LOG_PER_SEC      5
+#define RD_CHUNK         (256u << 10) /* the reader's least pread */
 
 /* Levels of cfg->log (cfg.h's: 0 error .. 3 debug). */
 #define LVL_ERROR 0
@@ -69,20 +69,24 @@ static_assert(WBUF_SIZE >= HDR_SIZE + REC_SIZE + SLC_SINK_FILE_KEY_MAX + COPY_MA
  * reaches the checkpoint only after every older one was done, so the checkpoint never
  * says a segment is durable while an older segment's sync is still under way.
  */
-#define BG_JOBS    4 /* in flight per worker; one more waits for the oldest */
-#define BG_DIR_BIT (1ull << 32)
+#define BG_JOBS        4 /* in flight per worker; one more waits for the oldest */
+#define BG_DIR_BIT     (1ull << 32)
+#define BG_TRAILER_BIT (1ull << 33)
+#define BG_SQES        4 /* a job's most: fdatasync, trailer, fdatasync, DIR */
 
 struct bg_job {
 	int fd;               /* the segment's; closed when the job retires */
 	int dir_fd;           /* DIR's, or -1: fsynced after the data, linked */
 	bool ended;           /* fd is an ended segment's own descriptor */
+	bool trailer;         /* ended: the job writes the trailer after the data's sync */
 	uint8_t cqes;         /* completions still to come */
-	int err;              /* the fdatasync's failure, -errno */
+	int err;              /* the fdatasyncs' or the trailer write's failure, -errno */
 	int dir_err;          /* the fsync of DIR's */
-	uint64_t seq, offset; /* durable once the job succeeded */
+	uint64_t seq, offset; /* durable once the job succeeded (the trailer's end) */
+	uint8_t trailer_buf[TRAILER_SIZE]; /* at offset - TRAILER_SIZE */
 };
 
-/* One worker's counters, alone on a cache line: the worker adds, any thread reads. */
+/* One worker's counters, on cache lines of their own: the worker adds, any thread reads. */
 struct wstats {
 	alignas(SLC_CACHE_LINE) _Atomic uint64_t records;
 	_Atomic uint64_t bytes;
@@ -92,9 +96,10 @@ struct wstats {
 	_Atomic uint64_t reopens;
 	_Atomic uint64_t fsyncs;
 	_Atomic uint64_t write_errors;
+	_Atomic uint64_t refused_key; /* records refused: key over SLC_SINK_FILE_KEY_MAX */
 };
 
-static_assert(sizeof(struct wstats) == SLC_CACHE_LINE, "one line per worker's counters");
+static_assert(sizeof(struct wstats) % SLC_CACHE_LINE == 0, "no line shared by two workers");
 
 /*
  * The durable checkpoint is the one thing workers share: each worker notes its position
@@ -103,7 +108,8 @@ static_assert(sizeof(struct wstats) == SLC_CACHE_LINE, "one line per worker's co
  * ckpt_buf is that worker's alone while it is set.
  */
 struct slc_sink_file {
-	struct slc_sink_file_cfg cfg; /* defaults filled in; cfg.dir points at dir */
+	struct slc_sink_file_cfg cfg;      /* defaults filled in; cfg.dir points at dir */
+	const struct slc_sink_file_io *io; /* cfg.io, or the system calls */
 	char *dir;
 	int lock_fd;       /* holds the flock on DIR/sluice.lock */
 	struct wstats *st; /* [SLC_SINK_FILE_WORKERS_MAX] */
@@ -124,6 +130,7 @@ struct slc_sink_file {
 	uint64_t recovered_bytes_cut;
 	uint64_t recovered_records_dropped;
 	uint64_t recovered_lost_durable;
+	uint64_t recovered_foreign;
 };
 
 /*
@@ -133,6 +140,7 @@ struct slc_sink_file {
  */
 struct slc_sink_file_worker {
 	struct slc_sink_file *sink;
+	const struct slc_sink_file_io *io; /* the sink's */
 	struct wstats *st;
 	uint32_t worker;
 	int fd;             /* the open segment; -1: none, the next record creates one */
@@ -167,6 +175,11 @@ struct slc_sink_file_worker {
 	uint64_t pend_records; /* pending records and their key + payload bytes */
 	uint64_t pend_bytes;
 	struct slc_sink_loglimit log_limit;
+	/* The records the last write() refused one by one (sink.h's refused): their indexes
+	 * in its msgs. Room for a whole worker batch from the start; more only if a write()
+	 * of more messages refuses more. */
+	uint32_t *refused_idx;
+	uint32_t refused_n, refused_cap;
 	char *path; /* DIR/name of the open (or last) segment, for log lines */
 	size_t path_cap;
 	size_t name_off; /* where the name starts in path */
@@ -263,17 +276,17 @@ trailer_valid(const uint8_t *h, uint64_t at)
 
 /* pwrite of all len bytes: 0 or -errno. */
 static int
-pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+pwrite_all(const struct slc_sink_file_io *io, int fd, const void *buf, size_t len, uint64_t off)
 {
 	const uint8_t *p = buf;
 
 	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
+		ssize_t n = io->pwrite(io->ctx, fd, p, len, off);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			if (n == -EINTR)
 				continue;
-			return -errno;
+			return (int)n;
 		}
 		if (n == 0)
 			return -EIO;
@@ -286,17 +299,17 @@ pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 
 /* pread of all len bytes: 0, -errno, or -EIO when the file ends first. */
 static int
-pread_all(int fd, void *buf, size_t len, uint64_t off)
+pread_all(const struct slc_sink_file_io *io, int fd, void *buf, size_t len, uint64_t off)
 {
 	uint8_t *p = buf;
 
 	while (len > 0) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
+		ssize_t n = io->pread(io->ctx, fd, p, len, off);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			if (n == -EINTR)
 				continue;
-			return -errno;
+			return (int)n;
 		}
 		if (n == 0)
 			return -EIO;
@@ -305,6 +318,60 @@ pread_all(int fd, void *buf, size_t len, uint64_t off)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+/* What a file that is not a regular file is, for log lines. */
+static const char *
+file_kind(mode_t mode)
+{
+	if (S_ISDIR(mode))
+		return "not a regular file (a directory)";
+	if (S_ISFIFO(mode))
+		return "not a regular file (a FIFO)";
+	if (S_ISSOCK(mode))
+		return "not a regular file (a socket)";
+	if (S_ISCHR(mode))
+		return "not a regular file (a character device)";
+	if (S_ISBLK(mode))
+		return "not a regular file (a block device)";
+	return "not a regular file";
+}
+
+/*
+ * Opens path for reading only if it is a regular file: a fd, or -errno of stat/open, or
+ * -EISDIR (a directory) or -EINVAL (a FIFO, socket or device; *kind says which, when not
+ * NULL). A FIFO named like one of our files would block a plain open() until some writer
+ * came (start-up and sluice-cat hung on one), and opening a device can have effects of its
+ * own: stat first, and O_NONBLOCK in case the name changed in between (fstat then says so).
+ */
+static int
+open_regular(const struct slc_sink_file_io *io, const char *path, const char **kind)
+{
+	struct stat sb;
+	int fd, rc;
+
+	if (kind != NULL)
+		*kind = NULL;
+	rc = io->stat(io->ctx, path, &sb);
+	if (rc != 0)
+		return rc;
+	if (S_ISREG(sb.st_mode)) {
+		/* Regular files ignore O_NONBLOCK (the descriptor reads as any other). */
+		fd = io->openat(io->ctx, AT_FDCWD, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
+		if (fd < 0)
+			return fd;
+		rc = io->fstat(io->ctx, fd, &sb);
+		if (rc != 0) {
+			io->close(io->ctx, fd);
+			return rc;
+		}
+		if (S_ISREG(sb.st_mode))
+			return fd;
+		io->close(io->ctx, fd);
+	}
+	if (kind != NULL)
+		*kind = file_kind(sb.st_mode);
+	return S_ISDIR(sb.st_mode) ? -EISDIR : -EINVAL;
 }
 
 static void wlog(struct slc_sink_file_worker *w, const char *fmt, ...)
@@ -391,92 +458,94 @@ seg_cmp(const void *a, const void *b)
 	return 0;
 }
 
-int
-slc_sink_file_dir_scan(const char *dir, struct slc_sink_file_seg **segs, size_t *n)
+/* What a directory listing gathers: segments (dir_scan), or one worker's highest seq. */
+struct scan {
+	struct slc_sink_file_seg *v;
+	size_t cnt, cap;
+	uint32_t worker; /* dir_max_seq's */
+	bool found;
+	uint64_t max;
+};
+
+static int
+scan_add(void *arg, const char *name)
 {
-	struct slc_sink_file_seg *v = NULL, *nv;
-	size_t cnt = 0, cap = 0;
-	struct dirent *de;
-	DIR *d;
-	int rc = 0;
+	struct scan *sc = arg;
+	struct slc_sink_file_seg *nv;
+	uint32_t worker;
+	uint64_t seq;
+
+	if (!slc_sink_file_name_parse(name, &worker, &seq) || strlen(name) >= sizeof(nv->name))
+		return 0;
+	if (sc->cnt == sc->cap) {
+		sc->cap = sc->cap != 0 ? sc->cap * 2 : 64;
+		nv = realloc(sc->v, sc->cap * sizeof(*nv));
+		if (nv == NULL)
+			return -ENOMEM;
+		sc->v = nv;
+	}
+	sc->v[sc->cnt].worker = worker;
+	sc->v[sc->cnt].seq = seq;
+	/* A canonical name is at most 37 bytes: it fits. */
+	memcpy(sc->v[sc->cnt].name, name, strlen(name) + 1);
+	sc->cnt++;
+	return 0;
+}
+
+int
+slc_sink_file_dir_scan_io(const struct slc_sink_file_io *io, const char *dir,
+                          struct slc_sink_file_seg **segs, size_t *n)
+{
+	struct scan sc = {0};
+	int rc;
 
 	*segs = NULL;
 	*n = 0;
-	d = opendir(dir);
-	if (d == NULL)
-		return -errno;
-	for (;;) {
-		uint32_t worker;
-		uint64_t seq;
-
-		errno = 0;
-		de = readdir(d);
-		if (de == NULL) {
-			rc = -errno;
-			break;
-		}
-		if (!slc_sink_file_name_parse(de->d_name, &worker, &seq) ||
-		    strlen(de->d_name) >= sizeof(v->name))
-			continue;
-		if (cnt == cap) {
-			cap = cap != 0 ? cap * 2 : 64;
-			nv = realloc(v, cap * sizeof(*v));
-			if (nv == NULL) {
-				rc = -ENOMEM;
-				break;
-			}
-			v = nv;
-		}
-		v[cnt].worker = worker;
-		v[cnt].seq = seq;
-		/* A canonical name is at most 37 bytes: it fits. */
-		memcpy(v[cnt].name, de->d_name, strlen(de->d_name) + 1);
-		cnt++;
-	}
-	closedir(d);
+	rc = io->list(io->ctx, dir, scan_add, &sc);
 	if (rc != 0) {
-		free(v);
+		free(sc.v);
 		return rc;
 	}
-	if (cnt > 1)
-		qsort(v, cnt, sizeof(*v), seg_cmp);
-	*segs = v;
-	*n = cnt;
+	if (sc.cnt > 1)
+		qsort(sc.v, sc.cnt, sizeof(*sc.v), seg_cmp);
+	*segs = sc.v;
+	*n = sc.cnt;
+	return 0;
+}
+
+int
+slc_sink_file_dir_scan(const char *dir, struct slc_sink_file_seg **segs, size_t *n)
+{
+	return slc_sink_file_dir_scan_io(&slc_sink_file_io_sys, dir, segs, n);
+}
+
+static int
+scan_max(void *arg, const char *name)
+{
+	struct scan *sc = arg;
+	uint32_t w;
+	uint64_t seq;
+
+	if (!slc_sink_file_name_parse(name, &w, &seq) || w != sc->worker)
+		return 0;
+	if (!sc->found || seq > sc->max)
+		sc->max = seq;
+	sc->found = true;
 	return 0;
 }
 
 /* The highest seq of worker's segments in dir: 0 and *found; a missing dir has none (a
  * segment create makes it again). */
 static int
-dir_max_seq(const char *dir, uint32_t worker, bool *found, uint64_t *max)
+dir_max_seq(const struct slc_sink_file_io *io, const char *dir, uint32_t worker, bool *found,
+            uint64_t *max)
 {
-	struct dirent *de;
-	DIR *d;
-	int rc;
+	struct scan sc = {.worker = worker};
+	int rc = io->list(io->ctx, dir, scan_max, &sc);
 
-	*found = false;
-	*max = 0;
-	d = opendir(dir);
-	if (d == NULL)
-		return errno == ENOENT ? 0 : -errno;
-	for (;;) {
-		uint32_t w;
-		uint64_t seq;
-
-		errno = 0;
-		de = readdir(d);
-		if (de == NULL) {
-			rc = -errno;
-			break;
-		}
-		if (!slc_sink_file_name_parse(de->d_name, &w, &seq) || w != worker)
-			continue;
-		if (!*found || seq > *max)
-			*max = seq;
-		*found = true;
-	}
-	closedir(d);
-	return rc;
+	*found = sc.found;
+	*max = sc.max;
+	return rc == -ENOENT ? 0 : rc;
 }
 
 /* ---- fsync mode names ---- */
@@ -621,8 +690,9 @@ ckpt_parse(const char *buf, size_t len, enum slc_sink_file_ckpt_kind kind,
 }
 
 int
-slc_sink_file_checkpoint_read(const char *dir, enum slc_sink_file_ckpt_kind kind,
-                              struct slc_sink_file_pos pos[SLC_SINK_FILE_WORKERS_MAX])
+slc_sink_file_checkpoint_read_io(const struct slc_sink_file_io *io, const char *dir,
+                                 enum slc_sink_file_ckpt_kind kind,
+                                 struct slc_sink_file_pos pos[SLC_SINK_FILE_WORKERS_MAX])
 {
 	char path[PATH_MAX], *buf;
 	size_t len = 0;
@@ -633,9 +703,9 @@ slc_sink_file_checkpoint_read(const char *dir, enum slc_sink_file_ckpt_kind kind
 		return -EINVAL;
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, ckpt_file(kind)) >= sizeof(path))
 		return -ENAMETOOLONG;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open_regular(io, path, NULL);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	buf = malloc(CKPT_READ_MAX + 1);
 	if (buf == NULL) {
 		rc = -ENOMEM;
@@ -643,12 +713,12 @@ slc_sink_file_checkpoint_read(const char *dir, enum slc_sink_file_ckpt_kind kind
 	}
 	/* One byte more than the largest allowed: a file that fills it is too large. */
 	while (len <= CKPT_READ_MAX) {
-		ssize_t n = read(fd, buf + len, CKPT_READ_MAX + 1 - len);
+		ssize_t n = io->pread(io->ctx, fd, buf + len, CKPT_READ_MAX + 1 - len, len);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			if (n == -EINTR)
 				continue;
-			rc = -errno;
+			rc = (int)n;
 			goto out_free;
 		}
 		if (n == 0)
@@ -664,48 +734,60 @@ slc_sink_file_checkpoint_read(const char *dir, enum slc_sink_file_ckpt_kind kind
 out_free:
 	free(buf);
 out_close:
-	close(fd);
+	io->close(io->ctx, fd);
 	return rc;
+}
+
+int
+slc_sink_file_checkpoint_read(const char *dir, enum slc_sink_file_ckpt_kind kind,
+                              struct slc_sink_file_pos pos[SLC_SINK_FILE_WORKERS_MAX])
+{
+	return slc_sink_file_checkpoint_read_io(&slc_sink_file_io_sys, dir, kind, pos);
 }
 
 /* Replaces DIR/name with buf[0..len) so that a crash leaves the old file or the new one,
  * never a mix: DIR/name.tmp, fdatasync, rename, fsync DIR. Removes the .tmp on failure. */
 static int
-file_replace(const char *dir, const char *name, const char *buf, size_t len)
+file_replace(const struct slc_sink_file_io *io, const char *dir, const char *name, const char *buf,
+             size_t len)
 {
 	char tmp[PATH_MAX], dst[PATH_MAX];
-	int fd, dfd, rc;
+	int fd, dfd, rc, cerr;
 
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name) >= sizeof(tmp))
 		return -ENAMETOOLONG;
 	snprintf(dst, sizeof(dst), "%s/%s", dir, name);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* A .tmp left by a crash is garbage; whatever else has the name (a FIFO would block
+	 * an open for writing) is not ours to write into. The caller's lock makes it ours. */
+	(void)io->unlinkat(io->ctx, AT_FDCWD, tmp);
+	fd = io->openat(io->ctx, AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return -errno;
-	rc = pwrite_all(fd, buf, len, 0);
-	if (rc == 0 && fdatasync(fd) != 0)
-		rc = -errno;
-	if (close(fd) != 0 && rc == 0 && errno != EINTR)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, dst) != 0)
-		rc = -errno;
+		return fd;
+	rc = pwrite_all(io, fd, buf, len, 0);
+	if (rc == 0)
+		rc = io->fdatasync(io->ctx, fd);
+	cerr = io->close(io->ctx, fd);
+	if (cerr != 0 && cerr != -EINTR && rc == 0)
+		rc = cerr;
+	if (rc == 0)
+		rc = io->rename(io->ctx, tmp, dst);
 	if (rc != 0) {
-		(void)unlink(tmp);
+		(void)io->unlinkat(io->ctx, AT_FDCWD, tmp);
 		return rc;
 	}
 	/* The new name is durable only once DIR is. */
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dfd = io->openat(io->ctx, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (dfd < 0)
-		return -errno;
-	if (fsync(dfd) != 0)
-		rc = -errno;
-	close(dfd);
+		return dfd;
+	rc = io->fsync(io->ctx, dfd);
+	io->close(io->ctx, dfd);
 	return rc;
 }
 
 int
 slc_sink_file_checkpoint_consumed(const char *dir, uint32_t worker, uint64_t seq, uint64_t offset)
 {
+	const struct slc_sink_file_io *io = &slc_sink_file_io_sys;
 	struct slc_sink_file_pos *pos;
 	char path[PATH_MAX], *buf;
 	int lock_fd, rc;
@@ -722,27 +804,25 @@ slc_sink_file_checkpoint_consumed(const char *dir, uint32_t worker, uint64_t seq
 	}
 	/* Readers serialise on a file that is never renamed: a flock on consumed.tmp or on
 	 * consumed would be held on an inode that the other's rename replaces. */
-	lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	lock_fd = io->openat(io->ctx, AT_FDCWD, path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (lock_fd < 0) {
-		rc = -errno;
+		rc = lock_fd;
 		goto out_free;
 	}
-	while ((rc = flock(lock_fd, LOCK_EX)) != 0 && errno == EINTR)
+	while ((rc = io->lock(io->ctx, lock_fd, true)) == -EINTR)
 		;
-	if (rc != 0) {
-		rc = -errno;
+	if (rc != 0)
 		goto out_unlock;
-	}
-	rc = slc_sink_file_checkpoint_read(dir, SLC_SINK_FILE_CKPT_CONSUMED, pos);
+	rc = slc_sink_file_checkpoint_read_io(io, dir, SLC_SINK_FILE_CKPT_CONSUMED, pos);
 	if (rc == -ENOENT)
 		rc = 0;
 	if (rc != 0)
 		goto out_unlock;
 	pos[worker] = (struct slc_sink_file_pos){.valid = true, .seq = seq, .offset = offset};
-	rc = file_replace(dir, SLC_SINK_FILE_CONSUMED_NAME, buf,
+	rc = file_replace(io, dir, SLC_SINK_FILE_CONSUMED_NAME, buf,
 	                  ckpt_format(buf, SLC_SINK_FILE_CKPT_CONSUMED, pos));
 out_unlock:
-	close(lock_fd); /* and with it the flock */
+	io->close(io->ctx, lock_fd); /* and with it the flock */
 out_free:
 	free(buf);
 	free(pos);
@@ -754,7 +834,7 @@ out_free:
 static int
 ckpt_store(struct slc_sink_file *s, size_t len)
 {
-	int rc = file_replace(s->dir, SLC_SINK_FILE_CKPT_NAME, s->ckpt_buf, len);
+	int rc = file_replace(s->io, s->dir, SLC_SINK_FILE_CKPT_NAME, s->ckpt_buf, len);
 
 	if (rc == 0) {
 		slc_sink_stat_add(&s->checkpoints, 1);
@@ -785,7 +865,7 @@ struct seg_check {
  * trailer that says it is there. A segment ended in order is not read any further.
  */
 static int
-seg_peek(const char *path, struct seg_check *c)
+seg_peek(const struct slc_sink_file_io *io, const char *path, struct seg_check *c)
 {
 	static const uint8_t zeros[HDR_SIZE];
 	uint8_t h[HDR_SIZE], t[TRAILER_SIZE];
@@ -793,20 +873,17 @@ seg_peek(const char *path, struct seg_check *c)
 	int fd, rc = 0;
 
 	memset(c, 0, sizeof(*c));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open_regular(io, path, &c->foreign);
+	if (fd == -EISDIR || fd == -EINVAL)
+		return 0; /* c->foreign says what it is instead */
 	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &sb) != 0) {
-		rc = -errno;
+		return fd;
+	rc = io->fstat(io->ctx, fd, &sb);
+	if (rc != 0)
 		goto out;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		c->foreign = "not a regular file";
-		goto out;
-	}
 	c->size = (uint64_t)sb.st_size;
 	if (c->size >= HDR_SIZE) {
-		rc = pread_all(fd, h, HDR_SIZE, 0);
+		rc = pread_all(io, fd, h, HDR_SIZE, 0);
 		if (rc != 0)
 			goto out;
 		if (memcmp(h, zeros, HDR_SIZE) == 0)
@@ -819,25 +896,25 @@ seg_peek(const char *path, struct seg_check *c)
 			c->foreign = "bad segment header length";
 	}
 	if (c->foreign == NULL && c->size >= HDR_SIZE + TRAILER_SIZE) {
-		rc = pread_all(fd, t, TRAILER_SIZE, c->size - TRAILER_SIZE);
+		rc = pread_all(io, fd, t, TRAILER_SIZE, c->size - TRAILER_SIZE);
 		if (rc != 0)
 			goto out;
 		c->closed = trailer_valid(t, c->size - TRAILER_SIZE);
 	}
 out:
-	close(fd);
+	io->close(io->ctx, fd);
 	return rc;
 }
 
 /* Reads the whole segment with the reader: where its whole records end, and why. */
 static int
-seg_scan(const char *path, struct seg_check *c)
+seg_scan(const struct slc_sink_file_io *io, const char *path, struct seg_check *c)
 {
 	struct slc_sink_file_reader *r;
 	struct slc_sink_file_ev ev;
 	int rc;
 
-	r = slc_sink_file_reader_open(path, &rc);
+	r = slc_sink_file_reader_open_io(io, path, &rc);
 	if (r == NULL)
 		return rc;
 	c->why = NULL;
@@ -883,37 +960,37 @@ seg_scan(const char *path, struct seg_check *c)
  * middle leaves a file that the next recovery repairs the same way. *size: the new size.
  */
 static int
-seg_repair(const char *path, const struct slc_sink_file_seg *seg, const struct seg_check *c,
-           uint64_t *size)
+seg_repair(const struct slc_sink_file_io *io, const char *path, const struct slc_sink_file_seg *seg,
+           const struct seg_check *c, uint64_t *size)
 {
 	uint8_t h[HDR_SIZE], t[TRAILER_SIZE];
 	uint64_t at = c->whole, records = c->kept;
-	int fd, rc;
+	int fd, rc, cerr;
 
 	SLC_ASSERT(at == 0 || at >= HDR_SIZE);
-	fd = open(path, O_RDWR | O_CLOEXEC);
+	fd = io->openat(io->ctx, AT_FDCWD, path, O_RDWR | O_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
-	if (ftruncate(fd, (off_t)at) != 0) {
-		rc = -errno;
+		return fd;
+	rc = io->ftruncate(io->ctx, fd, at);
+	if (rc != 0)
 		goto out;
-	}
 	if (at == 0) {
 		seg_hdr_put(h, seg->worker, seg->seq);
-		rc = pwrite_all(fd, h, HDR_SIZE, 0);
+		rc = pwrite_all(io, fd, h, HDR_SIZE, 0);
 		if (rc != 0)
 			goto out;
 		at = HDR_SIZE;
 		records = 0;
 	}
 	trailer_put(t, records, at);
-	rc = pwrite_all(fd, t, TRAILER_SIZE, at);
-	if (rc == 0 && fdatasync(fd) != 0)
-		rc = -errno;
+	rc = pwrite_all(io, fd, t, TRAILER_SIZE, at);
+	if (rc == 0)
+		rc = io->fdatasync(io->ctx, fd);
 	*size = at + TRAILER_SIZE;
 out:
-	if (close(fd) != 0 && rc == 0 && errno != EINTR)
-		rc = -errno;
+	cerr = io->close(io->ctx, fd);
+	if (cerr != 0 && cerr != -EINTR && rc == 0)
+		rc = cerr;
 	return rc;
 }
 
@@ -950,8 +1027,9 @@ seg_recover(struct slc_sink_file *s, const char *path, const struct slc_sink_fil
 	if (seg->worker < SLC_SINK_FILE_WORKERS_MAX && s->ckpt[seg->worker].valid &&
 	    s->ckpt[seg->worker].seq == seg->seq)
 		cp = &s->ckpt[seg->worker];
-	rc = seg_peek(path, &c);
+	rc = seg_peek(s->io, path, &c);
 	if (rc == 0 && c.foreign != NULL) {
+		s->recovered_foreign++;
 		sink_log(s, LVL_ERROR, "%s: %s; not recovered, left as it is", path, c.foreign);
 		if (cp != NULL)
 			ckpt_lost(s, path, cp, false, 0, c.foreign);
@@ -961,7 +1039,7 @@ seg_recover(struct slc_sink_file *s, const char *path, const struct slc_sink_fil
 	if (rc == 0 && c.closed && cp == NULL)
 		return;
 	if (rc == 0)
-		rc = seg_scan(path, &c);
+		rc = seg_scan(s->io, path, &c);
 	if (rc != 0) {
 		sink_log(s, LVL_ERROR, "%s: cannot read it: %s; not recovered", path,
 		         strerror(-rc));
@@ -972,7 +1050,7 @@ seg_recover(struct slc_sink_file *s, const char *path, const struct slc_sink_fil
 	whole = c.closed && c.why == NULL ? c.size : c.whole;
 	size = c.size;
 	if (!c.closed) {
-		rc = seg_repair(path, seg, &c, &size);
+		rc = seg_repair(s->io, path, seg, &c, &size);
 		if (rc != 0) {
 			sink_log(s, LVL_ERROR, "%s: cannot recover it: %s; left as it is", path,
 			         strerror(-rc));
@@ -1023,13 +1101,14 @@ dir_recover(struct slc_sink_file *s)
 	/* A crash in the middle of a checkpoint write leaves its .tmp; DIR/checkpoint is
 	 * whole either way. */
 	snprintf(path, cap, "%s/%s.tmp", s->dir, SLC_SINK_FILE_CKPT_NAME);
-	(void)unlink(path);
-	rc = slc_sink_file_checkpoint_read(s->dir, SLC_SINK_FILE_CKPT_DURABLE, s->ckpt);
+	(void)s->io->unlinkat(s->io->ctx, AT_FDCWD, path);
+	rc = slc_sink_file_checkpoint_read_io(s->io, s->dir, SLC_SINK_FILE_CKPT_DURABLE, s->ckpt);
 	if (rc != 0 && rc != -ENOENT)
 		sink_log(s, LVL_ERROR,
 		         "%s/%s: cannot read it: %s; durable data is not checked this time", s->dir,
-		         SLC_SINK_FILE_CKPT_NAME, strerror(-rc));
-	rc = slc_sink_file_dir_scan(s->dir, &segs, &n);
+		         SLC_SINK_FILE_CKPT_NAME,
+		         rc == -EINVAL || rc == -EISDIR ? "not a regular file" : strerror(-rc));
+	rc = slc_sink_file_dir_scan_io(s->io, s->dir, &segs, &n);
 	if (rc != 0) {
 		free(path);
 		return rc;
@@ -1063,7 +1142,7 @@ dir_recover(struct slc_sink_file *s)
 		if (ckpt_store(s, ckpt_format(s->ckpt_buf, SLC_SINK_FILE_CKPT_DURABLE, s->ckpt)) ==
 		    0)
 			s->ckpt_dirty = false;
-		s->ckpt_written_ns = slc_mono_ns();
+		s->ckpt_written_ns = s->io->now_ns(s->io->ctx);
 	}
 	return 0;
 }
@@ -1104,6 +1183,7 @@ slc_sink_file_create(const struct slc_sink_file_cfg *cfg, int *err)
 		s->cfg.fsync_interval_ms = SLC_SINK_FILE_FSYNC_INTERVAL_MS_DEFAULT;
 	if (s->cfg.log == NULL)
 		s->cfg.log = slc_sink_default_log;
+	s->io = cfg->io != NULL ? cfg->io : &slc_sink_file_io_sys;
 	s->dir = strdup(cfg->dir);
 	if (s->dir == NULL) {
 		rc = -ENOMEM;
@@ -1130,14 +1210,12 @@ slc_sink_file_create(const struct slc_sink_file_cfg *cfg, int *err)
 	if (rc != 0)
 		goto err_destroy_mutex;
 
-	if (mkdir(s->dir, 0755) != 0 && errno != EEXIST) {
-		rc = -errno;
+	rc = s->io->mkdir(s->io->ctx, s->dir, 0755);
+	if (rc != 0 && rc != -EEXIST)
 		goto err_destroy_cond;
-	}
-	if (stat(s->dir, &sb) != 0) {
-		rc = -errno;
+	rc = s->io->stat(s->io->ctx, s->dir, &sb);
+	if (rc != 0)
 		goto err_destroy_cond;
-	}
 	if (!S_ISDIR(sb.st_mode)) {
 		rc = -ENOTDIR;
 		goto err_destroy_cond;
@@ -1148,21 +1226,23 @@ slc_sink_file_create(const struct slc_sink_file_cfg *cfg, int *err)
 		goto err_destroy_cond;
 	}
 	snprintf(lock_path, dir_len + sizeof("/" LOCK_NAME), "%s/%s", s->dir, LOCK_NAME);
-	s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	rc = -errno;
+	s->lock_fd =
+	        s->io->openat(s->io->ctx, AT_FDCWD, lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	free(lock_path);
-	if (s->lock_fd < 0)
+	if (s->lock_fd < 0) {
+		rc = s->lock_fd;
 		goto err_destroy_cond;
+	}
 	/* Two daemons in one directory would each be sure that they own the next seq. */
-	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+	rc = s->io->lock(s->io->ctx, s->lock_fd, false);
+	if (rc != 0) {
+		rc = rc == -EWOULDBLOCK ? -EBUSY : rc;
 		goto err_close_lock;
 	}
 	/* The lock file may be left from a run when DIR was still writable. */
-	if (faccessat(AT_FDCWD, s->dir, W_OK | X_OK, AT_EACCESS) != 0) {
-		rc = -errno;
+	rc = s->io->access(s->io->ctx, s->dir);
+	if (rc != 0)
 		goto err_close_lock;
-	}
 	/* Under the lock, before any worker: nobody else writes these segments now. */
 	rc = dir_recover(s);
 	if (rc != 0)
@@ -1170,7 +1250,7 @@ slc_sink_file_create(const struct slc_sink_file_cfg *cfg, int *err)
 	return s;
 
 err_close_lock:
-	close(s->lock_fd);
+	s->io->close(s->io->ctx, s->lock_fd);
 err_destroy_cond:
 	pthread_cond_destroy(&s->ckpt_cv);
 err_destroy_mutex:
@@ -1198,7 +1278,7 @@ file_destroy(void *sink)
 	/* Every worker is closed: a position noted since the last write is written now. */
 	if (s->ckpt_dirty)
 		(void)ckpt_store(s, ckpt_format(s->ckpt_buf, SLC_SINK_FILE_CKPT_DURABLE, s->ckpt));
-	close(s->lock_fd); /* and with it the flock */
+	s->io->close(s->io->ctx, s->lock_fd); /* and with it the flock */
 	pthread_cond_destroy(&s->ckpt_cv);
 	pthread_mutex_destroy(&s->ckpt_mu);
 	free(s->ckpt_buf);
@@ -1224,11 +1304,14 @@ slc_sink_file_stats(void *sink, struct slc_sink_file_stats *out)
 		out->reopens += atomic_load_explicit(&st->reopens, memory_order_relaxed);
 		out->fsyncs += atomic_load_explicit(&st->fsyncs, memory_order_relaxed);
 		out->write_errors += atomic_load_explicit(&st->write_errors, memory_order_relaxed);
+		out->refused_key_too_long +=
+		        atomic_load_explicit(&st->refused_key, memory_order_relaxed);
 	}
 	out->recovered_segments = s->recovered_segments;
 	out->recovered_bytes_cut = s->recovered_bytes_cut;
 	out->recovered_records_dropped = s->recovered_records_dropped;
 	out->recovered_lost_durable = s->recovered_lost_durable;
+	out->recovered_foreign = s->recovered_foreign;
 	out->checkpoints = atomic_load_explicit(&s->checkpoints, memory_order_relaxed);
 	out->checkpoint_errors = atomic_load_explicit(&s->checkpoint_errors, memory_order_relaxed);
 }
@@ -1285,17 +1368,21 @@ seg_abandon(struct slc_sink_file_worker *w, int rc, const char *what, bool cut)
 	wlog(w, "%s: %s failed: %s; the next record starts a new segment", w->path, what,
 	     strerror(-rc));
 	if (cut) {
+		int err = 0;
+
 		if (w->written == 0)
-			(void)unlinkat(w->dir_fd, w->path + w->name_off, 0);
-		else if (ftruncate(w->fd, (off_t)w->written) != 0)
+			(void)w->io->unlinkat(w->io->ctx, w->dir_fd, w->path + w->name_off);
+		else
+			err = w->io->ftruncate(w->io->ctx, w->fd, w->written);
+		if (err != 0)
 			wlog(w, "%s: cannot cut back to %llu bytes: %s; it ends in a torn record",
-			     w->path, (unsigned long long)w->written, strerror(errno));
+			     w->path, (unsigned long long)w->written, strerror(-err));
 		/* What earlier write() calls put there is still to be made durable by a sync
 		 * (after a failed fdatasync it may be gone: that is sync_lost's). */
 		if (w->unsynced)
 			w->ended_unsynced = true;
 	}
-	(void)close(w->fd);
+	(void)w->io->close(w->io->ctx, w->fd);
 	w->fd = -1;
 	w->unsynced = false;
 	w->ended_valid = false;
@@ -1317,12 +1404,12 @@ pend_flush(struct slc_sink_file_worker *w)
 	for (int i = 0; i < cnt; i++)
 		total += iov[i].iov_len;
 	while (cnt > 0) {
-		ssize_t n = writev(w->fd, iov, cnt);
+		ssize_t n = w->io->writev(w->io->ctx, w->fd, iov, cnt);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			if (n == -EINTR)
 				continue;
-			rc = -errno;
+			rc = (int)n;
 			goto err_abandon;
 		}
 		if (n == 0) { /* no iov is empty, so no progress is a failure */
@@ -1378,7 +1465,7 @@ static void
 ckpt_put(struct slc_sink_file_worker *w, struct slc_sink_file_pos pos, bool force)
 {
 	struct slc_sink_file *s = w->sink;
-	uint64_t now = slc_mono_ns();
+	uint64_t now = w->io->now_ns(w->io->ctx);
 	size_t len;
 	int rc;
 
@@ -1466,7 +1553,9 @@ seg_sync(struct slc_sink_file_worker *w)
 	int rc;
 
 	if (w->fd >= 0 && w->unsynced) {
-		rc = fdatasync(w->fd) != 0 ? -errno : sync_fault(w);
+		rc = w->io->fdatasync(w->io->ctx, w->fd);
+		if (rc == 0)
+			rc = sync_fault(w);
 		if (rc != 0) {
 			seg_abandon(w, rc, "fdatasync", false);
 			w->sync_lost = rc;
@@ -1477,8 +1566,8 @@ seg_sync(struct slc_sink_file_worker *w)
 	}
 	/* The directory the segments were created in, even if it was renamed since. */
 	if (w->dir_unsynced && w->dir_fd >= 0) {
-		if (fsync(w->dir_fd) != 0) {
-			rc = -errno;
+		rc = w->io->fsync(w->io->ctx, w->dir_fd);
+		if (rc != 0) {
 			/* The segment stays: its data is safe; the name is synced next time. */
 			slc_sink_stat_add(&w->st->write_errors, 1);
 			wlog(w, "%s: fsync failed: %s", w->sink->dir, strerror(-rc));
@@ -1486,7 +1575,7 @@ seg_sync(struct slc_sink_file_worker *w)
 		}
 		w->dir_unsynced = false;
 	}
-	w->synced_ns = slc_mono_ns();
+	w->synced_ns = w->io->now_ns(w->io->ctx);
 	ckpt_note(w, false);
 	return 0;
 }
@@ -1499,24 +1588,26 @@ seg_sync(struct slc_sink_file_worker *w)
 static int
 fs_sync(struct slc_sink_file_worker *w)
 {
-	int fd = w->dir_fd, rc = 0;
+	const struct slc_sink_file_io *io = w->io;
+	int fd = w->dir_fd, rc;
 
 	if (fd < 0)
-		fd = open(w->sink->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || syncfs(fd) != 0) {
-		rc = -errno;
+		fd = io->openat(io->ctx, AT_FDCWD, w->sink->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+		                0);
+	rc = fd < 0 ? fd : io->syncfs(io->ctx, fd);
+	if (rc != 0) {
 		slc_sink_stat_add(&w->st->write_errors, 1);
 		wlog(w, "%s: syncfs failed: %s", w->sink->dir, strerror(-rc));
 	}
 	if (fd >= 0 && fd != w->dir_fd)
-		close(fd);
+		io->close(io->ctx, fd);
 	if (rc != 0)
 		return rc;
 	slc_sink_stat_add(&w->st->fsyncs, 1);
 	w->unsynced = false;
 	w->dir_unsynced = false;
 	w->ended_unsynced = false;
-	w->synced_ns = slc_mono_ns();
+	w->synced_ns = io->now_ns(io->ctx);
 	ckpt_note(w, false);
 	return 0;
 }
@@ -1526,11 +1617,10 @@ fs_sync(struct slc_sink_file_worker *w)
 static int
 seg_fd_close(struct slc_sink_file_worker *w, int fd)
 {
-	int err;
+	int err = w->io->close(w->io->ctx, fd);
 
-	if (close(fd) == 0 || errno == EINTR)
+	if (err == 0 || err == -EINTR)
 		return 0;
-	err = -errno;
 	slc_sink_stat_add(&w->st->write_errors, 1);
 	return err;
 }
@@ -1538,10 +1628,10 @@ seg_fd_close(struct slc_sink_file_worker *w, int fd)
 /* ---- background syncs (interval mode) ---- */
 
 static void
-bg_fd_close(int fd)
+bg_fd_close(const struct slc_sink_file_worker *w, int fd)
 {
 	if (fd >= 0)
-		(void)close(fd);
+		(void)w->io->close(w->io->ctx, fd);
 }
 
 /* Finishes the oldest job, all of whose completions are in: counts it, and either notes
@@ -1568,7 +1658,9 @@ bg_retire(struct slc_sink_file_worker *w, struct bg_job *j)
 				w->ended_valid = false;
 		}
 	} else {
-		slc_sink_stat_add(&w->st->fsyncs, 1);
+		slc_sink_stat_add(&w->st->fsyncs, j->trailer ? 2 : 1);
+		if (j->trailer)
+			slc_sink_stat_add(&w->st->file_bytes, TRAILER_SIZE);
 		if (j->dir_err == 0)
 			ckpt_put(w,
 			         (struct slc_sink_file_pos){
@@ -1592,9 +1684,9 @@ bg_retire(struct slc_sink_file_worker *w, struct bg_job *j)
 			wlog(w, "segment %llu of worker %u: close failed: %s",
 			     (unsigned long long)j->seq, w->worker, strerror(-cerr));
 	} else {
-		bg_fd_close(j->fd);
+		bg_fd_close(w, j->fd);
 	}
-	bg_fd_close(j->dir_fd);
+	bg_fd_close(w, j->dir_fd);
 }
 
 /*
@@ -1643,12 +1735,13 @@ bg_reap(struct slc_sink_file_worker *w, uint32_t keep)
 		data = io_uring_cqe_get_data64(cqe);
 		j = &w->bg_jobs[(uint32_t)data % BG_JOBS];
 		SLC_ASSERT(j->cqes > 0);
-		if (cqe->res < 0) {
-			if (data & BG_DIR_BIT)
-				j->dir_err = cqe->res;
-			else
-				j->err = cqe->res;
-		}
+		rc = cqe->res;
+		if (rc >= 0 && (data & BG_TRAILER_BIT) && rc != (int)TRAILER_SIZE)
+			rc = -EIO; /* a short write: the trailer is not whole */
+		if (rc < 0 && (data & BG_DIR_BIT))
+			j->dir_err = rc;
+		else if (rc < 0 && (j->err == 0 || j->err == -ECANCELED))
+			j->err = rc; /* the first failure, not the cancellations it caused */
 		j->cqes--;
 		io_uring_cqe_seen(&w->bg_ring, cqe);
 	}
@@ -1666,27 +1759,35 @@ bg_stop(struct slc_sink_file_worker *w)
 
 /* Does job j's syncs on this thread (no ring, or the ring refused it). */
 static void
-bg_run_inline(struct bg_job *j)
+bg_run_inline(const struct slc_sink_file_worker *w, struct bg_job *j)
 {
 	j->cqes = 0;
-	if (fdatasync(j->fd) != 0)
-		j->err = -errno;
+	j->err = w->io->fdatasync(w->io->ctx, j->fd);
+	if (j->err == 0 && j->trailer) {
+		j->err = pwrite_all(w->io, j->fd, j->trailer_buf, TRAILER_SIZE,
+		                    j->offset - TRAILER_SIZE);
+		if (j->err == 0)
+			j->err = w->io->fdatasync(w->io->ctx, j->fd);
+	}
 	if (j->dir_fd < 0)
 		return;
 	if (j->err != 0)
 		j->dir_err = -ECANCELED;
-	else if (fsync(j->dir_fd) != 0)
-		j->dir_err = -errno;
+	else
+		j->dir_err = w->io->fsync(w->io->ctx, j->dir_fd);
 }
 
 /*
  * Syncs segment seq up to offset through fd, which the job takes over, with DIR after it
- * when names were created since DIR was last synced. In the background when the ring is
- * up: 0 then, and a failure is the job's to report when it retires (counted, logged, and
- * returned by the next sync()). Otherwise on this thread: 0 or the failure.
+ * when names were created since DIR was last synced. trailer (an ended segment's, NULL:
+ * none): written at offset - TRAILER_SIZE once the data before it is synced, then synced
+ * itself (seg_end says why). In the background when the ring is up: 0 then, and a
+ * failure is the job's to report when it retires (counted, logged, and returned by the
+ * next sync()). Otherwise on this thread: 0 or the failure.
  */
 static int
-bg_submit(struct slc_sink_file_worker *w, int fd, bool ended, uint64_t seq, uint64_t offset)
+bg_submit(struct slc_sink_file_worker *w, int fd, bool ended, uint64_t seq, uint64_t offset,
+          const uint8_t *trailer)
 {
 	struct bg_job *j;
 	uint32_t slot;
@@ -1697,21 +1798,42 @@ bg_submit(struct slc_sink_file_worker *w, int fd, bool ended, uint64_t seq, uint
 	slot = w->bg_tail % BG_JOBS;
 	j = &w->bg_jobs[slot];
 	*j = (struct bg_job){.fd = fd, .dir_fd = -1, .ended = ended, .seq = seq, .offset = offset};
+	if (trailer != NULL) {
+		j->trailer = true;
+		memcpy(j->trailer_buf, trailer, TRAILER_SIZE);
+	}
 	if (w->dir_unsynced && w->dir_fd >= 0) {
-		j->dir_fd = fcntl(w->dir_fd, F_DUPFD_CLOEXEC, 0);
+		j->dir_fd = w->io->dup(w->io->ctx, w->dir_fd);
 		w->dir_unsynced = j->dir_fd < 0;
 	}
 	w->unsynced = false;
-	w->synced_ns = slc_mono_ns();
+	w->synced_ns = w->io->now_ns(w->io->ctx);
 	if (w->bg) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&w->bg_ring);
 
-		/* The SQ holds 2 * BG_JOBS and each submit empties it. */
+		/* The SQ holds BG_SQES * BG_JOBS and each submit empties it. Linked: a step
+		 * runs only once the one before it succeeded, and a failure cancels the rest
+		 * (no trailer after data that did not reach the disk). */
 		SLC_ASSERT(sqe != NULL);
 		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
 		io_uring_sqe_set_data64(sqe, slot);
 		sqe->flags |= IOSQE_ASYNC; /* it would block: straight to a worker */
 		j->cqes = 1;
+		if (j->trailer) {
+			sqe->flags |= IOSQE_IO_LINK;
+			sqe = io_uring_get_sqe(&w->bg_ring);
+			SLC_ASSERT(sqe != NULL);
+			io_uring_prep_write(sqe, fd, j->trailer_buf, TRAILER_SIZE,
+			                    j->offset - TRAILER_SIZE);
+			io_uring_sqe_set_data64(sqe, slot | BG_TRAILER_BIT);
+			sqe->flags |= IOSQE_ASYNC | IOSQE_IO_LINK;
+			sqe = io_uring_get_sqe(&w->bg_ring);
+			SLC_ASSERT(sqe != NULL);
+			io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+			io_uring_sqe_set_data64(sqe, slot);
+			sqe->flags |= IOSQE_ASYNC;
+			j->cqes = 3;
+		}
 		if (j->dir_fd >= 0) {
 			sqe->flags |= IOSQE_IO_LINK;
 			sqe = io_uring_get_sqe(&w->bg_ring);
@@ -1719,7 +1841,7 @@ bg_submit(struct slc_sink_file_worker *w, int fd, bool ended, uint64_t seq, uint
 			io_uring_prep_fsync(sqe, j->dir_fd, 0);
 			io_uring_sqe_set_data64(sqe, slot | BG_DIR_BIT);
 			sqe->flags |= IOSQE_ASYNC;
-			j->cqes = 2;
+			j->cqes++;
 		}
 		rc = io_uring_submit(&w->bg_ring);
 		if (rc == (int)j->cqes) {
@@ -1736,7 +1858,7 @@ bg_submit(struct slc_sink_file_worker *w, int fd, bool ended, uint64_t seq, uint
 		     strerror(rc < 0 ? -rc : EIO));
 		bg_stop(w);
 	}
-	bg_run_inline(j);
+	bg_run_inline(w, j);
 	rc = j->err;
 	bg_retire(w, j);
 	return rc;
@@ -1772,10 +1894,10 @@ seg_sync_bg(struct slc_sink_file_worker *w)
 	}
 	if (bg_busy(w))
 		return 0; /* the next write or flush tries again */
-	fd = fcntl(w->fd, F_DUPFD_CLOEXEC, 0);
+	fd = w->io->dup(w->io->ctx, w->fd);
 	if (fd < 0)
 		return seg_sync(w);
-	return bg_submit(w, fd, false, w->seq, w->written);
+	return bg_submit(w, fd, false, w->seq, w->written, NULL);
 }
 
 /* Opens DIR by its name, making it again if it is gone (moved away by hand for rotation,
@@ -1783,16 +1905,23 @@ seg_sync_bg(struct slc_sink_file_worker *w)
 static int
 dir_open(struct slc_sink_file_worker *w)
 {
+	const struct slc_sink_file_io *io = w->io;
 	const char *dir = w->sink->dir;
 
 	for (int made = 0;; made++) {
-		w->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int rc;
+
+		w->dir_fd =
+		        io->openat(io->ctx, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 		if (w->dir_fd >= 0)
 			return 0;
-		if (errno != ENOENT || made > 0)
-			return -errno;
-		if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-			return -errno;
+		rc = w->dir_fd;
+		w->dir_fd = -1;
+		if (rc != -ENOENT || made > 0)
+			return rc;
+		rc = io->mkdir(io->ctx, dir, 0755);
+		if (rc != 0 && rc != -EEXIST)
+			return rc;
 	}
 }
 
@@ -1820,10 +1949,11 @@ seg_create(struct slc_sink_file_worker *w)
 		         (unsigned long long)w->seq_next);
 		/* O_EXCL: whatever is there already (a crashed run's torn segment, another
 		 * process's file) is never written into. */
-		fd = openat(w->dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		fd = w->io->openat(w->io->ctx, w->dir_fd, name,
+		                   O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (fd >= 0)
 			break;
-		rc = -errno;
+		rc = fd;
 		if (rc == -EINTR)
 			continue;
 		if (rc == -EEXIST && ++tries < CREATE_TRIES) {
@@ -1833,7 +1963,7 @@ seg_create(struct slc_sink_file_worker *w)
 		/* DIR was removed under us (names cannot be added to it any more). */
 		if (rc == -ENOENT && !reopened) {
 			reopened = true;
-			close(w->dir_fd);
+			w->io->close(w->io->ctx, w->dir_fd);
 			rc = dir_open(w);
 			if (rc == 0)
 				continue;
@@ -1860,39 +1990,67 @@ err_count:
 
 /*
  * Ends the open segment in order: its trailer, then (sync) fdatasync, then close; with
- * background syncs, the job syncs and closes. 0 without an open segment. An error
- * abandons the segment (no trailer).
+ * background syncs, the job writes the trailer, syncs and closes. 0 without an open
+ * segment. An error abandons the segment (no trailer).
+ *
+ * sync: the records are made durable before the trailer is written. Writeback does not go
+ * in file order: a trailer that reached the disk ahead of a record would make a crash's
+ * hole look like a segment ended in order, which recovery trusts and does not cut. (Found
+ * by the crash model, tests/engine/test_sink_file_crash.c.) In batch mode the records are
+ * synced already; otherwise this is one more fdatasync per segment. never mode promises
+ * nothing across a crash, and a segment it ended may read as damaged after one.
  */
 static int
 seg_end(struct slc_sink_file_worker *w, bool sync)
 {
-	int rc, cerr;
+	uint8_t t[TRAILER_SIZE];
+	int rc = 0, cerr;
 
 	if (w->fd < 0)
 		return 0;
-	rc = pend_reserve(w, TRAILER_SIZE, 1);
-	if (rc != 0)
-		return rc;
-	trailer_put(w->buf + w->buf_used, w->records, w->size);
-	pend_buf(w, TRAILER_SIZE);
-	w->size += TRAILER_SIZE;
-	rc = pend_flush(w);
-	if (rc != 0)
-		return rc;
+	if (sync) {
+		rc = pend_flush(w);
+		if (rc != 0)
+			return rc;
+		if (w->bg) {
+			/* The job takes the descriptor over and closes it when done. */
+			int fd = w->fd;
+
+			trailer_put(t, w->records, w->size);
+			w->size += TRAILER_SIZE;
+			w->fd = -1;
+			w->unsynced = false;
+			w->ended_valid = true;
+			w->ended_seq = w->seq;
+			w->ended_size = w->size;
+			return bg_submit(w, fd, true, w->ended_seq, w->ended_size, t);
+		}
+		if (w->unsynced) {
+			rc = seg_sync(w);
+			/* Failed: the segment was abandoned. A failed fsync of DIR leaves it
+			 * open: its data is safe, and its name is synced next time. */
+			if (rc != 0 && w->fd < 0)
+				return rc;
+		}
+	}
+	cerr = pend_reserve(w, TRAILER_SIZE, 1);
+	if (cerr == 0) {
+		trailer_put(w->buf + w->buf_used, w->records, w->size);
+		pend_buf(w, TRAILER_SIZE);
+		w->size += TRAILER_SIZE;
+		cerr = pend_flush(w);
+	}
+	if (cerr != 0)
+		return cerr;
 	w->ended_valid = true;
 	w->ended_seq = w->seq;
 	w->ended_size = w->size;
-	if (sync && w->bg) {
-		/* The job takes the descriptor over and closes it when done. */
-		int fd = w->fd;
-
-		w->fd = -1;
-		return bg_submit(w, fd, true, w->ended_seq, w->ended_size);
-	}
 	if (sync) {
-		rc = seg_sync(w);
-		if (rc != 0 && w->fd < 0)
-			return rc;
+		cerr = seg_sync(w);
+		if (cerr != 0 && w->fd < 0)
+			return cerr;
+		if (rc == 0)
+			rc = cerr;
 	} else {
 		w->ended_unsynced = true;
 	}
@@ -1955,7 +2113,8 @@ sync_policy(struct slc_sink_file_worker *w)
 	case SLC_SINK_FILE_FSYNC_NEVER:
 		return 0;
 	case SLC_SINK_FILE_FSYNC_INTERVAL:
-		if (slc_mono_ns() - w->synced_ns >= (uint64_t)cfg->fsync_interval_ms * 1000000ull)
+		if (w->io->now_ns(w->io->ctx) - w->synced_ns >=
+		    (uint64_t)cfg->fsync_interval_ms * 1000000ull)
 			return seg_sync_bg(w);
 		return 0;
 	case SLC_SINK_FILE_FSYNC_BATCH:
@@ -1996,19 +2155,29 @@ file_worker_open(void *sink, uint32_t worker, struct slc_sink_worker **out)
 		goto err_free_buf;
 	}
 	w->path[0] = '\0';
-	rc = dir_max_seq(s->dir, worker, &found, &max);
-	if (rc != 0)
+	w->refused_cap = REFUSED_CAP_INIT;
+	w->refused_idx = malloc(w->refused_cap * sizeof(*w->refused_idx));
+	if (w->refused_idx == NULL) {
+		rc = -ENOMEM;
 		goto err_free_path;
+	}
+	rc = dir_max_seq(s->io, s->dir, worker, &found, &max);
+	if (rc != 0)
+		goto err_free_refused;
 	w->sink = s;
+	w->io = s->io;
 	w->st = &s->st[worker];
 	w->worker = worker;
 	w->fd = -1;
 	w->dir_fd = -1;
 	w->seq_next = found ? max + 1 : 0;
-	w->synced_ns = slc_mono_ns();
-	if (s->cfg.fsync == SLC_SINK_FILE_FSYNC_INTERVAL && !s->cfg.sync_inline) {
-		/* 2 SQEs a job; CQ twice the SQ: BG_JOBS jobs never overflow it. */
-		rc = io_uring_queue_init(2 * BG_JOBS, &w->bg_ring, 0);
+	w->synced_ns = s->io->now_ns(s->io->ctx);
+	/* io_uring syncs through the kernel, not through another io: a sink given its own
+	 * syncs on the worker's thread. */
+	if (s->cfg.fsync == SLC_SINK_FILE_FSYNC_INTERVAL && !s->cfg.sync_inline &&
+	    s->io == &slc_sink_file_io_sys) {
+		/* BG_SQES SQEs a job; CQ twice the SQ: BG_JOBS jobs never overflow it. */
+		rc = io_uring_queue_init(BG_SQES * BG_JOBS, &w->bg_ring, 0);
 		if (rc == 0)
 			w->bg = true;
 		else
@@ -2020,6 +2189,8 @@ file_worker_open(void *sink, uint32_t worker, struct slc_sink_worker **out)
 	*out = (struct slc_sink_worker *)w;
 	return 0;
 
+err_free_refused:
+	free(w->refused_idx);
 err_free_path:
 	free(w->path);
 err_free_buf:
@@ -2031,13 +2202,36 @@ err_unclaim:
 	return rc;
 }
 
+/*
+ * Notes that record i of this write() is refused (sink.h's refused). 0, or -ENOMEM when
+ * the list cannot grow: the record is left out all the same, and the write() fails as a
+ * whole, so that nothing of it is claimed delivered without its refusals being known.
+ */
+static int
+refuse(struct slc_sink_file_worker *w, uint32_t i)
+{
+	if (w->refused_n == w->refused_cap) {
+		uint32_t cap = w->refused_cap * 2;
+		uint32_t *v =
+		        cap > w->refused_cap ? realloc(w->refused_idx, cap * sizeof(*v)) : NULL;
+
+		if (v == NULL)
+			return -ENOMEM;
+		w->refused_idx = v;
+		w->refused_cap = cap;
+	}
+	w->refused_idx[w->refused_n++] = i;
+	return 0;
+}
+
 static int
 file_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uint32_t n)
 {
 	struct slc_sink_file_worker *w = (struct slc_sink_file_worker *)sw;
 	const struct slc_sink_file_cfg *cfg = &w->sink->cfg;
-	int rc = 0, key_rc = 0;
+	int rc = 0, refuse_rc = 0;
 
+	w->refused_n = 0;
 	if (w->bg)
 		bg_reap(w, UINT32_MAX);
 	for (uint32_t i = 0; i < n; i++) {
@@ -2050,11 +2244,17 @@ file_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uint32_t n)
 			key = NULL;
 			key_len = 0;
 		}
+		/* The format has 16 bits for the key's length. Not stored without its key
+		 * or with a cut one: a reader that groups by key would file the record
+		 * under a key it does not have. Refused: this record alone is lost. */
 		if (key_len > SLC_SINK_FILE_KEY_MAX) {
-			key_rc = -EMSGSIZE;
-			slc_sink_stat_add(&w->st->write_errors, 1);
-			wlog(w, "a key of %u bytes (at most %u): record left out", key_len,
-			     SLC_SINK_FILE_KEY_MAX);
+			slc_sink_stat_add(&w->st->refused_key, 1);
+			wlog(w,
+			     "a record of %u bytes with a key of %u bytes (at most %u): refused "
+			     "and lost; the others are written",
+			     m->len, key_len, SLC_SINK_FILE_KEY_MAX);
+			if (refuse_rc == 0)
+				refuse_rc = refuse(w, i);
 			continue;
 		}
 		rec = REC_SIZE + key_len + m->len;
@@ -2083,7 +2283,16 @@ out:
 	/* Every failure above wrote or dropped what was pending: nothing can point into
 	 * msgs once this returns. */
 	SLC_ASSERT(w->niov == 0);
-	return rc != 0 ? rc : key_rc;
+	return rc != 0 ? rc : refuse_rc;
+}
+
+static uint32_t
+file_refused(struct slc_sink_worker *sw, const uint32_t **idx)
+{
+	struct slc_sink_file_worker *w = (struct slc_sink_file_worker *)sw;
+
+	*idx = w->refused_idx;
+	return w->refused_n;
 }
 
 static int
@@ -2136,18 +2345,38 @@ static int
 file_reopen(struct slc_sink_worker *sw)
 {
 	struct slc_sink_file_worker *w = (struct slc_sink_file_worker *)sw;
-
-	int rc;
+	bool sync = w->sink->cfg.fsync != SLC_SINK_FILE_FSYNC_NEVER;
+	int rc, err;
 
 	slc_sink_stat_add(&w->st->reopens, 1);
-	rc = seg_end(w, w->sink->cfg.fsync != SLC_SINK_FILE_FSYNC_NEVER);
+	rc = seg_end(w, sync);
 	/* The next record creates the new file, in DIR as it is then. (What is left unsynced
-	 * in the old one, never mode's, is syncfs's at worker_close.) */
-	if (w->dir_fd >= 0) {
-		close(w->dir_fd);
-		w->dir_fd = -1;
-		w->dir_unsynced = false;
+	 * in the old one, never mode's, is syncfs's at worker_close and sync.) */
+	if (w->dir_fd < 0)
+		return rc;
+	/*
+	 * The names created in DIR since its last fsync are durable only once that fsync
+	 * succeeds; with its descriptor gone (and DIR perhaps renamed: rotation by hand), no
+	 * later one could reach them. So: the syncs in flight first (one of them may fail its
+	 * fsync of DIR), then DIR's own, and a failure is sync()'s to report. Forgetting it
+	 * let sync() return 0 for records whose segment's name a crash then took (found by
+	 * the crash model, tests/engine/test_sink_file_crash.c).
+	 */
+	if (w->bg)
+		bg_reap(w, 0);
+	if (sync && w->dir_unsynced) {
+		err = w->io->fsync(w->io->ctx, w->dir_fd);
+		if (err != 0) {
+			slc_sink_stat_add(&w->st->write_errors, 1);
+			wlog(w, "%s: fsync failed: %s", w->sink->dir, strerror(-err));
+			w->sync_lost = err;
+			if (rc == 0)
+				rc = err;
+		}
 	}
+	w->io->close(w->io->ctx, w->dir_fd);
+	w->dir_fd = -1;
+	w->dir_unsynced = false;
 	return rc;
 }
 
@@ -2180,7 +2409,8 @@ file_worker_close(struct slc_sink_worker *sw)
 	/* The checkpoint says how far this worker got before close returns. */
 	ckpt_note(w, true);
 	if (w->dir_fd >= 0)
-		close(w->dir_fd);
+		w->io->close(w->io->ctx, w->dir_fd);
+	free(w->refused_idx);
 	free(w->path);
 	free(w->buf);
 	free(w);
@@ -2192,6 +2422,7 @@ const struct slc_sink_ops slc_sink_file_ops = {
         .name = "file",
         .worker_open = file_worker_open,
         .write = file_write,
+        .refused = file_refused,
         .flush = file_flush,
         .sync = file_sync,
         .reopen = file_reopen,
@@ -2202,6 +2433,7 @@ const struct slc_sink_ops slc_sink_file_ops = {
 /* ---- the reader ---- */
 
 struct slc_sink_file_reader {
+	const struct slc_sink_file_io *io;
 	int fd;
 	uint64_t size; /* at open */
 	uint64_t pos;  /* next byte to look at */
@@ -2260,12 +2492,13 @@ rd_bytes(struct slc_sink_file_reader *r, uint64_t off, uint64_t len)
 	}
 	r->win_len = 0;
 	while (got < want) {
-		ssize_t n = pread(r->fd, r->buf + got, (size_t)want - got, (off_t)(off + got));
+		ssize_t n = r->io->pread(r->io->ctx, r->fd, r->buf + got, (size_t)want - got,
+		                         off + got);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			if (n == -EINTR)
 				continue;
-			r->err = -errno;
+			r->err = (int)n;
 			return NULL;
 		}
 		if (n == 0) { /* shorter than at open: someone truncated it under us */
@@ -2385,7 +2618,7 @@ rd_zeros(struct slc_sink_file_reader *r, uint64_t from, uint64_t to, bool *zeros
 }
 
 struct slc_sink_file_reader *
-slc_sink_file_reader_open(const char *path, int *err)
+slc_sink_file_reader_open_io(const struct slc_sink_file_io *io, const char *path, int *err)
 {
 	static const uint8_t zeros[HDR_SIZE];
 	struct slc_sink_file_reader *r;
@@ -2399,19 +2632,15 @@ slc_sink_file_reader_open(const char *path, int *err)
 		rc = -ENOMEM;
 		goto err_out;
 	}
-	r->fd = open(path, O_RDONLY | O_CLOEXEC);
+	r->io = io;
+	r->fd = open_regular(io, path, NULL);
 	if (r->fd < 0) {
-		rc = -errno;
+		rc = r->fd;
 		goto err_free_reader;
 	}
-	if (fstat(r->fd, &sb) != 0) {
-		rc = -errno;
+	rc = io->fstat(io->ctx, r->fd, &sb);
+	if (rc != 0)
 		goto err_close_fd;
-	}
-	if (S_ISDIR(sb.st_mode)) {
-		rc = -EISDIR;
-		goto err_close_fd;
-	}
 	r->size = (uint64_t)sb.st_size;
 
 	ev = &r->hdr_ev;
@@ -2467,12 +2696,18 @@ slc_sink_file_reader_open(const char *path, int *err)
 err_free_buf:
 	free(r->buf);
 err_close_fd:
-	close(r->fd);
+	io->close(io->ctx, r->fd);
 err_free_reader:
 	free(r);
 err_out:
 	*err = rc;
 	return NULL;
+}
+
+struct slc_sink_file_reader *
+slc_sink_file_reader_open(const char *path, int *err)
+{
+	return slc_sink_file_reader_open_io(&slc_sink_file_io_sys, path, err);
 }
 
 bool
@@ -2577,7 +2812,7 @@ slc_sink_file_reader_close(struct slc_sink_file_reader *r)
 {
 	if (r == NULL)
 		return;
-	close(r->fd);
+	r->io->close(r->io->ctx, r->fd);
 	free(r->buf);
 	free(r);
 }

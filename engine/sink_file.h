@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "sink.h"
+#include "sink_file_io.h"
 
 /*
  * Each worker appends to its own segment files in DIR, so workers share no lock, no file
@@ -126,7 +127,11 @@
  *             calls it again; an ended segment's sync is a background one too.
  *             Without io_uring (or with sync_inline) the worker waits for each sync.
  *   batch     after every write() call: when write() returns 0, its records are on disk.
- * A segment that is ended (rotation, reopen) is synced first unless the mode is never.
+ * A segment that is ended (rotation, reopen) is synced first unless the mode is never:
+ * its records, then its trailer, written only once they are durable, then the trailer
+ * (writeback does not go in file order; a trailer on the disk ahead of a record would
+ * make a crash's hole look like a segment ended in order). A reopen also fsyncs the DIR
+ * it lets go of if a name in it is not durable yet.
  * sync() (sink.h) syncs whatever the mode, once the background syncs in flight are done:
  * an fdatasync of the open segment, or, when
  * segments were ended unsynced since the last sync (never mode's rotations, a write
@@ -156,6 +161,10 @@ struct slc_sink_file_cfg {
 	 * sync's failure. NULL in the daemon. */
 	int (*test_sync_fault)(void *ctx);
 	void *test_sync_fault_ctx;
+	/* Every file operation and clock read (sink_file_io.h); NULL: the system calls. Kept
+	 * by pointer: it must outlive the sink. Anything but the system calls syncs on the
+	 * worker's thread (io_uring's background syncs would bypass it). */
+	const struct slc_sink_file_io *io;
 };
 
 /* Totals over all workers, since create. */
@@ -168,6 +177,9 @@ struct slc_sink_file_stats {
 	uint64_t reopens;      /* reopen() calls */
 	uint64_t fsyncs;       /* fdatasync() and syncfs() calls */
 	uint64_t write_errors; /* failed creates, writes and syncs; a failed write() call */
+	/* Records refused one by one (sink.h's refused), by reason: a key longer than
+	 * SLC_SINK_FILE_KEY_MAX. */
+	uint64_t refused_key_too_long;
 	/* Recovery at create: segments without a trailer that were cut and closed; the
 	 * bytes cut from them; valid records among those bytes (after a hole); segments
 	 * whose whole records end before what DIR/checkpoint said was durable. */
@@ -175,6 +187,9 @@ struct slc_sink_file_stats {
 	uint64_t recovered_bytes_cut;
 	uint64_t recovered_records_dropped;
 	uint64_t recovered_lost_durable;
+	/* Files named like segments that recovery left alone: not regular files (a FIFO,
+	 * a directory, ...), or not segments of this version (each logged at error level). */
+	uint64_t recovered_foreign;
 	uint64_t checkpoints;       /* DIR/checkpoint written */
 	uint64_t checkpoint_errors; /* a checkpoint write that failed (the old one stays) */
 };
@@ -186,7 +201,9 @@ struct slc_sink_file_stats {
  * ("file sink: DIR/w000-00000003.seg: cut 57 bytes at offset 4096 (record header cut
  * short); 812 records kept"): warning level, error level when valid records were cut or
  * durable data is lost. A segment that cannot be recovered (cannot be opened, read or
- * written) is logged and left as it is; create goes on. Returns NULL with *err:
+ * written) is logged and left as it is; create goes on. So is anything named like a
+ * segment that is not a regular file (a FIFO, socket, device or directory): it is never
+ * opened for longer than an fstat, so that it cannot block create (recovered_foreign). Returns NULL with *err:
  *   -EINVAL        cfg NULL, dir NULL or empty, segment_bytes below the minimum, an
  *                  unknown fsync mode;
  *   -ENOENT        a parent of DIR is missing;
@@ -200,8 +217,10 @@ void *slc_sink_file_create(const struct slc_sink_file_cfg *cfg, int *err);
 /*
  * The sink's operations (sink.h). worker_open refuses a worker index >= WORKERS_MAX
  * (-EINVAL) or one that is open already (-EBUSY), and fails with -ENOMEM or the error of
- * reading DIR. write returns -EMSGSIZE when a key is longer than KEY_MAX (that record is
- * left out, the others are written), or the error of creating, writing or syncing a
+ * reading DIR. write refuses a record whose key is longer than KEY_MAX: that record alone
+ * is left out (counted in refused_key_too_long, logged), the others are written, and
+ * refused names it; write still returns 0 (-ENOMEM only when the list of refusals cannot
+ * grow). Otherwise write returns the error of creating, writing or syncing a
  * segment (-ENOSPC, -EIO, -EDQUOT, -EACCES, ...), which also ends that segment: the next
  * record starts a new one. flush and reopen return the error of ending or syncing a
  * segment. sync returns 0 once every record write() took is durable; else the error of
@@ -231,8 +250,11 @@ struct slc_sink_file_seg {
 bool slc_sink_file_name_parse(const char *name, uint32_t *worker, uint64_t *seq);
 
 /* Lists DIR's segments sorted by worker, then seq: 0 and a malloc'ed array (*segs, free()
- * it; NULL when *n is 0), or -ENOENT, -ENOTDIR, -EACCES, -ENOMEM, ... */
+ * it; NULL when *n is 0), or -ENOENT, -ENOTDIR, -EACCES, -ENOMEM, ... _io: through io
+ * (sink_file_io.h) rather than the system calls, as are the other _io functions. */
 int slc_sink_file_dir_scan(const char *dir, struct slc_sink_file_seg **segs, size_t *n);
+int slc_sink_file_dir_scan_io(const struct slc_sink_file_io *io, const char *dir,
+                              struct slc_sink_file_seg **segs, size_t *n);
 
 /* ---- reading one segment ---- */
 
@@ -260,11 +282,14 @@ struct slc_sink_file_reader;
 
 /*
  * Opens one segment file for reading; it reads the bytes the file had at open (a segment
- * being written is read up to there). Returns NULL with *err: -ENOMEM, or the error of
- * open/fstat (-ENOENT, -EACCES, -EISDIR, ...). A bad or short segment header is not an
+ * being written is read up to there). Returns NULL with *err: -ENOMEM, -EISDIR (a
+ * directory), -EINVAL (not a regular file: a FIFO, socket or device, which it does not
+ * wait on), or the error of stat/open/fstat (-ENOENT, -EACCES, ...). A bad or short segment header is not an
  * error here: the first event reports it (DAMAGE or TORN at offset 0).
  */
 struct slc_sink_file_reader *slc_sink_file_reader_open(const char *path, int *err);
+struct slc_sink_file_reader *slc_sink_file_reader_open_io(const struct slc_sink_file_io *io,
+                                                          const char *path, int *err);
 
 /*
  * The next event: records in file order; DAMAGE then the records after it; at most one
@@ -297,10 +322,13 @@ enum slc_sink_file_ckpt_kind {
 /*
  * Reads DIR/checkpoint or DIR/consumed into pos[0..WORKERS_MAX). 0, or -ENOENT (no such
  * file: nothing recorded), -EBADMSG (its CRC or its form is wrong), -EFBIG (too large to
- * be one), or the error of open/read.
+ * be one), -EISDIR or -EINVAL (not a regular file), or the error of open/read.
  */
 int slc_sink_file_checkpoint_read(const char *dir, enum slc_sink_file_ckpt_kind kind,
                                   struct slc_sink_file_pos pos[SLC_SINK_FILE_WORKERS_MAX]);
+int slc_sink_file_checkpoint_read_io(const struct slc_sink_file_io *io, const char *dir,
+                                     enum slc_sink_file_ckpt_kind kind,
+                                     struct slc_sink_file_pos pos[SLC_SINK_FILE_WORKERS_MAX]);
 
 /*
  * Records in DIR/consumed that a reader has consumed worker's records up to (seq, offset):

@@ -23,7 +23,8 @@
  *   0  every segment is whole
  *   1  damage (bytes that fail their checks with valid records after them, a bad
  *      segment header, a header that disagrees with the file name, bytes after a
- *      trailer), a file that cannot be read, output that cannot be written, or
+ *      trailer), a file that cannot be read (or is named like a segment and is not a
+ *      regular file: a FIFO is not waited on), output that cannot be written, or
  *      (--commit) a position that cannot be recorded in DIR/consumed
  *   2  usage
  *   3  no damage, but torn tails: segments that end in a record cut short, which a
@@ -88,7 +89,12 @@ cat_segment(const char *path, const struct slc_sink_file_seg *seg, bool verify, 
 	}
 	r = slc_sink_file_reader_open(path, &rc);
 	if (r == NULL) {
-		fprintf(stderr, "%s: %s\n", path, strerror(-rc));
+		/* A FIFO (or a directory, socket, device) named like a segment: the reader
+		 * refuses it rather than wait on it. */
+		if (rc == -EINVAL || rc == -EISDIR)
+			fprintf(stderr, "%s: not a regular file; not read\n", path);
+		else
+			fprintf(stderr, "%s: %s\n", path, strerror(-rc));
 		t->unreadable = true;
 		return;
 	}
@@ -198,7 +204,8 @@ main(int argc, char **argv)
 		rc = slc_sink_file_checkpoint_read(dir, SLC_SINK_FILE_CKPT_CONSUMED, pos.from);
 		if (rc != 0 && rc != -ENOENT) {
 			fprintf(stderr, "sluice-cat: %s/%s: %s\n", dir, SLC_SINK_FILE_CONSUMED_NAME,
-			        strerror(-rc));
+			        rc == -EINVAL || rc == -EISDIR ? "not a regular file"
+			                                       : strerror(-rc));
 			return EXIT_DAMAGE;
 		}
 	}
@@ -239,7 +246,9 @@ main(int argc, char **argv)
 		rc = slc_sink_file_checkpoint_consumed(dir, w, pos.last[w].seq, pos.last[w].offset);
 		if (rc != 0) {
 			fprintf(stderr, "sluice-cat: %s/%s: worker %u: %s\n", dir,
-			        SLC_SINK_FILE_CONSUMED_NAME, w, strerror(-rc));
+			        SLC_SINK_FILE_CONSUMED_NAME, w,
+			        rc == -EINVAL || rc == -EISDIR ? "not a regular file"
+			                                       : strerror(-rc));
 			t.unreadable = true;
 		}
 	}

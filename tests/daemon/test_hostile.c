@@ -964,3 +964,195 @@ Test(hostile, udp_datagram_over_max_frame_dropped, .timeout = 60)
 	cr_expect_eq(s.foreign, 1u, "the datagram of exactly max-frame bytes");
 	cr_expect_eq(s.foreign_len[0], MAX_FRAME);
 }
+
+/* ---- a record the sink refuses ------------------------------------------------------------ */
+
+#define REFUSE_ACKED 640u /* frames of the acknowledged client: under the window (1024) */
+#define REFUSE_BAD   16u  /* lines whose key the file sink cannot store */
+
+struct refuse_tally {
+	uint8_t acked[REFUSE_ACKED + 1];
+	uint8_t plain[REFUSE_BAD];
+	uint32_t third; /* "k3 ..." frames of the connection with a refused frame */
+	uint32_t other;
+};
+
+static void
+refuse_tally(void *ctx, uint32_t worker, const uint8_t *p, uint32_t len)
+{
+	struct refuse_tally *t = ctx;
+	char buf[64];
+	unsigned i;
+	int used = 0;
+
+	(void)worker;
+	if (len < sizeof(buf)) {
+		memcpy(buf, p, len);
+		buf[len] = '\0';
+		if (sscanf(buf, "k1 acked-%u%n", &i, &used) == 1 && (uint32_t)used == len &&
+		    i >= 1 && i <= REFUSE_ACKED) {
+			t->acked[i]++;
+			return;
+		}
+		if (sscanf(buf, "k2 plain-%u%n", &i, &used) == 1 && (uint32_t)used == len &&
+		    i < REFUSE_BAD) {
+			t->plain[i]++;
+			return;
+		}
+		if (strncmp(buf, "k3 ", 3) == 0) {
+			t->third++;
+			return;
+		}
+	}
+	t->other++;
+}
+
+/*
+ * F5 (issue 15): with --max-frame above 64k and a --key, a line whose key is longer than
+ * the file sink's 65,535 bytes is refused by the sink. That must cost the line alone:
+ * before, it failed its whole batch, every len32+ack connection with a frame in that batch
+ * was closed as not_durable, and the stop line counted the whole batch as lost. A third
+ * connection sends such a key in an acknowledged frame: that frame is not acknowledged and
+ * its connection alone is closed. The worker is slowed (--test-handler-cost-ns) so that the
+ * batches mix the connections.
+ */
+Test(hostile, a_record_the_sink_refuses_costs_only_itself, .timeout = 120)
+{
+	static uint8_t bad[12 + 70000 + 16];
+	static struct refuse_tally t;
+	struct dproc d;
+	char sink[96], frame[64];
+	const char *args[] = {"--sink",
+	                      sink,
+	                      "--metrics",
+	                      "127.0.0.1:0",
+	                      "--max-frame",
+	                      "128k",
+	                      "--fsync",
+	                      "batch",
+	                      "--key",
+	                      "field:1",
+	                      "--pools",
+	                      "1",
+	                      "--test-handler-cost-ns",
+	                      "100000",
+	                      "--listen",
+	                      "tcp://127.0.0.1:0?framing=len32+ack",
+	                      "--listen",
+	                      "tcp://127.0.0.1:0?framing=lines",
+	                      NULL};
+	const char *nd[] = {"reason=\"not_durable\"", NULL};
+	const char *kl[] = {"reason=\"key_too_long\"", NULL};
+	uint8_t greeting[16], ackb[8];
+	uint64_t acked = 0, end, v;
+	uint32_t seq = 1, missing = 0, dup = 0;
+	bool closed = false;
+	size_t got = 0;
+	int afd, pfd, tfd, st;
+	char *line;
+
+	dproc_make_dir(&d);
+	snprintf(sink, sizeof(sink), "file:%s", d.dir);
+	dproc_start(&d, args);
+	cr_assert_eq(d.nport, 2);
+	afd = hostile_connect(d.port[0]);
+	pfd = hostile_connect(d.port[1]);
+	while (got < sizeof(greeting)) {
+		ssize_t n = recv(afd, greeting + got, sizeof(greeting) - got, 0);
+
+		cr_assert_gt(n, 0, "no greeting: %s", strerror(errno));
+		got += (size_t)n;
+	}
+	cr_assert_eq(memcmp(greeting, "SLAK", 4), 0);
+	/* One key of 70,000 bytes: the first field of the line (the frame's payload, below:
+	 * bad + 12 is the line). */
+	memset(bad + 12, 'x', 70000);
+	memcpy(bad + 12 + 70000, " too long\n", 10);
+	for (uint32_t b = 0; b < REFUSE_BAD; b++) {
+		char plain[32];
+		int n;
+
+		/* 40 acknowledged frames, then a refused line and a good one on the other
+		 * connection, while the worker is still busy with the frames. */
+		for (uint32_t k = 0; k < REFUSE_ACKED / REFUSE_BAD; k++, seq++) {
+			int len = snprintf(frame + 12, sizeof(frame) - 12, "k1 acked-%u", seq);
+
+			be32((uint8_t *)frame, 8u + (uint32_t)len);
+			be32((uint8_t *)frame + 4, 0);
+			be32((uint8_t *)frame + 8, seq);
+			cr_assert_eq(dproc_send_all(afd, frame, 12u + (size_t)len), 0);
+		}
+		hostile_send(pfd, bad + 12, 70010);
+		n = snprintf(plain, sizeof(plain), "k2 plain-%u\n", b);
+		hostile_send(pfd, plain, (size_t)n);
+		dproc_log_pump(&d);
+	}
+	/* The third connection: frames 1 and 3 are fine, frame 2 has the long key. */
+	tfd = hostile_connect(d.port[0]);
+	for (uint32_t s3 = 1; s3 <= 3; s3++) {
+		int len = snprintf(frame + 12, sizeof(frame) - 12, "k3 third-%u", s3);
+		uint8_t *f = s3 == 2 ? bad : (uint8_t *)frame;
+
+		if (s3 == 2)
+			len = 70010 - 1; /* the line without its LF */
+		be32(f, 8u + (uint32_t)len);
+		be32(f + 4, 0);
+		be32(f + 8, s3);
+		hostile_send(tfd, f, 12u + (size_t)len);
+	}
+	cr_expect(dproc_wait_closed(tfd, 20000), "the connection with a refused frame stays open");
+	close(tfd);
+	/* Every frame is acknowledged, and the connection stays open. */
+	end = dproc_mono_ms() + 60000;
+	while (acked < REFUSE_ACKED && dproc_mono_ms() < end) {
+		struct pollfd p = {.fd = afd, .events = POLLIN};
+		ssize_t n;
+
+		dproc_log_pump(&d);
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		n = recv(afd, ackb, sizeof(ackb), MSG_WAITALL);
+		if (n != (ssize_t)sizeof(ackb)) {
+			closed = true;
+			break;
+		}
+		acked = 0;
+		for (int i = 0; i < 8; i++)
+			acked = acked << 8 | ackb[i];
+	}
+	cr_expect(!closed, "the acknowledged connection was closed at ack %llu:\n%s",
+	          (unsigned long long)acked, d.log);
+	cr_expect_eq(acked, REFUSE_ACKED);
+	v = dproc_metric_wait(&d, "sluice_sink_refused_records_total", kl, REFUSE_BAD + 1, 10000);
+	cr_expect_eq(v, REFUSE_BAD + 1, "refused for their key: %llu", (unsigned long long)v);
+	v = dproc_metric_now(&d, "sluice_worker_sink_refused_messages_total", NULL);
+	cr_expect_eq(v, REFUSE_BAD + 1, "refused by the sink, per worker: %llu",
+	             (unsigned long long)v);
+	v = dproc_metric_now(&d, "sluice_connections_closed_total", nd);
+	cr_expect_eq(v, 1, "not_durable closes: %llu (the third connection's only)",
+	             (unsigned long long)v);
+	close(afd);
+	close(pfd);
+	/* The 17 messages are lost, and said so: the stop line counts them, the exit is 1. */
+	st = dproc_stop(&d);
+	cr_expect_eq(st, 1, "sluiced exited %d:\n%s", st, d.log);
+	line = strstr(d.log, "stopped after");
+	cr_assert_not_null(line, "%s", d.log);
+	cr_expect_not_null(strstr(line, " 17 lost in the sink"), "%s", line);
+	cr_expect_not_null(strstr(d.log, "a key of 70000 bytes (at most 65535): refused"), "%s",
+	                   d.log);
+	dproc_for_each_record(d.dir, refuse_tally, &t);
+	for (uint32_t i = 1; i <= REFUSE_ACKED; i++) {
+		missing += t.acked[i] == 0;
+		dup += t.acked[i] > 1;
+	}
+	cr_expect_eq(missing, 0, "%u acknowledged frames missing", missing);
+	cr_expect_eq(dup, 0, "%u acknowledged frames stored twice", dup);
+	for (uint32_t i = 0; i < REFUSE_BAD; i++)
+		cr_expect_eq(t.plain[i], 1, "plain line %u stored %u times", i, t.plain[i]);
+	/* Frame 1 of the third connection is written, maybe frame 3 too (the connection
+	 * closes when the refusal comes back; frame 3 may be with the worker by then). */
+	cr_expect(t.third >= 1 && t.third <= 2, "%u of the third connection's frames", t.third);
+	cr_expect_eq(t.other, 0, "%u records that were sent by no one (or refused)", t.other);
+	dproc_remove_dir(d.dir);
+}

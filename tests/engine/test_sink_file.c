@@ -280,8 +280,28 @@ read_back(const char *dir, struct readback *rb, bool skip_damage)
 	free(segs);
 }
 
+/* Waits for child pid up to timeout_ms: true with *status, or false after killing it
+ * (SIGKILL) when it did not finish: a test must not hang when what it runs does. */
+static bool
+wait_child(pid_t pid, uint32_t timeout_ms, int *status)
+{
+	for (uint32_t waited = 0;; waited += 10) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+
+		if (r == pid)
+			return true;
+		cr_assert_eq(r, 0, "waitpid: %s", strerror(errno));
+		if (waited >= timeout_ms)
+			break;
+		nap_ms(10);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, status, 0);
+	return false;
+}
+
 /* Runs sluice-cat with args; its stdout and stderr land in out and err (malloc'ed,
- * NUL-terminated). Returns its exit status. */
+ * NUL-terminated). Returns its exit status; stops the test when it does not finish. */
 static int
 run_cat(const char *scratch, const char *const *args, char **out, char **err)
 {
@@ -302,7 +322,7 @@ run_cat(const char *scratch, const char *const *args, char **out, char **err)
 	posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	cr_assert_eq(posix_spawn(&pid, SLC_SLUICE_CAT, &fa, NULL, (char *const *)argv, environ), 0);
 	posix_spawn_file_actions_destroy(&fa);
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(wait_child(pid, 30000, &status), "sluice-cat %s did not finish in 30 s", args[0]);
 	cr_assert(WIFEXITED(status), "sluice-cat died: status %d", status);
 
 	for (int k = 0; k < 2; k++) {
@@ -1348,6 +1368,7 @@ Test(sink_file, large_and_empty_payloads_and_long_keys)
 	struct slc_sink_file_stats st;
 	struct slc_sink_worker *w;
 	struct slc_msg m[6];
+	const uint32_t *idx;
 	char dir[64], path[512];
 	size_t n;
 	void *s;
@@ -1369,11 +1390,16 @@ Test(sink_file, large_and_empty_payloads_and_long_keys)
 	tmpdir(dir, sizeof(dir));
 	s = sink_new(dir, 0, SLC_SINK_FILE_FSYNC_BATCH);
 	w = worker_open(s, 0);
-	cr_expect_eq(slc_sink_file_ops.write(w, m, 6), -EMSGSIZE);
+	/* The key too long is refused alone: the write goes through. */
+	cr_expect_eq(slc_sink_file_ops.write(w, m, 6), 0);
+	cr_assert_not_null(slc_sink_file_ops.refused);
+	cr_assert_eq(slc_sink_file_ops.refused(w, &idx), 1);
+	cr_expect_eq(idx[0], 4);
 	slc_sink_file_ops.worker_close(w);
 	slc_sink_file_stats(s, &st);
 	cr_expect_eq(st.records, 5);
-	cr_expect_eq(st.write_errors, 1);
+	cr_expect_eq(st.refused_key_too_long, 1);
+	cr_expect_eq(st.write_errors, 0);
 	slc_sink_file_ops.destroy(s);
 
 	cr_assert_eq(slc_sink_file_dir_scan(dir, &segs, &n), 0);
@@ -1405,6 +1431,205 @@ Test(sink_file, large_and_empty_payloads_and_long_keys)
 	cr_expect(ev.closed);
 	slc_sink_file_reader_close(r);
 	rm_rf(dir);
+}
+
+/*
+ * F5 (issue 15): a record the sink refuses (its key is longer than the format holds) costs
+ * that record alone: write() succeeds, refused() names it, sync() makes the others durable,
+ * and they are all there, in order. The daemon acknowledges the others on that word.
+ */
+Test(sink_file, a_refused_record_costs_only_itself)
+{
+	static uint8_t space[64 * 400], long_key[2][70001];
+	struct slc_sink_file_stats st;
+	struct slc_sink_worker *w;
+	struct slc_msg m[40];
+	struct readback rb;
+	const uint32_t *idx;
+	struct logcap cap;
+	uint32_t off = 0, rec = 0;
+	char dir[64];
+	void *s;
+
+	for (int k = 0; k < 2; k++) {
+		memset(long_key[k], 'a' + k, sizeof(long_key[k]));
+		long_key[k][SLC_SINK_FILE_KEY_MAX + 1 + k] = ' '; /* a key of 65,536 or 65,537 */
+	}
+	/* Worker 0's records 0..37 in make_payload's form, with the two refused ones at 3
+	 * and 17 (read_back checks that the others are all there and in order). */
+	for (uint32_t i = 0; i < 40; i++) {
+		if (i == 3 || i == 17) {
+			m[i] = (struct slc_msg){.data = long_key[i == 17], .len = 70001};
+			continue;
+		}
+		m[i] = (struct slc_msg){.data = space + off};
+		m[i].len = make_payload(space + off, 0, rec++);
+		off += m[i].len;
+	}
+	tmpdir(dir, sizeof(dir));
+	s = sink_new_cap(dir, 0, SLC_SINK_FILE_FSYNC_NEVER, &cap);
+	w = worker_open(s, 0);
+	cr_assert_not_null(slc_sink_file_ops.refused, "the file sink says what it refused");
+	cr_expect_eq(slc_sink_file_ops.write(w, m, 40), 0);
+	cr_assert_eq(slc_sink_file_ops.refused(w, &idx), 2);
+	cr_expect_eq(idx[0], 3);
+	cr_expect_eq(idx[1], 17);
+	cr_expect_eq(slc_sink_file_ops.sync(w), 0, "the others are durable");
+	cr_expect_not_null(strstr(cap.text, "key of 65536 bytes (at most 65535): refused"), "%s",
+	                   cap.text);
+	/* The next write starts a new list. */
+	cr_expect_eq(write_records(w, 0, rec, 5, space), 0);
+	cr_expect_eq(slc_sink_file_ops.refused(w, &idx), 0);
+	slc_sink_file_stats(s, &st);
+	cr_expect_eq(st.records, 43);
+	cr_expect_eq(st.refused_key_too_long, 2);
+	cr_expect_eq(st.write_errors, 0);
+	slc_sink_file_ops.worker_close(w);
+	slc_sink_file_ops.destroy(s);
+
+	read_back(dir, &rb, false);
+	cr_expect_eq(rb.records, 43);
+	cr_expect_eq(rb.next[0], 43);
+	cr_expect_eq(rb.bad_records, 0);
+	cr_expect_eq(rb.damaged + rb.torn, 0);
+	rm_rf(dir);
+}
+
+/* Fills dir with a closed segment of worker 0 (seq 0, 5 records), then puts a FIFO where
+ * worker 0's segment 1 would be, a directory where its segment 2 would be, and a FIFO as
+ * DIR/checkpoint. */
+static void
+fifo_scene(const char *dir)
+{
+	static uint8_t space[5 * 400];
+	struct slc_sink_worker *w;
+	char path[512];
+	void *s;
+
+	s = sink_new_opts(dir, 0, SLC_SINK_FILE_FSYNC_NEVER, false, NULL);
+	w = worker_open(s, 0);
+	cr_assert_eq(write_records(w, 0, 0, 5, space), 0);
+	slc_sink_file_ops.worker_close(w);
+	slc_sink_file_ops.destroy(s);
+	seg_path(path, sizeof(path), dir, 0, 1);
+	cr_assert_eq(mkfifo(path, 0644), 0, "mkfifo: %s", strerror(errno));
+	seg_path(path, sizeof(path), dir, 0, 2);
+	cr_assert_eq(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/%s", dir, SLC_SINK_FILE_CKPT_NAME);
+	cr_assert_eq(unlink(path), 0);
+	cr_assert_eq(mkfifo(path, 0644), 0);
+}
+
+/*
+ * F6 (issue 15): a FIFO named like a segment made start-up hang for ever in a blocking
+ * open(). Now it is logged, counted and left alone, and start-up goes on. The first create
+ * runs in a child with a deadline, so that the test fails rather than hangs without the
+ * fix.
+ */
+Test(sink_file, a_fifo_named_like_a_segment_is_left_alone_at_start)
+{
+	static uint8_t space[5 * 400];
+	struct slc_sink_file_reader *r;
+	struct slc_sink_file_stats st;
+	struct slc_sink_worker *w;
+	struct readback rb;
+	struct logcap cap;
+	struct stat sb;
+	char dir[64], path[512];
+	int status, err = 0;
+	pid_t pid;
+	void *s;
+
+	tmpdir(dir, sizeof(dir));
+	fifo_scene(dir);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct slc_sink_file_cfg cfg = {.dir = dir, .log = quiet_log};
+
+		s = slc_sink_file_create(&cfg, &err);
+		slc_sink_file_ops.destroy(s);
+		_exit(s != NULL ? 0 : 1);
+	}
+	cr_assert(wait_child(pid, 20000, &status),
+	          "create did not return in 20 s (blocked on the FIFO?)");
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "create failed: status %d",
+	          status);
+
+	/* The same again here, to see what it said and did. */
+	s = sink_new_cap(dir, 0, SLC_SINK_FILE_FSYNC_NEVER, &cap);
+	slc_sink_file_stats(s, &st);
+	cr_expect_eq(st.recovered_foreign, 2, "the FIFO and the directory");
+	cr_expect_not_null(strstr(cap.text, "w000-00000001.seg: not a regular file (a FIFO); "
+	                                    "not recovered, left as it is"),
+	                   "%s", cap.text);
+	cr_expect_not_null(strstr(cap.text, "w000-00000002.seg: not a regular file (a directory)"),
+	                   "%s", cap.text);
+	cr_expect_not_null(strstr(cap.text, "checkpoint: cannot read it: not a regular file"), "%s",
+	                   cap.text);
+	/* The worker goes on after the highest name, and writes nothing into the others. */
+	w = worker_open(s, 0);
+	cr_assert_eq(write_records(w, 0, 5, 5, space), 0);
+	cr_expect_eq(slc_sink_file_ops.sync(w), 0);
+	slc_sink_file_ops.worker_close(w);
+	slc_sink_file_ops.destroy(s);
+	seg_path(path, sizeof(path), dir, 0, 3);
+	cr_expect_gt(file_size(path), 0, "the new segment is seq 3");
+	seg_path(path, sizeof(path), dir, 0, 1);
+	cr_assert_eq(lstat(path, &sb), 0);
+	cr_expect(S_ISFIFO(sb.st_mode), "the FIFO is left as it is");
+	/* The reader refuses it too, at once. */
+	r = slc_sink_file_reader_open(path, &err);
+	cr_expect_null(r);
+	cr_expect_eq(err, -EINVAL);
+	/* read_back would stop at the FIFO: take it and the directory away first. */
+	cr_assert_eq(unlink(path), 0);
+	seg_path(path, sizeof(path), dir, 0, 2);
+	cr_assert_eq(rmdir(path), 0);
+	read_back(dir, &rb, false);
+	cr_expect_eq(rb.records, 10);
+	cr_expect_eq(rb.next[0], 10);
+	cr_expect_eq(rb.bad_records + rb.damaged + rb.torn, 0);
+	rm_rf(dir);
+}
+
+/* F6 (issue 15): sluice-cat hung on the same FIFO, and on a FIFO as DIR/consumed. */
+Test(sink_file, sluice_cat_refuses_a_fifo_rather_than_wait_on_it)
+{
+	const char *verify[] = {"--verify", NULL, NULL};
+	const char *print[] = {NULL, NULL};
+	const char *from[] = {"--from-checkpoint", NULL, NULL};
+	char dir[64], scratch[64], path[512];
+	char *out, *err;
+
+	tmpdir(dir, sizeof(dir));
+	tmpdir(scratch, sizeof(scratch));
+	fifo_scene(dir);
+	verify[1] = dir;
+	cr_expect_eq(run_cat(scratch, verify, &out, &err), 1, "%s", err);
+	cr_expect_not_null(strstr(err, "w000-00000001.seg: not a regular file; not read"), "%s",
+	                   err);
+	cr_expect_not_null(strstr(err, "w000-00000002.seg: not a regular file; not read"), "%s",
+	                   err);
+	cr_expect_not_null(strstr(out, "segments=1 closed=1 records=5 "), "%s", out);
+	free(out);
+	free(err);
+
+	print[0] = dir;
+	cr_expect_eq(run_cat(scratch, print, &out, &err), 1, "%s", err);
+	cr_expect_not_null(strstr(out, "k0.4 0 4 "), "the good segment is printed: %s", out);
+	free(out);
+	free(err);
+
+	snprintf(path, sizeof(path), "%s/%s", dir, SLC_SINK_FILE_CONSUMED_NAME);
+	cr_assert_eq(mkfifo(path, 0644), 0);
+	from[1] = dir;
+	cr_expect_eq(run_cat(scratch, from, &out, &err), 1, "%s", err);
+	cr_expect_not_null(strstr(err, "consumed: not a regular file"), "%s", err);
+	free(out);
+	free(err);
+	rm_rf(dir);
+	rm_rf(scratch);
 }
 
 Test(sink_file, names_are_parsed_only_in_their_canonical_form)
