@@ -168,11 +168,16 @@ struct slc_metrics_server_cfg {
  *   other paths           404
  *   other methods         405, with "Allow: GET, HEAD"
  *   render failed         500
+ * After the render's families the server writes its own, sluice_metrics_refused_total
+ * (reason fd_limit, no_slot). Out of file descriptors, it closes each waiting client at
+ * once on a descriptor it keeps in reserve, counts it and logs it (a line at most every
+ * 10 s), rather than leaving it in the backlog and its thread polling a readable socket.
  * The listening socket is bound to exactly cfg->addr (nothing else when it is loopback) and
  * is listening when this returns. Returns NULL with *err: -EINVAL (no address, not IPv4 or
  * IPv6, addrlen too short, render NULL), -EADDRINUSE, -EADDRNOTAVAIL, -EACCES and other
  * errors of socket/bind/listen, -ENOMEM, or the error libmicrohttpd left when it could not
- * start (-EIO when it left none; its log line says why).
+ * start (-EIO when it left none; its log line says why), or the error of eventfd(),
+ * open("/dev/null") or pthread_create().
  */
 struct slc_metrics_server *slc_metrics_server_create(const struct slc_metrics_server_cfg *cfg,
                                                      int *err);
