@@ -451,6 +451,10 @@ render_sink(struct slc_metrics_buf *b, const struct slc_daemon *d)
 		slc_metrics_family(b, "sluice_sink_forward_reconnects_total", "counter",
 		                   "connections to the peer made again after one failed");
 		slc_metrics_u64(b, "sluice_sink_forward_reconnects_total", NULL, st.reconnects);
+		slc_metrics_family(b, "sluice_sink_undelivered_messages_total", "counter",
+		                   "messages given up when --drain-timeout cancelled the sink");
+		slc_metrics_u64(b, "sluice_sink_undelivered_messages_total", "sink=\"forward\"",
+		                st.cancelled);
 	} else if (d->sink_ops == &slc_sink_kafka_ops) {
 		struct slc_sink_kafka_stats st;
 		char lab[48];

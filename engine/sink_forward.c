@@ -76,6 +76,7 @@ struct slc_sink_forward_worker {
 	uint32_t cap;        /* batch_bytes */
 	uint32_t used;
 	uint32_t msgs;
+	uint64_t dropped; /* messages this worker gave up on after cancel: its closing line */
 	struct slc_sink_loglimit log_limit;
 	uint8_t *buf;
 };
@@ -285,6 +286,18 @@ err_free_sink:
 err_out:
 	*err = rc;
 	return NULL;
+}
+
+static void
+forward_status(void *sink, struct slc_sink_status *out)
+{
+	struct slc_sink_forward_stats st;
+
+	slc_sink_forward_stats(sink, &st);
+	*out = (struct slc_sink_status){
+	        .delivered = st.messages,
+	        .undelivered_drain_timeout = st.cancelled,
+	};
 }
 
 static void
@@ -665,7 +678,31 @@ buf_send(struct slc_sink_forward_worker *w)
 	return rc;
 }
 
-/* After cancel: the buffer's messages and `more` others are not delivered. */
+static void wlog_always(struct slc_sink_forward_worker *w, int level, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/* Not rate-limited: for the two lines a worker writes about a cancel, which must not be
+ * among the lines a limit drops. */
+static void
+wlog_always(struct slc_sink_forward_worker *w, int level, const char *fmt, ...)
+{
+	const struct slc_sink_forward_cfg *cfg = &w->sink->cfg;
+	char prefix[PEER_MAX + 48];
+	va_list ap;
+
+	snprintf(prefix, sizeof(prefix), "forward sink worker %u: %s: ", w->worker, w->sink->peer);
+	va_start(ap, fmt);
+	slc_sink_logv(cfg->log, cfg->log_ctx, level, prefix, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * After cancel: the buffer's messages and `more` others are not delivered. They are
+ * counted here, once each, whether write() accepted them earlier or is giving them up now
+ * (sink.h: the daemon does not count a batch that ends in -ECANCELED). One line at the
+ * first drop; the worker's exact total comes in one line at close, rather than one line
+ * per batch that a rate limit would thin out.
+ */
 static int
 drop(struct slc_sink_forward_worker *w, uint64_t more)
 {
@@ -673,8 +710,14 @@ drop(struct slc_sink_forward_worker *w, uint64_t more)
 
 	if (lost != 0) {
 		slc_sink_stat_add(&w->st->cancelled, lost);
-		wlog(w, LOG_ERROR, "cancelled: %llu messages not delivered",
-		     (unsigned long long)lost);
+		if (w->dropped == 0)
+			wlog_always(
+			        w, LOG_ERROR,
+			        "cancelled at the drain timeout: %llu messages not delivered so "
+			        "far; later ones are dropped too, and this worker's total is "
+			        "logged when it closes",
+			        (unsigned long long)lost);
+		w->dropped += lost;
 	}
 	w->used = 0;
 	w->msgs = 0;
@@ -810,6 +853,10 @@ forward_worker_close(struct slc_sink_worker *sw)
 	worker = w->worker;
 	/* Blocks while the peer is away, until cancel; drop() counts what is left then. */
 	(void)forward_flush(sw);
+	if (w->dropped != 0)
+		wlog_always(w, LOG_ERROR,
+		            "%llu messages undelivered at the drain timeout (this worker's total)",
+		            (unsigned long long)w->dropped);
 	conn_close(w);
 	free(w->buf);
 	free(w);
@@ -826,4 +873,5 @@ const struct slc_sink_ops slc_sink_forward_ops = {
         .reopen = NULL,
         .worker_close = forward_worker_close,
         .destroy = forward_destroy,
+        .status = forward_status,
 };

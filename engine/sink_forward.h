@@ -44,8 +44,12 @@
  *
  * Shutdown: worker_close flushes, so it blocks while the peer is away. After its drain
  * timeout, the daemon calls slc_sink_forward_cancel(): every blocked and later write,
- * flush and worker_close gives up at once, and the messages not sent are counted
- * (stats.cancelled) and logged.
+ * flush and worker_close gives up at once. Every message a write() was given is then
+ * counted once: in stats.messages when the kernel took its batch, else in
+ * stats.cancelled, whether an earlier write() had accepted it into the buffer or the
+ * write() that returns -ECANCELED was given it (sink.h, struct slc_sink_status: the daemon
+ * does not count that batch again). A worker logs one line at its first drop and its
+ * exact total when it closes.
  */
 
 #define SLC_SINK_FORWARD_WORKERS_MAX         256u /* worker indexes 0..255 (pool.h's cap) */
@@ -83,7 +87,7 @@ struct slc_sink_forward_stats {
 	uint64_t connect_failures; /* failed connect attempts (refused, timed out, ...) */
 	uint64_t disconnects;      /* connections lost (reset, FIN from the peer, error) */
 	uint64_t resent_batches;   /* batches sent again on a new connection */
-	uint64_t cancelled;        /* messages not delivered because of cancel */
+	uint64_t cancelled;        /* messages given up because of cancel (see above) */
 };
 
 /*
@@ -102,8 +106,8 @@ void *slc_sink_forward_create(const struct slc_sink_forward_cfg *cfg, int *err);
  * The sink's operations (sink.h). worker_open refuses a worker index >= WORKERS_MAX
  * (-EINVAL) or one that is open already (-EBUSY), or fails with -ENOMEM. write and flush
  * return 0 once their messages are in the batch buffer or in the kernel's socket buffer,
- * or -ECANCELED after slc_sink_forward_cancel (the messages of the buffer and of that
- * call are then dropped and counted). There is no reopen. Stats stay readable until
+ * or -ECANCELED after slc_sink_forward_cancel (the messages of the buffer and those of
+ * that call not yet sent are then dropped and counted in stats.cancelled). There is no reopen. Stats stay readable until
  * destroy; destroy must come after every worker_close.
  */
 extern const struct slc_sink_ops slc_sink_forward_ops;
