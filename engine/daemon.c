@@ -798,6 +798,14 @@ slc_daemon_create(const struct slc_cfg *c, int *err)
 	if (c->metrics.addrlen != 0) {
 		char addr[INET6_ADDRSTRLEN + 8], host[INET6_ADDRSTRLEN];
 		const struct sockaddr_storage *ss = &c->metrics.addr;
+		struct slc_metrics_server_cfg mc = {
+		        .addr = (const struct sockaddr *)ss,
+		        .addrlen = c->metrics.addrlen,
+		        .render = slc_daemon_metrics_render,
+		        .render_ctx = d,
+		        .health = slc_daemon_metrics_health,
+		        .ready = slc_daemon_metrics_ready,
+		};
 
 		if (ss->ss_family == AF_INET6) {
 			const struct sockaddr_in6 *a = (const void *)ss;
@@ -810,7 +818,7 @@ slc_daemon_create(const struct slc_cfg *c, int *err)
 			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
 			snprintf(addr, sizeof(addr), "%s:%u", host, ntohs(a->sin_port));
 		}
-		d->metrics = slc_metrics_server_start(addr, slc_daemon_metrics_render, d, &rc);
+		d->metrics = slc_metrics_server_create(&mc, &rc);
 		if (d->metrics == NULL) {
 			slc_daemon_log(SLC_CFG_LOG_ERROR, "--metrics %s: %s", addr, strerror(-rc));
 			goto err_destroy;
@@ -1036,6 +1044,7 @@ slc_daemon_start(struct slc_daemon *d)
 		return start_fail(d, rc, "controller: %s", strerror(-rc));
 	d->started = true;
 	d->start_ns = slc_mono_ns();
+	slc_daemon_phase_set(d, SLC_DAEMON_READY);
 	slc_daemon_log(SLC_CFG_LOG_INFO, "%s", slc_reactor_features_str(d->rc[0].r));
 	for (uint32_t i = 0; i < d->cfg.nlisten && n < sizeof(line) - 128; i++) {
 		line[n++] = ' ';
@@ -1088,6 +1097,7 @@ slc_daemon_stop(struct slc_daemon *d)
 	if (d->stopped || !d->started)
 		return 0;
 	d->stopped = true;
+	slc_daemon_phase_set(d, SLC_DAEMON_DRAINING);
 	slc_daemon_log(SLC_CFG_LOG_INFO, "stopping: no new connections; draining (at most %u ms)",
 	               d->cfg.drain_timeout_ms);
 	watchdog_start(&wd, d);
@@ -1133,6 +1143,7 @@ slc_daemon_stop(struct slc_daemon *d)
 	        lost + ss.undelivered_drain_timeout, lost, ss.undelivered_drain_timeout, partial);
 	if (rc == 0 && lost + ss.undelivered_drain_timeout != 0)
 		rc = -EIO;
+	slc_daemon_phase_set(d, SLC_DAEMON_STOPPED);
 	return rc;
 }
 

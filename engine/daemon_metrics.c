@@ -515,3 +515,43 @@ slc_daemon_metrics_render(void *ctx, struct slc_metrics_buf *b)
 	slc_metrics_jemalloc(b);
 	return 0;
 }
+
+void
+slc_daemon_phase_set(struct slc_daemon *d, enum slc_daemon_phase p)
+{
+	/* Relaxed: the phase publishes nothing else; a check reads a recent value. */
+	atomic_store_explicit(&d->phase, (int)p, memory_order_relaxed);
+}
+
+bool
+slc_daemon_metrics_ready(void *ctx, char *why, size_t cap)
+{
+	static const char *const reason[] = {
+	        [SLC_DAEMON_STARTING] = "starting",
+	        [SLC_DAEMON_DRAINING] = "draining: stopping, no new connections",
+	        [SLC_DAEMON_STOPPED] = "stopped",
+	};
+	const struct slc_daemon *d = ctx;
+	int p = atomic_load_explicit(&d->phase, memory_order_relaxed);
+
+	if (p == SLC_DAEMON_READY)
+		return true;
+	snprintf(why, cap, "%s", reason[p]);
+	return false;
+}
+
+/* The daemon knows nothing of the sinks' states: each says its own (sink.h, status). */
+bool
+slc_daemon_metrics_health(void *ctx, char *why, size_t cap)
+{
+	const struct slc_daemon *d = ctx;
+	struct slc_sink_status st;
+
+	if (d->sink_ops->status == NULL)
+		return true;
+	d->sink_ops->status(d->sink, &st);
+	if (st.health[0] == '\0')
+		return true;
+	snprintf(why, cap, "sink %s: %s", d->sink_ops->name, st.health);
+	return false;
+}

@@ -669,6 +669,8 @@ struct slc_metrics_server {
 	struct slc_metrics_buf *buf;
 	slc_metrics_render_fn render;
 	void *render_ctx;
+	slc_metrics_check_fn health;
+	slc_metrics_check_fn ready;
 	void (*log)(void *ctx, int level, const char *fmt, ...)
 	        __attribute__((format(printf, 3, 4)));
 	void *log_ctx;
@@ -832,6 +834,26 @@ serve_metrics(struct slc_metrics_server *s, struct MHD_Connection *c)
 	return reply(c, MHD_HTTP_OK, CONTENT_TYPE_METRICS, text, len, MHD_RESPMEM_MUST_COPY, false);
 }
 
+/* /healthz, /readyz: "ok", or 503 and the check's reason. */
+static enum MHD_Result
+serve_check(struct slc_metrics_server *s, struct MHD_Connection *c, slc_metrics_check_fn check)
+{
+	char why[600];
+	size_t n;
+
+	if (check == NULL)
+		return reply_static(c, MHD_HTTP_OK, "ok\n", false);
+	why[0] = '\0';
+	if (check(s->render_ctx, why, sizeof(why) - 1))
+		return reply_static(c, MHD_HTTP_OK, "ok\n", false);
+	n = strnlen(why, sizeof(why) - 1);
+	if (n == 0)
+		n = (size_t)snprintf(why, sizeof(why), "unavailable");
+	why[n++] = '\n';
+	return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, CONTENT_TYPE_TEXT, why, n,
+	             MHD_RESPMEM_MUST_COPY, false);
+}
+
 /*
  * Every request is answered on the handler's first call, once its headers are in: none of
  * our routes reads a body. A request that sent one (a POST) gets its answer without the
@@ -845,17 +867,21 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
 	           strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 	bool metrics = strcmp(url, "/metrics") == 0;
+	bool healthz = strcmp(url, "/healthz") == 0;
+	bool readyz = strcmp(url, "/readyz") == 0;
 
 	(void)version;
 	(void)upload_data;
 	(void)upload_data_size;
 	(void)req_cls;
-	if (!metrics && strcmp(url, "/healthz") != 0)
+	if (!metrics && !healthz && !readyz)
 		return reply_static(c, MHD_HTTP_NOT_FOUND, "not found\n", false);
 	if (!get)
 		return reply_static(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n", true);
-	if (!metrics)
-		return reply_static(c, MHD_HTTP_OK, "ok\n", false);
+	if (healthz)
+		return serve_check(s, c, s->health);
+	if (readyz)
+		return serve_check(s, c, s->ready);
 	return serve_metrics(s, c);
 }
 
@@ -1084,6 +1110,8 @@ slc_metrics_server_create(const struct slc_metrics_server_cfg *cfg, int *err)
 	}
 	s->render = cfg->render;
 	s->render_ctx = cfg->render_ctx;
+	s->health = cfg->health;
+	s->ready = cfg->ready;
 	s->log = cfg->log != NULL ? cfg->log : stderr_log;
 	s->log_ctx = cfg->log_ctx;
 	rc = pthread_mutex_init(&s->log_lock, NULL);

@@ -142,13 +142,22 @@ int slc_metrics_jemalloc(struct slc_metrics_buf *b);
  */
 typedef int (*slc_metrics_render_fn)(void *ctx, struct slc_metrics_buf *b);
 
+/*
+ * A check behind /healthz or /readyz, on the server's thread under the same rules as a
+ * render. true: 200 "ok". false: 503 with why (written into why, cap bytes, NUL-terminated)
+ * as the body, a line.
+ */
+typedef bool (*slc_metrics_check_fn)(void *ctx, char *why, size_t cap);
+
 struct slc_metrics_server;
 
 struct slc_metrics_server_cfg {
 	const struct sockaddr *addr; /* IPv4 or IPv6, numeric; port 0: the kernel picks */
 	socklen_t addrlen;
 	slc_metrics_render_fn render;
-	void *render_ctx;
+	void *render_ctx;            /* also the checks' */
+	slc_metrics_check_fn health; /* /healthz; NULL: always ok */
+	slc_metrics_check_fn ready;  /* /readyz; NULL: always ok */
 	/* Rate-limited lines (level 0 error, 1 warning); NULL: stderr. Called from the server's
 	 * thread, and from the caller's during start. */
 	void (*log)(void *ctx, int level, const char *fmt, ...)
@@ -164,7 +173,8 @@ struct slc_metrics_server_cfg {
 /*
  * The HTTP endpoint, served by libmicrohttpd from one thread of its own:
  *   GET or HEAD /metrics  200, text/plain; version=0.0.4; charset=utf-8, the render output
- *   GET or HEAD /healthz  200, "ok\n"
+ *   GET or HEAD /healthz  200, "ok\n", or 503 and the reason cfg->health gives
+ *   GET or HEAD /readyz   200, "ok\n", or 503 and the reason cfg->ready gives
  *   other paths           404
  *   other methods         405, with "Allow: GET, HEAD"
  *   render failed         500

@@ -47,6 +47,9 @@ struct slc_sink_status {
 	 * given to a write() that returned -ECANCELED. A batch cut by the cancel may have
 	 * reached the destination in part; its messages count here. */
 	uint64_t undelivered_drain_timeout;
+	/* "" while the sink can deliver; otherwise why it cannot, for /healthz (forward: the
+	 * peer cannot be reached, or takes nothing). */
+	char health[512];
 };
 
 struct slc_sink_ops {

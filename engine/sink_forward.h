@@ -50,6 +50,11 @@
  * write() that returns -ECANCELED was given it (sink.h, struct slc_sink_status: the daemon
  * does not count that batch again). A worker logs one line at its first drop and its
  * exact total when it closes.
+ *
+ * Health (the status op's health): a worker that has had a batch waiting longer than
+ * stall_ms, because the peer cannot be reached or takes no bytes, makes the sink
+ * unhealthy, with the reason; it is healthy again once that batch has gone. A sink with
+ * nothing to send is healthy whatever the peer's state: it connects only to send.
  */
 
 #define SLC_SINK_FORWARD_WORKERS_MAX         256u /* worker indexes 0..255 (pool.h's cap) */
@@ -60,6 +65,7 @@
 #define SLC_SINK_FORWARD_BACKOFF_MAX_MS      5000u
 #define SLC_SINK_FORWARD_BACKOFF_LIMIT_MS    600000u /* largest backoff_max_ms accepted */
 #define SLC_SINK_FORWARD_CONNECT_TIMEOUT_MS  2000u
+#define SLC_SINK_FORWARD_STALL_MS            2000u
 
 struct slc_sink_forward_cfg {
 	const char *host; /* a name, an IPv4 address, or an IPv6 address with or without [] */
@@ -70,6 +76,9 @@ struct slc_sink_forward_cfg {
 	uint32_t backoff_max_ms;       /* 0: _DEFAULT (5000) or backoff_min_ms if larger */
 	uint32_t connect_timeout_ms;   /* one connect attempt; 0: _DEFAULT (2000) */
 	uint32_t sndbuf_bytes;         /* SO_SNDBUF; 0: the kernel's autotuning */
+	/* A batch that waits this long for the peer (to connect, or to take its bytes) makes
+	 * the sink unhealthy until it goes; 0: _DEFAULT (2000). */
+	uint32_t stall_ms;
 	/* Levels as the reactor's (0 error .. 3 debug); at most a few lines a second per
 	 * worker. NULL: stderr. */
 	void (*log)(void *ctx, int level, const char *fmt, ...)

@@ -888,3 +888,116 @@ Test(sluiced, forward_drain_timeout_accounts_every_message_once, .timeout = 90)
 	}
 	cr_expect_eq((long long)logged, undelivered, "%s", d.log);
 }
+
+/* GETs path until its status is want (up to 30 s, the log pumped); the last status. */
+static int
+get_until(struct dproc *d, const char *path, int want, char *body, size_t cap)
+{
+	uint64_t deadline = dproc_mono_ms() + 30000;
+	int st;
+
+	for (;;) {
+		st = dproc_get(d, path, body, cap);
+		dproc_log_pump(d);
+		if (st == want || dproc_mono_ms() > deadline)
+			return st;
+		usleep(50000);
+	}
+}
+
+/* A forward peer that reads and drops everything, on the listening socket it is given. */
+static void *
+reading_peer_main(void *arg)
+{
+	struct mute_peer *p = arg;
+	struct pollfd pfd[9] = {{.fd = p->lfd, .events = POLLIN}};
+	nfds_t n = 1;
+	char buf[65536];
+
+	while (!atomic_load(&p->stop)) {
+		if (poll(pfd, n, 50) <= 0)
+			continue;
+		if ((pfd[0].revents & POLLIN) && n < 9) {
+			pfd[n].fd = accept(p->lfd, NULL, NULL);
+			pfd[n++].events = POLLIN;
+		}
+		for (nfds_t i = 1; i < n; i++)
+			if (pfd[i].fd >= 0 && (pfd[i].revents & (POLLIN | POLLHUP)) &&
+			    read(pfd[i].fd, buf, sizeof(buf)) <= 0) {
+				close(pfd[i].fd);
+				pfd[i].fd = -1;
+			}
+	}
+	for (nfds_t i = 1; i < n; i++)
+		if (pfd[i].fd >= 0)
+			close(pfd[i].fd);
+	return NULL;
+}
+
+/*
+ * /healthz follows the sink: 503 with the reason while the forward peer refuses
+ * connections and messages wait, 200 once it is back; /readyz is 200 once started and
+ * 503 while the daemon drains.
+ */
+Test(sluiced, healthz_and_readyz_follow_the_forward_peer_and_the_drain, .timeout = 120)
+{
+	struct dproc d;
+	struct mute_peer p = {0};
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t sl = sizeof(sa);
+	char sink[64], body[4096], want[128];
+	const char *args[] = {"--listen",    "tcp://127.0.0.1:0", "--sink", sink, "--metrics",
+	                      "127.0.0.1:0", "--drain-timeout",   "5s",     NULL};
+	static const char lines[] = "one\ntwo\nthree\n";
+	pthread_t pt;
+	size_t from;
+	int fd, st;
+
+	/* Bound, not listening: connections to it are refused. */
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	p.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_eq(bind(p.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	getsockname(p.lfd, (struct sockaddr *)&sa, &sl);
+	p.port = ntohs(sa.sin_port);
+	snprintf(sink, sizeof(sink), "forward:127.0.0.1:%u", p.port);
+	d.dir[0] = '\0';
+	dproc_start(&d, args);
+
+	cr_expect_eq(dproc_get(&d, "/readyz", body, sizeof(body)), 200, "%s", body);
+	cr_expect_eq(dproc_get(&d, "/healthz", body, sizeof(body)), 200, "nothing to send yet: %s",
+	             body);
+
+	/* Messages for a peer that refuses: unhealthy, and the reason says why. */
+	fd = dproc_connect(d.port[0]);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(dproc_send_all(fd, lines, sizeof(lines) - 1), 0);
+	st = get_until(&d, "/healthz", 503, body, sizeof(body));
+	cr_expect_eq(st, 503, "%s\n%s", body, d.log);
+	snprintf(want, sizeof(want),
+	         "sink forward: cannot connect to 127.0.0.1:%u: Connection refused", p.port);
+	cr_expect_not_null(strstr(body, want), "%s", body);
+
+	/* The peer comes up: the messages go, healthy again. */
+	cr_assert_eq(listen(p.lfd, 16), 0);
+	cr_assert_eq(pthread_create(&pt, NULL, reading_peer_main, &p), 0);
+	st = get_until(&d, "/healthz", 200, body, sizeof(body));
+	cr_expect_eq(st, 200, "%s\n%s", body, d.log);
+	cr_expect_str_eq(body, "ok\n");
+
+	/* The peer goes away for good, with messages for it: the drain waits --drain-timeout,
+	 * and /readyz says so meanwhile. */
+	atomic_store(&p.stop, true);
+	pthread_join(pt, NULL);
+	close(p.lfd);
+	cr_assert_eq(dproc_send_all(fd, lines, sizeof(lines) - 1), 0);
+	st = get_until(&d, "/healthz", 503, body, sizeof(body));
+	cr_expect_eq(st, 503, "%s\n%s", body, d.log);
+	from = d.log_len;
+	kill(d.pid, SIGTERM);
+	cr_expect(dproc_log_wait(&d, from, "stopping:", 10000), "%s", d.log);
+	st = dproc_get(&d, "/readyz", body, sizeof(body));
+	cr_expect_eq(st, 503, "%d %s", st, body);
+	cr_expect_not_null(strstr(body, "draining"), "%s", body);
+	close(fd);
+	cr_expect_eq(dproc_stop(&d), 1, "three messages undelivered: %s", d.log);
+}

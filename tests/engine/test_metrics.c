@@ -1200,3 +1200,90 @@ Test(metrics, out_of_fds_the_server_does_not_spin_and_recovers, .timeout = 60)
 	slc_metrics_server_stop(s);
 	cr_expect_not_null(strstr(lc.lines, "file descriptors"), "%s", lc.lines);
 }
+
+/* The render's context too: counters first, so that render_counters reads them. */
+struct checks {
+	struct counters c;
+	_Atomic bool healthy;
+	_Atomic bool ready;
+};
+
+static bool
+check_health(void *ctx, char *why, size_t cap)
+{
+	struct checks *k = ctx;
+
+	if (atomic_load(&k->healthy))
+		return true;
+	snprintf(why, cap, "sink forward: 127.0.0.1:9 takes no data");
+	return false;
+}
+
+static bool
+check_ready(void *ctx, char *why, size_t cap)
+{
+	struct checks *k = ctx;
+
+	if (atomic_load(&k->ready))
+		return true;
+	snprintf(why, cap, "draining");
+	return false;
+}
+
+/* /healthz and /readyz say what their checks say: 200 "ok", or 503 and the reason. */
+Test(metrics, healthz_and_readyz_answer_503_with_the_reason)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct checks k = {.c = {.rx = 1}};
+	struct slc_metrics_server_cfg cfg = {
+	        .addr = (struct sockaddr *)&a,
+	        .addrlen = sizeof(a),
+	        .render = render_counters,
+	        .render_ctx = &k,
+	        .health = check_health,
+	        .ready = check_ready,
+	};
+	struct slc_metrics_server *s;
+	struct resp r;
+	uint16_t port;
+	int err = 0;
+
+	s = slc_metrics_server_create(&cfg, &err);
+	cr_assert_not_null(s, "%s", strerror(-err));
+	port = slc_metrics_server_port(s);
+
+	cr_assert_eq(http(port, "GET", "/healthz", NULL, &r), 0);
+	cr_expect_eq(r.status, 503);
+	cr_expect_str_eq(r.body, "sink forward: 127.0.0.1:9 takes no data\n");
+	resp_free(&r);
+	cr_assert_eq(http(port, "GET", "/readyz", NULL, &r), 0);
+	cr_expect_eq(r.status, 503);
+	cr_expect_str_eq(r.body, "draining\n");
+	resp_free(&r);
+	/* /metrics answers whatever the checks say. */
+	cr_assert_eq(http(port, "GET", "/metrics", NULL, &r), 0);
+	cr_expect_eq(r.status, 200);
+	resp_free(&r);
+
+	atomic_store(&k.healthy, true);
+	atomic_store(&k.ready, true);
+	cr_assert_eq(http(port, "GET", "/healthz", NULL, &r), 0);
+	cr_expect_eq(r.status, 200);
+	cr_expect_str_eq(r.body, "ok\n");
+	resp_free(&r);
+	cr_assert_eq(http(port, "HEAD", "/readyz", NULL, &r), 0);
+	cr_expect_eq(r.status, 200);
+	resp_free(&r);
+	cr_assert_eq(http(port, "POST", "/readyz", "hello", &r), 0);
+	cr_expect_eq(r.status, 405);
+	resp_free(&r);
+	slc_metrics_server_stop(s);
+
+	/* Without checks: both ok. */
+	s = start_local(&k.c);
+	cr_assert_eq(http(slc_metrics_server_port(s), "GET", "/readyz", NULL, &r), 0);
+	cr_expect_eq(r.status, 200);
+	cr_expect_str_eq(r.body, "ok\n");
+	resp_free(&r);
+	slc_metrics_server_stop(s);
+}

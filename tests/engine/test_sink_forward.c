@@ -879,3 +879,155 @@ Test(sink_forward, bad_host_or_port_is_refused)
 	cr_expect_eq(create_err("::1", 9000, SLC_FRAME_LINES, 0), 0);
 	cr_expect_eq(create_err("[::1]", 9000, SLC_FRAME_LINES, 1024), 0);
 }
+
+/* The sink's health now; waits (up to 20 s) until it contains want ("" : healthy). */
+static bool
+health_wait(void *sink, const char *want, char *last, size_t cap)
+{
+	uint64_t deadline = now_ms() + 20000;
+	struct slc_sink_status ss;
+
+	for (;;) {
+		slc_sink_forward_ops.status(sink, &ss);
+		snprintf(last, cap, "%s", ss.health);
+		if (want[0] == '\0' ? ss.health[0] == '\0' : strstr(ss.health, want) != NULL)
+			return true;
+		if (now_ms() > deadline)
+			return false;
+		usleep(20 * 1000);
+	}
+}
+
+struct drain_peer {
+	int lfd;
+	_Atomic bool stop;
+	_Atomic uint64_t bytes;
+};
+
+/* Accepts one connection and reads it until told to stop. */
+static void *
+drain_peer_main(void *arg)
+{
+	struct drain_peer *p = arg;
+	struct pollfd pfd = {.fd = p->lfd, .events = POLLIN};
+	char buf[65536];
+	int fd = -1;
+
+	while (!atomic_load(&p->stop)) {
+		ssize_t n;
+
+		if (poll(&pfd, 1, 20) <= 0)
+			continue;
+		if (fd < 0) {
+			fd = accept(p->lfd, NULL, NULL);
+			pfd.fd = fd >= 0 ? fd : p->lfd;
+			continue;
+		}
+		n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		atomic_fetch_add(&p->bytes, (uint64_t)n);
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/*
+ * Health. A batch waiting longer than stall_ms for a peer that refuses connections makes
+ * the sink unhealthy, naming the peer and the error; the peer coming up makes it healthy
+ * again once the batch went. A sink with nothing to send is healthy, peer or no peer.
+ */
+Test(sink_forward, health_says_why_the_peer_cannot_be_reached, .timeout = 60)
+{
+	/* The blocked write's message is larger than the batch buffer: it is sent at once. */
+	struct slc_sink_forward_cfg cfg = {.host = "127.0.0.1",
+	                                   .framing = SLC_FRAME_LINES,
+	                                   .batch_bytes = 1024,
+	                                   .stall_ms = 200,
+	                                   .log = test_log};
+	struct blocked b = {.flush = false};
+	struct drain_peer p = {0};
+	struct slc_sink_status ss;
+	char last[512];
+	pthread_t th, pt;
+	int err = 0;
+	void *sink;
+
+	p.lfd = dead_port(&cfg.port);
+	sink = slc_sink_forward_create(&cfg, &err);
+	cr_assert_not_null(sink, "%s", strerror(-err));
+	cr_assert_eq(slc_sink_forward_ops.worker_open(sink, 0, &b.w), 0);
+	slc_sink_forward_ops.status(sink, &ss);
+	cr_expect_str_eq(ss.health, "", "nothing to send: healthy");
+
+	cr_assert_eq(pthread_create(&th, NULL, blocked_main, &b), 0);
+	cr_expect(health_wait(sink, "cannot connect to 127.0.0.1:", last, sizeof(last)), "%s",
+	          last);
+	cr_expect_not_null(strstr(last, "Connection refused"), "%s", last);
+	cr_expect_not_null(strstr(last, "worker 0"), "%s", last);
+
+	/* The peer comes up: the batch goes, and the sink is healthy again. */
+	cr_assert_eq(listen(p.lfd, 4), 0);
+	cr_assert_eq(pthread_create(&pt, NULL, drain_peer_main, &p), 0);
+	pthread_join(th, NULL);
+	cr_expect_eq(b.rc, 0);
+	cr_expect(health_wait(sink, "", last, sizeof(last)), "%s", last);
+	slc_sink_forward_ops.worker_close(b.w);
+	atomic_store(&p.stop, true);
+	pthread_join(pt, NULL);
+	slc_sink_forward_ops.destroy(sink);
+	close(p.lfd);
+}
+
+/* A peer that takes the connection and reads nothing: unhealthy, "takes little or no data"; healthy
+ * once it reads again. */
+Test(sink_forward, health_says_the_peer_takes_no_data, .timeout = 60)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t alen = sizeof(a);
+	struct cancel_writer cw = {0};
+	struct drain_peer p = {0};
+	int rcvbuf = 4096;
+	char last[512];
+	pthread_t th, pt;
+	void *sink;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	p.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(p.lfd, 0);
+	setsockopt(p.lfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	cr_assert_eq(bind(p.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(p.lfd, 4), 0);
+	cr_assert_eq(getsockname(p.lfd, (struct sockaddr *)&a, &alen), 0);
+	{
+		struct slc_sink_forward_cfg cfg = {.host = "127.0.0.1",
+		                                   .port = ntohs(a.sin_port),
+		                                   .framing = SLC_FRAME_LINES,
+		                                   .batch_bytes = 4096,
+		                                   .sndbuf_bytes = 8192,
+		                                   .stall_ms = 200,
+		                                   .log = test_log};
+		int err = 0;
+
+		sink = slc_sink_forward_create(&cfg, &err);
+		cr_assert_not_null(sink, "%s", strerror(-err));
+	}
+	cr_assert_eq(slc_sink_forward_ops.worker_open(sink, 0, &cw.w), 0);
+	/* Writes until cancelled; nobody reads until the peer thread starts. */
+	cr_assert_eq(pthread_create(&th, NULL, cancel_writer_main, &cw), 0);
+	cr_expect(health_wait(sink, "127.0.0.1:", last, sizeof(last)), "%s", last);
+	cr_expect_not_null(strstr(last, "takes little or no data"), "%s", last);
+
+	cr_assert_eq(pthread_create(&pt, NULL, drain_peer_main, &p), 0);
+	/* Reading again: the writer's batches go (it keeps writing), each well within
+	 * stall_ms: healthy. */
+	cr_expect(health_wait(sink, "", last, sizeof(last)), "%s", last);
+	slc_sink_forward_cancel(sink);
+	pthread_join(th, NULL);
+	slc_sink_forward_ops.worker_close(cw.w);
+	atomic_store(&p.stop, true);
+	pthread_join(pt, NULL);
+	slc_sink_forward_ops.destroy(sink);
+	close(p.lfd);
+}
