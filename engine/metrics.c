@@ -1002,9 +1002,9 @@ accept_some(struct slc_metrics_server *s)
 		switch (err) {
 		case EAGAIN:
 			return;
+		/* Interrupted, or accept(2)'s errors of the connection that was waiting, not
+		 * of the socket: the next one may be fine. */
 		case EINTR:
-		/* accept(2): errors of the connection that was waiting, not of the socket;
-		 * the next one may be fine. */
 		case ECONNABORTED:
 		case EPROTO:
 		case EPERM:
@@ -1065,6 +1065,7 @@ serve_loop(void *arg)
 		        {.fd = s->listen_fd, .events = POLLIN},
 		};
 		int timeout = poll_timeout_ms(s);
+		uint64_t stop;
 		nfds_t n = 2;
 
 		if (s->spare_fd < 0)
@@ -1073,8 +1074,16 @@ serve_loop(void *arg)
 		if (s->backoff_until_ns == 0 && mhd_connections(s) < SLC_METRICS_CONN_MAX)
 			n = 3;
 		if (poll(pfd, n, timeout) < 0 && errno != EINTR) {
-			slog(s, 0, "poll: %s", strerror(errno));
-			accept_backoff(s);
+			struct timespec pause = {.tv_nsec = ACCEPT_BACKOFF_MS * 1000000l};
+
+			/* ENOMEM: poll did not wait, and the next one would not either. */
+			slog(s, 0, "poll: %s; trying again in %d ms", strerror(errno),
+			     ACCEPT_BACKOFF_MS);
+			nanosleep(&pause, NULL);
+			/* The stop must not depend on a poll that keeps failing. */
+			if (read(s->stop_fd, &stop, sizeof(stop)) == sizeof(stop))
+				break;
+			continue;
 		}
 		if (pfd[0].revents != 0)
 			break;
