@@ -805,6 +805,7 @@ slc_daemon_create(const struct slc_cfg *c, int *err)
 		        .render_ctx = d,
 		        .health = slc_daemon_metrics_health,
 		        .ready = slc_daemon_metrics_ready,
+		        .log = lib_log,
 		};
 
 		if (ss->ss_family == AF_INET6) {
