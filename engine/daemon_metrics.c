@@ -475,6 +475,10 @@ render_sink(struct slc_metrics_buf *b, const struct slc_daemon *d)
 		slc_metrics_family(b, "sluice_sink_forward_reconnects_total", "counter",
 		                   "connections to the peer made again after one failed");
 		slc_metrics_u64(b, "sluice_sink_forward_reconnects_total", NULL, st.reconnects);
+		slc_metrics_family(b, "sluice_sink_undelivered_messages_total", "counter",
+		                   "messages given up when --drain-timeout cancelled the sink");
+		slc_metrics_u64(b, "sluice_sink_undelivered_messages_total", "sink=\"forward\"",
+		                st.cancelled);
 	} else if (d->sink_ops == &slc_sink_kafka_ops) {
 		struct slc_sink_kafka_stats st;
 		char lab[48];
@@ -534,4 +538,44 @@ slc_daemon_metrics_render(void *ctx, struct slc_metrics_buf *b)
 	render_sink(b, d);
 	slc_metrics_jemalloc(b);
 	return 0;
+}
+
+void
+slc_daemon_phase_set(struct slc_daemon *d, enum slc_daemon_phase p)
+{
+	/* Relaxed: the phase publishes nothing else; a check reads a recent value. */
+	atomic_store_explicit(&d->phase, (int)p, memory_order_relaxed);
+}
+
+bool
+slc_daemon_metrics_ready(void *ctx, char *why, size_t cap)
+{
+	static const char *const reason[] = {
+	        [SLC_DAEMON_STARTING] = "starting",
+	        [SLC_DAEMON_DRAINING] = "draining: stopping, no new connections",
+	        [SLC_DAEMON_STOPPED] = "stopped",
+	};
+	const struct slc_daemon *d = ctx;
+	int p = atomic_load_explicit(&d->phase, memory_order_relaxed);
+
+	if (p == SLC_DAEMON_READY)
+		return true;
+	snprintf(why, cap, "%s", reason[p]);
+	return false;
+}
+
+/* The daemon knows nothing of the sinks' states: each says its own (sink.h, status). */
+bool
+slc_daemon_metrics_health(void *ctx, char *why, size_t cap)
+{
+	const struct slc_daemon *d = ctx;
+	struct slc_sink_status st;
+
+	if (d->sink_ops->status == NULL)
+		return true;
+	d->sink_ops->status(d->sink, &st);
+	if (st.health[0] == '\0')
+		return true;
+	snprintf(why, cap, "sink %s: %s", d->sink_ops->name, st.health);
+	return false;
 }

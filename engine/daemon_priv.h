@@ -79,9 +79,23 @@ struct slc_daemon {
 	uint64_t start_ns;
 	bool started;
 	bool stopped;
+	/* What /readyz answers: the main thread writes it, the metrics thread reads it. */
+	_Atomic int phase; /* enum slc_daemon_phase */
+};
+
+enum slc_daemon_phase {
+	SLC_DAEMON_STARTING, /* created, not yet started (or a start that failed) */
+	SLC_DAEMON_READY,    /* started: the "ready:" line is out */
+	SLC_DAEMON_DRAINING, /* slc_daemon_stop has begun */
+	SLC_DAEMON_STOPPED,  /* slc_daemon_stop has returned */
 };
 
 /* The metrics endpoint's render callback (daemon_metrics.c). */
 int slc_daemon_metrics_render(void *ctx, struct slc_metrics_buf *b);
+/* /healthz: the sink's health (its status op), and /readyz: the phase (daemon_metrics.c). */
+bool slc_daemon_metrics_health(void *ctx, char *why, size_t cap);
+bool slc_daemon_metrics_ready(void *ctx, char *why, size_t cap);
+/* Sets the phase /readyz answers from. */
+void slc_daemon_phase_set(struct slc_daemon *d, enum slc_daemon_phase p);
 
 #endif /* SLC_ENGINE_DAEMON_PRIV_H */

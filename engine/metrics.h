@@ -142,13 +142,22 @@ int slc_metrics_jemalloc(struct slc_metrics_buf *b);
  */
 typedef int (*slc_metrics_render_fn)(void *ctx, struct slc_metrics_buf *b);
 
+/*
+ * A check behind /healthz or /readyz, on the server's thread under the same rules as a
+ * render. true: 200 "ok". false: 503 with why (written into why, cap bytes, NUL-terminated)
+ * as the body, a line.
+ */
+typedef bool (*slc_metrics_check_fn)(void *ctx, char *why, size_t cap);
+
 struct slc_metrics_server;
 
 struct slc_metrics_server_cfg {
 	const struct sockaddr *addr; /* IPv4 or IPv6, numeric; port 0: the kernel picks */
 	socklen_t addrlen;
 	slc_metrics_render_fn render;
-	void *render_ctx;
+	void *render_ctx;            /* also the checks' */
+	slc_metrics_check_fn health; /* /healthz; NULL: always ok */
+	slc_metrics_check_fn ready;  /* /readyz; NULL: always ok */
 	/* Rate-limited lines (level 0 error, 1 warning); NULL: stderr. Called from the server's
 	 * thread, and from the caller's during start. */
 	void (*log)(void *ctx, int level, const char *fmt, ...)
@@ -164,15 +173,21 @@ struct slc_metrics_server_cfg {
 /*
  * The HTTP endpoint, served by libmicrohttpd from one thread of its own:
  *   GET or HEAD /metrics  200, text/plain; version=0.0.4; charset=utf-8, the render output
- *   GET or HEAD /healthz  200, "ok\n"
+ *   GET or HEAD /healthz  200, "ok\n", or 503 and the reason cfg->health gives
+ *   GET or HEAD /readyz   200, "ok\n", or 503 and the reason cfg->ready gives
  *   other paths           404
  *   other methods         405, with "Allow: GET, HEAD"
  *   render failed         500
+ * After the render's families the server writes its own, sluice_metrics_refused_total
+ * (reason fd_limit, no_slot). Out of file descriptors, it closes each waiting client at
+ * once on a descriptor it keeps in reserve, counts it and logs it (a line at most every
+ * 10 s), rather than leaving it in the backlog and its thread polling a readable socket.
  * The listening socket is bound to exactly cfg->addr (nothing else when it is loopback) and
  * is listening when this returns. Returns NULL with *err: -EINVAL (no address, not IPv4 or
  * IPv6, addrlen too short, render NULL), -EADDRINUSE, -EADDRNOTAVAIL, -EACCES and other
  * errors of socket/bind/listen, -ENOMEM, or the error libmicrohttpd left when it could not
- * start (-EIO when it left none; its log line says why).
+ * start (-EIO when it left none; its log line says why), or the error of eventfd(),
+ * open("/dev/null") or pthread_create().
  */
 struct slc_metrics_server *slc_metrics_server_create(const struct slc_metrics_server_cfg *cfg,
                                                      int *err);

@@ -29,13 +29,37 @@ typedef int (*slc_sink_key_fn)(void *ctx, const struct slc_msg *m, const uint8_t
 
 struct slc_sink_worker;
 
+/*
+ * What a sink says about itself (the optional status op). Totals since create.
+ *
+ * Every message a worker hands to write() ends in exactly one of: delivered; in a batch
+ * whose write() failed (the daemon counts the whole batch lost: "refused"); or, for a sink
+ * with a status op, undelivered at the drain timeout, counted by the sink. A sink with a
+ * status op that returns -ECANCELED from write() (it was cancelled at --drain-timeout) has
+ * counted the batch itself, the messages it delivered as delivered and the others as
+ * undelivered, and the daemon does not count it again.
+ */
+struct slc_sink_status {
+	/* Messages the sink delivered, as far as it can tell (forward: the kernel took them;
+	 * TCP says no more). */
+	uint64_t delivered;
+	/* Messages given up at --drain-timeout: accepted by an earlier write() (buffered) or
+	 * given to a write() that returned -ECANCELED. A batch cut by the cancel may have
+	 * reached the destination in part; its messages count here. */
+	uint64_t undelivered_drain_timeout;
+	/* "" while the sink can deliver; otherwise why it cannot, for /healthz (forward: the
+	 * peer cannot be reached, or takes nothing). */
+	char health[512];
+};
+
 struct slc_sink_ops {
 	const char *name;
 	/* Called on worker `worker`'s thread before its first write. */
 	int (*worker_open)(void *sink, uint32_t worker, struct slc_sink_worker **out);
 	/* Delivers msgs[0..n). Blocks while the destination is slow. -errno: the batch was
-	 * not delivered whole (counted; the daemon logs it). 0 may leave out messages the
-	 * sink refuses one by one (refused, below): the others were delivered. */
+	 * not delivered whole (counted; the daemon logs it); -ECANCELED from a sink with a
+	 * status op: see struct slc_sink_status. 0 may leave out messages the sink refuses
+	 * one by one (refused, below): the others were delivered. */
 	int (*write)(struct slc_sink_worker *w, const struct slc_msg *msgs, uint32_t n);
 	/*
 	 * After a write() that returned 0: how many of its messages the sink refused one by
@@ -67,6 +91,9 @@ struct slc_sink_ops {
 	void (*worker_close)(struct slc_sink_worker *w);
 	/* Frees the sink. Accepts NULL. */
 	void (*destroy)(void *sink);
+	/* Fills *out (struct slc_sink_status). Any thread, between create and destroy. May
+	 * be NULL: the sink loses nothing that write() accepted, and reports no deliveries. */
+	void (*status)(void *sink, struct slc_sink_status *out);
 };
 
 #endif /* SLC_ENGINE_SINK_H */

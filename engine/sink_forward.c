@@ -42,6 +42,10 @@ struct wstats {
 	_Atomic uint64_t disconnects;
 	_Atomic uint64_t resent_batches;
 	_Atomic uint64_t cancelled;
+	/* For health: when the batch being sent started waiting (0: none waits), and the
+	 * error of the last connect attempt (0: it worked). */
+	_Atomic uint64_t waiting_since_ns;
+	_Atomic int connect_err;
 };
 
 static_assert(sizeof(struct wstats) % SLC_CACHE_LINE == 0, "no line shared by two workers");
@@ -76,6 +80,7 @@ struct slc_sink_forward_worker {
 	uint32_t cap;        /* batch_bytes */
 	uint32_t used;
 	uint32_t msgs;
+	uint64_t dropped; /* messages this worker gave up on after cancel: its closing line */
 	struct slc_sink_loglimit log_limit;
 	uint8_t *buf;
 };
@@ -255,6 +260,8 @@ slc_sink_forward_create(const struct slc_sink_forward_cfg *cfg, int *err)
 		                                : SLC_SINK_FORWARD_BACKOFF_MAX_MS;
 	if (s->cfg.connect_timeout_ms == 0)
 		s->cfg.connect_timeout_ms = SLC_SINK_FORWARD_CONNECT_TIMEOUT_MS;
+	if (s->cfg.stall_ms == 0)
+		s->cfg.stall_ms = SLC_SINK_FORWARD_STALL_MS;
 	if (s->cfg.log == NULL)
 		s->cfg.log = slc_sink_default_log;
 	rc = resolve(s, cfg);
@@ -285,6 +292,52 @@ err_free_sink:
 err_out:
 	*err = rc;
 	return NULL;
+}
+
+/* The worker whose batch has waited longest, if longer than stall_ms, names the reason. */
+static void
+forward_health(struct slc_sink_forward *s, char *out, size_t cap)
+{
+	uint64_t now = slc_mono_ns(), oldest = 0;
+	uint32_t worker = 0;
+	int err = 0;
+
+	for (uint32_t i = 0; i < SLC_SINK_FORWARD_WORKERS_MAX; i++) {
+		/* Relaxed: a health answer wants a recent value; the two fields may be a
+		 * moment apart, which changes a reason's wording at worst. */
+		uint64_t since =
+		        atomic_load_explicit(&s->st[i].waiting_since_ns, memory_order_relaxed);
+
+		if (since == 0 || since > now || now - since <= oldest)
+			continue;
+		oldest = now - since;
+		worker = i;
+		err = atomic_load_explicit(&s->st[i].connect_err, memory_order_relaxed);
+	}
+	out[0] = '\0';
+	if (oldest < (uint64_t)s->cfg.stall_ms * 1000000u)
+		return;
+	if (err != 0)
+		snprintf(out, cap,
+		         "cannot connect to %s: %s (worker %u has had a batch waiting %.1f s)",
+		         s->peer, strerror(err), worker, (double)oldest * 1e-9);
+	else
+		snprintf(out, cap,
+		         "%s takes little or no data (worker %u has had a batch waiting %.1f s)",
+		         s->peer, worker, (double)oldest * 1e-9);
+}
+
+static void
+forward_status(void *sink, struct slc_sink_status *out)
+{
+	struct slc_sink_forward_stats st;
+
+	slc_sink_forward_stats(sink, &st);
+	*out = (struct slc_sink_status){
+	        .delivered = st.messages,
+	        .undelivered_drain_timeout = st.cancelled,
+	};
+	forward_health(sink, out->health, sizeof(out->health));
 }
 
 static void
@@ -482,11 +535,13 @@ conn_up(struct slc_sink_forward_worker *w)
 			return rc;
 		if (rc == 0)
 			break;
+		atomic_store_explicit(&w->st->connect_err, -rc, memory_order_relaxed);
 		slc_sink_stat_add(&w->st->connect_failures, 1);
 		backoff_grow(w);
 		wlog(w, LOG_WARN, "connect failed: %s; next attempt within %u ms", strerror(-rc),
 		     w->backoff_ms);
 	}
+	atomic_store_explicit(&w->st->connect_err, 0, memory_order_relaxed);
 	slc_sink_stat_add(&w->st->connects, 1);
 	if (w->ever_up) {
 		slc_sink_stat_add(&w->st->reconnects, 1);
@@ -622,22 +677,26 @@ batch_send(struct slc_sink_forward_worker *w, const struct iovec *iov, int cnt, 
 	int rc;
 
 	SLC_ASSERT(cnt <= 2);
+	/* Relaxed: read only for health (forward_health). */
+	atomic_store_explicit(&w->st->waiting_since_ns, slc_mono_ns(), memory_order_relaxed);
 	for (;;) {
 		bool progress = false;
 
-		if (is_cancelled(w->sink))
-			return -ECANCELED;
+		if (is_cancelled(w->sink)) {
+			rc = -ECANCELED;
+			goto out;
+		}
 		if (w->fd < 0) {
 			rc = conn_up(w);
 			if (rc != 0)
-				return rc;
+				goto out;
 		}
 		memcpy(cur, iov, (size_t)cnt * sizeof(*iov));
 		rc = send_all(w, cur, cnt, &progress);
 		if (rc == 0)
 			break;
 		if (rc == -ECANCELED)
-			return rc;
+			goto out;
 		conn_lost(w, rc);
 		resent = resent || progress;
 	}
@@ -648,7 +707,9 @@ batch_send(struct slc_sink_forward_worker *w, const struct iovec *iov, int cnt, 
 		slc_sink_stat_add(&w->st->resent_batches, 1);
 	w->carried = true;
 	w->backoff_ms = 0;
-	return 0;
+out:
+	atomic_store_explicit(&w->st->waiting_since_ns, 0, memory_order_relaxed);
+	return rc;
 }
 
 static int
@@ -665,7 +726,31 @@ buf_send(struct slc_sink_forward_worker *w)
 	return rc;
 }
 
-/* After cancel: the buffer's messages and `more` others are not delivered. */
+static void wlog_always(struct slc_sink_forward_worker *w, int level, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/* Not rate-limited: for the two lines a worker writes about a cancel, which must not be
+ * among the lines a limit drops. */
+static void
+wlog_always(struct slc_sink_forward_worker *w, int level, const char *fmt, ...)
+{
+	const struct slc_sink_forward_cfg *cfg = &w->sink->cfg;
+	char prefix[PEER_MAX + 48];
+	va_list ap;
+
+	snprintf(prefix, sizeof(prefix), "forward sink worker %u: %s: ", w->worker, w->sink->peer);
+	va_start(ap, fmt);
+	slc_sink_logv(cfg->log, cfg->log_ctx, level, prefix, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * After cancel: the buffer's messages and `more` others are not delivered. They are
+ * counted here, once each, whether write() accepted them earlier or is giving them up now
+ * (sink.h: the daemon does not count a batch that ends in -ECANCELED). One line at the
+ * first drop; the worker's exact total comes in one line at close, rather than one line
+ * per batch that a rate limit would thin out.
+ */
 static int
 drop(struct slc_sink_forward_worker *w, uint64_t more)
 {
@@ -673,8 +758,14 @@ drop(struct slc_sink_forward_worker *w, uint64_t more)
 
 	if (lost != 0) {
 		slc_sink_stat_add(&w->st->cancelled, lost);
-		wlog(w, LOG_ERROR, "cancelled: %llu messages not delivered",
-		     (unsigned long long)lost);
+		if (w->dropped == 0)
+			wlog_always(
+			        w, LOG_ERROR,
+			        "cancelled at the drain timeout: %llu messages not delivered so "
+			        "far; later ones are dropped too, and this worker's total is "
+			        "logged when it closes",
+			        (unsigned long long)lost);
+		w->dropped += lost;
 	}
 	w->used = 0;
 	w->msgs = 0;
@@ -810,6 +901,10 @@ forward_worker_close(struct slc_sink_worker *sw)
 	worker = w->worker;
 	/* Blocks while the peer is away, until cancel; drop() counts what is left then. */
 	(void)forward_flush(sw);
+	if (w->dropped != 0)
+		wlog_always(w, LOG_ERROR,
+		            "%llu messages undelivered at the drain timeout (this worker's total)",
+		            (unsigned long long)w->dropped);
 	conn_close(w);
 	free(w->buf);
 	free(w);
@@ -826,4 +921,5 @@ const struct slc_sink_ops slc_sink_forward_ops = {
         .reopen = NULL,
         .worker_close = forward_worker_close,
         .destroy = forward_destroy,
+        .status = forward_status,
 };

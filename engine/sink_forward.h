@@ -44,8 +44,17 @@
  *
  * Shutdown: worker_close flushes, so it blocks while the peer is away. After its drain
  * timeout, the daemon calls slc_sink_forward_cancel(): every blocked and later write,
- * flush and worker_close gives up at once, and the messages not sent are counted
- * (stats.cancelled) and logged.
+ * flush and worker_close gives up at once. Every message a write() was given is then
+ * counted once: in stats.messages when the kernel took its batch, else in
+ * stats.cancelled, whether an earlier write() had accepted it into the buffer or the
+ * write() that returns -ECANCELED was given it (sink.h, struct slc_sink_status: the daemon
+ * does not count that batch again). A worker logs one line at its first drop and its
+ * exact total when it closes.
+ *
+ * Health (the status op's health): a worker that has had a batch waiting longer than
+ * stall_ms, because the peer cannot be reached or takes no bytes, makes the sink
+ * unhealthy, with the reason; it is healthy again once that batch has gone. A sink with
+ * nothing to send is healthy whatever the peer's state: it connects only to send.
  */
 
 #define SLC_SINK_FORWARD_WORKERS_MAX         256u /* worker indexes 0..255 (pool.h's cap) */
@@ -56,6 +65,7 @@
 #define SLC_SINK_FORWARD_BACKOFF_MAX_MS      5000u
 #define SLC_SINK_FORWARD_BACKOFF_LIMIT_MS    600000u /* largest backoff_max_ms accepted */
 #define SLC_SINK_FORWARD_CONNECT_TIMEOUT_MS  2000u
+#define SLC_SINK_FORWARD_STALL_MS            2000u
 
 struct slc_sink_forward_cfg {
 	const char *host; /* a name, an IPv4 address, or an IPv6 address with or without [] */
@@ -66,6 +76,9 @@ struct slc_sink_forward_cfg {
 	uint32_t backoff_max_ms;       /* 0: _DEFAULT (5000) or backoff_min_ms if larger */
 	uint32_t connect_timeout_ms;   /* one connect attempt; 0: _DEFAULT (2000) */
 	uint32_t sndbuf_bytes;         /* SO_SNDBUF; 0: the kernel's autotuning */
+	/* A batch that waits this long for the peer (to connect, or to take its bytes) makes
+	 * the sink unhealthy until it goes; 0: _DEFAULT (2000). */
+	uint32_t stall_ms;
 	/* Levels as the reactor's (0 error .. 3 debug); at most a few lines a second per
 	 * worker. NULL: stderr. */
 	void (*log)(void *ctx, int level, const char *fmt, ...)
@@ -83,7 +96,7 @@ struct slc_sink_forward_stats {
 	uint64_t connect_failures; /* failed connect attempts (refused, timed out, ...) */
 	uint64_t disconnects;      /* connections lost (reset, FIN from the peer, error) */
 	uint64_t resent_batches;   /* batches sent again on a new connection */
-	uint64_t cancelled;        /* messages not delivered because of cancel */
+	uint64_t cancelled;        /* messages given up because of cancel (see above) */
 };
 
 /*
@@ -102,8 +115,8 @@ void *slc_sink_forward_create(const struct slc_sink_forward_cfg *cfg, int *err);
  * The sink's operations (sink.h). worker_open refuses a worker index >= WORKERS_MAX
  * (-EINVAL) or one that is open already (-EBUSY), or fails with -ENOMEM. write and flush
  * return 0 once their messages are in the batch buffer or in the kernel's socket buffer,
- * or -ECANCELED after slc_sink_forward_cancel (the messages of the buffer and of that
- * call are then dropped and counted). There is no reopen. Stats stay readable until
+ * or -ECANCELED after slc_sink_forward_cancel (the messages of the buffer and those of
+ * that call not yet sent are then dropped and counted in stats.cancelled). There is no reopen. Stats stay readable until
  * destroy; destroy must come after every worker_close.
  */
 extern const struct slc_sink_ops slc_sink_forward_ops;

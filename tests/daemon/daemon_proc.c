@@ -198,21 +198,22 @@ dproc_kill(struct dproc *d)
 }
 
 int
-dproc_scrape(const struct dproc *d, char *buf, size_t len)
+dproc_get(const struct dproc *d, const char *path, char *buf, size_t len)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(d->metrics_port)};
-	static const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
+	char req[256];
 	size_t n = 0;
 	ssize_t r;
 	char *body;
-	int fd;
+	int fd, status, rlen;
 
+	rlen = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(req) - 1) {
+	    send(fd, req, (size_t)rlen, MSG_NOSIGNAL) != rlen) {
 		int e = -errno;
 
 		close(fd);
@@ -223,10 +224,18 @@ dproc_scrape(const struct dproc *d, char *buf, size_t len)
 	close(fd);
 	buf[n] = '\0';
 	body = strstr(buf, "\r\n\r\n");
-	if (strncmp(buf, "HTTP/1.", 7) != 0 || strstr(buf, " 200 ") == NULL || body == NULL)
+	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1 || body == NULL)
 		return -EPROTO;
 	memmove(buf, body + 4, strlen(body + 4) + 1);
-	return 0;
+	return status;
+}
+
+int
+dproc_scrape(const struct dproc *d, char *buf, size_t len)
+{
+	int rc = dproc_get(d, "/metrics", buf, len);
+
+	return rc == 200 ? 0 : rc < 0 ? rc : -EPROTO;
 }
 
 double

@@ -67,7 +67,11 @@ int dproc_stop(struct dproc *d);
 /* Kills it without ceremony (a test that failed half-way). */
 void dproc_kill(struct dproc *d);
 
-/* GET /metrics into buf (the body, NUL-terminated). 0, or -errno. */
+/* GET path from the metrics endpoint: the HTTP status, the body in buf (NUL-terminated);
+ * or -errno (-EPROTO: no HTTP answer). */
+int dproc_get(const struct dproc *d, const char *path, char *buf, size_t len);
+
+/* GET /metrics into buf (the body, NUL-terminated). 0, or -errno (-EPROTO: not a 200). */
 int dproc_scrape(const struct dproc *d, char *buf, size_t len);
 
 /*

@@ -703,3 +703,301 @@ Test(sluiced, print_topology_from_xml)
 	cr_expect_eq(pclose(f), 0, "%s", out);
 	cr_expect(strstr(out, "reactor") != NULL && strstr(out, "worker") != NULL, "%s", out);
 }
+
+/* A forward peer that takes connections and never reads: the worse kind of stuck. */
+struct mute_peer {
+	int lfd;
+	uint16_t port;
+	int conns[8];
+	_Atomic int nconns;
+	_Atomic bool stop;
+};
+
+static void *
+mute_peer_main(void *arg)
+{
+	struct mute_peer *p = arg;
+	struct pollfd pfd = {.fd = p->lfd, .events = POLLIN};
+
+	while (!atomic_load(&p->stop)) {
+		int n = atomic_load(&p->nconns);
+
+		if (poll(&pfd, 1, 50) <= 0 || n == 8)
+			continue;
+		p->conns[n] = accept(p->lfd, NULL, NULL);
+		if (p->conns[n] >= 0)
+			atomic_store(&p->nconns, n + 1);
+	}
+	return NULL;
+}
+
+struct flood {
+	uint16_t port;
+	uint32_t n;
+	_Atomic uint32_t sent; /* whole messages handed to the kernel */
+};
+
+/* Sends n lines of 300 bytes, until the daemon stops reading them (a reset ends it). */
+static void *
+flood_main(void *arg)
+{
+	struct flood *f = arg;
+	int fd = dproc_connect(f->port);
+	char line[301];
+
+	if (fd < 0)
+		return NULL;
+	memset(line, 'x', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\n';
+	for (uint32_t i = 0; i < f->n; i++) {
+		if (dproc_send_all(fd, line, sizeof(line)) != 0)
+			break;
+		atomic_store(&f->sent, i + 1);
+	}
+	close(fd);
+	return NULL;
+}
+
+/* The number before `what` in the stop line, or -1. */
+static long long
+stop_figure(const char *line, const char *what)
+{
+	const char *p = strstr(line, what);
+
+	if (p == NULL)
+		return -1;
+	while (p > line && p[-1] == ' ')
+		p--;
+	while (p > line && p[-1] >= '0' && p[-1] <= '9')
+		p--;
+	return strtoll(p, NULL, 10);
+}
+
+/*
+ * F8. The forward peer takes the connections and never reads; clients send more than the
+ * kernel's buffers and sluiced's can hold; the stop gives up at --drain-timeout. Every
+ * message handed to the workers is then delivered (the kernel took it) or lost exactly
+ * once, and the stop line, the per-worker log lines and the exit status say the same.
+ * Before, a batch cancelled at the timeout was counted twice (in "lost in the sink" and
+ * in the sink's cancel lines), messages the sink had buffered were in no total, and the
+ * cancel lines, rate-limited, summed to less than either.
+ */
+Test(sluiced, forward_drain_timeout_accounts_every_message_once, .timeout = 90)
+{
+	struct dproc d;
+	struct mute_peer p = {0};
+	struct flood fl[2];
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t sl = sizeof(sa);
+	int rcvbuf = 4096;
+	char sink[64];
+	const char *args[] = {"--listen",
+	                      "tcp://127.0.0.1:0",
+	                      "--sink",
+	                      sink,
+	                      "--metrics",
+	                      "127.0.0.1:0",
+	                      "--pools",
+	                      "2",
+	                      "--ring-size",
+	                      "256",
+	                      "--forward-batch",
+	                      "4k",
+	                      "--drain-timeout",
+	                      "500ms",
+	                      NULL};
+	const char *none[] = {NULL};
+	const char *line, *q;
+	long long received, processed, lost, delivered, undelivered, failed;
+	unsigned long long logged = 0, v;
+	pthread_t pt, ft[2];
+	uint64_t deadline;
+	bool stuck = false;
+	int status;
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	p.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Inherited by the accepted connections: the kernel takes little on the peer's side. */
+	setsockopt(p.lfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	cr_assert_eq(bind(p.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(p.lfd, 16), 0);
+	getsockname(p.lfd, (struct sockaddr *)&sa, &sl);
+	p.port = ntohs(sa.sin_port);
+	cr_assert_eq(pthread_create(&pt, NULL, mute_peer_main, &p), 0);
+	snprintf(sink, sizeof(sink), "forward:127.0.0.1:%u", p.port);
+	d.dir[0] = '\0';
+	dproc_start(&d, args);
+
+	/* Two clients, so that both pools' workers are stuck (hashing spreads them). */
+	for (int i = 0; i < 2; i++) {
+		fl[i] = (struct flood){.port = d.port[0], .n = 40000};
+		cr_assert_eq(pthread_create(&ft[i], NULL, flood_main, &fl[i]), 0);
+	}
+	/* Stuck: clients paused (a worker's ring full) and no message sent between two scrapes:
+	 * the kernel's buffers towards the peer are full, the workers blocked in the sink. */
+	deadline = dproc_mono_ms() + 30000;
+	for (uint64_t prev = UINT64_MAX; dproc_mono_ms() < deadline; usleep(50000)) {
+		uint64_t paused = dproc_metric_now(&d, "sluice_reactor_paused_connections", none);
+		uint64_t sent = dproc_metric_now(&d, "sluice_sink_messages_total", none);
+
+		if (paused > 0 && sent == prev) {
+			stuck = true;
+			break;
+		}
+		prev = paused > 0 ? sent : UINT64_MAX;
+	}
+	if (!stuck)
+		dproc_kill(&d);
+	cr_assert(stuck, "the sink never held up the clients: %s", d.log);
+	status = dproc_stop(&d);
+	for (int i = 0; i < 2; i++)
+		pthread_join(ft[i], NULL);
+	atomic_store(&p.stop, true);
+	pthread_join(pt, NULL);
+	for (int i = 0; i < atomic_load(&p.nconns); i++)
+		close(p.conns[i]);
+	close(p.lfd);
+
+	cr_expect_eq(status, 1, "messages were lost: the exit status says so\n%s", d.log);
+	line = strstr(d.log, "stopped after");
+	cr_assert_not_null(line, "%s", d.log);
+	received = stop_figure(line, " messages received");
+	processed = stop_figure(line, " processed");
+	lost = stop_figure(line, " lost in the sink");
+	delivered = stop_figure(line, " delivered");
+	undelivered = stop_figure(line, " undelivered at the drain timeout");
+	failed = stop_figure(line, " in failed writes");
+	cr_assert(received > 0 && processed >= 0 && lost >= 0 && delivered >= 0 &&
+	                  undelivered >= 0 && failed >= 0,
+	          "%s", line);
+	cr_expect_eq(processed, received, "%s", line);
+	cr_expect_eq(delivered + lost, received, "%s", line);
+	cr_expect_eq(failed + undelivered, lost, "%s", line);
+	cr_expect_gt(undelivered, 0, "%s", line);
+	/* Each worker's closing line gives its exact total; together they are the stop line's. */
+	for (q = strstr(d.log, " messages undelivered at the drain timeout (this worker's total)");
+	     q != NULL && q < line;
+	     q = strstr(q + 1,
+	                " messages undelivered at the drain timeout (this worker's total)")) {
+		const char *s = q;
+
+		while (s > d.log && s[-1] >= '0' && s[-1] <= '9')
+			s--;
+		cr_assert_eq(sscanf(s, "%llu", &v), 1);
+		logged += v;
+	}
+	cr_expect_eq((long long)logged, undelivered, "%s", d.log);
+}
+
+/* GETs path until its status is want (up to 30 s, the log pumped); the last status. */
+static int
+get_until(struct dproc *d, const char *path, int want, char *body, size_t cap)
+{
+	uint64_t deadline = dproc_mono_ms() + 30000;
+	int st;
+
+	for (;;) {
+		st = dproc_get(d, path, body, cap);
+		dproc_log_pump(d);
+		if (st == want || dproc_mono_ms() > deadline)
+			return st;
+		usleep(50000);
+	}
+}
+
+/* A forward peer that reads and drops everything, on the listening socket it is given. */
+static void *
+reading_peer_main(void *arg)
+{
+	struct mute_peer *p = arg;
+	struct pollfd pfd[9] = {{.fd = p->lfd, .events = POLLIN}};
+	nfds_t n = 1;
+	char buf[65536];
+
+	while (!atomic_load(&p->stop)) {
+		if (poll(pfd, n, 50) <= 0)
+			continue;
+		if ((pfd[0].revents & POLLIN) && n < 9) {
+			pfd[n].fd = accept(p->lfd, NULL, NULL);
+			pfd[n++].events = POLLIN;
+		}
+		for (nfds_t i = 1; i < n; i++)
+			if (pfd[i].fd >= 0 && (pfd[i].revents & (POLLIN | POLLHUP)) &&
+			    read(pfd[i].fd, buf, sizeof(buf)) <= 0) {
+				close(pfd[i].fd);
+				pfd[i].fd = -1;
+			}
+	}
+	for (nfds_t i = 1; i < n; i++)
+		if (pfd[i].fd >= 0)
+			close(pfd[i].fd);
+	return NULL;
+}
+
+/*
+ * /healthz follows the sink: 503 with the reason while the forward peer refuses
+ * connections and messages wait, 200 once it is back; /readyz is 200 once started and
+ * 503 while the daemon drains.
+ */
+Test(sluiced, healthz_and_readyz_follow_the_forward_peer_and_the_drain, .timeout = 120)
+{
+	struct dproc d;
+	struct mute_peer p = {0};
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t sl = sizeof(sa);
+	char sink[64], body[4096], want[128];
+	const char *args[] = {"--listen",    "tcp://127.0.0.1:0", "--sink", sink, "--metrics",
+	                      "127.0.0.1:0", "--drain-timeout",   "5s",     NULL};
+	static const char lines[] = "one\ntwo\nthree\n";
+	pthread_t pt;
+	size_t from;
+	int fd, st;
+
+	/* Bound, not listening: connections to it are refused. */
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	p.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_eq(bind(p.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	getsockname(p.lfd, (struct sockaddr *)&sa, &sl);
+	p.port = ntohs(sa.sin_port);
+	snprintf(sink, sizeof(sink), "forward:127.0.0.1:%u", p.port);
+	d.dir[0] = '\0';
+	dproc_start(&d, args);
+
+	cr_expect_eq(dproc_get(&d, "/readyz", body, sizeof(body)), 200, "%s", body);
+	cr_expect_eq(dproc_get(&d, "/healthz", body, sizeof(body)), 200, "nothing to send yet: %s",
+	             body);
+
+	/* Messages for a peer that refuses: unhealthy, and the reason says why. */
+	fd = dproc_connect(d.port[0]);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(dproc_send_all(fd, lines, sizeof(lines) - 1), 0);
+	st = get_until(&d, "/healthz", 503, body, sizeof(body));
+	cr_expect_eq(st, 503, "%s\n%s", body, d.log);
+	snprintf(want, sizeof(want),
+	         "sink forward: cannot connect to 127.0.0.1:%u: Connection refused", p.port);
+	cr_expect_not_null(strstr(body, want), "%s", body);
+
+	/* The peer comes up: the messages go, healthy again. */
+	cr_assert_eq(listen(p.lfd, 16), 0);
+	cr_assert_eq(pthread_create(&pt, NULL, reading_peer_main, &p), 0);
+	st = get_until(&d, "/healthz", 200, body, sizeof(body));
+	cr_expect_eq(st, 200, "%s\n%s", body, d.log);
+	cr_expect_str_eq(body, "ok\n");
+
+	/* The peer goes away for good, with messages for it: the drain waits --drain-timeout,
+	 * and /readyz says so meanwhile. */
+	atomic_store(&p.stop, true);
+	pthread_join(pt, NULL);
+	close(p.lfd);
+	cr_assert_eq(dproc_send_all(fd, lines, sizeof(lines) - 1), 0);
+	st = get_until(&d, "/healthz", 503, body, sizeof(body));
+	cr_expect_eq(st, 503, "%s\n%s", body, d.log);
+	from = d.log_len;
+	kill(d.pid, SIGTERM);
+	cr_expect(dproc_log_wait(&d, from, "stopping:", 10000), "%s", d.log);
+	st = dproc_get(&d, "/readyz", body, sizeof(body));
+	cr_expect_eq(st, 503, "%d %s", st, body);
+	cr_expect_not_null(strstr(body, "draining"), "%s", body);
+	close(fd);
+	cr_expect_eq(dproc_stop(&d), 1, "three messages undelivered: %s", d.log);
+}

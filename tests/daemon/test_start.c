@@ -20,6 +20,7 @@
 
 #include "cfg.h"
 #include "daemon.h"
+#include "daemon_proc.h"
 
 /*
  * Two ways to make the start fail once threads run:
@@ -348,4 +349,42 @@ Test(start, controller_failing_after_reactors_started_unwinds, .timeout = 60)
 	cr_expect_null(strstr(log, "ready:"), "%s", log);
 	expect_plugin_calls(out, 4, 4);
 	unlink(out);
+}
+
+/*
+ * /readyz through the daemon's life, with the daemon in this process: 503 "starting"
+ * between create and start (the endpoint is up, the threads are not), 200 once started,
+ * 503 after the stop (until destroy ends the endpoint).
+ */
+Test(start, readyz_says_starting_ready_and_stopped, .timeout = 60)
+{
+	static struct slc_cfg cfg;
+	static struct dproc dp; /* only its metrics_port, for dproc_get */
+	char *argv[] = {"sluiced",   "--listen",    "tcp://127.0.0.1:0",
+	                "--metrics", "127.0.0.1:0", NULL};
+	char body[256];
+	struct slc_daemon *d;
+	int err = 0, st;
+
+	cr_assert_eq(slc_cfg_parse(&cfg, (int)(sizeof(argv) / sizeof(argv[0])) - 1, argv, stdout,
+	                           stderr),
+	             SLC_CFG_RUN);
+	d = slc_daemon_create(&cfg, &err);
+	cr_assert_not_null(d, "create: %s", strerror(-err));
+	dp.metrics_port = slc_daemon_metrics_port(d);
+	st = dproc_get(&dp, "/readyz", body, sizeof(body));
+	cr_expect_eq(st, 503, "%d %s", st, body);
+	cr_expect_str_eq(body, "starting\n");
+	cr_expect_eq(dproc_get(&dp, "/healthz", body, sizeof(body)), 200, "%s", body);
+
+	cr_assert_eq(slc_daemon_start(d), 0);
+	st = dproc_get(&dp, "/readyz", body, sizeof(body));
+	cr_expect_eq(st, 200, "%d %s", st, body);
+	cr_expect_str_eq(body, "ok\n");
+
+	cr_expect_eq(slc_daemon_stop(d), 0);
+	st = dproc_get(&dp, "/readyz", body, sizeof(body));
+	cr_expect_eq(st, 503, "%d %s", st, body);
+	cr_expect_str_eq(body, "stopped\n");
+	slc_daemon_destroy(d);
 }

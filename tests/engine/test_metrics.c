@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -23,6 +25,15 @@
 #define SCALE(n) ((n) / SLC_TEST_SCALE_DIV > 0 ? (n) / SLC_TEST_SCALE_DIV : 1)
 
 #define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
+
+/* What the server writes after every render: its own counters, nothing refused yet. */
+#define REFUSED_NONE                                                                      \
+	"# HELP sluice_metrics_refused_total Connections to the metrics endpoint closed " \
+	"unanswered, by reason: fd_limit (no file descriptor left for it), no_slot "      \
+	"(libmicrohttpd did not take it).\n"                                              \
+	"# TYPE sluice_metrics_refused_total counter\n"                                   \
+	"sluice_metrics_refused_total{reason=\"fd_limit\"} 0\n"                           \
+	"sluice_metrics_refused_total{reason=\"no_slot\"} 0\n"
 
 /* ---- helpers ---- */
 
@@ -666,7 +677,7 @@ Test(metrics, get_metrics_returns_the_render)
 	                         "sluice_rx_total{pool=\"a\"} 41\n"
 	                         "# HELP sluice_ratio A ratio.\n"
 	                         "# TYPE sluice_ratio gauge\n"
-	                         "sluice_ratio 0.5\n");
+	                         "sluice_ratio 0.5\n" REFUSED_NONE);
 	cr_assert(header(&r, "Content-Length", len, sizeof(len)));
 	cr_expect_eq(strtoul(len, NULL, 10), r.body_len);
 	resp_free(&r);
@@ -913,7 +924,7 @@ Test(metrics, refusals_are_logged_and_the_text_stays_valid)
 	                         "# HELP sluice_b_total B.\n"
 	                         "# TYPE sluice_b_total counter\n"
 	                         "sluice_b_total{pool=\"0\"} 0\n"
-	                         "sluice_b_total{pool=\"1\"} 1\n");
+	                         "sluice_b_total{pool=\"1\"} 1\n" REFUSED_NONE);
 	resp_free(&r);
 	slc_metrics_server_stop(s);
 	/* Stopped: the server's thread is joined, its lines are all in. */
@@ -1060,4 +1071,219 @@ Test(metrics, concurrent_scrapes_while_counting, .timeout = 120)
 	for (unsigned i = 0; i < 4; i++)
 		cr_expect_eq(sc[i].ok, sc[i].n, "scraper %u: %s", i, sc[i].why);
 	cr_expect_eq(atomic_load(&c.renders), 4u * SCALE(500));
+}
+
+/* CPU time of every thread of the process but the caller's, in seconds: the server's. */
+static double
+others_cpu_s(void)
+{
+	struct timespec proc, self;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &proc);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &self);
+	return (double)(proc.tv_sec - self.tv_sec) + (double)(proc.tv_nsec - self.tv_nsec) / 1e9;
+}
+
+/* Takes every descriptor left under a soft limit lowered to a few above the lowest free one,
+ * so that the test needs few and cannot starve another process. Returns how many it took. */
+static unsigned
+fds_exhaust(int *fds, unsigned cap, struct rlimit *saved)
+{
+	struct rlimit low;
+	unsigned n = 0;
+	int first = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	cr_assert_geq(first, 0);
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, saved), 0);
+	low = *saved;
+	low.rlim_cur = (rlim_t)first + cap / 2;
+	cr_assert_lt(low.rlim_cur, saved->rlim_cur, "the soft limit is already low");
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0, "%s", strerror(errno));
+	fds[n++] = first;
+	while (n < cap) {
+		int fd = fcntl(first, F_DUPFD_CLOEXEC, 0);
+
+		if (fd < 0)
+			break;
+		fds[n++] = fd;
+	}
+	return n;
+}
+
+static void
+fds_release(int *fds, unsigned n, const struct rlimit *saved)
+{
+	for (unsigned i = 0; i < n; i++)
+		close(fds[i]);
+	setrlimit(RLIMIT_NOFILE, saved);
+}
+
+/*
+ * F7. With no descriptor left, accept() fails with EMFILE while the client waits in the
+ * backlog, and the listening socket stays readable: a server that polls it again at once
+ * spins (libmicrohttpd with no connection open did, at 55-70% of a CPU, for as long as the
+ * descriptors were out). The server's thread must stay quiet, the client must be told at
+ * once rather than left hanging, the refusal counted and logged, and the endpoint must
+ * answer again as soon as descriptors are back.
+ */
+Test(metrics, out_of_fds_the_server_does_not_spin_and_recovers, .timeout = 60)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct log_capture lc = {.lock = PTHREAD_MUTEX_INITIALIZER, .worst = 9};
+	struct counters c = {.rx = 5};
+	struct slc_metrics_server_cfg cfg = {
+	        .addr = (struct sockaddr *)&a,
+	        .addrlen = sizeof(a),
+	        .render = render_counters,
+	        .render_ctx = &c,
+	        .log = capture_log,
+	        .log_ctx = &lc,
+	};
+	static const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	struct timeval tv = {.tv_sec = 10};
+	struct timespec window = {.tv_sec = 1};
+	struct slc_metrics_server *s;
+	struct rlimit saved;
+	struct resp r;
+	double cpu0, wall0, cpu_s, wall_s, deadline;
+	int fds[256], cl, conn_rc, err = 0, rc;
+	ssize_t got;
+	unsigned n;
+	char byte;
+
+	s = slc_metrics_server_create(&cfg, &err);
+	cr_assert_not_null(s, "%s", strerror(-err));
+	a.sin_port = htons(slc_metrics_server_port(s));
+	/* The client's socket exists before the descriptors run out; connect() needs none. */
+	cl = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(cl, 0);
+	setsockopt(cl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+
+	/* No cr_assert until the descriptors are back: Criterion reports through them. */
+	n = fds_exhaust(fds, sizeof(fds) / sizeof(fds[0]), &saved);
+	conn_rc = connect(cl, (struct sockaddr *)&a, sizeof(a)) == 0 ? 0 : -errno;
+	if (conn_rc == 0)
+		send(cl, req, sizeof(req) - 1, MSG_NOSIGNAL);
+	/* A window of CPU time, not a wait for a condition: the server has a client it cannot
+	 * accept for all of it. */
+	cpu0 = others_cpu_s();
+	wall0 = now_s();
+	clock_nanosleep(CLOCK_MONOTONIC, 0, &window, NULL);
+	cpu_s = others_cpu_s() - cpu0;
+	wall_s = now_s() - wall0;
+	/* Told, not left hanging: the connection ends unanswered (up to SO_RCVTIMEO). */
+	got = recv(cl, &byte, 1, 0);
+	rc = got < 0 ? -errno : 0;
+	fds_release(fds, n, &saved);
+	close(cl);
+
+	cr_assert_eq(conn_rc, 0, "connect: %s", strerror(-conn_rc));
+	cr_expect_lt(cpu_s, 0.2 * wall_s, "the server's thread used %.3f s of CPU in %.3f s", cpu_s,
+	             wall_s);
+	cr_expect(got == 0 || rc == -ECONNRESET, "recv: %zd %s", got, strerror(-rc));
+
+	/* Descriptors back: the endpoint answers, and says what it refused. */
+	deadline = now_s() + 10;
+	do {
+		rc = http(slc_metrics_server_port(s), "GET", "/metrics", NULL, &r);
+		if (rc == 0 && r.status == 200)
+			break;
+		resp_free(&r);
+	} while (now_s() < deadline);
+	cr_assert_eq(rc, 0, "%s", strerror(-rc));
+	cr_expect_eq(r.status, 200);
+	cr_expect_not_null(strstr(r.body, "sluice_rx_total{pool=\"a\"} 5\n"), "%s", r.body);
+	cr_expect_not_null(strstr(r.body, "sluice_metrics_refused_total{reason=\"fd_limit\"} 1\n"),
+	                   "%s", r.body);
+	cr_expect_null(exposition_error(r.body), "%s", exposition_error(r.body));
+	resp_free(&r);
+	slc_metrics_server_stop(s);
+	cr_expect_not_null(strstr(lc.lines, "file descriptors"), "%s", lc.lines);
+}
+
+/* The render's context too: counters first, so that render_counters reads them. */
+struct checks {
+	struct counters c;
+	_Atomic bool healthy;
+	_Atomic bool ready;
+};
+
+static bool
+check_health(void *ctx, char *why, size_t cap)
+{
+	struct checks *k = ctx;
+
+	if (atomic_load(&k->healthy))
+		return true;
+	snprintf(why, cap, "sink forward: 127.0.0.1:9 takes no data");
+	return false;
+}
+
+static bool
+check_ready(void *ctx, char *why, size_t cap)
+{
+	struct checks *k = ctx;
+
+	if (atomic_load(&k->ready))
+		return true;
+	snprintf(why, cap, "draining");
+	return false;
+}
+
+/* /healthz and /readyz say what their checks say: 200 "ok", or 503 and the reason. */
+Test(metrics, healthz_and_readyz_answer_503_with_the_reason)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct checks k = {.c = {.rx = 1}};
+	struct slc_metrics_server_cfg cfg = {
+	        .addr = (struct sockaddr *)&a,
+	        .addrlen = sizeof(a),
+	        .render = render_counters,
+	        .render_ctx = &k,
+	        .health = check_health,
+	        .ready = check_ready,
+	};
+	struct slc_metrics_server *s;
+	struct resp r;
+	uint16_t port;
+	int err = 0;
+
+	s = slc_metrics_server_create(&cfg, &err);
+	cr_assert_not_null(s, "%s", strerror(-err));
+	port = slc_metrics_server_port(s);
+
+	cr_assert_eq(http(port, "GET", "/healthz", NULL, &r), 0);
+	cr_expect_eq(r.status, 503);
+	cr_expect_str_eq(r.body, "sink forward: 127.0.0.1:9 takes no data\n");
+	resp_free(&r);
+	cr_assert_eq(http(port, "GET", "/readyz", NULL, &r), 0);
+	cr_expect_eq(r.status, 503);
+	cr_expect_str_eq(r.body, "draining\n");
+	resp_free(&r);
+	/* /metrics answers whatever the checks say. */
+	cr_assert_eq(http(port, "GET", "/metrics", NULL, &r), 0);
+	cr_expect_eq(r.status, 200);
+	resp_free(&r);
+
+	atomic_store(&k.healthy, true);
+	atomic_store(&k.ready, true);
+	cr_assert_eq(http(port, "GET", "/healthz", NULL, &r), 0);
+	cr_expect_eq(r.status, 200);
+	cr_expect_str_eq(r.body, "ok\n");
+	resp_free(&r);
+	cr_assert_eq(http(port, "HEAD", "/readyz", NULL, &r), 0);
+	cr_expect_eq(r.status, 200);
+	resp_free(&r);
+	cr_assert_eq(http(port, "POST", "/readyz", "hello", &r), 0);
+	cr_expect_eq(r.status, 405);
+	resp_free(&r);
+	slc_metrics_server_stop(s);
+
+	/* Without checks: both ok. */
+	s = start_local(&k.c);
+	cr_assert_eq(http(slc_metrics_server_port(s), "GET", "/readyz", NULL, &r), 0);
+	cr_expect_eq(r.status, 200);
+	cr_expect_str_eq(r.body, "ok\n");
+	resp_free(&r);
+	slc_metrics_server_stop(s);
 }

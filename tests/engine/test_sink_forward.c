@@ -50,21 +50,31 @@ make_payload(uint8_t *buf, uint32_t w, uint32_t i, bool big)
 	return (uint32_t)n + fill;
 }
 
-/* Log lines go to stderr with a prefix, and are counted. */
+/* Log lines go to stderr with a prefix, and are counted; the totals that closing workers
+ * give for their cancelled messages are added up. */
 static _Atomic uint32_t log_lines;
+static _Atomic uint64_t logged_undelivered;
 
 static void __attribute__((format(printf, 3, 4)))
 test_log(void *ctx, int level, const char *fmt, ...)
 {
+	static const char total[] = " messages undelivered at the drain timeout (this worker's";
+	char line[1024];
+	const char *p;
 	va_list ap;
 
 	(void)ctx;
 	atomic_fetch_add(&log_lines, 1);
-	fprintf(stderr, "[log %d] ", level);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "[log %d] %s\n", level, line);
+	p = strstr(line, total);
+	if (p != NULL) {
+		while (p > line && p[-1] >= '0' && p[-1] <= '9')
+			p--;
+		atomic_fetch_add(&logged_undelivered, strtoull(p, NULL, 10));
+	}
 }
 
 /* ---- the receiver ---- */
@@ -727,6 +737,104 @@ cancel_unblocks(bool flush)
 	close(lfd);
 }
 
+struct cancel_writer {
+	struct slc_sink_worker *w;
+	_Atomic uint64_t given;     /* messages handed to write() */
+	_Atomic uint64_t refused;   /* of those, in calls that returned an error other than
+	                             * -ECANCELED (the daemon would count them lost) */
+	_Atomic uint32_t cancelled; /* calls that returned -ECANCELED */
+};
+
+/* Batches of 64 messages until three calls in a row have been cancelled. */
+static void *
+cancel_writer_main(void *arg)
+{
+	struct cancel_writer *cw = arg;
+	static uint8_t payload[128];
+	struct slc_msg m[64];
+
+	memset(payload, 'p', sizeof(payload));
+	for (uint32_t i = 0; i < 64; i++)
+		m[i] = (struct slc_msg){.data = payload, .len = 50 + i};
+	while (atomic_load(&cw->cancelled) < 3) {
+		int rc = slc_sink_forward_ops.write(cw->w, m, 64);
+
+		atomic_fetch_add(&cw->given, 64);
+		if (rc == -ECANCELED)
+			atomic_fetch_add(&cw->cancelled, 1);
+		else if (rc != 0)
+			atomic_fetch_add(&cw->refused, 64);
+	}
+	return NULL;
+}
+
+/*
+ * F8. A peer that takes the connection and never reads: the kernel takes some batches,
+ * then write() blocks until cancel. Every message given to write() must then be counted
+ * exactly once: delivered (the kernel took it) or undelivered at the drain timeout, with
+ * the batch that was cut and the later ones (-ECANCELED: counted by the sink, not by the
+ * caller), and the worker's closing line gives the same total.
+ */
+Test(sink_forward, cancel_counts_every_message_once, .timeout = 60)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t alen = sizeof(a);
+	struct cancel_writer cw = {0};
+	struct slc_sink_forward_stats st;
+	struct slc_sink_status ss;
+	int rcvbuf = 4096, lfd, cfd = -1;
+	uint64_t deadline, prev = UINT64_MAX;
+	pthread_t th;
+	void *sink;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(lfd, 0);
+	setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(lfd, 4), 0);
+	cr_assert_eq(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
+	sink = sink_new(ntohs(a.sin_port), SLC_FRAME_LINES, 4096, 8192);
+	cr_assert_eq(slc_sink_forward_ops.worker_open(sink, 0, &cw.w), 0);
+	atomic_store(&logged_undelivered, 0);
+	cr_assert_eq(pthread_create(&th, NULL, cancel_writer_main, &cw), 0);
+
+	/* Blocked: batches went out, then none between two looks. */
+	deadline = now_ms() + 20000;
+	for (;;) {
+		slc_sink_forward_stats(sink, &st);
+		if (st.messages > 0 && st.messages == prev)
+			break;
+		prev = st.messages;
+		if (cfd < 0)
+			cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (now_ms() > deadline)
+			break;
+		usleep(100 * 1000);
+	}
+	slc_sink_forward_cancel(sink);
+	pthread_join(th, NULL);
+	cr_assert_gt(st.messages, 0, "the kernel took nothing");
+	cr_expect_eq(slc_sink_forward_ops.flush(cw.w), 0, "nothing left to lose");
+	slc_sink_forward_ops.worker_close(cw.w);
+
+	slc_sink_forward_stats(sink, &st);
+	slc_sink_forward_ops.status(sink, &ss);
+	cr_expect_eq(atomic_load(&cw.refused), 0u, "only cancels");
+	cr_expect_gt(st.cancelled, 0u);
+	cr_expect_eq(st.messages + st.cancelled, atomic_load(&cw.given),
+	             "%llu delivered + %llu cancelled != %llu given",
+	             (unsigned long long)st.messages, (unsigned long long)st.cancelled,
+	             (unsigned long long)atomic_load(&cw.given));
+	cr_expect_eq(ss.delivered, st.messages);
+	cr_expect_eq(ss.undelivered_drain_timeout, st.cancelled);
+	cr_expect_eq(atomic_load(&logged_undelivered), st.cancelled);
+	slc_sink_forward_ops.destroy(sink);
+	if (cfd >= 0)
+		close(cfd);
+	close(lfd);
+}
+
 Test(sink_forward, cancel_unblocks_write_when_peer_never_there)
 {
 	cancel_unblocks(false);
@@ -770,4 +878,156 @@ Test(sink_forward, bad_host_or_port_is_refused)
 	cr_expect_eq(create_err("127.0.0.1", 9000, SLC_FRAME_LEN32, 0), 0);
 	cr_expect_eq(create_err("::1", 9000, SLC_FRAME_LINES, 0), 0);
 	cr_expect_eq(create_err("[::1]", 9000, SLC_FRAME_LINES, 1024), 0);
+}
+
+/* The sink's health now; waits (up to 20 s) until it contains want ("" : healthy). */
+static bool
+health_wait(void *sink, const char *want, char *last, size_t cap)
+{
+	uint64_t deadline = now_ms() + 20000;
+	struct slc_sink_status ss;
+
+	for (;;) {
+		slc_sink_forward_ops.status(sink, &ss);
+		snprintf(last, cap, "%s", ss.health);
+		if (want[0] == '\0' ? ss.health[0] == '\0' : strstr(ss.health, want) != NULL)
+			return true;
+		if (now_ms() > deadline)
+			return false;
+		usleep(20 * 1000);
+	}
+}
+
+struct drain_peer {
+	int lfd;
+	_Atomic bool stop;
+	_Atomic uint64_t bytes;
+};
+
+/* Accepts one connection and reads it until told to stop. */
+static void *
+drain_peer_main(void *arg)
+{
+	struct drain_peer *p = arg;
+	struct pollfd pfd = {.fd = p->lfd, .events = POLLIN};
+	char buf[65536];
+	int fd = -1;
+
+	while (!atomic_load(&p->stop)) {
+		ssize_t n;
+
+		if (poll(&pfd, 1, 20) <= 0)
+			continue;
+		if (fd < 0) {
+			fd = accept(p->lfd, NULL, NULL);
+			pfd.fd = fd >= 0 ? fd : p->lfd;
+			continue;
+		}
+		n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		atomic_fetch_add(&p->bytes, (uint64_t)n);
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/*
+ * Health. A batch waiting longer than stall_ms for a peer that refuses connections makes
+ * the sink unhealthy, naming the peer and the error; the peer coming up makes it healthy
+ * again once the batch went. A sink with nothing to send is healthy, peer or no peer.
+ */
+Test(sink_forward, health_says_why_the_peer_cannot_be_reached, .timeout = 60)
+{
+	/* The blocked write's message is larger than the batch buffer: it is sent at once. */
+	struct slc_sink_forward_cfg cfg = {.host = "127.0.0.1",
+	                                   .framing = SLC_FRAME_LINES,
+	                                   .batch_bytes = 1024,
+	                                   .stall_ms = 200,
+	                                   .log = test_log};
+	struct blocked b = {.flush = false};
+	struct drain_peer p = {0};
+	struct slc_sink_status ss;
+	char last[512];
+	pthread_t th, pt;
+	int err = 0;
+	void *sink;
+
+	p.lfd = dead_port(&cfg.port);
+	sink = slc_sink_forward_create(&cfg, &err);
+	cr_assert_not_null(sink, "%s", strerror(-err));
+	cr_assert_eq(slc_sink_forward_ops.worker_open(sink, 0, &b.w), 0);
+	slc_sink_forward_ops.status(sink, &ss);
+	cr_expect_str_eq(ss.health, "", "nothing to send: healthy");
+
+	cr_assert_eq(pthread_create(&th, NULL, blocked_main, &b), 0);
+	cr_expect(health_wait(sink, "cannot connect to 127.0.0.1:", last, sizeof(last)), "%s",
+	          last);
+	cr_expect_not_null(strstr(last, "Connection refused"), "%s", last);
+	cr_expect_not_null(strstr(last, "worker 0"), "%s", last);
+
+	/* The peer comes up: the batch goes, and the sink is healthy again. */
+	cr_assert_eq(listen(p.lfd, 4), 0);
+	cr_assert_eq(pthread_create(&pt, NULL, drain_peer_main, &p), 0);
+	pthread_join(th, NULL);
+	cr_expect_eq(b.rc, 0);
+	cr_expect(health_wait(sink, "", last, sizeof(last)), "%s", last);
+	slc_sink_forward_ops.worker_close(b.w);
+	atomic_store(&p.stop, true);
+	pthread_join(pt, NULL);
+	slc_sink_forward_ops.destroy(sink);
+	close(p.lfd);
+}
+
+/* A peer that takes the connection and reads nothing: unhealthy, "takes little or no data"; healthy
+ * once it reads again. */
+Test(sink_forward, health_says_the_peer_takes_no_data, .timeout = 60)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t alen = sizeof(a);
+	struct cancel_writer cw = {0};
+	struct drain_peer p = {0};
+	int rcvbuf = 4096;
+	char last[512];
+	pthread_t th, pt;
+	void *sink;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	p.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(p.lfd, 0);
+	setsockopt(p.lfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	cr_assert_eq(bind(p.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(p.lfd, 4), 0);
+	cr_assert_eq(getsockname(p.lfd, (struct sockaddr *)&a, &alen), 0);
+	{
+		struct slc_sink_forward_cfg cfg = {.host = "127.0.0.1",
+		                                   .port = ntohs(a.sin_port),
+		                                   .framing = SLC_FRAME_LINES,
+		                                   .batch_bytes = 4096,
+		                                   .sndbuf_bytes = 8192,
+		                                   .stall_ms = 200,
+		                                   .log = test_log};
+		int err = 0;
+
+		sink = slc_sink_forward_create(&cfg, &err);
+		cr_assert_not_null(sink, "%s", strerror(-err));
+	}
+	cr_assert_eq(slc_sink_forward_ops.worker_open(sink, 0, &cw.w), 0);
+	/* Writes until cancelled; nobody reads until the peer thread starts. */
+	cr_assert_eq(pthread_create(&th, NULL, cancel_writer_main, &cw), 0);
+	cr_expect(health_wait(sink, "127.0.0.1:", last, sizeof(last)), "%s", last);
+	cr_expect_not_null(strstr(last, "takes little or no data"), "%s", last);
+
+	cr_assert_eq(pthread_create(&pt, NULL, drain_peer_main, &p), 0);
+	/* Reading again: the writer's batches go (it keeps writing), each well within
+	 * stall_ms: healthy. */
+	cr_expect(health_wait(sink, "", last, sizeof(last)), "%s", last);
+	slc_sink_forward_cancel(sink);
+	pthread_join(th, NULL);
+	slc_sink_forward_ops.worker_close(cw.w);
+	atomic_store(&p.stop, true);
+	pthread_join(pt, NULL);
+	slc_sink_forward_ops.destroy(sink);
+	close(p.lfd);
 }
