@@ -1109,7 +1109,8 @@ int
 slc_daemon_stop(struct slc_daemon *d)
 {
 	uint64_t t0 = slc_mono_ns();
-	uint64_t received = 0, lost = 0, partial = 0;
+	uint64_t received = 0, lost = 0, partial = 0, udp_kernel = 0, undelivered = 0, ours;
+	uint64_t udp_drop[SLC_UDP_DROP__COUNT] = {0}, with_data[SLC_CLOSE__COUNT] = {0};
 	struct slc_sink_status ss = {0};
 	char delivered[48] = "";
 	struct watchdog wd;
@@ -1147,7 +1148,22 @@ slc_daemon_stop(struct slc_daemon *d)
 			received += atomic_load_explicit(&ls->msgs, memory_order_relaxed);
 			partial += atomic_load_explicit(&ls->closed[SLC_CLOSE_EOF_MIDFRAME],
 			                                memory_order_relaxed);
+			for (uint32_t r = 0; r < SLC_UDP_DROP__COUNT; r++)
+				udp_drop[r] += atomic_load_explicit(&ls->udp_drops[r],
+				                                    memory_order_relaxed);
+			udp_kernel +=
+			        atomic_load_explicit(&ls->udp_kernel_drops, memory_order_relaxed);
+			for (uint32_t r = 0; r < SLC_CLOSE__COUNT; r++)
+				with_data[r] += atomic_load_explicit(&ls->closed_with_data[r],
+				                                     memory_order_relaxed);
+			undelivered +=
+			        atomic_load_explicit(&ls->closed_undelivered, memory_order_relaxed);
 		}
+	/* What sluice itself gave up of what it had taken in (the client was not at fault):
+	 * datagrams the pools had no room for, and the received bytes of paused connections
+	 * it closed. A partial frame left at the peer's EOF, its silence or a framing error
+	 * is the client's; it is told, not counted here. */
+	ours = udp_drop[SLC_UDP_DROP_POOLS_FULL] + undelivered;
 	/* The workers are joined and their sinks closed: the sink's counts are final. Each
 	 * processed message is in exactly one of: delivered (when the sink says), a batch the
 	 * sink refused (lost), undelivered at the drain timeout (the sink's count). */
@@ -1162,7 +1178,19 @@ slc_daemon_stop(struct slc_daemon *d)
 	        " undelivered at the drain timeout), %" PRIu64 " connections closed inside a frame",
 	        (double)(slc_mono_ns() - t0) * 1e-9, received, total_processed(d), delivered,
 	        lost + ss.undelivered_drain_timeout, lost, ss.undelivered_drain_timeout, partial);
-	if (rc == 0 && lost + ss.undelivered_drain_timeout != 0)
+	slc_daemon_log(SLC_CFG_LOG_INFO,
+	               "dropped at the edge: %" PRIu64 " datagrams with the pools full, %" PRIu64
+	               " over --max-frame, %" PRIu64 " malformed, %" PRIu64
+	               " by the kernel; connections closed holding received bytes: %" PRIu64
+	               " evicted, %" PRIu64 " without memory, %" PRIu64 " at shutdown, %" PRIu64
+	               " by framing errors, %" PRIu64 " idle, %" PRIu64 " reset, %" PRIu64
+	               " at the peer's EOF (%" PRIu64 " of them paused with whole messages)",
+	               udp_drop[SLC_UDP_DROP_POOLS_FULL], udp_drop[SLC_UDP_DROP_OVERSIZE],
+	               udp_drop[SLC_UDP_DROP_MALFORMED], udp_kernel, with_data[SLC_CLOSE_EVICTED],
+	               with_data[SLC_CLOSE_NO_MEMORY], with_data[SLC_CLOSE_SHUTDOWN],
+	               with_data[SLC_CLOSE_FRAMING], with_data[SLC_CLOSE_IDLE],
+	               with_data[SLC_CLOSE_RESET], with_data[SLC_CLOSE_EOF_MIDFRAME], undelivered);
+	if (rc == 0 && lost + ss.undelivered_drain_timeout + ours != 0)
 		rc = -EIO;
 	slc_daemon_phase_set(d, SLC_DAEMON_STOPPED);
 	return rc;

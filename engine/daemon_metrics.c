@@ -69,9 +69,6 @@ render_listeners(struct slc_metrics_buf *b, const struct slc_daemon *d)
 	                offsetof(struct slc_listener_stats, msgs));
 	listener_family(b, d, "sluice_empty_frames_total", "counter", "zero-length frames skipped",
 	                offsetof(struct slc_listener_stats, empty_frames));
-	listener_family(b, d, "sluice_udp_drops_total", "counter",
-	                "datagrams sluice dropped: over --max-frame, or no room in the pools",
-	                offsetof(struct slc_listener_stats, udp_drops));
 	listener_family(b, d, "sluice_udp_kernel_drops_total", "counter",
 	                "datagrams the kernel dropped at the socket (SO_MEMINFO)",
 	                offsetof(struct slc_listener_stats, udp_kernel_drops));
@@ -91,6 +88,41 @@ render_listeners(struct slc_metrics_buf *b, const struct slc_daemon *d)
 				         slc_close_reason_str((enum slc_close_reason)r));
 				slc_metrics_u64(b, "sluice_connections_closed_total", lab,
 				                LD(ls->closed[r]));
+			}
+		}
+	slc_metrics_family(b, "sluice_connections_closed_with_data_total", "counter",
+	                   "TCP connections closed holding received bytes no consumer took (a "
+	                   "partial frame, or whole frames of a paused connection), by reason");
+	for (uint32_t k = 0; k < d->nreactors; k++)
+		for (uint32_t i = 0; i < d->cfg.nlisten; i++) {
+			const struct slc_listener_stats *ls =
+			        slc_reactor_listener_stats(d->rc[k].r, i);
+			size_t n;
+
+			listener_labels(d, k, i, lab, sizeof(lab));
+			n = strlen(lab);
+			for (uint32_t r = 0; r < SLC_CLOSE__COUNT; r++) {
+				snprintf(lab + n, sizeof(lab) - n, ",reason=\"%s\"",
+				         slc_close_reason_str((enum slc_close_reason)r));
+				slc_metrics_u64(b, "sluice_connections_closed_with_data_total", lab,
+				                LD(ls->closed_with_data[r]));
+			}
+		}
+	slc_metrics_family(b, "sluice_udp_drops_total", "counter",
+	                   "datagrams sluice dropped after the kernel handed them over, by reason");
+	for (uint32_t k = 0; k < d->nreactors; k++)
+		for (uint32_t i = 0; i < d->cfg.nlisten; i++) {
+			const struct slc_listener_stats *ls =
+			        slc_reactor_listener_stats(d->rc[k].r, i);
+			size_t n;
+
+			listener_labels(d, k, i, lab, sizeof(lab));
+			n = strlen(lab);
+			for (uint32_t r = 0; r < SLC_UDP_DROP__COUNT; r++) {
+				snprintf(lab + n, sizeof(lab) - n, ",reason=\"%s\"",
+				         slc_udp_drop_str((enum slc_udp_drop)r));
+				slc_metrics_u64(b, "sluice_udp_drops_total", lab,
+				                LD(ls->udp_drops[r]));
 			}
 		}
 	slc_metrics_family(b, "sluice_frames_rejected_total", "counter",

@@ -314,6 +314,18 @@ slc_close_reason_str(enum slc_close_reason r)
 }
 
 const char *
+slc_udp_drop_str(enum slc_udp_drop d)
+{
+	static const char *const names[SLC_UDP_DROP__COUNT] = {
+	        [SLC_UDP_DROP_OVERSIZE] = "oversize",
+	        [SLC_UDP_DROP_POOLS_FULL] = "pools_full",
+	        [SLC_UDP_DROP_MALFORMED] = "malformed",
+	};
+
+	return (unsigned)d < SLC_UDP_DROP__COUNT ? names[d] : "unknown";
+}
+
+const char *
 slc_ack_error_str(enum slc_ack_error e)
 {
 	static const char *const names[SLC_ACK_ERR__COUNT] = {
@@ -681,6 +693,12 @@ conn_close(struct slc_reactor *r, struct conn *c, enum slc_close_reason why)
 		stat_add(&r->st.starved, (uint64_t)-1);
 	}
 	stat_add(&l->st.closed[why], 1);
+	if (c->pend_head != NONE || c->has_held || c->reasm != NONE ||
+	    slc_frame_parser_mid_frame(&c->parser))
+		stat_add(&l->st.closed_with_data[why], 1);
+	if ((c->pend_head != NONE || c->has_held) &&
+	    (why == SLC_CLOSE_EVICTED || why == SLC_CLOSE_NO_MEMORY || why == SLC_CLOSE_SHUTDOWN))
+		stat_add(&l->st.closed_undelivered, 1);
 	stat_add(&l->st.open, (uint64_t)-1);
 	heap_wait_set(r, c, false);
 	pend_drop_all(r, c);
@@ -1647,7 +1665,7 @@ udp_flush(struct slc_reactor *r, struct lst *l)
 	stat_add(&l->st.msgs, taken);
 	if (taken < l->udp_n) {
 		/* Datagrams have no flow control: what the pools refuse is dropped, counted. */
-		stat_add(&l->st.udp_drops, l->udp_n - taken);
+		stat_add(&l->st.udp_drops[SLC_UDP_DROP_POOLS_FULL], l->udp_n - taken);
 		rlog(r, LOGK_UDP, 1, "port %u: dropped %u datagrams: pools full", l->port,
 		     l->udp_n - taken);
 		for (uint32_t k = taken; k < l->udp_n; k++)
@@ -1670,7 +1688,7 @@ on_udp(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 		r->udp_in_ring--;
 		o = io_uring_recvmsg_validate(buf, cqe->res, &r->udp_mh);
 		if (o == NULL) {
-			stat_add(&l->st.udp_drops, 1);
+			stat_add(&l->st.udp_drops[SLC_UDP_DROP_MALFORMED], 1);
 			udp_buf_give(r, bid);
 			goto out;
 		}
@@ -1686,7 +1704,7 @@ on_udp(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 				inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
 				snprintf(peer, sizeof(peer), "%s:%u", host, ntohs(sin->sin_port));
 			}
-			stat_add(&l->st.udp_drops, 1);
+			stat_add(&l->st.udp_drops[SLC_UDP_DROP_OVERSIZE], 1);
 			stat_add(&l->st.frames_rejected[SLC_FRAME_ERR_OVERSIZE], 1);
 			rlog(r, LOGK_UDP, 1, "port %u: dropped a datagram from %s: over max-frame",
 			     l->port, peer);

@@ -99,6 +99,17 @@ enum slc_close_reason {
 
 const char *slc_close_reason_str(enum slc_close_reason r);
 
+/* Why a datagram was dropped after the kernel handed it over: one counter each. */
+enum slc_udp_drop {
+	SLC_UDP_DROP_OVERSIZE,   /* over max_frame (or truncated to the buffer) */
+	SLC_UDP_DROP_POOLS_FULL, /* deliver() refused it: no room in the pools */
+	SLC_UDP_DROP_MALFORMED,  /* the kernel's recvmsg header did not validate */
+	SLC_UDP_DROP__COUNT
+};
+
+/* "oversize", "pools_full", "malformed"; "unknown" if out of range. */
+const char *slc_udp_drop_str(enum slc_udp_drop d);
+
 /* Why an acknowledged connection broke the protocol (docs/protocol.md): one counter each. */
 enum slc_ack_error {
 	SLC_ACK_ERR_SHORT,  /* a frame shorter than its 8-byte sequence number */
@@ -123,11 +134,18 @@ struct slc_listener_stats {
 	_Atomic uint64_t refused; /* over max_conns, or accept errors (EMFILE...) */
 	_Atomic uint64_t open;    /* connections open now */
 	_Atomic uint64_t closed[SLC_CLOSE__COUNT];
+	/* Of those, closed holding received bytes that no consumer took: a partial frame, or
+	 * whole frames a paused connection still held. */
+	_Atomic uint64_t closed_with_data[SLC_CLOSE__COUNT];
+	/* Of those, closed by sluice (evicted, no_memory, shutdown) while a paused
+	 * connection still held bytes it had received beyond a partial frame: messages
+	 * the peer had sent whole may be among them. */
+	_Atomic uint64_t closed_undelivered;
 	_Atomic uint64_t bytes;
 	_Atomic uint64_t msgs;
 	_Atomic uint64_t empty_frames; /* zero-length frames, skipped */
 	_Atomic uint64_t frames_rejected[SLC_FRAME_ERR__COUNT];
-	_Atomic uint64_t udp_drops;        /* datagrams we dropped: over max_frame, or refused */
+	_Atomic uint64_t udp_drops[SLC_UDP_DROP__COUNT]; /* datagrams we dropped, by reason */
 	_Atomic uint64_t udp_kernel_drops; /* the socket's own drop counter (SO_MEMINFO) */
 	/* Acknowledged delivery (listeners with acks). */
 	_Atomic uint64_t acks_sent;   /* acknowledgements sent */

@@ -405,7 +405,17 @@ slow_run(const char *const *args, uint32_t size, struct sender *s, uint32_t n, s
 		close(s[i].fd);
 	}
 	st = dproc_stop(&d);
-	cr_expect_eq(st, 0, "%s", d.log);
+	{
+		/* Pool 0's paused connections may still hold whole messages when the drain
+		 * timeout ends the stop: those are lost, the stop line counts them, and then
+		 * (only then) the exit status is 1. */
+		const char *p = strstr(d.log, "at the peer's EOF (");
+		unsigned long long paused_lost = 0;
+
+		cr_assert_not_null(p, "%s", d.log);
+		cr_assert_eq(sscanf(p, "at the peer's EOF (%llu", &paused_lost), 1);
+		cr_expect_eq(st, paused_lost != 0 ? 1 : 0, "%s", d.log);
+	}
 	tally_init(t, n, size, written);
 	dproc_for_each_record(d.dir, tally_fn, t);
 	cr_expect_eq(t->bad, 0u);

@@ -454,7 +454,20 @@ Test(wedge, idle_half_frames_are_evicted_when_others_wait, .timeout = 120)
 	for (uint32_t i = 0; i < 20; i++)
 		close(idle[i]);
 	rc = dproc_stop(&d);
+	/* An evicted half frame is the client's, like one that times out: the stop line
+	 * counts it, and the exit status stays 0. */
 	cr_expect_eq(rc, 0, "exit status %d:\n%s", rc, d.log);
+	{
+		const char *line = strstr(d.log, "connections closed holding received bytes: ");
+		unsigned long long n = 0;
+
+		cr_assert_not_null(line, "%s", d.log);
+		cr_expect_eq(
+		        sscanf(line, "connections closed holding received bytes: %llu evicted", &n),
+		        1);
+		cr_expect_eq(n, n_evicted, "the stop line counts %llu evicted, the metric %llu", n,
+		             (unsigned long long)n_evicted);
+	}
 	tally_expect_all(d.dir, 1, 200, 0);
 	dproc_remove_dir(d.dir);
 }

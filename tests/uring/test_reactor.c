@@ -402,7 +402,7 @@ Test(reactor, udp_datagrams_arrive)
 	memset(big, 'x', sizeof(big));
 	send(fd, big, sizeof(big), 0); /* over max_frame: dropped, counted */
 	ls = slc_reactor_listener_stats(r, 0);
-	cr_expect(wait_for(&ls->udp_drops, 1, 10));
+	cr_expect(wait_for(&ls->udp_drops[SLC_UDP_DROP_OVERSIZE], 1, 10));
 	cr_expect(wait_for(&s.msgs, 2000, 10));
 	slc_reactor_stop(r, 1000);
 	cr_expect_eq(atomic_load(&s.bad), 0);
@@ -410,6 +410,56 @@ Test(reactor, udp_datagrams_arrive)
 	cr_expect_eq(atomic_load(&ls->frames_rejected[SLC_FRAME_ERR_OVERSIZE]), 1);
 	close(fd);
 	slc_reactor_destroy(r);
+}
+
+/* Datagrams the consumer refuses are dropped and counted by reason: every datagram sent
+ * is taken, dropped with the pools full, or dropped by the kernel, and the counts add up. */
+Test(reactor, udp_datagrams_refused_by_full_pools_are_counted)
+{
+	struct sink s = {0};
+	struct slc_listener_cfg l = listener(SLC_LISTENER_UDP, SLC_FRAME_LINES);
+	struct slc_reactor_cfg cfg = base_cfg(&l, 1, &s);
+	size_t rlen = slc_ring_spsc_memsize(16, sizeof(struct slc_msg));
+	const struct slc_listener_stats *ls;
+	struct slc_reactor *r;
+	pthread_t tid;
+	int err, fd;
+	uint64_t sum = 0;
+
+	s.to_worker = aligned_alloc(SLC_RING_ALIGN, rlen);
+	cr_assert_eq(slc_ring_spsc_init(s.to_worker, 16, sizeof(struct slc_msg)), 0);
+	atomic_store(&s.worker_delay_us, 2000);
+	r = slc_reactor_create(&cfg, &err);
+	cr_assert_not_null(r, "create: %s", strerror(-err));
+	s.reactor = r;
+	slc_reactor_start(r);
+	pthread_create(&tid, NULL, worker, &s);
+	fd = connect_to(slc_reactor_listener_port(r, 0), SOCK_DGRAM);
+	for (uint64_t i = 0; i < 2000; i++) {
+		char line[128];
+		size_t n = make_line(line, 0, i, 100);
+
+		cr_assert_eq(send(fd, line, n - 1, 0), (ssize_t)n - 1);
+	}
+	ls = slc_reactor_listener_stats(r, 0);
+	for (int i = 0; i < 10000 && sum < 2000; i++) {
+		usleep(1000);
+		sum = atomic_load(&s.msgs) + atomic_load(&ls->udp_drops[SLC_UDP_DROP_POOLS_FULL]) +
+		      atomic_load(&ls->udp_kernel_drops);
+	}
+	cr_expect_eq(sum, 2000, "taken %llu + dropped, pools full %llu + kernel %llu",
+	             (unsigned long long)atomic_load(&s.msgs),
+	             (unsigned long long)atomic_load(&ls->udp_drops[SLC_UDP_DROP_POOLS_FULL]),
+	             (unsigned long long)atomic_load(&ls->udp_kernel_drops));
+	cr_expect_gt(atomic_load(&ls->udp_drops[SLC_UDP_DROP_POOLS_FULL]), 0,
+	             "a 16-slot ring with a slow consumer refused some");
+	atomic_store(&s.worker_delay_us, 0);
+	slc_reactor_stop(r, 1000);
+	atomic_store(&s.worker_stop, true);
+	pthread_join(tid, NULL);
+	close(fd);
+	slc_reactor_destroy(r);
+	free(s.to_worker);
 }
 
 Test(reactor, max_conns_refuses_and_idle_timeout_closes)
