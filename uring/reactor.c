@@ -48,6 +48,9 @@
  * light; once a wait ends with nothing, the reactor sleeps without a timeout again. */
 #define WAIT_BATCH    32
 #define WAIT_BATCH_NS (50 * 1000ll)
+/* Messages a paused connection may deliver in one turn of the wait queue (waitq_run):
+ * one burst, so that room which comes back in large amounts is still shared out. */
+#define TURN_MSGS BATCH
 
 /* What a CQE is about: the top byte of user_data. */
 enum {
@@ -123,6 +126,7 @@ struct conn {
 	bool cancelled; /* a cancel for it is in flight */
 	bool starved;   /* waiting for buffers before it is armed again */
 	bool in_waitq;
+	bool had_turn;  /* its last turn in the wait queue delivered something */
 	bool peer_done; /* EOF or error seen while received bytes wait: close once delivered */
 	uint8_t done_reason;
 	bool has_held;  /* a reassembled message not yet taken */
@@ -248,7 +252,11 @@ struct slc_reactor {
 	uint32_t *conn_free;
 	uint32_t conn_nfree;
 	uint32_t *waitq;
+	uint32_t *wq_spare; /* waitq_run's scratch: those that had their turn */
 	uint32_t wq_mask, wq_head, wq_tail;
+	/* Messages the connection whose turn it is may still deliver (waitq_run); NONE
+	 * outside a turn: a receiving connection's bytes are not limited. */
+	uint32_t turn_left;
 
 	struct slc_ring_mpsc *rel;
 	size_t rel_len;
@@ -1160,9 +1168,18 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 	uint32_t pos = 0;
 
 	for (;;) {
-		struct slc_frame_parser s0 = c->parser;
-		uint32_t pos0 = pos, nmsg = 0, taken, stop = NONE, reasm_started = NONE;
-		int n = slc_frame_parse_burst(&c->parser, chunk, len, &pos, r->pieces, BATCH);
+		struct slc_frame_parser s0;
+		uint32_t pos0 = pos, nmsg = 0, offer, taken, stop = NONE, reasm_started = NONE;
+		int n;
+
+		if (r->turn_left == 0 && pos < len) {
+			/* Its turn is over (it is paused already): the rest waits for the
+			 * next one. The parser state is exact here, between two bursts. */
+			conn_pause(r, c);
+			return pos;
+		}
+		s0 = c->parser;
+		n = slc_frame_parse_burst(&c->parser, chunk, len, &pos, r->pieces, BATCH);
 
 		if (n < 0) {
 			enum slc_frame_error e = (enum slc_frame_error) - n;
@@ -1253,7 +1270,12 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 			/* Counted before deliver: a consumer may acknowledge inside it. */
 			c->ack->inflight += nmsg;
 		}
-		taken = nmsg != 0 ? r->cfg.ops.deliver(r->cfg.ops.ctx, r, r->batch, nmsg) : 0;
+		/* Inside a turn, no more than the turn has left; what is not offered is
+		 * handled as if refused, and waits for the next turn. */
+		offer = nmsg < r->turn_left ? nmsg : r->turn_left;
+		taken = offer != 0 ? r->cfg.ops.deliver(r->cfg.ops.ctx, r, r->batch, offer) : 0;
+		if (r->turn_left != NONE)
+			r->turn_left -= taken;
 		stat_add(&l->st.msgs, taken);
 		if (taken == nmsg && stop == NONE)
 			continue;
@@ -1336,9 +1358,9 @@ conn_peer_done(struct slc_reactor *r, struct conn *c, enum slc_close_reason why)
 	conn_close(r, c, why == SLC_CLOSE_EOF ? conn_eof_reason(c) : why);
 }
 
-/* Tries to deliver what a paused connection holds; resumes receiving when all is taken.
- * The state stays PAUSED until then, so that a pause inside conn_parse is not counted
- * twice. */
+/* A paused connection's turn (waitq_run sets r->turn_left): delivers what it holds, up
+ * to what the turn allows, and resumes receiving when all is taken. The state stays PAUSED
+ * until then, so that a pause inside conn_parse is not counted twice. */
 static void
 conn_resume(struct slc_reactor *r, struct conn *c)
 {
@@ -1354,11 +1376,17 @@ conn_resume(struct slc_reactor *r, struct conn *c)
 		}
 		stat_add(&r->lst[c->listener].st.msgs, 1);
 		c->has_held = false;
+		r->turn_left--;
 	}
 	while (c->pend_head != NONE) {
 		uint32_t i = c->pend_head;
 		struct pend p = r->pend[i];
 		uint32_t resume;
+
+		if (r->turn_left == 0) {
+			waitq_push(r, c); /* the rest at its next turn */
+			return;
+		}
 
 		c->pend_head = p.next;
 		if (c->pend_head == NONE)
@@ -1398,22 +1426,53 @@ conn_resume(struct slc_reactor *r, struct conn *c)
 	conn_arm(r, c);
 }
 
-/* Gives every waiting connection a try, once each, in order. */
+/*
+ * Gives every waiting connection a turn, in queue order: the fairness rule of
+ * docs/architecture.md ("Backpressure"). A turn delivers at most TURN_MSGS messages. A
+ * connection that delivered something goes back behind those that delivered nothing,
+ * which keep their order: the longest waiting is served first when room comes back, and
+ * no connection is served twice before each of the others had a turn that found room.
+ * (Requeueing each at the tail kept the order, so the first connection took all the room
+ * every release freed.) While a turn ends at TURN_MSGS, room may be left: another pass.
+ */
 static void
 waitq_run(struct slc_reactor *r)
 {
-	uint32_t n = r->wq_tail - r->wq_head;
+	bool again;
 
 	r->retry = false;
-	while (n-- != 0) {
-		struct conn *c = &r->conns[r->waitq[r->wq_head++ & r->wq_mask]];
+	do {
+		uint32_t n = r->wq_tail - r->wq_head, tail0 = r->wq_tail, w = tail0, k = 0;
 
-		c->in_waitq = false;
-		if (c->state == CONN_PAUSED)
-			conn_resume(r, c);
-		else if (c->state == CONN_RECEIVING && c->starved)
-			conn_arm(r, c);
-	}
+		again = false;
+		while (n-- != 0) {
+			struct conn *c = &r->conns[r->waitq[r->wq_head++ & r->wq_mask]];
+
+			c->in_waitq = false;
+			c->had_turn = false;
+			if (c->state == CONN_PAUSED) {
+				r->turn_left = TURN_MSGS;
+				conn_resume(r, c);
+				c->had_turn = r->turn_left != TURN_MSGS;
+				again |= r->turn_left == 0;
+				r->turn_left = NONE;
+			} else if (c->state == CONN_RECEIVING && c->starved) {
+				conn_arm(r, c);
+			}
+		}
+		/* Those queued again during the pass: a stable partition, the ones that
+		 * found no room first. Only connections of this pass are among them. */
+		for (uint32_t i = tail0; i != r->wq_tail; i++) {
+			uint32_t id = r->waitq[i & r->wq_mask];
+
+			if (r->conns[id].had_turn)
+				r->wq_spare[k++] = id;
+			else
+				r->waitq[w++ & r->wq_mask] = id;
+		}
+		for (uint32_t j = 0; j < k; j++)
+			r->waitq[w++ & r->wq_mask] = r->wq_spare[j];
+	} while (again);
 }
 
 /* ---- completions -------------------------------------------------------------------- */
@@ -2493,13 +2552,15 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 	r->conn_free = calloc(r->nconns, sizeof(*r->conn_free));
 	r->wq_mask = pow2_at_least(r->nconns) - 1;
 	r->waitq = calloc(r->wq_mask + 1, sizeof(*r->waitq));
+	r->wq_spare = calloc(r->wq_mask + 1, sizeof(*r->wq_spare));
+	r->turn_left = NONE;
 	r->lst = calloc(cfg->nlisteners, sizeof(*r->lst));
 	rel_cap = pow2_at_least(2 * nrefs > 1024 ? 2 * nrefs : 1024);
 	r->rel_len = slc_ring_mpsc_memsize(rel_cap, sizeof(struct rel_ent));
 	r->rel = aligned_alloc(SLC_RING_ALIGN, r->rel_len);
 	if (!r->tcp_mem || !r->udp_mem || !r->heap || !r->kern_off || !r->ring_bid ||
 	    !r->entry_of || !r->heap_free || !r->refcnt || !r->pend || !r->conns || !r->conn_free ||
-	    !r->waitq || !r->lst || !r->rel) {
+	    !r->waitq || !r->wq_spare || !r->lst || !r->rel) {
 		rc = -ENOMEM;
 		goto err_free;
 	}
@@ -2665,6 +2726,7 @@ slc_reactor_destroy(struct slc_reactor *r)
 	free(r->conns);
 	free(r->conn_free);
 	free(r->waitq);
+	free(r->wq_spare);
 	free(r->lst);
 	free(r->rel);
 	free(r->ackc);
