@@ -115,7 +115,7 @@ struct slc_sink_kafka_stats {
 	uint64_t failed;     /* records whose delivery report was an error (after retries) */
 	uint64_t rejected;   /* records librdkafka refused at once (too large, fatal, ...) */
 	uint64_t cancelled;  /* records not produced because of cancel */
-	uint64_t queue_full; /* times a write waited for room in librdkafka's queue */
+	uint64_t queue_full; /* POLL_MS waits for room in librdkafka's queue, as they happen */
 	uint64_t keyless;    /* records produced without a key */
 	uint64_t errors;     /* librdkafka's error events (broker down, ...): not record losses */
 	uint64_t in_flight;  /* produced - delivered - failed: the queue depth now */
