@@ -738,7 +738,7 @@ kafka_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uint32_t n)
 	struct slc_sink_kafka *s = w->sink;
 	struct wstate *ws = w->ws;
 	struct producer *p = w->p;
-	uint64_t produced = 0, bytes = 0, keyless = 0, rejected = 0, qfull = 0, cancelled = 0;
+	uint64_t produced = 0, bytes = 0, keyless = 0, rejected = 0, cancelled = 0;
 	int rc = 0;
 
 	if (is_cancelled(s)) {
@@ -777,8 +777,10 @@ kafka_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uint32_t n)
 					rc = refused(w, e, m->len);
 				break;
 			}
-			/* The backpressure path: wait for reports to make room, never drop. */
-			qfull++;
+			/* The backpressure path: wait for reports to make room, never drop.
+			 * Counted as it happens: a worker blocked for as long as a broker is
+			 * down shows in the metric while it waits, not when it is over. */
+			slc_sink_stat_add(&ws->queue_full, 1);
 			if (is_cancelled(s)) {
 				cancelled = n - i;
 				rc = -ECANCELED;
@@ -795,7 +797,6 @@ out:
 	slc_sink_stat_add(&ws->bytes, bytes);
 	slc_sink_stat_add(&ws->keyless, keyless);
 	slc_sink_stat_add(&ws->rejected, rejected);
-	slc_sink_stat_add(&ws->queue_full, qfull);
 	slc_sink_stat_add(&ws->cancelled, cancelled);
 	if (cancelled != 0)
 		slog(s, LOG_ERROR, "worker %u: cancelled: %llu records not produced", w->worker,
