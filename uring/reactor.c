@@ -126,7 +126,7 @@ struct conn {
 	bool cancelled; /* a cancel for it is in flight */
 	bool starved;   /* waiting for buffers before it is armed again */
 	bool in_waitq;
-	bool had_turn;  /* its last turn in the wait queue delivered something */
+	bool turn_done; /* waitq_run: it used a whole turn, and goes to the back */
 	bool peer_done; /* EOF or error seen while received bytes wait: close once delivered */
 	uint8_t done_reason;
 	bool has_held;  /* a reassembled message not yet taken */
@@ -136,6 +136,7 @@ struct conn {
 	uint32_t reasm_len;
 	uint64_t reasm_rx_ns; /* when bytes of that frame last arrived: eviction's measure */
 	uint32_t reasm_piece; /* burst-local index of the piece that began it (for rewinds) */
+	uint32_t credit;      /* messages left of a turn that a full pool cut short; 0: none */
 	uint32_t pend_head;
 	uint32_t pend_tail;
 	uint64_t last_rx_ns;
@@ -252,7 +253,7 @@ struct slc_reactor {
 	uint32_t *conn_free;
 	uint32_t conn_nfree;
 	uint32_t *waitq;
-	uint32_t *wq_spare; /* waitq_run's scratch: those that had their turn */
+	uint32_t *wq_spare; /* waitq_run's scratch: those whose turn is over */
 	uint32_t wq_mask, wq_head, wq_tail;
 	/* Messages the connection whose turn it is may still deliver (waitq_run); NONE
 	 * outside a turn: a receiving connection's bytes are not limited. */
@@ -1318,7 +1319,34 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 	}
 }
 
-/* New bytes for a connection: parse them now, or keep them if it is paused. */
+/* Whether connections wait for room in the pools: paused, and not for reassembly memory
+ * (a connection with heap_wait is always paused). One load and a compare. */
+static inline bool
+room_waiters(const struct slc_reactor *r)
+{
+	return atomic_load_explicit(&r->st.paused, memory_order_relaxed) > r->heap_waiters;
+}
+
+/*
+ * A receiving connection's new bytes while others wait for room: it must not take room
+ * before them, so it waits its turn, at the back of the queue (the fairness rule). Its
+ * turn comes in the next pass, which the loop runs before it waits again (retry), so that
+ * a connection whose pool has room is held up by one loop, not until the others' pools
+ * free room. Its receive stays armed: if its turn finds no room, conn_parse pauses it
+ * properly (and cancels the receive).
+ */
+static void
+conn_defer(struct slc_reactor *r, struct conn *c)
+{
+	c->state = CONN_PAUSED;
+	stat_add(&r->st.paused, 1);
+	stat_add(&r->st.pauses, 1);
+	waitq_push(r, c);
+	r->retry = true;
+}
+
+/* New bytes for a connection: parse them now, or keep them if it is paused or must wait
+ * its turn. */
 static void
 conn_data(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uint32_t len)
 {
@@ -1328,9 +1356,13 @@ conn_data(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uin
 	stat_add(&r->lst[c->listener].st.bytes, len);
 	if (c->state != CONN_RECEIVING && c->state != CONN_PAUSED)
 		return;
-	if (c->state == CONN_PAUSED || c->pend_head != NONE || c->has_held) {
-		if (!pend_push(r, c, ref, off, len, false))
+	if (c->state == CONN_PAUSED || c->pend_head != NONE || c->has_held || room_waiters(r)) {
+		if (!pend_push(r, c, ref, off, len, false)) {
 			conn_keep_failed(r, c);
+			return;
+		}
+		if (c->state == CONN_RECEIVING)
+			conn_defer(r, c);
 		return;
 	}
 	resume = conn_parse(r, c, ref, off, len);
@@ -1427,13 +1459,16 @@ conn_resume(struct slc_reactor *r, struct conn *c)
 }
 
 /*
- * Gives every waiting connection a turn, in queue order: the fairness rule of
- * docs/architecture.md ("Backpressure"). A turn delivers at most TURN_MSGS messages. A
- * connection that delivered something goes back behind those that delivered nothing,
- * which keep their order: the longest waiting is served first when room comes back, and
- * no connection is served twice before each of the others had a turn that found room.
- * (Requeueing each at the tail kept the order, so the first connection took all the room
- * every release freed.) While a turn ends at TURN_MSGS, room may be left: another pass.
+ * Gives every waiting connection a turn, in queue order: a deficit round robin, the
+ * fairness rule of docs/architecture.md ("Backpressure"). A turn is TURN_MSGS messages.
+ * A connection that used its whole turn goes to the back; one that a full pool cut short
+ * keeps what its turn has left (credit) and its place at the front, ahead of those that
+ * found no room, which keep their order too. So room that comes back goes to the
+ * connection whose turn it is, and over time each waiting connection of a full pool gets
+ * the same number of messages through, however much room each release frees. (Requeueing
+ * each at the tail kept the order: the first connection took all the room every release
+ * freed, for as long as it held bytes.) While some turn ended at TURN_MSGS, room may be
+ * left: another pass.
  */
 static void
 waitq_run(struct slc_reactor *r)
@@ -1449,23 +1484,25 @@ waitq_run(struct slc_reactor *r)
 			struct conn *c = &r->conns[r->waitq[r->wq_head++ & r->wq_mask]];
 
 			c->in_waitq = false;
-			c->had_turn = false;
+			c->turn_done = false;
 			if (c->state == CONN_PAUSED) {
-				r->turn_left = TURN_MSGS;
+				r->turn_left = c->credit != 0 ? c->credit : TURN_MSGS;
 				conn_resume(r, c);
-				c->had_turn = r->turn_left != TURN_MSGS;
+				c->turn_done = r->turn_left == 0;
+				/* Credit lasts while it waits; receiving again ends it. */
+				c->credit = c->state == CONN_PAUSED ? r->turn_left : 0;
 				again |= r->turn_left == 0;
 				r->turn_left = NONE;
 			} else if (c->state == CONN_RECEIVING && c->starved) {
 				conn_arm(r, c);
 			}
 		}
-		/* Those queued again during the pass: a stable partition, the ones that
-		 * found no room first. Only connections of this pass are among them. */
+		/* Those queued again during the pass, a stable partition: the ones whose
+		 * turn is not over first. Only connections of this pass are among them. */
 		for (uint32_t i = tail0; i != r->wq_tail; i++) {
 			uint32_t id = r->waitq[i & r->wq_mask];
 
-			if (r->conns[id].had_turn)
+			if (r->conns[id].turn_done)
 				r->wq_spare[k++] = id;
 			else
 				r->waitq[w++ & r->wq_mask] = id;
@@ -1700,6 +1737,7 @@ on_accept_result(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 	slc_frame_parser_init(&c->parser, l->cfg.framing, r->cfg.max_frame);
 	c->reasm = NONE;
 	c->reasm_len = 0;
+	c->credit = 0;
 	c->pend_head = c->pend_tail = NONE;
 	c->last_rx_ns = c->frame_end_ns = r->now_ns;
 	c->ack = NULL;

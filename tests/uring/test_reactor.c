@@ -36,6 +36,11 @@ struct sink {
 	struct slc_reactor *reactor;
 	_Atomic bool worker_stop;
 	_Atomic uint32_t worker_delay_us;
+	/* Optional (limited): deliver takes at most `room` messages, a pool that frees room
+	 * only when the test says; per_conn counts what it took by the lines' <conn>. */
+	bool limited;
+	_Atomic uint64_t room;
+	_Atomic uint64_t per_conn[8];
 };
 
 static bool
@@ -69,13 +74,21 @@ deliver(void *ctx, struct slc_reactor *r, struct slc_msg *msgs, uint32_t n)
 
 	if (s->to_worker != NULL)
 		taken = slc_ring_spsc_enqueue_burst(s->to_worker, msgs, n);
+	if (s->limited) {
+		uint64_t room = atomic_load(&s->room);
+
+		taken = room < n ? (uint32_t)room : n;
+		atomic_fetch_sub(&s->room, taken);
+	}
 	for (uint32_t i = 0; i < taken; i++) {
 		if (!check_line(s, msgs[i].data, msgs[i].len))
 			atomic_fetch_add(&s->bad, 1);
+		if (msgs[i].data[0] >= '0' && msgs[i].data[0] < '8')
+			atomic_fetch_add(&s->per_conn[msgs[i].data[0] - '0'], 1);
 	}
 	atomic_fetch_add(&s->msgs, taken);
 	if (s->to_worker == NULL)
-		slc_reactor_release(r, msgs, n);
+		slc_reactor_release(r, msgs, taken);
 	return taken;
 }
 
@@ -375,6 +388,112 @@ Test(reactor, paused_connection_resumes_and_loses_nothing)
 	cr_expect_eq(s.next_seq[1], 3000);
 	slc_reactor_destroy(r);
 	free(s.to_worker);
+}
+
+/* One client per connection: FAIR_LINES lines of 40 bytes, with blocking sends. */
+#define FAIR_CONNS 4u
+#define FAIR_LINES 5000u
+
+struct feeder {
+	int fd;
+	unsigned conn;
+	int err;
+	pthread_t t;
+};
+
+static void *
+feeder_main(void *arg)
+{
+	struct feeder *f = arg;
+	char buf[64 * 40];
+
+	for (uint64_t base = 0; base < FAIR_LINES && f->err == 0; base += 64) {
+		size_t off = 0;
+
+		for (uint64_t q = base; q < base + 64 && q < FAIR_LINES; q++)
+			off += make_line(buf + off, f->conn, q, 40);
+		for (size_t done = 0; done < off;) {
+			ssize_t n = send(f->fd, buf + done, off - done, MSG_NOSIGNAL);
+
+			if (n <= 0) {
+				f->err = errno;
+				break;
+			}
+			done += (size_t)n;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Connections that wait for the same full pool take turns (docs/architecture.md,
+ * "Backpressure"): the pool frees room for 200 messages three times, while four
+ * connections hold far more each. Every connection gets within 2x of the mean share,
+ * although no release frees a multiple of a turn: a turn that the pool cut short goes on
+ * at the next release. Served in queue order, the first connection would take it all; in
+ * turns that start over at every release, the last would get 8 of each 200.
+ */
+Test(reactor, paused_connections_take_turns_for_room, .timeout = 60)
+{
+	struct sink s = {.limited = true};
+	struct slc_listener_cfg l = listener(SLC_LISTENER_TCP, SLC_FRAME_LINES);
+	struct slc_reactor_cfg cfg = base_cfg(&l, 1, &s);
+	struct feeder f[FAIR_CONNS];
+	const struct slc_reactor_stats *st;
+	uint64_t got[FAIR_CONNS], total = 0;
+	struct slc_reactor *r;
+	int err;
+
+	/* Room in the receive buffers for all the lines (4 MiB): connections wait for the
+	 * pool here, not for buffers. */
+	cfg.buffers = 1024;
+	r = slc_reactor_create(&cfg, &err);
+	cr_assert_not_null(r, "create: %s", strerror(-err));
+	cr_assert_eq(slc_reactor_start(r), 0);
+	st = slc_reactor_stats(r);
+	for (unsigned c = 0; c < FAIR_CONNS; c++) {
+		f[c] = (struct feeder){
+		        .fd = connect_to(slc_reactor_listener_port(r, 0), SOCK_STREAM), .conn = c};
+		cr_assert_eq(pthread_create(&f[c].t, NULL, feeder_main, &f[c]), 0);
+	}
+	/* No room yet: each connection pauses at its first bytes. */
+	cr_assert(wait_for(&st->paused, FAIR_CONNS, 30), "%llu of %u connections paused",
+	          (unsigned long long)atomic_load(&st->paused), FAIR_CONNS);
+	for (uint64_t round = 1; round <= 3; round++) {
+		atomic_fetch_add(&s.room, 200);
+		slc_reactor_kick(r);
+		cr_assert(wait_for(&s.msgs, 200 * round, 30), "round %llu: %llu messages",
+		          (unsigned long long)round, (unsigned long long)atomic_load(&s.msgs));
+	}
+	for (unsigned c = 0; c < FAIR_CONNS; c++) {
+		got[c] = atomic_load(&s.per_conn[c]);
+		total += got[c];
+	}
+	fprintf(stderr, "turns: per connection %llu %llu %llu %llu of %llu\n",
+	        (unsigned long long)got[0], (unsigned long long)got[1], (unsigned long long)got[2],
+	        (unsigned long long)got[3], (unsigned long long)total);
+	cr_expect_eq(total, 600u);
+	for (unsigned c = 0; c < FAIR_CONNS; c++)
+		cr_expect(got[c] * FAIR_CONNS * 2 >= total && got[c] * FAIR_CONNS <= 2 * total,
+		          "connection %u got %llu of %llu; per connection: %llu %llu %llu %llu", c,
+		          (unsigned long long)got[c], (unsigned long long)total,
+		          (unsigned long long)got[0], (unsigned long long)got[1],
+		          (unsigned long long)got[2], (unsigned long long)got[3]);
+	/* Then room for everything: nothing lost or out of order across the turns. */
+	atomic_store(&s.room, UINT64_MAX / 2);
+	slc_reactor_kick(r);
+	for (unsigned c = 0; c < FAIR_CONNS; c++) {
+		pthread_join(f[c].t, NULL);
+		cr_expect_eq(f[c].err, 0, "send: %s", strerror(f[c].err));
+		close(f[c].fd);
+	}
+	cr_expect(wait_for(&s.msgs, FAIR_CONNS * FAIR_LINES, 60), "got %llu of %u",
+	          (unsigned long long)atomic_load(&s.msgs), FAIR_CONNS * FAIR_LINES);
+	slc_reactor_stop(r, 1000);
+	cr_expect_eq(atomic_load(&s.bad), 0, "lines out of order or damaged");
+	for (unsigned c = 0; c < FAIR_CONNS; c++)
+		cr_expect_eq(s.next_seq[c], FAIR_LINES, "connection %u", c);
+	slc_reactor_destroy(r);
 }
 
 Test(reactor, udp_datagrams_arrive)
