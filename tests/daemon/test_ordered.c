@@ -134,7 +134,7 @@ ord_sent(struct ord_sender *s)
  *
  * It proves something only if the weight moved and keys changed worker: both are asserted.
  */
-Test(ordered, per_key_order_holds_across_a_rebalance_in_the_daemon, .timeout = 180)
+Test(ordered, per_key_order_holds_across_a_rebalance_in_the_daemon, .timeout = 300)
 {
 	char sink[96];
 	const char *args[] = {"--listen",
