@@ -145,13 +145,20 @@ dproc_run_to_exit(struct dproc *d, const char *const *args)
 	return r == 0 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-void
-dproc_start(struct dproc *d, const char *const *args)
+bool
+dproc_try_start(struct dproc *d, const char *const *args)
 {
 	char *p;
 
 	dproc_spawn(d, args);
-	cr_assert(dproc_log_wait(d, 0, "ready:", 15000), "sluiced did not get ready:\n%s", d->log);
+	if (!dproc_log_wait(d, 0, "ready:", 15000)) {
+		/* Exited (its log says why) or hung: either way it is gone when this returns. */
+		kill(d->pid, SIGKILL);
+		cr_assert_eq(waitpid(d->pid, NULL, 0), d->pid);
+		close(d->err_fd);
+		d->pid = 0;
+		return false;
+	}
 	p = strstr(d->log, "ready: ");
 	d->nreactors = (uint32_t)atoi(p + strlen("ready: "));
 	/* "listening on tcp://127.0.0.1:PORT?framing=lines udp://[::1]:PORT; metrics ..." */
@@ -167,6 +174,13 @@ dproc_start(struct dproc *d, const char *const *args)
 	p = strstr(d->log, "metrics on port ");
 	if (p != NULL)
 		d->metrics_port = (uint16_t)atoi(p + strlen("metrics on port "));
+	return true;
+}
+
+void
+dproc_start(struct dproc *d, const char *const *args)
+{
+	cr_assert(dproc_try_start(d, args), "sluiced did not get ready:\n%s", d->log);
 }
 
 int

@@ -46,6 +46,10 @@ void dproc_remove_dir(const char *dir);
  */
 void dproc_start(struct dproc *d, const char *const *args);
 
+/* dproc_start, but a daemon that exits (or is not ready in 15 s) is reaped and false
+ * returned, its log in d->log: a restart on a port that may still be in use. */
+bool dproc_try_start(struct dproc *d, const char *const *args);
+
 /*
  * Runs SLC_SLUICED with args until it exits on its own (a start that must fail): its exit
  * status, and its whole log in d->log. One still running after 10 s is killed, which
