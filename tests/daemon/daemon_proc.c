@@ -296,6 +296,8 @@ dproc_metric_now(struct dproc *d, const char *name, const char *const *filters)
 
 	cr_assert_not_null(buf);
 	e = dproc_scrape(d, buf, len);
+	if (e != 0) /* the daemon may have died: read what it said last (EOF, or 2 s) */
+		dproc_log_wait(d, d->log_len, "\n\n\n", 2000);
 	cr_assert_eq(e, 0, "scrape: %s\n%s", strerror(-e), d->log);
 	v = dproc_metric(buf, name, filters);
 	free(buf);
