@@ -48,13 +48,55 @@ listener_family(struct slc_metrics_buf *b, const struct slc_daemon *d, const cha
 		}
 }
 
+static const char *
+close_str(uint32_t r)
+{
+	return slc_close_reason_str((enum slc_close_reason)r);
+}
+
+static const char *
+udp_drop_str(uint32_t r)
+{
+	return slc_udp_drop_str((enum slc_udp_drop)r);
+}
+
+static const char *
+frame_err_str(uint32_t r)
+{
+	return slc_frame_error_str((enum slc_frame_error)r);
+}
+
+/* One counter family over every (reactor, listener) and reason: the array of counters at
+ * offset off of the stats, its entries from..n-1, each labelled reason="name(r)". */
+static void
+reason_family(struct slc_metrics_buf *b, const struct slc_daemon *d, const char *name,
+              const char *help, size_t off, uint32_t from, uint32_t n,
+              const char *(*reason)(uint32_t))
+{
+	char lab[224];
+
+	slc_metrics_family(b, name, "counter", help);
+	for (uint32_t k = 0; k < d->nreactors; k++)
+		for (uint32_t i = 0; i < d->cfg.nlisten; i++) {
+			const _Atomic uint64_t *v =
+			        (const _Atomic uint64_t *)((const char *)slc_reactor_listener_stats(
+			                                           d->rc[k].r, i) +
+			                                   off);
+			size_t len;
+
+			listener_labels(d, k, i, lab, sizeof(lab));
+			len = strlen(lab);
+			for (uint32_t r = from; r < n; r++) {
+				snprintf(lab + len, sizeof(lab) - len, ",reason=\"%s\"", reason(r));
+				slc_metrics_u64(b, name, lab,
+				                atomic_load_explicit(&v[r], memory_order_relaxed));
+			}
+		}
+}
+
 static void
 render_listeners(struct slc_metrics_buf *b, const struct slc_daemon *d)
 {
-	static const char *const frame_err[] = {"ok", "oversize", "bad_octet_count",
-	                                        "leading_zero"};
-	char lab[224];
-
 	listener_family(b, d, "sluice_connections_open", "gauge", "TCP connections open now",
 	                offsetof(struct slc_listener_stats, open));
 	listener_family(b, d, "sluice_connections_accepted_total", "counter",
@@ -73,75 +115,22 @@ render_listeners(struct slc_metrics_buf *b, const struct slc_daemon *d)
 	                "datagrams the kernel dropped at the socket (SO_MEMINFO)",
 	                offsetof(struct slc_listener_stats, udp_kernel_drops));
 
-	slc_metrics_family(b, "sluice_connections_closed_total", "counter",
-	                   "TCP connections closed, by reason");
-	for (uint32_t k = 0; k < d->nreactors; k++)
-		for (uint32_t i = 0; i < d->cfg.nlisten; i++) {
-			const struct slc_listener_stats *ls =
-			        slc_reactor_listener_stats(d->rc[k].r, i);
-			size_t n;
-
-			listener_labels(d, k, i, lab, sizeof(lab));
-			n = strlen(lab);
-			for (uint32_t r = 0; r < SLC_CLOSE__COUNT; r++) {
-				snprintf(lab + n, sizeof(lab) - n, ",reason=\"%s\"",
-				         slc_close_reason_str((enum slc_close_reason)r));
-				slc_metrics_u64(b, "sluice_connections_closed_total", lab,
-				                LD(ls->closed[r]));
-			}
-		}
-	slc_metrics_family(b, "sluice_connections_closed_with_data_total", "counter",
-	                   "TCP connections closed holding received bytes no consumer took (a "
-	                   "partial frame, or whole frames of a paused connection), by reason");
-	for (uint32_t k = 0; k < d->nreactors; k++)
-		for (uint32_t i = 0; i < d->cfg.nlisten; i++) {
-			const struct slc_listener_stats *ls =
-			        slc_reactor_listener_stats(d->rc[k].r, i);
-			size_t n;
-
-			listener_labels(d, k, i, lab, sizeof(lab));
-			n = strlen(lab);
-			for (uint32_t r = 0; r < SLC_CLOSE__COUNT; r++) {
-				snprintf(lab + n, sizeof(lab) - n, ",reason=\"%s\"",
-				         slc_close_reason_str((enum slc_close_reason)r));
-				slc_metrics_u64(b, "sluice_connections_closed_with_data_total", lab,
-				                LD(ls->closed_with_data[r]));
-			}
-		}
-	slc_metrics_family(b, "sluice_udp_drops_total", "counter",
-	                   "datagrams sluice dropped after the kernel handed them over, by reason");
-	for (uint32_t k = 0; k < d->nreactors; k++)
-		for (uint32_t i = 0; i < d->cfg.nlisten; i++) {
-			const struct slc_listener_stats *ls =
-			        slc_reactor_listener_stats(d->rc[k].r, i);
-			size_t n;
-
-			listener_labels(d, k, i, lab, sizeof(lab));
-			n = strlen(lab);
-			for (uint32_t r = 0; r < SLC_UDP_DROP__COUNT; r++) {
-				snprintf(lab + n, sizeof(lab) - n, ",reason=\"%s\"",
-				         slc_udp_drop_str((enum slc_udp_drop)r));
-				slc_metrics_u64(b, "sluice_udp_drops_total", lab,
-				                LD(ls->udp_drops[r]));
-			}
-		}
-	slc_metrics_family(b, "sluice_frames_rejected_total", "counter",
-	                   "frames refused by the framing parser, by reason (the connection is "
-	                   "closed)");
-	for (uint32_t k = 0; k < d->nreactors; k++)
-		for (uint32_t i = 0; i < d->cfg.nlisten; i++) {
-			const struct slc_listener_stats *ls =
-			        slc_reactor_listener_stats(d->rc[k].r, i);
-			size_t n;
-
-			listener_labels(d, k, i, lab, sizeof(lab));
-			n = strlen(lab);
-			for (uint32_t e = 1; e < SLC_FRAME_ERR__COUNT; e++) {
-				snprintf(lab + n, sizeof(lab) - n, ",reason=\"%s\"", frame_err[e]);
-				slc_metrics_u64(b, "sluice_frames_rejected_total", lab,
-				                LD(ls->frames_rejected[e]));
-			}
-		}
+	reason_family(b, d, "sluice_connections_closed_total", "TCP connections closed, by reason",
+	              offsetof(struct slc_listener_stats, closed), 0, SLC_CLOSE__COUNT, close_str);
+	reason_family(b, d, "sluice_connections_closed_with_data_total",
+	              "TCP connections closed holding received bytes no consumer took (a partial "
+	              "frame, or whole frames of a paused connection), by reason",
+	              offsetof(struct slc_listener_stats, closed_with_data), 0, SLC_CLOSE__COUNT,
+	              close_str);
+	reason_family(b, d, "sluice_udp_drops_total",
+	              "datagrams sluice dropped after the kernel handed them over, by reason",
+	              offsetof(struct slc_listener_stats, udp_drops), 0, SLC_UDP_DROP__COUNT,
+	              udp_drop_str);
+	/* 0 is SLC_FRAME_OK: no counter */
+	reason_family(b, d, "sluice_frames_rejected_total",
+	              "frames refused by the framing parser, by reason (the connection is closed)",
+	              offsetof(struct slc_listener_stats, frames_rejected), 1, SLC_FRAME_ERR__COUNT,
+	              frame_err_str);
 }
 
 /* One family over every (reactor, listener) with acks: field at offset off of the stats. */
