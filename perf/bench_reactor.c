@@ -11,8 +11,8 @@
  *   perf record -g -- bench_reactor --impl ours --conns 4 --no-udp --runs 1
  *
  * Framing plus discard over loopback, the sender on --tx-cpu and the receiver on --rx-cpu:
- *   ours      a reactor (slc_reactor_create: 1024 buffers of 16 KiB, 1024 UDP buffers, 64
- *             reassembly buffers, max_frame 64 KiB, SLC_FRAME_LINES) whose deliver counts
+ *   ours      a reactor (slc_reactor_create: 1024 buffers of 16 KiB, 1024 UDP buffers,
+ *             the default reassembly memory, max_frame 64 KiB, SLC_FRAME_LINES) whose deliver counts
  *             the messages and their bytes and releases them at once;
  *   base      TCP: epoll + recv(64 KiB) + memchr, keeping each connection's partial last
  *             line (bench_net.h); UDP: recvmmsg, 64 datagrams a call, blocking
