@@ -1005,6 +1005,9 @@ Test(sink_kafka, records_past_message_timeout_fail_and_are_never_sent_again_per_
  * and the rate comes back once the errors stop. */
 Test(sink_kafka, request_errors_are_retried_in_order_and_rate_recovers, .timeout = 120)
 {
+	/* The brokers are down while the writers write: reconnect soon once they are up. */
+	const char *props[] = {"reconnect.backoff.max.ms=100"};
+	uint64_t deadline = now_ms() + 60000;
 	struct mock mk;
 	struct writer ws[WORKERS];
 	uint32_t per = SCALE(20000u) / WORKERS;
@@ -1021,17 +1024,30 @@ Test(sink_kafka, request_errors_are_retried_in_order_and_rate_recovers, .timeout
 	slc_sink_kafka_ops.destroy(s);
 	mock_stop(&mk);
 
-	/* The faulty run, on a fresh cluster so that the read-back sees only its records. */
+	/*
+	 * The faulty run, on a fresh cluster so that the read-back sees only its records.
+	 * Every record is queued before a broker can be reached, so that each partition's
+	 * first ProduceRequest carries all of its records (fewer than batch.num.messages and
+	 * batch.size) and no later request of that partition is on its way when one fails.
+	 * Else a failed request followed by a successful one would leave a gap in the
+	 * partition's sequence, which a broker refuses (OUT_OF_ORDER_SEQUENCE) but the mock
+	 * appends, and librdkafka would count the failed one delivered (see "Brokers failing"
+	 * above). The first eight requests fail; the _TRANSPORT one closes a connection that
+	 * owes nothing, since every request before it failed too.
+	 */
 	mock_start(&mk, "errors", PARTITIONS);
+	mock_brokers(&mk, false);
+	s = sink_make(&mk, "errors", false, props, 1);
+	writers_run(ws, WORKERS, s, per);
+	writers_await(ws, false, per, deadline, "queued");
 	rd_kafka_mock_push_request_errors(
 	        mk.mc, PRODUCE_API_KEY, 8, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
 	        RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
 	        RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
 	        RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
 	        RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND);
-	s = sink_make(&mk, "errors", false, NULL, 0);
 	t0 = now_ms();
-	writers_run(ws, WORKERS, s, per);
+	mock_brokers(&mk, true);
 	writers_join(ws, WORKERS);
 	faulty_ms = now_ms() - t0;
 	for (int i = 0; i < WORKERS; i++) {
