@@ -27,16 +27,20 @@
  *             per-worker: one producer per worker.
  *
  * Order. Idempotence is on (enable.idempotence=true, unless a --kafka-prop turns it off):
- * librdkafka keeps the order of a partition's records across retries, and a retry never
- * duplicates a record. Under the ordered strategy a key is handled by one worker at a time,
- * and write() hands its records to the producer in order; so each key's records reach
- * their partition in the order sluice received them. With `producers=shared` that holds
- * across rebalancing too: when a key moves to another worker, its earlier records are
- * already in the shared producer's partition queue, ahead of anything the new worker
- * produces. With `per-worker` the records of the old worker may still wait in that
- * worker's producer (linger.ms, a retry) while the new one sends: order per key then holds
- * only while the key stays on its worker. per-worker scales further on many cores (no
- * lock shared by workers inside librdkafka) and opens workers x brokers connections.
+ * librdkafka numbers a partition's batches and resends them with the same numbers, and the
+ * broker drops a resend it has and refuses a gap, so retries neither reorder nor duplicate
+ * a record (docs/scale-out.md says what the tests show of this). The sink hands each record
+ * to librdkafka once and never produces it again, also after a failed delivery report
+ * (which may be a record that is in Kafka all the same). Under the ordered strategy a key
+ * is handled by one worker at a time, and write() hands its records to the producer in
+ * order; so each key's records reach their partition in the order sluice received them.
+ * With `producers=shared` that holds across rebalancing too: when a key moves to another
+ * worker, its earlier records are already in the shared producer's partition queue, ahead
+ * of anything the new worker produces. With `per-worker` the records of the old worker may
+ * still wait in that worker's producer (linger.ms, a retry) while the new one sends: order
+ * per key then holds only while the key stays on its worker. per-worker scales further on
+ * many cores (no lock shared by workers inside librdkafka) and opens workers x brokers
+ * connections.
  *
  * Backpressure. write() blocks while librdkafka's queue is full (RD_KAFKA_RESP_ERR__QUEUE_FULL:
  * queue.buffering.max.messages or .kbytes), serving delivery reports until there is room:
