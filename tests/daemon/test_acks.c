@@ -436,9 +436,12 @@ Test(acks, sink_without_sync_is_refused_at_start, .timeout = 60)
 Test(acks, kafka_sink_acknowledges_only_delivered_records, .timeout = 300)
 {
 #ifdef SLC_TSAN
-	/* librdkafka starts its threads with C11 thrd_create, which this TSan does not
-	 * intercept (test_sink_kafka.c works around it; this test does not repeat that). */
-	cr_skip_test("librdkafka's threads under TSan: see test_sink_kafka.c");
+	/* A platform limit, not this test's: librdkafka starts its threads with C11
+	 * thrd_create, which GCC 12's libtsan does not intercept, so TSan knows nothing of
+	 * them and the first malloc in one crashes. sluiced built with TSan and a kafka://
+	 * sink dies of it at start-up (SIGSEGV); test_sink_kafka.c routes thrd_create through
+	 * pthread_create inside its own executable only. */
+	cr_skip_test("librdkafka's threads are invisible to this TSan: sluiced would crash");
 #else
 	const uint64_t count = 20000 / SCALE;
 	char errstr[256], sink[600], out[96] = "/tmp/sluiced-acks-kafka-XXXXXX";
