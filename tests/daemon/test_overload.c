@@ -514,6 +514,14 @@ Test(overload, slow_pool_does_not_stall_the_others, .timeout = 90)
 		          "connection %u went to both pools (%" PRIu64 ", %" PRIu64 ")", c,
 		          t.per_worker[c][0], t.per_worker[c][1]);
 		if (fast) {
+			/* It kept its pace: at least half of what its sender offered (written, or
+			 * refused by a full socket) arrived. Relative to the offer, so that a
+			 * sender slowed by a loaded machine does not fail it; a connection stalled
+			 * behind pool 0 has its socket full and most of its offer refused. */
+			cr_expect_geq(2 * got[c], sender_offered(&s[c]),
+			              "connection %u of the fast pool: %" PRIu64
+			              " messages of %" PRIu64 " offered",
+			              c, got[c], sender_offered(&s[c]));
 			nfast++;
 			fast_min = got[c] < fast_min ? got[c] : fast_min;
 		} else {
@@ -526,17 +534,14 @@ Test(overload, slow_pool_does_not_stall_the_others, .timeout = 90)
 	cr_assert(nfast != 0 && nslow != 0,
 	          "the %u keys all hash to one pool (%u fast, %u slow): pick other keys", n, nfast,
 	          nslow);
-	/* Half the pace they were offered at, and five times all of pool 0: margins wide
-	 * enough for a busy 2-core machine and a sanitizer build. */
-	cr_expect_geq(fast_min, SLOW_RATE * SLOW_LOAD_S / 2,
-	              "a connection of the fast pool got %" PRIu64 " messages in %u s at %u/s",
-	              fast_min, SLOW_LOAD_S, SLOW_RATE);
 	/* The slow pool was overloaded (offered five times what it took), else there was
 	 * nothing for it to stall the others with. */
 	cr_expect_geq(slow_offered, 5 * slow_total,
 	              "the slow pool's connections offered %" PRIu64 " messages, it took %" PRIu64
 	              ": not an overload",
 	              slow_offered, slow_total);
+	/* Five times all of pool 0 (about 100 msgs/s, a sleep per message): a margin wide
+	 * enough for a busy 2-core machine and a sanitizer build. */
 	cr_expect_geq(fast_min, 5 * slow_total,
 	              "a connection of the fast pool got %" PRIu64 " messages, the slow pool "
 	              "%" PRIu64 " in all: the slow pool stalled the others",
