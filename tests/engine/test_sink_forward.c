@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -605,7 +606,12 @@ accept_read_all(int lfd, uint8_t *buf, size_t cap, bool shut)
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	cr_assert_geq(fd, 0);
 	if (shut) {
-		usleep(100 * 1000);
+		int queued = 0;
+
+		/* Away once part of a message came: its header and a byte (FIONREAD). */
+		for (uint64_t end = now_ms() + 10000; queued < 5 && now_ms() < end;)
+			if (ioctl(fd, FIONREAD, &queued) != 0 || queued < 5)
+				usleep(1000);
 		shutdown(fd, SHUT_WR);
 	}
 	while (len < cap && (n = read(fd, buf + len, cap - len)) > 0)
