@@ -996,7 +996,7 @@ open_fds(void)
 }
 
 /* Stop with clients connected and idle: returns, and they see the connection end. */
-Test(metrics, stop_with_clients_connected, .timeout = 30)
+Test(metrics, stop_with_clients_connected)
 {
 	struct counters c = {0};
 	struct slc_metrics_server *s = start_local(&c);
