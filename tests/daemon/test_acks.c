@@ -379,7 +379,16 @@ Test(acks, kill_9_loses_no_acknowledged_frame, .timeout = 300)
 	cr_assert(daemon_start(&d, port, sink, NULL), "%s", d.log);
 	cr_assert_eq(d.port, port);
 	bench = bench_start(port, count, rate, out);
-	usleep(1000000);
+	/* The kill lands mid-stream: once a sixth of the frames are acknowledged (about half a
+	 * second at this pace), with the client still sending. */
+	for (uint64_t end = mono_ms() + 60000;
+	     metric(d.metrics_port, "sluice_acked_frames_total") < count / 6; usleep(10000)) {
+		cr_assert_eq(waitpid(bench, &st, WNOHANG), 0, "sluice-bench ended before the kill");
+		cr_assert_lt(
+		        mono_ms(), end, "%llu of %llu frames acknowledged after 60 s",
+		        (unsigned long long)metric(d.metrics_port, "sluice_acked_frames_total"),
+		        (unsigned long long)count);
+	}
 	cr_assert_eq(waitpid(bench, &st, WNOHANG), 0, "sluice-bench ended before the kill");
 	kill(d.pid, SIGKILL);
 	daemon_wait(&d);

@@ -286,7 +286,9 @@ expect_counter(struct dproc *d, const char *name, uint16_t port, const char *ext
 {
 	uint64_t v = dproc_metric_wait(d, name, port_filter(port, extra), want, 5000);
 
-	usleep(100000); /* anything more would have been counted by now */
+	/* A window for a wrong extra count to show (no event marks "nothing more will come"):
+	 * on a slow machine it only makes the check weaker, it cannot fail a correct daemon. */
+	usleep(100000);
 	v = metric_port(d, name, port, extra);
 	cr_expect_eq(v, want, "%s{port=%u,%s} is %llu, expected %llu", name, port,
 	             extra != NULL ? extra : "", (unsigned long long)v, (unsigned long long)want);
@@ -337,7 +339,7 @@ random_fill(uint8_t *p, size_t n, uint64_t seed)
 
 /* ---- oversize frames --------------------------------------------------------------------- */
 
-Test(hostile, oversize_line_closes_only_its_connection, .timeout = 60)
+Test(hostile, oversize_line_closes_only_its_connection, .timeout = 120)
 {
 	struct scene s;
 	const char *args[] = {"--listen", "tcp://127.0.0.1:0?framing=lines", NULL};
@@ -369,7 +371,7 @@ Test(hostile, oversize_line_closes_only_its_connection, .timeout = 60)
 	cr_expect_eq(s.foreign_len[0], MAX_FRAME);
 }
 
-Test(hostile, oversize_len32_refused_at_its_header, .timeout = 60)
+Test(hostile, oversize_len32_refused_at_its_header, .timeout = 120)
 {
 	struct scene s;
 	const char *args[] = {"--listen", "tcp://127.0.0.1:0?framing=len32", NULL};
@@ -400,7 +402,7 @@ Test(hostile, oversize_len32_refused_at_its_header, .timeout = 60)
 	cr_expect_eq(s.foreign_len[0], MAX_FRAME);
 }
 
-Test(hostile, len32_length_near_2_32, .timeout = 60)
+Test(hostile, len32_length_near_2_32, .timeout = 120)
 {
 	static const uint32_t lens[] = {0xffffffffu, 0xfffffffcu, 0xfffffc00u,
 	                                0x80000000u, 0x7fffffffu, 0x00010000u};
@@ -465,7 +467,7 @@ len32_reference(const uint8_t *p, size_t n, uint32_t *frames)
 	return false;
 }
 
-Test(hostile, random_bytes_on_len32, .timeout = 60)
+Test(hostile, random_bytes_on_len32, .timeout = 120)
 {
 	struct scene s;
 	const char *args[] = {"--listen", "tcp://127.0.0.1:0?framing=len32", NULL};
@@ -503,7 +505,7 @@ Test(hostile, random_bytes_on_len32, .timeout = 60)
 	cr_expect_eq(s.foreign, frames);
 }
 
-Test(hostile, random_bytes_on_syslog, .timeout = 60)
+Test(hostile, random_bytes_on_syslog, .timeout = 120)
 {
 	struct scene s;
 	const char *args[] = {"--listen", "tcp://127.0.0.1:0?framing=syslog", NULL};
@@ -560,7 +562,7 @@ Test(hostile, random_bytes_on_syslog, .timeout = 60)
 
 /* ---- NULs, syslog octet counts ------------------------------------------------------------ */
 
-Test(hostile, nul_flood_on_lines, .timeout = 60)
+Test(hostile, nul_flood_on_lines, .timeout = 120)
 {
 	struct scene s;
 	const char *args[] = {"--listen", "tcp://127.0.0.1:0?framing=lines", NULL};
@@ -589,7 +591,7 @@ Test(hostile, nul_flood_on_lines, .timeout = 60)
 	cr_expect_eq(s.foreign_len[0], 3u);
 }
 
-Test(hostile, syslog_octet_counting_errors, .timeout = 60)
+Test(hostile, syslog_octet_counting_errors, .timeout = 120)
 {
 	static const struct {
 		const char *bytes;
@@ -643,7 +645,7 @@ Test(hostile, syslog_octet_counting_errors, .timeout = 60)
 
 /* ---- slow and idle peers ----------------------------------------------------------------- */
 
-Test(hostile, idle_and_unfinished_frames_time_out, .timeout = 60)
+Test(hostile, idle_and_unfinished_frames_time_out, .timeout = 120)
 {
 	struct scene s;
 	const char *args[] = {"--listen", "tcp://127.0.0.1:0?framing=lines", "--idle-timeout", "1s",
@@ -688,7 +690,7 @@ Test(hostile, idle_and_unfinished_frames_time_out, .timeout = 60)
  * long; a peer that keeps a frame open by dribbling must be closed as well as one that
  * stops.
  */
-Test(hostile, slowloris_dribbling_one_frame_times_out, .timeout = 60)
+Test(hostile, slowloris_dribbling_one_frame_times_out, .timeout = 120)
 {
 	struct scene s;
 	const char *args[] = {"--listen", "tcp://127.0.0.1:0?framing=lines", "--idle-timeout", "1s",
@@ -730,7 +732,7 @@ Test(hostile, slowloris_dribbling_one_frame_times_out, .timeout = 60)
 #define FLOOD_CONNS 10000u
 #define MAX_CONNS   1000u
 
-Test(hostile, ten_thousand_idle_connections_over_max_conns, .timeout = 120)
+Test(hostile, ten_thousand_idle_connections_over_max_conns, .timeout = 300)
 {
 	struct scene s;
 	const char *args[] = {"--listen", "tcp://127.0.0.1:0?framing=lines", "--max-conns", "1000",
@@ -843,12 +845,15 @@ Test(hostile, ten_thousand_idle_connections_over_max_conns, .timeout = 120)
 	good_progress(&s.g, &s.d, 100);
 	scene_finish(&s);
 	cr_expect_eq(s.foreign, 1u, "the line sent after the flood");
+	/* A generous bound (a few seconds on an idle machine, under a sanitizer too): it holds
+	 * on a loaded 2-CPU machine, and fails a daemon that handles the flood one connection
+	 * at a time behind some timer. */
 	cr_expect_lt(dproc_mono_ms() - t0, 60000u);
 }
 
 /* ---- closes: half, mid-frame, reset -------------------------------------------------------- */
 
-Test(hostile, half_close_after_whole_frames_delivers_them, .timeout = 60)
+Test(hostile, half_close_after_whole_frames_delivers_them, .timeout = 120)
 {
 	struct scene s;
 	const char *args[] = {"--listen", "tcp://127.0.0.1:0?framing=lines", NULL};
@@ -881,7 +886,7 @@ Test(hostile, half_close_after_whole_frames_delivers_them, .timeout = 60)
 	cr_expect_eq(s.foreign, 1000u, "the 1000 lines before the FIN");
 }
 
-Test(hostile, reset_in_the_middle_of_a_frame, .timeout = 60)
+Test(hostile, reset_in_the_middle_of_a_frame, .timeout = 120)
 {
 	struct scene s;
 	/* Two listeners alike: the good client on the first, the reset on the second, whose
@@ -927,7 +932,7 @@ Test(hostile, reset_in_the_middle_of_a_frame, .timeout = 60)
 
 /* ---- UDP --------------------------------------------------------------------------------- */
 
-Test(hostile, udp_datagram_over_max_frame_dropped, .timeout = 60)
+Test(hostile, udp_datagram_over_max_frame_dropped, .timeout = 120)
 {
 	static uint8_t dgram[65507];
 	static const size_t sizes[] = {MAX_FRAME, MAX_FRAME + 1, 2000, sizeof(dgram)};
@@ -1016,7 +1021,7 @@ refuse_tally(void *ctx, uint32_t worker, const uint8_t *p, uint32_t len)
  * its connection alone is closed. The worker is slowed (--test-handler-cost-ns) so that the
  * batches mix the connections.
  */
-Test(hostile, a_record_the_sink_refuses_costs_only_itself, .timeout = 120)
+Test(hostile, a_record_the_sink_refuses_costs_only_itself, .timeout = 240)
 {
 	static uint8_t bad[12 + 70000 + 16];
 	static struct refuse_tally t;

@@ -271,7 +271,7 @@ Test(sluiced, nc_lines_and_empty_connections, .timeout = 120)
  * the ring still full, pause, and never be woken again (it stalled for good, one run in
  * six with --ring-size 256, every run with 2).
  */
-Test(sluiced, paused_connection_resumes_when_the_ring_has_room, .timeout = 120)
+Test(sluiced, paused_connection_resumes_when_the_ring_has_room, .timeout = 180)
 {
 	struct dproc d;
 	char sink[96], cmd[256];
@@ -360,7 +360,11 @@ Test(sluiced, sigterm_mid_stream_loses_nothing_accepted, .timeout = 120)
 	dproc_start(&d, args);
 	st.port = d.port[0];
 	cr_assert_eq(pthread_create(&t, NULL, stream_main, &st), 0);
-	usleep(300000);
+	/* Mid-stream: once the sink holds some of it (the stream does not end on its own). */
+	for (uint64_t end = dproc_mono_ms() + 30000; records_so_far(d.dir) <= 1000; usleep(20000)) {
+		dproc_log_pump(&d);
+		cr_assert_lt(dproc_mono_ms(), end, "the stream did not reach the sink:\n%s", d.log);
+	}
 	cr_assert_eq(dproc_stop(&d), 0, "%s", d.log);
 	pthread_join(t, NULL);
 	/* "N messages received, M processed, L lost in the sink" */
@@ -394,7 +398,7 @@ Test(sluiced, sigterm_mid_stream_loses_nothing_accepted, .timeout = 120)
 	dproc_remove_dir(d.dir);
 }
 
-Test(sluiced, metrics_endpoint_serves_the_counters, .timeout = 60)
+Test(sluiced, metrics_endpoint_serves_the_counters, .timeout = 120)
 {
 	struct dproc d;
 	const char *args[] = {"--listen", "tcp://127.0.0.1:0", "--metrics", "127.0.0.1:0", NULL};
@@ -409,7 +413,8 @@ Test(sluiced, metrics_endpoint_serves_the_counters, .timeout = 60)
 	cr_assert_neq(d.metrics_port, 0, "%s", d.log);
 	snprintf(cmd, sizeof(cmd), "seq 1 500 | nc -N 127.0.0.1 %u", d.port[0]);
 	run_ok(cmd);
-	usleep(200000);
+	/* nc is done when the kernel took the bytes: wait for the sink to have them all. */
+	dproc_metric_wait(&d, "sluice_sink_messages_total", NULL, 500, 30000);
 	sa.sin_port = htons(d.metrics_port);
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
 	fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -519,7 +524,7 @@ peer_main(void *arg)
 	return NULL;
 }
 
-Test(sluiced, forward_sink_delivers_to_the_peer, .timeout = 60)
+Test(sluiced, forward_sink_delivers_to_the_peer, .timeout = 120)
 {
 	struct dproc d;
 	struct peer p = {0};
@@ -543,7 +548,9 @@ Test(sluiced, forward_sink_delivers_to_the_peer, .timeout = 60)
 	snprintf(cmd, sizeof(cmd), "seq 1 20000 | nc -N 127.0.0.1 %u", d.port[0]);
 	run_ok(cmd);
 	cr_assert_eq(dproc_stop(&d), 0, "%s", d.log);
-	for (int i = 0; i < 100 && atomic_load(&p.lines) < 20000; i++)
+	/* The stop drained the sink into the peer's socket: the peer reads the rest. */
+	for (uint64_t end = dproc_mono_ms() + 30000;
+	     atomic_load(&p.lines) < 20000 && dproc_mono_ms() < end;)
 		usleep(20000);
 	atomic_store(&p.stop, true);
 	pthread_join(t, NULL);
@@ -552,7 +559,7 @@ Test(sluiced, forward_sink_delivers_to_the_peer, .timeout = 60)
 }
 
 /* len32 in, len32 out: a payload holding an LF arrives whole at the peer. */
-Test(sluiced, forward_len32_keeps_payloads_with_lf_whole, .timeout = 60)
+Test(sluiced, forward_len32_keeps_payloads_with_lf_whole, .timeout = 90)
 {
 	static const char *const msg[3] = {"first\nhalf", "second", "a\nb\nc"};
 	struct dproc d;
@@ -648,7 +655,7 @@ Test(sluiced, bad_flags_exit_2_with_a_message)
  * listener, where SO_REUSEPORT alone would have let both bind it and split the traffic.
  * The first keeps its port: a line sent to it afterwards is received.
  */
-Test(sluiced, a_port_another_sluiced_holds_is_refused, .timeout = 60)
+Test(sluiced, a_port_another_sluiced_holds_is_refused, .timeout = 120)
 {
 	struct dproc a, b;
 	char tcp[64], udp[64];
@@ -786,7 +793,7 @@ stop_figure(const char *line, const char *what)
  * in the sink's cancel lines), messages the sink had buffered were in no total, and the
  * cancel lines, rate-limited, summed to less than either.
  */
-Test(sluiced, forward_drain_timeout_accounts_every_message_once, .timeout = 90)
+Test(sluiced, forward_drain_timeout_accounts_every_message_once, .timeout = 120)
 {
 	struct dproc d;
 	struct mute_peer p = {0};
@@ -943,7 +950,7 @@ reading_peer_main(void *arg)
  * connections and messages wait, 200 once it is back; /readyz is 200 once started and
  * 503 while the daemon drains.
  */
-Test(sluiced, healthz_and_readyz_follow_the_forward_peer_and_the_drain, .timeout = 120)
+Test(sluiced, healthz_and_readyz_follow_the_forward_peer_and_the_drain, .timeout = 180)
 {
 	struct dproc d;
 	struct mute_peer p = {0};

@@ -84,9 +84,10 @@ Test(ctl_loop, samples_queue_inflight_and_completed)
 	cr_assert_not_null(l, "%d", err);
 	cr_assert_eq(slc_ctl_loop_step(l), 0, "the first step only takes the baseline");
 	cr_assert_eq(slc_pool_set_start(ps), 0);
-	for (int i = 0; i < 2000 && atomic_load(&slc_pool_set_worker(ps, 0)->st.inflight) == 0; i++)
+	/* The worker took its batch (the queue's count drops before inflight is set). */
+	for (int i = 0; i < 20000 && atomic_load(&slc_pool_set_worker(ps, 0)->st.inflight) != 256;
+	     i++)
 		usleep(500);
-	usleep(2000);
 	cr_assert_geq(slc_ctl_loop_step(l), 0);
 	cr_expect_eq(seen.ticks, 1u);
 	cr_expect_eq(seen.s[0].inflight, 256.0);

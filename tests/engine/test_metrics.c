@@ -2,6 +2,7 @@
 /* test_metrics.c: the Prometheus text builder and the HTTP endpoint that serves it. */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -979,16 +980,35 @@ Test(metrics, idle_clients_are_dropped, .timeout = 60)
 	slc_metrics_server_stop(s);
 }
 
+/* The descriptors this process has open. */
+static unsigned
+open_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *e;
+	unsigned n = 0;
+
+	cr_assert_not_null(dir);
+	while ((e = readdir(dir)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n; /* the DIR's own descriptor included */
+}
+
 /* Stop with clients connected and idle: returns, and they see the connection end. */
 Test(metrics, stop_with_clients_connected)
 {
 	struct counters c = {0};
 	struct slc_metrics_server *s = start_local(&c);
+	unsigned before = open_fds();
 	int fd = connect_to(slc_metrics_server_port(s));
 	char byte;
 
 	cr_assert_geq(fd, 0);
-	usleep(20000);
+	/* Connected: the server (in this process) accepted, which adds its descriptor to ours. */
+	for (int i = 0; i < 10000 && open_fds() < before + 2; i++)
+		usleep(1000);
+	cr_assert_geq(open_fds(), before + 2, "the server did not accept in 10 s");
 	slc_metrics_server_stop(s);
 	cr_expect_leq(recv(fd, &byte, 1, 0), 0);
 	close(fd);

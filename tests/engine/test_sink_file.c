@@ -88,6 +88,13 @@ quiet_log(void *ctx, int level, const char *fmt, ...)
 	(void)fmt;
 }
 
+/*
+ * The fsync interval of the tests' sinks. Tests in interval mode check that no sync comes
+ * before it has passed, across a few calls that take microseconds: long enough that a
+ * stall of a loaded machine between two of those calls does not pass it (400 ms could).
+ */
+#define INTERVAL_MS 2000
+
 static void *
 sink_new(const char *dir, uint64_t segment_bytes, enum slc_sink_file_fsync mode)
 {
@@ -95,7 +102,7 @@ sink_new(const char *dir, uint64_t segment_bytes, enum slc_sink_file_fsync mode)
 	        .dir = dir,
 	        .segment_bytes = segment_bytes,
 	        .fsync = mode,
-	        .fsync_interval_ms = 400,
+	        .fsync_interval_ms = INTERVAL_MS,
 	        .key_fn = key_before_space,
 	};
 	void *s;
@@ -117,7 +124,7 @@ sink_new_opts(const char *dir, uint64_t segment_bytes, enum slc_sink_file_fsync 
 	        .dir = dir,
 	        .segment_bytes = segment_bytes,
 	        .fsync = mode,
-	        .fsync_interval_ms = 400,
+	        .fsync_interval_ms = INTERVAL_MS,
 	        .key_fn = key_before_space,
 	        .log = quiet_log,
 	        .sync_inline = inline_sync,
@@ -426,7 +433,7 @@ sink_new_cap(const char *dir, uint64_t segment_bytes, enum slc_sink_file_fsync m
 	        .dir = dir,
 	        .segment_bytes = segment_bytes,
 	        .fsync = mode,
-	        .fsync_interval_ms = 400,
+	        .fsync_interval_ms = INTERVAL_MS,
 	        .key_fn = key_before_space,
 	        .log = cap_log,
 	        .log_ctx = cap,
@@ -843,13 +850,13 @@ Test(sink_file, reopen_ends_the_segment_and_starts_a_new_one)
 	rm_rf(moved);
 }
 
-/* Calls flush until it returns 0 (everything durable) or 5 s have passed: its last rc. */
+/* Calls flush until it returns 0 (everything durable) or 30 s have passed: its last rc. */
 static int
 flush_until_durable(struct slc_sink_worker *w)
 {
 	int rc = 1;
 
-	for (int i = 0; i < 500 && rc == 1; i++) {
+	for (int i = 0; i < 3000 && rc == 1; i++) {
 		rc = slc_sink_file_ops.flush(w);
 		if (rc == 1)
 			nap_ms(10);
@@ -910,7 +917,7 @@ Test(sink_file, fsync_modes_sync_when_they_say)
 	slc_sink_file_ops.destroy(s);
 	rm_rf(dir);
 
-	/* interval (400 ms), the worker waiting for each sync: not before the interval has
+	/* interval (INTERVAL_MS), the worker waiting for each sync: not before the interval has
 	 * passed, then at the write or flush (idle) that finds it passed. */
 	tmpdir(dir, sizeof(dir));
 	s = sink_new_opts(dir, 0, SLC_SINK_FILE_FSYNC_INTERVAL, true, NULL);
@@ -920,7 +927,7 @@ Test(sink_file, fsync_modes_sync_when_they_say)
 	cr_assert_eq(slc_sink_file_ops.flush(w), 1, "flush: unsynced, not due yet");
 	slc_sink_file_stats(s, &st);
 	cr_expect_eq(st.fsyncs, 0);
-	nap_ms(450);
+	nap_ms(INTERVAL_MS + 50);
 	cr_assert_eq(slc_sink_file_ops.flush(w), 0);
 	slc_sink_file_stats(s, &st);
 	cr_expect_eq(st.fsyncs, 1);
@@ -928,7 +935,7 @@ Test(sink_file, fsync_modes_sync_when_they_say)
 	slc_sink_file_stats(s, &st);
 	cr_expect_eq(st.fsyncs, 1, "flush synced with nothing unsynced");
 	cr_assert_eq(write_records(w, 0, 6, 3, space), 0);
-	nap_ms(450);
+	nap_ms(INTERVAL_MS + 50);
 	cr_assert_eq(write_records(w, 0, 9, 3, space), 0);
 	slc_sink_file_stats(s, &st);
 	cr_expect_eq(st.fsyncs, 2);
@@ -953,7 +960,7 @@ Test(sink_file, interval_syncs_run_in_the_background_and_reach_the_checkpoint)
 	w = worker_open(s, 0);
 	cr_assert_eq(write_records(w, 0, 0, 3, space), 0);
 	cr_assert_eq(slc_sink_file_ops.flush(w), 1, "flush: unsynced, not due yet");
-	nap_ms(450);
+	nap_ms(INTERVAL_MS + 50);
 	/* The write that finds the interval passed starts the sync and returns: the sync is
 	 * counted, and reaches the checkpoint, when a later call finds it done. */
 	cr_assert_eq(write_records(w, 0, 3, 3, space), 0);
@@ -1034,7 +1041,7 @@ fault_scene_start(struct fault_scene *sc, bool inline_sync, uint8_t *space)
 	sc->s = sink_new_opts(sc->dir, 0, SLC_SINK_FILE_FSYNC_INTERVAL, inline_sync, &sc->f);
 	sc->w = worker_open(sc->s, 0);
 	cr_assert_eq(write_records(sc->w, 0, 0, 3, space), 0);
-	nap_ms(450);
+	nap_ms(INTERVAL_MS + 50);
 }
 
 static void

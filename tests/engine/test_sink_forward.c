@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -605,7 +606,12 @@ accept_read_all(int lfd, uint8_t *buf, size_t cap, bool shut)
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	cr_assert_geq(fd, 0);
 	if (shut) {
-		usleep(100 * 1000);
+		int queued = 0;
+
+		/* Away once part of a message came: its header and a byte (FIONREAD). */
+		for (uint64_t end = now_ms() + 10000; queued < 5 && now_ms() < end;)
+			if (ioctl(fd, FIONREAD, &queued) != 0 || queued < 5)
+				usleep(1000);
 		shutdown(fd, SHUT_WR);
 	}
 	while (len < cap && (n = read(fd, buf + len, cap - len)) > 0)
@@ -714,12 +720,22 @@ cancel_unblocks(bool flush)
 		cr_assert_eq(slc_sink_forward_ops.write(w, &small, 1), 0, "buffered");
 	b.w = w;
 	cr_assert_eq(pthread_create(&th, NULL, blocked_main, &b), 0);
-	usleep(400 * 1000);
+	/* Blocked in its retries: once the sixth connect failed, the backoff in progress (or
+	 * about to start) is 3.2 s with jitter down to 1.6 s (100 ms, doubled at each failure). */
+	for (uint64_t end = now_ms() + 20000;; usleep(1000)) {
+		slc_sink_forward_stats(sink, &st);
+		if (st.connect_failures >= 6)
+			break;
+		cr_assert_lt(now_ms(), end, "%llu connect failures in 20 s",
+		             (unsigned long long)st.connect_failures);
+	}
 	t_cancel = now_ms();
 	slc_sink_forward_cancel(sink);
 	pthread_join(th, NULL);
 	cr_expect_eq(b.rc, -ECANCELED);
-	cr_expect_lt(b.returned_ms - t_cancel, 200, "%llu ms after cancel",
+	/* The cancel cut the backoff short: a write that waited it out returns 1.6 s or more
+	 * after it; a second is the margin for a thread's wake-up on a loaded machine. */
+	cr_expect_lt(b.returned_ms - t_cancel, 1000, "%llu ms after cancel",
 	             (unsigned long long)(b.returned_ms - t_cancel));
 	slc_sink_forward_stats(sink, &st);
 	cr_expect_geq(st.connect_failures, 2, "refused, then again after the backoff");

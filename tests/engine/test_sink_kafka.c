@@ -1003,7 +1003,7 @@ Test(sink_kafka, records_past_message_timeout_fail_and_are_never_sent_again_per_
 
 /* Produce requests fail with retriable errors for a while: retried, in order, once each;
  * and the rate comes back once the errors stop. */
-Test(sink_kafka, request_errors_are_retried_in_order_and_rate_recovers, .timeout = 120)
+Test(sink_kafka, request_errors_are_retried_in_order_and_rate_recovers, .timeout = 180)
 {
 	/* The brokers are down while the writers write: reconnect soon once they are up. */
 	const char *props[] = {"reconnect.backoff.max.ms=100"};

@@ -4,8 +4,11 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "park.h"
 #include "ring.h"
@@ -69,7 +72,28 @@ struct wake_one {
 	struct slc_ring_park park;
 	_Atomic int64_t enqueued_at;
 	_Atomic bool parked;
+	_Atomic pid_t tid;
 };
+
+/* Whether thread tid of this process is asleep in the kernel (state S in its stat). */
+static bool
+thread_sleeping(pid_t tid)
+{
+	char path[64], stat[512];
+	const char *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return false;
+	n = fread(stat, 1, sizeof(stat) - 1, f);
+	fclose(f);
+	stat[n] = '\0';
+	p = strrchr(stat, ')'); /* "tid (comm) S ...": comm may hold spaces */
+	return p != NULL && p[1] == ' ' && p[2] == 'S';
+}
 
 static void *
 wake_one_consumer(void *varg)
@@ -78,6 +102,7 @@ wake_one_consumer(void *varg)
 	uint64_t v;
 	bool ready;
 
+	atomic_store(&w->tid, gettid());
 	slc_ring_park_prepare(&w->park);
 	atomic_store(&w->parked, true);
 	if (!ring_ready(w->ring))
@@ -103,7 +128,10 @@ Test(ring_park, parked_consumer_wakes_for_one_element)
 	cr_assert_eq(pthread_create(&tid, NULL, wake_one_consumer, &w), 0);
 	while (!atomic_load(&w.parked))
 		sched_yield();
-	nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL); /* let it reach futex_wait */
+	/* Asleep in futex_wait, its only blocking call (its 10 s timeout is the deadline). */
+	for (int i = 0; i < 5000 && !thread_sleeping(atomic_load(&w.tid)); i++)
+		nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+	cr_assert(thread_sleeping(atomic_load(&w.tid)), "the consumer never went to sleep");
 	enqueued_at = now_ns(CLOCK_MONOTONIC);
 	cr_assert_eq(slc_ring_spsc_enqueue(w.ring, &v), 0);
 	cr_expect(slc_ring_park_wake(&w.park), "the consumer was asleep");

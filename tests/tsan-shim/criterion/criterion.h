@@ -11,7 +11,9 @@
  * runner: each Test() registers itself, main() runs them one after another in this process,
  * and the closing line is "N passed, N failed".
  *
- * It covers what our tests use: Test(suite, name, ...) (extra options ignored), and the
+ * It covers what our tests use: Test(suite, name, ...) with .disabled (the test is counted as
+ * skipped) and .timeout (seconds; a watchdog thread ends the whole run with "[TIME] suite::name"
+ * and exit status 1 when one test outlives it, as Criterion fails that test), and the
  * cr_assert_* (stop the test) and cr_expect_* (note and go on) checks below, whose optional
  * message is a format string literal with arguments.
  */
@@ -23,6 +25,7 @@ struct slc_shim_test {
 	const char *suite;
 	const char *name;
 	void (*fn)(void);
+	double timeout; /* seconds, 0: none */
 	struct slc_shim_test *next;
 };
 
@@ -31,7 +34,7 @@ void slc_shim_fail(bool fatal, const char *file, int line, const char *expr, con
         __attribute__((format(printf, 5, 6)));
 void slc_shim_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* The options a Test() may give; only disabled is acted on (timeouts are ctest's). */
+/* The options a Test() may give; disabled and timeout are acted on, the rest ignored. */
 struct slc_shim_opts {
 	int first; /* lets Test() write {0, __VA_ARGS__} whatever the options are */
 	double timeout;
@@ -41,11 +44,14 @@ struct slc_shim_opts {
 #define Test(suite, name, ...)                                                                     \
 	static void suite##_##name##_impl(void);                                                   \
 	static struct slc_shim_test suite##_##name##_desc = {#suite, #name, suite##_##name##_impl, \
-	                                                     NULL};                                \
+	                                                     0, NULL};                             \
 	__attribute__((constructor)) static void suite##_##name##_reg(void)                        \
 	{                                                                                          \
-		if (((struct slc_shim_opts){0, __VA_ARGS__}).disabled)                             \
+		struct slc_shim_opts o = {0, __VA_ARGS__};                                         \
+                                                                                                   \
+		if (o.disabled)                                                                    \
 			suite##_##name##_desc.fn = NULL;                                           \
+		suite##_##name##_desc.timeout = o.timeout;                                         \
 		slc_shim_register(&suite##_##name##_desc);                                         \
 	}                                                                                          \
 	static void suite##_##name##_impl(void)
