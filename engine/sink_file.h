@@ -177,6 +177,9 @@ struct slc_sink_file_stats {
 	uint64_t reopens;      /* reopen() calls */
 	uint64_t fsyncs;       /* fdatasync() and syncfs() calls */
 	uint64_t write_errors; /* failed creates, writes and syncs; a failed write() call */
+	/* Messages of write() calls that returned 0, less those refused: what status (sink.h)
+	 * calls delivered (handed to the kernel; durable as --fsync says). */
+	uint64_t delivered;
 	/* Records refused one by one (sink.h's refused), by reason: a key longer than
 	 * SLC_SINK_FILE_KEY_MAX. */
 	uint64_t refused_key_too_long;
