@@ -248,3 +248,39 @@ Test(sink_file_health, a_worker_opened_again_after_a_failure_stays_unhealthy_unt
 	cr_expect_str_eq(health(&f), "");
 	fx_stop(&f);
 }
+
+Test(sink_file_health, never_mode_after_a_failed_sync_needs_a_sync_again)
+{
+	struct fx f = {0};
+
+	fx_start(&f, SLC_SINK_FILE_FSYNC_NEVER, 1);
+	cr_expect_eq(put(&f, 0, 1), 0);
+	/* sync() (acknowledged delivery) fdatasyncs whatever the mode. */
+	memfs_fail_next(f.fs, MEMFS_FAIL_FDATASYNC);
+	cr_expect_eq(slc_sink_file_ops.sync(f.w[0]), -EIO);
+	cr_expect_not_null(strstr(health(&f), "fdatasync of a segment failed"), "%s", f.st.health);
+	/* A write alone does not show that syncs work again. */
+	cr_expect_eq(put(&f, 0, 1), 0);
+	cr_expect_neq(health(&f)[0], '\0', "a write without its sync: %s", f.st.health);
+	cr_expect_eq(slc_sink_file_ops.sync(f.w[0]), 0);
+	cr_expect_str_eq(health(&f), "");
+	fx_stop(&f);
+}
+
+Test(sink_file_health, a_failed_checkpoint_write_leaves_the_sink_healthy)
+{
+	struct slc_sink_file_stats st;
+	struct fx f = {0};
+
+	fx_start(&f, SLC_SINK_FILE_FSYNC_BATCH, 1);
+	cr_expect_eq(put(&f, 0, 1), 0);
+	/* The segment exists: the next create is the checkpoint's (after its interval). */
+	memfs_clock_advance(f.fs, 10 * SLC_SINK_FILE_CKPT_INTERVAL_MS * NS_PER_MS);
+	memfs_fail_next(f.fs, MEMFS_FAIL_CREATE);
+	cr_expect_eq(put(&f, 0, 1), 0);
+	slc_sink_file_stats(f.sink, &st);
+	cr_expect_eq(st.checkpoint_errors, 1u, "the checkpoint write failed");
+	cr_expect_eq(st.write_errors, 0u);
+	cr_expect_str_eq(health(&f), "", "the records are safe");
+	fx_stop(&f);
+}
