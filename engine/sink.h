@@ -48,7 +48,7 @@ struct slc_sink_status {
 	 * reached the destination in part; its messages count here. */
 	uint64_t undelivered_drain_timeout;
 	/* "" while the sink can deliver; otherwise why it cannot, for /healthz (forward: the
-	 * peer cannot be reached, or takes nothing). */
+	 * peer cannot be reached, or takes nothing; file: creates, writes or syncs fail). */
 	char health[512];
 };
 

@@ -83,7 +83,30 @@ struct bg_job {
 	int err;              /* the fdatasyncs' or the trailer write's failure, -errno */
 	int dir_err;          /* the fsync of DIR's */
 	uint64_t seq, offset; /* durable once the job succeeded (the trailer's end) */
+	/* Submitted after a write that followed the worker's last failure (h_epoch then):
+	 * its success shows that the disk takes data again (health_synced). */
+	bool proves;
+	uint64_t h_epoch;
 	uint8_t trailer_buf[TRAILER_SIZE]; /* at offset - TRAILER_SIZE */
+};
+
+/* What failed, for /healthz (file_status); the words follow "DIR: ". */
+enum fail_op {
+	FAIL_WRITE,     /* a segment's writev */
+	FAIL_FDATASYNC, /* a segment's fdatasync */
+	FAIL_CREATE,    /* creating a segment (or opening DIR for it) */
+	FAIL_DIR_FSYNC, /* the fsync of DIR that makes new names durable */
+	FAIL_SYNCFS,    /* syncfs of DIR's file system */
+	FAIL_CLOSE,     /* close of an ended segment (write-back errors, on NFS) */
+};
+
+static const char *const fail_op_text[] = {
+        [FAIL_WRITE] = "writing a segment failed",
+        [FAIL_FDATASYNC] = "fdatasync of a segment failed",
+        [FAIL_CREATE] = "cannot create a segment",
+        [FAIL_DIR_FSYNC] = "fsync of the directory failed",
+        [FAIL_SYNCFS] = "syncfs failed",
+        [FAIL_CLOSE] = "closing a segment failed",
 };
 
 /* One worker's counters, on cache lines of their own: the worker adds, any thread reads. */
@@ -97,6 +120,17 @@ struct wstats {
 	_Atomic uint64_t fsyncs;
 	_Atomic uint64_t write_errors;
 	_Atomic uint64_t refused_key; /* records refused: key over SLC_SINK_FILE_KEY_MAX */
+	_Atomic uint64_t delivered;   /* messages of write() calls that returned 0, less refused */
+	/*
+	 * Health (file_status): failing from a failed write or sync on (health_fail) until a
+	 * write and then a sync succeed (health_wrote, health_synced); since is when it began,
+	 * err and op say the latest failure. The worker writes, any thread reads: a reader
+	 * may see err and op a failure apart, which changes a reason's wording at worst.
+	 */
+	_Atomic bool failing;
+	_Atomic uint64_t failing_since_ns;
+	_Atomic int fail_err; /* errno, positive */
+	_Atomic int fail_op;  /* enum fail_op */
 };
 
 static_assert(sizeof(struct wstats) % SLC_CACHE_LINE == 0, "no line shared by two workers");
@@ -162,7 +196,12 @@ struct slc_sink_file_worker {
 	bool ended_valid;
 	uint64_t ended_seq;
 	uint64_t ended_size;
-	int sync_lost;          /* an fdatasync failed since the last sync(): its -errno */
+	int sync_lost; /* an fdatasync failed since the last sync(): its -errno */
+	/* Health: what must succeed before st->failing clears (health_fail); h_epoch counts
+	 * failures, so that a background sync submitted before one proves nothing after it. */
+	bool h_need_write;
+	bool h_need_sync;
+	uint64_t h_epoch;
 	uint64_t ckpt_noted_ns; /* CLOCK_MONOTONIC of the last ckpt_put that took the mutex */
 	/* The newest durable position this worker knows of; behind: it may not be in the
 	 * checkpoint file yet (ckpt_put was rate-limited), so flush() tries again. */
@@ -1306,6 +1345,7 @@ slc_sink_file_stats(void *sink, struct slc_sink_file_stats *out)
 		out->write_errors += atomic_load_explicit(&st->write_errors, memory_order_relaxed);
 		out->refused_key_too_long +=
 		        atomic_load_explicit(&st->refused_key, memory_order_relaxed);
+		out->delivered += atomic_load_explicit(&st->delivered, memory_order_relaxed);
 	}
 	out->recovered_segments = s->recovered_segments;
 	out->recovered_bytes_cut = s->recovered_bytes_cut;
@@ -1356,17 +1396,72 @@ pend_ref(struct slc_sink_file_worker *w, const void *data, size_t len)
 }
 
 /*
+ * A create, write or sync failed (rc, -errno): counted, and the worker is unhealthy
+ * (file_status) until a write succeeds and then, but in never mode after a failed write,
+ * a sync: proof that the disk takes data again, which nothing less gives (an fsync with
+ * nothing to write succeeds on a full disk).
+ */
+static void
+health_fail(struct slc_sink_file_worker *w, int rc, enum fail_op op)
+{
+	struct wstats *st = w->st;
+
+	slc_sink_stat_add(&st->write_errors, 1);
+	atomic_store_explicit(&st->fail_err, -rc, memory_order_relaxed);
+	atomic_store_explicit(&st->fail_op, (int)op, memory_order_relaxed);
+	/* Only this worker writes failing: its own last store, read relaxed. */
+	if (!atomic_load_explicit(&st->failing, memory_order_relaxed)) {
+		atomic_store_explicit(&st->failing_since_ns, w->io->now_ns(w->io->ctx),
+		                      memory_order_relaxed);
+		/* R2: pairs with A2 in file_health: since, err and op are there first. */
+		atomic_store_explicit(&st->failing, true, memory_order_release);
+	}
+	w->h_need_write = true;
+	w->h_need_sync = w->sink->cfg.fsync != SLC_SINK_FILE_FSYNC_NEVER || op != FAIL_WRITE;
+	w->h_epoch++;
+}
+
+static void
+health_check_clear(struct slc_sink_file_worker *w)
+{
+	if (!w->h_need_write && !w->h_need_sync &&
+	    atomic_load_explicit(&w->st->failing, memory_order_relaxed))
+		atomic_store_explicit(&w->st->failing, false, memory_order_relaxed);
+}
+
+/* Bytes reached the file (a writev succeeded). */
+static void
+health_wrote(struct slc_sink_file_worker *w)
+{
+	if (!w->h_need_write)
+		return;
+	w->h_need_write = false;
+	health_check_clear(w);
+}
+
+/* A sync succeeded that covers what was written since the last failure, if anything was:
+ * only a sync after a successful write shows that data reaches the disk. */
+static void
+health_synced(struct slc_sink_file_worker *w)
+{
+	if (w->h_need_write || !w->h_need_sync)
+		return;
+	w->h_need_sync = false;
+	health_check_clear(w);
+}
+
+/*
  * Ends the open segment after an error: what the file holds is uncertain, so nothing more
  * goes into it. cut: the writev failed; take the file back to its last whole record, so
  * that it does not end in a torn one (best effort: the disk may refuse that too), or
  * remove it if not even its header got there.
  */
 static void
-seg_abandon(struct slc_sink_file_worker *w, int rc, const char *what, bool cut)
+seg_abandon(struct slc_sink_file_worker *w, int rc, enum fail_op op, bool cut)
 {
-	slc_sink_stat_add(&w->st->write_errors, 1);
-	wlog(w, "%s: %s failed: %s; the next record starts a new segment", w->path, what,
-	     strerror(-rc));
+	health_fail(w, rc, op);
+	wlog(w, "%s: %s failed: %s; the next record starts a new segment", w->path,
+	     op == FAIL_WRITE ? "write" : "fdatasync", strerror(-rc));
 	if (cut) {
 		int err = 0;
 
@@ -1435,10 +1530,11 @@ pend_flush(struct slc_sink_file_worker *w)
 	w->unsynced = true;
 	w->wrote = true;
 	pend_reset(w);
+	health_wrote(w);
 	return 0;
 
 err_abandon:
-	seg_abandon(w, rc, "write", true);
+	seg_abandon(w, rc, FAIL_WRITE, true);
 	return rc;
 }
 
@@ -1550,6 +1646,7 @@ sync_fault(const struct slc_sink_file_worker *w)
 static int
 seg_sync(struct slc_sink_file_worker *w)
 {
+	bool synced = false;
 	int rc;
 
 	if (w->fd >= 0 && w->unsynced) {
@@ -1557,25 +1654,29 @@ seg_sync(struct slc_sink_file_worker *w)
 		if (rc == 0)
 			rc = sync_fault(w);
 		if (rc != 0) {
-			seg_abandon(w, rc, "fdatasync", false);
+			seg_abandon(w, rc, FAIL_FDATASYNC, false);
 			w->sync_lost = rc;
 			return rc;
 		}
 		slc_sink_stat_add(&w->st->fsyncs, 1);
 		w->unsynced = false;
+		synced = true;
 	}
 	/* The directory the segments were created in, even if it was renamed since. */
 	if (w->dir_unsynced && w->dir_fd >= 0) {
 		rc = w->io->fsync(w->io->ctx, w->dir_fd);
 		if (rc != 0) {
 			/* The segment stays: its data is safe; the name is synced next time. */
-			slc_sink_stat_add(&w->st->write_errors, 1);
+			health_fail(w, rc, FAIL_DIR_FSYNC);
 			wlog(w, "%s: fsync failed: %s", w->sink->dir, strerror(-rc));
 			return rc;
 		}
 		w->dir_unsynced = false;
+		synced = true;
 	}
 	w->synced_ns = w->io->now_ns(w->io->ctx);
+	if (synced)
+		health_synced(w);
 	ckpt_note(w, false);
 	return 0;
 }
@@ -1596,7 +1697,7 @@ fs_sync(struct slc_sink_file_worker *w)
 		                0);
 	rc = fd < 0 ? fd : io->syncfs(io->ctx, fd);
 	if (rc != 0) {
-		slc_sink_stat_add(&w->st->write_errors, 1);
+		health_fail(w, rc, FAIL_SYNCFS);
 		wlog(w, "%s: syncfs failed: %s", w->sink->dir, strerror(-rc));
 	}
 	if (fd >= 0 && fd != w->dir_fd)
@@ -1608,6 +1709,7 @@ fs_sync(struct slc_sink_file_worker *w)
 	w->dir_unsynced = false;
 	w->ended_unsynced = false;
 	w->synced_ns = io->now_ns(io->ctx);
+	health_synced(w);
 	ckpt_note(w, false);
 	return 0;
 }
@@ -1621,7 +1723,7 @@ seg_fd_close(struct slc_sink_file_worker *w, int fd)
 
 	if (err == 0 || err == -EINTR)
 		return 0;
-	slc_sink_stat_add(&w->st->write_errors, 1);
+	health_fail(w, err, FAIL_CLOSE);
 	return err;
 }
 
@@ -1649,9 +1751,9 @@ bg_retire(struct slc_sink_file_worker *w, struct bg_job *j)
 		w->sync_lost = err;
 		if (w->fd >= 0 && w->seq == j->seq) {
 			/* Nothing more goes into the segment (seg_sync's rule). */
-			seg_abandon(w, err, "fdatasync", false);
+			seg_abandon(w, err, FAIL_FDATASYNC, false);
 		} else {
-			slc_sink_stat_add(&w->st->write_errors, 1);
+			health_fail(w, err, FAIL_FDATASYNC);
 			wlog(w, "segment %llu of worker %u: fdatasync failed: %s",
 			     (unsigned long long)j->seq, w->worker, strerror(-err));
 			if (w->ended_valid && w->ended_seq == j->seq)
@@ -1661,6 +1763,8 @@ bg_retire(struct slc_sink_file_worker *w, struct bg_job *j)
 		slc_sink_stat_add(&w->st->fsyncs, j->trailer ? 2 : 1);
 		if (j->trailer)
 			slc_sink_stat_add(&w->st->file_bytes, TRAILER_SIZE);
+		if (j->dir_err == 0 && j->proves && j->h_epoch == w->h_epoch)
+			health_synced(w);
 		if (j->dir_err == 0)
 			ckpt_put(w,
 			         (struct slc_sink_file_pos){
@@ -1671,7 +1775,7 @@ bg_retire(struct slc_sink_file_worker *w, struct bg_job *j)
 		/* Cancelled after a failed fdatasync, or failed itself: the names created
 		 * since are synced next time, as seg_sync leaves them. */
 		if (j->dir_err != -ECANCELED) {
-			slc_sink_stat_add(&w->st->write_errors, 1);
+			health_fail(w, j->dir_err, FAIL_DIR_FSYNC);
 			wlog(w, "%s: fsync failed: %s", w->sink->dir, strerror(-j->dir_err));
 		}
 		if (w->dir_fd >= 0)
@@ -1797,7 +1901,13 @@ bg_submit(struct slc_sink_file_worker *w, int fd, bool ended, uint64_t seq, uint
 		bg_reap(w, BG_JOBS - 1);
 	slot = w->bg_tail % BG_JOBS;
 	j = &w->bg_jobs[slot];
-	*j = (struct bg_job){.fd = fd, .dir_fd = -1, .ended = ended, .seq = seq, .offset = offset};
+	*j = (struct bg_job){.fd = fd,
+	                     .dir_fd = -1,
+	                     .ended = ended,
+	                     .seq = seq,
+	                     .offset = offset,
+	                     .proves = !w->h_need_write,
+	                     .h_epoch = w->h_epoch};
 	if (trailer != NULL) {
 		j->trailer = true;
 		memcpy(j->trailer_buf, trailer, TRAILER_SIZE);
@@ -1983,7 +2093,7 @@ seg_create(struct slc_sink_file_worker *w)
 	return 0;
 
 err_count:
-	slc_sink_stat_add(&w->st->write_errors, 1);
+	health_fail(w, rc, FAIL_CREATE);
 	wlog(w, "%s: cannot create a segment: %s", s->dir, strerror(-rc));
 	return rc;
 }
@@ -2172,6 +2282,12 @@ file_worker_open(void *sink, uint32_t worker, struct slc_sink_worker **out)
 	w->dir_fd = -1;
 	w->seq_next = found ? max + 1 : 0;
 	w->synced_ns = s->io->now_ns(s->io->ctx);
+	/* A worker index opened again after a failure has shown nothing yet: it stays
+	 * unhealthy until its own write and sync succeed. */
+	if (atomic_load_explicit(&w->st->failing, memory_order_relaxed)) {
+		w->h_need_write = true;
+		w->h_need_sync = s->cfg.fsync != SLC_SINK_FILE_FSYNC_NEVER;
+	}
 	/* io_uring syncs through the kernel, not through another io: a sink given its own
 	 * syncs on the worker's thread. */
 	if (s->cfg.fsync == SLC_SINK_FILE_FSYNC_INTERVAL && !s->cfg.sync_inline &&
@@ -2283,6 +2399,13 @@ out:
 	/* Every failure above wrote or dropped what was pending: nothing can point into
 	 * msgs once this returns. */
 	SLC_ASSERT(w->niov == 0);
+	if (rc == 0 && refuse_rc == 0)
+		slc_sink_stat_add(&w->st->delivered, n - w->refused_n);
+	/* From a sink with a status op, -ECANCELED means "cancelled at the drain timeout and
+	 * counted by the sink" (sink.h); no file operation should fail so, but if one did, the
+	 * daemon must still count the batch lost. */
+	if (rc == -ECANCELED)
+		rc = -EIO;
 	return rc != 0 ? rc : refuse_rc;
 }
 
@@ -2367,7 +2490,7 @@ file_reopen(struct slc_sink_worker *sw)
 	if (sync && w->dir_unsynced) {
 		err = w->io->fsync(w->io->ctx, w->dir_fd);
 		if (err != 0) {
-			slc_sink_stat_add(&w->st->write_errors, 1);
+			health_fail(w, err, FAIL_DIR_FSYNC);
 			wlog(w, "%s: fsync failed: %s", w->sink->dir, strerror(-err));
 			w->sync_lost = err;
 			if (rc == 0)
@@ -2418,6 +2541,58 @@ file_worker_close(struct slc_sink_worker *sw)
 	atomic_store_explicit(&s->claimed[worker], false, memory_order_release);
 }
 
+/*
+ * The worker whose failure began first names the reason: DIR, what failed and why, and
+ * for how long; "" when every worker is healthy. Any thread (sink.h's status).
+ */
+static void
+file_health(struct slc_sink_file *s, char *out, size_t cap)
+{
+	uint64_t now = s->io->now_ns(s->io->ctx), since = 0;
+	uint32_t worker = 0, failing = 0;
+	int err = 0, op = 0;
+
+	for (uint32_t i = 0; i < SLC_SINK_FILE_WORKERS_MAX; i++) {
+		const struct wstats *st = &s->st[i];
+		uint64_t t;
+
+		/* A2: pairs with R2 in health_fail. */
+		if (!atomic_load_explicit(&st->failing, memory_order_acquire))
+			continue;
+		t = atomic_load_explicit(&st->failing_since_ns, memory_order_relaxed);
+		if (failing++ != 0 && t >= since)
+			continue;
+		since = t;
+		worker = i;
+		err = atomic_load_explicit(&st->fail_err, memory_order_relaxed);
+		op = atomic_load_explicit(&st->fail_op, memory_order_relaxed);
+	}
+	out[0] = '\0';
+	if (failing == 0)
+		return;
+	if ((unsigned)op >= sizeof(fail_op_text) / sizeof(fail_op_text[0]))
+		op = FAIL_WRITE;
+	if (failing == 1)
+		snprintf(out, cap, "%s: %s: %s (worker %u, since %.1f s)", s->dir, fail_op_text[op],
+		         strerror(err), worker, now > since ? (double)(now - since) * 1e-9 : 0.0);
+	else
+		snprintf(out, cap, "%s: %s: %s (worker %u, since %.1f s; %u workers failing)",
+		         s->dir, fail_op_text[op], strerror(err), worker,
+		         now > since ? (double)(now - since) * 1e-9 : 0.0, failing);
+}
+
+static void
+file_status(void *sink, struct slc_sink_status *out)
+{
+	struct slc_sink_file *s = sink;
+	uint64_t delivered = 0;
+
+	for (uint32_t i = 0; i < SLC_SINK_FILE_WORKERS_MAX; i++)
+		delivered += atomic_load_explicit(&s->st[i].delivered, memory_order_relaxed);
+	*out = (struct slc_sink_status){.delivered = delivered};
+	file_health(s, out->health, sizeof(out->health));
+}
+
 const struct slc_sink_ops slc_sink_file_ops = {
         .name = "file",
         .worker_open = file_worker_open,
@@ -2428,6 +2603,7 @@ const struct slc_sink_ops slc_sink_file_ops = {
         .reopen = file_reopen,
         .worker_close = file_worker_close,
         .destroy = file_destroy,
+        .status = file_status,
 };
 
 /* ---- the reader ---- */

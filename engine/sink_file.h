@@ -177,6 +177,9 @@ struct slc_sink_file_stats {
 	uint64_t reopens;      /* reopen() calls */
 	uint64_t fsyncs;       /* fdatasync() and syncfs() calls */
 	uint64_t write_errors; /* failed creates, writes and syncs; a failed write() call */
+	/* Messages of write() calls that returned 0, less those refused: what status (sink.h)
+	 * calls delivered (handed to the kernel; durable as --fsync says). */
+	uint64_t delivered;
 	/* Records refused one by one (sink.h's refused), by reason: a key longer than
 	 * SLC_SINK_FILE_KEY_MAX. */
 	uint64_t refused_key_too_long;
@@ -227,6 +230,11 @@ void *slc_sink_file_create(const struct slc_sink_file_cfg *cfg, int *err);
  * writing, fdatasync (which ends the segment), syncfs or the fsync of DIR (-EIO, -ENOSPC,
  * ...), or, once, the error of an fdatasync inside write/flush that failed since the last
  * sync (records written before it may be lost). Stats stay readable until destroy.
+ * status (any thread): delivered is the stats' delivered, undelivered_drain_timeout 0
+ * (nothing is cancelled), health "" unless a worker's last create, write or sync failed
+ * and no write and then sync (a write alone in never mode, after a failed write) has
+ * succeeded since: then "DIR: <what failed>: <error> (worker N, since S s)", for the
+ * worker failing longest, with "; K workers failing" when K > 1 do.
  */
 extern const struct slc_sink_ops slc_sink_file_ops;
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -343,6 +344,21 @@ stream_main(void *arg)
 	return NULL;
 }
 
+/* The number before `what` in the stop line, or -1. */
+static long long
+stop_figure(const char *line, const char *what)
+{
+	const char *p = strstr(line, what);
+
+	if (p == NULL)
+		return -1;
+	while (p > line && p[-1] == ' ')
+		p--;
+	while (p > line && p[-1] >= '0' && p[-1] <= '9')
+		p--;
+	return strtoll(p, NULL, 10);
+}
+
 Test(sluiced, sigterm_mid_stream_loses_nothing_accepted, .timeout = 120)
 {
 	struct dproc d;
@@ -350,7 +366,7 @@ Test(sluiced, sigterm_mid_stream_loses_nothing_accepted, .timeout = 120)
 	char sink[96];
 	const char *args[] = {"--sink",  sink, "--listen", "tcp://127.0.0.1:0", "--metrics", "off",
 	                      "--pools", "2",  NULL};
-	unsigned long long received = 0, processed = 0, lost = 1;
+	long long received, processed, delivered, lost;
 	struct seen s = {.marker = "stream-"};
 	pthread_t t;
 	char *p;
@@ -367,25 +383,21 @@ Test(sluiced, sigterm_mid_stream_loses_nothing_accepted, .timeout = 120)
 	}
 	cr_assert_eq(dproc_stop(&d), 0, "%s", d.log);
 	pthread_join(t, NULL);
-	/* "N messages received, M processed, L lost in the sink" */
-	p = strstr(d.log, "messages received");
+	/* "N messages received, M processed, D delivered, L lost in the sink" */
+	p = strstr(d.log, "stopped after");
 	cr_assert_not_null(p, "%s", d.log);
-	while (p > d.log && p[-1] != ' ')
-		p--;
-	while (p > d.log && p[-1] == ' ')
-		p--;
-	while (p > d.log && p[-1] >= '0' && p[-1] <= '9')
-		p--;
-	cr_assert_eq(sscanf(p, "%llu messages received, %llu processed, %llu lost", &received,
-	                    &processed, &lost),
-	             3, "%s", p);
-	cr_expect_gt(received, 1000u, "the stream was running");
-	cr_expect_eq(processed, received);
-	cr_expect_eq(lost, 0u);
+	received = stop_figure(p, " messages received");
+	processed = stop_figure(p, " processed");
+	delivered = stop_figure(p, " delivered");
+	lost = stop_figure(p, " lost in the sink");
+	cr_assert_gt(received, 1000, "the stream was running: %s", p);
+	cr_expect_eq(processed, received, "%s", p);
+	cr_expect_eq(delivered, received, "the file sink counts what it wrote: %s", p);
+	cr_expect_eq(lost, 0, "%s", p);
 	/* What was received is a prefix of the stream: 0..received-1, each once. */
 	s.n = (uint32_t)received;
 	s.count = calloc(received + 1, sizeof(uint32_t));
-	cr_expect_eq(dproc_for_each_record(d.dir, mark, &s), received);
+	cr_expect_eq(dproc_for_each_record(d.dir, mark, &s), (uint64_t)received);
 	{
 		uint32_t bad = 0;
 
@@ -769,21 +781,6 @@ flood_main(void *arg)
 	return NULL;
 }
 
-/* The number before `what` in the stop line, or -1. */
-static long long
-stop_figure(const char *line, const char *what)
-{
-	const char *p = strstr(line, what);
-
-	if (p == NULL)
-		return -1;
-	while (p > line && p[-1] == ' ')
-		p--;
-	while (p > line && p[-1] >= '0' && p[-1] <= '9')
-		p--;
-	return strtoll(p, NULL, 10);
-}
-
 /*
  * F8. The forward peer takes the connections and never reads; clients send more than the
  * kernel's buffers and sluiced's can hold; the stop gives up at --drain-timeout. Every
@@ -1011,4 +1008,78 @@ Test(sluiced, healthz_and_readyz_follow_the_forward_peer_and_the_drain, .timeout
 	cr_expect_not_null(strstr(body, "draining"), "%s", body);
 	close(fd);
 	cr_expect_eq(dproc_stop(&d), 1, "three messages undelivered: %s", d.log);
+}
+
+/* Sends n lines of 1 KiB ("full-<i> xxx...") on fd. */
+static void
+send_kib_lines(int fd, uint32_t n)
+{
+	char line[1024];
+
+	memset(line, 'x', sizeof(line));
+	line[sizeof(line) - 1] = '\n';
+	for (uint32_t i = 0; i < n; i++) {
+		int k = snprintf(line, sizeof(line), "full-%u ", i);
+
+		line[k] = 'x';
+		cr_assert_eq(dproc_send_all(fd, line, sizeof(line)), 0);
+	}
+}
+
+/*
+ * /healthz follows the file sink's disk: the sink directory on a 256 KiB tmpfs that the
+ * stream fills; 503 with DIR and the error while the writes fail, 200 once the tmpfs is
+ * made larger and a write and its (background, --fsync interval) sync succeed. The stop
+ * then counts the failed batches as lost and exits 1. Mounting needs CAP_SYS_ADMIN.
+ */
+Test(sluiced, healthz_follows_the_file_sink_through_a_full_disk, .timeout = 120)
+{
+	struct dproc d;
+	char sink[96], dir[80], body[4096], want[160];
+	const char *args[] = {
+	        "--listen",    "tcp://127.0.0.1:0", "--sink", sink,        "--metrics",
+	        "127.0.0.1:0", "--pools",           "1",      "--workers", "1",
+	        NULL};
+	const char *line;
+	int fd, st, status;
+
+	dproc_make_dir(&d);
+	if (mount("tmpfs", d.dir, "tmpfs", 0, "size=256k") != 0) {
+		int e = errno;
+
+		dproc_remove_dir(d.dir);
+		cr_skip_test("mounting a tmpfs needs CAP_SYS_ADMIN: %s", strerror(e));
+	}
+	snprintf(dir, sizeof(dir), "%s/sink", d.dir);
+	snprintf(sink, sizeof(sink), "file:%s", dir);
+	dproc_start(&d, args);
+	cr_expect_eq(dproc_get(&d, "/healthz", body, sizeof(body)), 200, "%s", body);
+
+	/* 600 KiB for a 256 KiB disk: the writes fail with ENOSPC. */
+	fd = dproc_connect(d.port[0]);
+	cr_assert_geq(fd, 0);
+	send_kib_lines(fd, 600);
+	st = get_until(&d, "/healthz", 503, body, sizeof(body));
+	cr_expect_eq(st, 503, "%s\n%s", body, d.log);
+	snprintf(want, sizeof(want), "sink file: %s: ", dir);
+	cr_expect_eq(strncmp(body, want, strlen(want)), 0, "%s", body);
+	cr_expect_not_null(strstr(body, ": No space left on device (worker 0, since "), "%s", body);
+
+	/* Room again, and more lines: the next write and its sync succeed. */
+	cr_assert_eq(mount(NULL, d.dir, NULL, MS_REMOUNT, "size=16m"), 0, "%s", strerror(errno));
+	send_kib_lines(fd, 8);
+	st = get_until(&d, "/healthz", 200, body, sizeof(body));
+	cr_expect_eq(st, 200, "%s\n%s", body, d.log);
+	cr_expect_str_eq(body, "ok\n");
+
+	close(fd);
+	status = dproc_stop(&d);
+	cr_expect_eq(status, 1, "the batches the full disk refused are lost: %s", d.log);
+	line = strstr(d.log, "stopped after");
+	cr_assert_not_null(line, "%s", d.log);
+	cr_expect_gt(stop_figure(line, " in failed writes"), 0, "%s", line);
+	cr_expect_eq(stop_figure(line, " delivered") + stop_figure(line, " lost in the sink"),
+	             stop_figure(line, " processed"), "%s", line);
+	cr_expect_eq(umount2(d.dir, MNT_DETACH), 0, "%s", strerror(errno));
+	dproc_remove_dir(d.dir);
 }
