@@ -875,17 +875,23 @@ ackq_push(struct slc_reactor *r, struct conn *c)
 	r->ackq[r->ackq_n++] = (uint32_t)(c - r->conns);
 }
 
-/* Frame seq is done. Only frames in [base, next) have a bit: anything else (a frame done
- * twice: a frame without payload parsed again after a pause) is already accounted for. */
-static inline void
+/* Frame seq is done; true when that is news. Only frames in [base, next) have a bit:
+ * anything else is already accounted for, and so is a bit already set (a frame without
+ * payload parsed again after a pause, which must not be counted twice). */
+static inline bool
 ack_mark(struct slc_reactor *r, struct ack_conn *a, uint64_t seq)
 {
 	uint32_t i;
+	uint64_t bit;
 
 	if (seq - a->base >= a->next - a->base)
-		return;
+		return false;
 	i = (uint32_t)seq & (r->ack_w - 1);
-	a->bits[i >> 6] |= 1ull << (i & 63);
+	bit = 1ull << (i & 63);
+	if (a->bits[i >> 6] & bit)
+		return false;
+	a->bits[i >> 6] |= bit;
+	return true;
 }
 
 /* Moves base over the done frames at its front, a word at a time. Bits at or past next
@@ -1034,8 +1040,8 @@ ack_frames(struct slc_reactor *r, struct conn *c, uint32_t nmsg)
 		a->spent = seq == UINT64_MAX;
 		if (m.len == 0) {
 			/* Nothing to make durable. */
-			stat_add(&r->lst[c->listener].st.empty_frames, 1);
-			ack_mark(r, a, seq);
+			if (ack_mark(r, a, seq))
+				stat_add(&r->lst[c->listener].st.empty_frames, 1);
 			ackq_push(r, c);
 			buf_unref(r, m.ref & SLC_MSG_REF_MASK, 1);
 			continue;
@@ -1283,8 +1289,11 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 		if (c->ack != NULL) {
 			/* What was not taken is parsed (or offered) again: so is its seq. */
 			c->ack->inflight -= nmsg - taken;
-			if (taken < nmsg)
+			if (taken < nmsg) {
+				/* The same frames again, not frames after 2^64 - 1. */
 				c->ack->next = slc_msg_ack_seq(&r->batch[taken]);
+				c->ack->spent = false;
+			}
 		}
 
 		/* Paused: give back the references of what was not taken, and find where to

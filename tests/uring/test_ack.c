@@ -48,6 +48,7 @@ struct h {
 	struct slc_ring_spsc *ring[2];
 	pthread_t tid[2];
 	_Atomic bool stop;
+	_Atomic bool refuse; /* HOLD: take nothing (the connection pauses) while set */
 	uint32_t run_left, run_ring, rng;
 	_Atomic uint8_t *done; /* [SEQ_TRACK]: a worker finished seq (before acknowledging) */
 };
@@ -98,6 +99,8 @@ deliver(void *ctx, struct slc_reactor *r, struct slc_msg *msgs, uint32_t n)
 	case HOLD:
 		pthread_mutex_lock(&h->mu);
 		taken = HOLD_MAX - h->nheld < n ? HOLD_MAX - h->nheld : n;
+		if (atomic_load(&h->refuse))
+			taken = 0;
 		memcpy(h->held + h->nheld, msgs, taken * sizeof(*msgs));
 		h->nheld += taken;
 		pthread_mutex_unlock(&h->mu);
@@ -882,6 +885,68 @@ Test(ack, sequence_numbers_do_not_wrap)
 	cr_expect(wait_for(&ls->closed[SLC_CLOSE_PROTOCOL], 1, 5));
 	cr_expect_eq(atomic_load(&ls->ack_errors[SLC_ACK_ERR_WRAP]), 1u);
 	cr_expect_eq(atomic_load(&h.msgs), 2u);
+	close(fd);
+	h_stop(&h);
+}
+
+/* A pause that rewinds a burst which ran up to frame 2^64 - 1 parses those frames again:
+ * they are the same frames, not frames after the last one (found by fuzz_ack). */
+Test(ack, a_pause_before_the_last_sequence_number_is_no_wrap)
+{
+	struct h h;
+	struct slc_listener_cfg l = ack_listener();
+	struct slc_reactor_cfg cfg = base_cfg(&l, 1, &h);
+	const struct slc_listener_stats *ls;
+	uint64_t prev = 0;
+	uint32_t w;
+	int fd;
+
+	h_start(&h, HOLD, &cfg, 0);
+	ls = slc_reactor_listener_stats(h.r, 0);
+	fd = ack_connect(slc_reactor_listener_port(h.r, 0), &w);
+	atomic_store(&h.refuse, true);
+	send_frames(fd, UINT64_MAX - 2, 3, 10); /* one send: one burst */
+	cr_assert(wait_for(&slc_reactor_stats(h.r)->pauses, 1, 10), "the connection paused");
+	atomic_store(&h.refuse, false);
+	slc_reactor_kick(h.r);
+	cr_assert(wait_held(&h, 3), "all three delivered after the pause");
+	complete(&h, UINT32_MAX, UINT64_MAX - 2, UINT64_MAX, false, true);
+	cr_expect_eq(acks_until(fd, UINT64_MAX, 5000, &prev, NULL), UINT64_MAX);
+	cr_expect_eq(atomic_load(&ls->ack_errors[SLC_ACK_ERR_WRAP]), 0u);
+	cr_expect_eq(atomic_load(&ls->closed[SLC_CLOSE_PROTOCOL]), 0u);
+	close(fd);
+	h_stop(&h);
+}
+
+/* A frame without payload that is parsed again after a pause is counted once (found by
+ * fuzz_ack). */
+Test(ack, a_pause_counts_an_empty_frame_once)
+{
+	struct h h;
+	struct slc_listener_cfg l = ack_listener();
+	struct slc_reactor_cfg cfg = base_cfg(&l, 1, &h);
+	const struct slc_listener_stats *ls;
+	uint64_t prev = 0;
+	uint8_t buf[64];
+	size_t off;
+	uint32_t w;
+	int fd;
+
+	h_start(&h, HOLD, &cfg, 0);
+	ls = slc_reactor_listener_stats(h.r, 0);
+	fd = ack_connect(slc_reactor_listener_port(h.r, 0), &w);
+	atomic_store(&h.refuse, true);
+	off = make_frame(buf, 1, 10);
+	off += make_frame(buf + off, 2, 0);
+	off += make_frame(buf + off, 3, 10);
+	send_all(fd, buf, off); /* one send: one burst */
+	cr_assert(wait_for(&slc_reactor_stats(h.r)->pauses, 1, 10), "the connection paused");
+	atomic_store(&h.refuse, false);
+	slc_reactor_kick(h.r);
+	cr_assert(wait_held(&h, 2));
+	complete(&h, UINT32_MAX, 1, 3, false, true);
+	cr_expect_eq(acks_until(fd, 3, 5000, &prev, NULL), 3u);
+	cr_expect_eq(atomic_load(&ls->empty_frames), 1u);
 	close(fd);
 	h_stop(&h);
 }
