@@ -1308,8 +1308,11 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 				c->held = r->batch[k++];
 				c->has_held = true;
 				stop++;
-				if (c->ack != NULL)
+				if (c->ack != NULL) {
 					c->ack->next++;
+					/* Offered already: if it was 2^64 - 1, next wrapped */
+					c->ack->spent = c->ack->next == 0;
+				}
 			}
 			for (; k < nmsg; k++)
 				buf_unref(r, r->batch[k].ref & SLC_MSG_REF_MASK, 1);

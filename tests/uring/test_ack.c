@@ -48,7 +48,8 @@ struct h {
 	struct slc_ring_spsc *ring[2];
 	pthread_t tid[2];
 	_Atomic bool stop;
-	_Atomic bool refuse; /* HOLD: take nothing (the connection pauses) while set */
+	_Atomic bool refuse;      /* HOLD: take nothing (the connection pauses) while set */
+	_Atomic bool refuse_last; /* HOLD: take nothing from seq 2^64 - 1 on while set */
 	uint32_t run_left, run_ring, rng;
 	_Atomic uint8_t *done; /* [SEQ_TRACK]: a worker finished seq (before acknowledging) */
 };
@@ -101,6 +102,9 @@ deliver(void *ctx, struct slc_reactor *r, struct slc_msg *msgs, uint32_t n)
 		taken = HOLD_MAX - h->nheld < n ? HOLD_MAX - h->nheld : n;
 		if (atomic_load(&h->refuse))
 			taken = 0;
+		for (uint32_t i = 0; i < taken && atomic_load(&h->refuse_last); i++)
+			if (slc_msg_ack_seq(&msgs[i]) == UINT64_MAX)
+				taken = i;
 		memcpy(h->held + h->nheld, msgs, taken * sizeof(*msgs));
 		h->nheld += taken;
 		pthread_mutex_unlock(&h->mu);
@@ -947,6 +951,42 @@ Test(ack, a_pause_counts_an_empty_frame_once)
 	complete(&h, UINT32_MAX, 1, 3, false, true);
 	cr_expect_eq(acks_until(fd, 3, 5000, &prev, NULL), 3u);
 	cr_expect_eq(atomic_load(&ls->empty_frames), 1u);
+	close(fd);
+	h_stop(&h);
+}
+
+/* The same, when the frame a pause stops at is 2^64 - 1 itself, and it was reassembled
+ * (kept aside, counted as offered): the frame after it is still a wrap. */
+Test(ack, a_pause_at_the_last_sequence_number_still_refuses_the_next)
+{
+	struct h h;
+	struct slc_listener_cfg l = ack_listener();
+	struct slc_reactor_cfg cfg = base_cfg(&l, 1, &h);
+	const struct slc_listener_stats *ls;
+	uint8_t buf[64], f[12];
+	size_t off;
+	uint32_t w;
+	int fd;
+
+	h_start(&h, HOLD, &cfg, 0);
+	ls = slc_reactor_listener_stats(h.r, 0);
+	fd = ack_connect(slc_reactor_listener_port(h.r, 0), &w);
+	atomic_store(&h.refuse_last, true);
+	/* 2^64 - 2 whole, then 2^64 - 1 in two sends: it straddles two receives. */
+	off = make_frame(buf, UINT64_MAX - 1, 10);
+	off += make_frame(buf + off, UINT64_MAX, 10);
+	send_all(fd, buf, off - 8);
+	cr_assert(wait_held(&h, 1));
+	send_all(fd, buf + off - 8, 8);
+	cr_assert(wait_for(&slc_reactor_stats(h.r)->pauses, 1, 10), "paused at 2^64 - 1");
+	make_frame(f, 0, 0); /* the one after 2^64 - 1 */
+	send_all(fd, f, sizeof(f));
+	atomic_store(&h.refuse_last, false);
+	slc_reactor_kick(h.r);
+	cr_expect(closed_by_peer(fd), "the connection is closed");
+	cr_expect(wait_for(&ls->closed[SLC_CLOSE_PROTOCOL], 1, 5));
+	cr_expect_eq(atomic_load(&ls->ack_errors[SLC_ACK_ERR_WRAP]), 1u);
+	cr_expect_eq(atomic_load(&h.msgs), 2u, "2^64 - 2 and 2^64 - 1, and nothing after");
 	close(fd);
 	h_stop(&h);
 }
