@@ -4,7 +4,7 @@
 
 PRESETS_TESTED := release asan tsan
 
-.PHONY: all deps build run check clean
+.PHONY: all deps build run check fuzz-long fuzz-merge clean
 
 all: build
 
@@ -20,7 +20,7 @@ run: build
 	sh perf/main_job.sh build/release
 
 # Unit, integration and stress tests in the release build, then under ASan+UBSan and TSan,
-# then the fuzz targets (clang, libFuzzer), 20 s each.
+# then the fuzz targets (clang, libFuzzer), 20 s each (eight targets: about 3 minutes).
 check: deps
 	@set -e; for p in $(PRESETS_TESTED); do \
 		echo "== $$p"; \
@@ -32,6 +32,29 @@ check: deps
 	cmake --preset fuzz >/dev/null
 	cmake --build --preset fuzz
 	ctest --preset fuzz
+
+# Every fuzz target for 10 minutes instead of 20 s (the fuzz-long preset, its own build in
+# build/fuzz-long), one after another. What the runs find stays in
+# build/fuzz-long/tests/fuzz/corpus/; `make fuzz-merge` keeps what is new.
+fuzz-long: deps
+	cmake --preset fuzz-long >/dev/null
+	cmake --build --preset fuzz-long
+	ctest --preset fuzz-long
+
+# Folds the corpora that fuzz runs grew in build/fuzz*/ into tests/fuzz/corpus/, minimized:
+# an input is kept only if it reaches an edge the kept ones do not (set cover, edges only,
+# not hit counts, so that the kept corpora stay small).
+fuzz-merge:
+	cmake --preset fuzz >/dev/null
+	cmake --build --preset fuzz
+	@set -e; for d in tests/fuzz/corpus/*/; do \
+		t=$$(basename $$d); \
+		runs=$$(ls -d build/fuzz*/tests/fuzz/corpus/$$t 2>/dev/null); \
+		[ -n "$$runs" ] || continue; \
+		build/fuzz/tests/fuzz/fuzz_$$t -set_cover_merge=1 -use_counters=0 \
+			tests/fuzz/corpus/$$t $$runs 2>&1 | grep -E '^MERGE-OUTER: [0-9]+ new files' \
+			| sed "s/^/$$t: /" || true; \
+	done
 
 clean:
 	rm -rf build
