@@ -37,8 +37,7 @@
  *     closed connection's slot comes back (a leak ends in a refused connection).
  * A wait that takes more than WAIT_S seconds fails the input. A failure prints the input's
  * steps as the client and the workers took them. Environment: FUZZ_ACK_LOG shows the
- * reactors' log lines (quiet otherwise), FUZZ_ACK_TRACE prints every input's steps, and
- * FUZZ_ACK_STRICT turns off the one way round a known reactor bug (see `strict` below).
+ * reactors' log lines (quiet otherwise), FUZZ_ACK_TRACE prints every input's steps.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -150,18 +149,7 @@ struct rx {
 	struct cconn conns[CONNS_MAX];
 	uint32_t next_no;
 	uint64_t bytes_sent; /* by clients the server has no reason to close */
-	bool budget_all;     /* the budget stays unlimited for the rest of the input */
 };
-
-/*
- * A known bug of uring/reactor.c, reported with issue #15 and left to whoever owns the
- * reactor: when a connection pauses in the middle of a burst whose frames run up to seq
- * 2^64 - 1, the rewind resets next but not spent, so the frames parsed again are refused
- * as "wrap" and the connection is closed. Until that is fixed, a connection that sends
- * frame 2^64 - 1 never meets a limited budget (the only cause of a pause here) unless
- * FUZZ_ACK_STRICT is set in the environment; corpus/ack/wrap_pause shows the bug then.
- */
-static bool strict;
 
 static struct rx rxs[NREACTORS];
 
@@ -279,7 +267,7 @@ rx_init(struct rx *rx, uint32_t id, uint32_t w)
 	        .buffers = 512,
 	        .buffer_size = 256,
 	        .udp_buffers = 1,
-	        .reasm_buffers = 512,
+	        .reasm_bytes = 0,
 	        .max_frame = 8 + PAYLOAD_MAX,
 	        .max_conns = 2 * CONNS_MAX,
 	        .ack_window = w,
@@ -619,10 +607,6 @@ complete_others(struct rx *rx, const struct cconn *keep)
 static void
 set_budget(struct rx *rx, uint32_t b)
 {
-	if (rx->budget_all && b != BUDGET_ALL) {
-		trace("budget %u: kept unlimited (frame 2^64 - 1 was sent)\n", b);
-		return;
-	}
 	trace("budget %u\n", b);
 	pthread_mutex_lock(&rx->mu);
 	rx->budget = b;
@@ -637,7 +621,6 @@ send_frames(struct rx *rx, struct cconn *c, struct src *s, uint32_t n, bool empt
 	static uint8_t buf[(FRAMES_MAX + 1) * (12 + PAYLOAD_MAX)];
 	size_t len = 0;
 	uint32_t sent = 0;
-	bool wraps = false;
 
 	pthread_mutex_lock(&rx->mu);
 	while (sent < n && c->nsent < FRAMES_MAX && c->nsent < c->nacked + rx->w && !spent(c)) {
@@ -648,15 +631,10 @@ send_frames(struct rx *rx, struct cconn *c, struct src *s, uint32_t n, bool empt
 		trace("send conn %u seq %llu payload %u\n", c->no,
 		      (unsigned long long)SEQ_AT(c, c->nsent), plen);
 		len += put_frame(buf + len, c->no, SEQ_AT(c, c->nsent), plen);
-		wraps |= SEQ_AT(c, c->nsent) == UINT64_MAX;
 		c->nsent++;
 		sent++;
 	}
 	pthread_mutex_unlock(&rx->mu);
-	if (wraps && !strict) {
-		set_budget(rx, BUDGET_ALL);
-		rx->budget_all = true;
-	}
 	send_split(rx, c, s, buf, len);
 	return sent;
 }
@@ -920,7 +898,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t steps = 0;
 
 	if (!started) {
-		strict = getenv("FUZZ_ACK_STRICT") != NULL;
 		rx_init(&rxs[0], 1, 4);
 		rx_init(&rxs[1], 2, 128);
 		started = true;
@@ -929,7 +906,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	rx = &rxs[data[0] & 1];
 	trace_len = 0;
-	rx->budget_all = false;
 	set_budget(rx, BUDGET_ALL);
 	while (s.n != 0 && steps++ < 256) {
 		uint32_t op = take(&s) % 10;
