@@ -36,8 +36,16 @@ struct wstate {
 	_Atomic uint64_t cancelled;
 	_Atomic uint64_t queue_full;
 	_Atomic uint64_t keyless;
+	/* For health: when this worker's records started waiting (its in_flight left 0), on
+	 * the coarse clock (coarse_ns). */
+	_Atomic uint64_t waiting_since_ns;
 	alignas(SLC_CACHE_LINE) _Atomic uint64_t delivered;
 	_Atomic uint64_t failed;
+	/* Given up at --drain-timeout, after cancel: failed reports (purged), and records
+	 * librdkafka refused in a write that then returned -ECANCELED (sink.h's status). */
+	_Atomic uint64_t undelivered;
+	/* For health: the last successful report of this worker's records (coarse_ns). */
+	_Atomic uint64_t delivered_ns;
 	/* Records handed to produce whose report has not run: raised by the worker before it
 	 * produces, lowered by the report (R1). Signed: a write lowers it again for the records
 	 * librdkafka refused, after their reports of the others may have run. */
@@ -54,6 +62,9 @@ struct producer {
 	rd_kafka_t *rk; /* NULL: not open (per-worker: the worker is closed) */
 	rd_kafka_topic_t *rkt;
 	_Atomic uint64_t errors;
+	/* For health: when librdkafka said all brokers are down (coarse_ns); 0 once a record
+	 * is delivered again. */
+	_Atomic uint64_t all_down_ns;
 	_Atomic uint32_t partitions; /* 1 + the highest partition delivered to, capped */
 	_Atomic uint64_t part[SLC_SINK_KAFKA_PARTITIONS_MAX];
 	_Atomic uint64_t part_other;
@@ -91,6 +102,19 @@ static inline uint64_t
 ld(const _Atomic uint64_t *c)
 {
 	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/*
+ * The clock of health's timestamps: CLOCK_MONOTONIC_COARSE, a few ms coarse and a few ns a
+ * read, since every delivery report takes one; health counts in seconds.
+ */
+static inline uint64_t
+coarse_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static inline bool
@@ -312,12 +336,21 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		uint64_t n = atomic_fetch_add_explicit(&ws->failed, 1, memory_order_relaxed) + 1;
 
+		/* After cancel, a failure is a purge (or a record that was about to fail):
+		 * given up at the drain timeout, which status reports. */
+		if (is_cancelled(p->sink))
+			slc_sink_stat_add(&ws->undelivered, 1);
+
 		slog(p->sink, LOG_ERROR,
 		     "worker %u: delivery failed (partition %d): %s (%llu failed on this worker)",
 		     (unsigned)(ws - p->sink->ws), (int)m->partition, rd_kafka_err2str(m->err),
 		     (unsigned long long)n);
 	} else {
 		slc_sink_stat_add(&ws->delivered, 1);
+		/* Relaxed: read only for health (kafka_health). */
+		atomic_store_explicit(&ws->delivered_ns, coarse_ns(), memory_order_relaxed);
+		if (atomic_load_explicit(&p->all_down_ns, memory_order_relaxed) != 0)
+			atomic_store_explicit(&p->all_down_ns, 0, memory_order_relaxed);
 		if (m->partition >= 0 && (uint32_t)m->partition < SLC_SINK_KAFKA_PARTITIONS_MAX) {
 			uint32_t part = (uint32_t)m->partition;
 			uint32_t hi = atomic_load_explicit(&p->partitions, memory_order_relaxed);
@@ -346,6 +379,14 @@ on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 	struct producer *p = opaque;
 
 	slc_sink_stat_add(&p->errors, 1);
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+		uint64_t none = 0;
+
+		/* The first such event of an outage dates it; a delivery ends it. Relaxed:
+		 * read only for health. */
+		atomic_compare_exchange_strong_explicit(&p->all_down_ns, &none, coarse_ns(),
+		                                        memory_order_relaxed, memory_order_relaxed);
+	}
 	if (err == RD_KAFKA_RESP_ERR__FATAL) {
 		char why[ERRSTR_LEN];
 		rd_kafka_resp_err_t e = rd_kafka_fatal_error(rk, why, sizeof(why));
@@ -672,6 +713,93 @@ slc_sink_kafka_stats(void *sink, struct slc_sink_kafka_stats *out)
 	}
 }
 
+/*
+ * The worker whose records have waited longest without a delivery, if longer than
+ * STALL_MS, names the reason. A wait starts when a worker's in_flight leaves 0, and starts
+ * again at each of its records delivered: a busy sink whose reports keep coming is healthy
+ * however deep its queue, and one record waiting STALL_MS in a flowing stream is not a
+ * stall. A sink with nothing waiting is healthy whatever the brokers' state: librdkafka
+ * says nothing when they come back, and a record is what finds out.
+ */
+static void
+kafka_health(struct slc_sink_kafka *s, char *out, size_t cap)
+{
+	uint64_t now = coarse_ns(), oldest = 0, down = 0;
+	int64_t waiting = 0;
+	uint32_t worker = 0;
+
+	out[0] = '\0';
+	for (uint32_t i = 0; i < s->workers; i++) {
+		const struct wstate *ws = &s->ws[i];
+		/* Relaxed: a health answer wants recent values; read a moment apart, they
+		 * change a figure of the reason at worst. */
+		int64_t f = atomic_load_explicit(&ws->in_flight, memory_order_relaxed);
+		uint64_t since = atomic_load_explicit(&ws->waiting_since_ns, memory_order_relaxed);
+		uint64_t dlv = atomic_load_explicit(&ws->delivered_ns, memory_order_relaxed);
+
+		if (f <= 0)
+			continue;
+		waiting += f;
+		since = dlv > since ? dlv : since;
+		if (since == 0 || since > now || now - since <= oldest)
+			continue;
+		oldest = now - since;
+		worker = i;
+	}
+	if (oldest < (uint64_t)SLC_SINK_KAFKA_STALL_MS * 1000000u)
+		return;
+	for (uint32_t i = 0; i < s->nprod; i++) {
+		uint64_t d = atomic_load_explicit(&s->prod[i].all_down_ns, memory_order_relaxed);
+
+		if (d != 0 && d <= now && (down == 0 || d < down))
+			down = d;
+	}
+	if (down != 0)
+		snprintf(out, cap,
+		         "all brokers down (%.160s) for %.1f s: %lld records waiting for delivery "
+		         "(worker %u's for %.1f s)",
+		         s->spec.brokers, (double)(now - down) * 1e-9, (long long)waiting, worker,
+		         (double)oldest * 1e-9);
+	else
+		snprintf(out, cap,
+		         "%lld records waiting for delivery to %.160s, none delivered for %.1f s "
+		         "(worker %u)",
+		         (long long)waiting, s->spec.brokers, (double)oldest * 1e-9, worker);
+}
+
+/*
+ * Delivered: what Kafka acknowledged. Undelivered at the drain timeout: records cancel kept
+ * from librdkafka, those purged or failed after it, and, once cancelled, those still
+ * without a report (a shared producer purges them only at destroy, after the daemon's stop
+ * line). Records that failed before a cancel (message.timeout.ms) are neither: the
+ * metrics count them (failed).
+ */
+static void
+kafka_status(void *sink, struct slc_sink_status *out)
+{
+	struct slc_sink_kafka *s = sink;
+	uint64_t delivered = 0, undelivered = 0;
+	int64_t in_flight = 0;
+
+	for (uint32_t i = 0; i < s->workers; i++) {
+		const struct wstate *ws = &s->ws[i];
+
+		/* A1: pairs with R1 in on_delivery: a record that left in_flight is in the
+		 * counts read after it. Exact when no report is being served (the stop line:
+		 * workers joined); a live read may count a record that leaves meanwhile twice. */
+		in_flight += atomic_load_explicit(&ws->in_flight, memory_order_acquire);
+		delivered += ld(&ws->delivered);
+		undelivered += ld(&ws->cancelled) + ld(&ws->undelivered);
+	}
+	if (is_cancelled(s) && in_flight > 0)
+		undelivered += (uint64_t)in_flight;
+	*out = (struct slc_sink_status){
+	        .delivered = delivered,
+	        .undelivered_drain_timeout = undelivered,
+	};
+	kafka_health(s, out->health, sizeof(out->health));
+}
+
 const char *
 slc_sink_kafka_librdkafka_version(void)
 {
@@ -747,7 +875,9 @@ kafka_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uint32_t n)
 	}
 	/* Raised before produce: with a shared producer another thread may serve a report
 	 * before produce returns here. Lowered again below for records not produced. */
-	atomic_fetch_add_explicit(&ws->in_flight, (int64_t)n, memory_order_relaxed);
+	if (atomic_fetch_add_explicit(&ws->in_flight, (int64_t)n, memory_order_relaxed) <= 0)
+		/* Relaxed: read only for health (kafka_health). */
+		atomic_store_explicit(&ws->waiting_since_ns, coarse_ns(), memory_order_relaxed);
 	for (uint32_t i = 0; i < n; i++) {
 		const struct slc_msg *m = &msgs[i];
 		const uint8_t *key = NULL;
@@ -798,6 +928,10 @@ out:
 	slc_sink_stat_add(&ws->keyless, keyless);
 	slc_sink_stat_add(&ws->rejected, rejected);
 	slc_sink_stat_add(&ws->cancelled, cancelled);
+	/* The daemon does not count a batch that returns -ECANCELED (sink.h): what was
+	 * refused in it is the sink's to count, with the rest given up at the drain timeout. */
+	if (rc == -ECANCELED)
+		slc_sink_stat_add(&ws->undelivered, rejected);
 	if (cancelled != 0)
 		slog(s, LOG_ERROR, "worker %u: cancelled: %llu records not produced", w->worker,
 		     (unsigned long long)cancelled);
@@ -897,4 +1031,5 @@ const struct slc_sink_ops slc_sink_kafka_ops = {
         .reopen = NULL,
         .worker_close = kafka_worker_close,
         .destroy = kafka_destroy,
+        .status = kafka_status,
 };

@@ -63,6 +63,17 @@
  * purges what is left (per-worker) and counts it failed; with a shared producer, destroy
  * does that once for all. slc_sink_kafka_cancel() makes every wait give up at once.
  *
+ * Health (the status op, /healthz). Unhealthy while a worker has had records waiting for
+ * their delivery reports more than STALL_MS with none of them delivered meanwhile; the
+ * reason names librdkafka's "all brokers down" when it said so since the last delivery.
+ * Healthy again at the next record delivered, or once nothing waits. A sink with nothing
+ * to send is healthy whatever the brokers' state (nothing tells it they are back but a
+ * record delivered). Status's undelivered_drain_timeout counts what cancel gave up: the
+ * records not produced, those that failed or were purged after it, and those still in
+ * flight once cancelled; a write() that returns -ECANCELED is counted there whole (the
+ * records it produced land in delivered or there). Records that failed before a cancel
+ * are in stats.failed only.
+ *
  * Threads. worker_open, write, flush, sync and worker_close run on the worker's thread.
  * Delivery reports run on whichever thread serves the producer's queue (the worker's own
  * with per-worker producers; any worker's with a shared one) and only touch atomics.
@@ -75,6 +86,7 @@
 #define SLC_SINK_KAFKA_TOPIC_MAX      249u  /* Kafka's own limit */
 #define SLC_SINK_KAFKA_BROKERS_MAX    1024u /* bytes of the BROKERS list */
 #define SLC_SINK_KAFKA_POLL_MS        10u   /* longest wait between two looks at cancel */
+#define SLC_SINK_KAFKA_STALL_MS       2000u /* records waiting this long, none delivered: unhealthy */
 
 /* A --sink kafka:// value, parsed: NUL-terminated copies. */
 struct slc_sink_kafka_spec {

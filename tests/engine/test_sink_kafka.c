@@ -1192,6 +1192,7 @@ run_cancel(bool per_worker)
 	struct writer w;
 	struct canceller c = {0};
 	struct slc_sink_kafka_stats st;
+	struct slc_sink_status ss;
 	uint64_t t0;
 	int64_t closed_ms;
 	void *s;
@@ -1220,6 +1221,13 @@ run_cancel(bool per_worker)
 	cr_expect_eq(st.delivered, 0);
 	if (per_worker) /* purged at close: each produced record reported failed */
 		cr_expect_eq(st.failed, st.produced);
+	/* The daemon counts none of a batch that returned -ECANCELED (sink.h): status gives
+	 * every record to one side, the produced ones included (purged, or, shared, still
+	 * waiting for destroy's purge). */
+	slc_sink_kafka_ops.status(s, &ss);
+	cr_expect_eq(ss.delivered, 0);
+	cr_expect_eq(ss.undelivered_drain_timeout, w.count, "%llu undelivered of %u",
+	             (unsigned long long)ss.undelivered_drain_timeout, w.count);
 	slc_sink_kafka_ops.destroy(s);
 	closed_ms = (int64_t)(now_ms() - t0);
 	cr_expect_lt(closed_ms, 5000, "close and destroy took %lld ms", (long long)closed_ms);
@@ -1234,6 +1242,116 @@ Test(sink_kafka, cancel_unblocks_a_write_waiting_for_room_shared, .timeout = 60)
 Test(sink_kafka, cancel_unblocks_a_write_waiting_for_room_per_worker, .timeout = 60)
 {
 	run_cancel(true);
+}
+
+/* A sync on its own thread: the reports of a worker's records, while the test looks on. */
+struct syncer {
+	struct slc_sink_worker *h;
+	int rc;
+	_Atomic bool done;
+	pthread_t th;
+};
+
+static void *
+syncer_main(void *arg)
+{
+	struct syncer *y = arg;
+
+	y->rc = slc_sink_kafka_ops.sync(y->h);
+	atomic_store_explicit(&y->done, true, memory_order_release);
+	return NULL;
+}
+
+/* Polls status until its health is unhealthy (want_bad) or healthy; returns the last. */
+static void
+health_await(void *s, bool want_bad, struct slc_sink_status *ss, uint64_t deadline_ms,
+             const char *step)
+{
+	for (;;) {
+		slc_sink_kafka_ops.status(s, ss);
+		if ((ss->health[0] != '\0') == want_bad)
+			return;
+		cr_assert_lt(now_ms(), deadline_ms, "%s: health stayed \"%s\"", step, ss->health);
+		sleep_ms(10);
+	}
+}
+
+/*
+ * /healthz's view of the sink (status): healthy while records are delivered; with every
+ * broker down and records waiting, unhealthy after STALL_MS, naming librdkafka's "all
+ * brokers down" and the records waiting; healthy again once the brokers are back and the
+ * records delivered. Nothing is lost or counted twice on the way.
+ */
+static void
+run_health(bool per_worker)
+{
+	/* Reconnect attempts back off up to 10 s by default: held short, so that the wait
+	 * after the brokers are back is short. */
+	const char *props[] = {"reconnect.backoff.max.ms=100"};
+	uint64_t deadline = now_ms() + 60000;
+	static uint8_t bufs[BATCH][RECORD_LEN];
+	struct slc_msg msgs[BATCH];
+	struct slc_sink_kafka_stats st;
+	struct slc_sink_status ss;
+	struct syncer y = {0};
+	void *s;
+	struct mock mk;
+
+	mock_start(&mk, "health", PARTITIONS);
+	s = sink_make(&mk, "health", per_worker, props, 1);
+	cr_assert_eq(slc_sink_kafka_ops.worker_open(s, 1, &y.h), 0);
+	for (uint32_t i = 0; i < BATCH; i++) {
+		memset(&msgs[i], 0, sizeof(msgs[i]));
+		msgs[i].data = bufs[i];
+		msgs[i].len = record(bufs[i], 1, i, false, i);
+	}
+	/* Delivered first, so that the producer knows the topic: then the brokers go. */
+	cr_assert_eq(slc_sink_kafka_ops.write(y.h, msgs, BATCH), 0);
+	cr_assert_eq(slc_sink_kafka_ops.sync(y.h), 0);
+	slc_sink_kafka_ops.status(s, &ss);
+	cr_expect_str_empty(ss.health);
+	cr_expect_eq(ss.delivered, BATCH);
+
+	mock_brokers(&mk, false);
+	cr_assert_eq(slc_sink_kafka_ops.write(y.h, msgs, BATCH), 0);
+	/* The worker waits for its reports, serving librdkafka's events, as at a flush. */
+	cr_assert_eq(pthread_create(&y.th, NULL, syncer_main, &y), 0);
+	health_await(s, true, &ss, deadline, "brokers down");
+	cr_expect(strstr(ss.health, "64 records waiting for delivery") != NULL, "%s", ss.health);
+	cr_expect(strstr(ss.health, mk.bootstraps) != NULL, "%s", ss.health);
+	/* librdkafka's event comes once every broker's connection has failed. */
+	while (strstr(ss.health, "all brokers down") == NULL) {
+		cr_assert_lt(now_ms(), deadline, "no \"all brokers down\": %s", ss.health);
+		sleep_ms(10);
+		slc_sink_kafka_ops.status(s, &ss);
+	}
+	fprintf(stderr, "health while down: %s\n", ss.health);
+	cr_expect_eq(ss.delivered, BATCH);
+	cr_expect(!atomic_load_explicit(&y.done, memory_order_acquire), "sync returned");
+
+	mock_brokers(&mk, true);
+	pthread_join(y.th, NULL);
+	cr_expect_eq(y.rc, 0, "sync: %s", strerror(-y.rc));
+	health_await(s, false, &ss, deadline, "brokers back");
+	cr_expect_eq(ss.delivered, 2 * BATCH);
+	cr_expect_eq(ss.undelivered_drain_timeout, 0);
+	slc_sink_kafka_stats(s, &st);
+	cr_expect_eq(st.produced, 2 * BATCH);
+	cr_expect_eq(st.failed, 0);
+	cr_expect_eq(st.in_flight, 0);
+	slc_sink_kafka_ops.worker_close(y.h);
+	slc_sink_kafka_ops.destroy(s);
+	mock_stop(&mk);
+}
+
+Test(sink_kafka, unhealthy_while_brokers_down_with_records_waiting_shared, .timeout = 120)
+{
+	run_health(false);
+}
+
+Test(sink_kafka, unhealthy_while_brokers_down_with_records_waiting_per_worker, .timeout = 120)
+{
+	run_health(true);
 }
 
 Test(sink_kafka, worker_indexes_are_checked)
