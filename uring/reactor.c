@@ -37,6 +37,8 @@
 #define STASH_CHUNK 256
 /* Smallest heap chunk: sizes the table of heap chunk ids (budget / this). */
 #define HEAP_CHUNK_MIN STASH_CHUNK
+/* Free chunks of max_frame + 1 bytes kept for reuse rather than freed. */
+#define HEAP_CACHE 16
 /* While connections wait for reassembly memory, a partial frame whose peer sent nothing
  * for this long is evicted (closed, counted) to make room. */
 #define EVICT_IDLE_NS (1000 * 1000000ull)
@@ -242,6 +244,10 @@ struct slc_reactor {
 	uint32_t heap_waiters; /* connections with heap_wait */
 	uint64_t dry_since_ns; /* TCP buffers below the watermark since (heap_evict_idle) */
 	uint32_t stash_max;    /* pieces up to this many bytes are copied out opportunistically */
+	/* Free chunks of max_frame + 1 bytes kept for the next LF frame (not in heap_used):
+	 * what the fixed reassembly buffers of earlier versions cost, without their limit. */
+	uint8_t *heap_cache[HEAP_CACHE];
+	uint32_t heap_ncached;
 
 	uint32_t *refcnt; /* nb + nu + nr: messages, pending chunks and the kernel's hold */
 
@@ -467,7 +473,11 @@ heap_get(struct slc_reactor *r, uint32_t cap, int kind)
 		return NONE;
 	id = r->heap_free[r->heap_nfree - 1];
 	h = &r->heap[id];
-	h->mem = malloc(cap);
+	/* An LF frame's chunk, the common case with lines, comes from the cache when it can:
+	 * at many connections almost every receive ends inside a line. */
+	h->mem = cap == r->cfg.max_frame + 1 && r->heap_ncached != 0
+	                 ? r->heap_cache[--r->heap_ncached]
+	                 : malloc(cap);
 	if (h->mem == NULL)
 		return NONE;
 	r->heap_nfree--;
@@ -487,7 +497,10 @@ heap_put(struct slc_reactor *r, uint32_t ref)
 	uint32_t id = ref - r->nb - r->nu;
 	struct heap_chunk *h = &r->heap[id];
 
-	free(h->mem);
+	if (h->cap == r->cfg.max_frame + 1 && r->heap_ncached < HEAP_CACHE)
+		r->heap_cache[r->heap_ncached++] = h->mem;
+	else
+		free(h->mem);
 	h->mem = NULL;
 	r->heap_used[h->kind] -= h->cap;
 	r->heap_free[r->heap_nfree++] = id;
@@ -2766,6 +2779,8 @@ slc_reactor_destroy(struct slc_reactor *r)
 	region_free(r, r->udp_mem, r->udp_mem_len);
 	for (uint32_t i = 0; r->heap != NULL && i < r->nr; i++)
 		free(r->heap[i].mem);
+	for (uint32_t i = 0; i < r->heap_ncached; i++)
+		free(r->heap_cache[i]);
 	free(r->heap);
 	free(r->kern_off);
 	free(r->ring_bid);
