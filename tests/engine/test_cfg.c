@@ -195,19 +195,21 @@ Test(cfg, no_flags_is_the_defaults)
 	cr_assert_eq(parse(NULL), SLC_CFG_RUN);
 	slc_cfg_default(&c);
 	cr_expect_eq(memcmp(&c, &cfg, sizeof(c)), 0);
-	cr_expect_str_eq(line, "listen=tcp://127.0.0.1:5140?framing=lines buffers=256 "
-	                       "buffer-size=64k udp-buffers=256 max-frame=64k reasm-memory=0 max-conns=10000 "
-	                       "idle-timeout=off ack-window=1024 strategy=pure key=none pools=2 "
-	                       "workers=1 "
-	                       "reactors-per-node=1 ring-size=4096 cpus=all "
-	                       "sink=null fsync=interval "
-	                       "fsync-interval=1s segment-size=64M forward-batch=64k "
-	                       "forward-framing=lines "
-	                       "controller=adaptive rebalance-interval=100ms cooldown=10s "
-	                       "eps-rate=1 min-pressure-delta=2 base-step=1 max-step=5 "
-	                       "min-weight=1 max-frac=0.2 pace-rate=5 metrics=127.0.0.1:9140 "
-	                       "log-level=info drain-timeout=30s test-handler-cost-ns=off "
-	                       "test-slow-pool=0 test-slow-pool-cost-ns=off");
+	cr_expect_str_eq(
+	        line,
+	        "listen=tcp://127.0.0.1:5140?framing=lines buffers=256 "
+	        "buffer-size=64k udp-buffers=256 max-frame=64k reasm-memory=0 max-conns=10000 "
+	        "idle-timeout=off ack-window=1024 strategy=pure key=none pools=2 "
+	        "workers=1 "
+	        "reactors-per-node=1 ring-size=4096 cpus=all "
+	        "sink=null fsync=interval "
+	        "fsync-interval=1s segment-size=64M forward-batch=64k "
+	        "forward-framing=lines "
+	        "controller=adaptive rebalance-interval=100ms cooldown=10s "
+	        "eps-rate=1 min-pressure-delta=2 base-step=1 max-step=5 "
+	        "min-weight=1 max-frac=0.2 pace-rate=5 metrics=127.0.0.1:9140 "
+	        "log-level=info drain-timeout=30s test-handler-cost-ns=off "
+	        "test-slow-pool=0 test-slow-pool-cost-ns=off");
 }
 
 /* The table itself: what the parser and the docs rely on. */
