@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "numa.h"
-#include "pool.h"
+#include "pool/pool.h"
 #include "sink_kafka.h"
 
 #ifndef SLC_VERSION

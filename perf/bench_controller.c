@@ -40,10 +40,10 @@
 #include <unistd.h>
 
 #include "bench_opts.h"
-#include "ctl_loop.h"
+#include "ctl/ctl_loop.h"
 #include "numa.h"
-#include "pool.h"
-#include "router.h"
+#include "pool/pool.h"
+#include "route/router.h"
 
 #define MAX_POOLS  16
 #define BATCH      64

@@ -23,8 +23,8 @@
 #include <unistd.h>
 
 #include "numa.h"
-#include "pool.h"
-#include "router.h"
+#include "pool/pool.h"
+#include "route/router.h"
 
 #define ANCHOR_MSGS_PER_S 9e6
 #define KEYS              65536u

@@ -35,7 +35,7 @@
 #include <time.h>
 
 #include "bench_opts.h"
-#include "key.h"
+#include "route/key.h"
 #include "sink_kafka.h"
 
 #define TOPIC     "bench"

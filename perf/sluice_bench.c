@@ -11,7 +11,7 @@
  *   sluice-bench --csv --metrics http://127.0.0.1:9100 --rate 500000 >> runs.csv
  *   sluice-bench --csv --no-header --framing syslog --size 200 >> runs.csv
  *
- * Every message carries a stamp (engine/stamp.h): its key, connection, sequence number on
+ * Every message carries a stamp (engine/route/stamp.h): its key, connection, sequence number on
  * that connection, and CLOCK_MONOTONIC when it was formatted; sluiced's null sink turns the
  * stamp into the end-to-end latency histogram. Latency is meaningful only when sluice-bench
  * runs on the daemon's host (one monotonic clock). Keys are "k<id>", id drawn per message
@@ -86,7 +86,7 @@
 #include "bench_opts.h"
 #include "frame.h"
 #include "prom_scrape.h"
-#include "stamp.h"
+#include "route/stamp.h"
 
 #define SB_PROG            "sluice-bench"
 #define SB_TCP_BATCH       65536
