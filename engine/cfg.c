@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "numa.h"
-#include "pool.h"
+#include "pool/pool.h"
 #include "sink_kafka.h"
 
 #ifndef SLC_VERSION
@@ -193,7 +193,7 @@ static const struct slc_cfg_opt opts[] = {
          .def = "none",
          .flags = SLC_CFG_F_HOOK,
          .allowed = "none, len32, field:N, prefix:DELIM, syslog:hostname, syslog:appname or "
-                    "json:NAME (engine/key.h)",
+                    "json:NAME (engine/route/key.h)",
          .help = "Which part of a message is its key, for sticky and ordered. none: no key "
                  "(pure only).",
          FIELD(key)},

@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
-#include "ctl.h"
+#include "ctl/ctl.h"
 #include "reactor.h"
-#include "router.h"
+#include "route/router.h"
 
 /*
  * sluiced is configured by command-line flags only. One static table (struct slc_cfg_opt,

@@ -7,14 +7,14 @@
 #include <stdbool.h>
 
 #include "cfg.h"
-#include "ctl_loop.h"
+#include "ctl/ctl_loop.h"
 #include "daemon.h"
-#include "key.h"
+#include "route/key.h"
 #include "metrics.h"
 #include "numa.h"
-#include "pool.h"
+#include "pool/pool.h"
 #include "reactor.h"
-#include "router.h"
+#include "route/router.h"
 #include "sink.h"
 
 #define SLC_DAEMON_REACTORS_MAX SLC_PRODUCERS_MAX

@@ -4,7 +4,7 @@
 
 #include "cfg.h"
 #include "daemon.h"
-#include "key.h"
+#include "route/key.h"
 
 /* --key's check beyond its syntax: the key module says what it accepts. */
 static int

@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "ring.h"
-#include "stamp.h"
+#include "route/stamp.h"
 
 const uint64_t slc_sink_null_bounds_ns[SLC_SINK_NULL_BUCKETS] = {
         1000,      2000,      5000,       10000,      20000,      50000,       100000,   200000,

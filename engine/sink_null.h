@@ -10,7 +10,7 @@
 /*
  * `--sink null` drops every message after counting it. One message in
  * SLC_SINK_NULL_SAMPLE_EVERY of each batch (the first, then every 16th) that carries a
- * sluice-bench stamp (engine/stamp.h) also gives an end-to-end latency sample: the
+ * sluice-bench stamp (engine/route/stamp.h) also gives an end-to-end latency sample: the
  * sink's CLOCK_MONOTONIC minus the stamp's send time, meaningful when sender and daemon
  * share a host. Latencies go into fixed buckets (1-2-5 steps from 1 µs to 10 s) so that
  * the metrics can expose a Prometheus histogram and sluice-bench can read quantiles.

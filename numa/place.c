@@ -49,6 +49,9 @@
  *    nodes (or with no matrix), by (m - n) mod nodes for node m and the reactor's node n,
  *    so that reactors of different nodes spill onto different neighbours rather than all
  *    onto node 0. The pools of one node keep index order.
+ *    Not used yet: the router (engine/route/) ignores locality and nothing in engine/ reads
+ *    this order; only `sluiced --print-topology` prints it and tests/numa/test_place.c pins
+ *    it down. It stays for the NUMA-local routing a later issue wires in.
  */
 #include "numa.h"
 #include "numa_priv.h"

@@ -40,10 +40,11 @@
 #include <unistd.h>
 
 #include "bench_opts.h"
-#include "ctl_loop.h"
+#include "bench_util.h"
+#include "ctl/ctl_loop.h"
 #include "numa.h"
-#include "pool.h"
-#include "router.h"
+#include "pool/pool.h"
+#include "route/router.h"
 
 #define MAX_POOLS  16
 #define BATCH      64
@@ -119,15 +120,6 @@ struct run {
 	double final_dev; /* largest |w - ideal| / ideal at the last tick */
 };
 
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Serves n messages: the worker is busy for n * cost after the end of its previous batch
  * or now, whichever is later, and sleeps until then. Time overslept (timer slack, a late
@@ -139,7 +131,7 @@ handler(void *ctx, uint32_t worker, const struct slc_msg *m, uint32_t n)
 	static _Thread_local bool slack_set;
 	struct run *r = ctx;
 	struct svc *s = &r->svc[worker];
-	uint64_t now = mono_ns();
+	uint64_t now = bench_now_ns();
 	struct timespec ts;
 
 	(void)m;
@@ -280,7 +272,7 @@ run_once(const struct opts *o, enum mode mode, uint32_t run_no, FILE *ticks)
 		exit(1);
 	}
 
-	t0 = mono_ns();
+	t0 = bench_now_ns();
 	tmid = t0 + (uint64_t)o->seconds * 500000000ull;
 	tend = t0 + (uint64_t)o->seconds * 1000000000ull;
 	hmid = 0;
@@ -297,7 +289,7 @@ run_once(const struct opts *o, enum mode mode, uint32_t run_no, FILE *ticks)
 		/* The clock every 16 batches (1024 messages): often enough that the middle and
 		 * the end of the run never fall in the same check, even at 1000 msg/s. */
 		if ((iter & 15) == 0) {
-			uint64_t now = mono_ns();
+			uint64_t now = bench_now_ns();
 
 			if (hmid == 0 && now >= tmid) {
 				hmid = atomic_load_explicit(&r->handled, memory_order_relaxed);
@@ -324,18 +316,12 @@ run_once(const struct opts *o, enum mode mode, uint32_t run_no, FILE *ticks)
 	return res;
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
+/* Sorts v in place; the upper of the middle two for even n, as this benchmark has always
+ * reported (bench_median would average them). */
 static double
 median(double *v, size_t n)
 {
-	qsort(v, n, sizeof(double), cmp_double);
+	qsort(v, n, sizeof(double), bench_cmp_double);
 	return v[n / 2];
 }
 

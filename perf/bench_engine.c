@@ -22,9 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "numa.h"
-#include "pool.h"
-#include "router.h"
+#include "pool/pool.h"
+#include "route/router.h"
 
 #define ANCHOR_MSGS_PER_S 9e6
 #define KEYS              65536u
@@ -139,14 +140,6 @@ run_once(const struct opts *o, enum slc_route_strategy strategy)
 	return (double)o->msgs / (t1 - t0);
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 static void
 usage(FILE *f)
 {
@@ -247,7 +240,7 @@ main(int argc, char **argv)
 
 		for (uint32_t i = 0; i < o.runs; i++)
 			r[i] = run_once(&o, (enum slc_route_strategy)s);
-		qsort(r, o.runs, sizeof(double), cmp_double);
+		qsort(r, o.runs, sizeof(double), bench_cmp_double);
 		med = r[o.runs / 2];
 		if (o.csv)
 			printf("%s,%u,%u,%u,%.0f,%.0f,%.3f,%.1f\n", names[s], o.pools, o.workers,

@@ -33,15 +33,6 @@ static char bench_tx_lines[2 * BENCH_TX_CHUNK];
 /* Clocks, threads, limits                                                               */
 /* ------------------------------------------------------------------------------------ */
 
-uint64_t
-bench_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 void
 bench_die(const char *fmt, ...)
 {
@@ -184,19 +175,8 @@ bench_find_thread(const char *comm, int timeout_ms)
 void
 bench_spawn(pthread_t *tid, int cpu, void *(*fn)(void *), void *arg)
 {
-	pthread_attr_t attr;
-	int err;
+	int err = bench_thread_create(tid, cpu, fn, arg);
 
-	pthread_attr_init(&attr);
-	if (cpu >= 0) {
-		cpu_set_t set;
-
-		CPU_ZERO(&set);
-		CPU_SET(cpu, &set);
-		pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
-	}
-	err = pthread_create(tid, &attr, fn, arg);
-	pthread_attr_destroy(&attr);
 	if (err != 0)
 		bench_die("bench_reactor: pthread_create: %s\n", strerror(err));
 }

@@ -13,6 +13,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define BENCH_LINE_BYTES  100 /* 99 bytes and a LF */
 #define BENCH_DGRAM_BYTES 100
 #define BENCH_UDP_BATCH   64
@@ -29,7 +31,6 @@ enum bench_proto {
 
 /* ------------------------------------------------------------------------------------ */
 
-uint64_t bench_now_ns(void);
 _Noreturn void bench_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), cold));
 pid_t bench_gettid(void);
 

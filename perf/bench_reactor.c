@@ -542,23 +542,6 @@ bench_measure(const struct bench_opts *o, enum bench_proto proto, uint32_t nconn
 /* Results                                                                               */
 /* ------------------------------------------------------------------------------------ */
 
-static int
-bench_cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a;
-	double y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Sorts v in place. */
-static double
-bench_median(double *v, size_t n)
-{
-	qsort(v, n, sizeof(*v), bench_cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* Half the min..max range in % of the median; v sorted. */
 static double
 bench_spread_pct(const double *v, size_t n, double median)

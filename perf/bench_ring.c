@@ -59,6 +59,7 @@
 #include <rte_ring.h>
 
 #include "bench_opts.h"
+#include "bench_util.h"
 #include "ring.h"
 
 #define BENCH_BATCH    32
@@ -596,15 +597,6 @@ bench_produce(struct bench_thread *t, bench_enq1_fn enq1, bench_enqn_fn enqn)
 	}
 }
 
-static uint64_t
-bench_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 BENCH_INLINE void
 bench_consume(struct bench_thread *t, bench_deq1_fn deq1, bench_deqn_fn deqn)
 {
@@ -703,19 +695,8 @@ static const bench_thread_fn bench_cons_fns[BENCH_NIMPL][2] = {
 static void
 bench_spawn(pthread_t *tid, int64_t cpu, bench_thread_fn fn, struct bench_thread *t)
 {
-	pthread_attr_t attr;
-	int err;
+	int err = bench_thread_create(tid, (int)cpu, fn, t);
 
-	pthread_attr_init(&attr);
-	if (cpu >= 0) {
-		cpu_set_t set;
-
-		CPU_ZERO(&set);
-		CPU_SET((int)cpu, &set);
-		pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
-	}
-	err = pthread_create(tid, &attr, fn, t);
-	pthread_attr_destroy(&attr);
 	if (err != 0) {
 		/* Threads already started wait at the barrier forever: give up. */
 		fprintf(stderr, "bench_ring: pthread_create: %s\n", strerror(err));
@@ -793,15 +774,6 @@ bench_measure(const struct bench_opts *o, struct bench_rings *rings, const struc
 /* ------------------------------------------------------------------------------------ */
 /* Results                                                                               */
 /* ------------------------------------------------------------------------------------ */
-
-static int
-bench_cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a;
-	double y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
 
 struct bench_stat {
 	double median;

@@ -21,7 +21,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "sink_file.h"
-#include "stamp.h"
+#include "route/stamp.h"
 
 extern char **environ;
 

@@ -129,7 +129,7 @@ ord_sent(struct ord_sender *s)
  *
  * The file format has no time and no order between workers (docs/file-format.md), so
  * that the old worker had written a key's run before the new one began (the router's
- * fence) cannot be read from the sink: tests/engine/test_router.c checks that in the
+ * fence) cannot be read from the sink: tests/engine/route/test_router.c checks that in the
  * handlers. Here what the rebalance leaves on disk is checked.
  *
  * It proves something only if the weight moved and keys changed worker: both are asserted.

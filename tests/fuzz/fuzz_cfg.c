@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "cfg.h"
-#include "key.h"
+#include "route/key.h"
 
 #define ARGS_MAX 64
 

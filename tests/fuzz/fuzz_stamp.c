@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stamp.h"
+#include "route/stamp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

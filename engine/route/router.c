@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* router.c: weight tables (smooth round robin, minimal-move slot and shard maps) and dispatch. */
-#include "router.h"
+#include "route/router.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* key.c: --key parsing, key extraction from message bytes, key hashing, hot-key sketch. */
-#include "key.h"
+#include "route/key.h"
 
 #include <assert.h>
 #include <errno.h>

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "msg.h"
-#include "pool.h"
+#include "pool/pool.h"
 
 /*
  * Strategies (docs/architecture.md has the table):

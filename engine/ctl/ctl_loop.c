@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* ctl_loop.c: the controller's thread: pool samples in, route tables out. */
-#include "ctl_loop.h"
+#include "ctl/ctl_loop.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -9,9 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctl_loop.h"
-#include "pool.h"
-#include "router.h"
+#include "ctl/ctl_loop.h"
+#include "pool/pool.h"
+#include "route/router.h"
 
 /* Pool 0's handler waits for the gate; the others just count. */
 struct gated {
@@ -236,19 +236,4 @@ Test(ctl_loop, create_refuses_bad_configuration)
 	cr_expect_eq(err, -EINVAL);
 	slc_ctl_loop_destroy(NULL);
 	slc_pool_set_destroy(ps);
-}
-
-/* The handler latency histogram's buckets (pool.h): each power of two its own, up to the
- * largest time a uint64_t holds; nothing slow is folded into a faster bucket. */
-Test(pool, handler_latency_buckets_cover_every_time)
-{
-	cr_expect_eq(slc_pool_latency_bucket(0), 0);
-	cr_expect_eq(slc_pool_latency_bucket(1), 0);
-	cr_expect_eq(slc_pool_latency_bucket(2), 1);
-	cr_expect_eq(slc_pool_latency_bucket(3), 1);
-	cr_expect_eq(slc_pool_latency_bucket(1000), 9);
-	cr_expect_eq(slc_pool_latency_bucket((1ull << 31) - 1), 30);
-	cr_expect_eq(slc_pool_latency_bucket(1ull << 31), 31);
-	cr_expect_eq(slc_pool_latency_bucket(5000000000ull), 32, "5 s");
-	cr_expect_eq(slc_pool_latency_bucket(UINT64_MAX), SLC_POOL_LATENCY_BUCKETS - 1);
 }

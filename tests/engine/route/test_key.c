@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "key.h"
+#include "route/key.h"
 
 #ifndef SLC_TEST_SCALE_DIV
 #define SLC_TEST_SCALE_DIV 1

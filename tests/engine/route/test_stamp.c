@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../perf/prom_scrape.h"
-#include "stamp.h"
+#include "../../../perf/prom_scrape.h"
+#include "route/stamp.h"
 
 /*
  * Parses a copy of data[0..len) in a buffer of exactly len bytes, so that ASan catches a

@@ -5,9 +5,9 @@
 
 #include <stdint.h>
 
-#include "ctl.h"
-#include "pool.h"
-#include "router.h"
+#include "ctl/ctl.h"
+#include "pool/pool.h"
+#include "route/router.h"
 
 /*
  * Every interval_ms the loop reads, per pool (docs/controller.md, "Sampling"):

@@ -10,8 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pool.h"
-#include "router.h"
+#include "../pool/pool_fixture.h"
+#include "pool/pool.h"
+#include "route/router.h"
 
 #define ORDERED_MSGS (2000000u / SLC_TEST_SCALE_DIV)
 #define ORDERED_KEYS 10000u
@@ -34,24 +35,6 @@ count_handler(void *ctx, uint32_t worker, const struct slc_msg *m, uint32_t n)
 	(void)worker;
 	(void)m;
 	atomic_fetch_add((_Atomic uint64_t *)ctx, n);
-}
-
-static struct slc_pool_set *
-pools_new(uint32_t npools, uint32_t workers, slc_pool_handler_fn h, void *ctx)
-{
-	struct slc_pool_cfg cfg = {
-	        .npools = npools,
-	        .workers = workers,
-	        .producers = 1,
-	        .ring_size = 1024,
-	        .handler = h,
-	        .handler_ctx = ctx,
-	};
-	int err;
-	struct slc_pool_set *s = slc_pool_set_create(&cfg, &err);
-
-	cr_assert_not_null(s, "pool set: %d", err);
-	return s;
 }
 
 Test(router, pure_matches_weights_and_interleaves)
@@ -380,50 +363,6 @@ Test(router, ordered_keeps_per_key_order_while_shards_move, .timeout = 300)
 	slc_pool_set_destroy(ps);
 	free(seq);
 	free(c);
-}
-
-/* Embedding API: refusals are explicit, and drain-and-stop finishes what was accepted. */
-struct gate {
-	_Atomic bool open;
-	_Atomic uint64_t handled;
-};
-
-static void
-gated_handler(void *vctx, uint32_t worker, const struct slc_msg *m, uint32_t n)
-{
-	struct gate *g = vctx;
-
-	(void)worker;
-	(void)m;
-	while (!atomic_load(&g->open))
-		usleep(100);
-	atomic_fetch_add(&g->handled, n);
-}
-
-Test(pool, submit_refuses_with_reasons_and_drain_finishes_everything)
-{
-	struct gate g = {0};
-	struct slc_pool_set *ps = pools_new(1, 1, gated_handler, &g);
-	struct slc_msg m = {0};
-	uint64_t accepted = 0;
-	int rc = 0;
-
-	cr_assert_eq(slc_pool_set_start(ps), 0);
-	/* The worker is stuck in the handler: the ring fills, and then try_submit says so. */
-	for (int i = 0; i < 5000 && rc == 0; i++) {
-		rc = slc_pool_try_submit(ps, 0, &m);
-		if (rc == 0)
-			accepted++;
-	}
-	cr_expect_eq(rc, -EAGAIN, "a full pool is refused, not blocked on");
-	cr_expect_eq(slc_pool_submit(ps, 0, &m, 20), -ETIMEDOUT);
-	cr_expect_eq(slc_pool_try_submit(ps, 7, &m), -EINVAL);
-	atomic_store(&g.open, true);
-	slc_pool_set_drain_stop(ps);
-	cr_expect_eq(atomic_load(&g.handled), accepted, "everything accepted was handled");
-	cr_expect_eq(slc_pool_try_submit(ps, 0, &m), -ESHUTDOWN);
-	cr_expect_eq(slc_pool_submit(ps, 0, &m, 10), -ESHUTDOWN);
-	slc_pool_set_destroy(ps);
 }
 
 Test(router, tables_refuse_bad_weights)

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ctl.h"
+#include "ctl/ctl.h"
 
 /* ---- pairwise: the design's rule, row by row (shared/controller-vectors.md) ---- */
 

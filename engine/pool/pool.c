@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* pool.c: worker threads draining their rings in batches, parking when idle. */
-#include "pool.h"
+#include "pool/pool.h"
 
 #include <errno.h>
 #include <sched.h>

@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: MIT */
+/* sluice_bench.h: sluice-bench's private header: the run, its senders, and the key draw. */
+#ifndef SLC_PERF_SLUICE_BENCH_H
+#define SLC_PERF_SLUICE_BENCH_H
+
+/*
+ * Never included outside perf/sluice_bench*.c. The program is split along its seams:
+ *   sluice_bench.c         the top comment (what --help points to), signals, main
+ *   sluice_bench_opts.c    the option table, --help, checks, connections and threads set up
+ *   sluice_bench_send.c    the TCP and UDP sender (framed batches), connect and wait
+ *   sluice_bench_acks.c    the len32+ack sender (window, resends, reconnects)
+ *   sluice_bench_report.c  the metrics scrape, progress line, drain wait and the report
+ * The key draw and the message prefix stay static inline here: the senders call them once
+ * per message, as they did when everything was one file.
+ */
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "frame.h"
+#include "prom_scrape.h"
+#include "route/stamp.h"
+
+#define SB_PROG            "sluice-bench"
+#define SB_TCP_BATCH       65536
+#define SB_UDP_BATCH       64
+#define SB_UDP_SIZE_MAX    65507
+#define SB_SIZE_MAX        (1u << 20)
+#define SB_BUFFERS_MAX     (256u << 20) /* batch buffers of all connections together */
+#define SB_CONNECT_MS      5000
+#define SB_FLUSH_NS        UINT64_C(30000000000) /* to write what was formatted, once stopping */
+#define SB_WAIT_NS         100000000u /* longest ppoll or sleep between looks at the clock */
+#define SB_TICK_NS         500000000u /* progress line */
+#define SB_DRAIN_POLL_NS   100000000u
+#define SB_DRAIN_STILL_NS  1000000000u
+#define SB_SCRAPE_TIMEOUT  2         /* s */
+#define SB_SEQ_PER_S_GUESS 50000000u /* msgs/s a connection will not reach, for --size */
+#define SB_ACK_SLOTS_MAX   65536u    /* unacknowledged frames kept per connection */
+#define SB_ACK_HDR         12u       /* len32+ack: L and the sequence number */
+#define SB_BACKOFF_MIN_NS  10000000u
+#define SB_BACKOFF_MAX_NS  1000000000u
+
+struct sb_opts {
+	const char *target;
+	const char *framing_name;
+	const char *dist;
+	const char *metrics;
+	int64_t connections, threads, size, keys, rate, duration, count, wait_drain;
+	int64_t reconnect_for;
+	bool csv, no_header, quiet, help, acks;
+};
+
+/* Rejection-inversion sampling (Hörmann and Derflinger 1996, as in Apache Commons RNG):
+ * P(k) proportional to k^-s over 1..n in O(1) time and memory, whatever n. */
+struct sb_zipf {
+	double s, n, h_x1, h_n, sq;
+};
+
+/* What every sender reads and nobody writes once the threads run. */
+struct sb_run {
+	struct sb_opts o;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	int mhost_len; /* of HOST:PORT in --metrics, for the Host header */
+	const char *mpath;
+	struct sockaddr_storage maddr;
+	socklen_t maddr_len;
+	bool udp;
+	enum slc_frame_format framing;
+	struct sb_zipf zipf;
+	bool zipf_on;
+	char host_name[64]; /* for syslog headers */
+	uint32_t wire;      /* bytes per message on the socket */
+	uint32_t batch;     /* messages per batch */
+	uint64_t duration_ns;
+	uint64_t start_ns;
+};
+
+/* --acks: one connection's frames from its oldest unacknowledged one on. */
+enum sb_ack_state { SB_ACK_GREETING, SB_ACK_UP, SB_ACK_DOWN, SB_ACK_DONE };
+
+struct sb_ack {
+	char *ring;      /* nslots frames of wire bytes; frame s in slot s & (nslots - 1) */
+	uint32_t nslots; /* a power of two */
+	uint32_t window; /* frames in flight at most: min(the greeting's W, nslots) */
+	uint64_t quota;  /* frames to send in all; UINT64_MAX: until the duration ends */
+	uint64_t next;   /* the next new frame's seq (frames 1 .. next-1 are formatted) */
+	uint64_t acked;  /* the highest ack received: frames 1 .. acked are durable */
+	uint64_t wseq;   /* the frame being written, wseq_off bytes of it already out */
+	uint32_t wseq_off;
+	uint64_t max_sent; /* the highest frame ever written whole */
+	uint8_t rx[16];
+	uint32_t rx_len;
+	enum sb_ack_state state;
+	uint64_t retry_ns, down_since_ns, backoff_ns;
+	uint64_t greet_by_ns; /* GREETING: the greeting is due by then (0: not yet set) */
+	uint64_t resent, reconnects, last_ack_ns;
+	bool gave_up;
+};
+
+struct sb_conn {
+	int fd;
+	uint32_t id;
+	uint64_t seq;
+	struct sb_ack *ack; /* --acks only */
+	char *buf;
+	struct mmsghdr *mm; /* UDP: one per datagram slot of buf */
+	struct iovec *iov;
+	uint32_t off, len; /* TCP: bytes; UDP: datagrams */
+	uint32_t nmsg;     /* messages in the batch being written */
+};
+
+struct sb_thread {
+	const struct sb_run *r;
+	pthread_t tid;
+	struct sb_conn *conns;
+	struct pollfd *pfd;
+	uint32_t nconns;
+	uint64_t quota; /* messages, UINT64_MAX: until the duration ends */
+	double rate_per_ns;
+	uint64_t rng;
+	char syslog_hdr[160];
+	uint32_t syslog_len;
+	time_t syslog_s;
+	uint64_t end_ns;
+	int err;
+	char errmsg[160];
+	uint64_t acks_end_ns; /* --acks: when the last ack came */
+	_Alignas(64) _Atomic uint64_t msgs;
+	_Atomic uint64_t bytes;
+	_Atomic bool done;
+};
+
+struct sb_result {
+	uint64_t sent, bytes;
+	double seconds;
+	bool metrics, has_processed, has_drops;
+	double processed, processed_s, loss, drops;
+	double p[3]; /* p50, p99, p99.9 in seconds; < 0: unknown */
+	double lat_samples;
+	/* --acks */
+	uint64_t acked, resent, missing, reconnects;
+	double acked_s;
+	bool gave_up;
+};
+
+/* Set by a signal or a failed sender: every sender finishes its batches and returns. */
+extern atomic_bool sb_stop;
+
+/* ---- keys -------------------------------------------------------------------------- */
+
+static inline double
+zipf_helper1(double x)
+{
+	return fabs(x) > 1e-8 ? log1p(x) / x : 1 - x * (0.5 - x * (1.0 / 3 - 0.25 * x));
+}
+
+static inline double
+zipf_helper2(double x)
+{
+	return fabs(x) > 1e-8 ? expm1(x) / x : 1 + x * 0.5 * (1 + x * (1.0 / 3) * (1 + 0.25 * x));
+}
+
+static inline double
+zipf_hint(const struct sb_zipf *z, double x)
+{
+	double lx = log(x);
+
+	return zipf_helper2((1 - z->s) * lx) * lx;
+}
+
+static inline double
+zipf_h(const struct sb_zipf *z, double x)
+{
+	return exp(-z->s * log(x));
+}
+
+static inline double
+zipf_hint_inv(const struct sb_zipf *z, double x)
+{
+	double t = x * (1 - z->s);
+
+	return exp(zipf_helper1(t < -1 ? -1 : t) * x);
+}
+
+static inline uint64_t
+sb_rand(uint64_t *state)
+{
+	uint64_t x = (*state += 0x9e3779b97f4a7c15u); /* splitmix64 */
+
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
+	return x ^ (x >> 31);
+}
+
+/* A key id in [0, keys): rank 1 of the zipf law is key 0. */
+static inline uint64_t
+sb_key(struct sb_thread *t)
+{
+	const struct sb_run *r = t->r;
+
+	if (!r->zipf_on)
+		return (uint64_t)(((unsigned __int128)sb_rand(&t->rng) * (uint64_t)r->o.keys) >>
+		                  64);
+	for (;;) {
+		const struct sb_zipf *z = &r->zipf;
+		double u01 = (double)(sb_rand(&t->rng) >> 11) * 0x1p-53;
+		double u = z->h_n + u01 * (z->h_x1 - z->h_n);
+		double x = zipf_hint_inv(z, u);
+		double k = floor(x + 0.5);
+
+		k = k < 1 ? 1 : k > z->n ? z->n : k;
+		if (k - x <= z->sq || u >= zipf_hint(z, k + 0.5) - zipf_h(z, k))
+			return (uint64_t)k - 1;
+	}
+}
+
+/* Bytes a message of this key puts before its stamp (the key header; the syslog header). */
+static inline uint32_t
+sb_prefix_len(const struct sb_run *r, uint64_t key, uint32_t syslog_len)
+{
+	if (r->framing == SLC_FRAME_LEN32)
+		return 2 + 1 + slc_stamp_digits(key);
+	return r->framing == SLC_FRAME_SYSLOG ? syslog_len : 0;
+}
+
+/* sluice_bench_opts.c: options into r, with every refusal explained on stderr; 0 or
+ * -EINVAL (-ENOENT: a name that does not resolve). */
+int sb_setup(struct sb_run *r, int argc, char **argv);
+void sb_usage(FILE *f);
+/* Connects every socket and gives each thread its share; 0 or -errno (with a message). */
+int sb_threads_init(struct sb_run *r, struct sb_thread *ts, struct sb_conn *cs, struct pollfd *pfd);
+
+/* sluice_bench_send.c: a socket connected to ss within timeout_ms (non-blocking if asked),
+ * or -errno. */
+int sb_connect(const struct sockaddr_storage *ss, socklen_t len, int type, int timeout_ms,
+               bool nonblock);
+/* Sleeps until the absolute monotonic time until_ns, or until a socket in pfd is writable. */
+void sb_wait(struct pollfd *pfd, uint32_t n, uint64_t now, uint64_t until_ns);
+/* A sender thread's run over TCP or UDP: 0, or -errno with t->errmsg set. */
+int sb_thread_run(struct sb_thread *t);
+
+/* sluice_bench_acks.c: a sender thread's run with --acks: 0, or -errno with t->errmsg set
+ * (-ETIMEDOUT: no greeting; -EPROTO: a bad greeting or ack; -EMSGSIZE). */
+int sb_thread_run_acks(struct sb_thread *t);
+
+/* sluice_bench_report.c: GET the metrics page into *buf (grown as needed) and parse it; 0 or
+ * -errno. */
+int sb_scrape(const struct sb_run *r, char **buf, size_t *cap, struct bench_prom_sample *out);
+void sb_progress(const struct sb_run *r, struct sb_thread *ts, uint64_t now, uint64_t *last_msgs,
+                 uint64_t *last_ns, const struct bench_prom_sample *prev,
+                 const struct bench_prom_sample *cur);
+/* Polls the metrics until processed reaches sent, stands still for 1 s, or the wait ends. */
+void sb_drain(const struct sb_run *r, char **buf, size_t *cap,
+              const struct bench_prom_sample *before, struct bench_prom_sample *after,
+              struct sb_result *res, uint64_t send_end);
+void sb_report(const struct sb_run *r, const struct sb_result *res);
+
+#endif /* SLC_PERF_SLUICE_BENCH_H */

@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+/* sluice_bench_send.c: sluice-bench's TCP and UDP sender: framed batches, paced, non-blocking. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench_net.h"
+#include "sluice_bench.h"
+
+/* ---- messages ---------------------------------------------------------------------- */
+
+/* "<14>1 TIMESTAMP HOST sluice-bench - - - ": user.info, refreshed once a second. */
+static void
+sb_syslog_refresh(struct sb_thread *t)
+{
+	struct timespec ts;
+	struct tm tm;
+	char stamp[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (t->syslog_len != 0 && ts.tv_sec == t->syslog_s)
+		return;
+	t->syslog_s = ts.tv_sec;
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	t->syslog_len =
+	        (uint32_t)snprintf(t->syslog_hdr, sizeof(t->syslog_hdr),
+	                           "<14>1 %s %s " SB_PROG " - - - ", stamp, t->r->host_name);
+}
+
+/* Writes one message as it goes on the wire (r->wire bytes), stamped with the time in now;
+ * 0 or -EMSGSIZE. */
+static int
+sb_format(struct sb_thread *t, char *p, uint64_t key, const struct sb_conn *c,
+          const struct slc_stamp_ns *now)
+{
+	const struct sb_run *r = t->r;
+	uint32_t size = (uint32_t)r->o.size;
+	uint32_t prefix = sb_prefix_len(r, key, t->syslog_len);
+	int rc;
+
+	if (prefix >= size)
+		return -EMSGSIZE;
+	if (!r->udp && r->framing == SLC_FRAME_LEN32) {
+		p[0] = (char)(size >> 24);
+		p[1] = (char)(size >> 16);
+		p[2] = (char)(size >> 8);
+		p[3] = (char)size;
+		p += 4;
+	} else if (!r->udp && r->framing == SLC_FRAME_SYSLOG) {
+		p += slc_stamp_put_u64(p, size);
+		*p++ = ' ';
+	}
+	if (r->framing == SLC_FRAME_LEN32) {
+		p[0] = (char)((prefix - 2) >> 8);
+		p[1] = (char)(prefix - 2);
+		p[2] = 'k';
+		slc_stamp_put_u64(p + 3, key);
+	} else if (r->framing == SLC_FRAME_SYSLOG) {
+		memcpy(p, t->syslog_hdr, prefix);
+	}
+	rc = slc_stamp_format_ns(p + prefix, size - prefix, key, c->id, c->seq, now, size - prefix);
+	if (rc < 0)
+		return rc;
+	if (!r->udp && r->framing == SLC_FRAME_LINES)
+		p[size] = '\n';
+	return 0;
+}
+
+/* Formats the connection's next n messages, all stamped now. */
+static int
+sb_fill(struct sb_thread *t, struct sb_conn *c, uint32_t n, uint64_t now)
+{
+	const struct sb_run *r = t->r;
+	struct slc_stamp_ns now_text;
+
+	if (r->framing == SLC_FRAME_SYSLOG)
+		sb_syslog_refresh(t);
+	/* Its digits once, not per message: the stamp's longest number, the same for all n. */
+	slc_stamp_ns_set(&now_text, now);
+	for (uint32_t i = 0; i < n; i++) {
+		int rc = sb_format(t, c->buf + (size_t)i * r->wire, sb_key(t), c, &now_text);
+
+		if (rc < 0) {
+			snprintf(t->errmsg, sizeof(t->errmsg),
+			         "--size %" PRId64 " no longer holds the stamp (connection %" PRIu32
+			         ", seq %" PRIu64 "); use a larger --size",
+			         r->o.size, c->id, c->seq);
+			return rc;
+		}
+		c->seq++;
+	}
+	c->off = 0;
+	c->len = r->udp ? n : n * r->wire;
+	c->nmsg = n;
+	return 0;
+}
+
+/* Writes what it can of the batch: 1 if anything went, 0 if the socket is full, -errno. */
+static int
+sb_send(struct sb_thread *t, struct sb_conn *c)
+{
+	const struct sb_run *r = t->r;
+	ssize_t n;
+
+	do {
+		if (r->udp)
+			n = sendmmsg(c->fd, c->mm + c->off, c->len - c->off, MSG_DONTWAIT);
+		else
+			n = send(c->fd, c->buf + c->off, c->len - c->off,
+			         MSG_DONTWAIT | MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		int err = errno;
+
+		if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS)
+			return 0;
+		snprintf(t->errmsg, sizeof(t->errmsg), "%s on connection %" PRIu32 ": %s%s",
+		         r->udp ? "sendmmsg" : "send", c->id, strerror(err),
+		         r->udp && err == ECONNREFUSED ? " (nothing listens on that port?)" : "");
+		return -err;
+	}
+	c->off += (uint32_t)n;
+	if (c->off == c->len) {
+		/* Once a batch: the cost of a locked add does not matter. */
+		atomic_fetch_add_explicit(&t->bytes, (uint64_t)c->nmsg * r->wire,
+		                          memory_order_relaxed);
+		atomic_fetch_add_explicit(&t->msgs, c->nmsg, memory_order_relaxed);
+		c->nmsg = 0;
+	}
+	return n > 0;
+}
+
+/* A refusal (ICMP port unreachable) that came after the last send: reported, not lost. */
+static int
+sb_udp_check(struct sb_thread *t)
+{
+	for (uint32_t i = 0; i < t->nconns; i++) {
+		socklen_t len = sizeof(int);
+		int err = 0;
+
+		if (getsockopt(t->conns[i].fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) {
+			snprintf(t->errmsg, sizeof(t->errmsg),
+			         "connection %" PRIu32 ": %s (nothing listens on that port?)",
+			         t->conns[i].id, strerror(err));
+			return -err;
+		}
+	}
+	return 0;
+}
+
+void
+sb_wait(struct pollfd *pfd, uint32_t n, uint64_t now, uint64_t until_ns)
+{
+	uint64_t ns = until_ns > now ? until_ns - now : 0;
+	struct timespec ts;
+
+	/* Overdue with every socket full: only writability can help. */
+	if (ns > SB_WAIT_NS || (ns == 0 && n != 0))
+		ns = SB_WAIT_NS;
+	ts.tv_sec = (time_t)(ns / 1000000000u);
+	ts.tv_nsec = (long)(ns % 1000000000u);
+	if (n != 0)
+		ppoll(pfd, n, &ts, NULL);
+	else
+		nanosleep(&ts, NULL);
+}
+
+int
+sb_thread_run(struct sb_thread *t)
+{
+	const struct sb_run *r = t->r;
+	uint64_t start = r->start_ns, issued = 0, flush_by = 0;
+	uint64_t end = r->duration_ns ? start + r->duration_ns : UINT64_MAX;
+	uint32_t rr = 0;
+
+	for (;; rr++) {
+		uint64_t now = bench_now_ns(), due = t->quota, next = end;
+		bool stopping = atomic_load_explicit(&sb_stop, memory_order_relaxed) || now >= end;
+		bool moved = false;
+		uint32_t busy = 0;
+
+		if (stopping) {
+			due = issued;
+		} else if (t->rate_per_ns > 0) {
+			/* Message i is due at start + i / rate. */
+			double d = floor((double)(now - start) * t->rate_per_ns) + 1;
+
+			due = d < (double)t->quota ? (uint64_t)d : t->quota;
+			next = start + (uint64_t)ceil((double)due / t->rate_per_ns);
+		}
+		for (uint32_t j = 0; j < t->nconns; j++) {
+			struct sb_conn *c = &t->conns[(rr + j) % t->nconns];
+			int rc;
+
+			if (c->off == c->len) {
+				uint64_t n = due - issued < r->batch ? due - issued : r->batch;
+
+				if (n == 0)
+					continue;
+				rc = sb_fill(t, c, (uint32_t)n, now);
+				if (rc < 0)
+					return rc;
+				issued += n;
+			}
+			rc = sb_send(t, c);
+			if (rc < 0)
+				return rc;
+			moved |= rc > 0;
+			if (c->off < c->len) {
+				t->pfd[busy].fd = c->fd;
+				t->pfd[busy].events = POLLOUT;
+				busy++;
+			}
+		}
+		if (issued >= t->quota || stopping) {
+			if (busy == 0)
+				return r->udp ? sb_udp_check(t) : 0;
+			if (flush_by == 0)
+				flush_by = now + SB_FLUSH_NS;
+			if (now > flush_by) {
+				snprintf(t->errmsg, sizeof(t->errmsg),
+				         "the receiver did not take the last batches in %u s",
+				         (unsigned)(SB_FLUSH_NS / 1000000000u));
+				return -ETIMEDOUT;
+			}
+		}
+		if (!moved)
+			sb_wait(t->pfd, busy, now, next);
+	}
+}
+
+int
+sb_connect(const struct sockaddr_storage *ss, socklen_t len, int type, int timeout_ms,
+           bool nonblock)
+{
+	int fd = socket(ss->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int err = 0, one = 1, rc;
+	socklen_t elen = sizeof(err);
+	struct pollfd p;
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)ss, len) != 0) {
+		if (errno != EINPROGRESS) {
+			err = errno;
+			goto err_close;
+		}
+		p = (struct pollfd){.fd = fd, .events = POLLOUT};
+		rc = poll(&p, 1, timeout_ms);
+		if (rc != 1) {
+			err = rc == 0 ? ETIMEDOUT : errno;
+			goto err_close;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
+			err = errno;
+		if (err != 0)
+			goto err_close;
+	}
+	/* Paced batches are small: Nagle would hold them back and add to the latency. */
+	if (type == SOCK_STREAM)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (!nonblock && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+		err = errno;
+		goto err_close;
+	}
+	return fd;
+
+err_close:
+	close(fd);
+	return -err;
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/* test_pool.c: worker pools: the embedding API's refusals, drain-and-stop, latency buckets. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "pool/pool.h"
+#include "pool_fixture.h"
+
+/* Embedding API: refusals are explicit, and drain-and-stop finishes what was accepted. */
+struct gate {
+	_Atomic bool open;
+	_Atomic uint64_t handled;
+};
+
+static void
+gated_handler(void *vctx, uint32_t worker, const struct slc_msg *m, uint32_t n)
+{
+	struct gate *g = vctx;
+
+	(void)worker;
+	(void)m;
+	while (!atomic_load(&g->open))
+		usleep(100);
+	atomic_fetch_add(&g->handled, n);
+}
+
+Test(pool, submit_refuses_with_reasons_and_drain_finishes_everything)
+{
+	struct gate g = {0};
+	struct slc_pool_set *ps = pools_new(1, 1, gated_handler, &g);
+	struct slc_msg m = {0};
+	uint64_t accepted = 0;
+	int rc = 0;
+
+	cr_assert_eq(slc_pool_set_start(ps), 0);
+	/* The worker is stuck in the handler: the ring fills, and then try_submit says so. */
+	for (int i = 0; i < 5000 && rc == 0; i++) {
+		rc = slc_pool_try_submit(ps, 0, &m);
+		if (rc == 0)
+			accepted++;
+	}
+	cr_expect_eq(rc, -EAGAIN, "a full pool is refused, not blocked on");
+	cr_expect_eq(slc_pool_submit(ps, 0, &m, 20), -ETIMEDOUT);
+	cr_expect_eq(slc_pool_try_submit(ps, 7, &m), -EINVAL);
+	atomic_store(&g.open, true);
+	slc_pool_set_drain_stop(ps);
+	cr_expect_eq(atomic_load(&g.handled), accepted, "everything accepted was handled");
+	cr_expect_eq(slc_pool_try_submit(ps, 0, &m), -ESHUTDOWN);
+	cr_expect_eq(slc_pool_submit(ps, 0, &m, 10), -ESHUTDOWN);
+	slc_pool_set_destroy(ps);
+}
+
+/* The handler latency histogram's buckets (pool.h): each power of two its own, up to the
+ * largest time a uint64_t holds; nothing slow is folded into a faster bucket. */
+Test(pool, handler_latency_buckets_cover_every_time)
+{
+	cr_expect_eq(slc_pool_latency_bucket(0), 0);
+	cr_expect_eq(slc_pool_latency_bucket(1), 0);
+	cr_expect_eq(slc_pool_latency_bucket(2), 1);
+	cr_expect_eq(slc_pool_latency_bucket(3), 1);
+	cr_expect_eq(slc_pool_latency_bucket(1000), 9);
+	cr_expect_eq(slc_pool_latency_bucket((1ull << 31) - 1), 30);
+	cr_expect_eq(slc_pool_latency_bucket(1ull << 31), 31);
+	cr_expect_eq(slc_pool_latency_bucket(5000000000ull), 32, "5 s");
+	cr_expect_eq(slc_pool_latency_bucket(UINT64_MAX), SLC_POOL_LATENCY_BUCKETS - 1);
+}
