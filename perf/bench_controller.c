@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "bench_opts.h"
 #include "ctl_loop.h"
 #include "numa.h"
@@ -119,15 +120,6 @@ struct run {
 	double final_dev; /* largest |w - ideal| / ideal at the last tick */
 };
 
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Serves n messages: the worker is busy for n * cost after the end of its previous batch
  * or now, whichever is later, and sleeps until then. Time overslept (timer slack, a late
@@ -139,7 +131,7 @@ handler(void *ctx, uint32_t worker, const struct slc_msg *m, uint32_t n)
 	static _Thread_local bool slack_set;
 	struct run *r = ctx;
 	struct svc *s = &r->svc[worker];
-	uint64_t now = mono_ns();
+	uint64_t now = slc_mono_ns();
 	struct timespec ts;
 
 	(void)m;
@@ -280,7 +272,7 @@ run_once(const struct opts *o, enum mode mode, uint32_t run_no, FILE *ticks)
 		exit(1);
 	}
 
-	t0 = mono_ns();
+	t0 = slc_mono_ns();
 	tmid = t0 + (uint64_t)o->seconds * 500000000ull;
 	tend = t0 + (uint64_t)o->seconds * 1000000000ull;
 	hmid = 0;
@@ -297,7 +289,7 @@ run_once(const struct opts *o, enum mode mode, uint32_t run_no, FILE *ticks)
 		/* The clock every 16 batches (1024 messages): often enough that the middle and
 		 * the end of the run never fall in the same check, even at 1000 msg/s. */
 		if ((iter & 15) == 0) {
-			uint64_t now = mono_ns();
+			uint64_t now = slc_mono_ns();
 
 			if (hmid == 0 && now >= tmid) {
 				hmid = atomic_load_explicit(&r->handled, memory_order_relaxed);

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "bench_opts.h"
 #include "key.h"
 #include "sink_kafka.h"
@@ -92,15 +93,6 @@ struct bench {
 	uint32_t *key_len; /* of each payload's key, the bytes before its first space */
 	struct slc_key_spec key;
 };
-
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void
 quiet_log(void *ctx, int level, const char *fmt, ...)
@@ -213,7 +205,7 @@ run_librdkafka(struct bench *b)
 	}
 	rkt = rd_kafka_topic_new(rk, TOPIC, NULL);
 	delivered = failed = 0;
-	t0 = mono_ns();
+	t0 = slc_mono_ns();
 	for (uint64_t i = 0; i < n; i++) {
 		uint8_t *p = b->payload + (i % PAYLOADS) * (size_t)o->size;
 
@@ -231,7 +223,7 @@ run_librdkafka(struct bench *b)
 	}
 	while (delivered + failed < n)
 		rd_kafka_flush(rk, 100);
-	t0 = mono_ns() - t0;
+	t0 = slc_mono_ns() - t0;
 	rd_kafka_topic_destroy(rkt);
 	rd_kafka_destroy(rk);
 	if (failed != 0) {
@@ -282,7 +274,7 @@ run_sink(struct bench *b, bool per_worker)
 	err = slc_sink_kafka_ops.worker_open(s, 0, &w);
 	if (err != 0)
 		return err;
-	t0 = mono_ns();
+	t0 = slc_mono_ns();
 	while (done < n) {
 		uint32_t k =
 		        n - done < (uint64_t)o->batch ? (uint32_t)(n - done) : (uint32_t)o->batch;
@@ -298,7 +290,7 @@ run_sink(struct bench *b, bool per_worker)
 	}
 	if (err == 0)
 		err = slc_sink_kafka_ops.sync(w);
-	t0 = mono_ns() - t0;
+	t0 = slc_mono_ns() - t0;
 	slc_sink_kafka_ops.worker_close(w);
 	slc_sink_kafka_stats(s, &st);
 	slc_sink_kafka_ops.destroy(s);

@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "bench_opts.h"
 
 #define RR_PROG      "raw_recv"
@@ -62,15 +63,6 @@ static const struct bench_opt rr_opt_table[] = {
 };
 
 #define RR_NOPTS (sizeof(rr_opt_table) / sizeof(rr_opt_table[0]))
-
-static uint64_t
-rr_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t
 rr_count_lf(const char *p, size_t n)
@@ -211,7 +203,7 @@ main(int argc, char **argv)
 			}
 			r = recv(fd, buf, RR_BUF_BYTES, 0);
 			if (r > 0) {
-				last_ns = rr_now_ns();
+				last_ns = slc_mono_ns();
 				if (first_ns == 0)
 					first_ns = last_ns;
 				lines += rr_count_lf(buf, (size_t)r);
