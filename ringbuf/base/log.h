@@ -18,6 +18,9 @@
  *
  * Lines about what peers or the outside world do (a refused frame, a broker that is down)
  * go through a struct slc_log_limit, so that a flood of them cannot fill the disk.
+ *
+ * Nothing here fails or returns an errno: a line that does not fit is cut short, and a
+ * write to stderr that fails is lost (there is nowhere left to say so).
  */
 
 /* Levels, most severe first (the order --log-level counts in). */
