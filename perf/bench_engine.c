@@ -50,15 +50,6 @@ handler(void *ctx, uint32_t worker, const struct slc_msg *m, uint32_t n)
 	atomic_fetch_add_explicit(&handled, n, memory_order_relaxed);
 }
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static uint32_t
 mix32(uint32_t x)
 {
@@ -89,7 +80,7 @@ run_once(const struct opts *o, enum slc_route_strategy strategy)
 	struct slc_router *rt;
 	struct slc_msg *src;
 	uint64_t sent = 0;
-	double t0, t1;
+	uint64_t t0, t1;
 	int err;
 
 	for (uint32_t g = 0; g < o->pools * o->workers; g++)
@@ -112,7 +103,7 @@ run_once(const struct opts *o, enum slc_route_strategy strategy)
 	atomic_store(&handled, 0);
 	slc_pool_set_start(ps);
 
-	t0 = now_s();
+	t0 = slc_mono_ns();
 	while (sent < o->msgs) {
 		uint32_t at = (uint32_t)(sent % (KEYS - o->batch));
 		uint32_t n = o->batch, off = 0;
@@ -130,14 +121,14 @@ run_once(const struct opts *o, enum slc_route_strategy strategy)
 	}
 	while (atomic_load_explicit(&handled, memory_order_relaxed) < o->msgs)
 		slc_ring_cpu_relax();
-	t1 = now_s();
+	t1 = slc_mono_ns();
 
 	slc_pool_set_drain_stop(ps);
 	slc_router_destroy(rt);
 	slc_pool_set_destroy(ps);
 	free(src);
 	free(sh);
-	return (double)o->msgs / (t1 - t0);
+	return (double)o->msgs * 1e9 / (double)(t1 - t0);
 }
 
 static void

@@ -16,6 +16,8 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#include "base/clock.h"
+
 #define BENCH_EVENTS     256
 #define BENCH_RECV_BYTES 65536
 #define BENCH_RECV_MAX   16 /* recv calls per readiness event, for fairness */
@@ -49,12 +51,6 @@ pid_t
 bench_gettid(void)
 {
 	return (pid_t)syscall(SYS_gettid);
-}
-
-static int64_t
-bench_ts_ns(const struct timespec *ts)
-{
-	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
 }
 
 /* utime + stime from /proc/self/task/<tid>/stat, in clock ticks turned into ns. */
@@ -98,26 +94,20 @@ bench_tid_cpu_ns(pid_t tid)
 	struct timespec ts;
 
 	if (clock_gettime(clk, &ts) == 0)
-		return bench_ts_ns(&ts);
+		return (int64_t)slc_timespec_ns(&ts);
 	return bench_tid_cpu_ns_proc(tid);
 }
 
 int64_t
 bench_process_cpu_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return bench_ts_ns(&ts);
+	return (int64_t)slc_process_cpu_ns();
 }
 
 int64_t
 bench_self_cpu_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return bench_ts_ns(&ts);
+	return (int64_t)slc_thread_cpu_ns();
 }
 
 static void

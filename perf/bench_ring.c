@@ -58,6 +58,8 @@
 #include <ck_ring.h>
 #include <rte_ring.h>
 
+#include "base/clock.h"
+#include "base/compiler.h"
 #include "bench_opts.h"
 #include "bench_util.h"
 #include "ring.h"
@@ -70,7 +72,7 @@
 /* Rings and per-thread state sit on their own line pairs, as in ring.h. */
 #define BENCH_ALIGN SLC_RING_SIDE_GAP
 
-#define BENCH_INLINE static inline __attribute__((always_inline))
+#define BENCH_INLINE static SLC_ALWAYS_INLINE
 
 enum bench_kind {
 	BENCH_SPSC,
@@ -524,7 +526,7 @@ struct bench_check {
 	uint64_t next[BENCH_PROD_MAX];
 };
 
-_Noreturn static void __attribute__((noinline, cold))
+_Noreturn static void SLC_NOINLINE SLC_COLD
 bench_check_fail(const struct bench_check *chk, uint64_t v, const char *why)
 {
 	uint64_t p = v >> BENCH_SEQ_BITS;
@@ -544,9 +546,9 @@ bench_check_items(struct bench_check *chk, const uint64_t *objs, uint32_t n)
 		uint64_t v = objs[i];
 		uint64_t p = v >> BENCH_SEQ_BITS;
 
-		if (__builtin_expect(p >= chk->job->cfg->producers, 0))
+		if (SLC_UNLIKELY(p >= chk->job->cfg->producers))
 			bench_check_fail(chk, v, "unknown producer");
-		if (__builtin_expect((v & BENCH_SEQ_MASK) != chk->next[p], 0))
+		if (SLC_UNLIKELY((v & BENCH_SEQ_MASK) != chk->next[p]))
 			bench_check_fail(chk, v, "out of order, lost or duplicated");
 		chk->next[p]++;
 	}
@@ -609,7 +611,7 @@ bench_consume(struct bench_thread *t, bench_deq1_fn deq1, bench_deqn_fn deqn)
 	uint64_t t0;
 
 	pthread_barrier_wait(&job->start);
-	t0 = bench_now_ns();
+	t0 = slc_mono_ns();
 	if (job->cfg->batch == 1) {
 		while (left != 0) {
 			if (!deq1(ring, aux, &objs[0])) {
@@ -631,13 +633,13 @@ bench_consume(struct bench_thread *t, bench_deq1_fn deq1, bench_deqn_fn deqn)
 				slc_ring_cpu_relax();
 				continue;
 			}
-			if (__builtin_expect(n > left, 0))
+			if (SLC_UNLIKELY(n > left))
 				bench_check_fail(&chk, objs[0], "more elements than were sent");
 			bench_check_items(&chk, objs, n);
 			left -= n;
 		}
 	}
-	job->elapsed_ns = bench_now_ns() - t0;
+	job->elapsed_ns = slc_mono_ns() - t0;
 	job->received = job->items - left;
 	if (left != 0)
 		return;

@@ -10,15 +10,14 @@
 #include <stdlib.h>
 #include <time.h>
 
-/* CLOCK_MONOTONIC in ns; async-signal-safe (clock_gettime). Inline, as each benchmark's own
+#include "base/clock.h"
+
+/* CLOCK_MONOTONIC in ns (base/clock.h); async-signal-safe. Inline, as each benchmark's own
  * copy was: bench_ring reads it around its measured loops. */
 static inline uint64_t
 bench_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return slc_mono_ns();
 }
 
 /* qsort's comparison of two doubles, ascending. */

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+
 static long
 futex(_Atomic uint32_t *uaddr, int op, uint32_t val, const struct timespec *ts)
 {
@@ -48,8 +50,7 @@ slc_ring_park_sleep(struct slc_ring_park *p, int64_t timeout_ns)
 	int ret = 0;
 
 	if (timeout_ns >= 0) {
-		ts.tv_sec = timeout_ns / 1000000000;
-		ts.tv_nsec = timeout_ns % 1000000000;
+		ts = slc_timespec_from_ns((uint64_t)timeout_ns);
 		tsp = &ts;
 	}
 	p->sleeps++;

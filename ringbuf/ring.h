@@ -12,6 +12,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base/assert.h"   /* SLC_ASSERT */
+#include "base/compiler.h" /* SLC_CACHE_LINE */
+
 /*
  * Two ring types move fixed-size elements (8 to SLC_RING_ESIZE_MAX bytes, a multiple of 8)
  * between threads without locks:
@@ -49,23 +52,6 @@
  *      producer writes that slot again, one lap later.
  */
 
-/* Assertions for debug and sanitizer builds (SLC_DEBUG); nothing in release builds. */
-#ifdef SLC_DEBUG
-#include <stdio.h>
-#include <stdlib.h>
-#define SLC_ASSERT(cond)                                                                     \
-	do {                                                                                 \
-		if (!(cond)) {                                                               \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__,  \
-				#cond);                                                      \
-			abort();                                                             \
-		}                                                                            \
-	} while (0)
-#else
-#define SLC_ASSERT(cond) ((void)0)
-#endif
-
-#define SLC_CACHE_LINE 64
 /* Adjacent-line prefetchers pull lines in pairs: keep the two sides 128 bytes apart. */
 #define SLC_RING_SIDE_GAP 128
 /* Alignment a ring's memory must have: that of its most aligned member. */

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "base/clock.h" /* slc_mono_ns, the clock of recv_ns; callers of msg.h use it */
+
 /*
  * A message is not copied: it points into the reactor's receive buffer (or, for a frame
  * that straddled two buffers, into a reassembly buffer). The bytes stay valid until the
@@ -55,17 +57,6 @@ slc_msg_ack_seq(const struct slc_msg *m)
 	return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
 	       (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
 	       (uint64_t)p[6] << 8 | p[7];
-}
-
-/* CLOCK_MONOTONIC in nanoseconds: the clock of recv_ns, and of every interval sluice
- * measures (timeouts, rates, latencies). */
-static inline uint64_t
-slc_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 #endif /* SLC_URING_MSG_H */

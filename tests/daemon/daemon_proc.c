@@ -22,15 +22,6 @@
 
 extern char **environ;
 
-uint64_t
-dproc_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 void
 dproc_make_dir(struct dproc *d)
 {
@@ -85,14 +76,14 @@ dproc_log_pump(struct dproc *d)
 bool
 dproc_log_wait(struct dproc *d, size_t from, const char *until, uint32_t timeout_ms)
 {
-	uint64_t end = dproc_mono_ms() + timeout_ms;
+	uint64_t end = slc_mono_ms() + timeout_ms;
 
 	for (;;) {
 		if (from > d->log_len)
 			from = 0; /* the window moved: look at all of it */
 		if (until != NULL && strstr(d->log + from, until) != NULL)
 			return true;
-		if (d->eof || dproc_mono_ms() >= end)
+		if (d->eof || slc_mono_ms() >= end)
 			return false;
 		log_read(d, 50);
 	}
@@ -124,16 +115,16 @@ dproc_spawn(struct dproc *d, const char *const *args)
 int
 dproc_run_to_exit(struct dproc *d, const char *const *args)
 {
-	uint64_t end = dproc_mono_ms() + 10000;
+	uint64_t end = slc_mono_ms() + 10000;
 	pid_t r;
 	int st;
 
 	dproc_spawn(d, args);
-	while (!d->eof && dproc_mono_ms() < end)
+	while (!d->eof && slc_mono_ms() < end)
 		log_read(d, 50);
 	close(d->err_fd);
 	/* Its stderr closes a moment before it can be reaped. */
-	while ((r = waitpid(d->pid, &st, WNOHANG)) == 0 && dproc_mono_ms() < end)
+	while ((r = waitpid(d->pid, &st, WNOHANG)) == 0 && slc_mono_ms() < end)
 		usleep(10000);
 	cr_assert_neq(r, -1, "waitpid: %s", strerror(errno));
 	cr_expect(r != 0, "sluiced was still running after 10 s:\n%s", d->log);
@@ -186,11 +177,11 @@ dproc_start(struct dproc *d, const char *const *args)
 int
 dproc_stop(struct dproc *d)
 {
-	uint64_t end = dproc_mono_ms() + 30000;
+	uint64_t end = slc_mono_ms() + 30000;
 	int st;
 
 	kill(d->pid, SIGTERM);
-	while (!d->eof && dproc_mono_ms() < end)
+	while (!d->eof && slc_mono_ms() < end)
 		log_read(d, 50);
 	if (!d->eof)
 		kill(d->pid, SIGKILL);
@@ -308,11 +299,11 @@ uint64_t
 dproc_metric_wait(struct dproc *d, const char *name, const char *const *filters, uint64_t want,
                   uint32_t timeout_ms)
 {
-	uint64_t end = dproc_mono_ms() + timeout_ms, v;
+	uint64_t end = slc_mono_ms() + timeout_ms, v;
 
 	for (;;) {
 		v = dproc_metric_now(d, name, filters);
-		if (v >= want || dproc_mono_ms() >= end)
+		if (v >= want || slc_mono_ms() >= end)
 			return v;
 		dproc_log_pump(d);
 		usleep(50000);
@@ -366,12 +357,12 @@ dproc_send_all(int fd, const void *buf, size_t len)
 bool
 dproc_wait_closed(int fd, uint32_t timeout_ms)
 {
-	uint64_t end = dproc_mono_ms() + timeout_ms;
+	uint64_t end = slc_mono_ms() + timeout_ms;
 	char buf[4096];
 
 	for (;;) {
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		uint64_t now = dproc_mono_ms();
+		uint64_t now = slc_mono_ms();
 		ssize_t r;
 
 		if (now >= end)

@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "base/clock.h" /* slc_mono_ms, the clock of the helpers' deadlines */
+
 #define DPROC_LOG_MAX   (1u << 18)
 #define DPROC_PORTS_MAX 16u
 
@@ -32,8 +34,6 @@ struct dproc {
 	size_t log_len;
 	char log[DPROC_LOG_MAX + 1]; /* NUL-terminated */
 };
-
-uint64_t dproc_mono_ms(void);
 
 /* A fresh folder /tmp/sluiced-test-XXXXXX in d->dir; dproc_remove_dir removes it. */
 void dproc_make_dir(struct dproc *d);

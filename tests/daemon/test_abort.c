@@ -235,9 +235,9 @@ Test(abort, acked_messages_survive_three_kill_9_restarts, .timeout = 240)
 	dproc_start(d, args);
 	cr_assert_eq(d->port[0], c.port);
 
-	end = dproc_mono_ms() + 180000;
+	end = slc_mono_ms() + 180000;
 	while (c.acked < ABORT_MSGS) {
-		cr_assert_lt(dproc_mono_ms(), end,
+		cr_assert_lt(slc_mono_ms(), end,
 		             "stuck at %" PRIu64 " acknowledged after %u kills; sluiced:\n%s",
 		             c.acked, kills, d->log);
 		dproc_log_pump(d);
@@ -257,7 +257,7 @@ Test(abort, acked_messages_survive_three_kill_9_restarts, .timeout = 240)
 			kills++;
 			/* The port is closed: the client must see that before the restart. */
 			while (c.refused < refused + 3) {
-				cr_assert_lt(dproc_mono_ms(), end);
+				cr_assert_lt(slc_mono_ms(), end);
 				if (c.fd >= 0) {
 					client_read(&c, 20);
 					continue;
@@ -268,7 +268,7 @@ Test(abort, acked_messages_survive_three_kill_9_restarts, .timeout = 240)
 			}
 			/* The same port and directory; the port can take a moment to be free. */
 			while (!dproc_try_start(d, args)) {
-				cr_assert_lt(dproc_mono_ms(), end, "no restart:\n%s", d->log);
+				cr_assert_lt(slc_mono_ms(), end, "no restart:\n%s", d->log);
 				usleep(100000);
 			}
 			cr_assert_eq(d->port[0], c.port);

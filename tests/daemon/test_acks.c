@@ -20,6 +20,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "base/clock.h"
 #include "sink_file.h"
 #include "route/stamp.h"
 
@@ -37,20 +38,11 @@ struct daemon {
 	uint16_t metrics_port;
 };
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Reads stderr until `until` appears in the log, timeout_ms pass, or EOF (until NULL). */
 static bool
 read_log(struct daemon *d, const char *until, uint32_t timeout_ms)
 {
-	uint64_t end = mono_ms() + timeout_ms;
+	uint64_t end = slc_mono_ms() + timeout_ms;
 
 	for (;;) {
 		struct pollfd pfd = {.fd = d->err_fd, .events = POLLIN};
@@ -59,7 +51,7 @@ read_log(struct daemon *d, const char *until, uint32_t timeout_ms)
 		d->log[d->log_len] = '\0';
 		if (until != NULL && strstr(d->log, until) != NULL)
 			return true;
-		if (mono_ms() >= end)
+		if (slc_mono_ms() >= end)
 			return false;
 		if (poll(&pfd, 1, 50) <= 0)
 			continue;
@@ -381,11 +373,11 @@ Test(acks, kill_9_loses_no_acknowledged_frame, .timeout = 300)
 	bench = bench_start(port, count, rate, out);
 	/* The kill lands mid-stream: once a sixth of the frames are acknowledged (about half a
 	 * second at this pace), with the client still sending. */
-	for (uint64_t end = mono_ms() + 60000;
+	for (uint64_t end = slc_mono_ms() + 60000;
 	     metric(d.metrics_port, "sluice_acked_frames_total") < count / 6; usleep(10000)) {
 		cr_assert_eq(waitpid(bench, &st, WNOHANG), 0, "sluice-bench ended before the kill");
 		cr_assert_lt(
-		        mono_ms(), end, "%llu of %llu frames acknowledged after 60 s",
+		        slc_mono_ms(), end, "%llu of %llu frames acknowledged after 60 s",
 		        (unsigned long long)metric(d.metrics_port, "sluice_acked_frames_total"),
 		        (unsigned long long)count);
 	}

@@ -129,10 +129,10 @@ static void
 good_progress(struct good *g, struct dproc *d, uint32_t more)
 {
 	uint32_t want = atomic_load_explicit(&g->sent, memory_order_acquire) + more;
-	uint64_t end = dproc_mono_ms() + 10000;
+	uint64_t end = slc_mono_ms() + 10000;
 
-	while (atomic_load_explicit(&g->sent, memory_order_acquire) < want &&
-	       dproc_mono_ms() < end && g->err == 0) {
+	while (atomic_load_explicit(&g->sent, memory_order_acquire) < want && slc_mono_ms() < end &&
+	       g->err == 0) {
 		dproc_log_pump(d);
 		usleep(5000);
 	}
@@ -529,8 +529,8 @@ Test(hostile, random_bytes_on_syslog, .timeout = 120)
 	}
 	/* Random bytes are often valid syslog for a while (LF frames); most connections hit a
 	 * digit that starts a bad octet count. Those the daemon closes; the rest we close. */
-	end = dproc_mono_ms() + 3000;
-	while (dproc_mono_ms() < end && by_daemon < RANDOM_CONNS) {
+	end = slc_mono_ms() + 3000;
+	while (slc_mono_ms() < end && by_daemon < RANDOM_CONNS) {
 		for (uint32_t i = 0; i < RANDOM_CONNS; i++)
 			if (!closed[i] && dproc_wait_closed(fds[i], 1)) {
 				closed[i] = true;
@@ -665,9 +665,9 @@ Test(hostile, idle_and_unfinished_frames_time_out, .timeout = 120)
 	peer_part = dproc_local_port(part);
 	peer_silent = dproc_local_port(silent);
 	hostile_send(part, "a frame that never ends", 23);
-	t0 = dproc_mono_ms();
+	t0 = slc_mono_ms();
 	cr_expect(dproc_wait_closed(part, 5000), "half a frame kept its connection open");
-	took = dproc_mono_ms() - t0;
+	took = slc_mono_ms() - t0;
 	cr_expect(took >= 900 && took <= 3000, "closed after %llu ms, with --idle-timeout 1s",
 	          (unsigned long long)took);
 	cr_expect(dproc_wait_closed(silent, 3000), "a silent connection stayed open");
@@ -706,9 +706,9 @@ Test(hostile, slowloris_dribbling_one_frame_times_out, .timeout = 120)
 	from = s.d.log_len;
 	fd = hostile_connect(port);
 	peer = dproc_local_port(fd);
-	t0 = dproc_mono_ms();
+	t0 = slc_mono_ms();
 	/* 4 s of dribbling: four times the timeout, and far below max-frame (20 bytes). */
-	while (!closed && dproc_mono_ms() - t0 < 4000) {
+	while (!closed && slc_mono_ms() - t0 < 4000) {
 		hostile_send(fd, "x", 1);
 		closed = dproc_wait_closed(fd, 200);
 		dproc_log_pump(&s.d);
@@ -717,7 +717,7 @@ Test(hostile, slowloris_dribbling_one_frame_times_out, .timeout = 120)
 	cr_expect(closed,
 	          "a connection that dribbles one frame was not closed in %llu ms with "
 	          "--idle-timeout 1s",
-	          (unsigned long long)(dproc_mono_ms() - t0));
+	          (unsigned long long)(slc_mono_ms() - t0));
 	if (closed) {
 		expect_close_logged(&s.d, from, peer, "idle");
 		expect_counter(&s.d, "sluice_connections_closed_total", port, "reason=\"idle\"", 1);
@@ -763,11 +763,11 @@ Test(hostile, ten_thousand_idle_connections_over_max_conns, .timeout = 300)
 	from = s.d.log_len;
 	sa.sin_port = htons(port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	t0 = dproc_mono_ms();
+	t0 = slc_mono_ms();
 	/* Non-blocking connects, 500 at a time, each batch given up to 5 s to complete: the
 	 * accept queue (4096) is never asked for more than it holds. */
 	for (uint32_t base = 0; base < FLOOD_CONNS; base += 500) {
-		uint64_t end = dproc_mono_ms() + 5000;
+		uint64_t end = slc_mono_ms() + 5000;
 		uint32_t pending = 0;
 
 		for (uint32_t i = base; i < base + 500; i++) {
@@ -783,7 +783,7 @@ Test(hostile, ten_thousand_idle_connections_over_max_conns, .timeout = 300)
 				pfd[i].events = 0;
 			}
 		}
-		while (pending != 0 && dproc_mono_ms() < end) {
+		while (pending != 0 && slc_mono_ms() < end) {
 			if (poll(pfd + base, 500, 50) <= 0)
 				continue;
 			for (uint32_t i = base; i < base + 500; i++) {
@@ -814,9 +814,9 @@ Test(hostile, ten_thousand_idle_connections_over_max_conns, .timeout = 300)
 	for (uint32_t i = 0; i < FLOOD_CONNS; i++)
 		pfd[i].events = POLLIN | POLLRDHUP;
 	{
-		uint64_t end = dproc_mono_ms() + 10000;
+		uint64_t end = slc_mono_ms() + 10000;
 
-		while (refused_seen < refused && dproc_mono_ms() < end) {
+		while (refused_seen < refused && slc_mono_ms() < end) {
 			refused_seen = 0;
 			poll(pfd, FLOOD_CONNS, 100);
 			for (uint32_t i = 0; i < FLOOD_CONNS; i++)
@@ -848,7 +848,7 @@ Test(hostile, ten_thousand_idle_connections_over_max_conns, .timeout = 300)
 	/* A generous bound (a few seconds on an idle machine, under a sanitizer too): it holds
 	 * on a loaded 2-CPU machine, and fails a daemon that handles the flood one connection
 	 * at a time behind some timer. */
-	cr_expect_lt(dproc_mono_ms() - t0, 60000u);
+	cr_expect_lt(slc_mono_ms() - t0, 60000u);
 }
 
 /* ---- closes: half, mid-frame, reset -------------------------------------------------------- */
@@ -1108,8 +1108,8 @@ Test(hostile, a_record_the_sink_refuses_costs_only_itself, .timeout = 240)
 	cr_expect(dproc_wait_closed(tfd, 20000), "the connection with a refused frame stays open");
 	close(tfd);
 	/* Every frame is acknowledged, and the connection stays open. */
-	end = dproc_mono_ms() + 60000;
-	while (acked < REFUSE_ACKED && dproc_mono_ms() < end) {
+	end = slc_mono_ms() + 60000;
+	while (acked < REFUSE_ACKED && slc_mono_ms() < end) {
 		struct pollfd p = {.fd = afd, .events = POLLIN};
 		ssize_t n;
 

@@ -31,13 +31,13 @@ mock_brokers(struct mock *m, bool up)
 static int
 get_until(struct dproc *d, const char *path, int want, char *body, size_t cap)
 {
-	uint64_t deadline = dproc_mono_ms() + 30000;
+	uint64_t deadline = slc_mono_ms() + 30000;
 	int st;
 
 	for (;;) {
 		st = dproc_get(d, path, body, cap);
 		dproc_log_pump(d);
-		if (st == want || dproc_mono_ms() > deadline)
+		if (st == want || slc_mono_ms() > deadline)
 			return st;
 		usleep(50000);
 	}
@@ -47,12 +47,12 @@ get_until(struct dproc *d, const char *path, int want, char *body, size_t cap)
 static void
 delivered_await(struct dproc *d, uint64_t n)
 {
-	uint64_t deadline = dproc_mono_ms() + 30000;
+	uint64_t deadline = slc_mono_ms() + 30000;
 
 	cr_assert_geq(dproc_metric_wait(d, "sluice_sink_kafka_produced_total", NULL, n, 30000), n,
 	              "%s", d->log);
 	while (dproc_metric_now(d, "sluice_sink_kafka_queue_depth", NULL) != 0) {
-		cr_assert_lt(dproc_mono_ms(), deadline, "records still waiting: %s", d->log);
+		cr_assert_lt(slc_mono_ms(), deadline, "records still waiting: %s", d->log);
 		usleep(10000);
 	}
 }

@@ -54,15 +54,6 @@ struct sender {
 	pthread_t t;
 };
 
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void
 format_msg(char *p, uint32_t size, uint32_t conn, uint64_t seq)
 {
@@ -78,7 +69,7 @@ sender_main(void *arg)
 	struct sender *s = arg;
 	char buf[BATCH_MAX * MSG_MIN];
 	const uint64_t batch = sizeof(buf) / s->size;
-	uint64_t t0 = mono_ns(), seq = 0, total = 0, blocked = 0;
+	uint64_t t0 = slc_mono_ns(), seq = 0, total = 0, blocked = 0;
 	size_t len = 0, off = 0;
 
 	while (!atomic_load_explicit(&s->stop, memory_order_acquire)) {
@@ -88,7 +79,7 @@ sender_main(void *arg)
 			uint64_t n = batch;
 
 			if (s->rate != 0) {
-				uint64_t due = (mono_ns() - t0) * s->rate / 1000000000ull;
+				uint64_t due = (slc_mono_ns() - t0) * s->rate / 1000000000ull;
 
 				n = due - seq < batch ? due - seq : batch;
 				if (n == 0) {
@@ -110,17 +101,17 @@ sender_main(void *arg)
 		} else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
 			/* The daemon pushes back: wait for room, or for the stop. */
 			struct pollfd pfd = {.fd = s->fd, .events = POLLOUT};
-			uint64_t p0 = mono_ns();
+			uint64_t p0 = slc_mono_ns();
 
 			poll(&pfd, 1, 50);
-			blocked += mono_ns() - p0;
+			blocked += slc_mono_ns() - p0;
 			atomic_store_explicit(&s->blocked_ns, blocked, memory_order_release);
 		} else {
 			s->err = -errno;
 			break;
 		}
 	}
-	s->due = s->rate != 0 ? (mono_ns() - t0) * s->rate / 1000000000ull : seq;
+	s->due = s->rate != 0 ? (slc_mono_ns() - t0) * s->rate / 1000000000ull : seq;
 	return NULL;
 }
 
@@ -301,12 +292,12 @@ Test(overload, ten_times_capacity_loses_nothing_and_drains, .timeout = 180)
 	dproc_start(&d, args);
 	cr_assert_neq(d.metrics_port, 0);
 	senders_start(s, OVL_CONNS, d.port[0], 10 * OVL_CAPACITY / OVL_CONNS, MSG_SIZE);
-	t0 = dproc_mono_ms();
+	t0 = slc_mono_ms();
 	/* Once a second: RSS, and the reactor's pause counters. */
-	while ((t_load = dproc_mono_ms() - t0) < OVL_LOAD_S * 1000u) {
+	while ((t_load = slc_mono_ms() - t0) < OVL_LOAD_S * 1000u) {
 		uint64_t rss = vm_rss_kib(d.pid), paused, pauses;
 
-		usleep(1000000 - (useconds_t)((dproc_mono_ms() - t0) % 1000) * 1000);
+		usleep(1000000 - (useconds_t)((slc_mono_ms() - t0) % 1000) * 1000);
 		paused = dproc_metric_now(&d, "sluice_reactor_paused_connections", NULL);
 		pauses = dproc_metric_now(&d, "sluice_reactor_pauses_total", NULL);
 		dproc_log_pump(&d);
@@ -345,18 +336,18 @@ Test(overload, ten_times_capacity_loses_nothing_and_drains, .timeout = 180)
 	/* The load stops: FIN on every connection. The daemon takes what the sockets hold,
 	 * closes them, and its workers catch up. A message cut by the stop is lost (it was
 	 * never whole): eof_midframe. */
-	drain_start = dproc_mono_ms();
+	drain_start = slc_mono_ms();
 	for (uint32_t i = 0; i < OVL_CONNS; i++)
 		shutdown(s[i].fd, SHUT_WR);
 	for (uint32_t i = 0; i < OVL_CONNS; i++) {
-		uint64_t now = dproc_mono_ms(), left = drain_start + OVL_DRAIN_MS;
+		uint64_t now = slc_mono_ms(), left = drain_start + OVL_DRAIN_MS;
 
 		cr_expect(dproc_wait_closed(s[i].fd, left > now ? (uint32_t)(left - now) : 1),
 		          "connection %u not drained in %u ms", i, OVL_DRAIN_MS);
 		close(s[i].fd);
 		dproc_log_pump(&d);
 	}
-	for (uint64_t end = dproc_mono_ms() + 10000; dproc_mono_ms() < end; usleep(100000)) {
+	for (uint64_t end = slc_mono_ms() + 10000; slc_mono_ms() < end; usleep(100000)) {
 		received = dproc_metric_now(&d, "sluice_received_messages_total", NULL);
 		processed = dproc_metric_now(&d, "sluice_worker_processed_total", NULL);
 		if (processed == received)
@@ -371,7 +362,7 @@ Test(overload, ten_times_capacity_loses_nothing_and_drains, .timeout = 180)
 	        "overload: %u s, offered %" PRIu64 " msgs, processed %" PRIu64 ", written %" PRIu64
 	        ", drained in %" PRIu64 " ms; RSS max %" PRIu64 " KiB; paused max %" PRIu64
 	        ", pauses %" PRIu64 "\n",
-	        OVL_LOAD_S, offered_total, taken, total_written, dproc_mono_ms() - drain_start,
+	        OVL_LOAD_S, offered_total, taken, total_written, slc_mono_ms() - drain_start,
 	        rss_max, paused_max, pauses_last);
 
 	/* Per connection: every whole message written, once, in the sink. */
@@ -415,8 +406,8 @@ slow_run(const char *const *args, uint32_t load_s, uint32_t size, struct sender 
 	dproc_start(&d, args);
 	senders_start(s, n, d.port[0], SLOW_RATE, size);
 	*paused_max = 0;
-	t0 = dproc_mono_ms();
-	while (dproc_mono_ms() - t0 < load_s * 1000u) {
+	t0 = slc_mono_ms();
+	while (slc_mono_ms() - t0 < load_s * 1000u) {
 		uint64_t paused;
 
 		usleep(500000);

@@ -377,9 +377,9 @@ Test(sluiced, sigterm_mid_stream_loses_nothing_accepted, .timeout = 120)
 	st.port = d.port[0];
 	cr_assert_eq(pthread_create(&t, NULL, stream_main, &st), 0);
 	/* Mid-stream: once the sink holds some of it (the stream does not end on its own). */
-	for (uint64_t end = dproc_mono_ms() + 30000; records_so_far(d.dir) <= 1000; usleep(20000)) {
+	for (uint64_t end = slc_mono_ms() + 30000; records_so_far(d.dir) <= 1000; usleep(20000)) {
 		dproc_log_pump(&d);
-		cr_assert_lt(dproc_mono_ms(), end, "the stream did not reach the sink:\n%s", d.log);
+		cr_assert_lt(slc_mono_ms(), end, "the stream did not reach the sink:\n%s", d.log);
 	}
 	cr_assert_eq(dproc_stop(&d), 0, "%s", d.log);
 	pthread_join(t, NULL);
@@ -561,8 +561,8 @@ Test(sluiced, forward_sink_delivers_to_the_peer, .timeout = 120)
 	run_ok(cmd);
 	cr_assert_eq(dproc_stop(&d), 0, "%s", d.log);
 	/* The stop drained the sink into the peer's socket: the peer reads the rest. */
-	for (uint64_t end = dproc_mono_ms() + 30000;
-	     atomic_load(&p.lines) < 20000 && dproc_mono_ms() < end;)
+	for (uint64_t end = slc_mono_ms() + 30000;
+	     atomic_load(&p.lines) < 20000 && slc_mono_ms() < end;)
 		usleep(20000);
 	atomic_store(&p.stop, true);
 	pthread_join(t, NULL);
@@ -843,8 +843,8 @@ Test(sluiced, forward_drain_timeout_accounts_every_message_once, .timeout = 120)
 	}
 	/* Stuck: clients paused (a worker's ring full) and no message sent between two scrapes:
 	 * the kernel's buffers towards the peer are full, the workers blocked in the sink. */
-	deadline = dproc_mono_ms() + 30000;
-	for (uint64_t prev = UINT64_MAX; dproc_mono_ms() < deadline; usleep(50000)) {
+	deadline = slc_mono_ms() + 30000;
+	for (uint64_t prev = UINT64_MAX; slc_mono_ms() < deadline; usleep(50000)) {
 		uint64_t paused = dproc_metric_now(&d, "sluice_reactor_paused_connections", none);
 		uint64_t sent = dproc_metric_now(&d, "sluice_sink_messages_total", none);
 
@@ -901,13 +901,13 @@ Test(sluiced, forward_drain_timeout_accounts_every_message_once, .timeout = 120)
 static int
 get_until(struct dproc *d, const char *path, int want, char *body, size_t cap)
 {
-	uint64_t deadline = dproc_mono_ms() + 30000;
+	uint64_t deadline = slc_mono_ms() + 30000;
 	int st;
 
 	for (;;) {
 		st = dproc_get(d, path, body, cap);
 		dproc_log_pump(d);
-		if (st == want || dproc_mono_ms() > deadline)
+		if (st == want || slc_mono_ms() > deadline)
 			return st;
 		usleep(50000);
 	}

@@ -36,15 +36,6 @@
 
 extern char **environ;
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* ---- pthread_create, failing on demand -------------------------------------------------- */
 
 /* Calls from armed_thread that still succeed before one fails with EAGAIN; -1: none fails. */
@@ -193,7 +184,7 @@ run_sluiced(const char *const *args, char *log, size_t len)
 {
 	const char *argv[32] = {SLC_SLUICED};
 	posix_spawn_file_actions_t fa;
-	uint64_t end = mono_ms() + 30000;
+	uint64_t end = slc_mono_ms() + 30000;
 	size_t n = 0;
 	int pfd[2], st, i;
 	pid_t pid;
@@ -211,7 +202,7 @@ run_sluiced(const char *const *args, char *log, size_t len)
 		struct pollfd p = {.fd = pfd[0], .events = POLLIN};
 		ssize_t r;
 
-		if (mono_ms() >= end) {
+		if (slc_mono_ms() >= end) {
 			kill(pid, SIGKILL);
 			break;
 		}
@@ -245,7 +236,7 @@ Test(start, sink_failing_on_some_workers_closes_the_others_and_exits_1, .timeout
 	const char *args[] = {"--listen", "tcp://127.0.0.1:0", "--metrics", "off",    "--pools",
 	                      "2",        "--workers",         "2",         "--sink", sink,
 	                      NULL};
-	uint64_t t0 = mono_ms();
+	uint64_t t0 = slc_mono_ms();
 	const char *line;
 	int st;
 
@@ -256,7 +247,7 @@ Test(start, sink_failing_on_some_workers_closes_the_others_and_exits_1, .timeout
 	/* Generous (the refusing workers take 100 ms each; a start under a sanitizer on a
 	 * loaded machine, a second or two), and below run_sluiced's 30 s: a start that waits
 	 * on a timer before it gives up fails here. */
-	cr_expect_lt(mono_ms() - t0, 10000u, "slow to give up:\n%s", log);
+	cr_expect_lt(slc_mono_ms() - t0, 10000u, "slow to give up:\n%s", log);
 	cr_expect_null(strstr(log, "ready:"), "%s", log);
 	/* The daemon's own error line, once; the plugin sink's per-worker lines besides. */
 	line = strstr(log, "sluiced: error: sink plugin: 2 of 4 workers could not open it "

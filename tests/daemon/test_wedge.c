@@ -125,7 +125,7 @@ streams_write(struct stream *st, uint32_t n, uint32_t wmax, uint32_t pace_us, ui
               struct dproc *d)
 {
 	uint32_t left = n;
-	uint64_t last_progress = dproc_mono_ms();
+	uint64_t last_progress = slc_mono_ms();
 
 	for (uint32_t i = 0; i < n; i++)
 		if (st[i].len == 0)
@@ -156,13 +156,13 @@ streams_write(struct stream *st, uint32_t n, uint32_t wmax, uint32_t pace_us, ui
 				left--;
 		}
 		if (moved) {
-			last_progress = dproc_mono_ms();
+			last_progress = slc_mono_ms();
 			if (pace_us != 0)
 				usleep(pace_us);
 			continue;
 		}
 		dproc_log_pump(d);
-		cr_assert_lt(dproc_mono_ms() - last_progress, 30000,
+		cr_assert_lt(slc_mono_ms() - last_progress, 30000,
 		             "no connection could write for 30 s (%u of %u streams unsent): the "
 		             "daemon stopped reading",
 		             left, n);

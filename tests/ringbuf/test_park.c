@@ -10,19 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "park.h"
 #include "ring.h"
 
 #define NSEC_PER_SEC 1000000000ll
-
-static int64_t
-now_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
-}
 
 static struct slc_ring_spsc *
 ring_new(uint32_t capacity)
@@ -112,7 +104,7 @@ wake_one_consumer(void *varg)
 	ready = ring_ready(w->ring);
 	if (ready)
 		slc_ring_spsc_dequeue(w->ring, &v);
-	return (void *)(intptr_t)(ready ? now_ns(CLOCK_MONOTONIC) : -1);
+	return (void *)(intptr_t)(ready ? (int64_t)slc_mono_ns() : -1);
 }
 
 /* The bound is generous: it separates "woken" from "slept until its 10 s timeout". */
@@ -132,7 +124,7 @@ Test(ring_park, parked_consumer_wakes_for_one_element)
 	for (int i = 0; i < 5000 && !thread_sleeping(atomic_load(&w.tid)); i++)
 		nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
 	cr_assert(thread_sleeping(atomic_load(&w.tid)), "the consumer never went to sleep");
-	enqueued_at = now_ns(CLOCK_MONOTONIC);
+	enqueued_at = (int64_t)slc_mono_ns();
 	cr_assert_eq(slc_ring_spsc_enqueue(w.ring, &v), 0);
 	cr_expect(slc_ring_park_wake(&w.park), "the consumer was asleep");
 	pthread_join(tid, &ret);
@@ -150,11 +142,11 @@ Test(ring_park, idle_consumer_uses_no_cpu)
 	int64_t cpu0, wall0, cpu, wall;
 
 	slc_ring_park_init(&p, 1000);
-	cpu0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
-	wall0 = now_ns(CLOCK_MONOTONIC);
+	cpu0 = (int64_t)slc_thread_cpu_ns();
+	wall0 = (int64_t)slc_mono_ns();
 	cr_expect_not(slc_ring_park_idle(&p, ring_ready, r, 300000000));
-	cpu = now_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
-	wall = now_ns(CLOCK_MONOTONIC) - wall0;
+	cpu = (int64_t)slc_thread_cpu_ns() - cpu0;
+	wall = (int64_t)slc_mono_ns() - wall0;
 	cr_expect_geq(wall, 300000000, "it waited out the timeout");
 	cr_expect_lt(cpu, wall / 10, "idle for %lld ns of wall time, it used %lld ns of CPU",
 	             (long long)wall, (long long)cpu);
