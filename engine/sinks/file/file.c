@@ -20,7 +20,7 @@
 #include "crc32c.h"
 #include "ring.h" /* SLC_ASSERT, SLC_CACHE_LINE */
 #include "sink_file.h"
-#include "sink_file_io.h"
+#include "io.h"
 #include "sink_priv.h"
 
 #define HDR_SIZE     SLC_SINK_FILE_SEG_HDR_SIZE

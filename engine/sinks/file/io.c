@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "msg.h" /* slc_mono_ns */
-#include "sink_file_io.h"
+#include "io.h"
 
 static int
 sys_openat(void *ctx, int dirfd, const char *path, int flags, mode_t mode)

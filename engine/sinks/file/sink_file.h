@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "sink.h"
-#include "sink_file_io.h"
+#include "io.h"
 
 /*
  * Each worker appends to its own segment files in DIR, so workers share no lock, no file
