@@ -10,7 +10,7 @@
  *      must come back as it was written, in order, before any other event; with no change,
  *      exactly the records come back, and END says closed when the segment has a trailer.
  * The file is a memfd, opened by its /proc path as sluice-cat opens a segment. What every
- * mode checks of the events (sink_file.h):
+ * mode checks of the events (reader.h):
  *   - they tile the file: each starts where the one before ended (after the header, or at
  *     0 for a header event), except that a valid trailer is passed over silently; END is at
  *     the file's size, and comes again on every later call;
@@ -32,7 +32,8 @@
 #include <unistd.h>
 
 #include "crc32c.h"
-#include "sink_file.h"
+#include "reader.h"
+#include "segment.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

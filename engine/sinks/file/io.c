@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* sink_file_io.c: the file sink's file operations as the system calls. */
+/* io.c: the file sink's file operations as the system calls, and helpers over any table. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h> /* rename */
 #include <sys/file.h>
 #include <unistd.h>
 
 #include "msg.h" /* slc_mono_ns */
-#include "sink_file_io.h"
+#include "io.h"
 
 static int
 sys_openat(void *ctx, int dirfd, const char *path, int flags, mode_t mode)
@@ -193,3 +194,92 @@ const struct slc_sink_file_io slc_sink_file_io_sys = {
         .list = sys_list,
         .now_ns = sys_now_ns,
 };
+
+/*
+ * pwrite or pread of all len bytes: 0, -errno, or -EIO when no byte moves (a read past
+ * the end of the file). One loop for both: buf is only read when write is set.
+ */
+static int
+rw_all(const struct slc_sink_file_io *io, int fd, uint8_t *p, size_t len, uint64_t off, bool write)
+{
+	while (len > 0) {
+		ssize_t n = write ? io->pwrite(io->ctx, fd, p, len, off)
+		                  : io->pread(io->ctx, fd, p, len, off);
+
+		if (n < 0) {
+			if (n == -EINTR)
+				continue;
+			return (int)n;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+slc_sink_file_pwrite_all(const struct slc_sink_file_io *io, int fd, const void *buf, size_t len,
+                         uint64_t off)
+{
+	return rw_all(io, fd, (uint8_t *)(uintptr_t)buf, len, off, true);
+}
+
+int
+slc_sink_file_pread_all(const struct slc_sink_file_io *io, int fd, void *buf, size_t len,
+                        uint64_t off)
+{
+	return rw_all(io, fd, buf, len, off, false);
+}
+
+/* What a file that is not a regular file is, for log lines. */
+static const char *
+file_kind(mode_t mode)
+{
+	if (S_ISDIR(mode))
+		return "not a regular file (a directory)";
+	if (S_ISFIFO(mode))
+		return "not a regular file (a FIFO)";
+	if (S_ISSOCK(mode))
+		return "not a regular file (a socket)";
+	if (S_ISCHR(mode))
+		return "not a regular file (a character device)";
+	if (S_ISBLK(mode))
+		return "not a regular file (a block device)";
+	return "not a regular file";
+}
+
+/* A FIFO named like one of our files would block a plain open() until some writer came
+ * (start-up and sluice-cat hung on one), and opening a device can have effects of its own:
+ * stat first, and O_NONBLOCK in case the name changed in between (fstat then says so). */
+int
+slc_sink_file_open_regular(const struct slc_sink_file_io *io, const char *path, const char **kind)
+{
+	struct stat sb;
+	int fd, rc;
+
+	if (kind != NULL)
+		*kind = NULL;
+	rc = io->stat(io->ctx, path, &sb);
+	if (rc != 0)
+		return rc;
+	if (S_ISREG(sb.st_mode)) {
+		/* Regular files ignore O_NONBLOCK (the descriptor reads as any other). */
+		fd = io->openat(io->ctx, AT_FDCWD, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
+		if (fd < 0)
+			return fd;
+		rc = io->fstat(io->ctx, fd, &sb);
+		if (rc != 0) {
+			io->close(io->ctx, fd);
+			return rc;
+		}
+		if (S_ISREG(sb.st_mode))
+			return fd;
+		io->close(io->ctx, fd);
+	}
+	if (kind != NULL)
+		*kind = file_kind(sb.st_mode);
+	return S_ISDIR(sb.st_mode) ? -EISDIR : -EINVAL;
+}

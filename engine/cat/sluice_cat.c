@@ -6,7 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sink_file.h"
+/* The segment format, its reader and the checkpoints are the file sink's own (engine/sinks/file/):
+ * sluice-cat reads what the writer wrote with the code recovery reads it with. */
+#include "checkpoint.h"
+#include "reader.h"
+#include "segment.h"
 
 /*
  *   sluice-cat DIR             every record's payload and "\n", worker by worker in

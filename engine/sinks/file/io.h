@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* sink_file_io.h: the file operations of the file sink, as a table a test can replace. */
+/* io.h: the file operations of the file sink, as a table a test can replace. */
 #ifndef SLC_ENGINE_SINK_FILE_IO_H
 #define SLC_ENGINE_SINK_FILE_IO_H
 
@@ -12,7 +12,7 @@
 /*
  * Every file operation of the file sink and of its reader goes through one of these
  * tables: the system calls (slc_sink_file_io_sys), or a test's stand-in that keeps files in
- * memory and decides what a crash of the machine keeps of them (tests/engine/memfs.h). The
+ * memory and decides what a crash of the machine keeps of them (tests/engine/sinks/memfs.h). The
  * hot path pays one indirect call per writev, per fdatasync and per clock read, all of
  * which are once per write() batch at most.
  *
@@ -50,5 +50,20 @@ struct slc_sink_file_io {
 
 /* The system calls, CLOCK_MONOTONIC. */
 extern const struct slc_sink_file_io slc_sink_file_io_sys;
+
+/* pwrite or pread of all len bytes through io, going on after EINTR and short transfers:
+ * 0, the call's -errno, or -EIO when a call moves no byte (pread: the file ends first). */
+int slc_sink_file_pwrite_all(const struct slc_sink_file_io *io, int fd, const void *buf, size_t len,
+                             uint64_t off);
+int slc_sink_file_pread_all(const struct slc_sink_file_io *io, int fd, void *buf, size_t len,
+                            uint64_t off);
+
+/*
+ * Opens path for reading only if it is a regular file: a fd, or -errno of stat/open, or
+ * -EISDIR (a directory) or -EINVAL (a FIFO, socket or device; *kind, when not NULL, says
+ * which, in words for a log line), without waiting on a FIFO or opening a device.
+ */
+int slc_sink_file_open_regular(const struct slc_sink_file_io *io, const char *path,
+                               const char **kind);
 
 #endif /* SLC_ENGINE_SINK_FILE_IO_H */

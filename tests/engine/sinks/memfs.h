@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "sink_file_io.h"
+#include "io.h"
 
 /*
  * One directory (ROOT, which always exists) of regular files, behind the file sink's io

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* sink_file.h: the file sink (--sink file:DIR), its on-disk format, and the reader of it. */
+/* sink_file.h: the file sink (--sink file:DIR): its configuration, operations and counters. */
 #ifndef SLC_ENGINE_SINK_FILE_H
 #define SLC_ENGINE_SINK_FILE_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "checkpoint.h"
+#include "io.h"
+#include "reader.h"
+#include "segment.h"
 #include "sink.h"
-#include "sink_file_io.h"
 
 /*
  * Each worker appends to its own segment files in DIR, so workers share no lock, no file
@@ -18,48 +21,8 @@
  * writes records into an old file (recovery, below, only cuts a crashed segment's tail and
  * appends its trailer).
  *
- * On-disk format, version 1 (docs/file-format.md says the same, with examples). All
- * integers little-endian. CRC is CRC32C (crc32c.h).
- *
- * File name: DIR/w<worker>-<seq>.seg, worker in decimal with at least 3 digits, seq with
- * at least 8 ("w007-00000042.seg"); zero-padded, so that names sort in numeric order up to
- * worker 999 and seq 99999999. Other names in DIR are ignored (sluice.lock is ours).
- *
- * Segment header, 32 bytes, at offset 0:
- *    0  u8[8]  magic "SLUICESG"
- *    8  u16    version (1)
- *   10  u16    header length (32): records start here
- *   12  u32    worker
- *   16  u64    seq
- *   24  u32    flags (0)
- *   28  u32    CRC of bytes 0..27
- *
- * Records follow back to back, no padding:
- *    0  u32    magic 0x9BD51CE5 (bytes e5 1c d5 9b: not text, so rarely inside a payload)
- *    4  u32    payload length P
- *    8  u16    key length K (0: no key)
- *   10  u16    flags: bit 0 = segment trailer; the other bits are 0
- *   12  u32    CRC of bytes 4..11 of this header, then the key, then the payload
- *   16  u8[K]  key
- * 16+K  u8[P]  payload
- *
- * A segment that was ended in order finishes with a trailer: a record with flag bit 0,
- * K = 0, P = 16, payload { u64 records before it; u64 its own offset }. Nothing follows
- * it. A segment without a trailer was being written when the writer stopped (crash, kill,
- * write error) or is still being written.
- *
- * Reading: a record is valid when its magic, flags and lengths are sound, it lies within
- * the file, and its CRC matches. When the record at offset X is not valid, the reader
- * looks for the next valid record after X:
- *   - found at Y: DAMAGE, bytes X..Y-1 are lost, reading goes on at Y;
- *   - none: TORN tail at X: the file ends in a record cut short, which is what a crash in
- *     the middle of a write leaves (including the zeros some file systems show for
- *     blocks whose data never reached the disk).
- * So damage inside the last record of a segment without a trailer reads as a torn tail
- * (nothing after it tells them apart); in a segment with a trailer it reads as damage.
- * A payload that itself holds a whole valid record (a segment file ingested as data) can
- * make a torn tail just before it read as damage; the CRC makes anything else that looks
- * like a record after a tear vanishingly unlikely.
+ * The segments' format is segment.h's, their reader reader.h's, DIR/checkpoint and
+ * DIR/consumed checkpoint.h's; this header includes them all.
  *
  * Recovery (slc_sink_file_create, before any worker opens): every segment without a valid
  * trailer is cut back to the end of its last whole record before the first bad byte
@@ -70,46 +33,12 @@
  * short, zeros or fails its CRC keeps nothing: it is rewritten as an empty segment (its
  * header made again from its name, then a trailer). Segments that end in a trailer, and
  * files that are not segments of this version (bad magic, version or header length), are
- * left as they are.
- *
- * Checkpoint: DIR/checkpoint says, per worker, a segment seq and an offset up to which the
- * records were durable (fdatasync'ed) at some point: "at least this much", possibly
- * behind the truth. A text file that ends in its CRC:
- *
- *   sluice-checkpoint 1
- *   durable <worker> <seq> <offset>      one line per worker that has synced anything
- *   crc <8 hex digits>                   CRC32C of every byte before this line
- *
- * The sink writes it as DIR/checkpoint.tmp, fdatasyncs it, renames it over
- * DIR/checkpoint and fsyncs DIR: after a sync, at most every
- * SLC_SINK_FILE_CKPT_INTERVAL_MS; and at worker_close and destroy. Recovery compares: a checkpointed segment whose whole
- * records now end before the checkpointed offset (cut short, damaged, or no longer a
- * segment) is reported as LOST DURABLE DATA (error level): the disk or file system dropped
- * data it had said was safe. A checkpointed segment that is gone altogether is a warning
- * (removed or moved by hand, most likely).
- *
- * DIR/consumed has the same form with "consumed" lines: what a reader has consumed
- * (slc_sink_file_checkpoint_consumed, sluice-cat --commit). Its own file, because the
- * daemon and readers are different processes: each file has one writer at a time.
+ * left as they are. Then it checks them against DIR/checkpoint (checkpoint.h).
  */
 
-#define SLC_SINK_FILE_WORKERS_MAX               256u /* worker indexes 0..255 (pool.h's cap) */
 #define SLC_SINK_FILE_SEGMENT_BYTES_MIN         4096u
 #define SLC_SINK_FILE_SEGMENT_BYTES_DEFAULT     (128ull << 20)
 #define SLC_SINK_FILE_FSYNC_INTERVAL_MS_DEFAULT 1000u
-#define SLC_SINK_FILE_KEY_MAX                   65535u
-
-#define SLC_SINK_FILE_SEG_MAGIC        "SLUICESG"
-#define SLC_SINK_FILE_SEG_VERSION      1u
-#define SLC_SINK_FILE_SEG_HDR_SIZE     32u
-#define SLC_SINK_FILE_REC_MAGIC        0x9bd51ce5u
-#define SLC_SINK_FILE_REC_HDR_SIZE     16u
-#define SLC_SINK_FILE_REC_F_END        0x0001u
-#define SLC_SINK_FILE_TRAILER_SIZE     (SLC_SINK_FILE_REC_HDR_SIZE + 16u)
-#define SLC_SINK_FILE_NAME_MAX         40u /* "w" 10 digits "-" 20 digits ".seg" NUL, rounded */
-#define SLC_SINK_FILE_CKPT_NAME        "checkpoint"
-#define SLC_SINK_FILE_CONSUMED_NAME    "consumed"
-#define SLC_SINK_FILE_CKPT_INTERVAL_MS 100u /* the least time between two checkpoint writes */
 
 /*
  * When the sink makes data durable (fdatasync, and an fsync of DIR after it created a
@@ -161,7 +90,7 @@ struct slc_sink_file_cfg {
 	 * sync's failure. NULL in the daemon. */
 	int (*test_sync_fault)(void *ctx);
 	void *test_sync_fault_ctx;
-	/* Every file operation and clock read (sink_file_io.h); NULL: the system calls. Kept
+	/* Every file operation and clock read (io.h); NULL: the system calls. Kept
 	 * by pointer: it must outlive the sink. Anything but the system calls syncs on the
 	 * worker's thread (io_uring's background syncs would bypass it). */
 	const struct slc_sink_file_io *io;
@@ -244,111 +173,5 @@ void slc_sink_file_stats(void *sink, struct slc_sink_file_stats *out);
 /* "never", "interval", "batch" -> *out: 0, or -EINVAL. */
 int slc_sink_file_fsync_parse(const char *s, enum slc_sink_file_fsync *out);
 const char *slc_sink_file_fsync_name(enum slc_sink_file_fsync mode);
-
-/* ---- segments in a directory ---- */
-
-struct slc_sink_file_seg {
-	uint32_t worker;
-	uint64_t seq;
-	char name[SLC_SINK_FILE_NAME_MAX];
-};
-
-/* True when name is a segment name as the sink writes it (canonical: "w7-1.seg" and
- * "w0007-00000001.seg" are not, "w007-00000001.seg" is). */
-bool slc_sink_file_name_parse(const char *name, uint32_t *worker, uint64_t *seq);
-
-/* Lists DIR's segments sorted by worker, then seq: 0 and a malloc'ed array (*segs, free()
- * it; NULL when *n is 0), or -ENOENT, -ENOTDIR, -EACCES, -ENOMEM, ... _io: through io
- * (sink_file_io.h) rather than the system calls, as are the other _io functions. */
-int slc_sink_file_dir_scan(const char *dir, struct slc_sink_file_seg **segs, size_t *n);
-int slc_sink_file_dir_scan_io(const struct slc_sink_file_io *io, const char *dir,
-                              struct slc_sink_file_seg **segs, size_t *n);
-
-/* ---- reading one segment ---- */
-
-enum slc_sink_file_ev_kind {
-	SLC_SINK_FILE_EV_RECORD, /* key, payload */
-	SLC_SINK_FILE_EV_DAMAGE, /* bytes offset..offset+len-1 failed their checks; go on */
-	SLC_SINK_FILE_EV_TORN,   /* the file ends in len bytes at offset that are no record */
-	SLC_SINK_FILE_EV_END,    /* end of the segment (offset: its size); closed: trailer seen */
-};
-
-struct slc_sink_file_ev {
-	enum slc_sink_file_ev_kind kind;
-	uint64_t offset;  /* of the record, damage, torn tail; END: the file's size */
-	uint64_t len;     /* RECORD: its size on disk; DAMAGE, TORN: bytes affected */
-	const char *what; /* DAMAGE, TORN: what failed (a static string) */
-	bool closed;      /* END: the segment ends with a valid trailer */
-	/* RECORD: valid until the next call. */
-	const uint8_t *key;
-	uint32_t key_len;
-	const uint8_t *payload;
-	uint32_t payload_len;
-};
-
-struct slc_sink_file_reader;
-
-/*
- * Opens one segment file for reading; it reads the bytes the file had at open (a segment
- * being written is read up to there). Returns NULL with *err: -ENOMEM, -EISDIR (a
- * directory), -EINVAL (not a regular file: a FIFO, socket or device, which it does not
- * wait on), or the error of stat/open/fstat (-ENOENT, -EACCES, ...). A bad or short segment header is not an
- * error here: the first event reports it (DAMAGE or TORN at offset 0).
- */
-struct slc_sink_file_reader *slc_sink_file_reader_open(const char *path, int *err);
-struct slc_sink_file_reader *slc_sink_file_reader_open_io(const struct slc_sink_file_io *io,
-                                                          const char *path, int *err);
-
-/*
- * The next event: records in file order; DAMAGE then the records after it; at most one
- * TORN, last before END; END, then END again on every later call. 0, or -errno of pread
- * (-EIO) or -ENOMEM, after which the reader can only be closed.
- */
-int slc_sink_file_reader_next(struct slc_sink_file_reader *r, struct slc_sink_file_ev *ev);
-
-/* The worker and seq of the segment header; false when the header is not valid. */
-bool slc_sink_file_reader_header(const struct slc_sink_file_reader *r, uint32_t *worker,
-                                 uint64_t *seq);
-
-/* Accepts NULL. */
-void slc_sink_file_reader_close(struct slc_sink_file_reader *r);
-
-/* ---- checkpoints ---- */
-
-/* A position in one worker's segments: segment seq, offset in it (a record boundary). */
-struct slc_sink_file_pos {
-	bool valid; /* false: nothing recorded for this worker */
-	uint64_t seq;
-	uint64_t offset;
-};
-
-enum slc_sink_file_ckpt_kind {
-	SLC_SINK_FILE_CKPT_DURABLE,  /* DIR/checkpoint, written by the sink */
-	SLC_SINK_FILE_CKPT_CONSUMED, /* DIR/consumed, written by readers */
-};
-
-/*
- * Reads DIR/checkpoint or DIR/consumed into pos[0..WORKERS_MAX). 0, or -ENOENT (no such
- * file: nothing recorded), -EBADMSG (its CRC or its form is wrong), -EFBIG (too large to
- * be one), -EISDIR or -EINVAL (not a regular file), or the error of open/read.
- */
-int slc_sink_file_checkpoint_read(const char *dir, enum slc_sink_file_ckpt_kind kind,
-                                  struct slc_sink_file_pos pos[SLC_SINK_FILE_WORKERS_MAX]);
-int slc_sink_file_checkpoint_read_io(const struct slc_sink_file_io *io, const char *dir,
-                                     enum slc_sink_file_ckpt_kind kind,
-                                     struct slc_sink_file_pos pos[SLC_SINK_FILE_WORKERS_MAX]);
-
-/*
- * Records in DIR/consumed that a reader has consumed worker's records up to (seq, offset):
- * every record of its segments before seq, and those of segment seq that start before
- * offset. Replaces what was recorded for that worker (an older position rewinds it);
- * keeps the other workers'. Atomic and durable when it returns 0 (consumed.tmp,
- * fdatasync, rename, fsync of DIR), serialised with other readers by a flock on
- * DIR/consumed.lock; it can run while the daemon writes DIR. -EINVAL: worker >=
- * WORKERS_MAX; -EBADMSG: DIR/consumed is corrupt (left alone: remove it by hand); or the
- * error of open/write/fdatasync/rename/fsync.
- */
-int slc_sink_file_checkpoint_consumed(const char *dir, uint32_t worker, uint64_t seq,
-                                      uint64_t offset);
 
 #endif /* SLC_ENGINE_SINK_FILE_H */
