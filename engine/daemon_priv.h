@@ -15,7 +15,7 @@
 #include "pool.h"
 #include "reactor.h"
 #include "router.h"
-#include "sink.h"
+#include "sinks/sink.h"
 
 #define SLC_DAEMON_REACTORS_MAX SLC_PRODUCERS_MAX
 

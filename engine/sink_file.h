@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "sink.h"
+#include "sinks/sink.h"
 #include "sink_file_io.h"
 
 /*

@@ -36,7 +36,7 @@
 
 #include "bench_opts.h"
 #include "key.h"
-#include "sink_kafka.h"
+#include "sinks/kafka.h"
 
 #define TOPIC     "bench"
 #define PAYLOADS  4096 /* distinct payloads, reused round robin */
