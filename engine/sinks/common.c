@@ -2,6 +2,7 @@
 /* common.c: what the sinks share (common.h). */
 #include "common.h"
 
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -89,6 +90,19 @@ slc_sink_host_name_ok(const char *s, size_t n)
 			return false;
 	}
 	return true;
+}
+
+bool
+slc_sink_ipv6_ok(const char *s, size_t n)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	struct in6_addr a6;
+
+	if (n == 0 || n >= sizeof(host))
+		return false;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	return inet_pton(AF_INET6, host, &a6) == 1;
 }
 
 bool

@@ -55,6 +55,9 @@ void slc_sink_default_log(void *ctx, int level, const char *fmt, ...)
  * address passes); no name server or client library sees anything else. */
 bool slc_sink_host_name_ok(const char *s, size_t n);
 
+/* s[0..n) is a numeric IPv6 address (without its []). */
+bool slc_sink_ipv6_ok(const char *s, size_t n);
+
 /* p[0..n) is "1".."65535", digits only; *port (when not NULL) gets it. */
 bool slc_sink_port_ok(const char *p, size_t n, uint16_t *port);
 

@@ -2,7 +2,6 @@
 /* forward_spec.c: what the flag parser knows of the forward sink: its spec and its flags. */
 #include "forward.h"
 
-#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
@@ -30,18 +29,9 @@ forward_parse_spec(const char *arg, struct slc_sink_spec *out, const char **why)
 	}
 	hn = (size_t)(colon - arg);
 	if (hn >= 2 && hs[0] == '[' && hs[hn - 1] == ']') {
-		struct in6_addr a6;
-		char host[INET6_ADDRSTRLEN + 1];
-
 		hs++;
 		hn -= 2;
-		if (hn >= sizeof(host)) {
-			*why = "not a numeric IPv6 address";
-			return -EINVAL;
-		}
-		memcpy(host, hs, hn);
-		host[hn] = '\0';
-		if (inet_pton(AF_INET6, host, &a6) != 1) {
+		if (!slc_sink_ipv6_ok(hs, hn)) {
 			*why = "not a numeric IPv6 address";
 			return -EINVAL;
 		}

@@ -2,7 +2,6 @@
 /* kafka_spec.c: what the flag parser knows of the Kafka sink: kafka:// values, --kafka-prop. */
 #include "kafka.h"
 
-#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -22,18 +21,8 @@ broker_ok(const char *b, size_t n)
 
 	if (n > 0 && b[0] == '[') {
 		const char *close = memchr(b, ']', n);
-		char host[INET6_ADDRSTRLEN + 1];
-		struct in6_addr a6;
-		size_t hn;
 
-		if (close == NULL)
-			return false;
-		hn = (size_t)(close - b) - 1;
-		if (hn == 0 || hn >= sizeof(host))
-			return false;
-		memcpy(host, b + 1, hn);
-		host[hn] = '\0';
-		if (inet_pton(AF_INET6, host, &a6) != 1)
+		if (close == NULL || !slc_sink_ipv6_ok(b + 1, (size_t)(close - b) - 1))
 			return false;
 		n -= (size_t)(close - b) + 1;
 		b = close + 1;
