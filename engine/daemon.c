@@ -16,11 +16,7 @@
 #include <unistd.h>
 
 #include "daemon_priv.h"
-#include "sink_file.h"
-#include "sink_forward.h"
-#include "sink_kafka.h"
-#include "sink_null.h"
-#include "sink_plugin.h"
+#include "sinks/registry.h"
 
 #define HOTKEYS_K      32
 #define HOTKEYS_SAMPLE 64
@@ -444,90 +440,21 @@ static int
 sink_create(struct slc_daemon *d)
 {
 	const struct slc_cfg *c = &d->cfg;
-	uint32_t nworkers = c->pools * c->workers;
+	struct slc_sink_env env = {
+	        .settings = slc_cfg_sink_settings(c, c->sink.desc),
+	        .workers = c->pools * c->workers,
+	        .drain_timeout_ms = c->drain_timeout_ms,
+	        .key_fn = sink_key,
+	        .key_ctx = d,
+	        .log = lib_log,
+	        .listen = c->listen,
+	        .nlisten = c->nlisten,
+	};
 	int err = 0;
 
-	switch (c->sink.kind) {
-	case SLC_CFG_SINK_NULL:
-		d->sink_ops = &slc_sink_null_ops;
-		d->sink = slc_sink_null_create(nworkers, &err);
-		break;
-	case SLC_CFG_SINK_FILE: {
-		struct slc_sink_file_cfg fc = {
-		        .dir = c->sink.arg,
-		        .segment_bytes = c->segment_size,
-		        .fsync = c->fsync == SLC_CFG_FSYNC_NEVER      ? SLC_SINK_FILE_FSYNC_NEVER
-		                 : c->fsync == SLC_CFG_FSYNC_INTERVAL ? SLC_SINK_FILE_FSYNC_INTERVAL
-		                                                      : SLC_SINK_FILE_FSYNC_BATCH,
-		        .fsync_interval_ms = c->fsync_interval_ms,
-		        .key_fn = sink_key,
-		        .key_ctx = d,
-		        .log = lib_log,
-		};
-
-		d->sink_ops = &slc_sink_file_ops;
-		d->sink = slc_sink_file_create(&fc, &err);
-		break;
-	}
-	case SLC_CFG_SINK_FORWARD: {
-		struct slc_sink_forward_cfg fc = {
-		        .host = c->sink.arg,
-		        .port = c->sink.port,
-		        .framing = c->forward_framing == SLC_CFG_FORWARD_LEN32 ? SLC_FRAME_LEN32
-		                                                               : SLC_FRAME_LINES,
-		        .batch_bytes = c->forward_batch,
-		        .log = lib_log,
-		};
-
-		for (uint32_t i = 0; i < c->nlisten; i++)
-			if (c->forward_framing == SLC_CFG_FORWARD_LINES &&
-			    (c->listen[i].proto == SLC_LISTENER_UDP ||
-			     c->listen[i].framing != SLC_FRAME_LINES)) {
-				slc_daemon_log(
-				        SLC_CFG_LOG_WARN,
-				        "--sink forward with --forward-framing lines: listener %u "
-				        "takes messages that may hold an LF, which would arrive "
-				        "split at the peer; --forward-framing len32 keeps them "
-				        "whole",
-				        i);
-				break;
-			}
-		d->sink_ops = &slc_sink_forward_ops;
-		d->sink = slc_sink_forward_create(&fc, &err);
-		break;
-	}
-	case SLC_CFG_SINK_PLUGIN: {
-		/* plugin:PATH.so?ARG: what follows the ? is the plugin's to read. */
-		char path[SLC_CFG_PATH_LEN], *q;
-
-		snprintf(path, sizeof(path), "%s", c->sink.arg);
-		q = strchr(path, '?');
-		if (q != NULL)
-			*q++ = '\0';
-		d->sink_ops = &slc_sink_plugin_ops;
-		d->sink = slc_sink_plugin_create(path, q != NULL ? q : "", lib_log, NULL, &err);
-		break;
-	}
-	case SLC_CFG_SINK_KAFKA: {
-		const char *props[SLC_CFG_KAFKA_PROPS_MAX];
-		struct slc_sink_kafka_cfg kc = {
-		        .spec = c->sink.arg,
-		        .props = props,
-		        .nprops = c->nkafka_props,
-		        .workers = nworkers,
-		        .close_timeout_ms = c->drain_timeout_ms,
-		        .key_fn = sink_key,
-		        .key_ctx = d,
-		        .log = lib_log,
-		};
-
-		for (uint32_t i = 0; i < c->nkafka_props; i++)
-			props[i] = c->kafka_props[i];
-		d->sink_ops = &slc_sink_kafka_ops;
-		d->sink = slc_sink_kafka_create(&kc, &err);
-		break;
-	}
-	}
+	d->sink_ops = slc_sink_ops_of(c->sink.desc);
+	if (d->sink_ops != NULL)
+		d->sink = d->sink_ops->create(&c->sink, &env, &err);
 	if (d->sink == NULL) {
 		slc_daemon_log(SLC_CFG_LOG_ERROR, "--sink %s: %s",
 		               d->cfg.sink.arg[0] ? d->cfg.sink.arg : "null", strerror(-err));
@@ -883,18 +810,14 @@ watchdog_main(void *arg)
 	pthread_mutex_lock(&wd->mu);
 	while (!wd->done && pthread_cond_timedwait(&wd->cv, &wd->mu, &ts) != ETIMEDOUT)
 		;
-	if (!wd->done &&
-	    (wd->d->sink_ops == &slc_sink_kafka_ops || wd->d->sink_ops == &slc_sink_forward_ops)) {
+	if (!wd->done && wd->d->sink_ops->cancel != NULL) {
 		/* A peer that is away would keep these sinks retrying for ever: give up. */
 		wd->fired = true;
 		slc_daemon_log(SLC_CFG_LOG_ERROR,
 		               "drain: --drain-timeout reached with the %s sink still waiting for "
 		               "its peer; giving up on what it has not taken",
 		               wd->d->sink_ops->name);
-		if (wd->d->sink_ops == &slc_sink_kafka_ops)
-			slc_sink_kafka_cancel(wd->d->sink);
-		else
-			slc_sink_forward_cancel(wd->d->sink);
+		wd->d->sink_ops->cancel(wd->d->sink);
 	}
 	if (!wd->done) {
 		/* A file or plugin sink blocked in the kernel or in user code cannot be

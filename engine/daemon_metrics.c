@@ -5,10 +5,6 @@
 #include <string.h>
 
 #include "daemon_priv.h"
-#include "sink_file.h"
-#include "sink_forward.h"
-#include "sink_kafka.h"
-#include "sink_null.h"
 
 /*
  * Runs on the endpoint's thread: it reads only atomics (relaxed: each figure is
@@ -437,113 +433,8 @@ render_pools(struct slc_metrics_buf *b, const struct slc_daemon *d)
 static void
 render_sink(struct slc_metrics_buf *b, const struct slc_daemon *d)
 {
-	if (d->sink_ops == &slc_sink_null_ops) {
-		struct slc_sink_null_stats st;
-		double bounds[SLC_SINK_NULL_BUCKETS];
-
-		slc_sink_null_stats(d->sink, &st);
-		slc_metrics_family(b, "sluice_sink_messages_total", "counter",
-		                   "messages the sink took");
-		slc_metrics_u64(b, "sluice_sink_messages_total", "sink=\"null\"", st.messages);
-		slc_metrics_family(b, "sluice_sink_bytes_total", "counter",
-		                   "payload bytes the sink took");
-		slc_metrics_u64(b, "sluice_sink_bytes_total", "sink=\"null\"", st.bytes);
-		slc_metrics_family(b, "sluice_e2e_latency_seconds", "histogram",
-		                   "sluice-bench stamp to null sink, same host (CLOCK_MONOTONIC)");
-		for (uint32_t i = 0; i < SLC_SINK_NULL_BUCKETS; i++)
-			bounds[i] = (double)slc_sink_null_bounds_ns[i] * 1e-9;
-		slc_metrics_histogram(b, "sluice_e2e_latency_seconds", NULL, bounds,
-		                      st.latency_buckets, SLC_SINK_NULL_BUCKETS,
-		                      (double)st.latency_sum_ns * 1e-9);
-	} else if (d->sink_ops == &slc_sink_file_ops) {
-		struct slc_sink_file_stats st;
-
-		slc_sink_file_stats(d->sink, &st);
-#define FILE_METRIC(name, help, v)                            \
-	do {                                                  \
-		slc_metrics_family(b, name, "counter", help); \
-		slc_metrics_u64(b, name, "sink=\"file\"", v); \
-	} while (0)
-		FILE_METRIC("sluice_sink_messages_total", "records written", st.records);
-		FILE_METRIC("sluice_sink_bytes_total", "key and payload bytes written", st.bytes);
-		FILE_METRIC("sluice_sink_file_bytes_total", "bytes written to segment files",
-		            st.file_bytes);
-		FILE_METRIC("sluice_sink_file_segments_total", "segments created", st.segments);
-		FILE_METRIC("sluice_sink_file_rotations_total", "segments ended full",
-		            st.rotations);
-		FILE_METRIC("sluice_sink_file_fsyncs_total", "fdatasync and syncfs calls",
-		            st.fsyncs);
-		FILE_METRIC("sluice_sink_errors_total", "failed creates, writes and syncs",
-		            st.write_errors);
-#undef FILE_METRIC
-		slc_metrics_family(b, "sluice_sink_refused_records_total", "counter",
-		                   "records the sink refused one by one (lost), by reason");
-		slc_metrics_u64(b, "sluice_sink_refused_records_total",
-		                "sink=\"file\",reason=\"key_too_long\"", st.refused_key_too_long);
-		slc_metrics_family(b, "sluice_sink_file_foreign_files", "gauge",
-		                   "files named like segments that start-up left alone (not "
-		                   "regular files, or not segments of this version)");
-		slc_metrics_u64(b, "sluice_sink_file_foreign_files", "sink=\"file\"",
-		                st.recovered_foreign);
-	} else if (d->sink_ops == &slc_sink_forward_ops) {
-		struct slc_sink_forward_stats st;
-
-		slc_sink_forward_stats(d->sink, &st);
-		slc_metrics_family(b, "sluice_sink_messages_total", "counter", "messages sent");
-		slc_metrics_u64(b, "sluice_sink_messages_total", "sink=\"forward\"", st.messages);
-		slc_metrics_family(b, "sluice_sink_bytes_total", "counter", "bytes sent");
-		slc_metrics_u64(b, "sluice_sink_bytes_total", "sink=\"forward\"", st.bytes);
-		slc_metrics_family(b, "sluice_sink_forward_reconnects_total", "counter",
-		                   "connections to the peer made again after one failed");
-		slc_metrics_u64(b, "sluice_sink_forward_reconnects_total", NULL, st.reconnects);
-		slc_metrics_family(b, "sluice_sink_undelivered_messages_total", "counter",
-		                   "messages given up when --drain-timeout cancelled the sink");
-		slc_metrics_u64(b, "sluice_sink_undelivered_messages_total", "sink=\"forward\"",
-		                st.cancelled);
-	} else if (d->sink_ops == &slc_sink_kafka_ops) {
-		struct slc_sink_kafka_stats st;
-		char lab[48];
-
-		slc_sink_kafka_stats(d->sink, &st);
-#define KAFKA_METRIC(name, type, help, v)                      \
-	do {                                                   \
-		slc_metrics_family(b, name, type, help);       \
-		slc_metrics_u64(b, name, "sink=\"kafka\"", v); \
-	} while (0)
-		KAFKA_METRIC("sluice_sink_messages_total", "counter",
-		             "records Kafka acknowledged (delivery reports without error)",
-		             st.delivered);
-		KAFKA_METRIC("sluice_sink_bytes_total", "counter",
-		             "value bytes of the records produced", st.bytes);
-		KAFKA_METRIC("sluice_sink_kafka_produced_total", "counter",
-		             "records handed to librdkafka", st.produced);
-		KAFKA_METRIC("sluice_sink_kafka_failed_total", "counter",
-		             "records whose delivery failed after librdkafka's retries", st.failed);
-		KAFKA_METRIC("sluice_sink_kafka_rejected_total", "counter",
-		             "records librdkafka refused at once (too large, fatal error)",
-		             st.rejected);
-		KAFKA_METRIC("sluice_sink_kafka_cancelled_total", "counter",
-		             "records not produced because the drain timeout cancelled them",
-		             st.cancelled);
-		KAFKA_METRIC("sluice_sink_kafka_queue_full_total", "counter",
-		             "times a worker waited for room in librdkafka's queue (backpressure)",
-		             st.queue_full);
-		KAFKA_METRIC("sluice_sink_kafka_errors_total", "counter",
-		             "librdkafka error events (brokers down, ...)", st.errors);
-		KAFKA_METRIC("sluice_sink_kafka_queue_depth", "gauge",
-		             "records produced and still without a delivery report", st.in_flight);
-#undef KAFKA_METRIC
-		slc_metrics_family(b, "sluice_sink_kafka_partition_delivered_total", "counter",
-		                   "records Kafka acknowledged, per partition");
-		for (uint32_t p = 0; p < st.partitions; p++) {
-			snprintf(lab, sizeof(lab), "partition=\"%u\"", p);
-			slc_metrics_u64(b, "sluice_sink_kafka_partition_delivered_total", lab,
-			                st.partition_delivered[p]);
-		}
-		if (st.partition_other != 0)
-			slc_metrics_u64(b, "sluice_sink_kafka_partition_delivered_total",
-			                "partition=\"other\"", st.partition_other);
-	}
+	if (d->sink_ops->metrics != NULL)
+		d->sink_ops->metrics(d->sink, b);
 }
 
 int

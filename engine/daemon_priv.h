@@ -15,7 +15,7 @@
 #include "pool/pool.h"
 #include "reactor.h"
 #include "route/router.h"
-#include "sink.h"
+#include "sinks/sink.h"
 
 #define SLC_DAEMON_REACTORS_MAX SLC_PRODUCERS_MAX
 

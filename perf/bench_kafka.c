@@ -37,7 +37,7 @@
 #include "bench_opts.h"
 #include "bench_util.h"
 #include "route/key.h"
-#include "sink_kafka.h"
+#include "sinks/kafka.h"
 
 #define TOPIC     "bench"
 #define PAYLOADS  4096 /* distinct payloads, reused round robin */

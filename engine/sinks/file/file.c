@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 
 #include "file_priv.h"
+#include "metrics.h"
+#include "sinks/file/spec.h"
 
 #define REFUSED_CAP_INIT 256 /* a worker's largest batch (pool.c's burst) */
 #define LOCK_NAME        "sluice.lock"
@@ -464,8 +466,65 @@ file_status(void *sink, struct slc_sink_status *out)
 	slc_file_health_text(s, out->health, sizeof(out->health));
 }
 
+/* ---- the registry's side (sinks/sink.h): create from file:DIR and its flags, metrics ---- */
+
+static_assert(SLC_SINK_FILE_FSYNC_NEVER == 0 && SLC_SINK_FILE_FSYNC_INTERVAL == 1 &&
+                      SLC_SINK_FILE_FSYNC_BATCH == 2,
+              "--fsync's names are in this order (sinks/file/spec.c)");
+
+static void *
+file_create_op(const struct slc_sink_spec *spec, const struct slc_sink_env *env, int *err)
+{
+	const struct slc_sink_file_settings *st = env->settings;
+	struct slc_sink_file_cfg fc = {
+	        .dir = spec->arg,
+	        .segment_bytes = st->segment_bytes,
+	        .fsync = (enum slc_sink_file_fsync)st->fsync,
+	        .fsync_interval_ms = st->fsync_interval_ms,
+	        .key_fn = env->key_fn,
+	        .key_ctx = env->key_ctx,
+	        .log = env->log,
+	        .log_ctx = env->log_ctx,
+	};
+
+	return slc_sink_file_create(&fc, err);
+}
+
+static void
+file_metrics(void *sink, struct slc_metrics_buf *b)
+{
+	struct slc_sink_file_stats st;
+
+	slc_sink_file_stats(sink, &st);
+#define FILE_METRIC(name, help, v)                            \
+	do {                                                  \
+		slc_metrics_family(b, name, "counter", help); \
+		slc_metrics_u64(b, name, "sink=\"file\"", v); \
+	} while (0)
+	FILE_METRIC("sluice_sink_messages_total", "records written", st.records);
+	FILE_METRIC("sluice_sink_bytes_total", "key and payload bytes written", st.bytes);
+	FILE_METRIC("sluice_sink_file_bytes_total", "bytes written to segment files",
+	            st.file_bytes);
+	FILE_METRIC("sluice_sink_file_segments_total", "segments created", st.segments);
+	FILE_METRIC("sluice_sink_file_rotations_total", "segments ended full", st.rotations);
+	FILE_METRIC("sluice_sink_file_fsyncs_total", "fdatasync and syncfs calls", st.fsyncs);
+	FILE_METRIC("sluice_sink_errors_total", "failed creates, writes and syncs",
+	            st.write_errors);
+#undef FILE_METRIC
+	slc_metrics_family(b, "sluice_sink_refused_records_total", "counter",
+	                   "records the sink refused one by one (lost), by reason");
+	slc_metrics_u64(b, "sluice_sink_refused_records_total",
+	                "sink=\"file\",reason=\"key_too_long\"", st.refused_key_too_long);
+	slc_metrics_family(b, "sluice_sink_file_foreign_files", "gauge",
+	                   "files named like segments that start-up left alone (not "
+	                   "regular files, or not segments of this version)");
+	slc_metrics_u64(b, "sluice_sink_file_foreign_files", "sink=\"file\"", st.recovered_foreign);
+}
+
 const struct slc_sink_ops slc_sink_file_ops = {
         .name = "file",
+        .desc = &slc_sink_file_desc,
+        .create = file_create_op,
         .worker_open = file_worker_open,
         .write = slc_file_write,
         .refused = file_refused,
@@ -475,4 +534,5 @@ const struct slc_sink_ops slc_sink_file_ops = {
         .worker_close = file_worker_close,
         .destroy = file_destroy,
         .status = file_status,
+        .metrics = file_metrics,
 };

@@ -16,7 +16,7 @@
 
 #include "ring.h" /* SLC_ASSERT, SLC_CACHE_LINE */
 #include "sink_file.h"
-#include "sink_priv.h"
+#include "sinks/common.h"
 
 /*
  * Who does what (the sink's behaviour is sink_file.h's):

@@ -10,7 +10,7 @@
 #include "io.h"
 #include "reader.h"
 #include "segment.h"
-#include "sink.h"
+#include "sinks/sink.h"
 
 /*
  * Each worker appends to its own segment files in DIR, so workers share no lock, no file

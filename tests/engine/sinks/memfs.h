@@ -10,7 +10,7 @@
 
 /*
  * One directory (ROOT, which always exists) of regular files, behind the file sink's io
- * table (sink_file_io.h). Each file has what reads see (the page cache) and what a crash
+ * table (io.h). Each file has what reads see (the page cache) and what a crash
  * of the machine keeps for certain (the disk); the writes, truncations, creations, renames
  * and removals between the two wait in logs, as dirty pages and an uncommitted journal do:
  *

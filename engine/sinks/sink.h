@@ -3,9 +3,12 @@
 #ifndef SLC_ENGINE_SINK_H
 #define SLC_ENGINE_SINK_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "msg.h"
+#include "reactor.h" /* struct slc_listener_cfg */
 
 /*
  * A sink is created once per daemon from its --sink value and opened once per worker, so
@@ -16,12 +19,63 @@
  * write() take longer; the worker's ring then fills and the reactor pauses the
  * connections that feed it, which is the backpressure path (no unbounded buffering).
  *
- *   create --> worker_open (per worker, on the worker's thread) --> write ... flush
- *          --> worker_close (per worker) --> destroy
+ *   parse_spec (flag parsing) --> create --> worker_open (per worker, on the worker's
+ *   thread) --> write ... flush --> worker_close (per worker) --> destroy
+ *
+ * A sink is two tables. struct slc_sink_desc is what the flag parser knows of it: its
+ * scheme, its --sink syntax check and its own flags; it needs nothing but libc, so that
+ * the flag parser (and its fuzzer) link no sink library. struct slc_sink_ops is the sink
+ * itself, with a pointer to its desc. registry.h lists both, one line per sink.
  *
  * Every function returns 0 or -errno unless it says otherwise; a sink counts its own
  * errors and names them in a rate-limited log line.
  */
+
+struct slc_cfg_opt;
+struct slc_metrics_buf;
+struct slc_sink_desc;
+
+#define SLC_SINK_ARG_LEN 4096 /* a --sink value after its scheme, NUL included: PATH_MAX */
+
+/* A --sink value, parsed by its desc's parse_spec: syntax only, nothing opened. */
+struct slc_sink_spec {
+	const struct slc_sink_desc *desc;
+	uint16_t port; /* where the spec names a port (forward: 1..65535); else 0 */
+	/* What follows the scheme, as the sink reads it back (forward: HOST, an IPv6 address
+	 * without its []; plugin: PATH.so[?ARG]; kafka: BROKERS/TOPIC[?...]; null: "") */
+	char arg[SLC_SINK_ARG_LEN];
+};
+
+/*
+ * What the flag parser knows of a sink. Static; libc only (no I/O, no library).
+ */
+struct slc_sink_desc {
+	const char *name;   /* "kafka": log lines, metrics labels */
+	const char *scheme; /* "kafka://": a --sink value starts with it ("null": is it) */
+	const char *syntax; /* "kafka://BROKERS/TOPIC", for --sink's allowed values */
+	const char *help;   /* one or two sentences for --sink's help, "kafka: ..." */
+	/* Why "NAME:..." without the scheme is refused, where the scheme is not "NAME:"
+	 * ("unknown kind; kafka is kafka://BROKERS/TOPIC"); NULL: "unknown kind". */
+	const char *unknown_hint;
+	/*
+	 * Checks arg (what follows the scheme; never empty, shorter than SLC_SINK_ARG_LEN) and
+	 * fills out->arg and out->port. Returns 0, or -EINVAL with *why a static phrase naming
+	 * what is wrong ("no :PORT in 1..65535 at the end"). NULL: any arg is taken as is.
+	 */
+	int (*parse_spec)(const char *arg, struct slc_sink_spec *out, const char **why);
+	/* Writes the spec back as --sink takes it, after the scheme ("[fd00::1]:6000") into
+	 * buf[len]. NULL: arg as it is. */
+	void (*format)(const struct slc_sink_spec *spec, char *buf, size_t len);
+	/*
+	 * The sink's own flags (--fsync, --forward-batch, ...), in help order, each an
+	 * offset into the sink's settings block of settings_size bytes (at most 8-aligned),
+	 * which the flag parser keeps for every sink (a sink's flags may be given with
+	 * another sink, except SLC_CFG_F_SINK_ONLY ones) and create gets as env->settings.
+	 */
+	const struct slc_cfg_opt *flags;
+	uint32_t nflags;
+	uint32_t settings_size;
+};
 
 /* The key of a message, for sinks that store it (file): 0 with *key and *key_len, or -ENOENT. */
 typedef int (*slc_sink_key_fn)(void *ctx, const struct slc_msg *m, const uint8_t **key,
@@ -52,8 +106,27 @@ struct slc_sink_status {
 	char health[512];
 };
 
+/* What create gets besides the spec: the daemon's settings that any sink may use. */
+struct slc_sink_env {
+	const void *settings; /* the sink's flags (desc->settings_size bytes); NULL: none */
+	uint32_t workers;     /* worker indexes 0..workers-1 */
+	uint32_t drain_timeout_ms;
+	slc_sink_key_fn key_fn; /* the message's key (--key); NULL: none */
+	void *key_ctx;
+	/* Levels as the reactor's (0 error .. 3 debug); NULL: stderr. */
+	void (*log)(void *ctx, int level, const char *fmt, ...)
+	        __attribute__((format(printf, 3, 4)));
+	void *log_ctx;
+	const struct slc_listener_cfg *listen; /* the daemon's listeners (what comes in) */
+	uint32_t nlisten;
+};
+
 struct slc_sink_ops {
-	const char *name;
+	const char *name; /* desc->name */
+	const struct slc_sink_desc *desc;
+	/* Creates the sink from its parsed --sink value and env; the reason of a refusal is
+	 * logged. NULL with *err: the sink's own create's errors (its header lists them). */
+	void *(*create)(const struct slc_sink_spec *spec, const struct slc_sink_env *env, int *err);
 	/* Called on worker `worker`'s thread before its first write. */
 	int (*worker_open)(void *sink, uint32_t worker, struct slc_sink_worker **out);
 	/* Delivers msgs[0..n). Blocks while the destination is slow. -errno: the batch was
@@ -85,6 +158,14 @@ struct slc_sink_ops {
 	 * sink cannot promise durability, and acknowledged connections are refused with it.
 	 */
 	int (*sync)(struct slc_sink_worker *w);
+	/*
+	 * Makes every blocked and later write, flush, sync and worker_close give up with
+	 * -ECANCELED: the daemon calls it at --drain-timeout for a sink that waits on a peer
+	 * (what it holds is lost, and counted by its status op). Any thread; async-signal-safe;
+	 * cannot be undone. NULL: the sink cannot be cancelled (it waits only on the kernel or
+	 * on user code), and the daemon's watchdog ends the process instead.
+	 */
+	void (*cancel)(void *sink);
 	/* SIGHUP: reopen files (log rotation). Called on the worker's thread. May be NULL. */
 	int (*reopen)(struct slc_sink_worker *w);
 	/* Flushes and frees the worker's state. Accepts NULL. */
@@ -94,6 +175,9 @@ struct slc_sink_ops {
 	/* Fills *out (struct slc_sink_status). Any thread, between create and destroy. May
 	 * be NULL: the sink loses nothing that write() accepted, and reports no deliveries. */
 	void (*status)(void *sink, struct slc_sink_status *out);
+	/* Renders the sink's own metric families (metrics.h) into b: any thread, between
+	 * create and destroy. May be NULL: the sink exposes none. */
+	void (*metrics)(void *sink, struct slc_metrics_buf *b);
 };
 
 #endif /* SLC_ENGINE_SINK_H */

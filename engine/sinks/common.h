@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* sink_priv.h: the small helpers every sink needs; included by engine/sink_*.c only. */
-#ifndef SLC_ENGINE_SINK_PRIV_H
-#define SLC_ENGINE_SINK_PRIV_H
+/* common.h: the small helpers every sink needs; included by the sinks only. */
+#ifndef SLC_ENGINE_SINKS_COMMON_H
+#define SLC_ENGINE_SINKS_COMMON_H
 
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "msg.h" /* slc_mono_ns */
@@ -39,8 +41,24 @@ void slc_sink_log_limited(struct slc_sink_loglimit *l, uint32_t per_sec, slc_sin
 void slc_sink_logv(slc_sink_log_fn log, void *log_ctx, int level, const char *prefix,
                    const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 
+/* fmt as one line through log (NULL: slc_sink_default_log), not rate-limited: start-up. */
+void slc_sink_logf(slc_sink_log_fn log, void *log_ctx, int level, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
 /* The log callback of a sink created without one: the line on stderr. */
 void slc_sink_default_log(void *ctx, int level, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
-#endif /* SLC_ENGINE_SINK_PRIV_H */
+/* Spec checks (libc only: the flag parser's side links them too). */
+
+/* A host name as a peer's address: 1..253 of letters, digits, '-' and '.' (an IPv4
+ * address passes); no name server or client library sees anything else. */
+bool slc_sink_host_name_ok(const char *s, size_t n);
+
+/* s[0..n) is a numeric IPv6 address (without its []). */
+bool slc_sink_ipv6_ok(const char *s, size_t n);
+
+/* p[0..n) is "1".."65535", digits only; *port (when not NULL) gets it. */
+bool slc_sink_port_ok(const char *p, size_t n, uint16_t *port);
+
+#endif /* SLC_ENGINE_SINKS_COMMON_H */

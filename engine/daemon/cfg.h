@@ -9,13 +9,16 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "cfg_types.h"
 #include "ctl/ctl.h"
 #include "reactor.h"
 #include "route/router.h"
+#include "sinks/sink.h"
 
 /*
  * sluiced is configured by command-line flags only. One static table (struct slc_cfg_opt,
- * in cfg.c) names every flag with its type, default, bounds, help text and the field of
+ * in flags.c, with each sink's own flags merged in after --sink: sinks/sink.h) names every
+ * flag with its type, default, bounds, help text and the field of
  * struct slc_cfg it sets; parsing, range checks, --help, the start-up log line and
  * docs/flags.md are all generated from it, so none of them can disagree with another.
  *
@@ -33,43 +36,19 @@
 #define SLC_CFG_KEY_LEN    256  /* --key text, NUL included */
 #define SLC_CFG_CPUS_LEN   1024 /* --cpus text, NUL included */
 #define SLC_CFG_PATH_LEN   4096 /* paths (--topology-xml, --sink's): Linux's PATH_MAX */
-
-#define SLC_CFG_KAFKA_PROPS_MAX 32   /* --kafka-prop may name this many properties */
-#define SLC_CFG_KAFKA_PROP_LEN  1024 /* one --kafka-prop NAME=VALUE, NUL included */
+/* Every sink's settings block (its flags), 8-aligned, one after the other */
+#define SLC_CFG_SINK_SETTINGS_LEN (36 * 1024)
 
 /* Room for slc_cfg_describe() with every listener and path at its longest. */
 #define SLC_CFG_DESCRIBE_LEN                                     \
 	(4 * SLC_CFG_PATH_LEN + SLC_CFG_LISTEN_MAX * 80 + 2048 + \
-	 SLC_CFG_KAFKA_PROPS_MAX * (SLC_CFG_KAFKA_PROP_LEN + 16))
+	 SLC_CFG_PROPS_MAX * (SLC_CFG_PROP_LEN + 16))
 
 /* What slc_cfg_parse() returns: the daemon's exit status, or 0 to go on and run. */
 enum {
 	SLC_CFG_RUN = 0,   /* c holds the effective configuration */
 	SLC_CFG_EXIT = 1,  /* --help, --help-markdown or --version was printed: exit 0 */
 	SLC_CFG_USAGE = 2, /* a bad flag or value was reported: exit 2 */
-};
-
-enum slc_cfg_sink_kind {
-	SLC_CFG_SINK_NULL,    /* null: count and drop */
-	SLC_CFG_SINK_FILE,    /* file:DIR: segment files under DIR */
-	SLC_CFG_SINK_FORWARD, /* forward:HOST:PORT: one TCP connection per worker */
-	SLC_CFG_SINK_PLUGIN,  /* plugin:PATH.so: a shared object loaded at start-up */
-	SLC_CFG_SINK_KAFKA,   /* kafka://BROKERS/TOPIC: records produced through librdkafka */
-};
-
-/* --sink, parsed. Syntax only: nothing is opened, resolved or loaded here. */
-struct slc_cfg_sink {
-	enum slc_cfg_sink_kind kind;
-	uint16_t port; /* forward: 1..65535; else 0 */
-	/* file: DIR; forward: HOST (an IPv6 address without its []); plugin: PATH.so; kafka:
-	 * BROKERS/TOPIC[?producers=...] (what follows kafka://, sink_kafka.h); null: "" */
-	char arg[SLC_CFG_PATH_LEN];
-};
-
-enum slc_cfg_fsync {
-	SLC_CFG_FSYNC_NEVER,    /* leave it to the kernel */
-	SLC_CFG_FSYNC_INTERVAL, /* every --fsync-interval */
-	SLC_CFG_FSYNC_BATCH,    /* after every batch a worker writes */
 };
 
 /* Matches the levels the reactor's log callback gets (0 error .. 3 debug). */
@@ -115,18 +94,9 @@ struct slc_cfg {
 	char topology_xml[SLC_CFG_PATH_LEN]; /* --topology-xml; "": this machine */
 	bool print_topology;                 /* --print-topology: print placement, exit 0 */
 	/* sink */
-	struct slc_cfg_sink sink;   /* --sink */
-	enum slc_cfg_fsync fsync;   /* --fsync */
-	uint32_t fsync_interval_ms; /* --fsync-interval */
-	uint64_t segment_size;      /* --segment-size, bytes */
-	uint32_t forward_batch;     /* --forward-batch, bytes per send */
-	enum slc_cfg_forward_framing {
-		SLC_CFG_FORWARD_LINES,
-		SLC_CFG_FORWARD_LEN32,
-	} forward_framing; /* --forward-framing */
-	/* --kafka-prop NAME=VALUE, in flag order; a NAME given again replaces its entry */
-	char kafka_props[SLC_CFG_KAFKA_PROPS_MAX][SLC_CFG_KAFKA_PROP_LEN];
-	uint32_t nkafka_props;
+	struct slc_sink_spec sink; /* --sink: its desc (registry.h), its arg */
+	/* Each sink's own flags, in the block its desc describes (slc_cfg_sink_settings) */
+	_Alignas(8) unsigned char sink_settings[SLC_CFG_SINK_SETTINGS_LEN];
 	/* controller: mode, the design's seven, cooldown_ms from the flags; the adaptive
 	 * tuning (dead_band, rate_alpha, gain, sat_queue) keeps slc_ctl_params_default() */
 	struct slc_ctl_params ctl;
@@ -141,71 +111,13 @@ struct slc_cfg {
 	uint32_t test_slow_pool_cost_ns; /* --test-slow-pool-cost-ns: that pool's; 0: none */
 };
 
-enum slc_cfg_type {
-	SLC_CFG_BOOL,     /* bool: set by the flag's presence; takes no value */
-	SLC_CFG_ACTION,   /* prints something and makes parse return SLC_CFG_EXIT */
-	SLC_CFG_COUNT,    /* uint32_t: decimal digits */
-	SLC_CFG_SIZE,     /* uint32_t or uint64_t (by field size): bytes, units k M G */
-	SLC_CFG_DURATION, /* uint32_t ms: units ms s m h; a bare number in unit_ms */
-	SLC_CFG_DOUBLE,   /* double: finite decimal */
-	SLC_CFG_ENUM,     /* an enum field: the index of the name in choices */
-	SLC_CFG_STRING,   /* char[field size]: non-empty text; hookable (--key) */
-	SLC_CFG_CPUS,     /* char[field size]: "all" or a cpu list (slc_numa_cpu_list_check) */
-	SLC_CFG_LISTEN,   /* struct slc_listener_cfg[]: repeatable URL */
-	SLC_CFG_ADDR,     /* struct slc_cfg_addr: ADDR:PORT, or "off" */
-	SLC_CFG_SINK,     /* struct slc_cfg_sink; hookable */
-	SLC_CFG_PROPS,    /* --kafka-prop's char[][KAFKA_PROP_LEN], nkafka_props: repeatable */
-};
-
-/* Help and docs group flags in this order. */
-enum slc_cfg_group {
-	SLC_CFG_G_INPUT,
-	SLC_CFG_G_ROUTING,
-	SLC_CFG_G_POOLS,
-	SLC_CFG_G_SINK,
-	SLC_CFG_G_CONTROLLER,
-	SLC_CFG_G_OPERATIONS,
-	SLC_CFG_G_TESTING,
-	SLC_CFG_G__COUNT
-};
-
-/* Option flags. */
-enum {
-	SLC_CFG_F_POW2 = 1u << 0,     /* integer: a power of two */
-	SLC_CFG_F_MIN_EXCL = 1u << 1, /* double: min itself is refused */
-	SLC_CFG_F_MAX_EXCL = 1u << 2, /* double: max itself is refused */
-	SLC_CFG_F_OFF = 1u << 3,      /* integer: "off" means 0, and 0 prints as "off" */
-	SLC_CFG_F_HOOK = 1u << 4,     /* slc_cfg_hook_set() may add a check */
-};
-
-/*
- * A check for a flag's value, beyond its syntax (the daemon installs them: --key's is
- * slc_key_spec_parse's). Returns 0, or -EINVAL with a short reason in msg ("" is fine).
- */
-typedef int (*slc_cfg_check_fn)(const char *text, char *msg, size_t msg_len);
-
-/* One flag. Bounds are in the field's unit (bytes, ms, or the plain number). */
-struct slc_cfg_opt {
-	const char *name; /* "--max-step" */
-	enum slc_cfg_type type;
-	enum slc_cfg_group group;
-	const char *metavar; /* "N", "SIZE", ...; NULL for BOOL and ACTION */
-	const char *def;     /* default as text, parsed like argv; NULL: field stays empty/0 */
-	const char *unset;   /* what an empty string field means ("all"); NULL: "" is refused */
-	double min;
-	double max;
-	unsigned flags;             /* SLC_CFG_F_* */
-	uint32_t unit_ms;           /* DURATION: what a bare number counts (1 or 1000) */
-	const char *const *choices; /* ENUM: names, NULL-terminated; value = index */
-	const char *allowed;        /* text of what is allowed where the type cannot say */
-	const char *help;
-	void (*print)(FILE *f); /* ACTION: what it prints */
-	size_t offset;          /* of the target field in struct slc_cfg */
-	size_t size;            /* of the target field */
-};
-
-/* The table, in help order; *n gets its length. For tests and tools. */
+/* The table, in help order, each sink's flags (registry order) after --sink, offsets in
+ * struct slc_cfg; *n gets its length. For tests and tools. */
 const struct slc_cfg_opt *slc_cfg_opts(size_t *n);
+
+/* The settings block of sink desc in c (desc->settings_size bytes, what its flags set);
+ * NULL when desc has none or is not registered. */
+const void *slc_cfg_sink_settings(const struct slc_cfg *c, const struct slc_sink_desc *desc);
 
 /* Sets every field to its default (the table's, and slc_ctl_params_default() for the
  * controller fields no flag sets). */

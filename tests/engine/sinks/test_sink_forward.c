@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sink_forward.h"
+#include "sinks/forward.h"
 
 #define SCALE(n) ((n) / SLC_TEST_SCALE_DIV > 0 ? (n) / SLC_TEST_SCALE_DIV : 1)
 

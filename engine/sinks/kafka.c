@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* sink_kafka.c: the Kafka sink: keyed records produced through librdkafka, shared or per worker. */
+/* kafka.c: the Kafka sink: keyed records produced through librdkafka, shared or per worker. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
@@ -12,120 +12,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "ring.h" /* SLC_ASSERT, SLC_CACHE_LINE */
-#include "sink_kafka.h"
-#include "sink_priv.h"
-
-#define LOG_PER_SEC     10   /* lines a second for the whole sink; the rest are counted */
-#define PURGE_WAIT_MS   2000 /* after a purge, how long the reports of purged records take */
-#define SHARED_SLICE_MS 1    /* a shared producer's flush waits for everyone: look often */
-#define ERRSTR_LEN      512
-
-enum { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
-
-/*
- * One worker index's counters. They outlive the worker's handle (they live until destroy):
- * with a shared producer, the delivery reports of a closed worker's last records may still
- * come, on another worker's thread. The first line is written by the worker only; the
- * second by delivery reports, on whichever thread serves them.
- */
-struct wstate {
-	alignas(SLC_CACHE_LINE) _Atomic uint64_t produced;
-	_Atomic uint64_t bytes;
-	_Atomic uint64_t rejected;
-	_Atomic uint64_t cancelled;
-	_Atomic uint64_t queue_full;
-	_Atomic uint64_t keyless;
-	/* For health: when this worker's records started waiting (its in_flight left 0), on
-	 * the coarse clock (coarse_ns). */
-	_Atomic uint64_t waiting_since_ns;
-	alignas(SLC_CACHE_LINE) _Atomic uint64_t delivered;
-	_Atomic uint64_t failed;
-	/* Given up at --drain-timeout, after cancel: failed reports (purged), and records
-	 * librdkafka refused in a write that then returned -ECANCELED (sink.h's status). */
-	_Atomic uint64_t undelivered;
-	/* For health: the last successful report of this worker's records (coarse_ns). */
-	_Atomic uint64_t delivered_ns;
-	/* Records handed to produce whose report has not run: raised by the worker before it
-	 * produces, lowered by the report (R1). Signed: a write lowers it again for the records
-	 * librdkafka refused, after their reports of the others may have run. */
-	_Atomic int64_t in_flight;
-};
-
-static_assert(sizeof(struct wstate) % SLC_CACHE_LINE == 0, "no line shared by two workers");
-
-struct slc_sink_kafka;
-
-/* One librdkafka producer and the counters of its partitions. */
-struct producer {
-	struct slc_sink_kafka *sink;
-	rd_kafka_t *rk; /* NULL: not open (per-worker: the worker is closed) */
-	rd_kafka_topic_t *rkt;
-	_Atomic uint64_t errors;
-	/* For health: when librdkafka said all brokers are down (coarse_ns); 0 once a record
-	 * is delivered again. */
-	_Atomic uint64_t all_down_ns;
-	_Atomic uint32_t partitions; /* 1 + the highest partition delivered to, capped */
-	_Atomic uint64_t part[SLC_SINK_KAFKA_PARTITIONS_MAX];
-	_Atomic uint64_t part_other;
-};
-
-struct slc_sink_kafka {
-	struct slc_sink_kafka_cfg cfg; /* props not kept: they are in conf */
-	struct slc_sink_kafka_spec spec;
-	rd_kafka_conf_t *conf; /* the template each producer is made from (a dup of it) */
-	uint32_t workers;
-	uint32_t nprod; /* 1 (shared) or workers */
-	struct wstate *ws;
-	struct producer *prod;
-	_Atomic bool cancelled;
-	_Atomic bool claimed[SLC_SINK_KAFKA_WORKERS_MAX];
-	/* The log's rate limit, shared by every thread that logs (see slog). */
-	_Atomic uint64_t log_window_s;
-	_Atomic uint32_t log_lines;
-	_Atomic uint32_t log_suppressed;
-};
-
-/* A worker's handle: what sink.h calls struct slc_sink_worker. */
-struct slc_sink_kafka_worker {
-	struct slc_sink_kafka *sink;
-	struct wstate *ws;
-	struct producer *p;
-	uint32_t worker;
-	uint64_t flush_mark; /* failed + rejected when flush last looked */
-	uint64_t sync_mark;  /* failed + rejected when sync last looked */
-};
-
-/* ---- little helpers ---- */
-
-static inline uint64_t
-ld(const _Atomic uint64_t *c)
-{
-	return atomic_load_explicit(c, memory_order_relaxed);
-}
-
-/*
- * The clock of health's timestamps: CLOCK_MONOTONIC_COARSE, a few ms coarse and a few ns a
- * read, since every delivery report takes one; health counts in seconds.
- */
-static inline uint64_t
-coarse_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static inline bool
-is_cancelled(const struct slc_sink_kafka *s)
-{
-	/* A2: pairs with R2 in slc_sink_kafka_cancel (only the flag itself matters). */
-	return atomic_load_explicit(&s->cancelled, memory_order_acquire);
-}
-
-static void slog(struct slc_sink_kafka *s, int level, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+#include "kafka_priv.h"
+#include "metrics.h"
 
 /*
  * At most LOG_PER_SEC lines a second for the whole sink, from any thread (delivery reports
@@ -133,8 +21,8 @@ static void slog(struct slc_sink_kafka *s, int level, const char *fmt, ...)
  * were left out. Brokers that are down for an hour must not fill the log. The window is
  * approximate (two threads may both open a new second): a line more or less is fine.
  */
-static void
-slog(struct slc_sink_kafka *s, int level, const char *fmt, ...)
+void
+slc_sink_kafka_log(struct slc_sink_kafka *s, int level, const char *fmt, ...)
 {
 	uint64_t sec = slc_mono_ns() / 1000000000u;
 	uint64_t win = atomic_load_explicit(&s->log_window_s, memory_order_relaxed);
@@ -166,159 +54,6 @@ slog(struct slc_sink_kafka *s, int level, const char *fmt, ...)
 	s->cfg.log(s->cfg.log_ctx, level, "%s", line);
 }
 
-/* ---- the spec ---- */
-
-/* Letters, digits, '-' and '.': no name server or librdkafka parser sees anything else. */
-static bool
-host_name_ok(const char *h, size_t n)
-{
-	if (n == 0 || n > 253)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = h[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '.'))
-			return false;
-	}
-	return true;
-}
-
-/* "1".."65535", digits only. */
-static bool
-port_ok(const char *p, size_t n)
-{
-	unsigned v = 0;
-
-	if (n == 0 || n > 5)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return false;
-		v = v * 10 + (unsigned)(p[i] - '0');
-	}
-	return v >= 1 && v <= 65535;
-}
-
-/* One BROKER: HOST[:PORT] or [IPv6][:PORT]. */
-static bool
-broker_ok(const char *b, size_t n)
-{
-	const char *colon;
-
-	if (n > 0 && b[0] == '[') {
-		const char *close = memchr(b, ']', n);
-		char host[INET6_ADDRSTRLEN + 1];
-		struct in6_addr a6;
-		size_t hn;
-
-		if (close == NULL)
-			return false;
-		hn = (size_t)(close - b) - 1;
-		if (hn == 0 || hn >= sizeof(host))
-			return false;
-		memcpy(host, b + 1, hn);
-		host[hn] = '\0';
-		if (inet_pton(AF_INET6, host, &a6) != 1)
-			return false;
-		n -= (size_t)(close - b) + 1;
-		b = close + 1;
-		if (n == 0)
-			return true;
-		return b[0] == ':' && port_ok(b + 1, n - 1);
-	}
-	colon = memchr(b, ':', n);
-	if (colon == NULL)
-		return host_name_ok(b, n);
-	return host_name_ok(b, (size_t)(colon - b)) &&
-	       port_ok(colon + 1, n - (size_t)(colon - b) - 1);
-}
-
-static bool
-topic_ok(const char *t, size_t n)
-{
-	if (n == 0 || n > SLC_SINK_KAFKA_TOPIC_MAX || (n == 1 && t[0] == '.') ||
-	    (n == 2 && t[0] == '.' && t[1] == '.'))
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = t[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_'))
-			return false;
-	}
-	return true;
-}
-
-int
-slc_sink_kafka_spec_parse(const char *spec, struct slc_sink_kafka_spec *out, const char **why)
-{
-	const char *q, *end, *slash = NULL, *b;
-	const char *dummy;
-	bool per_worker = false;
-	size_t bn, tn;
-
-	if (why == NULL)
-		why = &dummy;
-	if (spec == NULL) {
-		*why = "no spec";
-		return -EINVAL;
-	}
-	q = strchr(spec, '?');
-	end = q != NULL ? q : spec + strlen(spec);
-	for (const char *p = spec; p < end; p++)
-		if (*p == '/')
-			slash = p;
-	if (slash == NULL) {
-		*why = "no /TOPIC after the brokers";
-		return -EINVAL;
-	}
-	bn = (size_t)(slash - spec);
-	tn = (size_t)(end - slash - 1);
-	if (bn == 0) {
-		*why = "no BROKER before /TOPIC";
-		return -EINVAL;
-	}
-	if (bn > SLC_SINK_KAFKA_BROKERS_MAX) {
-		*why = "the BROKER list is longer than 1024 characters";
-		return -EINVAL;
-	}
-	for (b = spec; b < slash;) {
-		const char *comma = memchr(b, ',', (size_t)(slash - b));
-		size_t n = (size_t)((comma != NULL ? comma : slash) - b);
-
-		if (!broker_ok(b, n)) {
-			*why = "a BROKER is not HOST[:PORT] or [IPv6][:PORT] (PORT 1..65535)";
-			return -EINVAL;
-		}
-		b += n + (comma != NULL);
-		if (comma != NULL && b == slash) {
-			*why = "a BROKER is not HOST[:PORT] or [IPv6][:PORT] (PORT 1..65535)";
-			return -EINVAL;
-		}
-	}
-	if (!topic_ok(slash + 1, tn)) {
-		*why = "TOPIC is not 1..249 of letters, digits, '.', '_' and '-'";
-		return -EINVAL;
-	}
-	if (q != NULL) {
-		if (strcmp(q + 1, "producers=per-worker") == 0) {
-			per_worker = true;
-		} else if (strcmp(q + 1, "producers=shared") != 0) {
-			*why = "the only option is ?producers=shared or ?producers=per-worker";
-			return -EINVAL;
-		}
-	}
-	if (out != NULL) {
-		memcpy(out->brokers, spec, bn);
-		out->brokers[bn] = '\0';
-		memcpy(out->topic, slash + 1, tn);
-		out->topic[tn] = '\0';
-		out->per_worker = per_worker;
-	}
-	return 0;
-}
-
 /* ---- librdkafka's callbacks ---- */
 
 /*
@@ -341,10 +76,11 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		if (is_cancelled(p->sink))
 			slc_sink_stat_add(&ws->undelivered, 1);
 
-		slog(p->sink, LOG_ERROR,
-		     "worker %u: delivery failed (partition %d): %s (%llu failed on this worker)",
-		     (unsigned)(ws - p->sink->ws), (int)m->partition, rd_kafka_err2str(m->err),
-		     (unsigned long long)n);
+		slc_sink_kafka_log(p->sink, LOG_ERROR,
+		                   "worker %u: delivery failed (partition %d): %s (%llu failed on "
+		                   "this worker)",
+		                   (unsigned)(ws - p->sink->ws), (int)m->partition,
+		                   rd_kafka_err2str(m->err), (unsigned long long)n);
 	} else {
 		slc_sink_stat_add(&ws->delivered, 1);
 		/* Relaxed: read only for health (kafka_health). */
@@ -391,16 +127,17 @@ on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 		char why[ERRSTR_LEN];
 		rd_kafka_resp_err_t e = rd_kafka_fatal_error(rk, why, sizeof(why));
 
-		slog(p->sink, LOG_ERROR,
-		     "fatal producer error %s: %s; every later record of this producer is refused: "
-		     "restart sluiced",
-		     rd_kafka_err2name(e), why);
+		slc_sink_kafka_log(p->sink, LOG_ERROR,
+		                   "fatal producer error %s: %s; every later record of this "
+		                   "producer is refused: "
+		                   "restart sluiced",
+		                   rd_kafka_err2name(e), why);
 		return;
 	}
 	/* A failed connection is in librdkafka's own log already (its FAIL line, on_log). */
 	if (err != RD_KAFKA_RESP_ERR__TRANSPORT)
-		slog(p->sink, LOG_WARN, "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err),
-		     reason);
+		slc_sink_kafka_log(p->sink, LOG_WARN, "%s: %s",
+		                   rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
 /* librdkafka's own log lines (syslog levels), from its threads. */
@@ -415,13 +152,13 @@ on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 
 	if (p == NULL)
 		return;
-	slog(p->sink, ours, "librdkafka %s: %s", fac, buf);
+	slc_sink_kafka_log(p->sink, ours, "librdkafka %s: %s", fac, buf);
 }
 
 /* ---- producers ---- */
 
-static int
-producer_open(struct slc_sink_kafka *s, struct producer *p)
+int
+slc_sink_kafka_producer_open(struct slc_sink_kafka *s, struct producer *p)
 {
 	char errstr[ERRSTR_LEN];
 	rd_kafka_conf_t *conf = rd_kafka_conf_dup(s->conf);
@@ -435,13 +172,13 @@ producer_open(struct slc_sink_kafka *s, struct producer *p)
 	if (p->rk == NULL) {
 		/* On failure the configuration is still ours. */
 		rd_kafka_conf_destroy(conf);
-		slog(s, LOG_ERROR, "cannot create a producer: %s", errstr);
+		slc_sink_kafka_log(s, LOG_ERROR, "cannot create a producer: %s", errstr);
 		return -EINVAL;
 	}
 	p->rkt = rd_kafka_topic_new(p->rk, s->spec.topic, NULL);
 	if (p->rkt == NULL) {
 		e = rd_kafka_last_error();
-		slog(s, LOG_ERROR, "cannot open the topic: %s", rd_kafka_err2str(e));
+		slc_sink_kafka_log(s, LOG_ERROR, "cannot open the topic: %s", rd_kafka_err2str(e));
 		rd_kafka_destroy(p->rk);
 		p->rk = NULL;
 		return -EINVAL;
@@ -466,8 +203,9 @@ in_flight_sum(const struct wstate *ws, uint32_t n)
  * failure, counted and logged), and destroys the producer. The records purged in flight
  * may still have reached Kafka: their report says "purged", not "lost".
  */
-static void
-producer_close(struct slc_sink_kafka *s, struct producer *p, const struct wstate *ws, uint32_t n)
+void
+slc_sink_kafka_producer_close(struct slc_sink_kafka *s, struct producer *p, const struct wstate *ws,
+                              uint32_t n)
 {
 	int64_t left;
 
@@ -477,8 +215,9 @@ producer_close(struct slc_sink_kafka *s, struct producer *p, const struct wstate
 	if (left > 0) {
 		uint64_t end = slc_mono_ns() + (uint64_t)PURGE_WAIT_MS * 1000000u;
 
-		slog(s, LOG_ERROR, "%lld records without a delivery report at close: purged",
-		     (long long)left);
+		slc_sink_kafka_log(s, LOG_ERROR,
+		                   "%lld records without a delivery report at close: purged",
+		                   (long long)left);
 		rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
 		while (in_flight_sum(ws, n) > 0 && slc_mono_ns() < end)
 			rd_kafka_poll(p->rk, (int)SLC_SINK_KAFKA_POLL_MS);
@@ -624,11 +363,11 @@ slc_sink_kafka_create(const struct slc_sink_kafka_cfg *cfg, int *err)
 		goto err_free_conf;
 	/* The shared producer, or a trial one: what librdkafka refuses only when it creates
 	 * a producer (acks=1 with idempotence, ...) stops the daemon now, not per worker. */
-	rc = producer_open(s, &s->prod[0]);
+	rc = slc_sink_kafka_producer_open(s, &s->prod[0]);
 	if (rc != 0)
 		goto err_free_conf;
 	if (s->spec.per_worker)
-		producer_close(s, &s->prod[0], s->ws, 0);
+		slc_sink_kafka_producer_close(s, &s->prod[0], s->ws, 0);
 	return s;
 
 err_free_conf:
@@ -659,7 +398,7 @@ kafka_destroy(void *sink)
 		while (in_flight_sum(s->ws, s->workers) > 0 && !is_cancelled(s) &&
 		       (s->cfg.close_timeout_ms == 0 || slc_mono_ns() < end))
 			rd_kafka_flush(s->prod[0].rk, (int)SLC_SINK_KAFKA_POLL_MS);
-		producer_close(s, &s->prod[0], s->ws, s->workers);
+		slc_sink_kafka_producer_close(s, &s->prod[0], s->ws, s->workers);
 	}
 	for (uint32_t i = 0; i < s->nprod; i++)
 		SLC_ASSERT(s->prod[i].rk == NULL);
@@ -806,230 +545,85 @@ slc_sink_kafka_librdkafka_version(void)
 	return rd_kafka_version_str();
 }
 
-/* ---- the operations ---- */
-
-static int
-kafka_worker_open(void *sink, uint32_t worker, struct slc_sink_worker **out)
+/* The ops' create: --kafka-prop and the daemon's settings to a struct slc_sink_kafka_cfg. */
+static void *
+kafka_create_op(const struct slc_sink_spec *spec, const struct slc_sink_env *env, int *err)
 {
-	struct slc_sink_kafka *s = sink;
-	struct slc_sink_kafka_worker *w;
-	int rc;
+	const struct slc_sink_kafka_settings *st = env->settings;
+	const char *props[SLC_CFG_PROPS_MAX];
+	struct slc_sink_kafka_cfg kc = {
+	        .spec = spec->arg,
+	        .props = props,
+	        .nprops = st->props.n,
+	        .workers = env->workers,
+	        .close_timeout_ms = env->drain_timeout_ms,
+	        .key_fn = env->key_fn,
+	        .key_ctx = env->key_ctx,
+	        .log = env->log,
+	        .log_ctx = env->log_ctx,
+	};
 
-	if (worker >= s->workers)
-		return -EINVAL;
-	/* A3: pairs with R3 in kafka_worker_close: the previous owner's last updates are done
-	 * before this owner starts. */
-	if (atomic_exchange_explicit(&s->claimed[worker], true, memory_order_acquire))
-		return -EBUSY;
-	w = calloc(1, sizeof(*w));
-	if (w == NULL) {
-		rc = -ENOMEM;
-		goto err_unclaim;
-	}
-	w->sink = s;
-	w->worker = worker;
-	w->ws = &s->ws[worker];
-	w->p = &s->prod[s->spec.per_worker ? worker : 0];
-	if (s->spec.per_worker) {
-		rc = producer_open(s, w->p);
-		if (rc != 0) {
-			rc = rc == -ENOMEM ? rc : -EIO;
-			goto err_free_worker;
-		}
-	}
-	/* Failures before this owner (a previous open of the same index) are not its own. */
-	w->flush_mark = ld(&w->ws->failed) + ld(&w->ws->rejected);
-	w->sync_mark = w->flush_mark;
-	*out = (struct slc_sink_worker *)w;
-	return 0;
-
-err_free_worker:
-	free(w);
-err_unclaim:
-	atomic_store_explicit(&s->claimed[worker], false, memory_order_release);
-	return rc;
-}
-
-/* librdkafka refused a record at once: what write returns for it. */
-static int
-refused(struct slc_sink_kafka_worker *w, rd_kafka_resp_err_t e, uint32_t len)
-{
-	slog(w->sink, LOG_ERROR, "worker %u: a record of %u bytes refused: %s", w->worker, len,
-	     rd_kafka_err2str(e));
-	return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ? -EMSGSIZE : -EIO;
-}
-
-static int
-kafka_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uint32_t n)
-{
-	struct slc_sink_kafka_worker *w = (struct slc_sink_kafka_worker *)sw;
-	struct slc_sink_kafka *s = w->sink;
-	struct wstate *ws = w->ws;
-	struct producer *p = w->p;
-	uint64_t produced = 0, bytes = 0, keyless = 0, rejected = 0, cancelled = 0;
-	int rc = 0;
-
-	if (is_cancelled(s)) {
-		slc_sink_stat_add(&ws->cancelled, n);
-		return -ECANCELED;
-	}
-	/* Raised before produce: with a shared producer another thread may serve a report
-	 * before produce returns here. Lowered again below for records not produced. */
-	if (atomic_fetch_add_explicit(&ws->in_flight, (int64_t)n, memory_order_relaxed) <= 0)
-		/* Relaxed: read only for health (kafka_health). */
-		atomic_store_explicit(&ws->waiting_since_ns, coarse_ns(), memory_order_relaxed);
-	for (uint32_t i = 0; i < n; i++) {
-		const struct slc_msg *m = &msgs[i];
-		const uint8_t *key = NULL;
-		uint32_t key_len = 0;
-
-		if (s->cfg.key_fn == NULL ||
-		    s->cfg.key_fn(s->cfg.key_ctx, m, &key, &key_len) != 0) {
-			key = NULL;
-			key_len = 0;
-		}
-		for (;;) {
-			rd_kafka_resp_err_t e;
-
-			/* F_COPY: the bytes are the reactor's, released when write returns. */
-			if (rd_kafka_produce(p->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
-			                     (void *)(uintptr_t)m->data, m->len, key, key_len,
-			                     ws) == 0) {
-				produced++;
-				bytes += m->len;
-				keyless += key == NULL;
-				break;
-			}
-			e = rd_kafka_last_error();
-			if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-				rejected++;
-				if (rc == 0)
-					rc = refused(w, e, m->len);
-				break;
-			}
-			/* The backpressure path: wait for reports to make room, never drop.
-			 * Counted as it happens: a worker blocked for as long as a broker is
-			 * down shows in the metric while it waits, not when it is over. */
-			slc_sink_stat_add(&ws->queue_full, 1);
-			if (is_cancelled(s)) {
-				cancelled = n - i;
-				rc = -ECANCELED;
-				goto out;
-			}
-			rd_kafka_poll(p->rk, (int)SLC_SINK_KAFKA_POLL_MS);
-		}
-	}
-out:
-	if (produced != n)
-		atomic_fetch_sub_explicit(&ws->in_flight, (int64_t)(n - produced),
-		                          memory_order_relaxed);
-	slc_sink_stat_add(&ws->produced, produced);
-	slc_sink_stat_add(&ws->bytes, bytes);
-	slc_sink_stat_add(&ws->keyless, keyless);
-	slc_sink_stat_add(&ws->rejected, rejected);
-	slc_sink_stat_add(&ws->cancelled, cancelled);
-	/* The daemon does not count a batch that returns -ECANCELED (sink.h): what was
-	 * refused in it is the sink's to count, with the rest given up at the drain timeout. */
-	if (rc == -ECANCELED)
-		slc_sink_stat_add(&ws->undelivered, rejected);
-	if (cancelled != 0)
-		slog(s, LOG_ERROR, "worker %u: cancelled: %llu records not produced", w->worker,
-		     (unsigned long long)cancelled);
-	/* Reports of earlier batches: counters stay current and librdkafka frees them. */
-	rd_kafka_poll(p->rk, 0);
-	return rc;
-}
-
-/*
- * Serves reports until none of this worker's records is in flight: 0, -ECANCELED, or
- * -ETIMEDOUT once deadline_ns (0: none) passes. rd_kafka_flush sends what waits for
- * linger.ms at once; a shared producer's flush waits for every worker's records, so it is
- * called in short slices and this worker's own count decides.
- */
-static int
-wait_reports(struct slc_sink_kafka_worker *w, uint64_t deadline_ns)
-{
-	struct slc_sink_kafka *s = w->sink;
-	int slice_ms = s->spec.per_worker ? (int)SLC_SINK_KAFKA_POLL_MS : SHARED_SLICE_MS;
-
-	/* A1: pairs with R1 in on_delivery. */
-	while (atomic_load_explicit(&w->ws->in_flight, memory_order_acquire) > 0) {
-		if (is_cancelled(s))
-			return -ECANCELED;
-		if (deadline_ns != 0 && slc_mono_ns() >= deadline_ns)
-			return -ETIMEDOUT;
-		rd_kafka_flush(w->p->rk, slice_ms);
-	}
-	return 0;
-}
-
-/* 0 when nothing failed or was refused since *mark was taken; -EIO otherwise. */
-static int
-failures_since(struct slc_sink_kafka_worker *w, uint64_t *mark)
-{
-	uint64_t f = ld(&w->ws->failed) + ld(&w->ws->rejected);
-	int rc = f != *mark ? -EIO : 0;
-
-	*mark = f;
-	return rc;
-}
-
-static int
-kafka_flush(struct slc_sink_worker *sw)
-{
-	struct slc_sink_kafka_worker *w = (struct slc_sink_kafka_worker *)sw;
-	int rc = wait_reports(w, 0);
-
-	return rc != 0 ? rc : failures_since(w, &w->flush_mark);
-}
-
-static int
-kafka_sync(struct slc_sink_worker *sw)
-{
-	struct slc_sink_kafka_worker *w = (struct slc_sink_kafka_worker *)sw;
-	int rc = wait_reports(w, 0);
-
-	return rc != 0 ? rc : failures_since(w, &w->sync_mark);
+	for (uint32_t i = 0; i < st->props.n && i < SLC_CFG_PROPS_MAX; i++)
+		props[i] = st->props.v[i];
+	return slc_sink_kafka_create(&kc, err);
 }
 
 static void
-kafka_worker_close(struct slc_sink_worker *sw)
+kafka_metrics(void *sink, struct slc_metrics_buf *b)
 {
-	struct slc_sink_kafka_worker *w = (struct slc_sink_kafka_worker *)sw;
-	struct slc_sink_kafka *s;
-	uint32_t worker;
-	int64_t left;
+	struct slc_sink_kafka_stats st;
+	char lab[48];
 
-	if (w == NULL)
-		return;
-	s = w->sink;
-	worker = w->worker;
-	(void)wait_reports(w, s->cfg.close_timeout_ms != 0
-	                              ? slc_mono_ns() + (uint64_t)s->cfg.close_timeout_ms * 1000000u
-	                              : 0);
-	if (s->spec.per_worker) {
-		producer_close(s, w->p, w->ws, 1);
-	} else {
-		left = atomic_load_explicit(&w->ws->in_flight, memory_order_acquire);
-		if (left > 0)
-			slog(s, LOG_WARN,
-			     "worker %u: closed with %lld records still in the shared producer; "
-			     "destroy waits for them",
-			     worker, (long long)left);
+	slc_sink_kafka_stats(sink, &st);
+#define KAFKA_METRIC(name, type, help, v)                      \
+	do {                                                   \
+		slc_metrics_family(b, name, type, help);       \
+		slc_metrics_u64(b, name, "sink=\"kafka\"", v); \
+	} while (0)
+	KAFKA_METRIC("sluice_sink_messages_total", "counter",
+	             "records Kafka acknowledged (delivery reports without error)", st.delivered);
+	KAFKA_METRIC("sluice_sink_bytes_total", "counter", "value bytes of the records produced",
+	             st.bytes);
+	KAFKA_METRIC("sluice_sink_kafka_produced_total", "counter", "records handed to librdkafka",
+	             st.produced);
+	KAFKA_METRIC("sluice_sink_kafka_failed_total", "counter",
+	             "records whose delivery failed after librdkafka's retries", st.failed);
+	KAFKA_METRIC("sluice_sink_kafka_rejected_total", "counter",
+	             "records librdkafka refused at once (too large, fatal error)", st.rejected);
+	KAFKA_METRIC("sluice_sink_kafka_cancelled_total", "counter",
+	             "records not produced because the drain timeout cancelled them", st.cancelled);
+	KAFKA_METRIC("sluice_sink_kafka_queue_full_total", "counter",
+	             "times a worker waited for room in librdkafka's queue (backpressure)",
+	             st.queue_full);
+	KAFKA_METRIC("sluice_sink_kafka_errors_total", "counter",
+	             "librdkafka error events (brokers down, ...)", st.errors);
+	KAFKA_METRIC("sluice_sink_kafka_queue_depth", "gauge",
+	             "records produced and still without a delivery report", st.in_flight);
+#undef KAFKA_METRIC
+	slc_metrics_family(b, "sluice_sink_kafka_partition_delivered_total", "counter",
+	                   "records Kafka acknowledged, per partition");
+	for (uint32_t p = 0; p < st.partitions; p++) {
+		snprintf(lab, sizeof(lab), "partition=\"%u\"", p);
+		slc_metrics_u64(b, "sluice_sink_kafka_partition_delivered_total", lab,
+		                st.partition_delivered[p]);
 	}
-	free(w);
-	/* R3: pairs with A3 in kafka_worker_open. */
-	atomic_store_explicit(&s->claimed[worker], false, memory_order_release);
+	if (st.partition_other != 0)
+		slc_metrics_u64(b, "sluice_sink_kafka_partition_delivered_total",
+		                "partition=\"other\"", st.partition_other);
 }
 
 const struct slc_sink_ops slc_sink_kafka_ops = {
         .name = "kafka",
-        .worker_open = kafka_worker_open,
-        .write = kafka_write,
-        .flush = kafka_flush,
-        .sync = kafka_sync,
+        .desc = &slc_sink_kafka_desc,
+        .create = kafka_create_op,
+        .worker_open = slc_sink_kafka_worker_open,
+        .write = slc_sink_kafka_write,
+        .flush = slc_sink_kafka_flush,
+        .sync = slc_sink_kafka_sync,
+        .cancel = slc_sink_kafka_cancel,
         .reopen = NULL,
-        .worker_close = kafka_worker_close,
+        .worker_close = slc_sink_kafka_worker_close,
         .destroy = kafka_destroy,
         .status = kafka_status,
+        .metrics = kafka_metrics,
 };

@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "sinks/file/spec.h"
+#include "sinks/forward.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -111,6 +113,19 @@ opt_named(const char *name)
 	return NULL;
 }
 
+/* The file and forward sinks' flags in c (their settings blocks). */
+static const struct slc_sink_file_settings *
+file_settings(const struct slc_cfg *c)
+{
+	return slc_cfg_sink_settings(c, &slc_sink_file_desc);
+}
+
+static const struct slc_sink_forward_settings *
+forward_settings(const struct slc_cfg *c)
+{
+	return slc_cfg_sink_settings(c, &slc_sink_forward_desc);
+}
+
 /* ---- defaults ---- */
 
 Test(cfg, defaults)
@@ -142,11 +157,11 @@ Test(cfg, defaults)
 	cr_expect_str_empty(c.cpus);
 	cr_expect_str_empty(c.topology_xml);
 	cr_expect(!c.print_topology);
-	cr_expect_eq(c.sink.kind, SLC_CFG_SINK_NULL);
-	cr_expect_eq(c.fsync, SLC_CFG_FSYNC_INTERVAL);
-	cr_expect_eq(c.fsync_interval_ms, 1000);
-	cr_expect_eq(c.segment_size, 64ull << 20);
-	cr_expect_eq(c.forward_batch, 65536);
+	cr_expect_str_eq(c.sink.desc->name, "null");
+	cr_expect_str_eq(opt_named("--fsync")->choices[file_settings(&c)->fsync], "interval");
+	cr_expect_eq(file_settings(&c)->fsync_interval_ms, 1000);
+	cr_expect_eq(file_settings(&c)->segment_bytes, 64ull << 20);
+	cr_expect_eq(forward_settings(&c)->batch_bytes, 65536);
 	cr_expect_eq(c.ctl.mode, SLC_CTL_ADAPTIVE);
 	cr_expect_eq(c.rebalance_interval_ms, 100);
 	cr_expect_eq(c.ctl.cooldown_ms, 10000);
@@ -500,7 +515,7 @@ Test(cfg, sizes_take_units)
 		cr_expect_eq(cfg.max_frame, ok[i].bytes, "%s", ok[i].text);
 	}
 	cr_assert_eq(parse("--segment-size", "16G", NULL), SLC_CFG_RUN, "%s", err_text);
-	cr_expect_eq(cfg.segment_size, 16ull << 30);
+	cr_expect_eq(file_settings(&cfg)->segment_bytes, 16ull << 30);
 	cr_expect(line_has("segment-size=16G"));
 	cr_assert_eq(parse("--segment-size", "1536k", NULL), SLC_CFG_RUN, "%s", err_text);
 	cr_expect(line_has("segment-size=1536k"));
@@ -722,12 +737,12 @@ Test(cfg, listen_refuses_an_address_given_twice_but_not_port_0)
 Test(cfg, sink_kinds)
 {
 	cr_assert_eq(parse("--sink", "null", NULL), SLC_CFG_RUN);
-	cr_expect_eq(cfg.sink.kind, SLC_CFG_SINK_NULL);
+	cr_expect_str_eq(cfg.sink.desc->name, "null");
 	cr_assert_eq(parse("--sink", "file:/var/spool/sluice", NULL), SLC_CFG_RUN);
-	cr_expect_eq(cfg.sink.kind, SLC_CFG_SINK_FILE);
+	cr_expect_str_eq(cfg.sink.desc->name, "file");
 	cr_expect_str_eq(cfg.sink.arg, "/var/spool/sluice");
 	cr_assert_eq(parse("--sink", "forward:collector.example.org:6000", NULL), SLC_CFG_RUN);
-	cr_expect_eq(cfg.sink.kind, SLC_CFG_SINK_FORWARD);
+	cr_expect_str_eq(cfg.sink.desc->name, "forward");
 	cr_expect_str_eq(cfg.sink.arg, "collector.example.org");
 	cr_expect_eq(cfg.sink.port, 6000);
 	cr_expect(line_has("sink=forward:collector.example.org:6000"), "%s", line);
@@ -737,7 +752,7 @@ Test(cfg, sink_kinds)
 	cr_assert_eq(parse("--sink", "forward:10.1.2.3:6000", NULL), SLC_CFG_RUN);
 	cr_expect_str_eq(cfg.sink.arg, "10.1.2.3");
 	cr_assert_eq(parse("--sink", "plugin:/usr/lib/sluice/kafka.so", NULL), SLC_CFG_RUN);
-	cr_expect_eq(cfg.sink.kind, SLC_CFG_SINK_PLUGIN);
+	cr_expect_str_eq(cfg.sink.desc->name, "plugin");
 	cr_expect_str_eq(cfg.sink.arg, "/usr/lib/sluice/kafka.so");
 	/* what follows ? is the plugin's argument, passed on whole */
 	cr_assert_eq(parse("--sink", "plugin:/x/count.so?out=/tmp/c.txt", NULL), SLC_CFG_RUN);
@@ -1064,7 +1079,8 @@ Test(cfg, flags_md_is_up_to_date)
 		line_no += want[i] == '\n';
 	cr_expect(want_len == have_len && memcmp(want, have, want_len) == 0,
 	          "docs/flags.md is stale (first difference on line %zu): the flag table in "
-	          "engine/cfg.c changed. Regenerate it: sluiced --help-markdown > docs/flags.md, "
+	          "engine/daemon/flags.c or a sink's flags changed. Regenerate it: sluiced "
+	          "--help-markdown > docs/flags.md, "
 	          "or SLC_UPDATE_DOCS=1 <build>/tests/test_cfg --filter "
 	          "'cfg/flags_md_is_up_to_date'",
 	          line_no);

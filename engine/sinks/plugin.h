@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* sink_plugin.h: the plugin sink (--sink plugin:PATH.so): a user handler loaded with dlopen. */
-#ifndef SLC_ENGINE_SINK_PLUGIN_H
-#define SLC_ENGINE_SINK_PLUGIN_H
+/* plugin.h: the plugin sink (--sink plugin:PATH.so): a user handler loaded with dlopen. */
+#ifndef SLC_ENGINE_SINKS_PLUGIN_H
+#define SLC_ENGINE_SINKS_PLUGIN_H
 
 #include <stdint.h>
 
@@ -32,6 +32,9 @@ struct slc_sink_plugin_stats {
 	uint64_t failed_messages; /* the messages of the failed calls (not retried) */
 	uint64_t errors;          /* failed flush and reopen calls */
 };
+
+/* What the flag parser knows of it (plugin_spec.c): plugin:PATH.so[?ARG]. */
+extern const struct slc_sink_desc slc_sink_plugin_desc;
 
 /*
  * Loads the plugin at path (dlopen with RTLD_NOW | RTLD_LOCAL; a path without a '/' is
@@ -67,4 +70,4 @@ void slc_sink_plugin_stats(void *sink, struct slc_sink_plugin_stats *out);
 /* The plugin's name (its table's, or the file's when it gives none); valid until destroy. */
 const char *slc_sink_plugin_name(void *sink);
 
-#endif /* SLC_ENGINE_SINK_PLUGIN_H */
+#endif /* SLC_ENGINE_SINKS_PLUGIN_H */

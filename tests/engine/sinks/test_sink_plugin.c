@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sink_plugin.h"
+#include "sinks/plugin.h"
 
 /* The example plugin and its two broken builds (tests/CMakeLists.txt). */
 #ifndef SLC_PLUGIN_EXAMPLE

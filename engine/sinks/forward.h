@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* sink_forward.h: the forward sink (--sink forward:HOST:PORT): batched TCP to a downstream peer. */
-#ifndef SLC_ENGINE_SINK_FORWARD_H
-#define SLC_ENGINE_SINK_FORWARD_H
+/* forward.h: the forward sink (--sink forward:HOST:PORT): batched TCP to a downstream peer. */
+#ifndef SLC_ENGINE_SINKS_FORWARD_H
+#define SLC_ENGINE_SINKS_FORWARD_H
 
 #include <stdint.h>
 
@@ -99,6 +99,19 @@ struct slc_sink_forward_stats {
 	uint64_t cancelled;        /* messages given up because of cancel (see above) */
 };
 
+/* The forward sink's flags (forward_spec.c), as create gets them in env->settings. */
+struct slc_sink_forward_settings {
+	uint32_t batch_bytes; /* --forward-batch */
+	int framing;          /* --forward-framing: SLC_SINK_FORWARD_LINES or _LEN32 */
+};
+enum {
+	SLC_SINK_FORWARD_LINES,
+	SLC_SINK_FORWARD_LEN32,
+};
+
+/* What the flag parser knows of it: forward:HOST:PORT, --forward-batch, --forward-framing. */
+extern const struct slc_sink_desc slc_sink_forward_desc;
+
 /*
  * Creates the sink: checks cfg and resolves HOST (getaddrinfo; every address it gives is
  * tried in turn at each connect). Nothing connects here. The reason of a refusal is
@@ -131,4 +144,4 @@ void slc_sink_forward_stats(void *sink, struct slc_sink_forward_stats *out);
  */
 void slc_sink_forward_cancel(void *sink);
 
-#endif /* SLC_ENGINE_SINK_FORWARD_H */
+#endif /* SLC_ENGINE_SINKS_FORWARD_H */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* sink_plugin.c: the plugin sink: loads a sluice_plugin.h shared object and feeds it batches. */
+/* plugin.c: the plugin sink: loads a sluice_plugin.h shared object and feeds it batches. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdalign.h>
@@ -14,8 +14,8 @@
 #include <time.h>
 
 #include "ring.h" /* SLC_ASSERT, SLC_CACHE_LINE */
-#include "sink_plugin.h"
-#include "sink_priv.h"
+#include "plugin.h"
+#include "common.h"
 #include "sluice_plugin.h"
 
 #define LOG_PER_SEC 5
@@ -436,8 +436,23 @@ plugin_worker_close(struct slc_sink_worker *sw)
 	atomic_store_explicit(&s->claimed[worker], false, memory_order_release);
 }
 
+/* The ops' create: plugin:PATH.so?ARG, what follows the ? is the plugin's to read. */
+static void *
+plugin_create_op(const struct slc_sink_spec *spec, const struct slc_sink_env *env, int *err)
+{
+	char path[SLC_SINK_ARG_LEN], *q;
+
+	snprintf(path, sizeof(path), "%s", spec->arg);
+	q = strchr(path, '?');
+	if (q != NULL)
+		*q++ = '\0';
+	return slc_sink_plugin_create(path, q != NULL ? q : "", env->log, env->log_ctx, err);
+}
+
 const struct slc_sink_ops slc_sink_plugin_ops = {
         .name = "plugin",
+        .desc = &slc_sink_plugin_desc,
+        .create = plugin_create_op,
         .worker_open = plugin_worker_open,
         .write = plugin_write,
         .flush = plugin_flush,

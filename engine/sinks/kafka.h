@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* sink_kafka.h: the Kafka sink (--sink kafka://BROKERS/TOPIC): keyed records through librdkafka. */
-#ifndef SLC_ENGINE_SINK_KAFKA_H
-#define SLC_ENGINE_SINK_KAFKA_H
+/* kafka.h: the Kafka sink (--sink kafka://BROKERS/TOPIC): keyed records through librdkafka. */
+#ifndef SLC_ENGINE_SINKS_KAFKA_H
+#define SLC_ENGINE_SINKS_KAFKA_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cfg_types.h" /* struct slc_cfg_props */
 #include "sink.h"
 
 /*
@@ -102,6 +103,14 @@ struct slc_sink_kafka_spec {
  */
 int slc_sink_kafka_spec_parse(const char *spec, struct slc_sink_kafka_spec *out, const char **why);
 
+/* The Kafka sink's flags (kafka_spec.c), as create gets them in env->settings. */
+struct slc_sink_kafka_settings {
+	struct slc_cfg_props props; /* --kafka-prop */
+};
+
+/* What the flag parser knows of it: kafka://BROKERS/TOPIC, --kafka-prop. */
+extern const struct slc_sink_desc slc_sink_kafka_desc;
+
 struct slc_sink_kafka_cfg {
 	const char *spec; /* "BROKERS/TOPIC[?producers=...]": what follows kafka:// */
 	/*
@@ -180,4 +189,4 @@ void slc_sink_kafka_cancel(void *sink);
 /* librdkafka's version as text ("2.0.2"), for the start-up log. */
 const char *slc_sink_kafka_librdkafka_version(void);
 
-#endif /* SLC_ENGINE_SINK_KAFKA_H */
+#endif /* SLC_ENGINE_SINKS_KAFKA_H */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* sink_null.h: the null sink: counts messages and measures end-to-end latency of stamped ones. */
-#ifndef SLC_ENGINE_SINK_NULL_H
-#define SLC_ENGINE_SINK_NULL_H
+/* null.h: the null sink: counts messages and measures end-to-end latency of stamped ones. */
+#ifndef SLC_ENGINE_SINKS_NULL_H
+#define SLC_ENGINE_SINKS_NULL_H
 
 #include <stdint.h>
 
@@ -31,10 +31,13 @@ struct slc_sink_null_stats {
 	uint64_t latency_buckets[SLC_SINK_NULL_BUCKETS + 1]; /* not cumulative; last: > 10 s */
 };
 
+/* What the flag parser knows of it (null_spec.c): the scheme "null", no flags. */
+extern const struct slc_sink_desc slc_sink_null_desc;
+
 /* One sink for up to `workers` workers. NULL with *err -EINVAL or -ENOMEM. */
 void *slc_sink_null_create(uint32_t workers, int *err);
 extern const struct slc_sink_ops slc_sink_null_ops;
 /* Sums every worker's counters; any thread. */
 void slc_sink_null_stats(void *sink, struct slc_sink_null_stats *out);
 
-#endif /* SLC_ENGINE_SINK_NULL_H */
+#endif /* SLC_ENGINE_SINKS_NULL_H */

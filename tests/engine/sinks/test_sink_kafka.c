@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
-#include "sink_kafka.h"
+#include "sinks/kafka.h"
 
 /*
  * No Kafka server: librdkafka's mock cluster (rdkafka_mock.h) runs 3 brokers in this
@@ -566,6 +566,15 @@ Test(sink_kafka, spec_parses_brokers_topic_and_producers)
 	}
 }
 
+/* --kafka-prop's values in c (the kafka sink's settings block). */
+static const struct slc_cfg_props *
+kafka_props(const struct slc_cfg *c)
+{
+	return &((const struct slc_sink_kafka_settings *)slc_cfg_sink_settings(
+	                 c, &slc_sink_kafka_desc))
+	                ->props;
+}
+
 /* One parse of sluiced's flags: its result; the describe line in line. */
 static int
 cfg_parse(struct slc_cfg *c, char *line, size_t len, char *err, size_t err_len, int argc,
@@ -590,8 +599,8 @@ cfg_parse(struct slc_cfg *c, char *line, size_t len, char *err, size_t err_len, 
 Test(sink_kafka, flags_take_the_sink_and_properties)
 {
 	static struct slc_cfg c;
-	static char line[SLC_CFG_DESCRIBE_LEN], props[SLC_CFG_KAFKA_PROPS_MAX + 1][32];
-	const char *args[2 * (SLC_CFG_KAFKA_PROPS_MAX + 1) + 2];
+	static char line[SLC_CFG_DESCRIBE_LEN], props[SLC_CFG_PROPS_MAX + 1][32];
+	const char *args[2 * (SLC_CFG_PROPS_MAX + 1) + 2];
 	char err[512] = "";
 	int n = 0;
 
@@ -601,11 +610,11 @@ Test(sink_kafka, flags_take_the_sink_and_properties)
 	                    "--kafka-prop", "linger.ms=20"};
 	cr_assert_eq(cfg_parse(&c, line, sizeof(line), err, sizeof(err), 8, ok), SLC_CFG_RUN, "%s",
 	             err);
-	cr_expect_eq(c.sink.kind, SLC_CFG_SINK_KAFKA);
+	cr_expect_eq(c.sink.desc, &slc_sink_kafka_desc);
 	cr_expect_str_eq(c.sink.arg, "k1:9092,k2/events?producers=per-worker");
-	cr_expect_eq(c.nkafka_props, 2);
-	cr_expect_str_eq(c.kafka_props[0], "linger.ms=20");
-	cr_expect_str_eq(c.kafka_props[1], "sasl.password=hunter2");
+	cr_expect_eq(kafka_props(&c)->n, 2);
+	cr_expect_str_eq(kafka_props(&c)->v[0], "linger.ms=20");
+	cr_expect_str_eq(kafka_props(&c)->v[1], "sasl.password=hunter2");
 	cr_expect(strstr(line, "sink=kafka://k1:9092,k2/events?producers=per-worker") != NULL, "%s",
 	          line);
 	cr_expect(strstr(line, "kafka-prop=linger.ms=20 kafka-prop=sasl.password=(hidden)") != NULL,
@@ -628,7 +637,7 @@ Test(sink_kafka, flags_take_the_sink_and_properties)
 	/* One name more than there is room for. */
 	args[n++] = "--sink";
 	args[n++] = "kafka://k1/t";
-	for (int i = 0; i <= (int)SLC_CFG_KAFKA_PROPS_MAX; i++) {
+	for (int i = 0; i <= (int)SLC_CFG_PROPS_MAX; i++) {
 		snprintf(props[i], sizeof(props[i]), "p%d=1", i);
 		args[n++] = "--kafka-prop";
 		args[n++] = props[i];
@@ -636,11 +645,11 @@ Test(sink_kafka, flags_take_the_sink_and_properties)
 	cr_expect_eq(cfg_parse(&c, line, sizeof(line), err, sizeof(err), n, args), SLC_CFG_USAGE);
 	cr_expect(strstr(err, "one too many") != NULL, "%s", err);
 	/* The same name again replaces it: 33 flags, 32 names. */
-	snprintf(props[SLC_CFG_KAFKA_PROPS_MAX], sizeof(props[0]), "p0=2");
+	snprintf(props[SLC_CFG_PROPS_MAX], sizeof(props[0]), "p0=2");
 	cr_expect_eq(cfg_parse(&c, line, sizeof(line), err, sizeof(err), n, args), SLC_CFG_RUN,
 	             "%s", err);
-	cr_expect_eq(c.nkafka_props, SLC_CFG_KAFKA_PROPS_MAX);
-	cr_expect_str_eq(c.kafka_props[0], "p0=2");
+	cr_expect_eq(kafka_props(&c)->n, SLC_CFG_PROPS_MAX);
+	cr_expect_str_eq(kafka_props(&c)->v[0], "p0=2");
 }
 
 Test(sink_kafka, create_refuses_what_librdkafka_refuses, .timeout = 30)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* sink_forward.c: the forward sink: per-worker batches re-framed and sent over TCP. */
+/* forward_worker.c: a forward sink worker: its connection, its batches, its operations. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -18,81 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ring.h" /* SLC_ASSERT, SLC_CACHE_LINE */
-#include "sink_forward.h"
-#include "sink_priv.h"
-
-#define LOG_PER_SEC 5
-#define HOST_MAX    253 /* a DNS name's longest text form; IPv6 text is shorter */
-#define PEER_MAX    (HOST_MAX + sizeof("[]:65535"))
-#define DRAIN_READS 16 /* recv() calls spent emptying the receive queue before close */
-
-enum { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+#include "forward_priv.h"
 
 static const uint8_t lf[1] = {'\n'}; /* the lines framing's end of a message sent uncopied */
-
-/* One worker's counters, on lines of their own: the worker adds, any thread reads. */
-struct wstats {
-	alignas(SLC_CACHE_LINE) _Atomic uint64_t messages;
-	_Atomic uint64_t bytes;
-	_Atomic uint64_t batches;
-	_Atomic uint64_t connects;
-	_Atomic uint64_t reconnects;
-	_Atomic uint64_t connect_failures;
-	_Atomic uint64_t disconnects;
-	_Atomic uint64_t resent_batches;
-	_Atomic uint64_t cancelled;
-	/* For health: when the batch being sent started waiting (0: none waits), and the
-	 * error of the last connect attempt (0: it worked). */
-	_Atomic uint64_t waiting_since_ns;
-	_Atomic int connect_err;
-};
-
-static_assert(sizeof(struct wstats) % SLC_CACHE_LINE == 0, "no line shared by two workers");
-
-struct slc_sink_forward {
-	struct slc_sink_forward_cfg cfg; /* defaults filled in; cfg.host points at host */
-	char host[HOST_MAX + 1];
-	char peer[PEER_MAX]; /* "host:port" or "[v6]:port", for logs */
-	struct addrinfo *addrs;
-	/* An eventfd that cancel makes readable and nobody ever reads: every poll of a
-	 * blocked worker includes it, so one write wakes them all, now and later. */
-	int cancel_fd;
-	_Atomic bool cancelled;
-	struct wstats *st; /* [SLC_SINK_FORWARD_WORKERS_MAX] */
-	_Atomic bool claimed[SLC_SINK_FORWARD_WORKERS_MAX];
-};
-
-/*
- * A worker's state: what sink.h calls struct slc_sink_worker. buf[0, used) holds the
- * re-framed messages of the current batch, msgs of them; they are the messages that
- * write() has accepted and the kernel has not yet taken.
- */
-struct slc_sink_forward_worker {
-	struct slc_sink_forward *sink;
-	struct wstats *st;
-	uint32_t worker;
-	int fd;              /* the connection; -1: none, the next send makes one */
-	bool ever_up;        /* a connection was made before: the next one is a reconnect */
-	bool carried;        /* the connection carried a whole batch */
-	uint32_t backoff_ms; /* wait before the next connect attempt; 0: none */
-	uint64_t rng;        /* xorshift64 state for the backoff's jitter */
-	uint32_t cap;        /* batch_bytes */
-	uint32_t used;
-	uint32_t msgs;
-	uint64_t dropped; /* messages this worker gave up on after cancel: its closing line */
-	struct slc_sink_loglimit log_limit;
-	uint8_t *buf;
-};
-
-/* ---- little helpers ---- */
-
-static inline bool
-is_cancelled(const struct slc_sink_forward *s)
-{
-	/* A1: pairs with R1 in slc_sink_forward_cancel (only the flag itself matters). */
-	return atomic_load_explicit(&s->cancelled, memory_order_acquire);
-}
 
 static void wlog(struct slc_sink_forward_worker *w, int level, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
@@ -111,282 +39,6 @@ wlog(struct slc_sink_forward_worker *w, int level, const char *fmt, ...)
 	slc_sink_log_limited(&w->log_limit, LOG_PER_SEC, cfg->log, cfg->log_ctx, level, prefix, fmt,
 	                     ap);
 	va_end(ap);
-}
-
-/* ---- the sink ---- */
-
-/* The syntax --sink accepts (cfg.c): letters, digits, '-' and '.'; no name server sees
- * anything else. */
-static bool
-host_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > HOST_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '.'))
-			return false;
-	}
-	return true;
-}
-
-static void create_log(const struct slc_sink_forward_cfg *cfg, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-
-static void
-create_log(const struct slc_sink_forward_cfg *cfg, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	slc_sink_logv(cfg->log, cfg->log_ctx, LOG_ERROR, "forward sink: ", fmt, ap);
-	va_end(ap);
-}
-
-/* Copies HOST (without the [] around an IPv6 address) into s->host and resolves it. */
-static int
-resolve(struct slc_sink_forward *s, const struct slc_sink_forward_cfg *cfg)
-{
-	const char *h = cfg->host;
-	size_t n = strlen(h);
-	struct addrinfo hints;
-	char port[8];
-	int rc;
-
-	if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
-		h++;
-		n -= 2;
-	}
-	if (n == 0 || n > HOST_MAX) {
-		create_log(cfg, "host \"%s\": empty or longer than %u characters", cfg->host,
-		           HOST_MAX);
-		return -EINVAL;
-	}
-	memcpy(s->host, h, n);
-	s->host[n] = '\0';
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	hints.ai_flags = AI_NUMERICSERV;
-	if (strchr(s->host, ':') != NULL) {
-		/* Only an IPv6 address has a colon; a name server must never see it. */
-		hints.ai_family = AF_INET6;
-		hints.ai_flags |= AI_NUMERICHOST;
-		snprintf(s->peer, sizeof(s->peer), "[%s]:%u", s->host, (unsigned)cfg->port);
-	} else if (!host_name_ok(s->host)) {
-		create_log(cfg,
-		           "host \"%s\" is not a host name, an IPv4 address or an IPv6 address",
-		           cfg->host);
-		return -EINVAL;
-	} else {
-		snprintf(s->peer, sizeof(s->peer), "%s:%u", s->host, (unsigned)cfg->port);
-	}
-	snprintf(port, sizeof(port), "%u", (unsigned)cfg->port);
-	rc = getaddrinfo(s->host, port, &hints, &s->addrs);
-	switch (rc) {
-	case 0:
-		return 0;
-	case EAI_AGAIN:
-		create_log(cfg, "%s: %s (try again later)", s->peer, gai_strerror(rc));
-		return -EAGAIN;
-	case EAI_MEMORY:
-		return -ENOMEM;
-	case EAI_SYSTEM:
-		rc = errno != 0 ? -errno : -EIO;
-		create_log(cfg, "%s: cannot resolve: %s", s->peer, strerror(-rc));
-		return rc;
-	default:
-		/* EAI_NONAME, EAI_NODATA, EAI_FAIL, EAI_ADDRFAMILY: no address to send to. */
-		create_log(cfg, "%s: cannot resolve: %s", s->peer, gai_strerror(rc));
-		return -EINVAL;
-	}
-}
-
-void *
-slc_sink_forward_create(const struct slc_sink_forward_cfg *cfg, int *err)
-{
-	struct slc_sink_forward *s;
-	int rc;
-
-	if (cfg == NULL || cfg->host == NULL) {
-		rc = -EINVAL;
-		goto err_out;
-	}
-	if (cfg->port == 0) {
-		create_log(cfg, "port 0: PORT must be 1..65535");
-		rc = -EINVAL;
-		goto err_out;
-	}
-	if (cfg->framing != SLC_FRAME_LINES && cfg->framing != SLC_FRAME_LEN32) {
-		create_log(cfg, "framing %s: only lines and len32 can be sent",
-		           slc_frame_format_name(cfg->framing));
-		rc = -EINVAL;
-		goto err_out;
-	}
-	if (cfg->batch_bytes != 0 && (cfg->batch_bytes < SLC_SINK_FORWARD_BATCH_BYTES_MIN ||
-	                              cfg->batch_bytes > SLC_SINK_FORWARD_BATCH_BYTES_MAX)) {
-		create_log(cfg, "batch of %u bytes: it must be %u..%u", cfg->batch_bytes,
-		           SLC_SINK_FORWARD_BATCH_BYTES_MIN, SLC_SINK_FORWARD_BATCH_BYTES_MAX);
-		rc = -EINVAL;
-		goto err_out;
-	}
-	if (cfg->backoff_max_ms > SLC_SINK_FORWARD_BACKOFF_LIMIT_MS ||
-	    cfg->backoff_min_ms > SLC_SINK_FORWARD_BACKOFF_LIMIT_MS ||
-	    (cfg->backoff_max_ms != 0 && cfg->backoff_max_ms < cfg->backoff_min_ms)) {
-		create_log(cfg, "backoff %u..%u ms: it must be min <= max <= %u",
-		           cfg->backoff_min_ms, cfg->backoff_max_ms,
-		           SLC_SINK_FORWARD_BACKOFF_LIMIT_MS);
-		rc = -EINVAL;
-		goto err_out;
-	}
-	s = calloc(1, sizeof(*s));
-	if (s == NULL) {
-		rc = -ENOMEM;
-		goto err_out;
-	}
-	s->cfg = *cfg;
-	if (s->cfg.batch_bytes == 0)
-		s->cfg.batch_bytes = SLC_SINK_FORWARD_BATCH_BYTES_DEFAULT;
-	if (s->cfg.backoff_min_ms == 0)
-		s->cfg.backoff_min_ms = SLC_SINK_FORWARD_BACKOFF_MIN_MS;
-	if (s->cfg.backoff_max_ms == 0)
-		s->cfg.backoff_max_ms = s->cfg.backoff_min_ms > SLC_SINK_FORWARD_BACKOFF_MAX_MS
-		                                ? s->cfg.backoff_min_ms
-		                                : SLC_SINK_FORWARD_BACKOFF_MAX_MS;
-	if (s->cfg.connect_timeout_ms == 0)
-		s->cfg.connect_timeout_ms = SLC_SINK_FORWARD_CONNECT_TIMEOUT_MS;
-	if (s->cfg.stall_ms == 0)
-		s->cfg.stall_ms = SLC_SINK_FORWARD_STALL_MS;
-	if (s->cfg.log == NULL)
-		s->cfg.log = slc_sink_default_log;
-	rc = resolve(s, cfg);
-	if (rc != 0)
-		goto err_free_sink;
-	s->cfg.host = s->host;
-	s->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (s->cancel_fd < 0) {
-		rc = -errno;
-		goto err_free_addrs;
-	}
-	/* Counters start at zero; memset is how a zero _Atomic uint64_t looks on every ABI
-	 * we build for (lock-free, no hidden lock word). */
-	s->st = aligned_alloc(SLC_CACHE_LINE, SLC_SINK_FORWARD_WORKERS_MAX * sizeof(*s->st));
-	if (s->st == NULL) {
-		rc = -ENOMEM;
-		goto err_close_cancel;
-	}
-	memset(s->st, 0, SLC_SINK_FORWARD_WORKERS_MAX * sizeof(*s->st));
-	return s;
-
-err_close_cancel:
-	close(s->cancel_fd);
-err_free_addrs:
-	freeaddrinfo(s->addrs);
-err_free_sink:
-	free(s);
-err_out:
-	*err = rc;
-	return NULL;
-}
-
-/* The worker whose batch has waited longest, if longer than stall_ms, names the reason. */
-static void
-forward_health(struct slc_sink_forward *s, char *out, size_t cap)
-{
-	uint64_t now = slc_mono_ns(), oldest = 0;
-	uint32_t worker = 0;
-	int err = 0;
-
-	for (uint32_t i = 0; i < SLC_SINK_FORWARD_WORKERS_MAX; i++) {
-		/* Relaxed: a health answer wants a recent value; the two fields may be a
-		 * moment apart, which changes a reason's wording at worst. */
-		uint64_t since =
-		        atomic_load_explicit(&s->st[i].waiting_since_ns, memory_order_relaxed);
-
-		if (since == 0 || since > now || now - since <= oldest)
-			continue;
-		oldest = now - since;
-		worker = i;
-		err = atomic_load_explicit(&s->st[i].connect_err, memory_order_relaxed);
-	}
-	out[0] = '\0';
-	if (oldest < (uint64_t)s->cfg.stall_ms * 1000000u)
-		return;
-	if (err != 0)
-		snprintf(out, cap,
-		         "cannot connect to %s: %s (worker %u has had a batch waiting %.1f s)",
-		         s->peer, strerror(err), worker, (double)oldest * 1e-9);
-	else
-		snprintf(out, cap,
-		         "%s takes little or no data (worker %u has had a batch waiting %.1f s)",
-		         s->peer, worker, (double)oldest * 1e-9);
-}
-
-static void
-forward_status(void *sink, struct slc_sink_status *out)
-{
-	struct slc_sink_forward_stats st;
-
-	slc_sink_forward_stats(sink, &st);
-	*out = (struct slc_sink_status){
-	        .delivered = st.messages,
-	        .undelivered_drain_timeout = st.cancelled,
-	};
-	forward_health(sink, out->health, sizeof(out->health));
-}
-
-static void
-forward_destroy(void *sink)
-{
-	struct slc_sink_forward *s = sink;
-
-	if (s == NULL)
-		return;
-	close(s->cancel_fd);
-	freeaddrinfo(s->addrs);
-	free(s->st);
-	free(s);
-}
-
-void
-slc_sink_forward_cancel(void *sink)
-{
-	struct slc_sink_forward *s = sink;
-	uint64_t one = 1;
-
-	/* R1: pairs with A1 in is_cancelled. */
-	atomic_store_explicit(&s->cancelled, true, memory_order_release);
-	/* Wakes the polls; a full counter (never, at one write per cancel) is readable too. */
-	while (write(s->cancel_fd, &one, sizeof(one)) < 0 && errno == EINTR)
-		;
-}
-
-void
-slc_sink_forward_stats(void *sink, struct slc_sink_forward_stats *out)
-{
-	struct slc_sink_forward *s = sink;
-
-	memset(out, 0, sizeof(*out));
-	for (uint32_t i = 0; i < SLC_SINK_FORWARD_WORKERS_MAX; i++) {
-		struct wstats *st = &s->st[i];
-
-		out->messages += atomic_load_explicit(&st->messages, memory_order_relaxed);
-		out->bytes += atomic_load_explicit(&st->bytes, memory_order_relaxed);
-		out->batches += atomic_load_explicit(&st->batches, memory_order_relaxed);
-		out->connects += atomic_load_explicit(&st->connects, memory_order_relaxed);
-		out->reconnects += atomic_load_explicit(&st->reconnects, memory_order_relaxed);
-		out->connect_failures +=
-		        atomic_load_explicit(&st->connect_failures, memory_order_relaxed);
-		out->disconnects += atomic_load_explicit(&st->disconnects, memory_order_relaxed);
-		out->resent_batches +=
-		        atomic_load_explicit(&st->resent_batches, memory_order_relaxed);
-		out->cancelled += atomic_load_explicit(&st->cancelled, memory_order_relaxed);
-	}
 }
 
 /* ---- a worker's connection ---- */
@@ -774,8 +426,8 @@ drop(struct slc_sink_forward_worker *w, uint64_t more)
 
 /* ---- the operations ---- */
 
-static int
-forward_worker_open(void *sink, uint32_t worker, struct slc_sink_worker **out)
+int
+slc_sink_forward_worker_open(void *sink, uint32_t worker, struct slc_sink_worker **out)
 {
 	struct slc_sink_forward *s = sink;
 	struct slc_sink_forward_worker *w;
@@ -783,7 +435,7 @@ forward_worker_open(void *sink, uint32_t worker, struct slc_sink_worker **out)
 
 	if (worker >= SLC_SINK_FORWARD_WORKERS_MAX)
 		return -EINVAL;
-	/* A2: pairs with R2 in forward_worker_close: the previous owner's last counter
+	/* A2: pairs with R2 in slc_sink_forward_worker_close: the previous owner's last counter
 	 * updates are done before this owner starts. */
 	if (atomic_exchange_explicit(&s->claimed[worker], true, memory_order_acquire))
 		return -EBUSY;
@@ -817,8 +469,8 @@ err_unclaim:
 	return rc;
 }
 
-static int
-forward_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uint32_t n)
+int
+slc_sink_forward_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uint32_t n)
 {
 	struct slc_sink_forward_worker *w = (struct slc_sink_forward_worker *)sw;
 	bool len32 = w->sink->cfg.framing == SLC_FRAME_LEN32;
@@ -876,8 +528,8 @@ forward_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uint32_t n
 	return 0;
 }
 
-static int
-forward_flush(struct slc_sink_worker *sw)
+int
+slc_sink_forward_flush(struct slc_sink_worker *sw)
 {
 	struct slc_sink_forward_worker *w = (struct slc_sink_forward_worker *)sw;
 
@@ -888,8 +540,8 @@ forward_flush(struct slc_sink_worker *sw)
 	return 0;
 }
 
-static void
-forward_worker_close(struct slc_sink_worker *sw)
+void
+slc_sink_forward_worker_close(struct slc_sink_worker *sw)
 {
 	struct slc_sink_forward_worker *w = (struct slc_sink_forward_worker *)sw;
 	struct slc_sink_forward *s;
@@ -900,7 +552,7 @@ forward_worker_close(struct slc_sink_worker *sw)
 	s = w->sink;
 	worker = w->worker;
 	/* Blocks while the peer is away, until cancel; drop() counts what is left then. */
-	(void)forward_flush(sw);
+	(void)slc_sink_forward_flush(sw);
 	if (w->dropped != 0)
 		wlog_always(w, LOG_ERROR,
 		            "%llu messages undelivered at the drain timeout (this worker's total)",
@@ -908,18 +560,6 @@ forward_worker_close(struct slc_sink_worker *sw)
 	conn_close(w);
 	free(w->buf);
 	free(w);
-	/* R2: pairs with A2 in forward_worker_open. */
+	/* R2: pairs with A2 in slc_sink_forward_worker_open. */
 	atomic_store_explicit(&s->claimed[worker], false, memory_order_release);
 }
-
-const struct slc_sink_ops slc_sink_forward_ops = {
-        .name = "forward",
-        .worker_open = forward_worker_open,
-        .write = forward_write,
-        .flush = forward_flush,
-        .sync = forward_flush, /* flush returns once the kernel holds every byte */
-        .reopen = NULL,
-        .worker_close = forward_worker_close,
-        .destroy = forward_destroy,
-        .status = forward_status,
-};

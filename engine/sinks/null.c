@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* sink_null.c: count, and measure the latency of stamped messages; deliver nowhere. */
-#include "sink_null.h"
+/* null.c: count, and measure the latency of stamped messages; deliver nowhere. */
+#include "null.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "metrics.h"
 #include "ring.h"
 #include "route/stamp.h"
 
@@ -149,13 +150,42 @@ null_destroy(void *sink)
 	free(s);
 }
 
+static void *
+null_create_op(const struct slc_sink_spec *spec, const struct slc_sink_env *env, int *err)
+{
+	(void)spec;
+	return slc_sink_null_create(env->workers, err);
+}
+
+static void
+null_metrics(void *sink, struct slc_metrics_buf *b)
+{
+	struct slc_sink_null_stats st;
+	double bounds[SLC_SINK_NULL_BUCKETS];
+
+	slc_sink_null_stats(sink, &st);
+	slc_metrics_family(b, "sluice_sink_messages_total", "counter", "messages the sink took");
+	slc_metrics_u64(b, "sluice_sink_messages_total", "sink=\"null\"", st.messages);
+	slc_metrics_family(b, "sluice_sink_bytes_total", "counter", "payload bytes the sink took");
+	slc_metrics_u64(b, "sluice_sink_bytes_total", "sink=\"null\"", st.bytes);
+	slc_metrics_family(b, "sluice_e2e_latency_seconds", "histogram",
+	                   "sluice-bench stamp to null sink, same host (CLOCK_MONOTONIC)");
+	for (uint32_t i = 0; i < SLC_SINK_NULL_BUCKETS; i++)
+		bounds[i] = (double)slc_sink_null_bounds_ns[i] * 1e-9;
+	slc_metrics_histogram(b, "sluice_e2e_latency_seconds", NULL, bounds, st.latency_buckets,
+	                      SLC_SINK_NULL_BUCKETS, (double)st.latency_sum_ns * 1e-9);
+}
+
 const struct slc_sink_ops slc_sink_null_ops = {
         .name = "null",
+        .desc = &slc_sink_null_desc,
+        .create = null_create_op,
         .worker_open = null_open,
         .write = null_write,
         .sync = null_sync,
         .worker_close = null_close,
         .destroy = null_destroy,
+        .metrics = null_metrics,
 };
 
 void

@@ -1,0 +1,764 @@
+/* SPDX-License-Identifier: MIT */
+/* flags.c: the flag table of sluiced (the sinks' own merged in), its parse loop and checks. */
+#include "cfg.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flags_priv.h"
+#include "pool/pool.h"
+#include "sinks/registry.h"
+
+#ifndef SLC_VERSION
+#define SLC_VERSION "unknown"
+#endif
+
+#define FIELD(f) SLC_CFG_FIELD(struct slc_cfg, f)
+
+#define KIB  1024.0
+#define MIB  (1024.0 * 1024.0)
+#define GIB  (1024.0 * 1024.0 * 1024.0)
+#define SEC  1000.0
+#define MINS (60.0 * SEC)
+#define HOUR (60.0 * MINS)
+/* Upper bound of the controller's unbounded parameters: far past any sane value, and it
+ * keeps them finite. */
+#define BIG 1e9
+
+/* Enum fields are written as int, and a name's index in its list is its value. */
+static_assert(sizeof(enum slc_route_strategy) == sizeof(int), "enum width");
+static_assert(sizeof(enum slc_ctl_mode) == sizeof(int), "enum width");
+static_assert(sizeof(enum slc_cfg_log_level) == sizeof(int), "enum width");
+static_assert(SLC_ROUTE_PURE == 0 && SLC_ROUTE_STICKY == 1 && SLC_ROUTE_ORDERED == 2, "order");
+static_assert(SLC_CTL_ADAPTIVE == 0 && SLC_CTL_PAIRWISE == 1, "order");
+
+static const char *const strategy_names[] = {"pure", "sticky", "ordered", NULL};
+static const char *const controller_names[] = {"adaptive", "pairwise", NULL};
+static const char *const log_level_names[] = {"error", "warn", "info", "debug", NULL};
+
+const char *const slc_cfg_group_names[SLC_CFG_G__COUNT] = {
+        [SLC_CFG_G_INPUT] = "Input",
+        [SLC_CFG_G_ROUTING] = "Routing",
+        [SLC_CFG_G_POOLS] = "Pools and placement",
+        [SLC_CFG_G_SINK] = "Sink",
+        [SLC_CFG_G_CONTROLLER] = "Controller",
+        [SLC_CFG_G_OPERATIONS] = "Operations",
+        [SLC_CFG_G_TESTING] = "Testing",
+};
+
+static void print_version(FILE *f);
+
+/*
+ * The flags. Defaults are text so that they go through the same parser as argv: a default
+ * outside its own bounds fails every test instead of shipping. Help texts avoid '|' so
+ * that they read the same in a Markdown table.
+ */
+static const struct slc_cfg_opt core[] = {
+        /* ---- input ---- */
+        {.name = "--listen",
+         .type = SLC_CFG_LISTEN,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "URL",
+         .def = "tcp://127.0.0.1:5140?framing=lines",
+         .allowed = "tcp://ADDR:PORT[?framing=lines, len32, len32+ack or syslog] or "
+                    "udp://ADDR:PORT; ADDR a numeric IPv4 address or [IPv6]; PORT 0..65535 (0: "
+                    "any free port); at most 16",
+         .help = "Where to receive messages. Repeatable; the first --listen replaces the "
+                 "default. TCP framing: lines (up to LF; a CR before it is dropped), len32 "
+                 "(a 4-byte big-endian length, then the message), len32+ack (len32 frames "
+                 "with a sequence number, acknowledged once the sink has them durable: "
+                 "docs/protocol.md) or syslog (RFC 6587: octet counting, or LF). UDP: each "
+                 "datagram is one message, so udp:// takes no framing.",
+         FIELD(listen)},
+        {.name = "--buffers",
+         .type = SLC_CFG_COUNT,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "N",
+         .def = "256",
+         .min = 1,
+         .max = 32768,
+         .flags = SLC_CFG_F_POW2,
+         .help = "TCP receive buffers of each reactor. Buffers times --buffer-size is a "
+                 "reactor's TCP receive memory (16 MiB by default, allocated at start); "
+                 "when all are in use, connections wait.",
+         FIELD(buffers)},
+        {.name = "--buffer-size",
+         .type = SLC_CFG_SIZE,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "SIZE",
+         .def = "64k",
+         .min = 4 * KIB,
+         .max = MIB,
+         .help = "Bytes per TCP receive buffer. A message that straddles two buffers is "
+                 "copied once.",
+         FIELD(buffer_size)},
+        {.name = "--udp-buffers",
+         .type = SLC_CFG_COUNT,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "N",
+         .def = "256",
+         .min = 1,
+         .max = 32768,
+         .flags = SLC_CFG_F_POW2,
+         .help = "UDP receive buffers of each reactor; each holds one datagram of up to "
+                 "min(--max-frame, 64k) bytes. Allocated only when a udp:// listener is "
+                 "given (16 MiB by default).",
+         FIELD(udp_buffers)},
+        {.name = "--max-frame",
+         .type = SLC_CFG_SIZE,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "SIZE",
+         .def = "64k",
+         .min = 64,
+         .max = GIB,
+         .help = "Largest message accepted. A longer TCP message closes its connection; a "
+                 "longer datagram is dropped. Both are counted.",
+         FIELD(max_frame)},
+        {.name = "--reasm-memory",
+         .type = SLC_CFG_SIZE,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "SIZE",
+         .def = "0",
+         .min = 0,
+         .max = 64 * GIB,
+         .help = "Memory of each reactor for messages that straddle two receive buffers "
+                 "(copied whole) and for the small pieces that paused connections received; "
+                 "0: as much as --buffers times --buffer-size. Taken as needed; a "
+                 "connection that finds none waits, and while some wait, a half-received "
+                 "message with nothing new for 1 s is evicted (its connection closed, "
+                 "counted).",
+         FIELD(reasm_memory)},
+        {.name = "--max-conns",
+         .type = SLC_CFG_COUNT,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "N",
+         .def = "10000",
+         .min = 1,
+         .max = 1000000,
+         .help = "Open TCP connections per reactor; further ones are refused (counted).",
+         FIELD(max_conns)},
+        {.name = "--idle-timeout",
+         .type = SLC_CFG_DURATION,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "DURATION",
+         .def = "off",
+         .min = 0,
+         .max = 24 * HOUR,
+         .flags = SLC_CFG_F_OFF,
+         .unit_ms = 1000,
+         .help = "Close a TCP connection that sends nothing, or only part of a message, for "
+                 "this long. A bare number is seconds; off or 0: never.",
+         FIELD(idle_timeout_ms)},
+        {.name = "--ack-window",
+         .type = SLC_CFG_COUNT,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "N",
+         .def = "1024",
+         .min = 1,
+         .max = 65536,
+         .flags = SLC_CFG_F_POW2,
+         .help = "len32+ack: frames a client may send before their acknowledgement (its "
+                 "credit, told in the greeting). Each reactor keeps --max-conns times N bits "
+                 "for it.",
+         FIELD(ack_window)},
+
+        /* ---- routing ---- */
+        {.name = "--strategy",
+         .type = SLC_CFG_ENUM,
+         .group = SLC_CFG_G_ROUTING,
+         .metavar = "NAME",
+         .def = "pure",
+         .choices = strategy_names,
+         .help = "How a message finds its pool and worker. pure: by routing weight, any "
+                 "worker, no order. sticky: by key hash, weighted, so that a key stays on its "
+                 "pool while the weights allow. ordered: each key to one worker, strict "
+                 "per-key order, kept across rebalancing. sticky and ordered need --key.",
+         FIELD(strategy)},
+        {.name = "--key",
+         .type = SLC_CFG_STRING,
+         .group = SLC_CFG_G_ROUTING,
+         .metavar = "SPEC",
+         .def = "none",
+         .flags = SLC_CFG_F_HOOK,
+         .allowed = "none, len32, field:N, prefix:DELIM, syslog:hostname, syslog:appname or "
+                    "json:NAME (engine/route/key.h)",
+         .help = "Which part of a message is its key, for sticky and ordered. none: no key "
+                 "(pure only).",
+         FIELD(key)},
+
+        /* ---- pools and placement ---- */
+        {.name = "--pools",
+         .type = SLC_CFG_COUNT,
+         .group = SLC_CFG_G_POOLS,
+         .metavar = "N",
+         .def = "2",
+         .min = 1,
+         .max = SLC_POOLS_MAX,
+         .help = "Worker pools. The controller moves routing weight between them.",
+         FIELD(pools)},
+        {.name = "--workers",
+         .type = SLC_CFG_COUNT,
+         .group = SLC_CFG_G_POOLS,
+         .metavar = "N",
+         .def = "1",
+         .min = 1,
+         .max = SLC_WORKERS_MAX,
+         .help = "Worker threads per pool; pools times workers is at most 256.",
+         FIELD(workers)},
+        {.name = "--reactors-per-node",
+         .type = SLC_CFG_COUNT,
+         .group = SLC_CFG_G_POOLS,
+         .metavar = "N",
+         .def = "1",
+         .min = 1,
+         .max = SLC_PRODUCERS_MAX,
+         .help = "Receive threads (io_uring reactors) per NUMA node; all nodes together at "
+                 "most 64.",
+         FIELD(reactors_per_node)},
+        {.name = "--ring-size",
+         .type = SLC_CFG_COUNT,
+         .group = SLC_CFG_G_POOLS,
+         .metavar = "N",
+         .def = "4096",
+         .min = 2,
+         .max = 1048576,
+         .flags = SLC_CFG_F_POW2,
+         .help = "Slots of each input ring of a worker (one ring per reactor). A full ring "
+                 "pauses the connection that feeds it.",
+         FIELD(ring_size)},
+        {.name = "--cpus",
+         .type = SLC_CFG_CPUS,
+         .group = SLC_CFG_G_POOLS,
+         .metavar = "LIST",
+         .def = "all",
+         .unset = "all",
+         .allowed = "all, or CPU numbers and ranges such as 0-3,8 (OS numbering, as taskset "
+                    "uses)",
+         .help = "CPUs the daemon's threads may run on. CPUs this machine lacks are ignored, "
+                 "so one list can serve machines of different sizes.",
+         FIELD(cpus)},
+        {.name = "--topology-xml",
+         .type = SLC_CFG_STRING,
+         .group = SLC_CFG_G_POOLS,
+         .metavar = "FILE",
+         .unset = "this machine",
+         .allowed = "a path to an hwloc XML file",
+         .help = "Place threads on the machine an hwloc XML file describes (lstopo --of xml) "
+                 "instead of this one: for trying a placement with --print-topology.",
+         FIELD(topology_xml)},
+        {.name = "--print-topology",
+         .type = SLC_CFG_BOOL,
+         .group = SLC_CFG_G_POOLS,
+         .help = "Print where each reactor and worker would run, and exit 0.",
+         FIELD(print_topology)},
+
+        /* ---- sink ---- */
+        {.name = "--sink",
+         .type = SLC_CFG_SINK,
+         .group = SLC_CFG_G_SINK,
+         .metavar = "SPEC",
+         .def = "null",
+         .flags = SLC_CFG_F_HOOK,
+         /* .allowed and the rest of .help come from the sinks' descs (table_build) */
+         .help = "Where workers deliver messages.",
+         FIELD(sink)},
+        /* each sink's own flags follow --sink here, in registry order (table_build) */
+
+        /* ---- controller: the design's seven keep the design's defaults ---- */
+        {.name = "--controller",
+         .type = SLC_CFG_ENUM,
+         .group = SLC_CFG_G_CONTROLLER,
+         .metavar = "MODE",
+         .def = "adaptive",
+         .choices = controller_names,
+         .help = "adaptive: estimate each pool's capacity and move every weight toward its "
+                 "share. pairwise: the design's rule, one step from the most to the least "
+                 "pressed pool. docs/controller.md has both.",
+         FIELD(ctl.mode)},
+        {.name = "--rebalance-interval",
+         .type = SLC_CFG_DURATION,
+         .group = SLC_CFG_G_CONTROLLER,
+         .metavar = "DURATION",
+         .def = "100ms",
+         .min = 10,
+         .max = 60 * SEC,
+         .unit_ms = 1,
+         .help = "How often the controller samples the pools and publishes new weights. A "
+                 "bare number is ms.",
+         FIELD(rebalance_interval_ms)},
+        {.name = "--cooldown",
+         .type = SLC_CFG_DURATION,
+         .group = SLC_CFG_G_CONTROLLER,
+         .metavar = "DURATION",
+         .def = "10s",
+         .min = 0,
+         .max = HOUR,
+         .unit_ms = 1000,
+         .help = "pairwise: no change for this long after a change (adaptive ignores it). A "
+                 "bare number is seconds.",
+         FIELD(ctl.cooldown_ms)},
+        {.name = "--eps-rate",
+         .type = SLC_CFG_DOUBLE,
+         .group = SLC_CFG_G_CONTROLLER,
+         .metavar = "X",
+         .def = "1.0",
+         .min = 0,
+         .max = BIG,
+         .flags = SLC_CFG_F_MIN_EXCL,
+         .help = "Floor (msg/s) of a service rate or capacity used as a divisor.",
+         FIELD(ctl.eps_rate)},
+        {.name = "--min-pressure-delta",
+         .type = SLC_CFG_DOUBLE,
+         .group = SLC_CFG_G_CONTROLLER,
+         .metavar = "X",
+         .def = "2.0",
+         .min = 0,
+         .max = BIG,
+         .help = "pairwise: smallest difference of backlog seconds that moves weight "
+                 "(adaptive ignores it).",
+         FIELD(ctl.min_pressure_delta)},
+        {.name = "--base-step",
+         .type = SLC_CFG_DOUBLE,
+         .group = SLC_CFG_G_CONTROLLER,
+         .metavar = "X",
+         .def = "1.0",
+         .min = 0,
+         .max = BIG,
+         .help = "pairwise: the step at the smallest difference (adaptive ignores it).",
+         FIELD(ctl.base_step)},
+        {.name = "--max-step",
+         .type = SLC_CFG_DOUBLE,
+         .group = SLC_CFG_G_CONTROLLER,
+         .metavar = "X",
+         .def = "5.0",
+         .min = 0,
+         .max = BIG,
+         .flags = SLC_CFG_F_MIN_EXCL,
+         .help = "Most one pool's weight moves in a tick (pairwise: weight units; adaptive: "
+                 "percentage points).",
+         FIELD(ctl.max_step)},
+        {.name = "--min-weight",
+         .type = SLC_CFG_DOUBLE,
+         .group = SLC_CFG_G_CONTROLLER,
+         .metavar = "X",
+         .def = "1.0",
+         .min = 0,
+         .max = 100,
+         .flags = SLC_CFG_F_MAX_EXCL,
+         .help = "Floor of every pool's weight (adaptive: percent of the traffic, and pools "
+                 "times this must stay below 100).",
+         FIELD(ctl.min_weight)},
+        {.name = "--max-frac",
+         .type = SLC_CFG_DOUBLE,
+         .group = SLC_CFG_G_CONTROLLER,
+         .metavar = "X",
+         .def = "0.2",
+         .min = 0,
+         .max = 1,
+         .flags = SLC_CFG_F_MIN_EXCL,
+         .help = "Most of the total weight that one tick moves.",
+         FIELD(ctl.max_frac)},
+        {.name = "--pace-rate",
+         .type = SLC_CFG_DOUBLE,
+         .group = SLC_CFG_G_CONTROLLER,
+         .metavar = "X",
+         .def = "5.0",
+         .min = 0,
+         .max = BIG,
+         .flags = SLC_CFG_F_MIN_EXCL,
+         .help = "pairwise: each further this many seconds of difference adds a step. "
+                 "adaptive: backlog seconds above the average that take a pool's whole share.",
+         FIELD(ctl.pace_rate)},
+
+        /* ---- operations ---- */
+        {.name = "--metrics",
+         .type = SLC_CFG_ADDR,
+         .group = SLC_CFG_G_OPERATIONS,
+         .metavar = "ADDR:PORT",
+         .def = "127.0.0.1:9140",
+         .allowed = "ADDR:PORT (a numeric IPv4 address or [IPv6]; PORT 0..65535), or off",
+         .help = "Where the metrics endpoint listens; off: no endpoint.",
+         FIELD(metrics)},
+        {.name = "--log-level",
+         .type = SLC_CFG_ENUM,
+         .group = SLC_CFG_G_OPERATIONS,
+         .metavar = "LEVEL",
+         .def = "info",
+         .choices = log_level_names,
+         .help = "Log lines less severe than this are not written.",
+         FIELD(log_level)},
+        {.name = "--drain-timeout",
+         .type = SLC_CFG_DURATION,
+         .group = SLC_CFG_G_OPERATIONS,
+         .metavar = "DURATION",
+         .def = "30s",
+         .min = 0,
+         .max = HOUR,
+         .unit_ms = 1000,
+         .help = "At shutdown, how long to wait for messages in flight to reach the sink "
+                 "before exiting anyway. A bare number is seconds.",
+         FIELD(drain_timeout_ms)},
+        {.name = "--test-handler-cost-ns",
+         .type = SLC_CFG_COUNT,
+         .group = SLC_CFG_G_TESTING,
+         .metavar = "NS",
+         .def = "off",
+         .min = 0,
+         .max = 1000000000,
+         .flags = SLC_CFG_F_OFF,
+         .help = "For tests and benchmarks: every message costs its worker this many ns "
+                 "before the sink sees it (a sleep against the worker's own clock, like a "
+                 "slow disk).",
+         FIELD(test_handler_cost_ns)},
+        {.name = "--test-slow-pool",
+         .type = SLC_CFG_COUNT,
+         .group = SLC_CFG_G_TESTING,
+         .metavar = "P",
+         .def = "0",
+         .min = 0,
+         .max = SLC_POOLS_MAX - 1,
+         .help = "For tests: the pool that --test-slow-pool-cost-ns slows.",
+         FIELD(test_slow_pool)},
+        {.name = "--test-slow-pool-cost-ns",
+         .type = SLC_CFG_COUNT,
+         .group = SLC_CFG_G_TESTING,
+         .metavar = "NS",
+         .def = "off",
+         .min = 0,
+         .max = 1000000000,
+         .flags = SLC_CFG_F_OFF,
+         .help = "For tests: what a message costs in --test-slow-pool instead of "
+                 "--test-handler-cost-ns.",
+         FIELD(test_slow_pool_cost_ns)},
+        {.name = "--version",
+         .type = SLC_CFG_ACTION,
+         .group = SLC_CFG_G_OPERATIONS,
+         .help = "Print the version and exit.",
+         .print = print_version},
+        {.name = "--help",
+         .type = SLC_CFG_ACTION,
+         .group = SLC_CFG_G_OPERATIONS,
+         .help = "Print this help and exit.",
+         .print = slc_cfg_print_help},
+        {.name = "--help-markdown",
+         .type = SLC_CFG_ACTION,
+         .group = SLC_CFG_G_OPERATIONS,
+         .help = "Print the flags as Markdown (docs/flags.md) and exit.",
+         .print = slc_cfg_print_markdown},
+};
+
+/* ---- the whole table: the daemon's flags, each sink's merged in after --sink ---- */
+
+static struct {
+	pthread_once_t once;
+	struct slc_cfg_opt opts[SLC_CFG_OPTS_MAX];
+	size_t n;
+	size_t slot[SLC_CFG_OPTS_MAX]; /* by desc index: its settings' offset in sink_settings */
+	char sink_allowed[512];
+	char sink_help[2048];
+	slc_cfg_check_fn hooks[SLC_CFG_OPTS_MAX]; /* slc_cfg_hook_set; indexed like opts */
+} table = {.once = PTHREAD_ONCE_INIT};
+
+/* A table that does not fit is a bug in a sink's desc, which every test catches; there is
+ * no caller to return it to. */
+static void __attribute__((noreturn)) table_bug(const char *what)
+{
+	fprintf(stderr, "%s: flag table: %s\n", PROG, what);
+	abort();
+}
+
+static void
+table_add(const struct slc_cfg_opt *o)
+{
+	if (table.n == SLC_CFG_OPTS_MAX)
+		table_bug("more than SLC_CFG_OPTS_MAX flags");
+	table.opts[table.n++] = *o;
+}
+
+/* The sinks' flags go after --sink, their offsets made relative to struct slc_cfg. */
+static void
+table_add_sinks(void)
+{
+	size_t nd, off = 0, si = table.n - 1; /* --sink's entry */
+	const struct slc_sink_desc *const *d = slc_sink_descs(&nd);
+	struct slc_cfg_sbuf help = {table.sink_help, sizeof(table.sink_help), 0, false};
+
+	if (nd > SLC_CFG_OPTS_MAX)
+		table_bug("too many sinks");
+	slc_sink_syntaxes(table.sink_allowed, sizeof(table.sink_allowed));
+	table.opts[si].allowed = table.sink_allowed;
+	slc_cfg_sb_printf(&help, "%s", table.opts[si].help);
+	for (size_t k = 0; k < nd; k++) {
+		slc_cfg_sb_printf(&help, " %s", d[k]->help);
+		table.slot[k] = off;
+		off += (d[k]->settings_size + 7) & ~(size_t)7;
+		if (off > SLC_CFG_SINK_SETTINGS_LEN)
+			table_bug("the sinks' settings exceed SLC_CFG_SINK_SETTINGS_LEN");
+		for (uint32_t i = 0; i < d[k]->nflags; i++) {
+			table_add(&d[k]->flags[i]);
+			table.opts[table.n - 1].offset +=
+			        offsetof(struct slc_cfg, sink_settings) + table.slot[k];
+			table.opts[table.n - 1].sink = d[k];
+		}
+	}
+	if (help.over)
+		table_bug("--sink's help is too long");
+	table.opts[si].help = table.sink_help;
+}
+
+static void
+table_build(void)
+{
+	for (size_t i = 0; i < ARRAY_LEN(core); i++) {
+		table_add(&core[i]);
+		if (core[i].type == SLC_CFG_SINK)
+			table_add_sinks();
+	}
+}
+
+const struct slc_cfg_opt *
+slc_cfg_opts(size_t *n)
+{
+	pthread_once(&table.once, table_build);
+	*n = table.n;
+	return table.opts;
+}
+
+slc_cfg_check_fn
+slc_cfg_hook_of(const struct slc_cfg_opt *o)
+{
+	return table.hooks[o - table.opts];
+}
+
+const void *
+slc_cfg_sink_settings(const struct slc_cfg *c, const struct slc_sink_desc *desc)
+{
+	size_t n, nd;
+	const struct slc_sink_desc *const *d = slc_sink_descs(&nd);
+
+	slc_cfg_opts(&n);
+	for (size_t k = 0; k < nd; k++)
+		if (d[k] == desc && desc->settings_size != 0)
+			return c->sink_settings + table.slot[k];
+	return NULL;
+}
+
+void
+slc_cfg_default(struct slc_cfg *c)
+{
+	struct slc_cfg_parse_state st = {.hooks = false, .listen_given = false};
+	char msg[512];
+	size_t nopts;
+	const struct slc_cfg_opt *opts = slc_cfg_opts(&nopts);
+
+	memset(c, 0, sizeof(*c));
+	slc_ctl_params_default(&c->ctl);
+	for (size_t i = 0; i < nopts; i++) {
+		if (opts[i].def == NULL || opts[i].type == SLC_CFG_BOOL ||
+		    opts[i].type == SLC_CFG_ACTION)
+			continue;
+		/* A default that its own flag refuses is a bug in the table above, which the
+		 * tests catch; there is no caller to return it to. */
+		if (slc_cfg_opt_apply(c, &opts[i], &st, opts[i].def, msg, sizeof(msg)) != 0) {
+			fprintf(stderr, "%s: bad default: %s\n", PROG, msg);
+			abort();
+		}
+	}
+}
+
+static bool
+sockaddr_same(const struct sockaddr_storage *a, socklen_t alen, const struct sockaddr_storage *b,
+              socklen_t blen)
+{
+	return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+static uint16_t
+sockaddr_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+}
+
+/* What involves several flags. 0, or -EINVAL with the reason in msg. */
+static int
+cfg_check(const struct slc_cfg *c, const struct slc_cfg_parse_state *st, char *msg, size_t len)
+{
+	struct slc_cfg_sbuf b = {msg, len, 0, false};
+	size_t nopts;
+	const struct slc_cfg_opt *opts = slc_cfg_opts(&nopts);
+
+	if (c->strategy != SLC_ROUTE_PURE && strcmp(c->key, "none") == 0) {
+		slc_cfg_sb_printf(
+		        &b,
+		        "--strategy %s needs a --key (got --key none); allowed: --key SPEC, or "
+		        "--strategy pure",
+		        strategy_names[c->strategy]);
+		return -EINVAL;
+	}
+	if (c->pools * c->workers > SLC_WORKERS_MAX) {
+		slc_cfg_sb_printf(
+		        &b, "--pools %u times --workers %u is %u workers; allowed: at most %u",
+		        c->pools, c->workers, c->pools * c->workers, SLC_WORKERS_MAX);
+		return -EINVAL;
+	}
+	/* A sink's flag that means nothing to another sink (--kafka-prop) is a mistake. */
+	for (size_t i = 0; i < nopts; i++) {
+		const struct slc_cfg_opt *o = &opts[i];
+
+		if (o->flags & SLC_CFG_F_SINK_ONLY && st->given[i] && o->sink != c->sink.desc) {
+			slc_cfg_sb_printf(&b, "%s is for the %s sink; allowed: with --sink %s",
+			                  o->name, o->sink->name, o->sink->syntax);
+			return -EINVAL;
+		}
+	}
+	if (c->test_slow_pool_cost_ns != 0 && c->test_slow_pool >= c->pools) {
+		slc_cfg_sb_printf(&b, "--test-slow-pool %u: there are %u pools; allowed: 0..%u",
+		                  c->test_slow_pool, c->pools, c->pools - 1);
+		return -EINVAL;
+	}
+	/* Adaptive weights are percentages: pools all at the floor must leave room to move. */
+	if (c->ctl.mode == SLC_CTL_ADAPTIVE && c->pools * c->ctl.min_weight >= 100.0) {
+		slc_cfg_sb_printf(
+		        &b,
+		        "--pools %u times --min-weight %g is %g; allowed: below 100 (adaptive "
+		        "weights are percent of the traffic)",
+		        c->pools, c->ctl.min_weight, c->pools * c->ctl.min_weight);
+		return -EINVAL;
+	}
+	/* Port 0 twice is two ephemeral ports, which is fine; any other repeat is a typo that
+	 * would otherwise surface as EADDRINUSE, or as two sockets splitting one port. */
+	for (uint32_t i = 0; i < c->nlisten; i++) {
+		for (uint32_t j = 0; j < i; j++) {
+			const struct slc_listener_cfg *a = &c->listen[i], *p = &c->listen[j];
+
+			if (a->proto == p->proto && sockaddr_port(&a->addr) != 0 &&
+			    sockaddr_same(&a->addr, a->addrlen, &p->addr, p->addrlen)) {
+				slc_cfg_sb_printf(&b, "--listen: ");
+				slc_cfg_fmt_listen(&b, a);
+				slc_cfg_sb_printf(&b,
+				                  " is given twice; allowed: each address once");
+				return -EINVAL;
+			}
+		}
+		if (c->listen[i].proto == SLC_LISTENER_TCP && c->metrics.addrlen != 0 &&
+		    sockaddr_port(&c->metrics.addr) != 0 &&
+		    sockaddr_same(&c->listen[i].addr, c->listen[i].addrlen, &c->metrics.addr,
+		                  c->metrics.addrlen)) {
+			slc_cfg_sb_printf(&b, "--metrics ");
+			slc_cfg_fmt_addr(&b, &c->metrics.addr);
+			slc_cfg_sb_printf(
+			        &b,
+			        " is also a --listen address; allowed: another address or port");
+			return -EINVAL;
+		}
+	}
+	if (slc_ctl_params_check(&c->ctl) != 0) {
+		slc_cfg_sb_printf(&b, "the controller's flags are out of range together (see "
+		                      "docs/controller.md)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static const struct slc_cfg_opt *
+opt_find(const char *arg, size_t n)
+{
+	size_t nopts;
+	const struct slc_cfg_opt *opts = slc_cfg_opts(&nopts);
+
+	for (size_t i = 0; i < nopts; i++) {
+		if (strlen(opts[i].name) == n && strncmp(opts[i].name, arg, n) == 0)
+			return &opts[i];
+	}
+	return NULL;
+}
+
+int
+slc_cfg_parse(struct slc_cfg *c, int argc, char **argv, FILE *out, FILE *err)
+{
+	struct slc_cfg_parse_state st = {.hooks = true, .listen_given = false};
+	char msg[1024];
+
+	slc_cfg_default(c);
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		size_t n = strcspn(arg, "=");
+		const char *val = arg[n] == '=' ? arg + n + 1 : NULL;
+		const struct slc_cfg_opt *o;
+
+		if (strncmp(arg, "--", 2) != 0) {
+			fprintf(err,
+			        "%s: unexpected argument \"%s\": flags start with -- (see "
+			        "--help)\n",
+			        PROG, arg);
+			return SLC_CFG_USAGE;
+		}
+		o = opt_find(arg, n);
+		if (o == NULL) {
+			char shown[4 * 256 + 1];
+
+			slc_cfg_show_value(arg, n < 256 ? n : 256, shown);
+			fprintf(err, "%s: unknown flag %s (see --help)\n", PROG, shown);
+			return SLC_CFG_USAGE;
+		}
+		if (o->type == SLC_CFG_BOOL || o->type == SLC_CFG_ACTION) {
+			if (val != NULL) {
+				fprintf(err, "%s: %s: takes no value, got \"%s\"\n", PROG, o->name,
+				        val);
+				return SLC_CFG_USAGE;
+			}
+			if (o->type == SLC_CFG_ACTION) {
+				o->print(out);
+				return SLC_CFG_EXIT;
+			}
+		} else if (val == NULL) {
+			struct slc_cfg_sbuf b = {msg, sizeof(msg), 0, false};
+
+			if (i + 1 >= argc) {
+				slc_cfg_allowed_text(&b, o);
+				fprintf(err, "%s: %s: missing value; allowed: %s\n", PROG, o->name,
+				        msg);
+				return SLC_CFG_USAGE;
+			}
+			val = argv[++i];
+		}
+		if (slc_cfg_opt_apply(c, o, &st, val, msg, sizeof(msg)) != 0) {
+			fprintf(err, "%s: %s\n", PROG, msg);
+			return SLC_CFG_USAGE;
+		}
+		st.given[o - table.opts] = true;
+	}
+	if (cfg_check(c, &st, msg, sizeof(msg)) != 0) {
+		fprintf(err, "%s: %s\n", PROG, msg);
+		return SLC_CFG_USAGE;
+	}
+	return SLC_CFG_RUN;
+}
+
+int
+slc_cfg_hook_set(const char *name, slc_cfg_check_fn fn)
+{
+	const struct slc_cfg_opt *o = opt_find(name, strlen(name));
+
+	if (o == NULL)
+		return -ENOENT;
+	if (!(o->flags & SLC_CFG_F_HOOK))
+		return -EINVAL;
+	table.hooks[o - table.opts] = fn;
+	return 0;
+}
+
+static void
+print_version(FILE *f)
+{
+	fprintf(f, "%s %s\n", PROG, SLC_VERSION);
+}

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+/* kafka_worker.c: a Kafka sink worker: its records produced, its reports waited for. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <stdalign.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kafka_priv.h"
+
+/* ---- the operations ---- */
+
+int
+slc_sink_kafka_worker_open(void *sink, uint32_t worker, struct slc_sink_worker **out)
+{
+	struct slc_sink_kafka *s = sink;
+	struct slc_sink_kafka_worker *w;
+	int rc;
+
+	if (worker >= s->workers)
+		return -EINVAL;
+	/* A3: pairs with R3 in slc_sink_kafka_worker_close: the previous owner's last updates are done
+	 * before this owner starts. */
+	if (atomic_exchange_explicit(&s->claimed[worker], true, memory_order_acquire))
+		return -EBUSY;
+	w = calloc(1, sizeof(*w));
+	if (w == NULL) {
+		rc = -ENOMEM;
+		goto err_unclaim;
+	}
+	w->sink = s;
+	w->worker = worker;
+	w->ws = &s->ws[worker];
+	w->p = &s->prod[s->spec.per_worker ? worker : 0];
+	if (s->spec.per_worker) {
+		rc = slc_sink_kafka_producer_open(s, w->p);
+		if (rc != 0) {
+			rc = rc == -ENOMEM ? rc : -EIO;
+			goto err_free_worker;
+		}
+	}
+	/* Failures before this owner (a previous open of the same index) are not its own. */
+	w->flush_mark = ld(&w->ws->failed) + ld(&w->ws->rejected);
+	w->sync_mark = w->flush_mark;
+	*out = (struct slc_sink_worker *)w;
+	return 0;
+
+err_free_worker:
+	free(w);
+err_unclaim:
+	atomic_store_explicit(&s->claimed[worker], false, memory_order_release);
+	return rc;
+}
+
+/* librdkafka refused a record at once: what write returns for it. */
+static int
+refused(struct slc_sink_kafka_worker *w, rd_kafka_resp_err_t e, uint32_t len)
+{
+	slc_sink_kafka_log(w->sink, LOG_ERROR, "worker %u: a record of %u bytes refused: %s",
+	                   w->worker, len, rd_kafka_err2str(e));
+	return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ? -EMSGSIZE : -EIO;
+}
+
+int
+slc_sink_kafka_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uint32_t n)
+{
+	struct slc_sink_kafka_worker *w = (struct slc_sink_kafka_worker *)sw;
+	struct slc_sink_kafka *s = w->sink;
+	struct wstate *ws = w->ws;
+	struct producer *p = w->p;
+	uint64_t produced = 0, bytes = 0, keyless = 0, rejected = 0, cancelled = 0;
+	int rc = 0;
+
+	if (is_cancelled(s)) {
+		slc_sink_stat_add(&ws->cancelled, n);
+		return -ECANCELED;
+	}
+	/* Raised before produce: with a shared producer another thread may serve a report
+	 * before produce returns here. Lowered again below for records not produced. */
+	if (atomic_fetch_add_explicit(&ws->in_flight, (int64_t)n, memory_order_relaxed) <= 0)
+		/* Relaxed: read only for health (kafka_health). */
+		atomic_store_explicit(&ws->waiting_since_ns, coarse_ns(), memory_order_relaxed);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct slc_msg *m = &msgs[i];
+		const uint8_t *key = NULL;
+		uint32_t key_len = 0;
+
+		if (s->cfg.key_fn == NULL ||
+		    s->cfg.key_fn(s->cfg.key_ctx, m, &key, &key_len) != 0) {
+			key = NULL;
+			key_len = 0;
+		}
+		for (;;) {
+			rd_kafka_resp_err_t e;
+
+			/* F_COPY: the bytes are the reactor's, released when write returns. */
+			if (rd_kafka_produce(p->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
+			                     (void *)(uintptr_t)m->data, m->len, key, key_len,
+			                     ws) == 0) {
+				produced++;
+				bytes += m->len;
+				keyless += key == NULL;
+				break;
+			}
+			e = rd_kafka_last_error();
+			if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+				rejected++;
+				if (rc == 0)
+					rc = refused(w, e, m->len);
+				break;
+			}
+			/* The backpressure path: wait for reports to make room, never drop.
+			 * Counted as it happens: a worker blocked for as long as a broker is
+			 * down shows in the metric while it waits, not when it is over. */
+			slc_sink_stat_add(&ws->queue_full, 1);
+			if (is_cancelled(s)) {
+				cancelled = n - i;
+				rc = -ECANCELED;
+				goto out;
+			}
+			rd_kafka_poll(p->rk, (int)SLC_SINK_KAFKA_POLL_MS);
+		}
+	}
+out:
+	if (produced != n)
+		atomic_fetch_sub_explicit(&ws->in_flight, (int64_t)(n - produced),
+		                          memory_order_relaxed);
+	slc_sink_stat_add(&ws->produced, produced);
+	slc_sink_stat_add(&ws->bytes, bytes);
+	slc_sink_stat_add(&ws->keyless, keyless);
+	slc_sink_stat_add(&ws->rejected, rejected);
+	slc_sink_stat_add(&ws->cancelled, cancelled);
+	/* The daemon does not count a batch that returns -ECANCELED (sink.h): what was
+	 * refused in it is the sink's to count, with the rest given up at the drain timeout. */
+	if (rc == -ECANCELED)
+		slc_sink_stat_add(&ws->undelivered, rejected);
+	if (cancelled != 0)
+		slc_sink_kafka_log(s, LOG_ERROR, "worker %u: cancelled: %llu records not produced",
+		                   w->worker, (unsigned long long)cancelled);
+	/* Reports of earlier batches: counters stay current and librdkafka frees them. */
+	rd_kafka_poll(p->rk, 0);
+	return rc;
+}
+
+/*
+ * Serves reports until none of this worker's records is in flight: 0, -ECANCELED, or
+ * -ETIMEDOUT once deadline_ns (0: none) passes. rd_kafka_flush sends what waits for
+ * linger.ms at once; a shared producer's flush waits for every worker's records, so it is
+ * called in short slices and this worker's own count decides.
+ */
+static int
+wait_reports(struct slc_sink_kafka_worker *w, uint64_t deadline_ns)
+{
+	struct slc_sink_kafka *s = w->sink;
+	int slice_ms = s->spec.per_worker ? (int)SLC_SINK_KAFKA_POLL_MS : SHARED_SLICE_MS;
+
+	/* A1: pairs with R1 in on_delivery. */
+	while (atomic_load_explicit(&w->ws->in_flight, memory_order_acquire) > 0) {
+		if (is_cancelled(s))
+			return -ECANCELED;
+		if (deadline_ns != 0 && slc_mono_ns() >= deadline_ns)
+			return -ETIMEDOUT;
+		rd_kafka_flush(w->p->rk, slice_ms);
+	}
+	return 0;
+}
+
+/* 0 when nothing failed or was refused since *mark was taken; -EIO otherwise. */
+static int
+failures_since(struct slc_sink_kafka_worker *w, uint64_t *mark)
+{
+	uint64_t f = ld(&w->ws->failed) + ld(&w->ws->rejected);
+	int rc = f != *mark ? -EIO : 0;
+
+	*mark = f;
+	return rc;
+}
+
+int
+slc_sink_kafka_flush(struct slc_sink_worker *sw)
+{
+	struct slc_sink_kafka_worker *w = (struct slc_sink_kafka_worker *)sw;
+	int rc = wait_reports(w, 0);
+
+	return rc != 0 ? rc : failures_since(w, &w->flush_mark);
+}
+
+int
+slc_sink_kafka_sync(struct slc_sink_worker *sw)
+{
+	struct slc_sink_kafka_worker *w = (struct slc_sink_kafka_worker *)sw;
+	int rc = wait_reports(w, 0);
+
+	return rc != 0 ? rc : failures_since(w, &w->sync_mark);
+}
+
+void
+slc_sink_kafka_worker_close(struct slc_sink_worker *sw)
+{
+	struct slc_sink_kafka_worker *w = (struct slc_sink_kafka_worker *)sw;
+	struct slc_sink_kafka *s;
+	uint32_t worker;
+	int64_t left;
+
+	if (w == NULL)
+		return;
+	s = w->sink;
+	worker = w->worker;
+	(void)wait_reports(w, s->cfg.close_timeout_ms != 0
+	                              ? slc_mono_ns() + (uint64_t)s->cfg.close_timeout_ms * 1000000u
+	                              : 0);
+	if (s->spec.per_worker) {
+		slc_sink_kafka_producer_close(s, w->p, w->ws, 1);
+	} else {
+		left = atomic_load_explicit(&w->ws->in_flight, memory_order_acquire);
+		if (left > 0)
+			slc_sink_kafka_log(
+			        s, LOG_WARN,
+			        "worker %u: closed with %lld records still in the shared producer; "
+			        "destroy waits for them",
+			        worker, (long long)left);
+	}
+	free(w);
+	/* R3: pairs with A3 in slc_sink_kafka_worker_open. */
+	atomic_store_explicit(&s->claimed[worker], false, memory_order_release);
+}
