@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_metrics.c: the Prometheus text builder and the HTTP endpoint that serves it. */
+/* test_metrics.c: the Prometheus text builder, the process gauges and the HTTP endpoint. */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -21,7 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "metrics.h"
+#include "metrics/expo.h"
+#include "metrics/process.h"
+#include "metrics/server.h"
 
 #define SCALE(n) ((n) / SLC_TEST_SCALE_DIV > 0 ? (n) / SLC_TEST_SCALE_DIV : 1)
 
