@@ -9,28 +9,34 @@
 
 /* ---- the hot path: reactor deliver, worker handler, release ---------------------------- */
 
-/*
- * Reactor thread: give each message its key hash, then route the batch. Whatever the
- * router does not take (a full ring, a shard that is moving) stays with the reactor, which
- * pauses the connection and offers it again later: keys are computed again then, which
- * costs less than remembering them.
- */
-uint32_t
-slc_daemon_deliver(void *ctx, struct slc_reactor *r, struct slc_msg *msgs, uint32_t n)
-{
-	struct slc_daemon *d = ctx;
-	struct slc_daemon_reactor *rc = &d->rc[slc_reactor_id(r)];
+/* Messages whose keys are noted at once (two bitmaps on the stack): the reactors offer at
+ * most 256 (a UDP batch), so a batch is one chunk; a longer one is routed chunk by chunk. */
+#define KEY_CHUNK 256u
 
-	uint64_t keyless = 0, bad = 0;
+/*
+ * Reactor thread: the per-message step. Each message's key is found once per offer
+ * (slc_key_extract: a pointer into its bytes, nothing copied), hashed for the router and
+ * offered to the hot keys sketch; a message without one (or with a broken len32 key
+ * header) gets hash 0, and a bit in keyless or bad, so that the counters take exactly the
+ * messages the router took without looking at any message again. Whatever the router does
+ * not take (a full ring, a shard that is moving) stays with the reactor, which pauses the
+ * connection and offers it again later: keys are computed again then, which costs less
+ * than remembering them. The worker's sink finds the key again itself (sink_key): the
+ * descriptor has no room to carry it across the ring.
+ */
+static uint32_t
+deliver_keyed(struct slc_daemon *d, struct slc_daemon_reactor *rc, struct slc_msg *msgs, uint32_t n)
+{
+	uint64_t keyless[KEY_CHUNK / 64] = {0}, bad[KEY_CHUNK / 64] = {0};
+	uint64_t nkeyless = 0, nbad = 0;
 	uint32_t taken;
 
-	if (!d->has_key)
-		return slc_router_dispatch(rc->rt, msgs, n);
 	for (uint32_t i = 0; i < n; i++) {
 		const uint8_t *key;
 		uint32_t klen;
+		int e = slc_key_extract(&d->key, msgs[i].data, msgs[i].len, &key, &klen);
 
-		if (slc_key_extract(&d->key, msgs[i].data, msgs[i].len, &key, &klen) == 0) {
+		if (e == 0) {
 			msgs[i].key_hash = slc_key_hash(key, klen);
 			/* Offered before routing: under backpressure a message offered again after
 			 * a pause is sampled again (the sketch's counts are estimates anyway). */
@@ -39,27 +45,46 @@ slc_daemon_deliver(void *ctx, struct slc_reactor *r, struct slc_msg *msgs, uint3
 			/* Keyless messages share one key: they stay together (and in order, for
 			 * ordered), which is the least surprising place for them. */
 			msgs[i].key_hash = 0;
+			if (e == -ENOENT)
+				keyless[i / 64] |= 1ull << (i % 64);
+			else
+				bad[i / 64] |= 1ull << (i % 64);
 		}
 	}
 	taken = slc_router_dispatch(rc->rt, msgs, n);
-	/* Counted once, when taken: the messages left are offered again after the pause.
-	 * Hash 0 is rare for a real key; only those are looked at again. */
-	for (uint32_t i = 0; i < taken; i++) {
-		const uint8_t *key;
-		uint32_t klen;
-		int e;
+	/* Counted once, when taken: the messages left are offered again after the pause. */
+	for (uint32_t w = 0; w * 64 < taken; w++) {
+		uint64_t mask = taken - w * 64 >= 64 ? ~0ull : (1ull << (taken - w * 64)) - 1;
 
-		if (msgs[i].key_hash != 0)
-			continue;
-		e = slc_key_extract(&d->key, msgs[i].data, msgs[i].len, &key, &klen);
-		keyless += e == -ENOENT;
-		bad += e != 0 && e != -ENOENT;
+		nkeyless += (uint64_t)__builtin_popcountll(keyless[w] & mask);
+		nbad += (uint64_t)__builtin_popcountll(bad[w] & mask);
 	}
-	if (keyless != 0)
-		atomic_fetch_add_explicit(&rc->keyless, keyless, memory_order_relaxed);
-	if (bad != 0)
-		atomic_fetch_add_explicit(&rc->key_error, bad, memory_order_relaxed);
+	if (nkeyless != 0)
+		atomic_fetch_add_explicit(&rc->keyless, nkeyless, memory_order_relaxed);
+	if (nbad != 0)
+		atomic_fetch_add_explicit(&rc->key_error, nbad, memory_order_relaxed);
 	return taken;
+}
+
+/* Reactor thread: route the batch, each message with its key hash when --key names one. */
+uint32_t
+slc_daemon_deliver(void *ctx, struct slc_reactor *r, struct slc_msg *msgs, uint32_t n)
+{
+	struct slc_daemon *d = ctx;
+	struct slc_daemon_reactor *rc = &d->rc[slc_reactor_id(r)];
+	uint32_t done = 0;
+
+	if (!d->has_key)
+		return slc_router_dispatch(rc->rt, msgs, n);
+	while (done < n) {
+		uint32_t m = n - done < KEY_CHUNK ? n - done : KEY_CHUNK;
+		uint32_t taken = deliver_keyed(d, rc, msgs + done, m);
+
+		done += taken;
+		if (taken < m)
+			break;
+	}
+	return done;
 }
 
 /* Opens the worker's sink state on first use, on the worker's own thread. */
