@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "forward_priv.h"
-#include "metrics.h"
+#include "metrics/expo.h"
 
 /* ---- the sink ---- */
 

@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "kafka_priv.h"
-#include "metrics.h"
+#include "metrics/expo.h"
 
 /*
  * At most LOG_PER_SEC lines a second for the whole sink, from any thread (delivery reports

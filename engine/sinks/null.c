@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "metrics.h"
+#include "metrics/expo.h"
 #include "ring.h"
 #include "route/stamp.h"
 

@@ -19,14 +19,14 @@
 #include <unistd.h>
 
 #include "cfg.h"
-#include "daemon.h"
+#include "daemon/daemon.h"
 #include "daemon_proc.h"
 
 /*
  * Two ways to make the start fail once threads run:
  *  - sluiced as a process with tests/daemon/plugin_failopen.c as its sink, whose
  *    worker_open fails on some workers: the workers run, some sinks are open;
- *  - the daemon in this process (daemon.c is built into this test), with pthread_create
+ *  - the daemon in this process (the test links slc_daemon), with pthread_create
  *    failing for the controller, the last thing started: workers and reactors run.
  * Both check the error line, that every sink that opened was closed on its own worker's
  * thread before fini, and the exit status or that no thread is left. Under ASan a

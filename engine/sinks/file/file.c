@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 
 #include "file_priv.h"
-#include "metrics.h"
+#include "metrics/expo.h"
 #include "sinks/file/spec.h"
 
 #define REFUSED_CAP_INIT 256 /* a worker's largest batch (pool.c's burst) */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* daemon_priv.h: the daemon's state, shared by daemon.c and daemon_metrics.c only. */
-#ifndef SLC_ENGINE_DAEMON_PRIV_H
-#define SLC_ENGINE_DAEMON_PRIV_H
+/* daemon_priv.h: the daemon's state, shared by the files of engine/daemon/ only. */
+#ifndef SLC_ENGINE_DAEMON_DAEMON_PRIV_H
+#define SLC_ENGINE_DAEMON_DAEMON_PRIV_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -10,7 +10,9 @@
 #include "ctl/ctl_loop.h"
 #include "daemon.h"
 #include "route/key.h"
-#include "metrics.h"
+#include "metrics/expo.h"
+#include "metrics/process.h"
+#include "metrics/server.h"
 #include "numa.h"
 #include "pool/pool.h"
 #include "reactor.h"
@@ -98,4 +100,21 @@ bool slc_daemon_metrics_ready(void *ctx, char *why, size_t cap);
 /* Sets the phase /readyz answers from. */
 void slc_daemon_phase_set(struct slc_daemon *d, enum slc_daemon_phase p);
 
-#endif /* SLC_ENGINE_DAEMON_PRIV_H */
+/*
+ * The per-message pipeline (pipeline.c), the callbacks create hands the reactors
+ * (deliver, on the reactor's thread) and the pools (the rest, on the worker's thread);
+ * their signatures are reactor.h's and pool.h's. They are called through those tables once
+ * per batch, never per message.
+ */
+uint32_t slc_daemon_deliver(void *ctx, struct slc_reactor *r, struct slc_msg *msgs, uint32_t n);
+void slc_daemon_handle(void *ctx, uint32_t g, const struct slc_msg *msgs, uint32_t n);
+void slc_daemon_idle(void *ctx, uint32_t g);
+void slc_daemon_worker_exit(void *ctx, uint32_t g);
+void slc_daemon_room(void *ctx, uint32_t producer);
+void slc_daemon_release(void *ctx, const struct slc_msg *msgs, uint32_t n);
+
+/* Listener i as a URL (tcp://HOST:PORT?framing=..., udp://HOST:PORT) into buf: for the
+ * start's ready line and the errors about listeners (daemon.c). */
+void slc_daemon_listen_url(const struct slc_daemon *d, uint32_t i, char *buf, size_t len);
+
+#endif /* SLC_ENGINE_DAEMON_DAEMON_PRIV_H */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* daemon.h: sluiced assembled: reactors, routers, pools, sink, controller, metrics. */
-#ifndef SLC_ENGINE_DAEMON_H
-#define SLC_ENGINE_DAEMON_H
+#ifndef SLC_ENGINE_DAEMON_DAEMON_H
+#define SLC_ENGINE_DAEMON_DAEMON_H
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -55,4 +55,4 @@ uint16_t slc_daemon_metrics_port(const struct slc_daemon *d);
  * the exit status. */
 int slc_daemon_run(const struct slc_cfg *c);
 
-#endif /* SLC_ENGINE_DAEMON_H */
+#endif /* SLC_ENGINE_DAEMON_DAEMON_H */

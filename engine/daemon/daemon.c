@@ -1,0 +1,521 @@
+/* SPDX-License-Identifier: MIT */
+/* daemon.c: sluiced assembled from the library: log, placement, sink, reactors, create, destroy. */
+#include "daemon.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon_priv.h"
+#include "sinks/registry.h"
+
+#define HOTKEYS_K      32
+#define HOTKEYS_SAMPLE 64
+/* Frames that straddle receive buffers are copied into one of these (max_frame each). */
+#define UDP_BUFFERS_UNUSED 2 /* a reactor with no UDP listener still takes a (tiny) ring */
+
+static _Atomic int log_level = SLC_CFG_LOG_INFO;
+
+static const char *const level_name[] = {"error", "warn", "info", "debug"};
+
+void
+slc_daemon_log_level_set(enum slc_cfg_log_level level)
+{
+	atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);
+}
+
+static void __attribute__((format(printf, 2, 0)))
+vlog(enum slc_cfg_log_level level, const char *fmt, va_list ap)
+{
+	char line[1024];
+	int n;
+
+	if ((int)level > atomic_load_explicit(&log_level, memory_order_relaxed))
+		return;
+	n = snprintf(line, sizeof(line), "sluiced: %s: ", level_name[level]);
+	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	n = (int)strlen(line);
+	line[n++] = '\n';
+	/* One write per line, so that lines of different threads do not interleave. */
+	if (write(STDERR_FILENO, line, (size_t)n) < 0) {
+	}
+}
+
+void
+slc_daemon_log(enum slc_cfg_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(level, fmt, ap);
+	va_end(ap);
+}
+
+/* The library's log callbacks: level 0 error, 1 warn, 2 info (3 debug). */
+static void __attribute__((format(printf, 3, 4)))
+lib_log(void *ctx, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	(void)ctx;
+	if (level < 0)
+		level = 0;
+	if (level > SLC_CFG_LOG_DEBUG)
+		level = SLC_CFG_LOG_DEBUG;
+	va_start(ap, fmt);
+	vlog((enum slc_cfg_log_level)level, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- placement ------------------------------------------------------------------------ */
+
+static int
+placement(const struct slc_cfg *c, struct slc_numa_topo **topo, struct slc_numa_plan **plan)
+{
+	struct slc_numa_plan_req req = {
+	        .reactors_per_node = (int)c->reactors_per_node,
+	        .pools = (int)c->pools,
+	        .workers_per_pool = (int)c->workers,
+	};
+	char msg[256];
+	int err;
+
+	*topo = slc_numa_topo_create(c->topology_xml[0] ? c->topology_xml : NULL, &err);
+	if (*topo == NULL) {
+		slc_daemon_log(SLC_CFG_LOG_ERROR, "topology%s%s: %s", c->topology_xml[0] ? " " : "",
+		               c->topology_xml, strerror(-err));
+		return err;
+	}
+	if (c->cpus[0] != '\0') {
+		err = slc_numa_topo_restrict(*topo, c->cpus, msg, sizeof(msg));
+		if (err != 0) {
+			slc_daemon_log(SLC_CFG_LOG_ERROR, "--cpus %s: %s", c->cpus, msg);
+			goto err_topo;
+		}
+	}
+	*plan = slc_numa_plan_create(*topo, &req, &err);
+	if (*plan == NULL) {
+		slc_daemon_log(SLC_CFG_LOG_ERROR, "placement: %s", strerror(-err));
+		goto err_topo;
+	}
+	return 0;
+
+err_topo:
+	slc_numa_topo_destroy(*topo);
+	*topo = NULL;
+	return err;
+}
+
+int
+slc_daemon_print_topology(const struct slc_cfg *c, FILE *out)
+{
+	struct slc_numa_topo *topo;
+	struct slc_numa_plan *plan;
+	int rc = placement(c, &topo, &plan);
+
+	if (rc != 0)
+		return rc;
+	rc = slc_numa_plan_print(plan, out);
+	slc_numa_plan_destroy(plan);
+	slc_numa_topo_destroy(topo);
+	return rc;
+}
+
+/* ---- build ---------------------------------------------------------------------------- */
+
+static int
+sink_key(void *ctx, const struct slc_msg *m, const uint8_t **key, uint32_t *key_len)
+{
+	struct slc_daemon *d = ctx;
+
+	if (!d->has_key)
+		return -ENOENT;
+	return slc_key_extract(&d->key, m->data, m->len, key, key_len) == 0 ? 0 : -ENOENT;
+}
+
+static int
+sink_create(struct slc_daemon *d)
+{
+	const struct slc_cfg *c = &d->cfg;
+	struct slc_sink_env env = {
+	        .settings = slc_cfg_sink_settings(c, c->sink.desc),
+	        .workers = c->pools * c->workers,
+	        .drain_timeout_ms = c->drain_timeout_ms,
+	        .key_fn = sink_key,
+	        .key_ctx = d,
+	        .log = lib_log,
+	        .listen = c->listen,
+	        .nlisten = c->nlisten,
+	};
+	int err = 0;
+
+	d->sink_ops = slc_sink_ops_of(c->sink.desc);
+	if (d->sink_ops != NULL)
+		d->sink = d->sink_ops->create(&c->sink, &env, &err);
+	if (d->sink == NULL) {
+		slc_daemon_log(SLC_CFG_LOG_ERROR, "--sink %s: %s",
+		               d->cfg.sink.arg[0] ? d->cfg.sink.arg : "null", strerror(-err));
+		return err != 0 ? err : -EINVAL;
+	}
+	return 0;
+}
+
+static void
+on_tick(void *ctx, const struct slc_ctl_loop_tick *t)
+{
+	struct slc_daemon *d = ctx;
+
+	for (uint32_t p = 0; p < t->npools && p < SLC_POOLS_MAX; p++) {
+		atomic_store_explicit(&d->pool_cpu_ppm[p], (uint64_t)(t->cpu[p] * 1e6),
+		                      memory_order_relaxed);
+		atomic_store_explicit(&d->pool_wait_ppm[p], (uint64_t)(t->wait[p] * 1e6),
+		                      memory_order_relaxed);
+	}
+	if (t->changed == 1)
+		slc_daemon_log(SLC_CFG_LOG_DEBUG,
+		               "controller: tick %" PRIu64 ": weights moved %.2f", t->tick,
+		               t->result->moved);
+	if (t->publish_err != 0)
+		slc_daemon_log(SLC_CFG_LOG_ERROR, "controller: route table not published: %s",
+		               strerror(-t->publish_err));
+}
+
+void
+slc_daemon_listen_url(const struct slc_daemon *d, uint32_t i, char *buf, size_t len)
+{
+	static const char *const framing[] = {"lines", "len32", "syslog"};
+	const struct slc_listener_cfg *l = &d->cfg.listen[i];
+	char host[INET6_ADDRSTRLEN];
+	bool v6 = l->addr.ss_family == AF_INET6;
+
+	if (v6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&l->addr)->sin6_addr, host,
+		          sizeof(host));
+	else
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)&l->addr)->sin_addr, host,
+		          sizeof(host));
+	if (l->proto == SLC_LISTENER_UDP)
+		snprintf(buf, len, "udp://%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "",
+		         d->port[i]);
+	else
+		snprintf(buf, len, "tcp://%s%s%s:%u?framing=%s%s", v6 ? "[" : "", host,
+		         v6 ? "]" : "", d->port[i], framing[l->framing], l->acks ? "+ack" : "");
+}
+
+/*
+ * The reactors bind their listeners with SO_REUSEPORT, which would also let a second
+ * sluiced of the same user bind the same port and take a share of its connections or
+ * datagrams without a word. So first, each listener with a fixed port is bound once
+ * without it, and closed: failing there means someone holds the port, and the start fails
+ * naming the listener. (A port 0 is a fresh port every time.) TCP sets SO_REUSEADDR as
+ * the listeners do, so that connections of an earlier run in TIME_WAIT do not count; UDP
+ * must not, since two UDP sockets that both set it share a port. Fills d->port with the
+ * ports asked for (reactor 0 replaces a 0 with the one it got).
+ */
+static int
+listeners_probe(struct slc_daemon *d)
+{
+	const struct slc_cfg *c = &d->cfg;
+
+	for (uint32_t i = 0; i < c->nlisten; i++) {
+		const struct slc_listener_cfg *l = &c->listen[i];
+		bool tcp = l->proto == SLC_LISTENER_TCP;
+		int one = 1, fd, rc = 0;
+		char url[128];
+
+		d->port[i] = ntohs(l->addr.ss_family == AF_INET6
+		                           ? ((const struct sockaddr_in6 *)&l->addr)->sin6_port
+		                           : ((const struct sockaddr_in *)&l->addr)->sin_port);
+		if (d->port[i] == 0)
+			continue;
+		fd = socket(l->addr.ss_family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+		if (fd < 0 ||
+		    (tcp && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) ||
+		    bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) != 0)
+			rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		if (rc == 0)
+			continue;
+		slc_daemon_listen_url(d, i, url, sizeof(url));
+		if (rc == -EADDRINUSE)
+			slc_daemon_log(
+			        SLC_CFG_LOG_ERROR,
+			        "--listen %s: the port is in use (another sluiced, or another "
+			        "program: ss -l%cnp 'sport = :%u' shows which)",
+			        url, tcp ? 't' : 'u', d->port[i]);
+		else
+			slc_daemon_log(SLC_CFG_LOG_ERROR, "--listen %s: %s", url, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+static int
+reactors_create(struct slc_daemon *d)
+{
+	const struct slc_cfg *c = &d->cfg;
+	struct slc_listener_cfg lst[SLC_CFG_LISTEN_MAX];
+	bool udp = false;
+	int err;
+
+	err = listeners_probe(d);
+	if (err != 0)
+		return err;
+	memcpy(lst, c->listen, sizeof(lst));
+	for (uint32_t i = 0; i < c->nlisten; i++)
+		udp |= lst[i].proto == SLC_LISTENER_UDP;
+	for (uint32_t k = 0; k < d->nreactors; k++) {
+		struct slc_daemon_reactor *rc = &d->rc[k];
+		struct slc_numa_place pl;
+		struct slc_reactor_cfg rcfg = {
+		        .id = k,
+		        .cpu = -1,
+		        .node = -1,
+		        .topo = d->pinned ? d->topo : NULL,
+		        .buffers = c->buffers,
+		        .buffer_size = c->buffer_size,
+		        .udp_buffers = udp ? c->udp_buffers : UDP_BUFFERS_UNUSED,
+		        .reasm_bytes = c->reasm_memory,
+		        .max_frame = c->max_frame,
+		        .max_conns = c->max_conns,
+		        .idle_timeout_ms = c->idle_timeout_ms,
+		        .ack_window = c->ack_window,
+		        .listeners = lst,
+		        .nlisteners = c->nlisten,
+		        .ops = {.deliver = slc_daemon_deliver, .ctx = d},
+		        .log = lib_log,
+		};
+
+		if (d->pinned && slc_numa_plan_reactor(d->plan, (int)k, &pl) == 0) {
+			rcfg.cpu = pl.pu;
+			rcfg.node = pl.node;
+		}
+		rc->d = d;
+		rc->id = k;
+		rc->r = slc_reactor_create(&rcfg, &err);
+		if (rc->r == NULL) {
+			slc_daemon_log(SLC_CFG_LOG_ERROR, "reactor %u: %s", k, strerror(-err));
+			return err;
+		}
+		/* Every reactor listens on the same ports (SO_REUSEPORT): a port 0 becomes the
+		 * port the first reactor was given. */
+		if (k == 0) {
+			for (uint32_t i = 0; i < c->nlisten; i++) {
+				d->port[i] = slc_reactor_listener_port(rc->r, i);
+				if (lst[i].addr.ss_family == AF_INET)
+					((struct sockaddr_in *)&lst[i].addr)->sin_port =
+					        htons(d->port[i]);
+				else
+					((struct sockaddr_in6 *)&lst[i].addr)->sin6_port =
+					        htons(d->port[i]);
+			}
+		}
+		rc->rt = slc_router_create(c->strategy, d->pools, k, d->route, &err);
+		if (rc->rt == NULL) {
+			slc_daemon_log(SLC_CFG_LOG_ERROR, "router %u: %s", k, strerror(-err));
+			return err;
+		}
+		if (d->has_key) {
+			rc->hot = slc_hotkeys_create(HOTKEYS_K, HOTKEYS_SAMPLE, &err);
+			if (rc->hot == NULL)
+				return err;
+		}
+	}
+	return 0;
+}
+
+struct slc_daemon *
+slc_daemon_create(const struct slc_cfg *c, int *err)
+{
+	struct slc_daemon *d = calloc(1, sizeof(*d));
+	int cpus[SLC_WORKERS_MAX];
+	double w0[SLC_POOLS_MAX];
+	char msg[256];
+	int rc;
+
+	if (d == NULL) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	d->cfg = *c;
+	rc = placement(c, &d->topo, &d->plan);
+	if (rc != 0)
+		goto err_destroy;
+	d->pinned = c->topology_xml[0] == '\0';
+	d->nreactors = (uint32_t)slc_numa_plan_reactor_count(d->plan);
+	if (d->nreactors > SLC_DAEMON_REACTORS_MAX) {
+		slc_daemon_log(SLC_CFG_LOG_ERROR,
+		               "%u reactors (--reactors-per-node %u on every node): at most %u",
+		               d->nreactors, c->reactors_per_node, SLC_DAEMON_REACTORS_MAX);
+		rc = -EINVAL;
+		goto err_destroy;
+	}
+	if (strcmp(c->key, "none") != 0 && c->key[0] != '\0') {
+		if (slc_key_spec_parse(c->key, &d->key, msg, sizeof(msg)) != 0) {
+			slc_daemon_log(SLC_CFG_LOG_ERROR, "%s", msg);
+			rc = -EINVAL;
+			goto err_destroy;
+		}
+		d->has_key = true;
+	}
+	d->w = aligned_alloc(128, (size_t)c->pools * c->workers * sizeof(*d->w));
+	d->route = malloc(sizeof(*d->route));
+	if (d->w == NULL || d->route == NULL) {
+		rc = -ENOMEM;
+		goto err_destroy;
+	}
+	memset(d->w, 0, (size_t)c->pools * c->workers * sizeof(*d->w));
+	for (uint32_t g = 0; g < c->pools * c->workers; g++) {
+		bool slow = c->test_slow_pool_cost_ns != 0 && g / c->workers == c->test_slow_pool;
+
+		d->w[g].cost_ns = slow ? c->test_slow_pool_cost_ns : c->test_handler_cost_ns;
+	}
+	rc = sink_create(d);
+	if (rc != 0)
+		goto err_destroy;
+	for (uint32_t i = 0; i < c->nlisten; i++)
+		d->acks |= c->listen[i].acks;
+	if (d->acks && d->sink_ops->sync == NULL) {
+		slc_daemon_log(
+		        SLC_CFG_LOG_ERROR,
+		        "--listen ...?framing=len32+ack needs a sink that can make messages "
+		        "durable before they are acknowledged; --sink %s cannot (it has no "
+		        "sync operation); allowed: a sink that implements sync (engine/sink.h)",
+		        d->sink_ops->name);
+		rc = -EINVAL;
+		goto err_destroy;
+	}
+
+	for (uint32_t p = 0; p < c->pools; p++) {
+		w0[p] = 1.0;
+		for (uint32_t k = 0; k < c->workers; k++) {
+			struct slc_numa_place pl;
+
+			cpus[p * c->workers + k] = -1;
+			if (d->pinned && slc_numa_plan_worker(d->plan, (int)p, (int)k, &pl) == 0)
+				cpus[p * c->workers + k] = pl.pu;
+		}
+	}
+	d->pools = slc_pool_set_create(
+	        &(struct slc_pool_cfg){
+	                .npools = c->pools,
+	                .workers = c->workers,
+	                .producers = d->nreactors,
+	                .ring_size = c->ring_size,
+	                .handler = slc_daemon_handle,
+	                .handler_ctx = d,
+	                .release = slc_daemon_release,
+	                .release_ctx = d,
+	                .idle = slc_daemon_idle,
+	                .idle_ctx = d,
+	                .room = slc_daemon_room,
+	                .room_ctx = d,
+	                .exit = slc_daemon_worker_exit,
+	                .worker_cpu = cpus,
+	        },
+	        &rc);
+	if (d->pools == NULL) {
+		slc_daemon_log(SLC_CFG_LOG_ERROR, "pools: %s", strerror(-rc));
+		goto err_destroy;
+	}
+	rc = slc_route_shared_init(d->route, w0, c->pools, c->workers);
+	if (rc != 0)
+		goto err_destroy;
+	rc = reactors_create(d);
+	if (rc != 0)
+		goto err_destroy;
+	d->loop = slc_ctl_loop_create(
+	        &(struct slc_ctl_loop_cfg){
+	                .pools = d->pools,
+	                .route = d->route,
+	                .params = c->ctl,
+	                .interval_ms = c->rebalance_interval_ms,
+	                .on_tick = on_tick,
+	                .ctx = d,
+	        },
+	        &rc);
+	if (d->loop == NULL) {
+		slc_daemon_log(SLC_CFG_LOG_ERROR, "controller: %s", strerror(-rc));
+		goto err_destroy;
+	}
+	if (c->metrics.addrlen != 0) {
+		char addr[INET6_ADDRSTRLEN + 8], host[INET6_ADDRSTRLEN];
+		const struct sockaddr_storage *ss = &c->metrics.addr;
+		struct slc_metrics_server_cfg mc = {
+		        .addr = (const struct sockaddr *)ss,
+		        .addrlen = c->metrics.addrlen,
+		        .render = slc_daemon_metrics_render,
+		        .render_ctx = d,
+		        .health = slc_daemon_metrics_health,
+		        .ready = slc_daemon_metrics_ready,
+		        .log = lib_log,
+		};
+
+		if (ss->ss_family == AF_INET6) {
+			const struct sockaddr_in6 *a = (const void *)ss;
+
+			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+			snprintf(addr, sizeof(addr), "[%s]:%u", host, ntohs(a->sin6_port));
+		} else {
+			const struct sockaddr_in *a = (const void *)ss;
+
+			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+			snprintf(addr, sizeof(addr), "%s:%u", host, ntohs(a->sin_port));
+		}
+		d->metrics = slc_metrics_server_create(&mc, &rc);
+		if (d->metrics == NULL) {
+			slc_daemon_log(SLC_CFG_LOG_ERROR, "--metrics %s: %s", addr, strerror(-rc));
+			goto err_destroy;
+		}
+	}
+	*err = 0;
+	return d;
+
+err_destroy:
+	slc_daemon_destroy(d);
+	*err = rc;
+	return NULL;
+}
+
+void
+slc_daemon_destroy(struct slc_daemon *d)
+{
+	if (d == NULL)
+		return;
+	slc_daemon_stop(d);
+	slc_metrics_server_stop(d->metrics);
+	slc_ctl_loop_destroy(d->loop);
+	/* The reactor first: its thread (still waiting for its start when create failed)
+	 * ends before the router and the key sketch it calls go. */
+	for (uint32_t k = 0; k < SLC_DAEMON_REACTORS_MAX; k++) {
+		slc_reactor_destroy(d->rc[k].r);
+		slc_router_destroy(d->rc[k].rt);
+		slc_hotkeys_destroy(d->rc[k].hot);
+	}
+	slc_pool_set_destroy(d->pools);
+	if (d->sink_ops != NULL)
+		d->sink_ops->destroy(d->sink);
+	free(d->route);
+	free(d->w);
+	slc_numa_plan_destroy(d->plan);
+	slc_numa_topo_destroy(d->topo);
+	free(d);
+}
+
+uint16_t
+slc_daemon_listener_port(const struct slc_daemon *d, uint32_t i)
+{
+	return i < d->cfg.nlisten ? d->port[i] : 0;
+}
+
+uint16_t
+slc_daemon_metrics_port(const struct slc_daemon *d)
+{
+	return d->metrics != NULL ? slc_metrics_server_port(d->metrics) : 0;
+}

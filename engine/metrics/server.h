@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/* server.h: the HTTP endpoint that serves /metrics, /healthz and /readyz (libmicrohttpd). */
+#ifndef SLC_ENGINE_METRICS_SERVER_H
+#define SLC_ENGINE_METRICS_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "expo.h"
+
+/*
+ * Writes the whole exposition into b. Runs on the server's thread, one render at a time,
+ * while the rest of the daemon keeps running: it may only read atomics and published
+ * snapshots, never take a lock a reactor or worker holds, never block. Returns 0 or -errno
+ * (the scrape then gets a 500 and the server logs the error).
+ */
+typedef int (*slc_metrics_render_fn)(void *ctx, struct slc_metrics_buf *b);
+
+/*
+ * A check behind /healthz or /readyz, on the server's thread under the same rules as a
+ * render. true: 200 "ok". false: 503 with why (written into why, cap bytes, NUL-terminated)
+ * as the body, a line.
+ */
+typedef bool (*slc_metrics_check_fn)(void *ctx, char *why, size_t cap);
+
+struct slc_metrics_server;
+
+struct slc_metrics_server_cfg {
+	const struct sockaddr *addr; /* IPv4 or IPv6, numeric; port 0: the kernel picks */
+	socklen_t addrlen;
+	slc_metrics_render_fn render;
+	void *render_ctx;            /* also the checks' */
+	slc_metrics_check_fn health; /* /healthz; NULL: always ok */
+	slc_metrics_check_fn ready;  /* /readyz; NULL: always ok */
+	/* Rate-limited lines (level 0 error, 1 warning); NULL: stderr. Called from the server's
+	 * thread, and from the caller's during start. */
+	void (*log)(void *ctx, int level, const char *fmt, ...)
+	        __attribute__((format(printf, 3, 4)));
+	void *log_ctx;
+};
+
+/* Most connections at once; the next ones wait in the listen backlog. */
+#define SLC_METRICS_CONN_MAX 16u
+/* A connection idle this long is closed: a slow client cannot hold a slot for longer. */
+#define SLC_METRICS_CONN_TIMEOUT_S 5u
+
+/*
+ * The HTTP endpoint, served by libmicrohttpd from one thread of its own:
+ *   GET or HEAD /metrics  200, text/plain; version=0.0.4; charset=utf-8, the render output
+ *   GET or HEAD /healthz  200, "ok\n", or 503 and the reason cfg->health gives
+ *   GET or HEAD /readyz   200, "ok\n", or 503 and the reason cfg->ready gives
+ *   other paths           404
+ *   other methods         405, with "Allow: GET, HEAD"
+ *   render failed         500
+ * After the render's families the server writes its own, sluice_metrics_refused_total
+ * (reason fd_limit, no_slot). Out of file descriptors, it closes each waiting client at
+ * once on a descriptor it keeps in reserve, counts it and logs it (a line at most every
+ * 10 s), rather than leaving it in the backlog and its thread polling a readable socket.
+ * The listening socket is bound to exactly cfg->addr (nothing else when it is loopback) and
+ * is listening when this returns. Returns NULL with *err: -EINVAL (no address, not IPv4 or
+ * IPv6, addrlen too short, render NULL), -EADDRINUSE, -EADDRNOTAVAIL, -EACCES and other
+ * errors of socket/bind/listen, -ENOMEM, or the error libmicrohttpd left when it could not
+ * start (-EIO when it left none; its log line says why), or the error of eventfd(),
+ * open("/dev/null") or pthread_create().
+ */
+struct slc_metrics_server *slc_metrics_server_create(const struct slc_metrics_server_cfg *cfg,
+                                                     int *err);
+
+/*
+ * The same from "ADDR:PORT" (a numeric IPv4 address, or a numeric IPv6 address in [ ]:
+ * "127.0.0.1:9140", "[::1]:0", "0.0.0.0:9140"), logging to stderr. *err as above; -EINVAL
+ * also for a string that is not of that form (a host name, no port, port > 65535).
+ */
+struct slc_metrics_server *
+slc_metrics_server_start(const char *addr_port, slc_metrics_render_fn render, void *ctx, int *err);
+
+/* The bound port (the kernel's choice when the address said 0). */
+uint16_t slc_metrics_server_port(const struct slc_metrics_server *s);
+
+/* Stops serving (waits for a render in progress to finish), closes every connection and the
+ * listening socket. Accepts NULL. */
+void slc_metrics_server_stop(struct slc_metrics_server *s);
+
+#endif /* SLC_ENGINE_METRICS_SERVER_H */
