@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "ack_window.h"
 #include "frame.h"
 #include "msg.h"
 
@@ -110,23 +111,9 @@ enum slc_udp_drop {
 /* "oversize", "pools_full", "malformed"; "unknown" if out of range. */
 const char *slc_udp_drop_str(enum slc_udp_drop d);
 
-/* Why an acknowledged connection broke the protocol (docs/protocol.md): one counter each. */
-enum slc_ack_error {
-	SLC_ACK_ERR_SHORT,  /* a frame shorter than its 8-byte sequence number */
-	SLC_ACK_ERR_ZERO,   /* the first frame's sequence number is 0 */
-	SLC_ACK_ERR_GAP,    /* a sequence number past the next one */
-	SLC_ACK_ERR_REPEAT, /* a sequence number before the next one */
-	SLC_ACK_ERR_WINDOW, /* W frames not yet acknowledged, and one more */
-	SLC_ACK_ERR_WRAP,   /* a frame after sequence number 2^64 - 1 */
-	SLC_ACK_ERR__COUNT
-};
-
-/* "short", "zero", "gap", "repeat", "window", "wrap"; "unknown" if out of range. */
-const char *slc_ack_error_str(enum slc_ack_error e);
-
-/* Bounds of slc_reactor_cfg.ack_window. */
-#define SLC_ACK_WINDOW_DEFAULT 1024u
-#define SLC_ACK_WINDOW_MAX     65536u
+/* enum slc_ack_error (ack_errors below), slc_ack_error_str and the bounds of
+ * slc_reactor_cfg.ack_window (SLC_ACK_WINDOW_DEFAULT, SLC_ACK_WINDOW_MAX) are in
+ * ack_window.h, with the window itself. */
 
 /* Counters of one listener. Written by the reactor thread only; read from any thread. */
 struct slc_listener_stats {

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* fuzz_ack.c: libFuzzer target: acknowledged delivery (len32+ack) through a live reactor. */
 /*
- * The ack window (sequence checks, the W-bit window, cumulative acks) lives in static
- * functions of uring/reactor.c; this target reaches it through the reactor's public API
- * only, as a client and the workers would: loopback sockets on one side, deliver and
- * slc_reactor_ack on the other. It needs no hook in reactor.c, so it keeps working while
- * reactor.c changes.
+ * The ack window (sequence checks, the W-bit window, cumulative acks) is uring/ack_window.c,
+ * which tests/uring/test_ack_window.c tests alone; this target reaches it end to end,
+ * through the reactor's public API only, as a client and the workers would: loopback
+ * sockets on one side, deliver and slc_reactor_ack on the other. That way it also covers
+ * what the window alone cannot: pauses, reassembly, the greeting and acks on the wire. It
+ * needs no hook in uring/, so it keeps working while the reactor's files change.
  *
  * Two reactors serve every input (made once): windows W = 4 and W = 128 (two bitmap words,
  * so that base walks across a word). The first input byte picks one; the rest is a script

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_ack.c: acknowledged delivery (len32+ack) in the reactor, over loopback sockets. */
+/* test_reactor_ack.c: acknowledged delivery (len32+ack) in a live reactor, over loopback. */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
 #include <errno.h>

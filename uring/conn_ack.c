@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+/* conn_ack.c: acknowledged delivery (len32+ack) on the wire: greeting, acks, completions. */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "reactor_priv.h"
+
+/*
+ * The window itself (which frame may come, what is done, what to acknowledge) is
+ * ack_window.c; this is what the reactor does with it: the greeting and the acks it sends
+ * (one send in flight per connection, newer acks replacing older ones), the completions
+ * workers report through slc_reactor_ack (release.c), and closing a connection that broke
+ * the protocol or whose frames the sink could not make durable. The per-frame checks are
+ * in loop.c (ack_frames), on the per-message path.
+ */
+
+static inline void
+put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline void
+put_be64(uint8_t *p, uint64_t v)
+{
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32(p + 4, (uint32_t)v);
+}
+
+void
+slc_conn_ack_cancel_send(struct slc_reactor *r, struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->ack == NULL || !c->ack->sending)
+		return;
+	sqe = reactor_sqe(r);
+	io_uring_prep_cancel64(sqe, ud_make(UD_ACK_SEND, (uint32_t)(c - r->conns), c->gen), 0);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_IGNORE, 0, 0));
+}
+
+static void
+ack_submit(struct slc_reactor *r, struct conn *c)
+{
+	struct ack_conn *a = c->ack;
+	struct io_uring_sqe *sqe = reactor_sqe(r);
+
+	io_uring_prep_send(sqe, c->fd, a->buf + a->off, (size_t)(a->len - a->off), MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_ACK_SEND, (uint32_t)(c - r->conns), c->gen));
+	a->sending = true;
+}
+
+/* Sends ack(base - 1) if it is news and no send is in flight; a send in flight calls again
+ * when it completes, so acks coalesce into the newest one. */
+static void
+ack_send_due(struct slc_reactor *r, struct conn *c)
+{
+	struct ack_conn *a = c->ack;
+	struct listener *l = &r->listeners[c->listener];
+	uint64_t ack, frames;
+
+	if (a->sending || r->stopping || (c->state != CONN_RECEIVING && c->state != CONN_PAUSED) ||
+	    !slc_ack_window_due(&a->win, &ack, &frames))
+		return;
+	stat_add(&l->stats.acks_sent, 1);
+	stat_add(&l->stats.acked, frames);
+	put_be64(a->buf, ack);
+	a->off = 0;
+	a->len = 8;
+	ack_submit(r, c);
+}
+
+/* The greeting: "SLAK", version 1, flags 0, the window, 4 reserved bytes. */
+void
+slc_conn_ack_greet(struct slc_reactor *r, struct conn *c)
+{
+	struct ack_conn *a = c->ack;
+
+	slc_ack_window_reset(&a->win);
+	a->inflight = 0;
+	/* in_q is left alone: the slot may still have an entry in ack_queue from its last
+	 * user. */
+	a->sending = a->failed = false;
+	memcpy(a->buf, "SLAK", 4);
+	a->buf[4] = 0;
+	a->buf[5] = 1;
+	a->buf[6] = a->buf[7] = 0;
+	put_be32(a->buf + 8, a->win.size);
+	put_be32(a->buf + 12, 0);
+	a->off = 0;
+	a->len = 16;
+	ack_submit(r, c);
+}
+
+void
+slc_conn_ack_violation(struct slc_reactor *r, struct conn *c, enum slc_ack_error e, uint64_t seq)
+{
+	struct ack_conn *a = c->ack;
+
+	stat_add(&r->listeners[c->listener].stats.ack_errors[e], 1);
+	if (e == SLC_ACK_ERR_SHORT || e == SLC_ACK_ERR_ZERO || e == SLC_ACK_ERR_WRAP)
+		slc_reactor_log(r, LOGK_ACK, 1, "closing %s: ack protocol: %s", c->peer,
+		                e == SLC_ACK_ERR_SHORT ? "a frame shorter than its sequence number"
+		                : e == SLC_ACK_ERR_ZERO
+		                        ? "the first sequence number is 0"
+		                        : "a frame after sequence number 2^64 - 1 (they do "
+		                          "not wrap: reconnect)");
+	else
+		slc_reactor_log(r, LOGK_ACK, 1,
+		                "closing %s: ack protocol: %s: sequence number %" PRIu64
+		                ", expected %" PRIu64 ", window %" PRIu64 "..%" PRIu64,
+		                c->peer, slc_ack_error_str(e), seq, a->win.next, a->win.base,
+		                a->win.base + a->win.size - 1);
+	slc_conn_close(r, c, SLC_CLOSE_PROTOCOL);
+}
+
+/* Frames seq .. seq+count-1 of connection id came back from the workers. */
+void
+slc_conn_ack_apply(struct slc_reactor *r, uint32_t id, uint64_t seq, uint32_t count, bool durable)
+{
+	struct conn *c = &r->conns[id];
+	struct ack_conn *a = &r->ack_conns[id];
+
+	SLC_ASSERT(id < r->nconns && c->ack == a && a->inflight >= count);
+	if (id >= r->nconns || c->ack != a)
+		return; /* cannot happen: a slot with frames out is not reused */
+	a->inflight -= count;
+	if (c->state == CONN_DRAINING) {
+		if (a->inflight == 0)
+			slc_conn_free_slot(r, c);
+		return;
+	}
+	if (c->state != CONN_RECEIVING && c->state != CONN_PAUSED)
+		return; /* closing: nothing more is acknowledged */
+	if (!durable) {
+		stat_add(&r->listeners[c->listener].stats.not_durable, count);
+		a->failed = true;
+	} else {
+		for (uint32_t k = 0; k < count; k++)
+			slc_ack_window_mark(&a->win, seq + k);
+	}
+	conn_ack_queue_push(r, c);
+}
+
+/* Once per loop: acknowledge what became contiguous, close what the sink failed. */
+void
+slc_conn_ack_queue_run(struct slc_reactor *r)
+{
+	for (uint32_t i = 0; i < r->ack_queue_len; i++) {
+		struct conn *c = &r->conns[r->ack_queue[i]];
+		struct ack_conn *a = &r->ack_conns[r->ack_queue[i]];
+
+		a->in_q = false;
+		if (c->ack != a || (c->state != CONN_RECEIVING && c->state != CONN_PAUSED))
+			continue;
+		if (a->failed) {
+			slc_reactor_log(
+			        r, LOGK_ACK, 1,
+			        "closing %s: the sink could not make frames durable: they are not "
+			        "acknowledged, and the client sends them again",
+			        c->peer);
+			slc_conn_close(r, c, SLC_CLOSE_NOT_DURABLE);
+			continue;
+		}
+		slc_ack_window_advance(&a->win);
+		ack_send_due(r, c);
+	}
+	r->ack_queue_len = 0;
+}
+
+/* The greeting or an ack went out (or failed). */
+void
+slc_conn_ack_on_send(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t idx)
+{
+	struct conn *c = &r->conns[idx];
+	struct ack_conn *a = c->ack;
+
+	a->sending = false;
+	if (c->state == CONN_CLOSING) {
+		slc_conn_finalize(r, c);
+		return;
+	}
+	if (cqe->res < 0) {
+		switch (-cqe->res) {
+		case EINTR:
+		case EAGAIN:
+			ack_submit(r, c);
+			return;
+		case ECANCELED:
+			return; /* stopping */
+		default:
+			/* The peer is gone; its receive sees the same soon, but nothing more
+			 * can be acknowledged anyway. */
+			slc_reactor_log(r, LOGK_CLOSE, 1, "closing %s: sending an ack failed: %s",
+			                c->peer, strerror(-cqe->res));
+			slc_conn_close(r, c, SLC_CLOSE_RESET);
+			return;
+		}
+	}
+	a->off += (uint8_t)cqe->res;
+	if (a->off < a->len) {
+		ack_submit(r, c); /* a short send: the rest */
+		return;
+	}
+	ack_send_due(r, c);
+}

@@ -1,0 +1,575 @@
+/* SPDX-License-Identifier: MIT */
+/* reactor_priv.h: the reactor's state and the functions its files share; never outside uring/. */
+#ifndef SLC_URING_REACTOR_PRIV_H
+#define SLC_URING_REACTOR_PRIV_H
+
+/*
+ * The reactor (reactor.h) is one object split along its seams, one file each:
+ *
+ *   reactor.c     create, the thread and its ring set-up, the tick, stop, destroy, logging
+ *   loop.c        the loop and the per-message path: completions, framing, descriptors,
+ *                 acknowledged frames' checks, deliver, UDP datagrams, the turns of paused
+ *                 connections (waitq_run), draining the release and ack rings, the stop
+ *   bufring.c     provided-buffer rings: memory, registration, filling
+ *   conn.c        connections: arm, pause, close (with its reason), the peer's end
+ *   conn_ack.c    acknowledged delivery on the wire: greeting, acks, workers' completions
+ *   ack_window.c  the ack window itself, a pure state machine (ack_window.h)
+ *   reasm.c       heap memory: reassembly chunks, the stash, pending chunks, eviction
+ *   listen.c      listening sockets, accept, arming UDP receives
+ *   release.c     what other threads call: release, ack, kick, and the wake-up
+ *
+ * Everything runs on the reactor's thread except release.c's public functions. The
+ * per-message path stays in loop.c, and what it calls from elsewhere is static inline
+ * here, so that the compiler inlines what it inlined when this was one file.
+ *
+ * The functions declared here return nothing or what their comment says; none reports an
+ * errno except slc_bufring_setup and slc_listener_open (0 or -errno).
+ */
+
+#include <liburing.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "compat.h"
+#include "reactor.h"
+#include "ring.h"
+
+/* ---- constants ---------------------------------------------------------------------- */
+
+#define NONE      UINT32_MAX
+#define BATCH     64  /* frame pieces parsed, and messages offered, per call */
+#define UDP_BATCH 256 /* datagrams offered per call */
+#define TICK_NS   (100 * 1000000ull)
+/* Copied-out bytes of paused connections go into heap chunks of at least this size, so
+ * that a connection whose client writes a few bytes at a time appends to one chunk, yet
+ * thousands of paused connections with a few bytes each fit in a small stash. */
+#define STASH_CHUNK 256
+/* Smallest heap chunk: sizes the table of heap chunk ids (budget / this). */
+#define HEAP_CHUNK_MIN STASH_CHUNK
+/* Free chunks of max_frame + 1 bytes kept for reuse rather than freed. */
+#define HEAP_CACHE 16
+
+/* What a CQE is about: the top byte of user_data. */
+enum {
+	UD_ACCEPT = 1,
+	UD_RECV,
+	UD_UDP,
+	UD_WAKE,
+	UD_IGNORE,
+	UD_ACK_SEND,
+};
+
+static inline uint64_t
+ud_make(uint32_t type, uint32_t idx, uint32_t gen)
+{
+	return (uint64_t)type << 56 | (uint64_t)(gen & 0xffffffu) << 32 | idx;
+}
+
+/* Rate-limited log kinds (slc_reactor_log). */
+enum {
+	LOGK_ACCEPT,
+	LOGK_REFUSED,
+	LOGK_FRAMING,
+	LOGK_UDP,
+	LOGK_CLOSE,
+	LOGK_ACK,
+	LOGK_OTHER,
+	LOGK__COUNT
+};
+
+/* ---- connections -------------------------------------------------------------------- */
+
+/* reactor.h has the picture; DRAINING is the end of CLOSING for acknowledged delivery. */
+enum conn_state {
+	CONN_FREE,
+	CONN_RECEIVING,
+	CONN_PAUSED,
+	CONN_CLOSING,
+	CONN_DRAINING, /* socket closed; acks: frames still with the workers hold the slot */
+};
+
+/* A received chunk that a paused connection has not parsed yet; holds a buffer reference. */
+struct pend {
+	uint32_t ref;
+	uint32_t off;
+	uint32_t len;
+	uint32_t next; /* the next record of its connection, or of the free list; NONE: last */
+};
+
+/* Acknowledged delivery state of one connection: the window (ack_window.h) and the send. */
+struct ack_conn {
+	struct slc_ack_window win;
+	uint32_t inflight; /* messages offered and taken, not yet back through slc_reactor_ack */
+	uint8_t buf[16];   /* what the send in flight carries: the greeting or an ack */
+	uint8_t off, len;  /* of buf: sent so far, to send */
+	bool sending;      /* a send is in flight (at most one) */
+	bool failed;       /* frames came back not durable: close at the next ack queue run */
+	bool in_q;         /* in r->ack_queue */
+};
+
+struct conn {
+	int fd;
+	uint32_t
+	        gen; /* bumped when the slot is freed: stale CQEs of its last user are told apart */
+	uint16_t listener;
+	uint8_t state;  /* enum conn_state */
+	bool armed;     /* a multishot recv is in flight */
+	bool cancelled; /* a cancel for it is in flight */
+	bool starved;   /* waiting for buffers before it is armed again */
+	bool in_waitq;
+	bool turn_done; /* waitq_run: it used a whole turn, and goes to the back */
+	bool peer_done; /* EOF or error seen while received bytes wait: close once delivered */
+	uint8_t done_reason;
+	bool has_held;  /* a reassembled message not yet taken */
+	bool heap_wait; /* paused until heap memory for a partial frame frees up */
+	struct slc_frame_parser parser;
+	uint32_t reasm; /* heap chunk the frame that straddles is copied into, or NONE */
+	uint32_t reasm_len;
+	uint64_t reasm_rx_ns; /* when bytes of that frame last arrived: eviction's measure */
+	uint32_t credit;      /* messages left of a turn that a full pool cut short; 0: none */
+	uint32_t pend_head;   /* its pending chunks (struct pend), oldest first; NONE: none */
+	uint32_t pend_tail;
+	uint64_t last_rx_ns;
+	uint64_t frame_end_ns; /* when a frame last ended (or accept): the idle timeout's
+	                          measure of a frame kept open by dribbling */
+	struct slc_msg held;
+	struct ack_conn *ack; /* NULL unless the listener has acks */
+	char peer[INET6_ADDRSTRLEN + 8];
+};
+
+struct listener {
+	struct slc_listener_cfg cfg;
+	int fd;
+	uint16_t port;
+	bool armed;   /* its multishot accept (TCP) or recvmsg (UDP) is in flight */
+	bool starved; /* UDP: waiting for buffers */
+	uint64_t rearm_at_ns;
+	struct slc_listener_stats stats;
+	struct slc_msg *udp_batch; /* UDP only: datagrams not yet offered */
+	uint32_t udp_n;
+};
+
+/* ---- heap chunks, and the rings from other threads ---------------------------------- */
+
+/* A heap chunk: mem holds cap bytes, of which fill are written (the stash appends there). */
+enum { HEAP_REASM, HEAP_STASH };
+
+struct heap_chunk {
+	uint8_t *mem;
+	uint32_t cap;
+	uint32_t fill;
+	uint8_t kind; /* HEAP_REASM or HEAP_STASH: whose budget it counts against */
+};
+
+/* One entry of the release ring: n messages of one buffer are done. */
+struct rel_ent {
+	uint32_t ref;
+	uint32_t count;
+};
+
+/* One entry of the ack ring: frames seq .. seq+count-1 of connection conn are done. */
+struct ack_ent {
+	uint64_t seq;
+	uint32_t conn; /* connection id; ACK_ENT_FAILED: not durable */
+	uint32_t count;
+};
+
+#define ACK_ENT_FAILED 0x80000000u
+
+/*
+ * A buffer reference (ref) names one of three kinds of memory, in this order:
+ *   [0, tcp_nbufs)                                  TCP receive buffers (bid = ref)
+ *   [tcp_nbufs, tcp_nbufs + udp_nbufs)              UDP receive buffers
+ *   [tcp_nbufs + udp_nbufs, ... + heap_nchunks)     heap chunks (reasm.c)
+ * refcnt[ref] counts the messages, pending chunks and (TCP) the kernel's hold on it; the
+ * memory goes back (to the kernel, or the heap) when it falls to zero.
+ */
+struct slc_reactor {
+	/* ---- the object: configuration, the ring, the thread (reactor.c) ---- */
+	struct slc_reactor_cfg cfg;
+	struct io_uring ring;
+	bool ring_ok;           /* ring set up: destroy tears it down */
+	uint32_t features;      /* SLC_REACTOR_F_* in use */
+	char features_str[512]; /* slc_reactor_features_str */
+	pthread_t thread;       /* runs the loop */
+	bool thread_running;    /* created and not yet joined */
+	pthread_mutex_t mu;     /* with cv: the start-up handshake */
+	pthread_cond_t cv;
+	int init_rc;           /* 1 while the thread sets up, then 0 or -errno */
+	bool go;               /* slc_reactor_start (or stop) let the thread run */
+	_Atomic bool stop_req; /* slc_reactor_stop asked the loop to stop */
+	uint32_t drain_ms;     /* how long the stop may deliver what connections hold */
+	bool stopping;         /* the loop saw stop_req: no more accepts or receives */
+	uint64_t drain_deadline_ns;
+
+	/* ---- listeners (listen.c) ---- */
+	struct listener *listeners; /* [nlisteners] */
+	uint32_t nlisteners;
+
+	/* ---- TCP receive buffers: buffer group 0 (bufring.c) ---- */
+	uint8_t *tcp_mem; /* tcp_nbufs * tcp_buf_size bytes */
+	size_t tcp_mem_len;
+	struct io_uring_buf_ring *tcp_br; /* the ring shared with the kernel */
+	size_t tcp_br_len;
+	uint32_t tcp_nbufs;        /* cfg.buffers: a power of two, also the ring's entries */
+	uint32_t tcp_buf_size;     /* cfg.buffer_size */
+	uint32_t tcp_mask;         /* tcp_nbufs - 1: masks ring positions */
+	uint32_t tcp_adds;         /* buffers added since the last commit (bufring_commit) */
+	uint32_t tcp_in_ring;      /* buffers the kernel may fill now */
+	uint32_t tcp_low_water;    /* a receive is armed only with this many in the ring */
+	uint32_t *tcp_kernel_fill; /* per bid: bytes the kernel has filled (incremental mode) */
+	uint16_t *tcp_entry_bid;   /* per ring entry: the bid we put there */
+	uint16_t *tcp_bid_entry;   /* per bid: the ring entry it sits in */
+
+	/* ---- UDP receive buffers: buffer group 1, one datagram each (bufring.c) ---- */
+	uint8_t *udp_mem; /* udp_nbufs * udp_buf_size bytes */
+	size_t udp_mem_len;
+	struct io_uring_buf_ring *udp_br;
+	size_t udp_br_len;
+	uint32_t udp_nbufs;       /* cfg.udp_buffers: a power of two */
+	uint32_t udp_buf_size;    /* recvmsg header + address + payload, rounded up to 64 */
+	uint32_t udp_mask;        /* udp_nbufs - 1 */
+	uint32_t udp_adds;        /* added since the last commit */
+	uint32_t udp_in_ring;     /* buffers the kernel may fill now */
+	struct msghdr udp_msghdr; /* the layout multishot recvmsg writes into each buffer */
+
+	/*
+	 * ---- heap chunks (reasm.c), allocated when needed ----
+	 *   reassembly  a frame that straddles receive buffers is copied into one, within
+	 *               heap_budget[HEAP_REASM] bytes; a connection that finds no room waits
+	 *               (heap_wait), paused at the frame's start;
+	 *   stash       unparsed bytes of paused connections, copied out of the receive
+	 *               buffers, within heap_budget[HEAP_STASH]: always those of a connection
+	 *               that waits for reassembly memory (so that waiting never holds the
+	 *               receive buffers that the frames it waits for need), and small pieces
+	 *               of other paused connections while the stash is less than half used.
+	 */
+	struct heap_chunk *heap; /* [heap_nchunks] */
+	uint32_t heap_nchunks;   /* chunk ids: enough for the budgets in HEAP_CHUNK_MIN pieces */
+	uint32_t *heap_free_ids; /* a stack of free chunk ids */
+	uint32_t heap_nfree;
+	uint64_t heap_budget[2]; /* bytes, by kind (HEAP_REASM, HEAP_STASH) */
+	uint64_t heap_used[2];
+	uint32_t heap_waiters;     /* connections with heap_wait */
+	uint64_t tcp_dry_since_ns; /* TCP buffers below the low water since */
+	/* Pieces up to this many bytes are copied into the stash opportunistically. */
+	uint32_t stash_piece_max;
+	/* Free chunks of max_frame + 1 bytes kept for the next LF frame (not in heap_used):
+	 * what the fixed reassembly buffers of earlier versions cost, without their limit. */
+	uint8_t *heap_cache[HEAP_CACHE];
+	uint32_t heap_ncached;
+
+	/* ---- buffer references (all three kinds, see above) ---- */
+	uint32_t *refcnt; /* [tcp_nbufs + udp_nbufs + heap_nchunks] */
+
+	/* ---- pending chunks of paused connections (reasm.c) ---- */
+	struct pend *pend; /* [pend_nrecords], grown on demand */
+	uint32_t pend_nrecords;
+	uint32_t pend_nrecords_max; /* the bound of that growth */
+	uint32_t pend_free_head;    /* free records, linked by next; NONE: none */
+
+	/* ---- connections and the wait queue (conn.c) ---- */
+	struct conn *conns; /* [nconns]: cfg.max_conns slots */
+	uint32_t nconns;
+	uint32_t *conn_free_ids; /* a stack of free slots */
+	uint32_t conn_nfree;
+	uint32_t *waitq;       /* paused and starved connections, in turn order */
+	uint32_t *waitq_spare; /* waitq_run's scratch: those whose turn is over */
+	uint32_t waitq_mask;   /* waitq's size - 1 (a power of two >= nconns) */
+	uint32_t waitq_head;   /* free-running positions, masked on access */
+	uint32_t waitq_tail;
+	/* Messages the connection whose turn it is may still deliver (waitq_run); NONE
+	 * outside a turn: a receiving connection's bytes are not limited. */
+	uint32_t turn_left;
+
+	/* ---- from other threads: releases and wake-ups (release.c) ---- */
+	struct slc_ring_mpsc *rel_ring; /* struct rel_ent, from slc_reactor_release */
+	size_t rel_ring_len;
+	int wake_fd;               /* an eventfd the loop keeps a read on */
+	uint64_t wake_buf;         /* where that read lands */
+	_Atomic uint32_t sleeping; /* the loop announced it sleeps (reactor_wait) */
+	_Atomic uint32_t kicked;   /* slc_reactor_kick: paused connections retry */
+	/* Set when the loop has ended: releases after that are no-ops (nothing reuses the
+	 * buffers any more, and nothing would empty the release ring). */
+	_Atomic bool loop_done;
+	_Atomic uint64_t cpu_ns; /* the thread's CPU time, published every tick */
+	bool retry;              /* buffers, heap or room came back: run the wait queue */
+
+	/* ---- acknowledged delivery (conn_ack.c); allocated only when a listener has acks
+	 * (ack_ring != NULL) ---- */
+	struct ack_conn *ack_conns;     /* [nconns] */
+	uint64_t *ack_bits;             /* the windows' bitmaps, one after another */
+	struct slc_ring_mpsc *ack_ring; /* struct ack_ent, from slc_reactor_ack */
+	size_t ack_ring_len;
+	uint32_t *ack_queue; /* connections whose ack state moved, to look at once per loop */
+	uint32_t ack_queue_len;
+
+	/* ---- the loop (loop.c) ---- */
+	uint64_t now_ns; /* read once or twice a loop: every timestamp of the loop */
+	uint64_t next_tick_ns;
+	uint32_t last_cqes;                   /* completions the last loop handled */
+	struct slc_msg batch[BATCH];          /* the burst's messages, offered to deliver */
+	uint32_t batch_piece[BATCH];          /* per message: its piece in pieces[] */
+	struct slc_frame_piece pieces[BATCH]; /* the burst the parser cut */
+	struct slc_reactor_stats stats;
+	/* slc_reactor_log's rate limit, per LOGK_ kind. */
+	uint64_t log_window_ns[LOGK__COUNT];
+	uint32_t log_count[LOGK__COUNT];
+	uint32_t log_suppressed[LOGK__COUNT];
+};
+
+/* ---- small helpers ------------------------------------------------------------------ */
+
+/* Counters have one writer (the reactor); readers on other threads load them relaxed. */
+static inline void
+stat_add(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+	                      memory_order_relaxed);
+}
+
+static inline void
+stat_set(_Atomic uint64_t *c, uint64_t v)
+{
+	atomic_store_explicit(c, v, memory_order_relaxed);
+}
+
+static inline struct io_uring_sqe *
+reactor_sqe(struct slc_reactor *r)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+
+	if (sqe == NULL) {
+		/* SQ full: hand what we have to the kernel and take a fresh slot. */
+		io_uring_submit(&r->ring);
+		sqe = io_uring_get_sqe(&r->ring);
+	}
+	return sqe;
+}
+
+/* At most a few lines a second of each kind; the next line says how many were not
+ * written (reactor.c). */
+void slc_reactor_log(struct slc_reactor *r, int kind, int level, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+/* ---- buffers (bufring.c; the per-message part inline) ------------------------------- */
+
+static inline uint8_t *
+ref_ptr(const struct slc_reactor *r, uint32_t ref)
+{
+	if (ref < r->tcp_nbufs)
+		return r->tcp_mem + (size_t)ref * r->tcp_buf_size;
+	if (ref < r->tcp_nbufs + r->udp_nbufs)
+		return r->udp_mem + (size_t)(ref - r->tcp_nbufs) * r->udp_buf_size;
+	return r->heap[ref - r->tcp_nbufs - r->udp_nbufs].mem;
+}
+
+static inline bool
+ref_is_heap(const struct slc_reactor *r, uint32_t ref)
+{
+	return ref >= r->tcp_nbufs + r->udp_nbufs;
+}
+
+static inline struct heap_chunk *
+ref_heap_chunk(const struct slc_reactor *r, uint32_t ref)
+{
+	return &r->heap[ref - r->tcp_nbufs - r->udp_nbufs];
+}
+
+/* Puts a TCP buffer back in the kernel's ring; visible to it at the next commit. */
+static inline void
+tcp_buf_give(struct slc_reactor *r, uint32_t bid)
+{
+	uint32_t entry = (r->tcp_br->tail + r->tcp_adds) & r->tcp_mask;
+
+	io_uring_buf_ring_add(r->tcp_br, r->tcp_mem + (size_t)bid * r->tcp_buf_size,
+	                      r->tcp_buf_size, (uint16_t)bid, (int)r->tcp_mask, (int)r->tcp_adds);
+	r->tcp_entry_bid[entry] = (uint16_t)bid;
+	r->tcp_bid_entry[bid] = (uint16_t)entry;
+	r->tcp_kernel_fill[bid] = 0;
+	r->refcnt[bid] = 1; /* the kernel's hold */
+	r->tcp_adds++;
+}
+
+static inline void
+udp_buf_give(struct slc_reactor *r, uint32_t bid)
+{
+	io_uring_buf_ring_add(r->udp_br, r->udp_mem + (size_t)bid * r->udp_buf_size,
+	                      r->udp_buf_size, (uint16_t)bid, (int)r->udp_mask, (int)r->udp_adds);
+	r->refcnt[r->tcp_nbufs + bid] = 0;
+	r->udp_adds++;
+}
+
+/* Frees a heap chunk (by ref); connections waiting for heap memory try again (reasm.c). */
+void slc_reasm_heap_put(struct slc_reactor *r, uint32_t ref);
+
+/* Drops n references to ref; the last one gives the memory back. */
+static inline void
+buf_unref(struct slc_reactor *r, uint32_t ref, uint32_t n)
+{
+	SLC_ASSERT(ref < r->tcp_nbufs + r->udp_nbufs + r->heap_nchunks && r->refcnt[ref] >= n);
+	r->refcnt[ref] -= n;
+	if (r->refcnt[ref] != 0)
+		return;
+	if (ref < r->tcp_nbufs) {
+		tcp_buf_give(r, ref);
+	} else if (ref < r->tcp_nbufs + r->udp_nbufs) {
+		udp_buf_give(r, ref - r->tcp_nbufs);
+	} else {
+		slc_reasm_heap_put(r, ref);
+	}
+}
+
+/* Memory for buffers and buffer rings: on the reactor's node, populated now. */
+void *slc_bufring_region_alloc(struct slc_reactor *r, size_t len);
+void slc_bufring_region_free(struct slc_reactor *r, void *p, size_t len);
+
+/* Sets up both buffer rings (TCP incremental when the kernel takes it: refused names what
+ * it did not, appended at *rl) and fills them. Returns 0, or -ENOMEM or the error of
+ * io_uring_register_buf_ring. */
+int slc_bufring_setup(struct slc_reactor *r, char *refused, size_t refused_size, size_t *rl);
+
+/* Makes the buffers given back since the last commit visible to the kernel; twice a
+ * loop, hence inline. */
+static inline void
+bufring_commit(struct slc_reactor *r)
+{
+	if (r->tcp_adds != 0) {
+		io_uring_buf_ring_advance(r->tcp_br, (int)r->tcp_adds);
+		r->tcp_in_ring += r->tcp_adds;
+		r->tcp_adds = 0;
+		r->retry = true;
+	}
+	if (r->udp_adds != 0) {
+		io_uring_buf_ring_advance(r->udp_br, (int)r->udp_adds);
+		r->udp_in_ring += r->udp_adds;
+		r->udp_adds = 0;
+		r->retry = true;
+	}
+	stat_set(&r->stats.buffers_free, r->tcp_in_ring);
+}
+
+/* ---- connections (conn.c) ----------------------------------------------------------- */
+
+/* Paused and starved connections wait in r->waitq, in order, until buffers or room come
+ * back. */
+static inline void
+conn_waitq_push(struct slc_reactor *r, struct conn *c)
+{
+	if (c->in_waitq)
+		return;
+	c->in_waitq = true;
+	r->waitq[r->waitq_tail++ & r->waitq_mask] = (uint32_t)(c - r->conns);
+}
+
+/* Why a peer's EOF closes c: inside a frame, or after whole frames. */
+static inline enum slc_close_reason
+conn_eof_reason(const struct conn *c)
+{
+	return slc_frame_parser_mid_frame(&c->parser) || c->reasm != NONE ? SLC_CLOSE_EOF_MIDFRAME
+	                                                                  : SLC_CLOSE_EOF;
+}
+
+/* Arms c's multishot receive when it is receiving and buffers are there; else queues it
+ * as starved. */
+void slc_conn_arm(struct slc_reactor *r, struct conn *c);
+void slc_conn_cancel_recv(struct slc_reactor *r, struct conn *c);
+/* Pauses c (its receive cancelled: TCP flow control takes over) and queues it. */
+void slc_conn_pause(struct slc_reactor *r, struct conn *c);
+/* Closes c, counted under why: what it received but did not deliver is lost. */
+void slc_conn_close(struct slc_reactor *r, struct conn *c, enum slc_close_reason why);
+/* The socket is closed once no receive and no send is in flight; the slot is free once no
+ * frame of it is with the workers either. */
+void slc_conn_finalize(struct slc_reactor *r, struct conn *c);
+void slc_conn_free_slot(struct slc_reactor *r, struct conn *c);
+/* Received bytes could not be kept (pending records at their bound): closed, logged. */
+void slc_conn_keep_failed(struct slc_reactor *r, struct conn *c);
+/* The peer is done (EOF or error): close now, or once what it sent is delivered. */
+void slc_conn_peer_done(struct slc_reactor *r, struct conn *c, enum slc_close_reason why);
+
+/* ---- acknowledged delivery on the wire (conn_ack.c) --------------------------------- */
+
+/* The connection's ack state moved: look at it once this loop (slc_conn_ack_queue_run). */
+static inline void
+conn_ack_queue_push(struct slc_reactor *r, struct conn *c)
+{
+	if (c->ack->in_q)
+		return;
+	c->ack->in_q = true;
+	r->ack_queue[r->ack_queue_len++] = (uint32_t)(c - r->conns);
+}
+
+/* A new connection: its window reset, the greeting sent. */
+void slc_conn_ack_greet(struct slc_reactor *r, struct conn *c);
+void slc_conn_ack_cancel_send(struct slc_reactor *r, struct conn *c);
+/* A frame broke the protocol: counted, logged, the connection closed. */
+void slc_conn_ack_violation(struct slc_reactor *r, struct conn *c, enum slc_ack_error e,
+                            uint64_t seq);
+/* Frames seq .. seq+count-1 of connection id came back from the workers. */
+void slc_conn_ack_apply(struct slc_reactor *r, uint32_t id, uint64_t seq, uint32_t count,
+                        bool durable);
+/* Once per loop: acknowledge what became contiguous, close what the sink failed. */
+void slc_conn_ack_queue_run(struct slc_reactor *r);
+/* The completion of the greeting's or an ack's send. */
+void slc_conn_ack_on_send(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t idx);
+
+/* ---- heap memory: reassembly, stash, pending chunks (reasm.c) ----------------------- */
+
+/* A heap chunk of cap bytes of the kind's budget, as a ref, or NONE. */
+uint32_t slc_reasm_heap_get(struct slc_reactor *r, uint32_t cap, int kind);
+/* Gives up the partial frame c was reassembling. */
+void slc_reasm_drop(struct slc_reactor *r, struct conn *c);
+/* c starts (on) or stops waiting for reassembly memory; every turn, hence inline. */
+static inline void
+reasm_wait_set(struct slc_reactor *r, struct conn *c, bool on)
+{
+	if (c->heap_wait == on)
+		return;
+	c->heap_wait = on;
+	r->heap_waiters += on ? 1 : (uint32_t)-1;
+	stat_set(&r->stats.heap_waiting, r->heap_waiters);
+}
+/* Keeps len unparsed bytes of c at ref + off (at the front of its list if front). False
+ * only when no pending record is left: the caller closes the connection. */
+bool slc_reasm_pend_push(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off,
+                         uint32_t len, bool front);
+void slc_reasm_pend_drop_all(struct slc_reactor *r, struct conn *c);
+/* c starts waiting for reassembly memory: what it holds of receive buffers moves to the
+ * stash. False only when no pending record is left. */
+bool slc_reasm_unpin(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off,
+                     uint32_t len);
+/* Once a tick while connections wait for heap memory: evicts idle partial frames. */
+void slc_reasm_evict_idle(struct slc_reactor *r);
+
+/* ---- listeners (listen.c) ----------------------------------------------------------- */
+
+/* Opens, binds (SO_REUSEPORT) and listens. Returns 0 or -errno. */
+int slc_listener_open(struct listener *l);
+/* Arms listener i's multishot accept (TCP) or recvmsg (UDP, when buffers are there). */
+void slc_listener_arm(struct slc_reactor *r, uint32_t i);
+/* An accept completion: a new connection, or why not. */
+void slc_listener_on_accept(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li);
+
+/* ---- the loop (loop.c) -------------------------------------------------------------- */
+
+/* Keeps a read on the wake-up eventfd in flight: a write to it ends the loop's wait. */
+static inline void
+wake_arm(struct slc_reactor *r)
+{
+	struct io_uring_sqe *sqe = reactor_sqe(r);
+
+	io_uring_prep_read(sqe, r->wake_fd, &r->wake_buf, sizeof(r->wake_buf), 0);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_WAKE, 0, 0));
+}
+
+/* Runs the loop until slc_reactor_stop, then closes every connection. */
+void slc_reactor_loop(struct slc_reactor *r);
+
+/* Every TICK_NS: timeouts, listeners to arm again, eviction, the counters it copies in
+ * (reactor.c). */
+void slc_reactor_tick(struct slc_reactor *r);
+
+#endif /* SLC_URING_REACTOR_PRIV_H */
