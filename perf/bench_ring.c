@@ -3,20 +3,30 @@
 /*
  * Examples:
  *   bench_ring                                 table, 5 runs of 20M items per configuration
- *   bench_ring --csv > ring.csv                header and one row per configuration
+ *   bench_ring --csv > ring.csv                header and one row per configuration and ring
  *   bench_ring --runs 9 --items 50000000 --capacity 1024
  *   bench_ring --prod-cpu 0 --cons-cpu 1       the defaults; -1 leaves that side unpinned
  *   perf record -e cpu-clock bench_ring --only mpsc-1p-b32 --impl ours --runs 3
  *
  * One consumer thread and 1 or 2 producer threads move --items 8-byte elements through a
- * ring of --capacity slots; every producer runs on --prod-cpu, the consumer on --cons-cpu.
+ * ring of --capacity slots. The first producer runs on --prod-cpu, the consumer on
+ * --cons-cpu; a second producer gets a CPU of its own (the first this process may use that
+ * no other thread has) when there is one, that is with three or more CPUs. Otherwise it
+ * shares --prod-cpu and the row is oversubscribed: multi-producer rings then measure how
+ * the scheduler treats a spinning producer, not the ring, and such rows get no ratio.
  * All threads start at one barrier; the consumer's CLOCK_MONOTONIC clock runs from its
  * leaving the barrier to its receiving the last element. Each configuration is measured
- * --runs times per implementation, the three interleaved within each round (ours, ck, dpdk,
- * ours, ck, dpdk, ...) so that machine noise hits them alike, and the median items/s of
- * each is reported; ratio = ours / max(ck, dpdk).
+ * --runs times per implementation, interleaved within each round (ours, ck, dpdk, rte-rts,
+ * rte-hts, ours, ...) so that machine noise hits them alike, and the median items/s of
+ * each is reported.
  *
- * The same call shape for all three, on both sides:
+ * CSV columns (one row per configuration and ring): config, ring (spsc/mpsc), impl,
+ * producers, batch, prod_cpus (the producers' CPUs, '+'-separated; -1: unpinned),
+ * cons_cpu, oversubscribed (1: two threads share a CPU), runs, cut_off (runs stopped at
+ * --max-seconds), msgs_per_s (median items/s), ratio (on the ours row only: ours / the
+ * best peer's median; empty when oversubscribed).
+ *
+ * The same call shape for every ring, on both sides:
  *   batch 1   one element per call: slc_ring_<t>_enqueue / _dequeue,
  *             ck_ring_enqueue_<t> / ck_ring_dequeue_<t>,
  *             rte_ring_{sp,mp}_enqueue / rte_ring_sc_dequeue
@@ -27,11 +37,17 @@
  *             that stops at the first full (or empty) answer.
  * A side that moves nothing pauses once (slc_ring_cpu_relax) and tries again. The rte_rings
  * are SP/SC (RING_F_SP_ENQ | RING_F_SC_DEQ) for spsc and MP/SC (RING_F_SC_DEQ) for mpsc,
- * built with rte_ring_get_memsize + aligned_alloc + rte_ring_init, so no EAL is needed.
+ * built with rte_ring_get_memsize + aligned_alloc + rte_ring_init, so no EAL is needed
+ * (rte_ring_create would need the EAL's memzones; rte_ring_init takes the same flags).
+ * mpsc rows add DPDK's two multi-producer modes made for producers that may be preempted:
+ * rte-rts (RING_F_MP_RTS_ENQ: relaxed tail sync, a producer need not wait for the one
+ * before it to finish) and rte-hts (RING_F_MP_HTS_ENQ: head/tail sync, one producer at a
+ * time), through rte_ring_mp_{rts,hts}_enqueue{_bulk,_burst}; both with RING_F_SC_DEQ,
+ * as the dpdk row, since the consumer is single.
  * ck_ring and rte_ring (without RING_F_EXACT_SZ) hold capacity - 1 elements, ours capacity.
  *
  * Self-check: producer p sends (p << 48) | 0, 1, 2, ...; the consumer checks every
- * producer's order and the total with the same code for all three rings, and aborts with a
+ * producer's order and the total with the same code for every ring, and aborts with a
  * message on the first mismatch.
  *
  * --max-seconds bounds one measurement. With two producers on one CPU, ck_ring's and
@@ -39,7 +55,7 @@
  * shared tail; when that one is preempted the other spins out its time slice, and the two
  * then alternate at about one element per slice (20M elements would take hours). A
  * measurement cut short reports the items it received over the time it ran, and is marked
- * with '*' (on stderr with --csv). The stop flag is read only after an empty dequeue or a
+ * with '*' in the table and counted in the CSV's cut_off column. The stop flag is read only after an empty dequeue or a
  * full enqueue, never on the path that moves elements.
  */
 #include <errno.h>
@@ -57,6 +73,8 @@
 
 #include <ck_ring.h>
 #include <rte_ring.h>
+#include <rte_ring_hts.h>
+#include <rte_ring_rts.h>
 
 #include "base/clock.h"
 #include "base/compiler.h"
@@ -83,10 +101,13 @@ enum bench_impl {
 	BENCH_OURS,
 	BENCH_CK,
 	BENCH_DPDK,
+	BENCH_RTE_RTS, /* mpsc only: the multi-producer modes made for preempted producers */
+	BENCH_RTE_HTS,
 	BENCH_NIMPL,
 };
 
-static const char *const bench_impl_names[BENCH_NIMPL] = {"ours", "ck", "dpdk"};
+static const char *const bench_impl_names[BENCH_NIMPL] = {"ours", "ck", "dpdk", "rte-rts",
+                                                          "rte-hts"};
 
 struct bench_config {
 	const char *name;
@@ -128,10 +149,12 @@ static const struct bench_opt bench_opt_table[] = {
          "measurements per configuration and ring; the median is reported",
          offsetof(struct bench_opts, runs)},
         {"--capacity", BENCH_OPT_INT, 4096, 2, SLC_RING_CAPACITY_MAX, NULL, "N",
-         "slots per ring, a power of two, the same for all three rings",
+         "slots per ring, a power of two, the same for every ring",
          offsetof(struct bench_opts, capacity)},
         {"--prod-cpu", BENCH_OPT_INT, 0, -1, CPU_SETSIZE - 1, NULL, "CPU",
-         "CPU of every producer thread; -1: not pinned", offsetof(struct bench_opts, prod_cpu)},
+         "CPU of the first producer (a second one gets another free CPU if there is one); "
+         "-1: not pinned",
+         offsetof(struct bench_opts, prod_cpu)},
         {"--cons-cpu", BENCH_OPT_INT, 1, -1, CPU_SETSIZE - 1, NULL, "CPU",
          "CPU of the consumer thread; -1: not pinned", offsetof(struct bench_opts, cons_cpu)},
         {"--max-seconds", BENCH_OPT_INT, 10, 0, 3600, NULL, "S",
@@ -141,7 +164,7 @@ static const struct bench_opt bench_opt_table[] = {
          "measure one configuration only (spsc-1p-b1 ... mpsc-2p-b32)",
          offsetof(struct bench_opts, only)},
         {"--impl", BENCH_OPT_STR, 0, 0, 0, NULL, "RING",
-         "measure one ring only: ours, ck or dpdk (for perf record)",
+         "measure one ring only: ours, ck, dpdk, rte-rts or rte-hts (for perf record)",
          offsetof(struct bench_opts, impl)},
         {"--csv", BENCH_OPT_FLAG, 0, 0, 0, NULL, NULL,
          "print a CSV header, then one row per configuration", offsetof(struct bench_opts, csv)},
@@ -189,10 +212,20 @@ bench_opts_parse(struct bench_opts *o, int argc, char **argv)
 			return -EINVAL;
 		}
 	}
-	if (o->impl != NULL && strcmp(o->impl, "ours") != 0 && strcmp(o->impl, "ck") != 0 &&
-	    strcmp(o->impl, "dpdk") != 0) {
-		fprintf(stderr, "bench_ring: --impl is ours, ck or dpdk, not '%s'\n", o->impl);
-		return -EINVAL;
+	if (o->impl != NULL) {
+		int i;
+
+		for (i = 0; i < BENCH_NIMPL; i++) {
+			if (strcmp(o->impl, bench_impl_names[i]) == 0)
+				break;
+		}
+		if (i == BENCH_NIMPL) {
+			fprintf(stderr,
+			        "bench_ring: --impl is ours, ck, dpdk, rte-rts or rte-hts, not "
+			        "'%s'\n",
+			        o->impl);
+			return -EINVAL;
+		}
 	}
 	return 0;
 }
@@ -278,6 +311,16 @@ bench_rings_reset(struct bench_rings *r, enum bench_impl impl, enum bench_kind k
 		err = rte_ring_init(r->dpdk, "bench_ring", r->capacity,
 		                    kind == BENCH_SPSC ? RING_F_SP_ENQ | RING_F_SC_DEQ
 		                                       : RING_F_SC_DEQ);
+		break;
+	/* The consumer is single: SC dequeue, as for dpdk, so that the three rte rings differ
+	 * only in how producers synchronise (MC_RTS/MC_HTS would make it pay a CAS too). */
+	case BENCH_RTE_RTS:
+		err = rte_ring_init(r->dpdk, "bench_ring", r->capacity,
+		                    RING_F_MP_RTS_ENQ | RING_F_SC_DEQ);
+		break;
+	case BENCH_RTE_HTS:
+		err = rte_ring_init(r->dpdk, "bench_ring", r->capacity,
+		                    RING_F_MP_HTS_ENQ | RING_F_SC_DEQ);
 		break;
 	case BENCH_NIMPL:
 		err = -EINVAL;
@@ -495,6 +538,38 @@ dpdk_mpsc_enqn(void *ring, void *aux, const uint64_t *objs, uint32_t n)
 	return rte_ring_mp_enqueue_burst(ring, (void *const *)objs, n, NULL);
 }
 
+BENCH_INLINE bool
+rts_mpsc_enq1(void *ring, void *aux, uint64_t v)
+{
+	void *p = (void *)(uintptr_t)v;
+
+	(void)aux;
+	return rte_ring_mp_rts_enqueue_bulk(ring, &p, 1, NULL) == 1;
+}
+
+BENCH_INLINE uint32_t
+rts_mpsc_enqn(void *ring, void *aux, const uint64_t *objs, uint32_t n)
+{
+	(void)aux;
+	return rte_ring_mp_rts_enqueue_burst(ring, (void *const *)objs, n, NULL);
+}
+
+BENCH_INLINE bool
+hts_mpsc_enq1(void *ring, void *aux, uint64_t v)
+{
+	void *p = (void *)(uintptr_t)v;
+
+	(void)aux;
+	return rte_ring_mp_hts_enqueue_bulk(ring, &p, 1, NULL) == 1;
+}
+
+BENCH_INLINE uint32_t
+hts_mpsc_enqn(void *ring, void *aux, const uint64_t *objs, uint32_t n)
+{
+	(void)aux;
+	return rte_ring_mp_hts_enqueue_burst(ring, (void *const *)objs, n, NULL);
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* Threads                                                                               */
 /* ------------------------------------------------------------------------------------ */
@@ -679,6 +754,8 @@ BENCH_THREAD_FNS(ck_spsc, ck_spsc_enq1, ck_spsc_enqn, ck_spsc_deq1, ck_spsc_deqn
 BENCH_THREAD_FNS(ck_mpsc, ck_mpsc_enq1, ck_mpsc_enqn, ck_mpsc_deq1, ck_mpsc_deqn)
 BENCH_THREAD_FNS(dpdk_spsc, dpdk_spsc_enq1, dpdk_spsc_enqn, dpdk_deq1, dpdk_deqn)
 BENCH_THREAD_FNS(dpdk_mpsc, dpdk_mpsc_enq1, dpdk_mpsc_enqn, dpdk_deq1, dpdk_deqn)
+BENCH_THREAD_FNS(rts_mpsc, rts_mpsc_enq1, rts_mpsc_enqn, dpdk_deq1, dpdk_deqn)
+BENCH_THREAD_FNS(hts_mpsc, hts_mpsc_enq1, hts_mpsc_enqn, dpdk_deq1, dpdk_deqn)
 
 typedef void *(*bench_thread_fn)(void *arg);
 
@@ -687,11 +764,15 @@ static const bench_thread_fn bench_prod_fns[BENCH_NIMPL][2] = {
         {bench_prod_ours_spsc, bench_prod_ours_mpsc},
         {bench_prod_ck_spsc, bench_prod_ck_mpsc},
         {bench_prod_dpdk_spsc, bench_prod_dpdk_mpsc},
+        {NULL, bench_prod_rts_mpsc},
+        {NULL, bench_prod_hts_mpsc},
 };
 static const bench_thread_fn bench_cons_fns[BENCH_NIMPL][2] = {
         {bench_cons_ours_spsc, bench_cons_ours_mpsc},
         {bench_cons_ck_spsc, bench_cons_ck_mpsc},
         {bench_cons_dpdk_spsc, bench_cons_dpdk_mpsc},
+        {NULL, bench_cons_rts_mpsc},
+        {NULL, bench_cons_hts_mpsc},
 };
 
 static void
@@ -704,6 +785,53 @@ bench_spawn(pthread_t *tid, int64_t cpu, bench_thread_fn fn, struct bench_thread
 		fprintf(stderr, "bench_ring: pthread_create: %s\n", strerror(err));
 		exit(EXIT_FAILURE);
 	}
+}
+
+/*
+ * Producer p's CPU: --prod-cpu for the first; for the next, the first CPU this process may
+ * use that no other thread of the measurement is pinned to, so that two producers contend
+ * for the ring's tail from two CPUs, as reactors do. With fewer than three CPUs there is
+ * none: it then shares --prod-cpu, and its rows are marked oversubscribed. -1: unpinned.
+ */
+static int64_t bench_prod_cpus[BENCH_PROD_MAX];
+
+/* Fills bench_prod_cpus; returns whether some CPU runs two of the threads (or, unpinned,
+ * whether there are more threads than CPUs) when `producers` producers run. */
+static bool
+bench_place(const struct bench_opts *o, uint32_t producers)
+{
+	cpu_set_t allowed;
+	int ncpu;
+	bool shared = false;
+
+	CPU_ZERO(&allowed);
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0)
+		CPU_SET(0, &allowed);
+	ncpu = CPU_COUNT(&allowed);
+	bench_prod_cpus[0] = o->prod_cpu;
+	for (uint32_t p = 1; p < producers; p++) {
+		bench_prod_cpus[p] = o->prod_cpu;
+		if (o->prod_cpu < 0)
+			continue;
+		for (int c = 0; c < CPU_SETSIZE; c++) {
+			bool taken = !CPU_ISSET(c, &allowed) || c == o->cons_cpu;
+
+			for (uint32_t k = 0; k < p; k++)
+				taken |= c == bench_prod_cpus[k];
+			if (!taken) {
+				bench_prod_cpus[p] = c;
+				break;
+			}
+		}
+	}
+	if (o->prod_cpu < 0 || o->cons_cpu < 0)
+		return (int)producers + 1 > ncpu;
+	for (uint32_t p = 0; p < producers; p++) {
+		shared |= bench_prod_cpus[p] == o->cons_cpu;
+		for (uint32_t k = 0; k < p; k++)
+			shared |= bench_prod_cpus[p] == bench_prod_cpus[k];
+	}
+	return shared;
 }
 
 /* Waits for the consumer, and stops the measurement if it runs past --max-seconds. */
@@ -747,6 +875,8 @@ bench_measure(const struct bench_opts *o, struct bench_rings *rings, const struc
 		job.aux = rings->ck_slots;
 		break;
 	case BENCH_DPDK:
+	case BENCH_RTE_RTS:
+	case BENCH_RTE_HTS:
 	case BENCH_NIMPL:
 		job.ring = rings->dpdk;
 		break;
@@ -761,7 +891,7 @@ bench_measure(const struct bench_opts *o, struct bench_rings *rings, const struc
 		        .id = p,
 		        .count = bench_prod_count(job.items, cfg->producers, p),
 		};
-		bench_spawn(&tids[1 + p], o->prod_cpu, bench_prod_fns[impl][cfg->kind],
+		bench_spawn(&tids[1 + p], bench_prod_cpus[p], bench_prod_fns[impl][cfg->kind],
 		            &threads[1 + p]);
 	}
 	bench_join_consumer(o, &job, tids[0]);
@@ -799,44 +929,58 @@ static void
 bench_print_header(const struct bench_opts *o)
 {
 	if (o->csv) {
-		puts("config,ring,producers,batch,msgs_per_s,ck_msgs_per_s,dpdk_msgs_per_s,ratio");
+		puts("config,ring,impl,producers,batch,prod_cpus,cons_cpu,oversubscribed,runs,cut_"
+		     "off,"
+		     "msgs_per_s,ratio");
 		return;
 	}
 	printf("# %" PRId64 " items, median of %" PRId64 " runs, capacity %" PRId64
-	       ", producers on CPU %" PRId64 ", consumer on CPU %" PRId64 " (-1: unpinned)\n",
+	       ", first producer on CPU %" PRId64 ", consumer on CPU %" PRId64 " (-1: unpinned)\n",
 	       o->items, o->runs, o->capacity, o->prod_cpu, o->cons_cpu);
-	printf("%-12s %-4s %4s %5s  %17s  %17s  %17s  %6s\n", "config", "ring", "prod", "batch",
-	       "ours Mitems/s", "ck Mitems/s", "dpdk Mitems/s", "ratio");
+	printf("%-12s %4s %5s %-6s", "config", "prod", "batch", "cpus");
+	for (int i = 0; i < BENCH_NIMPL; i++)
+		printf("  %12s Mi/s", bench_impl_names[i]);
+	printf("  %6s\n", "ratio");
 }
 
+/*
+ * One CSV row per ring measured (ratio on the ours row only: ours / the best peer's
+ * median, left empty when the row is oversubscribed, where it would say more about the
+ * scheduler than the rings), or one table line per configuration.
+ */
 static void
-bench_print_row(const struct bench_opts *o, const struct bench_config *cfg, const bool *ran,
-                const struct bench_stat *st)
+bench_print_rows(const struct bench_opts *o, const struct bench_config *cfg, const bool *ran,
+                 const struct bench_stat *st, bool over)
 {
-	double ours = ran[BENCH_OURS] ? st[BENCH_OURS].median : 0;
-	double ck = ran[BENCH_CK] ? st[BENCH_CK].median : 0;
-	double dpdk = ran[BENCH_DPDK] ? st[BENCH_DPDK].median : 0;
-	double peer = ck > dpdk ? ck : dpdk;
-	bool have_ratio = ran[BENCH_OURS] && peer > 0;
 	const char *ring = cfg->kind == BENCH_SPSC ? "spsc" : "mpsc";
+	double peer = 0;
+	bool have_ratio;
+	char cpus[64];
+	int len = 0;
 
+	for (int i = BENCH_CK; i < BENCH_NIMPL; i++) {
+		if (ran[i] && st[i].median > peer)
+			peer = st[i].median;
+	}
+	have_ratio = ran[BENCH_OURS] && peer > 0 && !over;
+	for (uint32_t p = 0; p < cfg->producers && len < (int)sizeof(cpus); p++)
+		len += snprintf(cpus + len, sizeof(cpus) - (size_t)len, "%s%" PRId64, p ? "+" : "",
+		                bench_prod_cpus[p]);
 	if (o->csv) {
-		printf("%s,%s,%" PRIu32 ",%" PRIu32 ",%.0f,%.0f,%.0f,", cfg->name, ring,
-		       cfg->producers, cfg->batch, ours, ck, dpdk);
-		if (have_ratio)
-			printf("%.3f", ours / peer);
-		putchar('\n');
 		for (int i = 0; i < BENCH_NIMPL; i++) {
-			if (ran[i] && st[i].cut)
-				fprintf(stderr,
-				        "bench_ring: %s/%s: %" PRIu32 " of %" PRId64
-				        " runs stopped at --max-seconds; items/s is over the items "
-				        "received\n",
-				        cfg->name, bench_impl_names[i], st[i].cut, o->runs);
+			if (!ran[i])
+				continue;
+			printf("%s,%s,%s,%" PRIu32 ",%" PRIu32 ",%s,%" PRId64 ",%d,%" PRId64
+			       ",%" PRIu32 ",%.0f,",
+			       cfg->name, ring, bench_impl_names[i], cfg->producers, cfg->batch,
+			       cpus, o->cons_cpu, over, o->runs, st[i].cut, st[i].median);
+			if (i == BENCH_OURS && have_ratio)
+				printf("%.3f", st[BENCH_OURS].median / peer);
+			putchar('\n');
 		}
 	} else {
-		printf("%-12s %-4s %4" PRIu32 " %5" PRIu32, cfg->name, ring, cfg->producers,
-		       cfg->batch);
+		printf("%-12s %4" PRIu32 " %5" PRIu32 " %-6s", cfg->name, cfg->producers,
+		       cfg->batch, cpus);
 		for (int i = 0; i < BENCH_NIMPL; i++) {
 			if (ran[i])
 				printf("  %9.2f +-%3.0f%%%c", st[i].median / 1e6, st[i].spread_pct,
@@ -845,9 +989,9 @@ bench_print_row(const struct bench_opts *o, const struct bench_config *cfg, cons
 				printf("  %17s", "-");
 		}
 		if (have_ratio)
-			printf("  %6.3f\n", ours / peer);
+			printf("  %6.3f\n", st[BENCH_OURS].median / peer);
 		else
-			printf("  %6s\n", "-");
+			printf("  %6s\n", over ? "over" : "-");
 	}
 	fflush(stdout);
 }
@@ -858,7 +1002,7 @@ main(int argc, char **argv)
 	static double rates[BENCH_NIMPL][BENCH_RUNS_MAX];
 	struct bench_opts o;
 	struct bench_rings rings;
-	bool any_cut = false;
+	bool any_cut = false, any_over = false;
 	int err;
 
 	if (bench_opts_parse(&o, argc, argv) != 0)
@@ -879,12 +1023,15 @@ main(int argc, char **argv)
 		const struct bench_config *cfg = &bench_configs[c];
 		struct bench_stat st[BENCH_NIMPL] = {{0}};
 		uint32_t cut[BENCH_NIMPL] = {0};
-		bool ran[BENCH_NIMPL];
+		bool ran[BENCH_NIMPL], over;
 
 		if (o.only != NULL && strcmp(o.only, cfg->name) != 0)
 			continue;
+		over = bench_place(&o, cfg->producers);
+		any_over |= over;
 		for (int i = 0; i < BENCH_NIMPL; i++)
-			ran[i] = o.impl == NULL || strcmp(o.impl, bench_impl_names[i]) == 0;
+			ran[i] = (o.impl == NULL || strcmp(o.impl, bench_impl_names[i]) == 0) &&
+			         bench_prod_fns[i][cfg->kind] != NULL;
 		/* Interleaved: one run of each ring per round. */
 		for (int64_t r = 0; r < o.runs; r++) {
 			for (int i = 0; i < BENCH_NIMPL; i++) {
@@ -908,12 +1055,14 @@ main(int argc, char **argv)
 			st[i].cut = cut[i];
 			any_cut |= cut[i] != 0;
 		}
-		bench_print_row(&o, cfg, ran, st);
+		bench_print_rows(&o, cfg, ran, st, over);
 	}
 	if (any_cut && !o.csv)
 		printf("# *: some runs stopped at --max-seconds (%" PRId64
 		       " s); items/s is over the items received\n",
 		       o.max_seconds);
+	if (any_over && !o.csv)
+		printf("# over: two threads share a CPU (fewer CPUs than threads); no ratio\n");
 	bench_rings_free(&rings);
 	return 0;
 }
