@@ -158,10 +158,10 @@ enum mode { MODE_STATIC, MODE_LEAST, MODE_PAIRWISE, MODE_ADAPTIVE, MODE_COUNT, M
 static const char *const mode_name[MODE_COUNT] = {"static", "least-loaded", "pairwise", "adaptive"};
 
 /* Per worker: its cost now (the feeder changes it in `step`) and, for sleep service, the
- * end of the service time it has been given so far. One cache line each. */
+ * overrun of its last sleep still to be credited. One cache line each. */
 struct svc {
 	_Atomic uint64_t cost_ns;
-	uint64_t busy_until_ns;
+	uint64_t credit_ns;
 	char pad[48];
 };
 
@@ -215,10 +215,13 @@ spin_calibrate(void)
 
 /*
  * Serves n messages. CPU service (cpu-contention): n * cost of loop work, which a hog on
- * the worker's CPU stretches in wall time. Sleep service: the worker is busy for n * cost
- * after the end of its previous batch or now, whichever is later, and sleeps until then;
- * time overslept (timer slack, a late wake-up) up to 2 ms is taken off the next batch, so
- * the mean rate is the capacity.
+ * the worker's CPU stretches in wall time. Sleep service: the worker sleeps n * cost from
+ * now. What a sleep overran (timer slack, a late wake-up on a busy machine), up to 2 ms,
+ * is credited to the next batches, so the mean rate is the capacity. Only overrun is
+ * credited, never time the worker sat idle: credit for idle time would let a pool serve a
+ * burst faster than its capacity and spend less time in the handler than its load says,
+ * which is the signal the controller reads (an earlier version did that, and the fast
+ * pools' handler time read a third of their load).
  */
 static void
 handler(void *ctx, uint32_t worker, const struct slc_msg *m, uint32_t n)
@@ -226,29 +229,30 @@ handler(void *ctx, uint32_t worker, const struct slc_msg *m, uint32_t n)
 	static _Thread_local bool slack_set;
 	struct run *r = ctx;
 	struct svc *s = &r->svc[worker];
-	uint64_t cost = atomic_load_explicit(&s->cost_ns, memory_order_relaxed);
-	uint64_t now;
+	uint64_t need = n * atomic_load_explicit(&s->cost_ns, memory_order_relaxed);
+	uint64_t deadline, late;
 	struct timespec ts;
 
 	(void)m;
 	if (r->sc == SC_CPU) {
-		spin_work((uint64_t)((double)(n * cost) * spin_iters_per_ns));
+		spin_work((uint64_t)((double)need * spin_iters_per_ns));
 		goto done;
 	}
 	if (!slack_set) {
 		prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 		slack_set = true;
 	}
-	now = bench_now_ns();
-	if (s->busy_until_ns + 2000000u < now)
-		s->busy_until_ns = now;
-	s->busy_until_ns += n * cost;
-	if (s->busy_until_ns > now) {
-		ts.tv_sec = (time_t)(s->busy_until_ns / 1000000000u);
-		ts.tv_nsec = (long)(s->busy_until_ns % 1000000000u);
-		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-			;
+	if (s->credit_ns >= need) {
+		s->credit_ns -= need;
+		goto done;
 	}
+	deadline = bench_now_ns() + need - s->credit_ns;
+	ts.tv_sec = (time_t)(deadline / 1000000000u);
+	ts.tv_nsec = (long)(deadline % 1000000000u);
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+	late = bench_now_ns() - deadline;
+	s->credit_ns = late < 2000000u ? late : 2000000u;
 done:
 	atomic_fetch_add_explicit(&r->handled, n, memory_order_relaxed);
 }
