@@ -60,13 +60,13 @@
  *
  * Latency. With --acks, every frame's: from its first formatting to the ack that covers it
  * (sluice-bench's own clock; the ack says the sink made it durable: the null sink at once,
- * the file sink after its fdatasync), whatever the sink. Without --acks sluice-bench sees
- * nothing come back, so latency is the null sink's histogram over --metrics (the sink
- * samples one message in 16 of a batch, into 1-2-5 buckets: engine/sink_null.h), and none
- * with other sinks: the file sink's records hold no receive or sync time (docs/file-format.md),
- * so --verify measures no latency. sluice-bench's histogram (sluice_bench_hist.h) is
- * log-linear: 128 linear sub-buckets per power of two, every quantile within 0.4% (bucket
- * midpoint); min and max are exact.
+ * the file sink when its --fsync mode counts it durable), whatever the sink. Without
+ * --acks nothing comes back to sluice-bench, so latency is the null sink's histogram over
+ * --metrics (the sink samples one message in 16 of a batch, into 1-2-5 buckets:
+ * engine/sink_null.h), and there is none with other sinks: the file sink's records hold
+ * no receive or sync time (docs/file-format.md), so --verify measures no latency.
+ * sluice-bench's histogram (sluice_bench_hist.h) is log-linear: 128 linear sub-buckets
+ * per power of two, every quantile within 0.4% (bucket midpoint); min and max are exact.
  *
  * --acks speaks len32+ack (docs/protocol.md) to a listener of that framing: it reads the
  * greeting, never has more than the window W unacknowledged frames per connection, and
