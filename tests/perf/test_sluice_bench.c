@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_sluice_bench.c: sluice-bench's latency histogram, and --verify on real and crafted segments. */
+/* test_sluice_bench.c: sluice-bench's latency histogram; --verify on real and crafted segments. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
