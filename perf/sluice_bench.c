@@ -4,7 +4,11 @@
  * Examples:
  *   sluice-bench                                   4 TCP connections to 127.0.0.1:5140,
  *                                                  100-byte lines, 10 s, as fast as possible
- *   sluice-bench --metrics http://127.0.0.1:9100   the same, then processed, loss, latency
+ *   sluice-bench --metrics http://127.0.0.1:9100   the same, then processed, latency
+ *   sluice-bench --verify /var/lib/sluice --count 1000000   sluiced --sink file:/var/lib/sluice:
+ *                                                  each message read back from the segments
+ *   sluice-bench --acks --target tcp://127.0.0.1:5141 --verify DIR --json   every frame's
+ *                                                  send-to-durable latency, and read back
  *   sluice-bench --rate 200000 --duration 30 --dist zipf:1.1 --keys 100000
  *   sluice-bench --target udp://127.0.0.1:5140 --size 512 --rate 100000 --count 1000000
  *   sluice-bench --framing len32 --connections 64 --threads 2 --count 50000000
@@ -40,7 +44,29 @@
  * sluice_e2e_latency_seconds (each summed over its label sets; the deltas count). After
  * sending, it polls every 100 ms until processed reaches sent, stops moving for 1 s, or
  * --wait-drain seconds pass. processed msgs/s is processed over the time from the start to
- * the scrape that first saw the final count. Loss is sent - processed.
+ * the scrape that first saw the final count. unprocessed is sent - processed: the daemon's
+ * own counter, which counts a message its sink refused, so it is no loss figure.
+ *
+ * Loss, counted from the sink's output: --verify DIR (the DIR of sluiced's --sink file:DIR)
+ * reads DIR's segments back after sending (engine/sinks/file/reader.h, the reader of
+ * sluice-cat and recovery) and finds each record's stamp: every seq sent on every
+ * connection must be there exactly once. Records of earlier runs (a stamp whose send_ns is
+ * before this run's start, or none) are skipped. While some are missing it reads DIR again
+ * every 100 ms, until none is, the count stands still for 1 s, or --wait-drain s pass. It
+ * reports verified, missing (sent, not in DIR), duplicated (copies beyond the first) and
+ * unexpected (a stamp of this run with a seq it never sent). Without --acks nothing is sent
+ * twice, so any duplicate is a fault; with --acks the protocol is at least once: a frame
+ * resent after a reconnect may be stored twice, and up to `resent` duplicates are allowed.
+ *
+ * Latency. With --acks, every frame's: from its first formatting to the ack that covers it
+ * (sluice-bench's own clock; the ack says the sink made it durable: the null sink at once,
+ * the file sink when its --fsync mode counts it durable), whatever the sink. Without
+ * --acks nothing comes back to sluice-bench, so latency is the null sink's histogram over
+ * --metrics (the sink samples one message in 16 of a batch, into 1-2-5 buckets:
+ * engine/sink_null.h), and there is none with other sinks: the file sink's records hold
+ * no receive or sync time (docs/file-format.md), so --verify measures no latency.
+ * sluice-bench's histogram (sluice_bench_hist.h) is log-linear: 128 linear sub-buckets
+ * per power of two, every quantile within 0.4% (bucket midpoint); min and max are exact.
  *
  * --acks speaks len32+ack (docs/protocol.md) to a listener of that framing: it reads the
  * greeting, never has more than the window W unacknowledged frames per connection, and
@@ -50,17 +76,25 @@
  * off from 10 ms to 1 s, for up to --reconnect-for seconds, and sends again from the
  * oldest unacknowledged frame. After sending it waits, again at most --reconnect-for s,
  * for every frame's ack, and reports acknowledged, resent (frames written more than once)
- * and missing (sent, never acknowledged). With --count N, connection i sends frames
+ * and unacked (sent, never acknowledged). With --count N, connection i sends frames
  * 1 .. N/C (+1 for i < N % C); a receiver then expects exactly those "<i>.<seq>" stamps.
  *
  *   sluice-bench --acks --target tcp://127.0.0.1:5141 --connections 2 --count 1000000
  *
- * --csv columns: transport,connections,size,framing,rate,keys,dist,sent,seconds,msgs_per_s,
- * mb_per_s,processed,processed_msgs_per_s,loss,p50_us,p99_us,p999_us (empty if unknown);
- * with --acks, then acked,acked_msgs_per_s,resent,missing,reconnects.
- * Exit status: 0; 1 on a bad option, a failed connect, send or scrape; 2 if TCP lost
- * messages (processed < sent after the drain wait); 3 with --acks if frames are missing
- * (or a connection gave up reconnecting). Ctrl-C stops sending and still reports.
+ * --csv columns (--json: one object with the same fields; empty means unknown, JSON null):
+ *   transport,connections,size,framing,rate,keys,dist  the run's options
+ *   sent,seconds,msgs_per_s,mb_per_s                   what was written to the sockets
+ *   processed,processed_msgs_per_s,unprocessed         --metrics: the daemon's counter
+ *   lat_source       acks (every frame, send to ack), metrics (the null sink's samples)
+ *   lat_count        latencies counted
+ *   lat_min_us,p50_us,p95_us,p99_us,p999_us,lat_max_us (min and max: acks only)
+ *   acked,acked_msgs_per_s,resent,unacked,reconnects   --acks
+ *   verified,missing,duplicated,unexpected             --verify
+ * Exit status: 0; 1 on a bad option, a failed connect, send, scrape or read of DIR; 2 if
+ * the daemon counted fewer TCP messages processed than sent after the drain wait; 3 with
+ * --acks if frames were never acknowledged (or a connection gave up reconnecting); 4 with
+ * --verify if any is missing or unexpected, or duplicated beyond what --acks allows. The
+ * last that applies wins. Ctrl-C stops sending and still reports.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -119,7 +153,7 @@ int
 main(int argc, char **argv)
 {
 	static struct sb_run r;
-	struct sb_result res = {.p = {-1, -1, -1}};
+	struct sb_result res = {.p = {-1, -1, -1, -1}, .lat_min = -1, .lat_max = -1};
 	struct bench_prom_sample *ps = NULL; /* [0] before the run, [1] and [2] live, alternating */
 	struct sigaction sa = {.sa_handler = sb_on_signal};
 	struct sb_thread *ts = NULL;
@@ -137,7 +171,7 @@ main(int argc, char **argv)
 		sb_usage(stdout);
 		return 0;
 	}
-	live = isatty(STDOUT_FILENO) && !r.o.csv && !r.o.quiet;
+	live = isatty(STDOUT_FILENO) && !r.o.csv && !r.o.json && !r.o.quiet;
 	if ((uint64_t)r.o.connections + 64 > bench_raise_nofile())
 		fprintf(stderr, SB_PROG ": warning: the open-file limit may be too low\n");
 	sigaction(SIGINT, &sa, NULL);
@@ -213,55 +247,95 @@ main(int argc, char **argv)
 	if (failed)
 		goto out_close;
 	if (r.o.acks) {
-		uint64_t last = r.start_ns;
+		static const double q[SB_NQ] = {0.5, 0.95, 0.99, 0.999};
+		uint64_t last = r.start_ns, v;
 
 		for (int64_t i = 0; i < r.o.connections; i++) {
 			const struct sb_ack *a = cs[i].ack;
 
 			res.acked += a->acked;
 			res.resent += a->resent;
-			res.missing += a->next - 1 - a->acked;
+			res.unacked += a->next - 1 - a->acked;
 			res.reconnects += a->reconnects;
 			res.gave_up |= a->gave_up;
 			last = a->last_ack_ns > last ? a->last_ack_ns : last;
 		}
 		res.acked_s = last > r.start_ns ? (double)(last - r.start_ns) / 1e9 : 1e-9;
+		/* Every acknowledged frame's latency, whatever the sink. */
+		res.lat = ts[0].lat;
+		for (int64_t i = 1; i < r.o.threads; i++)
+			sb_hist_merge(res.lat, ts[i].lat);
+		res.lat_source = SB_LAT_ACKS;
+		res.lat_samples = (double)res.lat->count;
+		for (int i = 0; i < SB_NQ; i++)
+			if (sb_hist_quantile(res.lat, q[i], &v))
+				res.p[i] = (double)v / 1e9;
+		if (res.lat->count > 0) {
+			res.lat_min = (double)res.lat->min / 1e9;
+			res.lat_max = (double)res.lat->max / 1e9;
+		}
 	}
 	res.seconds = end_ns > r.start_ns ? (double)(end_ns - r.start_ns) / 1e9 : 1e-9;
-	if (r.o.rate > 0 && (double)res.sent / res.seconds < 0.99 * (double)r.o.rate)
+	/* Against the sending time: seconds also holds the flush and, with --acks, the wait
+	 * for the last acks, which would read as a sender that fell behind. */
+	if (r.o.rate > 0 &&
+	    (double)res.sent / (r.duration_ns && res.seconds > (double)r.duration_ns / 1e9
+	                                ? (double)r.duration_ns / 1e9
+	                                : res.seconds) <
+	            0.99 * (double)r.o.rate)
 		fprintf(stderr,
 		        SB_PROG ": warning: sent %.0f msgs/s, under --rate %" PRId64 ": the sender "
 		                "fell behind, and latency leaves out how late messages started\n",
 		        (double)res.sent / res.seconds, r.o.rate);
 	if (res.metrics)
 		sb_drain(&r, &buf, &cap, &ps[0], &ps[1], &res, end_ns);
+	if (r.o.verify != NULL) {
+		int err = sb_verify(&r, cs, &res);
+
+		if (err != 0) {
+			fprintf(stderr, SB_PROG ": --verify %s: %s\n", r.o.verify, strerror(-err));
+			goto out_close;
+		}
+	}
 	sb_report(&r, &res);
 	rc = 0;
-	if (res.has_processed && !r.udp && res.loss > 0) {
+	if (res.has_processed && !r.udp && res.unprocessed > 0) {
 		fprintf(stderr,
-		        SB_PROG ": TCP lost %.0f messages (or they were still in flight after "
-		                "--wait-drain %" PRId64 " s)\n",
-		        res.loss, r.o.wait_drain);
+		        SB_PROG ": the daemon did not count %.0f TCP messages as processed (lost, "
+		                "or still in flight after --wait-drain %" PRId64 " s)\n",
+		        res.unprocessed, r.o.wait_drain);
 		rc = 2;
 	}
-	if (r.o.acks && (res.missing > 0 || res.gave_up)) {
+	if (r.o.acks && (res.unacked > 0 || res.gave_up)) {
 		fprintf(stderr, SB_PROG ": %" PRIu64 " frames were never acknowledged%s\n",
-		        res.missing, res.gave_up ? "; a connection gave up reconnecting" : "");
+		        res.unacked, res.gave_up ? "; a connection gave up reconnecting" : "");
 		rc = 3;
+	}
+	if (res.verify &&
+	    (res.missing > 0 || res.duplicated > res.dup_allowed || res.unexpected > 0)) {
+		fprintf(stderr,
+		        SB_PROG ": --verify %s: %" PRIu64 " missing, %" PRIu64
+		                " duplicated (%" PRIu64 " allowed), %" PRIu64 " unexpected\n",
+		        r.o.verify, res.missing, res.duplicated, res.dup_allowed, res.unexpected);
+		rc = 4;
 	}
 
 out_close:
 	for (int64_t i = 0; cs != NULL && i < r.o.connections; i++) {
 		if (cs[i].fd >= 0 && cs[i].buf != NULL)
 			close(cs[i].fd);
-		if (cs[i].ack != NULL)
+		if (cs[i].ack != NULL) {
 			free(cs[i].ack->ring);
+			free(cs[i].ack->sent_ns);
+		}
 		free(cs[i].ack);
 		free(cs[i].buf);
 		free(cs[i].mm);
 		free(cs[i].iov);
 	}
 out:
+	for (int64_t i = 0; ts != NULL && i < r.o.threads; i++)
+		free(ts[i].lat);
 	free(ts);
 	free(cs);
 	free(pfd);

@@ -10,6 +10,8 @@
  *   sluice_bench_send.c    the TCP and UDP sender (framed batches), connect and wait
  *   sluice_bench_acks.c    the len32+ack sender (window, resends, reconnects)
  *   sluice_bench_report.c  the metrics scrape, progress line, drain wait and the report
+ *   sluice_bench_verify.c  --verify: the file sink's segments read back, seq by seq
+ *   sluice_bench_hist.h    the log-linear latency histogram (header only: a unit test uses it)
  * The key draw and the message prefix stay static inline here: the senders call them once
  * per message, as they did when everything was one file.
  */
@@ -26,6 +28,7 @@
 #include "frame.h"
 #include "prom_scrape.h"
 #include "route/stamp.h"
+#include "sluice_bench_hist.h"
 
 #define SB_PROG            "sluice-bench"
 #define SB_TCP_BATCH       65536
@@ -51,9 +54,10 @@ struct sb_opts {
 	const char *framing_name;
 	const char *dist;
 	const char *metrics;
+	const char *verify; /* the file sink's DIR */
 	int64_t connections, threads, size, keys, rate, duration, count, wait_drain;
 	int64_t reconnect_for;
-	bool csv, no_header, quiet, help, acks;
+	bool csv, json, no_header, quiet, help, acks;
 };
 
 /* Rejection-inversion sampling (Hörmann and Derflinger 1996, as in Apache Commons RNG):
@@ -86,13 +90,14 @@ struct sb_run {
 enum sb_ack_state { SB_ACK_GREETING, SB_ACK_UP, SB_ACK_DOWN, SB_ACK_DONE };
 
 struct sb_ack {
-	char *ring;      /* nslots frames of wire bytes; frame s in slot s & (nslots - 1) */
-	uint32_t nslots; /* a power of two */
-	uint32_t window; /* frames in flight at most: min(the greeting's W, nslots) */
-	uint64_t quota;  /* frames to send in all; UINT64_MAX: until the duration ends */
-	uint64_t next;   /* the next new frame's seq (frames 1 .. next-1 are formatted) */
-	uint64_t acked;  /* the highest ack received: frames 1 .. acked are durable */
-	uint64_t wseq;   /* the frame being written, wseq_off bytes of it already out */
+	char *ring;        /* nslots frames of wire bytes; frame s in slot s & (nslots - 1) */
+	uint64_t *sent_ns; /* nslots: when frame s was first formatted, for its latency */
+	uint32_t nslots;   /* a power of two */
+	uint32_t window;   /* frames in flight at most: min(the greeting's W, nslots) */
+	uint64_t quota;    /* frames to send in all; UINT64_MAX: until the duration ends */
+	uint64_t next;     /* the next new frame's seq (frames 1 .. next-1 are formatted) */
+	uint64_t acked;    /* the highest ack received: frames 1 .. acked are durable */
+	uint64_t wseq;     /* the frame being written, wseq_off bytes of it already out */
 	uint32_t wseq_off;
 	uint64_t max_sent; /* the highest frame ever written whole */
 	uint8_t rx[16];
@@ -132,20 +137,42 @@ struct sb_thread {
 	int err;
 	char errmsg[160];
 	uint64_t acks_end_ns; /* --acks: when the last ack came */
+	struct sb_hist *lat;  /* --acks: send to ack of every frame; this thread's alone */
 	_Alignas(64) _Atomic uint64_t msgs;
 	_Atomic uint64_t bytes;
 	_Atomic bool done;
 };
 
+/* Where the latency figures came from. */
+enum sb_lat_source {
+	SB_LAT_NONE,
+	SB_LAT_ACKS,    /* every frame: first formatted to its ack (sluice-bench's clock) */
+	SB_LAT_METRICS, /* the null sink's sampled 1-2-5 histogram, over the metrics */
+};
+
+#define SB_NQ 4 /* p50, p95, p99, p99.9 */
+
 struct sb_result {
 	uint64_t sent, bytes;
 	double seconds;
 	bool metrics, has_processed, has_drops;
-	double processed, processed_s, loss, drops;
-	double p[3]; /* p50, p99, p99.9 in seconds; < 0: unknown */
+	double processed, processed_s, unprocessed, drops;
+	enum sb_lat_source lat_source;
+	double p[SB_NQ];         /* in seconds; < 0: unknown */
+	double lat_min, lat_max; /* in seconds; < 0: unknown (the metrics have neither) */
 	double lat_samples;
+	struct sb_hist *lat; /* --acks: every thread's, merged */
+	/* --verify */
+	bool verify;
+	uint64_t verified;    /* this run's records found (copies counted once) */
+	uint64_t missing;     /* sent, not in DIR */
+	uint64_t duplicated;  /* copies beyond the first */
+	uint64_t dup_allowed; /* --acks: frames resent, which at-least-once may store twice */
+	uint64_t unexpected;  /* this run's stamp, a seq it never sent */
+	uint64_t foreign;     /* records of other runs or without a stamp: skipped */
+	uint64_t damaged;     /* DAMAGE and TORN events of the reader */
 	/* --acks */
-	uint64_t acked, resent, missing, reconnects;
+	uint64_t acked, resent, unacked, reconnects;
 	double acked_s;
 	bool gave_up;
 };
@@ -261,5 +288,10 @@ void sb_drain(const struct sb_run *r, char **buf, size_t *cap,
               const struct bench_prom_sample *before, struct bench_prom_sample *after,
               struct sb_result *res, uint64_t send_end);
 void sb_report(const struct sb_run *r, const struct sb_result *res);
+
+/* sluice_bench_verify.c: reads --verify DIR's segments until every seq sent on cs is there,
+ * the count of missing ones stands still for 1 s, or --wait-drain s pass; fills res's
+ * --verify fields. 0, or -errno of listing DIR or reading a segment (-ENOMEM). */
+int sb_verify(const struct sb_run *r, const struct sb_conn *cs, struct sb_result *res);
 
 #endif /* SLC_PERF_SLUICE_BENCH_H */

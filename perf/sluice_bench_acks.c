@@ -49,6 +49,7 @@ sb_format_ack(struct sb_thread *t, struct sb_conn *c, uint64_t seq, uint64_t now
 
 	if (prefix >= size)
 		return -EMSGSIZE;
+	c->ack->sent_ns[seq & (c->ack->nslots - 1)] = now;
 	sb_put_be32(p, size + 8);
 	sb_put_be32(p + 4, (uint32_t)(seq >> 32));
 	sb_put_be32(p + 8, (uint32_t)seq);
@@ -136,8 +137,15 @@ sb_ack_read(struct sb_thread *t, struct sb_conn *c)
 				         c->id, v, a->acked, a->next - 1);
 				return -2;
 			}
-			a->acked = v;
 			a->last_ack_ns = bench_now_ns(); /* now was read before the wait */
+			/* Every frame this ack covers: their slots are not reused before it. */
+			for (uint64_t s = a->acked + 1; s <= v; s++) {
+				uint64_t sent = a->sent_ns[s & (a->nslots - 1)];
+
+				sb_hist_add(t->lat,
+				            a->last_ack_ns > sent ? a->last_ack_ns - sent : 0);
+			}
+			a->acked = v;
 			if (a->wseq <= v) { /* cannot happen: acks follow what was written */
 				a->wseq = v + 1;
 				a->wseq_off = 0;

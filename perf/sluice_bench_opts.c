@@ -48,8 +48,13 @@ static const struct bench_opt sb_opt_table[] = {
         {"--reconnect-for", BENCH_OPT_INT, 30, 0, 3600, NULL, "S",
          "with --acks: reconnect for up to S s after a failure; wait as long for the last acks",
          offsetof(struct sb_opts, reconnect_for)},
+        {"--verify", BENCH_OPT_STR, 0, 0, 0, NULL, "DIR",
+         "the file sink's DIR: read it back, check each sent message is there once",
+         offsetof(struct sb_opts, verify)},
         {"--csv", BENCH_OPT_FLAG, 0, 0, 0, NULL, NULL, "a CSV header and one row, no progress",
          offsetof(struct sb_opts, csv)},
+        {"--json", BENCH_OPT_FLAG, 0, 0, 0, NULL, NULL,
+         "one JSON object, the --csv fields, no progress", offsetof(struct sb_opts, json)},
         {"--no-header", BENCH_OPT_FLAG, 0, 0, 0, NULL, NULL, "with --csv: the row alone",
          offsetof(struct sb_opts, no_header)},
         {"--quiet", BENCH_OPT_FLAG, 0, 0, 0, NULL, NULL, "no live progress line",
@@ -182,6 +187,10 @@ sb_setup(struct sb_run *r, int argc, char **argv)
 	} else if (strcmp(o->dist, "uniform") != 0) {
 		return sb_bad("--dist wants uniform or zipf:S", o->dist);
 	}
+	if (o->csv && o->json) {
+		fprintf(stderr, SB_PROG ": --csv and --json: one of them\n");
+		return -EINVAL;
+	}
 	if (o->threads > o->connections) {
 		fprintf(stderr,
 		        SB_PROG ": --threads %" PRId64 " is more than --connections %" PRId64 "\n",
@@ -261,6 +270,10 @@ sb_threads_init(struct sb_run *r, struct sb_thread *ts, struct sb_conn *cs, stru
 		                    : UINT64_MAX;
 		t->rate_per_ns = (double)o->rate / (double)nt / 1e9;
 		t->rng = seed + i * 0x632be59bd9b4e019u;
+		t->lat = malloc(sizeof(*t->lat));
+		if (t->lat == NULL)
+			return -ENOMEM;
+		sb_hist_init(t->lat);
 		for (uint32_t j = 0; j < t->nconns; j++)
 			t->conns[j].id = i + j * (uint32_t)nt;
 	}
@@ -285,7 +298,8 @@ sb_threads_init(struct sb_run *r, struct sb_thread *ts, struct sb_conn *cs, stru
 				return -ENOMEM;
 			c->ack->nslots = slots;
 			c->ack->ring = malloc((size_t)slots * r->wire);
-			if (c->ack->ring == NULL)
+			c->ack->sent_ns = calloc(slots, sizeof(*c->ack->sent_ns));
+			if (c->ack->ring == NULL || c->ack->sent_ns == NULL)
 				return -ENOMEM;
 			c->ack->next = 1;
 			c->ack->wseq = 1;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* sluice_bench_report.c: sluice-bench's metrics scrape, progress line, drain wait and report. */
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,7 +69,7 @@ sb_scrape(const struct sb_run *r, char **buf, size_t *cap, struct bench_prom_sam
 
 /* ---- report ------------------------------------------------------------------------ */
 
-static const double sb_q[3] = {0.5, 0.99, 0.999};
+static const double sb_q[SB_NQ] = {0.5, 0.95, 0.99, 0.999};
 
 /* "12.3 us", or "-" */
 static const char *
@@ -137,12 +138,140 @@ sb_drain(const struct sb_run *r, char **buf, size_t *cap, const struct bench_pro
 	res->has_processed = after->has_processed;
 	res->processed = last;
 	res->processed_s = (double)(seen_ns - r->start_ns) / 1e9;
-	res->loss = (double)res->sent - last;
+	res->unprocessed = (double)res->sent - last;
 	res->has_drops = after->has_udp_drops;
 	res->drops = after->udp_drops - before->udp_drops;
-	for (int i = 0; i < 3; i++)
+	if (res->lat_source != SB_LAT_NONE)
+		return; /* --acks measured every frame itself */
+	for (int i = 0; i < SB_NQ; i++)
 		res->p[i] =
 		        bench_prom_quantile(&before->lat, &after->lat, sb_q[i], &res->lat_samples);
+	if (res->lat_samples > 0)
+		res->lat_source = SB_LAT_METRICS;
+}
+
+/* ---- the --csv and --json row: one list of fields, so both carry the same ones ---- */
+
+struct sb_row {
+	uint32_t n;
+	const char *name[40];
+	char val[40][48]; /* "" : unknown (CSV empty, JSON null) */
+	bool str[40];
+};
+
+static void sb_put(struct sb_row *w, const char *name, bool str, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static void
+sb_put(struct sb_row *w, const char *name, bool str, const char *fmt, ...)
+{
+	va_list ap;
+
+	w->name[w->n] = name;
+	w->str[w->n] = str;
+	va_start(ap, fmt);
+	vsnprintf(w->val[w->n], sizeof(w->val[0]), fmt, ap);
+	va_end(ap);
+	w->n++;
+}
+
+static void
+sb_put_us(struct sb_row *w, const char *name, double s)
+{
+	if (s >= 0)
+		sb_put(w, name, false, "%.1f", s * 1e6);
+	else
+		sb_put(w, name, false, "%s", "");
+}
+
+static const char *const sb_lat_names[] = {
+        [SB_LAT_NONE] = "",
+        [SB_LAT_ACKS] = "acks",
+        [SB_LAT_METRICS] = "metrics",
+};
+
+static void
+sb_row_fill(const struct sb_run *r, const struct sb_result *res, struct sb_row *w)
+{
+	const struct sb_opts *o = &r->o;
+	static const char *const pn[SB_NQ] = {"p50_us", "p95_us", "p99_us", "p999_us"};
+
+	sb_put(w, "transport", true, "%s", r->udp ? "udp" : "tcp");
+	sb_put(w, "connections", false, "%" PRId64, o->connections);
+	sb_put(w, "size", false, "%" PRId64, o->size);
+	sb_put(w, "framing", true, "%s", o->framing_name);
+	sb_put(w, "rate", false, "%" PRId64, o->rate);
+	sb_put(w, "keys", false, "%" PRId64, o->keys);
+	sb_put(w, "dist", true, "%s", o->dist);
+	sb_put(w, "sent", false, "%" PRIu64, res->sent);
+	sb_put(w, "seconds", false, "%.3f", res->seconds);
+	sb_put(w, "msgs_per_s", false, "%.0f", (double)res->sent / res->seconds);
+	sb_put(w, "mb_per_s", false, "%.2f", (double)res->bytes / 1e6 / res->seconds);
+	if (res->has_processed) {
+		sb_put(w, "processed", false, "%.0f", res->processed);
+		sb_put(w, "processed_msgs_per_s", false, "%.0f", res->processed / res->processed_s);
+		sb_put(w, "unprocessed", false, "%.0f", res->unprocessed);
+	} else {
+		sb_put(w, "processed", false, "%s", "");
+		sb_put(w, "processed_msgs_per_s", false, "%s", "");
+		sb_put(w, "unprocessed", false, "%s", "");
+	}
+	sb_put(w, "lat_source", true, "%s", sb_lat_names[res->lat_source]);
+	if (res->lat_source != SB_LAT_NONE)
+		sb_put(w, "lat_count", false, "%.0f", res->lat_samples);
+	else
+		sb_put(w, "lat_count", false, "%s", "");
+	sb_put_us(w, "lat_min_us", res->lat_min);
+	for (int i = 0; i < SB_NQ; i++)
+		sb_put_us(w, pn[i], res->p[i]);
+	sb_put_us(w, "lat_max_us", res->lat_max);
+	if (o->acks) {
+		sb_put(w, "acked", false, "%" PRIu64, res->acked);
+		sb_put(w, "acked_msgs_per_s", false, "%.0f", (double)res->acked / res->acked_s);
+		sb_put(w, "resent", false, "%" PRIu64, res->resent);
+		sb_put(w, "unacked", false, "%" PRIu64, res->unacked);
+		sb_put(w, "reconnects", false, "%" PRIu64, res->reconnects);
+	} else {
+		static const char *const an[] = {"acked", "acked_msgs_per_s", "resent", "unacked",
+		                                 "reconnects"};
+
+		for (size_t i = 0; i < sizeof(an) / sizeof(an[0]); i++)
+			sb_put(w, an[i], false, "%s", "");
+	}
+	if (res->verify) {
+		sb_put(w, "verified", false, "%" PRIu64, res->verified);
+		sb_put(w, "missing", false, "%" PRIu64, res->missing);
+		sb_put(w, "duplicated", false, "%" PRIu64, res->duplicated);
+		sb_put(w, "unexpected", false, "%" PRIu64, res->unexpected);
+	} else {
+		static const char *const vn[] = {"verified", "missing", "duplicated", "unexpected"};
+
+		for (size_t i = 0; i < sizeof(vn) / sizeof(vn[0]); i++)
+			sb_put(w, vn[i], false, "%s", "");
+	}
+}
+
+static void
+sb_row_print(const struct sb_opts *o, const struct sb_row *w)
+{
+	if (o->json) {
+		printf("{");
+		for (uint32_t i = 0; i < w->n; i++) {
+			/* Field values are numbers or option text without quotes or backslashes
+			 * (framing, dist, transport are checked words). */
+			if (w->val[i][0] == '\0' && !w->str[i])
+				printf("\"%s\":null", w->name[i]);
+			else
+				printf(w->str[i] ? "\"%s\":\"%s\"" : "\"%s\":%s", w->name[i],
+				       w->val[i]);
+			printf(i + 1 < w->n ? "," : "}\n");
+		}
+		return;
+	}
+	for (uint32_t i = 0; i < w->n && !o->no_header; i++)
+		printf("%s%s", w->name[i], i + 1 < w->n ? "," : "\n");
+	for (uint32_t i = 0; i < w->n; i++)
+		printf("%s%s", w->val[i], i + 1 < w->n ? "," : "\n");
 }
 
 void
@@ -151,32 +280,13 @@ sb_report(const struct sb_run *r, const struct sb_result *res)
 	const struct sb_opts *o = &r->o;
 	double rate = (double)res->sent / res->seconds,
 	       mb = (double)res->bytes / 1e6 / res->seconds;
-	char a[32], b[32], c[32];
+	char a[32], b[32], c[32], d[32], e[32], f[32];
 
-	if (o->csv) {
-		if (!o->no_header)
-			printf("transport,connections,size,framing,rate,keys,dist,sent,seconds,"
-			       "msgs_per_s,mb_per_s,processed,processed_msgs_per_s,loss,p50_us,"
-			       "p99_us,p999_us%s\n",
-			       o->acks ? ",acked,acked_msgs_per_s,resent,missing,reconnects" : "");
-		printf("%s,%" PRId64 ",%" PRId64 ",%s,%" PRId64 ",%" PRId64 ",%s,%" PRIu64
-		       ",%.3f,%.0f,%.2f,",
-		       r->udp ? "udp" : "tcp", o->connections, o->size, o->framing_name, o->rate,
-		       o->keys, o->dist, res->sent, res->seconds, rate, mb);
-		if (res->has_processed)
-			printf("%.0f,%.0f,%.0f,", res->processed, res->processed / res->processed_s,
-			       res->loss);
-		else
-			printf(",,,");
-		for (int i = 0; i < 3; i++) {
-			if (res->p[i] >= 0)
-				printf("%.1f", res->p[i] * 1e6);
-			printf(i < 2 || o->acks ? "," : "\n");
-		}
-		if (o->acks)
-			printf("%" PRIu64 ",%.0f,%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n", res->acked,
-			       (double)res->acked / res->acked_s, res->resent, res->missing,
-			       res->reconnects);
+	if (o->csv || o->json) {
+		struct sb_row w = {0};
+
+		sb_row_fill(r, res, &w);
+		sb_row_print(o, &w);
 		return;
 	}
 	printf("%s, %" PRId64 " connections, %" PRId64 " thread%s, %" PRId64 "-byte %s, %" PRId64
@@ -188,20 +298,40 @@ sb_report(const struct sb_run *r, const struct sb_result *res)
 	       res->sent, res->bytes, res->seconds, rate, mb);
 	if (o->acks)
 		printf("acked      %" PRIu64 " msgs  %.2f s  %.0f msgs/s  resent %" PRIu64
-		       "  missing %" PRIu64 "  reconnects %" PRIu64 "%s\n",
+		       "  unacked %" PRIu64 "  reconnects %" PRIu64 "%s\n",
 		       res->acked, res->acked_s, (double)res->acked / res->acked_s, res->resent,
-		       res->missing, res->reconnects,
+		       res->unacked, res->reconnects,
 		       res->gave_up ? "  (gave up reconnecting)" : "");
-	if (!res->metrics)
-		return;
-	if (res->has_processed)
-		printf("processed  %.0f msgs  %.2f s  %.0f msgs/s  loss %.0f\n", res->processed,
-		       res->processed_s, res->processed / res->processed_s, res->loss);
-	else
+	if (res->metrics && res->has_processed)
+		printf("processed  %.0f msgs  %.2f s  %.0f msgs/s  unprocessed %.0f (the daemon's "
+		       "counter)\n",
+		       res->processed, res->processed_s, res->processed / res->processed_s,
+		       res->unprocessed);
+	else if (res->metrics)
 		printf("processed  - (no " BENCH_PROM_PROCESSED " in the scrape)\n");
-	printf("latency    p50 %s  p99 %s  p99.9 %s  (%.0f samples of " BENCH_PROM_LATENCY ")\n",
-	       sb_us(a, sizeof(a), res->p[0]), sb_us(b, sizeof(b), res->p[1]),
-	       sb_us(c, sizeof(c), res->p[2]), res->lat_samples);
+	if (res->verify)
+		printf("verify     %" PRIu64 " of %" PRIu64 " found  missing %" PRIu64
+		       "  duplicated %" PRIu64 "%s  unexpected %" PRIu64 "  (%" PRIu64
+		       " records of other runs, %" PRIu64 " damaged or torn spans)\n",
+		       res->verified, res->verified + res->missing, res->missing, res->duplicated,
+		       res->dup_allowed ? " (resent frames may be stored twice)" : "",
+		       res->unexpected, res->foreign, res->damaged);
+	if (res->lat_source == SB_LAT_ACKS)
+		printf("latency    min %s  p50 %s  p95 %s  p99 %s  p99.9 %s  max %s  (every one of "
+		       "%.0f frames, first sent to acknowledged)\n",
+		       sb_us(a, sizeof(a), res->lat_min), sb_us(b, sizeof(b), res->p[0]),
+		       sb_us(c, sizeof(c), res->p[1]), sb_us(d, sizeof(d), res->p[2]),
+		       sb_us(e, sizeof(e), res->p[3]), sb_us(f, sizeof(f), res->lat_max),
+		       res->lat_samples);
+	else if (res->metrics && res->lat_samples <= 0)
+		printf("latency    - (no samples of " BENCH_PROM_LATENCY ": only the null sink has "
+		       "them; --acks measures every frame with any sink)\n");
+	else if (res->metrics)
+		printf("latency    p50 %s  p95 %s  p99 %s  p99.9 %s  (%.0f samples "
+		       "of " BENCH_PROM_LATENCY ")\n",
+		       sb_us(a, sizeof(a), res->p[0]), sb_us(b, sizeof(b), res->p[1]),
+		       sb_us(c, sizeof(c), res->p[2]), sb_us(d, sizeof(d), res->p[3]),
+		       res->lat_samples);
 	if (r->udp && res->has_drops)
 		printf("udp drops  %.0f (" BENCH_PROM_UDP_DROPS ")\n", res->drops);
 }

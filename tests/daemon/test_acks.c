@@ -204,7 +204,7 @@ bench_wait(pid_t pid, const char *out_path, struct bench_report *b)
 	p = strstr(b->text, "\nacked ");
 	cr_assert_not_null(p, "%s", b->text);
 	cr_assert_eq(sscanf(p,
-	                    "\nacked %llu msgs %*f s %*f msgs/s resent %llu missing %llu "
+	                    "\nacked %llu msgs %*f s %*f msgs/s resent %llu unacked %llu "
 	                    "reconnects %llu",
 	                    &b->acked, &b->resent, &b->missing, &b->reconnects),
 	             4, "%s", b->text);
