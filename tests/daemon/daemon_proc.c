@@ -9,7 +9,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +18,8 @@
 #include <unistd.h>
 
 #include "sink_file.h"
+#include "child.h"
 
-extern char **environ;
 
 void
 dproc_make_dir(struct dproc *d)
@@ -94,7 +93,6 @@ static void
 dproc_spawn(struct dproc *d, const char *const *args)
 {
 	const char *argv[64] = {SLC_SLUICED};
-	posix_spawn_file_actions_t fa;
 	int pfd[2], n = 1;
 
 	memset(d, 0, offsetof(struct dproc, dir));
@@ -104,10 +102,8 @@ dproc_spawn(struct dproc *d, const char *const *args)
 		argv[n] = args[n - 1];
 	argv[n] = NULL;
 	cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, pfd[1], STDERR_FILENO);
-	cr_assert_eq(posix_spawn(&d->pid, SLC_SLUICED, &fa, NULL, (char *const *)argv, environ), 0);
-	posix_spawn_file_actions_destroy(&fa);
+	d->pid = slc_test_spawn(SLC_SLUICED, argv, -1, pfd[1]);
+	cr_assert_gt(d->pid, 0, "spawn: %s", strerror((int)-d->pid));
 	close(pfd[1]);
 	d->err_fd = pfd[0];
 }

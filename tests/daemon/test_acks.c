@@ -7,7 +7,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +22,8 @@
 #include "base/clock.h"
 #include "sink_file.h"
 #include "route/stamp.h"
+#include "child.h"
 
-extern char **environ;
 
 /* Sanitizer builds run the daemon several times slower: fewer frames, same shape. */
 #define SCALE (SLC_TEST_SCALE_DIV > 1 ? 10u : 1u)
@@ -67,16 +66,9 @@ read_log(struct daemon *d, const char *until, uint32_t timeout_ms)
 static pid_t
 spawn(const char *path, const char *const *argv, int out_fd, int err_fd)
 {
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
+	pid_t pid = slc_test_spawn(path, argv, out_fd, err_fd);
 
-	posix_spawn_file_actions_init(&fa);
-	if (out_fd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
-	if (err_fd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, err_fd, STDERR_FILENO);
-	cr_assert_eq(posix_spawn(&pid, path, &fa, NULL, (char *const *)argv, environ), 0);
-	posix_spawn_file_actions_destroy(&fa);
+	cr_assert_gt(pid, 0, "spawn %s: %s", path, strerror((int)-pid));
 	return pid;
 }
 

@@ -8,7 +8,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,6 +20,7 @@
 #include "cfg.h"
 #include "daemon/daemon.h"
 #include "daemon_proc.h"
+#include "child.h"
 
 /*
  * Two ways to make the start fail once threads run:
@@ -34,7 +34,6 @@
  * status stays 1, which is why the log is read for it).
  */
 
-extern char **environ;
 
 /* ---- pthread_create, failing on demand -------------------------------------------------- */
 
@@ -183,7 +182,6 @@ static int
 run_sluiced(const char *const *args, char *log, size_t len)
 {
 	const char *argv[32] = {SLC_SLUICED};
-	posix_spawn_file_actions_t fa;
 	uint64_t end = slc_mono_ms() + 30000;
 	size_t n = 0;
 	int pfd[2], st, i;
@@ -193,10 +191,8 @@ run_sluiced(const char *const *args, char *log, size_t len)
 		argv[i] = args[i - 1];
 	argv[i] = NULL;
 	cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, pfd[1], STDERR_FILENO);
-	cr_assert_eq(posix_spawn(&pid, SLC_SLUICED, &fa, NULL, (char *const *)argv, environ), 0);
-	posix_spawn_file_actions_destroy(&fa);
+	pid = slc_test_spawn(SLC_SLUICED, argv, -1, pfd[1]);
+	cr_assert_gt(pid, 0, "spawn: %s", strerror((int)-pid));
 	close(pfd[1]);
 	for (;;) {
 		struct pollfd p = {.fd = pfd[0], .events = POLLIN};

@@ -8,7 +8,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +19,8 @@
 #include "crc32c.h"
 #include "segment.h"
 #include "sluice_bench_hist.h"
+#include "child.h"
 
-extern char **environ;
 
 /* ---- the histogram ----------------------------------------------------------------- */
 
@@ -107,16 +106,9 @@ Test(sluice_bench, hist_quantiles_within_one_percent)
 static pid_t
 spawn(const char *const *argv, int out_fd, int err_fd)
 {
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
+	pid_t pid = slc_test_spawn(argv[0], argv, out_fd, err_fd);
 
-	posix_spawn_file_actions_init(&fa);
-	if (out_fd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
-	if (err_fd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, err_fd, STDERR_FILENO);
-	cr_assert_eq(posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ), 0);
-	posix_spawn_file_actions_destroy(&fa);
+	cr_assert_gt(pid, 0, "spawn %s: %s", argv[0], strerror((int)-pid));
 	return pid;
 }
 

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+/* child.h: starts a program for a test, so that it dies with the test process. */
+#ifndef SLC_TESTS_CHILD_H
+#define SLC_TESTS_CHILD_H
+
+#include <sys/types.h>
+
+/*
+ * posix_spawn, but the child gets PR_SET_PDEATHSIG = SIGKILL before it execs: when the test
+ * process ends, whatever way (a failed cr_assert ends it without running the test's
+ * cleanup), the daemon it started is killed instead of living on with ctest's output pipe
+ * open, which would keep ctest waiting until the executable's TIMEOUT. out_fd and err_fd
+ * (-1: inherited) become the child's stdout and stderr.
+ * Returns the child's pid, or -errno (fork failed). A child that cannot exec exits 127.
+ */
+pid_t slc_test_spawn(const char *path, const char *const *argv, int out_fd, int err_fd);
+
+#endif /* SLC_TESTS_CHILD_H */
