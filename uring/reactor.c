@@ -281,6 +281,8 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 	r->udp_mask = r->udp_nbufs - 1;
 	r->heap_budget[HEAP_REASM] =
 	        cfg->reasm_bytes != 0 ? cfg->reasm_bytes : (uint64_t)r->tcp_nbufs * r->tcp_buf_size;
+	if (r->cfg.evict_idle_ms == 0)
+		r->cfg.evict_idle_ms = 1000;
 	/* At least one frame of max_frame bytes (and its CR) must fit. */
 	if (r->heap_budget[HEAP_REASM] < (uint64_t)cfg->max_frame + 1)
 		r->heap_budget[HEAP_REASM] = (uint64_t)cfg->max_frame + 1;

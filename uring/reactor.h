@@ -190,6 +190,8 @@ struct slc_reactor_cfg {
 	                           least max_frame + 1 is used whatever is asked */
 	uint32_t max_frame;
 	uint32_t max_conns;
+	uint32_t evict_idle_ms;   /* while connections wait for reasm_bytes: a partial frame silent
+	                           this long is evicted; 0: 1000 */
 	uint32_t idle_timeout_ms; /* 0: none. Closes a connection silent this long (one whose
 	                             frames wait for acks is not), or inside one frame this long
 	                             however its bytes dribble in */

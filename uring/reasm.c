@@ -16,7 +16,6 @@
 
 /* While connections wait for reassembly memory, a partial frame whose peer sent nothing
  * for this long is evicted (closed, counted) to make room. */
-#define EVICT_IDLE_NS (1000 * 1000000ull)
 
 static void
 heap_stat(struct slc_reactor *r)
@@ -242,11 +241,11 @@ conn_pins_buffers(const struct slc_reactor *r, const struct conn *c)
 
 /*
  * Once a tick while connections wait for heap memory to reassemble a frame into:
- *  - every partial frame whose peer has sent nothing for EVICT_IDLE_NS is evicted, so that
- *    idle clients holding half a frame each cannot keep the others waiting. Only a
+ *  - every partial frame whose peer has sent nothing for evict_idle_ms (--evict-idle) is
+ *    evicted, so that idle clients holding half a frame each cannot keep the others waiting. Only a
  *    connection that is receiving counts: one that is paused or starved of receive
  *    buffers waits for us, not for its peer;
- *  - when the receive buffers have run dry for EVICT_IDLE_NS as well, one waiting
+ *  - when the receive buffers have run dry for evict_idle_ms as well, one waiting
  *    connection that holds receive buffers (its bytes did not fit in the stash) is
  *    evicted per tick: the frames being reassembled may need those buffers to complete,
  *    and nothing else would give them back.
@@ -254,7 +253,9 @@ conn_pins_buffers(const struct slc_reactor *r, const struct conn *c)
 void
 slc_reasm_evict_idle(struct slc_reactor *r)
 {
-	if (r->now_ns - r->tcp_dry_since_ns >= EVICT_IDLE_NS) {
+	const uint64_t idle_ns = (uint64_t)r->cfg.evict_idle_ms * 1000000ull; /* --evict-idle */
+
+	if (r->now_ns - r->tcp_dry_since_ns >= idle_ns) {
 		for (uint32_t i = 0; i < r->nconns; i++) {
 			struct conn *c = &r->conns[i];
 
@@ -263,8 +264,7 @@ slc_reasm_evict_idle(struct slc_reactor *r)
 				                "closing %s: it waits for reassembly memory "
 				                "holding receive "
 				                "buffers, and none has been free for %llu ms",
-				                c->peer,
-				                (unsigned long long)(EVICT_IDLE_NS / 1000000));
+				                c->peer, (unsigned long long)(idle_ns / 1000000));
 				slc_conn_close(r, c, SLC_CLOSE_EVICTED);
 				break;
 			}
@@ -274,13 +274,13 @@ slc_reasm_evict_idle(struct slc_reactor *r)
 		struct conn *c = &r->conns[i];
 
 		if (c->reasm == NONE || c->state != CONN_RECEIVING || c->starved ||
-		    r->now_ns - c->reasm_rx_ns < EVICT_IDLE_NS)
+		    r->now_ns - c->reasm_rx_ns < idle_ns)
 			continue;
 		slc_reactor_log(
 		        r, LOGK_CLOSE, 1,
 		        "closing %s: %u bytes of a frame and nothing more for %llu ms, while %u "
 		        "connections wait for reassembly memory (%llu of %llu bytes in use)",
-		        c->peer, c->reasm_len, (unsigned long long)(EVICT_IDLE_NS / 1000000),
+		        c->peer, c->reasm_len, (unsigned long long)(idle_ns / 1000000),
 		        r->heap_waiters, (unsigned long long)r->heap_used[HEAP_REASM],
 		        (unsigned long long)r->heap_budget[HEAP_REASM]);
 		slc_conn_close(r, c, SLC_CLOSE_EVICTED);

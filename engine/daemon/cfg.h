@@ -80,6 +80,7 @@ struct slc_cfg {
 	uint32_t max_frame;                                 /* --max-frame, bytes */
 	uint64_t reasm_memory;    /* --reasm-memory, bytes; 0: as much as the TCP buffers */
 	uint32_t max_conns;       /* --max-conns, per reactor */
+	uint32_t evict_idle_ms;   /* --evict-idle */
 	uint32_t idle_timeout_ms; /* --idle-timeout; 0: none */
 	uint32_t ack_window;      /* --ack-window: len32+ack frames a client may have unacked */
 	/* routing */

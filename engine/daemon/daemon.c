@@ -284,6 +284,7 @@ reactors_create(struct slc_daemon *d)
 		        .reasm_bytes = c->reasm_memory,
 		        .max_frame = c->max_frame,
 		        .max_conns = c->max_conns,
+		        .evict_idle_ms = c->evict_idle_ms,
 		        .idle_timeout_ms = c->idle_timeout_ms,
 		        .ack_window = c->ack_window,
 		        .listeners = lst,

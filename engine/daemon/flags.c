@@ -132,9 +132,22 @@ static const struct slc_cfg_opt core[] = {
                  "(copied whole) and for the small pieces that paused connections received; "
                  "0: as much as --buffers times --buffer-size. Taken as needed; a "
                  "connection that finds none waits, and while some wait, a half-received "
-                 "message with nothing new for 1 s is evicted (its connection closed, "
-                 "counted).",
+                 "message with nothing new for --evict-idle is evicted (its connection "
+                 "closed, counted).",
          FIELD(reasm_memory)},
+        {.name = "--evict-idle",
+         .type = SLC_CFG_DURATION,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "DURATION",
+         .def = "1s",
+         .min = 10,
+         .max = HOUR,
+         .unit_ms = 1000,
+         .help = "While connections wait for --reasm-memory: how long a half-received "
+                 "message may go without new bytes before it is evicted to make room. "
+                 "Also how long the receive buffers may stay dry before a waiting "
+                 "connection that holds some is evicted. A bare number is seconds.",
+         FIELD(evict_idle_ms)},
         {.name = "--max-conns",
          .type = SLC_CFG_COUNT,
          .group = SLC_CFG_G_INPUT,

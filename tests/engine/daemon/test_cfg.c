@@ -211,20 +211,20 @@ Test(cfg, no_flags_is_the_defaults)
 	slc_cfg_default(&c);
 	cr_expect_eq(memcmp(&c, &cfg, sizeof(c)), 0);
 	cr_expect_str_eq(
-	        line,
-	        "listen=tcp://127.0.0.1:5140?framing=lines buffers=256 "
-	        "buffer-size=64k udp-buffers=256 max-frame=64k reasm-memory=0 max-conns=10000 "
-	        "idle-timeout=off ack-window=1024 strategy=pure key=none pools=2 "
-	        "workers=1 "
-	        "reactors-per-node=1 ring-size=4096 cpus=all "
-	        "sink=null fsync=interval "
-	        "fsync-interval=1s segment-size=64M forward-batch=64k "
-	        "forward-framing=lines "
-	        "controller=adaptive rebalance-interval=100ms cooldown=10s "
-	        "eps-rate=1 min-pressure-delta=2 base-step=1 max-step=5 "
-	        "min-weight=1 max-frac=0.2 pace-rate=5 metrics=127.0.0.1:9140 "
-	        "log-level=info drain-timeout=30s test-handler-cost-ns=off "
-	        "test-slow-pool=0 test-slow-pool-cost-ns=off");
+	        line, "listen=tcp://127.0.0.1:5140?framing=lines buffers=256 "
+	              "buffer-size=64k udp-buffers=256 max-frame=64k reasm-memory=0 evict-idle=1s "
+	              "max-conns=10000 "
+	              "idle-timeout=off ack-window=1024 strategy=pure key=none pools=2 "
+	              "workers=1 "
+	              "reactors-per-node=1 ring-size=4096 cpus=all "
+	              "sink=null fsync=interval "
+	              "fsync-interval=1s segment-size=64M forward-batch=64k "
+	              "forward-framing=lines "
+	              "controller=adaptive rebalance-interval=100ms cooldown=10s "
+	              "eps-rate=1 min-pressure-delta=2 base-step=1 max-step=5 "
+	              "min-weight=1 max-frac=0.2 pace-rate=5 metrics=127.0.0.1:9140 "
+	              "log-level=info drain-timeout=30s test-handler-cost-ns=off "
+	              "test-slow-pool=0 test-slow-pool-cost-ns=off");
 }
 
 /* The table itself: what the parser and the docs rely on. */
@@ -298,6 +298,8 @@ static const struct good goods[] = {
         {"--udp-buffers", "512", "udp-buffers=512", NULL},
         {"--max-frame", "1M", "max-frame=1M", NULL},
         {"--reasm-memory", "32M", "reasm-memory=32M", NULL},
+        {"--evict-idle", "250ms", "evict-idle=250ms", NULL},
+        {"--evict-idle", "5", "evict-idle=5s", NULL},
         {"--max-conns", "50000", "max-conns=50000", NULL},
         {"--idle-timeout", "90", "idle-timeout=90s", NULL},
         {"--listen", "tcp://127.0.0.1:0?framing=len32+ack",
@@ -404,6 +406,7 @@ static const struct bad bads[] = {
         {"--udp-buffers", "65536", "a power of two in 1..32768"},
         {"--max-frame", "2G", "64..1G"},
         {"--reasm-memory", "65G", "0..64G"},
+        {"--evict-idle", "5ms", "10ms..1h"},
         {"--max-conns", "0", "1..1000000"},
         {"--idle-timeout", "soon", "off, or 0..24h"},
         {"--ack-window", "1000", "a power of two in 1..65536"},
