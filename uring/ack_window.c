@@ -32,18 +32,25 @@ slc_ack_window_reset(struct slc_ack_window *w)
 	w->started = w->spent = false;
 }
 
-/* Bits at or past next are never set, so the walk stops there at the latest. */
+/*
+ * The walk stops at next: a frame done and then given back by a rewind (an empty frame is
+ * done as soon as it is taken) keeps its bit, so that taking it again does not count it
+ * twice, but base must not pass it before it is taken again.
+ */
 void
 slc_ack_window_advance(struct slc_ack_window *w)
 {
 	for (;;) {
 		uint32_t i = (uint32_t)w->base & (w->size - 1), b = i & 63;
 		uint64_t word = w->bits[i >> 6] >> b, run_mask;
+		uint64_t taken = w->next - w->base;
 		uint32_t run;
 
-		if ((word & 1) == 0)
+		if ((word & 1) == 0 || taken == 0)
 			return;
 		run = ~word == 0 ? 64 : (uint32_t)__builtin_ctzll(~word);
+		if (run > taken)
+			run = (uint32_t)taken;
 		run_mask = run == 64 ? ~0ull : ((1ull << run) - 1) << b;
 		w->bits[i >> 6] &= ~run_mask;
 		w->base += run;

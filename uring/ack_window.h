@@ -26,8 +26,9 @@
  *   rewind s:   frames from s on were not handed over after all and come again
  *
  * Frames [base, next) are taken and not yet contiguous with what is done; since
- * next - base <= W, each bit of the W-bit bitmap stands for exactly one of them, and bits
- * at or past next are never set.
+ * next - base <= W, each bit of the W-bit bitmap stands for exactly one of them. A bit at
+ * or past next is set only for a frame that was done and then given back by a rewind (an
+ * empty frame): base never passes next, and taking the frame again does not count it again.
  */
 
 /* Why an acknowledged connection broke the protocol (docs/protocol.md): one counter each. */

@@ -267,3 +267,29 @@ Test(ack_window, reset_starts_a_new_connection)
 	take_run(&w, 7, 1);
 	cr_expect(slc_ack_window_mark(&w, 7), "the old bit is gone");
 }
+
+/*
+ * A pause after a kept-aside frame R (10) and an empty frame E (11) that came in the same
+ * burst: E is done as soon as it is taken (nothing to deliver), then the rewind gives it
+ * back. When R completes before E is parsed again, base must stop at E (next): passing it
+ * put base beyond next, and E, taken again, was refused as a full window, closing the
+ * connection as a protocol error.
+ */
+Test(ack_window, base_stops_at_a_rewound_empty_frame)
+{
+	struct slc_ack_window w = window(64);
+
+	take_run(&w, 10, 2);
+	cr_assert(slc_ack_window_mark(&w, 11)); /* E: empty, done when taken */
+	slc_ack_window_rewind(&w, 11);          /* the pause: E comes again */
+	cr_assert(slc_ack_window_mark(&w, 10)); /* R delivered */
+	slc_ack_window_advance(&w);
+	cr_expect_eq(w.base, 11, "base %llu, next %llu", (unsigned long long)w.base,
+	             (unsigned long long)w.next);
+	expect_due(&w, 10, 1);
+	cr_assert_eq(slc_ack_window_take(&w, 11), SLC_ACK_TAKEN);
+	cr_expect_not(slc_ack_window_mark(&w, 11), "E is counted once");
+	slc_ack_window_advance(&w);
+	expect_due(&w, 11, 1);
+	cr_expect(slc_ack_window_settled(&w));
+}
