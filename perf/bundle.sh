@@ -8,7 +8,7 @@
 #   # on the other machine, from a checkout of the same commit:
 #   PATH=/tmp/sluice-bundle/pbin:$PATH perf/bench_ingest.sh --build /tmp/sluice-bundle/build
 #
-# OUT/bin holds sluiced, sluice-bench, raw_recv, bench_engine, bench_controller, syslog-ng
+# OUT/bin holds sluiced, sluice-cat, sluice-bench, raw_recv, bench_engine, bench_controller, syslog-ng
 # and rsyslogd; OUT/lib every shared library they and the peers' modules load, glibc and
 # its loader included, so the distribution over there does not matter (x86-64 Linux, and
 # io_uring for sluiced). Each program runs through a wrapper that starts it with the
@@ -32,12 +32,12 @@ done
 out=$1
 here=$(cd "$(dirname "$0")" && pwd)
 die() { echo "bundle: $*" >&2; exit 1; }
-for b in engine/sluiced perf/sluice-bench perf/raw_recv perf/bench_engine perf/bench_controller; do
+for b in engine/sluiced engine/sluice-cat perf/sluice-bench perf/raw_recv perf/bench_engine perf/bench_controller; do
 	[ -x "$build/$b" ] || die "$build/$b missing: build first (--build DIR)"
 done
 build=$(cd "$build" && pwd)
 
-"$here/bench_ingest.sh" --build "$build" --runs 1 --count 20000 --targets rsyslog,syslog-ng \
+"$here/bench_ingest.sh" --build "$build" --runs 1 --duration 1 --targets rsyslog,syslog-ng \
 	>/dev/null 2>&1 || die "setting up the peers failed: run perf/bench_ingest.sh --targets rsyslog,syslog-ng"
 ng_modules=$(syslog-ng --version | sed -n 's/^Module-Directory: *//p')
 rs=$build/peers/rsyslog
@@ -47,7 +47,7 @@ rs_lib=$(echo "$rs"/usr/lib/*-linux-gnu)
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib/syslog-ng" "$out/build/engine" "$out/build/perf" "$out/pbin" \
 	"$out/build/peers/rsyslog/usr/sbin" "$out/build/peers/rsyslog/usr/lib/x86_64-linux-gnu"
-cp "$build/engine/sluiced" "$build/perf/sluice-bench" "$build/perf/raw_recv" \
+cp "$build/engine/sluiced" "$build/engine/sluice-cat" "$build/perf/sluice-bench" "$build/perf/raw_recv" \
 	"$build/perf/bench_engine" "$build/perf/bench_controller" "$(command -v syslog-ng)" \
 	"$rs/usr/sbin/rsyslogd" "$out/bin/"
 cp "$ng_modules"/*.so "$out/lib/syslog-ng/"
@@ -75,6 +75,7 @@ EOF
 	chmod +x "$1"
 }
 wrapper "$out/build/engine/sluiced" sluiced
+wrapper "$out/build/engine/sluice-cat" sluice-cat # bench_ingest.sh reads the segments back
 for p in sluice-bench raw_recv bench_engine bench_controller; do
 	wrapper "$out/build/perf/$p" "$p"
 done

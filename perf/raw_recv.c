@@ -6,6 +6,8 @@
  *                                     SIGTERM or SIGINT
  *   raw_recv --port 5140 --expect 2000000
  *                                     exits once 2,000,000 lines have arrived
+ *   raw_recv --conns 4                exits once 4 connections have been accepted and
+ *                                     each has ended (EOF): every byte sent has been read
  *
  * What sluiced does at the least for a lines-framed message, and nothing more: one thread,
  * epoll (level-triggered) over a listener and its connections, one recv of up to 256 KiB
@@ -14,10 +16,12 @@
  * keeps no frame, copies nothing, routes nothing and has no sink. One thread because
  * sluiced's reactor is one thread per NUMA node.
  *
- * Prints "lines=N seconds=S rss_kib=K" on stdout when it stops: N the LFs counted, S the
- * time from the first byte received to the last (CLOCK_MONOTONIC; 0 after fewer than two
- * recvs), K its peak resident set (it has exited by the time a script could read
- * VmHWM).
+ * Prints "lines=N seconds=S cpu_us=C rss_kib=K" on stdout when it stops: N the LFs
+ * counted, S the time from the first byte received to the last (CLOCK_MONOTONIC; 0 after
+ * fewer than two recvs), C its user + system CPU time (getrusage: it has exited by the
+ * time a script could read /proc), K its peak resident set (likewise, for VmHWM).
+ * perf/bench_ingest.sh sends for a duration, so it cannot know the count in advance:
+ * it runs raw_recv with --conns, and the count on exit is what arrived.
  * Exit status: 0; 1 on a bad option or a failed system call.
  */
 #include <errno.h>
@@ -50,6 +54,7 @@
 struct rr_opts {
 	int64_t port;
 	int64_t expect;
+	int64_t conns;
 	bool help;
 };
 
@@ -58,6 +63,9 @@ static const struct bench_opt rr_opt_table[] = {
          "TCP port on 127.0.0.1; 0: any free one", offsetof(struct rr_opts, port)},
         {"--expect", BENCH_OPT_INT, 0, 0, INT64_MAX, NULL, "N",
          "exit after N lines; 0: only on SIGTERM or SIGINT", offsetof(struct rr_opts, expect)},
+        {"--conns", BENCH_OPT_INT, 0, 0, INT64_MAX, NULL, "N",
+         "exit once N connections were accepted and all have ended; 0: never",
+         offsetof(struct rr_opts, conns)},
         {"--help", BENCH_OPT_FLAG, 0, 0, 0, NULL, NULL, "print this help",
          offsetof(struct rr_opts, help)},
 };
@@ -111,9 +119,12 @@ rr_epoll_add(int ep, int fd, int tag)
 	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
 }
 
-static void
+/* Returns the connections accepted. */
+static int64_t
 rr_accept(int ep, int lfd)
 {
+	int64_t n = 0;
+
 	for (;;) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
@@ -122,12 +133,14 @@ rr_accept(int ep, int lfd)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				fprintf(stderr, RR_PROG ": accept4: %s\n", strerror(errno));
-			return;
+			return n;
 		}
 		if (rr_epoll_add(ep, fd, fd) != 0) {
 			fprintf(stderr, RR_PROG ": epoll_ctl: %s\n", strerror(errno));
 			close(fd);
+			continue;
 		}
+		n++;
 	}
 }
 
@@ -138,6 +151,7 @@ main(int argc, char **argv)
 	struct epoll_event evs[RR_EVENTS];
 	struct rusage ru;
 	uint64_t lines = 0, first_ns = 0, last_ns = 0;
+	int64_t accepted = 0, open = 0;
 	uint16_t port;
 	sigset_t sigs;
 	bool done = false;
@@ -194,7 +208,10 @@ main(int argc, char **argv)
 			ssize_t r;
 
 			if (fd == RR_TAG_LISTEN) {
-				rr_accept(ep, lfd);
+				int64_t a = rr_accept(ep, lfd);
+
+				accepted += a;
+				open += a;
 				continue;
 			}
 			if (fd == RR_TAG_SIGNAL) {
@@ -211,12 +228,21 @@ main(int argc, char **argv)
 			} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
 				/* EOF or a reset: closing removes it from the epoll set. */
 				close(fd);
+				open--;
+				done = o.conns != 0 && accepted >= o.conns && open == 0;
 			}
 		}
 	}
 	if (getrusage(RUSAGE_SELF, &ru) != 0)
-		ru.ru_maxrss = 0;
-	printf("lines=%" PRIu64 " seconds=%.6f rss_kib=%ld\n", lines,
-	       (double)(last_ns - first_ns) / 1e9, ru.ru_maxrss);
+		memset(&ru, 0, sizeof(ru));
+	printf("lines=%" PRIu64 " seconds=%.6f cpu_us=%lld rss_kib=%ld\n", lines,
+	       (double)(last_ns - first_ns) / 1e9,
+	       (long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+	               ru.ru_utime.tv_usec + ru.ru_stime.tv_usec,
+	       ru.ru_maxrss);
+	free(buf);
+	close(ep);
+	close(lfd);
+	close(sfd);
 	return 0;
 }
