@@ -75,6 +75,18 @@ read_schedstat(struct worker_prev *p, struct slc_worker *w, uint64_t *run_ns, ui
 	return sscanf(buf, "%" SCNu64 " %" SCNu64, run_ns, wait_ns) == 2;
 }
 
+/* The loop's memory, what create allocated before anything else; any part may be NULL. */
+static void
+loop_free(struct slc_ctl_loop *l)
+{
+	free(l->weights);
+	free(l->wait);
+	free(l->cpu);
+	free(l->samples);
+	free(l->prev);
+	free(l);
+}
+
 struct slc_ctl_loop *
 slc_ctl_loop_create(const struct slc_ctl_loop_cfg *cfg, int *err)
 {
@@ -135,12 +147,7 @@ slc_ctl_loop_create(const struct slc_ctl_loop_cfg *cfg, int *err)
 
 err_free:
 	free(w0);
-	free(l->weights);
-	free(l->wait);
-	free(l->cpu);
-	free(l->samples);
-	free(l->prev);
-	free(l);
+	loop_free(l);
 	*err = rc;
 	return NULL;
 }
@@ -316,12 +323,7 @@ slc_ctl_loop_destroy(struct slc_ctl_loop *l)
 	pthread_cond_destroy(&l->wake);
 	pthread_mutex_destroy(&l->wake_mu);
 	pthread_mutex_destroy(&l->mu);
-	free(l->weights);
-	free(l->wait);
-	free(l->cpu);
-	free(l->samples);
-	free(l->prev);
-	free(l);
+	loop_free(l);
 }
 
 void

@@ -204,28 +204,30 @@ rollback(struct slc_metrics_buf *b, size_t mark, int rc)
 	return rc;
 }
 
+/* [a-zA-Z_][a-zA-Z0-9_]*, with ':' too where colon: metric names take it, label names
+ * do not. */
 static bool
-is_metric_name(const char *s)
+is_name(const char *s, bool colon)
 {
 	if (s == NULL || *s == '\0' || (*s >= '0' && *s <= '9'))
 		return false;
 	for (; *s != '\0'; s++)
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '_' || *s == ':'))
+		      (*s >= '0' && *s <= '9') || *s == '_' || (colon && *s == ':')))
 			return false;
 	return true;
 }
 
 static bool
+is_metric_name(const char *s)
+{
+	return is_name(s, true);
+}
+
+static bool
 is_label_name(const char *s)
 {
-	if (s == NULL || *s == '\0' || (*s >= '0' && *s <= '9'))
-		return false;
-	for (; *s != '\0'; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '_'))
-			return false;
-	return true;
+	return is_name(s, false);
 }
 
 static bool
@@ -386,13 +388,44 @@ slc_metrics_f64(struct slc_metrics_buf *b, const char *name, const char *labels,
 	return put_sample(b, name, "", labels, NULL, v);
 }
 
+/* One `_bucket` sample: le="bound" (fmt_f64 writes an infinite bound as +Inf) and the
+ * cumulative count up to it. Returns put_sample's error. */
+static int
+put_bucket(struct slc_metrics_buf *b, const char *name, const char *labels, double bound_s,
+           uint64_t cum)
+{
+	char v[32], le[48];
+
+	fmt_f64(v, sizeof(v), bound_s);
+	snprintf(le, sizeof(le), "le=\"%s\"", v);
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)cum);
+	return put_sample(b, name, "_bucket", labels, le, v);
+}
+
+/* A histogram's closing samples: the +Inf bucket, _sum and _count. The caller rolls back
+ * to its mark on error. */
+static int
+put_hist_tail(struct slc_metrics_buf *b, const char *name, const char *labels, uint64_t count,
+              double sum_s)
+{
+	char v[32];
+	int rc;
+
+	if ((rc = put_bucket(b, name, labels, INFINITY, count)) != 0)
+		return rc;
+	fmt_f64(v, sizeof(v), sum_s);
+	if ((rc = put_sample(b, name, "_sum", labels, NULL, v)) != 0)
+		return rc;
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)count);
+	return put_sample(b, name, "_count", labels, NULL, v);
+}
+
 int
 slc_metrics_histogram_log2(struct slc_metrics_buf *b, const char *name, const char *labels,
                            const uint64_t *buckets, uint32_t nbuckets, double unit_s, double sum_s)
 {
 	uint32_t first = UINT32_MAX, last = 0;
 	uint64_t count = 0, cum = 0;
-	char v[32], le[48];
 	size_t mark = b->len;
 	int rc = check_sample(b, name, true);
 
@@ -414,22 +447,12 @@ slc_metrics_histogram_log2(struct slc_metrics_buf *b, const char *name, const ch
 	if (first != UINT32_MAX) {
 		for (uint32_t i = first > 0 ? first - 1 : 0; i <= last; i++) {
 			cum += buckets[i];
-			fmt_f64(v, sizeof(v), ldexp(unit_s, (int)i + 1));
-			snprintf(le, sizeof(le), "le=\"%s\"", v);
-			snprintf(v, sizeof(v), "%llu", (unsigned long long)cum);
-			rc = put_sample(b, name, "_bucket", labels, le, v);
+			rc = put_bucket(b, name, labels, ldexp(unit_s, (int)i + 1), cum);
 			if (rc != 0)
 				return rollback(b, mark, rc);
 		}
 	}
-	snprintf(v, sizeof(v), "%llu", (unsigned long long)count);
-	if ((rc = put_sample(b, name, "_bucket", labels, "le=\"+Inf\"", v)) != 0)
-		return rollback(b, mark, rc);
-	fmt_f64(v, sizeof(v), sum_s);
-	if ((rc = put_sample(b, name, "_sum", labels, NULL, v)) != 0)
-		return rollback(b, mark, rc);
-	snprintf(v, sizeof(v), "%llu", (unsigned long long)count);
-	if ((rc = put_sample(b, name, "_count", labels, NULL, v)) != 0)
+	if ((rc = put_hist_tail(b, name, labels, count, sum_s)) != 0)
 		return rollback(b, mark, rc);
 	return 0;
 }
@@ -440,7 +463,6 @@ slc_metrics_histogram(struct slc_metrics_buf *b, const char *name, const char *l
                       double sum_s)
 {
 	uint64_t cum = 0;
-	char v[32], le[48];
 	size_t mark = b->len;
 	int rc = check_sample(b, name, true);
 
@@ -454,21 +476,11 @@ slc_metrics_histogram(struct slc_metrics_buf *b, const char *name, const char *l
 			              name, i);
 	for (uint32_t i = 0; i < nbounds; i++) {
 		cum += counts[i];
-		fmt_f64(v, sizeof(v), bounds_s[i]);
-		snprintf(le, sizeof(le), "le=\"%s\"", v);
-		snprintf(v, sizeof(v), "%llu", (unsigned long long)cum);
-		if ((rc = put_sample(b, name, "_bucket", labels, le, v)) != 0)
+		if ((rc = put_bucket(b, name, labels, bounds_s[i], cum)) != 0)
 			return rollback(b, mark, rc);
 	}
 	cum += counts[nbounds];
-	snprintf(v, sizeof(v), "%llu", (unsigned long long)cum);
-	if ((rc = put_sample(b, name, "_bucket", labels, "le=\"+Inf\"", v)) != 0)
-		return rollback(b, mark, rc);
-	fmt_f64(v, sizeof(v), sum_s);
-	if ((rc = put_sample(b, name, "_sum", labels, NULL, v)) != 0)
-		return rollback(b, mark, rc);
-	snprintf(v, sizeof(v), "%llu", (unsigned long long)cum);
-	if ((rc = put_sample(b, name, "_count", labels, NULL, v)) != 0)
+	if ((rc = put_hist_tail(b, name, labels, cum, sum_s)) != 0)
 		return rollback(b, mark, rc);
 	return 0;
 }

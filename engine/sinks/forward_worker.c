@@ -18,7 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "claim.h"
 #include "forward_priv.h"
+#include "iov.h"
 
 static const uint8_t lf[1] = {'\n'}; /* the lines framing's end of a message sent uncopied */
 
@@ -302,15 +304,7 @@ send_all(struct slc_sink_forward_worker *w, struct iovec *iov, int cnt, bool *pr
 		}
 		*progress = *progress || n > 0;
 		/* A short send: go on from the first byte not sent. */
-		while (cnt > 0 && (size_t)n >= iov->iov_len) {
-			n -= (ssize_t)iov->iov_len;
-			iov++;
-			cnt--;
-		}
-		if (cnt > 0) {
-			iov->iov_base = (uint8_t *)iov->iov_base + n;
-			iov->iov_len -= (size_t)n;
-		}
+		iov = slc_sink_iov_advance(iov, &cnt, (size_t)n);
 	}
 	return 0;
 }
@@ -433,17 +427,10 @@ slc_sink_forward_worker_open(void *sink, uint32_t worker, struct slc_sink_worker
 	struct slc_sink_forward_worker *w;
 	int rc;
 
-	if (worker >= SLC_SINK_FORWARD_WORKERS_MAX)
-		return -EINVAL;
-	/* A2: pairs with R2 in slc_sink_forward_worker_close: the previous owner's last counter
-	 * updates are done before this owner starts. */
-	if (atomic_exchange_explicit(&s->claimed[worker], true, memory_order_acquire))
-		return -EBUSY;
-	w = calloc(1, sizeof(*w));
-	if (w == NULL) {
-		rc = -ENOMEM;
-		goto err_unclaim;
-	}
+	w = slc_sink_worker_claim(s->claimed, SLC_SINK_FORWARD_WORKERS_MAX, worker, sizeof(*w),
+	                          &rc);
+	if (w == NULL)
+		return rc;
 	w->buf = malloc(s->cfg.batch_bytes);
 	if (w->buf == NULL) {
 		rc = -ENOMEM;
@@ -463,9 +450,7 @@ slc_sink_forward_worker_open(void *sink, uint32_t worker, struct slc_sink_worker
 	return 0;
 
 err_free_worker:
-	free(w);
-err_unclaim:
-	atomic_store_explicit(&s->claimed[worker], false, memory_order_release);
+	slc_sink_worker_unclaim(s->claimed, worker, w);
 	return rc;
 }
 
@@ -559,7 +544,5 @@ slc_sink_forward_worker_close(struct slc_sink_worker *sw)
 		            (unsigned long long)w->dropped);
 	conn_close(w);
 	free(w->buf);
-	free(w);
-	/* R2: pairs with A2 in slc_sink_forward_worker_open. */
-	atomic_store_explicit(&s->claimed[worker], false, memory_order_release);
+	slc_sink_worker_unclaim(s->claimed, worker, w);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "claim.h"
 #include "kafka_priv.h"
 
 /* ---- the operations ---- */
@@ -23,17 +24,9 @@ slc_sink_kafka_worker_open(void *sink, uint32_t worker, struct slc_sink_worker *
 	struct slc_sink_kafka_worker *w;
 	int rc;
 
-	if (worker >= s->workers)
-		return -EINVAL;
-	/* A3: pairs with R3 in slc_sink_kafka_worker_close: the previous owner's last updates are done
-	 * before this owner starts. */
-	if (atomic_exchange_explicit(&s->claimed[worker], true, memory_order_acquire))
-		return -EBUSY;
-	w = calloc(1, sizeof(*w));
-	if (w == NULL) {
-		rc = -ENOMEM;
-		goto err_unclaim;
-	}
+	w = slc_sink_worker_claim(s->claimed, s->workers, worker, sizeof(*w), &rc);
+	if (w == NULL)
+		return rc;
 	w->sink = s;
 	w->worker = worker;
 	w->ws = &s->ws[worker];
@@ -52,9 +45,7 @@ slc_sink_kafka_worker_open(void *sink, uint32_t worker, struct slc_sink_worker *
 	return 0;
 
 err_free_worker:
-	free(w);
-err_unclaim:
-	atomic_store_explicit(&s->claimed[worker], false, memory_order_release);
+	slc_sink_worker_unclaim(s->claimed, worker, w);
 	return rc;
 }
 
@@ -226,7 +217,5 @@ slc_sink_kafka_worker_close(struct slc_sink_worker *sw)
 			        "destroy waits for them",
 			        worker, (long long)left);
 	}
-	free(w);
-	/* R3: pairs with A3 in slc_sink_kafka_worker_open. */
-	atomic_store_explicit(&s->claimed[worker], false, memory_order_release);
+	slc_sink_worker_unclaim(s->claimed, worker, w);
 }

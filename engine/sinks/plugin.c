@@ -15,6 +15,7 @@
 
 #include "ring.h" /* SLC_ASSERT, SLC_CACHE_LINE */
 #include "plugin.h"
+#include "claim.h"
 #include "common.h"
 #include "sluice_plugin.h"
 
@@ -299,17 +300,9 @@ plugin_worker_open(void *sink, uint32_t worker, struct slc_sink_worker **out)
 	struct slc_sink_plugin_worker *w;
 	int rc;
 
-	if (worker >= SLC_SINK_PLUGIN_WORKERS_MAX)
-		return -EINVAL;
-	/* A1: pairs with R1 in plugin_worker_close: the previous owner's last counter
-	 * updates are done before this owner starts. */
-	if (atomic_exchange_explicit(&s->claimed[worker], true, memory_order_acquire))
-		return -EBUSY;
-	w = calloc(1, sizeof(*w));
-	if (w == NULL) {
-		rc = -ENOMEM;
-		goto err_unclaim;
-	}
+	w = slc_sink_worker_claim(s->claimed, SLC_SINK_PLUGIN_WORKERS_MAX, worker, sizeof(*w), &rc);
+	if (w == NULL)
+		return rc;
 	w->conv = calloc(SLC_SINK_PLUGIN_BATCH_MAX, sizeof(*w->conv));
 	if (w->conv == NULL) {
 		rc = -ENOMEM;
@@ -334,9 +327,7 @@ plugin_worker_open(void *sink, uint32_t worker, struct slc_sink_worker **out)
 err_free_conv:
 	free(w->conv);
 err_free_worker:
-	free(w);
-err_unclaim:
-	atomic_store_explicit(&s->claimed[worker], false, memory_order_release);
+	slc_sink_worker_unclaim(s->claimed, worker, w);
 	return rc;
 }
 
@@ -384,36 +375,37 @@ plugin_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uint32_t n)
 	return first_rc;
 }
 
+/* Calls an optional worker hook (flush, reopen): 0 when the plugin has none, else its
+ * result as -errno, counted and logged as `what` failed. */
+static int
+plugin_worker_hook(struct slc_sink_plugin_worker *w, int (*hook)(void *wstate), const char *what)
+{
+	int rc;
+
+	if (hook == NULL)
+		return 0;
+	rc = plugin_rc(hook(w->wstate));
+	if (rc != 0) {
+		slc_sink_stat_add(&w->st->errors, 1);
+		wlog(w, LOG_ERROR, "%s failed: %s", what, strerror(-rc));
+	}
+	return rc;
+}
+
 static int
 plugin_flush(struct slc_sink_worker *sw)
 {
 	struct slc_sink_plugin_worker *w = (struct slc_sink_plugin_worker *)sw;
-	int rc;
 
-	if (w->sink->p.flush == NULL)
-		return 0;
-	rc = plugin_rc(w->sink->p.flush(w->wstate));
-	if (rc != 0) {
-		slc_sink_stat_add(&w->st->errors, 1);
-		wlog(w, LOG_ERROR, "flush failed: %s", strerror(-rc));
-	}
-	return rc;
+	return plugin_worker_hook(w, w->sink->p.flush, "flush");
 }
 
 static int
 plugin_reopen(struct slc_sink_worker *sw)
 {
 	struct slc_sink_plugin_worker *w = (struct slc_sink_plugin_worker *)sw;
-	int rc;
 
-	if (w->sink->p.reopen == NULL)
-		return 0;
-	rc = plugin_rc(w->sink->p.reopen(w->wstate));
-	if (rc != 0) {
-		slc_sink_stat_add(&w->st->errors, 1);
-		wlog(w, LOG_ERROR, "reopen failed: %s", strerror(-rc));
-	}
-	return rc;
+	return plugin_worker_hook(w, w->sink->p.reopen, "reopen");
 }
 
 static void
@@ -431,9 +423,7 @@ plugin_worker_close(struct slc_sink_worker *sw)
 	if (s->p.worker_close != NULL && s->p.worker_open != NULL)
 		s->p.worker_close(w->wstate);
 	free(w->conv);
-	free(w);
-	/* R1: pairs with A1 in plugin_worker_open. */
-	atomic_store_explicit(&s->claimed[worker], false, memory_order_release);
+	slc_sink_worker_unclaim(s->claimed, worker, w);
 }
 
 /* The ops' create: plugin:PATH.so?ARG, what follows the ? is the plugin's to read. */

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "file_priv.h"
+#include "sinks/claim.h"
 #include "metrics/expo.h"
 #include "sinks/file/spec.h"
 
@@ -257,17 +258,9 @@ file_worker_open(void *sink, uint32_t worker, struct slc_sink_worker **out)
 	bool found;
 	int rc;
 
-	if (worker >= SLC_SINK_FILE_WORKERS_MAX)
-		return -EINVAL;
-	/* A1: pairs with R1 in file_worker_close: the previous owner's last counter updates
-	 * and files are done before this owner starts. */
-	if (atomic_exchange_explicit(&s->claimed[worker], true, memory_order_acquire))
-		return -EBUSY;
-	w = calloc(1, sizeof(*w));
-	if (w == NULL) {
-		rc = -ENOMEM;
-		goto err_unclaim;
-	}
+	w = slc_sink_worker_claim(s->claimed, SLC_SINK_FILE_WORKERS_MAX, worker, sizeof(*w), &rc);
+	if (w == NULL)
+		return rc;
 	w->buf = malloc(WBUF_SIZE);
 	if (w->buf == NULL) {
 		rc = -ENOMEM;
@@ -318,9 +311,7 @@ err_free_path:
 err_free_buf:
 	free(w->buf);
 err_free_worker:
-	free(w);
-err_unclaim:
-	atomic_store_explicit(&s->claimed[worker], false, memory_order_release);
+	slc_sink_worker_unclaim(s->claimed, worker, w);
 	return rc;
 }
 
@@ -449,9 +440,7 @@ file_worker_close(struct slc_sink_worker *sw)
 	free(w->refused_idx);
 	free(w->path);
 	free(w->buf);
-	free(w);
-	/* R1: pairs with A1 in file_worker_open. */
-	atomic_store_explicit(&s->claimed[worker], false, memory_order_release);
+	slc_sink_worker_unclaim(s->claimed, worker, w);
 }
 
 static void

@@ -8,6 +8,7 @@
 
 #include "crc32c.h"
 #include "file_priv.h"
+#include "sinks/iov.h"
 
 #define CREATE_TRIES 64 /* names taken by someone else before we give up (-EEXIST) */
 
@@ -113,15 +114,7 @@ slc_file_pend_flush(struct slc_sink_file_worker *w)
 		}
 		/* A short write (a signal, a full disk about to say ENOSPC): go on from the
 		 * first byte not written. */
-		while (cnt > 0 && (size_t)n >= iov->iov_len) {
-			n -= (ssize_t)iov->iov_len;
-			iov++;
-			cnt--;
-		}
-		if (cnt > 0) {
-			iov->iov_base = (uint8_t *)iov->iov_base + n;
-			iov->iov_len -= (size_t)n;
-		}
+		iov = slc_sink_iov_advance(iov, &cnt, (size_t)n);
 	}
 	slc_sink_stat_add(&w->st->records, w->pend_records);
 	slc_sink_stat_add(&w->st->bytes, w->pend_bytes);
