@@ -96,9 +96,9 @@ int slc_addr_resolve(const char *host, uint16_t port, int socktype, bool numeric
 
 /*
  * "a.b.c.d:port" or "[v6]:port" of sa (len bytes), NUL-terminated in out[cap]; cap
- * SLC_ADDR_SA_STR_MAX (or SLC_ADDR_STR_MAX) always suffices. A link-local IPv6 address keeps its scope
- * ("[fe80::1%eth0]:80"). On failure out holds "?" (when cap > 1), for the log line that
- * prints it anyway.
+ * SLC_ADDR_SA_STR_MAX (or SLC_ADDR_STR_MAX) always suffices. A link-local IPv6 address
+ * keeps its scope ("[fe80::1%eth0]:80"). On failure out holds "?" (when cap > 1), for the
+ * log line that prints it anyway.
  * Returns 0, -EAFNOSUPPORT (neither AF_INET nor AF_INET6), -EINVAL (len shorter than the
  * family's sockaddr) or -ENOSPC (cap too small).
  */
