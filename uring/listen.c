@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* listen.c: the reactor's listening sockets: open, arm (accept, UDP recvmsg), accept. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -94,28 +93,15 @@ peer_str(int fd, char *out, size_t len)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
 
 	/* A peer that reset the connection before it was accepted has no address any more
-	 * (ENOTCONN): say so rather than print "?:0". */
+	 * (ENOTCONN): say so rather than print "?". */
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0) {
 		snprintf(out, len, "an unknown peer (%s)",
 		         errno == ENOTCONN ? "gone" : "no address");
 		return;
 	}
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		port = ntohs(sin->sin_port);
-	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-		port = ntohs(sin6->sin6_port);
-	}
-	snprintf(out, len, "%s:%u", host, port);
+	slc_addr_format((const struct sockaddr *)&ss, sl, out, len);
 }
 
 static void
@@ -145,7 +131,7 @@ on_accept_result(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 		}
 	}
 	if (r->conn_nfree == 0 || r->stopping) {
-		char peer[INET6_ADDRSTRLEN + 8];
+		char peer[SLC_ADDR_SA_STR_MAX];
 
 		peer_str(cqe->res, peer, sizeof(peer));
 		close(cqe->res);

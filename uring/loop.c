@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* loop.c: the reactor's loop and its per-message path: completions, framing, deliver. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -554,16 +553,10 @@ on_udp(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 		}
 		stat_add(&l->stats.bytes, o->payloadlen);
 		if ((o->flags & MSG_TRUNC) || o->payloadlen > r->cfg.max_frame) {
-			char peer[INET6_ADDRSTRLEN + 8] = "?";
-			struct sockaddr_storage *ss = io_uring_recvmsg_name(o);
+			char peer[SLC_ADDR_SA_STR_MAX];
 
-			if (o->namelen >= sizeof(struct sockaddr_in) && ss->ss_family == AF_INET) {
-				struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-				char host[INET_ADDRSTRLEN];
-
-				inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-				snprintf(peer, sizeof(peer), "%s:%u", host, ntohs(sin->sin_port));
-			}
+			/* "?" where the name is cut short or of another family. */
+			slc_addr_format(io_uring_recvmsg_name(o), o->namelen, peer, sizeof(peer));
 			stat_add(&l->stats.udp_drops[SLC_UDP_DROP_OVERSIZE], 1);
 			stat_add(&l->stats.frames_rejected[SLC_FRAME_ERR_OVERSIZE], 1);
 			slc_reactor_log(r, LOGK_UDP, 1,

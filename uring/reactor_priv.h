@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/addr.h"
 #include "compat.h"
 #include "reactor.h"
 #include "ring.h"
@@ -136,8 +137,8 @@ struct conn {
 	uint64_t frame_end_ns; /* when a frame last ended (or accept): the idle timeout's
 	                          measure of a frame kept open by dribbling */
 	struct slc_msg held;
-	struct ack_conn *ack; /* NULL unless the listener has acks */
-	char peer[INET6_ADDRSTRLEN + 8];
+	struct ack_conn *ack;           /* NULL unless the listener has acks */
+	char peer[SLC_ADDR_SA_STR_MAX]; /* "a.b.c.d:port" or "[v6]:port", for logs */
 };
 
 struct listener {

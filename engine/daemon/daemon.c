@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/addr.h"
 #include "daemon_priv.h"
 #include "sinks/registry.h"
 
@@ -190,21 +191,20 @@ slc_daemon_listen_url(const struct slc_daemon *d, uint32_t i, char *buf, size_t 
 {
 	static const char *const framing[] = {"lines", "len32", "syslog"};
 	const struct slc_listener_cfg *l = &d->cfg.listen[i];
-	char host[INET6_ADDRSTRLEN];
-	bool v6 = l->addr.ss_family == AF_INET6;
+	struct sockaddr_storage bound = l->addr;
+	char addr[SLC_ADDR_SA_STR_MAX];
 
-	if (v6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&l->addr)->sin6_addr, host,
-		          sizeof(host));
+	/* The bound port, not the configured one (0: any free port). */
+	if (bound.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&bound)->sin6_port = htons(d->port[i]);
 	else
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)&l->addr)->sin_addr, host,
-		          sizeof(host));
+		((struct sockaddr_in *)&bound)->sin_port = htons(d->port[i]);
+	slc_addr_format((const struct sockaddr *)&bound, sizeof(bound), addr, sizeof(addr));
 	if (l->proto == SLC_LISTENER_UDP)
-		snprintf(buf, len, "udp://%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "",
-		         d->port[i]);
+		snprintf(buf, len, "udp://%s", addr);
 	else
-		snprintf(buf, len, "tcp://%s%s%s:%u?framing=%s%s", v6 ? "[" : "", host,
-		         v6 ? "]" : "", d->port[i], framing[l->framing], l->acks ? "+ack" : "");
+		snprintf(buf, len, "tcp://%s?framing=%s%s", addr, framing[l->framing],
+		         l->acks ? "+ack" : "");
 }
 
 /*
@@ -446,7 +446,7 @@ slc_daemon_create(const struct slc_cfg *c, int *err)
 		goto err_destroy;
 	}
 	if (c->metrics.addrlen != 0) {
-		char addr[INET6_ADDRSTRLEN + 8], host[INET6_ADDRSTRLEN];
+		char addr[SLC_ADDR_SA_STR_MAX];
 		const struct sockaddr_storage *ss = &c->metrics.addr;
 		struct slc_metrics_server_cfg mc = {
 		        .addr = (const struct sockaddr *)ss,
@@ -458,17 +458,7 @@ slc_daemon_create(const struct slc_cfg *c, int *err)
 		        .log = lib_log,
 		};
 
-		if (ss->ss_family == AF_INET6) {
-			const struct sockaddr_in6 *a = (const void *)ss;
-
-			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-			snprintf(addr, sizeof(addr), "[%s]:%u", host, ntohs(a->sin6_port));
-		} else {
-			const struct sockaddr_in *a = (const void *)ss;
-
-			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-			snprintf(addr, sizeof(addr), "%s:%u", host, ntohs(a->sin_port));
-		}
+		slc_addr_format((const struct sockaddr *)ss, sizeof(*ss), addr, sizeof(addr));
 		d->metrics = slc_metrics_server_create(&mc, &rc);
 		if (d->metrics == NULL) {
 			slc_daemon_log(SLC_CFG_LOG_ERROR, "--metrics %s: %s", addr, strerror(-rc));

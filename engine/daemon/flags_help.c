@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* flags_help.c: text out of the flag table: --help, docs/flags.md and the start-up log line. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <string.h>
 
+#include "base/addr.h"
 #include "flags_priv.h"
 #include "sinks/registry.h"
 
@@ -285,19 +284,10 @@ slc_cfg_print_markdown(FILE *f)
 void
 slc_cfg_fmt_addr(struct slc_cfg_sbuf *b, const struct sockaddr_storage *ss)
 {
-	char host[INET6_ADDRSTRLEN];
+	char text[SLC_ADDR_SA_STR_MAX];
 
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-
-		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-		slc_cfg_sb_printf(b, "[%s]:%u", host, ntohs(a->sin6_port));
-	} else {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-
-		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-		slc_cfg_sb_printf(b, "%s:%u", host, ntohs(a->sin_port));
-	}
+	slc_addr_format((const struct sockaddr *)ss, sizeof(*ss), text, sizeof(text));
+	slc_cfg_sb_printf(b, "%s", text);
 }
 
 void

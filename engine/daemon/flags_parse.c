@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* flags_parse.c: the flag parser's value parsers: numbers, units, addresses, URLs, lists. */
-#include <arpa/inet.h>
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/addr.h"
 #include "flags_priv.h"
 #include "numa.h"
 #include "sinks/registry.h"
@@ -163,99 +162,6 @@ duration_parse(const char *s, uint32_t unit_ms, uint64_t *v)
 	return 0;
 }
 
-/* Decimal 0..65535 of exactly s[0..n): 0, or -EINVAL. */
-static int
-port_parse(const char *s, size_t n, uint16_t *port)
-{
-	uint32_t x = 0;
-
-	if (n == 0 || n > 5)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		x = x * 10 + (uint32_t)(s[i] - '0');
-	}
-	if (x > 65535)
-		return -EINVAL;
-	*port = (uint16_t)x;
-	return 0;
-}
-
-/*
- * "ADDR:PORT" in s[0..n), ADDR a numeric IPv4 address or a numeric IPv6 address in [].
- * Numeric only: a listener binds before any resolver is worth trusting, and a name that
- * resolves to several addresses would make "where does it listen" ambiguous.
- */
-static int
-addr_parse(const char *s, size_t n, struct sockaddr_storage *ss, socklen_t *sslen, const char **why)
-{
-	char host[INET6_ADDRSTRLEN + 1];
-	const char *hs, *he, *colon;
-	uint16_t port;
-	bool v6 = false;
-
-	if (n > 0 && s[0] == '[') {
-		he = memchr(s, ']', n);
-		if (he == NULL) {
-			*why = "no ] after the IPv6 address";
-			return -EINVAL;
-		}
-		hs = s + 1;
-		colon = he + 1;
-		if (colon >= s + n || *colon != ':') {
-			*why = "no :PORT after the address";
-			return -EINVAL;
-		}
-		v6 = true;
-	} else {
-		colon = memrchr(s, ':', n);
-		if (colon == NULL) {
-			*why = "no :PORT after the address";
-			return -EINVAL;
-		}
-		hs = s;
-		he = colon;
-		if (memchr(hs, ':', (size_t)(he - hs)) != NULL) {
-			*why = "an IPv6 address goes in [ ]";
-			return -EINVAL;
-		}
-	}
-	if (port_parse(colon + 1, (size_t)(s + n - colon - 1), &port) != 0) {
-		*why = "the port is not a number in 0..65535";
-		return -EINVAL;
-	}
-	if ((size_t)(he - hs) >= sizeof(host) || he == hs) {
-		*why = v6 ? "not a numeric IPv6 address" : "not a numeric IPv4 address";
-		return -EINVAL;
-	}
-	memcpy(host, hs, (size_t)(he - hs));
-	host[he - hs] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	if (v6) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-
-		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1) {
-			*why = "not a numeric IPv6 address";
-			return -EINVAL;
-		}
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons(port);
-		*sslen = sizeof(*a);
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)ss;
-
-		if (inet_pton(AF_INET, host, &a->sin_addr) != 1) {
-			*why = "not a numeric IPv4 address";
-			return -EINVAL;
-		}
-		a->sin_family = AF_INET;
-		a->sin_port = htons(port);
-		*sslen = sizeof(*a);
-	}
-	return 0;
-}
-
 /* "tcp://ADDR:PORT[?framing=F]" or "udp://ADDR:PORT". */
 static int
 listen_parse(const char *s, struct slc_listener_cfg *l, const char **why)
@@ -274,8 +180,8 @@ listen_parse(const char *s, struct slc_listener_cfg *l, const char **why)
 	}
 	rest = s + 6;
 	q = strchr(rest, '?');
-	if (addr_parse(rest, q != NULL ? (size_t)(q - rest) : strlen(rest), &l->addr, &l->addrlen,
-	               why) != 0)
+	if (slc_addr_parse(rest, q != NULL ? (size_t)(q - rest) : strlen(rest), &l->addr,
+	                   &l->addrlen, why) != 0)
 		return -EINVAL;
 	if (q != NULL) {
 		if (l->proto == SLC_LISTENER_UDP) {
@@ -509,7 +415,7 @@ slc_cfg_opt_apply(struct slc_cfg *c, const struct slc_cfg_opt *o, struct slc_cfg
 			memset(a, 0, sizeof(*a));
 			return 0;
 		}
-		if (addr_parse(val, strlen(val), &a->addr, &a->addrlen, &why) != 0)
+		if (slc_addr_parse(val, strlen(val), &a->addr, &a->addrlen, &why) != 0)
 			return refuse(msg, len, o, val, "is not valid", why);
 		return 0;
 	}

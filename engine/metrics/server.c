@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/addr.h"
 #include "msg.h" /* slc_mono_ns */
 
 #define CONTENT_TYPE_METRICS "text/plain; version=0.0.4; charset=utf-8"
@@ -591,83 +592,17 @@ err_out:
 	return NULL;
 }
 
-static int
-port_parse(const char *s, uint16_t *port)
-{
-	unsigned long v = 0;
-
-	if (*s == '\0')
-		return -EINVAL;
-	for (; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		v = v * 10 + (unsigned long)(*s - '0');
-		if (v > 65535)
-			return -EINVAL;
-	}
-	*port = (uint16_t)v;
-	return 0;
-}
-
-/* "ADDR:PORT", the form --metrics takes (cfg.c reads it the same way). */
-static int
-addr_parse(const char *s, struct sockaddr_storage *ss, socklen_t *sslen)
-{
-	char host[INET6_ADDRSTRLEN];
-	const char *hs, *he, *colon;
-	uint16_t port;
-	bool v6 = false;
-
-	if (s == NULL)
-		return -EINVAL;
-	if (s[0] == '[') {
-		hs = s + 1;
-		he = strchr(hs, ']');
-		if (he == NULL || he[1] != ':')
-			return -EINVAL;
-		colon = he + 1;
-		v6 = true;
-	} else {
-		hs = s;
-		colon = strrchr(s, ':');
-		if (colon == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL)
-			return -EINVAL;
-		he = colon;
-	}
-	if (port_parse(colon + 1, &port) != 0 || he == hs || (size_t)(he - hs) >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, hs, (size_t)(he - hs));
-	host[he - hs] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	if (v6) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-
-		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
-			return -EINVAL;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons(port);
-		*sslen = sizeof(*a);
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)ss;
-
-		if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
-			return -EINVAL;
-		a->sin_family = AF_INET;
-		a->sin_port = htons(port);
-		*sslen = sizeof(*a);
-	}
-	return 0;
-}
-
 struct slc_metrics_server *
 slc_metrics_server_start(const char *addr_port, slc_metrics_render_fn render, void *ctx, int *err)
 {
 	struct slc_metrics_server_cfg cfg = {.render = render, .render_ctx = ctx};
 	struct sockaddr_storage ss;
-	int rc = addr_parse(addr_port, &ss, &cfg.addrlen);
+	const char *why;
 
-	if (rc != 0) {
-		*err = rc;
+	/* The form --metrics takes, read by the same parser. */
+	if (addr_port == NULL ||
+	    slc_addr_parse(addr_port, strlen(addr_port), &ss, &cfg.addrlen, &why) != 0) {
+		*err = -EINVAL;
 		return NULL;
 	}
 	cfg.addr = (const struct sockaddr *)&ss;

@@ -70,8 +70,9 @@ struct slc_metrics_server *slc_metrics_server_create(const struct slc_metrics_se
 
 /*
  * The same from "ADDR:PORT" (a numeric IPv4 address, or a numeric IPv6 address in [ ]:
- * "127.0.0.1:9140", "[::1]:0", "0.0.0.0:9140"), logging to stderr. *err as above; -EINVAL
- * also for a string that is not of that form (a host name, no port, port > 65535).
+ * "127.0.0.1:9140", "[::1]:0", "0.0.0.0:9140"; slc_addr_parse, as --metrics), logging to
+ * stderr. *err as above; -EINVAL also for a string that is not of that form (a host name,
+ * no port, a port above 65535 or of more than 5 digits).
  */
 struct slc_metrics_server *
 slc_metrics_server_start(const char *addr_port, slc_metrics_render_fn render, void *ctx, int *err);

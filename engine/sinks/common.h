@@ -49,16 +49,4 @@ void slc_sink_logf(slc_sink_log_fn log, void *log_ctx, int level, const char *fm
 void slc_sink_default_log(void *ctx, int level, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
-/* Spec checks (libc only: the flag parser's side links them too). */
-
-/* A host name as a peer's address: 1..253 of letters, digits, '-' and '.' (an IPv4
- * address passes); no name server or client library sees anything else. */
-bool slc_sink_host_name_ok(const char *s, size_t n);
-
-/* s[0..n) is a numeric IPv6 address (without its []). */
-bool slc_sink_ipv6_ok(const char *s, size_t n);
-
-/* p[0..n) is "1".."65535", digits only; *port (when not NULL) gets it. */
-bool slc_sink_port_ok(const char *p, size_t n, uint16_t *port);
-
 #endif /* SLC_ENGINE_SINKS_COMMON_H */

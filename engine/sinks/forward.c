@@ -42,8 +42,7 @@ resolve(struct slc_sink_forward *s, const struct slc_sink_forward_cfg *cfg)
 {
 	const char *h = cfg->host;
 	size_t n = strlen(h);
-	struct addrinfo hints;
-	char port[8];
+	const char *why;
 	int rc;
 
 	if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
@@ -57,42 +56,27 @@ resolve(struct slc_sink_forward *s, const struct slc_sink_forward_cfg *cfg)
 	}
 	memcpy(s->host, h, n);
 	s->host[n] = '\0';
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	hints.ai_flags = AI_NUMERICSERV;
-	if (strchr(s->host, ':') != NULL) {
-		/* Only an IPv6 address has a colon; a name server must never see it. */
-		hints.ai_family = AF_INET6;
-		hints.ai_flags |= AI_NUMERICHOST;
-		snprintf(s->peer, sizeof(s->peer), "[%s]:%u", s->host, (unsigned)cfg->port);
-	} else if (!slc_sink_host_name_ok(s->host, strlen(s->host))) {
+	/* Only an IPv6 address has a colon, and slc_addr_resolve never hands it to a name
+	 * server; anything else must look like a host name before a resolver sees it. */
+	if (strchr(s->host, ':') == NULL && !slc_addr_host_name_ok(s->host, n)) {
 		create_log(cfg,
 		           "host \"%s\" is not a host name, an IPv4 address or an IPv6 address",
 		           cfg->host);
 		return -EINVAL;
-	} else {
-		snprintf(s->peer, sizeof(s->peer), "%s:%u", s->host, (unsigned)cfg->port);
 	}
-	snprintf(port, sizeof(port), "%u", (unsigned)cfg->port);
-	rc = getaddrinfo(s->host, port, &hints, &s->addrs);
+	slc_addr_join(s->host, cfg->port, s->peer, sizeof(s->peer));
+	rc = slc_addr_resolve(s->host, cfg->port, SOCK_STREAM, false, &s->addrs, &why);
 	switch (rc) {
 	case 0:
-		return 0;
-	case EAI_AGAIN:
-		create_log(cfg, "%s: %s (try again later)", s->peer, gai_strerror(rc));
-		return -EAGAIN;
-	case EAI_MEMORY:
-		return -ENOMEM;
-	case EAI_SYSTEM:
-		rc = errno != 0 ? -errno : -EIO;
-		create_log(cfg, "%s: cannot resolve: %s", s->peer, strerror(-rc));
+	case -ENOMEM:
+		return rc;
+	case -EAGAIN:
+		create_log(cfg, "%s: %s (try again later)", s->peer, why);
 		return rc;
 	default:
-		/* EAI_NONAME, EAI_NODATA, EAI_FAIL, EAI_ADDRFAMILY: no address to send to. */
-		create_log(cfg, "%s: cannot resolve: %s", s->peer, gai_strerror(rc));
-		return -EINVAL;
+		/* No address to send to, or a system error. */
+		create_log(cfg, "%s: cannot resolve: %s", s->peer, why);
+		return rc;
 	}
 }
 

@@ -9,13 +9,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/addr.h"
 #include "common.h"
 #include "forward.h"
 #include "ring.h" /* SLC_ASSERT, SLC_CACHE_LINE */
 
 #define LOG_PER_SEC 5
-#define HOST_MAX    253 /* a DNS name's longest text form; IPv6 text is shorter */
-#define PEER_MAX    (HOST_MAX + sizeof("[]:65535"))
+#define HOST_MAX    SLC_ADDR_HOST_MAX /* a DNS name's longest text form */
+#define PEER_MAX    SLC_ADDR_STR_MAX  /* "[" HOST "]:65535" and its NUL */
 #define DRAIN_READS 16 /* recv() calls spent emptying the receive queue before close */
 
 enum { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };

@@ -3,10 +3,9 @@
 #include "forward.h"
 
 #include <assert.h>
-#include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
+#include "base/addr.h"
 #include "cfg_types.h"
 #include "common.h"
 
@@ -19,36 +18,13 @@ static const char *const framing_names[] = {"lines", "len32", NULL};
 static int
 forward_parse_spec(const char *arg, struct slc_sink_spec *out, const char **why)
 {
-	const char *colon = strrchr(arg, ':');
-	const char *hs = arg;
-	size_t hn;
-
-	if (colon == NULL || !slc_sink_port_ok(colon + 1, strlen(colon + 1), &out->port)) {
-		*why = "no :PORT in 1..65535 at the end";
-		return -EINVAL;
-	}
-	hn = (size_t)(colon - arg);
-	if (hn >= 2 && hs[0] == '[' && hs[hn - 1] == ']') {
-		hs++;
-		hn -= 2;
-		if (!slc_sink_ipv6_ok(hs, hn)) {
-			*why = "not a numeric IPv6 address";
-			return -EINVAL;
-		}
-	} else if (!slc_sink_host_name_ok(hs, hn)) {
-		*why = "HOST is not a host name, an IPv4 address or an [IPv6] address";
-		return -EINVAL;
-	}
-	memcpy(out->arg, hs, hn);
-	out->arg[hn] = '\0';
-	return 0;
+	return slc_addr_split(arg, strlen(arg), false, out->arg, sizeof(out->arg), &out->port, why);
 }
 
 static void
 forward_format(const struct slc_sink_spec *spec, char *buf, size_t len)
 {
-	snprintf(buf, len, strchr(spec->arg, ':') != NULL ? "[%s]:%u" : "%s:%u", spec->arg,
-	         spec->port);
+	slc_addr_join(spec->arg, spec->port, buf, len);
 }
 
 #define FIELD(f) SLC_CFG_FIELD(struct slc_sink_forward_settings, f)

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "base/addr.h"
 #include "cfg_types.h"
 #include "common.h"
 
@@ -17,24 +18,11 @@ static_assert(SLC_CFG_PROPS_MAX == SLC_SINK_KAFKA_PROPS_MAX,
 static bool
 broker_ok(const char *b, size_t n)
 {
-	const char *colon;
+	char host[SLC_ADDR_HOST_MAX + 1];
+	const char *why;
+	uint16_t port;
 
-	if (n > 0 && b[0] == '[') {
-		const char *close = memchr(b, ']', n);
-
-		if (close == NULL || !slc_sink_ipv6_ok(b + 1, (size_t)(close - b) - 1))
-			return false;
-		n -= (size_t)(close - b) + 1;
-		b = close + 1;
-		if (n == 0)
-			return true;
-		return b[0] == ':' && slc_sink_port_ok(b + 1, n - 1, NULL);
-	}
-	colon = memchr(b, ':', n);
-	if (colon == NULL)
-		return slc_sink_host_name_ok(b, n);
-	return slc_sink_host_name_ok(b, (size_t)(colon - b)) &&
-	       slc_sink_port_ok(colon + 1, n - (size_t)(colon - b) - 1, NULL);
+	return slc_addr_split(b, n, true, host, sizeof(host), &port, &why) == 0;
 }
 
 static bool

@@ -3,7 +3,9 @@
 #ifndef SLC_BASE_ADDR_H
 #define SLC_BASE_ADDR_H
 
+#include <net/if.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +40,10 @@
 #define SLC_ADDR_HOST_MAX 253
 /* Room for slc_addr_format's and slc_addr_join's text and its NUL: "[" host "]:65535". */
 #define SLC_ADDR_STR_MAX (SLC_ADDR_HOST_MAX + sizeof("[]:65535"))
+/* Room for slc_addr_format's text of any sockaddr_in or sockaddr_in6 and its NUL, the
+ * scope of a link-local IPv6 address included ("[fe80::1%eth0]:65535"): what a struct
+ * kept per connection holds, where SLC_ADDR_STR_MAX would be mostly unused. */
+#define SLC_ADDR_SA_STR_MAX (INET6_ADDRSTRLEN + IF_NAMESIZE + sizeof("[]:65535"))
 
 /*
  * Decimal port of exactly s[0..n): 1 to 5 digits, nothing else. min is 0 where port 0
@@ -90,9 +96,9 @@ int slc_addr_resolve(const char *host, uint16_t port, int socktype, bool numeric
 
 /*
  * "a.b.c.d:port" or "[v6]:port" of sa (len bytes), NUL-terminated in out[cap]; cap
- * SLC_ADDR_STR_MAX always suffices. A link-local IPv6 address keeps its scope
- * ("[fe80::1%eth0]:80"). On failure out holds "?" (when cap > 1), for the log line that
- * prints it anyway.
+ * SLC_ADDR_SA_STR_MAX (or SLC_ADDR_STR_MAX) always suffices. A link-local IPv6 address
+ * keeps its scope ("[fe80::1%eth0]:80"). On failure out holds "?" (when cap > 1), for the
+ * log line that prints it anyway.
  * Returns 0, -EAFNOSUPPORT (neither AF_INET nor AF_INET6), -EINVAL (len shorter than the
  * family's sockaddr) or -ENOSPC (cap too small).
  */

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -674,4 +675,104 @@ Test(reactor, emfile_keeps_the_reactor_running)
 	slc_reactor_destroy(r);
 	close(go[0]);
 	close(go[1]);
+}
+
+/* What the reactor logged, for tests that check its words; written by the reactor thread. */
+struct log_capture {
+	pthread_mutex_t lock;
+	char text[4096];
+	size_t len;
+};
+
+static void __attribute__((format(printf, 3, 4)))
+capture_log(void *ctx, int level, const char *fmt, ...)
+{
+	struct log_capture *lc = ctx;
+	va_list ap;
+	int n;
+
+	(void)level;
+	pthread_mutex_lock(&lc->lock);
+	va_start(ap, fmt);
+	n = vsnprintf(lc->text + lc->len, sizeof(lc->text) - lc->len, fmt, ap);
+	va_end(ap);
+	if (n > 0) /* cut short: keep what fit */
+		lc->len = lc->len + (size_t)n < sizeof(lc->text) ? lc->len + (size_t)n
+		                                                 : sizeof(lc->text) - 1;
+	if (lc->len + 1 < sizeof(lc->text))
+		lc->text[lc->len++] = '\n';
+	lc->text[lc->len] = '\0';
+	pthread_mutex_unlock(&lc->lock);
+}
+
+static bool
+log_has(struct log_capture *lc, const char *want)
+{
+	for (int i = 0; i < 1000; i++) {
+		bool found;
+
+		pthread_mutex_lock(&lc->lock);
+		found = strstr(lc->text, want) != NULL;
+		pthread_mutex_unlock(&lc->lock);
+		if (found)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/* IPv6 peers are named "[v6]:port" in log lines: a TCP peer closed for a framing error,
+ * and the sender of a UDP datagram dropped as too long (printed as "?" before). */
+Test(reactor, ipv6_peers_are_named_in_brackets)
+{
+	struct sink s = {0};
+	struct log_capture lc = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct slc_listener_cfg l[2] = {listener(SLC_LISTENER_TCP, SLC_FRAME_LINES),
+	                                listener(SLC_LISTENER_UDP, SLC_FRAME_LINES)};
+	struct slc_reactor_cfg cfg = base_cfg(l, 2, &s);
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	socklen_t alen = sizeof(a);
+	struct slc_reactor *r;
+	char big[2048], want[64];
+	int err, tcp, udp;
+
+	for (int i = 0; i < 2; i++) {
+		memset(&l[i].addr, 0, sizeof(l[i].addr));
+		memcpy(&l[i].addr, &a, sizeof(a));
+		l[i].addrlen = sizeof(a);
+	}
+	cfg.log = capture_log;
+	cfg.log_ctx = &lc;
+	r = slc_reactor_create(&cfg, &err);
+	if (r == NULL && (err == -EADDRNOTAVAIL || err == -EAFNOSUPPORT))
+		cr_skip_test("no IPv6 loopback here (%s)", strerror(-err));
+	cr_assert_not_null(r, "%s", strerror(-err));
+	slc_reactor_start(r);
+	memset(big, 'x', sizeof(big));
+
+	a.sin6_port = htons(slc_reactor_listener_port(r, 0));
+	tcp = socket(AF_INET6, SOCK_STREAM, 0);
+	cr_assert_geq(tcp, 0);
+	cr_assert_eq(connect(tcp, (struct sockaddr *)&a, sizeof(a)), 0, "%s", strerror(errno));
+	send_all(tcp, big, sizeof(big)); /* no LF within max_frame: a framing error */
+	cr_assert_eq(getsockname(tcp, (struct sockaddr *)&a, &alen), 0);
+	snprintf(want, sizeof(want), "closing [::1]:%u: ", ntohs(a.sin6_port));
+	cr_expect(log_has(&lc, want), "no \"%s\" in:\n%s", want, lc.text);
+
+	a.sin6_addr = in6addr_loopback;
+	a.sin6_port = htons(slc_reactor_listener_port(r, 1));
+	udp = socket(AF_INET6, SOCK_DGRAM, 0);
+	cr_assert_geq(udp, 0);
+	cr_assert_eq(connect(udp, (struct sockaddr *)&a, sizeof(a)), 0, "%s", strerror(errno));
+	cr_assert_eq(send(udp, big, sizeof(big), 0), (ssize_t)sizeof(big));
+	alen = sizeof(a);
+	cr_assert_eq(getsockname(udp, (struct sockaddr *)&a, &alen), 0);
+	snprintf(want, sizeof(want), "dropped a datagram from [::1]:%u: over max-frame",
+	         ntohs(a.sin6_port));
+	cr_expect(log_has(&lc, want), "no \"%s\" in:\n%s", want, lc.text);
+
+	slc_reactor_stop(r, 1000);
+	close(tcp);
+	close(udp);
+	slc_reactor_destroy(r);
 }

@@ -323,6 +323,9 @@ Test(metrics, bad_address_is_einval)
 	        "[]:80",
 	        ":80",
 	        "127.0.0.1:+80",
+	        /* More than 5 digits: refused as --metrics refuses it (slc_addr_parse); this
+	         * call took any number of leading zeros before. */
+	        "127.0.0.1:000080",
 	};
 	struct counters c = {0};
 

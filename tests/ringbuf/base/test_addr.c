@@ -257,6 +257,19 @@ Test(addr, format_keeps_the_scope_of_a_link_local_address)
 	cr_expect_eq(strcmp(text + strlen(text) - 4, "]:80"), 0, "%s", text);
 }
 
+/* The longest texts of a sockaddr fit SLC_ADDR_SA_STR_MAX, the room kept per connection. */
+Test(addr, format_fits_the_per_connection_room)
+{
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(65535)};
+	char text[SLC_ADDR_SA_STR_MAX];
+
+	inet_pton(AF_INET6, "fe80:ffff:ffff:ffff:ffff:ffff:ffff:ffff", &a.sin6_addr);
+	a.sin6_scope_id = 4294967295u; /* no such interface: the scope prints as a number */
+	cr_assert_eq(slc_addr_format((const struct sockaddr *)&a, sizeof(a), text, sizeof(text)),
+	             0);
+	cr_expect_str_eq(text, "[fe80:ffff:ffff:ffff:ffff:ffff:ffff:ffff%4294967295]:65535");
+}
+
 Test(addr, format_refuses_other_families_and_short_buffers)
 {
 	struct sockaddr_un un = {.sun_family = AF_UNIX};
