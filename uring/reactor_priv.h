@@ -316,9 +316,7 @@ struct slc_reactor {
 	struct slc_frame_piece pieces[BATCH]; /* the burst the parser cut */
 	struct slc_reactor_stats stats;
 	/* slc_reactor_log's rate limit, per LOGK_ kind. */
-	uint64_t log_window_ns[LOGK__COUNT];
-	uint32_t log_count[LOGK__COUNT];
-	uint32_t log_suppressed[LOGK__COUNT];
+	struct slc_log_limit log_limit[LOGK__COUNT];
 };
 
 /* ---- small helpers ------------------------------------------------------------------ */
