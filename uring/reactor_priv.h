@@ -351,7 +351,7 @@ reactor_sqe(struct slc_reactor *r)
 /* At most a few lines a second of each kind; the next line says how many were not
  * written (reactor.c). */
 void slc_reactor_log(struct slc_reactor *r, int kind, int level, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
+        SLC_PRINTF(4, 5);
 
 /* ---- buffers (bufring.c; the per-message part inline) ------------------------------- */
 

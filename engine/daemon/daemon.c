@@ -27,8 +27,7 @@ slc_daemon_log_level_set(enum slc_cfg_log_level level)
 	atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);
 }
 
-static void __attribute__((format(printf, 2, 0)))
-vlog(enum slc_cfg_log_level level, const char *fmt, va_list ap)
+static void SLC_PRINTF(2, 0) vlog(enum slc_cfg_log_level level, const char *fmt, va_list ap)
 {
 	char line[1024];
 	int n;

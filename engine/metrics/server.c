@@ -108,7 +108,7 @@ static void SLC_PRINTF(3, 4) slog(struct slc_metrics_server *s, int level, const
 }
 
 /* libmicrohttpd's messages: mostly about clients (a bad request, a reset), so warnings. */
-static void __attribute__((format(printf, 2, 0))) mhd_log(void *cls, const char *fmt, va_list ap)
+static void SLC_PRINTF(2, 0) mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	struct slc_metrics_server *s = cls;
 	char line[400];

@@ -22,30 +22,28 @@
 
 static const uint8_t lf[1] = {'\n'}; /* the lines framing's end of a message sent uncopied */
 
-/* A worker's line, "forward sink worker N: PEER: " first; limited: at most LOG_PER_SEC
- * lines a second per worker, the next line saying how many were not written (a peer that
- * is down for hours must not fill the log with connect failures). */
-static void SLC_PRINTF(4, 0) wlogv(struct slc_sink_forward_worker *w, bool limited, int level,
-                                   const char *fmt, va_list ap)
+/* A worker's line, "forward sink worker N: PEER: " first. wlog: at most LOG_PER_SEC lines
+ * a second per worker, the next line saying how many were not written (a peer that is
+ * down for hours must not fill the log with connect failures). wlog_always: not limited,
+ * for the two lines a worker writes about a cancel, which must not be among the lines a
+ * limit drops. */
+#define wlog(w, ...)        wlog_at(w, true, __VA_ARGS__)
+#define wlog_always(w, ...) wlog_at(w, false, __VA_ARGS__)
+
+static void SLC_PRINTF(4, 5)
+        wlog_at(struct slc_sink_forward_worker *w, bool limited, int level, const char *fmt, ...)
 {
 	const struct slc_sink_forward_cfg *cfg = &w->sink->cfg;
 	char prefix[PEER_MAX + 48];
+	va_list ap;
 
 	snprintf(prefix, sizeof(prefix), "forward sink worker %u: %s: ", w->worker, w->sink->peer);
+	va_start(ap, fmt);
 	if (limited)
 		slc_log_limitedv(&w->log_limit, LOG_PER_SEC, slc_mono_ns(), cfg->log, cfg->log_ctx,
 		                 level, prefix, fmt, ap);
 	else
 		slc_logv(cfg->log, cfg->log_ctx, level, prefix, fmt, ap);
-}
-
-static void SLC_PRINTF(3, 4)
-        wlog(struct slc_sink_forward_worker *w, int level, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	wlogv(w, true, level, fmt, ap);
 	va_end(ap);
 }
 
@@ -384,18 +382,6 @@ buf_send(struct slc_sink_forward_worker *w)
 		w->msgs = 0;
 	}
 	return rc;
-}
-
-/* Not rate-limited: for the two lines a worker writes about a cancel, which must not be
- * among the lines a limit drops. */
-static void SLC_PRINTF(3, 4)
-        wlog_always(struct slc_sink_forward_worker *w, int level, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	wlogv(w, false, level, fmt, ap);
-	va_end(ap);
 }
 
 /*
