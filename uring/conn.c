@@ -149,7 +149,7 @@ slc_conn_pause(struct slc_reactor *r, struct conn *c)
 void
 slc_conn_keep_failed(struct slc_reactor *r, struct conn *c)
 {
-	slc_reactor_log(r, LOGK_CLOSE, 0,
+	slc_reactor_log(r, LOGK_CLOSE, SLC_LOG_ERROR,
 	                "closing %s: no memory left to keep its received bytes (%u records)",
 	                c->peer, r->pend_nrecords);
 	slc_conn_close(r, c, SLC_CLOSE_NO_MEMORY);

@@ -104,14 +104,14 @@ slc_conn_ack_violation(struct slc_reactor *r, struct conn *c, enum slc_ack_error
 
 	stat_add(&r->listeners[c->listener].stats.ack_errors[e], 1);
 	if (e == SLC_ACK_ERR_SHORT || e == SLC_ACK_ERR_ZERO || e == SLC_ACK_ERR_WRAP)
-		slc_reactor_log(r, LOGK_ACK, 1, "closing %s: ack protocol: %s", c->peer,
+		slc_reactor_log(r, LOGK_ACK, SLC_LOG_WARN, "closing %s: ack protocol: %s", c->peer,
 		                e == SLC_ACK_ERR_SHORT ? "a frame shorter than its sequence number"
 		                : e == SLC_ACK_ERR_ZERO
 		                        ? "the first sequence number is 0"
 		                        : "a frame after sequence number 2^64 - 1 (they do "
 		                          "not wrap: reconnect)");
 	else
-		slc_reactor_log(r, LOGK_ACK, 1,
+		slc_reactor_log(r, LOGK_ACK, SLC_LOG_WARN,
 		                "closing %s: ack protocol: %s: sequence number %" PRIu64
 		                ", expected %" PRIu64 ", window %" PRIu64 "..%" PRIu64,
 		                c->peer, slc_ack_error_str(e), seq, a->win.next, a->win.base,
@@ -160,7 +160,7 @@ slc_conn_ack_queue_run(struct slc_reactor *r)
 			continue;
 		if (a->failed) {
 			slc_reactor_log(
-			        r, LOGK_ACK, 1,
+			        r, LOGK_ACK, SLC_LOG_WARN,
 			        "closing %s: the sink could not make frames durable: they are not "
 			        "acknowledged, and the client sends them again",
 			        c->peer);
@@ -196,8 +196,9 @@ slc_conn_ack_on_send(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t i
 		default:
 			/* The peer is gone; its receive sees the same soon, but nothing more
 			 * can be acknowledged anyway. */
-			slc_reactor_log(r, LOGK_CLOSE, 1, "closing %s: sending an ack failed: %s",
-			                c->peer, strerror(-cqe->res));
+			slc_reactor_log(r, LOGK_CLOSE, SLC_LOG_WARN,
+			                "closing %s: sending an ack failed: %s", c->peer,
+			                strerror(-cqe->res));
 			slc_conn_close(r, c, SLC_CLOSE_RESET);
 			return;
 		}

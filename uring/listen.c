@@ -121,12 +121,12 @@ on_accept_result(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 			/* Out of descriptors or memory: keep running, try again a bit later. */
 			stat_add(&l->stats.refused, 1);
 			l->rearm_at_ns = r->now_ns + ACCEPT_BACKOFF;
-			slc_reactor_log(r, LOGK_ACCEPT, 1, "accept on port %u: %s", l->port,
-			                strerror(-cqe->res));
+			slc_reactor_log(r, LOGK_ACCEPT, SLC_LOG_WARN, "accept on port %u: %s",
+			                l->port, strerror(-cqe->res));
 			return;
 		default:
-			slc_reactor_log(r, LOGK_ACCEPT, 1, "accept on port %u: %s", l->port,
-			                strerror(-cqe->res));
+			slc_reactor_log(r, LOGK_ACCEPT, SLC_LOG_WARN, "accept on port %u: %s",
+			                l->port, strerror(-cqe->res));
 			return;
 		}
 	}
@@ -136,7 +136,7 @@ on_accept_result(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 		peer_str(cqe->res, peer, sizeof(peer));
 		close(cqe->res);
 		stat_add(&l->stats.refused, 1);
-		slc_reactor_log(r, LOGK_REFUSED, 1, "refused %s: %s", peer,
+		slc_reactor_log(r, LOGK_REFUSED, SLC_LOG_WARN, "refused %s: %s", peer,
 		                r->stopping ? "shutting down" : "max-conns reached");
 		return;
 	}

@@ -132,8 +132,8 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 			enum slc_frame_error e = (enum slc_frame_error) - n;
 
 			stat_add(&l->stats.frames_rejected[e], 1);
-			slc_reactor_log(r, LOGK_FRAMING, 1, "closing %s: %s frame", c->peer,
-			                slc_frame_error_str(e));
+			slc_reactor_log(r, LOGK_FRAMING, SLC_LOG_WARN, "closing %s: %s frame",
+			                c->peer, slc_frame_error_str(e));
 			slc_conn_close(r, c, SLC_CLOSE_FRAMING);
 			return NONE;
 		}
@@ -500,7 +500,8 @@ on_recv(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t idx)
 		case EAGAIN:
 			break;
 		default:
-			slc_reactor_log(r, LOGK_CLOSE, 1, "closing %s: receive failed: %s", c->peer,
+			slc_reactor_log(r, LOGK_CLOSE, SLC_LOG_WARN,
+			                "closing %s: receive failed: %s", c->peer,
 			                strerror(-cqe->res));
 			slc_conn_peer_done(r, c, SLC_CLOSE_RESET);
 			return;
@@ -525,8 +526,9 @@ udp_flush(struct slc_reactor *r, struct listener *l)
 	if (taken < l->udp_n) {
 		/* Datagrams have no flow control: what the pools refuse is dropped, counted. */
 		stat_add(&l->stats.udp_drops[SLC_UDP_DROP_POOLS_FULL], l->udp_n - taken);
-		slc_reactor_log(r, LOGK_UDP, 1, "port %u: dropped %u datagrams: pools full",
-		                l->port, l->udp_n - taken);
+		slc_reactor_log(r, LOGK_UDP, SLC_LOG_WARN,
+		                "port %u: dropped %u datagrams: pools full", l->port,
+		                l->udp_n - taken);
 		for (uint32_t k = taken; k < l->udp_n; k++)
 			buf_unref(r, l->udp_batch[k].ref & SLC_MSG_REF_MASK, 1);
 	}
@@ -559,7 +561,7 @@ on_udp(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 			slc_addr_format(io_uring_recvmsg_name(o), o->namelen, peer, sizeof(peer));
 			stat_add(&l->stats.udp_drops[SLC_UDP_DROP_OVERSIZE], 1);
 			stat_add(&l->stats.frames_rejected[SLC_FRAME_ERR_OVERSIZE], 1);
-			slc_reactor_log(r, LOGK_UDP, 1,
+			slc_reactor_log(r, LOGK_UDP, SLC_LOG_WARN,
 			                "port %u: dropped a datagram from %s: over max-frame",
 			                l->port, peer);
 			udp_buf_give(r, bid);
@@ -593,8 +595,8 @@ out:
 		case ECANCELED:
 			return;
 		default:
-			slc_reactor_log(r, LOGK_UDP, 1, "port %u: receive failed: %s", l->port,
-			                strerror(-cqe->res));
+			slc_reactor_log(r, LOGK_UDP, SLC_LOG_WARN, "port %u: receive failed: %s",
+			                l->port, strerror(-cqe->res));
 			break;
 		}
 	}

@@ -20,48 +20,19 @@
 /* Log lines a second, per kind, before slc_reactor_log holds back the rest. */
 #define LOG_PER_SEC 5
 
-static void __attribute__((format(printf, 3, 4)))
-default_log(void *ctx, int level, const char *fmt, ...)
-{
-	va_list ap;
-
-	(void)ctx;
-	(void)level;
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 /* At most LOG_PER_SEC lines a second of each kind; the next line says how many were not
- * written. */
+ * written. The loop's clock: the limit needs no reading of its own. */
 void
 slc_reactor_log(struct slc_reactor *r, int kind, int level, const char *fmt, ...)
 {
-	char line[512];
+	char prefix[24];
 	va_list ap;
-	int n;
 
-	if (r->now_ns - r->log_window_ns[kind] >= 1000000000ull) {
-		r->log_window_ns[kind] = r->now_ns;
-		r->log_count[kind] = 0;
-	}
-	if (++r->log_count[kind] > LOG_PER_SEC) {
-		r->log_suppressed[kind]++;
-		return;
-	}
-	n = snprintf(line, sizeof(line), "reactor %u: ", r->cfg.id);
+	snprintf(prefix, sizeof(prefix), "reactor %u: ", r->cfg.id);
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	slc_log_limitedv(&r->log_limit[kind], LOG_PER_SEC, r->now_ns, r->cfg.log, r->cfg.log_ctx,
+	                 level, prefix, fmt, ap);
 	va_end(ap);
-	if (r->log_suppressed[kind] != 0) {
-		size_t len = strlen(line);
-
-		snprintf(line + len, sizeof(line) - len, " (%u similar lines suppressed)",
-		         r->log_suppressed[kind]);
-		r->log_suppressed[kind] = 0;
-	}
-	r->cfg.log(r->cfg.log_ctx, level, "%s", line);
 }
 
 static void
@@ -139,15 +110,14 @@ reactor_setup_ring(struct slc_reactor *r)
 void
 slc_reactor_tick(struct slc_reactor *r)
 {
-	struct timespec ts;
+	uint64_t cpu;
 
 	r->next_tick_ns = r->now_ns + TICK_NS;
 	/* Published here rather than read with pthread_getcpuclockid from outside, which
 	 * would race with the thread's exit and join. */
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
-		atomic_store_explicit(&r->cpu_ns,
-		                      (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec,
-		                      memory_order_relaxed);
+	cpu = slc_thread_cpu_ns();
+	if (cpu != 0)
+		atomic_store_explicit(&r->cpu_ns, cpu, memory_order_relaxed);
 	for (uint32_t i = 0; i < r->nlisteners; i++) {
 		if (!r->listeners[i].armed && !r->listeners[i].starved &&
 		    r->now_ns >= r->listeners[i].rearm_at_ns)
@@ -168,11 +138,11 @@ slc_reactor_tick(struct slc_reactor *r)
 			             r->now_ns - c->frame_end_ns > limit;
 
 			if (c->state == CONN_RECEIVING && (silent || stuck)) {
-				slc_reactor_log(r, LOGK_CLOSE, 1, "closing %s: idle for %u ms%s",
-				                c->peer, r->cfg.idle_timeout_ms,
-				                slc_frame_parser_mid_frame(&c->parser)
-				                        ? " inside a frame"
-				                        : "");
+				slc_reactor_log(
+				        r, LOGK_CLOSE, SLC_LOG_WARN, "closing %s: idle for %u ms%s",
+				        c->peer, r->cfg.idle_timeout_ms,
+				        slc_frame_parser_mid_frame(&c->parser) ? " inside a frame"
+				                                               : "");
 				slc_conn_close(r, c, SLC_CLOSE_IDLE);
 			}
 		}
@@ -269,7 +239,7 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 	}
 	r->cfg = *cfg;
 	if (r->cfg.log == NULL)
-		r->cfg.log = default_log;
+		r->cfg.log = slc_log_stderr;
 	r->wake_fd = -1;
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);

@@ -10,6 +10,7 @@
 
 #include "ack_window.h"
 #include "frame.h"
+#include "base/log.h"
 #include "msg.h"
 
 struct slc_numa_topo;
@@ -201,8 +202,7 @@ struct slc_reactor_cfg {
 	const struct slc_listener_cfg *listeners;
 	uint32_t nlisteners;
 	struct slc_reactor_ops ops;
-	void (*log)(void *ctx, int level, const char *fmt, ...)
-	        __attribute__((format(printf, 3, 4)));
+	slc_log_fn log; /* NULL: slc_log_stderr */
 	void *log_ctx;
 };
 

@@ -317,9 +317,7 @@ struct slc_reactor {
 	struct slc_frame_piece pieces[BATCH]; /* the burst the parser cut */
 	struct slc_reactor_stats stats;
 	/* slc_reactor_log's rate limit, per LOGK_ kind. */
-	uint64_t log_window_ns[LOGK__COUNT];
-	uint32_t log_count[LOGK__COUNT];
-	uint32_t log_suppressed[LOGK__COUNT];
+	struct slc_log_limit log_limit[LOGK__COUNT];
 };
 
 /* ---- small helpers ------------------------------------------------------------------ */
@@ -354,7 +352,7 @@ reactor_sqe(struct slc_reactor *r)
 /* At most a few lines a second of each kind; the next line says how many were not
  * written (reactor.c). */
 void slc_reactor_log(struct slc_reactor *r, int kind, int level, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
+        SLC_PRINTF(4, 5);
 
 /* ---- buffers (bufring.c; the per-message part inline) ------------------------------- */
 

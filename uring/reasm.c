@@ -260,7 +260,7 @@ slc_reasm_evict_idle(struct slc_reactor *r)
 			struct conn *c = &r->conns[i];
 
 			if (c->heap_wait && c->state == CONN_PAUSED && conn_pins_buffers(r, c)) {
-				slc_reactor_log(r, LOGK_CLOSE, 1,
+				slc_reactor_log(r, LOGK_CLOSE, SLC_LOG_WARN,
 				                "closing %s: it waits for reassembly memory "
 				                "holding receive "
 				                "buffers, and none has been free for %llu ms",
@@ -277,7 +277,7 @@ slc_reasm_evict_idle(struct slc_reactor *r)
 		    r->now_ns - c->reasm_rx_ns < idle_ns)
 			continue;
 		slc_reactor_log(
-		        r, LOGK_CLOSE, 1,
+		        r, LOGK_CLOSE, SLC_LOG_WARN,
 		        "closing %s: %u bytes of a frame and nothing more for %llu ms, while %u "
 		        "connections wait for reassembly memory (%llu of %llu bytes in use)",
 		        c->peer, c->reasm_len, (unsigned long long)(idle_ns / 1000000),

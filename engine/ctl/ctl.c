@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "ctl/ctl.h"
-#include "ring.h" /* SLC_ASSERT */
+#include "base/assert.h"
 
 /*
  * Below this demand fraction (busy + wait, or queue saturation) a sample says too little

@@ -274,8 +274,7 @@ loop_main(void *arg)
 		 * rather than ticking back to back to catch up. */
 		if (next < slc_mono_ns())
 			next = slc_mono_ns() + (uint64_t)l->cfg.interval_ms * 1000000u;
-		ts.tv_sec = (time_t)(next / 1000000000u);
-		ts.tv_nsec = (long)(next % 1000000000u);
+		ts = slc_timespec_from_ns(next);
 		pthread_mutex_lock(&l->wake_mu);
 		while (!l->stop && pthread_cond_timedwait(&l->wake, &l->wake_mu, &ts) != ETIMEDOUT)
 			;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "base/log.h"
 #include "cfg_types.h"
 #include "ctl/ctl.h"
 #include "reactor.h"
@@ -51,12 +52,12 @@ enum {
 	SLC_CFG_USAGE = 2, /* a bad flag or value was reported: exit 2 */
 };
 
-/* Matches the levels the reactor's log callback gets (0 error .. 3 debug). */
+/* --log-level: the levels of base/log.h, which the libraries' lines carry. */
 enum slc_cfg_log_level {
-	SLC_CFG_LOG_ERROR,
-	SLC_CFG_LOG_WARN,
-	SLC_CFG_LOG_INFO,
-	SLC_CFG_LOG_DEBUG,
+	SLC_CFG_LOG_ERROR = SLC_LOG_ERROR,
+	SLC_CFG_LOG_WARN = SLC_LOG_WARN,
+	SLC_CFG_LOG_INFO = SLC_LOG_INFO,
+	SLC_CFG_LOG_DEBUG = SLC_LOG_DEBUG,
 };
 
 /* A numeric address and port (--metrics); addrlen 0: off. */

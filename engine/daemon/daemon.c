@@ -22,23 +22,20 @@
 
 static _Atomic int log_level = SLC_CFG_LOG_INFO;
 
-static const char *const level_name[] = {"error", "warn", "info", "debug"};
-
 void
 slc_daemon_log_level_set(enum slc_cfg_log_level level)
 {
 	atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);
 }
 
-static void __attribute__((format(printf, 2, 0)))
-vlog(enum slc_cfg_log_level level, const char *fmt, va_list ap)
+static void SLC_PRINTF(2, 0) vlog(enum slc_cfg_log_level level, const char *fmt, va_list ap)
 {
 	char line[1024];
 	int n;
 
 	if ((int)level > atomic_load_explicit(&log_level, memory_order_relaxed))
 		return;
-	n = snprintf(line, sizeof(line), "sluiced: %s: ", level_name[level]);
+	n = snprintf(line, sizeof(line), "sluiced: %s: ", slc_log_level_name((int)level));
 	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
 	n = (int)strlen(line);
 	line[n++] = '\n';
@@ -57,17 +54,16 @@ slc_daemon_log(enum slc_cfg_log_level level, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The library's log callbacks: level 0 error, 1 warn, 2 info (3 debug). */
-static void __attribute__((format(printf, 3, 4)))
-lib_log(void *ctx, int level, const char *fmt, ...)
+/* The libraries' slc_log_fn: their lines, filtered by --log-level like the daemon's. */
+static void SLC_PRINTF(3, 4) lib_log(void *ctx, int level, const char *fmt, ...)
 {
 	va_list ap;
 
 	(void)ctx;
-	if (level < 0)
-		level = 0;
-	if (level > SLC_CFG_LOG_DEBUG)
-		level = SLC_CFG_LOG_DEBUG;
+	if (level < SLC_LOG_ERROR)
+		level = SLC_LOG_ERROR;
+	if (level > SLC_LOG_DEBUG)
+		level = SLC_LOG_DEBUG;
 	va_start(ap, fmt);
 	vlog((enum slc_cfg_log_level)level, fmt, ap);
 	va_end(ap);

@@ -24,8 +24,7 @@ struct slc_daemon;
 
 /* Log lines go to stderr as "sluiced: LEVEL: text"; lines above the level are dropped. */
 void slc_daemon_log_level_set(enum slc_cfg_log_level level);
-void slc_daemon_log(enum slc_cfg_log_level level, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
+void slc_daemon_log(enum slc_cfg_log_level level, const char *fmt, ...) SLC_PRINTF(2, 3);
 
 /* --print-topology: the placement plan for c, on out. 0, or -errno after logging why. */
 int slc_daemon_print_topology(const struct slc_cfg *c, FILE *out);

@@ -150,8 +150,7 @@ test_cost(struct slc_daemon_worker *w, uint32_t n)
 	w->busy_until_ns += n * w->cost_ns;
 	if (w->busy_until_ns <= now)
 		return;
-	ts.tv_sec = (time_t)(w->busy_until_ns / 1000000000u);
-	ts.tv_nsec = (long)(w->busy_until_ns % 1000000000u);
+	ts = slc_timespec_from_ns(w->busy_until_ns);
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
 }

@@ -37,8 +37,7 @@ static void *
 watchdog_main(void *arg)
 {
 	struct watchdog *wd = arg;
-	struct timespec ts = {.tv_sec = (time_t)(wd->deadline_ns / 1000000000u),
-	                      .tv_nsec = (long)(wd->deadline_ns % 1000000000u)};
+	struct timespec ts = slc_timespec_from_ns(wd->deadline_ns);
 
 	pthread_mutex_lock(&wd->mu);
 	while (!wd->done && pthread_cond_timedwait(&wd->cv, &wd->mu, &ts) != ETIMEDOUT)

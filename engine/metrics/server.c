@@ -23,7 +23,8 @@
 #include <unistd.h>
 
 #include "base/addr.h"
-#include "msg.h" /* slc_mono_ns */
+#include "base/clock.h"
+#include "base/log.h"
 
 #define CONTENT_TYPE_METRICS "text/plain; version=0.0.4; charset=utf-8"
 #define CONTENT_TYPE_TEXT    "text/plain; charset=utf-8"
@@ -65,8 +66,7 @@ struct slc_metrics_server {
 	void *render_ctx;
 	slc_metrics_check_fn health;
 	slc_metrics_check_fn ready;
-	void (*log)(void *ctx, int level, const char *fmt, ...)
-	        __attribute__((format(printf, 3, 4)));
+	slc_log_fn log;
 	void *log_ctx;
 	/* The render formats doubles: under a locale with a decimal comma it would write
 	 * "0,5". uselocale() is per thread, so the server thread alone is switched to "C". */
@@ -92,59 +92,24 @@ struct slc_metrics_server {
 	/* Rate limit of log lines. A mutex, because libmicrohttpd also logs from the thread
 	 * that starts or stops it; lines are rare, so it costs nothing. */
 	pthread_mutex_t log_lock;
-	time_t log_second;
-	uint32_t log_lines;
-	uint32_t log_dropped;
+	struct slc_log_limit log_limit; /* under log_lock */
 };
 
-static void __attribute__((format(printf, 3, 4)))
-stderr_log(void *ctx, int level, const char *fmt, ...)
+/* At most LOG_LINES_PER_S lines a second; the next line written says how many were not. */
+static void SLC_PRINTF(3, 4) slog(struct slc_metrics_server *s, int level, const char *fmt, ...)
 {
 	va_list ap;
 
-	(void)ctx;
-	(void)level;
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static void slog(struct slc_metrics_server *s, int level, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-/* At most LOG_LINES_PER_S lines a second; the first line of the next second that has one
- * says how many were not written. */
-static void
-slog(struct slc_metrics_server *s, int level, const char *fmt, ...)
-{
-	struct timespec now;
-	char line[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&s->log_lock);
-	if (now.tv_sec != s->log_second) {
-		if (s->log_dropped != 0)
-			s->log(s->log_ctx, 1, "metrics: %u log lines dropped", s->log_dropped);
-		s->log_second = now.tv_sec;
-		s->log_lines = 0;
-		s->log_dropped = 0;
-	}
-	if (s->log_lines < LOG_LINES_PER_S) {
-		s->log_lines++;
-		s->log(s->log_ctx, level, "metrics: %s", line);
-	} else {
-		s->log_dropped++;
-	}
+	slc_log_limitedv(&s->log_limit, LOG_LINES_PER_S, slc_mono_ns(), s->log, s->log_ctx, level,
+	                 "metrics: ", fmt, ap);
 	pthread_mutex_unlock(&s->log_lock);
+	va_end(ap);
 }
 
 /* libmicrohttpd's messages: mostly about clients (a bad request, a reset), so warnings. */
-static void __attribute__((format(printf, 2, 0))) mhd_log(void *cls, const char *fmt, va_list ap)
+static void SLC_PRINTF(2, 0) mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	struct slc_metrics_server *s = cls;
 	char line[400];
@@ -154,7 +119,7 @@ static void __attribute__((format(printf, 2, 0))) mhd_log(void *cls, const char 
 	n = strlen(line);
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
-	slog(s, 1, "libmicrohttpd: %s", line);
+	slog(s, SLC_LOG_WARN, "libmicrohttpd: %s", line);
 }
 
 static enum MHD_Result
@@ -219,9 +184,9 @@ serve_metrics(struct slc_metrics_server *s, struct MHD_Connection *c)
 		rc = -ENOMEM;
 	refused = slc_metrics_buf_refused(s->buf, &first);
 	if (refused != 0)
-		slog(s, 0, "render: %u calls refused, the first: %s", refused, first);
+		slog(s, SLC_LOG_ERROR, "render: %u calls refused, the first: %s", refused, first);
 	if (rc != 0) {
-		slog(s, 0, "render failed: %s", strerror(-rc));
+		slog(s, SLC_LOG_ERROR, "render failed: %s", strerror(-rc));
 		return reply_static(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "render failed\n", false);
 	}
 	text = slc_metrics_buf_text(s->buf, &len);
@@ -323,7 +288,7 @@ refused_log(struct slc_metrics_server *s, int err)
 	if (s->refused_log_ns != 0 &&
 	    now - s->refused_log_ns < REFUSED_LOG_INTERVAL_S * 1000000000ll)
 		return;
-	slog(s, 1,
+	slog(s, SLC_LOG_WARN,
 	     "out of file descriptors (accept: %s): closed %llu connection(s) unanswered since "
 	     "the last line, %llu in all (sluice_metrics_refused_total{reason=\"fd_limit\"}); "
 	     "at most one such line every %d s",
@@ -387,7 +352,7 @@ accept_some(struct slc_metrics_server *s)
 			if (MHD_add_connection(s->mhd, fd, (struct sockaddr *)&ss, len) !=
 			    MHD_YES) {
 				s->refused[REFUSED_NO_SLOT]++;
-				slog(s, 1, "a connection refused by libmicrohttpd: %s",
+				slog(s, SLC_LOG_WARN, "a connection refused by libmicrohttpd: %s",
 				     strerror(errno));
 			}
 			continue;
@@ -417,7 +382,7 @@ accept_some(struct slc_metrics_server *s)
 				return;
 			continue;
 		default: /* ENOBUFS, ENOMEM, and what should never happen */
-			slog(s, 0, "accept: %s; trying again in %d ms", strerror(err),
+			slog(s, SLC_LOG_ERROR, "accept: %s; trying again in %d ms", strerror(err),
 			     ACCEPT_BACKOFF_MS);
 			accept_backoff(s);
 			return;
@@ -471,7 +436,7 @@ serve_loop(void *arg)
 			struct timespec pause = {.tv_nsec = ACCEPT_BACKOFF_MS * 1000000l};
 
 			/* ENOMEM: poll did not wait, and the next one would not either. */
-			slog(s, 0, "poll: %s; trying again in %d ms", strerror(errno),
+			slog(s, SLC_LOG_ERROR, "poll: %s; trying again in %d ms", strerror(errno),
 			     ACCEPT_BACKOFF_MS);
 			nanosleep(&pause, NULL);
 			/* The stop must not depend on a poll that keeps failing. */
@@ -515,7 +480,7 @@ slc_metrics_server_create(const struct slc_metrics_server_cfg *cfg, int *err)
 	s->render_ctx = cfg->render_ctx;
 	s->health = cfg->health;
 	s->ready = cfg->ready;
-	s->log = cfg->log != NULL ? cfg->log : stderr_log;
+	s->log = cfg->log != NULL ? cfg->log : slc_log_stderr;
 	s->log_ctx = cfg->log_ctx;
 	rc = pthread_mutex_init(&s->log_lock, NULL);
 	if (rc != 0) {
@@ -555,13 +520,13 @@ slc_metrics_server_create(const struct slc_metrics_server_cfg *cfg, int *err)
 	                          (unsigned)SLC_METRICS_CONN_TIMEOUT_S, MHD_OPTION_END);
 	if (s->mhd == NULL) {
 		rc = errno != 0 ? -errno : -EIO;
-		slog(s, 0, "libmicrohttpd did not start: %s", strerror(-rc));
+		slog(s, SLC_LOG_ERROR, "libmicrohttpd did not start: %s", strerror(-rc));
 		goto err_close_listen;
 	}
 	info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
 	if (info == NULL || info->epoll_fd < 0) {
 		rc = -EIO;
-		slog(s, 0, "libmicrohttpd gave no epoll descriptor");
+		slog(s, SLC_LOG_ERROR, "libmicrohttpd gave no epoll descriptor");
 		goto err_stop_mhd;
 	}
 	s->epoll_fd = info->epoll_fd;
@@ -625,7 +590,7 @@ slc_metrics_server_stop(struct slc_metrics_server *s)
 	/* Joins the server's thread: after this no render runs and no log line comes. An
 	 * eventfd write fails only when the counter would overflow, which one write cannot. */
 	if (write(s->stop_fd, &one, sizeof(one)) != sizeof(one))
-		slog(s, 0, "stop: eventfd write: %s", strerror(errno));
+		slog(s, SLC_LOG_ERROR, "stop: eventfd write: %s", strerror(errno));
 	pthread_join(s->thread, NULL);
 	MHD_stop_daemon(s->mhd); /* closes every connection */
 	close(s->listen_fd);

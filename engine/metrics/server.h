@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "base/log.h"
 #include "expo.h"
 
 /*
@@ -34,10 +35,9 @@ struct slc_metrics_server_cfg {
 	void *render_ctx;            /* also the checks' */
 	slc_metrics_check_fn health; /* /healthz; NULL: always ok */
 	slc_metrics_check_fn ready;  /* /readyz; NULL: always ok */
-	/* Rate-limited lines (level 0 error, 1 warning); NULL: stderr. Called from the server's
-	 * thread, and from the caller's during start. */
-	void (*log)(void *ctx, int level, const char *fmt, ...)
-	        __attribute__((format(printf, 3, 4)));
+	/* Rate-limited lines (SLC_LOG_ERROR, SLC_LOG_WARN); NULL: slc_log_stderr. Called
+	 * from the server's thread, and from the caller's during start. */
+	slc_log_fn log;
 	void *log_ctx;
 };
 

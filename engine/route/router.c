@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/compiler.h" /* SLC_UNLIKELY */
+
 #define DISPATCH_MAX 256 /* messages routed per internal step */
 
 /* ---- tables ------------------------------------------------------------------------- */
@@ -459,7 +461,7 @@ dispatch_step(struct slc_router *rt, struct slc_msg *msgs, uint32_t n, uint64_t 
 		for (; i < n; i++) {
 			uint32_t p = sched[(rr + i) & (SLC_ROUTE_WEIGHT_TOTAL - 1)];
 
-			if (__builtin_expect(lane[p].dst == lane[p].end, 0) &&
+			if (SLC_UNLIKELY(lane[p].dst == lane[p].end) &&
 			    !lane_refill(rt, p, n - i, wake))
 				break;
 			*lane[p].dst++ = msgs[i];
@@ -473,7 +475,7 @@ dispatch_step(struct slc_router *rt, struct slc_msg *msgs, uint32_t n, uint64_t 
 		for (; i < n; i++) {
 			uint32_t p = slot_pool[msgs[i].key_hash & (SLC_ROUTE_SLOTS - 1)];
 
-			if (__builtin_expect(lane[p].dst == lane[p].end, 0) &&
+			if (SLC_UNLIKELY(lane[p].dst == lane[p].end) &&
 			    !lane_refill(rt, p, n - i, wake))
 				break;
 			*lane[p].dst++ = msgs[i];
@@ -486,7 +488,7 @@ dispatch_step(struct slc_router *rt, struct slc_msg *msgs, uint32_t n, uint64_t 
 			uint32_t g = rt->cur_owner[shard];
 			struct slc_route_lane *ln;
 
-			if (__builtin_expect(g != rt->t.shard_worker[shard], 0)) {
+			if (SLC_UNLIKELY(g != rt->t.shard_worker[shard])) {
 				/* Moving: fence until the old worker has handled the shard's last
 				 * message (one written in this step lies past the ring's published
 				 * tail, so it counts as in flight). */
@@ -495,8 +497,7 @@ dispatch_step(struct slc_router *rt, struct slc_msg *msgs, uint32_t n, uint64_t 
 				g = rt->cur_owner[shard] = rt->t.shard_worker[shard];
 			}
 			ln = &lane[g];
-			if (__builtin_expect(ln->dst == ln->end, 0) &&
-			    !lane_refill(rt, g, n - i, wake))
+			if (SLC_UNLIKELY(ln->dst == ln->end) && !lane_refill(rt, g, n - i, wake))
 				break;
 			*ln->dst++ = msgs[i];
 			rt->last_pos[shard] = ln->pos + (uint32_t)(ln->dst - ln->start);

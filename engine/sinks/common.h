@@ -9,7 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "msg.h" /* slc_mono_ns */
+#include "base/clock.h" /* slc_mono_ns */
+#include "base/log.h"
+#include "msg.h"
 
 /* Relaxed: counters order nothing; readers want a recent value, not a snapshot. */
 static inline void
@@ -20,33 +22,9 @@ slc_sink_stat_add(_Atomic uint64_t *c, uint64_t n)
 }
 
 /*
- * A log rate limit with one writer (a worker): at most per_sec lines a second; the next
- * line written says how many were not. A disk that is full or a peer that is down fails
- * every batch, and the log must not fill with it.
+ * The sinks log through base/log.h: a slc_log_fn from their cfg (NULL: slc_log_stderr),
+ * slc_logv for start-up lines, and a struct slc_log_limit per worker (one writer) with
+ * slc_log_limitedv for the lines a failing disk or peer repeats every batch.
  */
-struct slc_sink_loglimit {
-	uint64_t window_ns;
-	uint32_t lines;
-	uint32_t suppressed;
-};
-
-typedef void (*slc_sink_log_fn)(void *ctx, int level, const char *fmt, ...);
-
-/* Writes "prefix" then fmt with ap through log, unless l says this second is full. */
-void slc_sink_log_limited(struct slc_sink_loglimit *l, uint32_t per_sec, slc_sink_log_fn log,
-                          void *log_ctx, int level, const char *prefix, const char *fmt, va_list ap)
-        __attribute__((format(printf, 7, 0)));
-
-/* Writes "prefix" then fmt with ap as one line through log (NULL: slc_sink_default_log). */
-void slc_sink_logv(slc_sink_log_fn log, void *log_ctx, int level, const char *prefix,
-                   const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
-
-/* fmt as one line through log (NULL: slc_sink_default_log), not rate-limited: start-up. */
-void slc_sink_logf(slc_sink_log_fn log, void *log_ctx, int level, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-
-/* The log callback of a sink created without one: the line on stderr. */
-void slc_sink_default_log(void *ctx, int level, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
 
 #endif /* SLC_ENGINE_SINKS_COMMON_H */

@@ -23,16 +23,13 @@
 
 /* ---- the sink ---- */
 
-static void create_log(const struct slc_sink_forward_cfg *cfg, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-
-static void
-create_log(const struct slc_sink_forward_cfg *cfg, const char *fmt, ...)
+static void SLC_PRINTF(2, 3)
+        create_log(const struct slc_sink_forward_cfg *cfg, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	slc_sink_logv(cfg->log, cfg->log_ctx, LOG_ERROR, "forward sink: ", fmt, ap);
+	slc_logv(cfg->log, cfg->log_ctx, SLC_LOG_ERROR, "forward sink: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -136,7 +133,7 @@ slc_sink_forward_create(const struct slc_sink_forward_cfg *cfg, int *err)
 	if (s->cfg.stall_ms == 0)
 		s->cfg.stall_ms = SLC_SINK_FORWARD_STALL_MS;
 	if (s->cfg.log == NULL)
-		s->cfg.log = slc_sink_default_log;
+		s->cfg.log = slc_log_stderr;
 	rc = resolve(s, cfg);
 	if (rc != 0)
 		goto err_free_sink;
@@ -282,11 +279,11 @@ forward_create_op(const struct slc_sink_spec *spec, const struct slc_sink_env *e
 		if (st->framing == SLC_SINK_FORWARD_LINES &&
 		    (env->listen[i].proto == SLC_LISTENER_UDP ||
 		     env->listen[i].framing != SLC_FRAME_LINES)) {
-			slc_sink_logf(env->log, env->log_ctx, LOG_WARN,
-			              "--sink forward with --forward-framing lines: listener %u "
-			              "takes messages that may hold an LF, which would arrive "
-			              "split at the peer; --forward-framing len32 keeps them whole",
-			              i);
+			slc_logf(env->log, env->log_ctx, SLC_LOG_WARN, "",
+			         "--sink forward with --forward-framing lines: listener %u "
+			         "takes messages that may hold an LF, which would arrive "
+			         "split at the peer; --forward-framing len32 keeps them whole",
+			         i);
 			break;
 		}
 	}

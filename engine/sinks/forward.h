@@ -79,10 +79,8 @@ struct slc_sink_forward_cfg {
 	/* A batch that waits this long for the peer (to connect, or to take its bytes) makes
 	 * the sink unhealthy until it goes; 0: _DEFAULT (2000). */
 	uint32_t stall_ms;
-	/* Levels as the reactor's (0 error .. 3 debug); at most a few lines a second per
-	 * worker. NULL: stderr. */
-	void (*log)(void *ctx, int level, const char *fmt, ...)
-	        __attribute__((format(printf, 3, 4)));
+	/* At most a few lines a second per worker. NULL: slc_log_stderr. */
+	slc_log_fn log;
 	void *log_ctx;
 };
 

@@ -12,14 +12,13 @@
 #include "base/addr.h"
 #include "common.h"
 #include "forward.h"
-#include "ring.h" /* SLC_ASSERT, SLC_CACHE_LINE */
+#include "base/assert.h"
+#include "base/compiler.h" /* SLC_CACHE_LINE */
 
 #define LOG_PER_SEC 5
 #define HOST_MAX    SLC_ADDR_HOST_MAX /* a DNS name's longest text form */
 #define PEER_MAX    SLC_ADDR_STR_MAX  /* "[" HOST "]:65535" and its NUL */
 #define DRAIN_READS 16 /* recv() calls spent emptying the receive queue before close */
-
-enum { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 /* One worker's counters, on lines of their own: the worker adds, any thread reads. */
 struct wstats {
@@ -71,7 +70,7 @@ struct slc_sink_forward_worker {
 	uint32_t used;
 	uint32_t msgs;
 	uint64_t dropped; /* messages this worker gave up on after cancel: its closing line */
-	struct slc_sink_loglimit log_limit;
+	struct slc_log_limit log_limit;
 	uint8_t *buf;
 };
 

@@ -24,13 +24,16 @@
 
 static const uint8_t lf[1] = {'\n'}; /* the lines framing's end of a message sent uncopied */
 
-static void wlog(struct slc_sink_forward_worker *w, int level, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+/* A worker's line, "forward sink worker N: PEER: " first. wlog: at most LOG_PER_SEC lines
+ * a second per worker, the next line saying how many were not written (a peer that is
+ * down for hours must not fill the log with connect failures). wlog_always: not limited,
+ * for the two lines a worker writes about a cancel, which must not be among the lines a
+ * limit drops. */
+#define wlog(w, ...)        wlog_at(w, true, __VA_ARGS__)
+#define wlog_always(w, ...) wlog_at(w, false, __VA_ARGS__)
 
-/* At most LOG_PER_SEC lines a second per worker; the next line says how many were not
- * written. A peer that is down for hours must not fill the log with connect failures. */
-static void
-wlog(struct slc_sink_forward_worker *w, int level, const char *fmt, ...)
+static void SLC_PRINTF(4, 5)
+        wlog_at(struct slc_sink_forward_worker *w, bool limited, int level, const char *fmt, ...)
 {
 	const struct slc_sink_forward_cfg *cfg = &w->sink->cfg;
 	char prefix[PEER_MAX + 48];
@@ -38,8 +41,11 @@ wlog(struct slc_sink_forward_worker *w, int level, const char *fmt, ...)
 
 	snprintf(prefix, sizeof(prefix), "forward sink worker %u: %s: ", w->worker, w->sink->peer);
 	va_start(ap, fmt);
-	slc_sink_log_limited(&w->log_limit, LOG_PER_SEC, cfg->log, cfg->log_ctx, level, prefix, fmt,
-	                     ap);
+	if (limited)
+		slc_log_limitedv(&w->log_limit, LOG_PER_SEC, slc_mono_ns(), cfg->log, cfg->log_ctx,
+		                 level, prefix, fmt, ap);
+	else
+		slc_logv(cfg->log, cfg->log_ctx, level, prefix, fmt, ap);
 	va_end(ap);
 }
 
@@ -192,16 +198,16 @@ conn_up(struct slc_sink_forward_worker *w)
 		atomic_store_explicit(&w->st->connect_err, -rc, memory_order_relaxed);
 		slc_sink_stat_add(&w->st->connect_failures, 1);
 		backoff_grow(w);
-		wlog(w, LOG_WARN, "connect failed: %s; next attempt within %u ms", strerror(-rc),
-		     w->backoff_ms);
+		wlog(w, SLC_LOG_WARN, "connect failed: %s; next attempt within %u ms",
+		     strerror(-rc), w->backoff_ms);
 	}
 	atomic_store_explicit(&w->st->connect_err, 0, memory_order_relaxed);
 	slc_sink_stat_add(&w->st->connects, 1);
 	if (w->ever_up) {
 		slc_sink_stat_add(&w->st->reconnects, 1);
-		wlog(w, LOG_INFO, "connected again");
+		wlog(w, SLC_LOG_INFO, "connected again");
 	} else {
-		wlog(w, LOG_DEBUG, "connected");
+		wlog(w, SLC_LOG_DEBUG, "connected");
 	}
 	w->ever_up = true;
 	w->carried = false;
@@ -233,9 +239,9 @@ conn_lost(struct slc_sink_forward_worker *w, int rc)
 {
 	slc_sink_stat_add(&w->st->disconnects, 1);
 	if (rc == -ESHUTDOWN)
-		wlog(w, LOG_WARN, "the peer closed the connection; reconnecting");
+		wlog(w, SLC_LOG_WARN, "the peer closed the connection; reconnecting");
 	else
-		wlog(w, LOG_WARN, "connection lost: %s; reconnecting", strerror(-rc));
+		wlog(w, SLC_LOG_WARN, "connection lost: %s; reconnecting", strerror(-rc));
 	conn_close(w);
 	/* A peer that accepts and drops us at once must not make us spin. */
 	if (!w->carried)
@@ -372,24 +378,6 @@ buf_send(struct slc_sink_forward_worker *w)
 	return rc;
 }
 
-static void wlog_always(struct slc_sink_forward_worker *w, int level, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-/* Not rate-limited: for the two lines a worker writes about a cancel, which must not be
- * among the lines a limit drops. */
-static void
-wlog_always(struct slc_sink_forward_worker *w, int level, const char *fmt, ...)
-{
-	const struct slc_sink_forward_cfg *cfg = &w->sink->cfg;
-	char prefix[PEER_MAX + 48];
-	va_list ap;
-
-	snprintf(prefix, sizeof(prefix), "forward sink worker %u: %s: ", w->worker, w->sink->peer);
-	va_start(ap, fmt);
-	slc_sink_logv(cfg->log, cfg->log_ctx, level, prefix, fmt, ap);
-	va_end(ap);
-}
-
 /*
  * After cancel: the buffer's messages and `more` others are not delivered. They are
  * counted here, once each, whether write() accepted them earlier or is giving them up now
@@ -406,7 +394,7 @@ drop(struct slc_sink_forward_worker *w, uint64_t more)
 		slc_sink_stat_add(&w->st->cancelled, lost);
 		if (w->dropped == 0)
 			wlog_always(
-			        w, LOG_ERROR,
+			        w, SLC_LOG_ERROR,
 			        "cancelled at the drain timeout: %llu messages not delivered so "
 			        "far; later ones are dropped too, and this worker's total is "
 			        "logged when it closes",
@@ -539,7 +527,7 @@ slc_sink_forward_worker_close(struct slc_sink_worker *sw)
 	/* Blocks while the peer is away, until cancel; drop() counts what is left then. */
 	(void)slc_sink_forward_flush(sw);
 	if (w->dropped != 0)
-		wlog_always(w, LOG_ERROR,
+		wlog_always(w, SLC_LOG_ERROR,
 		            "%llu messages undelivered at the drain timeout (this worker's total)",
 		            (unsigned long long)w->dropped);
 	conn_close(w);

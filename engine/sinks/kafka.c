@@ -18,40 +18,23 @@
 /*
  * At most LOG_PER_SEC lines a second for the whole sink, from any thread (delivery reports
  * and librdkafka's own lines come from several); a line after a quiet spell says how many
- * were left out. Brokers that are down for an hour must not fill the log. The window is
- * approximate (two threads may both open a new second): a line more or less is fine.
+ * were left out. Brokers that are down for an hour must not fill the log. The limiter has
+ * one writer at a time: log_mu, held across the line too, so that lines and their
+ * suppressed counts come out in the order they were counted (a few lines a second).
  */
 void
 slc_sink_kafka_log(struct slc_sink_kafka *s, int level, const char *fmt, ...)
 {
-	uint64_t sec = slc_mono_ns() / 1000000000u;
-	uint64_t win = atomic_load_explicit(&s->log_window_s, memory_order_relaxed);
-	uint32_t sup;
-	char line[768];
+	char prefix[SLC_SINK_KAFKA_TOPIC_MAX + 16];
 	va_list ap;
-	int n;
 
-	if (win != sec &&
-	    atomic_compare_exchange_strong_explicit(&s->log_window_s, &win, sec,
-	                                            memory_order_relaxed, memory_order_relaxed))
-		atomic_store_explicit(&s->log_lines, 0, memory_order_relaxed);
-	if (atomic_fetch_add_explicit(&s->log_lines, 1, memory_order_relaxed) >= LOG_PER_SEC) {
-		atomic_fetch_add_explicit(&s->log_suppressed, 1, memory_order_relaxed);
-		return;
-	}
-	n = snprintf(line, sizeof(line), "kafka sink %s: ", s->spec.topic);
-	if (n < 0 || (size_t)n >= sizeof(line))
-		n = 0;
+	snprintf(prefix, sizeof(prefix), "kafka sink %s: ", s->spec.topic);
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	pthread_mutex_lock(&s->log_mu);
+	slc_log_limitedv(&s->log_limit, LOG_PER_SEC, slc_mono_ns(), s->cfg.log, s->cfg.log_ctx,
+	                 level, prefix, fmt, ap);
+	pthread_mutex_unlock(&s->log_mu);
 	va_end(ap);
-	sup = atomic_exchange_explicit(&s->log_suppressed, 0, memory_order_relaxed);
-	if (sup != 0) {
-		size_t len = strlen(line);
-
-		snprintf(line + len, sizeof(line) - len, " (%u lines suppressed before this)", sup);
-	}
-	s->cfg.log(s->cfg.log_ctx, level, "%s", line);
 }
 
 /* ---- librdkafka's callbacks ---- */
@@ -76,7 +59,7 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		if (is_cancelled(p->sink))
 			slc_sink_stat_add(&ws->undelivered, 1);
 
-		slc_sink_kafka_log(p->sink, LOG_ERROR,
+		slc_sink_kafka_log(p->sink, SLC_LOG_ERROR,
 		                   "worker %u: delivery failed (partition %d): %s (%llu failed on "
 		                   "this worker)",
 		                   (unsigned)(ws - p->sink->ws), (int)m->partition,
@@ -84,7 +67,8 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	} else {
 		slc_sink_stat_add(&ws->delivered, 1);
 		/* Relaxed: read only for health (kafka_health). */
-		atomic_store_explicit(&ws->delivered_ns, coarse_ns(), memory_order_relaxed);
+		atomic_store_explicit(&ws->delivered_ns, slc_mono_coarse_ns(),
+		                      memory_order_relaxed);
 		if (atomic_load_explicit(&p->all_down_ns, memory_order_relaxed) != 0)
 			atomic_store_explicit(&p->all_down_ns, 0, memory_order_relaxed);
 		if (m->partition >= 0 && (uint32_t)m->partition < SLC_SINK_KAFKA_PARTITIONS_MAX) {
@@ -120,14 +104,15 @@ on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 
 		/* The first such event of an outage dates it; a delivery ends it. Relaxed:
 		 * read only for health. */
-		atomic_compare_exchange_strong_explicit(&p->all_down_ns, &none, coarse_ns(),
-		                                        memory_order_relaxed, memory_order_relaxed);
+		atomic_compare_exchange_strong_explicit(&p->all_down_ns, &none,
+		                                        slc_mono_coarse_ns(), memory_order_relaxed,
+		                                        memory_order_relaxed);
 	}
 	if (err == RD_KAFKA_RESP_ERR__FATAL) {
 		char why[ERRSTR_LEN];
 		rd_kafka_resp_err_t e = rd_kafka_fatal_error(rk, why, sizeof(why));
 
-		slc_sink_kafka_log(p->sink, LOG_ERROR,
+		slc_sink_kafka_log(p->sink, SLC_LOG_ERROR,
 		                   "fatal producer error %s: %s; every later record of this "
 		                   "producer is refused: "
 		                   "restart sluiced",
@@ -136,7 +121,7 @@ on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 	}
 	/* A failed connection is in librdkafka's own log already (its FAIL line, on_log). */
 	if (err != RD_KAFKA_RESP_ERR__TRANSPORT)
-		slc_sink_kafka_log(p->sink, LOG_WARN, "%s: %s",
+		slc_sink_kafka_log(p->sink, SLC_LOG_WARN, "%s: %s",
 		                   rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
@@ -145,10 +130,10 @@ static void
 on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
 	struct producer *p = rd_kafka_opaque(rk);
-	int ours = level <= 3   ? LOG_ERROR
-	           : level == 4 ? LOG_WARN
-	           : level <= 6 ? LOG_INFO
-	                        : LOG_DEBUG;
+	int ours = level <= 3   ? SLC_LOG_ERROR
+	           : level == 4 ? SLC_LOG_WARN
+	           : level <= 6 ? SLC_LOG_INFO
+	                        : SLC_LOG_DEBUG;
 
 	if (p == NULL)
 		return;
@@ -172,13 +157,14 @@ slc_sink_kafka_producer_open(struct slc_sink_kafka *s, struct producer *p)
 	if (p->rk == NULL) {
 		/* On failure the configuration is still ours. */
 		rd_kafka_conf_destroy(conf);
-		slc_sink_kafka_log(s, LOG_ERROR, "cannot create a producer: %s", errstr);
+		slc_sink_kafka_log(s, SLC_LOG_ERROR, "cannot create a producer: %s", errstr);
 		return -EINVAL;
 	}
 	p->rkt = rd_kafka_topic_new(p->rk, s->spec.topic, NULL);
 	if (p->rkt == NULL) {
 		e = rd_kafka_last_error();
-		slc_sink_kafka_log(s, LOG_ERROR, "cannot open the topic: %s", rd_kafka_err2str(e));
+		slc_sink_kafka_log(s, SLC_LOG_ERROR, "cannot open the topic: %s",
+		                   rd_kafka_err2str(e));
 		rd_kafka_destroy(p->rk);
 		p->rk = NULL;
 		return -EINVAL;
@@ -215,7 +201,7 @@ slc_sink_kafka_producer_close(struct slc_sink_kafka *s, struct producer *p, cons
 	if (left > 0) {
 		uint64_t end = slc_mono_ns() + (uint64_t)PURGE_WAIT_MS * 1000000u;
 
-		slc_sink_kafka_log(s, LOG_ERROR,
+		slc_sink_kafka_log(s, SLC_LOG_ERROR,
 		                   "%lld records without a delivery report at close: purged",
 		                   (long long)left);
 		rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
@@ -230,16 +216,12 @@ slc_sink_kafka_producer_close(struct slc_sink_kafka *s, struct producer *p, cons
 
 /* ---- the sink ---- */
 
-static void create_log(const struct slc_sink_kafka_cfg *cfg, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-
-static void
-create_log(const struct slc_sink_kafka_cfg *cfg, const char *fmt, ...)
+static void SLC_PRINTF(2, 3) create_log(const struct slc_sink_kafka_cfg *cfg, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	slc_sink_logv(cfg->log, cfg->log_ctx, LOG_ERROR, "kafka sink: ", fmt, ap);
+	slc_logv(cfg->log, cfg->log_ctx, SLC_LOG_ERROR, "kafka sink: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -340,11 +322,12 @@ slc_sink_kafka_create(const struct slc_sink_kafka_cfg *cfg, int *err)
 		rc = -ENOMEM;
 		goto err_out;
 	}
+	pthread_mutex_init(&s->log_mu, NULL);
 	s->cfg = *cfg;
 	s->cfg.props = NULL;
 	s->cfg.nprops = 0;
 	if (s->cfg.log == NULL)
-		s->cfg.log = slc_sink_default_log;
+		s->cfg.log = slc_log_stderr;
 	(void)slc_sink_kafka_spec_parse(cfg->spec, &s->spec, &why);
 	s->cfg.spec = NULL;
 	s->workers = cfg->workers != 0 ? cfg->workers : SLC_SINK_KAFKA_WORKERS_MAX;
@@ -376,6 +359,7 @@ err_free_conf:
 err_free:
 	free(s->prod);
 	free(s->ws);
+	pthread_mutex_destroy(&s->log_mu);
 	free(s);
 err_out:
 	if (err != NULL)
@@ -405,6 +389,7 @@ kafka_destroy(void *sink)
 	rd_kafka_conf_destroy(s->conf);
 	free(s->prod);
 	free(s->ws);
+	pthread_mutex_destroy(&s->log_mu);
 	free(s);
 }
 
@@ -463,7 +448,7 @@ slc_sink_kafka_stats(void *sink, struct slc_sink_kafka_stats *out)
 static void
 kafka_health(struct slc_sink_kafka *s, char *out, size_t cap)
 {
-	uint64_t now = coarse_ns(), oldest = 0, down = 0;
+	uint64_t now = slc_mono_coarse_ns(), oldest = 0, down = 0;
 	int64_t waiting = 0;
 	uint32_t worker = 0;
 

@@ -125,10 +125,9 @@ struct slc_sink_kafka_cfg {
 	uint32_t close_timeout_ms; /* worker_close's (and destroy's) wait; 0: until cancel */
 	slc_sink_key_fn key_fn;    /* NULL: records carry no key */
 	void *key_ctx;
-	/* Levels as the reactor's (0 error .. 3 debug); called from any thread; rate-limited
-	 * to a few lines a second. NULL: stderr. */
-	void (*log)(void *ctx, int level, const char *fmt, ...)
-	        __attribute__((format(printf, 3, 4)));
+	/* Called from any thread; rate-limited to a few lines a second. NULL:
+	 * slc_log_stderr. */
+	slc_log_fn log;
 	void *log_ctx;
 };
 

@@ -7,19 +7,20 @@
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
+#include "base/assert.h"
+#include "base/clock.h"
+#include "base/compiler.h" /* SLC_CACHE_LINE */
 #include "common.h"
 #include "kafka.h"
-#include "ring.h" /* SLC_ASSERT, SLC_CACHE_LINE */
 
 #define LOG_PER_SEC     10   /* lines a second for the whole sink; the rest are counted */
 #define PURGE_WAIT_MS   2000 /* after a purge, how long the reports of purged records take */
 #define SHARED_SLICE_MS 1    /* a shared producer's flush waits for everyone: look often */
 #define ERRSTR_LEN      512
-
-enum { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 /*
  * One worker index's counters. They outlive the worker's handle (they live until destroy):
@@ -35,14 +36,14 @@ struct wstate {
 	_Atomic uint64_t queue_full;
 	_Atomic uint64_t keyless;
 	/* For health: when this worker's records started waiting (its in_flight left 0), on
-	 * the coarse clock (coarse_ns). */
+	 * the coarse clock (slc_mono_coarse_ns). */
 	_Atomic uint64_t waiting_since_ns;
 	alignas(SLC_CACHE_LINE) _Atomic uint64_t delivered;
 	_Atomic uint64_t failed;
 	/* Given up at --drain-timeout, after cancel: failed reports (purged), and records
 	 * librdkafka refused in a write that then returned -ECANCELED (sink.h's status). */
 	_Atomic uint64_t undelivered;
-	/* For health: the last successful report of this worker's records (coarse_ns). */
+	/* For health: the last successful report of this worker's records (slc_mono_coarse_ns). */
 	_Atomic uint64_t delivered_ns;
 	/* Records handed to produce whose report has not run: raised by the worker before it
 	 * produces, lowered by the report (R1). Signed: a write lowers it again for the records
@@ -60,7 +61,7 @@ struct producer {
 	rd_kafka_t *rk; /* NULL: not open (per-worker: the worker is closed) */
 	rd_kafka_topic_t *rkt;
 	_Atomic uint64_t errors;
-	/* For health: when librdkafka said all brokers are down (coarse_ns); 0 once a record
+	/* For health: when librdkafka said all brokers are down (slc_mono_coarse_ns); 0 once a record
 	 * is delivered again. */
 	_Atomic uint64_t all_down_ns;
 	_Atomic uint32_t partitions; /* 1 + the highest partition delivered to, capped */
@@ -78,10 +79,9 @@ struct slc_sink_kafka {
 	struct producer *prod;
 	_Atomic bool cancelled;
 	_Atomic bool claimed[SLC_SINK_KAFKA_WORKERS_MAX];
-	/* The log's rate limit, shared by every thread that logs (see slog). */
-	_Atomic uint64_t log_window_s;
-	_Atomic uint32_t log_lines;
-	_Atomic uint32_t log_suppressed;
+	/* The log's rate limit, shared by every thread that logs (slc_sink_kafka_log). */
+	pthread_mutex_t log_mu;
+	struct slc_log_limit log_limit; /* under log_mu */
 };
 
 /* A worker's handle: what sink.h calls struct slc_sink_worker. */
@@ -100,19 +100,6 @@ ld(const _Atomic uint64_t *c)
 	return atomic_load_explicit(c, memory_order_relaxed);
 }
 
-/*
- * The clock of health's timestamps: CLOCK_MONOTONIC_COARSE, a few ms coarse and a few ns a
- * read, since every delivery report takes one; health counts in seconds.
- */
-static inline uint64_t
-coarse_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static inline bool
 is_cancelled(const struct slc_sink_kafka *s)
 {
@@ -123,8 +110,7 @@ is_cancelled(const struct slc_sink_kafka *s)
 /*
  * At most LOG_PER_SEC lines a second for the whole sink, from any thread (kafka.c).
  */
-void slc_sink_kafka_log(struct slc_sink_kafka *s, int level, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+void slc_sink_kafka_log(struct slc_sink_kafka *s, int level, const char *fmt, ...) SLC_PRINTF(3, 4);
 
 /* A per-worker or the shared producer (kafka.c): 0, or -errno (logged). */
 int slc_sink_kafka_producer_open(struct slc_sink_kafka *s, struct producer *p);

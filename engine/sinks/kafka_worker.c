@@ -53,7 +53,7 @@ err_free_worker:
 static int
 refused(struct slc_sink_kafka_worker *w, rd_kafka_resp_err_t e, uint32_t len)
 {
-	slc_sink_kafka_log(w->sink, LOG_ERROR, "worker %u: a record of %u bytes refused: %s",
+	slc_sink_kafka_log(w->sink, SLC_LOG_ERROR, "worker %u: a record of %u bytes refused: %s",
 	                   w->worker, len, rd_kafka_err2str(e));
 	return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ? -EMSGSIZE : -EIO;
 }
@@ -76,7 +76,8 @@ slc_sink_kafka_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uin
 	 * before produce returns here. Lowered again below for records not produced. */
 	if (atomic_fetch_add_explicit(&ws->in_flight, (int64_t)n, memory_order_relaxed) <= 0)
 		/* Relaxed: read only for health (kafka_health). */
-		atomic_store_explicit(&ws->waiting_since_ns, coarse_ns(), memory_order_relaxed);
+		atomic_store_explicit(&ws->waiting_since_ns, slc_mono_coarse_ns(),
+		                      memory_order_relaxed);
 	for (uint32_t i = 0; i < n; i++) {
 		const struct slc_msg *m = &msgs[i];
 		const uint8_t *key = NULL;
@@ -132,8 +133,9 @@ out:
 	if (rc == -ECANCELED)
 		slc_sink_stat_add(&ws->undelivered, rejected);
 	if (cancelled != 0)
-		slc_sink_kafka_log(s, LOG_ERROR, "worker %u: cancelled: %llu records not produced",
-		                   w->worker, (unsigned long long)cancelled);
+		slc_sink_kafka_log(s, SLC_LOG_ERROR,
+		                   "worker %u: cancelled: %llu records not produced", w->worker,
+		                   (unsigned long long)cancelled);
 	/* Reports of earlier batches: counters stay current and librdkafka frees them. */
 	rd_kafka_poll(p->rk, 0);
 	return rc;
@@ -212,7 +214,7 @@ slc_sink_kafka_worker_close(struct slc_sink_worker *sw)
 		left = atomic_load_explicit(&w->ws->in_flight, memory_order_acquire);
 		if (left > 0)
 			slc_sink_kafka_log(
-			        s, LOG_WARN,
+			        s, SLC_LOG_WARN,
 			        "worker %u: closed with %lld records still in the shared producer; "
 			        "destroy waits for them",
 			        worker, (long long)left);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "metrics/expo.h"
 #include "ring.h"
 #include "route/stamp.h"
@@ -105,13 +106,9 @@ null_write(struct slc_sink_worker *w, const struct slc_msg *msgs, uint32_t n)
 		if ((i & (SLC_SINK_NULL_SAMPLE_EVERY - 1)) != 0 ||
 		    !slc_stamp_find(msgs[i].data, msgs[i].len, &st))
 			continue;
-		if (now == 0) {
-			struct timespec ts;
-
-			/* One clock read per batch: the batch's messages were all here by now. */
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-		}
+		/* One clock read per batch: the batch's messages were all here by now. */
+		if (now == 0)
+			now = slc_mono_ns();
 		if (st.send_ns > now)
 			continue; /* another host's clock, or garbage: no sample */
 		stamped++;

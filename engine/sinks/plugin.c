@@ -13,7 +13,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "ring.h" /* SLC_ASSERT, SLC_CACHE_LINE */
+#include "base/assert.h"
+#include "base/compiler.h" /* SLC_CACHE_LINE */
 #include "plugin.h"
 #include "claim.h"
 #include "common.h"
@@ -22,8 +23,6 @@
 #define LOG_PER_SEC 5
 #define NAME_LEN    64 /* the plugin's name as logs show it, NUL included */
 #define ERRNO_MAX   4095
-
-enum { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 typedef const struct sluice_plugin_v1 *(*entry_fn)(void);
 
@@ -52,7 +51,7 @@ struct slc_sink_plugin {
 	struct sluice_plugin_v1 p;
 	void *state;
 	char name[NAME_LEN];
-	slc_sink_plugin_log_fn log;
+	slc_log_fn log;
 	void *log_ctx;
 	struct wstats *st; /* [SLC_SINK_PLUGIN_WORKERS_MAX] */
 	_Atomic bool claimed[SLC_SINK_PLUGIN_WORKERS_MAX];
@@ -64,7 +63,7 @@ struct slc_sink_plugin_worker {
 	struct wstats *st;
 	uint32_t worker;
 	void *wstate;
-	struct slc_sink_loglimit log_limit;
+	struct slc_log_limit log_limit;
 	struct sluice_plugin_msg *conv; /* [SLC_SINK_PLUGIN_BATCH_MAX] */
 };
 
@@ -80,13 +79,9 @@ plugin_rc(int rc)
 	return -EIO;
 }
 
-static void wlog(struct slc_sink_plugin_worker *w, int level, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
 /* At most LOG_PER_SEC lines a second per worker; the next line says how many were not
  * written. A plugin whose destination is down fails every batch. */
-static void
-wlog(struct slc_sink_plugin_worker *w, int level, const char *fmt, ...)
+static void SLC_PRINTF(3, 4) wlog(struct slc_sink_plugin_worker *w, int level, const char *fmt, ...)
 {
 	struct slc_sink_plugin *s = w->sink;
 	char prefix[NAME_LEN + 48];
@@ -94,8 +89,8 @@ wlog(struct slc_sink_plugin_worker *w, int level, const char *fmt, ...)
 
 	snprintf(prefix, sizeof(prefix), "plugin sink %s worker %u: ", s->name, w->worker);
 	va_start(ap, fmt);
-	slc_sink_log_limited(&w->log_limit, LOG_PER_SEC, s->log, s->log_ctx, level, prefix, fmt,
-	                     ap);
+	slc_log_limitedv(&w->log_limit, LOG_PER_SEC, slc_mono_ns(), s->log, s->log_ctx, level,
+	                 prefix, fmt, ap);
 	va_end(ap);
 }
 
@@ -172,8 +167,7 @@ err_dlclose:
 }
 
 void *
-slc_sink_plugin_create(const char *path, const char *arg, slc_sink_plugin_log_fn log, void *log_ctx,
-                       int *err)
+slc_sink_plugin_create(const char *path, const char *arg, slc_log_fn log, void *log_ctx, int *err)
 {
 	struct slc_sink_plugin *s;
 	char why[384];
@@ -182,9 +176,9 @@ slc_sink_plugin_create(const char *path, const char *arg, slc_sink_plugin_log_fn
 	int rc;
 
 	if (log == NULL)
-		log = slc_sink_default_log;
+		log = slc_log_stderr;
 	if (path == NULL || path[0] == '\0') {
-		log(log_ctx, LOG_ERROR, "plugin sink: no path");
+		log(log_ctx, SLC_LOG_ERROR, "plugin sink: no path");
 		rc = -EINVAL;
 		goto err_out;
 	}
@@ -216,7 +210,7 @@ slc_sink_plugin_create(const char *path, const char *arg, slc_sink_plugin_log_fn
 	memset(s->st, 0, SLC_SINK_PLUGIN_WORKERS_MAX * sizeof(*s->st));
 	rc = plugin_load(s, path, why, sizeof(why));
 	if (rc != 0) {
-		log(log_ctx, LOG_ERROR, "plugin sink: %s: %s", path, why);
+		log(log_ctx, SLC_LOG_ERROR, "plugin sink: %s: %s", path, why);
 		goto err_free_stats;
 	}
 	if (s->p.name != NULL && s->p.name[0] != '\0') {
@@ -229,13 +223,13 @@ slc_sink_plugin_create(const char *path, const char *arg, slc_sink_plugin_log_fn
 	if (s->p.init != NULL) {
 		rc = s->p.init(arg, &s->state);
 		if (rc != 0) {
-			log(log_ctx, LOG_ERROR, "plugin sink: %s: init(\"%s\") failed: %s (%d)",
+			log(log_ctx, SLC_LOG_ERROR, "plugin sink: %s: init(\"%s\") failed: %s (%d)",
 			    path, arg, strerror(-plugin_rc(rc)), rc);
 			rc = plugin_rc(rc);
 			goto err_dlclose;
 		}
 	}
-	log(log_ctx, LOG_INFO, "plugin sink: %s: loaded %s", path, s->name);
+	log(log_ctx, SLC_LOG_INFO, "plugin sink: %s: loaded %s", path, s->name);
 	free(path_copy);
 	return s;
 
@@ -317,7 +311,7 @@ plugin_worker_open(void *sink, uint32_t worker, struct slc_sink_worker **out)
 		if (rc != 0) {
 			rc = plugin_rc(rc);
 			slc_sink_stat_add(&w->st->errors, 1);
-			wlog(w, LOG_ERROR, "worker_open failed: %s", strerror(-rc));
+			wlog(w, SLC_LOG_ERROR, "worker_open failed: %s", strerror(-rc));
 			goto err_free_conv;
 		}
 	}
@@ -365,7 +359,7 @@ plugin_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uint32_t n)
 			 * (a plugin that refuses one message, say). */
 			slc_sink_stat_add(&w->st->failed_calls, 1);
 			slc_sink_stat_add(&w->st->failed_messages, k);
-			wlog(w, LOG_ERROR, "write failed: %s; %u messages not delivered",
+			wlog(w, SLC_LOG_ERROR, "write failed: %s; %u messages not delivered",
 			     strerror(-rc), k);
 			if (first_rc == 0)
 				first_rc = rc;
@@ -387,7 +381,7 @@ plugin_worker_hook(struct slc_sink_plugin_worker *w, int (*hook)(void *wstate), 
 	rc = plugin_rc(hook(w->wstate));
 	if (rc != 0) {
 		slc_sink_stat_add(&w->st->errors, 1);
-		wlog(w, LOG_ERROR, "%s failed: %s", what, strerror(-rc));
+		wlog(w, SLC_LOG_ERROR, "%s failed: %s", what, strerror(-rc));
 	}
 	return rc;
 }

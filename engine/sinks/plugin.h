@@ -19,10 +19,6 @@
 #define SLC_SINK_PLUGIN_WORKERS_MAX 256u /* worker indexes 0..255 (pool.h's cap) */
 #define SLC_SINK_PLUGIN_BATCH_MAX   256u /* messages per call of the plugin's write */
 
-/* Levels as the reactor's (0 error .. 3 debug). */
-typedef void (*slc_sink_plugin_log_fn)(void *ctx, int level, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
 /* Totals over all workers, since create. */
 struct slc_sink_plugin_stats {
 	uint64_t messages;        /* delivered: the plugin's write returned 0 for them */
@@ -50,8 +46,8 @@ extern const struct slc_sink_desc slc_sink_plugin_desc;
  *   -ENOMEM;
  *   or the error init returned (a value that is no negative errno reads as -EIO).
  */
-void *slc_sink_plugin_create(const char *path, const char *arg, slc_sink_plugin_log_fn log,
-                             void *log_ctx, int *err);
+void *slc_sink_plugin_create(const char *path, const char *arg, slc_log_fn log, void *log_ctx,
+                             int *err);
 
 /*
  * The sink's operations (sink.h). worker_open refuses a worker index >= WORKERS_MAX

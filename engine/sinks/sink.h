@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/log.h"
 #include "msg.h"
 #include "reactor.h" /* struct slc_listener_cfg */
 
@@ -113,9 +114,8 @@ struct slc_sink_env {
 	uint32_t drain_timeout_ms;
 	slc_sink_key_fn key_fn; /* the message's key (--key); NULL: none */
 	void *key_ctx;
-	/* Levels as the reactor's (0 error .. 3 debug); NULL: stderr. */
-	void (*log)(void *ctx, int level, const char *fmt, ...)
-	        __attribute__((format(printf, 3, 4)));
+	/* NULL: slc_log_stderr. */
+	slc_log_fn log;
 	void *log_ctx;
 	const struct slc_listener_cfg *listen; /* the daemon's listeners (what comes in) */
 	uint32_t nlisten;

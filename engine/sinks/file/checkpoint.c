@@ -269,8 +269,8 @@ slc_file_ckpt_store(struct slc_sink_file *s, size_t len)
 		slc_sink_stat_add(&s->checkpoints, 1);
 	} else {
 		slc_sink_stat_add(&s->checkpoint_errors, 1);
-		slc_file_log(s, LVL_ERROR, "%s/%s: cannot write it: %s; the old one stays", s->dir,
-		             SLC_SINK_FILE_CKPT_NAME, strerror(-rc));
+		slc_file_log(s, SLC_LOG_ERROR, "%s/%s: cannot write it: %s; the old one stays",
+		             s->dir, SLC_SINK_FILE_CKPT_NAME, strerror(-rc));
 	}
 	return rc;
 }

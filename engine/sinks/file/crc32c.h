@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base/compiler.h" /* SLC_UNLIKELY */
+
 /*
  * CRC-32C as in iSCSI (RFC 3720), ext4 and SSE4.2's crc32 instruction: reflected
  * polynomial 0x82F63B78, initial value and final xor 0xFFFFFFFF. "123456789" gives
@@ -124,7 +126,7 @@ slc_crc32c_x86_run(uint64_t c, const uint8_t *p, size_t len)
 static inline uint32_t
 slc_crc32c(uint32_t crc, const void *buf, size_t len)
 {
-	if (__builtin_expect(!slc_crc32c_hw_available(), 0))
+	if (SLC_UNLIKELY(!slc_crc32c_hw_available()))
 		return slc_crc32c_sw(crc, buf, len);
 	if (len > SLC_CRC32C_INLINE_MAX)
 		return slc_crc32c_hw(crc, buf, len);

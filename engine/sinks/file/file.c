@@ -29,8 +29,8 @@ slc_file_wlog(struct slc_sink_file_worker *w, const char *fmt, ...)
 
 	snprintf(prefix, sizeof(prefix), "file sink worker %u: ", w->worker);
 	va_start(ap, fmt);
-	slc_sink_log_limited(&w->log_limit, LOG_PER_SEC, cfg->log, cfg->log_ctx, LVL_ERROR, prefix,
-	                     fmt, ap);
+	slc_log_limitedv(&w->log_limit, LOG_PER_SEC, slc_mono_ns(), cfg->log, cfg->log_ctx,
+	                 SLC_LOG_ERROR, prefix, fmt, ap);
 	va_end(ap);
 }
 
@@ -42,7 +42,7 @@ slc_file_log(const struct slc_sink_file *s, int level, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	slc_sink_logv(s->cfg.log, s->cfg.log_ctx, level, "file sink: ", fmt, ap);
+	slc_logv(s->cfg.log, s->cfg.log_ctx, level, "file sink: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -113,7 +113,7 @@ slc_sink_file_create(const struct slc_sink_file_cfg *cfg, int *err)
 	if (s->cfg.fsync_interval_ms == 0)
 		s->cfg.fsync_interval_ms = SLC_SINK_FILE_FSYNC_INTERVAL_MS_DEFAULT;
 	if (s->cfg.log == NULL)
-		s->cfg.log = slc_sink_default_log;
+		s->cfg.log = slc_log_stderr;
 	s->io = cfg->io != NULL ? cfg->io : &slc_sink_file_io_sys;
 	s->dir = strdup(cfg->dir);
 	if (s->dir == NULL) {

@@ -14,7 +14,8 @@
 
 #include <liburing.h>
 
-#include "ring.h" /* SLC_ASSERT, SLC_CACHE_LINE */
+#include "base/assert.h"
+#include "base/compiler.h" /* SLC_CACHE_LINE */
 #include "sink_file.h"
 #include "sinks/common.h"
 
@@ -47,10 +48,6 @@
 
 static_assert(WBUF_SIZE >= HDR_SIZE + REC_SIZE + SLC_SINK_FILE_KEY_MAX + COPY_MAX,
               "a segment header and one record's copied bytes fit an empty buffer");
-
-/* Levels of cfg->log (cfg.h's: 0 error .. 3 debug). */
-#define LVL_ERROR 0
-#define LVL_WARN  1
 
 /* Checkpoint files (checkpoint.h): the first line, and the room for the longest one: the
  * first line, a line per worker ("consumed" 3 + 20 + 20 digits, 4 separators: 55 bytes)
@@ -203,7 +200,7 @@ struct slc_sink_file_worker {
 	size_t buf_used;
 	uint64_t pend_records; /* pending records and their key + payload bytes */
 	uint64_t pend_bytes;
-	struct slc_sink_loglimit log_limit;
+	struct slc_log_limit log_limit;
 	/* The records the last write() refused one by one (sink.h's refused): their indexes
 	 * in its msgs. Room for a whole worker batch from the start; more only if a write()
 	 * of more messages refuses more. */
@@ -230,10 +227,8 @@ struct slc_sink_file_worker {
 /* file.c: a worker's error line, at most LOG_PER_SEC a second (the next line says how many
  * were not written: a full disk fails every batch, and the log must not fill what is
  * left); a line about DIR as a whole (recovery, the checkpoint), not rate-limited. */
-void slc_file_wlog(struct slc_sink_file_worker *w, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-void slc_file_log(const struct slc_sink_file *s, int level, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+void slc_file_wlog(struct slc_sink_file_worker *w, const char *fmt, ...) SLC_PRINTF(2, 3);
+void slc_file_log(const struct slc_sink_file *s, int level, const char *fmt, ...) SLC_PRINTF(3, 4);
 
 /* health.c: a create, write or sync failed (rc, -errno): counted, and the worker is
  * unhealthy until a write and then a sync succeed (health_wrote, health_synced below).

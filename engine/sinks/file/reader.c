@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* reader.c: one segment read record by record (reader.h), for recovery and sluice-cat. */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,7 +8,7 @@
 
 #include "crc32c.h"
 #include "reader.h"
-#include "ring.h" /* SLC_ASSERT */
+#include "base/assert.h"
 
 /* The reader needs the format (segment.h), not the sink's state (file_priv.h). */
 #define HDR_SIZE SLC_SINK_FILE_SEG_HDR_SIZE

@@ -156,7 +156,7 @@ ckpt_lost(struct slc_sink_file *s, const char *path, struct slc_sink_file_pos *c
           uint64_t size, const char *how)
 {
 	s->recovered_lost_durable++;
-	slc_file_log(s, LVL_ERROR,
+	slc_file_log(s, SLC_LOG_ERROR,
 	             "LOST DURABLE DATA: %s: the checkpoint says %llu bytes of it were durable; %s "
 	             "(the disk or file system lost data it had synced)",
 	             path, (unsigned long long)cp->offset, how);
@@ -185,7 +185,8 @@ seg_recover(struct slc_sink_file *s, const char *path, const struct slc_sink_fil
 	rc = seg_peek(s->io, path, &c);
 	if (rc == 0 && c.foreign != NULL) {
 		s->recovered_foreign++;
-		slc_file_log(s, LVL_ERROR, "%s: %s; not recovered, left as it is", path, c.foreign);
+		slc_file_log(s, SLC_LOG_ERROR, "%s: %s; not recovered, left as it is", path,
+		             c.foreign);
 		if (cp != NULL)
 			ckpt_lost(s, path, cp, false, 0, c.foreign);
 		return;
@@ -196,7 +197,7 @@ seg_recover(struct slc_sink_file *s, const char *path, const struct slc_sink_fil
 	if (rc == 0)
 		rc = seg_scan(s->io, path, &c);
 	if (rc != 0) {
-		slc_file_log(s, LVL_ERROR, "%s: cannot read it: %s; not recovered", path,
+		slc_file_log(s, SLC_LOG_ERROR, "%s: cannot read it: %s; not recovered", path,
 		             strerror(-rc));
 		return;
 	}
@@ -207,8 +208,8 @@ seg_recover(struct slc_sink_file *s, const char *path, const struct slc_sink_fil
 	if (!c.closed) {
 		rc = seg_repair(s->io, path, seg, &c, &size);
 		if (rc != 0) {
-			slc_file_log(s, LVL_ERROR, "%s: cannot recover it: %s; left as it is", path,
-			             strerror(-rc));
+			slc_file_log(s, SLC_LOG_ERROR, "%s: cannot recover it: %s; left as it is",
+			             path, strerror(-rc));
 		} else {
 			repaired = true;
 			s->recovered_segments++;
@@ -219,7 +220,7 @@ seg_recover(struct slc_sink_file *s, const char *path, const struct slc_sink_fil
 				         "; %llu valid records after the damage DROPPED"
 				         " (written after it: never synced)",
 				         (unsigned long long)c.dropped);
-			slc_file_log(s, c.dropped != 0 ? LVL_ERROR : LVL_WARN,
+			slc_file_log(s, c.dropped != 0 ? SLC_LOG_ERROR : SLC_LOG_WARN,
 			             "%s: cut %llu bytes at offset %llu (%s); %llu records kept%s",
 			             path, (unsigned long long)(c.size - c.whole),
 			             (unsigned long long)c.whole,
@@ -257,7 +258,7 @@ slc_file_dir_recover(struct slc_sink_file *s)
 	(void)s->io->unlinkat(s->io->ctx, AT_FDCWD, path);
 	rc = slc_sink_file_checkpoint_read_io(s->io, s->dir, SLC_SINK_FILE_CKPT_DURABLE, s->ckpt);
 	if (rc != 0 && rc != -ENOENT)
-		slc_file_log(s, LVL_ERROR,
+		slc_file_log(s, SLC_LOG_ERROR,
 		             "%s/%s: cannot read it: %s; durable data is not checked this time",
 		             s->dir, SLC_SINK_FILE_CKPT_NAME,
 		             rc == -EINVAL || rc == -EISDIR ? "not a regular file" : strerror(-rc));
@@ -281,7 +282,7 @@ slc_file_dir_recover(struct slc_sink_file *s)
 		if (!s->ckpt[w].valid || seen[w])
 			continue;
 		slc_file_log(
-		        s, LVL_WARN,
+		        s, SLC_LOG_WARN,
 		        "%s/w%03u-%08llu.seg: the checkpoint says %llu bytes of it were durable, "
 		        "and the file is gone (removed or moved by hand?)",
 		        s->dir, w, (unsigned long long)s->ckpt[w].seq,

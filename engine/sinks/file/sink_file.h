@@ -10,6 +10,7 @@
 #include "io.h"
 #include "reader.h"
 #include "segment.h"
+#include "base/log.h"
 #include "sinks/sink.h"
 
 /*
@@ -82,8 +83,7 @@ struct slc_sink_file_cfg {
 	slc_sink_key_fn key_fn;     /* NULL: records carry no key */
 	void *key_ctx;
 	/* Rate-limited error lines (a second per worker at most); NULL: stderr. */
-	void (*log)(void *ctx, int level, const char *fmt, ...)
-	        __attribute__((format(printf, 3, 4)));
+	slc_log_fn log;
 	void *log_ctx;
 	bool sync_inline; /* interval mode: the worker waits for each sync (tests) */
 	/* Tests: called as each segment sync completes; a -errno it returns stands for the

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "ctl/ctl_loop.h"
 #include "pool/pool.h"
 #include "route/router.h"
@@ -116,28 +117,18 @@ struct paced {
 	_Atomic uint64_t handled;
 };
 
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void
 paced_handler(void *ctx, uint32_t worker, const struct slc_msg *m, uint32_t n)
 {
 	struct paced *p = ctx;
-	uint64_t now = mono_ns();
+	uint64_t now = slc_mono_ns();
 	struct timespec ts;
 
 	(void)m;
 	if (p->until_ns[worker] + 2000000u < now)
 		p->until_ns[worker] = now;
 	p->until_ns[worker] += n * p->cost_ns[worker];
-	ts.tv_sec = (time_t)(p->until_ns[worker] / 1000000000u);
-	ts.tv_nsec = (long)(p->until_ns[worker] % 1000000000u);
+	ts = slc_timespec_from_ns(p->until_ns[worker]);
 	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
 	atomic_fetch_add(&p->handled, n);
 }
@@ -183,8 +174,8 @@ Test(ctl_loop, thread_moves_weight_to_the_faster_pool_and_publishes, .timeout = 
 	cr_assert_eq(slc_pool_set_start(ps), 0);
 	cr_assert_eq(slc_ctl_loop_start(l), 0);
 	memset(m, 0, sizeof(m));
-	t_end = mono_ns() + 2000000000ull;
-	while (mono_ns() < t_end) {
+	t_end = slc_mono_ns() + 2000000000ull;
+	while (slc_mono_ns() < t_end) {
 		if (slc_router_dispatch(rt, m, 16) < 16)
 			usleep(200);
 	}

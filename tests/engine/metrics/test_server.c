@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "expo_check.h"
 #include "metrics/server.h"
 
@@ -492,10 +493,7 @@ Test(metrics, refusals_are_logged_and_the_text_stays_valid)
 static double
 now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)slc_mono_ns() / 1e9;
 }
 
 Test(metrics, idle_clients_are_dropped, .timeout = 60)
@@ -648,11 +646,10 @@ Test(metrics, concurrent_scrapes_while_counting, .timeout = 120)
 static double
 others_cpu_s(void)
 {
-	struct timespec proc, self;
+	uint64_t proc = slc_process_cpu_ns();
+	uint64_t self = slc_thread_cpu_ns();
 
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &proc);
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &self);
-	return (double)(proc.tv_sec - self.tv_sec) + (double)(proc.tv_nsec - self.tv_nsec) / 1e9;
+	return ((double)proc - (double)self) / 1e9;
 }
 
 /* Takes every descriptor left under a soft limit lowered to a few above the lowest free one,

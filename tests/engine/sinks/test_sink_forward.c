@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "sinks/forward.h"
 
 #define SCALE(n) ((n) / SLC_TEST_SCALE_DIV > 0 ? (n) / SLC_TEST_SCALE_DIV : 1)
@@ -28,15 +29,6 @@
 #define CONNS_MAX 32
 
 /* ---- helpers ---- */
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* Message i of worker w: "w<w> <i> " then letters (no LF: lines framing must hold), now and
  * then more than a batch buffer's worth. */
@@ -373,10 +365,10 @@ writer_main(void *arg)
 			                           .len = make_payload(p, wr->worker, i, wr->big)};
 			framed += msgs[k].len + wr->over;
 		}
-		t0 = now_ms();
+		t0 = slc_mono_ms();
 		wr->rc = slc_sink_forward_ops.write(w, msgs, k);
-		if (now_ms() - t0 > wr->write_ms_max)
-			wr->write_ms_max = now_ms() - t0;
+		if (slc_mono_ms() - t0 > wr->write_ms_max)
+			wr->write_ms_max = slc_mono_ms() - t0;
 		/* Scribbled over: write() must be done with the bytes. */
 		memset(arena, 'X', (size_t)k * MSG_MAX);
 		if (wr->accepted != NULL) {
@@ -492,9 +484,9 @@ Test(sink_forward, slow_peer_blocks_write_and_memory_stays_bounded)
 
 	rx_start(&r);
 	sink = sink_new(r.port, SLC_FRAME_LINES, 16u << 10, 64u << 10);
-	t0 = now_ms();
+	t0 = slc_mono_ms();
 	run_writers(sink, wr, per_worker, false, 1, &accepted, &r);
-	elapsed = now_ms() - t0;
+	elapsed = slc_mono_ms() - t0;
 	rx_stop(&r);
 	rx_check(&r, SLC_FRAME_LINES, per_worker, false, false, NULL);
 	total = atomic_load(&r.bytes);
@@ -609,7 +601,7 @@ accept_read_all(int lfd, uint8_t *buf, size_t cap, bool shut)
 		int queued = 0;
 
 		/* Away once part of a message came: its header and a byte (FIONREAD). */
-		for (uint64_t end = now_ms() + 10000; queued < 5 && now_ms() < end;)
+		for (uint64_t end = slc_mono_ms() + 10000; queued < 5 && slc_mono_ms() < end;)
 			if (ioctl(fd, FIONREAD, &queued) != 0 || queued < 5)
 				usleep(1000);
 		shutdown(fd, SHUT_WR);
@@ -697,7 +689,7 @@ blocked_main(void *arg)
 		b->rc = slc_sink_forward_ops.flush(b->w);
 	else
 		b->rc = slc_sink_forward_ops.write(b->w, &m, 1);
-	b->returned_ms = now_ms();
+	b->returned_ms = slc_mono_ms();
 	return NULL;
 }
 
@@ -722,14 +714,14 @@ cancel_unblocks(bool flush)
 	cr_assert_eq(pthread_create(&th, NULL, blocked_main, &b), 0);
 	/* Blocked in its retries: once the sixth connect failed, the backoff in progress (or
 	 * about to start) is 3.2 s with jitter down to 1.6 s (100 ms, doubled at each failure). */
-	for (uint64_t end = now_ms() + 20000;; usleep(1000)) {
+	for (uint64_t end = slc_mono_ms() + 20000;; usleep(1000)) {
 		slc_sink_forward_stats(sink, &st);
 		if (st.connect_failures >= 6)
 			break;
-		cr_assert_lt(now_ms(), end, "%llu connect failures in 20 s",
+		cr_assert_lt(slc_mono_ms(), end, "%llu connect failures in 20 s",
 		             (unsigned long long)st.connect_failures);
 	}
-	t_cancel = now_ms();
+	t_cancel = slc_mono_ms();
 	slc_sink_forward_cancel(sink);
 	pthread_join(th, NULL);
 	cr_expect_eq(b.rc, -ECANCELED);
@@ -816,7 +808,7 @@ Test(sink_forward, cancel_counts_every_message_once, .timeout = 60)
 	cr_assert_eq(pthread_create(&th, NULL, cancel_writer_main, &cw), 0);
 
 	/* Blocked: batches went out, then none between two looks. */
-	deadline = now_ms() + 20000;
+	deadline = slc_mono_ms() + 20000;
 	for (;;) {
 		slc_sink_forward_stats(sink, &st);
 		if (st.messages > 0 && st.messages == prev)
@@ -824,7 +816,7 @@ Test(sink_forward, cancel_counts_every_message_once, .timeout = 60)
 		prev = st.messages;
 		if (cfd < 0)
 			cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (now_ms() > deadline)
+		if (slc_mono_ms() > deadline)
 			break;
 		usleep(100 * 1000);
 	}
@@ -900,7 +892,7 @@ Test(sink_forward, bad_host_or_port_is_refused)
 static bool
 health_wait(void *sink, const char *want, char *last, size_t cap)
 {
-	uint64_t deadline = now_ms() + 20000;
+	uint64_t deadline = slc_mono_ms() + 20000;
 	struct slc_sink_status ss;
 
 	for (;;) {
@@ -908,7 +900,7 @@ health_wait(void *sink, const char *want, char *last, size_t cap)
 		snprintf(last, cap, "%s", ss.health);
 		if (want[0] == '\0' ? ss.health[0] == '\0' : strstr(ss.health, want) != NULL)
 			return true;
-		if (now_ms() > deadline)
+		if (slc_mono_ms() > deadline)
 			return false;
 		usleep(20 * 1000);
 	}

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "cfg.h"
 #include "sinks/kafka.h"
 
@@ -115,15 +116,6 @@ __tsan_default_suppressions(void)
 #endif /* SLC_TSAN */
 
 /* ---- helpers ---- */
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void
 sleep_ms(unsigned ms)
@@ -441,7 +433,7 @@ readback(const struct mock *mk, const char *topic, uint64_t expect, struct readb
 	rd_kafka_t *rk;
 	rd_kafka_topic_t *rkt;
 	rd_kafka_queue_t *q;
-	uint64_t end = now_ms() + READBACK_MS, settle = 0;
+	uint64_t end = slc_mono_ms() + READBACK_MS, settle = 0;
 
 	memset(rb, 0, sizeof(*rb));
 	for (int k = 0; k < KEYS; k++) {
@@ -459,7 +451,7 @@ readback(const struct mock *mk, const char *topic, uint64_t expect, struct readb
 	q = rd_kafka_queue_new(rk);
 	for (int p = 0; p < PARTITIONS; p++)
 		cr_assert_eq(rd_kafka_consume_start_queue(rkt, p, RD_KAFKA_OFFSET_BEGINNING, q), 0);
-	while (now_ms() < end && (settle == 0 || now_ms() < settle)) {
+	while (slc_mono_ms() < end && (settle == 0 || slc_mono_ms() < settle)) {
 		rd_kafka_message_t *ms[512];
 		ssize_t n = rd_kafka_consume_batch_queue(q, 50, ms, 512);
 
@@ -469,7 +461,7 @@ readback(const struct mock *mk, const char *topic, uint64_t expect, struct readb
 			rd_kafka_message_destroy(ms[i]);
 		}
 		if (settle == 0 && rb->records >= expect)
-			settle = now_ms() + 300;
+			settle = slc_mono_ms() + 300;
 	}
 	for (int p = 0; p < PARTITIONS; p++)
 		rd_kafka_consume_stop(rkt, p);
@@ -797,8 +789,9 @@ static void
 writers_await(struct writer *ws, bool flushed, uint32_t at, uint64_t deadline_ms, const char *step)
 {
 	while (!writers_reached(ws, flushed, at)) {
-		cr_assert_lt(now_ms(), deadline_ms, "%s: the writers did not get %s %u records",
-		             step, flushed ? "the reports of" : "through", at);
+		cr_assert_lt(slc_mono_ms(), deadline_ms,
+		             "%s: the writers did not get %s %u records", step,
+		             flushed ? "the reports of" : "through", at);
 		sleep_ms(1);
 	}
 }
@@ -841,7 +834,7 @@ writers_until_waiting(struct writer *ws, void *sink, uint32_t gate, uint64_t dea
 	full0 = st.queue_full;
 	writers_gate(ws, gate);
 	do {
-		cr_assert_lt(now_ms(), deadline_ms,
+		cr_assert_lt(slc_mono_ms(), deadline_ms,
 		             "%s: the writers neither got through nor blocked", step);
 		sleep_ms(1);
 		slc_sink_kafka_stats(sink, &st);
@@ -883,7 +876,7 @@ run_broker_bounce(bool per_worker)
 	struct writer ws[WORKERS];
 	uint32_t per = SCALE(20000u) / WORKERS;
 	uint32_t g1 = per / 5, g2 = 2 * per / 5, g3 = 3 * per / 5;
-	uint64_t deadline = now_ms() + 60000;
+	uint64_t deadline = slc_mono_ms() + 60000;
 	struct readback *rb;
 	void *s;
 
@@ -949,7 +942,7 @@ run_outage_past_timeout(bool per_worker)
 	struct writer ws[WORKERS];
 	uint32_t per = SCALE(20000u) / WORKERS;
 	uint32_t g1 = per / 4, g2 = per / 2;
-	uint64_t deadline = now_ms() + 60000;
+	uint64_t deadline = slc_mono_ms() + 60000;
 	struct slc_sink_kafka_stats st;
 	struct readback *rb = calloc(1, sizeof(*rb));
 	bool some_eio = false;
@@ -964,7 +957,7 @@ run_outage_past_timeout(bool per_worker)
 	leader(&mk, "outage", P_MOVED, -1);
 	writers_gate(ws, g2);
 	do {
-		cr_assert_lt(now_ms(), deadline, "no record timed out");
+		cr_assert_lt(slc_mono_ms(), deadline, "no record timed out");
 		sleep_ms(1);
 		slc_sink_kafka_stats(s, &st);
 	} while (st.failed == 0);
@@ -1016,7 +1009,7 @@ Test(sink_kafka, request_errors_are_retried_in_order_and_rate_recovers, .timeout
 {
 	/* The brokers are down while the writers write: reconnect soon once they are up. */
 	const char *props[] = {"reconnect.backoff.max.ms=100"};
-	uint64_t deadline = now_ms() + 60000;
+	uint64_t deadline = slc_mono_ms() + 60000;
 	struct mock mk;
 	struct writer ws[WORKERS];
 	uint32_t per = SCALE(20000u) / WORKERS;
@@ -1026,10 +1019,10 @@ Test(sink_kafka, request_errors_are_retried_in_order_and_rate_recovers, .timeout
 	mock_start(&mk, "errors", PARTITIONS);
 	/* A clean run first: the rate to hold the faulty one against. */
 	s = sink_make(&mk, "errors", false, NULL, 0);
-	t0 = now_ms();
+	t0 = slc_mono_ms();
 	writers_run(ws, WORKERS, s, per);
 	writers_join(ws, WORKERS);
-	clean_ms = now_ms() - t0;
+	clean_ms = slc_mono_ms() - t0;
 	slc_sink_kafka_ops.destroy(s);
 	mock_stop(&mk);
 
@@ -1055,10 +1048,10 @@ Test(sink_kafka, request_errors_are_retried_in_order_and_rate_recovers, .timeout
 	        RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
 	        RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
 	        RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND);
-	t0 = now_ms();
+	t0 = slc_mono_ms();
 	mock_brokers(&mk, true);
 	writers_join(ws, WORKERS);
-	faulty_ms = now_ms() - t0;
+	faulty_ms = slc_mono_ms() - t0;
 	for (int i = 0; i < WORKERS; i++) {
 		cr_expect_eq(ws[i].write_rc, 0);
 		cr_expect_eq(ws[i].sync_rc, 0, "worker %d: %s", i, strerror(-ws[i].sync_rc));
@@ -1178,14 +1171,14 @@ canceller_main(void *arg)
 {
 	struct canceller *c = arg;
 	struct slc_sink_kafka_stats st;
-	uint64_t end = now_ms() + 10000;
+	uint64_t end = slc_mono_ms() + 10000;
 
 	do {
 		sleep_ms(1);
 		slc_sink_kafka_stats(c->sink, &st);
-	} while (st.queue_full < CANCEL_AFTER_WAITS && now_ms() < end);
+	} while (st.queue_full < CANCEL_AFTER_WAITS && slc_mono_ms() < end);
 	c->waits_seen = st.queue_full;
-	c->cancel_ms = now_ms();
+	c->cancel_ms = slc_mono_ms();
 	slc_sink_kafka_cancel(c->sink);
 	return NULL;
 }
@@ -1219,10 +1212,10 @@ run_cancel(bool per_worker)
 	pthread_join(c.th, NULL);
 	cr_expect_geq(c.waits_seen, CANCEL_AFTER_WAITS,
 	              "a write waiting for room did not show in queue_full while it waited");
-	cr_expect_lt(now_ms() - c.cancel_ms, 5000, "cancel did not unblock write");
+	cr_expect_lt(slc_mono_ms() - c.cancel_ms, 5000, "cancel did not unblock write");
 	cr_expect_eq(w.write_rc, -ECANCELED);
 	cr_expect_eq(w.sync_rc, -ECANCELED);
-	t0 = now_ms();
+	t0 = slc_mono_ms();
 	slc_sink_kafka_ops.worker_close(w.h);
 	slc_sink_kafka_stats(s, &st);
 	cr_expect_gt(st.cancelled, 0);
@@ -1238,7 +1231,7 @@ run_cancel(bool per_worker)
 	cr_expect_eq(ss.undelivered_drain_timeout, w.count, "%llu undelivered of %u",
 	             (unsigned long long)ss.undelivered_drain_timeout, w.count);
 	slc_sink_kafka_ops.destroy(s);
-	closed_ms = (int64_t)(now_ms() - t0);
+	closed_ms = (int64_t)(slc_mono_ms() - t0);
 	cr_expect_lt(closed_ms, 5000, "close and destroy took %lld ms", (long long)closed_ms);
 	mock_stop(&mk);
 }
@@ -1280,7 +1273,8 @@ health_await(void *s, bool want_bad, struct slc_sink_status *ss, uint64_t deadli
 		slc_sink_kafka_ops.status(s, ss);
 		if ((ss->health[0] != '\0') == want_bad)
 			return;
-		cr_assert_lt(now_ms(), deadline_ms, "%s: health stayed \"%s\"", step, ss->health);
+		cr_assert_lt(slc_mono_ms(), deadline_ms, "%s: health stayed \"%s\"", step,
+		             ss->health);
 		sleep_ms(10);
 	}
 }
@@ -1297,7 +1291,7 @@ run_health(bool per_worker)
 	/* Reconnect attempts back off up to 10 s by default: held short, so that the wait
 	 * after the brokers are back is short. */
 	const char *props[] = {"reconnect.backoff.max.ms=100"};
-	uint64_t deadline = now_ms() + 60000;
+	uint64_t deadline = slc_mono_ms() + 60000;
 	static uint8_t bufs[BATCH][RECORD_LEN];
 	struct slc_msg msgs[BATCH];
 	struct slc_sink_kafka_stats st;
@@ -1330,7 +1324,7 @@ run_health(bool per_worker)
 	cr_expect(strstr(ss.health, mk.bootstraps) != NULL, "%s", ss.health);
 	/* librdkafka's event comes once every broker's connection has failed. */
 	while (strstr(ss.health, "all brokers down") == NULL) {
-		cr_assert_lt(now_ms(), deadline, "no \"all brokers down\": %s", ss.health);
+		cr_assert_lt(slc_mono_ms(), deadline, "no \"all brokers down\": %s", ss.health);
 		sleep_ms(10);
 		slc_sink_kafka_ops.status(s, &ss);
 	}
