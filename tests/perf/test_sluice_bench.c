@@ -66,7 +66,7 @@ Test(sluice_bench, hist_quantiles_within_one_percent)
 {
 	struct sb_hist *h = malloc(sizeof(*h)), *h2 = malloc(sizeof(*h2));
 	static const double q[] = {0.5, 0.95, 0.99, 0.999};
-	uint64_t v;
+	uint64_t v = 0;
 
 	cr_assert_not_null(h);
 	cr_assert_not_null(h2);

@@ -177,7 +177,11 @@ main(int argc, char **argv)
 			continue;
 		}
 		watchdog_arm(t);
+		if (t->init != NULL)
+			t->init();
 		how = run_one(t);
+		if (t->fini != NULL)
+			t->fini();
 		watchdog_arm(NULL);
 		if (how == 2) {
 			skipped++;

@@ -12,7 +12,8 @@
  * and the closing line is "N passed, N failed".
  *
  * It covers what our tests use: Test(suite, name, ...) with .disabled (the test is counted as
- * skipped) and .timeout (seconds; a watchdog thread ends the whole run with "[TIME] suite::name"
+ * skipped), .init and .fini (run before and after the test, .fini also after a failed one)
+ * and .timeout (seconds; a watchdog thread ends the whole run with "[TIME] suite::name"
  * and exit status 1 when one test outlives it, as Criterion fails that test), and the
  * cr_assert_* (stop the test) and cr_expect_* (note and go on) checks below, whose optional
  * message is a format string literal with arguments.
@@ -25,7 +26,9 @@ struct slc_shim_test {
 	const char *suite;
 	const char *name;
 	void (*fn)(void);
-	double timeout; /* seconds, 0: none */
+	double timeout;     /* seconds, 0: none */
+	void (*init)(void); /* .init: before the test; NULL: none */
+	void (*fini)(void); /* .fini: after it, passed or failed; NULL: none */
 	struct slc_shim_test *next;
 };
 
@@ -34,26 +37,30 @@ void slc_shim_fail(bool fatal, const char *file, int line, const char *expr, con
         __attribute__((format(printf, 5, 6)));
 void slc_shim_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* The options a Test() may give; disabled and timeout are acted on, the rest ignored. */
+/* The options a Test() may give; disabled, timeout, init and fini are acted on. */
 struct slc_shim_opts {
 	int first; /* lets Test() write {0, __VA_ARGS__} whatever the options are */
 	double timeout;
 	bool disabled;
+	void (*init)(void);
+	void (*fini)(void);
 };
 
-#define Test(suite, name, ...)                                                                     \
-	static void suite##_##name##_impl(void);                                                   \
-	static struct slc_shim_test suite##_##name##_desc = {#suite, #name, suite##_##name##_impl, \
-	                                                     0, NULL};                             \
-	__attribute__((constructor)) static void suite##_##name##_reg(void)                        \
-	{                                                                                          \
-		struct slc_shim_opts o = {0, __VA_ARGS__};                                         \
-                                                                                                   \
-		if (o.disabled)                                                                    \
-			suite##_##name##_desc.fn = NULL;                                           \
-		suite##_##name##_desc.timeout = o.timeout;                                         \
-		slc_shim_register(&suite##_##name##_desc);                                         \
-	}                                                                                          \
+#define Test(suite, name, ...)                                              \
+	static void suite##_##name##_impl(void);                            \
+	static struct slc_shim_test suite##_##name##_desc = {               \
+	        #suite, #name, suite##_##name##_impl, 0, NULL, NULL, NULL}; \
+	__attribute__((constructor)) static void suite##_##name##_reg(void) \
+	{                                                                   \
+		struct slc_shim_opts o = {0, __VA_ARGS__};                  \
+                                                                            \
+		if (o.disabled)                                             \
+			suite##_##name##_desc.fn = NULL;                    \
+		suite##_##name##_desc.timeout = o.timeout;                  \
+		suite##_##name##_desc.init = o.init;                        \
+		suite##_##name##_desc.fini = o.fini;                        \
+		slc_shim_register(&suite##_##name##_desc);                  \
+	}                                                                   \
 	static void suite##_##name##_impl(void)
 
 #define SLC_SHIM_CHECK(fatal, cond, expr, ...)                                           \
