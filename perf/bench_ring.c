@@ -15,7 +15,10 @@
  * shares --prod-cpu and the row is oversubscribed: multi-producer rings then measure how
  * the scheduler treats a spinning producer, not the ring, and such rows get no ratio.
  * All threads start at one barrier; the consumer's CLOCK_MONOTONIC clock runs from its
- * leaving the barrier to its receiving the last element. Each configuration is measured
+ * leaving the barrier to its receiving the last element. A measurement that took less than
+ * --min-seconds (3) is run again with the count scaled to last that long (and a fifth
+ * more), and only the long one counts, so that every reported run lasts 3 s or more (or
+ * was cut off). Each configuration is measured
  * --runs times per implementation, interleaved within each round (ours, ck, dpdk, rte-rts,
  * rte-hts, ours, ...) so that machine noise hits them alike, and the median items/s of
  * each is reported.
@@ -135,6 +138,7 @@ struct bench_opts {
 	int64_t prod_cpu;
 	int64_t cons_cpu;
 	int64_t max_seconds;
+	int64_t min_seconds;
 	const char *only;
 	const char *impl;
 	bool csv;
@@ -157,6 +161,10 @@ static const struct bench_opt bench_opt_table[] = {
          offsetof(struct bench_opts, prod_cpu)},
         {"--cons-cpu", BENCH_OPT_INT, 1, -1, CPU_SETSIZE - 1, NULL, "CPU",
          "CPU of the consumer thread; -1: not pinned", offsetof(struct bench_opts, cons_cpu)},
+        {"--min-seconds", BENCH_OPT_INT, 3, 0, 3600, NULL, "S",
+         "a measurement shorter than S seconds is run again with more elements (in "
+         "proportion, +20%) until it lasts S; only that one counts; 0: --items as given",
+         offsetof(struct bench_opts, min_seconds)},
         {"--max-seconds", BENCH_OPT_INT, 10, 0, 3600, NULL, "S",
          "stop a measurement after S seconds and report what it received; 0: no limit",
          offsetof(struct bench_opts, max_seconds)},
@@ -851,14 +859,15 @@ bench_join_consumer(const struct bench_opts *o, struct bench_job *job, pthread_t
 }
 
 /*
- * Runs one measurement and returns its items/s (negative on error); *cut says whether it
- * ran into --max-seconds.
+ * Runs one measurement of items elements and returns its items/s (negative on error), its
+ * length in *secs; *cut says whether it ran into --max-seconds.
  */
 static double
-bench_measure(const struct bench_opts *o, struct bench_rings *rings, const struct bench_config *cfg,
-              enum bench_impl impl, bool *cut)
+bench_measure_items(const struct bench_opts *o, struct bench_rings *rings,
+                    const struct bench_config *cfg, enum bench_impl impl, uint64_t items, bool *cut,
+                    double *secs)
 {
-	struct bench_job job = {.cfg = cfg, .impl = impl, .items = (uint64_t)o->items};
+	struct bench_job job = {.cfg = cfg, .impl = impl, .items = items};
 	struct bench_thread threads[1 + BENCH_PROD_MAX];
 	pthread_t tids[1 + BENCH_PROD_MAX];
 	uint32_t nthreads = 1 + cfg->producers;
@@ -900,7 +909,33 @@ bench_measure(const struct bench_opts *o, struct bench_rings *rings, const struc
 	pthread_barrier_destroy(&job.start);
 
 	*cut = job.received != job.items;
+	*secs = (double)job.elapsed_ns * 1e-9;
 	return (double)job.received * 1e9 / (double)(job.elapsed_ns ? job.elapsed_ns : 1);
+}
+
+/*
+ * One measurement that lasts at least --min-seconds: --items first, then, while a run is
+ * shorter, again with the count scaled by the time it took (and a fifth more). A run cut
+ * off at --max-seconds ends it. Returns the last run's items/s.
+ */
+static double
+bench_measure(const struct bench_opts *o, struct bench_rings *rings, const struct bench_config *cfg,
+              enum bench_impl impl, bool *cut)
+{
+	uint64_t items = (uint64_t)o->items;
+	double rate, secs;
+
+	for (;;) {
+		double scale;
+
+		rate = bench_measure_items(o, rings, cfg, impl, items, cut, &secs);
+		if (rate < 0 || *cut || secs >= (double)o->min_seconds)
+			return rate;
+		scale = (double)o->min_seconds / (secs > 1e-3 ? secs : 1e-3) * 1.2;
+		if ((double)items * scale > (double)(UINT64_C(1) << 40))
+			return rate;
+		items = (uint64_t)((double)items * scale);
+	}
 }
 
 /* ------------------------------------------------------------------------------------ */
