@@ -140,6 +140,8 @@ sb_thread_main(void *arg)
 	pthread_barrier_wait(&sb_go);
 	t->err = t->r->o.acks ? sb_thread_run_acks(t) : sb_thread_run(t);
 	t->end_ns = bench_now_ns();
+	if (t->send_end_ns == 0)
+		t->send_end_ns = t->end_ns;
 	if (t->err != 0)
 		atomic_store_explicit(&sb_stop, true, memory_order_relaxed);
 	/* R1: pairs with A1 in main's wait for the threads */
@@ -161,7 +163,8 @@ main(int argc, char **argv)
 	struct pollfd *pfd = NULL;
 	size_t cap = 1 << 18;
 	char *buf = NULL;
-	uint64_t last_msgs = 0, last_ns, end_ns = 0;
+	uint64_t last_msgs = 0, last_ns, end_ns = 0, send_end_ns = 0;
+	double send_rate;
 	bool live, failed = false;
 	int rc = 1, live_i = 1;
 
@@ -238,6 +241,7 @@ main(int argc, char **argv)
 		res.sent += atomic_load_explicit(&ts[i].msgs, memory_order_relaxed);
 		res.bytes += atomic_load_explicit(&ts[i].bytes, memory_order_relaxed);
 		end_ns = ts[i].end_ns > end_ns ? ts[i].end_ns : end_ns;
+		send_end_ns = ts[i].send_end_ns > send_end_ns ? ts[i].send_end_ns : send_end_ns;
 		if (ts[i].err != 0) {
 			fprintf(stderr, SB_PROG ": thread %" PRId64 ": %s\n", i, ts[i].errmsg);
 			failed = true;
@@ -276,17 +280,15 @@ main(int argc, char **argv)
 		}
 	}
 	res.seconds = end_ns > r.start_ns ? (double)(end_ns - r.start_ns) / 1e9 : 1e-9;
-	/* Against the sending time: seconds also holds the flush and, with --acks, the wait
-	 * for the last acks, which would read as a sender that fell behind. */
-	if (r.o.rate > 0 &&
-	    (double)res.sent / (r.duration_ns && res.seconds > (double)r.duration_ns / 1e9
-	                                ? (double)r.duration_ns / 1e9
-	                                : res.seconds) <
-	            0.99 * (double)r.o.rate)
+	/* Against the measured sending time: seconds also holds, with --acks, the wait for the
+	 * last acks, which would read as a sender that fell behind. */
+	send_rate = (double)res.sent * 1e9 /
+	            (double)(send_end_ns > r.start_ns ? send_end_ns - r.start_ns : 1);
+	if (r.o.rate > 0 && send_rate < 0.99 * (double)r.o.rate)
 		fprintf(stderr,
 		        SB_PROG ": warning: sent %.0f msgs/s, under --rate %" PRId64 ": the sender "
 		                "fell behind, and latency leaves out how late messages started\n",
-		        (double)res.sent / res.seconds, r.o.rate);
+		        send_rate, r.o.rate);
 	if (res.metrics)
 		sb_drain(&r, &buf, &cap, &ps[0], &ps[1], &res, end_ns);
 	if (r.o.verify != NULL) {

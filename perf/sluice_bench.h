@@ -134,6 +134,8 @@ struct sb_thread {
 	uint32_t syslog_len;
 	time_t syslog_s;
 	uint64_t end_ns;
+	uint64_t send_end_ns; /* when its last message went out (--acks: before the wait for
+	                         the last acks); 0 until then */
 	int err;
 	char errmsg[160];
 	uint64_t acks_end_ns; /* --acks: when the last ack came */

@@ -309,8 +309,10 @@ sb_thread_run_acks(struct sb_thread *t)
 
 			for (uint32_t j = 0; j < t->nconns; j++)
 				sending |= t->conns[j].ack->next <= t->conns[j].ack->quota;
-			if (!sending)
+			if (!sending) {
 				wait_end = now + reconnect_ns;
+				t->send_end_ns = now;
+			}
 		} else if (now > wait_end) {
 			for (uint32_t j = 0; j < t->nconns; j++)
 				if (t->conns[j].ack->state != SB_ACK_DONE) {
