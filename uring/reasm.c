@@ -14,9 +14,6 @@
  * docs/architecture.md, "No client can hold the others up", has the rules.
  */
 
-/* While connections wait for reassembly memory, a partial frame whose peer sent nothing
- * for this long is evicted (closed, counted) to make room. */
-
 static void
 heap_stat(struct slc_reactor *r)
 {
