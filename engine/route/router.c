@@ -226,7 +226,8 @@ slc_route_publish(struct slc_route_shared *sh, const double *weights)
  * end) of worker g's ring are reserved, [start, dst) are written and not yet committed,
  * and start sits at ring position pos. A closed lane has start == dst == end == NULL, so
  * the hot loops test one thing per message (dst == end) to leave the fast path: to open the
- * lane, to re-reserve at the end of the slot array, or to stop on a full ring.
+ * lane, to re-reserve at the end of the slot array, or to stop on a full ring (pure: to
+ * spill to another pool).
  */
 struct slc_route_lane {
 	struct slc_msg *dst;
@@ -259,6 +260,10 @@ struct slc_router {
 	struct slc_route_lane lane[SLC_WORKERS_MAX];
 	uint16_t touched[SLC_WORKERS_MAX];
 	uint32_t ntouched;
+	/* pure, per dispatch step: pools whose ring was found full (a bit each), and how
+	 * many; their messages spill to the other pools (pure_spill) */
+	uint64_t full[SLC_POOLS_MAX / 64];
+	uint32_t nfull;
 };
 
 static_assert(SLC_POOLS_MAX <= SLC_WORKERS_MAX, "a lane per pool fits the lane array");
@@ -415,7 +420,7 @@ lane_commit(struct slc_router *rt, struct slc_route_lane *ln, uint64_t *wake)
  * or commits what it wrote and reserves again after the end of the slot array. `want`
  * (the messages left in this step) bounds the reservation, so that the producer reloads
  * the consumer's index only when the ring may really lack room for them. Returns false
- * when the ring is full: the step stops there.
+ * when the ring is full: the step stops there (pure: the message spills, pure_spill()).
  */
 static __attribute__((noinline)) bool
 lane_refill(struct slc_router *rt, uint32_t idx, uint32_t want, uint64_t *wake)
@@ -425,6 +430,11 @@ lane_refill(struct slc_router *rt, uint32_t idx, uint32_t want, uint64_t *wake)
 	void *slots;
 	uint32_t got;
 
+	/* Pure: a pool found full is not asked again in this step (nfull is 0 for the
+	 * other strategies, whose idx is a worker): its worker may free slots meanwhile, but
+	 * asking would reload the consumer's index once per spilled message. */
+	if (rt->nfull != 0 && (rt->full[idx / 64] >> (idx % 64) & 1))
+		return false;
 	if (ln->start == NULL) {
 		ln->g = rt->strategy == SLC_ROUTE_ORDERED ? idx : pick_worker(rt, idx);
 		ln->pos = atomic_load_explicit(&rt->ring[ln->g]->prod.tail, memory_order_relaxed);
@@ -437,6 +447,34 @@ lane_refill(struct slc_router *rt, uint32_t idx, uint32_t want, uint64_t *wake)
 	ln->start = ln->dst = slots;
 	ln->end = ln->start + got;
 	return got != 0;
+}
+
+/*
+ * Pure only, the slow path for a message whose pool p has a full ring: marks p full for the
+ * rest of the step and returns the pool that takes the message instead, the first pool
+ * after position pos of the round robin whose ring has room, so that what spills is shared
+ * by the other pools in proportion to their weights; or UINT32_MAX when every pool's ring
+ * is full (the step stops there). Keyless messages may go anywhere, so a weight that is
+ * too high for a pool's capacity (a stale table, a controller still converging, a pool
+ * slowed by a hog) costs nothing while another pool has room: the connection pauses only
+ * when all are full. Every pool has weight >= 1, so one lap of sched meets each of them.
+ */
+static __attribute__((noinline)) uint32_t
+pure_spill(struct slc_router *rt, uint32_t p, uint32_t pos, uint32_t want, uint64_t *wake)
+{
+	struct slc_route_lane *lane = rt->lane;
+
+	for (uint32_t k = 1;; k++) {
+		if (!(rt->full[p / 64] >> (p % 64) & 1)) {
+			rt->full[p / 64] |= 1ull << (p % 64);
+			rt->nfull++;
+		}
+		if (rt->nfull == rt->t.npools || k == SLC_ROUTE_WEIGHT_TOTAL)
+			return UINT32_MAX;
+		p = rt->t.sched[(pos + k) & (SLC_ROUTE_WEIGHT_TOTAL - 1)];
+		if (lane[p].dst != lane[p].end || lane_refill(rt, p, want, wake))
+			return p;
+	}
 }
 
 /*
@@ -462,8 +500,11 @@ dispatch_step(struct slc_router *rt, struct slc_msg *msgs, uint32_t n, uint64_t 
 			uint32_t p = sched[(rr + i) & (SLC_ROUTE_WEIGHT_TOTAL - 1)];
 
 			if (SLC_UNLIKELY(lane[p].dst == lane[p].end) &&
-			    !lane_refill(rt, p, n - i, wake))
-				break;
+			    !lane_refill(rt, p, n - i, wake)) {
+				p = pure_spill(rt, p, rr + i, n - i, wake);
+				if (p == UINT32_MAX)
+					break;
+			}
 			*lane[p].dst++ = msgs[i];
 		}
 		rt->rr = rr + i;
@@ -512,6 +553,10 @@ dispatch_step(struct slc_router *rt, struct slc_msg *msgs, uint32_t n, uint64_t 
 		ln->start = ln->dst = ln->end = NULL;
 	}
 	rt->ntouched = 0;
+	if (rt->nfull != 0) {
+		memset(rt->full, 0, sizeof(rt->full));
+		rt->nfull = 0;
+	}
 	return i;
 }
 

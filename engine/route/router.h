@@ -14,7 +14,9 @@
  * Strategies (docs/architecture.md has the table):
  *   pure     no key; pools in a smooth weighted round robin (weights 7,1,2 interleave as
  *            A A B A C A A C A A ..., never seven A in a row); inside a pool the least
- *            loaded worker.
+ *            loaded worker. A message whose pool's ring is full spills to the next pool
+ *            of the round robin with room, so weights set the split while rings have
+ *            room and a full pool stalls no one.
  *   sticky   msg.key_hash picks one of SLC_ROUTE_SLOTS slots; a slot belongs to one pool.
  *            When weights change, only pools that lost weight give up slots, only as many
  *            as they lost, and only to pools that gained: the keys that move are the
@@ -83,7 +85,8 @@ void slc_router_destroy(struct slc_router *rt);
 
 /*
  * Routes and enqueues msgs[0..n) in order; returns how many it took (a prefix). It stops
- * at the first message whose worker ring is full, or (ordered) whose shard is moving.
+ * at the first message whose worker ring is full (pure: when every pool's ring is full),
+ * or (ordered) whose shard is moving.
  * Wakes each worker it gave messages to, once per call.
  */
 uint32_t slc_router_dispatch(struct slc_router *rt, struct slc_msg *msgs, uint32_t n);

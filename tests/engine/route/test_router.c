@@ -120,10 +120,44 @@ Test(router, sticky_moves_only_the_weight_that_moved)
  * Dispatch against the tables, with the workers not running and small rings, so that
  * reservations stop at the end of the slot array, rings fill, and calls span several
  * internal steps: every message taken lands in its pool (its worker, for ordered), in
- * order; a call takes a prefix and stops only where the next message's ring is full; and
- * pure's round robin moves exactly as decide() says, message by message.
+ * order; a call takes a prefix and stops only where the next message's ring is full
+ * (pure: where every pool has a full ring); and pure's round robin moves exactly as
+ * decide() says, message by message, except that a message whose pool had a full ring
+ * lands in the first pool after it in the round robin that had room (pure_spill).
  */
 #define DECIDE_RING 64u
+
+/* Pools with a full ring of producer 0 (a bit each): the workers do not run here, so a
+ * pool found full during a call is still full when it returns. */
+static uint64_t
+full_pools(struct slc_pool_set *ps, uint32_t npools, uint32_t workers)
+{
+	uint64_t m = 0;
+
+	for (uint32_t g = 0; g < npools * workers; g++)
+		if (slc_ring_spsc_count(slc_worker_ring(slc_pool_set_worker(ps, g), 0)) ==
+		    DECIDE_RING)
+			m |= 1ull << (g / workers);
+	return m;
+}
+
+/* Pure: message s (round robin position pos) found in pool q, its scheduled pool being
+ * sched[pos]: either q is that pool, or every pool from it up to q in the round robin
+ * was full when the call that took s returned. */
+static void
+expect_spilled_right(const struct slc_route_shared *sh, uint32_t s, uint32_t pos, uint32_t q,
+                     uint64_t full_after)
+{
+	for (uint32_t k = 0; k < SLC_ROUTE_WEIGHT_TOTAL; k++) {
+		uint32_t p = sh->table.sched[(pos + k) % SLC_ROUTE_WEIGHT_TOTAL];
+
+		if (p == q)
+			return;
+		cr_assert(full_after >> p & 1,
+		          "message %u went to pool %u, passing pool %u, which had room", s, q, p);
+	}
+	cr_assert(false, "message %u: pool %u is not in the round robin", s, q);
+}
 
 static void
 dispatch_matches_tables(enum slc_route_strategy strategy, uint32_t npools, uint32_t workers)
@@ -142,7 +176,11 @@ dispatch_matches_tables(enum slc_route_strategy strategy, uint32_t npools, uint3
 	static struct slc_msg batch[BATCH_MAX];
 	static uint16_t dest[BATCH_MAX];
 	uint32_t *want = calloc((size_t)ROUNDS * BATCH_MAX, sizeof(uint32_t)); /* seq -> dest */
+	/* pure: seq -> round robin position, and the pools full after the call that took it */
+	uint32_t *pos = calloc((size_t)ROUNDS * BATCH_MAX, sizeof(uint32_t));
+	uint64_t *full_after = calloc((size_t)ROUNDS * BATCH_MAX, sizeof(uint64_t));
 	uint32_t last_seq[SLC_WORKERS_MAX], x = 2463534242u, seq = 0, rr = 0, drained = 0;
+	uint32_t spilled = 0;
 	struct slc_router *rt, *shadow;
 	struct slc_pool_set *ps;
 	int err;
@@ -150,7 +188,7 @@ dispatch_matches_tables(enum slc_route_strategy strategy, uint32_t npools, uint3
 	cfg.handler_ctx = (void *)&handled;
 	ps = slc_pool_set_create(&cfg, &err);
 	cr_assert_not_null(ps, "pool set: %d", err);
-	cr_assert_not_null(want);
+	cr_assert(want && pos && full_after);
 	cr_assert_eq(slc_route_shared_init(sh, w, npools, workers), 0);
 	rt = slc_router_create(strategy, ps, 0, sh, &err);
 	cr_assert_not_null(rt);
@@ -175,9 +213,10 @@ dispatch_matches_tables(enum slc_route_strategy strategy, uint32_t npools, uint3
 
 			switch (strategy) {
 			case SLC_ROUTE_PURE:
-				cr_assert_eq(dest[i],
-				             sh->table.sched[rr++ % SLC_ROUTE_WEIGHT_TOTAL]);
+				cr_assert_eq(dest[i], sh->table.sched[rr % SLC_ROUTE_WEIGHT_TOTAL]);
 				want[seq + i] = dest[i];
+				pos[seq + i] = rr++ % SLC_ROUTE_WEIGHT_TOTAL;
+				full_after[seq + i] = full_pools(ps, npools, workers);
 				break;
 			case SLC_ROUTE_STICKY:
 				want[seq + i] = sh->table.slot_pool[h % SLC_ROUTE_SLOTS];
@@ -187,7 +226,12 @@ dispatch_matches_tables(enum slc_route_strategy strategy, uint32_t npools, uint3
 				break;
 			}
 		}
-		if (took < n) {
+		if (took < n && strategy == SLC_ROUTE_PURE) {
+			/* Refused only when no pool had room. */
+			cr_assert_eq(full_pools(ps, npools, workers), (1ull << npools) - 1,
+			             "round %u: stopped at %u of %u with a pool not full", round,
+			             took, n);
+		} else if (took < n) {
 			/* Refused only for a full ring: the one the next message goes to. */
 			uint32_t h = batch[took].key_hash, p, full = 0;
 
@@ -220,8 +264,15 @@ dispatch_matches_tables(enum slc_route_strategy strategy, uint32_t npools, uint3
 				uint32_t s = m[i].conn;
 
 				cr_assert_lt(s, seq);
-				cr_assert_eq(strategy == SLC_ROUTE_ORDERED ? g : g / workers,
-				             want[s], "message %u in worker %u's ring", s, g);
+				if (strategy == SLC_ROUTE_PURE && g / workers != want[s]) {
+					expect_spilled_right(sh, s, pos[s], g / workers,
+					                     full_after[s]);
+					spilled++;
+				} else {
+					cr_assert_eq(
+					        strategy == SLC_ROUTE_ORDERED ? g : g / workers,
+					        want[s], "message %u in worker %u's ring", s, g);
+				}
 				cr_assert(last_seq[g] == UINT32_MAX || s > last_seq[g],
 				          "worker %u: %u after %u", g, s, last_seq[g]);
 				last_seq[g] = s;
@@ -234,10 +285,65 @@ dispatch_matches_tables(enum slc_route_strategy strategy, uint32_t npools, uint3
 		drained += slc_ring_spsc_count(slc_worker_ring(slc_pool_set_worker(ps, g), 0));
 	cr_expect_eq(drained, seq, "every message taken is in a ring");
 	cr_expect_gt(seq, ROUNDS * 20u, "the rings did not stay full");
+	if (strategy == SLC_ROUTE_PURE)
+		cr_expect_gt(spilled, 0, "no message spilled: the spill path was not tested");
 	slc_router_destroy(shadow);
 	slc_router_destroy(rt);
 	slc_pool_set_destroy(ps);
 	free(want);
+	free(pos);
+	free(full_after);
+	free(sh);
+}
+
+/*
+ * Pure with the workers stopped: a pool whose ring is full no longer stops the others.
+ * Weights 7,1,2 send pool 0 seven messages in ten, so it fills first; the rest of the
+ * batch spills to pools 1 and 2 until every ring is full, and only then does dispatch
+ * refuse. Sticky, with the same rings, still stops at the first full ring its keys need.
+ */
+Test(router, pure_spills_past_a_full_pool_until_all_are_full)
+{
+	static _Atomic uint64_t handled;
+	struct slc_pool_cfg cfg = {
+	        .npools = 3,
+	        .workers = 1,
+	        .producers = 1,
+	        .ring_size = DECIDE_RING,
+	        .handler = count_handler,
+	        .handler_ctx = (void *)&handled,
+	};
+	struct slc_route_shared *sh = malloc(sizeof(*sh));
+	double w[3] = {7, 1, 2};
+	static struct slc_msg m[1000];
+	struct slc_router *pure, *sticky;
+	struct slc_pool_set *ps;
+	int err;
+
+	for (uint32_t i = 0; i < 1000; i++)
+		m[i].key_hash = mix32(i);
+	ps = slc_pool_set_create(&cfg, &err);
+	cr_assert_not_null(ps);
+	cr_assert_eq(slc_route_shared_init(sh, w, 3, 1), 0);
+	pure = slc_router_create(SLC_ROUTE_PURE, ps, 0, sh, &err);
+	cr_assert_not_null(pure);
+	cr_expect_eq(slc_router_dispatch(pure, m, 1000), 3 * DECIDE_RING,
+	             "pure takes messages until every ring is full");
+	for (uint32_t p = 0; p < 3; p++)
+		cr_expect_eq(slc_ring_spsc_count(slc_worker_ring(slc_pool_set_worker(ps, p), 0)),
+		             DECIDE_RING, "pool %u's ring", p);
+	cr_expect_eq(slc_router_dispatch(pure, m, 1000), 0, "all full: nothing taken");
+	slc_router_destroy(pure);
+	slc_pool_set_destroy(ps);
+
+	ps = slc_pool_set_create(&cfg, &err);
+	cr_assert_not_null(ps);
+	sticky = slc_router_create(SLC_ROUTE_STICKY, ps, 0, sh, &err);
+	cr_assert_not_null(sticky);
+	cr_expect_lt(slc_router_dispatch(sticky, m, 1000), 3 * DECIDE_RING,
+	             "sticky keeps every key on its pool: it stops at the first full ring");
+	slc_router_destroy(sticky);
+	slc_pool_set_destroy(ps);
 	free(sh);
 }
 
