@@ -38,6 +38,7 @@ struct slc_ctl {
 	double *target;          /* n adaptive targets of the last tick */
 	double *cap;             /* n smoothed capacities (msg/s); < 0: no estimate yet */
 	double *ceiling;         /* n caps on extrapolated samples (msg/s) */
+	double *q_prev;          /* n queues of the previous tick; < 0: none yet */
 	double mem[];
 };
 
@@ -240,7 +241,7 @@ slc_ctl_create(const struct slc_ctl_params *p, uint32_t npools, const double *in
 		goto fail;
 	}
 
-	c = calloc(1, sizeof(*c) + 4 * (size_t)npools * sizeof(double));
+	c = calloc(1, sizeof(*c) + 5 * (size_t)npools * sizeof(double));
 	if (!c) {
 		e = -ENOMEM;
 		goto fail;
@@ -251,6 +252,7 @@ slc_ctl_create(const struct slc_ctl_params *p, uint32_t npools, const double *in
 	c->target = c->mem + npools;
 	c->cap = c->mem + 2 * (size_t)npools;
 	c->ceiling = c->mem + 3 * (size_t)npools;
+	c->q_prev = c->mem + 4 * (size_t)npools;
 	if (p->mode == SLC_CTL_PAIRWISE) {
 		memcpy(c->w, initial_weights, npools * sizeof(double));
 	} else {
@@ -264,6 +266,7 @@ slc_ctl_create(const struct slc_ctl_params *p, uint32_t npools, const double *in
 		c->target[i] = c->w[i];
 		c->cap[i] = -1;
 		c->ceiling[i] = HUGE_VAL;
+		c->q_prev[i] = -1;
 	}
 	if (err)
 		*err = 0;
@@ -382,14 +385,19 @@ tick_pairwise(struct slc_ctl *c, const struct slc_ctl_sample *s, double dt_s, ui
  * One capacity sample of a pool in msg/s, or -1 when the sample says nothing about it.
  * The workers wanted the CPU for a fraction u = busy + wait of the tick and finished
  * `rate` messages a second in it, so at u = 1 they would finish rate / u. A queue
- * beyond sat_queue per worker means they had work all tick whatever u says (their idle
- * CPU time was not available to them: a hog without schedstat, a sink blocked in I/O):
- * then the rate itself is the capacity. Between the two the demand fraction blends
- * linearly, so the estimate does not jump when a queue crosses a threshold.
+ * beyond sat_queue per worker at both ends of the tick (q_standing, the smaller of this
+ * tick's queue and the previous one's) means they had work all tick whatever u says
+ * (their idle CPU time was not available to them: a hog without schedstat, a sink
+ * blocked in I/O): then the rate itself is the capacity. Between the two the demand
+ * fraction blends linearly, so the estimate does not jump when a queue crosses a
+ * threshold. One snapshot is not enough: a bursty producer leaves a queue of a few
+ * batches at random instants behind pools that are idle a sixth of the tick
+ * (bench_controller's fast pools), and taking such a snapshot as saturation set ceilings
+ * that held their estimates a sixth too low.
  */
 static double
-capacity_sample(const struct slc_ctl_params *p, const struct slc_ctl_sample *s, double dt_s,
-                double cap_mean, double *ceiling)
+capacity_sample(const struct slc_ctl_params *p, const struct slc_ctl_sample *s, double q_standing,
+                double dt_s, double cap_mean, double *ceiling)
 {
 	double u, sigma, demand, x;
 
@@ -398,7 +406,7 @@ capacity_sample(const struct slc_ctl_params *p, const struct slc_ctl_sample *s, 
 	if (s->completed <= 0 && s->queue <= 0 && s->inflight <= 0)
 		return -1; /* idle: no traffic, no information */
 	u = fmin(1, s->busy + s->wait);
-	sigma = fmin(1, s->queue / (s->workers * p->sat_queue));
+	sigma = fmin(1, q_standing / (s->workers * p->sat_queue));
 	demand = u + (1 - u) * sigma;
 	if (demand < CTL_DEMAND_MIN)
 		return -1;
@@ -442,7 +450,11 @@ tick_adaptive(struct slc_ctl *c, const struct slc_ctl_sample *s, double dt_s,
 	cap_mean = known ? cap_mean / known : 0;
 	known = 0;
 	for (uint32_t i = 0; i < c->n; i++) {
-		double x = capacity_sample(p, &s[i], dt_s, cap_mean, &c->ceiling[i]);
+		/* No previous queue on the first tick: the snapshot is all there is. */
+		double q_standing = c->q_prev[i] < 0 ? s[i].queue : fmin(c->q_prev[i], s[i].queue);
+		double x = capacity_sample(p, &s[i], q_standing, dt_s, cap_mean, &c->ceiling[i]);
+
+		c->q_prev[i] = s[i].queue;
 
 		if (x >= 0 && c->cap[i] < 0) {
 			c->cap[i] = x;

@@ -691,6 +691,37 @@ Test(ctl, adaptive_queue_means_the_rate_is_the_capacity)
 	slc_ctl_destroy(c);
 }
 
+/*
+ * A bursty producer leaves a queue of a batch or two behind a pool at some tick ends and
+ * none at others, while the pool is idle 16% of every tick: that is not saturation, and
+ * its capacity is rate / busy. A queue that stands from one tick's end to the next is.
+ */
+Test(ctl, adaptive_queue_must_stand_for_a_tick_to_mean_saturation)
+{
+	const double w0[2] = {50, 50};
+	struct slc_ctl *c = adaptive_new(2, w0);
+	struct slc_ctl_sample s[2] = {
+	        {.completed = 840, .workers = 1, .busy = 0.84},
+	        {.completed = 840, .workers = 1, .busy = 0.84},
+	};
+
+	for (int t = 0; t < 30; t++) {
+		s[0].queue = t % 2 ? 600 : 0; /* above sat_queue (512) every other tick end */
+		cr_assert_geq(slc_ctl_tick(c, s, 1.0, 0, NULL), 0);
+	}
+	cr_expect(fabs(slc_ctl_capacity(c, 0) - 1000) < 10, "pool 0: %g, not capped at the rate",
+	          slc_ctl_capacity(c, 0));
+	cr_expect(fabs(slc_ctl_capacity(c, 1) - 1000) < 1e-6, "%g", slc_ctl_capacity(c, 1));
+
+	/* Now the queue stands, with little CPU (a sink blocked in I/O): the rate is the
+	 * capacity from the second such tick on. */
+	s[0] = (struct slc_ctl_sample){.completed = 300, .workers = 1, .busy = 0.1, .queue = 2000};
+	for (int t = 0; t < 30; t++)
+		cr_assert_geq(slc_ctl_tick(c, s, 1.0, 0, NULL), 0);
+	cr_expect(fabs(slc_ctl_capacity(c, 0) - 300) < 1, "pool 0: %g", slc_ctl_capacity(c, 0));
+	slc_ctl_destroy(c);
+}
+
 Test(ctl, adaptive_stalled_pool_loses_its_capacity)
 {
 	const double w0[2] = {50, 50};
