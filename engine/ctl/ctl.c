@@ -393,7 +393,10 @@ tick_pairwise(struct slc_ctl *c, const struct slc_ctl_sample *s, double dt_s, ui
  * threshold. One snapshot is not enough: a bursty producer leaves a queue of a few
  * batches at random instants behind pools that are idle a sixth of the tick
  * (bench_controller's fast pools), and taking such a snapshot as saturation set ceilings
- * that held their estimates a sixth too low.
+ * that held their estimates a sixth too low. With p->busy_occupied, busy is time with
+ * work in hand and already the whole truth: the queue is ignored (a pool is 27% occupied
+ * whether or not a burst sits in its ring at the tick's end) and no ceiling is kept,
+ * except that a pool that finished nothing with work waiting is stalled: capacity 0.
  */
 static double
 capacity_sample(const struct slc_ctl_params *p, const struct slc_ctl_sample *s, double q_standing,
@@ -406,7 +409,10 @@ capacity_sample(const struct slc_ctl_params *p, const struct slc_ctl_sample *s, 
 	if (s->completed <= 0 && s->queue <= 0 && s->inflight <= 0)
 		return -1; /* idle: no traffic, no information */
 	u = fmin(1, s->busy + s->wait);
-	sigma = fmin(1, q_standing / (s->workers * p->sat_queue));
+	if (p->busy_occupied) /* the queue adds nothing to u, except for a stalled pool */
+		sigma = s->completed <= 0 ? 1 : 0;
+	else
+		sigma = fmin(1, q_standing / (s->workers * p->sat_queue));
 	demand = u + (1 - u) * sigma;
 	if (demand < CTL_DEMAND_MIN)
 		return -1;
@@ -415,7 +421,7 @@ capacity_sample(const struct slc_ctl_params *p, const struct slc_ctl_sample *s, 
 		/* Saturated: x is a measurement. If the workers also looked busy, busy + wait
 		 * tells the truth about this pool and needs no ceiling; if only the queue said
 		 * so, later extrapolations from busy + wait must not exceed what was measured. */
-		*ceiling = u >= CTL_DEMAND_SAT ? HUGE_VAL : x;
+		*ceiling = u >= CTL_DEMAND_SAT || p->busy_occupied ? HUGE_VAL : x;
 	} else if (x > *ceiling) {
 		/* Probe upward while the extrapolation keeps claiming more: the hog may have
 		 * left. The additive part lets a pool that stalled at 0 come back. */

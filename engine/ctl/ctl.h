@@ -53,6 +53,12 @@ struct slc_ctl_params {
 	double gain;               /* (0, 1]: adaptive: fraction of the gap to target per tick */
 	double sat_queue;          /* msg per worker, > 0: adaptive: queue that means saturated */
 	uint32_t cooldown_ms;      /* pairwise only: no change this long after a change */
+	/* adaptive: samples' busy is occupied time (time with work in hand, as the engine's
+	 * handler time), not CPU time: it already counts a hog's and a blocked sink's time,
+	 * so the queue is not read as saturation (sat_queue unused); a pool that finished
+	 * nothing with work waiting or in hand samples capacity 0. false by default;
+	 * slc_ctl_loop sets it. */
+	bool busy_occupied;
 };
 
 /*

@@ -91,6 +91,7 @@ struct slc_ctl_loop *
 slc_ctl_loop_create(const struct slc_ctl_loop_cfg *cfg, int *err)
 {
 	struct slc_ctl_loop *l;
+	struct slc_ctl_params params;
 	double *w0 = NULL;
 	int rc;
 
@@ -127,7 +128,10 @@ slc_ctl_loop_create(const struct slc_ctl_loop_cfg *cfg, int *err)
 		for (uint32_t i = 0; i < l->npools; i++)
 			w0[i] = (double)(100 / l->npools);
 	}
-	l->ctl = slc_ctl_create(&cfg->params, l->npools, w0, &rc);
+	/* Its busy is handler time: occupied time (see ctl_loop.h). */
+	params = cfg->params;
+	params.busy_occupied = true;
+	l->ctl = slc_ctl_create(&params, l->npools, w0, &rc);
 	if (l->ctl == NULL)
 		goto err_free;
 	memcpy(l->weights, slc_ctl_weights(l->ctl), l->npools * sizeof(double));

@@ -401,6 +401,7 @@ Test(ctl, params_default_are_the_designs)
 	cr_expect_eq(p.rate_alpha, 0.3);
 	cr_expect_eq(p.gain, 0.5);
 	cr_expect_eq(p.sat_queue, 512.0);
+	cr_expect(!p.busy_occupied, "busy is CPU time unless the caller says otherwise");
 	cr_expect_eq(slc_ctl_params_check(&p), 0);
 }
 
@@ -719,6 +720,49 @@ Test(ctl, adaptive_queue_must_stand_for_a_tick_to_mean_saturation)
 	for (int t = 0; t < 30; t++)
 		cr_assert_geq(slc_ctl_tick(c, s, 1.0, 0, NULL), 0);
 	cr_expect(fabs(slc_ctl_capacity(c, 0) - 300) < 1, "pool 0: %g", slc_ctl_capacity(c, 0));
+	slc_ctl_destroy(c);
+}
+
+/*
+ * busy_occupied (what slc_ctl_loop passes: handler time): the busy fraction is the truth,
+ * so a queue, standing or not, does not lower the estimate of a pool that was idle 73% of
+ * the tick (sticky routing behind a full slow pool leaves bursts in the fast pools' rings
+ * at every tick end); a pool that finished nothing with work waiting is stalled, and when
+ * it recovers no ceiling holds it down.
+ */
+Test(ctl, adaptive_occupied_busy_ignores_the_queue_but_sees_a_stall)
+{
+	struct slc_ctl_params p;
+	const double w0[2] = {50, 50};
+	struct slc_ctl_sample s[2] = {
+	        {.completed = 270, .workers = 1, .busy = 0.27, .queue = 1000},
+	        {.completed = 270, .workers = 1, .busy = 0.27},
+	};
+	struct slc_ctl *c;
+	int err;
+
+	slc_ctl_params_default(&p);
+	p.busy_occupied = true;
+	c = slc_ctl_create(&p, 2, w0, &err);
+	cr_assert_not_null(c);
+	for (int t = 0; t < 5; t++)
+		cr_assert_geq(slc_ctl_tick(c, s, 1.0, 0, NULL), 0);
+	cr_expect(fabs(slc_ctl_capacity(c, 0) - 1000) < 1e-6, "queued pool: %g",
+	          slc_ctl_capacity(c, 0));
+	cr_expect(fabs(slc_ctl_capacity(c, 1) - 1000) < 1e-6, "%g", slc_ctl_capacity(c, 1));
+
+	/* Stalled: nothing finished, a batch in hand. */
+	s[0] = (struct slc_ctl_sample){.workers = 1, .inflight = 256, .queue = 3000};
+	for (int t = 0; t < 10; t++)
+		cr_assert_geq(slc_ctl_tick(c, s, 1.0, 0, NULL), 0);
+	cr_expect_lt(slc_ctl_capacity(c, 0), 1.0, "stalled: %g", slc_ctl_capacity(c, 0));
+
+	/* Back, at 90% occupied: rate / busy from the next ticks on, no probing. */
+	s[0] = (struct slc_ctl_sample){.completed = 900, .workers = 1, .busy = 0.9, .queue = 800};
+	for (int t = 0; t < 12; t++)
+		cr_assert_geq(slc_ctl_tick(c, s, 1.0, 0, NULL), 0);
+	cr_expect(fabs(slc_ctl_capacity(c, 0) - 1000) < 20, "recovered: %g",
+	          slc_ctl_capacity(c, 0));
 	slc_ctl_destroy(c);
 }
 
