@@ -395,8 +395,11 @@ tick_pairwise(struct slc_ctl *c, const struct slc_ctl_sample *s, double dt_s, ui
  * (bench_controller's fast pools), and taking such a snapshot as saturation set ceilings
  * that held their estimates a sixth too low. With p->busy_occupied, busy is time with
  * work in hand and already the whole truth: the queue is ignored (a pool is 27% occupied
- * whether or not a burst sits in its ring at the tick's end) and no ceiling is kept,
- * except that a pool that finished nothing with work waiting is stalled: capacity 0.
+ * whether or not a burst sits in its ring at the tick's end) and no ceiling is kept.
+ * Two things still override it: a pool that finished nothing with work waiting is
+ * stalled (capacity 0), and a queue of sat_queue per worker standing at both ends of the
+ * tick (slc_ctl_loop: half a ring) means the rate was all the pool could do: a worker
+ * woken late from its park by a hog on its CPU is not in its handler, yet not serving.
  */
 static double
 capacity_sample(const struct slc_ctl_params *p, const struct slc_ctl_sample *s, double q_standing,
@@ -409,8 +412,8 @@ capacity_sample(const struct slc_ctl_params *p, const struct slc_ctl_sample *s, 
 	if (s->completed <= 0 && s->queue <= 0 && s->inflight <= 0)
 		return -1; /* idle: no traffic, no information */
 	u = fmin(1, s->busy + s->wait);
-	if (p->busy_occupied) /* the queue adds nothing to u, except for a stalled pool */
-		sigma = s->completed <= 0 ? 1 : 0;
+	if (p->busy_occupied) /* see above: only a stall or a standing full ring count */
+		sigma = s->completed <= 0 || q_standing >= s->workers * p->sat_queue ? 1 : 0;
 	else
 		sigma = fmin(1, q_standing / (s->workers * p->sat_queue));
 	demand = u + (1 - u) * sigma;

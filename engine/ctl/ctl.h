@@ -55,9 +55,10 @@ struct slc_ctl_params {
 	uint32_t cooldown_ms;      /* pairwise only: no change this long after a change */
 	/* adaptive: samples' busy is occupied time (time with work in hand, as the engine's
 	 * handler time), not CPU time: it already counts a hog's and a blocked sink's time,
-	 * so the queue is not read as saturation (sat_queue unused); a pool that finished
-	 * nothing with work waiting or in hand samples capacity 0. false by default;
-	 * slc_ctl_loop sets it. */
+	 * so the queue counts only when it is at least sat_queue per worker at both ends of
+	 * a tick (then the rate is the capacity), with no blend and no ceiling; a pool that
+	 * finished nothing with work waiting or in hand samples capacity 0. false by
+	 * default; slc_ctl_loop sets it. */
 	bool busy_occupied;
 };
 

@@ -128,9 +128,17 @@ slc_ctl_loop_create(const struct slc_ctl_loop_cfg *cfg, int *err)
 		for (uint32_t i = 0; i < l->npools; i++)
 			w0[i] = (double)(100 / l->npools);
 	}
-	/* Its busy is handler time: occupied time (see ctl_loop.h). */
+	/* Its busy is handler time: occupied time (see ctl_loop.h). A queue means saturation
+	 * only at half a ring or more: a producer's burst of a few batches does not. */
 	params = cfg->params;
 	params.busy_occupied = true;
+	{
+		double half =
+		        slc_worker_ring(slc_pool_set_worker(cfg->pools, 0), 0)->capacity / 2.0;
+
+		if (params.sat_queue < half)
+			params.sat_queue = half;
+	}
 	l->ctl = slc_ctl_create(&params, l->npools, w0, &rc);
 	if (l->ctl == NULL)
 		goto err_free;

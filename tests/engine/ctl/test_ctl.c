@@ -725,10 +725,11 @@ Test(ctl, adaptive_queue_must_stand_for_a_tick_to_mean_saturation)
 
 /*
  * busy_occupied (what slc_ctl_loop passes: handler time): the busy fraction is the truth,
- * so a queue, standing or not, does not lower the estimate of a pool that was idle 73% of
- * the tick (sticky routing behind a full slow pool leaves bursts in the fast pools' rings
- * at every tick end); a pool that finished nothing with work waiting is stalled, and when
- * it recovers no ceiling holds it down.
+ * so a queue below sat_queue, even standing, does not lower the estimate of a pool that
+ * was idle 73% of the tick (sticky routing behind a full slow pool leaves bursts in the
+ * fast pools' rings at every tick end); a pool that finished nothing with work waiting is
+ * stalled, and when it recovers no ceiling holds it down; a queue of sat_queue standing
+ * all tick still makes the rate the capacity.
  */
 Test(ctl, adaptive_occupied_busy_ignores_the_queue_but_sees_a_stall)
 {
@@ -743,6 +744,7 @@ Test(ctl, adaptive_occupied_busy_ignores_the_queue_but_sees_a_stall)
 
 	slc_ctl_params_default(&p);
 	p.busy_occupied = true;
+	p.sat_queue = 2048; /* what slc_ctl_loop sets for rings of 4096 */
 	c = slc_ctl_create(&p, 2, w0, &err);
 	cr_assert_not_null(c);
 	for (int t = 0; t < 5; t++)
@@ -758,11 +760,18 @@ Test(ctl, adaptive_occupied_busy_ignores_the_queue_but_sees_a_stall)
 	cr_expect_lt(slc_ctl_capacity(c, 0), 1.0, "stalled: %g", slc_ctl_capacity(c, 0));
 
 	/* Back, at 90% occupied: rate / busy from the next ticks on, no probing. */
-	s[0] = (struct slc_ctl_sample){.completed = 900, .workers = 1, .busy = 0.9, .queue = 800};
+	s[0] = (struct slc_ctl_sample){.completed = 900, .workers = 1, .busy = 0.9, .queue = 300};
 	for (int t = 0; t < 12; t++)
 		cr_assert_geq(slc_ctl_tick(c, s, 1.0, 0, NULL), 0);
 	cr_expect(fabs(slc_ctl_capacity(c, 0) - 1000) < 20, "recovered: %g",
 	          slc_ctl_capacity(c, 0));
+
+	/* Occupied 20%, but sat_queue stands at both ends of every tick: the worker had work
+	 * and was not in its handler (woken late by a hog): the rate is the capacity. */
+	s[0] = (struct slc_ctl_sample){.completed = 200, .workers = 1, .busy = 0.2, .queue = 3000};
+	for (int t = 0; t < 30; t++)
+		cr_assert_geq(slc_ctl_tick(c, s, 1.0, 0, NULL), 0);
+	cr_expect(fabs(slc_ctl_capacity(c, 0) - 200) < 1, "full ring: %g", slc_ctl_capacity(c, 0));
 	slc_ctl_destroy(c);
 }
 
