@@ -35,6 +35,13 @@
  *                 in seconds (or x0.1) would never be crossed and the rule would never move.
  *                 It starts from 100 units split evenly.
  *   adaptive      the default controller, its defaults, ticks of --interval-ms
+ *
+ * static, pairwise and adaptive route through the engine's router with --strategy: pure
+ * (keyless: the weighted round robin, a message whose pool is full spills to the next pool
+ * with room) or sticky (every message carries a key hash, a different one each message,
+ * and goes to its key's pool whatever the water levels, as keyed traffic must: a full
+ * pool stops the feeder). least-loaded and ideal ignore keys in both: they are the
+ * keyless optimum that sticky's key affinity is measured against.
  *   ideal         not a router: the sum over the pools of each pool's rate when it is fed
  *                 alone (least-loaded restricted to that pool), same scenario and schedule
  *                 (the step, the hog), measured in the same run just before the modes.
@@ -46,7 +53,7 @@
  * falls inside the timed period, so reacting to it is timed.
  *
  * Columns (--csv; figures are medians over --runs):
- *   scenario, mode, pools, slow_factor, seconds (timed, per run), runs
+ *   scenario, mode, strategy, pools, slow_factor, seconds (timed, per run), runs
  *   msgs_per_s          median of the runs' rates
  *   min_msgs_per_s, max_msgs_per_s   the spread over the runs
  *   ideal_msgs_per_s    median of the runs' measured ideals
@@ -102,6 +109,7 @@ struct opts {
 	int64_t feeder_cpu;
 	const char *scenarios;
 	const char *modes;
+	const char *strategy;
 	const char *ticks_csv;
 	bool csv;
 };
@@ -144,6 +152,9 @@ static const struct bench_opt opt_table[] = {
         {"--modes", BENCH_OPT_STR, 0, 0, 0, "static,least-loaded,pairwise,adaptive", "LIST",
          "modes to run besides ideal (least-loaded always runs: ratios need it)",
          offsetof(struct opts, modes)},
+        {"--strategy", BENCH_OPT_STR, 0, 0, 0, "pure", "S",
+         "router strategy of static, pairwise and adaptive: pure or sticky",
+         offsetof(struct opts, strategy)},
         {"--ticks-csv", BENCH_OPT_STR, 0, 0, 0, NULL, "FILE",
          "write every tick's weights (first run of each scenario and controller) as CSV",
          offsetof(struct opts, ticks_csv)},
@@ -156,6 +167,9 @@ static const char *const scen_name[SC_COUNT] = {"slow-pool", "step", "cpu-conten
 
 enum mode { MODE_STATIC, MODE_LEAST, MODE_PAIRWISE, MODE_ADAPTIVE, MODE_COUNT, MODE_ALONE };
 static const char *const mode_name[MODE_COUNT] = {"static", "least-loaded", "pairwise", "adaptive"};
+
+/* The router's strategy (--strategy), parsed in main(). */
+static enum slc_route_strategy strategy = SLC_ROUTE_PURE;
 
 /* Per worker: its cost now (the feeder changes it in `step`) and, for sleep service, the
  * overrun of its last sleep still to be credited. One cache line each. */
@@ -430,7 +444,7 @@ run_once(const struct opts *o, enum scen sc, enum mode mode, int alone, uint32_t
 		exit(1);
 	}
 	if (mode == MODE_STATIC || mode == MODE_PAIRWISE || mode == MODE_ADAPTIVE) {
-		rt = slc_router_create(SLC_ROUTE_PURE, r->ps, 0, sh, &err);
+		rt = slc_router_create(strategy, r->ps, 0, sh, &err);
 		if (rt == NULL) {
 			fprintf(stderr, "bench_controller: router: %s\n", strerror(-err));
 			exit(1);
@@ -475,6 +489,13 @@ run_once(const struct opts *o, enum scen sc, enum mode mode, int alone, uint32_t
 	step_off = t_start + warm_ns + 2 * len_ns / 3;
 	for (uint32_t iter = 0;; iter++) {
 		uint32_t off = 0;
+
+		/* Sticky: a new key per message (a multiplicative hash of its number, which
+		 * spreads over the slots as real keys do), so that each pool gets its slots'
+		 * share of the traffic. */
+		if (strategy == SLC_ROUTE_STICKY)
+			for (uint32_t i = 0; i < BATCH; i++)
+				msgs[i].key_hash = (iter * BATCH + i) * 2654435761u;
 
 		while (off < BATCH) {
 			uint32_t took = rt != NULL
@@ -633,8 +654,8 @@ scenario(const struct opts *o, enum scen sc, uint32_t modes, const int *cpus, ui
 			snprintf(mbuf, sizeof(mbuf), "%.0f", mv);
 		}
 		if (o->csv)
-			printf("%s,%s,%u,%lld,%lld,%u,%.0f,%.0f,%.0f,%.0f,%.1f,%.3f,%s\n",
-			       scen_name[sc], name, np, (long long)o->slow_factor,
+			printf("%s,%s,%s,%u,%lld,%lld,%u,%.0f,%.0f,%.0f,%.0f,%.1f,%.3f,%s\n",
+			       scen_name[sc], name, o->strategy, np, (long long)o->slow_factor,
 			       (long long)o->seconds, nr, med, lo, hi, ideal_med, pct, rll, mbuf);
 		else
 			printf("%-15s %-13s %5u %11.0f %11.0f %11.0f %7.1f%% %8.3f %6s\n",
@@ -671,6 +692,13 @@ main(int argc, char **argv)
 	    parse_list("--scenarios", o.scenarios, scen_name, SC_COUNT, &scens) != 0)
 		return 2;
 	modes |= 1u << MODE_LEAST;
+	if (strcmp(o.strategy, "sticky") == 0) {
+		strategy = SLC_ROUTE_STICKY;
+	} else if (strcmp(o.strategy, "pure") != 0) {
+		fprintf(stderr, "bench_controller: --strategy: \"%s\" is not pure or sticky\n",
+		        o.strategy);
+		return 2;
+	}
 	if (bench_cpu_check("bench_controller", "--feeder-cpu", o.feeder_cpu) != 0)
 		return 2;
 	ncpus = allowed_cpus(cpus, MAX_POOLS);
@@ -691,7 +719,8 @@ main(int argc, char **argv)
 	spin_calibrate();
 
 	if (o.csv)
-		printf("scenario,mode,pools,slow_factor,seconds,runs,msgs_per_s,min_msgs_per_s,"
+		printf("scenario,mode,strategy,pools,slow_factor,seconds,runs,msgs_per_s,min_msgs_"
+		       "per_s,"
 		       "max_msgs_per_s,ideal_msgs_per_s,pct_ideal,ratio_least_loaded,moves\n");
 	else
 		printf("%-15s %-13s %5s %11s %11s %11s %8s %8s %6s\n", "scenario", "mode", "pools",
@@ -700,10 +729,10 @@ main(int argc, char **argv)
 		if (scens & (1u << s))
 			scenario(&o, (enum scen)s, modes, cpus, ncpus, ticks);
 	if (!o.csv)
-		printf("(median of %lld runs of %lld s timed after %lld ms warm-up; targets: "
-		       "adaptive >= 90%% of ideal everywhere, >= 1.1x least-loaded in slow-pool "
-		       "and cpu-contention)\n",
-		       (long long)o.runs, (long long)o.seconds, (long long)o.warmup_ms);
+		printf("(strategy %s; median of %lld runs of %lld s timed after %lld ms warm-up; "
+		       "targets: adaptive >= 90%% of ideal everywhere, >= 1.1x least-loaded in "
+		       "slow-pool and cpu-contention)\n",
+		       o.strategy, (long long)o.runs, (long long)o.seconds, (long long)o.warmup_ms);
 	if (ticks != NULL)
 		fclose(ticks);
 	return 0;
