@@ -23,7 +23,7 @@
 /*
  * How fast a ceiling (capacity_sample()) probes upward, per tick, as a fraction of
  * max(ceiling, mean pool capacity). Slow enough that the probing cycle of a hog that only
- * a queue reveals stays within ~16% of the ideal share (docs/controller.md), fast enough
+ * a queue reveals stays within ~13% of the ideal share (docs/controller.md), fast enough
  * that a pool whose hog left is back in ~35 ticks.
  */
 #define CTL_CEIL_CLIMB 0.02
