@@ -22,13 +22,14 @@
  *              it has work in hand (a CPU hog on its core stretches its handler time and
  *              so lowers the capacity estimate); adding it would count it twice
  *   inflight   messages in the handler now
- * Since busy is occupied time, the loop's controller runs with params.busy_occupied set,
- * whatever cfg->params says, and sat_queue at least half of a worker's ring: a queue then
- * overrides the busy fraction only when half a ring stood from one tick to the next.
  * and, per pool, the workers' mean thread CPU time and run-queue delay over wall time
  * (/proc/self/task/TID/schedstat), for the metrics and the tick callback. It hands
  * the samples to slc_ctl_tick() and, when the weights changed, publishes a new route table
  * (slc_route_publish): reactors pick it up with one atomic load.
+ *
+ * Since busy is occupied time, the loop's controller runs with params.busy_occupied set,
+ * whatever cfg->params says, and sat_queue at least half of a worker's ring: a queue then
+ * overrides the busy fraction only when half a ring stood from one tick to the next.
  *
  * The loop is the only writer of the controller; readers (metrics) take a snapshot.
  */
