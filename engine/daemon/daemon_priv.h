@@ -19,7 +19,8 @@
 #include "route/router.h"
 #include "sinks/sink.h"
 
-#define SLC_DAEMON_REACTORS_MAX SLC_PRODUCERS_MAX
+#define SLC_DAEMON_REACTORS_MAX   SLC_PRODUCERS_MAX
+#define SLC_DAEMON_SIZING_WHY_LEN 512 /* the sizing line: --print-topology, start-up log */
 
 /* One reactor and what runs on its thread: its router and its key extraction. */
 struct slc_daemon_reactor {
@@ -52,6 +53,7 @@ struct slc_daemon {
 	struct slc_numa_topo *topo;
 	struct slc_numa_plan *plan;
 	bool pinned; /* the topology is this machine's: threads are pinned */
+	char sizing_why[SLC_DAEMON_SIZING_WHY_LEN]; /* how auto counts were sized; "": none */
 
 	const struct slc_sink_ops *sink_ops;
 	void *sink;
