@@ -131,8 +131,8 @@ int slc_numa_plan_pool_node(const struct slc_numa_plan *p, int pool);
  * The pools reactor should prefer, best first: every pool, those of the reactor's own node
  * first, then those of the other nodes by NUMA distance (see place.c). The array has
  * slc_numa_plan_pool_count() entries and lives as long as the plan; NULL when reactor is
- * out of range. Not used for routing yet (the router ignores locality): only
- * slc_numa_plan_print() and the tests read it, until NUMA-local routing is wired in.
+ * out of range. The router's locality uses the pools' nodes (slc_numa_plan_pool_node()),
+ * not this order: only slc_numa_plan_print() and the tests read it.
  */
 const int *slc_numa_plan_reactor_pools(const struct slc_numa_plan *p, int reactor);
 

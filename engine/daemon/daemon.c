@@ -384,6 +384,12 @@ reactors_create(struct slc_daemon *d)
 			slc_daemon_log(SLC_CFG_LOG_ERROR, "router %u: %s", k, strerror(-err));
 			return err;
 		}
+		/* NUMA-local routing: the reactor's own node's pools first (locality()). */
+		if (d->route->nnodes > 1 && slc_numa_plan_reactor(d->plan, (int)k, &pl) == 0) {
+			err = slc_router_set_node(rc->rt, (uint32_t)pl.node);
+			if (err != 0)
+				return err;
+		}
 		if (d->has_key) {
 			rc->hot = slc_hotkeys_create(HOTKEYS_K, HOTKEYS_SAMPLE, &err);
 			if (rc->hot == NULL)
@@ -391,6 +397,32 @@ reactors_create(struct slc_daemon *d)
 		}
 	}
 	return 0;
+}
+
+/*
+ * NUMA-local routing, on a topology with more than one node: each pool's node from the
+ * plan, for the route tables (each reactor's router is put on its node when it is
+ * created). The plan's nodes are hwloc logical indexes, 0..nodes-1.
+ */
+static int
+locality(struct slc_daemon *d)
+{
+	uint16_t pool_node[SLC_POOLS_MAX];
+	int nodes = slc_numa_node_count(d->topo), rc;
+
+	if (nodes <= 1 || nodes > SLC_ROUTE_NODES_MAX)
+		return 0;
+	for (uint32_t p = 0; p < d->cfg.pools; p++) {
+		int n = slc_numa_plan_pool_node(d->plan, (int)p);
+
+		if (n < 0)
+			return n;
+		pool_node[p] = (uint16_t)n;
+	}
+	rc = slc_route_locality_set(d->route, (uint32_t)nodes, pool_node);
+	if (rc != 0)
+		slc_daemon_log(SLC_CFG_LOG_ERROR, "NUMA-local routing: %s", strerror(-rc));
+	return rc;
 }
 
 struct slc_daemon *
@@ -491,6 +523,10 @@ slc_daemon_create(const struct slc_cfg *c, int *err)
 	rc = slc_route_shared_init(d->route, w0, c->pools, c->workers);
 	if (rc != 0)
 		goto err_destroy;
+	d->route_init = true;
+	rc = locality(d);
+	if (rc != 0)
+		goto err_destroy;
 	rc = reactors_create(d);
 	if (rc != 0)
 		goto err_destroy;
@@ -555,6 +591,8 @@ slc_daemon_destroy(struct slc_daemon *d)
 	slc_pool_set_destroy(d->pools);
 	if (d->sink_ops != NULL)
 		d->sink_ops->destroy(d->sink);
+	if (d->route_init)
+		slc_route_shared_fini(d->route);
 	free(d->route);
 	free(d->w);
 	slc_numa_plan_destroy(d->plan);

@@ -71,6 +71,7 @@ struct slc_daemon {
 
 	struct slc_pool_set *pools;
 	struct slc_route_shared *route;
+	bool route_init; /* route holds a table (and maybe locality tables to free) */
 	struct slc_ctl_loop *loop;
 	_Atomic uint64_t pool_cpu_ppm[SLC_POOLS_MAX];  /* last tick: workers' CPU, parts/1e6 */
 	_Atomic uint64_t pool_wait_ppm[SLC_POOLS_MAX]; /* last tick: run-queue delay */

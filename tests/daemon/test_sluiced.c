@@ -774,6 +774,43 @@ Test(sluiced, print_topology_shows_the_sizing, .timeout = 30)
 	          out);
 }
 
+/* NUMA-local routing in the daemon: placed on the two-node fixture, each reactor routes to
+ * its own node's pool, so a light load crosses no node; the counters are exported. */
+Test(sluiced, numa_local_routing_on_a_two_node_topology, .timeout = 120)
+{
+	struct dproc d;
+	const char *args[] = {"--listen",
+	                      "tcp://127.0.0.1:0",
+	                      "--metrics",
+	                      "127.0.0.1:0",
+	                      "--topology-xml",
+	                      SLC_FIXTURES_DIR "/topo-2n8c.xml",
+	                      "--pools",
+	                      "2",
+	                      "--workers",
+	                      "1",
+	                      "--reactors-per-node",
+	                      "1",
+	                      NULL};
+	char resp[1 << 17], cmd[256];
+
+	d.dir[0] = '\0';
+	dproc_start(&d, args);
+	cr_assert_neq(d.metrics_port, 0, "%s", d.log);
+	for (int i = 0; i < 8; i++) {
+		snprintf(cmd, sizeof(cmd), "seq 1 500 | nc -N 127.0.0.1 %u", d.port[0]);
+		run_ok(cmd);
+	}
+	dproc_metric_wait(&d, "sluice_sink_messages_total", NULL, 4000, 30000);
+	cr_assert_eq(dproc_scrape(&d, resp, sizeof(resp)), 0);
+	cr_expect(strstr(resp, "sluice_reactor_cross_node_messages_total{reactor=\"0\"} 0") != NULL,
+	          "%s", resp);
+	cr_expect(strstr(resp, "sluice_reactor_cross_node_messages_total{reactor=\"1\"} 0") != NULL,
+	          "%s", resp);
+	cr_expect(strstr(resp, "sluice_route_spill_starts_total 0") != NULL, "%s", resp);
+	cr_expect_eq(dproc_stop(&d), 0, "%s", d.log);
+}
+
 /* --test-slow-pool against auto pools is checked once they are sized: one CPU, one pool. */
 Test(sluiced, test_slow_pool_checked_against_sized_pools, .timeout = 30)
 {
