@@ -131,8 +131,8 @@ int slc_numa_plan_pool_node(const struct slc_numa_plan *p, int pool);
  * The pools reactor should prefer, best first: every pool, those of the reactor's own node
  * first, then those of the other nodes by NUMA distance (see place.c). The array has
  * slc_numa_plan_pool_count() entries and lives as long as the plan; NULL when reactor is
- * out of range. Not used for routing yet (the router ignores locality): only
- * slc_numa_plan_print() and the tests read it, until NUMA-local routing is wired in.
+ * out of range. The router's locality uses the pools' nodes (slc_numa_plan_pool_node()),
+ * not this order: only slc_numa_plan_print() and the tests read it.
  */
 const int *slc_numa_plan_reactor_pools(const struct slc_numa_plan *p, int reactor);
 
@@ -142,6 +142,49 @@ const int *slc_numa_plan_reactor_pools(const struct slc_numa_plan *p, int reacto
  * then each reactor's pool order. Returns 0, or -EIO when writing failed.
  */
 int slc_numa_plan_print(const struct slc_numa_plan *p, FILE *out);
+
+/*
+ * Sizing (numa/size.c has the rule): fills the fields of a request left at 0 ("auto") from
+ * the CPUs the process may use, and keeps the others.
+ */
+#define SLC_NUMA_SIZE_CORES_PER_REACTOR 4   /* S1: one reactor per this many CPUs of a node */
+#define SLC_NUMA_SIZE_REACTORS_MAX      64  /* reactors of all nodes together */
+#define SLC_NUMA_SIZE_POOLS_MAX         64  /* pools */
+#define SLC_NUMA_SIZE_WORKERS_MAX       256 /* pools times workers */
+
+struct slc_numa_size_in {
+	int nodes;             /* nodes that take part (at least one usable core) */
+	const int *node_cores; /* usable cores of each, each at least 1 */
+	double cpu_limit;      /* CPUs the cgroup's bandwidth allows; 0: no limit */
+	int pools_max;         /* auto pools at most this many; 0: SLC_NUMA_SIZE_POOLS_MAX */
+};
+
+/*
+ * Fills req's zero fields by the rule, and writes one line saying why into why (why_len 0
+ * or why NULL: none wanted). Returns 0, or -EINVAL (in or req NULL, no node, a node without
+ * cores, a negative field or limit).
+ */
+int slc_numa_size(const struct slc_numa_size_in *in, struct slc_numa_plan_req *req, char *why,
+                  size_t why_len);
+
+/* slc_numa_size() on t's usable cores per node. 0, -EINVAL as above, or -ENOMEM. */
+int slc_numa_size_topo(struct slc_numa_topo *t, double cpu_limit, int pools_max,
+                       struct slc_numa_plan_req *req, char *why, size_t why_len);
+
+/*
+ * Parses a cgroup v2 cpu.max line ("max 100000", "150000 100000") into CPUs (1.5); "max"
+ * gives 0 (no limit). Returns 0, or -EINVAL for anything else (a zero period or quota).
+ */
+int slc_numa_cpu_max_parse(const char *text, double *cpus);
+
+/*
+ * The CPU bandwidth limit of the process's cgroups, in CPUs, the smallest of its own and
+ * its ancestors' (cgroup v2 cpu.max; v1 cpu.cfs_quota_us over cpu.cfs_period_us, under
+ * mount/cpu). proc_cgroup is /proc/self/cgroup and mount /sys/fs/cgroup outside tests.
+ * *cpus gets 0 when nothing limits. Returns 0 (unreadable limit files are no limit), or
+ * -ENOENT when proc_cgroup cannot be read (*cpus 0).
+ */
+int slc_numa_cgroup_cpu_limit(const char *proc_cgroup, const char *mount, double *cpus);
 
 /*
  * Allocates len bytes, page-aligned and zeroed, bound to node when the topology is this

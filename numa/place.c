@@ -49,9 +49,11 @@
  *    nodes (or with no matrix), by (m - n) mod nodes for node m and the reactor's node n,
  *    so that reactors of different nodes spill onto different neighbours rather than all
  *    onto node 0. The pools of one node keep index order.
- *    Not used yet: the router (engine/route/) ignores locality and nothing in engine/ reads
- *    this order; only `sluiced --print-topology` prints it and tests/numa/test_place.c pins
- *    it down. It stays for the NUMA-local routing a later issue wires in.
+ *    The router's locality (engine/route/router.h) uses the first part: each reactor
+ *    routes to its own node's pools (slc_numa_plan_pool_node()), and a node that spills
+ *    uses every pool at its weight; the order by distance among the other nodes is not
+ *    used by the router yet: `sluiced --print-topology` prints it and
+ *    tests/numa/test_place.c pins it down.
  */
 #include "numa.h"
 #include "numa_priv.h"

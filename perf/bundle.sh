@@ -7,13 +7,15 @@
 #   perf/bundle.sh --build build/release /tmp/sluice-bundle
 #   # on the other machine, from a checkout of the same commit:
 #   PATH=/tmp/sluice-bundle/pbin:$PATH perf/bench_ingest.sh --build /tmp/sluice-bundle/build
+#   perf/bench_scale.sh --build /tmp/sluice-bundle/build --csv   (sluiced and sluice-bench)
 #
 # OUT/bin holds sluiced, sluice-cat, sluice-bench, raw_recv, bench_engine, bench_controller, syslog-ng
 # and rsyslogd; OUT/lib every shared library they and the peers' modules load, glibc and
 # its loader included, so the distribution over there does not matter (x86-64 Linux, and
 # io_uring for sluiced). Each program runs through a wrapper that starts it with the
 # carried loader and OUT/lib alone:
-#   OUT/build   a --build folder for bench_ingest.sh, bench_engine and bench_controller
+#   OUT/build   a --build folder for bench_ingest.sh, bench_scale.sh, bench_engine and
+#               bench_controller
 #               (engine/sluiced, perf/..., peers/rsyslog/usr/sbin/rsyslogd)
 #   OUT/pbin    syslog-ng, for the front of PATH (bench_ingest.sh looks it up there)
 # The peers come from this machine: a short bench_ingest.sh run sets them up first
@@ -84,3 +86,4 @@ wrapper "$out/pbin/syslog-ng" syslog-ng '--module-path="$r/lib/syslog-ng"'
 "$out/build/engine/sluiced" --version >/dev/null || die "the bundled sluiced does not run here"
 echo "bundle: $out ($(du -sh "$out" | cut -f1)); on the other machine:"
 echo "  PATH=$out/pbin:\$PATH perf/bench_ingest.sh --build $out/build"
+echo "  perf/bench_scale.sh --build $out/build --csv"

@@ -216,6 +216,22 @@ sample_pools(struct slc_ctl_loop *l, uint64_t dt_ns)
 	}
 }
 
+/* NUMA locality: a node whose own pools are saturated spills onto the others' pools, and
+ * comes back once they have drained (router.h has the rule). The samples' queues already
+ * leave out the messages in the handlers. */
+static void
+spill_update(struct slc_ctl_loop *l, int *perr)
+{
+	double fill[SLC_POOLS_MAX];
+	int rc;
+
+	for (uint32_t p = 0; p < l->npools && p < SLC_POOLS_MAX; p++)
+		fill[p] = l->samples[p].queue / (double)slc_pool_capacity(l->cfg.pools, p);
+	rc = slc_route_spill_update(l->cfg.route, fill);
+	if (rc < 0 && *perr == 0)
+		*perr = rc;
+}
+
 int
 slc_ctl_loop_step(struct slc_ctl_loop *l)
 {
@@ -241,6 +257,8 @@ slc_ctl_loop_step(struct slc_ctl_loop *l)
 		return changed;
 	if (changed == 1 && l->cfg.route != NULL)
 		perr = slc_route_publish(l->cfg.route, slc_ctl_weights(l->ctl));
+	if (l->cfg.route != NULL && l->cfg.route->nnodes > 1)
+		spill_update(l, &perr);
 	l->ticks++;
 	pthread_mutex_lock(&l->mu);
 	memcpy(l->weights, slc_ctl_weights(l->ctl), l->npools * sizeof(double));

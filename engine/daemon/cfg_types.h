@@ -69,6 +69,7 @@ enum {
 	/* a sink's flag that is refused unless --sink names that sink (given: not its
 	 * default; PROPS: one entry or more) */
 	SLC_CFG_F_SINK_ONLY = 1u << 5,
+	SLC_CFG_F_AUTO = 1u << 6, /* integer: "auto" means 0, sized at start (numa/size.c) */
 };
 
 /*

@@ -71,14 +71,68 @@ static void SLC_PRINTF(3, 4) lib_log(void *ctx, int level, const char *fmt, ...)
 
 /* ---- placement ------------------------------------------------------------------------ */
 
+/* Auto pools at most this many: adaptive weights are percentages, and pools all at the
+ * --min-weight floor must leave room to move (flags.c checks given counts the same way). */
 static int
-placement(const struct slc_cfg *c, struct slc_numa_topo **topo, struct slc_numa_plan **plan)
+auto_pools_max(const struct slc_cfg *c)
+{
+	double m = c->ctl.min_weight;
+	int n;
+
+	if (c->ctl.mode != SLC_CTL_ADAPTIVE || m <= 0)
+		return 0;
+	n = (int)(100.0 / m);
+	if (n * m >= 100.0)
+		n--;
+	return n < 1 ? 1 : n;
+}
+
+/*
+ * Fills c's auto counts (0) from the topology's usable cores and the cgroup's CPU limit,
+ * writing why into why. 0, or -EINVAL with the reason logged.
+ */
+static int
+size_auto(struct slc_cfg *c, struct slc_numa_topo *topo, char *why, size_t why_len)
 {
 	struct slc_numa_plan_req req = {
 	        .reactors_per_node = (int)c->reactors_per_node,
 	        .pools = (int)c->pools,
 	        .workers_per_pool = (int)c->workers,
 	};
+	double limit = 0;
+	int err;
+
+	why[0] = '\0';
+	if (req.reactors_per_node != 0 && req.pools != 0 && req.workers_per_pool != 0)
+		return 0;
+	/* Another machine's topology (--topology-xml) is sized without this one's cgroup. */
+	if (c->topology_xml[0] == '\0')
+		(void)slc_numa_cgroup_cpu_limit("/proc/self/cgroup", "/sys/fs/cgroup", &limit);
+	err = slc_numa_size_topo(topo, limit, auto_pools_max(c), &req, why, why_len);
+	if (err != 0) {
+		slc_daemon_log(SLC_CFG_LOG_ERROR, "sizing: %s", strerror(-err));
+		return err;
+	}
+	c->reactors_per_node = (uint32_t)req.reactors_per_node;
+	c->pools = (uint32_t)req.pools;
+	c->workers = (uint32_t)req.workers_per_pool;
+	if (c->test_slow_pool_cost_ns != 0 && c->test_slow_pool >= c->pools) {
+		slc_daemon_log(SLC_CFG_LOG_ERROR,
+		               "--test-slow-pool %u: there are %u pools (--pools auto); allowed: "
+		               "0..%u, or --pools N",
+		               c->test_slow_pool, c->pools, c->pools - 1);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Loads the topology, sizes c's auto counts (why: the reason, "" if none was auto) and
+ * plans the placement. */
+static int
+placement(struct slc_cfg *c, struct slc_numa_topo **topo, struct slc_numa_plan **plan, char *why,
+          size_t why_len)
+{
+	struct slc_numa_plan_req req;
 	char msg[256];
 	int err;
 
@@ -95,6 +149,14 @@ placement(const struct slc_cfg *c, struct slc_numa_topo **topo, struct slc_numa_
 			goto err_topo;
 		}
 	}
+	err = size_auto(c, *topo, why, why_len);
+	if (err != 0)
+		goto err_topo;
+	req = (struct slc_numa_plan_req){
+	        .reactors_per_node = (int)c->reactors_per_node,
+	        .pools = (int)c->pools,
+	        .workers_per_pool = (int)c->workers,
+	};
 	*plan = slc_numa_plan_create(*topo, &req, &err);
 	if (*plan == NULL) {
 		slc_daemon_log(SLC_CFG_LOG_ERROR, "placement: %s", strerror(-err));
@@ -111,12 +173,16 @@ err_topo:
 int
 slc_daemon_print_topology(const struct slc_cfg *c, FILE *out)
 {
+	struct slc_cfg sized = *c;
 	struct slc_numa_topo *topo;
 	struct slc_numa_plan *plan;
-	int rc = placement(c, &topo, &plan);
+	char why[SLC_DAEMON_SIZING_WHY_LEN];
+	int rc = placement(&sized, &topo, &plan, why, sizeof(why));
 
 	if (rc != 0)
 		return rc;
+	if (why[0] != '\0')
+		fprintf(out, "sizing: %s\n", why);
 	rc = slc_numa_plan_print(plan, out);
 	slc_numa_plan_destroy(plan);
 	slc_numa_topo_destroy(topo);
@@ -318,6 +384,12 @@ reactors_create(struct slc_daemon *d)
 			slc_daemon_log(SLC_CFG_LOG_ERROR, "router %u: %s", k, strerror(-err));
 			return err;
 		}
+		/* NUMA-local routing: the reactor's own node's pools first (locality()). */
+		if (d->route->nnodes > 1 && slc_numa_plan_reactor(d->plan, (int)k, &pl) == 0) {
+			err = slc_router_set_node(rc->rt, (uint32_t)pl.node);
+			if (err != 0)
+				return err;
+		}
 		if (d->has_key) {
 			rc->hot = slc_hotkeys_create(HOTKEYS_K, HOTKEYS_SAMPLE, &err);
 			if (rc->hot == NULL)
@@ -325,6 +397,32 @@ reactors_create(struct slc_daemon *d)
 		}
 	}
 	return 0;
+}
+
+/*
+ * NUMA-local routing, on a topology with more than one node: each pool's node from the
+ * plan, for the route tables (each reactor's router is put on its node when it is
+ * created). The plan's nodes are hwloc logical indexes, 0..nodes-1.
+ */
+static int
+locality(struct slc_daemon *d)
+{
+	uint16_t pool_node[SLC_POOLS_MAX];
+	int nodes = slc_numa_node_count(d->topo), rc;
+
+	if (nodes <= 1 || nodes > SLC_ROUTE_NODES_MAX)
+		return 0;
+	for (uint32_t p = 0; p < d->cfg.pools; p++) {
+		int n = slc_numa_plan_pool_node(d->plan, (int)p);
+
+		if (n < 0)
+			return n;
+		pool_node[p] = (uint16_t)n;
+	}
+	rc = slc_route_locality_set(d->route, (uint32_t)nodes, pool_node);
+	if (rc != 0)
+		slc_daemon_log(SLC_CFG_LOG_ERROR, "NUMA-local routing: %s", strerror(-rc));
+	return rc;
 }
 
 struct slc_daemon *
@@ -341,9 +439,10 @@ slc_daemon_create(const struct slc_cfg *c, int *err)
 		return NULL;
 	}
 	d->cfg = *c;
-	rc = placement(c, &d->topo, &d->plan);
+	rc = placement(&d->cfg, &d->topo, &d->plan, d->sizing_why, sizeof(d->sizing_why));
 	if (rc != 0)
 		goto err_destroy;
+	c = &d->cfg; /* auto counts sized: everything below uses the sized ones */
 	d->pinned = c->topology_xml[0] == '\0';
 	d->nreactors = (uint32_t)slc_numa_plan_reactor_count(d->plan);
 	if (d->nreactors > SLC_DAEMON_REACTORS_MAX) {
@@ -424,6 +523,10 @@ slc_daemon_create(const struct slc_cfg *c, int *err)
 	rc = slc_route_shared_init(d->route, w0, c->pools, c->workers);
 	if (rc != 0)
 		goto err_destroy;
+	d->route_init = true;
+	rc = locality(d);
+	if (rc != 0)
+		goto err_destroy;
 	rc = reactors_create(d);
 	if (rc != 0)
 		goto err_destroy;
@@ -488,6 +591,8 @@ slc_daemon_destroy(struct slc_daemon *d)
 	slc_pool_set_destroy(d->pools);
 	if (d->sink_ops != NULL)
 		d->sink_ops->destroy(d->sink);
+	if (d->route_init)
+		slc_route_shared_fini(d->route);
 	free(d->route);
 	free(d->w);
 	slc_numa_plan_destroy(d->plan);

@@ -501,9 +501,25 @@ render_acks(const struct render *r)
 static void
 render_reactors(const struct render *r)
 {
+	const struct slc_daemon *d = r->d;
+	char lab[32];
+
 	render_table(r, &reactors, TABLE(reactor_fams));
-	if (r->d->has_key)
+	if (d->has_key)
 		render_table(r, &reactor_keys, TABLE(reactor_key_fams));
+	/* NUMA-local routing (route/router.h): 0 on a one-node machine. */
+	slc_metrics_family(r->b, "sluice_reactor_cross_node_messages_total", "counter",
+	                   "messages the reactor routed to a pool on another NUMA node");
+	for (uint32_t k = 0; k < d->nreactors; k++) {
+		snprintf(lab, sizeof(lab), "reactor=\"%u\"", k);
+		slc_metrics_u64(r->b, "sluice_reactor_cross_node_messages_total", lab,
+		                slc_router_cross_node(d->rc[k].rt));
+	}
+	slc_metrics_family(r->b, "sluice_route_spill_starts_total", "counter",
+	                   "times a NUMA node's reactors began to use other nodes' pools, their "
+	                   "own being saturated");
+	slc_metrics_u64(r->b, "sluice_route_spill_starts_total", NULL,
+	                atomic_load_explicit(&d->route->spill_starts, memory_order_relaxed));
 }
 
 /* The hottest keys of every reactor, as estimated counts (a space-saving sketch). */

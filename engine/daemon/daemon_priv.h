@@ -19,7 +19,8 @@
 #include "route/router.h"
 #include "sinks/sink.h"
 
-#define SLC_DAEMON_REACTORS_MAX SLC_PRODUCERS_MAX
+#define SLC_DAEMON_REACTORS_MAX   SLC_PRODUCERS_MAX
+#define SLC_DAEMON_SIZING_WHY_LEN 512 /* the sizing line: --print-topology, start-up log */
 
 /* One reactor and what runs on its thread: its router and its key extraction. */
 struct slc_daemon_reactor {
@@ -52,6 +53,7 @@ struct slc_daemon {
 	struct slc_numa_topo *topo;
 	struct slc_numa_plan *plan;
 	bool pinned; /* the topology is this machine's: threads are pinned */
+	char sizing_why[SLC_DAEMON_SIZING_WHY_LEN]; /* how auto counts were sized; "": none */
 
 	const struct slc_sink_ops *sink_ops;
 	void *sink;
@@ -69,6 +71,7 @@ struct slc_daemon {
 
 	struct slc_pool_set *pools;
 	struct slc_route_shared *route;
+	bool route_init; /* route holds a table (and maybe locality tables to free) */
 	struct slc_ctl_loop *loop;
 	_Atomic uint64_t pool_cpu_ppm[SLC_POOLS_MAX];  /* last tick: workers' CPU, parts/1e6 */
 	_Atomic uint64_t pool_wait_ppm[SLC_POOLS_MAX]; /* last tick: run-queue delay */

@@ -211,29 +211,35 @@ static const struct slc_cfg_opt core[] = {
          .type = SLC_CFG_COUNT,
          .group = SLC_CFG_G_POOLS,
          .metavar = "N",
-         .def = "2",
+         .def = "auto",
          .min = 1,
          .max = SLC_POOLS_MAX,
-         .help = "Worker pools. The controller moves routing weight between them.",
+         .flags = SLC_CFG_F_AUTO,
+         .help = "Worker pools. The controller moves routing weight between them. auto: one "
+                 "per reactor (docs/tuning.md, \"Sized defaults\").",
          FIELD(pools)},
         {.name = "--workers",
          .type = SLC_CFG_COUNT,
          .group = SLC_CFG_G_POOLS,
          .metavar = "N",
-         .def = "1",
+         .def = "auto",
          .min = 1,
          .max = SLC_WORKERS_MAX,
-         .help = "Worker threads per pool; pools times workers is at most 256.",
+         .flags = SLC_CFG_F_AUTO,
+         .help = "Worker threads per pool; pools times workers is at most 256. auto: the "
+                 "CPUs the reactors leave, shared by the pools.",
          FIELD(workers)},
         {.name = "--reactors-per-node",
          .type = SLC_CFG_COUNT,
          .group = SLC_CFG_G_POOLS,
          .metavar = "N",
-         .def = "1",
+         .def = "auto",
          .min = 1,
          .max = SLC_PRODUCERS_MAX,
+         .flags = SLC_CFG_F_AUTO,
          .help = "Receive threads (io_uring reactors) per NUMA node; all nodes together at "
-                 "most 64.",
+                 "most 64. auto: one per 4 CPUs the process may use on a node (after "
+                 "--cpus, affinity and the cgroup's CPU limit), at least 1.",
          FIELD(reactors_per_node)},
         {.name = "--ring-size",
          .type = SLC_CFG_COUNT,
@@ -617,6 +623,7 @@ cfg_check(const struct slc_cfg *c, const struct slc_cfg_parse_state *st, char *m
 		        strategy_names[c->strategy]);
 		return -EINVAL;
 	}
+	/* auto (0) counts are sized at start-up, within these bounds (numa/size.c). */
 	if (c->pools * c->workers > SLC_WORKERS_MAX) {
 		slc_cfg_sb_printf(
 		        &b, "--pools %u times --workers %u is %u workers; allowed: at most %u",
@@ -633,7 +640,7 @@ cfg_check(const struct slc_cfg *c, const struct slc_cfg_parse_state *st, char *m
 			return -EINVAL;
 		}
 	}
-	if (c->test_slow_pool_cost_ns != 0 && c->test_slow_pool >= c->pools) {
+	if (c->test_slow_pool_cost_ns != 0 && c->pools != 0 && c->test_slow_pool >= c->pools) {
 		slc_cfg_sb_printf(&b, "--test-slow-pool %u: there are %u pools; allowed: 0..%u",
 		                  c->test_slow_pool, c->pools, c->pools - 1);
 		return -EINVAL;

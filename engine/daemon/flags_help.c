@@ -72,6 +72,8 @@ fmt_value(struct slc_cfg_sbuf *b, const struct slc_cfg_opt *o, double v)
 {
 	if (o->flags & SLC_CFG_F_OFF && v == 0)
 		slc_cfg_sb_printf(b, "off");
+	else if (o->flags & SLC_CFG_F_AUTO && v == 0)
+		slc_cfg_sb_printf(b, "auto");
 	else if (o->type == SLC_CFG_SIZE)
 		fmt_size(b, (uint64_t)v);
 	else if (o->type == SLC_CFG_DURATION)
@@ -95,6 +97,8 @@ slc_cfg_allowed_text(struct slc_cfg_sbuf *b, const struct slc_cfg_opt *o)
 			slc_cfg_sb_printf(b, "a power of two in ");
 		if (o->flags & SLC_CFG_F_OFF)
 			slc_cfg_sb_printf(b, "off, or ");
+		if (o->flags & SLC_CFG_F_AUTO)
+			slc_cfg_sb_printf(b, "auto, or ");
 		if (o->type == SLC_CFG_SIZE)
 			fmt_size(b, (uint64_t)o->min);
 		else if (o->type == SLC_CFG_DURATION)

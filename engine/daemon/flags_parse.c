@@ -319,7 +319,10 @@ slc_cfg_opt_apply(struct slc_cfg *c, const struct slc_cfg_opt *o, struct slc_cfg
 	case SLC_CFG_COUNT:
 	case SLC_CFG_SIZE:
 	case SLC_CFG_DURATION:
-		if (o->flags & SLC_CFG_F_OFF && strcmp(val, "off") == 0) {
+		if (o->flags & SLC_CFG_F_AUTO && strcmp(val, "auto") == 0) {
+			uint_store(field, o->size, 0); /* below min: sized at start-up */
+			return 0;
+		} else if (o->flags & SLC_CFG_F_OFF && strcmp(val, "off") == 0) {
 			u = 0;
 			ret = 0;
 		} else if (o->type == SLC_CFG_SIZE) {

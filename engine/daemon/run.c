@@ -222,6 +222,8 @@ slc_daemon_start(struct slc_daemon *d)
 	d->start_ns = slc_mono_ns();
 	slc_daemon_phase_set(d, SLC_DAEMON_READY);
 	slc_daemon_log(SLC_CFG_LOG_INFO, "%s", slc_reactor_features_str(d->rc[0].r));
+	if (d->sizing_why[0] != '\0')
+		slc_daemon_log(SLC_CFG_LOG_INFO, "sizing: %s", d->sizing_why);
 	for (uint32_t i = 0; i < d->cfg.nlisten && n < sizeof(line) - 128; i++) {
 		line[n++] = ' ';
 		slc_daemon_listen_url(d, i, line + n, sizeof(line) - n);

@@ -12,12 +12,15 @@
 
 /* ---- tables ------------------------------------------------------------------------- */
 
-/* Integer weights summing to SLC_ROUTE_WEIGHT_TOTAL, each at least 1, by largest remainder. */
+/*
+ * Integer weights summing to SLC_ROUTE_WEIGHT_TOTAL, each at least 1, by largest remainder.
+ * With zero_ok, a weight of exactly 0 stays 0 (a locality table's other nodes' pools).
+ */
 static int
-normalise(const double *in, uint32_t n, uint32_t *out)
+normalise(const double *in, uint32_t n, uint32_t *out, bool zero_ok)
 {
 	double sum = 0, rem[SLC_POOLS_MAX];
-	uint32_t given = 0, spare = SLC_ROUTE_WEIGHT_TOTAL - n;
+	uint32_t given = 0, spare, kept = 0;
 
 	if (n == 0 || n > SLC_POOLS_MAX)
 		return -EINVAL;
@@ -28,10 +31,18 @@ normalise(const double *in, uint32_t n, uint32_t *out)
 	}
 	if (!(sum > 0))
 		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++)
+		kept += !(zero_ok && in[i] == 0);
+	spare = SLC_ROUTE_WEIGHT_TOTAL - kept;
 	/* Each pool keeps 1; the rest is shared in proportion. */
 	for (uint32_t i = 0; i < n; i++) {
 		double share = in[i] / sum * spare;
 
+		if (zero_ok && in[i] == 0) {
+			out[i] = 0;
+			rem[i] = -1;
+			continue;
+		}
 		out[i] = 1 + (uint32_t)share;
 		rem[i] = share - (uint32_t)share;
 		given += out[i];
@@ -138,18 +149,21 @@ balance_workers(uint16_t *shard_worker, uint32_t npools, uint32_t workers)
 	}
 }
 
-int
-slc_route_table_build(struct slc_route_table *t, const struct slc_route_table *prev,
-                      const double *weights, uint32_t npools, uint32_t workers)
+static int
+table_build(struct slc_route_table *t, const struct slc_route_table *prev, const double *weights,
+            uint32_t npools, uint32_t workers, bool zero_ok)
 {
 	uint32_t want[SLC_POOLS_MAX];
 	bool fresh;
 
 	if (workers == 0 || npools * workers > SLC_WORKERS_MAX ||
-	    normalise(weights, npools, t->weight) != 0)
+	    normalise(weights, npools, t->weight, zero_ok) != 0)
 		return -EINVAL;
 	t->npools = npools;
 	t->workers = workers;
+	t->nweighted = 0;
+	for (uint32_t p = 0; p < npools; p++)
+		t->nweighted += t->weight[p] != 0;
 	build_sched(t);
 	fresh = prev == NULL || prev->npools != npools || prev->workers != workers;
 
@@ -189,6 +203,13 @@ slc_route_table_build(struct slc_route_table *t, const struct slc_route_table *p
 }
 
 int
+slc_route_table_build(struct slc_route_table *t, const struct slc_route_table *prev,
+                      const double *weights, uint32_t npools, uint32_t workers)
+{
+	return table_build(t, prev, weights, npools, workers, false);
+}
+
+int
 slc_route_shared_init(struct slc_route_shared *sh, const double *weights, uint32_t npools,
                       uint32_t workers)
 {
@@ -198,6 +219,59 @@ slc_route_shared_init(struct slc_route_shared *sh, const double *weights, uint32
 		return rc;
 	pthread_mutex_init(&sh->mu, NULL);
 	atomic_init(&sh->gen, 1);
+	sh->nnodes = 0;
+	sh->node_table = NULL;
+	memset(sh->spill, 0, sizeof(sh->spill));
+	atomic_init(&sh->spill_starts, 0);
+	return 0;
+}
+
+void
+slc_route_shared_fini(struct slc_route_shared *sh)
+{
+	if (sh == NULL)
+		return;
+	pthread_mutex_lock(&sh->mu);
+	free(sh->node_table);
+	sh->node_table = NULL;
+	sh->nnodes = 0;
+	pthread_mutex_unlock(&sh->mu);
+}
+
+/*
+ * Node n's table from the global one (minimal moves from its previous one, unless fresh):
+ * its own pools at their global weights, the others at 0 unless it spills or has no pool.
+ * Built in sh->next, copied only when complete. Under sh->mu.
+ */
+static int
+node_table_build(struct slc_route_shared *sh, uint32_t n, bool fresh)
+{
+	const struct slc_route_table *g = &sh->table;
+	double w[SLC_POOLS_MAX];
+	bool own = false;
+	int rc;
+
+	for (uint32_t p = 0; p < g->npools; p++)
+		own |= sh->pool_node[p] == n;
+	for (uint32_t p = 0; p < g->npools; p++)
+		w[p] = sh->spill[n] || !own || sh->pool_node[p] == n ? (double)g->weight[p] : 0;
+	rc = table_build(&sh->next, fresh ? NULL : &sh->node_table[n], w, g->npools, g->workers,
+	                 true);
+	if (rc == 0)
+		memcpy(&sh->node_table[n], &sh->next, sizeof(sh->next));
+	return rc;
+}
+
+/* Rebuilds the tables of the nodes in mask (all: every node). Under sh->mu. */
+static int
+node_tables_build(struct slc_route_shared *sh, const bool *mask, bool fresh)
+{
+	for (uint32_t n = 0; n < sh->nnodes; n++) {
+		int rc = mask == NULL || mask[n] ? node_table_build(sh, n, fresh) : 0;
+
+		if (rc != 0)
+			return rc;
+	}
 	return 0;
 }
 
@@ -211,11 +285,103 @@ slc_route_publish(struct slc_route_shared *sh, const double *weights)
 	                           sh->table.workers);
 	if (rc == 0) {
 		memcpy(&sh->table, &sh->next, sizeof(sh->table));
+		/* A node table that cannot be built keeps its old weights until the next
+		 * publish; the global one is already good. */
+		rc = node_tables_build(sh, NULL, false);
 		/* Release: pairs with the acquire in router_refresh. */
 		atomic_fetch_add_explicit(&sh->gen, 1, memory_order_release);
 	}
 	pthread_mutex_unlock(&sh->mu);
 	return rc;
+}
+
+int
+slc_route_locality_set(struct slc_route_shared *sh, uint32_t nnodes, const uint16_t *pool_node)
+{
+	int rc;
+
+	if (nnodes == 0 || nnodes > SLC_ROUTE_NODES_MAX || pool_node == NULL)
+		return -EINVAL;
+	for (uint32_t p = 0; p < sh->table.npools; p++)
+		if (pool_node[p] >= nnodes)
+			return -EINVAL;
+	pthread_mutex_lock(&sh->mu);
+	if (sh->node_table != NULL) {
+		pthread_mutex_unlock(&sh->mu);
+		return -EINVAL;
+	}
+	sh->node_table = calloc(nnodes, sizeof(*sh->node_table));
+	if (sh->node_table == NULL) {
+		pthread_mutex_unlock(&sh->mu);
+		return -ENOMEM;
+	}
+	sh->nnodes = nnodes;
+	memcpy(sh->pool_node, pool_node, sh->table.npools * sizeof(*pool_node));
+	memset(sh->spill, 0, sizeof(sh->spill));
+	rc = node_tables_build(sh, NULL, true);
+	if (rc != 0) {
+		free(sh->node_table);
+		sh->node_table = NULL;
+		sh->nnodes = 0;
+	} else {
+		/* Release: pairs with the acquire in router_refresh. */
+		atomic_fetch_add_explicit(&sh->gen, 1, memory_order_release);
+	}
+	pthread_mutex_unlock(&sh->mu);
+	return rc;
+}
+
+int
+slc_route_spill_update(struct slc_route_shared *sh, const double *fill)
+{
+	bool was[SLC_ROUTE_NODES_MAX], changed[SLC_ROUTE_NODES_MAX], any = false;
+	int rc = 0;
+
+	pthread_mutex_lock(&sh->mu);
+	memcpy(was, sh->spill, sizeof(was));
+	for (uint32_t n = 0; n < sh->nnodes; n++) {
+		bool own = false, all_on = true, all_off = true;
+
+		for (uint32_t p = 0; p < sh->table.npools; p++) {
+			double f = fill[p] * sh->nnodes;
+
+			if (sh->pool_node[p] != n)
+				continue;
+			own = true;
+			all_on &= f >= SLC_ROUTE_SPILL_ON;
+			all_off &= f < SLC_ROUTE_SPILL_OFF;
+		}
+		changed[n] = own && (sh->spill[n] ? all_off : all_on);
+		if (changed[n])
+			sh->spill[n] = !sh->spill[n];
+		any |= changed[n];
+	}
+	if (any) {
+		rc = node_tables_build(sh, changed, false);
+		if (rc != 0) {
+			memcpy(sh->spill, was, sizeof(was));
+		} else {
+			for (uint32_t n = 0; n < sh->nnodes; n++)
+				if (changed[n] && sh->spill[n])
+					atomic_fetch_add_explicit(&sh->spill_starts, 1,
+					                          memory_order_relaxed);
+			/* Release: pairs with the acquire in router_refresh. */
+			atomic_fetch_add_explicit(&sh->gen, 1, memory_order_release);
+		}
+	}
+	pthread_mutex_unlock(&sh->mu);
+	return rc != 0 ? rc : any;
+}
+
+bool
+slc_route_spilling(struct slc_route_shared *sh, uint32_t node)
+{
+	bool s;
+
+	pthread_mutex_lock(&sh->mu);
+	s = node < sh->nnodes && sh->spill[node];
+	pthread_mutex_unlock(&sh->mu);
+	return s;
 }
 
 /* ---- routers ------------------------------------------------------------------------ */
@@ -246,6 +412,8 @@ struct slc_router {
 	uint32_t nworkers;
 	struct slc_route_shared *sh;
 	uint64_t gen;
+	uint32_t node;               /* slc_router_set_node's; UINT32_MAX: none, the global table */
+	_Atomic uint64_t cross_node; /* written by this router's thread only */
 	uint32_t rr;                 /* position in sched */
 	struct slc_route_table t;    /* this router's copy */
 	struct slc_ring_spsc **ring; /* [nworkers]: this producer's ring to each worker */
@@ -264,6 +432,7 @@ struct slc_router {
 	 * many; their messages spill to the other pools (pure_spill) */
 	uint64_t full[SLC_POOLS_MAX / 64];
 	uint32_t nfull;
+	bool remote[SLC_WORKERS_MAX]; /* worker g's pool is on another node than this router */
 };
 
 static_assert(SLC_POOLS_MAX <= SLC_WORKERS_MAX, "a lane per pool fits the lane array");
@@ -273,11 +442,13 @@ router_refresh(struct slc_router *rt)
 {
 	/* The one atomic load per dispatch; acquire pairs with the release in publish. */
 	uint64_t gen = atomic_load_explicit(&rt->sh->gen, memory_order_acquire);
+	const struct slc_route_table *src;
 
 	if (gen == rt->gen)
 		return;
 	pthread_mutex_lock(&rt->sh->mu);
-	memcpy(&rt->t, &rt->sh->table, sizeof(rt->t));
+	src = rt->node < rt->sh->nnodes ? &rt->sh->node_table[rt->node] : &rt->sh->table;
+	memcpy(&rt->t, src, sizeof(rt->t));
 	rt->gen = atomic_load_explicit(&rt->sh->gen, memory_order_relaxed);
 	pthread_mutex_unlock(&rt->sh->mu);
 }
@@ -302,6 +473,7 @@ slc_router_create(enum slc_route_strategy strategy, struct slc_pool_set *pools, 
 	rt->producer = producer;
 	rt->nworkers = nw;
 	rt->sh = sh;
+	rt->node = UINT32_MAX;
 	rt->ring = calloc(nw, sizeof(*rt->ring));
 	rt->park = calloc(nw, sizeof(*rt->park));
 	if (rt->ring == NULL || rt->park == NULL)
@@ -335,6 +507,30 @@ slc_router_destroy(struct slc_router *rt)
 	free(rt->ring);
 	free(rt->park);
 	free(rt);
+}
+
+int
+slc_router_set_node(struct slc_router *rt, uint32_t node)
+{
+	uint32_t W = rt->t.workers;
+
+	pthread_mutex_lock(&rt->sh->mu);
+	if (node >= rt->sh->nnodes) {
+		pthread_mutex_unlock(&rt->sh->mu);
+		return -EINVAL;
+	}
+	for (uint32_t g = 0; g < rt->nworkers; g++)
+		rt->remote[g] = rt->sh->pool_node[g / W] != node;
+	pthread_mutex_unlock(&rt->sh->mu);
+	rt->node = node;
+	rt->gen = 0; /* the next dispatch copies the node's table */
+	return 0;
+}
+
+uint64_t
+slc_router_cross_node(const struct slc_router *rt)
+{
+	return atomic_load_explicit(&rt->cross_node, memory_order_relaxed);
 }
 
 const uint32_t *
@@ -411,6 +607,12 @@ lane_commit(struct slc_router *rt, struct slc_route_lane *ln, uint64_t *wake)
 		return;
 	slc_ring_spsc_enqueue_commit(rt->ring[ln->g], k);
 	ln->pos += k;
+	/* Per commit, not per message; one writer, so no locked add. */
+	if (SLC_UNLIKELY(rt->remote[ln->g]))
+		atomic_store_explicit(&rt->cross_node,
+		                      atomic_load_explicit(&rt->cross_node, memory_order_relaxed) +
+		                              k,
+		                      memory_order_relaxed);
 	wake[ln->g / 64] |= 1ull << (ln->g % 64);
 }
 
@@ -457,7 +659,9 @@ lane_refill(struct slc_router *rt, uint32_t idx, uint32_t want, uint64_t *wake)
  * is full (the step stops there). Keyless messages may go anywhere, so a weight that is
  * too high for a pool's capacity (a stale table, a controller still converging, a pool
  * slowed by a hog) costs nothing while another pool has room: the connection pauses only
- * when all are full. Every pool has weight >= 1, so one lap of sched meets each of them.
+ * when all are full. One lap of sched meets each pool of weight >= 1 (nweighted of them:
+ * every pool, or in a node's table only the node's own, so a spill stays on the node until
+ * the controller lets the node spill: slc_route_spill_update).
  */
 static __attribute__((noinline)) uint32_t
 pure_spill(struct slc_router *rt, uint32_t p, uint32_t pos, uint32_t want, uint64_t *wake)
@@ -469,7 +673,7 @@ pure_spill(struct slc_router *rt, uint32_t p, uint32_t pos, uint32_t want, uint6
 			rt->full[p / 64] |= 1ull << (p % 64);
 			rt->nfull++;
 		}
-		if (rt->nfull == rt->t.npools || k == SLC_ROUTE_WEIGHT_TOTAL)
+		if (rt->nfull >= rt->t.nweighted || k == SLC_ROUTE_WEIGHT_TOTAL)
 			return UINT32_MAX;
 		p = rt->t.sched[(pos + k) & (SLC_ROUTE_WEIGHT_TOTAL - 1)];
 		if (lane[p].dst != lane[p].end || lane_refill(rt, p, want, wake))

@@ -439,7 +439,7 @@ Test(sluiced, metrics_endpoint_serves_the_counters, .timeout = 120)
 	cr_expect(strstr(resp, "200 OK") != NULL, "%.200s", resp);
 	cr_expect(strstr(resp, "sluice_worker_processed_total{pool=\"0\",worker=\"0\"}") != NULL);
 	cr_expect(strstr(resp, "sluice_received_messages_total{") != NULL);
-	cr_expect(strstr(resp, "sluice_pool_weight{pool=\"1\"}") != NULL);
+	cr_expect(strstr(resp, "sluice_pool_weight{pool=\"0\"}") != NULL);
 	cr_expect(strstr(resp, "sluice_sink_messages_total{sink=\"null\"} 500") != NULL, "%s",
 	          strstr(resp, "sluice_sink_messages_total")
 	                  ? strstr(resp, "sluice_sink_messages_total")
@@ -725,6 +725,107 @@ Test(sluiced, print_topology_from_xml)
 	out[n] = '\0';
 	cr_expect_eq(pclose(f), 0, "%s", out);
 	cr_expect(strstr(out, "reactor") != NULL && strstr(out, "worker") != NULL, "%s", out);
+}
+
+/* Runs cmd, returns its exit status with its stdout and stderr in out. */
+static int
+run_capture(const char *cmd, char *out, size_t len)
+{
+	FILE *f = popen(cmd, "r");
+	size_t n;
+
+	cr_assert_not_null(f);
+	n = fread(out, 1, len - 1, f);
+	out[n] = '\0';
+	return pclose(f);
+}
+
+/* --pools, --workers and --reactors-per-node default to auto: sized from the machine's
+ * cores, and --print-topology says what it chose and why (numa/size.c has the rule). */
+Test(sluiced, print_topology_shows_the_sizing, .timeout = 30)
+{
+	char cmd[512], out[16384];
+
+	snprintf(cmd, sizeof(cmd), "%s --print-topology --topology-xml %s/topo-2n8c.xml 2>&1",
+	         SLC_SLUICED, SLC_FIXTURES_DIR);
+	cr_expect_eq(run_capture(cmd, out, sizeof(out)), 0, "%s", out);
+	cr_expect(strstr(out, "sizing: sized for 16 CPUs (16 usable cores on 2 nodes)") != NULL,
+	          "%s", out);
+	cr_expect(strstr(out, "placement: 2 reactors per node, 4 pools x 3 workers") != NULL, "%s",
+	          out);
+
+	/* adaptive weights are percent: --min-weight 30 leaves room for 3 pools at most */
+	snprintf(cmd, sizeof(cmd),
+	         "%s --print-topology --topology-xml %s/topo-2n8c.xml --min-weight 30 2>&1",
+	         SLC_SLUICED, SLC_FIXTURES_DIR);
+	cr_expect_eq(run_capture(cmd, out, sizeof(out)), 0, "%s", out);
+	cr_expect(strstr(out, "pools auto = 3 (one per reactor, capped)") != NULL, "%s", out);
+	cr_expect(strstr(out, "placement: 2 reactors per node, 3 pools x 4 workers") != NULL, "%s",
+	          out);
+
+	/* given counts are kept, and no sizing line when none is auto */
+	snprintf(cmd, sizeof(cmd),
+	         "%s --print-topology --topology-xml %s/topo-2n8c.xml --pools 2 --workers 1 "
+	         "--reactors-per-node 1 2>&1",
+	         SLC_SLUICED, SLC_FIXTURES_DIR);
+	cr_expect_eq(run_capture(cmd, out, sizeof(out)), 0, "%s", out);
+	cr_expect(strstr(out, "sizing:") == NULL, "%s", out);
+	cr_expect(strstr(out, "placement: 1 reactor per node, 2 pools x 1 worker") != NULL, "%s",
+	          out);
+}
+
+/* NUMA-local routing in the daemon: placed on the two-node fixture, each reactor routes to
+ * its own node's pool, so a light load crosses no node; the counters are exported. */
+Test(sluiced, numa_local_routing_on_a_two_node_topology, .timeout = 120)
+{
+	struct dproc d;
+	const char *args[] = {"--listen",
+	                      "tcp://127.0.0.1:0",
+	                      "--metrics",
+	                      "127.0.0.1:0",
+	                      "--topology-xml",
+	                      SLC_FIXTURES_DIR "/topo-2n8c.xml",
+	                      "--pools",
+	                      "2",
+	                      "--workers",
+	                      "1",
+	                      "--reactors-per-node",
+	                      "1",
+	                      NULL};
+	char resp[1 << 17], cmd[256];
+
+	d.dir[0] = '\0';
+	dproc_start(&d, args);
+	cr_assert_neq(d.metrics_port, 0, "%s", d.log);
+	for (int i = 0; i < 8; i++) {
+		snprintf(cmd, sizeof(cmd), "seq 1 500 | nc -N 127.0.0.1 %u", d.port[0]);
+		run_ok(cmd);
+	}
+	dproc_metric_wait(&d, "sluice_sink_messages_total", NULL, 4000, 30000);
+	cr_assert_eq(dproc_scrape(&d, resp, sizeof(resp)), 0);
+	cr_expect(strstr(resp, "sluice_reactor_cross_node_messages_total{reactor=\"0\"} 0") != NULL,
+	          "%s", resp);
+	cr_expect(strstr(resp, "sluice_reactor_cross_node_messages_total{reactor=\"1\"} 0") != NULL,
+	          "%s", resp);
+	cr_expect(strstr(resp, "sluice_route_spill_starts_total 0") != NULL, "%s", resp);
+	cr_expect_eq(dproc_stop(&d), 0, "%s", d.log);
+}
+
+/* --test-slow-pool against auto pools is checked once they are sized: one CPU, one pool. */
+Test(sluiced, test_slow_pool_checked_against_sized_pools, .timeout = 30)
+{
+	char cmd[512], out[16384];
+	int st;
+
+	snprintf(cmd, sizeof(cmd),
+	         "%s --cpus 0 --listen tcp://127.0.0.1:0 --metrics off --test-slow-pool 1 "
+	         "--test-slow-pool-cost-ns 1000 2>&1",
+	         SLC_SLUICED);
+	st = run_capture(cmd, out, sizeof(out));
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d: %s", st, out);
+	cr_expect(strstr(out, "--test-slow-pool 1: there are 1 pools (--pools auto); allowed: "
+	                      "0..0, or --pools N") != NULL,
+	          "%s", out);
 }
 
 /* A forward peer that takes connections and never reads: the worse kind of stuck. */

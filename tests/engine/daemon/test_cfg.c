@@ -150,9 +150,10 @@ Test(cfg, defaults)
 	cr_expect_eq(c.idle_timeout_ms, 0);
 	cr_expect_eq(c.strategy, SLC_ROUTE_PURE);
 	cr_expect_str_eq(c.key, "none");
-	cr_expect_eq(c.pools, 2);
-	cr_expect_eq(c.workers, 1);
-	cr_expect_eq(c.reactors_per_node, 1);
+	/* auto: sized at start-up (numa/size.c, tests/numa/test_size.c) */
+	cr_expect_eq(c.pools, 0);
+	cr_expect_eq(c.workers, 0);
+	cr_expect_eq(c.reactors_per_node, 0);
 	cr_expect_eq(c.ring_size, 4096);
 	cr_expect_str_empty(c.cpus);
 	cr_expect_str_empty(c.topology_xml);
@@ -214,9 +215,9 @@ Test(cfg, no_flags_is_the_defaults)
 	        line, "listen=tcp://127.0.0.1:5140?framing=lines buffers=256 "
 	              "buffer-size=64k udp-buffers=256 max-frame=64k reasm-memory=0 evict-idle=1s "
 	              "max-conns=10000 "
-	              "idle-timeout=off ack-window=1024 strategy=pure key=none pools=2 "
-	              "workers=1 "
-	              "reactors-per-node=1 ring-size=4096 cpus=all "
+	              "idle-timeout=off ack-window=1024 strategy=pure key=none pools=auto "
+	              "workers=auto "
+	              "reactors-per-node=auto ring-size=4096 cpus=all "
 	              "sink=null fsync=interval "
 	              "fsync-interval=1s segment-size=64M forward-batch=64k "
 	              "forward-framing=lines "
@@ -413,7 +414,7 @@ static const struct bad bads[] = {
         {"--listen", "udp://1.2.3.4:514?framing=len32+ack", "tcp://ADDR:PORT"},
         {"--strategy", "fast", "pure, sticky, ordered"},
         {"--key", "", "none, len32, field:N"},
-        {"--pools", "0", "1..64"},
+        {"--pools", "0", "auto, or 1..64"},
         {"--workers", "257", "1..256"},
         {"--reactors-per-node", "65", "1..64"},
         {"--ring-size", "3", "a power of two in 2..1048576"},
@@ -490,7 +491,8 @@ Test(cfg, every_flag_refuses_a_bad_value_naming_flag_value_and_allowed)
 Test(cfg, messages_read_as_documented)
 {
 	cr_assert_eq(parse("--pools", "0", NULL), SLC_CFG_USAGE);
-	cr_expect_str_eq(err_text, "sluiced: --pools: \"0\" is out of range; allowed: 1..64\n");
+	cr_expect_str_eq(err_text,
+	                 "sluiced: --pools: \"0\" is out of range; allowed: auto, or 1..64\n");
 	cr_assert_eq(parse("--strategy=fast", NULL), SLC_CFG_USAGE);
 	cr_expect_str_eq(err_text,
 	                 "sluiced: --strategy: \"fast\" is not one of pure, sticky, ordered\n");
@@ -828,18 +830,23 @@ Test(cfg, a_value_with_a_newline_stays_one_line)
 {
 	cr_assert_eq(parse("--pools", "1\nsluiced: info: forged", NULL), SLC_CFG_USAGE);
 	cr_expect_str_eq(err_text, "sluiced: --pools: \"1\\x0asluiced: info: forged\" is not a "
-	                           "number (decimal digits); allowed: 1..64\n");
+	                           "number (decimal digits); allowed: auto, or 1..64\n");
 	cr_assert_eq(parse("--po\nols", "1", NULL), SLC_CFG_USAGE);
 	cr_expect_str_eq(err_text, "sluiced: unknown flag --po\\x0aols (see --help)\n");
 }
 
 Test(cfg, test_slow_pool_must_exist)
 {
-	cr_assert_eq(parse("--test-slow-pool-cost-ns", "1000", "--test-slow-pool", "2", NULL),
+	cr_assert_eq(parse("--pools", "2", "--test-slow-pool-cost-ns", "1000", "--test-slow-pool",
+	                   "2", NULL),
 	             SLC_CFG_USAGE);
 	cr_expect_str_eq(err_text,
 	                 "sluiced: --test-slow-pool 2: there are 2 pools; allowed: 0..1\n");
-	cr_expect_eq(parse("--test-slow-pool-cost-ns", "1000", "--test-slow-pool", "1", NULL),
+	cr_expect_eq(parse("--pools", "2", "--test-slow-pool-cost-ns", "1000", "--test-slow-pool",
+	                   "1", NULL),
+	             SLC_CFG_RUN);
+	/* --pools auto: the daemon checks it once the pools are sized (test_sluiced.c) */
+	cr_expect_eq(parse("--test-slow-pool-cost-ns", "1000", "--test-slow-pool", "9", NULL),
 	             SLC_CFG_RUN);
 	/* without a cost the pool number is not used */
 	cr_expect_eq(parse("--test-slow-pool", "9", NULL), SLC_CFG_RUN);
@@ -913,7 +920,7 @@ Test(cfg, unknown_flags_and_arguments)
 Test(cfg, missing_value_at_the_end)
 {
 	cr_assert_eq(parse("--pools", NULL), SLC_CFG_USAGE);
-	cr_expect_str_eq(err_text, "sluiced: --pools: missing value; allowed: 1..64\n");
+	cr_expect_str_eq(err_text, "sluiced: --pools: missing value; allowed: auto, or 1..64\n");
 	cr_assert_eq(parse("--workers", "2", "--strategy", NULL), SLC_CFG_USAGE);
 	cr_expect_str_eq(err_text,
 	                 "sluiced: --strategy: missing value; allowed: pure, sticky, ordered\n");
