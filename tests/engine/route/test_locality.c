@@ -223,6 +223,33 @@ Test(locality, slowed_node_spills_then_returns_2n8c)
 	sim_free(s);
 }
 
+/*
+ * Pure spills past a full pool (router.c, pure_spill), but in a node's table only to the
+ * node's own pools: until the controller lets the node spill, a reactor whose local rings
+ * are all full stops taking messages (its connections pause) and sends none across.
+ */
+Test(locality, full_local_pools_pause_rather_than_cross_before_the_spill_rule)
+{
+	struct sim *s = sim_new(TOPO_2N8C, 1, 4);
+	uint64_t taken = 0, offered = 0;
+	uint32_t n;
+
+	/* No pool serves anything and the spill rule never runs: only dispatch. */
+	do {
+		for (uint32_t r = 0; r < s->nreactors; r++) {
+			n = slc_router_dispatch(s->rt[r], s->buf, 512);
+			taken += n;
+			offered += 512;
+		}
+	} while (taken == offered && offered < 64 * RING_SIZE);
+	cr_assert_lt(taken, offered, "the rings never filled");
+	/* Each reactor filled exactly its node's two pools' rings. */
+	cr_expect_eq(taken, (uint64_t)s->npools * RING_SIZE, "taken %llu",
+	             (unsigned long long)taken);
+	cr_expect_eq(sim_cross(s), 0, "a full node spilled across before the rule said so");
+	sim_free(s);
+}
+
 /* Four nodes with distances: every reactor still keeps to its own node's pool. */
 Test(locality, four_nodes_each_reactor_keeps_home)
 {
