@@ -219,7 +219,8 @@ Test(cfg, no_flags_is_the_defaults)
 	              "reactors-per-node=1 ring-size=4096 cpus=all "
 	              "sink=null fsync=interval "
 	              "fsync-interval=1s segment-size=64M forward-batch=64k "
-	              "forward-framing=lines "
+	              "forward-framing=lines retry-initial=100ms retry-max=5s "
+	              "retry-max-elapsed=off breaker-failures=5 breaker-cooldown=10s "
 	              "controller=adaptive rebalance-interval=100ms cooldown=10s "
 	              "eps-rate=1 min-pressure-delta=2 base-step=1 max-step=5 "
 	              "min-weight=1 max-frac=0.2 pace-rate=5 metrics=127.0.0.1:9140 "
@@ -334,6 +335,12 @@ static const struct good goods[] = {
         {"--drain-timeout", "2m", "drain-timeout=2m", NULL},
         {"--test-handler-cost-ns", "5000", "test-handler-cost-ns=5000", NULL},
         {"--forward-framing", "len32", "forward-framing=len32", NULL},
+        {"--retry-initial", "250", "retry-initial=250ms", NULL},
+        {"--retry-max", "1m", "retry-max=1m", NULL},
+        {"--retry-max-elapsed", "90", "retry-max-elapsed=90s", "--dead-letter=/var/spool/dl"},
+        {"--breaker-failures", "3", "breaker-failures=3", NULL},
+        {"--breaker-cooldown", "500ms", "breaker-cooldown=500ms", NULL},
+        {"--dead-letter", "/var/spool/dl", "dead-letter=/var/spool/dl", NULL},
         {"--test-slow-pool", "1", "test-slow-pool=1", NULL},
         {"--test-slow-pool-cost-ns", "20000", "test-slow-pool-cost-ns=20000", NULL},
 };
@@ -441,6 +448,12 @@ static const struct bad bads[] = {
         {"--drain-timeout", "-5s", "0..1h"},
         {"--test-handler-cost-ns", "1us", "off, or 0..1000000000"},
         {"--forward-framing", "json", "lines, len32"},
+        {"--retry-initial", "0", "1ms..1h"},
+        {"--retry-max", "2h", "1ms..1h"},
+        {"--retry-max-elapsed", "soon", "off, or 0..1h"},
+        {"--breaker-failures", "0", "1..1000000"},
+        {"--breaker-cooldown", "0", "1ms..1h"},
+        {"--dead-letter", "", "a directory path"},
         {"--test-slow-pool", "64", "0..63"},
         {"--test-slow-pool-cost-ns", "-1", "off, or 0..1000000000"},
 };
@@ -1089,4 +1102,28 @@ Test(cfg, flags_md_is_up_to_date)
 	          line_no);
 	free(want);
 	free(have);
+}
+
+Test(cfg, retry_flags_checked_together)
+{
+	cr_assert_eq(parse("--retry-initial", "2s", "--retry-max", "1s", NULL), SLC_CFG_USAGE);
+	cr_expect(strstr(err_text, "--retry-initial is longer than --retry-max") != NULL, "%s",
+	          err_text);
+	cr_assert_eq(parse("--retry-initial", "2s", "--retry-max-elapsed", "1",
+	                   "--dead-letter", "/tmp/dl", NULL),
+	             SLC_CFG_USAGE);
+	cr_expect(strstr(err_text, "--retry-max-elapsed is shorter") != NULL, "%s", err_text);
+	/* Giving up without a place for what is given up would drop messages silently. */
+	cr_assert_eq(parse("--retry-max-elapsed", "30s", NULL), SLC_CFG_USAGE);
+	cr_expect(strstr(err_text, "needs --dead-letter") != NULL, "%s", err_text);
+	cr_assert_eq(parse("--retry-max-elapsed", "30s", "--dead-letter", "/tmp/dl", NULL),
+	             SLC_CFG_RUN, "%s", err_text);
+	cr_expect_eq(cfg.retry.max_elapsed_ms, 30000);
+	cr_expect_str_eq(cfg.dead_letter, "/tmp/dl");
+	/* Without them: retry for ever, no dead letters (today's behaviour). */
+	cr_assert_eq(parse(NULL), SLC_CFG_RUN);
+	cr_expect_eq(cfg.retry.max_elapsed_ms, 0);
+	cr_expect_eq(cfg.retry.initial_ms, 100);
+	cr_expect_eq(cfg.retry.max_ms, 5000);
+	cr_expect_str_empty(cfg.dead_letter);
 }
