@@ -76,6 +76,7 @@ struct slc_sink_forward_worker {
 	uint32_t msgs;
 	uint64_t dropped; /* messages this worker gave up on after cancel: its closing line */
 	struct slc_log_limit log_limit;
+	struct slc_log_limit notice_limit; /* breaker open and closed, dead letters */
 	uint8_t *buf;
 };
 

@@ -49,6 +49,22 @@ static void SLC_PRINTF(4, 5)
 	va_end(ap);
 }
 
+/* The lines an operator must see (the breaker opens or closes, messages go to the dead
+ * letters): a limit of their own, so that connect failures never crowd them out. */
+static void SLC_PRINTF(3, 4)
+        notice(struct slc_sink_forward_worker *w, int level, const char *fmt, ...)
+{
+	const struct slc_sink_forward_cfg *cfg = &w->sink->cfg;
+	char prefix[PEER_MAX + 48];
+	va_list ap;
+
+	snprintf(prefix, sizeof(prefix), "forward sink worker %u: %s: ", w->worker, w->sink->peer);
+	va_start(ap, fmt);
+	slc_log_limitedv(&w->notice_limit, LOG_PER_SEC, slc_mono_ns(), cfg->log, cfg->log_ctx,
+	                 level, prefix, fmt, ap);
+	va_end(ap);
+}
+
 /* ---- a worker's connection ---- */
 
 /* Sleeps up to ns; 0 when the time is up, -ECANCELED as soon as cancel is called. */
@@ -72,26 +88,37 @@ pause_ns(struct slc_sink_forward_worker *w, uint64_t ns)
 	}
 }
 
+/*
+ * The breaker entered a new state: counted, and logged. The lines an operator needs (the
+ * peer is down: open from closed; it is back: closed) have a limit of their own, so that
+ * connect failures never crowd them out; a probe that fails (half-open, open again) is
+ * routine while the peer stays away, and logged at debug level with the connect lines.
+ */
+/*
+ * The breaker entered a new state: counted, and logged. The lines an operator needs (the
+ * peer is down: open from closed; it is back: closed) are notices; a probe that fails
+ * (half-open, open again) is routine while the peer stays away, and logged at debug level
+ * with the connect lines.
+ */
 static void
-breaker_changed(struct slc_sink_forward_worker *w, int err)
+breaker_changed(struct slc_sink_forward_worker *w, enum slc_breaker_state from, int err)
 {
 	enum slc_breaker_state to = w->breaker.state;
 
 	slc_retry_count_state(&w->st->retry, to);
-	switch (to) {
-	case SLC_BREAKER_OPEN:
-		wlog(w, SLC_LOG_WARN,
-		     "circuit breaker open after %s: no attempt for %llu ms, then one probe",
-		     strerror(-err), (unsigned long long)(w->breaker.cooldown_ns / 1000000u));
-		break;
-	case SLC_BREAKER_HALF_OPEN:
-		wlog(w, SLC_LOG_INFO, "circuit breaker half-open: probing the peer");
-		break;
-	case SLC_BREAKER_CLOSED:
-	default:
-		wlog(w, SLC_LOG_INFO, "circuit breaker closed: the peer answers again");
-		break;
-	}
+	if (to == SLC_BREAKER_OPEN && from == SLC_BREAKER_CLOSED)
+		notice(w, SLC_LOG_WARN,
+		       "circuit breaker open after %u failures in a row (%s): one probe every "
+		       "%llu ms until the peer answers",
+		       w->breaker.threshold, strerror(-err),
+		       (unsigned long long)(w->breaker.cooldown_ns / 1000000u));
+	else if (to == SLC_BREAKER_CLOSED)
+		notice(w, SLC_LOG_INFO, "circuit breaker closed: the peer answers again");
+	else if (to == SLC_BREAKER_HALF_OPEN)
+		wlog(w, SLC_LOG_DEBUG, "circuit breaker half-open: probing the peer");
+	else
+		wlog(w, SLC_LOG_DEBUG, "circuit breaker open again: the probe failed (%s)",
+		     strerror(-err));
 }
 
 /*
@@ -102,10 +129,11 @@ static int
 attempt_failed(struct slc_sink_forward_worker *w, int err)
 {
 	uint64_t now = slc_mono_ns();
+	enum slc_breaker_state from = w->breaker.state;
 
 	slc_retry_count(&w->st->retry, slc_retry_reason_of_errno(err));
 	if (slc_breaker_failed(&w->breaker, now))
-		breaker_changed(w, err);
+		breaker_changed(w, from, err);
 	if (slc_retry_failed(&w->retry, now, &w->wait_ns) != 0) {
 		slc_sink_stat_add(&w->st->retry.given_up, 1);
 		w->wait_ns = 0;
@@ -201,7 +229,7 @@ conn_up(struct slc_sink_forward_worker *w)
 
 	SLC_ASSERT(w->fd < 0);
 	for (;;) {
-		uint64_t left;
+		uint64_t left, now;
 		bool changed;
 
 		if (w->wait_ns != 0) {
@@ -210,14 +238,29 @@ conn_up(struct slc_sink_forward_worker *w)
 			if (rc != 0)
 				return rc;
 		}
-		/* Open: the cool-down first (a dead peer is not hammered), then one probe. */
-		left = slc_breaker_wait_ns(&w->breaker, slc_mono_ns(), &changed);
+		/* Open: the cool-down first (a dead peer is not hammered), then one probe; but
+		 * not past --retry-max-elapsed, which gives the batch up at its deadline. */
+		now = slc_mono_ns();
+		left = slc_breaker_wait_ns(&w->breaker, now, &changed);
 		if (left != 0) {
+			uint64_t budget = slc_retry_left_ns(&w->retry, now);
+
+			if (budget <= left) {
+				rc = pause_ns(w, budget);
+				if (rc != 0)
+					return rc;
+				slc_retry_give_up(&w->retry);
+				slc_sink_stat_add(&w->st->retry.given_up, 1);
+				wlog(w, SLC_LOG_ERROR,
+				     "--retry-max-elapsed reached with the "
+				     "circuit breaker open");
+				return -ETIMEDOUT;
+			}
 			w->wait_ns = left;
 			continue;
 		}
 		if (changed)
-			breaker_changed(w, 0);
+			breaker_changed(w, SLC_BREAKER_OPEN, 0);
 		for (const struct addrinfo *ai = s->addrs; ai != NULL; ai = ai->ai_next) {
 			rc = conn_try_one(w, ai, &w->fd);
 			if (rc == 0 || rc == -ECANCELED)
@@ -239,8 +282,12 @@ conn_up(struct slc_sink_forward_worker *w)
 	}
 	atomic_store_explicit(&w->st->connect_err, 0, memory_order_relaxed);
 	slc_sink_stat_add(&w->st->connects, 1);
-	if (slc_breaker_succeeded(&w->breaker))
-		breaker_changed(w, 0);
+	{
+		enum slc_breaker_state from = w->breaker.state;
+
+		if (slc_breaker_succeeded(&w->breaker))
+			breaker_changed(w, from, 0);
+	}
 	if (w->ever_up) {
 		slc_sink_stat_add(&w->st->reconnects, 1);
 		wlog(w, SLC_LOG_INFO, "connected again");
@@ -470,9 +517,9 @@ send_or_dead_letter(struct slc_sink_forward_worker *w, const struct iovec *iov, 
 		               : buf_dead_letter(w);
 		if (rc == 0) {
 			slc_sink_stat_add(&w->st->dead_lettered, msgs);
-			wlog(w, SLC_LOG_ERROR,
-			     "%u messages written to the dead letters after --retry-max-elapsed",
-			     msgs);
+			notice(w, SLC_LOG_ERROR,
+			       "%u messages written to the dead letters after --retry-max-elapsed",
+			       msgs);
 			return 0;
 		}
 	}

@@ -95,6 +95,23 @@ slc_retry_failed(struct slc_retry *r, uint64_t now_ns, uint64_t *wait_ns)
 	return 0;
 }
 
+uint64_t
+slc_retry_left_ns(const struct slc_retry *r, uint64_t now_ns)
+{
+	uint64_t deadline;
+
+	if (r->failures == 0 || r->cfg.max_elapsed_ms == 0)
+		return UINT64_MAX;
+	deadline = r->first_ns + (uint64_t)r->cfg.max_elapsed_ms * MS;
+	return now_ns < deadline ? deadline - now_ns : 0;
+}
+
+void
+slc_retry_give_up(struct slc_retry *r)
+{
+	r->failures = 0;
+}
+
 void
 slc_retry_succeeded(struct slc_retry *r)
 {

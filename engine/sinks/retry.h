@@ -140,6 +140,14 @@ void slc_retry_set_rand(struct slc_retry *r, slc_retry_rand_fn fn, void *ctx);
  */
 int slc_retry_failed(struct slc_retry *r, uint64_t now_ns, uint64_t *wait_ns);
 
+/* How long from now_ns until max_elapsed_ms ends the current run (0: it has); UINT64_MAX
+ * when there is no run or no max_elapsed_ms. A caller that must wait longer than this
+ * for another reason (an open breaker) gives up at the deadline instead. */
+uint64_t slc_retry_left_ns(const struct slc_retry *r, uint64_t now_ns);
+
+/* Ends the current run as a -ETIMEDOUT from slc_retry_failed would. */
+void slc_retry_give_up(struct slc_retry *r);
+
 /* The upper bound of the next wait, in ns (for logs and tests). */
 uint64_t slc_retry_ceiling_ns(const struct slc_retry *r);
 

@@ -225,3 +225,21 @@ Test(retry, reasons_of_errno_and_counters)
 	cr_expect_eq(t.in_state[SLC_BREAKER_OPEN], 1);
 	cr_expect_eq(t.in_state[SLC_BREAKER_CLOSED], 0);
 }
+
+Test(retry, left_ns_is_the_time_to_the_max_elapsed_deadline)
+{
+	struct slc_retry r;
+	uint64_t wait;
+
+	slc_retry_init(&r, &(struct slc_retry_cfg){.max_elapsed_ms = 1000}, 5);
+	cr_expect_eq(slc_retry_left_ns(&r, 0), UINT64_MAX, "no run yet");
+	cr_assert_eq(slc_retry_failed(&r, 10 * MS, &wait), 0);
+	cr_expect_eq(slc_retry_left_ns(&r, 10 * MS), 1000 * MS);
+	cr_expect_eq(slc_retry_left_ns(&r, 400 * MS), 610 * MS);
+	cr_expect_eq(slc_retry_left_ns(&r, 2000 * MS), 0);
+	slc_retry_give_up(&r);
+	cr_expect_eq(slc_retry_left_ns(&r, 2000 * MS), UINT64_MAX, "the run ended");
+	slc_retry_init(&r, &(struct slc_retry_cfg){0}, 5);
+	cr_assert_eq(slc_retry_failed(&r, 10 * MS, &wait), 0);
+	cr_expect_eq(slc_retry_left_ns(&r, 10 * MS), UINT64_MAX, "no max elapsed: for ever");
+}
