@@ -305,3 +305,83 @@ Test(sink_retry, forward_retries_exhausted_go_to_the_dead_letters, .timeout = 12
 	restart_keeps_dead_letters(&d, args, dl, out);
 	dproc_remove_dir(d.dir);
 }
+
+/* The example plugin (tests/engine/sinks/plugin_example.c): "POISON..." is poison, a call
+ * with "LATER..." is answered retry-later three times. */
+Test(sink_retry, plugin_poison_goes_to_the_dead_letters_and_retry_later_is_retried, .timeout = 120)
+{
+	struct dproc d;
+	char sink[512], dl[128], counts[128], out[1 << 16];
+	const char *args[] = {"--listen",
+	                      "tcp://127.0.0.1:0",
+	                      "--sink",
+	                      sink,
+	                      "--metrics",
+	                      "127.0.0.1:0",
+	                      "--pools",
+	                      "1",
+	                      "--dead-letter",
+	                      dl,
+	                      "--retry-initial",
+	                      "10ms",
+	                      NULL};
+	const char *poison[] = {"sink=\"plugin\"", "reason=\"poison\"", NULL};
+	const char *later[] = {"sink=\"plugin\"", "reason=\"later\"", NULL};
+	const char *delivered[] = {"sink=\"plugin\"", NULL};
+	static const char first[] = "good-1\nPOISON-a\ngood-2\n";
+	static const char second[] = "LATER-b\n";
+	int fd;
+
+	memset(&d, 0, sizeof(d));
+	dproc_make_dir(&d);
+	snprintf(dl, sizeof(dl), "%s/dead", d.dir);
+	snprintf(counts, sizeof(counts), "%s/counts", d.dir);
+	snprintf(sink, sizeof(sink), "plugin:%s?%s", SLC_PLUGIN_EXAMPLE, counts);
+	dproc_start(&d, args);
+	fd = dproc_connect(d.port[0]);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(dproc_send_all(fd, first, sizeof(first) - 1), 0);
+	cr_assert_eq(dproc_metric_wait(&d, "sluice_dead_letters_total", poison, 1, 30000), 1, "%s",
+	             d.log);
+	cr_assert_eq(dproc_send_all(fd, second, sizeof(second) - 1), 0);
+	cr_assert_eq(dproc_metric_wait(&d, "sluice_sink_messages_total", delivered, 3, 30000), 3,
+	             "%s", d.log);
+	cr_expect_eq(dproc_metric_now(&d, "sluice_sink_retries_total", later), 3);
+	cr_expect_eq(dproc_metric_now(&d, "sluice_sink_poisoned_messages_total", delivered), 1);
+	close(fd);
+	/* The poison went to the dead letters, not lost: the stop is clean. */
+	cr_expect_eq(dproc_stop(&d), 0, "%s", d.log);
+	cr_expect(strstr(d.log, "0 lost in the sink") != NULL, "%s", d.log);
+	cr_assert_eq(dead_letters_in(dl, out, sizeof(out)), 1, "%s", out);
+	cr_expect(strstr(out, "\"payload\":\"POISON-a\"") != NULL, "%s", out);
+	cr_expect(strstr(out, "\"sink\":\"plugin\",\"reason\":\"poison\"") != NULL, "%s", out);
+	dproc_remove_dir(d.dir);
+}
+
+/* Without --dead-letter, a poison message is lost, and says so: counted, the exit status 1. */
+Test(sink_retry, plugin_poison_without_dead_letters_is_counted_lost, .timeout = 60)
+{
+	struct dproc d;
+	char sink[512], counts[128];
+	const char *args[] = {"--listen",  "tcp://127.0.0.1:0", "--sink", sink,
+	                      "--metrics", "127.0.0.1:0",       NULL};
+	const char *poison[] = {"sink=\"plugin\"", NULL};
+	static const char msgs[] = "POISON-a\n";
+	int fd;
+
+	memset(&d, 0, sizeof(d));
+	dproc_make_dir(&d);
+	snprintf(counts, sizeof(counts), "%s/counts", d.dir);
+	snprintf(sink, sizeof(sink), "plugin:%s?%s", SLC_PLUGIN_EXAMPLE, counts);
+	dproc_start(&d, args);
+	fd = dproc_connect(d.port[0]);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(dproc_send_all(fd, msgs, sizeof(msgs) - 1), 0);
+	cr_assert_eq(dproc_metric_wait(&d, "sluice_sink_poisoned_messages_total", poison, 1, 30000),
+	             1, "%s", d.log);
+	close(fd);
+	cr_expect_eq(dproc_stop(&d), 1, "%s", d.log);
+	cr_expect(strstr(d.log, "1 lost in the sink") != NULL, "%s", d.log);
+	cr_expect(strstr(d.log, "(poison) lost: no --dead-letter") != NULL, "%s", d.log);
+	dproc_remove_dir(d.dir);
+}
