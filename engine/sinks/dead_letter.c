@@ -137,8 +137,9 @@ slc_dead_letter_put(struct slc_dead_letter *dl, uint32_t worker, const struct sl
 		rc = slc_sink_file_ops.worker_open(dl->file, worker, &dl->w[worker]);
 		if (rc != 0) {
 			dl->w[worker] = NULL;
-			put_log(dl, worker, "worker %u cannot open a segment: %s", worker,
-			        strerror(-rc));
+			put_log(dl, worker,
+			        "worker %u: %u messages (%s) not written: no segment: %s", worker,
+			        n, slc_dead_letter_reason_name(why), strerror(-rc));
 			return rc;
 		}
 	}

@@ -530,3 +530,82 @@ Test(sink_retry, kafka_brokers_down_open_the_breaker_and_back_close_it, .timeout
 	rd_kafka_destroy(rk);
 #endif
 }
+
+/*
+ * Dead letters that cannot be written (their directory replaced by a file under the
+ * daemon): the
+ * forward sink keeps the batch and goes on retrying it (at the drain timeout it is counted
+ * undelivered, exit 1); a plugin's poison is counted lost (exit 1). Never silently.
+ */
+Test(sink_retry, dead_letters_that_cannot_be_written_lose_nothing_silently, .timeout = 120)
+{
+	struct dproc d;
+	char sink[512], dl[128], counts[128], cmd[300];
+	const char *fwd_args[] = {"--listen",
+	                          "tcp://127.0.0.1:0",
+	                          "--sink",
+	                          sink,
+	                          "--metrics",
+	                          "127.0.0.1:0",
+	                          "--pools",
+	                          "1",
+	                          "--retry-initial",
+	                          "5ms",
+	                          "--retry-max",
+	                          "20ms",
+	                          "--retry-max-elapsed",
+	                          "200ms",
+	                          "--dead-letter",
+	                          dl,
+	                          "--drain-timeout",
+	                          "1s",
+	                          NULL};
+	const char *plugin_args[] = {"--listen",  "tcp://127.0.0.1:0", "--sink",        sink,
+	                             "--metrics", "127.0.0.1:0",       "--dead-letter", dl,
+	                             NULL};
+	const char *given_up[] = {"sink=\"forward\"", NULL};
+	const char *poisoned[] = {"sink=\"plugin\"", NULL};
+	int fd;
+
+	memset(&d, 0, sizeof(d));
+	dproc_make_dir(&d);
+	snprintf(dl, sizeof(dl), "%s/dead", d.dir);
+	/* The file sink makes its directory again when it is gone: a file in its place
+	 * is what stops it. */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && touch '%s'", dl, dl);
+	snprintf(sink, sizeof(sink), "forward:127.0.0.1:%u", refusing_port());
+	dproc_start(&d, fwd_args);
+	cr_assert_eq(system(cmd), 0);
+	fd = dproc_connect(d.port[0]);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(dproc_send_all(fd, "a\nb\nc\n", 6), 0);
+	/* Given up twice: the first time the letters could not be written, so it went on. */
+	cr_assert_geq(
+	        dproc_metric_wait(&d, "sluice_sink_retries_given_up_total", given_up, 2, 30000), 2,
+	        "%s", d.log);
+	cr_expect(dproc_log_wait(&d, 0, "3 messages (retries_exhausted) not written", 5000), "%s",
+	          d.log);
+	close(fd);
+	cr_expect_eq(dproc_stop(&d), 1, "%s", d.log);
+	cr_expect(strstr(d.log, "3 undelivered at the drain timeout") != NULL, "%s", d.log);
+	snprintf(cmd, sizeof(cmd), "rm -f '%s'", dl);
+	cr_assert_eq(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && touch '%s'", dl, dl);
+
+	snprintf(counts, sizeof(counts), "%s/counts", d.dir);
+	snprintf(sink, sizeof(sink), "plugin:%s?%s", SLC_PLUGIN_EXAMPLE, counts);
+	dproc_start(&d, plugin_args);
+	cr_assert_eq(system(cmd), 0);
+	fd = dproc_connect(d.port[0]);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(dproc_send_all(fd, "POISON-x\n", 9), 0);
+	cr_assert_eq(
+	        dproc_metric_wait(&d, "sluice_sink_poisoned_messages_total", poisoned, 1, 30000), 1,
+	        "%s", d.log);
+	close(fd);
+	cr_expect_eq(dproc_stop(&d), 1, "%s", d.log);
+	cr_expect(strstr(d.log, "(poison) lost: the dead letters cannot be written") != NULL, "%s",
+	          d.log);
+	cr_expect(strstr(d.log, "1 lost in the sink") != NULL, "%s", d.log);
+	dproc_remove_dir(d.dir);
+}
