@@ -389,6 +389,27 @@ Test(sink_retry, plugin_poison_without_dead_letters_is_counted_lost, .timeout = 
 	dproc_remove_dir(d.dir);
 }
 
+#ifndef SLC_TSAN
+/* librdkafka's mock cluster in this process: one broker, topic with one partition; the
+ * --sink value for it in sink. Its handle in *rk (destroy after the cluster). */
+static rd_kafka_mock_cluster_t *
+mock_up(const char *topic, rd_kafka_t **rk, char *sink, size_t cap)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_mock_cluster_t *mc;
+	char errstr[256];
+
+	rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr));
+	*rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	cr_assert_not_null(*rk, "%s", errstr);
+	mc = rd_kafka_mock_cluster_new(*rk, 1);
+	cr_assert_not_null(mc);
+	cr_assert_eq(rd_kafka_mock_topic_create(mc, topic, 1, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+	snprintf(sink, cap, "kafka://%s/%s", rd_kafka_mock_cluster_bootstraps(mc), topic);
+	return mc;
+}
+#endif
+
 /*
  * Kafka (librdkafka's mock cluster, in this process): a record over message.max.bytes is
  * refused by the producer at once; with --dead-letter it lands there (reason too_large),
@@ -402,7 +423,7 @@ Test(sink_retry, kafka_record_too_large_goes_to_the_dead_letters, .timeout = 120
 	 * crashes at start-up (a platform limit, not this test's). */
 	cr_skip_test("librdkafka's threads are invisible to this TSan: sluiced would crash");
 #else
-	char errstr[256], sink[600], dl[128], out[1 << 16];
+	char sink[600], dl[128], out[1 << 16];
 	const char *args[] = {"--listen",
 	                      "tcp://127.0.0.1:0",
 	                      "--sink",
@@ -416,20 +437,13 @@ Test(sink_retry, kafka_record_too_large_goes_to_the_dead_letters, .timeout = 120
 	                      NULL};
 	const char *too_large[] = {"sink=\"kafka\"", "reason=\"too_large\"", NULL};
 	const char *kafka[] = {"sink=\"kafka\"", NULL};
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	rd_kafka_mock_cluster_t *mc;
 	rd_kafka_t *rk;
 	struct dproc d;
 	char big[3000];
 	int fd;
 
-	rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr));
-	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-	cr_assert_not_null(rk, "%s", errstr);
-	mc = rd_kafka_mock_cluster_new(rk, 1);
-	cr_assert_not_null(mc);
-	cr_assert_eq(rd_kafka_mock_topic_create(mc, "dl", 1, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
-	snprintf(sink, sizeof(sink), "kafka://%s/dl", rd_kafka_mock_cluster_bootstraps(mc));
+	mc = mock_up("dl", &rk, sink, sizeof(sink));
 	memset(&d, 0, sizeof(d));
 	dproc_make_dir(&d);
 	snprintf(dl, sizeof(dl), "%s/dead", d.dir);
@@ -469,7 +483,7 @@ Test(sink_retry, kafka_brokers_down_open_the_breaker_and_back_close_it, .timeout
 #ifdef SLC_TSAN
 	cr_skip_test("librdkafka's threads are invisible to this TSan: sluiced would crash");
 #else
-	char errstr[256], sink[600];
+	char sink[600];
 	const char *args[] = {"--listen",
 	                      "tcp://127.0.0.1:0",
 	                      "--sink",
@@ -484,19 +498,12 @@ Test(sink_retry, kafka_brokers_down_open_the_breaker_and_back_close_it, .timeout
 	const char *opened[] = {"sink=\"kafka\"", "to=\"open\"", NULL};
 	const char *closed[] = {"sink=\"kafka\"", "to=\"closed\"", NULL};
 	const char *kafka[] = {"sink=\"kafka\"", NULL};
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	rd_kafka_mock_cluster_t *mc;
 	rd_kafka_t *rk;
 	struct dproc d;
 	int fd;
 
-	rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr));
-	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-	cr_assert_not_null(rk, "%s", errstr);
-	mc = rd_kafka_mock_cluster_new(rk, 1);
-	cr_assert_not_null(mc);
-	cr_assert_eq(rd_kafka_mock_topic_create(mc, "brk", 1, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
-	snprintf(sink, sizeof(sink), "kafka://%s/brk", rd_kafka_mock_cluster_bootstraps(mc));
+	mc = mock_up("brk", &rk, sink, sizeof(sink));
 	memset(&d, 0, sizeof(d));
 	dproc_start(&d, args);
 	fd = dproc_connect(d.port[0]);
