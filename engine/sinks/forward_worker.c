@@ -90,12 +90,6 @@ pause_ns(struct slc_sink_forward_worker *w, uint64_t ns)
 
 /*
  * The breaker entered a new state: counted, and logged. The lines an operator needs (the
- * peer is down: open from closed; it is back: closed) have a limit of their own, so that
- * connect failures never crowd them out; a probe that fails (half-open, open again) is
- * routine while the peer stays away, and logged at debug level with the connect lines.
- */
-/*
- * The breaker entered a new state: counted, and logged. The lines an operator needs (the
  * peer is down: open from closed; it is back: closed) are notices; a probe that fails
  * (half-open, open again) is routine while the peer stays away, and logged at debug level
  * with the connect lines.

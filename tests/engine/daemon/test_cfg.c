@@ -1103,27 +1103,3 @@ Test(cfg, flags_md_is_up_to_date)
 	free(want);
 	free(have);
 }
-
-Test(cfg, retry_flags_checked_together)
-{
-	cr_assert_eq(parse("--retry-initial", "2s", "--retry-max", "1s", NULL), SLC_CFG_USAGE);
-	cr_expect(strstr(err_text, "--retry-initial is longer than --retry-max") != NULL, "%s",
-	          err_text);
-	cr_assert_eq(parse("--retry-initial", "2s", "--retry-max-elapsed", "1",
-	                   "--dead-letter", "/tmp/dl", NULL),
-	             SLC_CFG_USAGE);
-	cr_expect(strstr(err_text, "--retry-max-elapsed is shorter") != NULL, "%s", err_text);
-	/* Giving up without a place for what is given up would drop messages silently. */
-	cr_assert_eq(parse("--retry-max-elapsed", "30s", NULL), SLC_CFG_USAGE);
-	cr_expect(strstr(err_text, "needs --dead-letter") != NULL, "%s", err_text);
-	cr_assert_eq(parse("--retry-max-elapsed", "30s", "--dead-letter", "/tmp/dl", NULL),
-	             SLC_CFG_RUN, "%s", err_text);
-	cr_expect_eq(cfg.retry.max_elapsed_ms, 30000);
-	cr_expect_str_eq(cfg.dead_letter, "/tmp/dl");
-	/* Without them: retry for ever, no dead letters (today's behaviour). */
-	cr_assert_eq(parse(NULL), SLC_CFG_RUN);
-	cr_expect_eq(cfg.retry.max_elapsed_ms, 0);
-	cr_expect_eq(cfg.retry.initial_ms, 100);
-	cr_expect_eq(cfg.retry.max_ms, 5000);
-	cr_expect_str_empty(cfg.dead_letter);
-}
