@@ -185,6 +185,13 @@ Test(sink_retry, forward_peer_refuses_then_returns_every_message_once_in_order, 
 	free(want);
 }
 
+/* sluiced's flags for a forward sink to sink (one worker) that gives a batch up after
+ * elapsed of failures, into the dead letters in dl. */
+#define FORWARD_GIVING_UP(sink, elapsed, dl)                                                      \
+	"--listen", "tcp://127.0.0.1:0", "--sink", (sink), "--metrics", "127.0.0.1:0", "--pools", \
+	        "1", "--retry-initial", "5ms", "--retry-max", "20ms", "--retry-max-elapsed",      \
+	        (elapsed), "--dead-letter", (dl)
+
 /* sluice-cat's output (stdout) for args, into out; its exit status. */
 static int
 cat_run(const char *const *args, char *out, size_t cap)
@@ -254,23 +261,7 @@ Test(sink_retry, forward_retries_exhausted_go_to_the_dead_letters, .timeout = 12
 {
 	struct dproc d;
 	char sink[64], dl[128], out[1 << 16];
-	const char *args[] = {"--listen",
-	                      "tcp://127.0.0.1:0",
-	                      "--sink",
-	                      sink,
-	                      "--metrics",
-	                      "127.0.0.1:0",
-	                      "--pools",
-	                      "1",
-	                      "--retry-initial",
-	                      "5ms",
-	                      "--retry-max",
-	                      "20ms",
-	                      "--retry-max-elapsed",
-	                      "300ms",
-	                      "--dead-letter",
-	                      dl,
-	                      NULL};
+	const char *args[] = {FORWARD_GIVING_UP(sink, "300ms", dl), NULL};
 	const char *exhausted[] = {"sink=\"forward\"", "reason=\"retries_exhausted\"", NULL};
 	static const char msgs[] = "alpha\nbeta\ngamma\n";
 	uint16_t port = refusing_port();
@@ -548,24 +539,7 @@ Test(sink_retry, dead_letters_that_cannot_be_written_lose_nothing_silently, .tim
 {
 	struct dproc d;
 	char sink[512], dl[128], counts[128], cmd[300];
-	const char *fwd_args[] = {"--listen",
-	                          "tcp://127.0.0.1:0",
-	                          "--sink",
-	                          sink,
-	                          "--metrics",
-	                          "127.0.0.1:0",
-	                          "--pools",
-	                          "1",
-	                          "--retry-initial",
-	                          "5ms",
-	                          "--retry-max",
-	                          "20ms",
-	                          "--retry-max-elapsed",
-	                          "200ms",
-	                          "--dead-letter",
-	                          dl,
-	                          "--drain-timeout",
-	                          "1s",
+	const char *fwd_args[] = {FORWARD_GIVING_UP(sink, "200ms", dl), "--drain-timeout", "1s",
 	                          NULL};
 	const char *plugin_args[] = {"--listen",  "tcp://127.0.0.1:0", "--sink",        sink,
 	                             "--metrics", "127.0.0.1:0",       "--dead-letter", dl,
