@@ -8,6 +8,7 @@
 
 /* The segment format, its reader and the checkpoints are the file sink's own (engine/sinks/file/):
  * sluice-cat reads what the writer wrote with the code recovery reads it with. */
+#include "cat_json.h"
 #include "checkpoint.h"
 #include "reader.h"
 #include "segment.h"
@@ -16,6 +17,9 @@
  *   sluice-cat DIR             every record's payload and "\n", worker by worker in
  *                              ascending order, each worker's segments in seq order
  *   sluice-cat --keys DIR      "key<TAB>payload\n" instead
+ *   sluice-cat --json DIR      one JSON object per record (cat_json.h): worker, seq,
+ *                              offset, key, payload, and a dead letter's sink, reason
+ *                              and time (--dead-letter DIR)
  *   sluice-cat --verify DIR    checks every header, record and trailer; prints a summary
  *   --from-checkpoint          prints only what follows the position each worker has in
  *                              DIR/consumed (all of it when there is no DIR/consumed)
@@ -59,10 +63,12 @@ struct totals {
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: sluice-cat [--keys] [--from-checkpoint] [--commit] DIR\n"
+	fprintf(f, "usage: sluice-cat [--keys | --json] [--from-checkpoint] [--commit] DIR\n"
 	           "       sluice-cat --verify DIR\n"
 	           "  DIR                a file sink's directory (--sink file:DIR)\n"
 	           "  --keys             print key<TAB>payload per record\n"
+	           "  --json             print a JSON object per record (dead letters: with\n"
+	           "                     their sink, reason and time)\n"
 	           "  --verify           check every record's CRC; print a summary, no records\n"
 	           "  --from-checkpoint  print only records after DIR/consumed's positions\n"
 	           "  --commit           afterwards, record what was printed in DIR/consumed\n"
@@ -71,8 +77,10 @@ usage(FILE *f)
 
 /* Reads one segment; prints its records unless verify. pos: NULL, or what to skip (from)
  * and where to note what was printed (last). */
+enum out_mode { OUT_PAYLOAD, OUT_KEYS, OUT_JSON };
+
 static void
-cat_segment(const char *path, const struct slc_sink_file_seg *seg, bool verify, bool keys,
+cat_segment(const char *path, const struct slc_sink_file_seg *seg, bool verify, enum out_mode mode,
             struct positions *pos, struct totals *t)
 {
 	const struct slc_sink_file_pos *from = NULL;
@@ -138,7 +146,13 @@ cat_segment(const char *path, const struct slc_sink_file_seg *seg, bool verify, 
 				                                   .offset = ev.offset + ev.len};
 			else if (pos != NULL)
 				pos->beyond = true;
-			if (keys) {
+			if (mode == OUT_JSON) {
+				(void)slc_cat_json_record(stdout, seg->worker, seg->seq, ev.offset,
+				                          ev.key, ev.key_len, ev.payload,
+				                          ev.payload_len);
+				break;
+			}
+			if (mode == OUT_KEYS) {
 				fwrite(ev.key, 1, ev.key_len, stdout);
 				putchar('\t');
 			}
@@ -168,7 +182,7 @@ main(int argc, char **argv)
 	static struct positions pos;
 	struct slc_sink_file_seg *segs;
 	struct totals t = {0};
-	bool verify = false, keys = false, commit = false, from_ckpt = false;
+	bool verify = false, keys = false, json = false, commit = false, from_ckpt = false;
 	const char *dir = NULL;
 	size_t nsegs, dir_len;
 	char *path;
@@ -181,6 +195,8 @@ main(int argc, char **argv)
 			verify = true;
 		} else if (strcmp(a, "--keys") == 0) {
 			keys = true;
+		} else if (strcmp(a, "--json") == 0) {
+			json = true;
 		} else if (strcmp(a, "--commit") == 0) {
 			commit = true;
 		} else if (strcmp(a, "--from-checkpoint") == 0) {
@@ -199,7 +215,8 @@ main(int argc, char **argv)
 			break;
 		}
 	}
-	if (argi != argc - 1 || (verify && (keys || commit || from_ckpt))) {
+	if (argi != argc - 1 || (verify && (keys || json || commit || from_ckpt)) ||
+	    (keys && json)) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -229,7 +246,11 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < nsegs; i++) {
 		snprintf(path, dir_len + 1 + SLC_SINK_FILE_NAME_MAX, "%s%s%s", dir,
 		         dir_len > 0 && dir[dir_len - 1] == '/' ? "" : "/", segs[i].name);
-		cat_segment(path, &segs[i], verify, keys, commit || from_ckpt ? &pos : NULL, &t);
+		cat_segment(path, &segs[i], verify,
+		            json   ? OUT_JSON
+		            : keys ? OUT_KEYS
+		                   : OUT_PAYLOAD,
+		            commit || from_ckpt ? &pos : NULL, &t);
 	}
 	free(path);
 	free(segs);

@@ -99,6 +99,8 @@ struct slc_cfg {
 	struct slc_sink_spec sink; /* --sink: its desc (registry.h), its arg */
 	/* Each sink's own flags, in the block its desc describes (slc_cfg_sink_settings) */
 	_Alignas(8) unsigned char sink_settings[SLC_CFG_SINK_SETTINGS_LEN];
+	struct slc_retry_cfg retry;         /* --retry-*, --breaker-* */
+	char dead_letter[SLC_CFG_PATH_LEN]; /* --dead-letter; "": none */
 	/* controller: mode, the design's seven, cooldown_ms from the flags; the adaptive
 	 * tuning (dead_band, rate_alpha, gain, sat_queue) keeps slc_ctl_params_default() */
 	struct slc_ctl_params ctl;

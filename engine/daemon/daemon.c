@@ -214,6 +214,8 @@ sink_create(struct slc_daemon *d)
 	        .log = lib_log,
 	        .listen = c->listen,
 	        .nlisten = c->nlisten,
+	        .retry = c->retry,
+	        .dead_letter_dir = c->dead_letter[0] != '\0' ? c->dead_letter : NULL,
 	};
 	int err = 0;
 

@@ -289,6 +289,77 @@ static const struct slc_cfg_opt core[] = {
          .help = "Where workers deliver messages.",
          FIELD(sink)},
         /* each sink's own flags follow --sink here, in registry order (table_build) */
+        /* retries and dead letters, for every sink that waits on a peer (sinks/retry.h) */
+        {.name = "--retry-initial",
+         .type = SLC_CFG_DURATION,
+         .group = SLC_CFG_G_SINK,
+         .metavar = "DURATION",
+         .def = "100ms",
+         .min = 1,
+         .max = HOUR,
+         .unit_ms = 1,
+         .help = "After a transient sink failure (forward: connection refused or reset; "
+                 "Kafka: broker timeout or transport error; plugin: retry later), the "
+                 "first wait before trying again is drawn from 0 to this; it doubles at "
+                 "each failure in a row. A bare number is ms.",
+         FIELD(retry.initial_ms)},
+        {.name = "--retry-max",
+         .type = SLC_CFG_DURATION,
+         .group = SLC_CFG_G_SINK,
+         .metavar = "DURATION",
+         .def = "5s",
+         .min = 1,
+         .max = HOUR,
+         .unit_ms = 1,
+         .help = "The longest wait between two attempts (the doubling stops here). A bare "
+                 "number is ms.",
+         FIELD(retry.max_ms)},
+        {.name = "--retry-max-elapsed",
+         .type = SLC_CFG_DURATION,
+         .group = SLC_CFG_G_SINK,
+         .metavar = "DURATION",
+         .def = "off",
+         .min = 0,
+         .max = HOUR,
+         .unit_ms = 1000,
+         .flags = SLC_CFG_F_OFF,
+         .help = "Give a batch up this long after its first failure and write it to "
+                 "--dead-letter (which it needs); off: retry for ever, senders waiting "
+                 "(backpressure). A bare number is seconds.",
+         FIELD(retry.max_elapsed_ms)},
+        {.name = "--breaker-failures",
+         .type = SLC_CFG_COUNT,
+         .group = SLC_CFG_G_SINK,
+         .metavar = "N",
+         .def = "5",
+         .min = 1,
+         .max = 1000000,
+         .help = "Forward and Kafka: this many failed attempts in a row open a worker's "
+                 "circuit breaker: no attempt for --breaker-cooldown, then one probe.",
+         FIELD(retry.breaker_failures)},
+        {.name = "--breaker-cooldown",
+         .type = SLC_CFG_DURATION,
+         .group = SLC_CFG_G_SINK,
+         .metavar = "DURATION",
+         .def = "10s",
+         .min = 1,
+         .max = HOUR,
+         .unit_ms = 1000,
+         .help = "How long an open circuit breaker waits before its probe. A bare number "
+                 "is seconds.",
+         FIELD(retry.breaker_cooldown_ms)},
+        {.name = "--dead-letter",
+         .type = SLC_CFG_STRING,
+         .group = SLC_CFG_G_SINK,
+         .metavar = "DIR",
+         .unset = "none",
+         .allowed = "a directory path (created if missing; its parent must exist)",
+         .help = "Where messages the sink refuses for good go (a plugin's poison, a record "
+                 "Kafka calls too large or invalid, a batch past --retry-max-elapsed): "
+                 "file-sink segments that sluice-cat reads, with the reason and time. "
+                 "None: such messages are counted as lost, and nothing is given up for "
+                 "retrying too long.",
+         FIELD(dead_letter)},
 
         /* ---- controller: the design's seven keep the design's defaults ---- */
         {.name = "--controller",
@@ -612,6 +683,7 @@ static int
 cfg_check(const struct slc_cfg *c, const struct slc_cfg_parse_state *st, char *msg, size_t len)
 {
 	struct slc_cfg_sbuf b = {msg, len, 0, false};
+	const char *why;
 	size_t nopts;
 	const struct slc_cfg_opt *opts = slc_cfg_opts(&nopts);
 
@@ -680,6 +752,19 @@ cfg_check(const struct slc_cfg *c, const struct slc_cfg_parse_state *st, char *m
 			        " is also a --listen address; allowed: another address or port");
 			return -EINVAL;
 		}
+	}
+	if (slc_retry_cfg_check(&c->retry, &why) != 0) {
+		slc_cfg_sb_printf(&b,
+		                  "%s; allowed: --retry-initial <= --retry-max <= "
+		                  "--retry-max-elapsed (or off)",
+		                  why);
+		return -EINVAL;
+	}
+	if (c->retry.max_elapsed_ms != 0 && c->dead_letter[0] == '\0') {
+		slc_cfg_sb_printf(&b, "--retry-max-elapsed needs --dead-letter DIR: a batch "
+		                      "given up must go somewhere; allowed: both, or "
+		                      "--retry-max-elapsed off");
+		return -EINVAL;
 	}
 	if (slc_ctl_params_check(&c->ctl) != 0) {
 		slc_cfg_sb_printf(&b, "the controller's flags are out of range together (see "

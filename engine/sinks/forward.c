@@ -81,6 +81,7 @@ void *
 slc_sink_forward_create(const struct slc_sink_forward_cfg *cfg, int *err)
 {
 	struct slc_sink_forward *s;
+	const char *why;
 	int rc;
 
 	if (cfg == NULL || cfg->host == NULL) {
@@ -105,12 +106,14 @@ slc_sink_forward_create(const struct slc_sink_forward_cfg *cfg, int *err)
 		rc = -EINVAL;
 		goto err_out;
 	}
-	if (cfg->backoff_max_ms > SLC_SINK_FORWARD_BACKOFF_LIMIT_MS ||
-	    cfg->backoff_min_ms > SLC_SINK_FORWARD_BACKOFF_LIMIT_MS ||
-	    (cfg->backoff_max_ms != 0 && cfg->backoff_max_ms < cfg->backoff_min_ms)) {
-		create_log(cfg, "backoff %u..%u ms: it must be min <= max <= %u",
-		           cfg->backoff_min_ms, cfg->backoff_max_ms,
-		           SLC_SINK_FORWARD_BACKOFF_LIMIT_MS);
+	if (slc_retry_cfg_check(&cfg->retry, &why) != 0) {
+		create_log(cfg, "%s", why);
+		rc = -EINVAL;
+		goto err_out;
+	}
+	if (cfg->retry.max_elapsed_ms != 0 && cfg->dead_letter_dir == NULL) {
+		create_log(cfg, "--retry-max-elapsed needs --dead-letter: a batch given up "
+		                "must go somewhere");
 		rc = -EINVAL;
 		goto err_out;
 	}
@@ -122,12 +125,6 @@ slc_sink_forward_create(const struct slc_sink_forward_cfg *cfg, int *err)
 	s->cfg = *cfg;
 	if (s->cfg.batch_bytes == 0)
 		s->cfg.batch_bytes = SLC_SINK_FORWARD_BATCH_BYTES_DEFAULT;
-	if (s->cfg.backoff_min_ms == 0)
-		s->cfg.backoff_min_ms = SLC_SINK_FORWARD_BACKOFF_MIN_MS;
-	if (s->cfg.backoff_max_ms == 0)
-		s->cfg.backoff_max_ms = s->cfg.backoff_min_ms > SLC_SINK_FORWARD_BACKOFF_MAX_MS
-		                                ? s->cfg.backoff_min_ms
-		                                : SLC_SINK_FORWARD_BACKOFF_MAX_MS;
 	if (s->cfg.connect_timeout_ms == 0)
 		s->cfg.connect_timeout_ms = SLC_SINK_FORWARD_CONNECT_TIMEOUT_MS;
 	if (s->cfg.stall_ms == 0)
@@ -151,8 +148,16 @@ slc_sink_forward_create(const struct slc_sink_forward_cfg *cfg, int *err)
 		goto err_close_cancel;
 	}
 	memset(s->st, 0, SLC_SINK_FORWARD_WORKERS_MAX * sizeof(*s->st));
+	if (cfg->dead_letter_dir != NULL) {
+		s->dead_letter = slc_dead_letter_create(cfg->dead_letter_dir, "forward", s->cfg.log,
+		                                        s->cfg.log_ctx, &rc);
+		if (s->dead_letter == NULL)
+			goto err_free_stats;
+	}
 	return s;
 
+err_free_stats:
+	free(s->st);
 err_close_cancel:
 	close(s->cancel_fd);
 err_free_addrs:
@@ -217,6 +222,7 @@ forward_destroy(void *sink)
 
 	if (s == NULL)
 		return;
+	slc_dead_letter_destroy(s->dead_letter);
 	close(s->cancel_fd);
 	freeaddrinfo(s->addrs);
 	free(s->st);
@@ -256,6 +262,8 @@ slc_sink_forward_stats(void *sink, struct slc_sink_forward_stats *out)
 		out->resent_batches +=
 		        atomic_load_explicit(&st->resent_batches, memory_order_relaxed);
 		out->cancelled += atomic_load_explicit(&st->cancelled, memory_order_relaxed);
+		out->dead_lettered +=
+		        atomic_load_explicit(&st->dead_lettered, memory_order_relaxed);
 	}
 }
 
@@ -271,6 +279,8 @@ forward_create_op(const struct slc_sink_spec *spec, const struct slc_sink_env *e
 	        .framing =
 	                st->framing == SLC_SINK_FORWARD_LEN32 ? SLC_FRAME_LEN32 : SLC_FRAME_LINES,
 	        .batch_bytes = st->batch_bytes,
+	        .retry = env->retry,
+	        .dead_letter_dir = env->dead_letter_dir,
 	        .log = env->log,
 	        .log_ctx = env->log_ctx,
 	};
@@ -293,6 +303,8 @@ forward_create_op(const struct slc_sink_spec *spec, const struct slc_sink_env *e
 static void
 forward_metrics(void *sink, struct slc_metrics_buf *b)
 {
+	struct slc_sink_forward *s = sink;
+	struct slc_retry_totals rt = {0};
 	struct slc_sink_forward_stats st;
 
 	slc_sink_forward_stats(sink, &st);
@@ -307,6 +319,11 @@ forward_metrics(void *sink, struct slc_metrics_buf *b)
 	                   "messages given up when --drain-timeout cancelled the sink");
 	slc_metrics_u64(b, "sluice_sink_undelivered_messages_total", "sink=\"forward\"",
 	                st.cancelled);
+	for (uint32_t i = 0; i < SLC_SINK_FORWARD_WORKERS_MAX; i++)
+		slc_retry_totals_add(&rt, &s->st[i].retry);
+	slc_retry_metrics(b, "forward", &rt, true);
+	if (s->dead_letter != NULL)
+		slc_dead_letter_metrics(s->dead_letter, b);
 }
 
 const struct slc_sink_ops slc_sink_forward_ops = {

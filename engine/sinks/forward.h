@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "frame.h"
+#include "retry.h"
 #include "sink.h"
 
 /*
@@ -23,11 +24,20 @@
  *                             +-------------------------------------+-----------+
  *
  * worker_open does not connect: a peer that is down at start-up delays nothing and fails
- * nothing; the first batch connects, and a failure is logged. The wait between attempts
- * starts at backoff_min_ms and doubles up to backoff_max_ms, each wait drawn from
- * [d/2, d] so that workers that lost the peer together do not come back in step. The
- * first attempt after a connection that carried a whole batch is immediate; the wait goes
- * back to its minimum once a batch gets through.
+ * nothing; the first batch connects, and a failure is logged. Failed attempts (a refused
+ * or timed-out connect, a connection lost before it carried a batch) are retried as
+ * retry.h says, with cfg.retry: waits drawn from [0, d], d starting at --retry-initial
+ * and doubling up to --retry-max ("full jitter": workers that lost the peer together do
+ * not come back in step), counted by reason. Each worker has a circuit breaker: after
+ * --breaker-failures failed attempts in a row it opens, the worker makes no attempt for
+ * --breaker-cooldown, then one probe; a connection closes it again. Each change is
+ * logged (rate-limited) and counted. The first attempt after a connection that carried a
+ * whole batch is immediate; the wait goes back to its minimum once a batch gets through.
+ *
+ * With cfg.retry.max_elapsed_ms (and a dead-letter queue, which the daemon requires for
+ * it), a batch that could not be sent for that long since its first failure is given up:
+ * its messages go to cfg.dead_letter with the reason "retries_exhausted", and the worker
+ * goes on with the next batch (its breaker still spares the peer).
  *
  * Delivery: a batch is sent until the kernel has taken all of it, reconnecting as often
  * as it takes, so write() and flush() block while the peer is slow or away: that is the
@@ -61,9 +71,6 @@
 #define SLC_SINK_FORWARD_BATCH_BYTES_DEFAULT (64u << 10)
 #define SLC_SINK_FORWARD_BATCH_BYTES_MIN     1024u
 #define SLC_SINK_FORWARD_BATCH_BYTES_MAX     (16u << 20) /* --forward-batch's bounds */
-#define SLC_SINK_FORWARD_BACKOFF_MIN_MS      100u
-#define SLC_SINK_FORWARD_BACKOFF_MAX_MS      5000u
-#define SLC_SINK_FORWARD_BACKOFF_LIMIT_MS    600000u /* largest backoff_max_ms accepted */
 #define SLC_SINK_FORWARD_CONNECT_TIMEOUT_MS  2000u
 #define SLC_SINK_FORWARD_STALL_MS            2000u
 
@@ -72,10 +79,12 @@ struct slc_sink_forward_cfg {
 	uint16_t port;    /* 1..65535 */
 	enum slc_frame_format framing; /* SLC_FRAME_LINES or SLC_FRAME_LEN32 */
 	uint32_t batch_bytes;          /* per worker; 0: _DEFAULT; else _MIN.._MAX */
-	uint32_t backoff_min_ms;       /* 0: _DEFAULT (100) */
-	uint32_t backoff_max_ms;       /* 0: _DEFAULT (5000) or backoff_min_ms if larger */
-	uint32_t connect_timeout_ms;   /* one connect attempt; 0: _DEFAULT (2000) */
-	uint32_t sndbuf_bytes;         /* SO_SNDBUF; 0: the kernel's autotuning */
+	struct slc_retry_cfg retry;    /* backoff and breaker (retry.h); zeros: defaults */
+	/* --dead-letter DIR (dead_letter.h), made by create; NULL: none, and then
+	 * retry.max_elapsed_ms must be 0 (nothing may be given up without a place for it) */
+	const char *dead_letter_dir;
+	uint32_t connect_timeout_ms; /* one connect attempt; 0: _DEFAULT (2000) */
+	uint32_t sndbuf_bytes;       /* SO_SNDBUF; 0: the kernel's autotuning */
 	/* A batch that waits this long for the peer (to connect, or to take its bytes) makes
 	 * the sink unhealthy until it goes; 0: _DEFAULT (2000). */
 	uint32_t stall_ms;
@@ -95,6 +104,7 @@ struct slc_sink_forward_stats {
 	uint64_t disconnects;      /* connections lost (reset, FIN from the peer, error) */
 	uint64_t resent_batches;   /* batches sent again on a new connection */
 	uint64_t cancelled;        /* messages given up because of cancel (see above) */
+	uint64_t dead_lettered;    /* messages written to the dead letters (see above) */
 };
 
 /* The forward sink's flags (forward_spec.c), as create gets them in env->settings. */
@@ -115,8 +125,10 @@ extern const struct slc_sink_desc slc_sink_forward_desc;
  * tried in turn at each connect). Nothing connects here. The reason of a refusal is
  * logged. Returns NULL with *err:
  *   -EINVAL   cfg or host NULL, an empty or malformed host, a name that does not resolve,
- *             port 0, a framing other than lines and len32, a size or backoff out of
- *             bounds;
+ *             port 0, a framing other than lines and len32, a size out of bounds, a
+ *             retry cfg that slc_retry_cfg_check refuses, a max_elapsed_ms without a
+ *             dead_letter_dir;
+ *   the errors of slc_dead_letter_create (-ENOTDIR, -EBUSY, -EACCES, ...);
  *   -EAGAIN   the name server did not answer (a temporary failure: try again);
  *   -ENOMEM, or the error of eventfd() (-EMFILE, ...).
  */

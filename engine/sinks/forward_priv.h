@@ -11,6 +11,7 @@
 
 #include "base/addr.h"
 #include "common.h"
+#include "dead_letter.h"
 #include "forward.h"
 #include "base/assert.h"
 #include "base/compiler.h" /* SLC_CACHE_LINE */
@@ -31,6 +32,8 @@ struct wstats {
 	_Atomic uint64_t disconnects;
 	_Atomic uint64_t resent_batches;
 	_Atomic uint64_t cancelled;
+	_Atomic uint64_t dead_lettered; /* messages given up after --retry-max-elapsed */
+	struct slc_retry_counters retry;
 	/* For health: when the batch being sent started waiting (0: none waits), and the
 	 * error of the last connect attempt (0: it worked). */
 	_Atomic uint64_t waiting_since_ns;
@@ -48,7 +51,8 @@ struct slc_sink_forward {
 	 * blocked worker includes it, so one write wakes them all, now and later. */
 	int cancel_fd;
 	_Atomic bool cancelled;
-	struct wstats *st; /* [SLC_SINK_FORWARD_WORKERS_MAX] */
+	struct slc_dead_letter *dead_letter; /* cfg.dead_letter_dir's; NULL: none */
+	struct wstats *st;                   /* [SLC_SINK_FORWARD_WORKERS_MAX] */
 	_Atomic bool claimed[SLC_SINK_FORWARD_WORKERS_MAX];
 };
 
@@ -61,16 +65,18 @@ struct slc_sink_forward_worker {
 	struct slc_sink_forward *sink;
 	struct wstats *st;
 	uint32_t worker;
-	int fd;              /* the connection; -1: none, the next send makes one */
-	bool ever_up;        /* a connection was made before: the next one is a reconnect */
-	bool carried;        /* the connection carried a whole batch */
-	uint32_t backoff_ms; /* wait before the next connect attempt; 0: none */
-	uint64_t rng;        /* xorshift64 state for the backoff's jitter */
-	uint32_t cap;        /* batch_bytes */
+	int fd;           /* the connection; -1: none, the next send makes one */
+	bool ever_up;     /* a connection was made before: the next one is a reconnect */
+	bool carried;     /* the connection carried a whole batch */
+	uint64_t wait_ns; /* wait before the next connect attempt; 0: none */
+	struct slc_retry retry;
+	struct slc_breaker breaker;
+	uint32_t cap; /* batch_bytes */
 	uint32_t used;
 	uint32_t msgs;
 	uint64_t dropped; /* messages this worker gave up on after cancel: its closing line */
 	struct slc_log_limit log_limit;
+	struct slc_log_limit notice_limit; /* breaker open and closed, dead letters */
 	uint8_t *buf;
 };
 

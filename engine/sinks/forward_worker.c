@@ -49,13 +49,29 @@ static void SLC_PRINTF(4, 5)
 	va_end(ap);
 }
 
+/* The lines an operator must see (the breaker opens or closes, messages go to the dead
+ * letters): a limit of their own, so that connect failures never crowd them out. */
+static void SLC_PRINTF(3, 4)
+        notice(struct slc_sink_forward_worker *w, int level, const char *fmt, ...)
+{
+	const struct slc_sink_forward_cfg *cfg = &w->sink->cfg;
+	char prefix[PEER_MAX + 48];
+	va_list ap;
+
+	snprintf(prefix, sizeof(prefix), "forward sink worker %u: %s: ", w->worker, w->sink->peer);
+	va_start(ap, fmt);
+	slc_log_limitedv(&w->notice_limit, LOG_PER_SEC, slc_mono_ns(), cfg->log, cfg->log_ctx,
+	                 level, prefix, fmt, ap);
+	va_end(ap);
+}
+
 /* ---- a worker's connection ---- */
 
-/* Sleeps up to ms; 0 when the time is up, -ECANCELED as soon as cancel is called. */
+/* Sleeps up to ns; 0 when the time is up, -ECANCELED as soon as cancel is called. */
 static int
-pause_ms(struct slc_sink_forward_worker *w, uint32_t ms)
+pause_ns(struct slc_sink_forward_worker *w, uint64_t ns)
 {
-	uint64_t end = slc_mono_ns() + (uint64_t)ms * 1000000u;
+	uint64_t end = slc_mono_ns() + ns;
 	struct pollfd pfd = {.fd = w->sink->cancel_fd, .events = POLLIN};
 
 	for (;;) {
@@ -72,29 +88,52 @@ pause_ms(struct slc_sink_forward_worker *w, uint32_t ms)
 	}
 }
 
-/* The wait before the next attempt: [d/2, d], so that workers spread out. */
-static uint32_t
-backoff_jitter(struct slc_sink_forward_worker *w)
+/*
+ * The breaker entered a new state: counted, and logged. The lines an operator needs (the
+ * peer is down: open from closed; it is back: closed) are notices; a probe that fails
+ * (half-open, open again) is routine while the peer stays away, and logged at debug level
+ * with the connect lines.
+ */
+static void
+breaker_changed(struct slc_sink_forward_worker *w, enum slc_breaker_state from, int err)
 {
-	uint32_t d = w->backoff_ms;
+	enum slc_breaker_state to = w->breaker.state;
 
-	w->rng ^= w->rng << 13;
-	w->rng ^= w->rng >> 7;
-	w->rng ^= w->rng << 17;
-	return d / 2 + (uint32_t)(w->rng % (d - d / 2 + 1));
+	slc_retry_count_state(&w->st->retry, to);
+	if (to == SLC_BREAKER_OPEN && from == SLC_BREAKER_CLOSED)
+		notice(w, SLC_LOG_WARN,
+		       "circuit breaker open after %u failures in a row (%s): one probe every "
+		       "%llu ms until the peer answers",
+		       w->breaker.threshold, strerror(-err),
+		       (unsigned long long)(w->breaker.cooldown_ns / 1000000u));
+	else if (to == SLC_BREAKER_CLOSED)
+		notice(w, SLC_LOG_INFO, "circuit breaker closed: the peer answers again");
+	else if (to == SLC_BREAKER_HALF_OPEN)
+		wlog(w, SLC_LOG_DEBUG, "circuit breaker half-open: probing the peer");
+	else
+		wlog(w, SLC_LOG_DEBUG, "circuit breaker open again: the probe failed (%s)",
+		     strerror(-err));
 }
 
-static void
-backoff_grow(struct slc_sink_forward_worker *w)
+/*
+ * An attempt failed with err: counted by reason, told to the breaker, and the wait before
+ * the next attempt drawn. 0, or -ETIMEDOUT when --retry-max-elapsed has run out.
+ */
+static int
+attempt_failed(struct slc_sink_forward_worker *w, int err)
 {
-	const struct slc_sink_forward_cfg *cfg = &w->sink->cfg;
+	uint64_t now = slc_mono_ns();
+	enum slc_breaker_state from = w->breaker.state;
 
-	if (w->backoff_ms == 0)
-		w->backoff_ms = cfg->backoff_min_ms;
-	else if (w->backoff_ms > cfg->backoff_max_ms / 2)
-		w->backoff_ms = cfg->backoff_max_ms;
-	else
-		w->backoff_ms *= 2;
+	slc_retry_count(&w->st->retry, slc_retry_reason_of_errno(err));
+	if (slc_breaker_failed(&w->breaker, now))
+		breaker_changed(w, from, err);
+	if (slc_retry_failed(&w->retry, now, &w->wait_ns) != 0) {
+		slc_sink_stat_add(&w->st->retry.given_up, 1);
+		w->wait_ns = 0;
+		return -ETIMEDOUT;
+	}
+	return 0;
 }
 
 /* The error a socket reports (SO_ERROR), as -errno; dflt when it reports none. */
@@ -172,7 +211,10 @@ err_close:
 	return rc;
 }
 
-/* Connects, waiting and trying again until it works: 0, or -ECANCELED. */
+/*
+ * Connects, waiting and trying again until it works: 0, -ECANCELED, or -ETIMEDOUT when
+ * --retry-max-elapsed ran out (the batch is to be given up).
+ */
 static int
 conn_up(struct slc_sink_forward_worker *w)
 {
@@ -181,11 +223,38 @@ conn_up(struct slc_sink_forward_worker *w)
 
 	SLC_ASSERT(w->fd < 0);
 	for (;;) {
-		if (w->backoff_ms != 0) {
-			rc = pause_ms(w, backoff_jitter(w));
+		uint64_t left, now;
+		bool changed;
+
+		if (w->wait_ns != 0) {
+			rc = pause_ns(w, w->wait_ns);
+			w->wait_ns = 0;
 			if (rc != 0)
 				return rc;
 		}
+		/* Open: the cool-down first (a dead peer is not hammered), then one probe; but
+		 * not past --retry-max-elapsed, which gives the batch up at its deadline. */
+		now = slc_mono_ns();
+		left = slc_breaker_wait_ns(&w->breaker, now, &changed);
+		if (left != 0) {
+			uint64_t budget = slc_retry_left_ns(&w->retry, now);
+
+			if (budget <= left) {
+				rc = pause_ns(w, budget);
+				if (rc != 0)
+					return rc;
+				slc_retry_give_up(&w->retry);
+				slc_sink_stat_add(&w->st->retry.given_up, 1);
+				wlog(w, SLC_LOG_ERROR,
+				     "--retry-max-elapsed reached with the "
+				     "circuit breaker open");
+				return -ETIMEDOUT;
+			}
+			w->wait_ns = left;
+			continue;
+		}
+		if (changed)
+			breaker_changed(w, SLC_BREAKER_OPEN, 0);
 		for (const struct addrinfo *ai = s->addrs; ai != NULL; ai = ai->ai_next) {
 			rc = conn_try_one(w, ai, &w->fd);
 			if (rc == 0 || rc == -ECANCELED)
@@ -197,12 +266,22 @@ conn_up(struct slc_sink_forward_worker *w)
 			break;
 		atomic_store_explicit(&w->st->connect_err, -rc, memory_order_relaxed);
 		slc_sink_stat_add(&w->st->connect_failures, 1);
-		backoff_grow(w);
-		wlog(w, SLC_LOG_WARN, "connect failed: %s; next attempt within %u ms",
-		     strerror(-rc), w->backoff_ms);
+		if (attempt_failed(w, rc) != 0) {
+			wlog(w, SLC_LOG_ERROR, "connect failed: %s; --retry-max-elapsed reached",
+			     strerror(-rc));
+			return -ETIMEDOUT;
+		}
+		wlog(w, SLC_LOG_WARN, "connect failed: %s; next attempt in %llu ms", strerror(-rc),
+		     (unsigned long long)(w->wait_ns / 1000000u));
 	}
 	atomic_store_explicit(&w->st->connect_err, 0, memory_order_relaxed);
 	slc_sink_stat_add(&w->st->connects, 1);
+	{
+		enum slc_breaker_state from = w->breaker.state;
+
+		if (slc_breaker_succeeded(&w->breaker))
+			breaker_changed(w, from, 0);
+	}
 	if (w->ever_up) {
 		slc_sink_stat_add(&w->st->reconnects, 1);
 		wlog(w, SLC_LOG_INFO, "connected again");
@@ -233,8 +312,9 @@ conn_close(struct slc_sink_forward_worker *w)
 	w->fd = -1;
 }
 
-/* rc: why the connection ended (-ESHUTDOWN: the peer sent a FIN). */
-static void
+/* rc: why the connection ended (-ESHUTDOWN: the peer sent a FIN). 0, or -ETIMEDOUT when
+ * --retry-max-elapsed ran out. */
+static int
 conn_lost(struct slc_sink_forward_worker *w, int rc)
 {
 	slc_sink_stat_add(&w->st->disconnects, 1);
@@ -243,9 +323,12 @@ conn_lost(struct slc_sink_forward_worker *w, int rc)
 	else
 		wlog(w, SLC_LOG_WARN, "connection lost: %s; reconnecting", strerror(-rc));
 	conn_close(w);
-	/* A peer that accepts and drops us at once must not make us spin. */
+	/* A peer that accepts and drops us at once must not make us spin: a connection that
+	 * carried nothing is a failed attempt; after one that did, the next is immediate. */
 	if (!w->carried)
-		backoff_grow(w);
+		return attempt_failed(w, rc);
+	slc_retry_succeeded(&w->retry);
+	return 0;
 }
 
 /*
@@ -349,8 +432,10 @@ batch_send(struct slc_sink_forward_worker *w, const struct iovec *iov, int cnt, 
 			break;
 		if (rc == -ECANCELED)
 			goto out;
-		conn_lost(w, rc);
 		resent = resent || progress;
+		rc = conn_lost(w, rc);
+		if (rc != 0)
+			goto out;
 	}
 	slc_sink_stat_add(&w->st->messages, msgs);
 	slc_sink_stat_add(&w->st->bytes, bytes);
@@ -358,10 +443,80 @@ batch_send(struct slc_sink_forward_worker *w, const struct iovec *iov, int cnt, 
 	if (resent)
 		slc_sink_stat_add(&w->st->resent_batches, 1);
 	w->carried = true;
-	w->backoff_ms = 0;
+	w->wait_ns = 0;
+	slc_retry_succeeded(&w->retry);
 out:
 	atomic_store_explicit(&w->st->waiting_since_ns, 0, memory_order_relaxed);
 	return rc;
+}
+
+/* The messages of the buffer (frames as write() made them) to the dead letters, in
+ * chunks: 0 once all are written; else the error, and some of them may be written twice
+ * (the whole buffer stays, and goes out or to the dead letters again later). */
+static int
+buf_dead_letter(struct slc_sink_forward_worker *w)
+{
+	bool len32 = w->sink->cfg.framing == SLC_FRAME_LEN32;
+	struct slc_msg chunk[64];
+	uint32_t n = 0, at = 0;
+	int rc;
+
+	while (at < w->used) {
+		struct slc_msg *m = &chunk[n++];
+
+		memset(m, 0, sizeof(*m));
+		if (len32) {
+			const uint8_t *p = w->buf + at;
+
+			m->len = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+			         p[3];
+			m->data = p + 4;
+			at += 4 + m->len;
+		} else {
+			const uint8_t *p = w->buf + at;
+			const uint8_t *lf_at = memchr(p, '\n', w->used - at);
+
+			m->data = p;
+			m->len = (uint32_t)(lf_at - p);
+			at += m->len + 1;
+		}
+		if (n == sizeof(chunk) / sizeof(chunk[0]) || at >= w->used) {
+			rc = slc_dead_letter_put(w->sink->dead_letter, w->worker, chunk, n,
+			                         SLC_DEAD_LETTER_RETRIES_EXHAUSTED);
+			if (rc != 0)
+				return rc;
+			n = 0;
+		}
+	}
+	return 0;
+}
+
+/*
+ * batch_send, and when --retry-max-elapsed gives the batch up, its messages to the dead
+ * letters (m: the one large message of iov; NULL: the buffer's). 0 or -ECANCELED. Dead
+ * letters that cannot be written leave the batch where it was: it is tried again, as
+ * without --dead-letter; never dropped.
+ */
+static int
+send_or_dead_letter(struct slc_sink_forward_worker *w, const struct iovec *iov, int cnt,
+                    uint32_t msgs, uint64_t bytes, const struct slc_msg *m)
+{
+	for (;;) {
+		int rc = batch_send(w, iov, cnt, msgs, bytes);
+
+		if (rc != -ETIMEDOUT)
+			return rc;
+		rc = m != NULL ? slc_dead_letter_put(w->sink->dead_letter, w->worker, m, 1,
+		                                     SLC_DEAD_LETTER_RETRIES_EXHAUSTED)
+		               : buf_dead_letter(w);
+		if (rc == 0) {
+			slc_sink_stat_add(&w->st->dead_lettered, msgs);
+			notice(w, SLC_LOG_ERROR,
+			       "%u messages written to the dead letters after --retry-max-elapsed",
+			       msgs);
+			return 0;
+		}
+	}
 }
 
 static int
@@ -370,7 +525,7 @@ buf_send(struct slc_sink_forward_worker *w)
 	struct iovec iov = {.iov_base = w->buf, .iov_len = w->used};
 	int rc;
 
-	rc = batch_send(w, &iov, 1, w->msgs, w->used);
+	rc = send_or_dead_letter(w, &iov, 1, w->msgs, w->used, NULL);
 	if (rc == 0) {
 		w->used = 0;
 		w->msgs = 0;
@@ -429,9 +584,10 @@ slc_sink_forward_worker_open(void *sink, uint32_t worker, struct slc_sink_worker
 	w->worker = worker;
 	w->fd = -1;
 	w->cap = s->cfg.batch_bytes;
-	w->rng = slc_mono_ns() ^ (0x9e3779b97f4a7c15ull * (worker + 1));
-	if (w->rng == 0)
-		w->rng = 1;
+	slc_retry_init(&w->retry, &s->cfg.retry,
+	               slc_mono_ns() ^ (0x9e3779b97f4a7c15ull * (worker + 1)));
+	slc_breaker_init(&w->breaker, &s->cfg.retry);
+	slc_retry_counters_open(&w->st->retry);
 	/* No connect here: a peer that is down at start-up must not stop the daemon. The
 	 * first batch connects, and says so in the log if it cannot. */
 	*out = (struct slc_sink_worker *)w;
@@ -476,7 +632,7 @@ slc_sink_forward_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, u
 					iov[0] = (struct iovec){(void *)(uintptr_t)m->data, m->len};
 					iov[1] = (struct iovec){(void *)(uintptr_t)lf, 1};
 				}
-				rc = batch_send(w, iov, 2, 1, framed);
+				rc = send_or_dead_letter(w, iov, 2, 1, framed, m);
 				if (rc != 0)
 					return drop(w, n - i);
 				continue;
@@ -531,6 +687,7 @@ slc_sink_forward_worker_close(struct slc_sink_worker *sw)
 		            "%llu messages undelivered at the drain timeout (this worker's total)",
 		            (unsigned long long)w->dropped);
 	conn_close(w);
+	slc_dead_letter_worker_close(s->dead_letter, worker);
 	free(w->buf);
 	slc_sink_worker_unclaim(s->claimed, worker, w);
 }

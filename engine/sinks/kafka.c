@@ -65,7 +65,18 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		                   (unsigned)(ws - p->sink->ws), (int)m->partition,
 		                   rd_kafka_err2str(m->err), (unsigned long long)n);
 	} else {
+		int open = SLC_BREAKER_OPEN + 1;
+
 		slc_sink_stat_add(&ws->delivered, 1);
+		/* The first delivery after every broker was down closes the breaker. */
+		if (atomic_load_explicit(&p->retry.state, memory_order_relaxed) == open &&
+		    atomic_compare_exchange_strong_explicit(
+		            &p->retry.state, &open, SLC_BREAKER_CLOSED + 1, memory_order_relaxed,
+		            memory_order_relaxed)) {
+			slc_retry_count_state(&p->retry, SLC_BREAKER_CLOSED);
+			slc_sink_kafka_log(p->sink, SLC_LOG_INFO,
+			                   "circuit breaker closed: a broker took a record again");
+		}
 		/* Relaxed: read only for health (kafka_health). */
 		atomic_store_explicit(&ws->delivered_ns, slc_mono_coarse_ns(),
 		                      memory_order_relaxed);
@@ -99,8 +110,25 @@ on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 	struct producer *p = opaque;
 
 	slc_sink_stat_add(&p->errors, 1);
+	if (err == RD_KAFKA_RESP_ERR__TRANSPORT)
+		slc_retry_count(&p->retry, SLC_RETRY_TRANSPORT);
+	else if (err == RD_KAFKA_RESP_ERR__TIMED_OUT || err == RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT)
+		slc_retry_count(&p->retry, SLC_RETRY_TIMEOUT);
 	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
 		uint64_t none = 0;
+		int closed = SLC_BREAKER_CLOSED + 1;
+
+		if (atomic_compare_exchange_strong_explicit(
+		            &p->retry.state, &closed, SLC_BREAKER_OPEN + 1, memory_order_relaxed,
+		            memory_order_relaxed)) {
+			slc_retry_count_state(&p->retry, SLC_BREAKER_OPEN);
+			slc_sink_kafka_log(p->sink, SLC_LOG_WARN,
+			                   "circuit breaker open: every broker is down; librdkafka "
+			                   "probes them with its reconnect backoff (up to %u ms "
+			                   "unless --kafka-prop reconnect.backoff.max.ms says "
+			                   "otherwise)",
+			                   p->sink->retry_max_ms);
+		}
 
 		/* The first such event of an outage dates it; a delivery ends it. Relaxed:
 		 * read only for health. */
@@ -240,6 +268,44 @@ conf_set(const struct slc_sink_kafka_cfg *cfg, rd_kafka_conf_t *conf, const char
 }
 
 /* The template: our defaults, the operator's properties over them, then the brokers. */
+/* True when a --kafka-prop names property name. */
+static bool
+prop_given(const struct slc_sink_kafka_cfg *cfg, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (uint32_t i = 0; i < cfg->nprops; i++)
+		if (strncmp(cfg->props[i], name, n) == 0 && cfg->props[i][n] == '=')
+			return true;
+	return false;
+}
+
+/* --retry-initial and --retry-max as librdkafka's backoffs, unless a --kafka-prop set
+ * them (kafka.h). */
+static int
+conf_retry(struct slc_sink_kafka *s, const struct slc_sink_kafka_cfg *cfg)
+{
+	struct slc_retry r;
+	const char *props[][2] = {{"reconnect.backoff.ms", "i"},
+	                          {"reconnect.backoff.max.ms", "m"},
+	                          {"retry.backoff.ms", "i"}};
+	char v[16];
+	int rc;
+
+	slc_retry_init(&r, &cfg->retry, 1);
+	s->retry_max_ms = r.cfg.max_ms;
+	for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
+		if (prop_given(cfg, props[i][0]))
+			continue;
+		snprintf(v, sizeof(v), "%u",
+		         props[i][1][0] == 'i' ? r.cfg.initial_ms : r.cfg.max_ms);
+		rc = conf_set(cfg, s->conf, props[i][0], v);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
 static int
 conf_build(struct slc_sink_kafka *s, const struct slc_sink_kafka_cfg *cfg)
 {
@@ -286,6 +352,9 @@ conf_build(struct slc_sink_kafka *s, const struct slc_sink_kafka_cfg *cfg)
 			return rc;
 	}
 	rc = conf_set(cfg, s->conf, "bootstrap.servers", s->spec.brokers);
+	if (rc != 0)
+		return rc;
+	rc = conf_retry(s, cfg);
 	if (rc != 0)
 		return rc;
 	rd_kafka_conf_set_dr_msg_cb(s->conf, on_delivery);
@@ -339,8 +408,10 @@ slc_sink_kafka_create(const struct slc_sink_kafka_cfg *cfg, int *err)
 		goto err_free;
 	}
 	memset(s->ws, 0, s->workers * sizeof(*s->ws));
-	for (uint32_t i = 0; i < s->nprod; i++)
+	for (uint32_t i = 0; i < s->nprod; i++) {
 		s->prod[i].sink = s;
+		slc_retry_counters_open(&s->prod[i].retry);
+	}
 	rc = conf_build(s, cfg);
 	if (rc != 0)
 		goto err_free_conf;
@@ -351,6 +422,16 @@ slc_sink_kafka_create(const struct slc_sink_kafka_cfg *cfg, int *err)
 		goto err_free_conf;
 	if (s->spec.per_worker)
 		slc_sink_kafka_producer_close(s, &s->prod[0], s->ws, 0);
+	if (cfg->dead_letter_dir != NULL) {
+		s->dead_letter = slc_dead_letter_create(cfg->dead_letter_dir, "kafka", s->cfg.log,
+		                                        s->cfg.log_ctx, &rc);
+		if (s->dead_letter == NULL) {
+			if (!s->spec.per_worker)
+				slc_sink_kafka_producer_close(s, &s->prod[0], s->ws, 0);
+			goto err_free_conf;
+		}
+	}
+	s->cfg.dead_letter_dir = NULL;
 	return s;
 
 err_free_conf:
@@ -386,6 +467,7 @@ kafka_destroy(void *sink)
 	}
 	for (uint32_t i = 0; i < s->nprod; i++)
 		SLC_ASSERT(s->prod[i].rk == NULL);
+	slc_dead_letter_destroy(s->dead_letter);
 	rd_kafka_conf_destroy(s->conf);
 	free(s->prod);
 	free(s->ws);
@@ -415,6 +497,7 @@ slc_sink_kafka_stats(void *sink, struct slc_sink_kafka_stats *out)
 		out->produced += ld(&ws->produced);
 		out->bytes += ld(&ws->bytes);
 		out->rejected += ld(&ws->rejected);
+		out->dead_lettered += ld(&ws->dead_lettered);
 		out->cancelled += ld(&ws->cancelled);
 		out->queue_full += ld(&ws->queue_full);
 		out->keyless += ld(&ws->keyless);
@@ -546,6 +629,8 @@ kafka_create_op(const struct slc_sink_spec *spec, const struct slc_sink_env *env
 	        .key_ctx = env->key_ctx,
 	        .log = env->log,
 	        .log_ctx = env->log_ctx,
+	        .dead_letter_dir = env->dead_letter_dir,
+	        .retry = env->retry,
 	};
 
 	for (uint32_t i = 0; i < st->props.n && i < SLC_CFG_PROPS_MAX; i++)
@@ -556,6 +641,8 @@ kafka_create_op(const struct slc_sink_spec *spec, const struct slc_sink_env *env
 static void
 kafka_metrics(void *sink, struct slc_metrics_buf *b)
 {
+	struct slc_sink_kafka *s = sink;
+	struct slc_retry_totals rt = {0};
 	struct slc_sink_kafka_stats st;
 	char lab[48];
 
@@ -595,6 +682,11 @@ kafka_metrics(void *sink, struct slc_metrics_buf *b)
 	if (st.partition_other != 0)
 		slc_metrics_u64(b, "sluice_sink_kafka_partition_delivered_total",
 		                "partition=\"other\"", st.partition_other);
+	for (uint32_t i = 0; i < s->nprod; i++)
+		slc_retry_totals_add(&rt, &s->prod[i].retry);
+	slc_retry_metrics(b, "kafka", &rt, true);
+	if (s->dead_letter != NULL)
+		slc_dead_letter_metrics(s->dead_letter, b);
 }
 
 const struct slc_sink_ops slc_sink_kafka_ops = {

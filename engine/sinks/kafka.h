@@ -129,18 +129,28 @@ struct slc_sink_kafka_cfg {
 	 * slc_log_stderr. */
 	slc_log_fn log;
 	void *log_ctx;
+	/* --dead-letter DIR (dead_letter.h): a record librdkafka refuses at once as too large
+	 * (message.max.bytes) or invalid goes there (reasons too_large, invalid) instead of
+	 * failing its batch; NULL: refused as before (counted in rejected, -EMSGSIZE). */
+	const char *dead_letter_dir;
+	/* --retry-initial and --retry-max become librdkafka's reconnect.backoff.ms,
+	 * reconnect.backoff.max.ms and retry.backoff.ms (a --kafka-prop that names one wins):
+	 * librdkafka retries and reconnects itself, with exponential backoff and its own
+	 * jitter. Zeros: retry.h's defaults. */
+	struct slc_retry_cfg retry;
 };
 
 /* Totals over all workers, since create. */
 struct slc_sink_kafka_stats {
-	uint64_t produced;   /* records librdkafka accepted (rd_kafka_produce returned 0) */
-	uint64_t bytes;      /* their value bytes */
-	uint64_t delivered;  /* records Kafka acknowledged (delivery report without error) */
-	uint64_t failed;     /* records whose delivery report was an error (after retries) */
-	uint64_t rejected;   /* records librdkafka refused at once (too large, fatal, ...) */
-	uint64_t cancelled;  /* records not produced because of cancel */
-	uint64_t queue_full; /* POLL_MS waits for room in librdkafka's queue, as they happen */
-	uint64_t keyless;    /* records produced without a key */
+	uint64_t produced;      /* records librdkafka accepted (rd_kafka_produce returned 0) */
+	uint64_t bytes;         /* their value bytes */
+	uint64_t delivered;     /* records Kafka acknowledged (delivery report without error) */
+	uint64_t failed;        /* records whose delivery report was an error (after retries) */
+	uint64_t rejected;      /* records librdkafka refused at once (too large, fatal, ...) */
+	uint64_t dead_lettered; /* of the refused ones, written to the dead letters instead */
+	uint64_t cancelled;     /* records not produced because of cancel */
+	uint64_t queue_full;    /* POLL_MS waits for room in librdkafka's queue, as they happen */
+	uint64_t keyless;       /* records produced without a key */
 	uint64_t errors;     /* librdkafka's error events (broker down, ...): not record losses */
 	uint64_t in_flight;  /* produced - delivered - failed: the queue depth now */
 	uint32_t partitions; /* 1 + the highest partition delivered to, at most PARTITIONS_MAX */

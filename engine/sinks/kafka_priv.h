@@ -15,7 +15,9 @@
 #include "base/clock.h"
 #include "base/compiler.h" /* SLC_CACHE_LINE */
 #include "common.h"
+#include "dead_letter.h"
 #include "kafka.h"
+#include "retry.h"
 
 #define LOG_PER_SEC     10   /* lines a second for the whole sink; the rest are counted */
 #define PURGE_WAIT_MS   2000 /* after a purge, how long the reports of purged records take */
@@ -32,6 +34,7 @@ struct wstate {
 	alignas(SLC_CACHE_LINE) _Atomic uint64_t produced;
 	_Atomic uint64_t bytes;
 	_Atomic uint64_t rejected;
+	_Atomic uint64_t dead_lettered;
 	_Atomic uint64_t cancelled;
 	_Atomic uint64_t queue_full;
 	_Atomic uint64_t keyless;
@@ -67,6 +70,10 @@ struct producer {
 	_Atomic uint32_t partitions; /* 1 + the highest partition delivered to, capped */
 	_Atomic uint64_t part[SLC_SINK_KAFKA_PARTITIONS_MAX];
 	_Atomic uint64_t part_other;
+	/* librdkafka's transport and timeout errors (retried by librdkafka), and the breaker
+	 * this producer reports: open while every broker is down, closed at the next record
+	 * delivered (librdkafka itself probes, at reconnect.backoff.max.ms at most). */
+	struct slc_retry_counters retry;
 };
 
 struct slc_sink_kafka {
@@ -77,6 +84,8 @@ struct slc_sink_kafka {
 	uint32_t nprod; /* 1 (shared) or workers */
 	struct wstate *ws;
 	struct producer *prod;
+	struct slc_dead_letter *dead_letter; /* cfg.dead_letter_dir's; NULL: none */
+	uint32_t retry_max_ms;               /* reconnect.backoff.max.ms we set, for logs */
 	_Atomic bool cancelled;
 	_Atomic bool claimed[SLC_SINK_KAFKA_WORKERS_MAX];
 	/* The log's rate limit, shared by every thread that logs (slc_sink_kafka_log). */

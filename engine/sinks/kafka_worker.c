@@ -49,10 +49,35 @@ err_free_worker:
 	return rc;
 }
 
-/* librdkafka refused a record at once: what write returns for it. */
+/*
+ * librdkafka refused record m at once. Too large or invalid is the record's own fault:
+ * with --dead-letter it goes there and costs its batch nothing (0). Otherwise what write
+ * returns for it (-EMSGSIZE, -EIO), counted in *rejected.
+ */
 static int
-refused(struct slc_sink_kafka_worker *w, rd_kafka_resp_err_t e, uint32_t len)
+refused(struct slc_sink_kafka_worker *w, rd_kafka_resp_err_t e, const struct slc_msg *m,
+        uint64_t *rejected)
 {
+	struct slc_dead_letter *dl = w->sink->dead_letter;
+	uint32_t len = m->len;
+
+	if (dl != NULL &&
+	    (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || e == RD_KAFKA_RESP_ERR_INVALID_MSG ||
+	     e == RD_KAFKA_RESP_ERR_INVALID_RECORD)) {
+		enum slc_dead_letter_reason why = e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE
+		                                          ? SLC_DEAD_LETTER_TOO_LARGE
+		                                          : SLC_DEAD_LETTER_INVALID;
+
+		if (slc_dead_letter_put(dl, w->worker, m, 1, why) == 0) {
+			slc_sink_stat_add(&w->ws->dead_lettered, 1);
+			slc_sink_kafka_log(w->sink, SLC_LOG_WARN,
+			                   "worker %u: a record of %u bytes refused (%s): written "
+			                   "to the dead letters",
+			                   w->worker, len, rd_kafka_err2str(e));
+			return 0;
+		}
+	}
+	(*rejected)++;
 	slc_sink_kafka_log(w->sink, SLC_LOG_ERROR, "worker %u: a record of %u bytes refused: %s",
 	                   w->worker, len, rd_kafka_err2str(e));
 	return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ? -EMSGSIZE : -EIO;
@@ -102,9 +127,10 @@ slc_sink_kafka_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uin
 			}
 			e = rd_kafka_last_error();
 			if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-				rejected++;
+				int r = refused(w, e, m, &rejected);
+
 				if (rc == 0)
-					rc = refused(w, e, m->len);
+					rc = r;
 				break;
 			}
 			/* The backpressure path: wait for reports to make room, never drop.
@@ -219,5 +245,6 @@ slc_sink_kafka_worker_close(struct slc_sink_worker *sw)
 			        "destroy waits for them",
 			        worker, (long long)left);
 	}
+	slc_dead_letter_worker_close(s->dead_letter, worker);
 	slc_sink_worker_unclaim(s->claimed, worker, w);
 }

@@ -18,6 +18,9 @@
 #include "plugin.h"
 #include "claim.h"
 #include "common.h"
+#include "dead_letter.h"
+#include "metrics/expo.h"
+#include "retry.h"
 #include "sluice_plugin.h"
 
 #define LOG_PER_SEC 5
@@ -28,9 +31,12 @@ typedef const struct sluice_plugin_v1 *(*entry_fn)(void);
 
 /* The ABI's message is its own type; these checks keep the copy loop honest. */
 static_assert(sizeof(struct sluice_plugin_msg) == 24, "the ABI's message layout (LP64)");
-static_assert(offsetof(struct sluice_plugin_v1, fini) + sizeof(void (*)(void)) ==
+/* Version 1 as first published ended with fini: a plugin built then has this
+ * struct_size, and must keep loading. Later fields are optional. */
+#define V1_BASE_SIZE (offsetof(struct sluice_plugin_v1, fini) + sizeof(void (*)(void)))
+static_assert(offsetof(struct sluice_plugin_v1, poisoned) + sizeof(void (*)(void)) ==
                       sizeof(struct sluice_plugin_v1),
-              "fini is version 1's last field");
+              "poisoned is the last field");
 
 /* One worker's counters, on lines of their own: the worker adds, any thread reads. */
 struct wstats {
@@ -40,6 +46,10 @@ struct wstats {
 	_Atomic uint64_t failed_calls;
 	_Atomic uint64_t failed_messages;
 	_Atomic uint64_t errors;
+	_Atomic uint64_t poisoned;      /* messages the plugin called poison */
+	_Atomic uint64_t dead_lettered; /* messages written to the dead letters */
+	_Atomic uint64_t refused;       /* poison or given up, with no dead letters: lost */
+	struct slc_retry_counters retry;
 };
 
 static_assert(sizeof(struct wstats) % SLC_CACHE_LINE == 0, "no line shared by two workers");
@@ -51,6 +61,10 @@ struct slc_sink_plugin {
 	struct sluice_plugin_v1 p;
 	void *state;
 	char name[NAME_LEN];
+	/* The plugin's struct_size covers poisoned: write may return RETRY_LATER and POISON. */
+	bool results;
+	struct slc_retry_cfg retry;          /* --retry-* (the breaker is not used) */
+	struct slc_dead_letter *dead_letter; /* --dead-letter; NULL: none */
 	slc_log_fn log;
 	void *log_ctx;
 	struct wstats *st; /* [SLC_SINK_PLUGIN_WORKERS_MAX] */
@@ -64,7 +78,12 @@ struct slc_sink_plugin_worker {
 	uint32_t worker;
 	void *wstate;
 	struct slc_log_limit log_limit;
+	struct slc_retry retry;
 	struct sluice_plugin_msg *conv; /* [SLC_SINK_PLUGIN_BATCH_MAX] */
+	/* The indexes refused() names: messages of this write() that are lost (poison or
+	 * given up, where no dead letter could be written); grown on demand, never shrunk. */
+	uint32_t *refused;
+	uint32_t nrefused, refused_cap;
 };
 
 /* ---- little helpers ---- */
@@ -144,15 +163,17 @@ plugin_load(struct slc_sink_plugin *s, const char *path, char *why, size_t why_c
 		rc = -ENOTSUP;
 		goto err_dlclose;
 	}
-	/* Every field of version 1 is required to be there; later ones are optional. */
-	if (t->struct_size < sizeof(struct sluice_plugin_v1)) {
+	/* Every field of version 1 as first published is required to be there; later ones
+	 * are optional, and never read past the plugin's struct_size. */
+	if (t->struct_size < V1_BASE_SIZE) {
 		snprintf(why, why_cap, "struct_size %u, smaller than version %u's %zu",
-		         t->struct_size, SLUICE_PLUGIN_ABI_VERSION,
-		         sizeof(struct sluice_plugin_v1));
+		         t->struct_size, SLUICE_PLUGIN_ABI_VERSION, (size_t)V1_BASE_SIZE);
 		rc = -ENOEXEC;
 		goto err_dlclose;
 	}
-	memcpy(&s->p, t, sizeof(s->p));
+	memset(&s->p, 0, sizeof(s->p));
+	memcpy(&s->p, t, t->struct_size < sizeof(s->p) ? t->struct_size : sizeof(s->p));
+	s->results = t->struct_size >= sizeof(struct sluice_plugin_v1);
 	if (s->p.write == NULL) {
 		snprintf(why, why_cap, "no write callback");
 		rc = -ENOEXEC;
@@ -256,6 +277,7 @@ plugin_destroy(void *sink)
 	if (s->p.fini != NULL)
 		s->p.fini(s->state);
 	dlclose(s->dl);
+	slc_dead_letter_destroy(s->dead_letter);
 	free(s->st);
 	free(s);
 }
@@ -276,6 +298,10 @@ slc_sink_plugin_stats(void *sink, struct slc_sink_plugin_stats *out)
 		out->failed_messages +=
 		        atomic_load_explicit(&st->failed_messages, memory_order_relaxed);
 		out->errors += atomic_load_explicit(&st->errors, memory_order_relaxed);
+		out->poisoned += atomic_load_explicit(&st->poisoned, memory_order_relaxed);
+		out->dead_lettered +=
+		        atomic_load_explicit(&st->dead_lettered, memory_order_relaxed);
+		out->refused += atomic_load_explicit(&st->refused, memory_order_relaxed);
 	}
 }
 
@@ -306,6 +332,9 @@ plugin_worker_open(void *sink, uint32_t worker, struct slc_sink_worker **out)
 	w->st = &s->st[worker];
 	w->worker = worker;
 	w->wstate = s->state;
+	slc_retry_init(&w->retry, &s->retry,
+	               slc_mono_ns() ^ (0x9e3779b97f4a7c15ull * (worker + 1)));
+	slc_retry_counters_open(&w->st->retry);
 	if (s->p.worker_open != NULL) {
 		rc = s->p.worker_open(s->state, worker, &w->wstate);
 		if (rc != 0) {
@@ -325,13 +354,156 @@ err_free_worker:
 	return rc;
 }
 
+/* Sleeps ns; the plugin sink has no cancel (the drain watchdog ends a stuck process). */
+static void
+sleep_ns(uint64_t ns)
+{
+	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u),
+	                      .tv_nsec = (long)(ns % 1000000000u)};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Names msgs index i as lost in refused(): 0, or -ENOMEM. */
+static int
+refuse(struct slc_sink_plugin_worker *w, uint32_t i)
+{
+	if (w->nrefused == w->refused_cap) {
+		uint32_t cap = w->refused_cap != 0 ? 2 * w->refused_cap : 64;
+		uint32_t *p = realloc(w->refused, cap * sizeof(*p));
+
+		if (p == NULL)
+			return -ENOMEM;
+		w->refused = p;
+		w->refused_cap = cap;
+	}
+	w->refused[w->nrefused++] = i;
+	slc_sink_stat_add(&w->st->refused, 1);
+	return 0;
+}
+
+/*
+ * Messages msgs[idx[0..n)] (idx NULL: msgs[0..n)) that cannot be delivered, for reason
+ * why: to the dead letters, or, without them or when they fail, lost and named in
+ * refused() (the daemon counts them; never silently). 0, or -ENOMEM.
+ */
+static int
+give_up(struct slc_sink_plugin_worker *w, const struct slc_msg *msgs, uint32_t base,
+        const uint32_t *idx, uint32_t n, enum slc_dead_letter_reason why)
+{
+	struct slc_dead_letter *dl = w->sink->dead_letter;
+	struct slc_msg chunk[32];
+	uint32_t start = 0;
+	int rc = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t c = i - start;
+
+		chunk[c] = msgs[idx != NULL ? idx[i] : i];
+		if (c + 1 < sizeof(chunk) / sizeof(chunk[0]) && i + 1 < n)
+			continue;
+		if (dl != NULL && slc_dead_letter_put(dl, w->worker, chunk, c + 1, why) == 0) {
+			slc_sink_stat_add(&w->st->dead_lettered, c + 1);
+		} else {
+			for (uint32_t k = start; k <= i && rc == 0; k++)
+				rc = refuse(w, base + (idx != NULL ? idx[k] : k));
+			wlog(w, SLC_LOG_ERROR, "%u messages (%s) lost: %s", c + 1,
+			     slc_dead_letter_reason_name(why),
+			     dl != NULL ? "the dead letters cannot be written"
+			                : "no --dead-letter");
+		}
+		start = i + 1;
+	}
+	return rc;
+}
+
+/* The plugin said POISON for msgs[0..k) (converted in w->conv): 0, or an error. */
+static int
+poisoned(struct slc_sink_plugin_worker *w, const struct slc_msg *msgs, uint32_t base, uint32_t k)
+{
+	const struct sluice_plugin_v1 *p = &w->sink->p;
+	const uint32_t *idx = NULL;
+	uint32_t np = k;
+	uint64_t bytes = 0;
+
+	if (p->poisoned != NULL) {
+		np = p->poisoned(w->wstate, &idx);
+		for (uint32_t i = 0; i < np; i++) {
+			/* A list out of order or out of range is a plugin bug: the call failed. */
+			if (idx == NULL || idx[i] >= k || (i > 0 && idx[i] <= idx[i - 1]))
+				return -EIO;
+		}
+	}
+	for (uint32_t i = 0; i < k; i++)
+		bytes += msgs[i].len;
+	for (uint32_t i = 0; i < np; i++)
+		bytes -= msgs[idx != NULL ? idx[i] : i].len;
+	slc_sink_stat_add(&w->st->messages, k - np);
+	slc_sink_stat_add(&w->st->bytes, bytes);
+	slc_sink_stat_add(&w->st->poisoned, np);
+	return give_up(w, msgs, base, idx, np, SLC_DEAD_LETTER_POISON);
+}
+
+/*
+ * One call of the plugin's write with msgs[0..k) (in w->conv), again while it says
+ * RETRY_LATER. 0 when it took them (or what it refused went to the dead letters or to
+ * refused()); else the call's error, its messages counted as failed.
+ */
+static int
+plugin_call(struct slc_sink_plugin_worker *w, const struct slc_msg *msgs, uint32_t base, uint32_t k,
+            uint64_t bytes)
+{
+	const struct sluice_plugin_v1 *p = &w->sink->p;
+	int raw, rc;
+
+	for (;;) {
+		uint64_t wait;
+
+		raw = p->write(w->wstate, w->conv, k);
+		slc_sink_stat_add(&w->st->calls, 1);
+		if (raw != SLUICE_PLUGIN_RETRY_LATER || !w->sink->results)
+			break;
+		slc_retry_count(&w->st->retry, SLC_RETRY_LATER);
+		if (slc_retry_failed(&w->retry, slc_mono_ns(), &wait) != 0) {
+			slc_sink_stat_add(&w->st->retry.given_up, 1);
+			wlog(w, SLC_LOG_ERROR,
+			     "retry later for --retry-max-elapsed: %u messages "
+			     "given up",
+			     k);
+			return give_up(w, msgs, base, NULL, k, SLC_DEAD_LETTER_RETRIES_EXHAUSTED);
+		}
+		sleep_ns(wait);
+	}
+	slc_retry_succeeded(&w->retry);
+	if (raw == SLUICE_PLUGIN_POISON && w->sink->results) {
+		rc = poisoned(w, msgs, base, k);
+		if (rc != -EIO)
+			return rc;
+		wlog(w, SLC_LOG_ERROR, "poisoned() named messages out of order or range");
+	} else {
+		rc = plugin_rc(raw);
+	}
+	if (rc == 0) {
+		slc_sink_stat_add(&w->st->messages, k);
+		slc_sink_stat_add(&w->st->bytes, bytes);
+		return 0;
+	}
+	/* The ABI says: counted, not retried; the next chunk may well get through (a plugin
+	 * that refuses one message, say). */
+	slc_sink_stat_add(&w->st->failed_calls, 1);
+	slc_sink_stat_add(&w->st->failed_messages, k);
+	wlog(w, SLC_LOG_ERROR, "write failed: %s; %u messages not delivered", strerror(-rc), k);
+	return rc;
+}
+
 static int
 plugin_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uint32_t n)
 {
 	struct slc_sink_plugin_worker *w = (struct slc_sink_plugin_worker *)sw;
-	const struct sluice_plugin_v1 *p = &w->sink->p;
 	int first_rc = 0;
 
+	w->nrefused = 0;
 	for (uint32_t off = 0; off < n;) {
 		uint32_t k =
 		        n - off < SLC_SINK_PLUGIN_BATCH_MAX ? n - off : SLC_SINK_PLUGIN_BATCH_MAX;
@@ -349,24 +521,21 @@ plugin_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uint32_t n)
 			};
 			bytes += m->len;
 		}
-		rc = plugin_rc(p->write(w->wstate, w->conv, k));
-		slc_sink_stat_add(&w->st->calls, 1);
-		if (rc == 0) {
-			slc_sink_stat_add(&w->st->messages, k);
-			slc_sink_stat_add(&w->st->bytes, bytes);
-		} else {
-			/* The ABI says: counted, not retried; the next chunk may well get through
-			 * (a plugin that refuses one message, say). */
-			slc_sink_stat_add(&w->st->failed_calls, 1);
-			slc_sink_stat_add(&w->st->failed_messages, k);
-			wlog(w, SLC_LOG_ERROR, "write failed: %s; %u messages not delivered",
-			     strerror(-rc), k);
-			if (first_rc == 0)
-				first_rc = rc;
-		}
+		rc = plugin_call(w, msgs + off, off, k, bytes);
+		if (rc != 0 && first_rc == 0)
+			first_rc = rc;
 		off += k;
 	}
 	return first_rc;
+}
+
+static uint32_t
+plugin_refused(struct slc_sink_worker *sw, const uint32_t **idx)
+{
+	struct slc_sink_plugin_worker *w = (struct slc_sink_plugin_worker *)sw;
+
+	*idx = w->refused;
+	return w->nrefused;
 }
 
 /* Calls an optional worker hook (flush, reopen): 0 when the plugin has none, else its
@@ -416,6 +585,8 @@ plugin_worker_close(struct slc_sink_worker *sw)
 	(void)plugin_flush(sw); /* counted and logged there */
 	if (s->p.worker_close != NULL && s->p.worker_open != NULL)
 		s->p.worker_close(w->wstate);
+	slc_dead_letter_worker_close(s->dead_letter, worker);
+	free(w->refused);
 	free(w->conv);
 	slc_sink_worker_unclaim(s->claimed, worker, w);
 }
@@ -425,12 +596,45 @@ static void *
 plugin_create_op(const struct slc_sink_spec *spec, const struct slc_sink_env *env, int *err)
 {
 	char path[SLC_SINK_ARG_LEN], *q;
+	struct slc_sink_plugin *s;
 
 	snprintf(path, sizeof(path), "%s", spec->arg);
 	q = strchr(path, '?');
 	if (q != NULL)
 		*q++ = '\0';
-	return slc_sink_plugin_create(path, q != NULL ? q : "", env->log, env->log_ctx, err);
+	s = slc_sink_plugin_create(path, q != NULL ? q : "", env->log, env->log_ctx, err);
+	if (s == NULL)
+		return NULL;
+	s->retry = env->retry;
+	if (env->dead_letter_dir != NULL) {
+		s->dead_letter = slc_dead_letter_create(env->dead_letter_dir, "plugin", env->log,
+		                                        env->log_ctx, err);
+		if (s->dead_letter == NULL) {
+			plugin_destroy(s);
+			return NULL;
+		}
+	}
+	return s;
+}
+
+static void
+plugin_metrics(void *sink, struct slc_metrics_buf *b)
+{
+	struct slc_sink_plugin *s = sink;
+	struct slc_retry_totals rt = {0};
+	struct slc_sink_plugin_stats st;
+
+	slc_sink_plugin_stats(sink, &st);
+	slc_metrics_family(b, "sluice_sink_messages_total", "counter", "messages delivered");
+	slc_metrics_u64(b, "sluice_sink_messages_total", "sink=\"plugin\"", st.messages);
+	slc_metrics_family(b, "sluice_sink_poisoned_messages_total", "counter",
+	                   "messages the plugin called poison");
+	slc_metrics_u64(b, "sluice_sink_poisoned_messages_total", "sink=\"plugin\"", st.poisoned);
+	for (uint32_t i = 0; i < SLC_SINK_PLUGIN_WORKERS_MAX; i++)
+		slc_retry_totals_add(&rt, &s->st[i].retry);
+	slc_retry_metrics(b, "plugin", &rt, false);
+	if (s->dead_letter != NULL)
+		slc_dead_letter_metrics(s->dead_letter, b);
 }
 
 const struct slc_sink_ops slc_sink_plugin_ops = {
@@ -439,8 +643,10 @@ const struct slc_sink_ops slc_sink_plugin_ops = {
         .create = plugin_create_op,
         .worker_open = plugin_worker_open,
         .write = plugin_write,
+        .refused = plugin_refused,
         .flush = plugin_flush,
         .reopen = plugin_reopen,
         .worker_close = plugin_worker_close,
         .destroy = plugin_destroy,
+        .metrics = plugin_metrics,
 };

@@ -27,6 +27,9 @@ struct slc_sink_plugin_stats {
 	uint64_t failed_calls;    /* of those, the ones that returned an error */
 	uint64_t failed_messages; /* the messages of the failed calls (not retried) */
 	uint64_t errors;          /* failed flush and reopen calls */
+	uint64_t poisoned;        /* messages the plugin called poison (SLUICE_PLUGIN_POISON) */
+	uint64_t dead_lettered;   /* poison or given up, written to --dead-letter */
+	uint64_t refused;         /* poison or given up, no dead letter: lost (refused op) */
 };
 
 /* What the flag parser knows of it (plugin_spec.c): plugin:PATH.so[?ARG]. */
@@ -53,7 +56,9 @@ void *slc_sink_plugin_create(const char *path, const char *arg, slc_log_fn log, 
  * The sink's operations (sink.h). worker_open refuses a worker index >= WORKERS_MAX
  * (-EINVAL) or one that is open already (-EBUSY), fails with -ENOMEM, or with the error
  * of the plugin's worker_open. write returns 0, or the error of the first of its calls
- * into the plugin that failed (the later chunks are still offered). flush and reopen
+ * into the plugin that failed (the later chunks are still offered). A call the plugin
+ * answers SLUICE_PLUGIN_RETRY_LATER is made again after a backoff (--retry-*); its
+ * SLUICE_PLUGIN_POISON messages go to --dead-letter, or are named by refused (lost). flush and reopen
  * return 0 when the plugin has no such callback. worker_close flushes first. Errors are
  * counted and logged (a few lines a second per worker at most). destroy calls fini and
  * unloads the plugin; it must come after every worker_close.

@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "msg.h"
 #include "reactor.h" /* struct slc_listener_cfg */
+#include "retry.h"   /* struct slc_retry_cfg */
 
 /*
  * A sink is created once per daemon from its --sink value and opened once per worker, so
@@ -119,6 +120,10 @@ struct slc_sink_env {
 	void *log_ctx;
 	const struct slc_listener_cfg *listen; /* the daemon's listeners (what comes in) */
 	uint32_t nlisten;
+	/* --retry-*, --breaker-*: how a sink that waits on a peer retries (retry.h) */
+	struct slc_retry_cfg retry;
+	/* --dead-letter DIR (dead_letter.h); NULL: none (nothing is given up: wait) */
+	const char *dead_letter_dir;
 };
 
 struct slc_sink_ops {

@@ -29,9 +29,29 @@
  *
  * Returns: every int is 0, or a negative errno value (-EIO, -ENOMEM, ...). When write
  * fails, sluiced counts the batch's messages as failed and logs the error; it does not
- * call write again with them (a plugin that wants retries does them itself). When init
- * fails, loading fails with that error; when worker_open fails, the worker does not
- * start.
+ * call write again with them. When init fails, loading fails with that error; when
+ * worker_open fails, the worker does not start.
+ *
+ * Two more results of write, for a plugin whose struct_size covers `poisoned` (built
+ * against this header or a later one; an older plugin's positive result still reads as
+ * a failure, -EIO, as it always did):
+ *
+ *   SLUICE_PLUGIN_RETRY_LATER  nothing of this call was delivered, and a later call may
+ *       succeed (the destination is busy or away). sluiced waits (exponential backoff
+ *       with full jitter, --retry-initial, --retry-max) and calls write again with the
+ *       same messages, still valid, counting sluice_sink_retries_total{reason="later"};
+ *       meanwhile the worker's queue fills and senders are paused, as for a slow write.
+ *       With --retry-max-elapsed (and --dead-letter), a call still refused that long
+ *       after its first refusal has its messages written to the dead letters.
+ *   SLUICE_PLUGIN_POISON  some messages of this call can never be delivered (malformed
+ *       for the destination, say); the others were delivered. poisoned() names them;
+ *       sluiced writes them to --dead-letter with the reason "poison", or, without
+ *       --dead-letter, counts them as lost (the exit status is then 1). They are never
+ *       passed to write again.
+ */
+#define SLUICE_PLUGIN_RETRY_LATER 1
+#define SLUICE_PLUGIN_POISON      2
+/*
  *
  * Compatibility: SLUICE_PLUGIN_ABI_VERSION changes only when a change breaks existing
  * plugins, and sluiced refuses a plugin whose abi_version is not its own. Within a
@@ -82,6 +102,12 @@ struct sluice_plugin_v1 {
 	void (*worker_close)(void *wstate);
 	/* Frees state. May be NULL. */
 	void (*fini)(void *state);
+	/* (Added within version 1; see Compatibility.) After a write that returned
+	 * SLUICE_PLUGIN_POISON, on the same thread: how many of that call's messages are
+	 * poison, and their indexes in its msgs (ascending, < n) in *idx, valid until the
+	 * next call for wstate. May be NULL: then every message of that call is poison. Its
+	 * presence in struct_size is what lets write return the two results above. */
+	uint32_t (*poisoned)(void *wstate, const uint32_t **idx);
 };
 
 /* What a plugin exports. It may be called more than once; the table must stay valid

@@ -220,7 +220,8 @@ Test(cfg, no_flags_is_the_defaults)
 	              "reactors-per-node=auto ring-size=4096 cpus=all "
 	              "sink=null fsync=interval "
 	              "fsync-interval=1s segment-size=64M forward-batch=64k "
-	              "forward-framing=lines "
+	              "forward-framing=lines retry-initial=100ms retry-max=5s "
+	              "retry-max-elapsed=off breaker-failures=5 breaker-cooldown=10s "
 	              "controller=adaptive rebalance-interval=100ms cooldown=10s "
 	              "eps-rate=1 min-pressure-delta=2 base-step=1 max-step=5 "
 	              "min-weight=1 max-frac=0.2 pace-rate=5 metrics=127.0.0.1:9140 "
@@ -335,6 +336,12 @@ static const struct good goods[] = {
         {"--drain-timeout", "2m", "drain-timeout=2m", NULL},
         {"--test-handler-cost-ns", "5000", "test-handler-cost-ns=5000", NULL},
         {"--forward-framing", "len32", "forward-framing=len32", NULL},
+        {"--retry-initial", "250", "retry-initial=250ms", NULL},
+        {"--retry-max", "1m", "retry-max=1m", NULL},
+        {"--retry-max-elapsed", "90", "retry-max-elapsed=90s", "--dead-letter=/var/spool/dl"},
+        {"--breaker-failures", "3", "breaker-failures=3", NULL},
+        {"--breaker-cooldown", "500ms", "breaker-cooldown=500ms", NULL},
+        {"--dead-letter", "/var/spool/dl", "dead-letter=/var/spool/dl", NULL},
         {"--test-slow-pool", "1", "test-slow-pool=1", NULL},
         {"--test-slow-pool-cost-ns", "20000", "test-slow-pool-cost-ns=20000", NULL},
 };
@@ -442,6 +449,12 @@ static const struct bad bads[] = {
         {"--drain-timeout", "-5s", "0..1h"},
         {"--test-handler-cost-ns", "1us", "off, or 0..1000000000"},
         {"--forward-framing", "json", "lines, len32"},
+        {"--retry-initial", "0", "1ms..1h"},
+        {"--retry-max", "2h", "1ms..1h"},
+        {"--retry-max-elapsed", "soon", "off, or 0..1h"},
+        {"--breaker-failures", "0", "1..1000000"},
+        {"--breaker-cooldown", "0", "1ms..1h"},
+        {"--dead-letter", "", "a directory path"},
         {"--test-slow-pool", "64", "0..63"},
         {"--test-slow-pool-cost-ns", "-1", "off, or 0..1000000000"},
 };

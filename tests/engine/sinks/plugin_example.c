@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,16 @@
  * arg: the file that fini appends one line per worker to:
  *   "worker N: M messages B bytes C batches F flushes K keysum"
  * A message whose payload starts with "FAIL" makes its write call fail with -EIO (for
- * the tests of how sluiced counts that).
+ * the tests of how sluiced counts that). One that starts with "POISON" is refused for
+ * good: the call returns SLUICE_PLUGIN_POISON and poisoned() names it, the others of the
+ * call count as delivered. A call holding one that starts with "LATER" returns
+ * SLUICE_PLUGIN_RETRY_LATER the first three times this worker sees such a call, then
+ * delivers (a destination that was busy for a moment).
+ *
+ * A fourth build, -DSLUICE_EXAMPLE_V1_BASE, sets struct_size to version 1 as first
+ * published (up to fini, without poisoned): a plugin built before those two results
+ * existed, which must load, and whose POISON or RETRY_LATER (positive, a bug then)
+ * sluiced must read as the failure it always was.
  */
 
 #ifndef SLUICE_EXAMPLE_ABI_VERSION
@@ -39,11 +49,24 @@ struct state {
 	struct counts per_worker[WORKERS_MAX];
 };
 
+#define LATER_TIMES 3
+
 struct wstate {
 	struct state *st;
 	uint32_t worker;
-	struct counts c; /* only this worker's thread touches it */
+	struct counts c;      /* only this worker's thread touches it */
+	uint32_t later_given; /* RETRY_LATER answers so far */
+	uint32_t npoison;     /* poisoned(): the last write's refusals */
+	uint32_t poison[256]; /* sluiced's calls hold at most 256 messages */
 };
+
+static bool
+starts(const struct sluice_plugin_msg *m, const char *what)
+{
+	size_t n = strlen(what);
+
+	return m->len >= n && memcmp(m->data, what, n) == 0;
+}
 
 static int
 ex_init(const char *arg, void **state)
@@ -89,16 +112,36 @@ ex_write(void *wstate, const struct sluice_plugin_msg *msgs, uint32_t n)
 	struct wstate *ws = wstate;
 	struct counts c = ws->c;
 
+	ws->npoison = 0;
 	for (uint32_t i = 0; i < n; i++) {
-		if (msgs[i].len >= 4 && memcmp(msgs[i].data, "FAIL", 4) == 0)
+		if (starts(&msgs[i], "LATER") && ws->later_given < LATER_TIMES) {
+			ws->later_given++;
+			return SLUICE_PLUGIN_RETRY_LATER; /* nothing of it counts */
+		}
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		if (starts(&msgs[i], "FAIL"))
 			return -EIO; /* the whole call fails: nothing of it counts */
+		if (starts(&msgs[i], "POISON") && ws->npoison < 256) {
+			ws->poison[ws->npoison++] = i;
+			continue;
+		}
 		c.messages++;
 		c.bytes += msgs[i].len;
 		c.keysum += msgs[i].key_hash;
 	}
 	c.batches++;
 	ws->c = c;
-	return 0;
+	return ws->npoison != 0 ? SLUICE_PLUGIN_POISON : 0;
+}
+
+static uint32_t
+ex_poisoned(void *wstate, const uint32_t **idx)
+{
+	struct wstate *ws = wstate;
+
+	*idx = ws->poison;
+	return ws->npoison;
 }
 
 static int
@@ -143,7 +186,11 @@ ex_fini(void *state)
 
 static const struct sluice_plugin_v1 example = {
         .abi_version = SLUICE_EXAMPLE_ABI_VERSION,
+#ifdef SLUICE_EXAMPLE_V1_BASE
+        .struct_size = offsetof(struct sluice_plugin_v1, poisoned),
+#else
         .struct_size = sizeof(struct sluice_plugin_v1),
+#endif
         .name = "example",
         .init = ex_init,
         .worker_open = ex_worker_open,
@@ -152,6 +199,7 @@ static const struct sluice_plugin_v1 example = {
         .reopen = NULL, /* nothing to reopen: sluiced then does nothing on SIGHUP */
         .worker_close = ex_worker_close,
         .fini = ex_fini,
+        .poisoned = ex_poisoned,
 };
 
 #ifndef SLUICE_EXAMPLE_NO_SYMBOL

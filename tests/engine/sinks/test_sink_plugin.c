@@ -295,3 +295,105 @@ Test(sink_plugin, failing_init_fails_create_with_its_errno)
 	cr_expect(log_has("init(\"/nonexistent/dir/out.txt\") failed"), "%s", log_text);
 	cr_expect_eq(create_err(SLC_PLUGIN_EXAMPLE, NULL), -EINVAL, "the example needs an arg");
 }
+
+/* ---- retry later and poison (sluice_plugin.h) ---- */
+
+static void *
+example_open(const char *path, char *out, size_t cap, struct slc_sink_worker **w)
+{
+	int err = 0;
+	void *sink;
+
+	tmpfile_path(out, cap);
+	sink = slc_sink_plugin_create(path, out, test_log, NULL, &err);
+	cr_assert_not_null(sink, "create: %s", strerror(-err));
+	cr_assert_eq(slc_sink_plugin_ops.worker_open(sink, 0, w), 0);
+	return sink;
+}
+
+Test(sink_plugin, retry_later_calls_again_with_the_same_messages)
+{
+	struct slc_sink_plugin_stats st;
+	struct slc_sink_worker *w;
+	struct slc_msg msgs[3] = {
+	        {.data = (const uint8_t *)"one", .len = 3},
+	        {.data = (const uint8_t *)"LATER", .len = 5},
+	        {.data = (const uint8_t *)"three", .len = 5},
+	};
+	const uint32_t *idx;
+	char out[64];
+	void *sink = example_open(SLC_PLUGIN_EXAMPLE, out, sizeof(out), &w);
+
+	/* Three RETRY_LATER answers (default backoff: waits of at most 100, 200, 400 ms),
+	 * then the fourth call delivers all three. */
+	cr_expect_eq(slc_sink_plugin_ops.write(w, msgs, 3), 0);
+	cr_expect_eq(slc_sink_plugin_ops.refused(w, &idx), 0);
+	slc_sink_plugin_stats(sink, &st);
+	cr_expect_eq(st.calls, 4);
+	cr_expect_eq(st.messages, 3);
+	cr_expect_eq(st.failed_calls, 0);
+	cr_expect_eq(st.refused, 0);
+	slc_sink_plugin_ops.worker_close(w);
+	slc_sink_plugin_ops.destroy(sink);
+	unlink(out);
+}
+
+Test(sink_plugin, poison_without_dead_letters_is_refused_and_counted)
+{
+	struct slc_sink_plugin_stats st;
+	struct slc_sink_worker *w;
+	struct slc_msg msgs[300];
+	const uint32_t *idx;
+	char out[64];
+	void *sink = example_open(SLC_PLUGIN_EXAMPLE, out, sizeof(out), &w);
+
+	for (int i = 0; i < 300; i++)
+		msgs[i] = (struct slc_msg){.data = (const uint8_t *)"okay", .len = 4};
+	/* Calls of 256 and 44: one poison in each; the indexes are the write's. */
+	msgs[10].data = (const uint8_t *)"POISON";
+	msgs[10].len = 6;
+	msgs[290] = msgs[10];
+	log_reset();
+	cr_expect_eq(slc_sink_plugin_ops.write(w, msgs, 300), 0, "the others were delivered");
+	cr_assert_eq(slc_sink_plugin_ops.refused(w, &idx), 2);
+	cr_expect_eq(idx[0], 10);
+	cr_expect_eq(idx[1], 290);
+	cr_expect(log_has("(poison) lost: no --dead-letter"), "%s", log_text);
+	slc_sink_plugin_stats(sink, &st);
+	cr_expect_eq(st.messages, 298);
+	cr_expect_eq(st.bytes, 298 * 4);
+	cr_expect_eq(st.poisoned, 2);
+	cr_expect_eq(st.refused, 2);
+	cr_expect_eq(st.failed_calls, 0);
+	/* The next write starts a new list. */
+	msgs[10].data = msgs[290].data = (const uint8_t *)"okay";
+	msgs[10].len = msgs[290].len = 4;
+	cr_expect_eq(slc_sink_plugin_ops.write(w, msgs, 300), 0);
+	cr_expect_eq(slc_sink_plugin_ops.refused(w, &idx), 0);
+	slc_sink_plugin_ops.worker_close(w);
+	slc_sink_plugin_ops.destroy(sink);
+	unlink(out);
+}
+
+Test(sink_plugin, a_plugin_built_before_poison_loads_and_its_positive_result_is_a_failure)
+{
+	struct slc_sink_plugin_stats st;
+	struct slc_sink_worker *w;
+	struct slc_msg m = {.data = (const uint8_t *)"POISON", .len = 6};
+	const uint32_t *idx;
+	char out[64];
+	void *sink = example_open(SLC_PLUGIN_V1BASE, out, sizeof(out), &w);
+
+	cr_expect_eq(slc_sink_plugin_ops.write(w, &m, 1), -EIO);
+	cr_expect_eq(slc_sink_plugin_ops.refused(w, &idx), 0);
+	m.data = (const uint8_t *)"LATER";
+	m.len = 5;
+	cr_expect_eq(slc_sink_plugin_ops.write(w, &m, 1), -EIO, "not retried: it was a bug then");
+	slc_sink_plugin_stats(sink, &st);
+	cr_expect_eq(st.calls, 2);
+	cr_expect_eq(st.failed_calls, 2);
+	cr_expect_eq(st.poisoned, 0);
+	slc_sink_plugin_ops.worker_close(w);
+	slc_sink_plugin_ops.destroy(sink);
+	unlink(out);
+}
