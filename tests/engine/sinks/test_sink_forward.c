@@ -129,6 +129,20 @@ rx_open_conns(struct rx *r)
 	return open;
 }
 
+/*
+ * Whether the listener holds connections not yet accepted. The writers have connected
+ * (and may have sent everything and closed) before rx_stop, so on a loaded machine their
+ * connections can still sit in the backlog when the receiver is told to stop: it must
+ * take them, data and FIN, before it ends.
+ */
+static bool
+rx_pending(struct rx *r)
+{
+	struct pollfd pfd = {.fd = r->lfd, .events = POLLIN};
+
+	return r->lfd >= 0 && poll(&pfd, 1, 0) > 0;
+}
+
 /* The peer going away in order: no new connections, a FIN on each, then read until
  * each sender's FIN; back on the same port bounce_ms later. */
 static void
@@ -161,7 +175,7 @@ rx_main(void *arg)
 			}
 			bouncing = false;
 		}
-		if (atomic_load(&r->stop) && rx_open_conns(r) == 0)
+		if (atomic_load(&r->stop) && rx_open_conns(r) == 0 && !rx_pending(r))
 			break;
 		if (r->lfd >= 0) {
 			pfd[np] = (struct pollfd){.fd = r->lfd, .events = POLLIN};
