@@ -45,6 +45,7 @@ struct slc_daemon_worker {
 	_Atomic uint64_t refused;      /* messages the sink refused one by one (sink.h) */
 	_Atomic uint64_t reopens;
 	_Atomic uint64_t sync_errors; /* len32+ack batches the sink could not make durable */
+	struct slc_daemon_lat *lat;   /* --latency-stamps: its histograms (latency.c); or NULL */
 } __attribute__((aligned(128)));
 
 struct slc_daemon {
@@ -112,6 +113,17 @@ void slc_daemon_idle(void *ctx, uint32_t g);
 void slc_daemon_worker_exit(void *ctx, uint32_t g);
 void slc_daemon_room(void *ctx, uint32_t producer);
 void slc_daemon_release(void *ctx, const struct slc_msg *msgs, uint32_t n);
+
+/*
+ * --latency-stamps (latency.c). create allocates each worker's histograms (nothing when
+ * off): 0 or -ENOMEM, destroy frees what create made (also after it failed half-way).
+ * note runs on the worker, once per batch the sink took; render on the metrics thread.
+ */
+int slc_daemon_lat_create(struct slc_daemon *d);
+void slc_daemon_lat_destroy(struct slc_daemon *d);
+void slc_daemon_lat_note(struct slc_daemon *d, struct slc_daemon_worker *w,
+                         const struct slc_msg *msgs, uint32_t n);
+void slc_daemon_lat_render(struct slc_metrics_buf *b, const struct slc_daemon *d);
 
 /* Listener i as a URL (tcp://HOST:PORT?framing=..., udp://HOST:PORT) into buf: for the
  * start's ready line and the errors about listeners (daemon.c). */
