@@ -109,7 +109,7 @@ void slc_daemon_phase_set(struct slc_daemon *d, enum slc_daemon_phase p);
  */
 uint32_t slc_daemon_deliver(void *ctx, struct slc_reactor *r, struct slc_msg *msgs, uint32_t n);
 void slc_daemon_handle(void *ctx, uint32_t g, const struct slc_msg *msgs, uint32_t n);
-void slc_daemon_idle(void *ctx, uint32_t g);
+bool slc_daemon_idle(void *ctx, uint32_t g);
 void slc_daemon_worker_exit(void *ctx, uint32_t g);
 void slc_daemon_room(void *ctx, uint32_t producer);
 void slc_daemon_release(void *ctx, const struct slc_msg *msgs, uint32_t n);
