@@ -56,7 +56,8 @@ struct slc_daemon {
 
 	const struct slc_sink_ops *sink_ops;
 	void *sink;
-	struct slc_daemon_worker *w; /* [pools * workers] */
+	struct slc_daemon_worker *w;                /* [pools * workers] */
+	struct slc_daemon_lat_scratch *lat_scratch; /* --latency-stamps: the render's (latency.c) */
 	_Atomic uint32_t reopen_gen;
 	_Atomic uint32_t sinks_opened; /* workers whose sink opened (start waits for all) */
 	_Atomic uint32_t sinks_failed; /* workers whose sink did not */

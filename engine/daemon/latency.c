@@ -21,6 +21,14 @@ struct slc_daemon_lat {
 	_Atomic uint64_t future; /* stamps later than the worker's clock: no sample */
 } __attribute__((aligned(128)));
 
+/* The metrics thread's sums and the sparse bounds it writes: too large for its stack
+ * (2 * 7424 + 1 bounds at most), and made once, with the histograms. */
+struct slc_daemon_lat_scratch {
+	uint64_t sum[SLC_LAT_HIST_BUCKETS];
+	double bounds[2 * SLC_LAT_HIST_BUCKETS];
+	uint64_t counts[2 * SLC_LAT_HIST_BUCKETS + 1];
+};
+
 int
 slc_daemon_lat_create(struct slc_daemon *d)
 {
@@ -28,6 +36,9 @@ slc_daemon_lat_create(struct slc_daemon *d)
 
 	if (d->cfg.latency_stamps == SLC_CFG_STAMPS_OFF)
 		return 0;
+	d->lat_scratch = malloc(sizeof(*d->lat_scratch));
+	if (d->lat_scratch == NULL)
+		return -ENOMEM;
 	for (uint32_t g = 0; g < nw; g++) {
 		d->w[g].lat = aligned_alloc(128, sizeof(*d->w[g].lat));
 		if (d->w[g].lat == NULL)
@@ -40,6 +51,8 @@ slc_daemon_lat_create(struct slc_daemon *d)
 void
 slc_daemon_lat_destroy(struct slc_daemon *d)
 {
+	free(d->lat_scratch);
+	d->lat_scratch = NULL;
 	for (uint32_t g = 0; d->w != NULL && g < d->cfg.pools * d->cfg.workers; g++) {
 		free(d->w[g].lat);
 		d->w[g].lat = NULL;
@@ -100,49 +113,50 @@ slc_daemon_lat_note(struct slc_daemon *d, struct slc_daemon_worker *w, const str
  */
 static void
 render_hist(struct slc_metrics_buf *b, const struct slc_daemon *d, const char *name,
-            const char *help, size_t off, size_t sum_off, uint64_t *sum, double *bounds,
-            uint64_t *counts)
+            const char *help, size_t off, size_t sum_off)
 {
+	struct slc_daemon_lat_scratch *x = d->lat_scratch;
 	uint32_t nw = d->cfg.pools * d->cfg.workers, nb = 0;
-	uint64_t sum_ns = 0;
+	uint64_t sum_ns = 0, none = 0;
 	bool below_written = false;
 
+	slc_metrics_family(b, name, "histogram", help);
+	if (x == NULL) {
+		/* --latency-stamps off: the family is there, empty. */
+		slc_metrics_histogram(b, name, NULL, NULL, &none, 0, 0);
+		return;
+	}
 	for (uint32_t i = 0; i < SLC_LAT_HIST_BUCKETS; i++)
-		sum[i] = 0;
-	for (uint32_t g = 0; g < nw && d->w[g].lat != NULL; g++) {
+		x->sum[i] = 0;
+	for (uint32_t g = 0; g < nw; g++) {
 		const char *l = (const char *)d->w[g].lat;
 		const _Atomic uint64_t *c = (const _Atomic uint64_t *)(l + off);
 
 		for (uint32_t i = 0; i < SLC_LAT_HIST_BUCKETS; i++)
-			sum[i] += atomic_load_explicit(&c[i], memory_order_relaxed);
+			x->sum[i] += atomic_load_explicit(&c[i], memory_order_relaxed);
 		sum_ns += atomic_load_explicit((const _Atomic uint64_t *)(l + sum_off),
 		                               memory_order_relaxed);
 	}
 	for (uint32_t i = 0; i < SLC_LAT_HIST_BUCKETS; i++) {
-		if (sum[i] == 0) {
+		if (x->sum[i] == 0) {
 			below_written = false;
 			continue;
 		}
 		if (i > 0 && !below_written) {
-			bounds[nb] = (double)slc_lat_hist_highest(i - 1) / 1e9;
-			counts[nb++] = 0;
+			x->bounds[nb] = (double)slc_lat_hist_highest(i - 1) / 1e9;
+			x->counts[nb++] = 0;
 		}
-		bounds[nb] = (double)slc_lat_hist_highest(i) / 1e9;
-		counts[nb++] = sum[i];
+		x->bounds[nb] = (double)slc_lat_hist_highest(i) / 1e9;
+		x->counts[nb++] = x->sum[i];
 		below_written = true;
 	}
-	counts[nb] = 0;
-	slc_metrics_family(b, name, "histogram", help);
-	slc_metrics_histogram(b, name, NULL, bounds, counts, nb, (double)sum_ns * 1e-9);
+	x->counts[nb] = 0;
+	slc_metrics_histogram(b, name, NULL, x->bounds, x->counts, nb, (double)sum_ns * 1e-9);
 }
 
 void
 slc_daemon_lat_render(struct slc_metrics_buf *b, const struct slc_daemon *d)
 {
-	/* The metrics thread's: 2 * 7424 + 1 bounds at most, too many for its stack. */
-	static _Thread_local uint64_t sum[SLC_LAT_HIST_BUCKETS];
-	static _Thread_local double bounds[2 * SLC_LAT_HIST_BUCKETS];
-	static _Thread_local uint64_t counts[2 * SLC_LAT_HIST_BUCKETS + 1];
 	uint32_t nw = d->cfg.pools * d->cfg.workers;
 	uint64_t future = 0;
 
@@ -150,12 +164,12 @@ slc_daemon_lat_render(struct slc_metrics_buf *b, const struct slc_daemon *d)
 	            "sluice-bench's stamp (its send time) to the sink's write returning, every "
 	            "stamped message, same host (CLOCK_MONOTONIC); --latency-stamps",
 	            offsetof(struct slc_daemon_lat, e2e),
-	            offsetof(struct slc_daemon_lat, e2e_sum_ns), sum, bounds, counts);
+	            offsetof(struct slc_daemon_lat, e2e_sum_ns));
 	render_hist(b, d, "sluice_daemon_latency_seconds",
 	            "the reactor's receive to the sink's write returning, every stamped message "
 	            "(CLOCK_MONOTONIC); --latency-stamps",
-	            offsetof(struct slc_daemon_lat, in), offsetof(struct slc_daemon_lat, in_sum_ns),
-	            sum, bounds, counts);
+	            offsetof(struct slc_daemon_lat, in),
+	            offsetof(struct slc_daemon_lat, in_sum_ns));
 	for (uint32_t g = 0; g < nw && d->w[g].lat != NULL; g++)
 		future += atomic_load_explicit(&d->w[g].lat->future, memory_order_relaxed);
 	slc_metrics_family(b, "sluice_latency_stamps_future_total", "counter",
