@@ -258,22 +258,21 @@ Test(ring_park, a_spin_that_finds_work_grows_one_that_does_not_shrinks)
 	free(r);
 }
 
-struct waker {
+struct idle_consumer {
 	struct slc_ring_spsc *ring;
-	struct slc_ring_park *park;
+	struct slc_ring_park park;
+	_Atomic pid_t tid;
+	_Atomic bool found;
 };
 
 static void *
-wake_when_asleep(void *arg)
+idle_once(void *arg)
 {
-	struct waker *w = arg;
-	uint64_t v = 7;
+	struct idle_consumer *c = arg;
 
-	while (atomic_load(&w->park->state) != SLC_RING_PARK_SLEEPING)
-		sched_yield();
-	cr_assert_eq(slc_ring_spsc_enqueue(w->ring, &v), 0);
-	while (!slc_ring_park_wake(w->park))
-		sched_yield(); /* the consumer may still be between prepare and futex_wait */
+	atomic_store(&c->tid, gettid());
+	atomic_store(&c->found,
+	             slc_ring_park_idle(&c->park, ring_ready, c->ring, 20 * NSEC_PER_SEC));
 	return NULL;
 }
 
@@ -281,20 +280,27 @@ wake_when_asleep(void *arg)
  * wake-up latency, which a timeout does not. */
 Test(ring_park, a_wake_restores_the_spin_and_measures_the_wake_up, .timeout = 30)
 {
-	struct slc_ring_spsc *r = ring_new(16);
-	struct slc_ring_park p;
-	struct waker w = {r, &p};
+	struct idle_consumer c = {.ring = ring_new(16)};
 	pthread_t tid;
+	uint64_t v = 7;
 
-	slc_ring_park_init(&p, 1000);
-	p.wake_lat_ns = 0; /* so that any measured wake-up shows */
-	cr_assert_eq(pthread_create(&tid, NULL, wake_when_asleep, &w), 0);
-	cr_expect(slc_ring_park_idle(&p, ring_ready, r, 20 * NSEC_PER_SEC));
+	slc_ring_park_init(&c.park, 1000);
+	c.park.wake_lat_ns = 0; /* so that any measured wake-up shows */
+	cr_assert_eq(pthread_create(&tid, NULL, idle_once, &c), 0);
+	/* Its budget is 0 (no work seen yet): it parks at once, asleep in futex_wait (the
+	 * only blocking call; its 20 s timeout is the deadline). */
+	while (atomic_load(&c.tid) == 0 || !thread_sleeping(atomic_load(&c.tid)) ||
+	       atomic_load(&c.park.state) != SLC_RING_PARK_SLEEPING)
+		nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+	cr_assert_eq(slc_ring_spsc_enqueue(c.ring, &v), 0);
+	cr_assert(slc_ring_park_wake(&c.park), "the consumer was asleep");
 	pthread_join(tid, NULL);
-	cr_expect_eq(p.timeouts, 0);
-	cr_expect_gt(p.wake_lat_ns, 0, "the wake-up was measured");
-	cr_expect_eq(p.spin_ns, 2 * p.wake_lat_ns < SLC_RING_PARK_SPIN_MAX_NS
-	                                ? 2 * p.wake_lat_ns
-	                                : SLC_RING_PARK_SPIN_MAX_NS);
-	free(r);
+	cr_expect(atomic_load(&c.found));
+	cr_expect_eq(c.park.timeouts, 0);
+	cr_expect_eq(c.park.spin_hits + c.park.spin_misses, 0);
+	cr_expect_gt(c.park.wake_lat_ns, 0, "the wake-up was measured");
+	cr_expect_eq(c.park.spin_ns, 2 * c.park.wake_lat_ns < SLC_RING_PARK_SPIN_MAX_NS
+	                                     ? 2 * c.park.wake_lat_ns
+	                                     : SLC_RING_PARK_SPIN_MAX_NS);
+	free(c.ring);
 }
