@@ -73,20 +73,10 @@ Test(pool, handler_latency_buckets_cover_every_time)
  * short park timeout without any work; when it says nothing is, the worker sleeps until
  * work comes (the long timeout is 10 s: the test's own timeout would end it first). */
 struct idle_count {
+	struct gate g; /* open: gated_handler counts what it handles */
 	_Atomic uint64_t calls;
 	_Atomic bool pending;
-	_Atomic uint64_t handled;
 };
-
-static void
-count_handler(void *vctx, uint32_t worker, const struct slc_msg *m, uint32_t n)
-{
-	struct idle_count *c = vctx;
-
-	(void)worker;
-	(void)m;
-	atomic_fetch_add(&c->handled, n);
-}
 
 static bool
 count_idle(void *vctx, uint32_t worker)
@@ -113,8 +103,8 @@ Test(pool, idle_pending_comes_back_and_idle_done_sleeps_until_work, .timeout = 8
 	        .workers = 1,
 	        .producers = 1,
 	        .ring_size = 64,
-	        .handler = count_handler,
-	        .handler_ctx = &c,
+	        .handler = gated_handler,
+	        .handler_ctx = &c.g,
 	        .idle = count_idle,
 	        .idle_ctx = &c,
 	};
@@ -123,6 +113,7 @@ Test(pool, idle_pending_comes_back_and_idle_done_sleeps_until_work, .timeout = 8
 	uint64_t n;
 	int err;
 
+	atomic_store(&c.g.open, true);
 	atomic_store(&c.pending, true);
 	ps = slc_pool_set_create(&cfg, &err);
 	cr_assert_not_null(ps);
@@ -135,7 +126,7 @@ Test(pool, idle_pending_comes_back_and_idle_done_sleeps_until_work, .timeout = 8
 	n = atomic_load(&c.calls);
 	wait_calls(&c, n + 1);
 	cr_assert_eq(slc_pool_try_submit(ps, 0, &m), 0);
-	while (atomic_load(&c.handled) < 1)
+	while (atomic_load(&c.g.handled) < 1)
 		usleep(1000);
 	wait_calls(&c, n + 2);
 	slc_pool_set_destroy(ps);
