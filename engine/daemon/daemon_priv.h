@@ -118,12 +118,14 @@ void slc_daemon_release(void *ctx, const struct slc_msg *msgs, uint32_t n);
 /*
  * --latency-stamps (latency.c). create allocates each worker's histograms (nothing when
  * off): 0 or -ENOMEM, destroy frees what create made (also after it failed half-way).
- * note runs on the worker, once per batch the sink took; render on the metrics thread.
+ * note runs on the worker, once per batch the sink took, and leaves out the messages it
+ * refused one by one (ref[0 .. nref), ascending); render runs on the metrics thread.
  */
 int slc_daemon_lat_create(struct slc_daemon *d);
 void slc_daemon_lat_destroy(struct slc_daemon *d);
 void slc_daemon_lat_note(struct slc_daemon *d, struct slc_daemon_worker *w,
-                         const struct slc_msg *msgs, uint32_t n);
+                         const struct slc_msg *msgs, uint32_t n, const uint32_t *ref,
+                         uint32_t nref);
 void slc_daemon_lat_render(struct slc_metrics_buf *b, const struct slc_daemon *d);
 
 /* Listener i as a URL (tcp://HOST:PORT?framing=..., udp://HOST:PORT) into buf: for the

@@ -68,24 +68,31 @@ bump(_Atomic uint64_t *c, uint64_t n)
 
 /*
  * Worker thread, once per batch the sink took, right after its write returned: "delivered"
- * is then, one clock read for the batch. Messages without a stamp where --latency-stamps
+ * is then, one clock read for the batch. Messages the sink refused one by one were not
+ * delivered and are left out (ref, ascending indexes). Messages without a stamp where --latency-stamps
  * looks are skipped; so are stamps from the future (another host's clock: send_ns is
  * CLOCK_MONOTONIC, comparable on one host only), which are counted.
  */
 void
 slc_daemon_lat_note(struct slc_daemon *d, struct slc_daemon_worker *w, const struct slc_msg *msgs,
-                    uint32_t n)
+                    uint32_t n, const uint32_t *ref, uint32_t nref)
 {
 	struct slc_daemon_lat *l = w->lat;
 	bool find = d->cfg.latency_stamps == SLC_CFG_STAMPS_FIND;
 	uint64_t now = slc_mono_ns(), e2e_sum = 0, in_sum = 0, future = 0;
+	uint32_t k = 0;
 
 	for (uint32_t i = 0; i < n; i++) {
 		struct slc_stamp st;
 		uint64_t in;
-		bool ok = find ? slc_stamp_find(msgs[i].data, msgs[i].len, &st)
-		               : slc_stamp_parse(msgs[i].data, msgs[i].len, &st);
+		bool ok;
 
+		if (k < nref && ref[k] == i) {
+			k++; /* refused: not delivered */
+			continue;
+		}
+		ok = find ? slc_stamp_find(msgs[i].data, msgs[i].len, &st)
+		          : slc_stamp_parse(msgs[i].data, msgs[i].len, &st);
 		if (!ok)
 			continue;
 		if (st.send_ns > now) {

@@ -223,11 +223,11 @@ slc_daemon_handle(void *ctx, uint32_t g, const struct slc_msg *msgs, uint32_t n)
 
 	e = w->h != NULL ? d->sink_ops->write(w->h, msgs, n) : -EBADF;
 	w->dirty = true;
-	/* One predictable branch a batch when --latency-stamps is off. */
-	if (w->lat != NULL && e == 0)
-		slc_daemon_lat_note(d, w, msgs, n);
 	if (e == 0 && d->sink_ops->refused != NULL)
 		nref = d->sink_ops->refused(w->h, &ref);
+	/* One predictable branch a batch when --latency-stamps is off. */
+	if (w->lat != NULL && e == 0)
+		slc_daemon_lat_note(d, w, msgs, n, ref, nref);
 	if (d->acks)
 		handler_acks(d, w, g, msgs, n, e, ref, nref);
 	if (nref != 0) {

@@ -126,14 +126,15 @@ expect_counts(struct dproc *d, uint64_t first_ns, double stamped, double future)
 	cr_expect_leq(dproc_metric(scrape, E2E "_sum", NULL), stamped * max_s);
 }
 
-/* Waits for the daemon to have processed all it was sent, checks the counts, stops it. */
+/* Waits for the daemon to have processed all it was sent, checks the counts, stops it:
+ * its exit status is 0, or 1 after its sink lost a record (docs/operations.md). */
 static void
-finish(struct dproc *d, uint64_t sent, uint64_t first_ns, double stamped, double future)
+finish(struct dproc *d, uint64_t sent, uint64_t first_ns, double stamped, double future, int status)
 {
 	cr_assert_eq(dproc_metric_wait(d, "sluice_worker_processed_total", NULL, sent, 60000), sent,
 	             "%s", d->log);
 	expect_counts(d, first_ns, stamped, future);
-	cr_expect_eq(dproc_stop(d), 0, "%s", d->log);
+	cr_expect_eq(dproc_stop(d), status, "%s", d->log);
 }
 
 /* Lines, --latency-stamps start: every stamped line counts once, plain lines and lines
@@ -161,7 +162,7 @@ lines_counted(const char *sink)
 	send_lines(fd1, 1, 40, true, 3600 * 1000000000ull);
 	close(fd0);
 	close(fd1);
-	finish(&d, 5540, first, 5000, 40);
+	finish(&d, 5540, first, 5000, 40, 0);
 }
 
 Test(latency, every_stamped_line_counts_on_the_null_sink, .timeout = 90)
@@ -181,6 +182,41 @@ Test(latency, every_stamped_line_counts_on_the_file_sink, .timeout = 90)
 	dproc_remove_dir(tmp.dir);
 }
 
+/* A message the sink refuses by itself was not delivered: no latency. The file sink refuses
+ * a record whose key is over 64 KiB; --key field:5 is a stamped line's padding of 'x's,
+ * which a 70,100-byte line makes long enough. */
+Test(latency, a_message_the_sink_refuses_has_no_latency, .timeout = 90)
+{
+	static char big[70200];
+	const char *kl[] = {"reason=\"key_too_long\"", NULL};
+	struct dproc tmp;
+	char sink[96];
+	const char *const flags[] = {
+	        "--listen", "tcp://127.0.0.1:0", "--latency-stamps", "start", "--sink", sink,
+	        "--key",    "field:5",           "--max-frame",      "128k",  NULL};
+	struct dproc d;
+	int fd;
+	uint64_t first;
+
+	memset(&tmp, 0, sizeof(tmp));
+	dproc_make_dir(&tmp);
+	snprintf(sink, sizeof(sink), "file:%s", tmp.dir);
+	fd = start(&d, flags);
+	first = slc_mono_ns();
+	send_lines(fd, 0, 100, true, 0);
+	for (uint32_t i = 0; i < 3; i++) {
+		cr_assert_eq(slc_stamp_format(big, sizeof(big), 1, 1, i + 1, slc_mono_ns(), 70100),
+		             70100);
+		big[70100] = '\n';
+		cr_assert_eq(dproc_send_all(fd, big, 70101), 0);
+	}
+	close(fd);
+	cr_assert_eq(dproc_metric_wait(&d, "sluice_sink_refused_records_total", kl, 3, 60000), 3u,
+	             "%s", d.log);
+	finish(&d, 103, first, 100, 0, 1);
+	dproc_remove_dir(tmp.dir);
+}
+
 /* Off (the default): the stamps are not read, the histograms stay empty but are there. */
 Test(latency, off_reads_no_stamp, .timeout = 60)
 {
@@ -191,7 +227,7 @@ Test(latency, off_reads_no_stamp, .timeout = 60)
 
 	send_lines(fd, 0, 1000, true, 0);
 	close(fd);
-	finish(&d, 1000, first, 0, 0);
+	finish(&d, 1000, first, 0, 0, 0);
 }
 
 /* len32 with a key header puts the stamp after it: find sees it, start does not. */
@@ -220,7 +256,7 @@ len32_counted(const char *where, double want)
 		cr_assert_eq(dproc_send_all(fd, f, sizeof(f)), 0);
 	}
 	close(fd);
-	finish(&d, 800, first, want, 0);
+	finish(&d, 800, first, want, 0, 0);
 }
 
 Test(latency, find_sees_the_stamp_after_a_len32_key_header, .timeout = 60)
