@@ -12,7 +12,7 @@ log=$(mktemp /tmp/sluiced-main-job.XXXXXX)
 trap 'kill -TERM "$pid" 2>/dev/null || true; rm -f "$log"' EXIT INT TERM
 
 "$build/engine/sluiced" --listen tcp://127.0.0.1:0 --metrics 127.0.0.1:0 --sink null \
-	2>"$log" &
+	--latency-stamps start 2>"$log" &
 pid=$!
 i=0
 until grep -q "ready:" "$log"; do

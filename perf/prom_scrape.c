@@ -55,11 +55,13 @@ prom_labels(const char **p, const char **le, size_t *le_len)
 
 /* Adds n samples at or below bound le to h, keeping the bounds sorted. */
 static void
-prom_hist_add(struct bench_prom_sample *out, double le, double n)
+prom_hist_add(struct bench_prom_hist *h, bool *truncated, double le, double n)
 {
-	struct bench_prom_hist *h = &out->lat;
 	uint32_t i = 0;
 
+	/* sluiced writes each label set's bounds in ascending order: most land at the end. */
+	if (h->n > 0 && h->le[h->n - 1] < le)
+		i = h->n;
 	while (i < h->n && h->le[i] < le)
 		i++;
 	if (i < h->n && h->le[i] == le) {
@@ -67,7 +69,7 @@ prom_hist_add(struct bench_prom_sample *out, double le, double n)
 		return;
 	}
 	if (h->n == BENCH_PROM_BUCKETS_MAX) {
-		out->lat_truncated = true;
+		*truncated = true;
 		return;
 	}
 	memmove(&h->le[i + 1], &h->le[i], (h->n - i) * sizeof(h->le[0]));
@@ -77,10 +79,36 @@ prom_hist_add(struct bench_prom_sample *out, double le, double n)
 	h->n++;
 }
 
+/* A _bucket, _count or _sum line of histogram h (suffix: the name after h's own). */
+static void
+prom_hist_line(struct bench_prom_sample *out, struct bench_prom_hist *h, bool *has,
+               const char *suffix, size_t suffix_len, const char *le, size_t le_len, double v)
+{
+	if (prom_name_is(suffix, suffix_len, "_bucket") && le != NULL) {
+		char buf[64], *end;
+		double bound;
+
+		if (le_len == 0 || le_len >= sizeof(buf))
+			return;
+		memcpy(buf, le, le_len);
+		buf[le_len] = '\0';
+		bound = strtod(buf, &end);
+		if (*end != '\0' || isnan(bound))
+			return;
+		prom_hist_add(h, &out->lat_truncated, bound, v);
+		*has = true;
+	} else if (prom_name_is(suffix, suffix_len, "_count")) {
+		h->count += v;
+	} else if (prom_name_is(suffix, suffix_len, "_sum")) {
+		h->sum += v;
+	}
+}
+
 static void
 prom_line(const char *line, struct bench_prom_sample *out)
 {
 	static const char lat[] = BENCH_PROM_LATENCY;
+	static const char dlat[] = BENCH_PROM_DLATENCY;
 	size_t name_len = strcspn(line, "{ \t\n");
 	const char *p = line + name_len;
 	const char *le = NULL;
@@ -103,27 +131,11 @@ prom_line(const char *line, struct bench_prom_sample *out)
 		out->udp_drops += v;
 		out->has_udp_drops = true;
 	} else if (name_len > sizeof(lat) - 1 && memcmp(line, lat, sizeof(lat) - 1) == 0) {
-		const char *suffix = line + sizeof(lat) - 1;
-		size_t suffix_len = name_len - (sizeof(lat) - 1);
-
-		if (prom_name_is(suffix, suffix_len, "_bucket") && le != NULL) {
-			char buf[64];
-			double bound;
-
-			if (le_len == 0 || le_len >= sizeof(buf))
-				return;
-			memcpy(buf, le, le_len);
-			buf[le_len] = '\0';
-			bound = strtod(buf, &end);
-			if (*end != '\0' || isnan(bound))
-				return;
-			prom_hist_add(out, bound, v);
-			out->has_lat = true;
-		} else if (prom_name_is(suffix, suffix_len, "_count")) {
-			out->lat.count += v;
-		} else if (prom_name_is(suffix, suffix_len, "_sum")) {
-			out->lat.sum += v;
-		}
+		prom_hist_line(out, &out->lat, &out->has_lat, line + sizeof(lat) - 1,
+		               name_len - (sizeof(lat) - 1), le, le_len, v);
+	} else if (name_len > sizeof(dlat) - 1 && memcmp(line, dlat, sizeof(dlat) - 1) == 0) {
+		prom_hist_line(out, &out->dlat, &out->has_dlat, line + sizeof(dlat) - 1,
+		               name_len - (sizeof(dlat) - 1), le, le_len, v);
 	}
 }
 
@@ -189,4 +201,29 @@ bench_prom_quantile(const struct bench_prom_hist *before, const struct bench_pro
 		below = cum;
 	}
 	return -1;
+}
+
+bool
+bench_prom_range(const struct bench_prom_hist *before, const struct bench_prom_hist *after,
+                 double *min, double *max)
+{
+	double below = 0, lo = -1, hi = -1;
+
+	for (uint32_t i = 0; i < after->n; i++) {
+		double cum = prom_delta(before, after, i);
+
+		if (cum < below)
+			return false; /* not cumulative: a reset between the scrapes */
+		if (cum > below) {
+			if (lo < 0)
+				lo = i > 0 ? after->le[i - 1] : 0;
+			hi = isinf(after->le[i]) ? (i > 0 ? after->le[i - 1] : -1) : after->le[i];
+		}
+		below = cum;
+	}
+	if (lo < 0 || hi < 0)
+		return false;
+	*min = lo;
+	*max = hi;
+	return true;
 }

@@ -6,11 +6,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "route/lat_hist.h"
+
 #define BENCH_PROM_PROCESSED "sluice_worker_processed_total"
 #define BENCH_PROM_UDP_DROPS "sluice_udp_drops_total"
 #define BENCH_PROM_LATENCY   "sluice_e2e_latency_seconds"
-/* Distinct le bounds kept; more are ignored (and the figure says so through ok). */
-#define BENCH_PROM_BUCKETS_MAX 64
+#define BENCH_PROM_DLATENCY  "sluice_daemon_latency_seconds"
+/* Distinct le bounds kept; more are ignored (and the figure says so through ok). sluiced
+ * writes at most two a bucket of route/lat_hist.h (a bucket's upper end and the one below
+ * it), and +Inf. */
+#define BENCH_PROM_BUCKETS_MAX (2 * SLC_LAT_HIST_BUCKETS + 1)
 
 /* A histogram summed over all its label sets: cum[i] samples were <= le[i] (ascending). */
 struct bench_prom_hist {
@@ -25,10 +30,12 @@ struct bench_prom_hist {
 struct bench_prom_sample {
 	double processed;
 	double udp_drops;
-	struct bench_prom_hist lat;
+	struct bench_prom_hist lat;  /* BENCH_PROM_LATENCY: stamp to delivered */
+	struct bench_prom_hist dlat; /* BENCH_PROM_DLATENCY: received to delivered */
 	bool has_processed;
 	bool has_udp_drops;
 	bool has_lat;
+	bool has_dlat;
 	bool lat_truncated; /* more than BENCH_PROM_BUCKETS_MAX bounds: some were dropped */
 };
 
@@ -48,5 +55,16 @@ void bench_prom_parse(const char *text, struct bench_prom_sample *out);
  */
 double bench_prom_quantile(const struct bench_prom_hist *before,
                            const struct bench_prom_hist *after, double q, double *samples);
+
+/*
+ * The smallest and largest sample between before (may be NULL) and after, as well as the
+ * buckets say: *min the lower end of the lowest bucket that gained samples (the bound
+ * below it, 0 for the first), *max the upper end of the highest (the largest finite bound
+ * when that is +Inf). sluiced's buckets (route/lat_hist.h) put both within 0.8% of the
+ * true values. Returns false, leaving both, when there is no sample in the window or the
+ * counts went backwards.
+ */
+bool bench_prom_range(const struct bench_prom_hist *before, const struct bench_prom_hist *after,
+                      double *min, double *max);
 
 #endif /* SLC_PERF_PROM_SCRAPE_H */

@@ -41,7 +41,8 @@
  *
  * With --metrics, sluiced's Prometheus endpoint is scraped before and after (HTTP/1.0):
  * sluice_worker_processed_total, sluice_udp_drops_total and the histogram
- * sluice_e2e_latency_seconds (each summed over its label sets; the deltas count). After
+ * sluice_e2e_latency_seconds and sluice_daemon_latency_seconds (each summed over its label
+ * sets; the deltas count). After
  * sending, it polls every 100 ms until processed reaches sent, stops moving for 1 s, or
  * --wait-drain seconds pass. processed msgs/s is processed over the time from the start to
  * the scrape that first saw the final count. unprocessed is sent - processed: the daemon's
@@ -61,10 +62,14 @@
  * Latency. With --acks, every frame's: from its first formatting to the ack that covers it
  * (sluice-bench's own clock; the ack says the sink made it durable: the null sink at once,
  * the file sink when its --fsync mode counts it durable), whatever the sink. Without
- * --acks nothing comes back to sluice-bench, so latency is the null sink's histogram over
- * --metrics (the sink samples one message in 16 of a batch, into 1-2-5 buckets:
- * engine/sink_null.h), and there is none with other sinks: the file sink's records hold
- * no receive or sync time (docs/file-format.md), so --verify measures no latency.
+ * --acks nothing comes back to sluice-bench, so latency is sluiced's over --metrics: with
+ * --latency-stamps (start for lines, find for len32 and syslog) every worker reads the stamp
+ * of every message its sink took, whatever the sink, and counts send_ns to the sink's
+ * write returning into sluice_e2e_latency_seconds, and the reactor's receive to the same
+ * moment into sluice_daemon_latency_seconds (the daemon's own part: the "in daemon" line,
+ * daemon_p*_us). Both are in sluice-bench's own buckets (route/lat_hist.h), so quantiles,
+ * min and max are within 0.8%. For the file sink "delivered" is written, not durable.
+ * Both clocks are CLOCK_MONOTONIC: sender and daemon must share a host.
  * sluice-bench's histogram (sluice_bench_hist.h) is log-linear: 128 linear sub-buckets
  * per power of two, every quantile within 0.4% (bucket midpoint); min and max are exact.
  *
@@ -85,9 +90,11 @@
  *   transport,connections,size,framing,rate,keys,dist  the run's options
  *   sent,seconds,msgs_per_s,mb_per_s                   what was written to the sockets
  *   processed,processed_msgs_per_s,unprocessed         --metrics: the daemon's counter
- *   lat_source       acks (every frame, send to ack), metrics (the null sink's samples)
+ *   lat_source       acks (every frame, send to ack), metrics (every stamped message)
  *   lat_count        latencies counted
- *   lat_min_us,p50_us,p95_us,p99_us,p999_us,lat_max_us (min and max: acks only)
+ *   lat_min_us,p50_us,p95_us,p99_us,p999_us,lat_max_us
+ *   daemon_p50_us,daemon_p95_us,daemon_p99_us,daemon_p999_us  --metrics: received to
+ *                    delivered, inside sluiced
  *   acked,acked_msgs_per_s,resent,unacked,reconnects   --acks
  *   verified,missing,duplicated,unexpected             --verify
  * Exit status: 0; 1 on a bad option, a failed connect, send, scrape or read of DIR; 2 if
@@ -155,7 +162,8 @@ int
 main(int argc, char **argv)
 {
 	static struct sb_run r;
-	struct sb_result res = {.p = {-1, -1, -1, -1}, .lat_min = -1, .lat_max = -1};
+	struct sb_result res = {
+	        .p = {-1, -1, -1, -1}, .dp = {-1, -1, -1, -1}, .lat_min = -1, .lat_max = -1};
 	struct bench_prom_sample *ps = NULL; /* [0] before the run, [1] and [2] live, alternating */
 	struct sigaction sa = {.sa_handler = sb_on_signal};
 	struct sb_thread *ts = NULL;

@@ -149,7 +149,7 @@ struct sb_thread {
 enum sb_lat_source {
 	SB_LAT_NONE,
 	SB_LAT_ACKS,    /* every frame: first formatted to its ack (sluice-bench's clock) */
-	SB_LAT_METRICS, /* the null sink's sampled 1-2-5 histogram, over the metrics */
+	SB_LAT_METRICS, /* every stamped message, stamp to delivered: sluiced's histogram */
 };
 
 #define SB_NQ 4 /* p50, p95, p99, p99.9 */
@@ -161,8 +161,9 @@ struct sb_result {
 	double processed, processed_s, unprocessed, drops;
 	enum sb_lat_source lat_source;
 	double p[SB_NQ];         /* in seconds; < 0: unknown */
-	double lat_min, lat_max; /* in seconds; < 0: unknown (the metrics have neither) */
+	double lat_min, lat_max; /* in seconds; < 0: unknown */
 	double lat_samples;
+	double dp[SB_NQ];    /* --metrics: received to delivered, in seconds; < 0: unknown */
 	struct sb_hist *lat; /* --acks: every thread's, merged */
 	/* --verify */
 	bool verify;

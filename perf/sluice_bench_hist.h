@@ -6,25 +6,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "route/lat_hist.h"
+
 /*
- * Every latency sluice-bench measures goes in here, one add per message, so the buckets are
- * found with a count-leading-zeros and a shift, never a search. Values are ns.
- *
- * Buckets: values below 2 * SB_HIST_SUB (256) each have their own (exact); from there on
- * each power-of-two range [2^k, 2^(k+1)) is cut into SB_HIST_SUB (128) equal sub-buckets of
- * width 2^(k-7). A value v in a bucket of width w has v >= 128 w, so the bucket's midpoint
- * is within w/2 <= v/256 of v (0.4%), and any value of the bucket within v/128 (0.8%):
- * under the 1% that issue 14 asks of the quantiles, at every magnitude up to 2^64 - 1.
- *
- *   index:  0 .. 255      v itself
- *           256 + ...     group g = index / 128 >= 2 holds [128 << (g-1), 256 << (g-1))
- *
- * 58 groups of 128 counters: 7424 u64, 58 KiB, one per sender thread (no sharing).
+ * Every latency sluice-bench measures goes in here, one add per message, into the buckets
+ * the daemon's workers use too (route/lat_hist.h: log-linear, within 0.8% at every
+ * magnitude), so that a scrape of sluiced's histograms adds into one of these as it is.
+ * 58 KiB, one per sender thread (no sharing). Values are ns.
  */
 
-#define SB_HIST_SUB_BITS 7u
-#define SB_HIST_SUB      (1u << SB_HIST_SUB_BITS)
-#define SB_HIST_BUCKETS  ((64u - SB_HIST_SUB_BITS + 1u) * SB_HIST_SUB)
+#define SB_HIST_BUCKETS SLC_LAT_HIST_BUCKETS
 
 struct sb_hist {
 	uint64_t count;
@@ -42,50 +33,28 @@ sb_hist_init(struct sb_hist *h)
 	h->max = 0;
 }
 
-/* The bucket of v: any v, 0 .. SB_HIST_BUCKETS - 1. */
 static inline uint32_t
 sb_hist_index(uint64_t v)
 {
-	uint32_t k, shift;
-
-	if (v < 2 * SB_HIST_SUB)
-		return (uint32_t)v;
-	k = 63u - (uint32_t)__builtin_clzll(v); /* 8 .. 63 */
-	shift = k - SB_HIST_SUB_BITS;
-	/* v >> shift is in [128, 256): the sub-bucket plus 128, which the group adds back. */
-	return (shift + 1u) * SB_HIST_SUB + (uint32_t)(v >> shift) - SB_HIST_SUB;
+	return slc_lat_hist_index(v);
 }
 
-/* The smallest value of bucket i (i < SB_HIST_BUCKETS). */
 static inline uint64_t
 sb_hist_lowest(uint32_t i)
 {
-	uint32_t g = i / SB_HIST_SUB;
-
-	if (g < 2)
-		return i;
-	return (uint64_t)(i % SB_HIST_SUB + SB_HIST_SUB) << (g - 1u);
+	return slc_lat_hist_lowest(i);
 }
 
-/* The largest value of bucket i: lowest + width - 1 (no overflow: the last bucket ends at
- * UINT64_MAX). */
 static inline uint64_t
 sb_hist_highest(uint32_t i)
 {
-	uint32_t g = i / SB_HIST_SUB;
-
-	if (g < 2)
-		return i;
-	return sb_hist_lowest(i) + ((UINT64_C(1) << (g - 1u)) - 1u);
+	return slc_lat_hist_highest(i);
 }
 
-/* What bucket i stands for in a quantile: its midpoint (see the top for the error). */
 static inline uint64_t
 sb_hist_mid(uint32_t i)
 {
-	uint64_t lo = sb_hist_lowest(i);
-
-	return lo + (sb_hist_highest(i) - lo) / 2;
+	return slc_lat_hist_mid(i);
 }
 
 static inline void

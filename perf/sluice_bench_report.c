@@ -141,13 +141,18 @@ sb_drain(const struct sb_run *r, char **buf, size_t *cap, const struct bench_pro
 	res->unprocessed = (double)res->sent - last;
 	res->has_drops = after->has_udp_drops;
 	res->drops = after->udp_drops - before->udp_drops;
+	/* The daemon's own part, received to delivered, whatever measured the whole. */
+	for (int i = 0; i < SB_NQ; i++)
+		res->dp[i] = bench_prom_quantile(&before->dlat, &after->dlat, sb_q[i], NULL);
 	if (res->lat_source != SB_LAT_NONE)
 		return; /* --acks measured every frame itself */
 	for (int i = 0; i < SB_NQ; i++)
 		res->p[i] =
 		        bench_prom_quantile(&before->lat, &after->lat, sb_q[i], &res->lat_samples);
-	if (res->lat_samples > 0)
+	if (res->lat_samples > 0) {
 		res->lat_source = SB_LAT_METRICS;
+		bench_prom_range(&before->lat, &after->lat, &res->lat_min, &res->lat_max);
+	}
 }
 
 /* ---- the --csv and --json row: one list of fields, so both carry the same ones ---- */
@@ -195,6 +200,8 @@ sb_row_fill(const struct sb_run *r, const struct sb_result *res, struct sb_row *
 {
 	const struct sb_opts *o = &r->o;
 	static const char *const pn[SB_NQ] = {"p50_us", "p95_us", "p99_us", "p999_us"};
+	static const char *const dn[SB_NQ] = {"daemon_p50_us", "daemon_p95_us", "daemon_p99_us",
+	                                      "daemon_p999_us"};
 
 	sb_put(w, "transport", true, "%s", r->udp ? "udp" : "tcp");
 	sb_put(w, "connections", false, "%" PRId64, o->connections);
@@ -225,6 +232,8 @@ sb_row_fill(const struct sb_run *r, const struct sb_result *res, struct sb_row *
 	for (int i = 0; i < SB_NQ; i++)
 		sb_put_us(w, pn[i], res->p[i]);
 	sb_put_us(w, "lat_max_us", res->lat_max);
+	for (int i = 0; i < SB_NQ; i++)
+		sb_put_us(w, dn[i], res->dp[i]);
 	if (o->acks) {
 		sb_put(w, "acked", false, "%" PRIu64, res->acked);
 		sb_put(w, "acked_msgs_per_s", false, "%.0f", (double)res->acked / res->acked_s);
@@ -324,14 +333,20 @@ sb_report(const struct sb_run *r, const struct sb_result *res)
 		       sb_us(e, sizeof(e), res->p[3]), sb_us(f, sizeof(f), res->lat_max),
 		       res->lat_samples);
 	else if (res->metrics && res->lat_samples <= 0)
-		printf("latency    - (no samples of " BENCH_PROM_LATENCY ": only the null sink has "
-		       "them; --acks measures every frame with any sink)\n");
+		printf("latency    - (no samples of " BENCH_PROM_LATENCY ": start sluiced with "
+		       "--latency-stamps start, or find for len32 and syslog)\n");
 	else if (res->metrics)
-		printf("latency    p50 %s  p95 %s  p99 %s  p99.9 %s  (%.0f samples "
-		       "of " BENCH_PROM_LATENCY ")\n",
-		       sb_us(a, sizeof(a), res->p[0]), sb_us(b, sizeof(b), res->p[1]),
-		       sb_us(c, sizeof(c), res->p[2]), sb_us(d, sizeof(d), res->p[3]),
+		printf("latency    min %s  p50 %s  p95 %s  p99 %s  p99.9 %s  max %s  (every one of "
+		       "%.0f stamped messages, sent to delivered, " BENCH_PROM_LATENCY ")\n",
+		       sb_us(a, sizeof(a), res->lat_min), sb_us(b, sizeof(b), res->p[0]),
+		       sb_us(c, sizeof(c), res->p[1]), sb_us(d, sizeof(d), res->p[2]),
+		       sb_us(e, sizeof(e), res->p[3]), sb_us(f, sizeof(f), res->lat_max),
 		       res->lat_samples);
+	if (res->metrics && res->dp[0] >= 0)
+		printf("in daemon  p50 %s  p95 %s  p99 %s  p99.9 %s  (received to "
+		       "delivered, " BENCH_PROM_DLATENCY ")\n",
+		       sb_us(a, sizeof(a), res->dp[0]), sb_us(b, sizeof(b), res->dp[1]),
+		       sb_us(c, sizeof(c), res->dp[2]), sb_us(d, sizeof(d), res->dp[3]));
 	if (r->udp && res->has_drops)
 		printf("udp drops  %.0f (" BENCH_PROM_UDP_DROPS ")\n", res->drops);
 }

@@ -36,12 +36,31 @@ enum {
 	SLC_RING_PARK_SLEEPING = 1,
 };
 
+/*
+ * How long the consumer spins before it parks adapts (slc_ring_park_idle): spinning pays
+ * only while work comes back sooner than a park and a wake would take, so
+ *   - the budget is at most twice the wake-up latency the consumer measured (a producer's
+ *     wake to the consumer running: wake_ns below), and at most SLC_RING_PARK_SPIN_MAX_NS;
+ *   - a spin that found work doubles the budget (up to that bound), one that did not
+ *     halves it, and a wake by a producer (work came in) restores it to the bound;
+ *   - a sleep that timed out leaves it at 0: an idle consumer wakes every timeout, looks
+ *     at its rings once and parks again, without spinning.
+ */
+#define SLC_RING_PARK_SPIN_MAX_NS   100000u /* 100 us: a few time slices of a yield */
+#define SLC_RING_PARK_WAKE_GUESS_NS 20000u  /* the wake-up latency before one is measured */
+
 struct slc_ring_park {
 	alignas(SLC_CACHE_LINE) _Atomic uint32_t state;
-	uint32_t spin_iters;    /* polls of the rings before announcing sleep */
-	_Atomic uint64_t wakes; /* futex wakes issued by producers */
-	uint64_t sleeps;        /* times the consumer slept; consumer-only */
-	uint64_t timeouts;      /* sleeps that ended by timeout; consumer-only */
+	uint32_t spin_iters;      /* polls of the rings before announcing sleep, at most */
+	_Atomic uint64_t wakes;   /* futex wakes issued by producers */
+	_Atomic uint64_t wake_ns; /* CLOCK_MONOTONIC of the last wake a producer issued */
+	uint64_t sleeps;          /* times the consumer slept; consumer-only */
+	uint64_t timeouts;        /* sleeps that ended by timeout; consumer-only */
+	/* consumer-only: the adaptive spin (see above) */
+	uint64_t wake_lat_ns; /* measured wake-up latency, a moving average */
+	uint64_t spin_ns;     /* the spin budget now */
+	uint64_t spin_hits;   /* spins that found work */
+	uint64_t spin_misses; /* spins that did not: the consumer parked after */
 };
 
 /* Callback that tells the consumer whether any of its rings has work. */
@@ -79,10 +98,11 @@ slc_ring_park_wake(struct slc_ring_park *p)
 }
 
 /*
- * Consumer: the idle loop in one call. Polls ready(arg) spin_iters times, yielding the CPU
- * between polls (sched_yield), then parks until woken or timeout. Returns true if
- * ready(arg) holds on return; false after a timeout or a wake-up that found no work (a
- * late wake meant for an earlier sleep): the caller loops.
+ * Consumer: the idle loop in one call. Polls ready(arg), yielding the CPU between polls
+ * (sched_yield), for the adaptive spin budget (at most spin_iters polls; none when
+ * spin_iters is 0), then parks until woken or timeout. Returns true if ready(arg) holds on
+ * return; false after a timeout or a wake-up that found no work (a late wake meant for an
+ * earlier sleep): the caller loops.
  */
 bool slc_ring_park_idle(struct slc_ring_park *p, slc_ring_park_ready_fn ready, void *arg,
                         int64_t timeout_ns);

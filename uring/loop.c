@@ -721,7 +721,10 @@ reactor_wait(struct slc_reactor *r)
 	for (uint32_t i = 0; i < r->nlisteners && !timed; i++)
 		timed = !r->listeners[i].armed;
 
-	atomic_store_explicit(&r->sleeping, 1, memory_order_relaxed);
+	/* A nap between batches is not worth a system call of a releasing worker (an eventfd
+	 * write, and this thread woken early), once per worker batch at moderate rates. */
+	atomic_store_explicit(&r->sleeping, r->last_cqes != 0 ? REACTOR_NAP : REACTOR_SLEEP,
+	                      memory_order_relaxed);
 	/* F1: orders the announcement before the checks below; pairs with F2 in
 	 * slc_reactor_wake. */
 	atomic_thread_fence(memory_order_seq_cst);
@@ -729,7 +732,7 @@ reactor_wait(struct slc_reactor *r)
 	    (r->ack_ring != NULL && slc_ring_mpsc_count(r->ack_ring) != 0) ||
 	    atomic_load_explicit(&r->kicked, memory_order_relaxed) != 0 ||
 	    atomic_load_explicit(&r->stop_req, memory_order_relaxed) != r->stopping) {
-		atomic_store_explicit(&r->sleeping, 0, memory_order_relaxed);
+		atomic_store_explicit(&r->sleeping, REACTOR_AWAKE, memory_order_relaxed);
 		io_uring_submit(&r->ring);
 		return;
 	}
@@ -740,7 +743,7 @@ reactor_wait(struct slc_reactor *r)
 	} else {
 		io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, timed ? &ts : NULL, NULL);
 	}
-	atomic_store_explicit(&r->sleeping, 0, memory_order_relaxed);
+	atomic_store_explicit(&r->sleeping, REACTOR_AWAKE, memory_order_relaxed);
 }
 
 void

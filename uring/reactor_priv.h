@@ -44,6 +44,14 @@
 #define BATCH     64  /* frame pieces parsed, and messages offered, per call */
 #define UDP_BATCH 256 /* datagrams offered per call */
 #define TICK_NS   (100 * 1000000ull)
+
+/* What reactor_wait announced in sleeping: a sleep that only a completion, the tick or a
+ * wake ends (a wake must write the eventfd), or a nap of at most WAIT_BATCH_NS between
+ * batches of completions, which ends by itself soon enough that a release, an ack or a
+ * kick need not end it: the loop drains their rings every turn. */
+#define REACTOR_AWAKE 0u
+#define REACTOR_SLEEP 1u
+#define REACTOR_NAP   2u
 /* Copied-out bytes of paused connections go into heap chunks of at least this size, so
  * that a connection whose client writes a few bytes at a time appends to one chunk, yet
  * thousands of paused connections with a few bytes each fit in a small stash. */
@@ -291,7 +299,7 @@ struct slc_reactor {
 	size_t rel_ring_len;
 	int wake_fd;               /* an eventfd the loop keeps a read on */
 	uint64_t wake_buf;         /* where that read lands */
-	_Atomic uint32_t sleeping; /* the loop announced it sleeps (reactor_wait) */
+	_Atomic uint32_t sleeping; /* REACTOR_AWAKE, _SLEEP or _NAP (reactor_wait) */
 	_Atomic uint32_t kicked;   /* slc_reactor_kick: paused connections retry */
 	/* Set when the loop has ended: releases after that are no-ops (nothing reuses the
 	 * buffers any more, and nothing would empty the release ring). */

@@ -15,7 +15,8 @@
  */
 
 /* Wakes the reactor if it announced that it sleeps (the protocol of ringbuf/park.h, with
- * an eventfd in place of the futex because the reactor sleeps in io_uring_enter). */
+ * an eventfd in place of the futex because the reactor sleeps in io_uring_enter); not
+ * from a nap, which ends within WAIT_BATCH_NS on its own (REACTOR_NAP). */
 static void
 reactor_wake(struct slc_reactor *r)
 {
@@ -23,9 +24,10 @@ reactor_wake(struct slc_reactor *r)
 
 	/* F2: pairs with F1 in reactor_wait. */
 	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&r->sleeping, memory_order_relaxed) == 0)
+	if (atomic_load_explicit(&r->sleeping, memory_order_relaxed) != REACTOR_SLEEP)
 		return;
-	if (atomic_exchange_explicit(&r->sleeping, 0, memory_order_relaxed) == 0)
+	if (atomic_exchange_explicit(&r->sleeping, REACTOR_AWAKE, memory_order_relaxed) !=
+	    REACTOR_SLEEP)
 		return;
 	if (write(r->wake_fd, &one, sizeof(one)) < 0) {
 		/* The counter is far from overflowing: nothing to do. */

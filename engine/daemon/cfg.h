@@ -60,6 +60,13 @@ enum slc_cfg_log_level {
 	SLC_CFG_LOG_DEBUG = SLC_LOG_DEBUG,
 };
 
+/* --latency-stamps: where a worker looks for sluice-bench's stamp (route/stamp.h). */
+enum slc_cfg_stamps {
+	SLC_CFG_STAMPS_OFF = 0, /* nowhere: the message's bytes are not read */
+	SLC_CFG_STAMPS_START,   /* at the start of each message (lines framing) */
+	SLC_CFG_STAMPS_FIND,    /* in the first bytes of each message (len32 keys, syslog) */
+};
+
 /* A numeric address and port (--metrics); addrlen 0: off. */
 struct slc_cfg_addr {
 	struct sockaddr_storage addr;
@@ -106,9 +113,10 @@ struct slc_cfg {
 	struct slc_ctl_params ctl;
 	uint32_t rebalance_interval_ms; /* --rebalance-interval */
 	/* operations */
-	struct slc_cfg_addr metrics;      /* --metrics; addrlen 0: off */
-	enum slc_cfg_log_level log_level; /* --log-level */
-	uint32_t drain_timeout_ms;        /* --drain-timeout */
+	struct slc_cfg_addr metrics;        /* --metrics; addrlen 0: off */
+	enum slc_cfg_log_level log_level;   /* --log-level */
+	uint32_t drain_timeout_ms;          /* --drain-timeout */
+	enum slc_cfg_stamps latency_stamps; /* --latency-stamps */
 	/* testing: a sink made slow on purpose (overload tests, benchmarks) */
 	uint32_t test_handler_cost_ns;   /* --test-handler-cost-ns: every pool; 0: none */
 	uint32_t test_slow_pool;         /* --test-slow-pool */

@@ -464,16 +464,21 @@ slc_daemon_create(const struct slc_cfg *c, int *err)
 	}
 	d->w = aligned_alloc(128, (size_t)c->pools * c->workers * sizeof(*d->w));
 	d->route = malloc(sizeof(*d->route));
+	/* Zeroed before any way out: destroy frees each worker's latency histograms. */
+	if (d->w != NULL)
+		memset(d->w, 0, (size_t)c->pools * c->workers * sizeof(*d->w));
 	if (d->w == NULL || d->route == NULL) {
 		rc = -ENOMEM;
 		goto err_destroy;
 	}
-	memset(d->w, 0, (size_t)c->pools * c->workers * sizeof(*d->w));
 	for (uint32_t g = 0; g < c->pools * c->workers; g++) {
 		bool slow = c->test_slow_pool_cost_ns != 0 && g / c->workers == c->test_slow_pool;
 
 		d->w[g].cost_ns = slow ? c->test_slow_pool_cost_ns : c->test_handler_cost_ns;
 	}
+	rc = slc_daemon_lat_create(d);
+	if (rc != 0)
+		goto err_destroy;
 	rc = sink_create(d);
 	if (rc != 0)
 		goto err_destroy;
@@ -596,6 +601,7 @@ slc_daemon_destroy(struct slc_daemon *d)
 	if (d->route_init)
 		slc_route_shared_fini(d->route);
 	free(d->route);
+	slc_daemon_lat_destroy(d);
 	free(d->w);
 	slc_numa_plan_destroy(d->plan);
 	slc_numa_topo_destroy(d->topo);

@@ -46,6 +46,7 @@ struct slc_daemon_worker {
 	_Atomic uint64_t refused;      /* messages the sink refused one by one (sink.h) */
 	_Atomic uint64_t reopens;
 	_Atomic uint64_t sync_errors; /* len32+ack batches the sink could not make durable */
+	struct slc_daemon_lat *lat;   /* --latency-stamps: its histograms (latency.c); or NULL */
 } __attribute__((aligned(128)));
 
 struct slc_daemon {
@@ -57,7 +58,8 @@ struct slc_daemon {
 
 	const struct slc_sink_ops *sink_ops;
 	void *sink;
-	struct slc_daemon_worker *w; /* [pools * workers] */
+	struct slc_daemon_worker *w;                /* [pools * workers] */
+	struct slc_daemon_lat_scratch *lat_scratch; /* --latency-stamps: the render's (latency.c) */
 	_Atomic uint32_t reopen_gen;
 	_Atomic uint32_t sinks_opened; /* workers whose sink opened (start waits for all) */
 	_Atomic uint32_t sinks_failed; /* workers whose sink did not */
@@ -111,10 +113,23 @@ void slc_daemon_phase_set(struct slc_daemon *d, enum slc_daemon_phase p);
  */
 uint32_t slc_daemon_deliver(void *ctx, struct slc_reactor *r, struct slc_msg *msgs, uint32_t n);
 void slc_daemon_handle(void *ctx, uint32_t g, const struct slc_msg *msgs, uint32_t n);
-void slc_daemon_idle(void *ctx, uint32_t g);
+bool slc_daemon_idle(void *ctx, uint32_t g);
 void slc_daemon_worker_exit(void *ctx, uint32_t g);
 void slc_daemon_room(void *ctx, uint32_t producer);
 void slc_daemon_release(void *ctx, const struct slc_msg *msgs, uint32_t n);
+
+/*
+ * --latency-stamps (latency.c). create allocates each worker's histograms (nothing when
+ * off): 0 or -ENOMEM, destroy frees what create made (also after it failed half-way).
+ * note runs on the worker, once per batch the sink took, and leaves out the messages it
+ * refused one by one (ref[0 .. nref), ascending); render runs on the metrics thread.
+ */
+int slc_daemon_lat_create(struct slc_daemon *d);
+void slc_daemon_lat_destroy(struct slc_daemon *d);
+void slc_daemon_lat_note(struct slc_daemon *d, struct slc_daemon_worker *w,
+                         const struct slc_msg *msgs, uint32_t n, const uint32_t *ref,
+                         uint32_t nref);
+void slc_daemon_lat_render(struct slc_metrics_buf *b, const struct slc_daemon *d);
 
 /* Listener i as a URL (tcp://HOST:PORT?framing=..., udp://HOST:PORT) into buf: for the
  * start's ready line and the errors about listeners (daemon.c). */

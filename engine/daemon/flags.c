@@ -37,11 +37,15 @@ static_assert(sizeof(enum slc_route_strategy) == sizeof(int), "enum width");
 static_assert(sizeof(enum slc_ctl_mode) == sizeof(int), "enum width");
 static_assert(sizeof(enum slc_cfg_log_level) == sizeof(int), "enum width");
 static_assert(SLC_ROUTE_PURE == 0 && SLC_ROUTE_STICKY == 1 && SLC_ROUTE_ORDERED == 2, "order");
+static_assert(sizeof(enum slc_cfg_stamps) == sizeof(int), "enum width");
+static_assert(SLC_CFG_STAMPS_OFF == 0 && SLC_CFG_STAMPS_START == 1 && SLC_CFG_STAMPS_FIND == 2,
+              "order");
 static_assert(SLC_CTL_ADAPTIVE == 0 && SLC_CTL_PAIRWISE == 1, "order");
 
 static const char *const strategy_names[] = {"pure", "sticky", "ordered", NULL};
 static const char *const controller_names[] = {"adaptive", "pairwise", NULL};
 static const char *const log_level_names[] = {"error", "warn", "info", "debug", NULL};
+static const char *const stamps_names[] = {"off", "start", "find", NULL};
 
 const char *const slc_cfg_group_names[SLC_CFG_G__COUNT] = {
         [SLC_CFG_G_INPUT] = "Input",
@@ -495,6 +499,18 @@ static const struct slc_cfg_opt core[] = {
          .help = "At shutdown, how long to wait for messages in flight to reach the sink "
                  "before exiting anyway. A bare number is seconds.",
          FIELD(drain_timeout_ms)},
+        {.name = "--latency-stamps",
+         .type = SLC_CFG_ENUM,
+         .group = SLC_CFG_G_OPERATIONS,
+         .metavar = "WHERE",
+         .def = "off",
+         .choices = stamps_names,
+         .help = "Where workers look for sluice-bench's stamp in each message they deliver, "
+                 "for the sluice_e2e_latency_seconds and sluice_daemon_latency_seconds "
+                 "histograms (every sink). off: nowhere, message bytes are not read. start: "
+                 "the message's first bytes (lines framing; one compare a message). find: "
+                 "the first 512 bytes (len32 key headers, syslog; a scan a message).",
+         FIELD(latency_stamps)},
         {.name = "--test-handler-cost-ns",
          .type = SLC_CFG_COUNT,
          .group = SLC_CFG_G_TESTING,

@@ -225,6 +225,9 @@ slc_daemon_handle(void *ctx, uint32_t g, const struct slc_msg *msgs, uint32_t n)
 	w->dirty = true;
 	if (e == 0 && d->sink_ops->refused != NULL)
 		nref = d->sink_ops->refused(w->h, &ref);
+	/* One predictable branch a batch when --latency-stamps is off. */
+	if (w->lat != NULL && e == 0)
+		slc_daemon_lat_note(d, w, msgs, n, ref, nref);
 	if (d->acks)
 		handler_acks(d, w, g, msgs, n, e, ref, nref);
 	if (nref != 0) {
@@ -256,10 +259,11 @@ slc_daemon_handle(void *ctx, uint32_t g, const struct slc_msg *msgs, uint32_t n)
  * The worker caught up: push out what the sink buffers (a forward batch, a file
  * buffer), so that a quiet stream is not held back. With --fsync interval the file
  * sink's flush returns 1 until what was written is durable (its syncs start at most once
- * per --fsync-interval and run in the background); the worker comes back here every park
- * timeout while idle, so the last data is synced in time.
+ * per --fsync-interval and run in the background); while it does, this returns true and
+ * the worker comes back here every short park timeout (100 ms), so the last data is
+ * synced in time. Otherwise false: the worker sleeps until work or a wake.
  */
-void
+bool
 slc_daemon_idle(void *ctx, uint32_t g)
 {
 	struct slc_daemon *d = ctx;
@@ -272,11 +276,13 @@ slc_daemon_idle(void *ctx, uint32_t g)
 	if (w->h == NULL && !w->open_failed)
 		worker_sink(d, g);
 	if (w->h == NULL || !w->dirty || d->sink_ops->flush == NULL)
-		return;
+		return false;
 	rc = d->sink_ops->flush(w->h);
 	w->dirty = rc > 0;
 	if (rc < 0)
 		atomic_fetch_add_explicit(&w->write_errors, 1, memory_order_relaxed);
+	/* A flush still going (the file sink's background sync): come back soon. */
+	return w->dirty;
 }
 
 /*

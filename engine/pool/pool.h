@@ -39,8 +39,16 @@ typedef void (*slc_pool_release_fn)(void *ctx, const struct slc_msg *msgs, uint3
  * a full ring may go on (the reactor retries its paused connections when kicked). */
 typedef void (*slc_pool_room_fn)(void *ctx, uint32_t producer);
 /* Worker `worker` found its rings empty and is about to wait: after catching up, and
- * again after every park timeout (100 ms) while idle. A sink flushes here. */
-typedef void (*slc_pool_idle_fn)(void *ctx, uint32_t worker);
+ * again after each park timeout while idle. A sink flushes here. Returns true while
+ * something is pending (a flush not yet done): the worker comes back after
+ * SLC_POOL_PARK_SHORT_NS. false: it sleeps until work or a wake comes (stop, reopen), or
+ * SLC_POOL_PARK_LONG_NS passes, so that an idle worker costs (next to) nothing. */
+typedef bool (*slc_pool_idle_fn)(void *ctx, uint32_t worker);
+/* The worker drained its rings at stop and is about to exit. */
+typedef void (*slc_pool_exit_fn)(void *ctx, uint32_t worker);
+
+#define SLC_POOL_PARK_SHORT_NS (100 * 1000000ll)   /* 100 ms */
+#define SLC_POOL_PARK_LONG_NS  (10000 * 1000000ll) /* 10 s: a safety net, nothing needs it */
 
 struct slc_pool_cfg {
 	uint32_t npools;
@@ -57,7 +65,7 @@ struct slc_pool_cfg {
 	void *room_ctx;
 	/* Called on each worker's own thread after it drained its rings at stop, before it
 	 * exits (a sink closes there); NULL: nothing. The idle_ctx is passed. */
-	slc_pool_idle_fn exit;
+	slc_pool_exit_fn exit;
 	const int *worker_cpu; /* per worker, -1 or NULL: not pinned */
 	uint32_t spin_iters;   /* polls of empty rings before parking; 0: a default */
 };

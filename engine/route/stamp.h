@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* stamp.h: the text stamp sluice-bench puts in each message, and its parser for the null sink. */
+/* stamp.h: the text stamp sluice-bench puts in each message, and its parser for the workers. */
 #ifndef SLC_ENGINE_STAMP_H
 #define SLC_ENGINE_STAMP_H
 
@@ -20,19 +20,22 @@
  * space-separated field (the second), so the daemon's `--key field:2` routes by it, and
  * <conn>.<seq> lets a receiver check order per connection.
  *
- * send_ns is CLOCK_MONOTONIC when the sender formatted the message: the null sink subtracts
- * it from its own CLOCK_MONOTONIC, so end-to-end latency means something only when sender
- * and daemon share a host (loopback). Across hosts the figure is garbage, not an error.
+ * send_ns is CLOCK_MONOTONIC when the sender formatted the message: with --latency-stamps
+ * the daemon's workers subtract it from their own CLOCK_MONOTONIC (daemon/latency.c), so
+ * end-to-end latency means something only when sender and daemon share a host (loopback).
+ * Across hosts the figure is garbage, not an error (a stamp from the future is counted
+ * and left out).
  *
  * Where the stamp sits, by framing (sluice-bench emits these):
  *   lines   the message is the stamp and its padding (the LF is framing);
  *   len32   a key header first: K as 2 bytes big-endian, K key bytes ("k<key>"), then
  *           the stamp (slc_stamp_len32_body gives it);
  *   syslog  RFC 5424: "<PRI>1 TIMESTAMP HOST APP - - - " then the stamp.
- * The null sink does not know which framing a message came in by, so it calls
- * slc_stamp_find(), which tries offset 0 (lines: one compare) and otherwise looks for
- * "SLB1 " in the first SLC_STAMP_FIND_MAX bytes. A "SLB1 " that does not parse (in a
- * syslog hostname, say) does not hide a real stamp after it.
+ * A worker does not know which framing a message came in by: --latency-stamps start
+ * calls slc_stamp_parse() at offset 0 (lines: one compare for a message without one), and
+ * find calls slc_stamp_find(), which tries offset 0 and otherwise looks for "SLB1 " in the
+ * first SLC_STAMP_FIND_MAX bytes. A "SLB1 " that does not parse (in a syslog hostname,
+ * say) does not hide a real stamp after it.
  */
 
 #define SLC_STAMP_MAGIC     "SLB1 k"

@@ -21,7 +21,6 @@
 #include "sluice_bench_hist.h"
 #include "child.h"
 
-
 /* ---- the histogram ----------------------------------------------------------------- */
 
 /* Every value v: its bucket holds it, and the bucket's midpoint is within 1% of it (the
@@ -160,7 +159,7 @@ struct daemon {
 	int err_fd;
 	char log[1 << 15];
 	size_t log_len;
-	uint16_t lines_port, ack_port;
+	uint16_t lines_port, ack_port, metrics_port;
 };
 
 /* The test's daemon, killed by the fini if an assertion ends the test first: it would
@@ -209,6 +208,10 @@ daemon_start(struct daemon *d, const char *dir)
 	                      "tcp://127.0.0.1:0?framing=len32+ack",
 	                      "--sink",
 	                      sink,
+	                      "--metrics",
+	                      "127.0.0.1:0",
+	                      "--latency-stamps",
+	                      "start",
 	                      NULL};
 	int pfd[2];
 	char *p;
@@ -226,6 +229,9 @@ daemon_start(struct daemon *d, const char *dir)
 	p = strstr(p + strlen("listening on tcp://127.0.0.1:"), "tcp://127.0.0.1:");
 	cr_assert_not_null(p, "%s", d->log);
 	d->ack_port = (uint16_t)atoi(p + strlen("tcp://127.0.0.1:"));
+	p = strstr(d->log, "metrics on port ");
+	cr_assert_not_null(p, "%s", d->log);
+	d->metrics_port = (uint16_t)atoi(p + strlen("metrics on port "));
 }
 
 static void
@@ -292,6 +298,35 @@ Test(sluice_bench, verify_clean_against_file_sink, .fini = daemon_fini, .timeout
 		cr_expect_geq(json_num(&b, "p999_us"), json_num(&b, "p50_us"), "%s", b.text);
 		cr_expect_geq(json_num(&b, "lat_max_us"), json_num(&b, "p999_us"), "%s", b.text);
 	}
+	daemon_stop(&d);
+	rm_dir(dir);
+}
+
+/* --metrics without --acks: every message's latency from sluiced's histograms (the file
+ * sink's here: every sink has them), min <= quantiles <= max, and the daemon's own part. */
+Test(sluice_bench, metrics_latency_of_every_message, .fini = daemon_fini, .timeout = 120)
+{
+	char dir[] = "/tmp/sb-lat.XXXXXX", target[64], metrics[64], count[32];
+	const char *args[] = {"--target", target,      "--connections", "2",      "--count",
+	                      count,      "--metrics", metrics,         "--json", NULL};
+	struct daemon d;
+	struct bench_out b;
+
+	cr_assert_not_null(mkdtemp(dir));
+	daemon_start(&d, dir);
+	snprintf(target, sizeof(target), "tcp://127.0.0.1:%u", d.lines_port);
+	snprintf(metrics, sizeof(metrics), "http://127.0.0.1:%u", d.metrics_port);
+	snprintf(count, sizeof(count), "%u", N_MSGS);
+	bench_run(args, &b);
+	cr_assert_eq(b.status, 0, "%s", b.text);
+	cr_expect_not_null(strstr(b.text, "\"lat_source\":\"metrics\""), "%s", b.text);
+	cr_expect_eq(json_num(&b, "lat_count"), N_MSGS, "%s", b.text);
+	cr_expect_geq(json_num(&b, "lat_min_us"), 0, "%s", b.text);
+	cr_expect_geq(json_num(&b, "p50_us"), json_num(&b, "lat_min_us"), "%s", b.text);
+	cr_expect_geq(json_num(&b, "p999_us"), json_num(&b, "p50_us"), "%s", b.text);
+	cr_expect_geq(json_num(&b, "lat_max_us"), json_num(&b, "p999_us"), "%s", b.text);
+	cr_expect_geq(json_num(&b, "daemon_p50_us"), 0, "%s", b.text);
+	cr_expect_geq(json_num(&b, "daemon_p999_us"), json_num(&b, "daemon_p50_us"), "%s", b.text);
 	daemon_stop(&d);
 	rm_dir(dir);
 }

@@ -209,3 +209,98 @@ Test(ring_park, no_wake_is_lost_when_producer_races_sleep, .timeout = 120)
 	cr_expect_gt(pp.park.sleeps, 0, "the consumer really went to sleep");
 	free(pp.ring);
 }
+
+/* ---- the adaptive spin (park.h) ---------------------------------------------------- */
+
+/* A consumer that has seen no work since it started, or whose sleep timed out, parks at
+ * once: an idle consumer wakes at its timeouts without spinning. */
+Test(ring_park, an_idle_consumer_parks_without_spinning)
+{
+	struct slc_ring_spsc *r = ring_new(16);
+	struct slc_ring_park p;
+
+	slc_ring_park_init(&p, 1000);
+	for (int i = 1; i <= 3; i++) {
+		cr_expect_not(slc_ring_park_idle(&p, ring_ready, r, 1000000));
+		cr_expect_eq(p.sleeps, (uint64_t)i);
+		cr_expect_eq(p.timeouts, (uint64_t)i);
+		cr_expect_eq(p.spin_hits + p.spin_misses, 0, "it spun after a timeout");
+		cr_expect_eq(p.spin_ns, 0);
+	}
+	free(r);
+}
+
+/* Work during the spin doubles the budget up to twice the wake-up latency; a spin that
+ * finds none halves it, then the consumer parks. */
+Test(ring_park, a_spin_that_finds_work_grows_one_that_does_not_shrinks)
+{
+	struct slc_ring_spsc *r = ring_new(16);
+	struct slc_ring_park p;
+	uint64_t v = 1, bound;
+
+	slc_ring_park_init(&p, 1000000);
+	bound = 2 * p.wake_lat_ns < SLC_RING_PARK_SPIN_MAX_NS ? 2 * p.wake_lat_ns
+	                                                      : SLC_RING_PARK_SPIN_MAX_NS;
+	p.spin_ns = 1000;
+	cr_assert_eq(slc_ring_spsc_enqueue(r, &v), 0);
+	cr_expect(slc_ring_park_idle(&p, ring_ready, r, 1000000));
+	cr_expect_eq(p.spin_hits, 1);
+	cr_expect_eq(p.spin_ns, 2000 < bound ? 2000 : bound);
+	cr_expect_eq(p.sleeps, 0, "work during the spin: no sleep");
+	p.spin_ns = bound;
+	cr_expect(slc_ring_park_idle(&p, ring_ready, r, 1000000));
+	cr_expect_eq(p.spin_ns, bound, "never above the bound");
+	cr_assert_eq(slc_ring_spsc_dequeue(r, &v), 0);
+	cr_expect_not(slc_ring_park_idle(&p, ring_ready, r, 1000000));
+	cr_expect_eq(p.spin_misses, 1);
+	cr_expect_eq(p.spin_ns, bound / 2);
+	cr_expect_eq(p.sleeps, 1, "after a spin in vain it parks");
+	free(r);
+}
+
+struct idle_consumer {
+	struct slc_ring_spsc *ring;
+	struct slc_ring_park park;
+	_Atomic pid_t tid;
+	_Atomic bool found;
+};
+
+static void *
+idle_once(void *arg)
+{
+	struct idle_consumer *c = arg;
+
+	atomic_store(&c->tid, gettid());
+	atomic_store(&c->found,
+	             slc_ring_park_idle(&c->park, ring_ready, c->ring, 20 * NSEC_PER_SEC));
+	return NULL;
+}
+
+/* A producer's wake restores the budget (work comes in bursts) and feeds the measured
+ * wake-up latency, which a timeout does not. */
+Test(ring_park, a_wake_restores_the_spin_and_measures_the_wake_up, .timeout = 30)
+{
+	struct idle_consumer c = {.ring = ring_new(16)};
+	pthread_t tid;
+	uint64_t v = 7;
+
+	slc_ring_park_init(&c.park, 1000);
+	c.park.wake_lat_ns = 0; /* so that any measured wake-up shows */
+	cr_assert_eq(pthread_create(&tid, NULL, idle_once, &c), 0);
+	/* Its budget is 0 (no work seen yet): it parks at once, asleep in futex_wait (the
+	 * only blocking call; its 20 s timeout is the deadline). */
+	while (atomic_load(&c.tid) == 0 || !thread_sleeping(atomic_load(&c.tid)) ||
+	       atomic_load(&c.park.state) != SLC_RING_PARK_SLEEPING)
+		nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+	cr_assert_eq(slc_ring_spsc_enqueue(c.ring, &v), 0);
+	cr_assert(slc_ring_park_wake(&c.park), "the consumer was asleep");
+	pthread_join(tid, NULL);
+	cr_expect(atomic_load(&c.found));
+	cr_expect_eq(c.park.timeouts, 0);
+	cr_expect_eq(c.park.spin_hits + c.park.spin_misses, 0);
+	cr_expect_gt(c.park.wake_lat_ns, 0, "the wake-up was measured");
+	cr_expect_eq(c.park.spin_ns, 2 * c.park.wake_lat_ns < SLC_RING_PARK_SPIN_MAX_NS
+	                                     ? 2 * c.park.wake_lat_ns
+	                                     : SLC_RING_PARK_SPIN_MAX_NS);
+	free(c.ring);
+}

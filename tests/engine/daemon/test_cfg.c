@@ -225,7 +225,8 @@ Test(cfg, no_flags_is_the_defaults)
 	              "controller=adaptive rebalance-interval=100ms cooldown=10s "
 	              "eps-rate=1 min-pressure-delta=2 base-step=1 max-step=5 "
 	              "min-weight=1 max-frac=0.2 pace-rate=5 metrics=127.0.0.1:9140 "
-	              "log-level=info drain-timeout=30s test-handler-cost-ns=off "
+	              "log-level=info drain-timeout=30s latency-stamps=off "
+	              "test-handler-cost-ns=off "
 	              "test-slow-pool=0 test-slow-pool-cost-ns=off");
 }
 
@@ -333,6 +334,7 @@ static const struct good goods[] = {
         {"--pace-rate", "2", "pace-rate=2", NULL},
         {"--metrics", "[::1]:9141", "metrics=[::1]:9141", NULL},
         {"--log-level", "debug", "log-level=debug", NULL},
+        {"--latency-stamps", "find", "latency-stamps=find", NULL},
         {"--drain-timeout", "2m", "drain-timeout=2m", NULL},
         {"--test-handler-cost-ns", "5000", "test-handler-cost-ns=5000", NULL},
         {"--forward-framing", "len32", "forward-framing=len32", NULL},
@@ -446,6 +448,7 @@ static const struct bad bads[] = {
         {"--pace-rate", "inf", "> 0 and <= 1000000000"},
         {"--metrics", "localhost:9140", "ADDR:PORT"},
         {"--log-level", "trace", "error, warn, info, debug"},
+        {"--latency-stamps", "on", "off, start, find"},
         {"--drain-timeout", "-5s", "0..1h"},
         {"--test-handler-cost-ns", "1us", "off, or 0..1000000000"},
         {"--forward-framing", "json", "lines, len32"},

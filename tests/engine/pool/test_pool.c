@@ -68,3 +68,66 @@ Test(pool, handler_latency_buckets_cover_every_time)
 	cr_expect_eq(slc_pool_latency_bucket(5000000000ull), 32, "5 s");
 	cr_expect_eq(slc_pool_latency_bucket(UINT64_MAX), SLC_POOL_LATENCY_BUCKETS - 1);
 }
+
+/* The idle callback: while it says something is pending, the worker comes back after the
+ * short park timeout without any work; when it says nothing is, the worker sleeps until
+ * work comes (the long timeout is 10 s: the test's own timeout would end it first). */
+struct idle_count {
+	struct gate g; /* open: gated_handler counts what it handles */
+	_Atomic uint64_t calls;
+	_Atomic bool pending;
+};
+
+static bool
+count_idle(void *vctx, uint32_t worker)
+{
+	struct idle_count *c = vctx;
+
+	(void)worker;
+	atomic_fetch_add(&c->calls, 1);
+	return atomic_load(&c->pending);
+}
+
+static void
+wait_calls(struct idle_count *c, uint64_t want)
+{
+	while (atomic_load(&c->calls) < want)
+		usleep(1000);
+}
+
+Test(pool, idle_pending_comes_back_and_idle_done_sleeps_until_work, .timeout = 8)
+{
+	struct idle_count c = {0};
+	struct slc_pool_cfg cfg = {
+	        .npools = 1,
+	        .workers = 1,
+	        .producers = 1,
+	        .ring_size = 64,
+	        .handler = gated_handler,
+	        .handler_ctx = &c.g,
+	        .idle = count_idle,
+	        .idle_ctx = &c,
+	};
+	struct slc_msg m = {0};
+	struct slc_pool_set *ps;
+	uint64_t n;
+	int err;
+
+	atomic_store(&c.g.open, true);
+	atomic_store(&c.pending, true);
+	ps = slc_pool_set_create(&cfg, &err);
+	cr_assert_not_null(ps);
+	cr_assert_eq(slc_pool_set_start(ps), 0);
+	/* Pending, no work at all: called again and again, every short timeout. */
+	wait_calls(&c, 4);
+	/* Done: the next call is the last until work comes (a submission wakes the worker,
+	 * which handles it, then finds its rings empty again). */
+	atomic_store(&c.pending, false);
+	n = atomic_load(&c.calls);
+	wait_calls(&c, n + 1);
+	cr_assert_eq(slc_pool_try_submit(ps, 0, &m), 0);
+	while (atomic_load(&c.g.handled) < 1)
+		usleep(1000);
+	wait_calls(&c, n + 2);
+	slc_pool_set_destroy(ps);
+}

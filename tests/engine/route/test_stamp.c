@@ -467,7 +467,7 @@ static const char scrape_after[] =
 
 Test(stamp, prom_scrape_sums_label_sets)
 {
-	struct bench_prom_sample s;
+	static struct bench_prom_sample s;
 
 	bench_prom_parse(scrape_before, &s);
 	cr_expect(s.has_processed);
@@ -493,7 +493,7 @@ Test(stamp, prom_scrape_sums_label_sets)
 
 Test(stamp, prom_scrape_without_the_metrics)
 {
-	struct bench_prom_sample s;
+	static struct bench_prom_sample s;
 
 	bench_prom_parse("# nothing here\n\nother_metric 5\n", &s);
 	cr_expect_not(s.has_processed);
@@ -506,7 +506,7 @@ Test(stamp, prom_scrape_without_the_metrics)
 
 Test(stamp, prom_quantiles_of_the_delta)
 {
-	struct bench_prom_sample a, b;
+	static struct bench_prom_sample a, b;
 	double n, p50, p99, p999;
 
 	bench_prom_parse(scrape_before, &a);
@@ -534,7 +534,7 @@ Test(stamp, prom_quantiles_of_the_delta)
 Test(stamp, prom_scrape_keeps_a_bounded_number_of_buckets)
 {
 	static char text[BENCH_PROM_BUCKETS_MAX * 80 + 256];
-	struct bench_prom_sample s;
+	static struct bench_prom_sample s;
 	size_t off = 0;
 
 	for (int i = BENCH_PROM_BUCKETS_MAX + 4; i > 0; i--)
@@ -545,4 +545,77 @@ Test(stamp, prom_scrape_keeps_a_bounded_number_of_buckets)
 	cr_expect(s.lat_truncated);
 	for (uint32_t i = 1; i < s.lat.n; i++)
 		cr_expect_lt(s.lat.le[i - 1], s.lat.le[i]);
+}
+
+/*
+ * sluiced's sparse form (engine/daemon/latency.c): for each bucket of route/lat_hist.h with
+ * samples, the bound below it (no new samples) and its own upper end. n[k] samples of
+ * value v[k] (ascending) for the e2e histogram; the daemon one holds them all at 1 us.
+ */
+static size_t
+sparse_scrape(char *text, size_t cap, const uint64_t *v, const uint64_t *n, uint32_t k)
+{
+	size_t off = 0;
+	uint64_t cum = 0;
+
+	for (uint32_t j = 0; j < k; j++) {
+		uint32_t i = slc_lat_hist_index(v[j]);
+
+		off += (size_t)snprintf(text + off, cap - off,
+		                        BENCH_PROM_LATENCY "_bucket{le=\"%.17g\"} %" PRIu64
+		                                           "\n" BENCH_PROM_LATENCY
+		                                           "_bucket{le=\"%.17g\"} %" PRIu64 "\n",
+		                        (double)slc_lat_hist_highest(i - 1) / 1e9, cum,
+		                        (double)slc_lat_hist_highest(i) / 1e9, cum + n[j]);
+		cum += n[j];
+	}
+	off += (size_t)snprintf(
+	        text + off, cap - off,
+	        BENCH_PROM_LATENCY "_bucket{le=\"+Inf\"} %" PRIu64 "\n" BENCH_PROM_DLATENCY
+	                           "_bucket{le=\"%.17g\"} 0\n" BENCH_PROM_DLATENCY
+	                           "_bucket{le=\"%.17g\"} %" PRIu64 "\n" BENCH_PROM_DLATENCY
+	                           "_bucket{le=\"+Inf\"} %" PRIu64 "\n",
+	        cum, (double)slc_lat_hist_highest(slc_lat_hist_index(1000) - 1) / 1e9,
+	        (double)slc_lat_hist_highest(slc_lat_hist_index(1000)) / 1e9, cum, cum);
+	return off;
+}
+
+static void
+expect_near(double got_s, double want_ns, const char *what)
+{
+	cr_expect(fabs(got_s * 1e9 - want_ns) <= want_ns * 0.01, "%s: %.9g s, want %.0f ns +-1%%",
+	          what, got_s, want_ns);
+}
+
+Test(stamp, prom_sparse_log_linear_buckets_give_quantiles_min_and_max_within_1pct)
+{
+	static struct bench_prom_sample a, b;
+	static char text[4096];
+	static const uint64_t v[] = {1000, 50000, 2000000};
+	static const uint64_t before[] = {10, 0, 0}, after[] = {10, 80, 10};
+	double lo, hi, n;
+
+	sparse_scrape(text, sizeof(text), v, before, 1);
+	bench_prom_parse(text, &a);
+	sparse_scrape(text, sizeof(text), v, after, 3);
+	bench_prom_parse(text, &b);
+	cr_assert(b.has_lat && b.has_dlat);
+	cr_expect_not(b.lat_truncated);
+	/* All of after: 10 at 1 us, 80 at 50 us, 10 at 2 ms. */
+	cr_assert(bench_prom_range(NULL, &b.lat, &lo, &hi));
+	expect_near(lo, 1000, "min");
+	expect_near(hi, 2000000, "max");
+	expect_near(bench_prom_quantile(NULL, &b.lat, 0.5, &n), 50000, "p50");
+	cr_expect(fabs(n - 100) < 1e-9);
+	expect_near(bench_prom_quantile(NULL, &b.lat, 0.999, NULL), 2000000, "p99.9");
+	/* The window after - before has no sample at 1 us: its min is 50 us. */
+	cr_assert(bench_prom_range(&a.lat, &b.lat, &lo, &hi));
+	expect_near(lo, 50000, "window min");
+	expect_near(hi, 2000000, "window max");
+	expect_near(bench_prom_quantile(&a.lat, &b.lat, 0.5, NULL), 50000, "window p50");
+	expect_near(bench_prom_quantile(&a.lat, &b.lat, 0.95, NULL), 2000000, "window p95");
+	expect_near(bench_prom_quantile(&a.dlat, &b.dlat, 0.5, NULL), 1000, "daemon p50");
+	/* Nothing new, or counts that went backwards (a restart): no range. */
+	cr_expect_not(bench_prom_range(&b.lat, &b.lat, &lo, &hi));
+	cr_expect_not(bench_prom_range(&b.lat, &a.lat, &lo, &hi));
 }
