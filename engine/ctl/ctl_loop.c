@@ -33,6 +33,7 @@ struct slc_ctl_loop {
 	uint64_t t0_ns;
 	uint64_t prev_ns; /* 0: no baseline yet */
 	uint64_t ticks;
+	uint64_t reads; /* schedstat reads */
 
 	pthread_mutex_t mu; /* guards the fields below: what readers see */
 	double *weights;
@@ -174,22 +175,31 @@ sample_pools(struct slc_ctl_loop *l, uint64_t dt_ns)
 	for (uint32_t p = 0; p < l->npools; p++) {
 		struct slc_ctl_sample *s = &l->samples[p];
 		double busy = 0, wait = 0, cpu = 0, inflight = 0, completed = 0;
+		uint64_t queued = slc_pool_queued(l->cfg.pools, p);
 
 		for (uint32_t k = 0; k < nw; k++) {
 			uint32_t g = p * nw + k;
 			struct slc_worker *w = slc_pool_set_worker(l->cfg.pools, g);
 			struct worker_prev *pv = &l->prev[g];
-			uint64_t processed, busy_ns, run_ns, wait_ns;
+			uint64_t processed, busy_ns, run_ns, wait_ns, infl;
+			bool idle;
 
 			processed = atomic_load_explicit(&w->st.processed, memory_order_relaxed);
 			busy_ns = atomic_load_explicit(&w->st.busy_ns, memory_order_relaxed);
-			inflight +=
-			        (double)atomic_load_explicit(&w->st.inflight, memory_order_relaxed);
+			infl = atomic_load_explicit(&w->st.inflight, memory_order_relaxed);
+			inflight += (double)infl;
 			completed += (double)(processed - pv->processed);
 			busy += (double)(busy_ns - pv->busy_ns) / dt;
+			/* An idle worker (nothing done, nothing in hand or queued for its pool)
+			 * ran next to nothing: its schedstat is not read, which was most of an
+			 * idle daemon's cost with many workers. The time it did run (its timed
+			 * wake-ups) stays in its counters and lands in the next tick that reads
+			 * them. */
+			idle = pv->fd >= 0 && processed == pv->processed &&
+			       busy_ns == pv->busy_ns && infl == 0 && queued == 0;
 			pv->processed = processed;
 			pv->busy_ns = busy_ns;
-			if (read_schedstat(pv, w, &run_ns, &wait_ns)) {
+			if (!idle && (l->reads++, read_schedstat(pv, w, &run_ns, &wait_ns))) {
 				/* A worker seen for the first time has no earlier figure: no delta. */
 				if (pv->cpu_ns != 0 || pv->wait_ns != 0) {
 					cpu += (double)(run_ns - pv->cpu_ns) / dt;
@@ -266,6 +276,7 @@ slc_ctl_loop_step(struct slc_ctl_loop *l)
 	l->st.changes += changed == 1;
 	l->st.publish_errors += perr != 0;
 	l->st.last_reason = res.reason;
+	l->st.schedstat_reads = l->reads;
 	pthread_mutex_unlock(&l->mu);
 	if (l->cfg.on_tick != NULL) {
 		t = (struct slc_ctl_loop_tick){

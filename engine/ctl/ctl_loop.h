@@ -66,6 +66,7 @@ struct slc_ctl_loop_stats {
 	uint64_t changes;        /* ticks that moved weight */
 	uint64_t publish_errors; /* tables that could not be built (counted, weights kept) */
 	enum slc_ctl_reason last_reason;
+	uint64_t schedstat_reads; /* workers' schedstat files read (idle workers are skipped) */
 };
 
 struct slc_ctl_loop;

@@ -196,6 +196,76 @@ Test(ctl_loop, thread_moves_weight_to_the_faster_pool_and_publishes, .timeout = 
 	free(sh);
 }
 
+/*
+ * An idle daemon's controller reads no worker's schedstat (with hundreds of workers those
+ * reads were most of its idle cost); a worker with work queued or done is read again.
+ */
+Test(ctl_loop, idle_workers_schedstat_is_not_read)
+{
+	struct gated g = {.open = true};
+	struct slc_pool_cfg pc = {.npools = 2,
+	                          .workers = 2,
+	                          .producers = 1,
+	                          .ring_size = 1024,
+	                          .handler = gated_handler,
+	                          .handler_ctx = &g};
+	struct slc_ctl_loop_cfg lc = {.interval_ms = 10};
+	struct slc_ctl_loop_stats st;
+	struct slc_msg m[10];
+	struct slc_pool_set *ps;
+	struct slc_ctl_loop *l;
+	uint64_t reads;
+	int err;
+
+	ps = slc_pool_set_create(&pc, &err);
+	cr_assert_not_null(ps);
+	lc.pools = ps;
+	slc_ctl_params_default(&lc.params);
+	l = slc_ctl_loop_create(&lc, &err);
+	cr_assert_not_null(l, "%d", err);
+	cr_assert_eq(slc_pool_set_start(ps), 0);
+	/* Every worker's file is opened once it runs (its tid is known). */
+	for (int i = 0; i < 20000; i++) {
+		bool all = true;
+
+		for (uint32_t k = 0; k < 4; k++)
+			all = all && atomic_load(&slc_pool_set_worker(ps, k)->tid) != 0;
+		if (all)
+			break;
+		usleep(500);
+	}
+	/* The baseline reads all four (and opens their files); idle ticks read none. */
+	cr_assert_eq(slc_ctl_loop_step(l), 0);
+	slc_ctl_loop_stats(l, &st);
+	cr_assert_eq(st.schedstat_reads, 0u, "stats are published by ticks, not the baseline");
+	for (int i = 0; i < 10; i++)
+		cr_assert_geq(slc_ctl_loop_step(l), 0);
+	slc_ctl_loop_stats(l, &st);
+	cr_expect_eq(st.schedstat_reads, 4u, "idle workers were read: %llu",
+	             (unsigned long long)st.schedstat_reads);
+
+	/* Pool 0 gets work: the worker that did it is read on the next tick, and no other
+	 * (its pool's queue is empty again by then). */
+	memset(m, 0, sizeof(m));
+	reads = st.schedstat_reads;
+	for (int i = 0; i < 10; i++)
+		cr_assert_eq(slc_pool_submit(ps, 0, &m[i], 1000), 0);
+	for (int i = 0;
+	     i < 20000 && atomic_load(&slc_pool_set_worker(ps, 0)->st.processed) +
+	                                  atomic_load(&slc_pool_set_worker(ps, 1)->st.processed) <
+	                          10;
+	     i++)
+		usleep(500);
+	wait_handled(&g.handled, 10);
+	cr_assert_geq(slc_ctl_loop_step(l), 0);
+	slc_ctl_loop_stats(l, &st);
+	cr_expect_geq(st.schedstat_reads, reads + 1, "the worker that worked was not read");
+	cr_expect_leq(st.schedstat_reads, reads + 2, "pool 1's idle workers were read");
+
+	slc_ctl_loop_destroy(l);
+	slc_pool_set_destroy(ps);
+}
+
 Test(ctl_loop, create_refuses_bad_configuration)
 {
 	struct slc_pool_cfg pc = {.npools = 2,
