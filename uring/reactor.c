@@ -253,9 +253,13 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 	        cfg->reasm_bytes != 0 ? cfg->reasm_bytes : (uint64_t)r->tcp_nbufs * r->tcp_buf_size;
 	if (r->cfg.evict_idle_ms == 0)
 		r->cfg.evict_idle_ms = 1000;
-	/* At least one frame of max_frame bytes (and its CR) must fit. */
+	/* At least one frame of max_frame bytes (and its CR) must fit: that much is the
+	 * reserve, which a frame that cannot grow otherwise takes (slc_reasm_grow); the rest
+	 * is shared by frames that start small and grow. */
 	if (r->heap_budget[HEAP_REASM] < (uint64_t)cfg->max_frame + 1)
 		r->heap_budget[HEAP_REASM] = (uint64_t)cfg->max_frame + 1;
+	r->heap_budget[HEAP_RESERVE] = (uint64_t)cfg->max_frame + 1;
+	r->heap_budget[HEAP_REASM] -= r->heap_budget[HEAP_RESERVE];
 	/* What waiting connections received before their receive was cancelled: at most what
 	 * the receive buffers held at the time, and rarely more than a few KiB each. */
 	r->heap_budget[HEAP_STASH] = (uint64_t)r->tcp_nbufs * r->tcp_buf_size;
@@ -276,7 +280,7 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 	                                                     r->tcp_buf_size / sizeof(struct pend));
 	r->heap_nchunks = (uint32_t)((r->heap_budget[HEAP_REASM] + r->heap_budget[HEAP_STASH]) /
 	                             HEAP_CHUNK_MIN) +
-	                  64;
+	                  64 + 1; /* 1: the reserve */
 	if (r->heap_nchunks > SLC_MSG_REF_MASK + 1 - r->tcp_nbufs - r->udp_nbufs)
 		r->heap_nchunks = SLC_MSG_REF_MASK + 1 - r->tcp_nbufs - r->udp_nbufs;
 	nrefs = r->tcp_nbufs + r->udp_nbufs + r->heap_nchunks;

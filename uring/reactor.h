@@ -62,9 +62,13 @@ struct slc_reactor;
  * max_conns.
  *
  * No connection can hold the others up. A frame that straddles receive buffers is copied
- * into heap memory reserved for its whole length (a counted frame) or for max_frame + 1
- * bytes (an LF frame), so a frame that has begun can always complete. A connection that
- * finds no room pauses at the frame's start; whatever it received meanwhile is copied out
+ * into heap memory reserved for its whole length (a counted frame), or (an LF frame) into
+ * a chunk of twice its first piece that doubles as the frame grows, up to max_frame + 1.
+ * max_frame + 1 bytes of reasm_bytes are a reserve that one frame at a time takes when
+ * the rest is spent, so a frame that has begun can always complete: one that cannot grow
+ * pauses, keeping what it has, until the reserve or other memory comes back. A connection
+ * that finds no room for a new frame pauses at the frame's start; whatever it received
+ * meanwhile is copied out
  * of the shared receive buffers when small (so that a few bytes never keep a buffer from
  * the kernel), and it tries again, in order with the others, whenever heap memory is
  * freed. While any connection waits so, a partial frame whose peer sent nothing for a
@@ -146,14 +150,16 @@ struct slc_listener_stats {
 struct slc_reactor_stats {
 	_Atomic uint64_t loops;
 	_Atomic uint64_t cqes;
-	_Atomic uint64_t rearms;        /* multishot receives armed again after ending */
-	_Atomic uint64_t buf_exhausted; /* a receive ended because the buffer ring ran dry */
-	_Atomic uint64_t cq_overflow;   /* the kernel's overflow counter, copied each loop */
-	_Atomic uint64_t paused;        /* connections paused now */
-	_Atomic uint64_t pauses;        /* times a connection paused */
-	_Atomic uint64_t starved;       /* connections waiting for buffers now */
-	_Atomic uint64_t reassembled;   /* frames copied because they straddled buffers */
-	_Atomic uint64_t buffers_free;  /* TCP buffers the kernel can fill now */
+	_Atomic uint64_t rearms;           /* multishot receives armed again after ending */
+	_Atomic uint64_t buf_exhausted;    /* a receive ended because the buffer ring ran dry */
+	_Atomic uint64_t cq_overflow;      /* the kernel's overflow counter, copied each loop */
+	_Atomic uint64_t paused;           /* connections paused now */
+	_Atomic uint64_t pauses;           /* times a connection paused */
+	_Atomic uint64_t starved;          /* connections waiting for buffers now */
+	_Atomic uint64_t reassembled;      /* frames copied because they straddled buffers */
+	_Atomic uint64_t reasm_grown;      /* partial LF frames moved to a larger chunk */
+	_Atomic uint64_t reasm_grow_waits; /* ... that found no room and waited for it */
+	_Atomic uint64_t buffers_free;     /* TCP buffers the kernel can fill now */
 	_Atomic uint64_t heap_bytes;    /* reassembly and stash memory in use now (reasm_bytes) */
 	_Atomic uint64_t heap_waiting;  /* connections waiting for that memory now */
 	_Atomic uint64_t stashed_bytes; /* bytes of paused connections copied out of buffers */
