@@ -413,6 +413,18 @@ slc_reactor_features_str(const struct slc_reactor *r)
 	return r->features_str;
 }
 
+size_t
+slc_reactor_conn_bytes(uint32_t ack_window)
+{
+	/* conns, conn_free_ids, waitq and waitq_spare (up to twice: a power of two). */
+	size_t n = sizeof(struct conn) + sizeof(uint32_t) + 2 * 2 * sizeof(uint32_t);
+
+	if (ack_window != 0)
+		n += sizeof(struct ack_conn) + slc_ack_window_words(ack_window) * sizeof(uint64_t) +
+		     sizeof(uint32_t); /* ack_queue */
+	return n;
+}
+
 int
 slc_reactor_start(struct slc_reactor *r)
 {

@@ -5,6 +5,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -228,6 +229,12 @@ uint32_t slc_reactor_id(const struct slc_reactor *r);
 
 /* One line naming the io_uring features in use and any that the kernel refused. */
 const char *slc_reactor_features_str(const struct slc_reactor *r);
+
+/* Bytes a reactor allocates per connection slot (cfg.max_conns of them, touched at
+ * create): the slot and its places in the wait queue and the free list, and with
+ * ack_window != 0 (a listener with acks) the ack state and window bits. Idle connections
+ * cost nothing more of the process's memory (tests/daemon/test_conns.c measures it). */
+size_t slc_reactor_conn_bytes(uint32_t ack_window);
 
 /* Starts the reactor's thread. Returns 0 or -errno from pthread_create. */
 int slc_reactor_start(struct slc_reactor *r);

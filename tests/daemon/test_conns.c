@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT */
+/* test_conns.c: many idle connections cost little, do not slow a new client, and give
+ * every descriptor and byte back when they close (issue 20). */
+/*
+ * 10,000 idle TCP connections, opened from several loopback source addresses (the
+ * perf/bench_conns.sh script runs the same scene at 100,000): the daemon's resident set
+ * grows by at most 2 KiB per connection, a new client's lines all arrive meanwhile, and
+ * once the clients close, the daemon holds as many descriptors as before they came and no
+ * connection or reassembly byte is left.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon_proc.h"
+#include "reactor.h"
+
+/* Sanitizer builds keep a shadow of every allocation: fewer connections, same checks. */
+#ifdef SLC_SANITIZED
+#define NCONNS 2000
+#else
+#define NCONNS 10000
+#endif
+#define CONN_BYTES_MAX 2048 /* the issue's bound on resident memory per idle connection */
+#define NSRC           4    /* source addresses 127.0.0.2 .. 127.0.0.(1 + NSRC) */
+
+/* The daemon's resident set, from /proc (what the kernel counts, allocator or not). */
+static uint64_t
+rss_bytes(pid_t pid)
+{
+	char path[64];
+	unsigned long long size = 0, resident = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+	f = fopen(path, "r");
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	cr_assert_eq(fscanf(f, "%llu %llu", &size, &resident), 2);
+	fclose(f);
+	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static uint32_t
+fd_count(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	uint32_t n = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	dir = opendir(path);
+	cr_assert_not_null(dir, "%s: %s", path, strerror(errno));
+	while ((e = readdir(dir)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
+/* A TCP connection from 127.0.0.(2 + i % NSRC), as a client behind many addresses would
+ * make: one source address has fewer ephemeral ports than the perf script's 100,000. */
+static int
+connect_from(uint32_t i, uint16_t port)
+{
+	struct sockaddr_in src = {.sin_family = AF_INET,
+	                          .sin_addr.s_addr = htonl(0x7f000002u + i % NSRC)};
+	struct sockaddr_in dst = {.sin_family = AF_INET,
+	                          .sin_port = htons(port),
+	                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0 ||
+	    connect(fd, (struct sockaddr *)&dst, sizeof(dst)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Room for the test's descriptors and the daemon's (which inherits the limit). */
+static void
+raise_nofile(rlim_t want)
+{
+	struct rlimit rl;
+
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = want;
+	if (rl.rlim_max < want)
+		rl.rlim_max = want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		cr_skip_test("RLIMIT_NOFILE cannot be raised to %llu: %s", (unsigned long long)want,
+		             strerror(errno));
+}
+
+/* Starts the daemon for up to max_conns connections, and opens and closes one connection:
+ * what the first one touches once (the accept path, the metrics endpoint's first scrape)
+ * is not a per-connection cost. */
+static void
+start_daemon(struct dproc *d, uint32_t max_conns)
+{
+	char maxc[16];
+	const char *args[] = {"--listen",    "tcp://127.0.0.1:0?framing=lines",
+	                      "--sink",      "null",
+	                      "--metrics",   "127.0.0.1:0",
+	                      "--max-conns", maxc,
+	                      NULL};
+	const char *const none[] = {NULL};
+	int fd;
+
+	snprintf(maxc, sizeof(maxc), "%u", max_conns);
+	dproc_start(d, args);
+	fd = connect_from(0, d->port[0]);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(dproc_metric_wait(d, "sluice_connections_open", none, 1, 10000), 1);
+	close(fd);
+	dproc_metric_wait(d, "sluice_connections_closed_total", none, 1, 10000);
+}
+
+/*
+ * A connection's slot is allocated and touched at start for each of --max-conns, so the
+ * resident cost of a connection shows in two parts: the daemon sized for NCONNS against one
+ * sized for 16, both idle, and the growth while NCONNS connections open. Their sum per
+ * connection is what an idle connection costs.
+ */
+Test(conns, ten_thousand_idle_connections_cost_little_and_come_back, .timeout = 240)
+{
+	const char *const none[] = {NULL};
+	enum { LINES = 2000 };
+	int *fds = calloc(NCONNS, sizeof(int));
+	uint64_t rss_small, rss0, rss1, per_conn, open_now;
+	uint32_t fds0, fds_end = 0;
+	char line[100];
+	struct dproc d;
+	int fresh, rc;
+
+	cr_assert_not_null(fds);
+	raise_nofile(NCONNS + 1024);
+	start_daemon(&d, 16);
+	rss_small = rss_bytes(d.pid);
+	cr_assert_eq(dproc_stop(&d), 0, "%s", d.log);
+	start_daemon(&d, NCONNS + 16);
+	fds0 = fd_count(d.pid);
+	rss0 = rss_bytes(d.pid);
+
+	for (uint32_t i = 0; i < NCONNS; i++) {
+		fds[i] = connect_from(i, d.port[0]);
+		cr_assert_geq(fds[i], 0, "connect %u: %s", i, strerror(errno));
+		if (i % 1000 == 999)
+			dproc_log_pump(&d);
+	}
+	open_now = dproc_metric_wait(&d, "sluice_connections_open", none, NCONNS, 60000);
+	cr_assert_eq(open_now, NCONNS, "%llu of %u connections open:\n%s",
+	             (unsigned long long)open_now, NCONNS, d.log);
+	rss1 = rss_bytes(d.pid);
+	per_conn = rss1 > rss_small ? (rss1 - rss_small) / NCONNS : 0;
+	cr_log_info("%u idle connections: resident set %llu (--max-conns 16), %llu (--max-conns "
+	            "%u), %llu (%u open): %llu bytes per connection",
+	            NCONNS, (unsigned long long)rss_small, (unsigned long long)rss0, NCONNS + 16,
+	            (unsigned long long)rss1, NCONNS, (unsigned long long)per_conn);
+	cr_expect_gt(rss1, rss_small, "the slots and connections cost something");
+	cr_expect_leq(per_conn, CONN_BYTES_MAX, "%llu resident bytes per idle connection",
+	              (unsigned long long)per_conn);
+	/* What the reactor allocates per slot, without and with acks (window 1024). */
+	cr_log_info("a connection slot: %zu bytes, %zu with acks", slc_reactor_conn_bytes(0),
+	            slc_reactor_conn_bytes(1024));
+	cr_expect_leq(slc_reactor_conn_bytes(1024), CONN_BYTES_MAX);
+	cr_expect_eq(fd_count(d.pid), fds0 + NCONNS, "one descriptor per connection");
+	/* A new client meanwhile: every line arrives. */
+	fresh = connect_from(NCONNS, d.port[0]);
+	cr_assert_geq(fresh, 0);
+	memset(line, 'x', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\n';
+	for (uint32_t i = 0; i < LINES; i++)
+		cr_assert_eq(dproc_send_all(fresh, line, sizeof(line)), 0);
+	cr_expect_eq(dproc_metric_wait(&d, "sluice_received_messages_total", none, LINES, 30000),
+	             LINES);
+	close(fresh);
+
+	for (uint32_t i = 0; i < NCONNS; i++)
+		close(fds[i]);
+	dproc_metric_wait(&d, "sluice_connections_closed_total", none, NCONNS + 2, 60000);
+	cr_expect_eq(dproc_metric_now(&d, "sluice_connections_open", none), 0);
+	cr_expect_eq(dproc_metric_now(&d, "sluice_reactor_reassembly_bytes", none), 0);
+	/* The slots' sockets are closed once their receives' last completions are in: wait
+	 * for the count rather than for a time. */
+	for (uint32_t tries = 0; tries < 200; tries++) {
+		fds_end = fd_count(d.pid);
+		if (fds_end == fds0)
+			break;
+		dproc_metric_wait(&d, "sluice_connections_open", none, UINT64_MAX, 50);
+	}
+	cr_expect_eq(fds_end, fds0, "%u descriptors after every client closed, %u before", fds_end,
+	             fds0);
+	rc = dproc_stop(&d);
+	cr_expect_eq(rc, 0, "exit status %d:\n%s", rc, d.log);
+	free(fds);
+}
