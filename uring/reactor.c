@@ -40,12 +40,13 @@ features_describe(struct slc_reactor *r, const char *refused)
 {
 	snprintf(r->features_str, sizeof(r->features_str),
 	         "io_uring: defer_taskrun=%s bundles=%s incremental_buffers=%s "
-	         "registered_ring_fd=%s fixed_files=no (multishot receives hold the file)%s%s",
+	         "registered_ring_fd=%s fixed_files=no (multishot receives hold the file) "
+	         "receive_self_check=%s%s%s",
 	         r->features & SLC_REACTOR_F_DEFER ? "yes" : "no",
 	         r->features & SLC_REACTOR_F_BUNDLE ? "yes" : "no",
 	         r->features & SLC_REACTOR_F_INC ? "yes" : "no",
-	         r->features & SLC_REACTOR_F_RING_FD ? "yes" : "no", refused[0] ? "; " : "",
-	         refused);
+	         r->features & SLC_REACTOR_F_RING_FD ? "yes" : "no",
+	         r->selfcheck != NULL ? r->selfcheck : "not-run", refused[0] ? "; " : "", refused);
 }
 
 /* Runs on the reactor's thread (SINGLE_ISSUER makes the creating thread the submitter). */
@@ -54,7 +55,7 @@ reactor_setup_ring(struct slc_reactor *r)
 {
 	struct io_uring_params p = {0};
 	unsigned sq = r->cfg.sq_entries ? r->cfg.sq_entries : 256;
-	char refused[160] = "";
+	char refused[256] = "";
 	size_t rl = 0;
 	int rc;
 
@@ -94,6 +95,10 @@ reactor_setup_ring(struct slc_reactor *r)
 		}
 	}
 
+	/* Before the TCP ring is registered: the check may switch incremental buffers off. */
+	rc = slc_selfcheck(r, refused, sizeof(refused), &rl);
+	if (rc != 0)
+		return rc;
 	rc = slc_bufring_setup(r, refused, sizeof(refused), &rl);
 	if (rc != 0)
 		return rc;
@@ -411,6 +416,12 @@ const char *
 slc_reactor_features_str(const struct slc_reactor *r)
 {
 	return r->features_str;
+}
+
+uint32_t
+slc_reactor_features(const struct slc_reactor *r)
+{
+	return r->features;
 }
 
 size_t

@@ -177,13 +177,28 @@ struct slc_reactor_ops {
 	void *ctx;
 };
 
-/* Features a reactor uses when the kernel has them; a cfg can switch them off. */
+/*
+ * Features a reactor uses when the kernel has them; a cfg can switch them off. Receive
+ * bundles and incremental buffers must also pass a start-up self-check (uring/selfcheck.c:
+ * a sequence-checked loopback transfer), which switches off one that garbles the bytes
+ * and says so in a log line and in slc_reactor_features_str.
+ */
 enum {
 	SLC_REACTOR_F_BUNDLE = 1u << 0,  /* receive bundles (6.10) */
 	SLC_REACTOR_F_INC = 1u << 1,     /* incremental buffer consumption (6.12) */
 	SLC_REACTOR_F_RING_FD = 1u << 2, /* registered ring fd */
 	SLC_REACTOR_F_DEFER = 1u << 3,   /* SINGLE_ISSUER | DEFER_TASKRUN */
+	SLC_REACTOR_F__COUNT = 4,
 };
+
+/* cfg.selfcheck_fault: garbled even with neither bundles nor incremental buffers. */
+#define SLC_SELFCHECK_FAULT_PLAIN (1u << 31)
+
+/* The features' names, by bit (--uring-features and the metrics use them). */
+#define SLC_REACTOR_FEATURE_NAMES                                              \
+	{                                                                      \
+		"bundle", "incremental", "registered-ring-fd", "defer-taskrun" \
+	}
 
 struct slc_reactor_cfg {
 	uint32_t id;                /* 0..255: goes into every message's ref */
@@ -206,6 +221,9 @@ struct slc_reactor_cfg {
 	uint32_t sq_entries;      /* 0: 256 */
 	uint32_t ack_window;      /* acks: W, a power of two <= SLC_ACK_WINDOW_MAX; 0: default */
 	uint32_t features_off;    /* SLC_REACTOR_F_* not to use even if the kernel has them */
+	uint32_t selfcheck_fault; /* tests: the self-check's bytes come back garbled whenever
+	                             it runs with any of these SLC_REACTOR_F_* on (or always,
+	                             with SLC_SELFCHECK_FAULT_PLAIN); 0 in use */
 	const struct slc_listener_cfg *listeners;
 	uint32_t nlisteners;
 	struct slc_reactor_ops ops;
@@ -216,8 +234,9 @@ struct slc_reactor_cfg {
 /*
  * Sets up the ring, the buffer rings and the listening sockets (bound and listening when
  * this returns, so a client may connect before slc_reactor_start). Returns NULL with *err:
- * -EINVAL (bad cfg), -ENOMEM, -EADDRINUSE and other bind/listen errors, or the error of
- * io_uring_queue_init.
+ * -EINVAL (bad cfg), -ENOMEM, -EADDRINUSE and other bind/listen errors, the error of
+ * io_uring_queue_init, or -EIO: the receive self-check found bytes garbled even without
+ * bundles and incremental buffers.
  */
 struct slc_reactor *slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err);
 
@@ -227,8 +246,12 @@ uint16_t slc_reactor_listener_port(const struct slc_reactor *r, uint32_t i);
 /* The id the reactor was created with (cfg.id). */
 uint32_t slc_reactor_id(const struct slc_reactor *r);
 
-/* One line naming the io_uring features in use and any that the kernel refused. */
+/* One line naming the io_uring features in use and any that the kernel refused or the
+ * self-check switched off. */
 const char *slc_reactor_features_str(const struct slc_reactor *r);
+
+/* The SLC_REACTOR_F_* in use. */
+uint32_t slc_reactor_features(const struct slc_reactor *r);
 
 /* Bytes a reactor allocates per connection slot (cfg.max_conns of them, touched at
  * create): the slot and its places in the wait queue and the free list, and with

@@ -23,7 +23,8 @@
  * here, so that the compiler inlines what it inlined when this was one file.
  *
  * The functions declared here return nothing or what their comment says; none reports an
- * errno except slc_bufring_setup and slc_listener_open (0 or -errno).
+ * errno except slc_bufring_setup, slc_bufring_register, slc_selfcheck and
+ * slc_listener_open (their comments say which).
  */
 
 #include <liburing.h>
@@ -204,6 +205,7 @@ struct slc_reactor {
 	struct io_uring ring;
 	bool ring_ok;           /* ring set up: destroy tears it down */
 	uint32_t features;      /* SLC_REACTOR_F_* in use */
+	const char *selfcheck;  /* the start-up check's outcome, for features_str (selfcheck.c) */
 	char features_str[512]; /* slc_reactor_features_str */
 	pthread_t thread;       /* runs the loop */
 	bool thread_running;    /* created and not yet joined */
@@ -434,6 +436,13 @@ buf_unref(struct slc_reactor *r, uint32_t ref, uint32_t n)
 	}
 }
 
+/* Registers a provided-buffer ring of entries (a power of two) as group bgid, with flags
+ * (IOU_PBUF_RING_INC or 0); its memory is the caller's to free (slc_bufring_region_free).
+ * NULL with *err set to -ENOMEM or the error of io_uring_register_buf_ring. */
+struct io_uring_buf_ring *slc_bufring_register(struct slc_reactor *r, uint32_t entries,
+                                               uint16_t bgid, uint16_t flags, size_t *len,
+                                               int *err);
+
 /* Memory for buffers and buffer rings: on the reactor's node, populated now. */
 void *slc_bufring_region_alloc(struct slc_reactor *r, size_t len);
 void slc_bufring_region_free(struct slc_reactor *r, void *p, size_t len);
@@ -562,6 +571,20 @@ bool slc_reasm_unpin(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32
                      uint32_t len);
 /* Once a tick while connections wait for heap memory: evicts idle partial frames. */
 void slc_reasm_evict_idle(struct slc_reactor *r);
+
+/* ---- the receive path's start-up check (selfcheck.c) ---------------------------------- */
+
+/* Before the TCP buffer ring is set up: a loopback transfer through receive bundles and
+ * incremental buffers; one that garbles it is switched off (logged, and named in refused
+ * at *rl). 0, or -EIO when even plain buffers garble it. */
+int slc_selfcheck(struct slc_reactor *r, char *refused, size_t refused_size, size_t *rl);
+
+/* ---- the receive path's start-up check (selfcheck.c) ------------------------------- */
+
+/* Before the TCP buffer ring is set up: a loopback transfer through receive bundles and
+ * incremental buffers; one that garbles it is switched off (logged, and named in refused
+ * at *rl). 0, or -EIO when even plain buffers garble it. */
+int slc_selfcheck(struct slc_reactor *r, char *refused, size_t refused_size, size_t *rl);
 
 /* ---- listeners (listen.c) ----------------------------------------------------------- */
 
