@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # bench_conns.sh: 100,000 idle TCP connections into sluiced (issue 20): resident bytes per
-# connection, a client's rate meanwhile against none, and every descriptor back after.
+# connection, a client's rate meanwhile against none, and every connection back after.
 #
 #   perf/bench_conns.sh [--build DIR] [bench_conns options...]
 #   perf/bench_conns.sh --csv                      (100,000 connections)

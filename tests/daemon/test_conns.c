@@ -3,17 +3,15 @@
  * every descriptor and byte back when they close; --uring-features chooses the receive
  * path's io_uring features, which the log and a metric name (issue 20). */
 /*
- * 10,000 idle TCP connections, opened from several loopback source addresses (the
- * perf/bench_conns.sh script runs the same scene at 100,000): the daemon's resident set
+ * 10,000 idle TCP connections (perf/bench_conns.sh runs the same scene at 100,000, from
+ * several loopback source addresses, which 10,000 do not need): the daemon's resident set
  * grows by at most 2 KiB per connection, a new client's lines all arrive meanwhile, and
  * once the clients close, the daemon holds as many descriptors as before they came and no
  * connection or reassembly byte is left.
  */
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,23 +29,6 @@
 #define NCONNS 10000
 #endif
 #define CONN_BYTES_MAX 2048 /* the issue's bound on resident memory per idle connection */
-#define NSRC           4    /* source addresses 127.0.0.2 .. 127.0.0.(1 + NSRC) */
-
-/* The daemon's resident set, from /proc (what the kernel counts, allocator or not). */
-static uint64_t
-rss_bytes(pid_t pid)
-{
-	char path[64];
-	unsigned long long size = 0, resident = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
-	f = fopen(path, "r");
-	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-	cr_assert_eq(fscanf(f, "%llu %llu", &size, &resident), 2);
-	fclose(f);
-	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
 
 static uint32_t
 fd_count(pid_t pid)
@@ -66,42 +47,42 @@ fd_count(pid_t pid)
 	return n;
 }
 
-/* The daemon's descriptor count once it is want, or after 10 s of waiting for it: sockets
- * close once their receives' last completions are in, and a scrape's connection comes and
- * goes. Waits on the count, scraping (50 ms apart) meanwhile. */
+/* The daemon's descriptor count once it is in [want - 1, want + 1], or after 10 s of
+ * waiting for it: sockets close once their receives' last completions are in. One either
+ * way is the metrics endpoint's own connection, which the scrapes that read the counters
+ * open and which may or may not be closed yet when the count is taken; a descriptor kept
+ * per connection would be thousands. Waits on the count, scraping (50 ms apart). */
 static uint32_t
 fds_wait(struct dproc *d, uint32_t want)
 {
 	const char *const none[] = {NULL};
 	uint32_t n = fd_count(d->pid);
 
-	for (uint32_t tries = 0; tries < 200 && n != want; tries++) {
+	for (uint32_t tries = 0; tries < 200 && (n + 1 < want || n > want + 1); tries++) {
 		dproc_metric_wait(d, "sluice_connections_open", none, UINT64_MAX, 50);
 		n = fd_count(d->pid);
 	}
 	return n;
 }
 
-/* A TCP connection from 127.0.0.(2 + i % NSRC), as a client behind many addresses would
- * make: one source address has fewer ephemeral ports than the perf script's 100,000. */
-static int
-connect_from(uint32_t i, uint16_t port)
+/* The daemon's descriptor count once it has stayed the same for five counts in a row,
+ * 50 ms of scraping apart: the first connection's socket closes once its receive's last
+ * completion is in, and some descriptors are opened at the first scrape or connection. */
+static uint32_t
+fds_settled(struct dproc *d)
 {
-	struct sockaddr_in src = {.sin_family = AF_INET,
-	                          .sin_addr.s_addr = htonl(0x7f000002u + i % NSRC)};
-	struct sockaddr_in dst = {.sin_family = AF_INET,
-	                          .sin_port = htons(port),
-	                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	const char *const none[] = {NULL};
+	uint32_t n = fd_count(d->pid), same = 0;
 
-	if (fd < 0)
-		return -1;
-	if (bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0 ||
-	    connect(fd, (struct sockaddr *)&dst, sizeof(dst)) != 0) {
-		close(fd);
-		return -1;
+	for (uint32_t tries = 0; tries < 200 && same < 5; tries++) {
+		uint32_t m;
+
+		dproc_metric_wait(d, "sluice_connections_open", none, UINT64_MAX, 50);
+		m = fd_count(d->pid);
+		same = m == n ? same + 1 : 0;
+		n = m;
 	}
-	return fd;
+	return n;
 }
 
 /* Room for the test's descriptors and the daemon's (which inherits the limit). */
@@ -138,7 +119,7 @@ start_daemon(struct dproc *d, uint32_t max_conns)
 
 	snprintf(maxc, sizeof(maxc), "%u", max_conns);
 	dproc_start(d, args);
-	fd = connect_from(0, d->port[0]);
+	fd = dproc_connect(d->port[0]);
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(dproc_metric_wait(d, "sluice_connections_open", none, 1, 10000), 1);
 	close(fd);
@@ -165,22 +146,14 @@ Test(conns, ten_thousand_idle_connections_cost_little_and_come_back, .timeout = 
 	cr_assert_not_null(fds);
 	raise_nofile(NCONNS + 1024);
 	start_daemon(&d, 16);
-	rss_small = rss_bytes(d.pid);
+	rss_small = dproc_metric_now(&d, "sluice_process_resident_bytes", none);
 	cr_assert_eq(dproc_stop(&d), 0, "%s", d.log);
 	start_daemon(&d, NCONNS + 16);
-	/* The fewest of a few counts: a scrape's connection may be open at any one of them. */
-	fds0 = fd_count(d.pid);
-	for (uint32_t i = 0; i < 10; i++) {
-		uint32_t n;
-
-		dproc_metric_wait(&d, "sluice_connections_open", none, UINT64_MAX, 50);
-		n = fd_count(d.pid);
-		fds0 = n < fds0 ? n : fds0;
-	}
-	rss0 = rss_bytes(d.pid);
+	fds0 = fds_settled(&d);
+	rss0 = dproc_metric_now(&d, "sluice_process_resident_bytes", none);
 
 	for (uint32_t i = 0; i < NCONNS; i++) {
-		fds[i] = connect_from(i, d.port[0]);
+		fds[i] = dproc_connect(d.port[0]);
 		cr_assert_geq(fds[i], 0, "connect %u: %s", i, strerror(errno));
 		if (i % 1000 == 999)
 			dproc_log_pump(&d);
@@ -188,7 +161,7 @@ Test(conns, ten_thousand_idle_connections_cost_little_and_come_back, .timeout = 
 	open_now = dproc_metric_wait(&d, "sluice_connections_open", none, NCONNS, 60000);
 	cr_assert_eq(open_now, NCONNS, "%llu of %u connections open:\n%s",
 	             (unsigned long long)open_now, NCONNS, d.log);
-	rss1 = rss_bytes(d.pid);
+	rss1 = dproc_metric_now(&d, "sluice_process_resident_bytes", none);
 	per_conn = rss1 > rss_small ? (rss1 - rss_small) / NCONNS : 0;
 	cr_log_info("%u idle connections: resident set %llu (--max-conns 16), %llu (--max-conns "
 	            "%u), %llu (%u open): %llu bytes per connection",
@@ -202,10 +175,10 @@ Test(conns, ten_thousand_idle_connections_cost_little_and_come_back, .timeout = 
 	            slc_reactor_conn_bytes(1024));
 	cr_expect_leq(slc_reactor_conn_bytes(1024), CONN_BYTES_MAX);
 	fds_end = fds_wait(&d, fds0 + NCONNS);
-	cr_expect_eq(fds_end, fds0 + NCONNS, "%u descriptors with %u connections open, %u before",
-	             fds_end, NCONNS, fds0);
+	cr_expect(fds_end + 1 >= fds0 + NCONNS && fds_end <= fds0 + NCONNS + 1,
+	          "%u descriptors with %u connections open, %u before", fds_end, NCONNS, fds0);
 	/* A new client meanwhile: every line arrives. */
-	fresh = connect_from(NCONNS, d.port[0]);
+	fresh = dproc_connect(d.port[0]);
 	cr_assert_geq(fresh, 0);
 	memset(line, 'x', sizeof(line) - 1);
 	line[sizeof(line) - 1] = '\n';
@@ -221,8 +194,8 @@ Test(conns, ten_thousand_idle_connections_cost_little_and_come_back, .timeout = 
 	cr_expect_eq(dproc_metric_now(&d, "sluice_connections_open", none), 0);
 	cr_expect_eq(dproc_metric_now(&d, "sluice_reactor_reassembly_bytes", none), 0);
 	fds_end = fds_wait(&d, fds0);
-	cr_expect_eq(fds_end, fds0, "%u descriptors after every client closed, %u before", fds_end,
-	             fds0);
+	cr_expect_leq(fds_end, fds0 + 1, "%u descriptors after every client closed, %u before",
+	              fds_end, fds0);
 	rc = dproc_stop(&d);
 	cr_expect_eq(rc, 0, "exit status %d:\n%s", rc, d.log);
 	free(fds);
@@ -258,7 +231,7 @@ features_case(const char *features, const char *line_has, uint64_t bundle)
 	}
 	cr_expect(strstr(d.log, line_has) != NULL, "no \"%s\" in:\n%s", line_has, d.log);
 	cr_expect_eq(dproc_metric_now(&d, "sluice_reactor_uring_feature", f_bundle), bundle);
-	fd = connect_from(0, d.port[0]);
+	fd = dproc_connect(d.port[0]);
 	cr_assert_geq(fd, 0);
 	memset(line, 'y', sizeof(line) - 1);
 	line[sizeof(line) - 1] = '\n';
