@@ -200,7 +200,12 @@ sc_transfer(struct slc_reactor *r, uint32_t feats)
 	close(cfd);
 	close(sfd);
 	cfd = sfd = -1;
-	/* The receive ends with the socket; its last completion comes before the group goes. */
+	/* The receive ends (EOF, or the cancel when the check stopped early) before the group
+	 * goes, so that no completion of it reaches the loop. */
+	if (!s.ended && (sqe = io_uring_get_sqe(&r->ring)) != NULL) {
+		io_uring_prep_cancel64(sqe, SC_UD, 0);
+		io_uring_sqe_set_data64(sqe, ud_make(UD_IGNORE, 0, 0));
+	}
 	while (!s.ended && sc_reap(&s) >= 0)
 		;
 out:
