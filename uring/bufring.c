@@ -44,9 +44,9 @@ slc_bufring_region_free(struct slc_reactor *r, void *p, size_t len)
 }
 
 /* Registers a provided-buffer ring (liburing 2.3 has no io_uring_setup_buf_ring). */
-static struct io_uring_buf_ring *
-buf_ring_setup(struct slc_reactor *r, uint32_t entries, uint16_t bgid, uint16_t flags, size_t *len,
-               int *err)
+struct io_uring_buf_ring *
+slc_bufring_register(struct slc_reactor *r, uint32_t entries, uint16_t bgid, uint16_t flags,
+                     size_t *len, int *err)
 {
 	struct io_uring_buf_reg reg = {0};
 	struct io_uring_buf_ring *br;
@@ -78,8 +78,8 @@ slc_bufring_setup(struct slc_reactor *r, char *refused, size_t refused_size, siz
 	/* TCP buffer ring, incremental if the kernel takes it. */
 	r->tcp_br = NULL;
 	if (!(r->cfg.features_off & SLC_REACTOR_F_INC)) {
-		r->tcp_br =
-		        buf_ring_setup(r, r->tcp_nbufs, 0, IOU_PBUF_RING_INC, &r->tcp_br_len, &rc);
+		r->tcp_br = slc_bufring_register(r, r->tcp_nbufs, 0, IOU_PBUF_RING_INC,
+		                                 &r->tcp_br_len, &rc);
 		if (r->tcp_br != NULL) {
 			r->features |= SLC_REACTOR_F_INC;
 		} else {
@@ -89,11 +89,11 @@ slc_bufring_setup(struct slc_reactor *r, char *refused, size_t refused_size, siz
 		}
 	}
 	if (r->tcp_br == NULL) {
-		r->tcp_br = buf_ring_setup(r, r->tcp_nbufs, 0, 0, &r->tcp_br_len, &rc);
+		r->tcp_br = slc_bufring_register(r, r->tcp_nbufs, 0, 0, &r->tcp_br_len, &rc);
 		if (r->tcp_br == NULL)
 			return rc;
 	}
-	r->udp_br = buf_ring_setup(r, r->udp_nbufs, 1, 0, &r->udp_br_len, &rc);
+	r->udp_br = slc_bufring_register(r, r->udp_nbufs, 1, 0, &r->udp_br_len, &rc);
 	if (r->udp_br == NULL)
 		return rc;
 	for (uint32_t b = 0; b < r->tcp_nbufs; b++)

@@ -164,22 +164,29 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 			}
 			if (p->start) {
 				/* A counted frame reserves exactly its length (the parser
-				 * knows what is still to come); an LF frame what the longest
-				 * may need: max_frame and a CR that a later LF trims. */
-				uint32_t need = slc_frame_parser_counted(&c->parser)
-				                        ? p->len + c->parser.need
-				                        : r->cfg.max_frame + 1;
-
-				c->reasm = slc_reasm_heap_get(r, need, HEAP_REASM);
-				if (c->reasm == NONE) {
-					/* No room: wait for it, paused at this frame's start. */
+				 * knows what is still to come); an LF frame starts small and
+				 * grows (reasm.c), up to max_frame and a CR that a later LF
+				 * trims. No room: wait for it, paused at this frame's start. */
+				if (!slc_reasm_start(r, c, p->len,
+				                     slc_frame_parser_counted(&c->parser)
+				                             ? p->len + c->parser.need
+				                             : 0)) {
 					stop = i;
 					reasm_wait_set(r, c, true);
 					break;
 				}
-				c->reasm_len = 0;
-				c->reasm_rx_ns = r->now_ns;
 				reasm_started = i;
+			}
+			if (c->reasm_len >= p->trim &&
+			    c->reasm_len - p->trim + p->len > ref_heap_chunk(r, c->reasm)->cap &&
+			    c->reasm_len - p->trim + p->len <= r->cfg.max_frame + 1 &&
+			    !slc_reasm_grow(r, c, c->reasm_len - p->trim + p->len)) {
+				/* No room to grow: wait, paused at this piece, keeping the
+				 * frame so far (a piece that continues a frame is a chunk's
+				 * first: nothing before it to offer). */
+				stop = i;
+				reasm_wait_set(r, c, true);
+				break;
 			}
 			if (c->reasm_len < p->trim ||
 			    c->reasm_len - p->trim + p->len > ref_heap_chunk(r, c->reasm)->cap) {

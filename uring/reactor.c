@@ -40,12 +40,13 @@ features_describe(struct slc_reactor *r, const char *refused)
 {
 	snprintf(r->features_str, sizeof(r->features_str),
 	         "io_uring: defer_taskrun=%s bundles=%s incremental_buffers=%s "
-	         "registered_ring_fd=%s fixed_files=no (multishot receives hold the file)%s%s",
+	         "registered_ring_fd=%s fixed_files=no (multishot receives hold the file) "
+	         "receive_self_check=%s%s%s",
 	         r->features & SLC_REACTOR_F_DEFER ? "yes" : "no",
 	         r->features & SLC_REACTOR_F_BUNDLE ? "yes" : "no",
 	         r->features & SLC_REACTOR_F_INC ? "yes" : "no",
-	         r->features & SLC_REACTOR_F_RING_FD ? "yes" : "no", refused[0] ? "; " : "",
-	         refused);
+	         r->features & SLC_REACTOR_F_RING_FD ? "yes" : "no",
+	         r->selfcheck != NULL ? r->selfcheck : "not-run", refused[0] ? "; " : "", refused);
 }
 
 /* Runs on the reactor's thread (SINGLE_ISSUER makes the creating thread the submitter). */
@@ -54,7 +55,7 @@ reactor_setup_ring(struct slc_reactor *r)
 {
 	struct io_uring_params p = {0};
 	unsigned sq = r->cfg.sq_entries ? r->cfg.sq_entries : 256;
-	char refused[160] = "";
+	char refused[256] = "";
 	size_t rl = 0;
 	int rc;
 
@@ -94,6 +95,10 @@ reactor_setup_ring(struct slc_reactor *r)
 		}
 	}
 
+	/* Before the TCP ring is registered: the check may switch incremental buffers off. */
+	rc = slc_selfcheck(r, refused, sizeof(refused), &rl);
+	if (rc != 0)
+		return rc;
 	rc = slc_bufring_setup(r, refused, sizeof(refused), &rl);
 	if (rc != 0)
 		return rc;
@@ -253,9 +258,13 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 	        cfg->reasm_bytes != 0 ? cfg->reasm_bytes : (uint64_t)r->tcp_nbufs * r->tcp_buf_size;
 	if (r->cfg.evict_idle_ms == 0)
 		r->cfg.evict_idle_ms = 1000;
-	/* At least one frame of max_frame bytes (and its CR) must fit. */
+	/* At least one frame of max_frame bytes (and its CR) must fit: that much is the
+	 * reserve, which a frame that cannot grow otherwise takes (slc_reasm_grow); the rest
+	 * is shared by frames that start small and grow. */
 	if (r->heap_budget[HEAP_REASM] < (uint64_t)cfg->max_frame + 1)
 		r->heap_budget[HEAP_REASM] = (uint64_t)cfg->max_frame + 1;
+	r->heap_budget[HEAP_RESERVE] = (uint64_t)cfg->max_frame + 1;
+	r->heap_budget[HEAP_REASM] -= r->heap_budget[HEAP_RESERVE];
 	/* What waiting connections received before their receive was cancelled: at most what
 	 * the receive buffers held at the time, and rarely more than a few KiB each. */
 	r->heap_budget[HEAP_STASH] = (uint64_t)r->tcp_nbufs * r->tcp_buf_size;
@@ -276,7 +285,7 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 	                                                     r->tcp_buf_size / sizeof(struct pend));
 	r->heap_nchunks = (uint32_t)((r->heap_budget[HEAP_REASM] + r->heap_budget[HEAP_STASH]) /
 	                             HEAP_CHUNK_MIN) +
-	                  64;
+	                  64 + 1; /* 1: the reserve */
 	if (r->heap_nchunks > SLC_MSG_REF_MASK + 1 - r->tcp_nbufs - r->udp_nbufs)
 		r->heap_nchunks = SLC_MSG_REF_MASK + 1 - r->tcp_nbufs - r->udp_nbufs;
 	nrefs = r->tcp_nbufs + r->udp_nbufs + r->heap_nchunks;
@@ -407,6 +416,24 @@ const char *
 slc_reactor_features_str(const struct slc_reactor *r)
 {
 	return r->features_str;
+}
+
+uint32_t
+slc_reactor_features(const struct slc_reactor *r)
+{
+	return r->features;
+}
+
+size_t
+slc_reactor_conn_bytes(uint32_t ack_window)
+{
+	/* conns, conn_free_ids, waitq and waitq_spare (up to twice: a power of two). */
+	size_t n = sizeof(struct conn) + sizeof(uint32_t) + 2 * 2 * sizeof(uint32_t);
+
+	if (ack_window != 0)
+		n += sizeof(struct ack_conn) + slc_ack_window_words(ack_window) * sizeof(uint64_t) +
+		     sizeof(uint32_t); /* ack_queue */
+	return n;
 }
 
 int

@@ -5,6 +5,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -62,9 +63,13 @@ struct slc_reactor;
  * max_conns.
  *
  * No connection can hold the others up. A frame that straddles receive buffers is copied
- * into heap memory reserved for its whole length (a counted frame) or for max_frame + 1
- * bytes (an LF frame), so a frame that has begun can always complete. A connection that
- * finds no room pauses at the frame's start; whatever it received meanwhile is copied out
+ * into heap memory reserved for its whole length (a counted frame), or (an LF frame) into
+ * a chunk of twice its first piece that doubles as the frame grows, up to max_frame + 1.
+ * max_frame + 1 bytes of reasm_bytes are a reserve that one frame at a time takes when
+ * the rest is spent, so a frame that has begun can always complete: one that cannot grow
+ * pauses, keeping what it has, until the reserve or other memory comes back. A connection
+ * that finds no room for a new frame pauses at the frame's start; whatever it received
+ * meanwhile is copied out
  * of the shared receive buffers when small (so that a few bytes never keep a buffer from
  * the kernel), and it tries again, in order with the others, whenever heap memory is
  * freed. While any connection waits so, a partial frame whose peer sent nothing for a
@@ -146,14 +151,16 @@ struct slc_listener_stats {
 struct slc_reactor_stats {
 	_Atomic uint64_t loops;
 	_Atomic uint64_t cqes;
-	_Atomic uint64_t rearms;        /* multishot receives armed again after ending */
-	_Atomic uint64_t buf_exhausted; /* a receive ended because the buffer ring ran dry */
-	_Atomic uint64_t cq_overflow;   /* the kernel's overflow counter, copied each loop */
-	_Atomic uint64_t paused;        /* connections paused now */
-	_Atomic uint64_t pauses;        /* times a connection paused */
-	_Atomic uint64_t starved;       /* connections waiting for buffers now */
-	_Atomic uint64_t reassembled;   /* frames copied because they straddled buffers */
-	_Atomic uint64_t buffers_free;  /* TCP buffers the kernel can fill now */
+	_Atomic uint64_t rearms;           /* multishot receives armed again after ending */
+	_Atomic uint64_t buf_exhausted;    /* a receive ended because the buffer ring ran dry */
+	_Atomic uint64_t cq_overflow;      /* the kernel's overflow counter, copied each loop */
+	_Atomic uint64_t paused;           /* connections paused now */
+	_Atomic uint64_t pauses;           /* times a connection paused */
+	_Atomic uint64_t starved;          /* connections waiting for buffers now */
+	_Atomic uint64_t reassembled;      /* frames copied because they straddled buffers */
+	_Atomic uint64_t reasm_grown;      /* partial LF frames moved to a larger chunk */
+	_Atomic uint64_t reasm_grow_waits; /* ... that found no room and waited for it */
+	_Atomic uint64_t buffers_free;     /* TCP buffers the kernel can fill now */
 	_Atomic uint64_t heap_bytes;    /* reassembly and stash memory in use now (reasm_bytes) */
 	_Atomic uint64_t heap_waiting;  /* connections waiting for that memory now */
 	_Atomic uint64_t stashed_bytes; /* bytes of paused connections copied out of buffers */
@@ -170,13 +177,28 @@ struct slc_reactor_ops {
 	void *ctx;
 };
 
-/* Features a reactor uses when the kernel has them; a cfg can switch them off. */
+/*
+ * Features a reactor uses when the kernel has them; a cfg can switch them off. Receive
+ * bundles and incremental buffers must also pass a start-up self-check (uring/selfcheck.c:
+ * a sequence-checked loopback transfer), which switches off one that garbles the bytes
+ * and says so in a log line and in slc_reactor_features_str.
+ */
 enum {
 	SLC_REACTOR_F_BUNDLE = 1u << 0,  /* receive bundles (6.10) */
 	SLC_REACTOR_F_INC = 1u << 1,     /* incremental buffer consumption (6.12) */
 	SLC_REACTOR_F_RING_FD = 1u << 2, /* registered ring fd */
 	SLC_REACTOR_F_DEFER = 1u << 3,   /* SINGLE_ISSUER | DEFER_TASKRUN */
+	SLC_REACTOR_F__COUNT = 4,
 };
+
+/* cfg.selfcheck_fault: garbled even with neither bundles nor incremental buffers. */
+#define SLC_SELFCHECK_FAULT_PLAIN (1u << 31)
+
+/* The features' names, by bit (--uring-features and the metrics use them). */
+#define SLC_REACTOR_FEATURE_NAMES                                              \
+	{                                                                      \
+		"bundle", "incremental", "registered-ring-fd", "defer-taskrun" \
+	}
 
 struct slc_reactor_cfg {
 	uint32_t id;                /* 0..255: goes into every message's ref */
@@ -199,6 +221,9 @@ struct slc_reactor_cfg {
 	uint32_t sq_entries;      /* 0: 256 */
 	uint32_t ack_window;      /* acks: W, a power of two <= SLC_ACK_WINDOW_MAX; 0: default */
 	uint32_t features_off;    /* SLC_REACTOR_F_* not to use even if the kernel has them */
+	uint32_t selfcheck_fault; /* tests: the self-check's bytes come back garbled whenever
+	                             it runs with any of these SLC_REACTOR_F_* on (or always,
+	                             with SLC_SELFCHECK_FAULT_PLAIN); 0 in use */
 	const struct slc_listener_cfg *listeners;
 	uint32_t nlisteners;
 	struct slc_reactor_ops ops;
@@ -209,8 +234,9 @@ struct slc_reactor_cfg {
 /*
  * Sets up the ring, the buffer rings and the listening sockets (bound and listening when
  * this returns, so a client may connect before slc_reactor_start). Returns NULL with *err:
- * -EINVAL (bad cfg), -ENOMEM, -EADDRINUSE and other bind/listen errors, or the error of
- * io_uring_queue_init.
+ * -EINVAL (bad cfg), -ENOMEM, -EADDRINUSE and other bind/listen errors, the error of
+ * io_uring_queue_init, or -EIO: the receive self-check found bytes garbled even without
+ * bundles and incremental buffers.
  */
 struct slc_reactor *slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err);
 
@@ -220,8 +246,18 @@ uint16_t slc_reactor_listener_port(const struct slc_reactor *r, uint32_t i);
 /* The id the reactor was created with (cfg.id). */
 uint32_t slc_reactor_id(const struct slc_reactor *r);
 
-/* One line naming the io_uring features in use and any that the kernel refused. */
+/* One line naming the io_uring features in use and any that the kernel refused or the
+ * self-check switched off. */
 const char *slc_reactor_features_str(const struct slc_reactor *r);
+
+/* The SLC_REACTOR_F_* in use. */
+uint32_t slc_reactor_features(const struct slc_reactor *r);
+
+/* Bytes a reactor allocates per connection slot (cfg.max_conns of them, touched at
+ * create): the slot and its places in the wait queue and the free list, and with
+ * ack_window != 0 (a listener with acks) the ack state and window bits. Idle connections
+ * cost nothing more of the process's memory (tests/daemon/test_conns.c measures it). */
+size_t slc_reactor_conn_bytes(uint32_t ack_window);
 
 /* Starts the reactor's thread. Returns 0 or -errno from pthread_create. */
 int slc_reactor_start(struct slc_reactor *r);

@@ -23,7 +23,8 @@
  * here, so that the compiler inlines what it inlined when this was one file.
  *
  * The functions declared here return nothing or what their comment says; none reports an
- * errno except slc_bufring_setup and slc_listener_open (0 or -errno).
+ * errno except slc_bufring_setup, slc_bufring_register, slc_selfcheck and
+ * slc_listener_open (their comments say which).
  */
 
 #include <liburing.h>
@@ -60,6 +61,10 @@
 #define HEAP_CHUNK_MIN STASH_CHUNK
 /* Free chunks of max_frame + 1 bytes kept for reuse rather than freed. */
 #define HEAP_CACHE 16
+/* An LF frame's first reassembly chunk: twice its first piece, at least this much; it
+ * doubles as the frame grows (slc_reasm_grow), so that partial lines cost about what they
+ * hold rather than max_frame + 1 each. */
+#define REASM_CHUNK_MIN 256
 
 /* What a CQE is about: the top byte of user_data. */
 enum {
@@ -163,14 +168,20 @@ struct listener {
 
 /* ---- heap chunks, and the rings from other threads ---------------------------------- */
 
-/* A heap chunk: mem holds cap bytes, of which fill are written (the stash appends there). */
-enum { HEAP_REASM, HEAP_STASH };
+/*
+ * A heap chunk: mem holds cap bytes, of which fill are written (the stash appends there).
+ * Its kind says whose budget it counts against: reassembly (--reasm-memory less the
+ * reserve), the stash, or the reserve: max_frame + 1 bytes of --reasm-memory that one
+ * frame at a time takes when the rest is spent, so that a frame that has begun and must
+ * grow can always end (see slc_reasm_grow).
+ */
+enum { HEAP_REASM, HEAP_STASH, HEAP_RESERVE, HEAP__KINDS };
 
 struct heap_chunk {
 	uint8_t *mem;
 	uint32_t cap;
 	uint32_t fill;
-	uint8_t kind; /* HEAP_REASM or HEAP_STASH: whose budget it counts against */
+	uint8_t kind; /* HEAP_REASM, HEAP_STASH or HEAP_RESERVE: whose budget it counts against */
 };
 
 /* One entry of the release ring: n messages of one buffer are done. */
@@ -202,6 +213,7 @@ struct slc_reactor {
 	struct io_uring ring;
 	bool ring_ok;           /* ring set up: destroy tears it down */
 	uint32_t features;      /* SLC_REACTOR_F_* in use */
+	const char *selfcheck;  /* the start-up check's outcome, for features_str (selfcheck.c) */
 	char features_str[512]; /* slc_reactor_features_str */
 	pthread_t thread;       /* runs the loop */
 	bool thread_running;    /* created and not yet joined */
@@ -248,8 +260,10 @@ struct slc_reactor {
 	/*
 	 * ---- heap chunks (reasm.c), allocated when needed ----
 	 *   reassembly  a frame that straddles receive buffers is copied into one, within
-	 *               heap_budget[HEAP_REASM] bytes; a connection that finds no room waits
-	 *               (heap_wait), paused at the frame's start;
+	 *               heap_budget[HEAP_REASM] bytes, or into the reserve when that is spent;
+	 *               an LF frame's chunk starts small and doubles as the frame grows. A
+	 *               connection that finds no room waits (heap_wait), paused at the
+	 *               frame's start or, to grow, at the piece that did not fit;
 	 *   stash       unparsed bytes of paused connections, copied out of the receive
 	 *               buffers, within heap_budget[HEAP_STASH]: always those of a connection
 	 *               that waits for reassembly memory (so that waiting never holds the
@@ -260,8 +274,8 @@ struct slc_reactor {
 	uint32_t heap_nchunks;   /* chunk ids: enough for the budgets in HEAP_CHUNK_MIN pieces */
 	uint32_t *heap_free_ids; /* a stack of free chunk ids */
 	uint32_t heap_nfree;
-	uint64_t heap_budget[2]; /* bytes, by kind (HEAP_REASM, HEAP_STASH) */
-	uint64_t heap_used[2];
+	uint64_t heap_budget[HEAP__KINDS]; /* bytes, by kind (HEAP_REASM, ...) */
+	uint64_t heap_used[HEAP__KINDS];
 	uint32_t heap_waiters;     /* connections with heap_wait */
 	uint64_t tcp_dry_since_ns; /* TCP buffers below the low water since */
 	/* Pieces up to this many bytes are copied into the stash opportunistically. */
@@ -430,6 +444,13 @@ buf_unref(struct slc_reactor *r, uint32_t ref, uint32_t n)
 	}
 }
 
+/* Registers a provided-buffer ring of entries (a power of two) as group bgid, with flags
+ * (IOU_PBUF_RING_INC or 0); its memory is the caller's to free (slc_bufring_region_free).
+ * NULL with *err set to -ENOMEM or the error of io_uring_register_buf_ring. */
+struct io_uring_buf_ring *slc_bufring_register(struct slc_reactor *r, uint32_t entries,
+                                               uint16_t bgid, uint16_t flags, size_t *len,
+                                               int *err);
+
 /* Memory for buffers and buffer rings: on the reactor's node, populated now. */
 void *slc_bufring_region_alloc(struct slc_reactor *r, size_t len);
 void slc_bufring_region_free(struct slc_reactor *r, void *p, size_t len);
@@ -529,6 +550,14 @@ void slc_conn_ack_on_send(struct slc_reactor *r, struct io_uring_cqe *cqe, uint3
 uint32_t slc_reasm_heap_get(struct slc_reactor *r, uint32_t cap, int kind);
 /* Gives up the partial frame c was reassembling. */
 void slc_reasm_drop(struct slc_reactor *r, struct conn *c);
+/* c's frame starts with a piece of len bytes that straddles buffers: its chunk (c->reasm),
+ * for exactly total bytes when the frame is counted (total != 0), else for an LF frame
+ * that grows. False when there is no room: c waits. */
+bool slc_reasm_start(struct slc_reactor *r, struct conn *c, uint32_t len, uint32_t total);
+/* c's partial frame needs need bytes (at most max_frame + 1): its chunk moves into one
+ * twice as large, or large enough, or the reserve. False when there is no room: c waits,
+ * keeping what it has. */
+bool slc_reasm_grow(struct slc_reactor *r, struct conn *c, uint32_t need);
 /* c starts (on) or stops waiting for reassembly memory; every turn, hence inline. */
 static inline void
 reasm_wait_set(struct slc_reactor *r, struct conn *c, bool on)
@@ -550,6 +579,20 @@ bool slc_reasm_unpin(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32
                      uint32_t len);
 /* Once a tick while connections wait for heap memory: evicts idle partial frames. */
 void slc_reasm_evict_idle(struct slc_reactor *r);
+
+/* ---- the receive path's start-up check (selfcheck.c) ---------------------------------- */
+
+/* Before the TCP buffer ring is set up: a loopback transfer through receive bundles and
+ * incremental buffers; one that garbles it is switched off (logged, and named in refused
+ * at *rl). 0, or -EIO when even plain buffers garble it. */
+int slc_selfcheck(struct slc_reactor *r, char *refused, size_t refused_size, size_t *rl);
+
+/* ---- the receive path's start-up check (selfcheck.c) ------------------------------- */
+
+/* Before the TCP buffer ring is set up: a loopback transfer through receive bundles and
+ * incremental buffers; one that garbles it is switched off (logged, and named in refused
+ * at *rl). 0, or -EIO when even plain buffers garble it. */
+int slc_selfcheck(struct slc_reactor *r, char *refused, size_t refused_size, size_t *rl);
 
 /* ---- listeners (listen.c) ----------------------------------------------------------- */
 

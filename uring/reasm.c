@@ -17,7 +17,8 @@
 static void
 heap_stat(struct slc_reactor *r)
 {
-	stat_set(&r->stats.heap_bytes, r->heap_used[HEAP_REASM] + r->heap_used[HEAP_STASH]);
+	stat_set(&r->stats.heap_bytes,
+	         r->heap_used[HEAP_REASM] + r->heap_used[HEAP_STASH] + r->heap_used[HEAP_RESERVE]);
 }
 
 /* A heap chunk of cap bytes of the kind's budget, as a ref, or NONE when the budget or
@@ -77,6 +78,80 @@ slc_reasm_drop(struct slc_reactor *r, struct conn *c)
 	slc_reasm_heap_put(r, c->reasm);
 	c->reasm = NONE;
 	c->reasm_len = 0;
+}
+
+/* A reassembly chunk of want bytes from the shared budget, else the reserve (max_frame + 1
+ * bytes: enough for any frame) when no other frame holds it; NONE when neither has room. */
+static uint32_t
+reasm_chunk_get(struct slc_reactor *r, uint32_t want)
+{
+	uint32_t h = slc_reasm_heap_get(r, want, HEAP_REASM);
+
+	if (h == NONE)
+		h = slc_reasm_heap_get(r, r->cfg.max_frame + 1, HEAP_RESERVE);
+	return h;
+}
+
+static uint32_t
+pow2_at_least(uint32_t v)
+{
+	uint32_t p = REASM_CHUNK_MIN;
+
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+bool
+slc_reasm_start(struct slc_reactor *r, struct conn *c, uint32_t len, uint32_t total)
+{
+	uint32_t want = total;
+
+	if (total == 0) {
+		/* An LF frame: room for twice its first piece, so that a line split once
+		 * rarely grows; never more than the longest frame needs. */
+		want = pow2_at_least(len <= UINT32_MAX / 2 ? 2 * len : len);
+		if (want > r->cfg.max_frame + 1)
+			want = r->cfg.max_frame + 1;
+	}
+	c->reasm = reasm_chunk_get(r, want);
+	if (c->reasm == NONE)
+		return false;
+	c->reasm_len = 0;
+	c->reasm_rx_ns = r->now_ns;
+	return true;
+}
+
+/*
+ * Growing a frame that has begun. The shared budget may be spent by other partial frames
+ * that want to grow as well; then the reserve, which holds any frame whole, lets one of
+ * them end, and the others wait (paused: never evicted for it) until it, or any other
+ * frame, gives memory back. The reserve's holder is an ordinary partial frame: it ends
+ * when its peer sends the rest, or is evicted when its peer goes quiet while others wait,
+ * so the reserve always comes back and each waiting frame gets its turn at it.
+ */
+bool
+slc_reasm_grow(struct slc_reactor *r, struct conn *c, uint32_t need)
+{
+	struct heap_chunk *old = ref_heap_chunk(r, c->reasm);
+	uint32_t want = old->cap * 2 > need ? old->cap * 2 : pow2_at_least(need);
+	uint32_t h;
+
+	SLC_ASSERT(need <= r->cfg.max_frame + 1 && need > old->cap);
+	if (old->kind == HEAP_RESERVE)
+		return false; /* cannot happen: the reserve holds max_frame + 1 */
+	if (want > r->cfg.max_frame + 1)
+		want = r->cfg.max_frame + 1;
+	h = reasm_chunk_get(r, want);
+	if (h == NONE) {
+		stat_add(&r->stats.reasm_grow_waits, 1);
+		return false;
+	}
+	memcpy(ref_ptr(r, h), old->mem, c->reasm_len);
+	slc_reasm_heap_put(r, c->reasm);
+	c->reasm = h;
+	stat_add(&r->stats.reasm_grown, 1);
+	return true;
 }
 
 void
@@ -278,8 +353,10 @@ slc_reasm_evict_idle(struct slc_reactor *r)
 		        "closing %s: %u bytes of a frame and nothing more for %llu ms, while %u "
 		        "connections wait for reassembly memory (%llu of %llu bytes in use)",
 		        c->peer, c->reasm_len, (unsigned long long)(idle_ns / 1000000),
-		        r->heap_waiters, (unsigned long long)r->heap_used[HEAP_REASM],
-		        (unsigned long long)r->heap_budget[HEAP_REASM]);
+		        r->heap_waiters,
+		        (unsigned long long)(r->heap_used[HEAP_REASM] + r->heap_used[HEAP_RESERVE]),
+		        (unsigned long long)(r->heap_budget[HEAP_REASM] +
+		                             r->heap_budget[HEAP_RESERVE]));
 		slc_conn_close(r, c, SLC_CLOSE_EVICTED);
 	}
 }

@@ -91,6 +91,7 @@ struct slc_cfg {
 	uint32_t evict_idle_ms;   /* --evict-idle */
 	uint32_t idle_timeout_ms; /* --idle-timeout; 0: none */
 	uint32_t ack_window;      /* --ack-window: len32+ack frames a client may have unacked */
+	char uring_features[96];  /* --uring-features (slc_cfg_uring_features reads it) */
 	/* routing */
 	enum slc_route_strategy strategy; /* --strategy */
 	char key[SLC_CFG_KEY_LEN];        /* --key; "none": no key */
@@ -153,6 +154,11 @@ int slc_cfg_parse(struct slc_cfg *c, int argc, char **argv, FILE *out, FILE *err
  * (the flag takes no hook).
  */
 int slc_cfg_hook_set(const char *name, slc_cfg_check_fn fn);
+
+/* --uring-features TEXT (comma-separated all, none, NAME, -NAME, applied in order from
+ * all; NAMEs in SLC_REACTOR_FEATURE_NAMES) as the reactor's features_off mask in *off.
+ * Returns 0, or -EINVAL with the reason in msg. */
+int slc_cfg_uring_features(const char *text, uint32_t *off, char *msg, size_t len);
 
 /* --help: every flag with its argument, default and what is allowed, grouped. */
 void slc_cfg_print_help(FILE *f);

@@ -326,8 +326,12 @@ reactors_create(struct slc_daemon *d)
 	const struct slc_cfg *c = &d->cfg;
 	struct slc_listener_cfg lst[SLC_CFG_LISTEN_MAX];
 	bool udp = false;
+	uint32_t features_off = 0;
+	char msg[8];
 	int err;
 
+	/* Checked when the flags were parsed: cannot fail here. */
+	(void)slc_cfg_uring_features(c->uring_features, &features_off, msg, sizeof(msg));
 	err = listeners_probe(d);
 	if (err != 0)
 		return err;
@@ -349,6 +353,7 @@ reactors_create(struct slc_daemon *d)
 		        .max_frame = c->max_frame,
 		        .max_conns = c->max_conns,
 		        .evict_idle_ms = c->evict_idle_ms,
+		        .features_off = features_off,
 		        .idle_timeout_ms = c->idle_timeout_ms,
 		        .ack_window = c->ack_window,
 		        .listeners = lst,

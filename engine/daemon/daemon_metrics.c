@@ -355,6 +355,11 @@ static const struct fam reactor_fams[] = {
             "connections waiting for receive buffers now", .off = RS(starved)),
         FAM("sluice_reactor_reassembled_total", "counter",
             "frames copied because they straddled receive buffers", .off = RS(reassembled)),
+        FAM("sluice_reactor_reassembly_grown_total", "counter",
+            "partial lines moved into a larger reassembly chunk", .off = RS(reasm_grown)),
+        FAM("sluice_reactor_reassembly_grow_waits_total", "counter",
+            "times a partial line found no memory to grow into and paused to wait for it",
+            .off = RS(reasm_grow_waits)),
         FAM("sluice_reactor_buffers_free", "gauge", "TCP receive buffers the kernel can fill now",
             .off = RS(buffers_free)),
         FAM("sluice_reactor_reassembly_bytes", "gauge",
@@ -498,6 +503,28 @@ render_acks(const struct render *r)
 	render_table(r, &worker_sinks, TABLE(ack_worker_fams));
 }
 
+/* Which io_uring features each reactor uses (--uring-features, the kernel, the start-up
+ * self-check): 1 in use, 0 not. */
+static void
+render_uring_features(const struct render *r)
+{
+	static const char *const names[SLC_REACTOR_F__COUNT] = SLC_REACTOR_FEATURE_NAMES;
+	char lab[LABELS_LEN];
+
+	slc_metrics_family(r->b, "sluice_reactor_uring_feature", "gauge",
+	                   "io_uring features in use (1) or not (0), by feature: switched off by "
+	                   "--uring-features, missing from the kernel, or by the start-up "
+	                   "self-check of the receive path");
+	for (uint32_t j = 0; j < r->d->nreactors; j++) {
+		uint32_t f = slc_reactor_features(r->d->rc[j].r);
+
+		for (uint32_t i = 0; i < SLC_REACTOR_F__COUNT; i++) {
+			snprintf(lab, sizeof(lab), "reactor=\"%u\",feature=\"%s\"", j, names[i]);
+			slc_metrics_u64(r->b, "sluice_reactor_uring_feature", lab, (f >> i) & 1);
+		}
+	}
+}
+
 static void
 render_reactors(const struct render *r)
 {
@@ -505,6 +532,7 @@ render_reactors(const struct render *r)
 	char lab[32];
 
 	render_table(r, &reactors, TABLE(reactor_fams));
+	render_uring_features(r);
 	if (d->has_key)
 		render_table(r, &reactor_keys, TABLE(reactor_key_fams));
 	/* NUMA-local routing (route/router.h): 0 on a one-node machine. */

@@ -152,6 +152,20 @@ static const struct slc_cfg_opt core[] = {
                  "Also how long the receive buffers may stay dry before a waiting "
                  "connection that holds some is evicted. A bare number is seconds.",
          FIELD(evict_idle_ms)},
+        {.name = "--uring-features",
+         .type = SLC_CFG_STRING,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "LIST",
+         .def = "all",
+         .flags = SLC_CFG_F_HOOK,
+         .allowed = "comma-separated all, none, NAME or -NAME, applied in order from all; NAME "
+                    "bundle, incremental, registered-ring-fd or defer-taskrun",
+         .help = "io_uring features the reactors may use where the kernel has them (all by "
+                 "default); e.g. -bundle,-incremental to receive without bundles and "
+                 "incremental buffers. At start, a loopback self-check switches off bundles "
+                 "or incremental buffers that garble bytes; the start-up log and "
+                 "sluice_reactor_uring_feature say what is in use.",
+         FIELD(uring_features)},
         {.name = "--max-conns",
          .type = SLC_CFG_COUNT,
          .group = SLC_CFG_G_INPUT,
@@ -619,10 +633,22 @@ table_add_sinks(void)
 	table.opts[si].help = table.sink_help;
 }
 
+static int
+uring_features_check(const char *text, char *msg, size_t len)
+{
+	uint32_t off;
+
+	return slc_cfg_uring_features(text, &off, msg, len);
+}
+
 static void
 table_build(void)
 {
 	for (size_t i = 0; i < ARRAY_LEN(core); i++) {
+		/* --uring-features is checked by the flags themselves (the daemon's hooks go
+		 * in later through slc_cfg_hook_set). */
+		if (strcmp(core[i].name, "--uring-features") == 0)
+			table.hooks[table.n] = uring_features_check;
 		table_add(&core[i]);
 		if (core[i].type == SLC_CFG_SINK)
 			table_add_sinks();
@@ -692,6 +718,40 @@ sockaddr_port(const struct sockaddr_storage *ss)
 	if (ss->ss_family == AF_INET6)
 		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
 	return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+}
+
+int
+slc_cfg_uring_features(const char *text, uint32_t *off, char *msg, size_t len)
+{
+	static const char *const names[SLC_REACTOR_F__COUNT] = SLC_REACTOR_FEATURE_NAMES;
+	const uint32_t all = (1u << SLC_REACTOR_F__COUNT) - 1;
+	const char *p = text;
+
+	*off = 0;
+	for (;;) {
+		size_t n = strcspn(p, ",");
+		bool minus = *p == '-';
+		uint32_t bit = 0;
+
+		if (n == 4 && strncmp(p, "none", 4) == 0) {
+			*off = all;
+		} else if (n == 3 && strncmp(p, "all", 3) == 0) {
+			*off = 0;
+		} else {
+			for (uint32_t i = 0; i < SLC_REACTOR_F__COUNT; i++)
+				if (n - minus == strlen(names[i]) &&
+				    strncmp(p + minus, names[i], n - minus) == 0)
+					bit = 1u << i;
+			if (bit == 0) {
+				snprintf(msg, len, "'%.*s' is not a feature", (int)n, p);
+				return -EINVAL;
+			}
+			*off = minus ? *off | bit : *off & ~bit;
+		}
+		if (p[n] == '\0')
+			return 0;
+		p += n + 1;
+	}
 }
 
 /* What involves several flags. 0, or -EINVAL with the reason in msg. */

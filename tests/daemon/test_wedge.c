@@ -275,19 +275,25 @@ expect_received(struct dproc *d, uint64_t want, uint32_t timeout_ms)
 	             d->log + (d->log_len > 3000 ? d->log_len - 3000 : 0));
 }
 
-/* A new client sends one small frame while the others still wait; the caller's count of
- * what arrived includes it. */
+/* A new client sends one small frame (a line with lines) while the others still wait; the
+ * caller's count of what arrived includes it. */
 static int
-new_client_sends(uint16_t port)
+new_client_sends(uint16_t port, bool lines)
 {
-	uint8_t frame[4 + HDR];
+	uint8_t frame[4 + HDR + 1];
 	int fd = dproc_connect(port);
 
 	cr_assert_geq(fd, 0);
+	if (lines) {
+		payload_make(frame, HDR, 99999, 0);
+		frame[HDR] = '\n';
+		cr_assert_eq(dproc_send_all(fd, frame, HDR + 1), 0);
+		return fd;
+	}
 	frame[0] = frame[1] = frame[2] = 0;
 	frame[3] = HDR;
 	payload_make(frame + 4, HDR, 99999, 0);
-	cr_assert_eq(dproc_send_all(fd, frame, sizeof(frame)), 0);
+	cr_assert_eq(dproc_send_all(fd, frame, 4 + HDR), 0);
 	return fd;
 }
 
@@ -299,9 +305,10 @@ new_client_sends(uint16_t port)
  * the connections that had a reassembly buffer could never finish their frames.
  */
 static void
-frames_in_tiny_writes(const char *const *flags, uint32_t nconns, uint32_t nframes, uint32_t lo,
-                      uint32_t hi, uint32_t wmax, uint32_t pace_us)
+frames_in_tiny_writes(const char *const *flags, bool lines, uint32_t nconns, uint32_t nframes,
+                      uint32_t lo, uint32_t hi, uint32_t wmax, uint32_t pace_us)
 {
+	const char *const evicted[] = {"reason=\"evicted\"", NULL};
 	struct dproc d;
 	char sink[96];
 	struct stream *st = calloc(nconns, sizeof(*st));
@@ -311,11 +318,18 @@ frames_in_tiny_writes(const char *const *flags, uint32_t nconns, uint32_t nframe
 	cr_assert_not_null(st);
 	start_file_daemon(&d, sink, sizeof(sink), flags);
 	for (uint32_t c = 0; c < nconns; c++)
-		stream_make(&st[c], c, nframes, lo, hi, false, &seed);
+		stream_make(&st[c], c, nframes, lo, hi, lines, &seed);
 	streams_open(st, nconns, d.port[0]);
 	streams_write(st, nconns, wmax, pace_us, &seed, &d);
-	fd = new_client_sends(d.port[0]);
+	fd = new_client_sends(d.port[0], lines);
 	expect_received(&d, (uint64_t)nconns * nframes + 1, 60000);
+	/* Every client kept sending: a frame that began could end, nobody was evicted. */
+	cr_expect_eq(dproc_metric_now(&d, "sluice_connections_closed_total", evicted), 0);
+	/* With lines, the scene is one where lines had to wait to grow. */
+	if (lines)
+		cr_expect_gt(
+		        dproc_metric_now(&d, "sluice_reactor_reassembly_grow_waits_total", NULL),
+		        0);
 	close(fd);
 	streams_close(st, nconns);
 	rc = dproc_stop(&d);
@@ -337,7 +351,7 @@ Test(wedge, large_frames_in_tiny_writes_small_buffers, .timeout = 240)
 	                             "16k",
 	                             NULL};
 
-	frames_in_tiny_writes(flags, 64, 10, 5000, 16000, 64, 50);
+	frames_in_tiny_writes(flags, false, 64, 10, 5000, 16000, 64, 50);
 }
 
 Test(wedge, large_frames_in_small_writes_default_flags, .timeout = 300)
@@ -346,7 +360,28 @@ Test(wedge, large_frames_in_small_writes_default_flags, .timeout = 300)
 
 	/* 600 connections x 30-65 KB in flight need ~29 MB of reassembly memory, more than
 	 * the 16 MiB a reactor has by default. */
-	frames_in_tiny_writes(flags, 600, SANITIZED ? 1 : 2, 30000, 65000, 512, 0);
+	frames_in_tiny_writes(flags, false, 600, SANITIZED ? 1 : 2, 30000, 65000, 512, 0);
+}
+
+/* Lines that start small and grow, 16 connections at once, with room for few of them: the
+ * lines that cannot grow wait, keeping what they have, while the reserve lets one at a
+ * time end (before issue 20 every partial line reserved max_frame + 1 bytes at once).
+ * Every line arrives, nobody is evicted (frames_in_tiny_writes checks both). */
+Test(wedge, growing_lines_with_little_reassembly_memory, .timeout = 180)
+{
+	const char *const flags[] = {"--listen",
+	                             "tcp://127.0.0.1:0?framing=lines",
+	                             "--buffer-size",
+	                             "4k",
+	                             "--buffers",
+	                             "32",
+	                             "--max-frame",
+	                             "16k",
+	                             "--reasm-memory",
+	                             "48k",
+	                             NULL};
+
+	frames_in_tiny_writes(flags, true, 16, SANITIZED ? 3 : 6, 6000, 16000, 64, 50);
 }
 
 /* ---- clients that stop half-way through a frame -------------------------------------- */
@@ -429,7 +464,9 @@ Test(wedge, sixteen_idle_half_frames_do_not_stall_the_others, .timeout = 120)
 
 /* More idle half frames than reassembly memory holds: the connection that needs the memory
  * waits, the idle ones are evicted after a second of silence (counted, logged), and every
- * message of the client that keeps sending arrives. */
+ * message of the client that keeps sending arrives. A half line of 500 bytes holds a chunk
+ * of 512 or 1,024 bytes: 60 of them are more than the 28 KiB shared (32 KiB less the
+ * 4 KiB reserve) and the reserve hold, and at least 27 + 1 hold memory when it runs out. */
 Test(wedge, idle_half_frames_are_evicted_when_others_wait, .timeout = 120)
 {
 	const char *const flags[] = {"--listen",
@@ -447,26 +484,29 @@ Test(wedge, idle_half_frames_are_evicted_when_others_wait, .timeout = 120)
 	                             NULL};
 	const char *const none[] = {NULL};
 	const char *const evicted[] = {"reason=\"evicted\"", NULL};
-	int idle[20], good;
+	enum { NIDLE = 60 };
+	int idle[NIDLE], good;
 	struct dproc d;
 	char sink[96];
 	uint64_t seed = 11, n_evicted;
 	int rc;
 
 	start_file_daemon(&d, sink, sizeof(sink), flags);
-	idle_halves_open(idle, 20, d.port[0], true);
-	cr_assert_geq(dproc_metric_wait(&d, "sluice_received_bytes_total", none, 20 * 500, 10000),
-	              20 * 500);
+	idle_halves_open(idle, NIDLE, d.port[0], true);
+	cr_assert_geq(
+	        dproc_metric_wait(&d, "sluice_received_bytes_total", none, NIDLE * 500, 10000),
+	        NIDLE * 500);
 	good = dproc_connect(d.port[0]);
 	cr_assert_geq(good, 0);
 	lines_in_halves(good, 0, 200, 1000, 3000, &seed);
 	expect_received(&d, 200, 60000);
 	n_evicted = dproc_metric_now(&d, "sluice_connections_closed_total", evicted);
-	cr_expect_geq(n_evicted, 7, "the 7 idle frames that held the memory were evicted (%llu)",
+	cr_expect_geq(n_evicted, 28,
+	              "the 28 or more idle frames that held the memory were evicted (%llu)",
 	              (unsigned long long)n_evicted);
 	cr_expect(strstr(d.log, "connections wait for reassembly memory") != NULL, "%s", d.log);
 	close(good);
-	for (uint32_t i = 0; i < 20; i++)
+	for (uint32_t i = 0; i < NIDLE; i++)
 		close(idle[i]);
 	rc = dproc_stop(&d);
 	/* An evicted half frame is the client's, like one that times out: the stop line
@@ -519,15 +559,75 @@ Test(wedge, closing_half_line_clients_frees_every_connection, .timeout = 120)
 	free(idle);
 }
 
+/* Issue 20: 1,024 connections each in the middle of a line, default flags (--evict-idle
+ * 1 s included). Each partial line used to reserve max_frame + 1 bytes (64 KiB) of the
+ * 16 MiB of reassembly memory: 768 of them waited, and their peers' silence evicted the
+ * others. Now each holds about what it received: nobody waits, nobody is evicted, and every
+ * line arrives once its end does. */
+Test(wedge, a_thousand_partial_lines_with_default_flags, .timeout = 90)
+{
+	const char *const flags[] = {"--listen", "tcp://127.0.0.1:0?framing=lines", "--evict-idle",
+	                             "1s", NULL};
+	const char *const none[] = {NULL};
+	const char *const evicted[] = {"reason=\"evicted\"", NULL};
+	enum { N = 1024, LEN = 1000, HALF = 500 };
+	uint8_t line[LEN + 1];
+	int *fds = calloc(N, sizeof(int));
+	struct dproc d;
+	char sink[96];
+	uint64_t held;
+	int rc;
+
+	cr_assert_not_null(fds);
+	start_file_daemon(&d, sink, sizeof(sink), flags);
+	for (uint32_t i = 0; i < N; i++) {
+		fds[i] = dproc_connect(d.port[0]);
+		cr_assert_geq(fds[i], 0, "connect %u: %s", i, strerror(errno));
+		payload_make(line, LEN, i, 0);
+		cr_assert_eq(dproc_send_all(fds[i], line, HALF), 0);
+	}
+	cr_assert_geq(dproc_metric_wait(&d, "sluice_received_bytes_total", none, N * HALF, 20000),
+	              N * HALF);
+	cr_expect_eq(dproc_metric_now(&d, "sluice_reactor_reassembly_waiting_connections", none), 0,
+	             "no partial line waits for reassembly memory");
+	held = dproc_metric_now(&d, "sluice_reactor_reassembly_bytes", none);
+	/* Half lines of 500 bytes: chunks of 1,024 bytes (a few of 512 when a half arrives
+	 * in two reads), far from 1,024 x 64 KiB. */
+	cr_expect_leq(held, (uint64_t)N * 1024 + 65536, "%llu bytes held by %u half lines",
+	              (unsigned long long)held, N);
+	for (uint32_t i = 0; i < N; i++) {
+		payload_make(line, LEN, i, 0);
+		line[LEN] = '\n';
+		cr_assert_eq(dproc_send_all(fds[i], line + HALF, LEN + 1 - HALF), 0);
+	}
+	expect_received(&d, N, 60000);
+	cr_expect_eq(dproc_metric_now(&d, "sluice_connections_closed_total", evicted), 0);
+	for (uint32_t i = 0; i < N; i++)
+		close(fds[i]);
+	dproc_metric_wait(&d, "sluice_connections_closed_total", none, N, 30000);
+	rc = dproc_stop(&d);
+	cr_expect_eq(rc, 0, "exit status %d:\n%s", rc, d.log);
+	tally_expect_all(d.dir, N, 1, 0);
+	dproc_remove_dir(d.dir);
+	free(fds);
+}
+
 /* ---- more connections paused at once than an earlier sluiced had records for ---------- */
 
 /* F3: 2,000 clients into a slow sink. Most connections are paused at once, each keeping
  * the bytes it received; an earlier sluiced ran out of records for them after ~1,032 and
- * closed the rest after reading their bytes, and said nothing in its stop line. */
+ * closed the rest after reading their bytes, and said nothing in its stop line. Small
+ * rings make the pools' room, not reassembly memory, what pauses them (since issue 20 a
+ * partial line no longer waits for 64 KiB of it). */
 Test(wedge, two_thousand_paused_connections_lose_nothing, .timeout = 180)
 {
-	const char *const flags[] = {"--listen", "tcp://127.0.0.1:0?framing=lines",
-	                             "--test-handler-cost-ns", "100000", NULL};
+	const char *const flags[] = {"--listen",
+	                             "tcp://127.0.0.1:0?framing=lines",
+	                             "--test-handler-cost-ns",
+	                             "100000",
+	                             "--ring-size",
+	                             "256",
+	                             NULL};
 	const char *const eof[] = {"reason=\"eof\"", NULL};
 	const char *const none[] = {NULL};
 	enum { N = 2000, LINES = 20, LEN = 100 };

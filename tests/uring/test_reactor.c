@@ -776,3 +776,118 @@ Test(reactor, ipv6_peers_are_named_in_brackets)
 	close(udp);
 	slc_reactor_destroy(r);
 }
+
+/* ---- the receive path's start-up self-check (uring/selfcheck.c) ---------------------- */
+
+/* A reactor whose self-check sees garbled bytes under the features in fault (the test
+ * hook): what it reports, and that it still receives every line intact. */
+static void
+selfcheck_case(uint32_t fault, const char *bundles, const char *inc, const char *logged)
+{
+	struct sink s = {0};
+	struct slc_listener_cfg l = listener(SLC_LISTENER_TCP, SLC_FRAME_LINES);
+	struct slc_reactor_cfg cfg = base_cfg(&l, 1, &s);
+	struct log_capture lc = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct slc_reactor *r;
+	const char *f;
+	int err, fd;
+
+	cfg.log = capture_log;
+	cfg.log_ctx = &lc;
+	cfg.selfcheck_fault = fault;
+	r = slc_reactor_create(&cfg, &err);
+	cr_assert_not_null(r, "%s", strerror(-err));
+	f = slc_reactor_features_str(r);
+	cr_expect(strstr(f, bundles) != NULL, "%s", f);
+	cr_expect(strstr(f, inc) != NULL, "%s", f);
+	cr_expect(strstr(f, "receive_self_check=switched-off") != NULL, "%s", f);
+	cr_expect(log_has(&lc, logged), "log:\n%s", lc.text);
+	cr_assert_eq(slc_reactor_start(r), 0);
+	fd = connect_to(slc_reactor_listener_port(r, 0), SOCK_STREAM);
+	send_lines(&fd, 1, 20000, 100);
+	close(fd);
+	cr_expect(wait_for(&s.msgs, 20000, 30));
+	cr_expect_eq(atomic_load(&s.bad), 0);
+	slc_reactor_destroy(r);
+}
+
+/* Skips (a platform lack) where the kernel offers neither feature: nothing to check. */
+static void
+selfcheck_needs_both(void)
+{
+	struct sink s = {0};
+	struct slc_listener_cfg l = listener(SLC_LISTENER_TCP, SLC_FRAME_LINES);
+	struct slc_reactor_cfg cfg = base_cfg(&l, 1, &s);
+	int err;
+	struct slc_reactor *r = slc_reactor_create(&cfg, &err);
+	uint32_t both = SLC_REACTOR_F_BUNDLE | SLC_REACTOR_F_INC;
+	bool have;
+
+	cr_assert_not_null(r);
+	have = (slc_reactor_features(r) & both) == both;
+	cr_expect(strstr(slc_reactor_features_str(r), "receive_self_check=passed") != NULL || !have,
+	          "%s", slc_reactor_features_str(r));
+	slc_reactor_destroy(r);
+	if (!have)
+		cr_skip_test(
+		        "the kernel lacks receive bundles or incremental buffers (6.10, 6.12)");
+}
+
+Test(reactor, selfcheck_switches_off_bundles_that_garble_bytes)
+{
+	selfcheck_needs_both();
+	selfcheck_case(SLC_REACTOR_F_BUNDLE, "bundles=no", "incremental_buffers=yes",
+	               "receive bundles returned bytes that differ from those sent");
+}
+
+Test(reactor, selfcheck_switches_off_incremental_buffers_that_garble_bytes)
+{
+	selfcheck_needs_both();
+	selfcheck_case(SLC_REACTOR_F_INC, "bundles=yes", "incremental_buffers=no",
+	               "incremental buffers returned bytes that differ from those sent");
+}
+
+Test(reactor, selfcheck_switches_off_both_when_both_garble_bytes)
+{
+	selfcheck_needs_both();
+	selfcheck_case(SLC_REACTOR_F_BUNDLE | SLC_REACTOR_F_INC, "bundles=no",
+	               "incremental_buffers=no", "incremental buffers returned bytes that differ");
+}
+
+/* Garbled even with plain buffers: the receive path cannot be trusted, the reactor is not
+ * created, and the log says why. */
+Test(reactor, selfcheck_refuses_to_start_when_plain_buffers_garble_bytes)
+{
+	struct sink s = {0};
+	struct slc_listener_cfg l = listener(SLC_LISTENER_TCP, SLC_FRAME_LINES);
+	struct slc_reactor_cfg cfg = base_cfg(&l, 1, &s);
+	struct log_capture lc = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	int err = 0;
+
+	selfcheck_needs_both();
+	cfg.log = capture_log;
+	cfg.log_ctx = &lc;
+	cfg.selfcheck_fault = SLC_SELFCHECK_FAULT_PLAIN;
+	cr_expect_null(slc_reactor_create(&cfg, &err));
+	cr_expect_eq(err, -EIO, "%s", strerror(-err));
+	cr_expect(log_has(&lc, "even with plain buffers"), "log:\n%s", lc.text);
+}
+
+/* Switched off by hand, a feature is not checked: nothing to check when both are off. */
+Test(reactor, selfcheck_skips_features_switched_off)
+{
+	struct sink s = {0};
+	struct slc_listener_cfg l = listener(SLC_LISTENER_TCP, SLC_FRAME_LINES);
+	struct slc_reactor_cfg cfg = base_cfg(&l, 1, &s);
+	struct slc_reactor *r;
+	int err;
+
+	cfg.features_off = SLC_REACTOR_F_BUNDLE | SLC_REACTOR_F_INC;
+	cfg.selfcheck_fault = SLC_SELFCHECK_FAULT_PLAIN; /* would fail, were it run */
+	r = slc_reactor_create(&cfg, &err);
+	cr_assert_not_null(r, "%s", strerror(-err));
+	cr_expect(strstr(slc_reactor_features_str(r), "receive_self_check=nothing-to-check") !=
+	                  NULL,
+	          "%s", slc_reactor_features_str(r));
+	slc_reactor_destroy(r);
+}

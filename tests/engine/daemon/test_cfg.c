@@ -214,7 +214,7 @@ Test(cfg, no_flags_is_the_defaults)
 	cr_expect_str_eq(
 	        line, "listen=tcp://127.0.0.1:5140?framing=lines buffers=256 "
 	              "buffer-size=64k udp-buffers=256 max-frame=64k reasm-memory=0 evict-idle=1s "
-	              "max-conns=10000 "
+	              "uring-features=all max-conns=10000 "
 	              "idle-timeout=off ack-window=1024 strategy=pure key=none pools=auto "
 	              "workers=auto "
 	              "reactors-per-node=auto ring-size=4096 cpus=all "
@@ -303,6 +303,7 @@ static const struct good goods[] = {
         {"--reasm-memory", "32M", "reasm-memory=32M", NULL},
         {"--evict-idle", "250ms", "evict-idle=250ms", NULL},
         {"--evict-idle", "5", "evict-idle=5s", NULL},
+        {"--uring-features", "-bundle,-incremental", "uring-features=-bundle,-incremental", NULL},
         {"--max-conns", "50000", "max-conns=50000", NULL},
         {"--idle-timeout", "90", "idle-timeout=90s", NULL},
         {"--listen", "tcp://127.0.0.1:0?framing=len32+ack",
@@ -419,6 +420,7 @@ static const struct bad bads[] = {
         {"--evict-idle", "5ms", "10ms..1h"},
         {"--max-conns", "0", "1..1000000"},
         {"--idle-timeout", "soon", "off, or 0..24h"},
+        {"--uring-features", "-bundles", "NAME bundle, incremental"},
         {"--ack-window", "1000", "a power of two in 1..65536"},
         {"--listen", "udp://1.2.3.4:514?framing=len32+ack", "tcp://ADDR:PORT"},
         {"--strategy", "fast", "pure, sticky, ordered"},
@@ -1112,4 +1114,28 @@ Test(cfg, flags_md_is_up_to_date)
 	          line_no);
 	free(want);
 	free(have);
+}
+
+/* --uring-features: applied in order from all; the mask the reactors get. */
+Test(cfg, uring_features_read_in_order)
+{
+	char msg[256];
+	uint32_t off;
+
+	cr_assert_eq(slc_cfg_uring_features("all", &off, msg, sizeof(msg)), 0);
+	cr_expect_eq(off, 0);
+	cr_assert_eq(slc_cfg_uring_features("none", &off, msg, sizeof(msg)), 0);
+	cr_expect_eq(off, SLC_REACTOR_F_BUNDLE | SLC_REACTOR_F_INC | SLC_REACTOR_F_RING_FD |
+	                          SLC_REACTOR_F_DEFER);
+	cr_assert_eq(slc_cfg_uring_features("-bundle,-incremental", &off, msg, sizeof(msg)), 0);
+	cr_expect_eq(off, SLC_REACTOR_F_BUNDLE | SLC_REACTOR_F_INC);
+	cr_assert_eq(slc_cfg_uring_features("none,defer-taskrun", &off, msg, sizeof(msg)), 0);
+	cr_expect_eq(off, SLC_REACTOR_F_BUNDLE | SLC_REACTOR_F_INC | SLC_REACTOR_F_RING_FD);
+	cr_assert_eq(slc_cfg_uring_features("-registered-ring-fd,all", &off, msg, sizeof(msg)), 0);
+	cr_expect_eq(off, 0);
+	cr_expect_eq(slc_cfg_uring_features("bundle,", &off, msg, sizeof(msg)), -EINVAL);
+	cr_expect(strstr(msg, "'' is not a feature") != NULL, "%s", msg);
+	cr_expect_eq(slc_cfg_uring_features("-", &off, msg, sizeof(msg)), -EINVAL);
+	cr_expect_eq(slc_cfg_uring_features("-none", &off, msg, sizeof(msg)), -EINVAL);
+	cr_expect(strstr(msg, "'-none'") != NULL, "%s", msg);
 }
