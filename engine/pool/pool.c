@@ -42,6 +42,20 @@ worker_has_work(void *arg)
 	return slc_ring_mpsc_count(w->ext) != 0;
 }
 
+/*
+ * What ends a worker's park: work, or the stop. A stop stored while the worker was between
+ * its check of the flag and its announcement of sleep finds it AWAKE, so the stopper's wake
+ * does nothing: the re-check after the announcement must see the flag, or the worker would
+ * sleep out SLC_POOL_PARK_LONG_NS with nothing to do.
+ */
+static bool
+worker_wake_ready(void *arg)
+{
+	struct slc_worker *w = arg;
+
+	return atomic_load_explicit(&w->set->stop, memory_order_acquire) || worker_has_work(w);
+}
+
 static void
 worker_handle(struct slc_worker *w, const struct slc_msg *m, uint32_t n)
 {
@@ -119,7 +133,7 @@ worker_main(void *arg)
 			break;
 		/* Nothing pending: no reason to come back before work or a wake does (an idle
 		 * worker woke every 100 ms and spun each time: 0.14% of a CPU apiece). */
-		if (!slc_ring_park_idle(&w->park, worker_has_work, w,
+		if (!slc_ring_park_idle(&w->park, worker_wake_ready, w,
 		                        pending ? SLC_POOL_PARK_SHORT_NS : SLC_POOL_PARK_LONG_NS))
 			stat_add(&w->st.parks, 1);
 	}

@@ -75,6 +75,7 @@ Test(pool, handler_latency_buckets_cover_every_time)
 struct idle_count {
 	struct gate g; /* open: gated_handler counts what it handles */
 	_Atomic uint64_t calls;
+	_Atomic uint64_t done; /* calls that said nothing is pending */
 	_Atomic bool pending;
 };
 
@@ -84,8 +85,11 @@ count_idle(void *vctx, uint32_t worker)
 	struct idle_count *c = vctx;
 
 	(void)worker;
+	bool pending = atomic_load(&c->pending);
+
 	atomic_fetch_add(&c->calls, 1);
-	return atomic_load(&c->pending);
+	atomic_fetch_add(&c->done, !pending); /* after calls: done counted means calls did */
+	return pending;
 }
 
 static void
@@ -120,14 +124,52 @@ Test(pool, idle_pending_comes_back_and_idle_done_sleeps_until_work, .timeout = 8
 	cr_assert_eq(slc_pool_set_start(ps), 0);
 	/* Pending, no work at all: called again and again, every short timeout. */
 	wait_calls(&c, 4);
-	/* Done: the next call is the last until work comes (a submission wakes the worker,
-	 * which handles it, then finds its rings empty again). */
+	/* Done: the first call that says so is the last until work comes (a submission wakes
+	 * the worker, which handles it, then finds its rings empty again). A call already
+	 * under way may still have read "pending": wait for one that read "done". */
 	atomic_store(&c.pending, false);
+	while (atomic_load(&c.done) == 0)
+		usleep(1000);
 	n = atomic_load(&c.calls);
-	wait_calls(&c, n + 1);
 	cr_assert_eq(slc_pool_try_submit(ps, 0, &m), 0);
 	while (atomic_load(&c.g.handled) < 1)
 		usleep(1000);
-	wait_calls(&c, n + 2);
+	wait_calls(&c, n + 1);
 	slc_pool_set_destroy(ps);
+}
+
+/*
+ * A stop that lands while the worker is between its check of the flag and its park (its
+ * adaptive spin included, which a producer's wake-up has just armed) must still end the
+ * park: with nothing pending the worker would otherwise sleep SLC_POOL_PARK_LONG_NS, 10 s.
+ * Each round: a message wakes the worker, and destroy follows its idle call at once.
+ */
+Test(pool, destroy_ends_a_parked_worker_at_once, .timeout = 8)
+{
+	for (int round = 0; round < 200; round++) {
+		struct idle_count c = {0};
+		struct slc_pool_cfg cfg = {
+		        .npools = 1,
+		        .workers = 1,
+		        .producers = 1,
+		        .ring_size = 64,
+		        .handler = gated_handler,
+		        .handler_ctx = &c.g,
+		        .idle = count_idle,
+		        .idle_ctx = &c,
+		};
+		struct slc_msg m = {0};
+		struct slc_pool_set *ps;
+		int err;
+
+		atomic_store(&c.g.open, true);
+		ps = slc_pool_set_create(&cfg, &err);
+		cr_assert_not_null(ps);
+		cr_assert_eq(slc_pool_set_start(ps), 0);
+		wait_calls(&c, 1);
+		cr_assert_eq(slc_pool_try_submit(ps, 0, &m), 0);
+		while (atomic_load(&c.calls) < 2)
+			; /* no sleep: stop as soon as the idle call after the message is made */
+		slc_pool_set_destroy(ps);
+	}
 }
