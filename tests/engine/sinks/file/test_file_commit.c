@@ -2,6 +2,7 @@
 /* test_file_commit.c: the file sink's group commit (sink.h's commit, commit_poll). */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,7 +97,7 @@ struct acker {
 	uint64_t ticket[BATCHES];
 	uint8_t ok[BATCHES];
 	uint32_t written, acked, failed_polls;
-	int (*hook)(void *ctx); /* after each write (a sync count to note) */
+	bool traced; /* the sink is traced_sink's: acknowledgements go into the trace */
 };
 
 static void
@@ -109,23 +110,29 @@ ack_poll(struct acker *a, bool wait)
 		a->failed_polls++;
 	while (a->acked < a->written && a->ticket[a->acked] <= done) {
 		a->ok[a->acked] = rc == 0 ? 1 : 2;
-		if (tr.io.writev != NULL)
+		if (a->traced)
 			ev('A', a->acked);
 		a->acked++;
 	}
 }
 
 static void
-write_commit(struct acker *a, uint8_t *space)
+write_commit_as(struct acker *a, uint32_t worker, uint8_t *space)
 {
 	uint32_t k = a->written;
 
-	cr_assert_eq(write_records(a->w, 0, k * PER, PER, space), 0, "batch %u", k);
+	cr_assert_eq(write_records(a->w, worker, k * PER, PER, space), 0, "batch %u", k);
 	cr_assert_eq(slc_sink_file_ops.commit(a->w, &a->ticket[k]), 0, "batch %u", k);
 	if (k > 0)
 		cr_assert_geq(a->ticket[k], a->ticket[k - 1], "tickets never go back");
 	a->written++;
 	ack_poll(a, false);
+}
+
+static void
+write_commit(struct acker *a, uint8_t *space)
+{
+	write_commit_as(a, 0, space);
 }
 
 /* Closes the worker and the sink; with records != 0, DIR must read back that many whole
@@ -163,6 +170,7 @@ Test(commit, acks_come_after_the_sync_that_covers_them, .timeout = 60)
 
 		tmpdir(dir, sizeof(dir));
 		s = traced_sink(dir, modes[m]);
+		a.traced = true;
 		a.w = worker_open(s, 0);
 		for (uint32_t k = 0; k < BATCHES; k++) {
 			write_commit(&a, space);
@@ -205,6 +213,7 @@ Test(commit, a_failed_sync_fails_its_acks_and_is_counted, .timeout = 60)
 	tmpdir(dir, sizeof(dir));
 	s = traced_sink(dir, SLC_SINK_FILE_FSYNC_INTERVAL);
 	tr.fail_sync = 5;
+	a.traced = true;
 	a.w = worker_open(s, 0);
 	for (uint32_t k = 0; k < 20; k++)
 		write_commit(&a, space);
@@ -294,4 +303,59 @@ Test(commit, a_failed_background_sync_fails_its_acks, .timeout = 60)
 	slc_sink_file_stats(s, &st);
 	cr_expect_geq(st.write_errors, 1u, "the failed sync is counted");
 	finish(&a, s, dir, 0);
+}
+
+/*
+ * Several workers commit at once, each on its own thread, as the daemon's do: each one's
+ * acknowledgements follow its own syncs, and every record of every worker reads back in
+ * order. Their background syncs share the sink's checkpoint (the TSan build runs this).
+ */
+struct committer {
+	void *sink;
+	uint32_t worker;
+	struct acker a;
+};
+
+static void *
+committer_thread(void *p)
+{
+	struct committer *c = p;
+	static _Thread_local uint8_t space[PER * 400];
+
+	c->a.w = worker_open(c->sink, c->worker);
+	for (uint32_t k = 0; k < BATCHES; k++)
+		write_commit_as(&c->a, c->worker, space);
+	ack_poll(&c->a, true);
+	slc_sink_file_ops.worker_close(c->a.w);
+	return NULL;
+}
+
+Test(commit, workers_on_threads_commit_at_once, .timeout = 60)
+{
+	static struct committer c[4];
+	struct readback rb;
+	char dir[64];
+	void *s;
+	pthread_t t[4];
+
+	tmpdir(dir, sizeof(dir));
+	s = sink_new_opts(dir, 64 << 10, SLC_SINK_FILE_FSYNC_INTERVAL, false, NULL);
+	for (uint32_t i = 0; i < 4; i++) {
+		c[i] = (struct committer){.sink = s, .worker = i};
+		cr_assert_eq(pthread_create(&t[i], NULL, committer_thread, &c[i]), 0);
+	}
+	for (uint32_t i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		cr_expect_eq(c[i].a.acked, BATCHES, "worker %u", i);
+		cr_expect_eq(c[i].a.failed_polls, 0u, "worker %u", i);
+		for (uint32_t k = 0; k < BATCHES; k++)
+			cr_expect_eq(c[i].a.ok[k], 1, "worker %u batch %u", i, k);
+	}
+	slc_sink_file_ops.destroy(s);
+	read_back(dir, &rb, false);
+	cr_expect_eq(rb.records, 4 * BATCHES * PER);
+	for (uint32_t i = 0; i < 4; i++)
+		cr_expect_eq(rb.next[i], BATCHES * PER, "worker %u", i);
+	cr_expect_eq(rb.damaged, 0u);
+	rm_rf(dir);
 }
