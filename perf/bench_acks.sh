@@ -70,7 +70,7 @@ one() {
 		--sink "file:$work/dir" --fsync "$fsync" ${window:+--ack-window $window} $sflags \
 		2>"$work/log" &
 	pid=$!
-	for _ in $(seq 200); do
+	for _ in $(seq 1200); do # up to 60 s: a loaded machine starts slowly
 		grep -q "ready:" "$work/log" && break
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05

@@ -89,7 +89,7 @@ run_sluiced() {
 	# shellcheck disable=SC2086
 	"$sluiced" --listen "tcp://127.0.0.1:0" --sink "file:$work/d" $sflags 2>"$work/log" &
 	pid=$!
-	for _ in $(seq 200); do
+	for _ in $(seq 1200); do # up to 60 s: a loaded machine starts slowly
 		grep -q "ready:" "$work/log" && break
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
