@@ -68,7 +68,7 @@ one() {
 	# shellcheck disable=SC2086
 	"$sluiced" --listen "tcp://127.0.0.1:0?framing=$framing" --metrics 127.0.0.1:0 \
 		--sink "file:$work/dir" --fsync "$fsync" ${window:+--ack-window $window} $sflags \
-		2>"$work/log" &
+		>/dev/null 2>"$work/log" &
 	pid=$!
 	for _ in $(seq 1200); do # up to 60 s: a loaded machine starts slowly
 		grep -q "ready:" "$work/log" && break
@@ -80,6 +80,8 @@ one() {
 	if [ -z "$port" ] || [ -z "$mport" ]; then
 		echo "bench_acks: sluiced did not start:" >&2
 		cat "$work/log" >&2
+		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+		pid=""
 		return 1
 	fi
 	if [ "$kind" = acked ]; then

@@ -87,7 +87,7 @@ run_sluiced() {
 	local port t0 t1 bytes count
 	rm -rf "$work/d" && mkdir "$work/d"
 	# shellcheck disable=SC2086
-	"$sluiced" --listen "tcp://127.0.0.1:0" --sink "file:$work/d" $sflags 2>"$work/log" &
+	"$sluiced" --listen "tcp://127.0.0.1:0" --sink "file:$work/d" $sflags >/dev/null 2>"$work/log" &
 	pid=$!
 	for _ in $(seq 1200); do # up to 60 s: a loaded machine starts slowly
 		grep -q "ready:" "$work/log" && break
@@ -95,12 +95,17 @@ run_sluiced() {
 		sleep 0.05
 	done
 	port=$(sed -n 's/.*listening on tcp:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/log" | head -1)
-	[ -n "$port" ] || { cat "$work/log" >&2; return 1; }
+	if [ -z "$port" ]; then
+		cat "$work/log" >&2
+		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+		pid=""
+		return 1
+	fi
 	# A record is 16 bytes of header and the payload (docs/file-format.md).
 	count=$((mib * 1048576 / (size + 16)))
 	t0=$(now)
 	"$bench" --target "tcp://127.0.0.1:$port" --connections "$conns" --size "$size" \
-		--count "$count" --quiet >/dev/null || return 1
+		--count "$count" --quiet >/dev/null || { kill "$pid" && wait "$pid"; pid=""; return 1; }
 	kill "$pid" && wait "$pid"
 	t1=$(now)
 	pid=""
