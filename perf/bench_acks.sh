@@ -53,37 +53,19 @@ for p in "$sluiced" "$bench"; do
 	[ -x "$p" ] || { echo "bench_acks: $p missing: build the release preset first" >&2; exit 1; }
 done
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-acks-XXXXXX") || exit 1
-pid=""
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=perf/bench_lib.sh
+. "$(dirname "$0")/bench_lib.sh"
+trap bl_cleanup EXIT
 
 # One configuration: sluiced on a fresh DIR, sluice-bench against it; its CSV row on stdout.
 one() {
-	local kind=$1 framing=len32 args=() port mport
+	local kind=$1 framing=len32 args=()
 	[ "$kind" = acked ] && framing=len32+ack
 	rm -rf "$work/dir" && mkdir "$work/dir"
 	# shellcheck disable=SC2086
-	"$sluiced" --listen "tcp://127.0.0.1:0?framing=$framing" --metrics 127.0.0.1:0 \
-		--sink "file:$work/dir" --fsync "$fsync" ${window:+--ack-window $window} $sflags \
-		>/dev/null 2>"$work/log" &
-	pid=$!
-	for _ in $(seq 1200); do # up to 60 s: a loaded machine starts slowly
-		grep -q "ready:" "$work/log" && break
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	port=$(sed -n 's/.*listening on tcp:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/log" | head -1)
-	mport=$(sed -n 's/.*metrics on port \([0-9]*\).*/\1/p' "$work/log" | head -1)
-	if [ -z "$port" ] || [ -z "$mport" ]; then
-		echo "bench_acks: sluiced did not start:" >&2
-		cat "$work/log" >&2
-		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-		pid=""
+	bl_start bench_acks --listen "tcp://127.0.0.1:0?framing=$framing" --metrics 127.0.0.1:0 \
+		--sink "file:$work/dir" --fsync "$fsync" ${window:+--ack-window $window} $sflags ||
 		return 1
-	fi
 	if [ "$kind" = acked ]; then
 		args=(--acks)
 	else
@@ -92,8 +74,7 @@ one() {
 	"$bench" "${args[@]}" --target "tcp://127.0.0.1:$port" --connections "$conns" \
 		--size "$size" --duration "$duration" --csv
 	local rc=$?
-	kill "$pid" && wait "$pid"
-	pid=""
+	bl_stop
 	return $rc
 }
 
@@ -104,7 +85,6 @@ col() {
 	echo "$line" | cut -d, -f"$i"
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.10g\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 fail=0
 : >"$work/un" && : >"$work/ack" && : >"$work/ratio"

@@ -52,12 +52,9 @@ for p in "$sluiced" "$bench"; do
 	[ -x "$p" ] || { echo "bench_disk: $p missing: build the release preset first" >&2; exit 1; }
 done
 work=$(mktemp -d "$dir/bench-disk-XXXXXX") || exit 1
-pid=""
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=perf/bench_lib.sh
+. "$(dirname "$0")/bench_lib.sh"
+trap bl_cleanup EXIT
 
 avail_kb=$(awk '/^MemAvailable:/ { print $2 }' /proc/meminfo)
 dirty_bytes=$(cat /proc/sys/vm/dirty_bytes 2>/dev/null || echo 0)
@@ -84,37 +81,22 @@ run_dd() {
 
 # sluiced's run: seconds and bytes on stdout.
 run_sluiced() {
-	local port t0 t1 bytes count
+	local t0 t1 bytes count
 	rm -rf "$work/d" && mkdir "$work/d"
 	# shellcheck disable=SC2086
-	"$sluiced" --listen "tcp://127.0.0.1:0" --sink "file:$work/d" $sflags >/dev/null 2>"$work/log" &
-	pid=$!
-	for _ in $(seq 1200); do # up to 60 s: a loaded machine starts slowly
-		grep -q "ready:" "$work/log" && break
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	port=$(sed -n 's/.*listening on tcp:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/log" | head -1)
-	if [ -z "$port" ]; then
-		cat "$work/log" >&2
-		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-		pid=""
-		return 1
-	fi
+	bl_start bench_disk --listen "tcp://127.0.0.1:0" --sink "file:$work/d" $sflags || return 1
 	# A record is 16 bytes of header and the payload (docs/file-format.md).
 	count=$((mib * 1048576 / (size + 16)))
 	t0=$(now)
 	"$bench" --target "tcp://127.0.0.1:$port" --connections "$conns" --size "$size" \
-		--count "$count" --quiet >/dev/null || { kill "$pid" && wait "$pid"; pid=""; return 1; }
-	kill "$pid" && wait "$pid"
+		--count "$count" --quiet >/dev/null || { bl_stop; return 1; }
+	bl_stop
 	t1=$(now)
-	pid=""
 	grep -q " 0 lost in the sink" "$work/log" || { tail -3 "$work/log" >&2; return 1; }
 	bytes=$(find "$work/d" -name '*.seg' -printf '%s\n' | awk '{ s += $1 } END { print s }')
 	echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') $bytes"
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.10g\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 fail=0
 : >"$work/dd" && : >"$work/sl" && : >"$work/ratio"
