@@ -300,6 +300,45 @@ void slc_reactor_release(struct slc_reactor *r, const struct slc_msg *msgs, uint
  */
 void slc_reactor_ack(struct slc_reactor *r, const struct slc_msg *msgs, uint32_t n, bool durable);
 
+/*
+ * Deferred acknowledgement (group commit): a run of consecutive frames of one acknowledged
+ * connection, taken from messages before they are released, reported later. conn: the
+ * message's conn & SLC_MSG_CONN_ID_MASK; seq: the first frame's sequence number.
+ */
+struct slc_reactor_ack_run {
+	uint64_t seq;
+	uint32_t conn;
+	uint32_t count;
+};
+
+/*
+ * Any thread: the runs' frames are done with, as slc_reactor_ack says of messages; the
+ * messages may have been released since the runs were taken (slc_reactor_ack_run_add),
+ * since the reactor keeps an acknowledged connection's slot until all of its frames have
+ * come back this way or through slc_reactor_ack. Never fails; waits as slc_reactor_ack.
+ */
+void slc_reactor_ack_runs(struct slc_reactor *r, const struct slc_reactor_ack_run *runs, uint32_t n,
+                          bool durable);
+
+/* Adds acknowledged message m to runs[*n] (extending the last run when m follows it on
+ * the same connection): false when a new run is needed and *n == cap (nothing added). */
+static inline bool
+slc_reactor_ack_run_add(struct slc_reactor_ack_run *runs, uint32_t *n, uint32_t cap,
+                        const struct slc_msg *m)
+{
+	uint32_t id = m->conn & SLC_MSG_CONN_ID_MASK;
+	uint64_t seq = slc_msg_ack_seq(m);
+
+	if (*n != 0 && runs[*n - 1].conn == id && runs[*n - 1].seq + runs[*n - 1].count == seq) {
+		runs[*n - 1].count++;
+		return true;
+	}
+	if (*n == cap)
+		return false;
+	runs[(*n)++] = (struct slc_reactor_ack_run){.seq = seq, .conn = id, .count = 1};
+	return true;
+}
+
 /* CPU time the reactor's thread has used, in ns, as of its last tick (every 100 ms); any
  * thread, any time until destroy. */
 uint64_t slc_reactor_thread_cpu_ns(const struct slc_reactor *r);

@@ -145,6 +145,33 @@ slc_reactor_ack(struct slc_reactor *r, const struct slc_msg *msgs, uint32_t n, b
 }
 
 void
+slc_reactor_ack_runs(struct slc_reactor *r, const struct slc_reactor_ack_run *runs, uint32_t n,
+                     bool durable)
+{
+	struct ack_ent ents[64];
+	uint32_t ne = 0, spins = 0, failed = durable ? 0 : ACK_ENT_FAILED;
+	bool own = pthread_equal(pthread_self(), r->thread) && r->thread_running;
+
+	if (r->ack_ring == NULL || n == 0)
+		return;
+	/* Acquire: pairs with the release at the end of reactor_thread (as in release). */
+	if (!own && atomic_load_explicit(&r->loop_done, memory_order_acquire))
+		return;
+	for (uint32_t i = 0; i < n; i++) {
+		if (ne == 64) {
+			if (!ack_push(r, ents, ne, own, &spins))
+				return;
+			ne = 0;
+		}
+		ents[ne++] = (struct ack_ent){
+		        .seq = runs[i].seq, .conn = runs[i].conn | failed, .count = runs[i].count};
+	}
+	if (!ack_push(r, ents, ne, own, &spins) || own)
+		return;
+	reactor_wake(r);
+}
+
+void
 slc_reactor_kick(struct slc_reactor *r)
 {
 	atomic_store_explicit(&r->kicked, 1, memory_order_relaxed);

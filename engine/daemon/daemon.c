@@ -499,6 +499,9 @@ slc_daemon_create(const struct slc_cfg *c, int *err)
 		rc = -EINVAL;
 		goto err_destroy;
 	}
+	rc = slc_daemon_ackq_alloc(d);
+	if (rc != 0)
+		goto err_destroy;
 
 	for (uint32_t p = 0; p < c->pools; p++) {
 		w0[p] = 1.0;
@@ -607,6 +610,7 @@ slc_daemon_destroy(struct slc_daemon *d)
 		slc_route_shared_fini(d->route);
 	free(d->route);
 	slc_daemon_lat_destroy(d);
+	slc_daemon_ackq_free(d);
 	free(d->w);
 	slc_numa_plan_destroy(d->plan);
 	slc_numa_topo_destroy(d->topo);

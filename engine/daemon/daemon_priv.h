@@ -47,6 +47,11 @@ struct slc_daemon_worker {
 	_Atomic uint64_t reopens;
 	_Atomic uint64_t sync_errors; /* len32+ack batches the sink could not make durable */
 	struct slc_daemon_lat *lat;   /* --latency-stamps: its histograms (latency.c); or NULL */
+	/* Runs of acknowledged frames waiting for the sink's group commit (ack_commit.c):
+	 * [ackq_head, ackq_tail), free-running; ack_done: the sink's last resolved ticket. */
+	struct slc_daemon_ack_pend *ackq;
+	uint32_t ackq_head, ackq_tail;
+	uint64_t ack_done;
 } __attribute__((aligned(128)));
 
 struct slc_daemon {
@@ -130,6 +135,23 @@ void slc_daemon_lat_note(struct slc_daemon *d, struct slc_daemon_worker *w,
                          const struct slc_msg *msgs, uint32_t n, const uint32_t *ref,
                          uint32_t nref);
 void slc_daemon_lat_render(struct slc_metrics_buf *b, const struct slc_daemon *d);
+
+/*
+ * Acknowledgements per group commit (ack_commit.c), with a sink that has commit and
+ * commit_poll: the queues (alloc: 0 or -ENOMEM; nothing to do without acks or such a
+ * sink; free accepts what alloc left); a batch's acknowledged frames queued behind the
+ * sink's ticket (0, or commit's -errno: nothing queued, the caller fails them); the
+ * runs whose ticket resolved handed to their reactors (wait: all of them); a failed sync,
+ * counted and logged.
+ */
+int slc_daemon_ackq_alloc(struct slc_daemon *d);
+void slc_daemon_ackq_free(struct slc_daemon *d);
+int slc_daemon_ack_commit(struct slc_daemon *d, struct slc_daemon_worker *w, uint32_t g,
+                          const struct slc_msg *msgs, uint32_t n, const uint32_t *ref,
+                          uint32_t nref);
+void slc_daemon_ack_poll(struct slc_daemon *d, struct slc_daemon_worker *w, uint32_t g, bool wait);
+void slc_daemon_ack_sync_failed(struct slc_daemon *d, struct slc_daemon_worker *w, uint32_t g,
+                                int e);
 
 /* Listener i as a URL (tcp://HOST:PORT?framing=..., udp://HOST:PORT) into buf: for the
  * start's ready line and the errors about listeners (daemon.c). */

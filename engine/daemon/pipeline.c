@@ -173,22 +173,24 @@ handler_acks(struct slc_daemon *d, struct slc_daemon_worker *w, uint32_t g,
 	bool durable;
 	int e;
 
+	if (w->ackq != NULL)
+		slc_daemon_ack_poll(d, w, g, false);
 	while (i < n && !slc_msg_is_ack(&msgs[i]))
 		i++;
 	if (i == n)
 		return;
-	e = write_err != 0 ? write_err : d->sink_ops->sync(w->h);
-	durable = e == 0;
-	if (write_err == 0 && e != 0) {
-		uint64_t prev = atomic_fetch_add_explicit(&w->sync_errors, 1, memory_order_relaxed);
-
-		if ((prev & 1023) == 0)
-			slc_daemon_log(SLC_CFG_LOG_ERROR,
-			               "worker %u: sink %s could not make a batch durable: %s; its "
-			               "acknowledged connections are closed and their clients send "
-			               "again (%" PRIu64 " failed syncs so far)",
-			               g, d->sink_ops->name, strerror(-e), prev + 1);
+	/* Group commit (ack_commit.c): acknowledged once a later sync covers them. */
+	e = write_err;
+	if (e == 0 && w->ackq != NULL) {
+		e = slc_daemon_ack_commit(d, w, g, msgs, n, ref, nref);
+		if (e == 0)
+			return;
+	} else if (e == 0) {
+		e = d->sink_ops->sync(w->h);
 	}
+	durable = e == 0;
+	if (write_err == 0 && e != 0)
+		slc_daemon_ack_sync_failed(d, w, g, e);
 	while (k < nref && ref[k] < i)
 		k++;
 	while (i < n) {
@@ -275,6 +277,8 @@ slc_daemon_idle(void *ctx, uint32_t g)
 	 * not open) before the daemon says it is ready. */
 	if (w->h == NULL && !w->open_failed)
 		worker_sink(d, g);
+	if (w->ackq != NULL)
+		slc_daemon_ack_poll(d, w, g, true); /* nothing else to do: the acks wait */
 	if (w->h == NULL || !w->dirty || d->sink_ops->flush == NULL)
 		return false;
 	rc = d->sink_ops->flush(w->h);
@@ -298,6 +302,8 @@ slc_daemon_worker_exit(void *ctx, uint32_t g)
 
 	if (w->h == NULL)
 		return;
+	if (w->ackq != NULL)
+		slc_daemon_ack_poll(d, w, g, true);
 	if (d->sink_ops->flush != NULL && d->sink_ops->flush(w->h) < 0)
 		atomic_fetch_add_explicit(&w->write_errors, 1, memory_order_relaxed);
 	d->sink_ops->worker_close(w->h);

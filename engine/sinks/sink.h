@@ -164,6 +164,19 @@ struct slc_sink_ops {
 	 */
 	int (*sync)(struct slc_sink_worker *w);
 	/*
+	 * Group commit: sync() without waiting, for acknowledged delivery at full speed.
+	 * commit: everything write() took so far is durable once ticket *ticket is resolved;
+	 * a sync starts unless one is running, and the next one covers every batch written
+	 * meanwhile. 0, or -errno: nothing was started, and those messages are not durable.
+	 * commit_poll: the tickets up to *done are resolved (wait: blocks until every ticket
+	 * handed out is); 0 when those resolved since the last call are durable, -errno when
+	 * a sync among them failed (none of them is then durable; counted and logged by the
+	 * sink). Tickets grow from 1; *ticket <= *done: already durable. Both NULL: the
+	 * daemon calls sync() per batch.
+	 */
+	int (*commit)(struct slc_sink_worker *w, uint64_t *ticket);
+	int (*commit_poll)(struct slc_sink_worker *w, bool wait, uint64_t *done);
+	/*
 	 * Makes every blocked and later write, flush, sync and worker_close give up with
 	 * -ECANCELED: the daemon calls it at --drain-timeout for a sink that waits on a peer
 	 * (what it holds is lost, and counted by its status op). Any thread; async-signal-safe;

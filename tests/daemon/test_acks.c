@@ -24,7 +24,6 @@
 #include "route/stamp.h"
 #include "child.h"
 
-
 /* Sanitizer builds run the daemon several times slower: fewer frames, same shape. */
 #define SCALE (SLC_TEST_SCALE_DIV > 1 ? 10u : 1u)
 
@@ -299,7 +298,10 @@ metric(uint16_t port, const char *name)
 	return v;
 }
 
-Test(acks, clean_stream_is_acked_and_stored_once, .timeout = 300)
+/* A stream of acknowledged frames into the file sink, sluiced with extra (NULL: none):
+ * every frame acknowledged once, and in the sink once. */
+static void
+clean_stream(const char *extra)
 {
 	const uint64_t count = 200000 / SCALE;
 	struct counts k = {.per_conn = (uint32_t)(count / 2)};
@@ -311,7 +313,7 @@ Test(acks, clean_stream_is_acked_and_stored_once, .timeout = 300)
 	make_dir(dir, sizeof(dir));
 	snprintf(sink, sizeof(sink), "file:%s", dir);
 	snprintf(out, sizeof(out), "%s.bench", dir);
-	cr_assert(daemon_start(&d, 0, sink, NULL), "%s", d.log);
+	cr_assert(daemon_start(&d, 0, sink, extra), "%s", d.log);
 	bench_wait(bench_start(d.port, count, 0, out), out, &b);
 	cr_expect_eq(b.status, 0, "%s", b.text);
 	cr_expect_eq(b.acked, count, "%s", b.text);
@@ -320,6 +322,7 @@ Test(acks, clean_stream_is_acked_and_stored_once, .timeout = 300)
 	cr_expect_eq(metric(d.metrics_port, "sluice_acked_frames_total"), count);
 	cr_expect_eq(metric(d.metrics_port, "sluice_ack_protocol_errors_total"), 0u);
 	cr_expect_gt(metric(d.metrics_port, "sluice_acks_sent_total"), 0u);
+	cr_expect_eq(metric(d.metrics_port, "sluice_worker_sync_errors_total"), 0u);
 	cr_assert_eq(daemon_stop(&d), 0, "%s", d.log);
 	k.n[0] = calloc(k.per_conn + 1, 1);
 	k.n[1] = calloc(k.per_conn + 1, 1);
@@ -337,6 +340,22 @@ Test(acks, clean_stream_is_acked_and_stored_once, .timeout = 300)
 	free(k.n[0]);
 	free(k.n[1]);
 	remove_dir(dir);
+}
+
+Test(acks, clean_stream_is_acked_and_stored_once, .timeout = 300)
+{
+	clean_stream(NULL);
+}
+
+/*
+ * Acknowledgements per group commit (engine/daemon/ack_commit.c) whatever --fsync says:
+ * never (the sink starts its background syncs for the acknowledged frames alone) and
+ * batch (write() syncs, the commit finds nothing left); interval is the test above.
+ */
+Test(acks, group_commit_in_the_other_fsync_modes, .timeout = 300)
+{
+	clean_stream("--fsync=never");
+	clean_stream("--fsync=batch");
 }
 
 /*

@@ -824,6 +824,70 @@ Test(ack, not_durable_closes_without_acknowledging)
 	h_stop(&h);
 }
 
+/* Takes the held messages with lo <= seq <= hi into runs (slc_reactor_ack_run_add, at most
+ * cap of them) and releases them: their runs are all that is left of them. */
+static uint32_t
+take_runs(struct h *h, uint64_t lo, uint64_t hi, struct slc_reactor_ack_run *runs, uint32_t cap)
+{
+	struct slc_msg pick[HOLD_MAX];
+	uint32_t n = 0, keep = 0, nruns = 0;
+
+	pthread_mutex_lock(&h->mu);
+	for (uint32_t i = 0; i < h->nheld; i++) {
+		uint64_t s = slc_msg_ack_seq(&h->held[i]);
+
+		if (s >= lo && s <= hi)
+			pick[n++] = h->held[i];
+		else
+			h->held[keep++] = h->held[i];
+	}
+	h->nheld = keep;
+	pthread_mutex_unlock(&h->mu);
+	for (uint32_t i = 0; i < n; i++)
+		cr_assert(slc_reactor_ack_run_add(runs, &nruns, cap, &pick[i]), "room for a run");
+	slc_reactor_release(h->r, pick, n);
+	return nruns;
+}
+
+/* Group commit's way (engine/daemon/ack_commit.c): runs taken from the messages, the
+ * messages released, and the runs acknowledged later: durable, then not. */
+Test(ack, runs_acknowledged_after_their_messages_were_released)
+{
+	struct h h;
+	struct slc_listener_cfg l = ack_listener();
+	struct slc_reactor_cfg cfg = base_cfg(&l, 1, &h);
+	const struct slc_listener_stats *ls;
+	struct slc_reactor_ack_run a[4], b[4], c[4];
+	uint32_t na, nb, nc, w;
+	uint64_t prev = 0;
+	uint8_t buf[8];
+	int fd;
+
+	h_start(&h, HOLD, &cfg, 0);
+	ls = slc_reactor_listener_stats(h.r, 0);
+	fd = ack_connect(slc_reactor_listener_port(h.r, 0), &w);
+	send_frames(fd, 1, 10, 30);
+	cr_assert(wait_held(&h, 10));
+	na = take_runs(&h, 1, 5, a, 4);
+	nb = take_runs(&h, 6, 6, b, 4);
+	nc = take_runs(&h, 7, 10, c, 4);
+	cr_expect_eq(na, 1u, "consecutive frames of one connection: one run");
+	cr_expect_eq(a[0].seq, 1u);
+	cr_expect_eq(a[0].count, 5u);
+	cr_expect_eq(read_n(fd, buf, 8, 200), -1, "released is not acknowledged");
+	slc_reactor_ack_runs(h.r, c, nc, true);
+	cr_expect_eq(read_n(fd, buf, 8, 200), -1, "7..10 are durable, 1..6 are not yet");
+	slc_reactor_ack_runs(h.r, a, na, true);
+	cr_expect_eq(acks_until(fd, 5, 5000, &prev, NULL), 5u);
+	slc_reactor_ack_runs(h.r, b, nb, false);
+	cr_expect_neq(read_n(fd, buf, 8, 5000), 8, "no ack after a frame that is not durable");
+	cr_expect(wait_for(&ls->closed[SLC_CLOSE_NOT_DURABLE], 1, 5));
+	cr_expect_eq(atomic_load(&ls->not_durable), 1u);
+	cr_expect_eq(atomic_load(&ls->acked), 5u);
+	close(fd);
+	h_stop(&h);
+}
+
 /* A listener without acks next to one with: no greeting, no seq taken off, no ack bit. */
 Test(ack, plain_listener_is_untouched)
 {

@@ -81,19 +81,25 @@ slc_crc32c_x86_u8(uint64_t c, uint8_t v)
 
 /*
  * Advances the raw CRC register c (not inverted; 64 bits wide only so that the compiler
- * need not zero-extend it between instructions) over len bytes, one stream. No alignment
- * prologue: unaligned 8-byte loads cost nothing extra on x86-64, while each byte of a
- * prologue would add a dependent 3-cycle crc32. The tail takes at most three instructions
- * (4, 2, 1 bytes). With a constant len (the file sink's 8-byte header slice) the loop and
- * the tail fold away.
+ * need not zero-extend it between instructions) over len bytes, one stream, and copies
+ * them to dst on the way unless dst is NULL (a constant NULL folds the stores away). No
+ * alignment prologue: unaligned 8-byte loads cost nothing extra on x86-64, while each byte
+ * of a prologue would add a dependent 3-cycle crc32. The tail takes at most three
+ * instructions (4, 2, 1 bytes). With a constant len (the file sink's 8-byte header slice)
+ * the loop and the tail fold away. The copy rides on the loads the CRC makes anyway: the
+ * stores go in parallel with the dependent crc32 chain, which sets the pace.
  */
 static inline uint64_t
-slc_crc32c_x86_run(uint64_t c, const uint8_t *p, size_t len)
+slc_crc32c_x86_run_copy(uint64_t c, const uint8_t *p, size_t len, uint8_t *dst)
 {
 	while (len >= 8) {
 		uint64_t v;
 
 		memcpy(&v, p, sizeof(v));
+		if (dst != NULL) {
+			memcpy(dst, &v, sizeof(v));
+			dst += 8;
+		}
 		c = slc_crc32c_x86_u64(c, v);
 		p += 8;
 		len -= 8;
@@ -102,6 +108,10 @@ slc_crc32c_x86_run(uint64_t c, const uint8_t *p, size_t len)
 		uint32_t v;
 
 		memcpy(&v, p, sizeof(v));
+		if (dst != NULL) {
+			memcpy(dst, &v, sizeof(v));
+			dst += 4;
+		}
 		c = slc_crc32c_x86_u32(c, v);
 		p += 4;
 	}
@@ -109,12 +119,25 @@ slc_crc32c_x86_run(uint64_t c, const uint8_t *p, size_t len)
 		uint16_t v;
 
 		memcpy(&v, p, sizeof(v));
+		if (dst != NULL) {
+			memcpy(dst, &v, sizeof(v));
+			dst += 2;
+		}
 		c = slc_crc32c_x86_u16(c, v);
 		p += 2;
 	}
-	if (len & 1)
+	if (len & 1) {
+		if (dst != NULL)
+			*dst = *p;
 		c = slc_crc32c_x86_u8(c, *p);
+	}
 	return c;
+}
+
+static inline uint64_t
+slc_crc32c_x86_run(uint64_t c, const uint8_t *p, size_t len)
+{
+	return slc_crc32c_x86_run_copy(c, p, len, NULL);
 }
 
 /*
@@ -133,12 +156,37 @@ slc_crc32c(uint32_t crc, const void *buf, size_t len)
 	return ~(uint32_t)slc_crc32c_x86_run(~crc, buf, len);
 }
 
+/*
+ * Copies len bytes from src to dst (which do not overlap) and returns slc_crc32c(crc, src,
+ * len), reading src once: the file sink copies each record's key and payload into its
+ * write buffer anyway. Accepts len 0 (and then NULL pointers). Long buffers: a copy, then
+ * three interleaved streams, which beat one stream carrying the stores.
+ */
+static inline uint32_t
+slc_crc32c_copy(uint32_t crc, void *dst, const void *src, size_t len)
+{
+	if (SLC_UNLIKELY(!slc_crc32c_hw_available()) || len > SLC_CRC32C_INLINE_MAX) {
+		if (len != 0)
+			memcpy(dst, src, len);
+		return slc_crc32c(crc, src, len);
+	}
+	return ~(uint32_t)slc_crc32c_x86_run_copy(~crc, src, len, dst);
+}
+
 #else /* !__x86_64__ */
 
 static inline uint32_t
 slc_crc32c(uint32_t crc, const void *buf, size_t len)
 {
 	return slc_crc32c_sw(crc, buf, len);
+}
+
+static inline uint32_t
+slc_crc32c_copy(uint32_t crc, void *dst, const void *src, size_t len)
+{
+	if (len != 0)
+		memcpy(dst, src, len);
+	return slc_crc32c_sw(crc, src, len);
 }
 
 #endif

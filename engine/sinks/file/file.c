@@ -353,8 +353,8 @@ file_flush(struct slc_sink_worker *sw)
  * unsynced since the last sync; then one syncfs covers them all. A record is never claimed
  * durable after an fdatasync failed under it: that failure is returned (once) instead.
  */
-static int
-file_sync(struct slc_sink_worker *sw)
+int
+slc_file_sync(struct slc_sink_worker *sw)
 {
 	struct slc_sink_file_worker *w = (struct slc_sink_file_worker *)sw;
 	int rc;
@@ -518,7 +518,9 @@ const struct slc_sink_ops slc_sink_file_ops = {
         .write = slc_file_write,
         .refused = file_refused,
         .flush = file_flush,
-        .sync = file_sync,
+        .sync = slc_file_sync,
+        .commit = slc_file_commit,
+        .commit_poll = slc_file_commit_poll,
         .reopen = file_reopen,
         .worker_close = file_worker_close,
         .destroy = file_destroy,

@@ -83,6 +83,7 @@ struct bg_job {
 	bool proves;
 	uint64_t h_epoch;
 	uint8_t trailer_buf[TRAILER_SIZE]; /* at offset - TRAILER_SIZE */
+	uint64_t ticket; /* the group commit it resolves when it retires (commit.c); 0: none */
 };
 
 /* What failed, for /healthz (file_status); the words follow "DIR: ". */
@@ -220,6 +221,16 @@ struct slc_sink_file_worker {
 	uint32_t bg_head, bg_tail;
 	struct bg_job bg_jobs[BG_JOBS];
 	struct io_uring bg_ring;
+	/*
+	 * Group commit (commit.c): tickets (c_done, c_next) are on jobs in flight, c_next
+	 * itself is wanted (c_want) once they retire, since one commit at a time covers all
+	 * that was written before it started. c_err: the first failure of any job retired
+	 * since c_reported was polled; bg_arm: the ticket bg_submit's next job takes.
+	 */
+	uint64_t c_next, c_done, c_reported, bg_arm;
+	bool c_want;
+	bool c_ring_tried; /* commit started the ring (modes other than interval) */
+	int c_err;
 };
 
 /* ---- across the folder's files ---- */
@@ -261,6 +272,13 @@ int slc_file_bg_submit(struct slc_sink_file_worker *w, int fd, bool ended, uint6
                        uint64_t offset, const uint8_t *trailer);
 void slc_file_bg_reap(struct slc_sink_file_worker *w, uint32_t keep);
 void slc_file_bg_stop(struct slc_sink_file_worker *w);
+
+/* file.c: sink.h's sync (commit.c's, without the ring). */
+int slc_file_sync(struct slc_sink_worker *sw);
+
+/* commit.c: sink.h's commit and commit_poll (group commit for acknowledged delivery). */
+int slc_file_commit(struct slc_sink_worker *sw, uint64_t *ticket);
+int slc_file_commit_poll(struct slc_sink_worker *sw, bool wait, uint64_t *done);
 
 /* checkpoint.c: pos[] as a checkpoint file in buf (CKPT_BUF_SIZE): its length; writing
  * s->ckpt_buf as DIR/checkpoint (0 or the error, counted and logged; the caller owns

@@ -66,6 +66,12 @@
  * an fdatasync of the open segment, or, when
  * segments were ended unsynced since the last sync (never mode's rotations, a write
  * error), one syncfs() that covers them all.
+ * commit() and commit_poll() (sink.h: acknowledged delivery) promise what sync() does
+ * without the wait: one background fdatasync of the open segment at a time covers every
+ * batch written before it started, and those written while it runs wait for the next
+ * (any mode but batch, whose write() has synced already; never mode starts the ring at
+ * the first commit). Without io_uring (or with sync_inline, or an io table) a commit is
+ * a sync() on the worker's thread.
  * The fsyncs counter counts fdatasync() and syncfs() calls on segments (not those of DIR
  * or of the checkpoint).
  */

@@ -166,6 +166,12 @@ bg_retire(struct slc_sink_file_worker *w, struct bg_job *j)
 		if (w->dir_fd >= 0)
 			w->dir_unsynced = true;
 	}
+	/* Group commit: a failure here fails every ticket resolved with it (conservative: a
+	 * job of another segment may have failed, and clients then send again). */
+	if (w->c_err == 0)
+		w->c_err = err != 0 ? err : (j->dir_err != -ECANCELED ? j->dir_err : 0);
+	if (j->ticket != 0)
+		w->c_done = j->ticket;
 	if (j->ended) {
 		int cerr = slc_file_seg_fd_close(w, j->fd);
 
@@ -307,7 +313,9 @@ slc_file_bg_submit(struct slc_sink_file_worker *w, int fd, bool ended, uint64_t 
 	                     .seq = seq,
 	                     .offset = offset,
 	                     .proves = !w->h_need_write,
-	                     .h_epoch = w->h_epoch};
+	                     .h_epoch = w->h_epoch,
+	                     .ticket = w->bg_arm};
+	w->bg_arm = 0;
 	if (trailer != NULL) {
 		j->trailer = true;
 		memcpy(j->trailer_buf, trailer, TRAILER_SIZE);

@@ -335,15 +335,14 @@ rec_append(struct slc_sink_file_worker *w, const struct slc_msg *m, const uint8_
 		return rc;
 	h = w->buf + w->buf_used;
 	slc_seg_rec_hdr_put(h, m->len, (uint16_t)key_len, 0);
+	/* The checksum rides on the copy into the buffer: the bytes are read once. */
 	crc = slc_crc32c(0, h + 4, 8);
-	crc = slc_crc32c(crc, key, key_len);
-	crc = slc_crc32c(crc, m->data, m->len);
+	crc = slc_crc32c_copy(crc, h + REC_SIZE, key, key_len);
+	if (copy)
+		crc = slc_crc32c_copy(crc, h + REC_SIZE + key_len, m->data, m->len);
+	else
+		crc = slc_crc32c(crc, m->data, m->len);
 	slc_seg_put_le32(h + 12, crc);
-	/* memcpy from NULL is undefined even for 0 bytes: an empty key or payload may be. */
-	if (key_len != 0)
-		memcpy(h + REC_SIZE, key, key_len);
-	if (copy && m->len != 0)
-		memcpy(h + REC_SIZE + key_len, m->data, m->len);
 	pend_buf(w, inbuf);
 	if (!copy)
 		pend_ref(w, m->data, m->len);

@@ -124,3 +124,34 @@ Test(crc32c, paths_agree_on_long_buffers)
 	}
 	free(buf);
 }
+
+/* slc_crc32c_copy: the checksum of the source and a copy of it, byte for byte and no byte
+ * more, for every short length (the inline path), long ones (copy, then the streams),
+ * and every misalignment of either side. */
+Test(crc32c, copy_checksums_and_copies_exactly)
+{
+	static const size_t lens[] = {0, 1, 7, 8, 9, 100, 255, 256, 257, 300, 4096, 8192};
+	static uint8_t src[8 + 8192], dst[8 + 8192 + 16];
+	uint64_t x = 0x5851f42d4c957f2dull;
+
+	for (size_t i = 0; i < sizeof(src); i++)
+		src[i] = (uint8_t)crc_rand(&x);
+	for (size_t so = 0; so < 8; so++)
+		for (size_t d_o = 0; d_o < 8; d_o++)
+			for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]) + 40; k++) {
+				size_t len =
+				        k < sizeof(lens) / sizeof(lens[0]) ? lens[k] : k * 7 % 301;
+				uint32_t seed = (uint32_t)crc_rand(&x);
+
+				memset(dst, 0xa5, sizeof(dst));
+				cr_assert_eq(slc_crc32c_copy(seed, dst + d_o, src + so, len),
+				             slc_crc32c_sw(seed, src + so, len),
+				             "so %zu do %zu len %zu", so, d_o, len);
+				cr_assert_eq(memcmp(dst + d_o, src + so, len), 0, "len %zu", len);
+				for (size_t i = 0; i < sizeof(dst); i++)
+					if (i < d_o || i >= d_o + len)
+						cr_assert_eq(dst[i], 0xa5,
+						             "byte %zu written (len %zu)", i, len);
+			}
+	cr_assert_eq(slc_crc32c_copy(0x1234u, NULL, NULL, 0), 0x1234u, "len 0: unchanged");
+}

@@ -1,0 +1,54 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# bench_lib.sh: what bench_acks.sh and bench_disk.sh share; sourced, not run.
+#
+# They set $sluiced, $bench and $work (a scratch directory, removed at exit), then call
+#   bl_start NAME ARGS...  sluiced ARGS in the background, its stderr in $work/log, waiting
+#                          up to 60 s for "ready:" (a loaded machine starts slowly); sets
+#                          $pid, $port (the first listener's) and $mport (the metrics port,
+#                          when --metrics was given); 1 (the log on stderr, sluiced
+#                          stopped) when it does not get there
+#   bl_stop                SIGTERM to sluiced and its exit status (its drain completes)
+#   median                 the median of the numbers on stdin, one a line
+# and trap bl_cleanup on EXIT.
+
+pid=""
+
+bl_cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	rm -rf "$work"
+}
+
+bl_start() {
+	local name=$1
+	shift
+	# stdout away from the caller's: a command substitution would wait for sluiced.
+	"$sluiced" "$@" >/dev/null 2>"$work/log" &
+	pid=$!
+	for _ in $(seq 1200); do
+		grep -q "ready:" "$work/log" && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	port=$(sed -n 's/.*listening on tcp:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/log" | head -1)
+	mport=$(sed -n 's/.*metrics on port \([0-9]*\).*/\1/p' "$work/log" | head -1)
+	if [ -z "$port" ] || ! grep -q "ready:" "$work/log"; then
+		echo "$name: sluiced did not start:" >&2
+		cat "$work/log" >&2
+		bl_stop
+		return 1
+	fi
+}
+
+bl_stop() {
+	local rc=0
+	kill "$pid" 2>/dev/null && wait "$pid"
+	rc=$?
+	pid=""
+	return $rc
+}
+
+median() {
+	sort -g | awk '{ v[NR] = $1 }
+		END { if (NR) printf "%.10g\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
