@@ -17,7 +17,9 @@
 #include "sinks/sink.h"
 
 /*
- * sluiced is configured by command-line flags only. One static table (struct slc_cfg_opt,
+ * sluiced is configured by command-line flags and a --config file of the same flags (one
+ * NAME = VALUE a line: cfg_file.c, docs/operations.md), which the command line overrides.
+ * One static table (struct slc_cfg_opt,
  * in flags.c, with each sink's own flags merged in after --sink: sinks/sink.h) names every
  * flag with its type, default, bounds, help text and the field of
  * struct slc_cfg it sets; parsing, range checks, --help, the start-up log line and
@@ -107,6 +109,11 @@ struct slc_cfg {
 	struct slc_cfg_addr metrics;      /* --metrics; addrlen 0: off */
 	enum slc_cfg_log_level log_level; /* --log-level */
 	uint32_t drain_timeout_ms;        /* --drain-timeout */
+	char config[SLC_CFG_PATH_LEN];    /* --config; "": none */
+	bool check_config;                /* --check-config: check, report, exit */
+	/* Not flags: what the --config file held when it was read (cfg_file.c) */
+	uint64_t config_hash;   /* FNV-1a 64 of its bytes; 0: no file */
+	int64_t config_mtime_s; /* its modification time, Unix seconds */
 	/* testing: a sink made slow on purpose (overload tests, benchmarks) */
 	uint32_t test_handler_cost_ns;   /* --test-handler-cost-ns: every pool; 0: none */
 	uint32_t test_slow_pool;         /* --test-slow-pool */
@@ -126,13 +133,16 @@ const void *slc_cfg_sink_settings(const struct slc_cfg *c, const struct slc_sink
 void slc_cfg_default(struct slc_cfg *c);
 
 /*
- * Sets c to the defaults, then applies argv[1..argc) in order. The first --listen replaces
- * the default listener; later ones add to it. After the last flag, checks what involves
+ * Sets c to the defaults, then applies the --config file named in argv (if any) line by
+ * line, then argv[1..argc) in order. The first --listen replaces the default listener (the
+ * command line's first also replaces the file's); later ones add to it. After the last flag, checks what involves
  * several flags (sticky and ordered need a --key; pools * workers <= SLC_WORKERS_MAX;
  * adaptive needs pools * --min-weight < 100; no listener given twice).
  * Returns SLC_CFG_RUN (0); SLC_CFG_EXIT (1) after printing --help, --help-markdown or
- * --version to out; or SLC_CFG_USAGE (2) after printing one line "sluiced: ..." to err
- * (c is then unspecified).
+ * --version to out, or "sluiced: configuration ok" with --check-config; or SLC_CFG_USAGE
+ * (2) after printing to err one line "sluiced: ..." for the command line's first problem
+ * (with --check-config: every problem of the command line) and one "FILE:LINE: ..." for
+ * every problem of the file (c is then unspecified).
  */
 int slc_cfg_parse(struct slc_cfg *c, int argc, char **argv, FILE *out, FILE *err);
 

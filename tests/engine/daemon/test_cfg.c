@@ -336,6 +336,7 @@ static const struct good goods[] = {
         {"--forward-framing", "len32", "forward-framing=len32", NULL},
         {"--test-slow-pool", "1", "test-slow-pool=1", NULL},
         {"--test-slow-pool-cost-ns", "20000", "test-slow-pool-cost-ns=20000", NULL},
+        {"--config", SLC_DOCS_DIR "/sluiced.conf", "config=" SLC_DOCS_DIR "/sluiced.conf", NULL},
 };
 
 static const struct good *
@@ -419,6 +420,7 @@ static const struct bad bads[] = {
         {"--ring-size", "3", "a power of two in 2..1048576"},
         {"--cpus", "3-1", "all, or CPU numbers and ranges"},
         {"--topology-xml", "", "a path to an hwloc XML file"},
+        {"--config", "", "a path to a file of NAME = VALUE lines"},
         {"--sink", "kafka:localhost:9092",
          "null, file:DIR, forward:HOST:PORT, kafka://BROKERS/TOPIC or plugin:PATH.so[?ARG]"},
         {"--fsync", "always", "never, interval, batch"},
