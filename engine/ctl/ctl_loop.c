@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,10 @@ struct slc_ctl_loop {
 	uint64_t t0_ns;
 	uint64_t prev_ns; /* 0: no baseline yet */
 	uint64_t ticks;
+	/* New parameters for the next tick (slc_ctl_loop_params_set), or NULL. Whoever takes
+	 * the pointer out of it by an exchange owns it: the loop applies and frees it, a
+	 * setter frees the one it displaced, destroy frees what is left. */
+	_Atomic(struct slc_ctl_params *) next_params;
 
 	pthread_mutex_t mu; /* guards the fields below: what readers see */
 	double *weights;
@@ -204,6 +209,45 @@ sample_pools(struct slc_ctl_loop *l, uint64_t dt_ns)
 	}
 }
 
+/* What slc_ctl_loop_params_set left, applied before the tick that follows it; true when
+ * there was some. */
+static bool
+params_take(struct slc_ctl_loop *l)
+{
+	/* Acquire: pairs with the release in slc_ctl_loop_params_set; the struct's bytes,
+	 * written before it, are seen here. */
+	struct slc_ctl_params *p =
+	        atomic_exchange_explicit(&l->next_params, NULL, memory_order_acquire);
+
+	if (p == NULL)
+		return false;
+	/* Checked against the same controller by the setter: this cannot fail. */
+	(void)slc_ctl_params_set(l->ctl, p);
+	free(p);
+	return true;
+}
+
+int
+slc_ctl_loop_params_set(struct slc_ctl_loop *l, const struct slc_ctl_params *p)
+{
+	struct slc_ctl_params *copy, *old;
+	uint32_t n = l->npools;
+
+	/* The mode is fixed at create and the pool count too: both read from cfg, never
+	 * written, so this check needs nothing the loop thread writes. */
+	if (slc_ctl_params_check(p) != 0 || p->mode != l->cfg.params.mode ||
+	    (p->mode == SLC_CTL_ADAPTIVE && n * p->min_weight >= SLC_CTL_ADAPTIVE_TOTAL))
+		return -EINVAL;
+	copy = malloc(sizeof(*copy));
+	if (copy == NULL)
+		return -ENOMEM;
+	*copy = *p;
+	/* Release: pairs with the acquire in params_take. */
+	old = atomic_exchange_explicit(&l->next_params, copy, memory_order_acq_rel);
+	free(old);
+	return 0;
+}
+
 int
 slc_ctl_loop_step(struct slc_ctl_loop *l)
 {
@@ -211,6 +255,7 @@ slc_ctl_loop_step(struct slc_ctl_loop *l)
 	struct slc_ctl_loop_tick t;
 	uint64_t now = slc_mono_ns();
 	int changed, perr = 0;
+	bool taken;
 	double dt_s;
 
 	if (l->prev_ns == 0) {
@@ -221,6 +266,7 @@ slc_ctl_loop_step(struct slc_ctl_loop *l)
 	}
 	if (now == l->prev_ns)
 		return 0;
+	taken = params_take(l);
 	dt_s = (double)(now - l->prev_ns) * 1e-9;
 	sample_pools(l, now - l->prev_ns);
 	changed = slc_ctl_tick(l->ctl, l->samples, dt_s, (now - l->t0_ns) / 1000000u, &res);
@@ -235,6 +281,7 @@ slc_ctl_loop_step(struct slc_ctl_loop *l)
 	l->st.ticks = l->ticks;
 	l->st.changes += changed == 1;
 	l->st.publish_errors += perr != 0;
+	l->st.params_taken += taken;
 	l->st.last_reason = res.reason;
 	pthread_mutex_unlock(&l->mu);
 	if (l->cfg.on_tick != NULL) {
@@ -319,6 +366,7 @@ slc_ctl_loop_destroy(struct slc_ctl_loop *l)
 		if (l->prev[g].fd >= 0)
 			close(l->prev[g].fd);
 	slc_ctl_destroy(l->ctl);
+	free(atomic_load_explicit(&l->next_params, memory_order_acquire));
 	pthread_cond_destroy(&l->wake);
 	pthread_mutex_destroy(&l->wake_mu);
 	pthread_mutex_destroy(&l->mu);

@@ -341,6 +341,9 @@ slc_daemon_create(const struct slc_cfg *c, int *err)
 		return NULL;
 	}
 	d->cfg = *c;
+	rc = slc_daemon_reload_init(d);
+	if (rc != 0)
+		goto err_destroy;
 	rc = placement(c, &d->topo, &d->plan);
 	if (rc != 0)
 		goto err_destroy;
@@ -451,6 +454,7 @@ slc_daemon_create(const struct slc_cfg *c, int *err)
 		        .render_ctx = d,
 		        .health = slc_daemon_metrics_health,
 		        .ready = slc_daemon_metrics_ready,
+		        .reload = slc_daemon_reload_http,
 		        .log = lib_log,
 		};
 
@@ -477,6 +481,7 @@ slc_daemon_destroy(struct slc_daemon *d)
 		return;
 	slc_daemon_stop(d);
 	slc_metrics_server_stop(d->metrics);
+	slc_daemon_reload_fini(d);
 	slc_ctl_loop_destroy(d->loop);
 	/* The reactor first: its thread (still waiting for its start when create failed)
 	 * ends before the router and the key sketch it calls go. */

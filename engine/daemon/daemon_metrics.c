@@ -596,6 +596,7 @@ slc_daemon_metrics_render(void *ctx, struct slc_metrics_buf *b)
 	render_hot_keys(&r);
 	render_pools(&r);
 	render_sink(b, r.d);
+	slc_daemon_reload_render(r.d, b);
 	slc_metrics_jemalloc(b);
 	return 0;
 }

@@ -426,7 +426,8 @@ static const struct slc_cfg_opt core[] = {
          .allowed = "a path to a file of NAME = VALUE lines (docs/operations.md)",
          .help = "Read flags from FILE first, one NAME = VALUE a line (NAME without the "
                  "dashes; a flag without a value: NAME alone or NAME = true; # starts a "
-                 "comment); flags on the command line override it.",
+                 "comment); flags on the command line override it. SIGHUP and POST "
+                 "/-/reload read it again.",
          FIELD(config)},
         {.name = "--check-config",
          .type = SLC_CFG_BOOL,
