@@ -218,7 +218,8 @@ Test(cfg, no_flags_is_the_defaults)
 	              "workers=1 "
 	              "reactors-per-node=1 ring-size=4096 cpus=all "
 	              "sink=null fsync=interval "
-	              "fsync-interval=1s segment-size=64M forward-batch=64k "
+	              "fsync-interval=1s segment-size=64M retain-size=off retain-age=off "
+	              "forward-batch=64k "
 	              "forward-framing=lines "
 	              "controller=adaptive rebalance-interval=100ms cooldown=10s "
 	              "eps-rate=1 min-pressure-delta=2 base-step=1 max-step=5 "
@@ -317,6 +318,8 @@ static const struct good goods[] = {
         {"--fsync", "batch", "fsync=batch", NULL},
         {"--fsync-interval", "250", "fsync-interval=250ms", NULL},
         {"--segment-size", "1G", "segment-size=1G", NULL},
+        {"--retain-size", "20G", "retain-size=20G", "--sink=file:/var/lib/sluice"},
+        {"--retain-age", "168h", "retain-age=168h", "--sink=file:/var/lib/sluice"},
         {"--forward-batch", "256k", "forward-batch=256k", NULL},
         {"--kafka-prop", "linger.ms=20", "kafka-prop=linger.ms=20", "--sink=kafka://k1/events"},
         {"--controller", "pairwise", "controller=pairwise", NULL},
@@ -426,6 +429,8 @@ static const struct bad bads[] = {
         {"--fsync", "always", "never, interval, batch"},
         {"--fsync-interval", "0", "1ms..1h"},
         {"--segment-size", "512k", "1M..16G"},
+        {"--retain-size", "2P", "off, or 0..1048576G"},
+        {"--retain-age", "1001h", "off, or 0..1000h"},
         {"--forward-batch", "32M", "1k..16M"},
         {"--kafka-prop", "linger.ms", "NAME=VALUE"},
         {"--controller", "pid", "adaptive, pairwise"},
