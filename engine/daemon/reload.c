@@ -244,10 +244,15 @@ slc_daemon_reload(struct slc_daemon *d, char *msg, size_t cap)
 	}
 	atomic_store_explicit(&d->rl.hash, next->config_hash, memory_order_relaxed);
 	atomic_store_explicit(&d->rl.mtime_s, next->config_mtime_s, memory_order_relaxed);
-	slc_daemon_log(SLC_CFG_LOG_INFO,
-	               "reload: configuration %016" PRIx64 " read: %u flags applied, %u need a "
-	               "restart",
-	               next->config_hash, nlive, nrestart);
+	if (next->config[0] != '\0')
+		slc_daemon_log(SLC_CFG_LOG_INFO,
+		               "reload: %s (hash %016" PRIx64 ") read: %u flags applied, %u need a "
+		               "restart",
+		               next->config, next->config_hash, nlive, nrestart);
+	else
+		slc_daemon_log(SLC_CFG_LOG_INFO,
+		               "reload: the command line read: %u flags applied, %u need a restart",
+		               nlive, nrestart);
 	say(&a, "ok: %u applied, %u need a restart\n", nlive, nrestart);
 	rc = finish(d, RELOAD_OK, 0);
 out_next:
