@@ -162,6 +162,17 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 				r->batch_piece[nmsg++] = i;
 				continue;
 			}
+			if (SLC_UNLIKELY(p->trim == SLC_FRAME_TRIM_DROP)) {
+				/* Skip mode: an oversize frame, and what of it was reassembled,
+				 * dropped; p->off is its size as far as the parser knows. */
+				slc_reasm_drop(r, c);
+				stat_add(&l->stats.frames_skipped, 1);
+				slc_reactor_log(r, LOGK_FRAMING, SLC_LOG_WARN,
+				                "%s: oversize frame of at least %u bytes skipped "
+				                "(--max-frame %u); the connection goes on",
+				                c->peer, p->off, r->cfg.max_frame);
+				continue;
+			}
 			if (p->start) {
 				/* A counted frame reserves exactly its length (the parser
 				 * knows what is still to come); an LF frame what the longest

@@ -62,6 +62,12 @@ enum slc_cfg_log_level {
 	SLC_CFG_LOG_DEBUG = SLC_LOG_DEBUG,
 };
 
+/* --oversize: what a TCP frame over --max-frame does. */
+enum slc_cfg_oversize {
+	SLC_CFG_OVERSIZE_CLOSE, /* the connection is closed (framing error) */
+	SLC_CFG_OVERSIZE_SKIP,  /* the frame is skipped, the connection goes on */
+};
+
 /* A numeric address and port (--metrics); addrlen 0: off. */
 struct slc_cfg_addr {
 	struct sockaddr_storage addr;
@@ -81,6 +87,7 @@ struct slc_cfg {
 	uint32_t buffer_size;                               /* --buffer-size, bytes */
 	uint32_t udp_buffers;                               /* --udp-buffers, per reactor */
 	uint32_t max_frame;                                 /* --max-frame, bytes */
+	enum slc_cfg_oversize oversize;                     /* --oversize */
 	uint64_t reasm_memory;    /* --reasm-memory, bytes; 0: as much as the TCP buffers */
 	uint32_t max_conns;       /* --max-conns, per reactor */
 	uint32_t evict_idle_ms;   /* --evict-idle */

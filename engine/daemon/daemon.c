@@ -279,6 +279,7 @@ reactors_create(struct slc_daemon *d)
 		        .udp_buffers = udp ? c->udp_buffers : UDP_BUFFERS_UNUSED,
 		        .reasm_bytes = c->reasm_memory,
 		        .max_frame = c->max_frame,
+		        .oversize_skip = c->oversize == SLC_CFG_OVERSIZE_SKIP,
 		        .max_conns = c->max_conns,
 		        .evict_idle_ms = c->evict_idle_ms,
 		        .idle_timeout_ms = c->idle_timeout_ms,

@@ -258,6 +258,9 @@ static const struct fam listener_fams[] = {
             .off = LS(msgs)),
         FAM("sluice_empty_frames_total", "counter", "zero-length frames skipped",
             .off = LS(empty_frames)),
+        FAM("sluice_frames_skipped_total", "counter",
+            "frames over --max-frame dropped by --oversize skip, the connection kept",
+            .off = LS(frames_skipped)),
         FAM("sluice_udp_kernel_drops_total", "counter",
             "datagrams the kernel dropped at the socket (SO_MEMINFO)", .off = LS(udp_kernel_drops)),
 };

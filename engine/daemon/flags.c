@@ -36,12 +36,15 @@
 static_assert(sizeof(enum slc_route_strategy) == sizeof(int), "enum width");
 static_assert(sizeof(enum slc_ctl_mode) == sizeof(int), "enum width");
 static_assert(sizeof(enum slc_cfg_log_level) == sizeof(int), "enum width");
+static_assert(sizeof(enum slc_cfg_oversize) == sizeof(int), "enum width");
+static_assert(SLC_CFG_OVERSIZE_CLOSE == 0 && SLC_CFG_OVERSIZE_SKIP == 1, "order");
 static_assert(SLC_ROUTE_PURE == 0 && SLC_ROUTE_STICKY == 1 && SLC_ROUTE_ORDERED == 2, "order");
 static_assert(SLC_CTL_ADAPTIVE == 0 && SLC_CTL_PAIRWISE == 1, "order");
 
 static const char *const strategy_names[] = {"pure", "sticky", "ordered", NULL};
 static const char *const controller_names[] = {"adaptive", "pairwise", NULL};
 static const char *const log_level_names[] = {"error", "warn", "info", "debug", NULL};
+static const char *const oversize_names[] = {"close", "skip", NULL};
 
 const char *const slc_cfg_group_names[SLC_CFG_G__COUNT] = {
         [SLC_CFG_G_INPUT] = "Input",
@@ -121,6 +124,19 @@ static const struct slc_cfg_opt core[] = {
          .help = "Largest message accepted. A longer TCP message closes its connection; a "
                  "longer datagram is dropped. Both are counted.",
          FIELD(max_frame)},
+        {.name = "--oversize",
+         .type = SLC_CFG_ENUM,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "ACTION",
+         .def = "close",
+         .choices = oversize_names,
+         .help = "What a TCP message longer than --max-frame does. close: its connection is "
+                 "closed (what the sender sent after it is lost). skip: that message alone "
+                 "is dropped and the connection goes on after it (len32 and octet-counted "
+                 "syslog skip the declared length; lines resynchronise at the next LF); "
+                 "len32+ack listeners always close. Each is counted and logged with its "
+                 "size and the limit.",
+         FIELD(oversize)},
         {.name = "--reasm-memory",
          .type = SLC_CFG_SIZE,
          .group = SLC_CFG_G_INPUT,

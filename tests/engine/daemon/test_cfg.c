@@ -212,7 +212,8 @@ Test(cfg, no_flags_is_the_defaults)
 	cr_expect_eq(memcmp(&c, &cfg, sizeof(c)), 0);
 	cr_expect_str_eq(
 	        line, "listen=tcp://127.0.0.1:5140?framing=lines buffers=256 "
-	              "buffer-size=64k udp-buffers=256 max-frame=64k reasm-memory=0 evict-idle=1s "
+	              "buffer-size=64k udp-buffers=256 max-frame=64k oversize=close reasm-memory=0 "
+	              "evict-idle=1s "
 	              "max-conns=10000 "
 	              "idle-timeout=off ack-window=1024 strategy=pure key=none pools=2 "
 	              "workers=1 "
@@ -298,6 +299,7 @@ static const struct good goods[] = {
         {"--buffer-size", "16k", "buffer-size=16k", NULL},
         {"--udp-buffers", "512", "udp-buffers=512", NULL},
         {"--max-frame", "1M", "max-frame=1M", NULL},
+        {"--oversize", "skip", "oversize=skip", NULL},
         {"--reasm-memory", "32M", "reasm-memory=32M", NULL},
         {"--evict-idle", "250ms", "evict-idle=250ms", NULL},
         {"--evict-idle", "5", "evict-idle=5s", NULL},
@@ -404,6 +406,7 @@ struct bad {
 };
 
 static const struct bad bads[] = {
+        {"--oversize", "truncate", "close, skip"},
         {"--listen", "http://1.2.3.4:80", "tcp://ADDR:PORT"},
         {"--buffers", "1000", "a power of two in 1..32768"},
         {"--buffer-size", "2k", "4k..1M"},
