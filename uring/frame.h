@@ -43,6 +43,12 @@
  * After an error the parser is dead: every later call returns the same error, and the
  * caller closes the connection. Frames that ended before the error are delivered first.
  *
+ * Skipping oversize frames (slc_frame_parser_skip_oversize): instead of the oversize
+ * error, the parser reports a drop piece (below) and goes on after the frame: a counted
+ * frame's declared length is skipped (len32 lengths up to 2^32 - 1; octet counts up to the
+ * same, longer ones stay errors), an LF frame is skipped up to and including its LF,
+ * however far that is (SKIP_COUNT, SKIP_LF: bytes consumed, no pieces).
+ *
  * Pieces. slc_frame_parse_burst() describes the frames of one chunk as pieces, in order:
  *   start && end   a whole frame inside this chunk: chunk[off .. off+len), zero-copy
  *   start          the first bytes of a frame that goes on in later chunks
@@ -50,6 +56,11 @@
  *   end            its last bytes (possibly none: "\n" alone at the start of a chunk); first
  *                  cut trim (0 or 1) bytes off what the earlier pieces assembled: the CR
  *                  of a CRLF split as "...\r" | "\n".
+ *   end, trim SLC_FRAME_TRIM_DROP   (skip mode only) the frame is oversize and dropped:
+ *                  discard what the earlier pieces assembled, if any (start is 0, len 0);
+ *                  off is then the frame's size as far as known, for the log: a counted
+ *                  frame's length, or the bytes an LF frame had when it was found too long
+ *                  (more than max_frame).
  * Headers and delimiters (length bytes, digits, SP, LF, a stripped CR in the same chunk)
  * are never inside a piece. A counted frame whose header ends a chunk starts with the
  * first piece of the next chunk, so a zero-length piece always carries end.
@@ -121,8 +132,13 @@ enum slc_frame_phase {
 	SLC_FRAME_PHASE_LEN_HDR,    /* len32: 1..3 of the 4 length bytes read */
 	SLC_FRAME_PHASE_OCT_HDR,    /* syslog: MSG-LEN digits read, the SP not yet */
 	SLC_FRAME_PHASE_COUNT_BODY, /* len32, octet counting: payload bytes still to come */
-	SLC_FRAME_PHASE_DEAD        /* a framing error was returned */
+	SLC_FRAME_PHASE_DEAD,       /* a framing error was returned */
+	SLC_FRAME_PHASE_SKIP_COUNT, /* skip mode: need bytes of an oversize counted frame to go */
+	SLC_FRAME_PHASE_SKIP_LF,    /* skip mode: an oversize LF frame, up to its LF, to go */
 };
+
+/* A piece's trim that marks a dropped oversize frame (skip mode). */
+#define SLC_FRAME_TRIM_DROP 0xffu
 
 struct slc_frame_piece {
 	uint32_t off;  /* offset of this piece's payload bytes within the chunk */
@@ -147,6 +163,7 @@ struct slc_frame_parser {
 	uint8_t cr;      /* LF_BODY: the last byte reported is a CR that a LF would strip */
 	uint8_t started; /* COUNT_BODY: the piece with start went out */
 	uint8_t err;     /* DEAD: the enum slc_frame_error to repeat */
+	uint8_t skip;    /* oversize frames are skipped (drop pieces), not errors */
 };
 
 /* "oversize", "bad_octet_count", ...: for logs and metric labels; "unknown" if out of range. */
@@ -163,6 +180,14 @@ const char *slc_frame_format_name(enum slc_frame_format f);
  * is not in [1, SLC_FRAME_LEN_MAX] (p is then left untouched).
  */
 int slc_frame_parser_init(struct slc_frame_parser *p, enum slc_frame_format f, uint32_t max_frame);
+
+/* From now on, oversize frames are skipped and reported as drop pieces rather than
+ * errors (see above). */
+static inline void
+slc_frame_parser_skip_oversize(struct slc_frame_parser *p)
+{
+	p->skip = 1;
+}
 
 /*
  * Parses chunk[*pos .. len): fills up to max pieces and advances *pos past everything it

@@ -147,6 +147,9 @@ on_accept_result(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 	/* in_waitq is left alone: a stale queue entry of the slot's last user may remain. */
 	c->armed = c->cancelled = c->starved = c->peer_done = c->has_held = false;
 	slc_frame_parser_init(&c->parser, l->cfg.framing, r->cfg.max_frame);
+	/* With acks, a skipped frame would leave its seq unacknowledged for good: close. */
+	if (r->cfg.oversize_skip && !l->cfg.acks)
+		slc_frame_parser_skip_oversize(&c->parser);
 	c->reasm = NONE;
 	c->reasm_len = 0;
 	c->credit = 0;

@@ -103,6 +103,22 @@ rewind_to_piece(struct slc_frame_parser *p, const struct slc_frame_parser *s0, u
 }
 
 /*
+ * Skip mode (--oversize skip): an oversize frame was dropped, and what of it was
+ * reassembled goes too; size is what the parser knew of it. Out of line and cold: it must
+ * not weigh on conn_parse's layout.
+ */
+static void __attribute__((noinline, cold))
+frame_skipped(struct slc_reactor *r, struct conn *c, struct listener *l, uint32_t size)
+{
+	slc_reasm_drop(r, c);
+	stat_add(&l->stats.frames_skipped, 1);
+	slc_reactor_log(r, LOGK_FRAMING, SLC_LOG_WARN,
+	                "%s: oversize frame of at least %u bytes skipped (--max-frame %u); the "
+	                "connection goes on",
+	                c->peer, size, r->cfg.max_frame);
+}
+
+/*
  * Parses and delivers one chunk of a connection's bytes. Returns NONE when the whole chunk
  * was taken, or the offset within the chunk where parsing must resume (the connection is
  * then paused, and c->parser holds the state at that offset).
@@ -160,6 +176,10 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 				                      .ref = r->cfg.id << 24 | ref};
 				r->refcnt[ref]++;
 				r->batch_piece[nmsg++] = i;
+				continue;
+			}
+			if (SLC_UNLIKELY(p->trim == SLC_FRAME_TRIM_DROP)) {
+				frame_skipped(r, c, l, p->off);
 				continue;
 			}
 			if (p->start) {

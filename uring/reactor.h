@@ -138,6 +138,7 @@ struct slc_listener_stats {
 	_Atomic uint64_t msgs;
 	_Atomic uint64_t empty_frames; /* zero-length frames, skipped */
 	_Atomic uint64_t frames_rejected[SLC_FRAME_ERR__COUNT];
+	_Atomic uint64_t frames_skipped; /* oversize frames dropped, the connection kept */
 	_Atomic uint64_t udp_drops[SLC_UDP_DROP__COUNT]; /* datagrams we dropped, by reason */
 	_Atomic uint64_t udp_kernel_drops; /* the socket's own drop counter (SO_MEMINFO) */
 	/* Acknowledged delivery (listeners with acks). */
@@ -212,6 +213,8 @@ struct slc_reactor_cfg {
 	                           connections' small pieces; 0: buffers * buffer_size. At
 	                           least max_frame + 1 is used whatever is asked */
 	uint32_t max_frame;
+	bool oversize_skip; /* TCP without acks: an oversize frame is skipped (frame.h), counted
+	                       in frames_skipped, and the connection kept; false: closed */
 	uint32_t max_conns;
 	uint32_t evict_idle_ms;   /* while connections wait for reasm_bytes: a partial frame silent
 	                           this long is evicted; 0: 1000 */

@@ -278,6 +278,17 @@ fail:
 	return NULL;
 }
 
+int
+slc_ctl_params_set(struct slc_ctl *c, const struct slc_ctl_params *p)
+{
+	if (slc_ctl_params_check(p) != 0 || p->mode != c->p.mode)
+		return -EINVAL;
+	if (p->mode == SLC_CTL_ADAPTIVE && c->n * p->min_weight >= SLC_CTL_ADAPTIVE_TOTAL)
+		return -EINVAL;
+	c->p = *p;
+	return 0;
+}
+
 void
 slc_ctl_destroy(struct slc_ctl *c)
 {

@@ -138,6 +138,14 @@ struct slc_ctl *slc_ctl_create(const struct slc_ctl_params *p, uint32_t npools,
 void slc_ctl_destroy(struct slc_ctl *c);
 
 /*
+ * Replaces c's parameters with p from the next tick on; the weights stay where they are
+ * (a raised min_weight lifts the pools below it at the next tick). Returns 0, or -EINVAL
+ * when p is out of range, changes the mode, or (adaptive) has npools * min_weight >=
+ * SLC_CTL_ADAPTIVE_TOTAL; c is then unchanged.
+ */
+int slc_ctl_params_set(struct slc_ctl *c, const struct slc_ctl_params *p);
+
+/*
  * One tick: s holds one sample per pool, dt_s > 0 is the time the samples cover, now_ms
  * a monotonic time for the cooldown. Updates the weights (slc_ctl_weights()) and, when
  * out is not NULL, fills it. Returns 1 if the weights changed, 0 if not, -EINVAL when

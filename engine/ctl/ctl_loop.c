@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,10 @@ struct slc_ctl_loop {
 	uint64_t prev_ns; /* 0: no baseline yet */
 	uint64_t ticks;
 	uint64_t reads; /* schedstat reads */
+	/* New parameters for the next tick (slc_ctl_loop_params_set), or NULL. Whoever takes
+	 * the pointer out of it by an exchange owns it: the loop applies and frees it, a
+	 * setter frees the one it displaced, destroy frees what is left. */
+	_Atomic(struct slc_ctl_params *) next_params;
 
 	pthread_mutex_t mu; /* guards the fields below: what readers see */
 	double *weights;
@@ -74,6 +79,22 @@ read_schedstat(struct worker_prev *p, struct slc_worker *w, uint64_t *run_ns, ui
 		return false;
 	buf[n] = '\0';
 	return sscanf(buf, "%" SCNu64 " %" SCNu64, run_ns, wait_ns) == 2;
+}
+
+/*
+ * What the loop's samples mean, over the parameters it is given (at create and at every
+ * reload): its busy is handler time, occupied time (see ctl_loop.h); a queue means
+ * saturation only at half a ring or more, since a producer's burst of a few batches does
+ * not.
+ */
+static void
+loop_params(const struct slc_ctl_loop *l, struct slc_ctl_params *params)
+{
+	double half = slc_worker_ring(slc_pool_set_worker(l->cfg.pools, 0), 0)->capacity / 2.0;
+
+	params->busy_occupied = true;
+	if (params->sat_queue < half)
+		params->sat_queue = half;
 }
 
 /* The loop's memory, what create allocated before anything else; any part may be NULL. */
@@ -129,17 +150,8 @@ slc_ctl_loop_create(const struct slc_ctl_loop_cfg *cfg, int *err)
 		for (uint32_t i = 0; i < l->npools; i++)
 			w0[i] = (double)(100 / l->npools);
 	}
-	/* Its busy is handler time: occupied time (see ctl_loop.h). A queue means saturation
-	 * only at half a ring or more: a producer's burst of a few batches does not. */
 	params = cfg->params;
-	params.busy_occupied = true;
-	{
-		double half =
-		        slc_worker_ring(slc_pool_set_worker(cfg->pools, 0), 0)->capacity / 2.0;
-
-		if (params.sat_queue < half)
-			params.sat_queue = half;
-	}
+	loop_params(l, &params);
 	l->ctl = slc_ctl_create(&params, l->npools, w0, &rc);
 	if (l->ctl == NULL)
 		goto err_free;
@@ -242,6 +254,46 @@ spill_update(struct slc_ctl_loop *l, int *perr)
 		*perr = rc;
 }
 
+/* What slc_ctl_loop_params_set left, applied before the tick that follows it; true when
+ * there was some. */
+static bool
+params_take(struct slc_ctl_loop *l)
+{
+	/* Acquire: pairs with the release in slc_ctl_loop_params_set; the struct's bytes,
+	 * written before it, are seen here. */
+	struct slc_ctl_params *p =
+	        atomic_exchange_explicit(&l->next_params, NULL, memory_order_acquire);
+
+	if (p == NULL)
+		return false;
+	/* Checked against the same controller by the setter: this cannot fail. */
+	(void)slc_ctl_params_set(l->ctl, p);
+	free(p);
+	return true;
+}
+
+int
+slc_ctl_loop_params_set(struct slc_ctl_loop *l, const struct slc_ctl_params *p)
+{
+	struct slc_ctl_params *copy, *old;
+	uint32_t n = l->npools;
+
+	/* The mode is fixed at create and the pool count too: both read from cfg, never
+	 * written, so this check needs nothing the loop thread writes. */
+	if (slc_ctl_params_check(p) != 0 || p->mode != l->cfg.params.mode ||
+	    (p->mode == SLC_CTL_ADAPTIVE && n * p->min_weight >= SLC_CTL_ADAPTIVE_TOTAL))
+		return -EINVAL;
+	copy = malloc(sizeof(*copy));
+	if (copy == NULL)
+		return -ENOMEM;
+	*copy = *p;
+	loop_params(l, copy);
+	/* Release: pairs with the acquire in params_take. */
+	old = atomic_exchange_explicit(&l->next_params, copy, memory_order_acq_rel);
+	free(old);
+	return 0;
+}
+
 int
 slc_ctl_loop_step(struct slc_ctl_loop *l)
 {
@@ -249,6 +301,7 @@ slc_ctl_loop_step(struct slc_ctl_loop *l)
 	struct slc_ctl_loop_tick t;
 	uint64_t now = slc_mono_ns();
 	int changed, perr = 0;
+	bool taken;
 	double dt_s;
 
 	if (l->prev_ns == 0) {
@@ -259,6 +312,7 @@ slc_ctl_loop_step(struct slc_ctl_loop *l)
 	}
 	if (now == l->prev_ns)
 		return 0;
+	taken = params_take(l);
 	dt_s = (double)(now - l->prev_ns) * 1e-9;
 	sample_pools(l, now - l->prev_ns);
 	changed = slc_ctl_tick(l->ctl, l->samples, dt_s, (now - l->t0_ns) / 1000000u, &res);
@@ -275,6 +329,7 @@ slc_ctl_loop_step(struct slc_ctl_loop *l)
 	l->st.ticks = l->ticks;
 	l->st.changes += changed == 1;
 	l->st.publish_errors += perr != 0;
+	l->st.params_taken += taken;
 	l->st.last_reason = res.reason;
 	l->st.schedstat_reads = l->reads;
 	pthread_mutex_unlock(&l->mu);
@@ -360,6 +415,7 @@ slc_ctl_loop_destroy(struct slc_ctl_loop *l)
 		if (l->prev[g].fd >= 0)
 			close(l->prev[g].fd);
 	slc_ctl_destroy(l->ctl);
+	free(atomic_load_explicit(&l->next_params, memory_order_acquire));
 	pthread_cond_destroy(&l->wake);
 	pthread_mutex_destroy(&l->wake_mu);
 	pthread_mutex_destroy(&l->mu);

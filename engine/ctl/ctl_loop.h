@@ -65,6 +65,7 @@ struct slc_ctl_loop_stats {
 	uint64_t ticks;
 	uint64_t changes;        /* ticks that moved weight */
 	uint64_t publish_errors; /* tables that could not be built (counted, weights kept) */
+	uint64_t params_taken;   /* parameter sets taken from slc_ctl_loop_params_set */
 	enum slc_ctl_reason last_reason;
 	uint64_t schedstat_reads; /* workers' schedstat files read (idle workers are skipped) */
 };
@@ -87,6 +88,14 @@ void slc_ctl_loop_destroy(struct slc_ctl_loop *l);
  * baseline, or -EINVAL. Not to be called while the thread runs.
  */
 int slc_ctl_loop_step(struct slc_ctl_loop *l);
+
+/*
+ * Hands the loop new controller parameters, from any thread: the loop takes them at its
+ * next tick (slc_ctl_params_set) and frees them. A second call before that tick replaces
+ * the first's. Checked here first, so that what the loop takes cannot be refused. Returns
+ * 0, -EINVAL (slc_ctl_params_set's reasons), or -ENOMEM.
+ */
+int slc_ctl_loop_params_set(struct slc_ctl_loop *l, const struct slc_ctl_params *p);
 
 /* The current weights (percent in adaptive mode, table units in pairwise), npools. */
 void slc_ctl_loop_weights(struct slc_ctl_loop *l, double *out);

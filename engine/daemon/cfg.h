@@ -17,7 +17,9 @@
 #include "sinks/sink.h"
 
 /*
- * sluiced is configured by command-line flags only. One static table (struct slc_cfg_opt,
+ * sluiced is configured by command-line flags and a --config file of the same flags (one
+ * NAME = VALUE a line: cfg_file.c, docs/operations.md), which the command line overrides.
+ * One static table (struct slc_cfg_opt,
  * in flags.c, with each sink's own flags merged in after --sink: sinks/sink.h) names every
  * flag with its type, default, bounds, help text and the field of
  * struct slc_cfg it sets; parsing, range checks, --help, the start-up log line and
@@ -67,6 +69,12 @@ enum slc_cfg_stamps {
 	SLC_CFG_STAMPS_FIND,    /* in the first bytes of each message (len32 keys, syslog) */
 };
 
+/* --oversize: what a TCP frame over --max-frame does. */
+enum slc_cfg_oversize {
+	SLC_CFG_OVERSIZE_CLOSE, /* the connection is closed (framing error) */
+	SLC_CFG_OVERSIZE_SKIP,  /* the frame is skipped, the connection goes on */
+};
+
 /* A numeric address and port (--metrics); addrlen 0: off. */
 struct slc_cfg_addr {
 	struct sockaddr_storage addr;
@@ -86,6 +94,7 @@ struct slc_cfg {
 	uint32_t buffer_size;                               /* --buffer-size, bytes */
 	uint32_t udp_buffers;                               /* --udp-buffers, per reactor */
 	uint32_t max_frame;                                 /* --max-frame, bytes */
+	enum slc_cfg_oversize oversize;                     /* --oversize */
 	uint64_t reasm_memory;    /* --reasm-memory, bytes; 0: as much as the TCP buffers */
 	uint32_t max_conns;       /* --max-conns, per reactor */
 	uint32_t evict_idle_ms;   /* --evict-idle */
@@ -118,6 +127,11 @@ struct slc_cfg {
 	enum slc_cfg_log_level log_level;   /* --log-level */
 	uint32_t drain_timeout_ms;          /* --drain-timeout */
 	enum slc_cfg_stamps latency_stamps; /* --latency-stamps */
+	char config[SLC_CFG_PATH_LEN];      /* --config; "": none */
+	bool check_config;                  /* --check-config: check, report, exit */
+	/* Not flags: what the --config file held when it was read (cfg_file.c) */
+	uint64_t config_hash;   /* FNV-1a 64 of its bytes; 0: no file */
+	int64_t config_mtime_s; /* its modification time, Unix seconds */
 	/* testing: a sink made slow on purpose (overload tests, benchmarks) */
 	uint32_t test_handler_cost_ns;   /* --test-handler-cost-ns: every pool; 0: none */
 	uint32_t test_slow_pool;         /* --test-slow-pool */
@@ -137,13 +151,16 @@ const void *slc_cfg_sink_settings(const struct slc_cfg *c, const struct slc_sink
 void slc_cfg_default(struct slc_cfg *c);
 
 /*
- * Sets c to the defaults, then applies argv[1..argc) in order. The first --listen replaces
- * the default listener; later ones add to it. After the last flag, checks what involves
+ * Sets c to the defaults, then applies the --config file named in argv (if any) line by
+ * line, then argv[1..argc) in order. The first --listen replaces the default listener (the
+ * command line's first also replaces the file's); later ones add to it. After the last flag, checks what involves
  * several flags (sticky and ordered need a --key; pools * workers <= SLC_WORKERS_MAX;
  * adaptive needs pools * --min-weight < 100; no listener given twice).
  * Returns SLC_CFG_RUN (0); SLC_CFG_EXIT (1) after printing --help, --help-markdown or
- * --version to out; or SLC_CFG_USAGE (2) after printing one line "sluiced: ..." to err
- * (c is then unspecified).
+ * --version to out, or "sluiced: configuration ok" with --check-config; or SLC_CFG_USAGE
+ * (2) after printing to err one line "sluiced: ..." for the command line's first problem
+ * (with --check-config: every problem of the command line) and one "FILE:LINE: ..." for
+ * every problem of the file (c is then unspecified).
  */
 int slc_cfg_parse(struct slc_cfg *c, int argc, char **argv, FILE *out, FILE *err);
 

@@ -351,6 +351,7 @@ reactors_create(struct slc_daemon *d)
 		        .udp_buffers = udp ? c->udp_buffers : UDP_BUFFERS_UNUSED,
 		        .reasm_bytes = c->reasm_memory,
 		        .max_frame = c->max_frame,
+		        .oversize_skip = c->oversize == SLC_CFG_OVERSIZE_SKIP,
 		        .max_conns = c->max_conns,
 		        .evict_idle_ms = c->evict_idle_ms,
 		        .features_off = features_off,
@@ -446,6 +447,9 @@ slc_daemon_create(const struct slc_cfg *c, int *err)
 		return NULL;
 	}
 	d->cfg = *c;
+	rc = slc_daemon_reload_init(d);
+	if (rc != 0)
+		goto err_destroy;
 	rc = placement(&d->cfg, &d->topo, &d->plan, d->sizing_why, sizeof(d->sizing_why));
 	if (rc != 0)
 		goto err_destroy;
@@ -569,6 +573,7 @@ slc_daemon_create(const struct slc_cfg *c, int *err)
 		        .render_ctx = d,
 		        .health = slc_daemon_metrics_health,
 		        .ready = slc_daemon_metrics_ready,
+		        .reload = slc_daemon_reload_http,
 		        .log = lib_log,
 		};
 
@@ -595,6 +600,7 @@ slc_daemon_destroy(struct slc_daemon *d)
 		return;
 	slc_daemon_stop(d);
 	slc_metrics_server_stop(d->metrics);
+	slc_daemon_reload_fini(d);
 	slc_ctl_loop_destroy(d->loop);
 	/* The reactor first: its thread (still waiting for its start when create failed)
 	 * ends before the router and the key sketch it calls go. */

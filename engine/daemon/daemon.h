@@ -13,6 +13,8 @@
  *   create  -> topology and plan, sink, pools, route table, routers, reactors (listening
  *              sockets bound: clients may connect), controller, metrics endpoint
  *   start   -> worker, reactor and controller threads run; "ready" is logged
+ *   reload  -> (SIGHUP, POST /-/reload) the flags and --config read again; the live ones
+ *              applied, the others named as needing a restart
  *   reopen  -> (SIGHUP) every worker reopens its sink's files before its next write
  *   stop    -> reactors stop accepting and receiving and deliver what they hold; workers
  *              finish every accepted message through the sink; sinks flush (fsync) and
@@ -53,5 +55,24 @@ uint16_t slc_daemon_metrics_port(const struct slc_daemon *d);
 /* Runs the daemon until SIGTERM or SIGINT (SIGHUP reopens): the body of main(). Returns
  * the exit status. */
 int slc_daemon_run(const struct slc_cfg *c);
+
+/* The same, and SIGHUP also reloads (slc_daemon_reload) from argc, argv: what c was
+ * parsed from, which must outlive the call (main's). */
+int slc_daemon_run_argv(const struct slc_cfg *c, int argc, char **argv);
+
+/* Keeps argc, argv (main's, which outlive d) for slc_daemon_reload. */
+void slc_daemon_reload_args(struct slc_daemon *d, int argc, char **argv);
+
+/*
+ * Parses the kept command line again (which reads the --config file again) and applies
+ * what may change live: --log-level and the controller's parameters but --controller;
+ * every other flag that changed is logged as needing a restart and counted
+ * (sluice_config_reload_restart_required_total). A configuration that does not parse
+ * changes nothing: its problems are logged. Writes what it did into msg (cap bytes,
+ * lines; cap may be 0). From any thread; one at a time. Returns 0; -EINVAL (the
+ * configuration was refused: the running one stays), -ENOTSUP (no command line kept),
+ * -ENOMEM.
+ */
+int slc_daemon_reload(struct slc_daemon *d, char *msg, size_t cap);
 
 #endif /* SLC_ENGINE_DAEMON_DAEMON_H */

@@ -258,6 +258,9 @@ static const struct fam listener_fams[] = {
             .off = LS(msgs)),
         FAM("sluice_empty_frames_total", "counter", "zero-length frames skipped",
             .off = LS(empty_frames)),
+        FAM("sluice_frames_skipped_total", "counter",
+            "frames over --max-frame dropped by --oversize skip, the connection kept",
+            .off = LS(frames_skipped)),
         FAM("sluice_udp_kernel_drops_total", "counter",
             "datagrams the kernel dropped at the socket (SO_MEMINFO)", .off = LS(udp_kernel_drops)),
 };
@@ -641,6 +644,7 @@ slc_daemon_metrics_render(void *ctx, struct slc_metrics_buf *b)
 	render_pools(&r);
 	render_sink(b, r.d);
 	slc_daemon_lat_render(b, r.d);
+	slc_daemon_reload_render(r.d, b);
 	slc_metrics_jemalloc(b);
 	return 0;
 }

@@ -3,6 +3,7 @@
 #ifndef SLC_ENGINE_DAEMON_DAEMON_PRIV_H
 #define SLC_ENGINE_DAEMON_DAEMON_PRIV_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -21,6 +22,24 @@
 
 #define SLC_DAEMON_REACTORS_MAX   SLC_PRODUCERS_MAX
 #define SLC_DAEMON_SIZING_WHY_LEN 512 /* the sizing line: --print-topology, start-up log */
+
+/* At least as many as slc_cfg_opts() has flags (reload_init checks). */
+#define SLC_DAEMON_FLAGS_MAX 64
+
+/* Reloads (reload.c): SIGHUP on the main thread, POST /-/reload on the metrics thread. */
+struct slc_daemon_reload {
+	pthread_mutex_t mu; /* one reload at a time; guards the three below */
+	int argc;
+	char **argv;         /* main's; NULL: a reload is refused */
+	struct slc_cfg *cur; /* the running configuration, with the live flags reloaded */
+	/* For the metrics thread */
+	_Atomic uint64_t result[3];                     /* by enum reload_result */
+	_Atomic uint64_t restart[SLC_DAEMON_FLAGS_MAX]; /* by index in slc_cfg_opts() */
+	_Atomic uint64_t hash;                          /* of the --config file applied */
+	_Atomic int64_t mtime_s;
+	_Atomic int64_t last_ok_s;
+	_Atomic uint32_t last_ok;
+};
 
 /* One reactor and what runs on its thread: its router and its key extraction. */
 struct slc_daemon_reactor {
@@ -88,6 +107,7 @@ struct slc_daemon {
 	uint16_t port[SLC_CFG_LISTEN_MAX];
 
 	struct slc_metrics_server *metrics;
+	struct slc_daemon_reload rl;
 	uint64_t start_ns;
 	bool started;
 	bool stopped;
@@ -101,6 +121,14 @@ enum slc_daemon_phase {
 	SLC_DAEMON_DRAINING, /* slc_daemon_stop has begun */
 	SLC_DAEMON_STOPPED,  /* slc_daemon_stop has returned */
 };
+
+/* reload.c: set up in create before the metrics endpoint starts (0, -ENOMEM or
+ * -EOVERFLOW: the table outgrew SLC_DAEMON_FLAGS_MAX), torn down in destroy after it
+ * stopped; the metrics endpoint's POST /-/reload action and its metric families. */
+int slc_daemon_reload_init(struct slc_daemon *d);
+void slc_daemon_reload_fini(struct slc_daemon *d);
+int slc_daemon_reload_http(void *ctx, char *msg, size_t cap);
+void slc_daemon_reload_render(const struct slc_daemon *d, struct slc_metrics_buf *b);
 
 /* The metrics endpoint's render callback (daemon_metrics.c). */
 int slc_daemon_metrics_render(void *ctx, struct slc_metrics_buf *b);

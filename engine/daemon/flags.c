@@ -36,6 +36,8 @@
 static_assert(sizeof(enum slc_route_strategy) == sizeof(int), "enum width");
 static_assert(sizeof(enum slc_ctl_mode) == sizeof(int), "enum width");
 static_assert(sizeof(enum slc_cfg_log_level) == sizeof(int), "enum width");
+static_assert(sizeof(enum slc_cfg_oversize) == sizeof(int), "enum width");
+static_assert(SLC_CFG_OVERSIZE_CLOSE == 0 && SLC_CFG_OVERSIZE_SKIP == 1, "order");
 static_assert(SLC_ROUTE_PURE == 0 && SLC_ROUTE_STICKY == 1 && SLC_ROUTE_ORDERED == 2, "order");
 static_assert(sizeof(enum slc_cfg_stamps) == sizeof(int), "enum width");
 static_assert(SLC_CFG_STAMPS_OFF == 0 && SLC_CFG_STAMPS_START == 1 && SLC_CFG_STAMPS_FIND == 2,
@@ -46,6 +48,7 @@ static const char *const strategy_names[] = {"pure", "sticky", "ordered", NULL};
 static const char *const controller_names[] = {"adaptive", "pairwise", NULL};
 static const char *const log_level_names[] = {"error", "warn", "info", "debug", NULL};
 static const char *const stamps_names[] = {"off", "start", "find", NULL};
+static const char *const oversize_names[] = {"close", "skip", NULL};
 
 const char *const slc_cfg_group_names[SLC_CFG_G__COUNT] = {
         [SLC_CFG_G_INPUT] = "Input",
@@ -125,6 +128,19 @@ static const struct slc_cfg_opt core[] = {
          .help = "Largest message accepted. A longer TCP message closes its connection; a "
                  "longer datagram is dropped. Both are counted.",
          FIELD(max_frame)},
+        {.name = "--oversize",
+         .type = SLC_CFG_ENUM,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "ACTION",
+         .def = "close",
+         .choices = oversize_names,
+         .help = "What a TCP message longer than --max-frame does. close: its connection is "
+                 "closed (what the sender sent after it is lost). skip: that message alone "
+                 "is dropped and the connection goes on after it (len32 and octet-counted "
+                 "syslog skip the declared length; lines resynchronise at the next LF); "
+                 "len32+ack listeners always close. Each is counted and logged with its "
+                 "size and the limit.",
+         FIELD(oversize)},
         {.name = "--reasm-memory",
          .type = SLC_CFG_SIZE,
          .group = SLC_CFG_G_INPUT,
@@ -525,6 +541,23 @@ static const struct slc_cfg_opt core[] = {
                  "the message's first bytes (lines framing; one compare a message). find: "
                  "the first 512 bytes (len32 key headers, syslog; a scan a message).",
          FIELD(latency_stamps)},
+        {.name = "--config",
+         .type = SLC_CFG_STRING,
+         .group = SLC_CFG_G_OPERATIONS,
+         .metavar = "FILE",
+         .unset = "none",
+         .allowed = "a path to a file of NAME = VALUE lines (docs/operations.md)",
+         .help = "Read flags from FILE first, one NAME = VALUE a line (NAME without the "
+                 "dashes; a flag without a value: NAME alone or NAME = true; # starts a "
+                 "comment); flags on the command line override it. SIGHUP and POST "
+                 "/-/reload read it again.",
+         FIELD(config)},
+        {.name = "--check-config",
+         .type = SLC_CFG_BOOL,
+         .group = SLC_CFG_G_OPERATIONS,
+         .help = "Check the flags and the --config file, print one line per problem "
+                 "(FILE:LINE: ...) and exit: 0 when there is none, else 2.",
+         FIELD(check_config)},
         {.name = "--test-handler-cost-ns",
          .type = SLC_CFG_COUNT,
          .group = SLC_CFG_G_TESTING,
@@ -864,12 +897,86 @@ opt_find(const char *arg, size_t n)
 }
 
 int
+slc_cfg_apply_named(struct slc_cfg *c, struct slc_cfg_parse_state *st, const char *name, size_t n,
+                    const char *val, char *msg, size_t len)
+{
+	struct slc_cfg_sbuf b = {msg, len, 0, false};
+	const struct slc_cfg_opt *o = opt_find(name, n);
+	char shown[4 * 256 + 1];
+
+	if (o == NULL) {
+		slc_cfg_show_value(name, n < 256 ? n : 256, shown);
+		slc_cfg_sb_printf(&b, "unknown flag %s (see --help)", shown);
+		return -ENOENT;
+	}
+	if (o->type == SLC_CFG_BOOL || o->type == SLC_CFG_ACTION) {
+		if (val != NULL) {
+			slc_cfg_show_value(val, strlen(val) < 256 ? strlen(val) : 256, shown);
+			slc_cfg_sb_printf(&b, "%s: takes no value, got \"%s\"", o->name, shown);
+			return -EINVAL;
+		}
+		if (o->type == SLC_CFG_BOOL)
+			*(bool *)((char *)c + o->offset) = true;
+	} else if (val == NULL) {
+		slc_cfg_sb_printf(&b, "%s: missing value; allowed: ", o->name);
+		slc_cfg_allowed_text(&b, o);
+		return -EINVAL;
+	} else if (slc_cfg_opt_apply(c, o, st, val, msg, len) != 0) {
+		return -EINVAL;
+	}
+	st->given[o - table.opts] = true;
+	return 0;
+}
+
+/*
+ * --config and --check-config, found before anything is applied: the file goes first so
+ * that the command line overrides it. Walks argv as the parse does (a flag that takes a
+ * value and has no '=' eats the next argument), so that "--key --config" is not mistaken
+ * for one; what it cannot make sense of is left for the parse to report.
+ */
+static const char *
+argv_config(int argc, char **argv, bool *check)
+{
+	const char *file = NULL;
+
+	*check = false;
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i], *eq = strchr(arg, '=');
+		size_t n = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+		const struct slc_cfg_opt *o = opt_find(arg, n);
+
+		if (o == NULL)
+			continue;
+		if (o->type == SLC_CFG_BOOL || o->type == SLC_CFG_ACTION) {
+			if (eq == NULL && o->offset == offsetof(struct slc_cfg, check_config))
+				*check = true;
+			continue;
+		}
+		if (eq == NULL && i + 1 < argc)
+			eq = argv[++i] - 1; /* the value is the next argument */
+		if (eq != NULL && o->offset == offsetof(struct slc_cfg, config))
+			file = eq + 1;
+	}
+	return file;
+}
+
+int
 slc_cfg_parse(struct slc_cfg *c, int argc, char **argv, FILE *out, FILE *err)
 {
 	struct slc_cfg_parse_state st = {.hooks = true, .listen_given = false};
 	char msg[1024];
+	bool check;
+	const char *file = argv_config(argc, argv, &check);
+	unsigned problems = 0;
 
 	slc_cfg_default(c);
+	if (file != NULL && file[0] != '\0') {
+		problems = slc_cfg_file_apply(c, &st, file, err);
+		if (problems != 0 && !check)
+			return SLC_CFG_USAGE;
+		/* The first --listen of the command line replaces the file's listeners. */
+		st.listen_given = false;
+	}
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
 		size_t n = strcspn(arg, "=");
@@ -881,46 +988,35 @@ slc_cfg_parse(struct slc_cfg *c, int argc, char **argv, FILE *out, FILE *err)
 			        "%s: unexpected argument \"%s\": flags start with -- (see "
 			        "--help)\n",
 			        PROG, arg);
-			return SLC_CFG_USAGE;
+			if (!check)
+				return SLC_CFG_USAGE;
+			problems++;
+			continue;
 		}
 		o = opt_find(arg, n);
-		if (o == NULL) {
-			char shown[4 * 256 + 1];
-
-			slc_cfg_show_value(arg, n < 256 ? n : 256, shown);
-			fprintf(err, "%s: unknown flag %s (see --help)\n", PROG, shown);
-			return SLC_CFG_USAGE;
+		if (o != NULL && o->type == SLC_CFG_ACTION && val == NULL) {
+			o->print(out);
+			return SLC_CFG_EXIT;
 		}
-		if (o->type == SLC_CFG_BOOL || o->type == SLC_CFG_ACTION) {
-			if (val != NULL) {
-				fprintf(err, "%s: %s: takes no value, got \"%s\"\n", PROG, o->name,
-				        val);
-				return SLC_CFG_USAGE;
-			}
-			if (o->type == SLC_CFG_ACTION) {
-				o->print(out);
-				return SLC_CFG_EXIT;
-			}
-		} else if (val == NULL) {
-			struct slc_cfg_sbuf b = {msg, sizeof(msg), 0, false};
-
-			if (i + 1 >= argc) {
-				slc_cfg_allowed_text(&b, o);
-				fprintf(err, "%s: %s: missing value; allowed: %s\n", PROG, o->name,
-				        msg);
-				return SLC_CFG_USAGE;
-			}
+		/* A flag that takes a value and has no '=' takes the next argument. */
+		if (o != NULL && val == NULL && o->type != SLC_CFG_BOOL && i + 1 < argc)
 			val = argv[++i];
-		}
-		if (slc_cfg_opt_apply(c, o, &st, val, msg, sizeof(msg)) != 0) {
+		if (slc_cfg_apply_named(c, &st, arg, n, val, msg, sizeof(msg)) != 0) {
 			fprintf(err, "%s: %s\n", PROG, msg);
-			return SLC_CFG_USAGE;
+			if (!check)
+				return SLC_CFG_USAGE;
+			problems++;
 		}
-		st.given[o - table.opts] = true;
 	}
-	if (cfg_check(c, &st, msg, sizeof(msg)) != 0) {
+	if (problems == 0 && cfg_check(c, &st, msg, sizeof(msg)) != 0) {
 		fprintf(err, "%s: %s\n", PROG, msg);
+		problems++;
+	}
+	if (problems != 0)
 		return SLC_CFG_USAGE;
+	if (check) {
+		fprintf(out, "%s: configuration ok\n", PROG);
+		return SLC_CFG_EXIT;
 	}
 	return SLC_CFG_RUN;
 }

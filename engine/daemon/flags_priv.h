@@ -58,7 +58,29 @@ bool slc_cfg_prop_secret(const char *name, size_t n);
 
 /* ---- the table (flags.c) ---- */
 
+/*
+ * Applies the flag named name[0..n) ("--max-step") with val (NULL: none was given) and
+ * marks it given. Returns 0; -ENOENT (no such flag) or -EINVAL (a bool or action given a
+ * value, a value missing, a value refused), with the reason in msg. An action is not run.
+ */
+int slc_cfg_apply_named(struct slc_cfg *c, struct slc_cfg_parse_state *st, const char *name,
+                        size_t n, const char *val, char *msg, size_t len);
+
 /* The check slc_cfg_hook_set() gave o (an entry of slc_cfg_opts()); NULL: none. */
 slc_cfg_check_fn slc_cfg_hook_of(const struct slc_cfg_opt *o);
+
+/* ---- the --config file (cfg_file.c) ---- */
+
+/* The largest --config file read: far more than every flag with its longest value. */
+#define SLC_CFG_FILE_MAX (1u << 20)
+
+/*
+ * Reads the --config file at path and applies its lines to c in order (cfg.h says what a
+ * line may hold), and sets c->config_hash and c->config_mtime_s. Writes one line
+ * "PATH:LINE: ..." to err per problem ("PATH: ..." when the file cannot be read) and
+ * returns how many there were; 0: every line applied.
+ */
+unsigned slc_cfg_file_apply(struct slc_cfg *c, struct slc_cfg_parse_state *st, const char *path,
+                            FILE *err);
 
 #endif /* SLC_ENGINE_DAEMON_FLAGS_PRIV_H */

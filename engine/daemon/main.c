@@ -29,5 +29,5 @@ main(int argc, char **argv)
 		return 2;
 	if (cfg.print_topology)
 		return slc_daemon_print_topology(&cfg, stdout) == 0 ? 0 : 1;
-	return slc_daemon_run(&cfg);
+	return slc_daemon_run_argv(&cfg, argc, argv);
 }

@@ -382,6 +382,12 @@ sd_notify_send(const char *state)
 int
 slc_daemon_run(const struct slc_cfg *c)
 {
+	return slc_daemon_run_argv(c, 0, NULL);
+}
+
+int
+slc_daemon_run_argv(const struct slc_cfg *c, int argc, char **argv)
+{
 	char *desc = malloc(SLC_CFG_DESCRIBE_LEN);
 	struct slc_daemon *d;
 	sigset_t set;
@@ -407,10 +413,17 @@ slc_daemon_run(const struct slc_cfg *c)
 		slc_daemon_destroy(d);
 		return 1;
 	}
+	slc_daemon_reload_args(d, argc, argv);
 	sd_notify_send("READY=1");
 	for (;;) {
 		sig = sigwaitinfo(&set, NULL);
 		if (sig == SIGHUP) {
+			/* Without a command line kept (an embedding's run), SIGHUP only reopens. */
+			if (argv != NULL) {
+				sd_notify_send("RELOADING=1");
+				slc_daemon_reload(d, NULL, 0);
+				sd_notify_send("READY=1");
+			}
 			slc_daemon_reopen(d);
 			continue;
 		}

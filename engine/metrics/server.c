@@ -45,6 +45,8 @@ enum refused_reason {
 	REFUSED_NR,
 };
 
+#define ALLOW_GET "GET, HEAD"
+
 static const char *const refused_names[REFUSED_NR] = {
         [REFUSED_FD_LIMIT] = "fd_limit",
         [REFUSED_NO_SLOT] = "no_slot",
@@ -66,6 +68,7 @@ struct slc_metrics_server {
 	void *render_ctx;
 	slc_metrics_check_fn health;
 	slc_metrics_check_fn ready;
+	slc_metrics_action_fn reload;
 	slc_log_fn log;
 	void *log_ctx;
 	/* The render formats doubles: under a locale with a decimal comma it would write
@@ -86,6 +89,7 @@ struct slc_metrics_server {
 
 	/* Only the server's thread writes or reads these: it accepts and renders. */
 	uint64_t refused[REFUSED_NR];
+	uint64_t forbidden;      /* POST /-/reload from outside loopback */
 	uint64_t refused_logged; /* refused[REFUSED_FD_LIMIT] at the last line about it */
 	int64_t refused_log_ns;  /* when that line was written; 0: never */
 
@@ -124,7 +128,7 @@ static void SLC_PRINTF(2, 0) mhd_log(void *cls, const char *fmt, va_list ap)
 
 static enum MHD_Result
 reply(struct MHD_Connection *c, unsigned status, const char *content_type, const char *body,
-      size_t len, enum MHD_ResponseMemoryMode mode, bool allow)
+      size_t len, enum MHD_ResponseMemoryMode mode, const char *allow)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -133,7 +137,8 @@ reply(struct MHD_Connection *c, unsigned status, const char *content_type, const
 	if (r == NULL)
 		return MHD_NO; /* MHD closes the connection: the client sees the failure */
 	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES ||
-	    (allow && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") != MHD_YES)) {
+	    (allow != NULL &&
+	     MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) != MHD_YES)) {
 		MHD_destroy_response(r);
 		return MHD_NO;
 	}
@@ -143,7 +148,7 @@ reply(struct MHD_Connection *c, unsigned status, const char *content_type, const
 }
 
 static enum MHD_Result
-reply_static(struct MHD_Connection *c, unsigned status, const char *body, bool allow)
+reply_static(struct MHD_Connection *c, unsigned status, const char *body, const char *allow)
 {
 	return reply(c, status, CONTENT_TYPE_TEXT, body, strlen(body), MHD_RESPMEM_PERSISTENT,
 	             allow);
@@ -180,6 +185,12 @@ serve_metrics(struct slc_metrics_server *s, struct MHD_Connection *c)
 	rc = s->render(s->render_ctx, s->buf);
 	if (rc == 0)
 		rc = render_refused(s);
+	if (rc == 0)
+		rc = slc_metrics_family(s->buf, "sluice_metrics_forbidden_total", "counter",
+		                        "POST /-/reload requests refused (403): their client was "
+		                        "not on a loopback address.");
+	if (rc == 0)
+		rc = slc_metrics_u64(s->buf, "sluice_metrics_forbidden_total", "", s->forbidden);
 	if (rc == 0 && slc_metrics_buf_oom(s->buf))
 		rc = -ENOMEM;
 	refused = slc_metrics_buf_refused(s->buf, &first);
@@ -187,10 +198,10 @@ serve_metrics(struct slc_metrics_server *s, struct MHD_Connection *c)
 		slog(s, SLC_LOG_ERROR, "render: %u calls refused, the first: %s", refused, first);
 	if (rc != 0) {
 		slog(s, SLC_LOG_ERROR, "render failed: %s", strerror(-rc));
-		return reply_static(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "render failed\n", false);
+		return reply_static(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "render failed\n", NULL);
 	}
 	text = slc_metrics_buf_text(s->buf, &len);
-	return reply(c, MHD_HTTP_OK, CONTENT_TYPE_METRICS, text, len, MHD_RESPMEM_MUST_COPY, false);
+	return reply(c, MHD_HTTP_OK, CONTENT_TYPE_METRICS, text, len, MHD_RESPMEM_MUST_COPY, NULL);
 }
 
 /* /healthz, /readyz: "ok", or 503 and the check's reason. */
@@ -201,16 +212,64 @@ serve_check(struct slc_metrics_server *s, struct MHD_Connection *c, slc_metrics_
 	size_t n;
 
 	if (check == NULL)
-		return reply_static(c, MHD_HTTP_OK, "ok\n", false);
+		return reply_static(c, MHD_HTTP_OK, "ok\n", NULL);
 	why[0] = '\0';
 	if (check(s->render_ctx, why, sizeof(why) - 1))
-		return reply_static(c, MHD_HTTP_OK, "ok\n", false);
+		return reply_static(c, MHD_HTTP_OK, "ok\n", NULL);
 	n = strnlen(why, sizeof(why) - 1);
 	if (n == 0)
 		n = (size_t)snprintf(why, sizeof(why), "unavailable");
 	why[n++] = '\n';
 	return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, CONTENT_TYPE_TEXT, why, n,
-	             MHD_RESPMEM_MUST_COPY, false);
+	             MHD_RESPMEM_MUST_COPY, NULL);
+}
+
+bool
+slc_metrics_addr_is_loopback(const struct sockaddr *sa)
+{
+	if (sa == NULL)
+		return false;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+/* POST /-/reload: only from this machine, which is who may send sluiced a SIGHUP too. */
+static enum MHD_Result
+serve_reload(struct slc_metrics_server *s, struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *peer = ci != NULL ? ci->client_addr : NULL;
+	char msg[4096];
+	int rc;
+
+	if (!slc_metrics_addr_is_loopback(peer)) {
+		char addr[SLC_ADDR_SA_STR_MAX] = "?";
+
+		if (peer != NULL)
+			slc_addr_format(peer, sizeof(struct sockaddr_storage), addr, sizeof(addr));
+		s->forbidden++;
+		slog(s, SLC_LOG_WARN, "POST /-/reload from %s refused: only from loopback", addr);
+		return reply_static(c, MHD_HTTP_FORBIDDEN, "forbidden: only from loopback\n", NULL);
+	}
+	msg[0] = '\0';
+	rc = s->reload(s->render_ctx, msg, sizeof(msg));
+	return reply(c,
+	             rc == 0         ? MHD_HTTP_OK
+	             : rc == -EINVAL ? MHD_HTTP_BAD_REQUEST
+	                             : MHD_HTTP_INTERNAL_SERVER_ERROR,
+	             CONTENT_TYPE_TEXT, msg, strnlen(msg, sizeof(msg)), MHD_RESPMEM_MUST_COPY,
+	             NULL);
 }
 
 /*
@@ -233,10 +292,17 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	(void)upload_data;
 	(void)upload_data_size;
 	(void)req_cls;
+	if (strcmp(url, "/-/reload") == 0 && s->reload != NULL) {
+		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+			return reply_static(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n",
+			                    "POST");
+		return serve_reload(s, c);
+	}
 	if (!metrics && !healthz && !readyz)
-		return reply_static(c, MHD_HTTP_NOT_FOUND, "not found\n", false);
+		return reply_static(c, MHD_HTTP_NOT_FOUND, "not found\n", NULL);
 	if (!get)
-		return reply_static(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n", true);
+		return reply_static(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n",
+		                    ALLOW_GET);
 	if (healthz)
 		return serve_check(s, c, s->health);
 	if (readyz)
@@ -480,6 +546,7 @@ slc_metrics_server_create(const struct slc_metrics_server_cfg *cfg, int *err)
 	s->render_ctx = cfg->render_ctx;
 	s->health = cfg->health;
 	s->ready = cfg->ready;
+	s->reload = cfg->reload;
 	s->log = cfg->log != NULL ? cfg->log : slc_log_stderr;
 	s->log_ctx = cfg->log_ctx;
 	rc = pthread_mutex_init(&s->log_lock, NULL);

@@ -26,15 +26,24 @@ typedef int (*slc_metrics_render_fn)(void *ctx, struct slc_metrics_buf *b);
  */
 typedef bool (*slc_metrics_check_fn)(void *ctx, char *why, size_t cap);
 
+/*
+ * An action behind a POST (/-/reload), on the server's thread: it may block the server for
+ * as long as it runs, never a reactor or worker. Writes what it did or why it refused into
+ * msg (cap bytes, NUL-terminated, lines). Returns 0 (200), -EINVAL (400: the request or
+ * what it names is wrong) or another -errno (500); msg is the body either way.
+ */
+typedef int (*slc_metrics_action_fn)(void *ctx, char *msg, size_t cap);
+
 struct slc_metrics_server;
 
 struct slc_metrics_server_cfg {
 	const struct sockaddr *addr; /* IPv4 or IPv6, numeric; port 0: the kernel picks */
 	socklen_t addrlen;
 	slc_metrics_render_fn render;
-	void *render_ctx;            /* also the checks' */
-	slc_metrics_check_fn health; /* /healthz; NULL: always ok */
-	slc_metrics_check_fn ready;  /* /readyz; NULL: always ok */
+	void *render_ctx;             /* also the checks' */
+	slc_metrics_check_fn health;  /* /healthz; NULL: always ok */
+	slc_metrics_check_fn ready;   /* /readyz; NULL: always ok */
+	slc_metrics_action_fn reload; /* POST /-/reload, from loopback only; NULL: 404 */
 	/* Rate-limited lines (SLC_LOG_ERROR, SLC_LOG_WARN); NULL: slc_log_stderr. Called
 	 * from the server's thread, and from the caller's during start. */
 	slc_log_fn log;
@@ -51,11 +60,16 @@ struct slc_metrics_server_cfg {
  *   GET or HEAD /metrics  200, text/plain; version=0.0.4; charset=utf-8, the render output
  *   GET or HEAD /healthz  200, "ok\n", or 503 and the reason cfg->health gives
  *   GET or HEAD /readyz   200, "ok\n", or 503 and the reason cfg->ready gives
+ *   POST /-/reload        cfg->reload's answer (200, 400 or 500, its text), when the
+ *                         client's address is loopback (127.0.0.0/8, ::1, ::ffff:127.x);
+ *                         from any other address 403, counted and logged; without
+ *                         cfg->reload 404
  *   other paths           404
- *   other methods         405, with "Allow: GET, HEAD"
+ *   other methods         405, with "Allow: GET, HEAD" ("Allow: POST" for /-/reload)
  *   render failed         500
  * After the render's families the server writes its own, sluice_metrics_refused_total
- * (reason fd_limit, no_slot). Out of file descriptors, it closes each waiting client at
+ * (reason fd_limit, no_slot) and sluice_metrics_forbidden_total (POSTs from outside
+ * loopback). Out of file descriptors, it closes each waiting client at
  * once on a descriptor it keeps in reserve, counts it and logs it (a line at most every
  * 10 s), rather than leaving it in the backlog and its thread polling a readable socket.
  * The listening socket is bound to exactly cfg->addr (nothing else when it is loopback) and
@@ -76,6 +90,10 @@ struct slc_metrics_server *slc_metrics_server_create(const struct slc_metrics_se
  */
 struct slc_metrics_server *
 slc_metrics_server_start(const char *addr_port, slc_metrics_render_fn render, void *ctx, int *err);
+
+/* Whether sa is a loopback address (127.0.0.0/8, ::1, or IPv4-mapped 127.0.0.0/8): what
+ * POST /-/reload asks of its client. */
+bool slc_metrics_addr_is_loopback(const struct sockaddr *sa);
 
 /* The bound port (the kernel's choice when the address said 0). */
 uint16_t slc_metrics_server_port(const struct slc_metrics_server *s);

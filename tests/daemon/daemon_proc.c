@@ -20,7 +20,6 @@
 #include "sink_file.h"
 #include "child.h"
 
-
 void
 dproc_make_dir(struct dproc *d)
 {
@@ -201,6 +200,12 @@ dproc_kill(struct dproc *d)
 int
 dproc_get(const struct dproc *d, const char *path, char *buf, size_t len)
 {
+	return dproc_http(d, "GET", path, buf, len);
+}
+
+int
+dproc_http(const struct dproc *d, const char *method, const char *path, char *buf, size_t len)
+{
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(d->metrics_port)};
 	char req[256];
 	size_t n = 0;
@@ -208,7 +213,9 @@ dproc_get(const struct dproc *d, const char *path, char *buf, size_t len)
 	char *body;
 	int fd, status, rlen;
 
-	rlen = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
+	/* An empty body said as such: a POST without it would leave the server reading. */
+	rlen = snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nContent-Length: 0\r\n\r\n", method,
+	                path);
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)

@@ -75,6 +75,9 @@ void dproc_kill(struct dproc *d);
  * or -errno (-EPROTO: no HTTP answer). */
 int dproc_get(const struct dproc *d, const char *path, char *buf, size_t len);
 
+/* The same with another method ("POST"), an empty body. */
+int dproc_http(const struct dproc *d, const char *method, const char *path, char *buf, size_t len);
+
 /* GET /metrics into buf (the body, NUL-terminated). 0, or -errno (-EPROTO: not a 200). */
 int dproc_scrape(const struct dproc *d, char *buf, size_t len);
 

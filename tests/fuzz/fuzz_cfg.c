@@ -12,26 +12,20 @@
  *     one line (again: unless an argument holds a LF, which it copies as it is);
  *   - the same argv parsed again gives the same status and the same description (no state
  *     left behind by a parse).
- * --key gets the daemon's check (slc_key_spec_parse), as in main.c.
+ * --key gets the daemon's check (slc_key_spec_parse), as in main.c. An argv that names
+ * --config or --check-config is left out: they read a file and report every problem, one
+ * line each, and fuzz_cfg_file covers them.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cfg.h"
-#include "route/key.h"
+#include "cfg_hook.h"
 
 #define ARGS_MAX 64
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static int
-key_check(const char *text, char *msg, size_t msg_len)
-{
-	struct slc_key_spec spec;
-
-	return slc_key_spec_parse(text, &spec, msg, msg_len);
-}
 
 struct run {
 	int rc;
@@ -84,7 +78,6 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct slc_cfg cfg; /* large: listeners and paths */
-	static bool hooked;
 	static char prog[] = "sluiced";
 	char *argv[ARGS_MAX + 2] = {prog};
 	char *copy = malloc(size + 1);
@@ -94,10 +87,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (copy == NULL)
 		return 0;
-	if (!hooked) {
-		slc_cfg_hook_set("--key", key_check);
-		hooked = true;
-	}
+	cfg_fuzz_hook();
 	/* Split at NULs: each piece is an argument, empty ones included. */
 	memcpy(copy, data, size);
 	copy[size] = '\0';
@@ -114,6 +104,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	argv[argc] = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strncmp(argv[i], "--config", 8) == 0 ||
+		    strncmp(argv[i], "--check-config", 14) == 0) {
+			free(copy);
+			return 0;
+		}
+	}
 
 	run_parse(&a, &cfg, argc, argv);
 	switch (a.rc) {

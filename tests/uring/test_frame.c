@@ -678,3 +678,149 @@ Test(frame, fuzz_corpus_replays_clean)
 		cr_expect_geq(files, 3, "%s", path);
 	}
 }
+
+/* ---- skipping oversize frames ------------------------------------------------------- */
+
+/*
+ * Feeds in to a parser in skip mode, cut after each offset in cuts (ascending, 0-ended),
+ * bursts of burst pieces, and writes what came out into out: each frame's bytes, "|"
+ * between them, and "D<size>" for a dropped one ("D" alone with sizes false: the size of
+ * an LF frame depends on where it was found too long). Returns the error, or 0.
+ */
+static int
+skip_trace(enum slc_frame_format f, uint32_t max_frame, const char *in, uint32_t len,
+           const uint32_t *cuts, uint32_t burst, bool sizes, char *out, size_t cap)
+{
+	struct slc_frame_parser p = parser(f, max_frame);
+	struct slc_frame_piece pcs[BURST_ALL];
+	char frame[256];
+	size_t flen = 0, o = 0;
+	uint32_t from = 0;
+
+	slc_frame_parser_skip_oversize(&p);
+	out[0] = '\0';
+	for (uint32_t k = 0; from < len; k++) {
+		uint32_t to = cuts != NULL && cuts[k] != 0 ? cuts[k] : len, pos = 0;
+
+		while (pos < to - from) {
+			int n = parse(&p, in + from, to - from, &pos, pcs, burst);
+
+			if (n < 0)
+				return -n;
+			for (int i = 0; i < n; i++) {
+				const struct slc_frame_piece *pc = &pcs[i];
+
+				if (pc->trim == SLC_FRAME_TRIM_DROP) {
+					cr_assert(pc->end && !pc->start && pc->len == 0);
+					o += (size_t)(sizes ? snprintf(out + o, cap - o, "%sD%u",
+					                               o ? "|" : "", pc->off)
+					                    : snprintf(out + o, cap - o, "%sD",
+					                               o ? "|" : ""));
+					flen = 0;
+					continue;
+				}
+				if (pc->start)
+					flen = 0;
+				flen -= pc->trim;
+				cr_assert_lt(flen + pc->len, sizeof(frame));
+				memcpy(frame + flen, in + from + pc->off, pc->len);
+				flen += pc->len;
+				if (pc->end)
+					o += (size_t)snprintf(out + o, cap - o, "%s%.*s",
+					                      o ? "|" : "", (int)flen, frame);
+			}
+		}
+		from = to;
+	}
+	return 0;
+}
+
+/* The trace unsplit (sizes exact), then every 2-way split and bytes one at a time (sizes
+ * left out), with bursts of 1 and all. */
+static void
+expect_skips(enum slc_frame_format f, uint32_t max_frame, const char *in, uint32_t len,
+             const char *want, const char *want_nosize)
+{
+	char got[512];
+	static const uint32_t bursts[] = {1, BURST_ALL};
+
+	cr_assert_eq(skip_trace(f, max_frame, in, len, NULL, BURST_ALL, true, got, sizeof(got)), 0);
+	cr_expect_str_eq(got, want);
+	for (size_t b = 0; b < 2; b++) {
+		uint32_t ones[600];
+
+		for (uint32_t k = 1; k < len; k++) {
+			uint32_t cuts[] = {k, 0};
+
+			cr_assert_eq(skip_trace(f, max_frame, in, len, cuts, bursts[b], false, got,
+			                        sizeof(got)),
+			             0);
+			cr_expect_str_eq(got, want_nosize, "split at %u, burst %u", k, bursts[b]);
+		}
+		cr_assert_lt(len, 600u);
+		for (uint32_t k = 0; k + 1 < len; k++)
+			ones[k] = k + 1;
+		ones[len - 1] = 0;
+		cr_assert_eq(
+		        skip_trace(f, max_frame, in, len, ones, bursts[b], false, got, sizeof(got)),
+		        0);
+		cr_expect_str_eq(got, want_nosize, "a byte at a time, burst %u", bursts[b]);
+	}
+}
+
+Test(frame, skip_lines_resynchronises_at_the_next_lf)
+{
+	static const char in[] = "ok\n0123456789abc\nfine\r\n12345678\n123456789\r\nend\n";
+
+	expect_skips(SLC_FRAME_LINES, 8, in, sizeof(in) - 1, "ok|D10|fine|12345678|D10|end",
+	             "ok|D|fine|12345678|D|end");
+}
+
+Test(frame, skip_lines_max_frame_and_a_cr_split_anywhere)
+{
+	/* max_frame bytes and a CR are a frame when the LF follows; one more byte is not. */
+	static const char in[] = "1234\r\n12345\r\nx\n";
+
+	expect_skips(SLC_FRAME_LINES, 4, in, sizeof(in) - 1, "1234|D6|x", "1234|D|x");
+}
+
+Test(frame, skip_len32_skips_the_declared_length)
+{
+	static const char in[] = "\0\0\0\2ok"
+	                         "\0\0\0\x14"
+	                         "0123456789abcdefghij"
+	                         "\0\0\0\0"
+	                         "\0\0\0\4fine";
+
+	expect_skips(SLC_FRAME_LEN32, 8, in, sizeof(in) - 1, "ok|D20||fine", "ok|D||fine");
+}
+
+Test(frame, skip_syslog_octet_counted_and_lf_frames)
+{
+	static const char in[] = "2 ok20 0123456789\nbcdefghij"
+	                         "plain line that is long\n"
+	                         "4 fine";
+
+	expect_skips(SLC_FRAME_SYSLOG, 8, in, sizeof(in) - 1, "ok|D20|D10|fine", "ok|D|D|fine");
+}
+
+Test(frame, skip_still_refuses_what_cannot_be_skipped)
+{
+	struct slc_frame_parser p = parser(SLC_FRAME_SYSLOG, 8);
+	struct slc_frame_piece pc[4];
+	uint32_t pos = 0;
+
+	slc_frame_parser_skip_oversize(&p);
+	/* An octet count past 2^32 - 1 cannot say how much to skip. */
+	cr_expect_eq(parse(&p, "99999999999 x", 13, &pos, pc, 4), -SLC_FRAME_ERR_OVERSIZE);
+	p = parser(SLC_FRAME_SYSLOG, 8);
+	slc_frame_parser_skip_oversize(&p);
+	pos = 0;
+	cr_expect_eq(parse(&p, "012 x", 5, &pos, pc, 4), -SLC_FRAME_ERR_LEADING_ZERO);
+	p = parser(SLC_FRAME_LEN32, 8);
+	slc_frame_parser_skip_oversize(&p);
+	pos = 0;
+	cr_expect_eq(parse(&p, "\xff\xff\xff\xff", 4, &pos, pc, 4), 1, "2^32 - 1 is skippable");
+	cr_expect_eq(pc[0].off, UINT32_MAX);
+	cr_expect(slc_frame_parser_mid_frame(&p), "skipping is inside a frame");
+}

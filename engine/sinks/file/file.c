@@ -239,6 +239,14 @@ slc_sink_file_stats(void *sink, struct slc_sink_file_stats *out)
 		out->refused_key_too_long +=
 		        atomic_load_explicit(&st->refused_key, memory_order_relaxed);
 		out->delivered += atomic_load_explicit(&st->delivered, memory_order_relaxed);
+		out->retain_deleted +=
+		        atomic_load_explicit(&st->retain_deleted, memory_order_relaxed);
+		out->retain_deleted_bytes +=
+		        atomic_load_explicit(&st->retain_deleted_bytes, memory_order_relaxed);
+		out->retain_blocked +=
+		        atomic_load_explicit(&st->retain_blocked, memory_order_relaxed);
+		out->retain_errors +=
+		        atomic_load_explicit(&st->retain_errors, memory_order_relaxed);
 	}
 	out->recovered_segments = s->recovered_segments;
 	out->recovered_bytes_cut = s->recovered_bytes_cut;
@@ -470,6 +478,8 @@ file_create_op(const struct slc_sink_spec *spec, const struct slc_sink_env *env,
 	        .segment_bytes = st->segment_bytes,
 	        .fsync = (enum slc_sink_file_fsync)st->fsync,
 	        .fsync_interval_ms = st->fsync_interval_ms,
+	        .retain_bytes = st->retain_bytes,
+	        .retain_age_ms = st->retain_age_ms,
 	        .key_fn = env->key_fn,
 	        .key_ctx = env->key_ctx,
 	        .log = env->log,
@@ -499,6 +509,16 @@ file_metrics(void *sink, struct slc_metrics_buf *b)
 	FILE_METRIC("sluice_sink_file_fsyncs_total", "fdatasync and syncfs calls", st.fsyncs);
 	FILE_METRIC("sluice_sink_errors_total", "failed creates, writes and syncs",
 	            st.write_errors);
+	FILE_METRIC("sluice_sink_file_retain_deleted_segments_total",
+	            "closed segments deleted by --retain-size or --retain-age", st.retain_deleted);
+	FILE_METRIC("sluice_sink_file_retain_deleted_bytes_total", "bytes of those segments",
+	            st.retain_deleted_bytes);
+	FILE_METRIC("sluice_sink_file_retain_blocked_total",
+	            "rotations that found segments past a retention limit but kept them: a "
+	            "reader's DIR/consumed has not passed them",
+	            st.retain_blocked);
+	FILE_METRIC("sluice_sink_file_retain_errors_total", "segment deletions that failed",
+	            st.retain_errors);
 #undef FILE_METRIC
 	slc_metrics_family(b, "sluice_sink_refused_records_total", "counter",
 	                   "records the sink refused one by one (lost), by reason");

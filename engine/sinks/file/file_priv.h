@@ -108,6 +108,12 @@ struct wstats {
 	_Atomic uint64_t write_errors;
 	_Atomic uint64_t refused_key; /* records refused: key over SLC_SINK_FILE_KEY_MAX */
 	_Atomic uint64_t delivered;   /* messages of write() calls that returned 0, less refused */
+	/* retain.c: closed segments deleted and their bytes; rotations that wanted to delete
+	 * but a reader (DIR/consumed) held the segments; deletions that failed */
+	_Atomic uint64_t retain_deleted;
+	_Atomic uint64_t retain_deleted_bytes;
+	_Atomic uint64_t retain_blocked;
+	_Atomic uint64_t retain_errors;
 	/*
 	 * Health (file_status): failing from a failed write or sync on (slc_file_health_fail) until a
 	 * write and then a sync succeed (health_wrote, health_synced); since is when it began,
@@ -240,6 +246,10 @@ struct slc_sink_file_worker {
  * left); a line about DIR as a whole (recovery, the checkpoint), not rate-limited. */
 void slc_file_wlog(struct slc_sink_file_worker *w, const char *fmt, ...) SLC_PRINTF(2, 3);
 void slc_file_log(const struct slc_sink_file *s, int level, const char *fmt, ...) SLC_PRINTF(3, 4);
+
+/* retain.c: after a rotation, the worker deletes its oldest closed segments past
+ * --retain-size's share or --retain-age (counted, a line each); nothing without either. */
+void slc_file_retain(struct slc_sink_file_worker *w);
 
 /* health.c: a create, write or sync failed (rc, -errno): counted, and the worker is
  * unhealthy until a write and then a sync succeed (health_wrote, health_synced below).

@@ -86,7 +86,13 @@ struct slc_sink_file_cfg {
 	uint64_t segment_bytes; /* 0: SLC_SINK_FILE_SEGMENT_BYTES_DEFAULT; else >= _MIN */
 	enum slc_sink_file_fsync fsync;
 	uint32_t fsync_interval_ms; /* interval mode; 0: the default */
-	slc_sink_key_fn key_fn;     /* NULL: records carry no key */
+	/* Retention (retain.c, docs/file-format.md): closed segments past retain_bytes (DIR's
+	 * budget, split between the workers open) or older than retain_age_ms are deleted at
+	 * rotations, oldest first, never one DIR/checkpoint or DIR/consumed still needs; 0:
+	 * no limit */
+	uint64_t retain_bytes;
+	uint32_t retain_age_ms;
+	slc_sink_key_fn key_fn; /* NULL: records carry no key */
 	void *key_ctx;
 	/* Rate-limited error lines (a second per worker at most); NULL: stderr. */
 	slc_log_fn log;
@@ -130,6 +136,12 @@ struct slc_sink_file_stats {
 	uint64_t recovered_foreign;
 	uint64_t checkpoints;       /* DIR/checkpoint written */
 	uint64_t checkpoint_errors; /* a checkpoint write that failed (the old one stays) */
+	/* Retention: closed segments deleted and their bytes; rotations that found segments
+	 * past a limit but held by a reader (DIR/consumed); failed deletions. */
+	uint64_t retain_deleted;
+	uint64_t retain_deleted_bytes;
+	uint64_t retain_blocked;
+	uint64_t retain_errors;
 };
 
 /*

@@ -41,6 +41,32 @@ static const struct slc_cfg_opt flags[] = {
          .help = "The file sink starts a new segment file once the current one reaches this "
                  "size.",
          FIELD(segment_bytes)},
+        {.name = "--retain-size",
+         .type = SLC_CFG_SIZE,
+         .group = SLC_CFG_G_SINK,
+         .metavar = "SIZE",
+         .def = "off",
+         .min = 0,
+         .max = 1024.0 * 1024.0 * 1024.0 * 1024.0 * 1024.0,
+         .flags = SLC_CFG_F_OFF | SLC_CFG_F_SINK_ONLY,
+         .help = "The file sink deletes its oldest closed segments once they hold more than "
+                 "this, split evenly between the workers (checked when a worker ends a full "
+                 "segment; never one that DIR/checkpoint or a reader's DIR/consumed still "
+                 "needs: docs/file-format.md). off or 0: keep everything.",
+         FIELD(retain_bytes)},
+        {.name = "--retain-age",
+         .type = SLC_CFG_DURATION,
+         .group = SLC_CFG_G_SINK,
+         .metavar = "DURATION",
+         .def = "off",
+         .min = 0,
+         .max = 1000.0 * 3600.0 * 1000.0,
+         .unit_ms = 1000,
+         .flags = SLC_CFG_F_OFF | SLC_CFG_F_SINK_ONLY,
+         .help = "The file sink deletes closed segments last written longer ago than this "
+                 "(checked as --retain-size is). A bare number is seconds; off or 0: keep "
+                 "everything.",
+         FIELD(retain_age_ms)},
 };
 
 const struct slc_sink_desc slc_sink_file_desc = {

@@ -418,6 +418,7 @@ slc_file_write(struct slc_sink_worker *sw, const struct slc_msg *msgs, uint32_t 
 			slc_sink_stat_add(&w->st->rotations, 1);
 			if (rc != 0)
 				goto out;
+			slc_file_retain(w);
 		}
 		if (w->fd < 0) {
 			rc = seg_create(w);

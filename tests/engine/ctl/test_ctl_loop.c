@@ -298,3 +298,116 @@ Test(ctl_loop, create_refuses_bad_configuration)
 	slc_ctl_loop_destroy(NULL);
 	slc_pool_set_destroy(ps);
 }
+
+static struct slc_pool_set *
+two_pools(void)
+{
+	struct slc_pool_cfg pc = {.npools = 2,
+	                          .workers = 1,
+	                          .producers = 1,
+	                          .ring_size = 64,
+	                          .handler = gated_handler};
+	int err;
+	struct slc_pool_set *ps = slc_pool_set_create(&pc, &err);
+
+	cr_assert_not_null(ps, "pool set: %d", err);
+	return ps;
+}
+
+/* A loop over two idle pools with the default parameters (*p gets them); *ps to destroy. */
+static struct slc_ctl_loop *
+loop_of_two(struct slc_pool_set **ps, uint32_t interval_ms, struct slc_ctl_params *p)
+{
+	struct slc_ctl_loop_cfg lc = {.pools = two_pools(), .interval_ms = interval_ms};
+	struct slc_ctl_loop *l;
+	int err;
+
+	slc_ctl_params_default(&lc.params);
+	l = slc_ctl_loop_create(&lc, &err);
+	cr_assert_not_null(l, "%d", err);
+	*ps = lc.pools;
+	*p = lc.params;
+	return l;
+}
+
+Test(ctl_loop, params_set_refuses_what_the_controller_cannot_take)
+{
+	struct slc_pool_set *ps;
+	struct slc_ctl_params def, p;
+	struct slc_ctl_loop *l = loop_of_two(&ps, 100, &def);
+
+	p = def;
+	p.mode = SLC_CTL_PAIRWISE;
+	cr_expect_eq(slc_ctl_loop_params_set(l, &p), -EINVAL, "the mode is fixed");
+	p = def;
+	p.max_frac = 0;
+	cr_expect_eq(slc_ctl_loop_params_set(l, &p), -EINVAL, "max_frac out of range");
+	p = def;
+	p.min_weight = 50; /* 2 pools x 50 leaves no weight to move */
+	cr_expect_eq(slc_ctl_loop_params_set(l, &p), -EINVAL, "min_weight too high");
+	slc_ctl_loop_destroy(l);
+	slc_pool_set_destroy(ps);
+}
+
+Test(ctl_loop, params_set_is_taken_at_the_next_tick_the_last_one_wins)
+{
+	struct slc_pool_set *ps;
+	struct slc_ctl_loop_stats st;
+	struct slc_ctl_params p;
+	struct slc_ctl_loop *l = loop_of_two(&ps, 100, &p);
+
+	p.max_step = 2;
+	cr_assert_eq(slc_ctl_loop_params_set(l, &p), 0);
+	p.max_step = 3;
+	cr_assert_eq(slc_ctl_loop_params_set(l, &p), 0, "replaces the one not yet taken");
+	cr_assert_eq(slc_ctl_loop_step(l), 0, "the baseline");
+	while (slc_ctl_loop_step(l) < 0 || (slc_ctl_loop_stats(l, &st), st.ticks == 0))
+		sched_yield(); /* the clock may not have moved since the baseline */
+	cr_expect_eq(st.params_taken, 1u, "two sets before a tick are one update");
+	cr_assert_eq(slc_ctl_loop_params_set(l, &p), 0);
+	slc_ctl_params_default(&p);
+	cr_assert_eq(slc_ctl_loop_params_set(l, &p), 0, "left for destroy to free");
+	slc_ctl_loop_destroy(l);
+	slc_pool_set_destroy(ps);
+}
+
+/* For the TSan build: parameters handed over while the thread ticks every millisecond. */
+Test(ctl_loop, params_set_races_the_running_loop, .timeout = 30)
+{
+	struct slc_pool_set *ps;
+	struct slc_ctl_loop_stats st;
+	struct slc_ctl_params p;
+	struct slc_ctl_loop *l = loop_of_two(&ps, 1, &p);
+
+	cr_assert_eq(slc_ctl_loop_start(l), 0);
+	do {
+		p.max_step = p.max_step == 5.0 ? 4.0 : 5.0;
+		cr_assert_eq(slc_ctl_loop_params_set(l, &p), 0);
+		sched_yield();
+		slc_ctl_loop_stats(l, &st);
+	} while (st.params_taken < 50);
+	slc_ctl_loop_destroy(l);
+	slc_pool_set_destroy(ps);
+}
+
+Test(ctl_loop, ctl_params_set_keeps_the_weights_and_the_mode)
+{
+	const double w0[2] = {3, 5};
+	struct slc_ctl_params p;
+	struct slc_ctl *c;
+
+	slc_ctl_params_default(&p);
+	p.mode = SLC_CTL_PAIRWISE;
+	c = slc_ctl_create(&p, 2, w0, NULL);
+	cr_assert_not_null(c);
+	p.mode = SLC_CTL_ADAPTIVE;
+	cr_expect_eq(slc_ctl_params_set(c, &p), -EINVAL, "the mode is fixed");
+	p.mode = SLC_CTL_PAIRWISE;
+	p.max_step = 0;
+	cr_expect_eq(slc_ctl_params_set(c, &p), -EINVAL, "max_step out of range");
+	p.max_step = 2;
+	cr_expect_eq(slc_ctl_params_set(c, &p), 0);
+	cr_expect_eq(slc_ctl_weights(c)[0], 3.0);
+	cr_expect_eq(slc_ctl_weights(c)[1], 5.0);
+	slc_ctl_destroy(c);
+}

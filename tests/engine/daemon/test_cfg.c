@@ -213,13 +213,14 @@ Test(cfg, no_flags_is_the_defaults)
 	cr_expect_eq(memcmp(&c, &cfg, sizeof(c)), 0);
 	cr_expect_str_eq(
 	        line, "listen=tcp://127.0.0.1:5140?framing=lines buffers=256 "
-	              "buffer-size=64k udp-buffers=256 max-frame=64k reasm-memory=0 evict-idle=1s "
-	              "uring-features=all max-conns=10000 "
+	              "buffer-size=64k udp-buffers=256 max-frame=64k oversize=close reasm-memory=0 "
+	              "evict-idle=1s uring-features=all max-conns=10000 "
 	              "idle-timeout=off ack-window=1024 strategy=pure key=none pools=auto "
 	              "workers=auto "
 	              "reactors-per-node=auto ring-size=4096 cpus=all "
 	              "sink=null fsync=interval "
-	              "fsync-interval=1s segment-size=64M forward-batch=64k "
+	              "fsync-interval=1s segment-size=64M retain-size=off retain-age=off "
+	              "forward-batch=64k "
 	              "forward-framing=lines retry-initial=100ms retry-max=5s "
 	              "retry-max-elapsed=off breaker-failures=5 breaker-cooldown=10s "
 	              "controller=adaptive rebalance-interval=100ms cooldown=10s "
@@ -300,6 +301,7 @@ static const struct good goods[] = {
         {"--buffer-size", "16k", "buffer-size=16k", NULL},
         {"--udp-buffers", "512", "udp-buffers=512", NULL},
         {"--max-frame", "1M", "max-frame=1M", NULL},
+        {"--oversize", "skip", "oversize=skip", NULL},
         {"--reasm-memory", "32M", "reasm-memory=32M", NULL},
         {"--evict-idle", "250ms", "evict-idle=250ms", NULL},
         {"--evict-idle", "5", "evict-idle=5s", NULL},
@@ -321,6 +323,8 @@ static const struct good goods[] = {
         {"--fsync", "batch", "fsync=batch", NULL},
         {"--fsync-interval", "250", "fsync-interval=250ms", NULL},
         {"--segment-size", "1G", "segment-size=1G", NULL},
+        {"--retain-size", "20G", "retain-size=20G", "--sink=file:/var/lib/sluice"},
+        {"--retain-age", "168h", "retain-age=168h", "--sink=file:/var/lib/sluice"},
         {"--forward-batch", "256k", "forward-batch=256k", NULL},
         {"--kafka-prop", "linger.ms=20", "kafka-prop=linger.ms=20", "--sink=kafka://k1/events"},
         {"--controller", "pairwise", "controller=pairwise", NULL},
@@ -347,6 +351,7 @@ static const struct good goods[] = {
         {"--dead-letter", "/var/spool/dl", "dead-letter=/var/spool/dl", NULL},
         {"--test-slow-pool", "1", "test-slow-pool=1", NULL},
         {"--test-slow-pool-cost-ns", "20000", "test-slow-pool-cost-ns=20000", NULL},
+        {"--config", SLC_DOCS_DIR "/sluiced.conf", "config=" SLC_DOCS_DIR "/sluiced.conf", NULL},
 };
 
 static const struct good *
@@ -411,6 +416,7 @@ struct bad {
 };
 
 static const struct bad bads[] = {
+        {"--oversize", "truncate", "close, skip"},
         {"--listen", "http://1.2.3.4:80", "tcp://ADDR:PORT"},
         {"--buffers", "1000", "a power of two in 1..32768"},
         {"--buffer-size", "2k", "4k..1M"},
@@ -431,11 +437,14 @@ static const struct bad bads[] = {
         {"--ring-size", "3", "a power of two in 2..1048576"},
         {"--cpus", "3-1", "all, or CPU numbers and ranges"},
         {"--topology-xml", "", "a path to an hwloc XML file"},
+        {"--config", "", "a path to a file of NAME = VALUE lines"},
         {"--sink", "kafka:localhost:9092",
          "null, file:DIR, forward:HOST:PORT, kafka://BROKERS/TOPIC or plugin:PATH.so[?ARG]"},
         {"--fsync", "always", "never, interval, batch"},
         {"--fsync-interval", "0", "1ms..1h"},
         {"--segment-size", "512k", "1M..16G"},
+        {"--retain-size", "2P", "off, or 0..1048576G"},
+        {"--retain-age", "1001h", "off, or 0..1000h"},
         {"--forward-batch", "32M", "1k..16M"},
         {"--kafka-prop", "linger.ms", "NAME=VALUE"},
         {"--controller", "pid", "adaptive, pairwise"},

@@ -36,7 +36,11 @@
 	"(libmicrohttpd did not take it).\n"                                              \
 	"# TYPE sluice_metrics_refused_total counter\n"                                   \
 	"sluice_metrics_refused_total{reason=\"fd_limit\"} 0\n"                           \
-	"sluice_metrics_refused_total{reason=\"no_slot\"} 0\n"
+	"sluice_metrics_refused_total{reason=\"no_slot\"} 0\n"                            \
+	"# HELP sluice_metrics_forbidden_total POST /-/reload requests refused (403): "   \
+	"their client was not on a loopback address.\n"                                   \
+	"# TYPE sluice_metrics_forbidden_total counter\n"                                 \
+	"sluice_metrics_forbidden_total 0\n"
 
 struct resp {
 	int status;

@@ -404,11 +404,20 @@ void *
 sink_new_cap(const char *dir, uint64_t segment_bytes, enum slc_sink_file_fsync mode,
              struct logcap *cap)
 {
+	return sink_new_retain(dir, segment_bytes, mode, 0, 0, cap);
+}
+
+void *
+sink_new_retain(const char *dir, uint64_t segment_bytes, enum slc_sink_file_fsync mode,
+                uint64_t retain_bytes, uint32_t retain_age_ms, struct logcap *cap)
+{
 	struct slc_sink_file_cfg cfg = {
 	        .dir = dir,
 	        .segment_bytes = segment_bytes,
 	        .fsync = mode,
 	        .fsync_interval_ms = INTERVAL_MS,
+	        .retain_bytes = retain_bytes,
+	        .retain_age_ms = retain_age_ms,
 	        .key_fn = key_before_space,
 	        .log = cap_log,
 	        .log_ctx = cap,

@@ -70,6 +70,9 @@ void *sink_new_opts(const char *dir, uint64_t segment_bytes, enum slc_sink_file_
 int fault_once(void *ctx);
 void *sink_new_cap(const char *dir, uint64_t segment_bytes, enum slc_sink_file_fsync mode,
                    struct logcap *cap);
+/* The same with --retain-size and --retain-age (0: off). */
+void *sink_new_retain(const char *dir, uint64_t segment_bytes, enum slc_sink_file_fsync mode,
+                      uint64_t retain_bytes, uint32_t retain_age_ms, struct logcap *cap);
 void quiet_log(void *ctx, int level, const char *fmt, ...);
 void cap_log(void *ctx, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
