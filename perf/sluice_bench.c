@@ -33,7 +33,10 @@
  * datagrams for UDP's sendmmsg; less with very many connections) and writes them on non-blocking sockets, waiting in ppoll
  * while all of its sockets are full. As fast as possible by default; --rate paces each
  * thread at rate/T against the monotonic clock, open loop: whatever is due is sent at
- * once, however late. The stamp is the time of formatting, not the time the schedule
+ * once, however late, and a thread that has written everything due sleeps until the next
+ * message is due (nanosleep: the kernel's timer slack, 50 us, makes that a write of about
+ * 50 messages at 1M msgs/s; going round at once wrote one message a system call on both
+ * sides of the loopback, which measured the kernel's TCP path, not the daemon). The stamp is the time of formatting, not the time the schedule
  * meant: a sender that falls behind (the daemon pushing back, or this process short of
  * CPU) delays messages that then measure short, which is coordinated omission; the report
  * warns when the achieved rate is more than 1% under --rate. Time spent blocked in a full
