@@ -107,6 +107,12 @@ slc_numa_size(const struct slc_numa_size_in *in, struct slc_numa_plan_req *req, 
 		pools = rpn * in->nodes;
 		if (pools > pools_max)
 			pools = pools_max;
+		/* Workers given by hand: no more pools than their product allows. */
+		if (req->workers_per_pool > 0 &&
+		    pools > SLC_NUMA_SIZE_WORKERS_MAX / req->workers_per_pool)
+			pools = SLC_NUMA_SIZE_WORKERS_MAX / req->workers_per_pool;
+		if (pools < 1)
+			pools = 1;
 	}
 	/* S3 */
 	left = cpus - rpn * in->nodes;

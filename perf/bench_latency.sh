@@ -21,8 +21,8 @@
 # sender_rq_pct: the time those threads were runnable but waiting for a CPU (the run-queue
 # wait of /proc/PID/task/TID/schedstat), in % of the run's wall time (summed over the
 # class's threads; the sender's from its last reading, every 0.1 s): where the scheduler
-# on shared CPUs puts latency; and ratio: processed over sent messages a second, both
-# measured in the run (1 when the daemon kept up). Latency has no same-run peer to divide
+# on shared CPUs puts latency; and ratio: the messages the daemon processed over those
+# sent, both counted in the run (1 when it lost none; its rates are timed differently). Latency has no same-run peer to divide
 # by (no other receiver reads the stamps), so no ratio of it.
 set -u
 
@@ -112,7 +112,8 @@ for rate in ${rates//,/ }; do
 			NR == 1 { for (i = 1; i <= NF; i++) at[$i] = i; next }
 			NR == 2 {
 				n = split(cols, c, " ")
-				ratio = $at["msgs_per_s"] > 0 ? $at["processed_msgs_per_s"] / $at["msgs_per_s"] : 0
+				# counts, not rates: processed_msgs_per_s is timed to the drain scrape
+				ratio = $at["sent"] > 0 ? $at["processed"] / $at["sent"] : 0
 				if (csv) {
 					if (header) {
 						printf "rate,run"

@@ -102,20 +102,28 @@ rewind_to_piece(struct slc_frame_parser *p, const struct slc_frame_parser *s0, u
 	}
 }
 
+static_assert(BATCH <= 64, "a burst's skipped pieces fit one bit each in a uint64_t");
+
 /*
- * Skip mode (--oversize skip): an oversize frame was dropped, and what of it was
- * reassembled goes too; size is what the parser knew of it. Out of line and cold: it must
- * not weigh on conn_parse's layout.
+ * Skip mode (--oversize skip): the oversize frames of a burst that were dropped (a bit per
+ * piece index in drops, what the parser knew of each one's size in size[]; what of them
+ * was reassembled went at once), counted and logged once the burst's end is known: only
+ * those below stop, since a burst rewound to stop parses the rest again, its skipped
+ * frames included. Out of line and cold: it must not weigh on conn_parse's layout.
  */
 static void __attribute__((noinline, cold))
-frame_skipped(struct slc_reactor *r, struct conn *c, struct listener *l, uint32_t size)
+frames_skipped(struct slc_reactor *r, struct conn *c, struct listener *l, uint64_t drops,
+               const uint32_t *size, uint32_t stop)
 {
-	slc_reasm_drop(r, c);
-	stat_add(&l->stats.frames_skipped, 1);
-	slc_reactor_log(r, LOGK_FRAMING, SLC_LOG_WARN,
-	                "%s: oversize frame of at least %u bytes skipped (--max-frame %u); the "
-	                "connection goes on",
-	                c->peer, size, r->cfg.max_frame);
+	if (stop < 64)
+		drops &= (1ull << stop) - 1;
+	for (; drops != 0; drops &= drops - 1) {
+		stat_add(&l->stats.frames_skipped, 1);
+		slc_reactor_log(r, LOGK_FRAMING, SLC_LOG_WARN,
+		                "%s: oversize frame of at least %u bytes skipped (--max-frame %u); "
+		                "the connection goes on",
+		                c->peer, size[__builtin_ctzll(drops)], r->cfg.max_frame);
+	}
 }
 
 /*
@@ -133,6 +141,8 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 	for (;;) {
 		struct slc_frame_parser s0;
 		uint32_t pos0 = pos, nmsg = 0, offer, taken, stop = NONE, reasm_started = NONE;
+		uint32_t drop_size[BATCH];
+		uint64_t drops = 0; /* --oversize skip: pieces of this burst that were skipped */
 		int n;
 
 		if (r->turn_left == 0 && pos < len) {
@@ -179,7 +189,10 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 				continue;
 			}
 			if (SLC_UNLIKELY(p->trim == SLC_FRAME_TRIM_DROP)) {
-				frame_skipped(r, c, l, p->off);
+				/* What of it was reassembled goes now; counted with the burst. */
+				slc_reasm_drop(r, c);
+				drops |= 1ull << i;
+				drop_size[i] = p->off;
 				continue;
 			}
 			if (p->start) {
@@ -250,8 +263,11 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 		if (r->turn_left != NONE)
 			r->turn_left -= taken;
 		stat_add(&l->stats.msgs, taken);
-		if (taken == nmsg && stop == NONE)
+		if (taken == nmsg && stop == NONE) {
+			if (SLC_UNLIKELY(drops != 0))
+				frames_skipped(r, c, l, drops, drop_size, NONE);
 			continue;
+		}
 		if (c->ack != NULL) {
 			/* What was not taken is parsed (or offered) again: so is its seq. */
 			c->ack->inflight -= nmsg - taken;
@@ -281,6 +297,8 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 			for (; k < nmsg; k++)
 				buf_unref(r, r->batch[k].ref & SLC_MSG_REF_MASK, 1);
 		}
+		if (SLC_UNLIKELY(drops != 0))
+			frames_skipped(r, c, l, drops, drop_size, stop);
 		if (reasm_started != NONE && reasm_started >= stop)
 			slc_reasm_drop(r, c);
 		rewind_to_piece(&c->parser, &s0, pos0, chunk, len, stop, &pos);

@@ -90,8 +90,12 @@ slc_daemon_ack_poll(struct slc_daemon *d, struct slc_daemon_worker *w, uint32_t 
 	if (w->ackq_head == w->ackq_tail || w->h == NULL)
 		return;
 	e = d->sink_ops->commit_poll(w->h, wait, &done);
-	if (e != 0)
+	if (e != 0) {
 		slc_daemon_ack_sync_failed(d, w, g, e);
+		/* What this poll resolved failed: a ticket of it queued later is not durable. */
+		w->ack_fail_lo = w->ack_done;
+		w->ack_fail_hi = done;
+	}
 	w->ack_done = done;
 	while (upto != w->ackq_tail && w->ackq[upto % ACKQ_CAP].ticket <= done)
 		upto++;
@@ -140,9 +144,12 @@ slc_daemon_ack_commit(struct slc_daemon *d, struct slc_daemon_worker *w, uint32_
 		nq = 0;
 		(void)slc_reactor_ack_run_add(&last->run, &nq, 1, m);
 	}
-	/* What an earlier poll saw durable already (the sink had nothing left to sync). */
+	/* What an earlier poll resolved already: a poll that waited for room in the queue
+	 * above (its sync may have covered this batch), or the sink had nothing left to
+	 * sync. Durable only if that sync did not fail. */
 	if (ticket <= w->ack_done) {
-		ackq_release(d, w, w->ackq_tail, true);
+		ackq_release(d, w, w->ackq_tail,
+		             !(ticket > w->ack_fail_lo && ticket <= w->ack_fail_hi));
 		return 0;
 	}
 	slc_daemon_ack_poll(d, w, g, false);

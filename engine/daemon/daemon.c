@@ -116,6 +116,14 @@ size_auto(struct slc_cfg *c, struct slc_numa_topo *topo, char *why, size_t why_l
 	c->reactors_per_node = (uint32_t)req.reactors_per_node;
 	c->pools = (uint32_t)req.pools;
 	c->workers = (uint32_t)req.workers_per_pool;
+	/* The flags' check of the product could not see the counts sizing chose. */
+	if ((uint64_t)c->pools * c->workers > SLC_WORKERS_MAX) {
+		slc_daemon_log(SLC_CFG_LOG_ERROR,
+		               "--pools %u x --workers %u: %u workers in all, more than %u; "
+		               "give --pools or a smaller --workers",
+		               c->pools, c->workers, c->pools * c->workers, SLC_WORKERS_MAX);
+		return -EINVAL;
+	}
 	if (c->test_slow_pool_cost_ns != 0 && c->test_slow_pool >= c->pools) {
 		slc_daemon_log(SLC_CFG_LOG_ERROR,
 		               "--test-slow-pool %u: there are %u pools (--pools auto); allowed: "

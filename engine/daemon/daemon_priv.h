@@ -67,10 +67,12 @@ struct slc_daemon_worker {
 	_Atomic uint64_t sync_errors; /* len32+ack batches the sink could not make durable */
 	struct slc_daemon_lat *lat;   /* --latency-stamps: its histograms (latency.c); or NULL */
 	/* Runs of acknowledged frames waiting for the sink's group commit (ack_commit.c):
-	 * [ackq_head, ackq_tail), free-running; ack_done: the sink's last resolved ticket. */
+	 * [ackq_head, ackq_tail), free-running; ack_done: the sink's last resolved ticket;
+	 * (ack_fail_lo, ack_fail_hi]: the tickets the last failed sync resolved (none: equal). */
 	struct slc_daemon_ack_pend *ackq;
 	uint32_t ackq_head, ackq_tail;
 	uint64_t ack_done;
+	uint64_t ack_fail_lo, ack_fail_hi;
 } __attribute__((aligned(128)));
 
 struct slc_daemon {

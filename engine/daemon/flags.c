@@ -357,9 +357,10 @@ static const struct slc_cfg_opt core[] = {
          .max = HOUR,
          .unit_ms = 1000,
          .flags = SLC_CFG_F_OFF,
-         .help = "Give a batch up this long after its first failure and write it to "
-                 "--dead-letter (which it needs); off: retry for ever, senders waiting "
-                 "(backpressure). A bare number is seconds.",
+         .help = "Forward and plugin: give a batch up this long after its first failure "
+                 "and write it to --dead-letter (which it needs); off: retry for ever, "
+                 "senders waiting (backpressure). Kafka retries as librdkafka's "
+                 "message.timeout.ms says. A bare number is seconds.",
          FIELD(retry.max_elapsed_ms)},
         {.name = "--breaker-failures",
          .type = SLC_CFG_COUNT,
@@ -368,8 +369,9 @@ static const struct slc_cfg_opt core[] = {
          .def = "5",
          .min = 1,
          .max = 1000000,
-         .help = "Forward and Kafka: this many failed attempts in a row open a worker's "
-                 "circuit breaker: no attempt for --breaker-cooldown, then one probe.",
+         .help = "Forward: this many failed attempts in a row open a worker's "
+                 "circuit breaker: no attempt for --breaker-cooldown, then one probe. "
+                 "(Kafka's breaker follows librdkafka's all-brokers-down state.)",
          FIELD(retry.breaker_failures)},
         {.name = "--breaker-cooldown",
          .type = SLC_CFG_DURATION,

@@ -378,6 +378,9 @@ slc_cfg_opt_apply(struct slc_cfg *c, const struct slc_cfg_opt *o, struct slc_cfg
 		if (o->flags & SLC_CFG_F_HOOK && strcmp(val, "none") != 0 &&
 		    hook_run(o, st, val, msg, len) != 0)
 			return -EINVAL;
+		/* The whole field: what an earlier value (the --config file's) left after the
+		 * NUL would make two equal settings compare unequal (reload.c). */
+		memset(field, 0, o->size);
 		memcpy(field, val, strlen(val) + 1);
 		return 0;
 	case SLC_CFG_CPUS: {

@@ -96,6 +96,9 @@ flag_changed(const struct slc_cfg *a, const struct slc_cfg *b, const struct slc_
 {
 	if (o->type == SLC_CFG_LISTEN && a->nlisten != b->nlisten)
 		return true;
+	if (o->type == SLC_CFG_STRING)
+		return strncmp((const char *)a + o->offset, (const char *)b + o->offset, o->size) !=
+		       0;
 	return memcmp((const char *)a + o->offset, (const char *)b + o->offset, o->size) != 0;
 }
 

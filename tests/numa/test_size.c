@@ -126,6 +126,22 @@ Test(numa_size, given_counts_are_kept_and_the_rest_follows)
 	expect_req(r, 1, 1, 2, "16 cores, --reactors-per-node 1 --workers 2");
 }
 
+/* --workers by hand, --pools auto: the pools never take the product past the limit (the
+ * flags' own check saw pools 0 and passed; a daemon's per-worker arrays are that long). */
+Test(numa_size, given_workers_cap_auto_pools)
+{
+	int c32[] = {32}, c1024[] = {1024};
+	struct slc_numa_plan_req r = {.reactors_per_node = 0, .pools = 0, .workers_per_pool = 64};
+
+	cr_assert_eq(slc_numa_size(&(struct slc_numa_size_in){1, c32, 0, 0}, &r, NULL, 0), 0);
+	cr_expect_leq(r.pools * r.workers_per_pool, SLC_NUMA_SIZE_WORKERS_MAX, "%d x %d", r.pools,
+	              r.workers_per_pool);
+	expect_req(r, 8, 4, 64, "32 cores, --workers 64");
+	r = (struct slc_numa_plan_req){.reactors_per_node = 0, .pools = 0, .workers_per_pool = 256};
+	cr_assert_eq(slc_numa_size(&(struct slc_numa_size_in){1, c1024, 0, 0}, &r, NULL, 0), 0);
+	expect_req(r, r.reactors_per_node, 1, 256, "1024 cores, --workers 256");
+}
+
 Test(numa_size, refuses_bad_input)
 {
 	int c[] = {4, 0}, neg[] = {-1};

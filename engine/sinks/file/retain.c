@@ -64,9 +64,24 @@ keep_from(struct slc_sink_file_worker *w, const char **why)
 	pthread_mutex_unlock(&s->ckpt_mu);
 	consumed = calloc(SLC_SINK_FILE_WORKERS_MAX, sizeof(*consumed));
 	if (consumed == NULL) {
-		*why = "no memory to read DIR/consumed";
+		*why = "no memory to read DIR/checkpoint and DIR/consumed";
 		return 0;
 	}
+	/* The memory's checkpoint runs ahead of the file's (a store skipped within its
+	 * interval, or one that failed): recovery reads the file, so the file holds too. */
+	rc = slc_sink_file_checkpoint_read_io(w->io, s->dir, SLC_SINK_FILE_CKPT_DURABLE, consumed);
+	if (rc == 0 && consumed[w->worker].valid && consumed[w->worker].seq < limit)
+		limit = consumed[w->worker].seq;
+	else if (rc != 0 && rc != -ENOENT) {
+		free(consumed);
+		*why = "DIR/checkpoint cannot be read";
+		return 0;
+	}
+	/* --fsync never stores the checkpoint only at close: it holds until then. */
+	if (s->cfg.fsync == SLC_SINK_FILE_FSYNC_NEVER && limit < w->seq)
+		*why = "DIR/checkpoint names it, and --fsync never moves the checkpoint only at "
+		       "close";
+	memset(consumed, 0, SLC_SINK_FILE_WORKERS_MAX * sizeof(*consumed));
 	rc = slc_sink_file_checkpoint_read_io(w->io, s->dir, SLC_SINK_FILE_CKPT_CONSUMED, consumed);
 	if (rc == 0 && !consumed[w->worker].valid) {
 		limit = 0;
