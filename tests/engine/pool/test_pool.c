@@ -99,29 +99,39 @@ wait_calls(struct idle_count *c, uint64_t want)
 		usleep(1000);
 }
 
-Test(pool, idle_pending_comes_back_and_idle_done_sleeps_until_work, .timeout = 8)
+/* One pool of one worker whose idle callback is c's, its gate open, started. */
+static struct slc_pool_set *
+idle_pool_start(struct idle_count *c)
 {
-	struct idle_count c = {0};
 	struct slc_pool_cfg cfg = {
 	        .npools = 1,
 	        .workers = 1,
 	        .producers = 1,
 	        .ring_size = 64,
 	        .handler = gated_handler,
-	        .handler_ctx = &c.g,
+	        .handler_ctx = &c->g,
 	        .idle = count_idle,
-	        .idle_ctx = &c,
+	        .idle_ctx = c,
 	};
+	struct slc_pool_set *ps;
+	int err;
+
+	atomic_store(&c->g.open, true);
+	ps = slc_pool_set_create(&cfg, &err);
+	cr_assert_not_null(ps, "%d", err);
+	cr_assert_eq(slc_pool_set_start(ps), 0);
+	return ps;
+}
+
+Test(pool, idle_pending_comes_back_and_idle_done_sleeps_until_work, .timeout = 8)
+{
+	struct idle_count c = {0};
 	struct slc_msg m = {0};
 	struct slc_pool_set *ps;
 	uint64_t n;
-	int err;
 
-	atomic_store(&c.g.open, true);
 	atomic_store(&c.pending, true);
-	ps = slc_pool_set_create(&cfg, &err);
-	cr_assert_not_null(ps);
-	cr_assert_eq(slc_pool_set_start(ps), 0);
+	ps = idle_pool_start(&c);
 	/* Pending, no work at all: called again and again, every short timeout. */
 	wait_calls(&c, 4);
 	/* Done: the first call that says so is the last until work comes (a submission wakes
@@ -148,24 +158,9 @@ Test(pool, destroy_ends_a_parked_worker_at_once, .timeout = 8)
 {
 	for (int round = 0; round < 200; round++) {
 		struct idle_count c = {0};
-		struct slc_pool_cfg cfg = {
-		        .npools = 1,
-		        .workers = 1,
-		        .producers = 1,
-		        .ring_size = 64,
-		        .handler = gated_handler,
-		        .handler_ctx = &c.g,
-		        .idle = count_idle,
-		        .idle_ctx = &c,
-		};
 		struct slc_msg m = {0};
-		struct slc_pool_set *ps;
-		int err;
+		struct slc_pool_set *ps = idle_pool_start(&c);
 
-		atomic_store(&c.g.open, true);
-		ps = slc_pool_set_create(&cfg, &err);
-		cr_assert_not_null(ps);
-		cr_assert_eq(slc_pool_set_start(ps), 0);
 		wait_calls(&c, 1);
 		cr_assert_eq(slc_pool_try_submit(ps, 0, &m), 0);
 		while (atomic_load(&c.calls) < 2)
