@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* flags_priv.h: what the flag parser's files share (flags.c, flags_parse.c, flags_help.c). */
+/* flags_priv.h: what the flag parser's files share (flags.c, flags_table.c, flags_parse.c,
+ * flags_help.c, cfg_file.c). */
 #ifndef SLC_ENGINE_DAEMON_FLAGS_PRIV_H
 #define SLC_ENGINE_DAEMON_FLAGS_PRIV_H
 
@@ -16,6 +17,9 @@
 #define SLC_CFG_OPTS_MAX 64
 
 extern const char *const slc_cfg_group_names[SLC_CFG_G__COUNT];
+/* sluiced's own flags, in help order (flags_table.c); flags.c merges the sinks' in. */
+extern const struct slc_cfg_opt slc_cfg_core[];
+extern const size_t slc_cfg_core_len;
 
 /* ---- text out: a bounded appender (flags_help.c) ---- */
 
