@@ -20,7 +20,7 @@
  * sluiced is configured by command-line flags and a --config file of the same flags (one
  * NAME = VALUE a line: cfg_file.c, docs/operations.md), which the command line overrides.
  * One static table (struct slc_cfg_opt,
- * in flags.c, with each sink's own flags merged in after --sink: sinks/sink.h) names every
+ * in flags_table.c, with each sink's own flags merged in after --sink: sinks/sink.h) names every
  * flag with its type, default, bounds, help text and the field of
  * struct slc_cfg it sets; parsing, range checks, --help, the start-up log line and
  * docs/flags.md are all generated from it, so none of them can disagree with another.
