@@ -70,8 +70,9 @@ for rate in ${rates//,/ }; do
 		"$sluiced" --listen tcp://127.0.0.1:0 --metrics 127.0.0.1:0 --latency-stamps start \
 			$flags 2>"$log" &
 		pid=$!
-		for _ in $(seq 1 150); do
+		for _ in $(seq 1 600); do # 60 s: a loaded machine starts it slowly
 			grep -q "ready:" "$log" && break
+			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
 		done
 		port=$(sed -n 's/.*listening on tcp:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$log" | head -1)

@@ -15,6 +15,9 @@
 pid=""
 
 bl_cleanup() {
+	# The pid in a file too: a caller's command substitution runs bl_start in a subshell,
+	# whose $pid this shell never sees.
+	[ -z "$pid" ] && [ -f "$work/pid" ] && pid=$(cat "$work/pid")
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	rm -rf "$work"
 }
@@ -25,6 +28,7 @@ bl_start() {
 	# stdout away from the caller's: a command substitution would wait for sluiced.
 	"$sluiced" "$@" >/dev/null 2>"$work/log" &
 	pid=$!
+	echo "$pid" >"$work/pid"
 	for _ in $(seq 1200); do
 		grep -q "ready:" "$work/log" && break
 		kill -0 "$pid" 2>/dev/null || break
@@ -45,6 +49,7 @@ bl_stop() {
 	kill "$pid" 2>/dev/null && wait "$pid"
 	rc=$?
 	pid=""
+	rm -f "$work/pid"
 	return $rc
 }
 

@@ -63,7 +63,7 @@ measure() {
 	log=$(mktemp /tmp/idle_cpu.XXXXXX)
 	"$sluiced" --listen tcp://127.0.0.1:0 --metrics 127.0.0.1:0 "$@" 2>"$log" &
 	pid=$!
-	for _ in $(seq 1 150); do
+	for _ in $(seq 1 600); do # 60 s: a loaded machine starts it slowly
 		grep -q "ready:" "$log" && break
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
@@ -87,10 +87,11 @@ measure() {
 	kill "$pid"
 	wait "$pid" 2>/dev/null
 	rm -f "$log"
-	# Threads are the same before and after (nothing starts while idle): paired by id.
-	paste <(echo "$a") <(echo "$b") | awk -v name="$name" -v n="$n" -v dt=$((t1 - t0)) \
+	# Paired by thread id (a thread that came or went meanwhile is left out).
+	awk -v name="$name" -v n="$n" -v dt=$((t1 - t0)) \
 		-v k=$((k1 - k0)) -v hz="$(getconf CLK_TCK)" -v csv=$csv '
-		$1 == $5 { d[$2] += $7 - $3; all += $7 - $3; sw += $8 - $4 }
+		NR == FNR { c0[$1] = $3; s0[$1] = $4; next }
+		$1 in c0 { d[$2] += $3 - c0[$1]; all += $3 - c0[$1]; sw += $4 - s0[$1] }
 		END {
 			s = dt / 1e9
 			pct = 100 * all / dt; st = 100 * k / hz / s
@@ -100,7 +101,7 @@ measure() {
 				printf "%s,%d,%.2f,%.3f,%.2f,%.3f,%.3f,%.3f,%.3f,%.1f\n", name, n, s, pct, st, w, r, c, o, sw / s
 			else
 				printf "%-24s %3d threads %5.2f s  cpu %.3f%% (stat %.2f%%)  workers %.3f%%  reactors %.3f%%  controller %.3f%%  other %.3f%%  %.1f switches/s\n", name, n, s, pct, st, w, r, c, o, sw / s
-		}'
+		}' <(echo "$a") <(echo "$b")
 }
 
 [ $csv = 1 ] && echo "config,threads,seconds,cpu_pct,cpu_pct_stat,worker_pct,reactor_pct,ctl_pct,other_pct,wakeups_per_s"
