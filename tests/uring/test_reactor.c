@@ -891,3 +891,48 @@ Test(reactor, selfcheck_skips_features_switched_off)
 	          "%s", slc_reactor_features_str(r));
 	slc_reactor_destroy(r);
 }
+
+/*
+ * --oversize skip with a full pool: a burst holding a line, an oversize line and another
+ * line is refused at its first message, so it is parsed again from there once room comes;
+ * the skipped frame is counted once, when the burst that skips it is taken (it was
+ * counted at each parse, twice here, before).
+ */
+Test(reactor, skipped_frame_counted_once_across_a_rewind, .timeout = 60)
+{
+	struct sink s = {.limited = true};
+	struct slc_listener_cfg l = listener(SLC_LISTENER_TCP, SLC_FRAME_LINES);
+	struct slc_reactor_cfg cfg = base_cfg(&l, 1, &s);
+	const struct slc_listener_stats *ls;
+	const struct slc_reactor_stats *st;
+	static char buf[4096];
+	struct slc_reactor *r;
+	size_t n = 0;
+	int err, fd;
+
+	cfg.oversize_skip = true;
+	r = slc_reactor_create(&cfg, &err);
+	cr_assert_not_null(r, "create: %s", strerror(-err));
+	cr_assert_eq(slc_reactor_start(r), 0);
+	st = slc_reactor_stats(r);
+	ls = slc_reactor_listener_stats(r, 0);
+	n += make_line(buf + n, 0, 0, 40);
+	memset(buf + n, 'x', 2000); /* over max_frame (1024): skipped */
+	n += 2000;
+	buf[n++] = '\n';
+	n += make_line(buf + n, 0, 1, 40);
+	fd = connect_to(slc_reactor_listener_port(r, 0), SOCK_STREAM);
+	send_all(fd, buf, n);
+	/* No room: the connection pauses at its first line, before the skipped one. */
+	cr_assert(wait_for(&st->paused, 1, 30), "never paused");
+	atomic_store(&s.room, 100);
+	slc_reactor_kick(r);
+	cr_assert(wait_for(&s.msgs, 2, 30), "got %llu of 2",
+	          (unsigned long long)atomic_load(&s.msgs));
+	close(fd);
+	slc_reactor_stop(r, 1000);
+	cr_expect_eq(atomic_load(&s.bad), 0, "lines out of order or damaged");
+	cr_expect_eq(atomic_load(&ls->frames_skipped), 1, "skipped frame counted %llu times",
+	             (unsigned long long)atomic_load(&ls->frames_skipped));
+	slc_reactor_destroy(r);
+}
