@@ -414,10 +414,11 @@ tick_pairwise(struct slc_ctl *c, const struct slc_ctl_sample *s, double dt_s, ui
  */
 static double
 capacity_sample(const struct slc_ctl_params *p, const struct slc_ctl_sample *s, double q_standing,
-                double dt_s, double cap_mean, double *ceiling)
+                double dt_s, double cap_mean, double *ceiling, bool *lower)
 {
 	double u, sigma, demand, x;
 
+	*lower = false;
 	if (s->workers <= 0)
 		return 0; /* no one serves it: no capacity, and that is known */
 	if (s->completed <= 0 && s->queue <= 0 && s->inflight <= 0)
@@ -428,8 +429,15 @@ capacity_sample(const struct slc_ctl_params *p, const struct slc_ctl_sample *s, 
 	else
 		sigma = fmin(1, q_standing / (s->workers * p->sat_queue));
 	demand = u + (1 - u) * sigma;
-	if (demand < CTL_DEMAND_MIN)
-		return -1;
+	/* Busy less than CTL_DEMAND_MIN of the time: too little to extrapolate from, but
+	 * what it completed at that occupancy is a lower bound of what it could. A pool that
+	 * nothing reaches because a slower one holds the senders back (ordered, paused
+	 * connections) must still count as faster than that one: left unknown, it kept its
+	 * weight and the slow pool's stayed where it was. */
+	if (demand < CTL_DEMAND_MIN) {
+		*lower = true;
+		return s->completed > 0 ? s->completed / dt_s / CTL_DEMAND_MIN : -1;
+	}
 	x = s->completed / dt_s / demand;
 	if (demand >= CTL_DEMAND_SAT) {
 		/* Saturated: x is a measurement. If the workers also looked busy, busy + wait
@@ -472,10 +480,15 @@ tick_adaptive(struct slc_ctl *c, const struct slc_ctl_sample *s, double dt_s,
 	for (uint32_t i = 0; i < c->n; i++) {
 		/* No previous queue on the first tick: the snapshot is all there is. */
 		double q_standing = c->q_prev[i] < 0 ? s[i].queue : fmin(c->q_prev[i], s[i].queue);
-		double x = capacity_sample(p, &s[i], q_standing, dt_s, cap_mean, &c->ceiling[i]);
+		bool lower;
+		double x = capacity_sample(p, &s[i], q_standing, dt_s, cap_mean, &c->ceiling[i],
+		                           &lower);
 
 		c->q_prev[i] = s[i].queue;
 
+		/* A lower bound raises an estimate (or makes the first); it never lowers one. */
+		if (lower && c->cap[i] >= 0 && x <= c->cap[i])
+			x = -1;
 		if (x >= 0 && c->cap[i] < 0) {
 			c->cap[i] = x;
 		} else if (x >= 0) {

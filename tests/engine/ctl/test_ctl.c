@@ -774,6 +774,48 @@ Test(ctl, adaptive_occupied_busy_ignores_the_queue_but_sees_a_stall)
 	slc_ctl_destroy(c);
 }
 
+/*
+ * Ordered routing behind a full slow pool: the senders pause, so the fast pools see a
+ * trickle and are busy far under CTL_DEMAND_MIN (1%). Their rate at that occupancy is a
+ * lower bound of their capacity (rate / 1%), enough to know them faster than the
+ * saturated pool, whose weight must then go down; left unknown, they kept their weight
+ * and so did the slow pool (the daemon's ordered rebalance test stalled there). A lower
+ * bound never lowers an estimate.
+ */
+Test(ctl, adaptive_pools_barely_busy_still_count_against_a_saturated_one)
+{
+	struct slc_ctl_params p;
+	const double w0[3] = {1, 1, 1};
+	struct slc_ctl_sample s[3] = {
+	        {.completed = 1000, .workers = 2, .busy = 1.0, .queue = 700},
+	        {.completed = 500, .workers = 2, .busy = 0.002},
+	        {.completed = 500, .workers = 2, .busy = 0.002},
+	};
+	const double *w;
+	struct slc_ctl *c;
+	int err;
+
+	slc_ctl_params_default(&p);
+	p.busy_occupied = true;
+	p.sat_queue = 128;
+	c = slc_ctl_create(&p, 3, w0, &err);
+	cr_assert_not_null(c);
+	w = slc_ctl_weights(c);
+	for (int t = 0; t < 30; t++)
+		cr_assert_geq(slc_ctl_tick(c, s, 1.0, 0, NULL), 0);
+	cr_expect_geq(slc_ctl_capacity(c, 1), 500 / 0.01 - 1e-6, "%g", slc_ctl_capacity(c, 1));
+	cr_expect_lt(w[0], 100.0 / 3 / 2, "the saturated pool kept %g", w[0]);
+
+	/* A measured estimate above the bound stays. */
+	s[1] = (struct slc_ctl_sample){.completed = 80000, .workers = 2, .busy = 0.5};
+	for (int t = 0; t < 30; t++)
+		cr_assert_geq(slc_ctl_tick(c, s, 1.0, 0, NULL), 0);
+	s[1] = (struct slc_ctl_sample){.completed = 10, .workers = 2, .busy = 0.0001};
+	cr_assert_geq(slc_ctl_tick(c, s, 1.0, 0, NULL), 0);
+	cr_expect_gt(slc_ctl_capacity(c, 1), 150000, "%g", slc_ctl_capacity(c, 1));
+	slc_ctl_destroy(c);
+}
+
 Test(ctl, adaptive_stalled_pool_loses_its_capacity)
 {
 	const double w0[2] = {50, 50};
