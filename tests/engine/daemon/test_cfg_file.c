@@ -91,9 +91,11 @@ problem_lines(const char *prefix)
 	return n;
 }
 
-TestSuite(cfg_file, .init = setup, .fini = teardown, .timeout = 10);
+/* Every test gets its own directory: .init and .fini on each test (the tsan shim has no
+ * TestSuite). */
 
-Test(cfg_file, lines_set_flags_like_the_command_line)
+Test(cfg_file, lines_set_flags_like_the_command_line, .init = setup, .fini = teardown,
+     .timeout = 10)
 {
 	int rc = parse_with("# a comment\n"
 	                    "\n"
@@ -123,7 +125,7 @@ Test(cfg_file, lines_set_flags_like_the_command_line)
 	cr_expect_gt(cfg.config_mtime_s, 0);
 }
 
-Test(cfg_file, bools_take_true_false_or_nothing)
+Test(cfg_file, bools_take_true_false_or_nothing, .init = setup, .fini = teardown, .timeout = 10)
 {
 	cr_assert_eq(parse_with("print-topology = true\n", NULL), SLC_CFG_RUN);
 	cr_expect(cfg.print_topology);
@@ -134,7 +136,7 @@ Test(cfg_file, bools_take_true_false_or_nothing)
 	cr_expect(strstr(err_text, ":1: --print-topology: takes no value") != NULL, "%s", err_text);
 }
 
-Test(cfg_file, the_command_line_overrides_the_file)
+Test(cfg_file, the_command_line_overrides_the_file, .init = setup, .fini = teardown, .timeout = 10)
 {
 	static const char *const args[] = {"--pools", "4", "--listen", "tcp://127.0.0.1:7003",
 	                                   NULL};
@@ -148,7 +150,7 @@ Test(cfg_file, the_command_line_overrides_the_file)
 	cr_expect_eq(cfg.nlisten, 1u, "the command line's --listen replaces the file's list");
 }
 
-Test(cfg_file, changing_the_file_changes_its_hash)
+Test(cfg_file, changing_the_file_changes_its_hash, .init = setup, .fini = teardown, .timeout = 10)
 {
 	uint64_t h;
 
@@ -160,7 +162,8 @@ Test(cfg_file, changing_the_file_changes_its_hash)
 	cr_expect_neq(cfg.config_hash, h);
 }
 
-Test(cfg_file, every_problem_is_one_line_with_file_and_line)
+Test(cfg_file, every_problem_is_one_line_with_file_and_line, .init = setup, .fini = teardown,
+     .timeout = 10)
 {
 	static const char *const args[] = {"--check-config", NULL};
 	int rc = parse_with("pools = 0\n"                /* 1: out of range */
@@ -192,13 +195,14 @@ Test(cfg_file, every_problem_is_one_line_with_file_and_line)
 	cr_expect(strstr(err_text, "--config: not in a config file") != NULL);
 }
 
-Test(cfg_file, a_bad_file_stops_the_start_with_its_problems)
+Test(cfg_file, a_bad_file_stops_the_start_with_its_problems, .init = setup, .fini = teardown,
+     .timeout = 10)
 {
 	cr_assert_eq(parse_with("pools = 0\nworkers = 0\n", NULL), SLC_CFG_USAGE);
 	cr_expect_eq(problem_lines(path), 2u, "%s", err_text);
 }
 
-Test(cfg_file, check_config_says_ok_and_exits)
+Test(cfg_file, check_config_says_ok_and_exits, .init = setup, .fini = teardown, .timeout = 10)
 {
 	static const char *const args[] = {"--check-config", NULL};
 
@@ -207,7 +211,8 @@ Test(cfg_file, check_config_says_ok_and_exits)
 	cr_expect(strstr(out_text, "configuration ok") != NULL);
 }
 
-Test(cfg_file, check_config_lists_the_command_lines_problems_too)
+Test(cfg_file, check_config_lists_the_command_lines_problems_too, .init = setup, .fini = teardown,
+     .timeout = 10)
 {
 	static const char *const args[] = {"--check-config", "--pools", "0", "--nope", NULL};
 
@@ -217,7 +222,7 @@ Test(cfg_file, check_config_lists_the_command_lines_problems_too)
 	cr_expect(strstr(err_text, "sluiced: unknown flag --nope") != NULL, "%s", err_text);
 }
 
-Test(cfg_file, check_config_checks_flags_together)
+Test(cfg_file, check_config_checks_flags_together, .init = setup, .fini = teardown, .timeout = 10)
 {
 	static const char *const args[] = {"--check-config", NULL};
 
@@ -226,7 +231,8 @@ Test(cfg_file, check_config_checks_flags_together)
 	          err_text);
 }
 
-Test(cfg_file, a_file_that_cannot_be_read_is_one_problem)
+Test(cfg_file, a_file_that_cannot_be_read_is_one_problem, .init = setup, .fini = teardown,
+     .timeout = 10)
 {
 	static const char *const args[] = {"--check-config", NULL};
 
@@ -236,7 +242,7 @@ Test(cfg_file, a_file_that_cannot_be_read_is_one_problem)
 	cr_expect(strstr(err_text, "cannot open: No such file") != NULL, "%s", err_text);
 }
 
-Test(cfg_file, a_folder_or_a_nul_byte_is_refused)
+Test(cfg_file, a_folder_or_a_nul_byte_is_refused, .init = setup, .fini = teardown, .timeout = 10)
 {
 	char *argv[] = {"sluiced", "--config=/tmp", NULL};
 	FILE *f, *null = fopen("/dev/null", "w");
@@ -252,7 +258,8 @@ Test(cfg_file, a_folder_or_a_nul_byte_is_refused)
 	cr_expect(strstr(err_text, ":2: holds a NUL byte") != NULL, "%s", err_text);
 }
 
-Test(cfg_file, a_value_of_another_flag_is_not_taken_for_config)
+Test(cfg_file, a_value_of_another_flag_is_not_taken_for_config, .init = setup, .fini = teardown,
+     .timeout = 10)
 {
 	/* "--key --config" gives --key the value "--config": no file is read. */
 	char *argv[] = {"sluiced", "--strategy", "sticky", "--key", "--config", NULL};

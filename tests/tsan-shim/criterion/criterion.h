@@ -96,6 +96,19 @@ struct slc_shim_opts {
 #define cr_expect_geq(a, b, ...)   SLC_SHIM_CHECK(false, (a) >= (b), #a " >= " #b, __VA_ARGS__)
 #define cr_expect_null(p, ...)     SLC_SHIM_CHECK(false, (p) == NULL, #p " == NULL", __VA_ARGS__)
 #define cr_expect_not_null(p, ...) SLC_SHIM_CHECK(false, (p) != NULL, #p " != NULL", __VA_ARGS__)
+/* Criterion's log lines: on stderr, one a call. */
+#define cr_log_info(...) (fprintf(stderr, "[LOG] " __VA_ARGS__), fputc('\n', stderr))
+#define cr_log_warn(...) (fprintf(stderr, "[WARN] " __VA_ARGS__), fputc('\n', stderr))
+
+/* |a - b| <= eps, as Criterion's (no libm: the difference both ways). */
+#define cr_assert_float_eq(a, b, eps, ...)                                                       \
+	SLC_SHIM_CHECK(true,                                                                     \
+	               (double)(a) - (double)(b) <= (eps) && (double)(b) - (double)(a) <= (eps), \
+	               #a " ~= " #b, __VA_ARGS__)
+#define cr_expect_float_eq(a, b, eps, ...)                                                       \
+	SLC_SHIM_CHECK(false,                                                                    \
+	               (double)(a) - (double)(b) <= (eps) && (double)(b) - (double)(a) <= (eps), \
+	               #a " ~= " #b, __VA_ARGS__)
 #define cr_expect_str_eq(a, b, ...) \
 	SLC_SHIM_CHECK(false, strcmp((a), (b)) == 0, #a " == " #b, __VA_ARGS__)
 #define cr_expect_arr_eq(a, b, n, ...) \
