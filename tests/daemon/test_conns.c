@@ -168,8 +168,14 @@ Test(conns, ten_thousand_idle_connections_cost_little_and_come_back, .timeout = 
 	            NCONNS, (unsigned long long)rss_small, (unsigned long long)rss0, NCONNS + 16,
 	            (unsigned long long)rss1, NCONNS, (unsigned long long)per_conn);
 	cr_expect_gt(rss1, rss_small, "the slots and connections cost something");
+#ifndef SLC_SANITIZED
+	/* The release build holds the bound. Under ASan and TSan the resident set is the
+	 * sanitizer's as much as the daemon's (shadow memory, redzones, quarantine: 3.7 KiB a
+	 * connection was seen once under ASan, 240 bytes in release), so there it is logged
+	 * above and not judged. */
 	cr_expect_leq(per_conn, CONN_BYTES_MAX, "%llu resident bytes per idle connection",
 	              (unsigned long long)per_conn);
+#endif
 	/* What the reactor allocates per slot, without and with acks (window 1024). */
 	cr_log_info("a connection slot: %zu bytes, %zu with acks", slc_reactor_conn_bytes(0),
 	            slc_reactor_conn_bytes(1024));
