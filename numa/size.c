@@ -36,8 +36,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void
-why_add(char *why, size_t len, size_t *at, const char *fmt, ...)
+#include "base/compiler.h"
+
+static void SLC_PRINTF(4, 5) why_add(char *why, size_t len, size_t *at, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
