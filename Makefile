@@ -20,7 +20,7 @@ run: build
 	sh perf/main_job.sh build/release
 
 # Unit, integration and stress tests in the release build, then under ASan+UBSan and TSan,
-# then the fuzz targets (clang, libFuzzer), 20 s each (eight targets: about 3 minutes).
+# then the fuzz targets (clang, libFuzzer), 20 s each (nine targets: about 3 minutes).
 check: deps
 	@set -e; for p in $(PRESETS_TESTED); do \
 		echo "== $$p"; \
