@@ -28,8 +28,15 @@
 
 #define CONTENT_TYPE_METRICS "text/plain; version=0.0.4; charset=utf-8"
 #define CONTENT_TYPE_TEXT    "text/plain; charset=utf-8"
-#define LOG_LINES_PER_S      10u
-#define LISTEN_BACKLOG       64
+#define CONTENT_TYPE_HTML    "text/html; charset=utf-8"
+#define CONTENT_TYPE_JSON    "application/json"
+/* The status page may run its own inline script and style and fetch from this endpoint,
+ * nothing else: whatever it shows, it loads nothing from elsewhere. */
+#define STATUS_CSP                                                                    \
+	"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; " \
+	"connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'"
+#define LOG_LINES_PER_S 10u
+#define LISTEN_BACKLOG  64
 /* Connections taken per wake-up of the loop, so that a flood of connects cannot keep it
  * from serving the ones it has. */
 #define ACCEPT_BURST 8u
@@ -69,6 +76,8 @@ struct slc_metrics_server {
 	slc_metrics_check_fn health;
 	slc_metrics_check_fn ready;
 	slc_metrics_action_fn reload;
+	slc_metrics_status_fn status;
+	struct slc_metrics_text *text; /* the status page's; the server's thread's, like buf */
 	slc_log_fn log;
 	void *log_ctx;
 	/* The render formats doubles: under a locale with a decimal comma it would write
@@ -90,6 +99,7 @@ struct slc_metrics_server {
 	/* Only the server's thread writes or reads these: it accepts and renders. */
 	uint64_t refused[REFUSED_NR];
 	uint64_t forbidden;      /* POST /-/reload from outside loopback */
+	uint64_t status_errors;  /* status renders that failed (500) */
 	uint64_t refused_logged; /* refused[REFUSED_FD_LIMIT] at the last line about it */
 	int64_t refused_log_ns;  /* when that line was written; 0: never */
 
@@ -126,9 +136,10 @@ static void SLC_PRINTF(2, 0) mhd_log(void *cls, const char *fmt, va_list ap)
 	slog(s, SLC_LOG_WARN, "libmicrohttpd: %s", line);
 }
 
+/* An answer with headers hdr[0] = hdr[1], hdr[2] = hdr[3], ... (NULL-ended; NULL: none). */
 static enum MHD_Result
-reply(struct MHD_Connection *c, unsigned status, const char *content_type, const char *body,
-      size_t len, enum MHD_ResponseMemoryMode mode, const char *allow)
+reply_hdrs(struct MHD_Connection *c, unsigned status, const char *content_type, const char *body,
+           size_t len, enum MHD_ResponseMemoryMode mode, const char *const *hdr)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -136,15 +147,27 @@ reply(struct MHD_Connection *c, unsigned status, const char *content_type, const
 	r = MHD_create_response_from_buffer(len, (void *)body, mode);
 	if (r == NULL)
 		return MHD_NO; /* MHD closes the connection: the client sees the failure */
-	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES ||
-	    (allow != NULL &&
-	     MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) != MHD_YES)) {
-		MHD_destroy_response(r);
-		return MHD_NO;
-	}
+	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES)
+		goto err_destroy;
+	for (; hdr != NULL && hdr[0] != NULL; hdr += 2)
+		if (MHD_add_response_header(r, hdr[0], hdr[1]) != MHD_YES)
+			goto err_destroy;
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return ret;
+
+err_destroy:
+	MHD_destroy_response(r);
+	return MHD_NO;
+}
+
+static enum MHD_Result
+reply(struct MHD_Connection *c, unsigned status, const char *content_type, const char *body,
+      size_t len, enum MHD_ResponseMemoryMode mode, const char *allow)
+{
+	const char *hdr[] = {MHD_HTTP_HEADER_ALLOW, allow, NULL};
+
+	return reply_hdrs(c, status, content_type, body, len, mode, allow != NULL ? hdr : NULL);
 }
 
 static enum MHD_Result
@@ -191,6 +214,13 @@ serve_metrics(struct slc_metrics_server *s, struct MHD_Connection *c)
 		                        "not on a loopback address.");
 	if (rc == 0)
 		rc = slc_metrics_u64(s->buf, "sluice_metrics_forbidden_total", "", s->forbidden);
+	if (rc == 0 && s->status != NULL)
+		rc = slc_metrics_family(s->buf, "sluice_metrics_status_errors_total", "counter",
+		                        "Requests for the status page or its JSON answered 500: "
+		                        "the status render failed (logged).");
+	if (rc == 0 && s->status != NULL)
+		rc = slc_metrics_u64(s->buf, "sluice_metrics_status_errors_total", "",
+		                     s->status_errors);
 	if (rc == 0 && slc_metrics_buf_oom(s->buf))
 		rc = -ENOMEM;
 	refused = slc_metrics_buf_refused(s->buf, &first);
@@ -202,6 +232,40 @@ serve_metrics(struct slc_metrics_server *s, struct MHD_Connection *c)
 	}
 	text = slc_metrics_buf_text(s->buf, &len);
 	return reply(c, MHD_HTTP_OK, CONTENT_TYPE_METRICS, text, len, MHD_RESPMEM_MUST_COPY, NULL);
+}
+
+/* GET /, /status (the page) and /status.json (its data), from the status callback. */
+static enum MHD_Result
+serve_status(struct slc_metrics_server *s, struct MHD_Connection *c,
+             enum slc_metrics_status_format fmt)
+{
+	static const char *const html_hdr[] = {"Content-Security-Policy",
+	                                       STATUS_CSP,
+	                                       MHD_HTTP_HEADER_CACHE_CONTROL,
+	                                       "no-store",
+	                                       "X-Content-Type-Options",
+	                                       "nosniff",
+	                                       NULL};
+	/* The JSON's headers are the page's last two. */
+	const char *const *hdr = fmt == SLC_METRICS_STATUS_HTML ? html_hdr : html_hdr + 2;
+	const char *text;
+	size_t len;
+	int rc;
+
+	slc_metrics_text_reset(s->text);
+	rc = s->status(s->render_ctx, fmt, s->text);
+	if (rc == 0 && slc_metrics_text_oom(s->text))
+		rc = -ENOMEM;
+	if (rc != 0) {
+		s->status_errors++;
+		slog(s, SLC_LOG_ERROR, "status render failed: %s", strerror(-rc));
+		return reply_static(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "status render failed\n",
+		                    NULL);
+	}
+	text = slc_metrics_text_str(s->text, &len);
+	return reply_hdrs(c, MHD_HTTP_OK,
+	                  fmt == SLC_METRICS_STATUS_HTML ? CONTENT_TYPE_HTML : CONTENT_TYPE_JSON,
+	                  text, len, MHD_RESPMEM_MUST_COPY, hdr);
 }
 
 /* /healthz, /readyz: "ok", or 503 and the check's reason. */
@@ -287,6 +351,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	bool metrics = strcmp(url, "/metrics") == 0;
 	bool healthz = strcmp(url, "/healthz") == 0;
 	bool readyz = strcmp(url, "/readyz") == 0;
+	bool page = s->status != NULL && (strcmp(url, "/") == 0 || strcmp(url, "/status") == 0);
+	bool json = s->status != NULL && strcmp(url, "/status.json") == 0;
 
 	(void)version;
 	(void)upload_data;
@@ -298,7 +364,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 			                    "POST");
 		return serve_reload(s, c);
 	}
-	if (!metrics && !healthz && !readyz)
+	if (!metrics && !healthz && !readyz && !page && !json)
 		return reply_static(c, MHD_HTTP_NOT_FOUND, "not found\n", NULL);
 	if (!get)
 		return reply_static(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n",
@@ -307,6 +373,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 		return serve_check(s, c, s->health);
 	if (readyz)
 		return serve_check(s, c, s->ready);
+	if (page || json)
+		return serve_status(s, c, page ? SLC_METRICS_STATUS_HTML : SLC_METRICS_STATUS_JSON);
 	return serve_metrics(s, c);
 }
 
@@ -547,6 +615,7 @@ slc_metrics_server_create(const struct slc_metrics_server_cfg *cfg, int *err)
 	s->health = cfg->health;
 	s->ready = cfg->ready;
 	s->reload = cfg->reload;
+	s->status = cfg->status;
 	s->log = cfg->log != NULL ? cfg->log : slc_log_stderr;
 	s->log_ctx = cfg->log_ctx;
 	rc = pthread_mutex_init(&s->log_lock, NULL);
@@ -557,6 +626,9 @@ slc_metrics_server_create(const struct slc_metrics_server_cfg *cfg, int *err)
 	s->buf = slc_metrics_buf_create(&rc);
 	if (s->buf == NULL)
 		goto err_destroy_lock;
+	s->text = slc_metrics_text_create(&rc);
+	if (s->text == NULL)
+		goto err_destroy_buf;
 	s->c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
 	if (s->c_locale == (locale_t)0) {
 		rc = -errno;
@@ -614,6 +686,7 @@ err_close_spare:
 err_free_locale:
 	freelocale(s->c_locale);
 err_destroy_buf:
+	slc_metrics_text_destroy(s->text);
 	slc_metrics_buf_destroy(s->buf);
 err_destroy_lock:
 	pthread_mutex_destroy(&s->log_lock);
@@ -665,6 +738,7 @@ slc_metrics_server_stop(struct slc_metrics_server *s)
 	if (s->spare_fd >= 0)
 		close(s->spare_fd);
 	freelocale(s->c_locale);
+	slc_metrics_text_destroy(s->text);
 	slc_metrics_buf_destroy(s->buf);
 	pthread_mutex_destroy(&s->log_lock);
 	free(s);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* server.h: the HTTP endpoint that serves /metrics, /healthz and /readyz (libmicrohttpd). */
+/* server.h: the HTTP endpoint: /metrics, /healthz, /readyz, the status page (libmicrohttpd). */
 #ifndef SLC_ENGINE_METRICS_SERVER_H
 #define SLC_ENGINE_METRICS_SERVER_H
 
@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "expo.h"
+#include "text.h"
 
 /*
  * Writes the whole exposition into b. Runs on the server's thread, one render at a time,
@@ -34,6 +35,21 @@ typedef bool (*slc_metrics_check_fn)(void *ctx, char *why, size_t cap);
  */
 typedef int (*slc_metrics_action_fn)(void *ctx, char *msg, size_t cap);
 
+/* What a status callback writes: the page (GET / and /status) or its data (/status.json). */
+enum slc_metrics_status_format {
+	SLC_METRICS_STATUS_HTML,
+	SLC_METRICS_STATUS_JSON,
+};
+
+/*
+ * Writes the status page or its JSON into t, under the same rules as a render (the
+ * server's thread, one at a time, never a lock a reactor or worker holds). The page is
+ * the caller's whole: the server knows nothing of what it shows. Returns 0 or -errno (the
+ * request then gets a 500 and the server logs the error).
+ */
+typedef int (*slc_metrics_status_fn)(void *ctx, enum slc_metrics_status_format fmt,
+                                     struct slc_metrics_text *t);
+
 struct slc_metrics_server;
 
 struct slc_metrics_server_cfg {
@@ -44,6 +60,7 @@ struct slc_metrics_server_cfg {
 	slc_metrics_check_fn health;  /* /healthz; NULL: always ok */
 	slc_metrics_check_fn ready;   /* /readyz; NULL: always ok */
 	slc_metrics_action_fn reload; /* POST /-/reload, from loopback only; NULL: 404 */
+	slc_metrics_status_fn status; /* GET /, /status, /status.json; NULL: 404 */
 	/* Rate-limited lines (SLC_LOG_ERROR, SLC_LOG_WARN); NULL: slc_log_stderr. Called
 	 * from the server's thread, and from the caller's during start. */
 	slc_log_fn log;
@@ -60,13 +77,21 @@ struct slc_metrics_server_cfg {
  *   GET or HEAD /metrics  200, text/plain; version=0.0.4; charset=utf-8, the render output
  *   GET or HEAD /healthz  200, "ok\n", or 503 and the reason cfg->health gives
  *   GET or HEAD /readyz   200, "ok\n", or 503 and the reason cfg->ready gives
+ *   GET or HEAD / and /status
+ *                         200, text/html; charset=utf-8, cfg->status's page, with a
+ *                         Content-Security-Policy that lets it fetch from this endpoint
+ *                         alone (no external resource can load) and Cache-Control: no-store
+ *   GET or HEAD /status.json
+ *                         200, application/json, cfg->status's data (no-store too)
+ *                         (all three 404 without cfg->status)
  *   POST /-/reload        cfg->reload's answer (200, 400 or 500, its text), when the
  *                         client's address is loopback (127.0.0.0/8, ::1, ::ffff:127.x);
  *                         from any other address 403, counted and logged; without
  *                         cfg->reload 404
  *   other paths           404
  *   other methods         405, with "Allow: GET, HEAD" ("Allow: POST" for /-/reload)
- *   render failed         500
+ *   render failed         500 (status render failed: 500, and counted in
+ *                         sluice_metrics_status_errors_total)
  * After the render's families the server writes its own, sluice_metrics_refused_total
  * (reason fd_limit, no_slot) and sluice_metrics_forbidden_total (POSTs from outside
  * loopback). Out of file descriptors, it closes each waiting client at

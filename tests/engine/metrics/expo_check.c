@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* expo_check.c: helpers the metrics tests share: a buffer, its text, an exposition validator. */
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "expo_check.h"
 
@@ -153,4 +158,33 @@ expect_valid(const char *text)
 	const char *why = exposition_error(text);
 
 	cr_expect_null(why, "not valid exposition: %s\n%s", why ? why : "", text);
+}
+
+/* One request from src (NULL: any) to dst:port; the status, the whole answer in out. */
+int
+metrics_request(const char *src, const char *dst, uint16_t port, const char *method,
+                const char *path, char *out, size_t cap)
+{
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
+	struct sockaddr_in from = {.sin_family = AF_INET};
+	char req[128];
+	size_t n = 0;
+	ssize_t r;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), status = -1;
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(inet_pton(AF_INET, dst, &to.sin_addr), 1);
+	if (src != NULL) {
+		cr_assert_eq(inet_pton(AF_INET, src, &from.sin_addr), 1);
+		cr_assert_eq(bind(fd, (struct sockaddr *)&from, sizeof(from)), 0);
+	}
+	cr_assert_eq(connect(fd, (struct sockaddr *)&to, sizeof(to)), 0, "%s", strerror(errno));
+	snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nContent-Length: 0\r\n\r\n", method, path);
+	cr_assert_eq(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+	while (n < cap - 1 && (r = read(fd, out + n, cap - 1 - n)) > 0)
+		n += (size_t)r;
+	out[n] = '\0';
+	close(fd);
+	cr_assert_eq(sscanf(out, "HTTP/1.%*d %d", &status), 1, "%s", out);
+	return status;
 }

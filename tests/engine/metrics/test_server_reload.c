@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "expo_check.h"
 #include "metrics/server.h"
 
 /* The action's answer, and how often it ran. */
@@ -58,35 +59,6 @@ start(const char *ip, struct action *a, bool with_action)
 	return s;
 }
 
-/* One request from src (NULL: any) to dst:port; the status, the whole answer in out. */
-static int
-request(const char *src, const char *dst, uint16_t port, const char *method, const char *path,
-        char *out, size_t cap)
-{
-	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
-	struct sockaddr_in from = {.sin_family = AF_INET};
-	char req[128];
-	size_t n = 0;
-	ssize_t r;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), status = -1;
-
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(inet_pton(AF_INET, dst, &to.sin_addr), 1);
-	if (src != NULL) {
-		cr_assert_eq(inet_pton(AF_INET, src, &from.sin_addr), 1);
-		cr_assert_eq(bind(fd, (struct sockaddr *)&from, sizeof(from)), 0);
-	}
-	cr_assert_eq(connect(fd, (struct sockaddr *)&to, sizeof(to)), 0, "%s", strerror(errno));
-	snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nContent-Length: 0\r\n\r\n", method, path);
-	cr_assert_eq(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
-	while (n < cap - 1 && (r = read(fd, out + n, cap - 1 - n)) > 0)
-		n += (size_t)r;
-	out[n] = '\0';
-	close(fd);
-	cr_assert_eq(sscanf(out, "HTTP/1.%*d %d", &status), 1, "%s", out);
-	return status;
-}
-
 Test(metrics_reload, answers_what_the_action_says)
 {
 	struct action a = {0};
@@ -94,18 +66,21 @@ Test(metrics_reload, answers_what_the_action_says)
 	uint16_t port = slc_metrics_server_port(s);
 	char out[2048];
 
-	cr_expect_eq(request(NULL, "127.0.0.1", port, "POST", "/-/reload", out, sizeof(out)), 200,
-	             "%s", out);
+	cr_expect_eq(
+	        metrics_request(NULL, "127.0.0.1", port, "POST", "/-/reload", out, sizeof(out)),
+	        200, "%s", out);
 	cr_expect(strstr(out, "\r\n\r\nanswer 0\n") != NULL, "%s", out);
 	a.rc = -EINVAL;
-	cr_expect_eq(request(NULL, "127.0.0.1", port, "POST", "/-/reload", out, sizeof(out)), 400,
-	             "%s", out);
+	cr_expect_eq(
+	        metrics_request(NULL, "127.0.0.1", port, "POST", "/-/reload", out, sizeof(out)),
+	        400, "%s", out);
 	cr_expect(strstr(out, "answer -22") != NULL, "%s", out);
 	a.rc = -ENOMEM;
-	cr_expect_eq(request(NULL, "127.0.0.1", port, "POST", "/-/reload", out, sizeof(out)), 500,
-	             "%s", out);
-	cr_expect_eq(request(NULL, "127.0.0.1", port, "GET", "/-/reload", out, sizeof(out)), 405,
-	             "%s", out);
+	cr_expect_eq(
+	        metrics_request(NULL, "127.0.0.1", port, "POST", "/-/reload", out, sizeof(out)),
+	        500, "%s", out);
+	cr_expect_eq(metrics_request(NULL, "127.0.0.1", port, "GET", "/-/reload", out, sizeof(out)),
+	             405, "%s", out);
 	cr_expect(strstr(out, "Allow: POST\r\n") != NULL, "%s", out);
 	cr_expect_eq(atomic_load(&a.calls), 3u, "a GET runs nothing");
 	slc_metrics_server_stop(s);
@@ -117,8 +92,8 @@ Test(metrics_reload, without_an_action_it_is_not_found)
 	struct slc_metrics_server *s = start("127.0.0.1", &a, false);
 	char out[2048];
 
-	cr_expect_eq(request(NULL, "127.0.0.1", slc_metrics_server_port(s), "POST", "/-/reload",
-	                     out, sizeof(out)),
+	cr_expect_eq(metrics_request(NULL, "127.0.0.1", slc_metrics_server_port(s), "POST",
+	                             "/-/reload", out, sizeof(out)),
 	             404, "%s", out);
 	slc_metrics_server_stop(s);
 }
@@ -182,17 +157,17 @@ Test(metrics_reload, from_outside_loopback_it_is_forbidden_and_counted)
 	if (!non_loopback_ipv4(ip, sizeof(ip)))
 		cr_skip_test("this machine has no IPv4 address outside loopback to send from");
 	s = start("0.0.0.0", &a, true);
-	cr_expect_eq(
-	        request(ip, ip, slc_metrics_server_port(s), "POST", "/-/reload", out, sizeof(out)),
-	        403, "%s", out);
+	cr_expect_eq(metrics_request(ip, ip, slc_metrics_server_port(s), "POST", "/-/reload", out,
+	                             sizeof(out)),
+	             403, "%s", out);
 	cr_expect_eq(atomic_load(&a.calls), 0u);
-	cr_expect_eq(request(NULL, "127.0.0.1", slc_metrics_server_port(s), "GET", "/metrics", out,
-	                     sizeof(out)),
+	cr_expect_eq(metrics_request(NULL, "127.0.0.1", slc_metrics_server_port(s), "GET",
+	                             "/metrics", out, sizeof(out)),
 	             200);
 	cr_expect(strstr(out, "\nsluice_metrics_forbidden_total 1\n") != NULL, "%s", out);
 	/* The same server from loopback still answers. */
-	cr_expect_eq(request(NULL, "127.0.0.1", slc_metrics_server_port(s), "POST", "/-/reload",
-	                     out, sizeof(out)),
+	cr_expect_eq(metrics_request(NULL, "127.0.0.1", slc_metrics_server_port(s), "POST",
+	                             "/-/reload", out, sizeof(out)),
 	             200, "%s", out);
 	cr_expect_eq(atomic_load(&a.calls), 1u);
 	slc_metrics_server_stop(s);
