@@ -571,6 +571,9 @@ slc_daemon_create(const struct slc_cfg *c, int *err)
 		slc_daemon_log(SLC_CFG_LOG_ERROR, "controller: %s", strerror(-rc));
 		goto err_destroy;
 	}
+	rc = slc_daemon_status_init(d);
+	if (rc != 0)
+		goto err_destroy;
 	if (c->metrics.addrlen != 0) {
 		char addr[SLC_ADDR_SA_STR_MAX];
 		const struct sockaddr_storage *ss = &c->metrics.addr;
@@ -582,6 +585,7 @@ slc_daemon_create(const struct slc_cfg *c, int *err)
 		        .health = slc_daemon_metrics_health,
 		        .ready = slc_daemon_metrics_ready,
 		        .reload = slc_daemon_reload_http,
+		        .status = slc_daemon_status_render,
 		        .log = lib_log,
 		};
 
@@ -609,6 +613,7 @@ slc_daemon_destroy(struct slc_daemon *d)
 	slc_daemon_stop(d);
 	slc_metrics_server_stop(d->metrics);
 	slc_daemon_reload_fini(d);
+	slc_daemon_status_fini(d);
 	slc_ctl_loop_destroy(d->loop);
 	/* The reactor first: its thread (still waiting for its start when create failed)
 	 * ends before the router and the key sketch it calls go. */

@@ -109,6 +109,7 @@ struct slc_daemon {
 	uint16_t port[SLC_CFG_LISTEN_MAX];
 
 	struct slc_metrics_server *metrics;
+	struct slc_daemon_status *status; /* the status page's state (status.c) */
 	struct slc_daemon_reload rl;
 	uint64_t start_ns;
 	bool started;
@@ -131,6 +132,20 @@ int slc_daemon_reload_init(struct slc_daemon *d);
 void slc_daemon_reload_fini(struct slc_daemon *d);
 int slc_daemon_reload_http(void *ctx, char *msg, size_t cap);
 void slc_daemon_reload_render(const struct slc_daemon *d, struct slc_metrics_buf *b);
+
+/* Whether a reload applies flag o live (reload.c). */
+bool slc_daemon_reload_flag_live(const struct slc_cfg_opt *o);
+
+/*
+ * The status page (status.c): init in create before the metrics endpoint starts (0 or
+ * -ENOMEM), fini in destroy after it stopped (accepts what init left); the endpoint's
+ * status callback: GET /, /status (HTML) and /status.json. 0, or -ENOMEM.
+ */
+struct slc_daemon_status;
+int slc_daemon_status_init(struct slc_daemon *d);
+void slc_daemon_status_fini(struct slc_daemon *d);
+int slc_daemon_status_render(void *ctx, enum slc_metrics_status_format fmt,
+                             struct slc_metrics_text *t);
 
 /* The metrics endpoint's render callback (daemon_metrics.c). */
 int slc_daemon_metrics_render(void *ctx, struct slc_metrics_buf *b);
@@ -165,6 +180,11 @@ void slc_daemon_lat_note(struct slc_daemon *d, struct slc_daemon_worker *w,
                          const struct slc_msg *msgs, uint32_t n, const uint32_t *ref,
                          uint32_t nref);
 void slc_daemon_lat_render(struct slc_metrics_buf *b, const struct slc_daemon *d);
+/* The metrics thread's: the quantiles q[0 .. nq) of the e2e (true) or the daemon's
+ * histogram summed over the workers, each the upper end of its bucket in seconds, into
+ * out_s; returns the samples counted (0: none, out_s untouched; also with stamps off). */
+uint64_t slc_daemon_lat_quantiles(const struct slc_daemon *d, bool e2e, const double *q,
+                                  uint32_t nq, double *out_s);
 
 /*
  * Acknowledgements per group commit (ack_commit.c), with a sink that has commit and

@@ -184,3 +184,46 @@ slc_daemon_lat_render(struct slc_metrics_buf *b, const struct slc_daemon *d)
 	                   "(another host's clock): left out of the latency histograms");
 	slc_metrics_u64(b, "sluice_latency_stamps_future_total", NULL, future);
 }
+
+uint64_t
+slc_daemon_lat_quantiles(const struct slc_daemon *d, bool e2e, const double *q, uint32_t nq,
+                         double *out_s)
+{
+	struct slc_daemon_lat_scratch *x = d->lat_scratch;
+	size_t off =
+	        e2e ? offsetof(struct slc_daemon_lat, e2e) : offsetof(struct slc_daemon_lat, in);
+	uint64_t total = 0, seen = 0;
+	uint32_t j = 0;
+
+	if (x == NULL)
+		return 0;
+	for (uint32_t i = 0; i < SLC_LAT_HIST_BUCKETS; i++)
+		x->sum[i] = 0;
+	for (uint32_t g = 0; g < d->cfg.pools * d->cfg.workers; g++) {
+		const _Atomic uint64_t *c =
+		        (const _Atomic uint64_t *)((const char *)d->w[g].lat + off);
+
+		for (uint32_t i = 0; i < SLC_LAT_HIST_BUCKETS; i++)
+			x->sum[i] += atomic_load_explicit(&c[i], memory_order_relaxed);
+	}
+	for (uint32_t i = 0; i < SLC_LAT_HIST_BUCKETS; i++)
+		total += x->sum[i];
+	if (total == 0)
+		return 0;
+	/* q ascending or not: each is found in its own pass over the cumulative counts. */
+	for (j = 0; j < nq; j++) {
+		uint64_t want = (uint64_t)(q[j] * (double)total + 0.5);
+
+		seen = 0;
+		if (want == 0)
+			want = 1;
+		for (uint32_t i = 0; i < SLC_LAT_HIST_BUCKETS; i++) {
+			seen += x->sum[i];
+			if (seen >= want) {
+				out_s[j] = (double)slc_lat_hist_highest(i) / 1e9;
+				break;
+			}
+		}
+	}
+	return total;
+}

@@ -79,8 +79,8 @@ slc_daemon_reload_args(struct slc_daemon *d, int argc, char **argv)
 }
 
 /* A flag that a reload may apply while everything runs. */
-static bool
-flag_live(const struct slc_cfg_opt *o)
+bool
+slc_daemon_reload_flag_live(const struct slc_cfg_opt *o)
 {
 	size_t ctl = offsetof(struct slc_cfg, ctl);
 
@@ -162,7 +162,7 @@ apply(struct slc_daemon *d, const struct slc_cfg *next, struct answer *a, unsign
 
 		if (o->type == SLC_CFG_ACTION || !flag_changed(cur, next, o))
 			continue;
-		if (flag_live(o)) {
+		if (slc_daemon_reload_flag_live(o)) {
 			ctl_changed |= o->offset != offsetof(struct slc_cfg, log_level);
 			(*nlive)++;
 			slc_daemon_log(SLC_CFG_LOG_INFO, "reload: %s applied", o->name);
