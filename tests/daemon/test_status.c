@@ -12,6 +12,7 @@
 #include "child.h"
 #include "daemon_proc.h"
 #include "json_check.h"
+#include "route/stamp.h"
 
 #define POOLS     "2"
 #define MAX_FRAME 256u
@@ -66,27 +67,19 @@ flag_index(const char *name)
 	}
 }
 
+/* sluiced with 2 pools and a file sink; stamps: --latency-stamps (NULL: off). */
 static void
-start(struct dproc *d)
+start(struct dproc *d, const char *stamps)
 {
 	char sink[96], max_frame[16];
-	const char *args[] = {"--listen",
-	                      "tcp://127.0.0.1:0?framing=lines",
-	                      "--metrics",
-	                      "127.0.0.1:0",
-	                      "--sink",
-	                      sink,
-	                      "--pools",
-	                      POOLS,
-	                      "--workers",
-	                      "1",
-	                      "--key",
-	                      "field:1",
-	                      "--max-frame",
-	                      max_frame,
-	                      "--rebalance-interval",
-	                      "50ms",
-	                      NULL};
+	/* clang-format off */
+	const char *args[] = {
+	        "--listen", "tcp://127.0.0.1:0?framing=lines", "--metrics", "127.0.0.1:0",
+	        "--sink", sink, "--pools", POOLS, "--workers", "1", "--key", "field:1",
+	        "--max-frame", max_frame, "--rebalance-interval", "50ms",
+	        stamps != NULL ? "--latency-stamps" : NULL, stamps, NULL,
+	};
+	/* clang-format on */
 
 	dproc_make_dir(d);
 	snprintf(sink, sizeof(sink), "file:%s", d->dir);
@@ -134,7 +127,7 @@ Test(status, json_says_what_runs_and_what_was_refused, .timeout = 90)
 	char big[MAX_FRAME * 2 + 2];
 	int fd, i;
 
-	start(&d);
+	start(&d, NULL);
 	get_status(&d);
 	expect_at("phase", "\"ready\"");
 	cr_expect_gt(strlen(doc), 0);
@@ -206,7 +199,7 @@ Test(status, first_view_without_javascript, .timeout = 60)
 	static char page[DOC_MAX];
 	char port[16];
 
-	start(&d);
+	start(&d, NULL);
 	send_keyed(&d, "a", 10);
 	cr_assert_eq(dproc_metric_wait(&d, "sluice_worker_processed_total", NULL, 10, 30000), 10);
 	for (int i = 0; i < 2; i++) {
@@ -252,7 +245,7 @@ Test(status, page_refreshes_in_headless_chromium, .timeout = 150)
 		             "chromium-driver)");
 	if (SLC_NODE[0] == '\0')
 		cr_skip_test("no node found when the build was configured");
-	start(&d);
+	start(&d, NULL);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u/status", d.metrics_port);
 	snprintf(listen, sizeof(listen), "%u", d.port[0]);
 	unlink(SLC_STATUS_SCREENSHOT);
@@ -263,6 +256,40 @@ Test(status, page_refreshes_in_headless_chromium, .timeout = 150)
 		dproc_log_wait(&d, d.log_len, "\n", 100);
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "check_status.js: status %d", st);
 	cr_expect_eq(access(SLC_STATUS_SCREENSHOT, R_OK), 0, "no screenshot");
+	cr_expect_eq(dproc_stop(&d), 0, "%s", d.log);
+	dproc_remove_dir(d.dir);
+}
+
+Test(status, latency_percentiles_with_stamps, .timeout = 60)
+{
+	static struct dproc d;
+	char buf[128];
+	int fd;
+
+	start(&d, "start");
+	fd = dproc_connect(d.port[0]);
+	cr_assert_geq(fd, 0);
+	for (uint32_t i = 0; i < 1000; i++) {
+		int len = slc_stamp_format(buf, sizeof(buf), i % 7, 1, i + 1, slc_mono_ns(), 100);
+
+		cr_assert_eq(len, 100);
+		buf[len] = '\n';
+		cr_assert_eq(dproc_send_all(fd, buf, (size_t)len + 1), 0);
+	}
+	close(fd);
+	cr_assert_eq(dproc_metric_wait(&d, "sluice_worker_processed_total", NULL, 1000, 30000),
+	             1000);
+	get_status(&d);
+	/* Every stamped message once, in both histograms; percentiles in order. */
+	cr_expect_eq(num_at("latency.daemon.count"), 1000, "%s", doc);
+	cr_expect_eq(num_at("latency.e2e.count"), 1000, "%s", doc);
+	cr_expect_gt(num_at("latency.daemon.p50_s"), 0);
+	cr_expect_leq(num_at("latency.daemon.p50_s"), num_at("latency.daemon.p90_s"));
+	cr_expect_leq(num_at("latency.daemon.p90_s"), num_at("latency.daemon.p99_s"));
+	cr_expect_leq(num_at("latency.daemon.p99_s"), num_at("latency.daemon.p999_s"));
+	cr_expect_leq(num_at("latency.e2e.p99_s"), num_at("latency.e2e.p999_s"));
+	/* The test's own clock bounds them: sent and delivered within its run. */
+	cr_expect_lt(num_at("latency.e2e.p999_s"), 60);
 	cr_expect_eq(dproc_stop(&d), 0, "%s", d.log);
 	dproc_remove_dir(d.dir);
 }
