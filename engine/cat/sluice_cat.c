@@ -8,6 +8,7 @@
 
 /* The segment format, its reader and the checkpoints are the file sink's own (engine/sinks/file/):
  * sluice-cat reads what the writer wrote with the code recovery reads it with. */
+#include "cat.h"
 #include "cat_json.h"
 #include "checkpoint.h"
 #include "reader.h"
@@ -23,6 +24,9 @@
  *   sluice-cat --verify DIR    checks every header, record and trailer; prints a summary
  *   --from-checkpoint          prints only what follows the position each worker has in
  *                              DIR/consumed (all of it when there is no DIR/consumed)
+ *   --follow DIR               the same, then what the sink appends, segment after
+ *                              segment, until SIGINT or SIGTERM (cat_follow.c); with
+ *                              --keys, --json, --from-checkpoint, never --commit
  *   --commit                   once everything printed is written out, records in
  *                              DIR/consumed the position after each worker's last printed
  *                              record (slc_sink_file_checkpoint_consumed)
@@ -41,29 +45,11 @@
  *      the torn one need not be its worker's newest.
  */
 
-enum { EXIT_DAMAGE = 1, EXIT_USAGE = 2, EXIT_TORN = 3 };
-
-/* What to skip, and what was printed, per worker (--from-checkpoint, --commit). */
-struct positions {
-	struct slc_sink_file_pos from[SLC_SINK_FILE_WORKERS_MAX];
-	struct slc_sink_file_pos last[SLC_SINK_FILE_WORKERS_MAX];
-	bool beyond; /* a record of a worker >= WORKERS_MAX was printed: no position for it */
-};
-
-struct totals {
-	uint64_t segments;
-	uint64_t closed;
-	uint64_t records;
-	uint64_t bytes; /* key + payload */
-	uint64_t damaged;
-	uint64_t torn;
-	bool unreadable;
-};
-
 static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: sluice-cat [--keys | --json] [--from-checkpoint] [--commit] DIR\n"
+	           "       sluice-cat [--keys | --json] [--from-checkpoint] --follow DIR\n"
 	           "       sluice-cat --verify DIR\n"
 	           "  DIR                a file sink's directory (--sink file:DIR)\n"
 	           "  --keys             print key<TAB>payload per record\n"
@@ -72,16 +58,32 @@ usage(FILE *f)
 	           "  --verify           check every record's CRC; print a summary, no records\n"
 	           "  --from-checkpoint  print only records after DIR/consumed's positions\n"
 	           "  --commit           afterwards, record what was printed in DIR/consumed\n"
+	           "  --follow, -f       then print records as they are written, until SIGINT\n"
+	           "                     (writes no checkpoint)\n"
 	           "exit: 0 whole, 1 damaged, 2 usage, 3 torn tail(s) only\n");
 }
 
-/* Reads one segment; prints its records unless verify. pos: NULL, or what to skip (from)
- * and where to note what was printed (last). */
-enum out_mode { OUT_PAYLOAD, OUT_KEYS, OUT_JSON };
+void
+slc_cat_print(enum slc_cat_out mode, uint32_t worker, uint64_t seq, uint64_t offset,
+              const uint8_t *key, uint32_t key_len, const uint8_t *payload, uint32_t payload_len)
+{
+	if (mode == SLC_CAT_OUT_JSON) {
+		/* An error shows in ferror(stdout), which the end checks. */
+		(void)slc_cat_json_record(stdout, worker, seq, offset, key, key_len, payload,
+		                          payload_len);
+		return;
+	}
+	if (mode == SLC_CAT_OUT_KEYS) {
+		fwrite(key, 1, key_len, stdout);
+		putchar('\t');
+	}
+	fwrite(payload, 1, payload_len, stdout);
+	putchar('\n');
+}
 
-static void
-cat_segment(const char *path, const struct slc_sink_file_seg *seg, bool verify, enum out_mode mode,
-            struct positions *pos, struct totals *t)
+void
+slc_cat_segment(const char *path, const struct slc_sink_file_seg *seg, bool verify,
+                enum slc_cat_out mode, struct slc_cat_positions *pos, struct slc_cat_totals *t)
 {
 	const struct slc_sink_file_pos *from = NULL;
 	struct slc_sink_file_reader *r;
@@ -146,18 +148,8 @@ cat_segment(const char *path, const struct slc_sink_file_seg *seg, bool verify, 
 				                                   .offset = ev.offset + ev.len};
 			else if (pos != NULL)
 				pos->beyond = true;
-			if (mode == OUT_JSON) {
-				(void)slc_cat_json_record(stdout, seg->worker, seg->seq, ev.offset,
-				                          ev.key, ev.key_len, ev.payload,
-				                          ev.payload_len);
-				break;
-			}
-			if (mode == OUT_KEYS) {
-				fwrite(ev.key, 1, ev.key_len, stdout);
-				putchar('\t');
-			}
-			fwrite(ev.payload, 1, ev.payload_len, stdout);
-			putchar('\n');
+			slc_cat_print(mode, seg->worker, seg->seq, ev.offset, ev.key, ev.key_len,
+			              ev.payload, ev.payload_len);
 			break;
 		case SLC_SINK_FILE_EV_DAMAGE:
 			fprintf(stderr, "%s: offset %llu: %s (%llu bytes skipped)\n", path,
@@ -179,11 +171,13 @@ cat_segment(const char *path, const struct slc_sink_file_seg *seg, bool verify, 
 int
 main(int argc, char **argv)
 {
-	static struct positions pos;
+	static struct slc_cat_positions pos;
 	struct slc_sink_file_seg *segs;
-	struct totals t = {0};
+	struct slc_cat_totals t = {0};
 	bool verify = false, keys = false, json = false, commit = false, from_ckpt = false;
+	bool follow = false;
 	const char *dir = NULL;
+	enum slc_cat_out mode;
 	size_t nsegs, dir_len;
 	char *path;
 	int rc, argi;
@@ -199,6 +193,8 @@ main(int argc, char **argv)
 			json = true;
 		} else if (strcmp(a, "--commit") == 0) {
 			commit = true;
+		} else if (strcmp(a, "--follow") == 0 || strcmp(a, "-f") == 0) {
+			follow = true;
 		} else if (strcmp(a, "--from-checkpoint") == 0) {
 			from_ckpt = true;
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -210,47 +206,47 @@ main(int argc, char **argv)
 		} else if (a[0] == '-') {
 			fprintf(stderr, "sluice-cat: unknown option %s\n", a);
 			usage(stderr);
-			return EXIT_USAGE;
+			return SLC_CAT_EXIT_USAGE;
 		} else {
 			break;
 		}
 	}
 	if (argi != argc - 1 || (verify && (keys || json || commit || from_ckpt)) ||
-	    (keys && json)) {
+	    (keys && json) || (follow && (verify || commit))) {
 		usage(stderr);
-		return EXIT_USAGE;
+		return SLC_CAT_EXIT_USAGE;
 	}
 	dir = argv[argi];
+	mode = json ? SLC_CAT_OUT_JSON : keys ? SLC_CAT_OUT_KEYS : SLC_CAT_OUT_PAYLOAD;
 	if (from_ckpt) {
 		rc = slc_sink_file_checkpoint_read(dir, SLC_SINK_FILE_CKPT_CONSUMED, pos.from);
 		if (rc != 0 && rc != -ENOENT) {
 			fprintf(stderr, "sluice-cat: %s/%s: %s\n", dir, SLC_SINK_FILE_CONSUMED_NAME,
 			        rc == -EINVAL || rc == -EISDIR ? "not a regular file"
 			                                       : strerror(-rc));
-			return EXIT_DAMAGE;
+			return SLC_CAT_EXIT_DAMAGE;
 		}
 	}
 
+	if (follow)
+		return slc_cat_follow(dir, mode, from_ckpt ? pos.from : NULL);
 	rc = slc_sink_file_dir_scan(dir, &segs, &nsegs);
 	if (rc != 0) {
 		fprintf(stderr, "sluice-cat: %s: %s\n", dir, strerror(-rc));
-		return EXIT_DAMAGE;
+		return SLC_CAT_EXIT_DAMAGE;
 	}
 	dir_len = strlen(dir);
 	path = malloc(dir_len + 1 + SLC_SINK_FILE_NAME_MAX);
 	if (path == NULL) {
 		fprintf(stderr, "sluice-cat: %s\n", strerror(ENOMEM));
 		free(segs);
-		return EXIT_DAMAGE;
+		return SLC_CAT_EXIT_DAMAGE;
 	}
 	for (size_t i = 0; i < nsegs; i++) {
 		snprintf(path, dir_len + 1 + SLC_SINK_FILE_NAME_MAX, "%s%s%s", dir,
 		         dir_len > 0 && dir[dir_len - 1] == '/' ? "" : "/", segs[i].name);
-		cat_segment(path, &segs[i], verify,
-		            json   ? OUT_JSON
-		            : keys ? OUT_KEYS
-		                   : OUT_PAYLOAD,
-		            commit || from_ckpt ? &pos : NULL, &t);
+		slc_cat_segment(path, &segs[i], verify, mode, commit || from_ckpt ? &pos : NULL,
+		                &t);
 	}
 	free(path);
 	free(segs);
@@ -262,7 +258,7 @@ main(int argc, char **argv)
 		       (unsigned long long)t.damaged, (unsigned long long)t.torn);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "sluice-cat: writing to stdout: %s\n", strerror(errno));
-		return EXIT_DAMAGE;
+		return SLC_CAT_EXIT_DAMAGE;
 	}
 	/* Only what reached stdout is consumed; damage does not hold back what was printed. */
 	for (uint32_t w = 0; commit && w < SLC_SINK_FILE_WORKERS_MAX; w++) {
@@ -284,8 +280,8 @@ main(int argc, char **argv)
 		t.unreadable = true;
 	}
 	if (t.damaged != 0 || t.unreadable)
-		return EXIT_DAMAGE;
+		return SLC_CAT_EXIT_DAMAGE;
 	if (t.torn != 0)
-		return EXIT_TORN;
+		return SLC_CAT_EXIT_TORN;
 	return 0;
 }

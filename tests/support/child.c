@@ -2,6 +2,7 @@
 #include "child.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -27,4 +28,23 @@ slc_test_spawn(const char *path, const char *const *argv, int out_fd, int err_fd
 		_exit(127);
 	execve(path, (char *const *)argv, environ);
 	_exit(127);
+}
+
+ssize_t
+slc_test_read_some(int fd, char *buf, size_t cap, size_t *len, int wait_ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	ssize_t n;
+
+	if (*len + 1 >= cap)
+		return 0;
+	n = poll(&p, 1, wait_ms);
+	if (n <= 0)
+		return n < 0 && errno != EINTR ? -errno : 0;
+	n = read(fd, buf + *len, cap - 1 - *len);
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? 0 : -errno;
+	*len += (size_t)n;
+	buf[*len] = '\0';
+	return n;
 }

@@ -15,4 +15,11 @@
  */
 pid_t slc_test_spawn(const char *path, const char *const *argv, int out_fd, int err_fd);
 
+/*
+ * Reads what fd has into buf[*len .. cap - 1) (kept NUL-terminated, *len moved on), after
+ * waiting up to wait_ms for it to have something: the bytes read, 0 at EOF, when nothing
+ * came in time or buf is full, or -errno. For following a child's output (a pipe).
+ */
+ssize_t slc_test_read_some(int fd, char *buf, size_t cap, size_t *len, int wait_ms);
+
 #endif /* SLC_TESTS_CHILD_H */
