@@ -30,21 +30,13 @@ struct cat {
 static void
 cat_start(struct cat *c, const char *const *argv)
 {
-	int po[2], pe[2];
-
-	cr_assert_eq(pipe2(po, O_CLOEXEC), 0);
-	cr_assert_eq(pipe2(pe, O_CLOEXEC), 0);
 	c->o = malloc(OUT_MAX);
 	cr_assert_not_null(c->o);
 	c->o[0] = c->e[0] = '\0';
 	c->out_len = c->err_len = 0;
 	c->lines = 0;
-	c->pid = slc_test_spawn(SLC_SLUICE_CAT, argv, po[1], pe[1]);
+	c->pid = slc_test_spawn_piped(SLC_SLUICE_CAT, argv, &c->out, &c->err);
 	cr_assert_gt(c->pid, 0);
-	close(po[1]);
-	close(pe[1]);
-	c->out = po[0];
-	c->err = pe[0];
 }
 
 /* Reads its output until it holds want lines in all, or 60 s pass; pumps the daemon's

@@ -2,6 +2,7 @@
 #include "child.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -28,6 +29,36 @@ slc_test_spawn(const char *path, const char *const *argv, int out_fd, int err_fd
 		_exit(127);
 	execve(path, (char *const *)argv, environ);
 	_exit(127);
+}
+
+pid_t
+slc_test_spawn_piped(const char *path, const char *const *argv, int *out_fd, int *err_fd)
+{
+	int po[2], pe[2];
+	pid_t pid;
+
+	if (pipe2(po, O_CLOEXEC) != 0)
+		return -errno;
+	if (pipe2(pe, O_CLOEXEC) != 0) {
+		pid = -errno;
+		goto err_close_out;
+	}
+	pid = slc_test_spawn(path, argv, po[1], pe[1]);
+	close(po[1]);
+	close(pe[1]);
+	if (pid < 0) {
+		close(pe[0]);
+		close(po[0]);
+		return pid;
+	}
+	*out_fd = po[0];
+	*err_fd = pe[0];
+	return pid;
+
+err_close_out:
+	close(po[0]);
+	close(po[1]);
+	return pid;
 }
 
 ssize_t

@@ -15,6 +15,10 @@
  */
 pid_t slc_test_spawn(const char *path, const char *const *argv, int out_fd, int err_fd);
 
+/* slc_test_spawn with the child's stdout and stderr on pipes: their read ends (close-on-
+ * exec) in *out_fd and *err_fd. The child's pid, or -errno (pipe2, fork). */
+pid_t slc_test_spawn_piped(const char *path, const char *const *argv, int *out_fd, int *err_fd);
+
 /*
  * Reads what fd has into buf[*len .. cap - 1) (kept NUL-terminated, *len moved on), after
  * waiting up to wait_ms for it to have something: the bytes read, 0 at EOF, when nothing

@@ -25,17 +25,9 @@ static void
 cat_follow(struct cat *c, const char *dir)
 {
 	const char *argv[] = {SLC_SLUICE_CAT, "--follow", dir, NULL};
-	int po[2], pe[2];
-
 	memset(c, 0, sizeof(*c));
-	cr_assert_eq(pipe2(po, O_CLOEXEC), 0);
-	cr_assert_eq(pipe2(pe, O_CLOEXEC), 0);
-	c->pid = slc_test_spawn(SLC_SLUICE_CAT, argv, po[1], pe[1]);
+	c->pid = slc_test_spawn_piped(SLC_SLUICE_CAT, argv, &c->out, &c->err);
 	cr_assert_gt(c->pid, 0);
-	close(po[1]);
-	close(pe[1]);
-	c->out = po[0];
-	c->err = pe[0];
 }
 
 /* Reads its output until it is want, or 30 s pass. */
