@@ -182,6 +182,8 @@ void slc_cfg_print_help(FILE *f);
 
 /* docs/flags.md: a table per group (flag, default, allowed values, meaning). */
 void slc_cfg_print_markdown(FILE *f);
+/* docs/sluiced.8: the manual page, its OPTIONS from the table (flags_man.c). */
+void slc_cfg_print_man(FILE *f);
 
 /*
  * One line, "listen=tcp://127.0.0.1:5140?framing=lines buffers=4096 ...": every flag's

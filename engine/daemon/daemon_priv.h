@@ -24,7 +24,7 @@
 #define SLC_DAEMON_SIZING_WHY_LEN 512 /* the sizing line: --print-topology, start-up log */
 
 /* At least as many as slc_cfg_opts() has flags (reload_init checks). */
-#define SLC_DAEMON_FLAGS_MAX 64
+#define SLC_DAEMON_FLAGS_MAX 96
 
 /* Reloads (reload.c): SIGHUP on the main thread, POST /-/reload on the metrics thread. */
 struct slc_daemon_reload {

@@ -34,6 +34,9 @@ void slc_cfg_sb_printf(struct slc_cfg_sbuf *b, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
 /* What o accepts, for messages, --help and the docs. */
 void slc_cfg_allowed_text(struct slc_cfg_sbuf *b, const struct slc_cfg_opt *o);
+/* The default as --help writes it, a description where there is no value, or NULL (none:
+ * an action). */
+const char *slc_cfg_default_text(const struct slc_cfg_opt *o);
 /* ADDR:PORT, IPv6 in []; and the URL that --listen would take back. */
 void slc_cfg_fmt_addr(struct slc_cfg_sbuf *b, const struct sockaddr_storage *ss);
 void slc_cfg_fmt_listen(struct slc_cfg_sbuf *b, const struct slc_listener_cfg *l);

@@ -603,6 +603,11 @@ const struct slc_cfg_opt slc_cfg_core[] = {
          .group = SLC_CFG_G_OPERATIONS,
          .help = "Print the flags as Markdown (docs/flags.md) and exit.",
          .print = slc_cfg_print_markdown},
+        {.name = "--help-man",
+         .type = SLC_CFG_ACTION,
+         .group = SLC_CFG_G_OPERATIONS,
+         .help = "Print the manual page (docs/sluiced.8, roff) and exit.",
+         .print = slc_cfg_print_man},
 };
 
 const size_t slc_cfg_core_len = ARRAY_LEN(slc_cfg_core);

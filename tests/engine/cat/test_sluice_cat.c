@@ -244,3 +244,33 @@ Test(sluice_cat, commits_and_resumes_from_the_consumed_position)
 	rm_rf(dir);
 	rm_rf(scratch);
 }
+
+/* docs/sluice-cat.1 names every option of the usage (written by hand: checked here). */
+Test(sluice_cat, its_man_page_names_every_option)
+{
+	const char *help[] = {"--help", NULL};
+	char scratch[64], *out, *err, *page;
+
+	tmpdir(scratch, sizeof(scratch));
+	cr_assert_eq(run_cat(scratch, help, &out, &err), 0, "%s", err);
+	page = slurp(SLC_DOCS_DIR "/sluice-cat.1");
+	cr_assert_not_null(page);
+	for (char *p = strstr(out, "--"); p != NULL; p = strstr(p + 2, "--")) {
+		char opt[64], want[128];
+		size_t n = strspn(p, "-abcdefghijklmnopqrstuvwxyz"), o = 0;
+
+		if (n <= 2 || n >= sizeof(opt))
+			continue;
+		memcpy(opt, p, n);
+		opt[n] = '\0';
+		/* As roff writes it: every '-' as "\-". */
+		for (size_t i = 0; i < n; i++)
+			o += (size_t)snprintf(want + o, sizeof(want) - o, "%s",
+			                      opt[i] == '-' ? "\\-" : (char[]){opt[i], '\0'});
+		cr_expect_not_null(strstr(page, want), "docs/sluice-cat.1 lacks %s", opt);
+	}
+	free(page);
+	free(out);
+	free(err);
+	rm_rf(scratch);
+}

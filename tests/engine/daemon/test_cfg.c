@@ -1074,57 +1074,6 @@ Test(cfg, describe_len_is_enough)
 	cr_expect_gt(strlen(line), 3 * SLC_CFG_PATH_LEN / 2);
 }
 
-/*
- * docs/flags.md is generated; this fails while it differs from the generator. With
- * SLC_UPDATE_DOCS=1 in the environment it rewrites the file instead.
- */
-Test(cfg, flags_md_is_up_to_date)
-{
-	const char *path = SLC_DOCS_DIR "/flags.md";
-	char *want = NULL, *have = NULL;
-	size_t want_len = 0, have_len = 0;
-	FILE *f = open_memstream(&want, &want_len);
-	size_t line_no = 1;
-
-	cr_assert(f != NULL);
-	slc_cfg_print_markdown(f);
-	fclose(f);
-	if (getenv("SLC_UPDATE_DOCS") != NULL) {
-		f = fopen(path, "w");
-		cr_assert(f != NULL, "cannot write %s", path);
-		cr_assert_eq(fwrite(want, 1, want_len, f), want_len);
-		cr_assert_eq(fclose(f), 0);
-	}
-	f = fopen(path, "r");
-	cr_assert(f != NULL,
-	          "%s is missing. Regenerate it: sluiced --help-markdown > "
-	          "docs/flags.md, or SLC_UPDATE_DOCS=1 <build>/tests/test_cfg "
-	          "--filter 'cfg/flags_md_is_up_to_date'",
-	          path);
-	{
-		char chunk[4096];
-		size_t got;
-		FILE *m = open_memstream(&have, &have_len);
-
-		cr_assert(m != NULL);
-		while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0)
-			fwrite(chunk, 1, got, m);
-		fclose(m);
-	}
-	fclose(f);
-	for (size_t i = 0; i < want_len && i < have_len && want[i] == have[i]; i++)
-		line_no += want[i] == '\n';
-	cr_expect(want_len == have_len && memcmp(want, have, want_len) == 0,
-	          "docs/flags.md is stale (first difference on line %zu): the flag table in "
-	          "engine/daemon/flags.c or a sink's flags changed. Regenerate it: sluiced "
-	          "--help-markdown > docs/flags.md, "
-	          "or SLC_UPDATE_DOCS=1 <build>/tests/test_cfg --filter "
-	          "'cfg/flags_md_is_up_to_date'",
-	          line_no);
-	free(want);
-	free(have);
-}
-
 /* --uring-features: applied in order from all; the mask the reactors get. */
 Test(cfg, uring_features_read_in_order)
 {
