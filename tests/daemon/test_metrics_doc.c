@@ -223,7 +223,7 @@ Test(metrics_doc, every_family_is_documented_and_every_documented_one_exists, .t
 		char *save = NULL, labels[256];
 
 		if (e == NULL) {
-			cr_expect_fail("docs/metrics.md lacks %s (%s)", s->name, s->type);
+			cr_expect(false, "docs/metrics.md lacks %s (%s)", s->name, s->type);
 			bad++;
 			continue;
 		}
@@ -250,13 +250,14 @@ Test(metrics_doc, every_family_is_documented_and_every_documented_one_exists, .t
 			continue;
 #endif
 		if (fam_find(&seen, doc.f[i].name) == NULL) {
-			cr_expect_fail(
-			        "docs/metrics.md documents %s, which sluiced no longer renders",
-			        doc.f[i].name);
+			cr_expect(false,
+			          "docs/metrics.md documents %s, which sluiced no longer renders",
+			          doc.f[i].name);
 			bad++;
 		}
 	}
 	cr_expect_eq(bad, 0);
-	cr_expect_gt(seen.n, 90, "the scrapes found only %u families", seen.n);
+	/* A floor that says the scrapes worked (99 families in release, 89 under TSan). */
+	cr_expect_gt(seen.n, 80, "the scrapes found only %u families", seen.n);
 	dproc_remove_dir(dir);
 }
