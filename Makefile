@@ -4,7 +4,7 @@
 
 PRESETS_TESTED := release asan tsan
 
-.PHONY: all deps build run check fuzz-long fuzz-merge clean
+.PHONY: all deps build run check package fuzz-long fuzz-merge clean
 
 all: build
 
@@ -36,6 +36,10 @@ check: deps
 # Every fuzz target for 10 minutes instead of 20 s (the fuzz-long preset, its own build in
 # build/fuzz-long), one after another. What the runs find stays in
 # build/fuzz-long/tests/fuzz/corpus/; `make fuzz-merge` keeps what is new.
+# The .deb (CPack; CMakeLists.txt says what it holds), in build/release/.
+package: build
+	cd build/release && cpack -G DEB
+
 fuzz-long: deps
 	cmake --preset fuzz-long >/dev/null
 	cmake --build --preset fuzz-long
