@@ -221,6 +221,55 @@ md_cell(FILE *f, const char *s)
 }
 
 void
+slc_cfg_each_flag(FILE *f, void (*group)(FILE *f, const char *name),
+                  void (*flag)(FILE *f, const struct slc_cfg_opt *o, const char *def,
+                               const char *allowed))
+{
+	size_t nopts;
+	const struct slc_cfg_opt *opts = slc_cfg_opts(&nopts);
+
+	for (int g = 0; g < SLC_CFG_G__COUNT; g++) {
+		group(f, slc_cfg_group_names[g]);
+		for (size_t i = 0; i < nopts; i++) {
+			char allowed[1024];
+			struct slc_cfg_sbuf b = {allowed, sizeof(allowed), 0, false};
+
+			if ((int)opts[i].group != g)
+				continue;
+			slc_cfg_allowed_text(&b, &opts[i]);
+			flag(f, &opts[i], slc_cfg_default_text(&opts[i]), allowed);
+		}
+	}
+}
+
+static void
+md_group(FILE *f, const char *name)
+{
+	fprintf(f, "\n## %s\n\n| flag | default | allowed | meaning |\n|---|---|---|---|\n", name);
+}
+
+static void
+md_flag(FILE *f, const struct slc_cfg_opt *o, const char *def, const char *allowed)
+{
+	fprintf(f, "| `%s%s%s` | ", o->name, o->metavar != NULL ? " " : "",
+	        o->metavar != NULL ? o->metavar : "");
+	if (def == NULL) {
+		fprintf(f, "—");
+	} else if (o->def == NULL) {
+		md_cell(f, def); /* a description, not a value */
+	} else {
+		fputc('`', f);
+		md_cell(f, def);
+		fputc('`', f);
+	}
+	fprintf(f, " | ");
+	md_cell(f, allowed);
+	fprintf(f, " | ");
+	md_cell(f, o->help);
+	fprintf(f, " |\n");
+}
+
+void
 slc_cfg_print_markdown(FILE *f)
 {
 	size_t nopts;
@@ -254,36 +303,7 @@ slc_cfg_print_markdown(FILE *f)
 		if (opts[i].flags & SLC_CFG_F_SINK_ONLY)
 			fprintf(f, "; `%s` needs `--sink %s`", opts[i].name, opts[i].sink->scheme);
 	fprintf(f, ".\n");
-	for (int g = 0; g < SLC_CFG_G__COUNT; g++) {
-		fprintf(f, "\n## %s\n\n| flag | default | allowed | meaning |\n|---|---|---|---|\n",
-		        slc_cfg_group_names[g]);
-		for (size_t i = 0; i < nopts; i++) {
-			const struct slc_cfg_opt *o = &opts[i];
-			const char *def = slc_cfg_default_text(o);
-			char allowed[1024];
-			struct slc_cfg_sbuf b = {allowed, sizeof(allowed), 0, false};
-
-			if ((int)o->group != g)
-				continue;
-			slc_cfg_allowed_text(&b, o);
-			fprintf(f, "| `%s%s%s` | ", o->name, o->metavar != NULL ? " " : "",
-			        o->metavar != NULL ? o->metavar : "");
-			if (def == NULL) {
-				fprintf(f, "—");
-			} else if (o->def == NULL) {
-				md_cell(f, def); /* a description, not a value */
-			} else {
-				fputc('`', f);
-				md_cell(f, def);
-				fputc('`', f);
-			}
-			fprintf(f, " | ");
-			md_cell(f, allowed);
-			fprintf(f, " | ");
-			md_cell(f, o->help);
-			fprintf(f, " |\n");
-		}
-	}
+	slc_cfg_each_flag(f, md_group, md_flag);
 }
 
 void

@@ -273,6 +273,32 @@ roff_flag(FILE *f, const struct slc_cfg_opt *o)
 	fputc('\n', f);
 }
 
+static void
+man_group(FILE *f, const char *name)
+{
+	fputs(".SS ", f);
+	roff_text(f, name);
+	fputc('\n', f);
+}
+
+static void
+man_flag(FILE *f, const struct slc_cfg_opt *o, const char *def, const char *allowed)
+{
+	fputs(".TP\n", f);
+	roff_flag(f, o);
+	roff_text(f, o->help);
+	fputc('\n', f);
+	if (def == NULL)
+		return;
+	fputs(".br\nDefault: ", f);
+	fputs(o->def != NULL ? "\\fB" : "", f); /* a value, not a description */
+	roff_text(f, def);
+	fputs(o->def != NULL ? "\\fR" : "", f);
+	fputs(".\nAllowed: ", f);
+	roff_text(f, allowed);
+	fputs(".\n", f);
+}
+
 void
 slc_cfg_print_man(FILE *f)
 {
@@ -306,33 +332,6 @@ slc_cfg_print_man(FILE *f)
 			fputs("\\fR", f);
 		}
 	fputs(".\n.SH OPTIONS\n", f);
-	for (int g = 0; g < SLC_CFG_G__COUNT; g++) {
-		fputs(".SS ", f);
-		roff_text(f, slc_cfg_group_names[g]);
-		fputc('\n', f);
-		for (size_t i = 0; i < nopts; i++) {
-			const struct slc_cfg_opt *o = &opts[i];
-			const char *def = slc_cfg_default_text(o);
-			char allowed[1024];
-			struct slc_cfg_sbuf b = {allowed, sizeof(allowed), 0, false};
-
-			if ((int)o->group != g)
-				continue;
-			fputs(".TP\n", f);
-			roff_flag(f, o);
-			roff_text(f, o->help);
-			fputc('\n', f);
-			if (def == NULL)
-				continue;
-			slc_cfg_allowed_text(&b, o);
-			fputs(".br\nDefault: ", f);
-			fputs(o->def != NULL ? "\\fB" : "", f); /* a value, not a description */
-			roff_text(f, def);
-			fputs(o->def != NULL ? "\\fR" : "", f);
-			fputs(".\nAllowed: ", f);
-			roff_text(f, allowed);
-			fputs(".\n", f);
-		}
-	}
+	slc_cfg_each_flag(f, man_group, man_flag);
 	fputs(man_tail, f);
 }

@@ -5,6 +5,7 @@
 #define SLC_ENGINE_DAEMON_FLAGS_PRIV_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,11 @@ void slc_cfg_allowed_text(struct slc_cfg_sbuf *b, const struct slc_cfg_opt *o);
 /* The default as --help writes it, a description where there is no value, or NULL (none:
  * an action). */
 const char *slc_cfg_default_text(const struct slc_cfg_opt *o);
+/* For docs/flags.md and docs/sluiced.8: group(f, name) for each group, then flag(f, o,
+ * default text or NULL, allowed values) for each of its flags, in table order. */
+void slc_cfg_each_flag(FILE *f, void (*group)(FILE *f, const char *name),
+                       void (*flag)(FILE *f, const struct slc_cfg_opt *o, const char *def,
+                                    const char *allowed));
 /* ADDR:PORT, IPv6 in []; and the URL that --listen would take back. */
 void slc_cfg_fmt_addr(struct slc_cfg_sbuf *b, const struct sockaddr_storage *ss);
 void slc_cfg_fmt_listen(struct slc_cfg_sbuf *b, const struct slc_listener_cfg *l);

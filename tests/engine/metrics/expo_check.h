@@ -16,6 +16,9 @@ const char *exposition_error(const char *text);
 /* Expects text to be valid exposition format, and shows it when it is not. */
 void expect_valid(const char *text);
 
+/* A render callback that writes nothing (the server's own families follow). */
+int render_nothing(void *ctx, struct slc_metrics_buf *b);
+
 /*
  * One HTTP/1.0 request from src (NULL: any address) to dst:port, read to EOF: the status,
  * the whole answer (headers and body) in out, NUL-terminated. Stops the test when the

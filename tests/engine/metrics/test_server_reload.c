@@ -22,14 +22,6 @@ struct action {
 };
 
 static int
-render_nothing(void *ctx, struct slc_metrics_buf *b)
-{
-	(void)ctx;
-	(void)b;
-	return 0;
-}
-
-static int
 reload_action(void *ctx, char *msg, size_t cap)
 {
 	struct action *a = ctx;

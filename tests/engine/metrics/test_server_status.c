@@ -17,14 +17,6 @@ struct page {
 	_Atomic unsigned calls;
 };
 
-static int
-render_nothing(void *ctx, struct slc_metrics_buf *b)
-{
-	(void)ctx;
-	(void)b;
-	return 0;
-}
-
 /* A page and a JSON document that carry text needing each escape. */
 static int
 status_fn(void *ctx, enum slc_metrics_status_format fmt, struct slc_metrics_text *t)
