@@ -408,12 +408,15 @@ slc_daemon_run_argv(const struct slc_cfg *c, int argc, char **argv)
 	d = slc_daemon_create(c, &err);
 	if (d == NULL)
 		return 1;
+	/* Before the start: the metrics endpoint answers POST /-/reload from create on, and a
+	 * client that reloads as soon as it reads the "ready:" line must find the command
+	 * line (test_reload refused 2 runs in 15 when this came after the start). */
+	slc_daemon_reload_args(d, argc, argv);
 	if (slc_daemon_start(d) != 0) {
 		/* The start logged why and stopped what it had started: only memory is left. */
 		slc_daemon_destroy(d);
 		return 1;
 	}
-	slc_daemon_reload_args(d, argc, argv);
 	sd_notify_send("READY=1");
 	for (;;) {
 		sig = sigwaitinfo(&set, NULL);
