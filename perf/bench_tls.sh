@@ -72,13 +72,6 @@ one() {
 		--metrics "http://127.0.0.1:$mport" --csv
 }
 
-# The column named $1 of CSV row $2 (sluice-bench's header in $hdr).
-col() {
-	local name=$1 line=$2 i
-	i=$(echo "$hdr" | tr ',' '\n' | grep -nx "$name" | cut -d: -f1)
-	echo "$line" | cut -d, -f"$i"
-}
-
 fail=0
 : >"$work/plain" && : >"$work/tls" && : >"$work/ratio" && : >"$work/one"
 for r in $(seq "$runs"); do

@@ -7,13 +7,16 @@
  * status non-zero, which every test checks after SIGTERM.
  */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "daemon_proc.h"
 #include "tls_client.h"
 
@@ -444,5 +447,79 @@ Test(tls, sighup_and_a_changed_file_reload_the_certificate, .timeout = 90)
 	                               (const char *const[]){"proto=\"tls\"", NULL}, 2, 10000),
 	             2);
 	scene_stop(s);
+	scene_free(s);
+}
+
+/* A record from rsyslog: "<PRI>1 TIMESTAMP HOST tlstest - - - rsyslog N" and its LF. */
+static void
+rsyslog_tally(void *ctx, uint32_t worker, const uint8_t *p, uint32_t len)
+{
+	struct tally *t = ctx;
+	char rec[256];
+	const char *m;
+	unsigned n;
+
+	(void)worker;
+	snprintf(rec, sizeof(rec), "%.*s", (int)(len < 255 ? len : 255), (const char *)p);
+	m = strstr(rec, " tlstest ");
+	if (m != NULL && rec[0] == '<' && (m = strstr(m, " rsyslog ")) != NULL &&
+	    sscanf(m + 9, "%u", &n) == 1 && n < LINES)
+		t->count[0][n]++;
+	else
+		t->other++;
+}
+
+/* RFC 5425 from a real syslog daemon: rsyslog's omfwd with its OpenSSL stream driver,
+ * octet-counted frames, the server checked against the CA and its name. rsyslog reads the
+ * lines from a file (imfile), so that the test needs no port of its own. */
+Test(tls, rsyslog_omfwd_with_ossl_delivers_octet_counted_syslog, .timeout = 90)
+{
+	struct tls_scene *s = scene_new();
+	struct tally *t = calloc(1, sizeof(*t));
+	char conf[160], in[160], pidf[160], sink[160];
+	const char *argv[] = {"rsyslogd", "-n", "-f", conf, "-i", pidf, NULL};
+	int null = open("/dev/null", O_WRONLY | O_CLOEXEC), st;
+	FILE *f;
+	pid_t pid;
+
+	scene_start(s, "tls://127.0.0.1:0?framing=syslog", NULL);
+	snprintf(conf, sizeof(conf), "%s/rsyslog.conf", s->d.dir);
+	snprintf(in, sizeof(in), "%s/in.log", s->d.dir);
+	snprintf(pidf, sizeof(pidf), "%s/rsyslog.pid", s->d.dir);
+	f = fopen(conf, "w");
+	cr_assert_not_null(f);
+	fprintf(f,
+	        "global(workDirectory=\"%s\" DefaultNetstreamDriverCAFile=\"%s\")\n"
+	        "module(load=\"imfile\")\n"
+	        "input(type=\"imfile\" File=\"%s\" Tag=\"tlstest\" Facility=\"local0\")\n"
+	        "action(type=\"omfwd\" target=\"127.0.0.1\" port=\"%u\" protocol=\"tcp\" "
+	        "StreamDriver=\"ossl\" StreamDriverMode=\"1\" StreamDriverAuthMode=\"x509/name\" "
+	        "StreamDriverPermittedPeers=\"localhost\" TCP_Framing=\"octet-counted\" "
+	        "template=\"RSYSLOG_SyslogProtocol23Format\")\n",
+	        s->d.dir, s->ca, in, s->d.port[0]);
+	cr_assert_eq(fclose(f), 0);
+	f = fopen(in, "w");
+	cr_assert_not_null(f);
+	cr_assert_eq(fclose(f), 0);
+	pid = slc_test_spawn("/usr/sbin/rsyslogd", argv, null, null);
+	close(null);
+	cr_assert_gt(pid, 0);
+	f = fopen(in, "a");
+	cr_assert_not_null(f);
+	for (uint32_t i = 0; i < LINES; i++)
+		fprintf(f, "rsyslog %u\n", i);
+	cr_assert_eq(fclose(f), 0);
+	cr_expect_eq(dproc_metric_wait(&s->d, "sluice_received_messages_total", NULL, LINES, 30000),
+	             LINES, "%s", s->d.log);
+	kill(pid, SIGTERM);
+	waitpid(pid, &st, 0);
+	cr_expect_geq(dproc_metric_now(&s->d, "sluice_tls_handshakes_total", NULL), 1);
+	scene_stop(s);
+	snprintf(sink, sizeof(sink), "%s/sink", s->d.dir);
+	dproc_for_each_record(sink, rsyslog_tally, t);
+	for (uint32_t i = 0; i < LINES; i++)
+		cr_expect_eq(t->count[0][i], 1, "rsyslog %u arrived %u times", i, t->count[0][i]);
+	cr_expect_eq(t->other, 0, "%u records without a line of ours", t->other);
+	free(t);
 	scene_free(s);
 }

@@ -90,22 +90,32 @@ good_client(struct hscene *s)
 	        before + 1);
 }
 
+/* Sends len bytes on a fresh connection and waits for sluiced to close it, then checks
+ * the refusal's counter and log line ("tls: REASON"). */
+static void
+send_expect_refused(struct hscene *s, const char *bytes, size_t len, const char *reason,
+                    uint64_t want)
+{
+	int fd = dproc_connect(s->d.port[0]);
+	char line[48];
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(dproc_send_all(fd, bytes, len), 0);
+	cr_expect(dproc_wait_closed(fd, 15000), "%s: the connection was not closed", reason);
+	close(fd);
+	cr_expect_eq(refused_wait(s, reason, want), want, "%s", s->d.log);
+	snprintf(line, sizeof(line), "tls: %s", reason);
+	cr_expect(dproc_log_wait(&s->d, 0, line, 10000), "%s", s->d.log);
+}
+
 Test(tls_hostile, plaintext_and_garbage_are_refused, .timeout = 60)
 {
 	struct hscene *s = hscene_start(NULL);
 	static const char *const junk[] = {"<13>plain syslog line\n", "GET / HTTP/1.0\r\n\r\n",
 	                                   "\x16\x03\x01\xff\xff garbage record"};
 
-	for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
-		int fd = dproc_connect(s->d.port[0]);
-
-		cr_assert_geq(fd, 0);
-		cr_assert_eq(dproc_send_all(fd, junk[i], strlen(junk[i])), 0);
-		cr_expect(dproc_wait_closed(fd, 10000), "junk %zu: not closed", i);
-		close(fd);
-	}
-	cr_expect_eq(refused_wait(s, "not_tls", 3), 3, "%s", s->d.log);
-	cr_expect(dproc_log_wait(&s->d, 0, "tls: not_tls", 10000), "%s", s->d.log);
+	for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++)
+		send_expect_refused(s, junk[i], strlen(junk[i]), "not_tls", i + 1);
 	cr_expect_eq(dproc_metric_now(&s->d, "sluice_received_messages_total", NULL), 0);
 	good_client(s);
 	hscene_stop(s);
@@ -117,14 +127,8 @@ Test(tls_hostile, a_handshake_stopped_half_way_times_out, .timeout = 60)
 	struct hscene *s = hscene_start(extra);
 	/* A ClientHello record's header and the first bytes of its body, then nothing. */
 	static const char part[] = "\x16\x03\x01\x00\xc8\x01\x00\x00\xc4\x03\x03";
-	int fd = dproc_connect(s->d.port[0]);
 
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(dproc_send_all(fd, part, sizeof(part) - 1), 0);
-	cr_expect(dproc_wait_closed(fd, 15000), "the stalled handshake was not closed");
-	close(fd);
-	cr_expect_eq(refused_wait(s, "timeout", 1), 1, "%s", s->d.log);
-	cr_expect(dproc_log_wait(&s->d, 0, "tls: timeout", 10000), "%s", s->d.log);
+	send_expect_refused(s, part, sizeof(part) - 1, "timeout", 1);
 	cr_expect_eq(dproc_metric_now(&s->d, "sluice_reactor_tls_handshakes_active", NULL), 0);
 	good_client(s);
 	hscene_stop(s);
