@@ -540,7 +540,7 @@ static const struct fam tls_reactor_fams[] = {
 static void
 render_tls(const struct render *r)
 {
-	if (r->d->tls.ctx == NULL)
+	if (!r->d->tls.on)
 		return;
 	render_table(r, &tls_listeners, TABLE(tls_listener_fams));
 	render_reasons(r, &tls_listeners, TABLE(tls_reason_fams));

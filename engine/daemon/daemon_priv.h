@@ -77,7 +77,8 @@ struct slc_daemon_worker {
 
 /* tls:// listeners (daemon_tls.c); ctx NULL: none. */
 struct slc_daemon_tls {
-	struct ssl_ctx_st *ctx; /* the context the reactors were given last */
+	struct ssl_ctx_st *ctx; /* the context the reactors were given last (under mu) */
+	bool on;                /* a tls:// listener: set at create, read-only after */
 	bool kernel;            /* the kernel offers the tls ULP (probed at create) */
 	bool mu_init;
 	pthread_mutex_t mu;          /* reloads: SIGHUP, POST /-/reload, the file watch */

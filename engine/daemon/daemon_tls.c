@@ -70,6 +70,7 @@ slc_daemon_tls_create(struct slc_daemon *d)
 		return 0;
 	pthread_mutex_init(&d->tls.mu, NULL);
 	d->tls.mu_init = true;
+	d->tls.on = true;
 	d->tls.ctx = ctx_build(d, why, sizeof(why), &err);
 	if (d->tls.ctx == NULL) {
 		slc_daemon_log(SLC_CFG_LOG_ERROR, "tls: %s", why);
@@ -115,7 +116,7 @@ slc_daemon_tls_reload(struct slc_daemon *d, const char *reason)
 	char why[512];
 	int err;
 
-	if (d->tls.ctx == NULL)
+	if (!d->tls.on)
 		return;
 	pthread_mutex_lock(&d->tls.mu);
 	files_stamp(d, d->tls.stamp);
@@ -143,11 +144,16 @@ void
 slc_daemon_tls_poll(struct slc_daemon *d)
 {
 	int64_t now[4];
+	bool changed;
 
-	if (d->tls.ctx == NULL)
+	if (!d->tls.on)
 		return;
 	files_stamp(d, now);
-	if (memcmp(now, d->tls.stamp, sizeof(now)) != 0)
+	/* A reload on the metrics thread (POST /-/reload) writes the stamp too. */
+	pthread_mutex_lock(&d->tls.mu);
+	changed = memcmp(now, d->tls.stamp, sizeof(now)) != 0;
+	pthread_mutex_unlock(&d->tls.mu);
+	if (changed)
 		slc_daemon_tls_reload(d, "the certificate or key file changed");
 }
 
@@ -157,7 +163,7 @@ slc_daemon_tls_render(const struct slc_daemon *d, struct slc_metrics_buf *b)
 	static const char *const results[2] = {"ok", "failed"};
 	char l[160];
 
-	if (d->tls.ctx == NULL)
+	if (!d->tls.on)
 		return;
 	slc_metrics_family(b, "sluice_tls_path", "gauge",
 	                   "Which path decrypts a tls:// listener's bytes: user (OpenSSL on the "

@@ -420,8 +420,7 @@ slc_daemon_run_argv(const struct slc_cfg *c, int argc, char **argv)
 		/* With tls:// listeners, once a second: did the certificate or key change? */
 		struct timespec tick = {.tv_sec = 1};
 
-		sig = d->tls.ctx != NULL ? sigtimedwait(&set, NULL, &tick)
-		                         : sigwaitinfo(&set, NULL);
+		sig = d->tls.on ? sigtimedwait(&set, NULL, &tick) : sigwaitinfo(&set, NULL);
 		if (sig < 0) {
 			slc_daemon_tls_poll(d);
 			continue;

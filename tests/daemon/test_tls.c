@@ -238,6 +238,63 @@ Test(tls, s_client_socat_and_a_library_client_deliver_lines_intact, .timeout = 1
 	scene_free(s);
 }
 
+#define BP_LINES 20000u
+
+static void
+bp_tally(void *ctx, uint32_t worker, const uint8_t *p, uint32_t len)
+{
+	uint32_t *count = ctx;
+	unsigned n;
+	char line[64];
+
+	(void)worker;
+	snprintf(line, sizeof(line), "%.*s", (int)(len < 63 ? len : 63), (const char *)p);
+	if (sscanf(line, "bp %u", &n) == 1 && n < BP_LINES)
+		count[n]++;
+	else
+		count[BP_LINES]++;
+}
+
+/* A slow sink and small rings: the TLS connection pauses with ciphertext and plaintext
+ * still in its session, and resumes, many times; every line arrives once, in order of the
+ * connection's own bytes. */
+Test(tls, backpressure_pauses_and_resumes_a_session_without_loss, .timeout = 120)
+{
+	struct tls_scene *s = scene_new();
+	const char *extra[] = {"--ring-size", "64", "--test-handler-cost-ns", "20000", NULL};
+	uint32_t *count = calloc(BP_LINES + 1, sizeof(*count));
+	char *buf = malloc(BP_LINES * 16), sink[160];
+	size_t len = 0;
+	SSL_CTX *ctx;
+	struct tlsc c;
+
+	cr_assert(count != NULL && buf != NULL);
+	scene_start(s, "tls://127.0.0.1:0?framing=lines", extra);
+	for (uint32_t i = 0; i < BP_LINES; i++)
+		len += (size_t)sprintf(buf + len, "bp %u\n", i);
+	ctx = tlsc_ctx(s->d.dir, NULL, 0);
+	cr_assert(tlsc_connect(&c, ctx, s->d.port[0]));
+	/* Records of up to 16 KiB, each cut across many lines. */
+	cr_assert(tlsc_write(&c, buf, len), "the write stalled:\n%s", s->d.log);
+	cr_expect_eq(
+	        dproc_metric_wait(&s->d, "sluice_received_messages_total", NULL, BP_LINES, 60000),
+	        BP_LINES, "%s", s->d.log);
+	cr_expect_gt(dproc_metric_now(&s->d, "sluice_reactor_pauses_total", NULL), 0,
+	             "no pause: the test did not test backpressure");
+	tlsc_close(&c);
+	SSL_CTX_free(ctx);
+	scene_stop(s);
+	snprintf(sink, sizeof(sink), "%s/sink", s->d.dir);
+	dproc_for_each_record(sink, bp_tally, count);
+	for (uint32_t i = 0; i < BP_LINES; i++)
+		if (count[i] != 1)
+			cr_expect_eq(count[i], 1, "bp %u arrived %u times", i, count[i]);
+	cr_expect_eq(count[BP_LINES], 0, "%u records that no client sent", count[BP_LINES]);
+	free(count);
+	free(buf);
+	scene_free(s);
+}
+
 static void
 put_be(uint8_t *p, uint64_t v, int n)
 {
