@@ -78,14 +78,6 @@ one() {
 	return $rc
 }
 
-# The column named $1 of CSV row $2 (sluice-bench's header in $hdr).
-col() {
-	local name=$1 line=$2 i
-	i=$(echo "$hdr" | tr ',' '\n' | grep -nx "$name" | cut -d: -f1)
-	echo "$line" | cut -d, -f"$i"
-}
-
-
 fail=0
 : >"$work/un" && : >"$work/ack" && : >"$work/ratio"
 for r in $(seq "$runs"); do

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# bench_lib.sh: what bench_acks.sh and bench_disk.sh share; sourced, not run.
+# bench_lib.sh: what bench_acks.sh, bench_disk.sh and bench_tls.sh share; sourced, not run.
 #
 # They set $sluiced, $bench and $work (a scratch directory, removed at exit), then call
 #   bl_start NAME ARGS...  sluiced ARGS in the background, its stderr in $work/log, waiting
@@ -10,6 +10,7 @@
 #                          stopped) when it does not get there
 #   bl_stop                SIGTERM to sluiced and its exit status (its drain completes)
 #   median                 the median of the numbers on stdin, one a line
+#   col NAME LINE          the column NAME of the CSV row LINE, by the header in $hdr
 # and trap bl_cleanup on EXIT.
 
 pid=""
@@ -56,4 +57,10 @@ bl_stop() {
 median() {
 	sort -g | awk '{ v[NR] = $1 }
 		END { if (NR) printf "%.10g\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+col() {
+	local name=$1 line=$2 i
+	i=$(echo "$hdr" | tr ',' '\n' | grep -nx "$name" | cut -d: -f1)
+	echo "$line" | cut -d, -f"$i"
 }

@@ -335,6 +335,7 @@ main(int argc, char **argv)
 
 out_close:
 	for (int64_t i = 0; cs != NULL && i < r.o.connections; i++) {
+		sb_tls_close(&cs[i]);
 		if (cs[i].fd >= 0 && cs[i].buf != NULL)
 			close(cs[i].fd);
 		if (cs[i].ack != NULL) {
@@ -347,6 +348,7 @@ out_close:
 		free(cs[i].iov);
 	}
 out:
+	sb_tls_fini(&r);
 	for (int64_t i = 0; ts != NULL && i < r.o.threads; i++)
 		free(ts[i].lat);
 	free(ts);

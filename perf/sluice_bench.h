@@ -49,6 +49,9 @@
 #define SB_BACKOFF_MIN_NS  10000000u
 #define SB_BACKOFF_MAX_NS  1000000000u
 
+struct ssl_ctx_st;
+struct ssl_st;
+
 struct sb_opts {
 	const char *target;
 	const char *framing_name;
@@ -58,6 +61,8 @@ struct sb_opts {
 	int64_t connections, threads, size, keys, rate, duration, count, wait_drain;
 	int64_t reconnect_for;
 	bool csv, json, no_header, quiet, help, acks;
+	bool tls;           /* --tls: a TLS session on each TCP connection */
+	const char *tls_ca; /* --tls-ca: verify the server against it; NULL: no check */
 };
 
 /* Rejection-inversion sampling (Hörmann and Derflinger 1996, as in Apache Commons RNG):
@@ -84,6 +89,7 @@ struct sb_run {
 	uint32_t batch;     /* messages per batch */
 	uint64_t duration_ns;
 	uint64_t start_ns;
+	struct ssl_ctx_st *tls_ctx; /* --tls (sluice_bench_tls.c) */
 };
 
 /* --acks: one connection's frames from its oldest unacknowledged one on. */
@@ -117,8 +123,9 @@ struct sb_conn {
 	char *buf;
 	struct mmsghdr *mm; /* UDP: one per datagram slot of buf */
 	struct iovec *iov;
-	uint32_t off, len; /* TCP: bytes; UDP: datagrams */
-	uint32_t nmsg;     /* messages in the batch being written */
+	uint32_t off, len;  /* TCP: bytes; UDP: datagrams */
+	uint32_t nmsg;      /* messages in the batch being written */
+	struct ssl_st *ssl; /* --tls: the session; NULL: plain */
 };
 
 struct sb_thread {
@@ -266,6 +273,17 @@ int sb_setup(struct sb_run *r, int argc, char **argv);
 void sb_usage(FILE *f);
 /* Connects every socket and gives each thread its share; 0 or -errno (with a message). */
 int sb_threads_init(struct sb_run *r, struct sb_thread *ts, struct sb_conn *cs, struct pollfd *pfd);
+
+/* sluice_bench_tls.c (--tls): setup makes the client context (0, -ENOMEM, -EINVAL: a
+ * --tls-ca that does not load, said on stderr); start runs a connection's handshake on its
+ * non-blocking socket (0, -EPROTO, -ETIMEDOUT: said on stderr); write is send(2)'s
+ * contract (-1 and errno: EAGAIN when the socket is full, EPIPE, EPROTO); close sends
+ * close_notify and frees the session. */
+int sb_tls_setup(struct sb_run *r);
+void sb_tls_fini(struct sb_run *r);
+int sb_tls_start(const struct sb_run *r, struct sb_conn *c);
+ssize_t sb_tls_write(struct sb_conn *c, const void *buf, size_t len);
+void sb_tls_close(struct sb_conn *c);
 
 /* sluice_bench_send.c: a socket connected to ss within timeout_ms (non-blocking if asked),
  * or -errno. */

@@ -45,6 +45,13 @@ static const struct bench_opt sb_opt_table[] = {
         {"--acks", BENCH_OPT_FLAG, 0, 0, 0, NULL, NULL,
          "len32+ack: acknowledged delivery, resent after reconnects (implies --framing len32)",
          offsetof(struct sb_opts, acks)},
+        {"--tls", BENCH_OPT_FLAG, 0, 0, 0, NULL, NULL,
+         "a TLS session on each TCP connection (for tls:// listeners); the handshakes run "
+         "before the clock starts",
+         offsetof(struct sb_opts, tls)},
+        {"--tls-ca", BENCH_OPT_STR, 0, 0, 0, NULL, "FILE",
+         "with --tls: verify the server's certificate against this CA (PEM); default: no check",
+         offsetof(struct sb_opts, tls_ca)},
         {"--reconnect-for", BENCH_OPT_INT, 30, 0, 3600, NULL, "S",
          "with --acks: reconnect for up to S s after a failure; wait as long for the last acks",
          offsetof(struct sb_opts, reconnect_for)},
@@ -176,6 +183,14 @@ sb_setup(struct sb_run *r, int argc, char **argv)
 		return sb_bad("--acks speaks len32+ack over TCP; it takes --framing len32 and a "
 		              "tcp:// --target",
 		              o->framing_name);
+	if (o->tls && (r->udp || o->acks)) {
+		fprintf(stderr, SB_PROG ": --tls takes a tcp:// --target and no --acks\n");
+		return -EINVAL;
+	}
+	if (o->tls_ca != NULL && !o->tls) {
+		fprintf(stderr, SB_PROG ": --tls-ca goes with --tls\n");
+		return -EINVAL;
+	}
 	if (strncmp(o->dist, "zipf:", 5) == 0) {
 		char *end;
 		double s = strtod(o->dist + 5, &end);
@@ -256,6 +271,10 @@ sb_threads_init(struct sb_run *r, struct sb_thread *ts, struct sb_conn *cs, stru
 {
 	const struct sb_opts *o = &r->o;
 	uint64_t nt = (uint64_t)o->threads, seed = bench_now_ns();
+	int rc = sb_tls_setup(r);
+
+	if (rc != 0)
+		return rc;
 
 	for (uint32_t i = 0; i < nt; i++) {
 		struct sb_thread *t = &ts[i];
@@ -331,6 +350,8 @@ sb_threads_init(struct sb_run *r, struct sb_thread *ts, struct sb_conn *cs, stru
 			        o->target, i + 1, o->connections, strerror(-c->fd));
 			return c->fd;
 		}
+		if (r->tls_ctx != NULL && (rc = sb_tls_start(r, c)) != 0)
+			return rc;
 	}
 	return 0;
 }

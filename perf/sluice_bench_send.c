@@ -111,6 +111,8 @@ sb_send(struct sb_thread *t, struct sb_conn *c)
 	do {
 		if (r->udp)
 			n = sendmmsg(c->fd, c->mm + c->off, c->len - c->off, MSG_DONTWAIT);
+		else if (c->ssl != NULL)
+			n = sb_tls_write(c, c->buf + c->off, c->len - c->off);
 		else
 			n = send(c->fd, c->buf + c->off, c->len - c->off,
 			         MSG_DONTWAIT | MSG_NOSIGNAL);

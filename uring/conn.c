@@ -14,6 +14,7 @@ slc_close_reason_str(enum slc_close_reason r)
 	        [SLC_CLOSE_IDLE] = "idle",         [SLC_CLOSE_SHUTDOWN] = "shutdown",
 	        [SLC_CLOSE_PROTOCOL] = "protocol", [SLC_CLOSE_NOT_DURABLE] = "not_durable",
 	        [SLC_CLOSE_EVICTED] = "evicted",   [SLC_CLOSE_NO_MEMORY] = "no_memory",
+	        [SLC_CLOSE_TLS] = "tls",
 	};
 
 	return (unsigned)r < SLC_CLOSE__COUNT ? names[r] : "unknown";
@@ -69,6 +70,7 @@ slc_conn_free_slot(struct slc_reactor *r, struct conn *c)
 	c->state = CONN_FREE;
 	c->gen++;
 	c->ack = NULL;
+	c->tls = NULL;
 	r->conn_free_ids[r->conn_nfree++] = (uint32_t)(c - r->conns);
 }
 
@@ -78,10 +80,12 @@ slc_conn_free_slot(struct slc_reactor *r, struct conn *c)
 void
 slc_conn_finalize(struct slc_reactor *r, struct conn *c)
 {
-	if (c->armed || (c->ack != NULL && c->ack->sending))
+	if (c->armed || conn_sending(c))
 		return; /* the last completion calls again */
 	close(c->fd);
 	c->fd = -1;
+	if (c->tls != NULL)
+		slc_tls_conn_end(r, c);
 	if (c->ack != NULL && c->ack->inflight != 0) {
 		c->state = CONN_DRAINING;
 		return;
@@ -119,13 +123,16 @@ slc_conn_close(struct slc_reactor *r, struct conn *c, enum slc_close_reason why)
 		buf_unref(r, c->held.ref & SLC_MSG_REF_MASK, 1);
 		c->has_held = false;
 	}
+	if (c->tls != NULL)
+		slc_tls_conn_closing(r, c, why);
 	c->state = CONN_CLOSING;
-	if (c->armed || (c->ack != NULL && c->ack->sending)) {
+	if (c->armed || conn_sending(c)) {
 		/* shutdown ends the multishot receive with EOF (and a send stuck on a full
 		 * socket with EPIPE); the last CQE finalizes. */
 		shutdown(c->fd, SHUT_RDWR);
 		slc_conn_cancel_recv(r, c);
 		slc_conn_ack_cancel_send(r, c);
+		slc_tls_cancel_send(r, c);
 		return;
 	}
 	slc_conn_finalize(r, c);

@@ -48,8 +48,15 @@ static void
 ack_submit(struct slc_reactor *r, struct conn *c)
 {
 	struct ack_conn *a = c->ack;
-	struct io_uring_sqe *sqe = reactor_sqe(r);
+	struct io_uring_sqe *sqe;
 
+	if (c->tls != NULL) {
+		/* Through the session, whose sends keep the order of its records. */
+		slc_tls_write(r, c, a->buf + a->off, (uint32_t)(a->len - a->off));
+		a->off = a->len;
+		return;
+	}
+	sqe = reactor_sqe(r);
 	io_uring_prep_send(sqe, c->fd, a->buf + a->off, (size_t)(a->len - a->off), MSG_NOSIGNAL);
 	io_uring_sqe_set_data64(sqe, ud_make(UD_ACK_SEND, (uint32_t)(c - r->conns), c->gen));
 	a->sending = true;

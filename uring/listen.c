@@ -156,13 +156,20 @@ on_accept_result(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 	c->pend_head = c->pend_tail = NONE;
 	c->last_rx_ns = c->frame_end_ns = r->now_ns;
 	c->ack = NULL;
+	c->tls = NULL;
 	peer_str(c->fd, c->peer, sizeof(c->peer));
 	stat_add(&l->stats.accepted, 1);
 	stat_add(&l->stats.open, 1);
 	if (l->cfg.acks) {
 		c->ack = &r->ack_conns[c - r->conns];
-		slc_conn_ack_greet(r, c);
+		/* Over TLS the greeting waits for the handshake (tls.c). */
+		if (!l->cfg.tls)
+			slc_conn_ack_greet(r, c);
+		else
+			slc_ack_window_reset(&c->ack->win);
 	}
+	if (l->cfg.tls && !slc_tls_conn_start(r, c))
+		return;
 	slc_conn_arm(r, c);
 }
 

@@ -365,6 +365,12 @@ conn_data(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uin
 		slc_conn_keep_failed(r, c);
 }
 
+void
+slc_conn_data(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uint32_t len)
+{
+	conn_data(r, c, ref, off, len);
+}
+
 /* A paused connection's turn (waitq_run sets r->turn_left): delivers what it holds, up
  * to what the turn allows, and resumes receiving when all is taken. The state stays PAUSED
  * until then, so that a pause inside conn_parse is not counted twice. */
@@ -424,6 +430,12 @@ conn_resume(struct slc_reactor *r, struct conn *c)
 	stat_add(&r->stats.paused, (uint64_t)-1);
 	/* The time it spent paused was ours, not the peer's: the idle timeout starts over. */
 	c->last_rx_ns = c->frame_end_ns = r->now_ns;
+	if (c->tls != NULL) {
+		/* What its session still holds comes before the peer's end or new bytes. */
+		slc_tls_pump(r, c);
+		if (c->state != CONN_RECEIVING)
+			return;
+	}
 	if (c->peer_done) {
 		enum slc_close_reason why = (enum slc_close_reason)c->done_reason;
 
@@ -512,7 +524,10 @@ on_recv(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t idx)
 			uint32_t next = r->tcp_entry_bid[(entry + 1) & r->tcp_mask];
 
 			r->tcp_kernel_fill[bid] = off + take;
-			conn_data(r, c, bid, off, take);
+			if (SLC_UNLIKELY(c->tls != NULL))
+				slc_tls_on_cipher(r, c, ref_ptr(r, bid) + off, take);
+			else
+				conn_data(r, c, bid, off, take);
 			if (!kernel_keeps) {
 				r->tcp_in_ring--;
 				buf_unref(r, bid, 1);
@@ -521,6 +536,8 @@ on_recv(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t idx)
 			bid = next;
 			entry = (entry + 1) & r->tcp_mask;
 		}
+		if (SLC_UNLIKELY(c->tls != NULL))
+			slc_tls_pump(r, c);
 	}
 	if (more)
 		return;
@@ -671,6 +688,9 @@ on_cqe(struct slc_reactor *r, struct io_uring_cqe *cqe)
 	case UD_ACK_SEND:
 		slc_conn_ack_on_send(r, cqe, idx);
 		break;
+	case UD_TLS_SEND:
+		slc_tls_on_send(r, cqe, idx);
+		break;
 	default:
 		break;
 	}
@@ -728,6 +748,7 @@ begin_stop(struct slc_reactor *r)
 	for (uint32_t i = 0; i < r->nconns; i++) {
 		slc_conn_cancel_recv(r, &r->conns[i]);
 		slc_conn_ack_cancel_send(r, &r->conns[i]);
+		slc_tls_cancel_send(r, &r->conns[i]);
 	}
 }
 
@@ -748,7 +769,7 @@ stop_done(struct slc_reactor *r)
 
 		if (c->state == CONN_FREE || c->state == CONN_DRAINING)
 			continue;
-		if (c->armed || (c->ack != NULL && c->ack->sending))
+		if (c->armed || conn_sending(c))
 			return false;
 		if (c->state == CONN_PAUSED)
 			waiting = true;
@@ -761,7 +782,8 @@ reactor_wait(struct slc_reactor *r)
 {
 	struct io_uring_cqe *cqe;
 	struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = (long long)TICK_NS};
-	bool timed = r->cfg.idle_timeout_ms != 0 || r->stopping || r->heap_waiters != 0;
+	bool timed = r->cfg.idle_timeout_ms != 0 || r->stopping || r->heap_waiters != 0 ||
+	             r->tls_handshaking != 0;
 
 	for (uint32_t i = 0; i < r->nlisteners && !timed; i++)
 		timed = !r->listeners[i].armed;
@@ -811,6 +833,8 @@ slc_reactor_loop(struct slc_reactor *r)
 			slc_conn_ack_queue_run(r);
 		if (atomic_exchange_explicit(&r->kicked, 0, memory_order_relaxed) != 0)
 			r->retry = true;
+		if (r->tls_conns != NULL)
+			slc_tls_ctx_take(r);
 		bufring_commit(r);
 		if (r->retry) {
 			waitq_run(r);

@@ -9,10 +9,12 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <linux/sock_diag.h>
+#include <openssl/ssl.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "numa.h"
+
 #include "reactor_priv.h"
 
 /* reactor_priv.h maps the other files; docs/architecture.md ("The reactor") the design. */
@@ -152,6 +154,8 @@ slc_reactor_tick(struct slc_reactor *r)
 			}
 		}
 	}
+	if (r->tls_conns != NULL)
+		slc_tls_tick(r);
 	if (r->tcp_in_ring >= r->tcp_low_water || r->heap_waiters == 0)
 		r->tcp_dry_since_ns = r->now_ns;
 	if (r->heap_waiters != 0)
@@ -216,7 +220,7 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 {
 	struct slc_reactor *r;
 	uint32_t nrefs, rel_cap, ack_w = cfg->ack_window ? cfg->ack_window : SLC_ACK_WINDOW_DEFAULT;
-	bool acks = false;
+	bool acks = false, tls = false;
 	int rc;
 
 	if (cfg->id > 255 || !pow2(cfg->buffers) || cfg->buffers > 32768 ||
@@ -236,6 +240,11 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 			return NULL;
 		}
 		acks |= l->acks;
+		tls |= l->tls;
+		if (l->tls && (l->proto != SLC_LISTENER_TCP || cfg->tls_ctx == NULL)) {
+			*err = -EINVAL;
+			return NULL;
+		}
 	}
 	r = calloc(1, sizeof(*r));
 	if (r == NULL) {
@@ -269,6 +278,10 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 	 * the receive buffers held at the time, and rarely more than a few KiB each. */
 	r->heap_budget[HEAP_STASH] = (uint64_t)r->tcp_nbufs * r->tcp_buf_size;
 	r->stash_piece_max = r->tcp_buf_size / 8;
+	/* Decrypted bytes of tls:// connections (tls.c), in chunks of up to a record. */
+	r->heap_budget[HEAP_TLS] = !tls                  ? 0
+	                           : cfg->tls_bytes != 0 ? cfg->tls_bytes
+	                                                 : (uint64_t)r->tcp_nbufs * r->tcp_buf_size;
 	r->udp_msghdr.msg_namelen = sizeof(struct sockaddr_storage);
 	/* No control messages: the socket's drop counter is read once a tick (SO_MEMINFO)
 	 * rather than copied into every datagram's buffer. */
@@ -283,7 +296,8 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 	r->pend_nrecords = 4 * (r->tcp_nbufs + r->udp_nbufs) + 2 * r->nconns;
 	r->pend_nrecords_max = r->pend_nrecords + (uint32_t)((uint64_t)r->tcp_nbufs *
 	                                                     r->tcp_buf_size / sizeof(struct pend));
-	r->heap_nchunks = (uint32_t)((r->heap_budget[HEAP_REASM] + r->heap_budget[HEAP_STASH]) /
+	r->heap_nchunks = (uint32_t)((r->heap_budget[HEAP_REASM] + r->heap_budget[HEAP_STASH] +
+	                              r->heap_budget[HEAP_TLS]) /
 	                             HEAP_CHUNK_MIN) +
 	                  64 + 1; /* 1: the reserve */
 	if (r->heap_nchunks > SLC_MSG_REF_MASK + 1 - r->tcp_nbufs - r->udp_nbufs)
@@ -336,6 +350,15 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 		for (uint32_t i = 0; i < r->nconns; i++)
 			slc_ack_window_init(&r->ack_conns[i].win, r->ack_bits + (size_t)i * words,
 			                    ack_w);
+	}
+	if (tls) {
+		r->tls_conns = calloc(r->nconns, sizeof(*r->tls_conns));
+		if (r->tls_conns == NULL) {
+			rc = -ENOMEM;
+			goto err_free;
+		}
+		r->tls_ctx = cfg->tls_ctx;
+		SSL_CTX_up_ref(r->tls_ctx);
 	}
 	for (uint32_t i = 0; i < r->heap_nchunks; i++)
 		r->heap_free_ids[r->heap_nfree++] = r->heap_nchunks - 1 - i;
@@ -514,6 +537,13 @@ slc_reactor_destroy(struct slc_reactor *r)
 	free(r->ack_bits);
 	free(r->ack_queue);
 	free(r->ack_ring);
+	for (uint32_t i = 0; r->tls_conns != NULL && i < r->nconns; i++) {
+		SSL_free(r->tls_conns[i].ssl);
+		free(r->tls_conns[i].out);
+	}
+	free(r->tls_conns);
+	SSL_CTX_free(r->tls_ctx);
+	SSL_CTX_free(atomic_load_explicit(&r->tls_ctx_in, memory_order_acquire));
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	free(r);

@@ -16,6 +16,7 @@
 
 struct slc_numa_topo;
 struct slc_reactor;
+struct ssl_ctx_st;
 
 /*
  * A reactor is one thread with one io_uring. It owns its listening sockets (one per
@@ -87,6 +88,7 @@ struct slc_listener_cfg {
 	socklen_t addrlen;
 	enum slc_frame_format framing; /* TCP only; a UDP datagram is one message */
 	bool acks; /* TCP with len32 only: acknowledged delivery (docs/protocol.md) */
+	bool tls;  /* TCP only: a tls:// listener (uring/tls.h; cfg.tls_ctx must be set) */
 };
 
 /* Why a connection was closed: one counter each. */
@@ -101,6 +103,7 @@ enum slc_close_reason {
 	SLC_CLOSE_NOT_DURABLE,  /* acks: the sink could not make frames durable */
 	SLC_CLOSE_EVICTED,   /* a partial frame, idle while others waited for reassembly memory */
 	SLC_CLOSE_NO_MEMORY, /* received bytes could not be kept (pending records at bound) */
+	SLC_CLOSE_TLS,       /* tls:// listeners: refused or failed TLS; tls_refused says why */
 	SLC_CLOSE__COUNT
 };
 
@@ -116,6 +119,23 @@ enum slc_udp_drop {
 
 /* "oversize", "pools_full", "malformed"; "unknown" if out of range. */
 const char *slc_udp_drop_str(enum slc_udp_drop d);
+
+/* Why a tls:// listener refused or closed a connection: one counter each. */
+enum slc_tls_refusal {
+	SLC_TLS_REF_OVER_CAP,        /* --tls-max-handshakes handshakes were under way */
+	SLC_TLS_REF_TIMEOUT,         /* the handshake outlived --tls-handshake-timeout */
+	SLC_TLS_REF_NOT_TLS,         /* the first bytes were not a TLS record (plaintext...) */
+	SLC_TLS_REF_NO_CLIENT_CERT,  /* mutual TLS: the client sent no certificate */
+	SLC_TLS_REF_BAD_CLIENT_CERT, /* mutual TLS: its certificate did not verify */
+	SLC_TLS_REF_HANDSHAKE,       /* any other handshake failure (version, cipher, alert) */
+	SLC_TLS_REF_ABORTED,         /* the peer closed during the handshake */
+	SLC_TLS_REF_RENEGOTIATION,   /* a TLS 1.2 renegotiation attempt */
+	SLC_TLS_REF_RECORD,          /* after the handshake: a bad record or a fatal alert */
+	SLC_TLS_REF__COUNT
+};
+
+/* "over_cap", "timeout", ...; "unknown" if out of range. */
+const char *slc_tls_refusal_str(enum slc_tls_refusal e);
 
 /* enum slc_ack_error (ack_errors below), slc_ack_error_str and the bounds of
  * slc_reactor_cfg.ack_window (SLC_ACK_WINDOW_DEFAULT, SLC_ACK_WINDOW_MAX) are in
@@ -146,6 +166,9 @@ struct slc_listener_stats {
 	_Atomic uint64_t acked;       /* frames they acknowledged */
 	_Atomic uint64_t not_durable; /* frames the sink could not make durable (not acked) */
 	_Atomic uint64_t ack_errors[SLC_ACK_ERR__COUNT];
+	/* tls:// listeners. */
+	_Atomic uint64_t tls_handshakes; /* handshakes completed */
+	_Atomic uint64_t tls_refused[SLC_TLS_REF__COUNT];
 };
 
 /* Counters of the reactor itself. */
@@ -162,9 +185,12 @@ struct slc_reactor_stats {
 	_Atomic uint64_t reasm_grown;      /* partial LF frames moved to a larger chunk */
 	_Atomic uint64_t reasm_grow_waits; /* ... that found no room and waited for it */
 	_Atomic uint64_t buffers_free;     /* TCP buffers the kernel can fill now */
-	_Atomic uint64_t heap_bytes;    /* reassembly and stash memory in use now (reasm_bytes) */
-	_Atomic uint64_t heap_waiting;  /* connections waiting for that memory now */
-	_Atomic uint64_t stashed_bytes; /* bytes of paused connections copied out of buffers */
+	_Atomic uint64_t heap_bytes;      /* reassembly and stash memory in use now (reasm_bytes) */
+	_Atomic uint64_t heap_waiting;    /* connections waiting for that memory now */
+	_Atomic uint64_t stashed_bytes;   /* bytes of paused connections copied out of buffers */
+	_Atomic uint64_t tls_handshaking; /* TLS handshakes under way now */
+	_Atomic uint64_t tls_bytes;       /* decrypted bytes held in heap chunks now */
+	_Atomic uint64_t tls_ctx_swaps;   /* server contexts taken after the first (reloads) */
 };
 
 struct slc_reactor_ops {
@@ -229,6 +255,13 @@ struct slc_reactor_cfg {
 	                             with SLC_SELFCHECK_FAULT_PLAIN); 0 in use */
 	const struct slc_listener_cfg *listeners;
 	uint32_t nlisteners;
+	/* tls:// listeners: the server context (uring/tls.h; the reactor takes its own
+	 * reference), the handshake's time limit (0: 10 s) and how many may be under way at
+	 * once (0: 256; beyond it a new TLS connection is closed, counted over_cap). */
+	struct ssl_ctx_st *tls_ctx;
+	uint32_t tls_handshake_timeout_ms;
+	uint32_t tls_max_handshakes;
+	uint64_t tls_bytes; /* decrypted bytes held at once; 0: buffers * buffer_size */
 	struct slc_reactor_ops ops;
 	slc_log_fn log; /* NULL: slc_log_stderr */
 	void *log_ctx;
@@ -261,6 +294,13 @@ uint32_t slc_reactor_features(const struct slc_reactor *r);
  * ack_window != 0 (a listener with acks) the ack state and window bits. Idle connections
  * cost nothing more of the process's memory (tests/daemon/test_conns.c measures it). */
 size_t slc_reactor_conn_bytes(uint32_t ack_window);
+
+/*
+ * Any thread: new TLS handshakes use ctx from the reactor's next loop on (established
+ * sessions keep theirs). The reactor takes its own reference; the caller keeps its own.
+ * A ctx set twice before the reactor took the first: the first is dropped unused.
+ */
+void slc_reactor_tls_ctx_set(struct slc_reactor *r, struct ssl_ctx_st *ctx);
 
 /* Starts the reactor's thread. Returns 0 or -errno from pthread_create. */
 int slc_reactor_start(struct slc_reactor *r);

@@ -74,6 +74,7 @@ enum {
 	UD_WAKE,
 	UD_IGNORE,
 	UD_ACK_SEND,
+	UD_TLS_SEND,
 };
 
 static inline uint64_t
@@ -90,6 +91,7 @@ enum {
 	LOGK_UDP,
 	LOGK_CLOSE,
 	LOGK_ACK,
+	LOGK_TLS,
 	LOGK_OTHER,
 	LOGK__COUNT
 };
@@ -124,6 +126,23 @@ struct ack_conn {
 	bool in_q;         /* in r->ack_queue */
 };
 
+struct ssl_st;
+struct bio_st;
+
+/* TLS state of one connection of a tls:// listener (tls.c); in r->tls_conns[slot]. */
+struct tls_conn {
+	struct ssl_st *ssl;   /* NULL: the slot has no TLS session */
+	struct bio_st *rbio;  /* ciphertext in: what the receive brought */
+	struct bio_st *wbio;  /* ciphertext out: what OpenSSL wrote, sent from out */
+	uint8_t *out;         /* the send in flight (TLS_OUT bytes, allocated per session) */
+	uint32_t out_off;     /* of out: sent so far */
+	uint32_t out_len;     /* of out: to send */
+	uint64_t hs_start_ns; /* accept: the handshake timeout's measure */
+	bool sending;         /* a send of out is in flight (at most one) */
+	bool hs_done;         /* the handshake completed */
+	bool reneg;           /* a renegotiation began (the info callback): close */
+};
+
 struct conn {
 	int fd;
 	uint32_t
@@ -151,6 +170,7 @@ struct conn {
 	                          measure of a frame kept open by dribbling */
 	struct slc_msg held;
 	struct ack_conn *ack;           /* NULL unless the listener has acks */
+	struct tls_conn *tls;           /* NULL unless the listener is tls:// */
 	char peer[SLC_ADDR_SA_STR_MAX]; /* "a.b.c.d:port" or "[v6]:port", for logs */
 };
 
@@ -175,7 +195,7 @@ struct listener {
  * frame at a time takes when the rest is spent, so that a frame that has begun and must
  * grow can always end (see slc_reasm_grow).
  */
-enum { HEAP_REASM, HEAP_STASH, HEAP_RESERVE, HEAP__KINDS };
+enum { HEAP_REASM, HEAP_STASH, HEAP_RESERVE, HEAP_TLS, HEAP__KINDS };
 
 struct heap_chunk {
 	uint8_t *mem;
@@ -329,6 +349,12 @@ struct slc_reactor {
 	size_t ack_ring_len;
 	uint32_t *ack_queue; /* connections whose ack state moved, to look at once per loop */
 	uint32_t ack_queue_len;
+
+	/* ---- tls:// listeners (tls.c); tls_conns allocated only when a listener is ---- */
+	struct tls_conn *tls_conns;            /* [nconns] */
+	struct ssl_ctx_st *tls_ctx;            /* new handshakes use it (our reference) */
+	struct ssl_ctx_st *_Atomic tls_ctx_in; /* slc_reactor_tls_ctx_set: taken each loop */
+	uint32_t tls_handshaking;              /* handshakes under way */
 
 	/* ---- the loop (loop.c) ---- */
 	uint64_t now_ns; /* read once or twice a loop: every timestamp of the loop */
@@ -517,6 +543,38 @@ void slc_conn_free_slot(struct slc_reactor *r, struct conn *c);
 void slc_conn_keep_failed(struct slc_reactor *r, struct conn *c);
 /* The peer is done (EOF or error): close now, or once what it sent is delivered. */
 void slc_conn_peer_done(struct slc_reactor *r, struct conn *c, enum slc_close_reason why);
+
+/* A send of c's is in flight (an ack's, or TLS output's): the socket stays open. */
+static inline bool
+conn_sending(const struct conn *c)
+{
+	return (c->ack != NULL && c->ack->sending) || (c->tls != NULL && c->tls->sending);
+}
+
+/* ---- tls:// connections (tls.c) ------------------------------------------------------ */
+
+/* A new connection of a tls:// listener: its session, or closed (over the handshake cap,
+ * no memory). False when it was closed. */
+bool slc_tls_conn_start(struct slc_reactor *r, struct conn *c);
+/* Ciphertext the receive brought: kept for slc_tls_pump. */
+void slc_tls_on_cipher(struct slc_reactor *r, struct conn *c, const uint8_t *p, uint32_t len);
+/* Drives the handshake, then decrypts into heap chunks and hands them to the framing
+ * path while c is receiving; queues what OpenSSL has to send. */
+void slc_tls_pump(struct slc_reactor *r, struct conn *c);
+/* Plaintext to send (acks): written through the session, queued as sends. */
+void slc_tls_write(struct slc_reactor *r, struct conn *c, const uint8_t *p, uint32_t len);
+/* c is closing (why): counted, the handshake slot given back. */
+void slc_tls_conn_closing(struct slc_reactor *r, struct conn *c, enum slc_close_reason why);
+/* c's socket is closed: the session freed. */
+void slc_tls_conn_end(struct slc_reactor *r, struct conn *c);
+void slc_tls_cancel_send(struct slc_reactor *r, struct conn *c);
+void slc_tls_on_send(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t idx);
+/* Once a loop: a context from slc_reactor_tls_ctx_set; once a tick: handshake timeouts. */
+void slc_tls_ctx_take(struct slc_reactor *r);
+void slc_tls_tick(struct slc_reactor *r);
+
+/* loop.c's entry for decrypted bytes: the same path as a receive buffer's. */
+void slc_conn_data(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uint32_t len);
 
 /* ---- acknowledged delivery on the wire (conn_ack.c) --------------------------------- */
 

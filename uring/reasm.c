@@ -19,6 +19,7 @@ heap_stat(struct slc_reactor *r)
 {
 	stat_set(&r->stats.heap_bytes,
 	         r->heap_used[HEAP_REASM] + r->heap_used[HEAP_STASH] + r->heap_used[HEAP_RESERVE]);
+	stat_set(&r->stats.tls_bytes, r->heap_used[HEAP_TLS]);
 }
 
 /* A heap chunk of cap bytes of the kind's budget, as a ref, or NONE when the budget or

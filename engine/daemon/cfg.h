@@ -35,16 +35,17 @@
  * one), so a framing on udp:// is refused rather than silently ignored.
  */
 
-#define SLC_CFG_LISTEN_MAX 16   /* --listen may be given this many times */
-#define SLC_CFG_KEY_LEN    256  /* --key text, NUL included */
-#define SLC_CFG_CPUS_LEN   1024 /* --cpus text, NUL included */
-#define SLC_CFG_PATH_LEN   4096 /* paths (--topology-xml, --sink's): Linux's PATH_MAX */
+#define SLC_CFG_LISTEN_MAX      16   /* --listen may be given this many times */
+#define SLC_CFG_KEY_LEN         256  /* --key text, NUL included */
+#define SLC_CFG_CPUS_LEN        1024 /* --cpus text, NUL included */
+#define SLC_CFG_PATH_LEN        4096 /* paths (--topology-xml, --sink's): Linux's PATH_MAX */
+#define SLC_CFG_TLS_CIPHERS_LEN 512  /* --tls-ciphers text, NUL included */
 /* Every sink's settings block (its flags), 8-aligned, one after the other */
 #define SLC_CFG_SINK_SETTINGS_LEN (36 * 1024)
 
 /* Room for slc_cfg_describe() with every listener and path at its longest. */
-#define SLC_CFG_DESCRIBE_LEN                                     \
-	(4 * SLC_CFG_PATH_LEN + SLC_CFG_LISTEN_MAX * 80 + 2048 + \
+#define SLC_CFG_DESCRIBE_LEN                                                               \
+	(7 * SLC_CFG_PATH_LEN + SLC_CFG_TLS_CIPHERS_LEN + SLC_CFG_LISTEN_MAX * 80 + 2048 + \
 	 SLC_CFG_PROPS_MAX * (SLC_CFG_PROP_LEN + 16))
 
 /* What slc_cfg_parse() returns: the daemon's exit status, or 0 to go on and run. */
@@ -101,6 +102,14 @@ struct slc_cfg {
 	uint32_t idle_timeout_ms; /* --idle-timeout; 0: none */
 	uint32_t ack_window;      /* --ack-window: len32+ack frames a client may have unacked */
 	char uring_features[96];  /* --uring-features (slc_cfg_uring_features reads it) */
+	/* tls:// listeners (uring/tls.h); "": not set */
+	char tls_cert[SLC_CFG_PATH_LEN];           /* --tls-cert */
+	char tls_key[SLC_CFG_PATH_LEN];            /* --tls-key */
+	char tls_client_ca[SLC_CFG_PATH_LEN];      /* --tls-client-ca; "": no mutual TLS */
+	char tls_ciphers[SLC_CFG_TLS_CIPHERS_LEN]; /* --tls-ciphers; "": OpenSSL's default */
+	int tls_min_version;                       /* --tls-min-version: 0 TLS 1.2, 1 TLS 1.3 */
+	uint32_t tls_handshake_timeout_ms;         /* --tls-handshake-timeout */
+	uint32_t tls_max_handshakes;               /* --tls-max-handshakes, per reactor */
 	/* routing */
 	enum slc_route_strategy strategy; /* --strategy */
 	char key[SLC_CFG_KEY_LEN];        /* --key; "none": no key */

@@ -275,8 +275,8 @@ slc_daemon_listen_url(const struct slc_daemon *d, uint32_t i, char *buf, size_t 
 	if (l->proto == SLC_LISTENER_UDP)
 		snprintf(buf, len, "udp://%s", addr);
 	else
-		snprintf(buf, len, "tcp://%s?framing=%s%s", addr, framing[l->framing],
-		         l->acks ? "+ack" : "");
+		snprintf(buf, len, "%s://%s?framing=%s%s", l->tls ? "tls" : "tcp", addr,
+		         framing[l->framing], l->acks ? "+ack" : "");
 }
 
 /*
@@ -343,6 +343,9 @@ reactors_create(struct slc_daemon *d)
 	err = listeners_probe(d);
 	if (err != 0)
 		return err;
+	err = slc_daemon_tls_create(d);
+	if (err != 0)
+		return err;
 	memcpy(lst, c->listen, sizeof(lst));
 	for (uint32_t i = 0; i < c->nlisten; i++)
 		udp |= lst[i].proto == SLC_LISTENER_UDP;
@@ -365,6 +368,9 @@ reactors_create(struct slc_daemon *d)
 		        .features_off = features_off,
 		        .idle_timeout_ms = c->idle_timeout_ms,
 		        .ack_window = c->ack_window,
+		        .tls_ctx = d->tls.ctx,
+		        .tls_handshake_timeout_ms = c->tls_handshake_timeout_ms,
+		        .tls_max_handshakes = c->tls_max_handshakes,
 		        .listeners = lst,
 		        .nlisteners = c->nlisten,
 		        .ops = {.deliver = slc_daemon_deliver, .ctx = d},
@@ -622,6 +628,7 @@ slc_daemon_destroy(struct slc_daemon *d)
 		slc_router_destroy(d->rc[k].rt);
 		slc_hotkeys_destroy(d->rc[k].hot);
 	}
+	slc_daemon_tls_destroy(d);
 	slc_pool_set_destroy(d->pools);
 	if (d->sink_ops != NULL)
 		d->sink_ops->destroy(d->sink);

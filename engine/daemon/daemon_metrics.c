@@ -149,7 +149,8 @@ listener_labels(const struct render *r, uint32_t j, char *buf, size_t len)
 	uint32_t k = j / r->d->cfg.nlisten, i = j % r->d->cfg.nlisten;
 
 	snprintf(buf, len, "reactor=\"%u\",listener=\"%u\",proto=\"%s\",port=\"%u\"", k, i,
-	         proto_name[r->d->cfg.listen[i].proto], r->d->port[i]);
+	         r->d->cfg.listen[i].tls ? "tls" : proto_name[r->d->cfg.listen[i].proto],
+	         r->d->port[i]);
 }
 
 static const void *
@@ -164,7 +165,16 @@ listener_not_acked(const struct render *r, uint32_t j)
 	return !r->d->cfg.listen[j % r->d->cfg.nlisten].acks;
 }
 
+static bool
+listener_not_tls(const struct render *r, uint32_t j)
+{
+	return !r->d->cfg.listen[j % r->d->cfg.nlisten].tls;
+}
+
 static const struct fam_set listeners = {listeners_count, NULL, listener_labels, listener_stats};
+/* tls:// listeners only. */
+static const struct fam_set tls_listeners = {listeners_count, listener_not_tls, listener_labels,
+                                             listener_stats};
 /* Acknowledged delivery: the len32+ack listeners only. */
 static const struct fam_set ack_listeners = {listeners_count, listener_not_acked, listener_labels,
                                              listener_stats};
@@ -325,8 +335,6 @@ static const struct reason_fam ack_reason_fams[] = {
          LS(ack_errors), 0, SLC_ACK_ERR__COUNT, ack_err_str},
 };
 
-#undef LS
-
 #define DW(f) offsetof(struct slc_daemon_worker, f)
 
 static const struct fam ack_worker_fams[] = {
@@ -377,8 +385,6 @@ static const struct fam reactor_fams[] = {
         FAM("sluice_reactor_cpu_seconds_total", "counter", "CPU time of the reactor's thread",
             .scale = 1e-9, .get_u64 = reactor_cpu_ns),
 };
-
-#undef RS
 
 #define DR(f) offsetof(struct slc_daemon_reactor, f)
 
@@ -493,6 +499,52 @@ render_listeners(const struct render *r)
 {
 	render_table(r, &listeners, TABLE(listener_fams));
 	render_reasons(r, &listeners, TABLE(listener_reason_fams));
+}
+
+static const char *
+tls_ref_str(uint32_t e)
+{
+	return slc_tls_refusal_str((enum slc_tls_refusal)e);
+}
+
+static const struct fam tls_listener_fams[] = {
+        FAM("sluice_tls_handshakes_total", "counter", "TLS handshakes completed",
+            .off = LS(tls_handshakes)),
+};
+
+static const struct reason_fam tls_reason_fams[] = {
+        {"sluice_tls_refused_total",
+         "TLS connections refused or closed by TLS, by reason: over_cap (--tls-max-handshakes), "
+         "timeout (--tls-handshake-timeout), not_tls, no_client_cert, bad_client_cert, "
+         "handshake, aborted (the peer closed during the handshake), renegotiation, record "
+         "(after the handshake)",
+         LS(tls_refused), 0, SLC_TLS_REF__COUNT, tls_ref_str},
+};
+
+static const struct fam tls_reactor_fams[] = {
+        FAM("sluice_reactor_tls_handshakes_active", "gauge", "TLS handshakes under way now",
+            .off = RS(tls_handshaking)),
+        FAM("sluice_reactor_tls_decrypted_bytes", "gauge",
+            "decrypted TLS bytes held in the reactor's heap now (bounded: the TCP receive "
+            "memory)",
+            .off = RS(tls_bytes)),
+        FAM("sluice_reactor_tls_context_swaps_total", "counter",
+            "server contexts (certificate and key) the reactor took after its first: reloads",
+            .off = RS(tls_ctx_swaps)),
+};
+
+#undef LS
+#undef RS
+
+/* tls:// listeners (docs/operations.md, "TLS"). */
+static void
+render_tls(const struct render *r)
+{
+	if (!r->d->tls.on)
+		return;
+	render_table(r, &tls_listeners, TABLE(tls_listener_fams));
+	render_reasons(r, &tls_listeners, TABLE(tls_reason_fams));
+	render_table(r, &reactors, TABLE(tls_reactor_fams));
 }
 
 /* Acknowledged delivery (len32+ack listeners; docs/protocol.md). */
@@ -639,12 +691,14 @@ slc_daemon_metrics_render(void *ctx, struct slc_metrics_buf *b)
 
 	render_listeners(&r);
 	render_acks(&r);
+	render_tls(&r);
 	render_reactors(&r);
 	render_hot_keys(&r);
 	render_pools(&r);
 	render_sink(b, r.d);
 	slc_daemon_lat_render(b, r.d);
 	slc_daemon_reload_render(r.d, b);
+	slc_daemon_tls_render(r.d, b);
 	slc_metrics_jemalloc(b);
 	return 0;
 }

@@ -75,6 +75,17 @@ struct slc_daemon_worker {
 	uint64_t ack_fail_lo, ack_fail_hi;
 } __attribute__((aligned(128)));
 
+/* tls:// listeners (daemon_tls.c); ctx NULL: none. */
+struct slc_daemon_tls {
+	struct ssl_ctx_st *ctx; /* the context the reactors were given last (under mu) */
+	bool on;                /* a tls:// listener: set at create, read-only after */
+	bool kernel;            /* the kernel offers the tls ULP (probed at create) */
+	bool mu_init;
+	pthread_mutex_t mu;          /* reloads: SIGHUP, POST /-/reload, the file watch */
+	int64_t stamp[4];            /* the cert's and key's mtime (ns) and size, last read */
+	_Atomic uint64_t reloads[2]; /* ok, failed */
+};
+
 struct slc_daemon {
 	struct slc_cfg cfg;
 	struct slc_numa_topo *topo;
@@ -111,12 +122,25 @@ struct slc_daemon {
 	struct slc_metrics_server *metrics;
 	struct slc_daemon_status *status; /* the status page's state (status.c) */
 	struct slc_daemon_reload rl;
+	struct slc_daemon_tls tls;
 	uint64_t start_ns;
 	bool started;
 	bool stopped;
 	/* What /readyz answers: the main thread writes it, the metrics thread reads it. */
 	_Atomic int phase; /* enum slc_daemon_phase */
 };
+
+/* daemon_tls.c. create: the context from the flags (0, or what slc_tls_ctx_create
+ * returns, logged), before the reactors; destroy after them. log: one line per tls://
+ * listener, at start. reload: read the files again (reason: for the log line); a failure
+ * is logged and counted, the running context stays. poll: reload when the cert or key file
+ * changed (the main thread, once a second). render: sluice_tls_* families. */
+int slc_daemon_tls_create(struct slc_daemon *d);
+void slc_daemon_tls_destroy(struct slc_daemon *d);
+void slc_daemon_tls_log(const struct slc_daemon *d);
+void slc_daemon_tls_reload(struct slc_daemon *d, const char *reason);
+void slc_daemon_tls_poll(struct slc_daemon *d);
+void slc_daemon_tls_render(const struct slc_daemon *d, struct slc_metrics_buf *b);
 
 enum slc_daemon_phase {
 	SLC_DAEMON_STARTING, /* created, not yet started (or a start that failed) */

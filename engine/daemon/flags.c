@@ -271,6 +271,14 @@ cfg_check(const struct slc_cfg *c, const struct slc_cfg_parse_state *st, char *m
 			return -EINVAL;
 		}
 	}
+	for (uint32_t i = 0; i < c->nlisten; i++) {
+		if (c->listen[i].tls && (c->tls_cert[0] == '\0' || c->tls_key[0] == '\0')) {
+			slc_cfg_sb_printf(&b, "--listen ");
+			slc_cfg_fmt_listen(&b, &c->listen[i]);
+			slc_cfg_sb_printf(&b, " needs --tls-cert FILE and --tls-key FILE");
+			return -EINVAL;
+		}
+	}
 	if (slc_retry_cfg_check(&c->retry, &why) != 0) {
 		slc_cfg_sb_printf(&b,
 		                  "%s; allowed: --retry-initial <= --retry-max <= "

@@ -162,7 +162,7 @@ duration_parse(const char *s, uint32_t unit_ms, uint64_t *v)
 	return 0;
 }
 
-/* "tcp://ADDR:PORT[?framing=F]" or "udp://ADDR:PORT". */
+/* "tcp://ADDR:PORT[?framing=F]", "tls://ADDR:PORT[?framing=F]" or "udp://ADDR:PORT". */
 static int
 listen_parse(const char *s, struct slc_listener_cfg *l, const char **why)
 {
@@ -172,10 +172,13 @@ listen_parse(const char *s, struct slc_listener_cfg *l, const char **why)
 	memset(l, 0, sizeof(*l));
 	if (strncmp(s, "tcp://", 6) == 0) {
 		l->proto = SLC_LISTENER_TCP;
+	} else if (strncmp(s, "tls://", 6) == 0) {
+		l->proto = SLC_LISTENER_TCP;
+		l->tls = true;
 	} else if (strncmp(s, "udp://", 6) == 0) {
 		l->proto = SLC_LISTENER_UDP;
 	} else {
-		*why = "the scheme is not tcp:// or udp://";
+		*why = "the scheme is not tcp://, tls:// or udp://";
 		return -EINVAL;
 	}
 	rest = s + 6;

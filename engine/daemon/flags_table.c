@@ -47,6 +47,7 @@ static const char *const controller_names[] = {"adaptive", "pairwise", NULL};
 static const char *const log_level_names[] = {"error", "warn", "info", "debug", NULL};
 static const char *const stamps_names[] = {"off", "start", "find", NULL};
 static const char *const oversize_names[] = {"close", "skip", NULL};
+static const char *const tls_version_names[] = {"1.2", "1.3", NULL};
 
 const char *const slc_cfg_group_names[SLC_CFG_G__COUNT] = {
         [SLC_CFG_G_INPUT] = "Input",
@@ -70,7 +71,8 @@ const struct slc_cfg_opt slc_cfg_core[] = {
          .group = SLC_CFG_G_INPUT,
          .metavar = "URL",
          .def = "tcp://127.0.0.1:5140?framing=lines",
-         .allowed = "tcp://ADDR:PORT[?framing=lines, len32, len32+ack or syslog] or "
+         .allowed = "tcp://ADDR:PORT[?framing=lines, len32, len32+ack or syslog], "
+                    "tls://ADDR:PORT[?framing=...] (the same framings over TLS) or "
                     "udp://ADDR:PORT; ADDR a numeric IPv4 address or [IPv6]; PORT 0..65535 (0: "
                     "any free port); at most 16",
          .help = "Where to receive messages. Repeatable; the first --listen replaces the "
@@ -211,6 +213,74 @@ const struct slc_cfg_opt slc_cfg_core[] = {
                  "credit, told in the greeting). Each reactor keeps --max-conns times N bits "
                  "for it.",
          FIELD(ack_window)},
+        {.name = "--tls-cert",
+         .type = SLC_CFG_STRING,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "FILE",
+         .unset = "none",
+         .allowed = "a PEM file: the server's certificate, then its chain",
+         .help = "tls:// listeners: the certificate they present. Read at start (a missing, "
+                 "unreadable or mismatched file fails the start), again on SIGHUP and when "
+                 "the file changes: new handshakes get the new one, established sessions "
+                 "go on.",
+         FIELD(tls_cert)},
+        {.name = "--tls-key",
+         .type = SLC_CFG_STRING,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "FILE",
+         .unset = "none",
+         .allowed = "a PEM file: the private key of --tls-cert",
+         .help = "tls:// listeners: the private key of --tls-cert; re-read with it.",
+         FIELD(tls_key)},
+        {.name = "--tls-client-ca",
+         .type = SLC_CFG_STRING,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "FILE",
+         .unset = "none",
+         .allowed = "a PEM file of CA certificates",
+         .help = "tls:// listeners: mutual TLS. A client must present a certificate this CA "
+                 "bundle verifies; one without, or with another, is refused (counted, "
+                 "logged). none: no client certificate is asked for.",
+         FIELD(tls_client_ca)},
+        {.name = "--tls-min-version",
+         .type = SLC_CFG_ENUM,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "VERSION",
+         .def = "1.2",
+         .choices = tls_version_names,
+         .help = "tls:// listeners: the oldest TLS version a client may use.",
+         FIELD(tls_min_version)},
+        {.name = "--tls-ciphers",
+         .type = SLC_CFG_STRING,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "LIST",
+         .unset = "OpenSSL's default",
+         .allowed = "an OpenSSL cipher list (TLS 1.2; TLS 1.3 suites keep OpenSSL's default)",
+         .help = "tls:// listeners: the TLS 1.2 cipher suites allowed, in order of "
+                 "preference.",
+         FIELD(tls_ciphers)},
+        {.name = "--tls-handshake-timeout",
+         .type = SLC_CFG_DURATION,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "DURATION",
+         .def = "10s",
+         .min = 10,
+         .max = HOUR,
+         .unit_ms = 1000,
+         .help = "tls:// listeners: a handshake not done after this long is closed and "
+                 "counted (timeout). A bare number is seconds.",
+         FIELD(tls_handshake_timeout_ms)},
+        {.name = "--tls-max-handshakes",
+         .type = SLC_CFG_COUNT,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "N",
+         .def = "256",
+         .min = 1,
+         .max = 1048576,
+         .help = "tls:// listeners: handshakes each reactor runs at once. A new TLS "
+                 "connection beyond them is closed at once and counted (over_cap), so idle "
+                 "half-open handshakes cannot take every slot.",
+         FIELD(tls_max_handshakes)},
 
         /* ---- routing ---- */
         {.name = "--strategy",

@@ -257,6 +257,7 @@ slc_daemon_reload(struct slc_daemon *d, char *msg, size_t cap)
 		               "reload: the command line read: %u flags applied, %u need a restart",
 		               nlive, nrestart);
 	say(&a, "ok: %u applied, %u need a restart\n", nlive, nrestart);
+	slc_daemon_tls_reload(d, "reload");
 	rc = finish(d, RELOAD_OK, 0);
 out_next:
 	free(next);

@@ -222,6 +222,7 @@ slc_daemon_start(struct slc_daemon *d)
 	d->start_ns = slc_mono_ns();
 	slc_daemon_phase_set(d, SLC_DAEMON_READY);
 	slc_daemon_log(SLC_CFG_LOG_INFO, "%s", slc_reactor_features_str(d->rc[0].r));
+	slc_daemon_tls_log(d);
 	if (d->sizing_why[0] != '\0')
 		slc_daemon_log(SLC_CFG_LOG_INFO, "sizing: %s", d->sizing_why);
 	for (uint32_t i = 0; i < d->cfg.nlisten && n < sizeof(line) - 128; i++) {
@@ -419,7 +420,14 @@ slc_daemon_run_argv(const struct slc_cfg *c, int argc, char **argv)
 	}
 	sd_notify_send("READY=1");
 	for (;;) {
-		sig = sigwaitinfo(&set, NULL);
+		/* With tls:// listeners, once a second: did the certificate or key change? */
+		struct timespec tick = {.tv_sec = 1};
+
+		sig = d->tls.on ? sigtimedwait(&set, NULL, &tick) : sigwaitinfo(&set, NULL);
+		if (sig < 0) {
+			slc_daemon_tls_poll(d);
+			continue;
+		}
 		if (sig == SIGHUP) {
 			/* Without a command line kept (an embedding's run), SIGHUP only reopens. */
 			if (argv != NULL) {

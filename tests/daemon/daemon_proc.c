@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -311,6 +312,23 @@ dproc_metric_wait(struct dproc *d, const char *name, const char *const *filters,
 		dproc_log_pump(d);
 		usleep(50000);
 	}
+}
+
+uint32_t
+dproc_fd_count(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	uint32_t n = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	dir = opendir(path);
+	cr_assert_not_null(dir, "%s: %s", path, strerror(errno));
+	while ((e = readdir(dir)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n;
 }
 
 int

@@ -95,6 +95,9 @@ uint64_t dproc_metric_now(struct dproc *d, const char *name, const char *const *
 uint64_t dproc_metric_wait(struct dproc *d, const char *name, const char *const *filters,
                            uint64_t want, uint32_t timeout_ms);
 
+/* The descriptors process pid has open now (/proc/PID/fd); stops the test if unreadable. */
+uint32_t dproc_fd_count(pid_t pid);
+
 /* A TCP connection to 127.0.0.1:port (blocking), or -1. */
 int dproc_connect(uint16_t port);
 

@@ -10,7 +10,6 @@
  * connection or reassembly byte is left.
  */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,23 +29,6 @@
 #endif
 #define CONN_BYTES_MAX 2048 /* the bound on resident memory per idle connection */
 
-static uint32_t
-fd_count(pid_t pid)
-{
-	char path[64];
-	struct dirent *e;
-	uint32_t n = 0;
-	DIR *dir;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	dir = opendir(path);
-	cr_assert_not_null(dir, "%s: %s", path, strerror(errno));
-	while ((e = readdir(dir)) != NULL)
-		n += e->d_name[0] != '.';
-	closedir(dir);
-	return n;
-}
-
 /* The daemon's descriptor count once it is in [want - 1, want + 1], or after 10 s of
  * waiting for it: sockets close once their receives' last completions are in. One either
  * way is the metrics endpoint's own connection, which the scrapes that read the counters
@@ -56,11 +38,11 @@ static uint32_t
 fds_wait(struct dproc *d, uint32_t want)
 {
 	const char *const none[] = {NULL};
-	uint32_t n = fd_count(d->pid);
+	uint32_t n = dproc_fd_count(d->pid);
 
 	for (uint32_t tries = 0; tries < 200 && (n + 1 < want || n > want + 1); tries++) {
 		dproc_metric_wait(d, "sluice_connections_open", none, UINT64_MAX, 50);
-		n = fd_count(d->pid);
+		n = dproc_fd_count(d->pid);
 	}
 	return n;
 }
@@ -72,13 +54,13 @@ static uint32_t
 fds_settled(struct dproc *d)
 {
 	const char *const none[] = {NULL};
-	uint32_t n = fd_count(d->pid), same = 0;
+	uint32_t n = dproc_fd_count(d->pid), same = 0;
 
 	for (uint32_t tries = 0; tries < 200 && same < 5; tries++) {
 		uint32_t m;
 
 		dproc_metric_wait(d, "sluice_connections_open", none, UINT64_MAX, 50);
-		m = fd_count(d->pid);
+		m = dproc_fd_count(d->pid);
 		same = m == n ? same + 1 : 0;
 		n = m;
 	}

@@ -7,10 +7,11 @@
 #include <unistd.h>
 
 #include "daemon_proc.h"
+#include "tls_client.h"
 
 /*
- * sluiced is scraped with each sink and the flags that add families (a len32+ack and a UDP
- * listener, --key, --latency-stamps, --config, --dead-letter); the union of the families
+ * sluiced is scraped with each sink and the flags that add families (a len32+ack, a UDP and
+ * a tls:// listener, --key, --latency-stamps, --config, --dead-letter); the union of the families
  * is compared with the tables of docs/metrics.md: each family there with its type, and
  * every label its samples carry named in its row (histograms' le aside).
  */
@@ -145,7 +146,8 @@ read_doc(struct fams *s)
 Test(metrics_doc, every_family_is_documented_and_every_documented_one_exists, .timeout = 120)
 {
 	static struct fams seen, doc;
-	char dir[64], conf[96], file[128], fwd_dl[128], kafka_dl[128], plugin_dl[128], plugin[512];
+	char dir[64], conf[96], tls_cert[96], tls_key[96], file[128], fwd_dl[128], kafka_dl[128],
+	        plugin_dl[128], plugin[512];
 	const char *file_args[] = {"--listen",
 	                           "tcp://127.0.0.1:0?framing=len32+ack",
 	                           "--listen",
@@ -186,6 +188,10 @@ Test(metrics_doc, every_family_is_documented_and_every_documented_one_exists, .t
 	                            "--drain-timeout",
 	                            "1s",
 	                            NULL};
+	const char *tls_args[] = {
+	        "--listen", "tls://127.0.0.1:0", "--metrics", "127.0.0.1:0", "--sink",
+	        "null",     "--tls-cert",        tls_cert,    "--tls-key",   tls_key,
+	        NULL};
 	const char *plugin_args[] = {
 	        "--listen", "tcp://127.0.0.1:0", "--metrics", "127.0.0.1:0", "--sink",
 	        plugin,     "--dead-letter",     plugin_dl,   NULL};
@@ -216,6 +222,10 @@ Test(metrics_doc, every_family_is_documented_and_every_documented_one_exists, .t
 	(void)kafka_args;
 #endif
 	scrape(&seen, plugin_args);
+	tlsc_make_certs(dir);
+	snprintf(tls_cert, sizeof(tls_cert), "%s/srv.pem", dir);
+	snprintf(tls_key, sizeof(tls_key), "%s/srv.key", dir);
+	scrape(&seen, tls_args);
 	read_doc(&doc);
 
 	for (unsigned i = 0; i < seen.n; i++) {

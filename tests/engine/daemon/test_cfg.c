@@ -215,7 +215,9 @@ Test(cfg, no_flags_is_the_defaults)
 	        line, "listen=tcp://127.0.0.1:5140?framing=lines buffers=256 "
 	              "buffer-size=64k udp-buffers=256 max-frame=64k oversize=close reasm-memory=0 "
 	              "evict-idle=1s uring-features=all max-conns=10000 "
-	              "idle-timeout=off ack-window=1024 strategy=pure key=none pools=auto "
+	              "idle-timeout=off ack-window=1024 tls-min-version=1.2 "
+	              "tls-handshake-timeout=10s tls-max-handshakes=256 strategy=pure key=none "
+	              "pools=auto "
 	              "workers=auto "
 	              "reactors-per-node=auto ring-size=4096 cpus=all "
 	              "sink=null fsync=interval "
@@ -311,6 +313,13 @@ static const struct good goods[] = {
         {"--listen", "tcp://127.0.0.1:0?framing=len32+ack",
          "listen=tcp://127.0.0.1:0?framing=len32+ack", NULL},
         {"--ack-window", "64", "ack-window=64", NULL},
+        {"--tls-cert", "/etc/sluice/cert.pem", "tls-cert=/etc/sluice/cert.pem", NULL},
+        {"--tls-key", "/etc/sluice/key.pem", "tls-key=/etc/sluice/key.pem", NULL},
+        {"--tls-client-ca", "/etc/sluice/ca.pem", "tls-client-ca=/etc/sluice/ca.pem", NULL},
+        {"--tls-min-version", "1.3", "tls-min-version=1.3", NULL},
+        {"--tls-ciphers", "ECDHE+AESGCM", "tls-ciphers=ECDHE+AESGCM", NULL},
+        {"--tls-handshake-timeout", "2", "tls-handshake-timeout=2s", NULL},
+        {"--tls-max-handshakes", "1000", "tls-max-handshakes=1000", NULL},
         {"--strategy", "ordered", "strategy=ordered", "--key=field:1"},
         {"--key", "json:user", "key=json:user", NULL},
         {"--pools", "4", "pools=4", NULL},
@@ -400,6 +409,19 @@ Test(cfg, every_flag_takes_a_good_value_both_ways)
 	}
 }
 
+Test(cfg, tls_listener_needs_cert_and_key)
+{
+	cr_assert_eq(parse("--listen", "tls://127.0.0.1:6514", "--tls-cert", "c.pem", NULL),
+	             SLC_CFG_USAGE);
+	cr_expect(strstr(err_text, "needs --tls-cert FILE and --tls-key FILE") != NULL, "%s",
+	          err_text);
+	cr_assert_eq(parse("--listen", "tls://127.0.0.1:6514?framing=syslog", "--tls-cert", "c.pem",
+	                   "--tls-key", "k.pem", NULL),
+	             SLC_CFG_RUN, "%s", err_text);
+	cr_expect(cfg.listen[0].tls && cfg.listen[0].framing == SLC_FRAME_SYSLOG);
+	cr_expect(line_has("listen=tls://127.0.0.1:6514?framing=syslog"), "%s", line);
+}
+
 Test(cfg, bool_flag)
 {
 	cr_assert_eq(parse("--print-topology", NULL), SLC_CFG_RUN);
@@ -428,6 +450,14 @@ static const struct bad bads[] = {
         {"--idle-timeout", "soon", "off, or 0..24h"},
         {"--uring-features", "-bundles", "NAME bundle, incremental"},
         {"--ack-window", "1000", "a power of two in 1..65536"},
+        {"--tls-cert", "", "a PEM file"},
+        {"--tls-key", "", "a PEM file"},
+        {"--tls-client-ca", "", "a PEM file of CA certificates"},
+        {"--tls-min-version", "1.1", "1.2, 1.3"},
+        {"--tls-ciphers", "", "an OpenSSL cipher list"},
+        {"--tls-handshake-timeout", "5ms", "10ms..1h"},
+        {"--tls-max-handshakes", "0", "1..1048576"},
+        {"--listen", "tls://127.0.0.1:6514?framing=json", "tls://ADDR:PORT"},
         {"--listen", "udp://1.2.3.4:514?framing=len32+ack", "tcp://ADDR:PORT"},
         {"--strategy", "fast", "pure, sticky, ordered"},
         {"--key", "", "none, len32, field:N"},

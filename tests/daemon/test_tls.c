@@ -1,0 +1,582 @@
+/* SPDX-License-Identifier: MIT */
+/* test_tls.c: tls:// listeners: real clients, acks, mutual TLS, start-up errors, reload. */
+/*
+ * Each test makes a CA and certificates with the openssl tool in its own folder
+ * (tls_client.c), runs sluiced with a tls:// listener and a file sink, and reads back what
+ * the sink wrote. Under ASan the daemon runs with LeakSanitizer: a leak makes its exit
+ * status non-zero, which every test checks after SIGTERM.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "daemon_proc.h"
+#include "tls_client.h"
+
+#define LINES 200u
+
+struct tls_scene {
+	struct dproc d;
+	char sink[96];
+	char cert[128], key[128], ca[128];
+};
+
+/* Starts sluiced with listen (a tls:// URL) and the extra flags, the certificates in the
+ * test's folder (srv), a file sink and metrics. */
+static void
+scene_start(struct tls_scene *s, const char *listen, const char *const *extra)
+{
+	const char *args[48] = {"--listen",  listen,        "--sink",     s->sink,
+	                        "--metrics", "127.0.0.1:0", "--tls-cert", s->cert,
+	                        "--tls-key", s->key,        "--fsync",    "never"};
+	size_t n = 12;
+
+	for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 47; i++)
+		args[n++] = extra[i];
+	args[n] = NULL;
+	dproc_start(&s->d, args);
+	cr_assert_neq(s->d.metrics_port, 0, "%s", s->d.log);
+}
+
+/* Copies dir/from.{pem,key} over the served files (rename: a reader never sees half). */
+static void
+swap_cert(struct tls_scene *s, const char *from)
+{
+	char src[160], tmp[160];
+
+	for (int k = 0; k < 2; k++) {
+		const char *ext = k == 0 ? "pem" : "key";
+		FILE *in, *out;
+		char buf[4096];
+		size_t n;
+
+		snprintf(src, sizeof(src), "%s/%s.%s", s->d.dir, from, ext);
+		snprintf(tmp, sizeof(tmp), "%s/tmp.%s", s->d.dir, ext);
+		in = fopen(src, "r");
+		out = fopen(tmp, "w");
+		cr_assert(in != NULL && out != NULL);
+		while ((n = fread(buf, 1, sizeof(buf), in)) != 0)
+			cr_assert_eq(fwrite(buf, 1, n, out), n);
+		fclose(in);
+		cr_assert_eq(fclose(out), 0);
+	}
+	snprintf(tmp, sizeof(tmp), "%s/tmp.key", s->d.dir);
+	cr_assert_eq(rename(tmp, s->key), 0);
+	snprintf(tmp, sizeof(tmp), "%s/tmp.pem", s->d.dir);
+	cr_assert_eq(rename(tmp, s->cert), 0);
+}
+
+static struct tls_scene *
+scene_new(void)
+{
+	struct tls_scene *s = calloc(1, sizeof(*s));
+
+	cr_assert_not_null(s);
+	/* A write to a connection the server refused must fail, not kill the test. */
+	signal(SIGPIPE, SIG_IGN);
+	dproc_make_dir(&s->d);
+	tlsc_make_certs(s->d.dir);
+	snprintf(s->sink, sizeof(s->sink), "file:%s/sink", s->d.dir);
+	/* The files served: copies of srv's, which the reload test replaces. */
+	snprintf(s->cert, sizeof(s->cert), "%s/live.pem", s->d.dir);
+	snprintf(s->key, sizeof(s->key), "%s/live.key", s->d.dir);
+	snprintf(s->ca, sizeof(s->ca), "%s/ca.pem", s->d.dir);
+	swap_cert(s, "srv");
+	return s;
+}
+
+/* SIGTERM: exit 0 (no leak under ASan). */
+static void
+scene_stop(struct tls_scene *s)
+{
+	int st = dproc_stop(&s->d);
+
+	cr_expect_eq(st, 0, "sluiced exited %d:\n%s", st, s->d.log);
+}
+
+static void
+scene_free(struct tls_scene *s)
+{
+	dproc_remove_dir(s->d.dir);
+	free(s);
+}
+
+static uint64_t
+tls_refused(struct tls_scene *s, const char *reason)
+{
+	char f[48];
+	const char *filters[] = {f, NULL};
+
+	snprintf(f, sizeof(f), "reason=\"%s\"", reason);
+	return dproc_metric_now(&s->d, "sluice_tls_refused_total", filters);
+}
+
+/* What the sink got: each "<tag> <n>" line's count, n < LINES, by tag index. */
+struct tally {
+	const char *tags[4];
+	uint32_t count[4][LINES];
+	uint32_t other;
+};
+
+static void
+tally_fn(void *ctx, uint32_t worker, const uint8_t *p, uint32_t len)
+{
+	struct tally *t = ctx;
+	char line[128];
+	unsigned n;
+
+	(void)worker;
+	snprintf(line, sizeof(line), "%.*s", (int)(len < 127 ? len : 127), (const char *)p);
+	for (int k = 0; k < 4 && t->tags[k] != NULL; k++) {
+		size_t tl = strlen(t->tags[k]);
+
+		if (strncmp(line, t->tags[k], tl) == 0 && line[tl] == ' ' &&
+		    sscanf(line + tl + 1, "%u", &n) == 1 && n < LINES) {
+			t->count[k][n]++;
+			return;
+		}
+	}
+	t->other++;
+}
+
+static void
+tally_check(struct tls_scene *s, struct tally *t)
+{
+	char dir[160];
+
+	snprintf(dir, sizeof(dir), "%s/sink", s->d.dir);
+	dproc_for_each_record(dir, tally_fn, t);
+	cr_expect_eq(t->other, 0, "%u records that no client sent", t->other);
+	for (int k = 0; k < 4 && t->tags[k] != NULL; k++)
+		for (uint32_t i = 0; i < LINES; i++)
+			cr_expect_eq(t->count[k][i], 1, "%s %u arrived %u times", t->tags[k], i,
+			             t->count[k][i]);
+}
+
+static char *
+lines(const char *tag, size_t *len)
+{
+	char *buf = malloc(LINES * 32);
+	size_t n = 0;
+
+	cr_assert_not_null(buf);
+	for (uint32_t i = 0; i < LINES; i++)
+		n += (size_t)sprintf(buf + n, "%s %u\n", tag, i);
+	*len = n;
+	return buf;
+}
+
+Test(tls, s_client_socat_and_a_library_client_deliver_lines_intact, .timeout = 120)
+{
+	struct tls_scene *s = scene_new();
+	struct tally *t = calloc(1, sizeof(*t));
+	char port[16], conn[256];
+	size_t len;
+	char *in;
+	struct tlsc c;
+	SSL_CTX *ctx;
+
+	scene_start(s, "tls://127.0.0.1:0?framing=lines", NULL);
+	snprintf(port, sizeof(port), "127.0.0.1:%u", s->d.port[0]);
+	in = lines("s_client", &len);
+	{
+		const char *argv[] = {"openssl",
+		                      "s_client",
+		                      "-connect",
+		                      port,
+		                      "-CAfile",
+		                      s->ca,
+		                      "-verify_return_error",
+		                      "-quiet",
+		                      "-no_ign_eof",
+		                      NULL};
+
+		cr_assert_eq(tlsc_run(argv, in, len, 30000), 0, "openssl s_client failed");
+	}
+	free(in);
+	in = lines("socat", &len);
+	snprintf(conn, sizeof(conn), "OPENSSL:%s,cafile=%s,verify=1,commonname=localhost", port,
+	         s->ca);
+	{
+		const char *argv[] = {"socat", "-u", "STDIN", conn, NULL};
+
+		cr_assert_eq(tlsc_run(argv, in, len, 30000), 0, "socat failed");
+	}
+	/* A library client, whose bytes come in many small records. */
+	ctx = tlsc_ctx(s->d.dir, NULL, 0);
+	cr_assert(tlsc_connect(&c, ctx, s->d.port[0]));
+	for (uint32_t i = 0; i < LINES; i++) {
+		char b[32];
+		int n = snprintf(b, sizeof(b), "lib %u\n", i);
+
+		cr_assert(tlsc_write(&c, b, (size_t)n));
+	}
+	tlsc_close(&c);
+	SSL_CTX_free(ctx);
+	free(in);
+	cr_assert_eq(
+	        dproc_metric_wait(&s->d, "sluice_received_messages_total", NULL, 3 * LINES, 30000),
+	        3 * LINES, "%s", s->d.log);
+	cr_expect_eq(dproc_metric_now(&s->d, "sluice_tls_handshakes_total", NULL), 3);
+	cr_expect_eq(dproc_metric_now(&s->d, "sluice_tls_path",
+	                              (const char *const[]){"path=\"user\"", NULL}),
+	             1);
+	cr_expect(dproc_log_wait(&s->d, 0, "path=user", 10000), "%s", s->d.log);
+	scene_stop(s);
+	t->tags[0] = "s_client";
+	t->tags[1] = "socat";
+	t->tags[2] = "lib";
+	tally_check(s, t);
+	free(t);
+	scene_free(s);
+}
+
+#define BP_LINES 20000u
+
+static void
+bp_tally(void *ctx, uint32_t worker, const uint8_t *p, uint32_t len)
+{
+	uint32_t *count = ctx;
+	unsigned n;
+	char line[64];
+
+	(void)worker;
+	snprintf(line, sizeof(line), "%.*s", (int)(len < 63 ? len : 63), (const char *)p);
+	if (sscanf(line, "bp %u", &n) == 1 && n < BP_LINES)
+		count[n]++;
+	else
+		count[BP_LINES]++;
+}
+
+/* A slow sink and small rings: the TLS connection pauses with ciphertext and plaintext
+ * still in its session, and resumes, many times; every line arrives once, in order of the
+ * connection's own bytes. */
+Test(tls, backpressure_pauses_and_resumes_a_session_without_loss, .timeout = 120)
+{
+	struct tls_scene *s = scene_new();
+	const char *extra[] = {"--ring-size", "64", "--test-handler-cost-ns", "20000", NULL};
+	uint32_t *count = calloc(BP_LINES + 1, sizeof(*count));
+	char *buf = malloc(BP_LINES * 16), sink[160];
+	size_t len = 0;
+	SSL_CTX *ctx;
+	struct tlsc c;
+
+	cr_assert(count != NULL && buf != NULL);
+	scene_start(s, "tls://127.0.0.1:0?framing=lines", extra);
+	for (uint32_t i = 0; i < BP_LINES; i++)
+		len += (size_t)sprintf(buf + len, "bp %u\n", i);
+	ctx = tlsc_ctx(s->d.dir, NULL, 0);
+	cr_assert(tlsc_connect(&c, ctx, s->d.port[0]));
+	/* Records of up to 16 KiB, each cut across many lines. */
+	cr_assert(tlsc_write(&c, buf, len), "the write stalled:\n%s", s->d.log);
+	cr_expect_eq(
+	        dproc_metric_wait(&s->d, "sluice_received_messages_total", NULL, BP_LINES, 60000),
+	        BP_LINES, "%s", s->d.log);
+	cr_expect_gt(dproc_metric_now(&s->d, "sluice_reactor_pauses_total", NULL), 0,
+	             "no pause: the test did not test backpressure");
+	tlsc_close(&c);
+	SSL_CTX_free(ctx);
+	scene_stop(s);
+	snprintf(sink, sizeof(sink), "%s/sink", s->d.dir);
+	dproc_for_each_record(sink, bp_tally, count);
+	for (uint32_t i = 0; i < BP_LINES; i++)
+		if (count[i] != 1)
+			cr_expect_eq(count[i], 1, "bp %u arrived %u times", i, count[i]);
+	cr_expect_eq(count[BP_LINES], 0, "%u records that no client sent", count[BP_LINES]);
+	free(count);
+	free(buf);
+	scene_free(s);
+}
+
+static void
+put_be(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = n - 1; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static uint64_t
+get_be(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+Test(tls, len32_ack_over_tls_gets_its_acks, .timeout = 90)
+{
+	struct tls_scene *s = scene_new();
+	struct tally *t = calloc(1, sizeof(*t));
+	uint8_t greet[16], frame[64], ack[8];
+	uint64_t last = 0;
+	struct tlsc c;
+	SSL_CTX *ctx;
+
+	scene_start(s, "tls://127.0.0.1:0?framing=len32+ack", NULL);
+	ctx = tlsc_ctx(s->d.dir, NULL, 0);
+	cr_assert(tlsc_connect(&c, ctx, s->d.port[0]));
+	/* The greeting comes through the session once the handshake is done. */
+	cr_assert(tlsc_read(&c, greet, sizeof(greet)), "no greeting");
+	cr_assert_eq(memcmp(greet, "SLAK", 4), 0);
+	cr_assert_geq(get_be(greet + 8, 4), LINES, "window %u", (unsigned)get_be(greet + 8, 4));
+	for (uint32_t i = 0; i < LINES; i++) {
+		int n = sprintf((char *)frame + 12, "ack %u", i);
+
+		put_be(frame, (uint64_t)n + 8, 4);
+		put_be(frame + 4, i + 1, 8);
+		cr_assert(tlsc_write(&c, frame, 12 + (size_t)n));
+	}
+	/* Acks are cumulative: read until the last frame's. */
+	while (last < LINES) {
+		cr_assert(tlsc_read(&c, ack, sizeof(ack)), "acks stopped at %llu",
+		          (unsigned long long)last);
+		cr_assert_geq(get_be(ack, 8), last);
+		last = get_be(ack, 8);
+	}
+	tlsc_close(&c);
+	SSL_CTX_free(ctx);
+	cr_expect_eq(dproc_metric_now(&s->d, "sluice_acked_frames_total", NULL), LINES);
+	scene_stop(s);
+	t->tags[0] = "ack";
+	tally_check(s, t);
+	free(t);
+	scene_free(s);
+}
+
+Test(tls, mutual_tls_refuses_no_cert_and_a_cert_of_another_ca, .timeout = 90)
+{
+	struct tls_scene *s = scene_new();
+	const char *extra[] = {"--tls-client-ca", s->ca, NULL};
+	const char *who[3] = {NULL, "bad", "cli"};
+	struct tlsc c;
+	size_t from;
+
+	scene_start(s, "tls://127.0.0.1:0?framing=lines", extra);
+	for (int i = 0; i < 3; i++) {
+		SSL_CTX *ctx = tlsc_ctx(s->d.dir, who[i], 0);
+		bool ok;
+
+		from = s->d.log_len;
+		/* TLS 1.3: the client's handshake ends before the server has checked its
+		 * certificate; the refusal is the server's close. */
+		ok = tlsc_connect(&c, ctx, s->d.port[0]) && tlsc_write(&c, "mtls 0\n", 7);
+		if (who[i] != NULL && strcmp(who[i], "cli") == 0) {
+			cr_assert(ok, "the client with a good certificate was refused");
+		} else {
+			cr_expect(!ok || tlsc_closed_by_peer(&c), "%s: not refused",
+			          who[i] != NULL ? who[i] : "no certificate");
+			cr_expect(dproc_log_wait(&s->d, from, "tls: ", 10000), "no log line");
+		}
+		tlsc_close(&c);
+		SSL_CTX_free(ctx);
+	}
+	cr_expect_eq(tls_refused(s, "no_client_cert"), 1, "%s", s->d.log);
+	cr_expect_eq(tls_refused(s, "bad_client_cert"), 1, "%s", s->d.log);
+	cr_expect(dproc_log_wait(&s->d, 0, "no_client_cert", 10000), "%s", s->d.log);
+	cr_expect(dproc_log_wait(&s->d, 0, "bad_client_cert", 10000), "%s", s->d.log);
+	cr_expect_eq(dproc_metric_wait(&s->d, "sluice_received_messages_total", NULL, 1, 10000), 1);
+	cr_expect_eq(dproc_metric_now(&s->d, "sluice_connections_closed_total",
+	                              (const char *const[]){"reason=\"tls\"", NULL}),
+	             2);
+	scene_stop(s);
+	scene_free(s);
+}
+
+Test(tls, start_fails_clearly_for_a_missing_unreadable_or_mismatched_file, .timeout = 60)
+{
+	struct tls_scene *s = scene_new();
+	char missing[160], other_key[160];
+	struct {
+		const char *cert, *key, *expect;
+		int status;
+	} cases[] = {
+	        {missing, s->key, "No such file", 1},
+	        {s->cert, other_key, "does not match", 1},
+	        {s->ca, s->key, "does not match", 1},
+	        {s->key, s->key, "--tls-cert", 1},
+	};
+
+	snprintf(missing, sizeof(missing), "%s/nothing.pem", s->d.dir);
+	snprintf(other_key, sizeof(other_key), "%s/cli.key", s->d.dir);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *args[] = {"--listen",  "tls://127.0.0.1:0", "--tls-cert", cases[i].cert,
+		                      "--tls-key", cases[i].key,        NULL};
+		int st = dproc_run_to_exit(&s->d, args);
+
+		cr_expect_eq(st, cases[i].status, "case %zu: exit %d:\n%s", i, st, s->d.log);
+		cr_expect(strstr(s->d.log, cases[i].expect) != NULL, "case %zu: %s", i, s->d.log);
+	}
+	{
+		/* No certificate at all: a usage error, exit 2. */
+		const char *args[] = {"--listen", "tls://127.0.0.1:0", NULL};
+
+		cr_expect_eq(dproc_run_to_exit(&s->d, args), 2, "%s", s->d.log);
+		cr_expect(dproc_log_wait(&s->d, 0, "needs --tls-cert", 10000), "%s", s->d.log);
+	}
+	/* root reads any file: the unreadable case needs another user. */
+	if (geteuid() != 0) {
+		const char *args[] = {"--listen", "tls://127.0.0.1:0", "--tls-cert",
+		                      s->cert,    "--tls-key",         s->key,
+		                      NULL};
+
+		cr_assert_eq(chmod(s->key, 0), 0);
+		cr_expect_eq(dproc_run_to_exit(&s->d, args), 1, "%s", s->d.log);
+		cr_expect(dproc_log_wait(&s->d, 0, "Permission denied", 10000), "%s", s->d.log);
+	}
+	scene_free(s);
+}
+
+/* The certificate a new handshake gets, by its common name. */
+static void
+expect_cn(struct tls_scene *s, const char *want)
+{
+	SSL_CTX *ctx = tlsc_ctx(s->d.dir, NULL, 0);
+	struct tlsc c;
+	char cn[64];
+
+	cr_assert(tlsc_connect(&c, ctx, s->d.port[0]), "%s", s->d.log);
+	tlsc_peer_cn(&c, cn, sizeof(cn));
+	cr_expect_str_eq(cn, want, "a new session got %s, not %s:\n%s", cn, want, s->d.log);
+	tlsc_close(&c);
+	SSL_CTX_free(ctx);
+}
+
+Test(tls, sighup_and_a_changed_file_reload_the_certificate, .timeout = 90)
+{
+	struct tls_scene *s = scene_new();
+	const char *ok[] = {"result=\"ok\"", NULL};
+	SSL_CTX *ctx;
+	struct tlsc c;
+
+	scene_start(s, "tls://127.0.0.1:0?framing=lines", NULL);
+	expect_cn(s, "localhost");
+	/* A session established before the reloads goes on after them. */
+	ctx = tlsc_ctx(s->d.dir, NULL, 0);
+	cr_assert(tlsc_connect(&c, ctx, s->d.port[0]));
+	cr_assert(tlsc_write(&c, "old 0\n", 6));
+
+	/* A changed file, no signal: the main thread's watch reads it again. */
+	swap_cert(s, "srv2");
+	cr_assert_eq(dproc_metric_wait(&s->d, "sluice_tls_cert_reloads_total", ok, 1, 20000), 1,
+	             "%s", s->d.log);
+	cr_assert_eq(
+	        dproc_metric_wait(&s->d, "sluice_reactor_tls_context_swaps_total", NULL, 1, 10000),
+	        1);
+	expect_cn(s, "reloaded");
+
+	/* SIGHUP, the files back as they were. */
+	swap_cert(s, "srv");
+	kill(s->d.pid, SIGHUP);
+	cr_assert_geq(dproc_metric_wait(&s->d, "sluice_tls_cert_reloads_total", ok, 2, 20000), 2);
+	cr_assert_geq(
+	        dproc_metric_wait(&s->d, "sluice_reactor_tls_context_swaps_total", NULL, 2, 10000),
+	        2);
+	expect_cn(s, "localhost");
+
+	/* A bad file (a key of another certificate): logged, counted, the running one stays. */
+	{
+		char src[160];
+		const char *failed[] = {"result=\"failed\"", NULL};
+
+		snprintf(src, sizeof(src), "%s/cli.key", s->d.dir);
+		cr_assert_eq(rename(src, s->key), 0);
+		kill(s->d.pid, SIGHUP);
+		cr_expect_geq(
+		        dproc_metric_wait(&s->d, "sluice_tls_cert_reloads_total", failed, 1, 20000),
+		        1, "%s", s->d.log);
+		cr_expect(dproc_log_wait(&s->d, 0, "the running one stays", 10000), "%s", s->d.log);
+		expect_cn(s, "localhost");
+	}
+
+	cr_assert(tlsc_write(&c, "old 1\n", 6), "the established session was cut");
+	tlsc_close(&c);
+	SSL_CTX_free(ctx);
+	cr_expect_eq(dproc_metric_wait(&s->d, "sluice_received_messages_total",
+	                               (const char *const[]){"proto=\"tls\"", NULL}, 2, 10000),
+	             2);
+	scene_stop(s);
+	scene_free(s);
+}
+
+/* A record from rsyslog: "<PRI>1 TIMESTAMP HOST tlstest - - - rsyslog N" and its LF. */
+static void
+rsyslog_tally(void *ctx, uint32_t worker, const uint8_t *p, uint32_t len)
+{
+	struct tally *t = ctx;
+	char rec[256];
+	const char *m;
+	unsigned n;
+
+	(void)worker;
+	snprintf(rec, sizeof(rec), "%.*s", (int)(len < 255 ? len : 255), (const char *)p);
+	m = strstr(rec, " tlstest ");
+	if (m != NULL && rec[0] == '<' && (m = strstr(m, " rsyslog ")) != NULL &&
+	    sscanf(m + 9, "%u", &n) == 1 && n < LINES)
+		t->count[0][n]++;
+	else
+		t->other++;
+}
+
+/* RFC 5425 from a real syslog daemon: rsyslog's omfwd with its OpenSSL stream driver,
+ * octet-counted frames, the server checked against the CA and its name. rsyslog reads the
+ * lines from a file (imfile), so that the test needs no port of its own. */
+Test(tls, rsyslog_omfwd_with_ossl_delivers_octet_counted_syslog, .timeout = 90)
+{
+	struct tls_scene *s = scene_new();
+	struct tally *t = calloc(1, sizeof(*t));
+	char conf[160], in[160], pidf[160], sink[160];
+	const char *argv[] = {"rsyslogd", "-n", "-f", conf, "-i", pidf, NULL};
+	int null = open("/dev/null", O_WRONLY | O_CLOEXEC), st;
+	FILE *f;
+	pid_t pid;
+
+	scene_start(s, "tls://127.0.0.1:0?framing=syslog", NULL);
+	snprintf(conf, sizeof(conf), "%s/rsyslog.conf", s->d.dir);
+	snprintf(in, sizeof(in), "%s/in.log", s->d.dir);
+	snprintf(pidf, sizeof(pidf), "%s/rsyslog.pid", s->d.dir);
+	f = fopen(conf, "w");
+	cr_assert_not_null(f);
+	fprintf(f,
+	        "global(workDirectory=\"%s\" DefaultNetstreamDriverCAFile=\"%s\")\n"
+	        "module(load=\"imfile\")\n"
+	        "input(type=\"imfile\" File=\"%s\" Tag=\"tlstest\" Facility=\"local0\")\n"
+	        "action(type=\"omfwd\" target=\"127.0.0.1\" port=\"%u\" protocol=\"tcp\" "
+	        "StreamDriver=\"ossl\" StreamDriverMode=\"1\" StreamDriverAuthMode=\"x509/name\" "
+	        "StreamDriverPermittedPeers=\"localhost\" TCP_Framing=\"octet-counted\" "
+	        "template=\"RSYSLOG_SyslogProtocol23Format\")\n",
+	        s->d.dir, s->ca, in, s->d.port[0]);
+	cr_assert_eq(fclose(f), 0);
+	f = fopen(in, "w");
+	cr_assert_not_null(f);
+	cr_assert_eq(fclose(f), 0);
+	pid = slc_test_spawn("/usr/sbin/rsyslogd", argv, null, null);
+	close(null);
+	cr_assert_gt(pid, 0);
+	f = fopen(in, "a");
+	cr_assert_not_null(f);
+	for (uint32_t i = 0; i < LINES; i++)
+		fprintf(f, "rsyslog %u\n", i);
+	cr_assert_eq(fclose(f), 0);
+	cr_expect_eq(dproc_metric_wait(&s->d, "sluice_received_messages_total", NULL, LINES, 30000),
+	             LINES, "%s", s->d.log);
+	kill(pid, SIGTERM);
+	waitpid(pid, &st, 0);
+	cr_expect_geq(dproc_metric_now(&s->d, "sluice_tls_handshakes_total", NULL), 1);
+	scene_stop(s);
+	snprintf(sink, sizeof(sink), "%s/sink", s->d.dir);
+	dproc_for_each_record(sink, rsyslog_tally, t);
+	for (uint32_t i = 0; i < LINES; i++)
+		cr_expect_eq(t->count[0][i], 1, "rsyslog %u arrived %u times", i, t->count[0][i]);
+	cr_expect_eq(t->other, 0, "%u records without a line of ours", t->other);
+	free(t);
+	scene_free(s);
+}

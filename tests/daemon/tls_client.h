@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/* tls_client.h: what the tls:// tests share: throwaway certificates, an OpenSSL client, tools. */
+#ifndef SLC_TESTS_TLS_CLIENT_H
+#define SLC_TESTS_TLS_CLIENT_H
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * tlsc_make_certs writes, with the openssl command line tool, into dir: two CAs (ca,
+ * ca2) and certificates (NAME.pem, NAME.key): srv (CN localhost, from ca), srv2 (CN
+ * reloaded, from ca), cli (CN client, from ca) and bad (CN intruder, from ca2). Stops
+ * the test when openssl fails.
+ */
+void tlsc_make_certs(const char *dir);
+
+/* A client context that trusts dir/ca.pem; with cert (a NAME of tlsc_make_certs, or NULL)
+ * it presents dir/NAME.pem; max_version 0: any, else TLS1_2_VERSION... */
+SSL_CTX *tlsc_ctx(const char *dir, const char *cert, int max_version);
+
+/* A connection: blocking, 10 s receive and send timeouts, so no read waits for ever. */
+struct tlsc {
+	int fd;
+	SSL *ssl;
+};
+
+/* Connects to 127.0.0.1:port and runs the handshake: true when it completed. */
+bool tlsc_connect(struct tlsc *t, SSL_CTX *ctx, uint16_t port);
+/* Writes all of buf: true when it did. */
+bool tlsc_write(struct tlsc *t, const void *buf, size_t len);
+/* Reads exactly len bytes: true when it did (false: closed, error, timeout). */
+bool tlsc_read(struct tlsc *t, void *buf, size_t len);
+/* True when the server closed (EOF, an alert or a reset) within the receive timeout. */
+bool tlsc_closed_by_peer(struct tlsc *t);
+/* The server certificate's common name into cn ("" if none). */
+void tlsc_peer_cn(struct tlsc *t, char *cn, size_t len);
+void tlsc_close(struct tlsc *t);
+
+/* Runs argv (argv[0] a program on PATH) with input on its stdin, then EOF; waits for it up
+ * to timeout_ms (then kills it): its exit status, or -1. */
+int tlsc_run(const char *const *argv, const char *input, size_t len, uint32_t timeout_ms);
+
+#endif /* SLC_TESTS_TLS_CLIENT_H */

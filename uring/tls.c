@@ -1,0 +1,589 @@
+/* SPDX-License-Identifier: MIT */
+/* tls.c: tls:// listeners in user space: handshakes, decryption into heap chunks, sends. */
+#include <errno.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "reactor_priv.h"
+#include "tls.h"
+
+/*
+ * A session's bytes go around OpenSSL's socket layer: the multishot receive (into the
+ * shared buffer ring, as for plaintext) brings ciphertext, which is copied into the
+ * session's read BIO and the receive buffer given back at once; what OpenSSL writes
+ * (handshake flights, alerts, tickets, acks) collects in the write BIO and goes out as one
+ * io_uring send at a time from the session's out buffer. So nothing blocks the reactor,
+ * and the handshake advances with each receive completion.
+ *
+ * Decrypted bytes go into heap chunks of the HEAP_TLS budget (cfg.tls_bytes), each sized
+ * to what the read BIO can yield, and then into slc_conn_data: the same framing, routing,
+ * pause and release path as a plaintext receive buffer. A connection that finds the
+ * budget spent waits as one that waits for reassembly memory (paused, its receive
+ * cancelled: TCP flow control pushes back), and so does one that pauses for room: the
+ * ciphertext it holds stays in its read BIO (at most what the kernel handed over before
+ * the cancel took effect) and is decrypted at its next turn (loop.c, conn_resume).
+ */
+
+/* The out buffer of a session: a handshake flight is a few KiB; longer output goes in
+ * several sends, one after another. */
+#define TLS_OUT 4096
+/* Largest chunk decrypted at once: one record's plaintext. */
+#define TLS_CHUNK     16384
+#define TLS_CHUNK_MIN 256
+
+const char *
+slc_tls_refusal_str(enum slc_tls_refusal e)
+{
+	static const char *const names[SLC_TLS_REF__COUNT] = {
+	        [SLC_TLS_REF_OVER_CAP] = "over_cap",
+	        [SLC_TLS_REF_TIMEOUT] = "timeout",
+	        [SLC_TLS_REF_NOT_TLS] = "not_tls",
+	        [SLC_TLS_REF_NO_CLIENT_CERT] = "no_client_cert",
+	        [SLC_TLS_REF_BAD_CLIENT_CERT] = "bad_client_cert",
+	        [SLC_TLS_REF_HANDSHAKE] = "handshake",
+	        [SLC_TLS_REF_ABORTED] = "aborted",
+	        [SLC_TLS_REF_RENEGOTIATION] = "renegotiation",
+	        [SLC_TLS_REF_RECORD] = "record",
+	};
+
+	return (unsigned)e < SLC_TLS_REF__COUNT ? names[e] : "unknown";
+}
+
+/* ---- the server context ------------------------------------------------------------- */
+
+/* The first OpenSSL error's text, or fallback; clears the queue. */
+static void
+ssl_err_text(char *buf, size_t len, const char *fallback)
+{
+	unsigned long e = ERR_peek_last_error();
+
+	if (e == 0)
+		snprintf(buf, len, "%s", fallback);
+	else
+		ERR_error_string_n(e, buf, len);
+	ERR_clear_error();
+}
+
+/* A file must be there and readable before OpenSSL's vaguer errors. */
+static int
+file_check(const char *what, const char *path, char *why, size_t len)
+{
+	if (access(path, R_OK) == 0)
+		return 0;
+	snprintf(why, len, "%s %s: %s", what, path, strerror(errno));
+	return errno == ENOENT ? -ENOENT : -EACCES;
+}
+
+struct ssl_ctx_st *
+slc_tls_ctx_create(const struct slc_tls_files *f, char *why, size_t len, int *err)
+{
+	char e[160];
+	SSL_CTX *ctx;
+	int rc;
+
+	if (f->cert == NULL || f->cert[0] == '\0' || f->key == NULL || f->key[0] == '\0') {
+		snprintf(why, len, "a tls:// listener needs --tls-cert and --tls-key");
+		*err = -EINVAL;
+		return NULL;
+	}
+	if ((rc = file_check("--tls-cert", f->cert, why, len)) != 0 ||
+	    (rc = file_check("--tls-key", f->key, why, len)) != 0 ||
+	    (f->client_ca != NULL && f->client_ca[0] != '\0' &&
+	     (rc = file_check("--tls-client-ca", f->client_ca, why, len)) != 0)) {
+		*err = rc;
+		return NULL;
+	}
+	ctx = SSL_CTX_new(TLS_server_method());
+	if (ctx == NULL) {
+		snprintf(why, len, "SSL_CTX_new failed");
+		*err = -ENOMEM;
+		return NULL;
+	}
+	*err = -EINVAL;
+	if (!SSL_CTX_set_min_proto_version(ctx, f->min_version == 13 ? TLS1_3_VERSION
+	                                                             : TLS1_2_VERSION)) {
+		snprintf(why, len, "--tls-min-version: not supported by this OpenSSL");
+		goto err_free;
+	}
+	if (f->ciphers != NULL && f->ciphers[0] != '\0' &&
+	    !SSL_CTX_set_cipher_list(ctx, f->ciphers)) {
+		ssl_err_text(e, sizeof(e), "no cipher matches");
+		snprintf(why, len, "--tls-ciphers %s: %s", f->ciphers, e);
+		goto err_free;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, f->cert) != 1) {
+		ssl_err_text(e, sizeof(e), "not a PEM certificate");
+		snprintf(why, len, "--tls-cert %s: %s", f->cert, e);
+		goto err_free;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, f->key, SSL_FILETYPE_PEM) != 1) {
+		bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+
+		ssl_err_text(e, sizeof(e), "not a PEM private key");
+		if (mismatch)
+			snprintf(why, len, "--tls-key %s does not match --tls-cert %s", f->key,
+			         f->cert);
+		else
+			snprintf(why, len, "--tls-key %s: %s", f->key, e);
+		goto err_free;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		ssl_err_text(e, sizeof(e), "mismatch");
+		snprintf(why, len, "--tls-key %s does not match --tls-cert %s: %s", f->key, f->cert,
+		         e);
+		goto err_free;
+	}
+	if (f->client_ca != NULL && f->client_ca[0] != '\0') {
+		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(f->client_ca);
+
+		if (SSL_CTX_load_verify_locations(ctx, f->client_ca, NULL) != 1 || names == NULL) {
+			ssl_err_text(e, sizeof(e), "no certificate in it");
+			snprintf(why, len, "--tls-client-ca %s: %s", f->client_ca, e);
+			sk_X509_NAME_pop_free(names, X509_NAME_free);
+			goto err_free;
+		}
+		SSL_CTX_set_client_CA_list(ctx, names);
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	}
+	/* Idle sessions give their record buffers back; no compression (CRIME); no
+	 * session cache on the server (a reactor's sessions would share a lock). */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_num_tickets(ctx, 0);
+	*err = 0;
+	return ctx;
+
+err_free:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+void
+slc_tls_ctx_put(struct ssl_ctx_st *ctx)
+{
+	SSL_CTX_free(ctx);
+}
+
+bool
+slc_tls_kernel_offered(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	/* Without the module the ULP is unknown (ENOENT); with it, an unconnected socket
+	 * is refused later, with ENOTCONN. */
+	ok = setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) == 0 || errno != ENOENT;
+	close(fd);
+	return ok;
+}
+
+void
+slc_reactor_tls_ctx_set(struct slc_reactor *r, struct ssl_ctx_st *ctx)
+{
+	SSL_CTX *old;
+
+	SSL_CTX_up_ref(ctx);
+	/* Release: the context's set-up happens before the reactor uses it; pairs with the
+	 * acquire exchange in slc_tls_ctx_take. */
+	old = atomic_exchange_explicit(&r->tls_ctx_in, ctx, memory_order_acq_rel);
+	SSL_CTX_free(old);   /* never taken: ours alone (NULL is fine) */
+	slc_reactor_kick(r); /* an idle reactor takes it now, not at its next completion */
+}
+
+void
+slc_tls_ctx_take(struct slc_reactor *r)
+{
+	SSL_CTX *ctx;
+
+	if (atomic_load_explicit(&r->tls_ctx_in, memory_order_relaxed) == NULL)
+		return;
+	ctx = atomic_exchange_explicit(&r->tls_ctx_in, NULL, memory_order_acq_rel);
+	if (ctx == NULL)
+		return;
+	/* Sessions hold their own references: established ones keep the old context. */
+	SSL_CTX_free(r->tls_ctx);
+	r->tls_ctx = ctx;
+	stat_add(&r->stats.tls_ctx_swaps, 1);
+}
+
+/* ---- a connection's session ---------------------------------------------------------- */
+
+/* A TLS 1.2 client's ClientHello after the handshake: renegotiation, which we refuse
+ * (TLS 1.3's post-handshake messages start "handshakes" too, and are fine). */
+static void
+info_cb(const SSL *ssl, int where, int ret)
+{
+	struct tls_conn *t = SSL_get_app_data(ssl);
+
+	(void)ret;
+	if ((where & SSL_CB_HANDSHAKE_START) && t != NULL && t->hs_done &&
+	    SSL_version(ssl) < TLS1_3_VERSION)
+		t->reneg = true;
+}
+
+static void
+tls_refuse(struct slc_reactor *r, struct conn *c, enum slc_tls_refusal e, const char *detail)
+{
+	stat_add(&r->listeners[c->listener].stats.tls_refused[e], 1);
+	slc_reactor_log(r, LOGK_TLS, SLC_LOG_WARN, "closing %s: tls: %s%s%s", c->peer,
+	                slc_tls_refusal_str(e), detail[0] != '\0' ? ": " : "", detail);
+	slc_conn_close(r, c, SLC_CLOSE_TLS);
+}
+
+static void
+hs_end(struct slc_reactor *r, struct tls_conn *t)
+{
+	t->hs_done = true;
+	r->tls_handshaking--;
+	stat_set(&r->stats.tls_handshaking, r->tls_handshaking);
+}
+
+bool
+slc_tls_conn_start(struct slc_reactor *r, struct conn *c)
+{
+	struct tls_conn *t = &r->tls_conns[c - r->conns];
+	uint32_t cap = r->cfg.tls_max_handshakes != 0 ? r->cfg.tls_max_handshakes : 256;
+
+	memset(t, 0, sizeof(*t));
+	c->tls = t;
+	t->hs_done = true; /* until the session exists: nothing to count back */
+	if (r->tls_handshaking >= cap) {
+		char d[64];
+
+		snprintf(d, sizeof(d), "%u handshakes under way (--tls-max-handshakes)", cap);
+		tls_refuse(r, c, SLC_TLS_REF_OVER_CAP, d);
+		return false;
+	}
+	t->ssl = SSL_new(r->tls_ctx);
+	t->rbio = BIO_new(BIO_s_mem());
+	t->wbio = BIO_new(BIO_s_mem());
+	t->out = malloc(TLS_OUT);
+	if (t->ssl == NULL || t->rbio == NULL || t->wbio == NULL || t->out == NULL) {
+		BIO_free(t->rbio);
+		BIO_free(t->wbio);
+		t->rbio = t->wbio = NULL;
+		slc_reactor_log(r, LOGK_TLS, SLC_LOG_ERROR, "closing %s: tls: no memory", c->peer);
+		slc_conn_close(r, c, SLC_CLOSE_NO_MEMORY);
+		return false;
+	}
+	/* An empty memory BIO reads as "retry", not EOF. */
+	BIO_set_mem_eof_return(t->rbio, -1);
+	SSL_set_bio(t->ssl, t->rbio, t->wbio); /* the session owns them now */
+	SSL_set_app_data(t->ssl, t);
+	SSL_set_info_callback(t->ssl, info_cb);
+	SSL_set_accept_state(t->ssl);
+	t->hs_done = false;
+	t->hs_start_ns = r->now_ns;
+	r->tls_handshaking++;
+	stat_set(&r->stats.tls_handshaking, r->tls_handshaking);
+	return true;
+}
+
+void
+slc_tls_conn_closing(struct slc_reactor *r, struct conn *c, enum slc_close_reason why)
+{
+	struct tls_conn *t = c->tls;
+
+	if (t->hs_done)
+		return;
+	if (why == SLC_CLOSE_EOF || why == SLC_CLOSE_EOF_MIDFRAME || why == SLC_CLOSE_RESET) {
+		stat_add(&r->listeners[c->listener].stats.tls_refused[SLC_TLS_REF_ABORTED], 1);
+		slc_reactor_log(r, LOGK_TLS, SLC_LOG_INFO, "%s: tls: closed during the handshake",
+		                c->peer);
+	}
+	hs_end(r, t);
+}
+
+void
+slc_tls_conn_end(struct slc_reactor *r, struct conn *c)
+{
+	struct tls_conn *t = c->tls;
+
+	(void)r;
+	SSL_free(t->ssl); /* and its BIOs */
+	free(t->out);
+	memset(t, 0, sizeof(*t));
+	c->tls = NULL;
+}
+
+/* ---- output --------------------------------------------------------------------------- */
+
+static void
+send_submit(struct slc_reactor *r, struct conn *c)
+{
+	struct tls_conn *t = c->tls;
+	struct io_uring_sqe *sqe = reactor_sqe(r);
+
+	io_uring_prep_send(sqe, c->fd, t->out + t->out_off, t->out_len - t->out_off, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_TLS_SEND, (uint32_t)(c - r->conns), c->gen));
+	t->sending = true;
+}
+
+/* Sends what OpenSSL wrote, one send at a time, in order. */
+static void
+tls_flush(struct slc_reactor *r, struct conn *c)
+{
+	struct tls_conn *t = c->tls;
+	int n;
+
+	if (t->sending || c->state == CONN_CLOSING || c->state == CONN_DRAINING)
+		return;
+	n = BIO_read(t->wbio, t->out, TLS_OUT);
+	if (n <= 0)
+		return;
+	t->out_off = 0;
+	t->out_len = (uint32_t)n;
+	send_submit(r, c);
+}
+
+void
+slc_tls_on_send(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t idx)
+{
+	struct conn *c = &r->conns[idx];
+	struct tls_conn *t = c->tls;
+
+	if (t == NULL ||
+	    (uint32_t)(io_uring_cqe_get_data64(cqe) >> 32 & 0xffffffu) != (c->gen & 0xffffffu))
+		return;
+	t->sending = false;
+	if (c->state == CONN_CLOSING) {
+		slc_conn_finalize(r, c);
+		return;
+	}
+	if (cqe->res < 0) {
+		if (cqe->res == -EINTR || cqe->res == -EAGAIN) {
+			send_submit(r, c);
+			return;
+		}
+		slc_reactor_log(r, LOGK_CLOSE, SLC_LOG_WARN, "closing %s: tls send failed: %s",
+		                c->peer, strerror(-cqe->res));
+		slc_conn_close(r, c, SLC_CLOSE_RESET);
+		return;
+	}
+	t->out_off += (uint32_t)cqe->res;
+	if (t->out_off < t->out_len) {
+		send_submit(r, c);
+		return;
+	}
+	tls_flush(r, c);
+}
+
+void
+slc_tls_cancel_send(struct slc_reactor *r, struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->tls == NULL || !c->tls->sending)
+		return;
+	sqe = reactor_sqe(r);
+	io_uring_prep_cancel64(sqe, ud_make(UD_TLS_SEND, (uint32_t)(c - r->conns), c->gen), 0);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_IGNORE, 0, 0));
+}
+
+void
+slc_tls_write(struct slc_reactor *r, struct conn *c, const uint8_t *p, uint32_t len)
+{
+	struct tls_conn *t = c->tls;
+
+	/* A memory BIO takes everything: SSL_write does not come back short. */
+	if (t->ssl == NULL || !t->hs_done || SSL_write(t->ssl, p, (int)len) <= 0) {
+		ERR_clear_error();
+		return;
+	}
+	tls_flush(r, c);
+}
+
+/* ---- input ---------------------------------------------------------------------------- */
+
+void
+slc_tls_on_cipher(struct slc_reactor *r, struct conn *c, const uint8_t *p, uint32_t len)
+{
+	c->last_rx_ns = r->now_ns;
+	stat_add(&r->listeners[c->listener].stats.bytes, len);
+	if (c->state != CONN_RECEIVING && c->state != CONN_PAUSED)
+		return;
+	/* A memory BIO grows to take it: bounded by what one receive brings before a
+	 * pause's cancel takes effect. */
+	if (BIO_write(c->tls->rbio, p, (int)len) != (int)len) {
+		slc_reactor_log(r, LOGK_TLS, SLC_LOG_ERROR, "closing %s: tls: no memory", c->peer);
+		slc_conn_close(r, c, SLC_CLOSE_NO_MEMORY);
+	}
+}
+
+/* Which refusal an OpenSSL handshake error is. */
+static enum slc_tls_refusal
+hs_refusal(struct conn *c, char *detail, size_t len)
+{
+	unsigned long e = ERR_peek_last_error();
+	long v = SSL_get_verify_result(c->tls->ssl);
+	enum slc_tls_refusal why = SLC_TLS_REF_HANDSHAKE;
+
+	switch (ERR_GET_REASON(e)) {
+	case SSL_R_WRONG_VERSION_NUMBER:
+	case SSL_R_HTTP_REQUEST:
+	case SSL_R_HTTPS_PROXY_REQUEST:
+	case SSL_R_PACKET_LENGTH_TOO_LONG:
+	case SSL_R_UNKNOWN_PROTOCOL:
+	case SSL_R_RECORD_LENGTH_MISMATCH:
+	case SSL_R_LENGTH_TOO_SHORT:
+		why = SLC_TLS_REF_NOT_TLS;
+		break;
+	case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+		why = SLC_TLS_REF_NO_CLIENT_CERT;
+		break;
+	case SSL_R_CERTIFICATE_VERIFY_FAILED:
+		why = SLC_TLS_REF_BAD_CLIENT_CERT;
+		break;
+	default:
+		break;
+	}
+	if (why == SLC_TLS_REF_BAD_CLIENT_CERT && v != X509_V_OK)
+		snprintf(detail, len, "client certificate: %s", X509_verify_cert_error_string(v));
+	else if (e != 0)
+		ERR_error_string_n(e, detail, len);
+	else
+		snprintf(detail, len, "the handshake failed");
+	ERR_clear_error();
+	return why;
+}
+
+/* Advances the handshake; true once it is done (c may have been closed otherwise). */
+static bool
+hs_step(struct slc_reactor *r, struct conn *c)
+{
+	struct tls_conn *t = c->tls;
+	char detail[160];
+	int rc = SSL_do_handshake(t->ssl);
+
+	tls_flush(r, c); /* the next flight, or an alert */
+	if (rc == 1) {
+		hs_end(r, t);
+		stat_add(&r->listeners[c->listener].stats.tls_handshakes, 1);
+		if (c->ack != NULL)
+			slc_conn_ack_greet(r, c);
+		return true;
+	}
+	switch (SSL_get_error(t->ssl, rc)) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		return false;
+	default: {
+		enum slc_tls_refusal why = hs_refusal(c, detail, sizeof(detail));
+
+		tls_refuse(r, c, why, detail);
+		return false;
+	}
+	}
+}
+
+/* Plaintext that can come out of what the session holds now: no more than the
+ * ciphertext waiting plus what OpenSSL decrypted already. */
+static uint32_t
+plain_bound(const struct tls_conn *t)
+{
+	size_t n = BIO_ctrl_pending(t->rbio) + (size_t)SSL_pending(t->ssl);
+
+	if (n > TLS_CHUNK)
+		return TLS_CHUNK;
+	return n < TLS_CHUNK_MIN ? TLS_CHUNK_MIN : (uint32_t)n;
+}
+
+void
+slc_tls_pump(struct slc_reactor *r, struct conn *c)
+{
+	struct tls_conn *t = c->tls;
+
+	if (t->ssl == NULL)
+		return;
+	if (!t->hs_done && (c->state != CONN_RECEIVING || !hs_step(r, c)))
+		return;
+	while (c->state == CONN_RECEIVING) {
+		char detail[160];
+		uint32_t ref, fill = 0, cap;
+		int n = 0, err = SSL_ERROR_WANT_READ;
+		uint8_t *p;
+
+		if (BIO_ctrl_pending(t->rbio) == 0 && SSL_pending(t->ssl) == 0 && !t->reneg)
+			return;
+		cap = plain_bound(t);
+		ref = slc_reasm_heap_get(r, cap, HEAP_TLS);
+		if (ref == NONE) {
+			/* The decrypted bytes' budget is spent: wait for it like a frame that
+			 * waits for reassembly memory (a chunk freed retries). */
+			reasm_wait_set(r, c, true);
+			slc_conn_pause(r, c);
+			return;
+		}
+		p = ref_ptr(r, ref);
+		while (fill < cap) {
+			n = SSL_read(t->ssl, p + fill, (int)(cap - fill));
+			if (n <= 0) {
+				err = SSL_get_error(t->ssl, n);
+				break;
+			}
+			fill += (uint32_t)n;
+		}
+		r->refcnt[ref] = 1; /* ours while the framing takes its references */
+		if (fill != 0)
+			slc_conn_data(r, c, ref, 0, fill);
+		buf_unref(r, ref, 1);
+		tls_flush(r, c); /* alerts, key update answers */
+		if (t->reneg) {
+			tls_refuse(r, c, SLC_TLS_REF_RENEGOTIATION, "renegotiation is refused");
+			return;
+		}
+		if (n > 0)
+			continue; /* the chunk is full: more may be there */
+		switch (err) {
+		case SSL_ERROR_WANT_READ:
+		case SSL_ERROR_WANT_WRITE:
+			ERR_clear_error();
+			return;
+		case SSL_ERROR_ZERO_RETURN:
+			/* close_notify: the peer is done, as at EOF. */
+			slc_conn_peer_done(r, c, SLC_CLOSE_EOF);
+			return;
+		default:
+			if (c->state != CONN_RECEIVING && c->state != CONN_PAUSED)
+				return;
+			ssl_err_text(detail, sizeof(detail), "a bad record");
+			tls_refuse(r, c, SLC_TLS_REF_RECORD, detail);
+			return;
+		}
+	}
+}
+
+void
+slc_tls_tick(struct slc_reactor *r)
+{
+	uint64_t limit =
+	        (uint64_t)(r->cfg.tls_handshake_timeout_ms != 0 ? r->cfg.tls_handshake_timeout_ms
+	                                                        : 10000) *
+	        1000000ull;
+
+	if (r->tls_handshaking == 0)
+		return;
+	for (uint32_t i = 0; i < r->nconns; i++) {
+		struct conn *c = &r->conns[i];
+		char d[64];
+
+		if (c->tls == NULL || c->tls->hs_done ||
+		    (c->state != CONN_RECEIVING && c->state != CONN_PAUSED) ||
+		    r->now_ns - c->tls->hs_start_ns <= limit)
+			continue;
+		snprintf(d, sizeof(d), "the handshake took over %llu ms",
+		         (unsigned long long)(limit / 1000000ull));
+		tls_refuse(r, c, SLC_TLS_REF_TIMEOUT, d);
+	}
+}
