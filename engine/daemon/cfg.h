@@ -15,6 +15,7 @@
 #include "reactor.h"
 #include "route/router.h"
 #include "sinks/sink.h"
+#include "tenant.h"
 
 /*
  * sluiced is configured by command-line flags and a --config file of the same flags (one
@@ -95,12 +96,14 @@ struct slc_cfg {
 	uint32_t udp_buffers;                               /* --udp-buffers, per reactor */
 	uint32_t max_frame;                                 /* --max-frame, bytes */
 	enum slc_cfg_oversize oversize;                     /* --oversize */
-	uint64_t reasm_memory;    /* --reasm-memory, bytes; 0: as much as the TCP buffers */
-	uint32_t max_conns;       /* --max-conns, per reactor */
-	uint32_t evict_idle_ms;   /* --evict-idle */
-	uint32_t idle_timeout_ms; /* --idle-timeout; 0: none */
-	uint32_t ack_window;      /* --ack-window: len32+ack frames a client may have unacked */
-	char uring_features[96];  /* --uring-features (slc_cfg_uring_features reads it) */
+	uint64_t reasm_memory;       /* --reasm-memory, bytes; 0: as much as the TCP buffers */
+	uint32_t max_conns;          /* --max-conns, per reactor */
+	uint32_t evict_idle_ms;      /* --evict-idle */
+	uint32_t idle_timeout_ms;    /* --idle-timeout; 0: none */
+	uint32_t ack_window;         /* --ack-window: len32+ack frames a client may have unacked */
+	char uring_features[96];     /* --uring-features (slc_cfg_uring_features reads it) */
+	struct slc_cfg_props tenant; /* --tenant NAME:SPEC (tenant_spec.h) */
+	char tenant_default[SLC_TENANT_NAME_LEN]; /* --tenant-default */
 	/* routing */
 	enum slc_route_strategy strategy; /* --strategy */
 	char key[SLC_CFG_KEY_LEN];        /* --key; "none": no key */

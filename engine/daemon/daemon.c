@@ -14,6 +14,7 @@
 #include "base/addr.h"
 #include "daemon_priv.h"
 #include "sinks/registry.h"
+#include "tenant_spec.h"
 
 #define HOTKEYS_K      32
 #define HOTKEYS_SAMPLE 64
@@ -328,6 +329,31 @@ listeners_probe(struct slc_daemon *d)
 	return 0;
 }
 
+/* --tenant: the table every reactor reads (checked when the flags were parsed). */
+static int
+tenants_build(struct slc_daemon *d)
+{
+	char why[512];
+	int rc;
+
+	if (d->cfg.tenant.n == 0)
+		return 0;
+	d->tenants = malloc(sizeof(*d->tenants));
+	if (d->tenants == NULL)
+		return -ENOMEM;
+	rc = slc_tenant_table_build(&d->cfg, d->tenants, why, sizeof(why));
+	if (rc != 0) {
+		slc_daemon_log(SLC_CFG_LOG_ERROR, "%s", why);
+		return rc;
+	}
+	if (d->nreactors > 1)
+		slc_daemon_log(SLC_CFG_LOG_INFO,
+		               "tenants: %u, each reactor's buckets hold 1/%u of every rate and "
+		               "burst",
+		               d->tenants->n, d->nreactors);
+	return 0;
+}
+
 static int
 reactors_create(struct slc_daemon *d)
 {
@@ -341,6 +367,9 @@ reactors_create(struct slc_daemon *d)
 	/* Checked when the flags were parsed: cannot fail here. */
 	(void)slc_cfg_uring_features(c->uring_features, &features_off, msg, sizeof(msg));
 	err = listeners_probe(d);
+	if (err != 0)
+		return err;
+	err = tenants_build(d);
 	if (err != 0)
 		return err;
 	memcpy(lst, c->listen, sizeof(lst));
@@ -367,6 +396,8 @@ reactors_create(struct slc_daemon *d)
 		        .ack_window = c->ack_window,
 		        .listeners = lst,
 		        .nlisteners = c->nlisten,
+		        .tenants = d->tenants,
+		        .tenant_split = d->nreactors,
 		        .ops = {.deliver = slc_daemon_deliver, .ctx = d},
 		        .log = lib_log,
 		};
@@ -617,6 +648,7 @@ slc_daemon_destroy(struct slc_daemon *d)
 		slc_router_destroy(d->rc[k].rt);
 		slc_hotkeys_destroy(d->rc[k].hot);
 	}
+	free(d->tenants); /* after the reactors, which read it */
 	slc_pool_set_destroy(d->pools);
 	if (d->sink_ops != NULL)
 		d->sink_ops->destroy(d->sink);

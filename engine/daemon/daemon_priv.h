@@ -105,6 +105,7 @@ struct slc_daemon {
 	_Atomic uint64_t pool_wait_ppm[SLC_POOLS_MAX]; /* last tick: run-queue delay */
 
 	uint32_t nreactors;
+	struct slc_tenant_table *tenants; /* --tenant (tenant_spec.h); NULL: none */
 	struct slc_daemon_reactor rc[SLC_DAEMON_REACTORS_MAX];
 	uint16_t port[SLC_CFG_LISTEN_MAX];
 
@@ -131,6 +132,9 @@ int slc_daemon_reload_init(struct slc_daemon *d);
 void slc_daemon_reload_fini(struct slc_daemon *d);
 int slc_daemon_reload_http(void *ctx, char *msg, size_t cap);
 void slc_daemon_reload_render(const struct slc_daemon *d, struct slc_metrics_buf *b);
+
+/* The tenants' families, sluice_tenant_* (tenant_metrics.c); nothing without --tenant. */
+void slc_daemon_tenant_render(const struct slc_daemon *d, struct slc_metrics_buf *b);
 
 /* The metrics endpoint's render callback (daemon_metrics.c). */
 int slc_daemon_metrics_render(void *ctx, struct slc_metrics_buf *b);

@@ -14,7 +14,7 @@
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The whole table (slc_cfg_opts) holds at most this many flags, the sinks' included. */
-#define SLC_CFG_OPTS_MAX 64
+#define SLC_CFG_OPTS_MAX 96
 
 extern const char *const slc_cfg_group_names[SLC_CFG_G__COUNT];
 /* sluiced's own flags, in help order (flags_table.c); flags.c merges the sinks' in. */

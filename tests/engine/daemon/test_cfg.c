@@ -214,7 +214,7 @@ Test(cfg, no_flags_is_the_defaults)
 	cr_expect_str_eq(
 	        line, "listen=tcp://127.0.0.1:5140?framing=lines buffers=256 "
 	              "buffer-size=64k udp-buffers=256 max-frame=64k oversize=close reasm-memory=0 "
-	              "evict-idle=1s uring-features=all max-conns=10000 "
+	              "evict-idle=1s uring-features=all tenant-default=default max-conns=10000 "
 	              "idle-timeout=off ack-window=1024 strategy=pure key=none pools=auto "
 	              "workers=auto "
 	              "reactors-per-node=auto ring-size=4096 cpus=all "
@@ -306,6 +306,8 @@ static const struct good goods[] = {
         {"--evict-idle", "250ms", "evict-idle=250ms", NULL},
         {"--evict-idle", "5", "evict-idle=5s", NULL},
         {"--uring-features", "-bundle,-incremental", "uring-features=-bundle,-incremental", NULL},
+        {"--tenant", "a:cidr=10.0.0.0/8,rate=10", "tenant=a:cidr=10.0.0.0/8,rate=10", NULL},
+        {"--tenant-default", "refuse", "tenant-default=refuse", NULL},
         {"--max-conns", "50000", "max-conns=50000", NULL},
         {"--idle-timeout", "90", "idle-timeout=90s", NULL},
         {"--listen", "tcp://127.0.0.1:0?framing=len32+ack",
@@ -427,6 +429,8 @@ static const struct bad bads[] = {
         {"--max-conns", "0", "1..1000000"},
         {"--idle-timeout", "soon", "off, or 0..24h"},
         {"--uring-features", "-bundles", "NAME bundle, incremental"},
+        {"--tenant", "a:rate=x", "NAME (a-z, 0-9, _, -) then comma-separated listener=N"},
+        {"--tenant-default", "", "refuse, default, or a --tenant's NAME"},
         {"--ack-window", "1000", "a power of two in 1..65536"},
         {"--listen", "udp://1.2.3.4:514?framing=len32+ack", "tcp://ADDR:PORT"},
         {"--strategy", "fast", "pure, sticky, ordered"},
