@@ -19,6 +19,7 @@ struct slc_reactor;
 struct slc_tenant_table;
 struct slc_tenant_stats;
 struct slc_tenant_refusals;
+struct slc_qos;
 
 /*
  * A reactor is one thread with one io_uring. It owns its listening sockets (one per
@@ -236,6 +237,9 @@ struct slc_reactor_cfg {
 	 * before deliver; the table must outlive the reactor. NULL: none. */
 	const struct slc_tenant_table *tenants;
 	uint32_t tenant_split; /* each reactor gets rate / split of a tenant's buckets; 0: 1 */
+	/* QoS classes (qos.h) of the tenants' class=, shared with the workers, which release
+	 * what the reactors count in; NULL: none (no class is counted or limited). */
+	struct slc_qos *qos;
 	struct slc_reactor_ops ops;
 	slc_log_fn log; /* NULL: slc_log_stderr */
 	void *log_ctx;

@@ -38,6 +38,7 @@
 #include "bucket.h"
 #include "compat.h"
 #include "reactor.h"
+#include "qos.h"
 #include "ring.h"
 #include "tenant.h"
 
@@ -504,6 +505,7 @@ struct tenant_rt {
 	struct slc_bucket msgs;
 	struct slc_bucket bytes;
 	bool limited; /* either bucket has a rate */
+	uint8_t qos;  /* its QoS class's index + 1 (cfg.qos); 0: none */
 	struct slc_tenant_stats st;
 };
 
@@ -549,17 +551,18 @@ tenant_took(struct slc_reactor *r, uint32_t t, const struct slc_msg *m, uint32_t
 	}
 }
 
-/* c's tenant's buckets held back some of what it offered: it waits for tokens (the
- * caller pauses it). */
+/* c's tenant's buckets (bucket) or its QoS class held back some of what it offered: it
+ * waits (the caller pauses it); the wait queue looks at it every RATE_POLL_NS. */
 static inline void
-conn_rate_wait(struct slc_reactor *r, struct conn *c)
+conn_rate_wait(struct slc_reactor *r, struct conn *c, bool bucket)
 {
 	if (c->rate_wait)
 		return;
 	c->rate_wait = true;
 	c->rate_since_ns = r->now_ns;
 	r->rate_waiters++;
-	stat_add(&r->tenant[c->tenant].st.rate_pauses, 1);
+	if (bucket)
+		stat_add(&r->tenant[c->tenant].st.rate_pauses, 1);
 }
 
 /* c stops waiting for tokens (they came back, or it closes). */
@@ -583,30 +586,49 @@ conn_rate_ready(struct slc_reactor *r, const struct conn *c)
 		return true;
 	slc_bucket_refill(&tr->msgs, r->now_ns);
 	slc_bucket_refill(&tr->bytes, r->now_ns);
-	return slc_bucket_avail(&tr->msgs) > 0 && slc_bucket_avail(&tr->bytes) > 0;
+	return slc_bucket_avail(&tr->msgs) > 0 && slc_bucket_avail(&tr->bytes) > 0 &&
+	       (tr->qos == 0 || slc_qos_room(r->cfg.qos, tr->qos - 1u, r->now_ns) > 0);
 }
 
-/* How many of the offer messages at m c's tenant lets through now (all without a tenant);
- * when it holds some back, c waits for tokens (the caller pauses it: nothing is dropped,
- * TCP flow control pushes back). */
+/* How many of the offer messages at m c's tenant lets through now (all without a tenant):
+ * its buckets, then its QoS class's room (qos.h), whose bits go into the messages' conn
+ * for the workers. When either holds some back, c waits (the caller pauses it: nothing is
+ * dropped, TCP flow control pushes back), counted against the one that did. */
 static inline uint32_t
-conn_tenant_offer(struct slc_reactor *r, struct conn *c, const struct slc_msg *m, uint32_t offer)
+conn_tenant_offer(struct slc_reactor *r, struct conn *c, struct slc_msg *m, uint32_t offer)
 {
-	uint32_t allow;
+	struct tenant_rt *tr;
+	uint32_t allow, room;
 
 	if (c->tenant == SLC_TENANT_NONE)
 		return offer;
+	tr = &r->tenant[c->tenant];
 	allow = tenant_allow(r, c->tenant, m, offer);
 	if (allow < offer)
-		conn_rate_wait(r, c);
+		conn_rate_wait(r, c, true);
+	if (tr->qos == 0)
+		return allow;
+	room = r->stopping ? UINT32_MAX : slc_qos_room(r->cfg.qos, tr->qos - 1u, r->now_ns);
+	if (room < allow) {
+		allow = room;
+		if (!c->rate_wait)
+			atomic_fetch_add_explicit(&r->cfg.qos->c[tr->qos - 1u].held, 1,
+			                          memory_order_relaxed);
+		conn_rate_wait(r, c, false);
+	}
+	for (uint32_t i = 0; i < allow; i++)
+		m[i].conn |= (uint32_t)tr->qos << SLC_MSG_CONN_QOS_SHIFT;
 	return allow;
 }
 
 static inline void
 conn_tenant_took(struct slc_reactor *r, const struct conn *c, const struct slc_msg *m, uint32_t n)
 {
-	if (c->tenant != SLC_TENANT_NONE)
-		tenant_took(r, c->tenant, m, n);
+	if (c->tenant == SLC_TENANT_NONE)
+		return;
+	tenant_took(r, c->tenant, m, n);
+	if (r->tenant[c->tenant].qos != 0)
+		slc_qos_took(r->cfg.qos, r->tenant[c->tenant].qos - 1u, n, r->now_ns);
 }
 
 /* Sets up r->tenant from cfg.tenants (none: NULL) and the UDP listeners' tenant arrays.

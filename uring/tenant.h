@@ -49,7 +49,7 @@ struct slc_tenant_cidr {
 
 struct slc_tenant_cfg {
 	char name[SLC_TENANT_NAME_LEN];
-	char qos_class[SLC_TENANT_NAME_LEN]; /* a label on its metrics; "none" when not given */
+	char qos_class[SLC_TENANT_NAME_LEN]; /* its QoS class (qos.h); "none" when not given */
 	/* listener= as given; resolved into listeners by the table's builder */
 	char lsel[SLC_TENANT_LSEL_MAX][SLC_TENANT_LSEL_LEN];
 	uint32_t nlsel;
@@ -63,6 +63,7 @@ struct slc_tenant_cfg {
 	uint64_t bytes_rate;  /* bytes a second; 0: no limit */
 	uint64_t bytes_burst; /* bytes; 0: bytes_rate */
 	bool implicit;        /* the built-in "default": never matched by conditions */
+	uint8_t qos;          /* its QoS class's index + 1 (qos.h); 0: class "none" */
 };
 
 struct slc_tenant_table {

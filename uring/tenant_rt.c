@@ -27,6 +27,7 @@ slc_tenant_rt_init(struct slc_reactor *r)
 		slc_bucket_init(&tr->bytes, (double)t->bytes_rate / split,
 		                (double)t->bytes_burst / split, now);
 		tr->limited = slc_bucket_limited(&tr->msgs) || slc_bucket_limited(&tr->bytes);
+		tr->qos = r->cfg.qos != NULL ? t->qos : 0;
 	}
 	for (uint32_t i = 0; i < r->nlisteners; i++) {
 		struct listener *l = &r->listeners[i];

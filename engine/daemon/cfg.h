@@ -104,6 +104,7 @@ struct slc_cfg {
 	char uring_features[96];     /* --uring-features (slc_cfg_uring_features reads it) */
 	struct slc_cfg_props tenant; /* --tenant NAME:SPEC (tenant_spec.h) */
 	char tenant_default[SLC_TENANT_NAME_LEN]; /* --tenant-default */
+	struct slc_cfg_props qos_class;           /* --qos-class NAME:SPEC (tenant_spec.h) */
 	/* routing */
 	enum slc_route_strategy strategy; /* --strategy */
 	char key[SLC_CFG_KEY_LEN];        /* --key; "none": no key */

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdalign.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -346,6 +347,17 @@ tenants_build(struct slc_daemon *d)
 		slc_daemon_log(SLC_CFG_LOG_ERROR, "%s", why);
 		return rc;
 	}
+	for (uint32_t i = 0; i < d->tenants->n; i++) {
+		if (d->tenants->t[i].qos == 0 || d->qos != NULL)
+			continue;
+		d->qos = aligned_alloc(alignof(struct slc_qos), sizeof(*d->qos));
+		if (d->qos == NULL)
+			return -ENOMEM;
+		(void)slc_qos_build(&d->cfg, d->qos, why, sizeof(why)); /* checked with the flags */
+		/* Every ring slot the reactors feed: the weighted shares are of this. */
+		d->qos->capacity =
+		        (uint64_t)d->cfg.pools * d->cfg.workers * d->cfg.ring_size * d->nreactors;
+	}
 	if (d->nreactors > 1)
 		slc_daemon_log(SLC_CFG_LOG_INFO,
 		               "tenants: %u, each reactor's buckets hold 1/%u of every rate and "
@@ -398,6 +410,7 @@ reactors_create(struct slc_daemon *d)
 		        .nlisteners = c->nlisten,
 		        .tenants = d->tenants,
 		        .tenant_split = d->nreactors,
+		        .qos = d->qos,
 		        .ops = {.deliver = slc_daemon_deliver, .ctx = d},
 		        .log = lib_log,
 		};
@@ -650,6 +663,7 @@ slc_daemon_destroy(struct slc_daemon *d)
 	}
 	free(d->tenants); /* after the reactors, which read it */
 	slc_pool_set_destroy(d->pools);
+	free(d->qos); /* after the reactors and the workers, which count into it */
 	if (d->sink_ops != NULL)
 		d->sink_ops->destroy(d->sink);
 	if (d->route_init)

@@ -16,6 +16,7 @@
 #include "metrics/server.h"
 #include "numa.h"
 #include "pool/pool.h"
+#include "qos.h"
 #include "reactor.h"
 #include "route/router.h"
 #include "sinks/sink.h"
@@ -106,6 +107,7 @@ struct slc_daemon {
 
 	uint32_t nreactors;
 	struct slc_tenant_table *tenants; /* --tenant (tenant_spec.h); NULL: none */
+	struct slc_qos *qos; /* the classes a --tenant names (qos.h); NULL: none does */
 	struct slc_daemon_reactor rc[SLC_DAEMON_REACTORS_MAX];
 	uint16_t port[SLC_CFG_LISTEN_MAX];
 

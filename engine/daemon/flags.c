@@ -94,6 +94,8 @@ table_build(void)
 			table.hooks[table.n] = uring_features_check;
 		if (strcmp(slc_cfg_core[i].name, "--tenant") == 0)
 			table.hooks[table.n] = slc_tenant_spec_check;
+		if (strcmp(slc_cfg_core[i].name, "--qos-class") == 0)
+			table.hooks[table.n] = slc_qos_spec_check;
 		table_add(&slc_cfg_core[i]);
 		if (slc_cfg_core[i].type == SLC_CFG_SINK)
 			table_add_sinks();

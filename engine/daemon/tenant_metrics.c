@@ -50,6 +50,52 @@ sum(const struct slc_daemon *d, uint32_t t, size_t off)
 	return v;
 }
 
+/* The QoS classes (qos.h), label class: one row each. */
+static void
+render_qos(const struct slc_qos *q, struct slc_metrics_buf *b)
+{
+	static const struct {
+		const char *name;
+		const char *type;
+		const char *help;
+		size_t off;
+	} qf[] = {
+	        {"sluice_qos_inflight_messages", "gauge",
+	         "the class's messages taken by the pools and not yet released",
+	         offsetof(struct slc_qos_class, inflight)},
+	        {"sluice_qos_messages_total", "counter", "the class's messages taken by the pools",
+	         offsetof(struct slc_qos_class, taken)},
+	        {"sluice_qos_held_total", "counter",
+	         "times a TCP connection of the class waited: its max-inflight or weighted share "
+	         "was in flight",
+	         offsetof(struct slc_qos_class, held)},
+	        {"sluice_qos_ttl_drops_total", "counter",
+	         "the class's messages older than its ttl when a worker took them: dropped",
+	         offsetof(struct slc_qos_class, ttl_drops)},
+	};
+	char lab[96];
+
+	for (size_t f = 0; f < sizeof(qf) / sizeof(qf[0]); f++) {
+		slc_metrics_family(b, qf[f].name, qf[f].type, qf[f].help);
+		for (uint32_t k = 0; k < q->n; k++) {
+			const void *p = (const char *)&q->c[k] + qf[f].off;
+			uint64_t v;
+
+			if (qf[f].off == offsetof(struct slc_qos_class, inflight)) {
+				int64_t in = atomic_load_explicit((const _Atomic int64_t *)p,
+				                                  memory_order_relaxed);
+
+				v = in < 0 ? 0 : (uint64_t)in; /* a release seen before its take */
+			} else {
+				v = atomic_load_explicit((const _Atomic uint64_t *)p,
+				                         memory_order_relaxed);
+			}
+			slc_metrics_labels(lab, sizeof(lab), "class", q->c[k].name, NULL);
+			slc_metrics_u64(b, qf[f].name, lab, v);
+		}
+	}
+}
+
 void
 slc_daemon_tenant_render(const struct slc_daemon *d, struct slc_metrics_buf *b)
 {
@@ -83,4 +129,6 @@ slc_daemon_tenant_render(const struct slc_daemon *d, struct slc_metrics_buf *b)
 	                   "closed at accept, UDP datagrams dropped");
 	slc_metrics_u64(b, "sluice_tenant_refused_total", "kind=\"connection\"", conns);
 	slc_metrics_u64(b, "sluice_tenant_refused_total", "kind=\"datagram\"", dgrams);
+	if (d->qos != NULL)
+		render_qos(d->qos, b);
 }

@@ -2,9 +2,11 @@
 /* tenant_spec.c: --tenant NAME:SPEC and --tenant-default into the reactor's tenant table. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdalign.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/addr.h"
@@ -239,8 +241,137 @@ lsel_resolve(const struct slc_cfg *c, const char *sel)
 	return mask;
 }
 
+/* ttl=: digits in ms, or with ms, s or m. */
+static int
+duration_ns(const char *s, size_t n, uint64_t *ns)
+{
+	static const struct {
+		const char *unit;
+		uint64_t ns;
+	} units[] = {
+	        {"ms", 1000000ull}, {"s", 1000000000ull}, {"m", 60000000000ull}, {"", 1000000ull}};
+	size_t d = 0;
+	uint64_t v;
+
+	while (d < n && s[d] >= '0' && s[d] <= '9')
+		d++;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strlen(units[i].unit) != n - d || memcmp(s + d, units[i].unit, n - d) != 0)
+			continue;
+		if (number_parse(s, d, false, &v) != 0 || v > 86400000ull)
+			return -EINVAL;
+		*ns = v * units[i].ns;
+		return 0;
+	}
+	return -EINVAL;
+}
+
 int
-slc_tenant_table_build(const struct slc_cfg *c, struct slc_tenant_table *tt, char *why, size_t len)
+slc_qos_spec_parse(const char *text, struct slc_qos_class *c, char *why, size_t len)
+{
+	size_t n = strcspn(text, ":");
+	const char *p;
+
+	if (text[n] != ':' || !name_ok(text, n) || (n == 4 && memcmp(text, "none", 4) == 0))
+		return fail(why, len,
+		            "no NAME: of 1..31 lower case letters, digits, '_', '-' (not none)");
+	memset(c->name, 0, sizeof(c->name));
+	memcpy(c->name, text, n);
+	for (p = text + n + 1; *p != '\0';) {
+		size_t kv = strcspn(p, ","), kn = strcspn(p, "=");
+		const char *v = p + kn + 1;
+		size_t vn = kv - kn - 1;
+		uint64_t x;
+
+		if (kn >= kv)
+			return fail(why, len, "%.*s: no KEY=VALUE", (int)kv, p);
+		if (kn == 6 && memcmp(p, "weight", 6) == 0) {
+			if (number_parse(v, vn, false, &x) != 0 || x < 1 || x > 1000)
+				return fail(why, len, "%.*s: a weight is 1..1000", (int)kv, p);
+			c->weight = (uint32_t)x;
+		} else if (kn == 12 && memcmp(p, "max-inflight", 12) == 0) {
+			if (number_parse(v, vn, false, &x) != 0 || x > 1u << 30)
+				return fail(why, len, "%.*s: max-inflight is 0..2^30 (0: none)",
+				            (int)kv, p);
+			c->max_inflight = (uint32_t)x;
+		} else if (kn == 3 && memcmp(p, "ttl", 3) == 0) {
+			if (duration_ns(v, vn, &c->ttl_ns) != 0)
+				return fail(why, len,
+				            "%.*s: a ttl is 0..24h: digits (ms), or with ms, s, m",
+				            (int)kv, p);
+		} else {
+			return fail(why, len, "%.*s: unknown; allowed: weight, max-inflight, ttl",
+			            (int)kn, p);
+		}
+		p += kv;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+int
+slc_qos_spec_check(const char *text, char *why, size_t len)
+{
+	struct slc_qos_class c = {.weight = 1};
+
+	return slc_qos_spec_parse(text, &c, why, len);
+}
+
+int
+slc_qos_build(const struct slc_cfg *c, struct slc_qos *q, char *why, size_t len)
+{
+	static const char *const builtin[] = {"gold", "silver", "bronze"};
+	static const uint32_t weight[] = {4, 2, 1};
+
+	memset(q, 0, sizeof(*q));
+	for (uint32_t i = 0; i < 3; i++) {
+		memcpy(q->c[i].name, builtin[i], strlen(builtin[i]) + 1);
+		q->c[i].weight = weight[i];
+	}
+	q->n = 3;
+	for (uint32_t i = 0; i < c->qos_class.n; i++) {
+		const char *text = c->qos_class.v[i];
+		size_t n = strcspn(text, ":");
+		uint32_t k = 0;
+		char sub[200];
+
+		while (k < q->n &&
+		       (strlen(q->c[k].name) != n || memcmp(q->c[k].name, text, n) != 0))
+			k++;
+		if (k == SLC_QOS_MAX) {
+			snprintf(why, len,
+			         "--qos-class %s: at most %u classes, the 3 built-ins included",
+			         text, SLC_QOS_MAX);
+			return -EINVAL;
+		}
+		if (k == q->n)
+			q->c[q->n++].weight = 1;
+		if (slc_qos_spec_parse(text, &q->c[k], sub, sizeof(sub)) != 0) {
+			snprintf(why, len, "--qos-class %s: %s", text, sub);
+			return -EINVAL;
+		}
+	}
+	for (uint32_t k = 0; k < q->n; k++)
+		q->any_ttl |= q->c[k].ttl_ns != 0;
+	return 0;
+}
+
+/* class=NAME: its index + 1 in q, 0 for "none"; -1 when q has no such class. */
+static int
+qos_index(const struct slc_qos *q, const char *name)
+{
+	if (strcmp(name, "none") == 0)
+		return 0;
+	for (uint32_t k = 0; k < q->n; k++)
+		if (strcmp(q->c[k].name, name) == 0)
+			return (int)k + 1;
+	return -1;
+}
+
+static int
+table_build(const struct slc_cfg *c, const struct slc_qos *q, struct slc_tenant_table *tt,
+            char *why, size_t len)
 {
 	memset(tt, 0, sizeof(*tt));
 	tt->dflt = SLC_TENANT_NONE;
@@ -249,6 +380,7 @@ slc_tenant_table_build(const struct slc_cfg *c, struct slc_tenant_table *tt, cha
 	for (uint32_t i = 0; i < c->tenant.n; i++) {
 		struct slc_tenant_cfg *t = &tt->t[tt->n];
 		char sub[200];
+		int cls;
 
 		if (slc_tenant_spec_parse(c->tenant.v[i], t, sub, sizeof(sub)) != 0) {
 			snprintf(why, len, "--tenant %s: %s", c->tenant.v[i], sub);
@@ -272,6 +404,16 @@ slc_tenant_table_build(const struct slc_cfg *c, struct slc_tenant_table *tt, cha
 			}
 			t->listeners |= m;
 		}
+		cls = qos_index(q, t->qos_class);
+		if (cls < 0) {
+			snprintf(why, len,
+			         "--tenant %s: class=%s is no QoS class; allowed: none, gold, "
+			         "silver, "
+			         "bronze or a --qos-class NAME",
+			         t->name, t->qos_class);
+			return -EINVAL;
+		}
+		t->qos = (uint8_t)cls;
 		tt->n++;
 	}
 	if (strcmp(c->tenant_default, "refuse") == 0)
@@ -299,4 +441,21 @@ slc_tenant_table_build(const struct slc_cfg *c, struct slc_tenant_table *tt, cha
 	memcpy(tt->t[tt->n].qos_class, "none", sizeof("none"));
 	tt->t[tt->n++].implicit = true;
 	return 0;
+}
+
+int
+slc_tenant_table_build(const struct slc_cfg *c, struct slc_tenant_table *tt, char *why, size_t len)
+{
+	struct slc_qos *q = aligned_alloc(alignof(struct slc_qos), sizeof(*q));
+	int rc;
+
+	if (q == NULL) {
+		snprintf(why, len, "--tenant: out of memory");
+		return -ENOMEM;
+	}
+	rc = slc_qos_build(c, q, why, len);
+	if (rc == 0)
+		rc = table_build(c, q, tt, why, len);
+	free(q);
+	return rc;
 }

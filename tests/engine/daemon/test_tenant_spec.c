@@ -211,3 +211,44 @@ Test(tenant_spec, the_config_file_takes_tenants)
 	cr_expect_eq(tt.t[1].rate, 10);
 	cr_expect_eq(tt.dflt, 1);
 }
+
+/* --qos-class: built-ins changed, new classes added; class= must name one. */
+Test(tenant_spec, qos_classes_and_class_names)
+{
+	static struct slc_qos q;
+	char why[256] = "";
+
+	cr_assert_eq(parse("--qos-class", "gold:weight=9,max-inflight=100", "--qos-class",
+	                   "fresh:ttl=250ms", "--tenant", "a:class=fresh", "--tenant",
+	                   "b:class=gold", "--tenant", "c:", NULL),
+	             SLC_CFG_RUN, "%s", err_text);
+	cr_assert_eq(slc_qos_build(&cfg, &q, why, sizeof(why)), 0, "%s", why);
+	cr_expect_eq(q.n, 4);
+	cr_expect_str_eq(q.c[0].name, "gold");
+	cr_expect_eq(q.c[0].weight, 9);
+	cr_expect_eq(q.c[0].max_inflight, 100);
+	cr_expect_eq(q.c[2].weight, 1, "bronze as built");
+	cr_expect_str_eq(q.c[3].name, "fresh");
+	cr_expect_eq(q.c[3].weight, 1);
+	cr_expect_eq(q.c[3].ttl_ns, 250000000ull);
+	cr_expect(q.any_ttl);
+	cr_assert_eq(slc_tenant_table_build(&cfg, &tt, why, sizeof(why)), 0, "%s", why);
+	cr_expect_eq(tt.t[0].qos, 4, "fresh: index 3, + 1");
+	cr_expect_eq(tt.t[1].qos, 1);
+	cr_expect_eq(tt.t[2].qos, 0, "no class");
+
+	cr_expect_eq(parse("--tenant", "a:class=platinum", NULL), SLC_CFG_USAGE);
+	cr_expect(strstr(err_text, "class=platinum is no QoS class") != NULL, "%s", err_text);
+	cr_expect_eq(parse("--qos-class", "gold:weight=0", NULL), SLC_CFG_USAGE);
+	cr_expect(strstr(err_text, "weight is 1..1000") != NULL, "%s", err_text);
+	cr_expect_eq(parse("--qos-class", "x:ttl=5h", NULL), SLC_CFG_USAGE);
+	cr_expect_eq(parse("--qos-class", "x:ttl=2q", NULL), SLC_CFG_USAGE);
+	cr_expect_eq(parse("--qos-class", "none:weight=2", NULL), SLC_CFG_USAGE);
+	cr_expect_eq(parse("--qos-class", "x:colour=red", NULL), SLC_CFG_USAGE);
+	cr_expect(strstr(err_text, "allowed: weight, max-inflight, ttl") != NULL, "%s", err_text);
+	cr_expect_eq(parse("--qos-class", "c1:", "--qos-class", "c2:", "--qos-class",
+	                   "c3:", "--qos-class", "c4:", "--qos-class", "c5:", "--qos-class",
+	                   "c6:", "--tenant", "a:", NULL),
+	             SLC_CFG_USAGE);
+	cr_expect(strstr(err_text, "at most 8 classes") != NULL, "%s", err_text);
+}
