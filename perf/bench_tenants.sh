@@ -31,9 +31,12 @@
 #   gold_alone   g alone
 #   gold_bronze  the same while `yes | nc` floods b with 100-byte lines as fast as the
 #                machine sends them (far above the capacity)
+#   gold_noqos   the same flood, b without a class (what the classes prevent); its pair
+#                runs gold_alone again
 # The two alternate their order from run to run. gold_lost: g's lines sent and not
 # processed (sluice-bench's unprocessed); ratio (gold_bronze row): its p99 over
-# gold_alone's of the same run (issue 17's target: at most 2, and no loss).
+# gold_alone's of the same run (issue 17's target: at most 2, and no loss); likewise for
+# gold_noqos.
 #
 # --csv columns: config, runs, seconds, rate, msgs_per_s, worst_dev_pct, p99_us,
 # gold_lost, ratio (medians over the runs; worst_dev_pct and gold_lost the largest).
@@ -132,19 +135,20 @@ col() {
 
 # One isolation configuration: "P99_US GOLD_LOST MSGS_PER_S SECONDS" on stdout.
 one_iso() {
-	local kind=$1 fpid="" grate=$((1000000000 / cost / 10)) bport rc
+	local kind=$1 fpid="" grate=$((1000000000 / cost / 10)) bport rc bclass=bronze
+	[ "$kind" = gold_noqos ] && bclass=none
 	bl_start bench_tenants --listen "tcp://127.0.0.1:0?framing=lines" \
 		--listen "tcp://127.0.0.1:0?framing=lines" --metrics 127.0.0.1:0 --sink null \
 		--pools 1 --workers 1 --test-handler-cost-ns "$cost" --latency-stamps start \
-		--tenant g:listener=0,class=gold --tenant b:listener=1,class=bronze || return 1
+		--tenant g:listener=0,class=gold --tenant "b:listener=1,class=$bclass" || return 1
 	bport=$(sed -n 's/.*listening on tcp:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/log" | sed -n 2p)
-	if [ "$kind" = gold_bronze ]; then
+	if [ "$kind" != gold_alone ]; then
 		yes "$(printf '%099d' 0)" | nc -q 0 127.0.0.1 "$bport" 2>/dev/null &
 		fpid=$!
 		# Bronze is flooding before gold starts: its messages are in flight.
 		for _ in $(seq 100); do
 			curl -s "http://127.0.0.1:$mport/metrics" |
-				grep -q '^sluice_qos_messages_total{class="bronze"} [1-9]' && break
+				grep -q '^sluice_tenant_received_messages_total{tenant="b".*} [1-9]' && break
 			sleep 0.05
 		done
 	fi
@@ -185,16 +189,20 @@ pairs() {
 }
 
 fail=0
-for f in unlimited limited ratio gold_alone gold_bronze iso_ratio; do : >"$work/$f"; done
+for f in unlimited limited ratio gold_alone gold_bronze iso_ratio gold_noqos noqos_ratio; do
+	: >"$work/$f"
+done
 # one: "MSGS_PER_S WORST_DEV_PCT SECONDS"; one_iso: "P99_US GOLD_LOST MSGS_PER_S SECONDS".
 [ "$mode" = isolation ] || pairs unlimited limited one "$work/ratio"
 [ "$mode" = rate ] || pairs gold_alone gold_bronze one_iso "$work/iso_ratio"
+[ "$mode" = rate ] || pairs gold_alone gold_noqos one_iso "$work/noqos_ratio"
 
 m() { awk -v c="$2" '{ print $c }' "$1" | median; }
 mx() { awk -v c="$2" '{ if ($c > w) w = $c } END { printf "%d\n", w }' "$1"; }
 worst() { awk '{ if ($2 > w) w = $2 } END { printf "%.2f\n", w }' "$1"; }
 nu=$(wc -l <"$work/unlimited") nl=$(wc -l <"$work/limited")
-na=$(wc -l <"$work/gold_alone") nb=$(wc -l <"$work/gold_bronze") grate=$((1000000000 / cost / 10))
+na=$(wc -l <"$work/gold_alone") nb=$(wc -l <"$work/gold_bronze") nn=$(wc -l <"$work/gold_noqos")
+grate=$((1000000000 / cost / 10))
 if [ "$csv" = 1 ]; then
 	echo "config,runs,seconds,rate,msgs_per_s,worst_dev_pct,p99_us,gold_lost,ratio"
 	if [ "$mode" != isolation ]; then
@@ -204,6 +212,7 @@ if [ "$csv" = 1 ]; then
 	if [ "$mode" != rate ]; then
 		echo "gold_alone,$na,$(m "$work/gold_alone" 4),$grate,$(m "$work/gold_alone" 3),,$(m "$work/gold_alone" 1),$(mx "$work/gold_alone" 2),"
 		echo "gold_bronze,$nb,$(m "$work/gold_bronze" 4),$grate,$(m "$work/gold_bronze" 3),,$(m "$work/gold_bronze" 1),$(mx "$work/gold_bronze" 2),$(median <"$work/iso_ratio")"
+		echo "gold_noqos,$nn,$(m "$work/gold_noqos" 4),$grate,$(m "$work/gold_noqos" 3),,$(m "$work/gold_noqos" 1),$(mx "$work/gold_noqos" 2),$(median <"$work/noqos_ratio")"
 	fi
 else
 	printf '%-12s %5s %8s %10s %12s %14s %10s %9s %8s\n' config runs seconds rate msgs/s worst_dev_pct p99_us gold_lost ratio
@@ -217,6 +226,8 @@ else
 			"$(m "$work/gold_alone" 3)" "" "$(m "$work/gold_alone" 1)" "$(mx "$work/gold_alone" 2)"
 		printf '%-12s %5s %8s %10s %12s %14s %10s %9s %8s\n' gold_bronze "$nb" "$(m "$work/gold_bronze" 4)" "$grate" \
 			"$(m "$work/gold_bronze" 3)" "" "$(m "$work/gold_bronze" 1)" "$(mx "$work/gold_bronze" 2)" "$(median <"$work/iso_ratio")"
+		printf '%-12s %5s %8s %10s %12s %14s %10s %9s %8s\n' gold_noqos "$nn" "$(m "$work/gold_noqos" 4)" "$grate" \
+			"$(m "$work/gold_noqos" 3)" "" "$(m "$work/gold_noqos" 1)" "$(mx "$work/gold_noqos" 2)" "$(median <"$work/noqos_ratio")"
 	fi
 fi
 exit $fail
