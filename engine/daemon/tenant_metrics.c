@@ -26,8 +26,8 @@ static const struct {
         {"sluice_tenant_rate_limited_pauses_total", "counter",
          "times a TCP connection of the tenant paused on its token buckets", TS(rate_pauses), 0},
         {"sluice_tenant_rate_limited_seconds_total", "counter",
-         "time the tenant's TCP connections spent paused on its token buckets (counted when "
-         "each pause ends)",
+         "time the tenant's TCP connections spent paused on its token buckets or its QoS "
+         "class's room (counted when each pause ends)",
          TS(rate_paused_ns), 1e-9},
         {"sluice_tenant_rate_limited_drops_total", "counter",
          "UDP datagrams of the tenant dropped over its token buckets", TS(rate_drops), 0},
