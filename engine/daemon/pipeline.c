@@ -236,7 +236,8 @@ handle_ttl(struct slc_daemon *d, uint32_t g, const struct slc_msg *msgs, uint32_
 		for (; i < end; i++) {
 			uint32_t q = slc_qos_of(msgs[i].conn);
 
-			if (q != 0 && d->qos->c[q - 1].ttl_ns != 0 && !slc_msg_is_ack(&msgs[i]) &&
+			if (q != 0 && q <= d->qos->n && d->qos->c[q - 1].ttl_ns != 0 &&
+			    !slc_msg_is_ack(&msgs[i]) &&
 			    now - msgs[i].recv_ns > d->qos->c[q - 1].ttl_ns)
 				drops[q - 1]++;
 			else
@@ -378,8 +379,10 @@ slc_daemon_release(void *ctx, const struct slc_msg *msgs, uint32_t n)
 	uint32_t i = 0;
 
 	if (d->qos != NULL) {
-		/* The classes' in-flight counts (qos.h): one atomic per class a batch. */
-		int64_t count[SLC_QOS_MAX + 1] = {0};
+		/* The classes' in-flight counts (qos.h): one atomic per class a batch. Every
+		 * value of the 4 class bits has a slot: a message submitted through the
+		 * embedding API may carry any. */
+		int64_t count[(SLC_MSG_CONN_QOS_MASK >> SLC_MSG_CONN_QOS_SHIFT) + 1] = {0};
 
 		for (uint32_t k = 0; k < n; k++)
 			count[slc_qos_of(msgs[k].conn)]++;
