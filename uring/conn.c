@@ -116,6 +116,10 @@ slc_conn_close(struct slc_reactor *r, struct conn *c, enum slc_close_reason why)
 	    (why == SLC_CLOSE_EVICTED || why == SLC_CLOSE_NO_MEMORY || why == SLC_CLOSE_SHUTDOWN))
 		stat_add(&l->stats.closed_undelivered, 1);
 	stat_add(&l->stats.open, (uint64_t)-1);
+	if (c->tenant != SLC_TENANT_NONE) {
+		conn_rate_done(r, c);
+		stat_add(&r->tenant[c->tenant].st.conns_open, (uint64_t)-1);
+	}
 	reasm_wait_set(r, c, false);
 	slc_reasm_pend_drop_all(r, c);
 	slc_reasm_drop(r, c);

@@ -88,26 +88,38 @@ slc_listener_arm(struct slc_reactor *r, uint32_t i)
 	l->armed = true;
 }
 
+/* The peer's address in *ss (*sl 0 when it has none) and as text in out. */
+static void
+peer_addr(int fd, struct sockaddr_storage *ss, socklen_t *sl, char *out, size_t len)
+{
+	*sl = sizeof(*ss);
+	/* A peer that reset the connection before it was accepted has no address any more
+	 * (ENOTCONN): say so rather than print "?". */
+	if (getpeername(fd, (struct sockaddr *)ss, sl) != 0) {
+		snprintf(out, len, "an unknown peer (%s)",
+		         errno == ENOTCONN ? "gone" : "no address");
+		*sl = 0;
+		return;
+	}
+	slc_addr_format((const struct sockaddr *)ss, *sl, out, len);
+}
+
 static void
 peer_str(int fd, char *out, size_t len)
 {
 	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
+	socklen_t sl;
 
-	/* A peer that reset the connection before it was accepted has no address any more
-	 * (ENOTCONN): say so rather than print "?". */
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0) {
-		snprintf(out, len, "an unknown peer (%s)",
-		         errno == ENOTCONN ? "gone" : "no address");
-		return;
-	}
-	slc_addr_format((const struct sockaddr *)&ss, sl, out, len);
+	peer_addr(fd, &ss, &sl, out, len);
 }
 
 static void
 on_accept_result(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 {
 	struct listener *l = &r->listeners[li];
+	uint32_t tenant = SLC_TENANT_NONE;
+	struct sockaddr_storage ss;
+	socklen_t sl;
 	struct conn *c;
 
 	if (cqe->res < 0) {
@@ -140,9 +152,21 @@ on_accept_result(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 		                r->stopping ? "shutting down" : "max-conns reached");
 		return;
 	}
-	c = &r->conns[r->conn_free_ids[--r->conn_nfree]];
+	c = &r->conns[r->conn_free_ids[r->conn_nfree - 1]];
+	peer_addr(cqe->res, &ss, &sl, c->peer, sizeof(c->peer));
+	if (r->tenant != NULL) {
+		/* Decided once, here: no per-message lookup for TCP. */
+		tenant = slc_tenant_rt_accept(r, li, (struct sockaddr *)&ss, sl, c->peer);
+		if (tenant == SLC_TENANT_NONE) {
+			close(cqe->res);
+			return;
+		}
+	}
+	r->conn_nfree--;
 	c->fd = cqe->res;
 	c->listener = (uint16_t)li;
+	c->tenant = (uint8_t)tenant;
+	c->rate_wait = false;
 	c->state = CONN_RECEIVING;
 	/* in_waitq is left alone: a stale queue entry of the slot's last user may remain. */
 	c->armed = c->cancelled = c->starved = c->peer_done = c->has_held = false;
@@ -157,7 +181,6 @@ on_accept_result(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 	c->last_rx_ns = c->frame_end_ns = r->now_ns;
 	c->ack = NULL;
 	c->tls = NULL;
-	peer_str(c->fd, c->peer, sizeof(c->peer));
 	stat_add(&l->stats.accepted, 1);
 	stat_add(&l->stats.open, 1);
 	if (l->cfg.acks) {

@@ -259,7 +259,10 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 		/* Inside a turn, no more than the turn has left; what is not offered is
 		 * handled as if refused, and waits for the next turn. */
 		offer = nmsg < r->turn_left ? nmsg : r->turn_left;
+		/* Its tenant's buckets: what they hold back waits, paused, for tokens. */
+		offer = conn_tenant_offer(r, c, r->batch, offer);
 		taken = offer != 0 ? r->cfg.ops.deliver(r->cfg.ops.ctx, r, r->batch, offer) : 0;
+		conn_tenant_took(r, c, r->batch, taken);
 		if (r->turn_left != NONE)
 			r->turn_left -= taken;
 		stat_add(&l->stats.msgs, taken);
@@ -318,7 +321,10 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 static inline bool
 room_waiters(const struct slc_reactor *r)
 {
-	return atomic_load_explicit(&r->stats.paused, memory_order_relaxed) > r->heap_waiters;
+	/* Those waiting for their tenants' tokens wait for no room: a connection of another
+	 * tenant need not queue behind them. */
+	return atomic_load_explicit(&r->stats.paused, memory_order_relaxed) >
+	       r->heap_waiters + r->rate_waiters;
 }
 
 /*
@@ -348,6 +354,8 @@ conn_data(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uin
 
 	c->last_rx_ns = r->now_ns;
 	stat_add(&r->listeners[c->listener].stats.bytes, len);
+	if (c->tenant != SLC_TENANT_NONE)
+		stat_add(&r->tenant[c->tenant].st.bytes, len);
 	if (c->state != CONN_RECEIVING && c->state != CONN_PAUSED)
 		return;
 	if (c->state == CONN_PAUSED || c->pend_head != NONE || c->has_held || room_waiters(r)) {
@@ -377,8 +385,20 @@ slc_conn_data(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off,
 static void
 conn_resume(struct slc_reactor *r, struct conn *c)
 {
+	if (c->rate_wait) {
+		/* Its tenant's tokens are not back: the next look in RATE_POLL_NS. */
+		if (!conn_rate_ready(r, c)) {
+			conn_waitq_push(r, c);
+			return;
+		}
+		conn_rate_done(r, c);
+	}
 	reasm_wait_set(r, c, false); /* conn_parse sets it again if there is still no room */
 	if (c->has_held) {
+		if (conn_tenant_offer(r, c, &c->held, 1) == 0) {
+			conn_waitq_push(r, c);
+			return;
+		}
 		if (c->ack != NULL)
 			c->ack->inflight++;
 		if (r->cfg.ops.deliver(r->cfg.ops.ctx, r, &c->held, 1) != 1) {
@@ -387,6 +407,7 @@ conn_resume(struct slc_reactor *r, struct conn *c)
 			conn_waitq_push(r, c);
 			return;
 		}
+		conn_tenant_took(r, c, &c->held, 1);
 		stat_add(&r->listeners[c->listener].stats.msgs, 1);
 		c->has_held = false;
 		r->turn_left--;
@@ -585,6 +606,8 @@ udp_flush(struct slc_reactor *r, struct listener *l)
 		return;
 	taken = r->cfg.ops.deliver(r->cfg.ops.ctx, r, l->udp_batch, l->udp_n);
 	stat_add(&l->stats.msgs, taken);
+	if (l->udp_tenant != NULL)
+		slc_tenant_rt_udp_taken(r, l, taken);
 	if (taken < l->udp_n) {
 		/* Datagrams have no flow control: what the pools refuse is dropped, counted. */
 		stat_add(&l->stats.udp_drops[SLC_UDP_DROP_POOLS_FULL], l->udp_n - taken);
@@ -633,6 +656,16 @@ on_udp(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 			stat_add(&l->stats.empty_frames, 1);
 			udp_buf_give(r, bid);
 			goto out;
+		}
+		if (l->udp_tenant != NULL) {
+			uint32_t t = slc_tenant_rt_datagram(r, l, io_uring_recvmsg_name(o),
+			                                    o->namelen, o->payloadlen);
+
+			if (t == SLC_TENANT_NONE) {
+				udp_buf_give(r, bid);
+				goto out;
+			}
+			l->udp_tenant[l->udp_n] = (uint8_t)t;
 		}
 		r->refcnt[ref] = 1;
 		l->udp_batch[l->udp_n++] = (struct slc_msg){
@@ -781,9 +814,10 @@ static void
 reactor_wait(struct slc_reactor *r)
 {
 	struct io_uring_cqe *cqe;
-	struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = (long long)TICK_NS};
+	struct __kernel_timespec ts = {
+	        .tv_sec = 0, .tv_nsec = (long long)(r->rate_waiters != 0 ? RATE_POLL_NS : TICK_NS)};
 	bool timed = r->cfg.idle_timeout_ms != 0 || r->stopping || r->heap_waiters != 0 ||
-	             r->tls_handshaking != 0;
+	             r->tls_handshaking != 0 || r->rate_waiters != 0;
 
 	for (uint32_t i = 0; i < r->nlisteners && !timed; i++)
 		timed = !r->listeners[i].armed;
@@ -835,6 +869,11 @@ slc_reactor_loop(struct slc_reactor *r)
 			r->retry = true;
 		if (r->tls_conns != NULL)
 			slc_tls_ctx_take(r);
+		if (r->rate_waiters != 0 && r->now_ns >= r->rate_retry_ns) {
+			/* Tenants' tokens come back with time, which no completion reports. */
+			r->retry = true;
+			r->rate_retry_ns = r->now_ns + RATE_POLL_NS;
+		}
 		bufring_commit(r);
 		if (r->retry) {
 			waitq_run(r);

@@ -40,7 +40,8 @@ static_assert(sizeof(struct slc_msg) == 32, "two descriptors per cache line");
  * connection's id only once all of its frames have.
  */
 #define SLC_MSG_CONN_ACK     0x40000000u
-#define SLC_MSG_CONN_ID_MASK 0x3fffffffu
+#define SLC_MSG_CONN_ID_MASK 0x00ffffffu
+/* Bits 24..27 of a TCP message's conn: its QoS class (uring/qos.h). */
 
 static inline bool
 slc_msg_is_ack(const struct slc_msg *m)

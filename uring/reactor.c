@@ -392,6 +392,9 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 		if (rc != 0)
 			goto err_close_listeners;
 	}
+	rc = slc_tenant_rt_init(r);
+	if (rc != 0)
+		goto err_close_listeners;
 
 	r->init_rc = 1;
 	rc = pthread_create(&r->thread, NULL, reactor_thread, r);
@@ -507,6 +510,7 @@ slc_reactor_destroy(struct slc_reactor *r)
 	if (r->listeners != NULL)
 		for (uint32_t i = 0; i < r->cfg.nlisteners; i++)
 			free(r->listeners[i].udp_batch);
+	slc_tenant_rt_free(r);
 	for (uint32_t i = 0; r->conns != NULL && i < r->nconns; i++)
 		if (r->conns[i].fd >= 0)
 			close(r->conns[i].fd);

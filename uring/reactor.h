@@ -17,6 +17,10 @@
 struct slc_numa_topo;
 struct slc_reactor;
 struct ssl_ctx_st;
+struct slc_tenant_table;
+struct slc_tenant_stats;
+struct slc_tenant_refusals;
+struct slc_qos;
 
 /*
  * A reactor is one thread with one io_uring. It owns its listening sockets (one per
@@ -262,6 +266,13 @@ struct slc_reactor_cfg {
 	uint32_t tls_handshake_timeout_ms;
 	uint32_t tls_max_handshakes;
 	uint64_t tls_bytes; /* decrypted bytes held at once; 0: buffers * buffer_size */
+	/* Tenants (tenant.h): matched at accept and per datagram, their token buckets checked
+	 * before deliver; the table must outlive the reactor. NULL: none. */
+	const struct slc_tenant_table *tenants;
+	uint32_t tenant_split; /* each reactor gets rate / split of a tenant's buckets; 0: 1 */
+	/* QoS classes (qos.h) of the tenants' class=, shared with the workers, which release
+	 * what the reactors count in; NULL: none (no class is counted or limited). */
+	struct slc_qos *qos;
 	struct slc_reactor_ops ops;
 	slc_log_fn log; /* NULL: slc_log_stderr */
 	void *log_ctx;
@@ -389,6 +400,11 @@ uint64_t slc_reactor_thread_cpu_ns(const struct slc_reactor *r);
 const struct slc_reactor_stats *slc_reactor_stats(const struct slc_reactor *r);
 const struct slc_listener_stats *slc_reactor_listener_stats(const struct slc_reactor *r,
                                                             uint32_t i);
+
+/* Tenant t's counters on this reactor (t < cfg.tenants->n), and what its table refused;
+ * any thread. NULL without a tenant table. */
+const struct slc_tenant_stats *slc_reactor_tenant_stats(const struct slc_reactor *r, uint32_t t);
+const struct slc_tenant_refusals *slc_reactor_tenant_refusals(const struct slc_reactor *r);
 
 /* Reactor id from a message's ref, for callers holding several reactors. */
 static inline uint32_t

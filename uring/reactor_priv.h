@@ -35,9 +35,12 @@
 #include <stdint.h>
 
 #include "base/addr.h"
+#include "bucket.h"
 #include "compat.h"
 #include "reactor.h"
+#include "qos.h"
 #include "ring.h"
+#include "tenant.h"
 
 /* ---- constants ---------------------------------------------------------------------- */
 
@@ -158,6 +161,8 @@ struct conn {
 	uint8_t done_reason;
 	bool has_held;  /* a reassembled message not yet taken */
 	bool heap_wait; /* paused until heap memory for a partial frame frees up */
+	bool rate_wait; /* paused until its tenant's buckets have tokens (tenant_rt.c) */
+	uint8_t tenant; /* its tenant (tenant.h), decided at accept; SLC_TENANT_NONE: none */
 	struct slc_frame_parser parser;
 	uint32_t reasm; /* heap chunk the frame that straddles is copied into, or NONE */
 	uint32_t reasm_len;
@@ -166,7 +171,8 @@ struct conn {
 	uint32_t pend_head;   /* its pending chunks (struct pend), oldest first; NONE: none */
 	uint32_t pend_tail;
 	uint64_t last_rx_ns;
-	uint64_t frame_end_ns; /* when a frame last ended (or accept): the idle timeout's
+	uint64_t rate_since_ns; /* rate_wait: since when */
+	uint64_t frame_end_ns;  /* when a frame last ended (or accept): the idle timeout's
 	                          measure of a frame kept open by dribbling */
 	struct slc_msg held;
 	struct ack_conn *ack;           /* NULL unless the listener has acks */
@@ -183,6 +189,7 @@ struct listener {
 	uint64_t rearm_at_ns;
 	struct slc_listener_stats stats;
 	struct slc_msg *udp_batch; /* UDP only: datagrams not yet offered */
+	uint8_t *udp_tenant;       /* UDP with tenants: each one's tenant */
 	uint32_t udp_n;
 };
 
@@ -355,6 +362,11 @@ struct slc_reactor {
 	struct ssl_ctx_st *tls_ctx;            /* new handshakes use it (our reference) */
 	struct ssl_ctx_st *_Atomic tls_ctx_in; /* slc_reactor_tls_ctx_set: taken each loop */
 	uint32_t tls_handshaking;              /* handshakes under way */
+	/* ---- tenants (tenant_rt.c); tenant == NULL without a table ---- */
+	struct tenant_rt *tenant; /* [cfg.tenants->n] */
+	uint32_t rate_waiters;    /* connections paused with rate_wait */
+	uint64_t rate_retry_ns;   /* when the wait queue next looks at them */
+	struct slc_tenant_refusals tenant_refused;
 
 	/* ---- the loop (loop.c) ---- */
 	uint64_t now_ns; /* read once or twice a loop: every timestamp of the loop */
@@ -505,6 +517,159 @@ bufring_commit(struct slc_reactor *r)
 	}
 	stat_set(&r->stats.buffers_free, r->tcp_in_ring);
 }
+
+/* ---- tenants (tenant_rt.c; the per-message part inline) ----------------------------- */
+
+/* While connections wait for their tenants' tokens, the wait queue looks at them this
+ * often: a tenant's burst should hold at least rate * RATE_POLL_NS of tokens (1/200 s)
+ * for its rate to be met exactly. */
+#define RATE_POLL_NS (5 * 1000000ull)
+
+/* One tenant on one reactor: its buckets (rate / split each) and its counters. */
+struct tenant_rt {
+	struct slc_bucket msgs;
+	struct slc_bucket bytes;
+	bool limited; /* either bucket has a rate */
+	uint8_t qos;  /* its QoS class's index + 1 (cfg.qos); 0: none */
+	struct slc_tenant_stats st;
+};
+
+/* How many of the n messages at m tenant t's buckets let through now: a prefix. A bucket
+ * with any token left lets the next message through whole (bucket.h: the debt). While the
+ * reactor stops, none holds back what connections already received. */
+static inline uint32_t
+tenant_allow(struct slc_reactor *r, uint32_t t, const struct slc_msg *m, uint32_t n)
+{
+	struct tenant_rt *tr = &r->tenant[t];
+	double mt, bt;
+	uint32_t k = 0;
+
+	if (!tr->limited || r->stopping)
+		return n;
+	slc_bucket_refill(&tr->msgs, r->now_ns);
+	slc_bucket_refill(&tr->bytes, r->now_ns);
+	mt = slc_bucket_avail(&tr->msgs);
+	bt = slc_bucket_avail(&tr->bytes);
+	for (; k < n && mt > 0 && bt > 0; k++) {
+		mt -= 1;
+		bt -= m[k].len;
+	}
+	return k;
+}
+
+/* n messages at m of tenant t were taken: they pay their tokens. */
+static inline void
+tenant_took(struct slc_reactor *r, uint32_t t, const struct slc_msg *m, uint32_t n)
+{
+	struct tenant_rt *tr = &r->tenant[t];
+
+	stat_add(&tr->st.msgs, n);
+	if (!tr->limited || r->stopping)
+		return;
+	slc_bucket_take(&tr->msgs, n);
+	if (slc_bucket_limited(&tr->bytes)) {
+		uint64_t b = 0;
+
+		for (uint32_t i = 0; i < n; i++)
+			b += m[i].len;
+		slc_bucket_take(&tr->bytes, (double)b);
+	}
+}
+
+/* c's tenant's buckets (bucket) or its QoS class held back some of what it offered: it
+ * waits (the caller pauses it); the wait queue looks at it every RATE_POLL_NS. */
+static inline void
+conn_rate_wait(struct slc_reactor *r, struct conn *c, bool bucket)
+{
+	if (c->rate_wait)
+		return;
+	c->rate_wait = true;
+	c->rate_since_ns = r->now_ns;
+	r->rate_waiters++;
+	if (bucket)
+		stat_add(&r->tenant[c->tenant].st.rate_pauses, 1);
+}
+
+/* c stops waiting for tokens (they came back, or it closes). */
+static inline void
+conn_rate_done(struct slc_reactor *r, struct conn *c)
+{
+	if (!c->rate_wait)
+		return;
+	c->rate_wait = false;
+	r->rate_waiters--;
+	stat_add(&r->tenant[c->tenant].st.rate_paused_ns, r->now_ns - c->rate_since_ns);
+}
+
+/* Whether c's tenant has tokens again (both buckets). */
+static inline bool
+conn_rate_ready(struct slc_reactor *r, const struct conn *c)
+{
+	struct tenant_rt *tr = &r->tenant[c->tenant];
+
+	if (r->stopping)
+		return true;
+	slc_bucket_refill(&tr->msgs, r->now_ns);
+	slc_bucket_refill(&tr->bytes, r->now_ns);
+	return slc_bucket_avail(&tr->msgs) > 0 && slc_bucket_avail(&tr->bytes) > 0 &&
+	       (tr->qos == 0 || slc_qos_room(r->cfg.qos, tr->qos - 1u, r->now_ns) > 0);
+}
+
+/* How many of the offer messages at m c's tenant lets through now (all without a tenant):
+ * its buckets, then its QoS class's room (qos.h), whose bits go into the messages' conn
+ * for the workers. When either holds some back, c waits (the caller pauses it: nothing is
+ * dropped, TCP flow control pushes back), counted against the one that did. */
+static inline uint32_t
+conn_tenant_offer(struct slc_reactor *r, struct conn *c, struct slc_msg *m, uint32_t offer)
+{
+	struct tenant_rt *tr;
+	uint32_t allow, room;
+
+	if (c->tenant == SLC_TENANT_NONE)
+		return offer;
+	tr = &r->tenant[c->tenant];
+	allow = tenant_allow(r, c->tenant, m, offer);
+	if (allow < offer)
+		conn_rate_wait(r, c, true);
+	if (tr->qos == 0)
+		return allow;
+	room = r->stopping ? UINT32_MAX : slc_qos_room(r->cfg.qos, tr->qos - 1u, r->now_ns);
+	if (room < allow) {
+		allow = room;
+		if (!c->rate_wait)
+			atomic_fetch_add_explicit(&r->cfg.qos->c[tr->qos - 1u].held, 1,
+			                          memory_order_relaxed);
+		conn_rate_wait(r, c, false);
+	}
+	for (uint32_t i = 0; i < allow; i++)
+		m[i].conn |= (uint32_t)tr->qos << SLC_MSG_CONN_QOS_SHIFT;
+	return allow;
+}
+
+static inline void
+conn_tenant_took(struct slc_reactor *r, const struct conn *c, const struct slc_msg *m, uint32_t n)
+{
+	if (c->tenant == SLC_TENANT_NONE)
+		return;
+	tenant_took(r, c->tenant, m, n);
+	if (r->tenant[c->tenant].qos != 0)
+		slc_qos_took(r->cfg.qos, r->tenant[c->tenant].qos - 1u, n, r->now_ns);
+}
+
+/* Sets up r->tenant from cfg.tenants (none: NULL) and the UDP listeners' tenant arrays.
+ * 0 or -ENOMEM; slc_tenant_rt_free undoes it (also after a failure). */
+int slc_tenant_rt_init(struct slc_reactor *r);
+void slc_tenant_rt_free(struct slc_reactor *r);
+/* At accept: the tenant of the peer at sa on listener li, or SLC_TENANT_NONE when the
+ * table refuses it (counted and logged here: the caller closes it). */
+uint32_t slc_tenant_rt_accept(struct slc_reactor *r, uint32_t li, const struct sockaddr *sa,
+                              socklen_t salen, const char *peer);
+/* A datagram of len bytes from sa on listener l: its tenant, or SLC_TENANT_NONE when it
+ * must be dropped (no tenant, or over its buckets: counted and logged here). */
+uint32_t slc_tenant_rt_datagram(struct slc_reactor *r, struct listener *l,
+                                const struct sockaddr *sa, socklen_t salen, uint32_t len);
+/* After deliver took n of a UDP listener's batch: each one's tenant counts it. */
+void slc_tenant_rt_udp_taken(struct slc_reactor *r, const struct listener *l, uint32_t n);
 
 /* ---- connections (conn.c) ----------------------------------------------------------- */
 

@@ -15,6 +15,7 @@
 #include "reactor.h"
 #include "route/router.h"
 #include "sinks/sink.h"
+#include "tenant.h"
 
 /*
  * sluiced is configured by command-line flags and a --config file of the same flags (one
@@ -110,6 +111,9 @@ struct slc_cfg {
 	int tls_min_version;                       /* --tls-min-version: 0 TLS 1.2, 1 TLS 1.3 */
 	uint32_t tls_handshake_timeout_ms;         /* --tls-handshake-timeout */
 	uint32_t tls_max_handshakes;               /* --tls-max-handshakes, per reactor */
+	struct slc_cfg_props tenant; /* --tenant NAME:SPEC (tenant_spec.h) */
+	char tenant_default[SLC_TENANT_NAME_LEN]; /* --tenant-default */
+	struct slc_cfg_props qos_class;           /* --qos-class NAME:SPEC (tenant_spec.h) */
 	/* routing */
 	enum slc_route_strategy strategy; /* --strategy */
 	char key[SLC_CFG_KEY_LEN];        /* --key; "none": no key */

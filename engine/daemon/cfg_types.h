@@ -70,6 +70,8 @@ enum {
 	 * default; PROPS: one entry or more) */
 	SLC_CFG_F_SINK_ONLY = 1u << 5,
 	SLC_CFG_F_AUTO = 1u << 6, /* integer: "auto" means 0, sized at start (numa/size.c) */
+	/* PROPS: entries are NAME:VALUE (--tenant), not NAME=VALUE; hookable */
+	SLC_CFG_F_NAME_COLON = 1u << 7,
 };
 
 /*

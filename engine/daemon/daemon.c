@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdalign.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "base/addr.h"
 #include "daemon_priv.h"
 #include "sinks/registry.h"
+#include "tenant_spec.h"
 
 #define HOTKEYS_K      32
 #define HOTKEYS_SAMPLE 64
@@ -328,6 +330,42 @@ listeners_probe(struct slc_daemon *d)
 	return 0;
 }
 
+/* --tenant: the table every reactor reads (checked when the flags were parsed). */
+static int
+tenants_build(struct slc_daemon *d)
+{
+	char why[512];
+	int rc;
+
+	if (d->cfg.tenant.n == 0)
+		return 0;
+	d->tenants = malloc(sizeof(*d->tenants));
+	if (d->tenants == NULL)
+		return -ENOMEM;
+	rc = slc_tenant_table_build(&d->cfg, d->tenants, why, sizeof(why));
+	if (rc != 0) {
+		slc_daemon_log(SLC_CFG_LOG_ERROR, "%s", why);
+		return rc;
+	}
+	for (uint32_t i = 0; i < d->tenants->n; i++) {
+		if (d->tenants->t[i].qos == 0 || d->qos != NULL)
+			continue;
+		d->qos = aligned_alloc(alignof(struct slc_qos), sizeof(*d->qos));
+		if (d->qos == NULL)
+			return -ENOMEM;
+		(void)slc_qos_build(&d->cfg, d->qos, why, sizeof(why)); /* checked with the flags */
+		/* Every ring slot the reactors feed: the weighted shares are of this. */
+		d->qos->capacity =
+		        (uint64_t)d->cfg.pools * d->cfg.workers * d->cfg.ring_size * d->nreactors;
+	}
+	if (d->nreactors > 1)
+		slc_daemon_log(SLC_CFG_LOG_INFO,
+		               "tenants: %u, each reactor's buckets hold 1/%u of every rate and "
+		               "burst",
+		               d->tenants->n, d->nreactors);
+	return 0;
+}
+
 static int
 reactors_create(struct slc_daemon *d)
 {
@@ -344,6 +382,9 @@ reactors_create(struct slc_daemon *d)
 	if (err != 0)
 		return err;
 	err = slc_daemon_tls_create(d);
+	if (err != 0)
+		return err;
+	err = tenants_build(d);
 	if (err != 0)
 		return err;
 	memcpy(lst, c->listen, sizeof(lst));
@@ -373,6 +414,9 @@ reactors_create(struct slc_daemon *d)
 		        .tls_max_handshakes = c->tls_max_handshakes,
 		        .listeners = lst,
 		        .nlisteners = c->nlisten,
+		        .tenants = d->tenants,
+		        .tenant_split = d->nreactors,
+		        .qos = d->qos,
 		        .ops = {.deliver = slc_daemon_deliver, .ctx = d},
 		        .log = lib_log,
 		};
@@ -629,7 +673,9 @@ slc_daemon_destroy(struct slc_daemon *d)
 		slc_hotkeys_destroy(d->rc[k].hot);
 	}
 	slc_daemon_tls_destroy(d);
+	free(d->tenants); /* after the reactors, which read it */
 	slc_pool_set_destroy(d->pools);
+	free(d->qos); /* after the reactors and the workers, which count into it */
 	if (d->sink_ops != NULL)
 		d->sink_ops->destroy(d->sink);
 	if (d->route_init)

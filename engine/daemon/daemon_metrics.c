@@ -690,6 +690,7 @@ slc_daemon_metrics_render(void *ctx, struct slc_metrics_buf *b)
 	struct render r = {.b = b, .d = ctx};
 
 	render_listeners(&r);
+	slc_daemon_tenant_render(r.d, b);
 	render_acks(&r);
 	render_tls(&r);
 	render_reactors(&r);

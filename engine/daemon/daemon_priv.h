@@ -16,6 +16,7 @@
 #include "metrics/server.h"
 #include "numa.h"
 #include "pool/pool.h"
+#include "qos.h"
 #include "reactor.h"
 #include "route/router.h"
 #include "sinks/sink.h"
@@ -116,6 +117,8 @@ struct slc_daemon {
 	_Atomic uint64_t pool_wait_ppm[SLC_POOLS_MAX]; /* last tick: run-queue delay */
 
 	uint32_t nreactors;
+	struct slc_tenant_table *tenants; /* --tenant (tenant_spec.h); NULL: none */
+	struct slc_qos *qos; /* the classes a --tenant names (qos.h); NULL: none does */
 	struct slc_daemon_reactor rc[SLC_DAEMON_REACTORS_MAX];
 	uint16_t port[SLC_CFG_LISTEN_MAX];
 
@@ -170,6 +173,8 @@ int slc_daemon_status_init(struct slc_daemon *d);
 void slc_daemon_status_fini(struct slc_daemon *d);
 int slc_daemon_status_render(void *ctx, enum slc_metrics_status_format fmt,
                              struct slc_metrics_text *t);
+/* The tenants' families, sluice_tenant_* (tenant_metrics.c); nothing without --tenant. */
+void slc_daemon_tenant_render(const struct slc_daemon *d, struct slc_metrics_buf *b);
 
 /* The metrics endpoint's render callback (daemon_metrics.c). */
 int slc_daemon_metrics_render(void *ctx, struct slc_metrics_buf *b);

@@ -15,6 +15,7 @@
 #include "flags_priv.h"
 #include "pool/pool.h"
 #include "sinks/registry.h"
+#include "tenant_spec.h"
 
 /* ---- the whole table: the daemon's flags, each sink's merged in after --sink ---- */
 
@@ -91,6 +92,10 @@ table_build(void)
 		 * in later through slc_cfg_hook_set). */
 		if (strcmp(slc_cfg_core[i].name, "--uring-features") == 0)
 			table.hooks[table.n] = uring_features_check;
+		if (strcmp(slc_cfg_core[i].name, "--tenant") == 0)
+			table.hooks[table.n] = slc_tenant_spec_check;
+		if (strcmp(slc_cfg_core[i].name, "--qos-class") == 0)
+			table.hooks[table.n] = slc_qos_spec_check;
 		table_add(&slc_cfg_core[i]);
 		if (slc_cfg_core[i].type == SLC_CFG_SINK)
 			table_add_sinks();
@@ -291,6 +296,18 @@ cfg_check(const struct slc_cfg *c, const struct slc_cfg_parse_state *st, char *m
 		                      "given up must go somewhere; allowed: both, or "
 		                      "--retry-max-elapsed off");
 		return -EINVAL;
+	}
+	if (c->tenant.n != 0) {
+		struct slc_tenant_table *tt = malloc(sizeof(*tt));
+		char twhy[512];
+		int rc = tt == NULL ? -ENOMEM : slc_tenant_table_build(c, tt, twhy, sizeof(twhy));
+
+		free(tt);
+		if (rc != 0) {
+			slc_cfg_sb_printf(&b, "%s",
+			                  rc == -ENOMEM ? "--tenant: out of memory" : twhy);
+			return -EINVAL;
+		}
 	}
 	if (slc_ctl_params_check(&c->ctl) != 0) {
 		slc_cfg_sb_printf(&b, "the controller's flags are out of range together (see "

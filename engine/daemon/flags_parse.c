@@ -246,11 +246,14 @@ static int
 props_apply(struct slc_cfg_props *p, const struct slc_cfg_opt *o, const char *val, char *msg,
             size_t len)
 {
-	size_t n = strcspn(val, "=");
+	char sep = o->flags & SLC_CFG_F_NAME_COLON ? ':' : '=';
+	size_t n = strcspn(val, sep == ':' ? ":" : "=");
 
-	if (val[n] != '=' || !prop_name_ok(val, n))
+	if (val[n] != sep || !prop_name_ok(val, n))
 		return refuse(msg, len, o, val, "is not valid",
-		              "no NAME= of lower case letters, digits, '.', '_' and '-'");
+		              sep == ':'
+		                      ? "no NAME: of lower case letters, digits, '.', '_' and '-'"
+		                      : "no NAME= of lower case letters, digits, '.', '_' and '-'");
 	if (strlen(val) >= SLC_CFG_PROP_LEN)
 		return refuse(msg, len, o, val, "is too long", NULL);
 	for (uint32_t i = 0; i < p->n; i++) {
@@ -433,6 +436,8 @@ slc_cfg_opt_apply(struct slc_cfg *c, const struct slc_cfg_opt *o, struct slc_cfg
 			return refuse(msg, len, o, val, "is not valid", why);
 		return hook_run(o, st, val, msg, len);
 	case SLC_CFG_PROPS:
+		if (o->flags & SLC_CFG_F_HOOK && hook_run(o, st, val, msg, len) != 0)
+			return -EINVAL;
 		return props_apply(field, o, val, msg, len);
 	}
 	return -EINVAL;

@@ -180,6 +180,47 @@ const struct slc_cfg_opt slc_cfg_core[] = {
                  "or incremental buffers that garble bytes; the start-up log and "
                  "sluice_reactor_uring_feature say what is in use.",
          FIELD(uring_features)},
+        {.name = "--tenant",
+         .type = SLC_CFG_PROPS,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "NAME:SPEC",
+         .flags = SLC_CFG_F_HOOK | SLC_CFG_F_NAME_COLON,
+         .allowed = "NAME (a-z, 0-9, _, -) then comma-separated listener=N or ADDR:PORT, "
+                    "cidr=NET/BITS, cert=NAME, class=NAME, rate=N, burst=N, bytes=SIZE, "
+                    "bytes-burst=SIZE; at most 31",
+         .help = "A tenant: the connections and datagrams that match its listener= (a "
+                 "--listen by place, 0 = the first, or address) and cidr= (source networks), "
+                 "all optional; the first tenant that matches, in flag order, takes them. "
+                 "rate= and bytes= are token buckets (messages and bytes a second, with "
+                 "burst= and bytes-burst=, by default one second's worth): over them a TCP "
+                 "connection pauses, a datagram is dropped and counted. class= is its QoS "
+                 "class (--qos-class) and a label on its metrics (docs/operations.md, "
+                 "Tenants).",
+         FIELD(tenant)},
+        {.name = "--tenant-default",
+         .type = SLC_CFG_STRING,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "NAME",
+         .def = "default",
+         .allowed = "refuse, default, or a --tenant's NAME",
+         .help = "With --tenant: where what matches no tenant goes. refuse: connections are "
+                 "closed at accept, datagrams dropped, each counted and logged; default: a "
+                 "built-in tenant without limits.",
+         FIELD(tenant_default)},
+        {.name = "--qos-class",
+         .type = SLC_CFG_PROPS,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "NAME:SPEC",
+         .flags = SLC_CFG_F_HOOK | SLC_CFG_F_NAME_COLON,
+         .allowed = "NAME (a-z, 0-9, _, -) then comma-separated weight=1..1000, "
+                    "max-inflight=N (0: none), ttl=D (ms, s, m; 0: none); at most 5 besides "
+                    "gold, silver and bronze",
+         .help = "A QoS class for --tenant class=NAME, or new values for a built-in (gold "
+                 "weight 4, silver 2, bronze 1, no cap, no TTL). While several classes are "
+                 "active, each may have at most its weighted share of the pools' ring slots "
+                 "in flight (and max-inflight); over it, its TCP connections pause. A "
+                 "message older than ttl when a worker takes it is dropped and counted.",
+         FIELD(qos_class)},
         {.name = "--max-conns",
          .type = SLC_CFG_COUNT,
          .group = SLC_CFG_G_INPUT,

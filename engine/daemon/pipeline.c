@@ -211,10 +211,62 @@ handler_acks(struct slc_daemon *d, struct slc_daemon_worker *w, uint32_t g,
 	}
 }
 
+static void handle_batch(struct slc_daemon *d, uint32_t g, const struct slc_msg *msgs, uint32_t n);
+
+/* Messages taken from the rings in one go at the most (the pool's burst); more are
+ * handled in several windows. */
+#define TTL_WINDOW 256
+
+/*
+ * A QoS class's queue TTL (qos.h): what is older than its class's ttl now is dropped and
+ * counted, the rest goes on, in order; acknowledged frames are never dropped so (their
+ * clients would send them again). The pool releases the whole batch after the handler,
+ * the dropped messages with it.
+ */
+static void
+handle_ttl(struct slc_daemon *d, uint32_t g, const struct slc_msg *msgs, uint32_t n)
+{
+	struct slc_msg keep[TTL_WINDOW];
+	uint64_t now = slc_mono_ns();
+
+	for (uint32_t i = 0; i < n;) {
+		uint32_t end = n - i > TTL_WINDOW ? i + TTL_WINDOW : n, k = 0;
+		uint64_t drops[SLC_QOS_MAX] = {0};
+
+		for (; i < end; i++) {
+			uint32_t q = slc_qos_of(msgs[i].conn);
+
+			if (q != 0 && q <= d->qos->n && d->qos->c[q - 1].ttl_ns != 0 &&
+			    !slc_msg_is_ack(&msgs[i]) &&
+			    now - msgs[i].recv_ns > d->qos->c[q - 1].ttl_ns)
+				drops[q - 1]++;
+			else
+				keep[k++] = msgs[i];
+		}
+		for (uint32_t q = 0; q < d->qos->n; q++)
+			if (drops[q] != 0)
+				atomic_fetch_add_explicit(&d->qos->c[q].ttl_drops, drops[q],
+				                          memory_order_relaxed);
+		if (k != 0)
+			handle_batch(d, g, keep, k);
+	}
+}
+
 void
 slc_daemon_handle(void *ctx, uint32_t g, const struct slc_msg *msgs, uint32_t n)
 {
 	struct slc_daemon *d = ctx;
+
+	/* One predictable branch a batch without a class that has a TTL. */
+	if (d->qos != NULL && d->qos->any_ttl)
+		handle_ttl(d, g, msgs, n);
+	else
+		handle_batch(d, g, msgs, n);
+}
+
+static void
+handle_batch(struct slc_daemon *d, uint32_t g, const struct slc_msg *msgs, uint32_t n)
+{
 	struct slc_daemon_worker *w = worker_sink(d, g);
 	const uint32_t *ref = NULL;
 	uint32_t nref = 0;
@@ -326,6 +378,19 @@ slc_daemon_release(void *ctx, const struct slc_msg *msgs, uint32_t n)
 	struct slc_daemon *d = ctx;
 	uint32_t i = 0;
 
+	if (d->qos != NULL) {
+		/* The classes' in-flight counts (qos.h): one atomic per class a batch. Every
+		 * value of the 4 class bits has a slot: a message submitted through the
+		 * embedding API may carry any. */
+		int64_t count[(SLC_MSG_CONN_QOS_MASK >> SLC_MSG_CONN_QOS_SHIFT) + 1] = {0};
+
+		for (uint32_t k = 0; k < n; k++)
+			count[slc_qos_of(msgs[k].conn)]++;
+		for (uint32_t q = 1; q <= d->qos->n; q++)
+			if (count[q] != 0)
+				atomic_fetch_sub_explicit(&d->qos->c[q - 1].inflight, count[q],
+				                          memory_order_relaxed);
+	}
 	while (i < n) {
 		uint32_t id = slc_msg_reactor(&msgs[i]), j = i + 1;
 

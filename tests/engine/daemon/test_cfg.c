@@ -214,7 +214,7 @@ Test(cfg, no_flags_is_the_defaults)
 	cr_expect_str_eq(
 	        line, "listen=tcp://127.0.0.1:5140?framing=lines buffers=256 "
 	              "buffer-size=64k udp-buffers=256 max-frame=64k oversize=close reasm-memory=0 "
-	              "evict-idle=1s uring-features=all max-conns=10000 "
+	              "evict-idle=1s uring-features=all tenant-default=default max-conns=10000 "
 	              "idle-timeout=off ack-window=1024 tls-min-version=1.2 "
 	              "tls-handshake-timeout=10s tls-max-handshakes=256 strategy=pure key=none "
 	              "pools=auto "
@@ -308,6 +308,9 @@ static const struct good goods[] = {
         {"--evict-idle", "250ms", "evict-idle=250ms", NULL},
         {"--evict-idle", "5", "evict-idle=5s", NULL},
         {"--uring-features", "-bundle,-incremental", "uring-features=-bundle,-incremental", NULL},
+        {"--tenant", "a:cidr=10.0.0.0/8,rate=10", "tenant=a:cidr=10.0.0.0/8,rate=10", NULL},
+        {"--tenant-default", "refuse", "tenant-default=refuse", NULL},
+        {"--qos-class", "gold:weight=9,ttl=2s", "qos-class=gold:weight=9,ttl=2s", NULL},
         {"--max-conns", "50000", "max-conns=50000", NULL},
         {"--idle-timeout", "90", "idle-timeout=90s", NULL},
         {"--listen", "tcp://127.0.0.1:0?framing=len32+ack",
@@ -449,6 +452,9 @@ static const struct bad bads[] = {
         {"--max-conns", "0", "1..1000000"},
         {"--idle-timeout", "soon", "off, or 0..24h"},
         {"--uring-features", "-bundles", "NAME bundle, incremental"},
+        {"--tenant", "a:rate=x", "NAME (a-z, 0-9, _, -) then comma-separated listener=N"},
+        {"--tenant-default", "", "refuse, default, or a --tenant's NAME"},
+        {"--qos-class", "gold:weight=0", "weight=1..1000"},
         {"--ack-window", "1000", "a power of two in 1..65536"},
         {"--tls-cert", "", "a PEM file"},
         {"--tls-key", "", "a PEM file"},

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/* tenant_rt.c: the reactor's tenants: buckets per reactor, the accept and datagram checks. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "reactor_priv.h"
+
+int
+slc_tenant_rt_init(struct slc_reactor *r)
+{
+	const struct slc_tenant_table *tt = r->cfg.tenants;
+	double split = r->cfg.tenant_split != 0 ? (double)r->cfg.tenant_split : 1.0;
+
+	if (tt == NULL || tt->n == 0)
+		return 0;
+	r->tenant = calloc(tt->n, sizeof(*r->tenant));
+	if (r->tenant == NULL)
+		return -ENOMEM;
+	/* Each reactor gets its share of the rate and of the burst: no atomic is shared
+	 * between reactors on the path of a message (tenant.h says what that costs). */
+	for (uint32_t i = 0; i < tt->n; i++) {
+		const struct slc_tenant_cfg *t = &tt->t[i];
+		struct tenant_rt *tr = &r->tenant[i];
+		uint64_t now = slc_mono_ns();
+
+		slc_bucket_init(&tr->msgs, (double)t->rate / split, (double)t->burst / split, now);
+		slc_bucket_init(&tr->bytes, (double)t->bytes_rate / split,
+		                (double)t->bytes_burst / split, now);
+		tr->limited = slc_bucket_limited(&tr->msgs) || slc_bucket_limited(&tr->bytes);
+		tr->qos = r->cfg.qos != NULL ? t->qos : 0;
+	}
+	for (uint32_t i = 0; i < r->nlisteners; i++) {
+		struct listener *l = &r->listeners[i];
+
+		if (l->cfg.proto != SLC_LISTENER_UDP)
+			continue;
+		l->udp_tenant = calloc(UDP_BATCH, 1);
+		if (l->udp_tenant == NULL)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void
+slc_tenant_rt_free(struct slc_reactor *r)
+{
+	free(r->tenant);
+	r->tenant = NULL;
+	/* cfg's count: a failed create has set nlisteners to 0 by now. */
+	for (uint32_t i = 0; r->listeners != NULL && i < r->cfg.nlisteners; i++) {
+		free(r->listeners[i].udp_tenant);
+		r->listeners[i].udp_tenant = NULL;
+	}
+}
+
+uint32_t
+slc_tenant_rt_accept(struct slc_reactor *r, uint32_t li, const struct sockaddr *sa, socklen_t salen,
+                     const char *peer)
+{
+	uint32_t t = slc_tenant_match_addr(r->cfg.tenants, li, sa, salen);
+
+	if (t == SLC_TENANT_NONE) {
+		stat_add(&r->tenant_refused.conns, 1);
+		slc_reactor_log(
+		        r, LOGK_REFUSED, SLC_LOG_WARN,
+		        "refused %s on port %u: no tenant matches (--tenant-default refuse)", peer,
+		        r->listeners[li].port);
+		return t;
+	}
+	stat_add(&r->tenant[t].st.conns_accepted, 1);
+	stat_add(&r->tenant[t].st.conns_open, 1);
+	return t;
+}
+
+uint32_t
+slc_tenant_rt_datagram(struct slc_reactor *r, struct listener *l, const struct sockaddr *sa,
+                       socklen_t salen, uint32_t len)
+{
+	uint32_t li = (uint32_t)(l - r->listeners);
+	uint32_t t = slc_tenant_match_addr(r->cfg.tenants, li, sa, salen);
+	struct slc_msg m = {.len = len};
+	char peer[SLC_ADDR_SA_STR_MAX];
+
+	if (t == SLC_TENANT_NONE) {
+		stat_add(&r->tenant_refused.datagrams, 1);
+		slc_addr_format(sa, salen, peer, sizeof(peer));
+		slc_reactor_log(r, LOGK_UDP, SLC_LOG_WARN,
+		                "port %u: dropped a datagram from %s: no tenant matches "
+		                "(--tenant-default refuse)",
+		                l->port, peer);
+		return t;
+	}
+	if (tenant_allow(r, t, &m, 1) == 0) {
+		/* Datagrams have no flow control to push back with: over the limit, dropped. */
+		stat_add(&r->tenant[t].st.rate_drops, 1);
+		slc_addr_format(sa, salen, peer, sizeof(peer));
+		slc_reactor_log(r, LOGK_UDP, SLC_LOG_WARN,
+		                "port %u: dropped a datagram from %s: tenant %s over its rate",
+		                l->port, peer, r->cfg.tenants->t[t].name);
+		return SLC_TENANT_NONE;
+	}
+	/* Paid at admission: a datagram the pools then refuse is dropped and counted there,
+	 * and its tokens are not given back (the sender did send it). */
+	if (r->tenant[t].limited) {
+		slc_bucket_take(&r->tenant[t].msgs, 1);
+		slc_bucket_take(&r->tenant[t].bytes, len);
+	}
+	stat_add(&r->tenant[t].st.bytes, len);
+	return t;
+}
+
+void
+slc_tenant_rt_udp_taken(struct slc_reactor *r, const struct listener *l, uint32_t n)
+{
+	for (uint32_t k = 0; k < n; k++)
+		stat_add(&r->tenant[l->udp_tenant[k]].st.msgs, 1);
+}
+
+const struct slc_tenant_stats *
+slc_reactor_tenant_stats(const struct slc_reactor *r, uint32_t t)
+{
+	return r->tenant != NULL ? &r->tenant[t].st : NULL;
+}
+
+const struct slc_tenant_refusals *
+slc_reactor_tenant_refusals(const struct slc_reactor *r)
+{
+	return r->tenant != NULL ? &r->tenant_refused : NULL;
+}
