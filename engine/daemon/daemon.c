@@ -261,7 +261,6 @@ on_tick(void *ctx, const struct slc_ctl_loop_tick *t)
 void
 slc_daemon_listen_url(const struct slc_daemon *d, uint32_t i, char *buf, size_t len)
 {
-	static const char *const framing[] = {"lines", "len32", "syslog"};
 	const struct slc_listener_cfg *l = &d->cfg.listen[i];
 	struct sockaddr_storage bound = l->addr;
 	char addr[SLC_ADDR_SA_STR_MAX];
@@ -275,7 +274,7 @@ slc_daemon_listen_url(const struct slc_daemon *d, uint32_t i, char *buf, size_t 
 	if (l->proto == SLC_LISTENER_UDP)
 		snprintf(buf, len, "udp://%s", addr);
 	else
-		snprintf(buf, len, "tcp://%s?framing=%s%s", addr, framing[l->framing],
+		snprintf(buf, len, "tcp://%s?framing=%s%s", addr, slc_frame_format_name(l->framing),
 		         l->acks ? "+ack" : "");
 }
 

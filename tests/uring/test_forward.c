@@ -7,97 +7,7 @@
 #include "forward.h"
 #include "frame.h"
 #include "../fuzz/frame_harness.h"
-
-/* ---- a small msgpack writer --------------------------------------------------------- */
-
-struct mp {
-	uint8_t b[8192];
-	size_t n;
-};
-
-static void
-put(struct mp *m, const void *p, size_t n)
-{
-	cr_assert_leq(m->n + n, sizeof(m->b));
-	memcpy(m->b + m->n, p, n);
-	m->n += n;
-}
-
-static void
-put_be(struct mp *m, uint8_t first, uint64_t v, unsigned bytes)
-{
-	uint8_t t[9];
-
-	t[0] = first;
-	for (unsigned k = 0; k < bytes; k++)
-		t[1 + k] = (uint8_t)(v >> (8 * (bytes - 1 - k)));
-	put(m, t, 1 + bytes);
-}
-
-static void
-mp_arr(struct mp *m, uint32_t n)
-{
-	if (n < 16)
-		put_be(m, (uint8_t)(0x90 | n), 0, 0);
-	else
-		put_be(m, 0xdd, n, 4);
-}
-
-static void
-mp_map(struct mp *m, uint32_t n)
-{
-	if (n < 16)
-		put_be(m, (uint8_t)(0x80 | n), 0, 0);
-	else
-		put_be(m, 0xdf, n, 4);
-}
-
-static void
-mp_str(struct mp *m, const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n < 32)
-		put_be(m, (uint8_t)(0xa0 | n), 0, 0);
-	else
-		put_be(m, 0xda, n, 2);
-	put(m, s, n);
-}
-
-static void
-mp_bin_hdr(struct mp *m, uint32_t n)
-{
-	put_be(m, 0xc6, n, 4);
-}
-
-static void
-mp_uint(struct mp *m, uint64_t v)
-{
-	if (v < 128)
-		put_be(m, (uint8_t)v, 0, 0);
-	else if (v <= UINT32_MAX)
-		put_be(m, 0xce, v, 4);
-	else
-		put_be(m, 0xcf, v, 8);
-}
-
-/* EventTime as fixext8 (what Fluentd sends) or ext8 (also valid). */
-static void
-mp_evt(struct mp *m, uint32_t sec, uint32_t nsec, bool ext8)
-{
-	if (ext8)
-		put(m, (const uint8_t[]){0xc7, 8, 0}, 3);
-	else
-		put(m, (const uint8_t[]){0xd7, 0}, 2);
-	put_be(m, (uint8_t)(sec >> 24), sec & 0xffffffu, 3);
-	put_be(m, (uint8_t)(nsec >> 24), nsec & 0xffffffu, 3);
-}
-
-static void
-mp_cat(struct mp *m, const struct mp *o)
-{
-	put(m, o->b, o->n);
-}
+#include "../support/mp_write.h"
 
 /* A record {"msg": s, "n": [1, {"deep": nil}]} and an entry's frame: time, record. */
 static void
@@ -111,7 +21,7 @@ record(struct mp *m, const char *s)
 	mp_uint(m, 1);
 	mp_map(m, 1);
 	mp_str(m, "deep");
-	put(m, (const uint8_t[]){0xc0}, 1);
+	mp_put(m, (const uint8_t[]){0xc0}, 1);
 }
 
 /* ---- running the parser -------------------------------------------------------------- */
@@ -248,7 +158,7 @@ Test(forward, message_mode_with_and_without_option)
 	mp_arr(&in, 4);
 	mp_str(&in, "t");
 	mp_cat(&in, f);
-	put(&in, (const uint8_t[]){0xc0}, 1);
+	mp_put(&in, (const uint8_t[]){0xc0}, 1);
 	expect_any_split(1024, &in, &w, 0);
 }
 
@@ -295,7 +205,7 @@ packed(struct mp *in, struct want *w, uint32_t n, bool as_str, bool option)
 	mp_arr(in, option ? 3 : 2);
 	mp_str(in, "app.packed");
 	if (as_str)
-		put_be(in, 0xda, bin.n, 2);
+		mp_put_be(in, 0xda, bin.n, 2);
 	else
 		mp_bin_hdr(in, (uint32_t)bin.n);
 	mp_cat(in, &bin);
@@ -335,7 +245,7 @@ Test(forward, mid_frame_only_inside_a_message)
 	for (uint32_t k = 1; k < n; k++) {
 		struct mp part = {0};
 
-		put(&part, in.b, k);
+		mp_put(&part, in.b, k);
 		run(&r, 1024, false, &part, NULL, 0, 64);
 		cr_expect(r.mid_frame, "prefix of %u bytes", k);
 		frame_run_fini(&r);
@@ -370,7 +280,7 @@ Test(forward, entry_decode_reads_time_and_record)
 	cr_expect_eq(slc_forward_entry_decode(c.b, 9, &e), -EINVAL);
 	cr_expect_eq(slc_forward_entry_decode(c.b, (uint32_t)c.n - 1, &e), -EINVAL);
 	cr_expect_eq(slc_forward_entry_decode((const uint8_t *)"hello\n", 6, &e), -EINVAL);
-	put(&c, (const uint8_t[]){0xc0}, 1);
+	mp_put(&c, (const uint8_t[]){0xc0}, 1);
 	cr_expect_eq(slc_forward_entry_decode(c.b, (uint32_t)c.n, &e), -EINVAL);
 }
 
@@ -383,7 +293,7 @@ bad_time(const uint8_t *t, size_t n)
 
 	mp_arr(&in, 3);
 	mp_str(&in, "t");
-	put(&in, t, n);
+	mp_put(&in, t, n);
 	record(&in, "x");
 	expect_any_split(1024, &in, &w, SLC_FRAME_ERR_FORWARD_TIME);
 }
@@ -413,7 +323,7 @@ good_then(const uint8_t *bad, size_t n, int err)
 	mp_arr(&in, 3);
 	mp_str(&in, "t");
 	mp_cat(&in, f);
-	put(&in, bad, n);
+	mp_put(&in, bad, n);
 	expect_any_split(1024, &in, &w, err);
 }
 
@@ -465,7 +375,7 @@ Test(forward, packed_entries_must_fill_their_bin)
 	mp_arr(&in, 2);
 	mp_str(&in, "t");
 	mp_bin_hdr(&in, 2);
-	put(&in, (const uint8_t[]){0x01, 0x02}, 2);
+	mp_put(&in, (const uint8_t[]){0x01, 0x02}, 2);
 	expect_any_split(1024, &in, &w, SLC_FRAME_ERR_FORWARD_SHAPE);
 }
 
@@ -477,7 +387,7 @@ Test(forward, compressed_packed_forward_is_refused_clearly)
 	mp_arr(&in, 3);
 	mp_str(&in, "t");
 	mp_bin_hdr(&in, 4);
-	put(&in, (const uint8_t[]){0x1f, 0x8b, 0x08, 0x00}, 4);
+	mp_put(&in, (const uint8_t[]){0x1f, 0x8b, 0x08, 0x00}, 4);
 	mp_map(&in, 1);
 	mp_str(&in, "compressed");
 	mp_str(&in, "gzip");
