@@ -48,6 +48,10 @@
 #define SB_ACK_HDR         12u       /* len32+ack: L and the sequence number */
 #define SB_BACKOFF_MIN_NS  10000000u
 #define SB_BACKOFF_MAX_NS  1000000000u
+/* --protocol forward: a batch is [tag, bin] (0x92, fixstr "bench", bin32 header) and each
+ * entry [EventTime, {"log": str}]: the 0x92, 10 bytes of time, 0x81, fixstr "log". */
+#define SB_FWD_BATCH_HDR 12u
+#define SB_FWD_ENTRY_HDR 16u
 
 struct sb_opts {
 	const char *target;
@@ -55,6 +59,7 @@ struct sb_opts {
 	const char *dist;
 	const char *metrics;
 	const char *verify; /* the file sink's DIR */
+	const char *protocol;
 	int64_t connections, threads, size, keys, rate, duration, count, wait_drain;
 	int64_t reconnect_for;
 	bool csv, json, no_header, quiet, help, acks;
@@ -76,6 +81,7 @@ struct sb_run {
 	struct sockaddr_storage maddr;
 	socklen_t maddr_len;
 	bool udp;
+	bool forward; /* --protocol forward: PackedForward batches (framing=forward) */
 	enum slc_frame_format framing;
 	struct sb_zipf zipf;
 	bool zipf_on;
@@ -117,8 +123,9 @@ struct sb_conn {
 	char *buf;
 	struct mmsghdr *mm; /* UDP: one per datagram slot of buf */
 	struct iovec *iov;
-	uint32_t off, len; /* TCP: bytes; UDP: datagrams */
-	uint32_t nmsg;     /* messages in the batch being written */
+	uint32_t off, len;    /* TCP: bytes; UDP: datagrams */
+	uint32_t nmsg;        /* messages in the batch being written */
+	uint8_t fwd_time[10]; /* --protocol forward: the batch's EventTime */
 };
 
 struct sb_thread {
@@ -251,10 +258,23 @@ sb_key(struct sb_thread *t)
 	}
 }
 
-/* Bytes a message of this key puts before its stamp (the key header; the syslog header). */
+/* --protocol forward: the bytes of the "log" value's str header for a --size of size. */
+static inline uint32_t
+sb_fwd_str_hdr(uint32_t size)
+{
+	uint32_t v = size - (SB_FWD_ENTRY_HDR - 1); /* the value with a 1-byte header */
+
+	return v - 1 < 32 ? 1 : v - 2 < 256 ? 2 : 3;
+}
+
+/* Bytes a message of this key puts before its stamp (the key header; the syslog header;
+ * a forward entry's time, map and key, and the str header of its value, but not the 0x92
+ * before them, which is framing). */
 static inline uint32_t
 sb_prefix_len(const struct sb_run *r, uint64_t key, uint32_t syslog_len)
 {
+	if (r->forward)
+		return SB_FWD_ENTRY_HDR - 1 + sb_fwd_str_hdr((uint32_t)r->o.size);
 	if (r->framing == SLC_FRAME_LEN32)
 		return 2 + 1 + slc_stamp_digits(key);
 	return r->framing == SLC_FRAME_SYSLOG ? syslog_len : 0;

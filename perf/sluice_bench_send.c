@@ -33,6 +33,31 @@ sb_syslog_refresh(struct sb_thread *t)
 	                           "<14>1 %s %s " SB_PROG " - - - ", stamp, t->r->host_name);
 }
 
+/* --protocol forward: one entry, [EventTime, {"log": stamp and padding}], size bytes after
+ * its array header; the EventTime is the realtime clock of the batch (sb_fill). */
+static int
+sb_format_forward(char *p, uint32_t prefix, uint64_t key, const struct sb_conn *c,
+                  const struct slc_stamp_ns *now, uint32_t size)
+{
+	uint32_t v = size - prefix;
+	uint8_t *u = (uint8_t *)p;
+
+	u[0] = 0x92;
+	memcpy(u + 1, c->fwd_time, 10);
+	memcpy(u + 11, "\x81\xa3log", 5);
+	if (prefix - (SB_FWD_ENTRY_HDR - 1) == 1) {
+		u[16] = (uint8_t)(0xa0 | v);
+	} else if (prefix - (SB_FWD_ENTRY_HDR - 1) == 2) {
+		u[16] = 0xd9;
+		u[17] = (uint8_t)v;
+	} else {
+		u[16] = 0xda;
+		u[17] = (uint8_t)(v >> 8);
+		u[18] = (uint8_t)v;
+	}
+	return slc_stamp_format_ns(p + 1 + prefix, v, key, c->id, c->seq, now, v);
+}
+
 /* Writes one message as it goes on the wire (r->wire bytes), stamped with the time in now;
  * 0 or -EMSGSIZE. */
 static int
@@ -46,6 +71,8 @@ sb_format(struct sb_thread *t, char *p, uint64_t key, const struct sb_conn *c,
 
 	if (prefix >= size)
 		return -EMSGSIZE;
+	if (r->forward)
+		return sb_format_forward(p, prefix, key, c, now, size);
 	if (!r->udp && r->framing == SLC_FRAME_LEN32) {
 		p[0] = (char)(size >> 24);
 		p[1] = (char)(size >> 16);
@@ -72,6 +99,30 @@ sb_format(struct sb_thread *t, char *p, uint64_t key, const struct sb_conn *c,
 	return 0;
 }
 
+/* --protocol forward: the batch's [tag, bin] header for bin_len bytes of entries, and the
+ * EventTime its entries carry. */
+static void
+sb_forward_batch(struct sb_conn *c, uint32_t bin_len)
+{
+	uint8_t *u = (uint8_t *)c->buf;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	memcpy(u,
+	       "\x92\xa5"
+	       "bench"
+	       "\xc6",
+	       8);
+	for (int k = 0; k < 4; k++)
+		u[8 + k] = (uint8_t)(bin_len >> (24 - 8 * k));
+	c->fwd_time[0] = 0xd7;
+	c->fwd_time[1] = 0;
+	for (int k = 0; k < 4; k++) {
+		c->fwd_time[2 + k] = (uint8_t)((uint64_t)ts.tv_sec >> (24 - 8 * k));
+		c->fwd_time[6 + k] = (uint8_t)((uint64_t)ts.tv_nsec >> (24 - 8 * k));
+	}
+}
+
 /* Formats the connection's next n messages, all stamped now. */
 static int
 sb_fill(struct sb_thread *t, struct sb_conn *c, uint32_t n, uint64_t now)
@@ -83,8 +134,12 @@ sb_fill(struct sb_thread *t, struct sb_conn *c, uint32_t n, uint64_t now)
 		sb_syslog_refresh(t);
 	/* Its digits once, not per message: the stamp's longest number, the same for all n. */
 	slc_stamp_ns_set(&now_text, now);
+	if (r->forward)
+		sb_forward_batch(c, n * r->wire);
 	for (uint32_t i = 0; i < n; i++) {
-		int rc = sb_format(t, c->buf + (size_t)i * r->wire, sb_key(t), c, &now_text);
+		int rc = sb_format(
+		        t, c->buf + (r->forward ? SB_FWD_BATCH_HDR : 0) + (size_t)i * r->wire,
+		        sb_key(t), c, &now_text);
 
 		if (rc < 0) {
 			snprintf(t->errmsg, sizeof(t->errmsg),
@@ -96,7 +151,7 @@ sb_fill(struct sb_thread *t, struct sb_conn *c, uint32_t n, uint64_t now)
 		c->seq++;
 	}
 	c->off = 0;
-	c->len = r->udp ? n : n * r->wire;
+	c->len = r->udp ? n : n * r->wire + (r->forward ? SB_FWD_BATCH_HDR : 0);
 	c->nmsg = n;
 	return 0;
 }
