@@ -265,6 +265,86 @@ piece_out(struct slc_frame_piece *pc, uint32_t off, uint32_t len, uint8_t start,
 	pc->trim = 0;
 }
 
+/*
+ * The length of a time object at d (avail bytes): an unsigned integer or an EventTime;
+ * 0 when it is anything else or not whole (the byte-at-a-time path then decides).
+ */
+static inline uint32_t
+time_len(const uint8_t *d, uint32_t avail)
+{
+	uint32_t n;
+
+	if (d[0] <= 0x7f)
+		return 1;
+	switch (d[0]) {
+	case 0xcc:
+		n = 2;
+		break;
+	case 0xcd:
+		n = 3;
+		break;
+	case 0xce:
+		n = 5;
+		break;
+	case 0xcf:
+		n = 9;
+		break;
+	case 0xd7:
+		n = 10;
+		if (avail < 2 || d[1] != 0)
+			return 0;
+		break;
+	case 0xc7:
+		n = 11;
+		if (avail < 3 || d[1] != 8 || d[2] != 0)
+			return 0;
+		break;
+	default:
+		return 0;
+	}
+	return n <= avail ? n : 0;
+}
+
+/*
+ * The common case, an entry whole inside the chunk: its frame found in one pass over
+ * contiguous bytes, without the per-byte state of slc_forward_step. Returns 1 with *pc
+ * filled and the parser moved past the entry, or 0 to leave it to the byte-at-a-time path
+ * (an entry that straddles the chunk, is oversize, or is wrong in any way: that path finds
+ * the same boundaries and reports the errors).
+ */
+static inline int
+entry_fast(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t len, uint32_t *ip,
+           struct slc_frame_piece *pc)
+{
+	uint32_t i = *ip, avail = len - i, hdr = 0, tl, rl, lim;
+
+	if (p->fwd_state == FS_ENTRY) {
+		if (chunk[i] != 0x92)
+			return 0;
+		hdr = 1;
+	}
+	if ((p->fwd_flags & FF_PACKED) && avail > p->fwd_left)
+		avail = p->fwd_left;
+	if (avail < hdr + 2)
+		return 0;
+	tl = time_len(chunk + i + hdr, avail - hdr);
+	if (tl == 0 || avail - hdr - tl == 0 || tok_first(chunk[i + hdr + tl]).kind != K_MAP)
+		return 0;
+	lim = avail - hdr - tl;
+	if (lim > p->max_frame - tl && p->max_frame > tl)
+		lim = p->max_frame - tl;
+	rl = slc_forward_object_len(chunk + i + hdr + tl, lim);
+	if (rl == 0 || tl + rl > p->max_frame)
+		return 0;
+	piece_out(pc, i + hdr, tl + rl, 1, 1);
+	*ip = i + hdr + tl + rl;
+	if (p->fwd_flags & FF_PACKED)
+		p->fwd_left -= hdr + tl + rl;
+	p->fwd_state = FS_RECORD;
+	entry_done(p);
+	return 1;
+}
+
 int
 slc_forward_step(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t len, uint32_t *ip,
                  struct slc_frame_piece *pc)
@@ -288,6 +368,10 @@ slc_forward_step(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t len,
 			p->fwd_pending = 0;
 		}
 		between = p->hdr_got == 0 && p->need == 0 && p->fwd_pending == 0;
+		if (between && p->fwd_state == FS_ENTRY && entry_fast(p, chunk, len, &i, pc)) {
+			*ip = i;
+			return 1;
+		}
 		if (in_bin(p)) {
 			if (p->fwd_left == 0)
 				return -SLC_FRAME_ERR_FORWARD_SHAPE; /* an entry runs past its bin */
