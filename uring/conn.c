@@ -113,6 +113,10 @@ slc_conn_close(struct slc_reactor *r, struct conn *c, enum slc_close_reason why)
 		stat_add(&l->stats.closed_undelivered, 1);
 	stat_add(&l->stats.open, (uint64_t)-1);
 	reasm_wait_set(r, c, false);
+	if (c->ack != NULL && c->ack->fence) {
+		c->ack->fence = false; /* its chunk is not acknowledged */
+		r->fence_waiters--;
+	}
 	slc_reasm_pend_drop_all(r, c);
 	slc_reasm_drop(r, c);
 	if (c->has_held) {

@@ -30,6 +30,13 @@ enum fwd_state {
 #define FF_MESSAGE 0x02 /* Message mode: one entry, in the message array itself */
 #define FF_FRAME   0x04 /* inside an entry that goes out as pieces */
 #define FF_DROP    0x08 /* inside an oversize entry that skip mode drops */
+/* The option's chunk: its top-level objects are told apart from nested ones by fwd_left,
+ * the top-level objects still to come (an object starts at the top level when it is all
+ * that is pending), and keys from values by the parity of fwd_left. */
+#define FF_KEY        0x10 /* reading a top-level key that may be "chunk" (started: matched) */
+#define FF_CHUNK_NEXT 0x20 /* the next top-level value is the chunk */
+#define FF_IN_CHUNK   0x40 /* reading the chunk's bytes: they go out as CHUNK pieces */
+#define FF_HAS_CHUNK  0x80 /* the message has a chunk: a MSG_END piece at its end */
 
 enum kind { K_BAD, K_UINT, K_INT, K_NIL, K_BOOL, K_FLOAT, K_STR, K_BIN, K_ARRAY, K_MAP, K_EXT };
 
@@ -216,6 +223,9 @@ header_done(struct slc_frame_parser *p, struct tok t, bool first)
 		break;
 	}
 	/* TAG, TIME, RECORD, OPT: one object each, of any depth. */
+	/* The chunk (a str: option_top checked): 1 to SLC_FORWARD_CHUNK_MAX bytes. */
+	if ((p->fwd_flags & FF_IN_CHUNK) && (n == 0 || n > SLC_FORWARD_CHUNK_MAX))
+		return -SLC_FRAME_ERR_FORWARD_SHAPE;
 	if (first) {
 		if ((st == FS_TAG && t.kind != K_STR) || (st == FS_RECORD && t.kind != K_MAP) ||
 		    (st == FS_OPT && t.kind != K_MAP && t.kind != K_NIL))
@@ -223,6 +233,8 @@ header_done(struct slc_frame_parser *p, struct tok t, bool first)
 		if (st == FS_TIME && t.kind != K_UINT && (t.kind != K_EXT || p->cr != 0 || n != 8))
 			return -SLC_FRAME_ERR_FORWARD_TIME;
 		p->fwd_pending = 1;
+		if (st == FS_OPT)
+			p->fwd_left = (uint32_t)children; /* the option map's top-level objects */
 	}
 	children += p->fwd_pending - 1;
 	/* Every object takes a byte at least: more than fit the bound is oversize (an entry
@@ -233,10 +245,13 @@ header_done(struct slc_frame_parser *p, struct tok t, bool first)
 	return 0;
 }
 
-/* The current element's last byte was read: moves on; 1 when an entry's frame ended. */
+/* The current element's last byte was read: moves on; 1 when an entry's frame ended, 2
+ * when a message with a chunk did. */
 static int
 element_done(struct slc_frame_parser *p)
 {
+	bool chunk = p->fwd_flags & FF_HAS_CHUNK;
+
 	switch (p->fwd_state) {
 	case FS_TAG:
 		p->fwd_state = FS_SECOND;
@@ -249,7 +264,7 @@ element_done(struct slc_frame_parser *p)
 		return 1;
 	case FS_OPT:
 		msg_done(p);
-		return 0;
+		return chunk ? 2 : 0;
 	default:
 		return 0; /* headers: header_done moved on */
 	}
@@ -345,6 +360,85 @@ entry_fast(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t len, uint3
 	return 1;
 }
 
+/* A piece that is no message (frame.h): the chunk's bytes, or a chunk's message ended. */
+static inline void
+meta_out(struct slc_frame_piece *pc, uint32_t off, uint32_t len, uint8_t kind)
+{
+	pc->off = off;
+	pc->len = len;
+	pc->start = 0;
+	pc->end = 1;
+	pc->trim = kind;
+}
+
+/*
+ * The first byte b (kind t) of a top-level object of the option map: a key of 5 bytes may
+ * be "chunk"; the value after "chunk" is the chunk (one per message, a str: header_done
+ * checks its length). 0 or -SLC_FRAME_ERR_FORWARD_SHAPE.
+ */
+static int
+option_top(struct slc_frame_parser *p, uint8_t b, struct tok t)
+{
+	p->fwd_left--;
+	if (p->fwd_left & 1) {
+		/* a key (there were an even number left) */
+		if (b == 0xa5) {
+			p->fwd_flags |= FF_KEY;
+			p->started = 0;
+		}
+		return 0;
+	}
+	if (!(p->fwd_flags & FF_CHUNK_NEXT))
+		return 0;
+	p->fwd_flags &= (uint8_t)~FF_CHUNK_NEXT;
+	if (t.kind != K_STR || (p->fwd_flags & FF_HAS_CHUNK))
+		return -SLC_FRAME_ERR_FORWARD_SHAPE;
+	p->fwd_flags |= FF_IN_CHUNK | FF_HAS_CHUNK;
+	return 0;
+}
+
+/*
+ * k bytes at chunk[i] of a str in the option that matters: a key being matched against
+ * "chunk", or the chunk itself, which goes out as a CHUNK piece (CHUNK_END when the
+ * message ends with it). Returns 0 or 1 (a piece), with *ip moved past them.
+ */
+static int
+option_bytes(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t *ip, uint32_t i, uint32_t k,
+             struct slc_frame_piece *pc)
+{
+	static const char key[5] = {'c', 'h', 'u', 'n', 'k'};
+	int rc = 0;
+
+	p->need -= k;
+	p->seen += k;
+	*ip = i + k;
+	if (p->fwd_flags & FF_KEY) {
+		for (uint32_t j = 0; j < k && (p->fwd_flags & FF_KEY); j++) {
+			if (p->started >= 5 || chunk[i + j] != key[p->started])
+				p->fwd_flags &= (uint8_t)~FF_KEY;
+			p->started++;
+		}
+		if (p->need == 0 && (p->fwd_flags & FF_KEY)) {
+			p->fwd_flags &= (uint8_t)~FF_KEY;
+			p->fwd_flags |= FF_CHUNK_NEXT;
+		}
+	} else {
+		meta_out(pc, i, k, SLC_FRAME_TRIM_CHUNK);
+		rc = 1;
+		if (p->need == 0)
+			p->fwd_flags &= (uint8_t)~FF_IN_CHUNK;
+	}
+	if (p->need == 0 && p->fwd_pending == 0 && element_done(p) == 2) {
+		if (rc == 1) {
+			pc->trim = SLC_FRAME_TRIM_CHUNK_END;
+		} else {
+			meta_out(pc, i + k, 0, SLC_FRAME_TRIM_MSG_END);
+			rc = 1;
+		}
+	}
+	return rc;
+}
+
 int
 slc_forward_step(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t len, uint32_t *ip,
                  struct slc_frame_piece *pc)
@@ -382,6 +476,8 @@ slc_forward_step(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t len,
 			/* A str, bin or ext's bytes. */
 			uint32_t k = p->need < avail ? p->need : avail;
 
+			if (p->fwd_flags & (FF_KEY | FF_IN_CHUNK))
+				return option_bytes(p, chunk, ip, i, k, pc);
 			p->need -= k;
 			i += k;
 			if (in_bin(p))
@@ -416,6 +512,12 @@ slc_forward_step(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t len,
 				}
 				if (t.kind == K_BAD)
 					return -SLC_FRAME_ERR_MSGPACK;
+				if (p->fwd_state == FS_OPT && !between &&
+				    p->fwd_pending == p->fwd_left) {
+					rc = option_top(p, b, t);
+					if (rc < 0)
+						return rc;
+				}
 				p->fwd_hdr = b;
 				p->hdr_got = t.extra;
 				p->need = 0;
@@ -467,7 +569,8 @@ slc_forward_step(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t len,
 			return 1;
 		}
 		fl = p->fwd_flags; /* element_done may end the message, and clear them */
-		if (ended && element_done(p) == 1) {
+		rc = ended ? element_done(p) : 0;
+		if (rc == 1) {
 			p->fwd_flags &= (uint8_t) ~(FF_FRAME | FF_DROP);
 			if (fl & FF_FRAME) {
 				piece_out(pc, poff, i - poff, !p->started, 1);
@@ -475,6 +578,10 @@ slc_forward_step(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t len,
 				*ip = i;
 				return 1;
 			}
+		} else if (rc == 2) {
+			meta_out(pc, i, 0, SLC_FRAME_TRIM_MSG_END);
+			*ip = i;
+			return 1;
 		}
 	}
 	*ip = i;

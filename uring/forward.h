@@ -48,6 +48,17 @@
  *                                  (CompressedPackedForward, which is not read yet)
  */
 
+/*
+ * Acknowledgements. A message whose option map has a top-level "chunk" (a str of 1 to
+ * SLC_FORWARD_CHUNK_MAX bytes; one per message, else SLC_FRAME_ERR_FORWARD_SHAPE) asks for
+ * {"ack": chunk} once its entries are durable. The parser hands the chunk's bytes out as
+ * pieces with trim SLC_FRAME_TRIM_CHUNK (frame.h), in order, and marks the message's end
+ * with SLC_FRAME_TRIM_MSG_END, or with SLC_FRAME_TRIM_CHUNK_END on the chunk's last piece
+ * when the message ends there: every entry of the message came before. A message without
+ * a chunk gets no such piece.
+ */
+#define SLC_FORWARD_CHUNK_MAX 64u
+
 /* Steps the forward parser from chunk[*ip] (at least one byte): returns 1 with *pc filled
  * (an entry's piece), 0 when the chunk was used up without one, or -SLC_FRAME_ERR_* with
  * *ip left where the step began. frame.c's slc_frame_parse_burst() calls it. */

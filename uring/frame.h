@@ -148,6 +148,13 @@ enum slc_frame_phase {
 
 /* A piece's trim that marks a dropped oversize frame (skip mode). */
 #define SLC_FRAME_TRIM_DROP 0xffu
+/* forward only, pieces that are no frame (start 0, end 1; forward.h): bytes of a message's
+ * chunk option (off, len in the chunk); the same, and the message ends with them; a
+ * message that had a chunk ended (len 0). The lowest of the four special trims is META. */
+#define SLC_FRAME_TRIM_CHUNK     0xfeu
+#define SLC_FRAME_TRIM_CHUNK_END 0xfdu
+#define SLC_FRAME_TRIM_MSG_END   0xfcu
+#define SLC_FRAME_TRIM_META      0xfcu
 
 struct slc_frame_piece {
 	uint32_t off;  /* offset of this piece's payload bytes within the chunk */

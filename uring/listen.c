@@ -161,7 +161,10 @@ on_accept_result(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 	stat_add(&l->stats.open, 1);
 	if (l->cfg.acks) {
 		c->ack = &r->ack_conns[c - r->conns];
-		slc_conn_ack_greet(r, c);
+		if (l->cfg.framing == SLC_FRAME_FORWARD)
+			slc_conn_ack_fwd_init(c);
+		else
+			slc_conn_ack_greet(r, c);
 	}
 	slc_conn_arm(r, c);
 }

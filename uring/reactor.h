@@ -332,7 +332,9 @@ slc_reactor_ack_run_add(struct slc_reactor_ack_run *runs, uint32_t *n, uint32_t 
 	uint32_t id = m->conn & SLC_MSG_CONN_ID_MASK;
 	uint64_t seq = slc_msg_ack_seq(m);
 
-	if (*n != 0 && runs[*n - 1].conn == id && runs[*n - 1].seq + runs[*n - 1].count == seq) {
+	/* Forward entries have no seq (msg.h): a connection's run of them is counted whole. */
+	if (*n != 0 && runs[*n - 1].conn == id &&
+	    (runs[*n - 1].seq + runs[*n - 1].count == seq || (m->conn & SLC_MSG_CONN_FWD))) {
 		runs[*n - 1].count++;
 		return true;
 	}

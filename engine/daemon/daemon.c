@@ -275,7 +275,7 @@ slc_daemon_listen_url(const struct slc_daemon *d, uint32_t i, char *buf, size_t 
 		snprintf(buf, len, "udp://%s", addr);
 	else
 		snprintf(buf, len, "tcp://%s?framing=%s%s", addr, slc_frame_format_name(l->framing),
-		         l->acks ? "+ack" : "");
+		         l->acks && l->framing == SLC_FRAME_LEN32 ? "+ack" : "");
 }
 
 /*
@@ -504,8 +504,9 @@ slc_daemon_create(const struct slc_cfg *c, int *err)
 		slc_daemon_log(
 		        SLC_CFG_LOG_ERROR,
 		        "--listen ...?framing=len32+ack needs a sink that can make messages "
-		        "durable before they are acknowledged; --sink %s cannot (it has no "
-		        "sync operation); allowed: a sink that implements sync (engine/sink.h)",
+		        "durable before they are acknowledged (framing=forward too: its chunks "
+		        "are acknowledged); --sink %s cannot (it has no sync operation); allowed: "
+		        "a sink that implements sync (engine/sink.h)",
 		        d->sink_ops->name);
 		rc = -EINVAL;
 		goto err_destroy;

@@ -199,6 +199,8 @@ listen_parse(const char *s, struct slc_listener_cfg *l, const char **why)
 			*why = "the framing is not lines, len32, len32+ack, syslog or forward";
 			return -EINVAL;
 		}
+		/* Forward entries are acknowledged delivery: a chunk is acked once durable. */
+		l->acks = f == SLC_FRAME_FORWARD || l->acks;
 	}
 	l->framing = f;
 	return 0;

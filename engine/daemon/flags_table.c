@@ -79,7 +79,8 @@ const struct slc_cfg_opt slc_cfg_core[] = {
                  "with a sequence number, acknowledged once the sink has them durable: "
                  "docs/protocol.md), syslog (RFC 6587: octet counting, or LF) or forward "
                  "(Fluent Forward v1: each entry of a Message, Forward or PackedForward is "
-                 "a message of its time and record; docs/protocol.md). UDP: each "
+                 "a message of its time and record, and a chunk option is acknowledged "
+                 "once its entries are durable, as len32+ack; docs/protocol.md). UDP: each "
                  "datagram is one message, so udp:// takes no framing.",
          FIELD(listen)},
         {.name = "--buffers",
@@ -135,9 +136,9 @@ const struct slc_cfg_opt slc_cfg_core[] = {
          .help = "What a TCP message longer than --max-frame does. close: its connection is "
                  "closed (what the sender sent after it is lost). skip: that message alone "
                  "is dropped and the connection goes on after it (len32 and octet-counted "
-                 "syslog skip the declared length; lines resynchronise at the next LF; "
-                 "forward drops the entry and reads on); "
-                 "len32+ack listeners always close. Each is counted and logged with its "
+                 "syslog skip the declared length; lines resynchronise at the next LF); "
+                 "len32+ack and forward listeners always close. Each is counted and logged with "
+                 "its "
                  "size and the limit.",
          FIELD(oversize)},
         {.name = "--reasm-memory",

@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* test_fluent.c: sluiced's framing=forward listener (Fluent Forward) into the file sink. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "daemon_proc.h"
 #include "forward.h"
 #include "../support/mp_write.h"
@@ -205,4 +210,219 @@ Test(fluent, bad_input_is_counted_and_closes_the_connection, .timeout = 120)
 	refused((const uint8_t[]){0x93, 0xa1, 't', 0x01, 0x81, 0xc1}, 6, "msgpack");
 	refused(gzip, sizeof(gzip), "forward_compressed");
 	refused(oversize, sizeof(oversize), "oversize");
+}
+
+/* Reads one {"ack": ID} from fd into id (NUL-terminated); false on EOF, a timeout (10 s) or
+ * anything else. */
+static bool
+read_ack(int fd, char *id, size_t cap)
+{
+	uint8_t b[8 + 64];
+	size_t got = 0, need = 6;
+	struct timeval tv = {.tv_sec = 10};
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	while (got < need) {
+		ssize_t n = read(fd, b + got, need - got);
+
+		if (n <= 0)
+			return false;
+		got += (size_t)n;
+		if (got == 6) {
+			if (memcmp(b,
+			           "\x81\xa3"
+			           "ack",
+			           5) != 0)
+				return false;
+			need = (b[5] & 0xe0) == 0xa0 ? 6 + (b[5] & 0x1fu) : 7;
+		} else if (got == 7 && b[5] == 0xd9) {
+			need = 7 + (size_t)b[6];
+		}
+	}
+	got = b[5] == 0xd9 ? 7 : 6;
+	if (need - got >= cap)
+		return false;
+	memcpy(id, b + got, need - got);
+	id[need - got] = '\0';
+	return true;
+}
+
+Test(fluent, a_chunk_is_acknowledged_once_its_entries_are_durable, .timeout = 120)
+{
+	static struct dproc d;
+	static struct seen s;
+	char sink[96], id[80], want[80];
+	int fd;
+
+	start(&d, sink, sizeof(sink));
+	fd = dproc_connect(d.port[0]);
+	cr_assert_geq(fd, 0);
+	/* Each mode with a chunk, one message at a time, as a client waiting for acks does;
+	 * the chunk ids long and short, str8 or fixstr. */
+	for (unsigned m = 0; m < N_ALL / 8; m++) {
+		struct mp msg = {0}, opt = {0};
+
+		snprintf(want, sizeof(want), m & 1 ? "chunk-%u" : "%040u-chunk-id", m);
+		mp_map(&opt, 2);
+		mp_str(&opt, "size");
+		mp_uint(&opt, 8);
+		mp_str(&opt, "chunk");
+		mp_str(&opt, want);
+		if (m % 3 == 0) {
+			mp_arr(&msg, 3);
+			mp_str(&msg, "app.forward");
+			mp_arr(&msg, 8);
+			for (unsigned j = 8 * m; j < 8 * m + 8; j++) {
+				mp_arr(&msg, 2);
+				entry(&msg, j);
+			}
+		} else {
+			struct mp bin = {0};
+
+			for (unsigned j = 8 * m; j < 8 * m + 8; j++) {
+				mp_arr(&bin, 2);
+				entry(&bin, j);
+			}
+			mp_arr(&msg, 3);
+			mp_str(&msg, "app.packed");
+			mp_bin_hdr(&msg, (uint32_t)bin.n);
+			mp_cat(&msg, &bin);
+		}
+		mp_cat(&msg, &opt);
+		send_dribbled(fd, &msg, m + 1);
+		cr_assert(read_ack(fd, id, sizeof(id)), "message %u: no ack", m);
+		cr_expect_str_eq(id, want, "message %u", m);
+		/* Acknowledged: made durable, so processed already. */
+		cr_expect_geq(dproc_metric_now(&d, "sluice_worker_processed_total", NULL),
+		              8u * (m + 1));
+	}
+	close(fd);
+	cr_expect_eq(dproc_stop(&d), 0);
+	cr_expect_eq(dproc_for_each_record(d.dir, on_record, &s), N_ALL);
+	cr_expect_eq(s.bad + s.dup, 0);
+	dproc_remove_dir(d.dir);
+}
+
+/* The plugin sink cannot make entries durable: a forward listener is refused with it, as a
+ * len32+ack one is. */
+Test(fluent, a_sink_without_sync_is_refused, .timeout = 30)
+{
+	static struct dproc d;
+	const char *args[] = {"--listen", "tcp://127.0.0.1:0?framing=forward", "--sink",
+	                      "plugin:" SLC_PLUGIN_EXAMPLE "?/dev/null", NULL};
+
+	cr_expect_eq(dproc_run_to_exit(&d, args), 1);
+	cr_expect(strstr(d.log, "(framing=forward too: its chunks are acknowledged)") != NULL, "%s",
+	          d.log);
+}
+
+/* ---- a real client: @fluent-org/logger (tests/daemon/clients/forward/) ---------------- */
+
+#define NODE_COUNT 200u
+
+/* sh -c cmd, its output to log (appended); the exit status, or -1. */
+static int
+sh(const char *cmd, const char *log)
+{
+	const char *argv[] = {"sh", "-c", cmd, NULL};
+	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644), st = 0;
+	pid_t pid = slc_test_spawn("/bin/sh", argv, fd, fd);
+
+	if (fd >= 0)
+		close(fd);
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* What the client's records hold: {"mode": MODE, "i": I}, counted per mode. */
+struct node_seen {
+	uint32_t got[3][NODE_COUNT];
+	uint32_t bad;
+};
+
+static void
+on_node_record(void *ctx, uint32_t worker, const uint8_t *p, uint32_t len)
+{
+	static const char *const modes[3] = {"Message", "Forward", "PackedForward"};
+	struct node_seen *s = ctx;
+	struct slc_forward_entry e;
+	const uint8_t *r;
+	uint32_t ml, i;
+	int m = -1;
+
+	(void)worker;
+	if (slc_forward_entry_decode(p, len, &e) != 0 || e.record_len < 9 || e.record[0] != 0x82 ||
+	    memcmp(e.record + 1, "\xa4mode", 5) != 0 || (e.record[6] & 0xe0) != 0xa0) {
+		s->bad++;
+		return;
+	}
+	r = e.record + 7;
+	ml = e.record[6] & 0x1fu;
+	for (int k = 0; k < 3; k++)
+		if (strlen(modes[k]) == ml && memcmp(r, modes[k], ml) == 0)
+			m = k;
+	r += ml;
+	if (m < 0 || (size_t)(r - e.record) + 3 > e.record_len || memcmp(r, "\xa1i", 2) != 0) {
+		s->bad++;
+		return;
+	}
+	/* a positive fixint or a uint8/uint16 */
+	if (r[2] <= 0x7f)
+		i = r[2];
+	else if (r[2] == 0xcc && (size_t)(r - e.record) + 4 <= e.record_len)
+		i = r[3];
+	else if (r[2] == 0xcd && (size_t)(r - e.record) + 5 <= e.record_len)
+		i = (uint32_t)r[3] << 8 | r[4];
+	else
+		i = NODE_COUNT;
+	if (i >= NODE_COUNT) {
+		s->bad++;
+		return;
+	}
+	s->got[m][i]++;
+}
+
+Test(fluent, a_real_client_with_acks_gets_every_event_through, .timeout = 240)
+{
+	static struct dproc d;
+	static struct node_seen s;
+	char sink[96], cmd[1024], log[600];
+	int rc;
+
+	if (access("/usr/bin/node", X_OK) != 0 && sh("command -v node", "/dev/null") != 0)
+		cr_skip_test("node is not installed (the client is @fluent-org/logger)");
+	snprintf(log, sizeof(log), "%s/npm.log", SLC_FWD_CLIENT_BUILD);
+	snprintf(cmd, sizeof(cmd),
+	         "mkdir -p '%1$s' && cp '%2$s/package.json' '%2$s/package-lock.json' "
+	         "'%2$s/send.js' '%1$s/' && cd '%1$s' && "
+	         "{ [ -d node_modules/@fluent-org/logger ] || npm ci --offline --no-audit "
+	         "--no-fund || npm ci --no-audit --no-fund; }",
+	         SLC_FWD_CLIENT_BUILD, SLC_FWD_CLIENT_SRC);
+	if (sh(cmd, "/dev/null") != 0) {
+		/* Only an unreachable registry is a reason to skip; CI reaches it. */
+		if (sh("timeout 30 npm ping", "/dev/null") != 0)
+			cr_skip_test(
+			        "the npm registry is unreachable: @fluent-org/logger cannot be "
+			        "installed (npm ci into %s)",
+			        SLC_FWD_CLIENT_BUILD);
+		cr_assert_fail("npm ci of tests/daemon/clients/forward failed with the registry "
+		               "reachable");
+	}
+	start(&d, sink, sizeof(sink));
+	snprintf(cmd, sizeof(cmd), "cd '%s' && timeout 120 node send.js %u %u",
+	         SLC_FWD_CLIENT_BUILD, d.port[0], NODE_COUNT);
+	snprintf(log, sizeof(log), "%s/send.log", d.dir);
+	rc = sh(cmd, log);
+	dproc_log_pump(&d);
+	cr_expect_eq(rc, 0, "send.js failed (exit %d): every emit must resolve, acked", rc);
+	cr_expect_eq(dproc_stop(&d), 0);
+	unlink(log);
+	cr_expect_eq(dproc_for_each_record(d.dir, on_node_record, &s), 3 * NODE_COUNT);
+	cr_expect_eq(s.bad, 0, "%u records that are not the client's events", s.bad);
+	for (int m = 0; m < 3; m++)
+		for (uint32_t i = 0; i < NODE_COUNT; i++)
+			cr_expect_eq(s.got[m][i], 1, "mode %d event %u: %u copies", m, i,
+			             s.got[m][i]);
+	dproc_remove_dir(d.dir);
 }

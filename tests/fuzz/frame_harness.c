@@ -66,7 +66,39 @@ struct assembly {
 	uint8_t *buf;
 	size_t len;
 	bool in_frame;
+	uint8_t chunk[64]; /* forward: the chunk being received */
+	size_t chunk_len;
 };
+
+/* forward: a chunk's bytes, or a chunk's message ended: "chunk|" joins r->chunks. */
+static bool
+take_meta(struct frame_run *r, struct assembly *a, const struct slc_frame_piece *pc,
+          const uint8_t *chunk)
+{
+	if (a->in_frame || pc->start || !pc->end ||
+	    (pc->trim == SLC_FRAME_TRIM_MSG_END) != (pc->len == 0)) {
+		violation(r, "a forward chunk piece (trim %u, len %u) inside a frame or malformed",
+		          pc->trim, pc->len);
+		return false;
+	}
+	if (a->chunk_len + pc->len > sizeof(a->chunk)) {
+		violation(r, "a forward chunk of more than %zu bytes", sizeof(a->chunk));
+		return false;
+	}
+	memcpy(a->chunk + a->chunk_len, chunk + pc->off, pc->len);
+	a->chunk_len += pc->len;
+	r->n_pieces++;
+	if (pc->trim == SLC_FRAME_TRIM_CHUNK)
+		return true;
+	if (r->chunks_len + a->chunk_len + 1 < sizeof(r->chunks)) {
+		memcpy(r->chunks + r->chunks_len, a->chunk, a->chunk_len);
+		r->chunks_len += a->chunk_len;
+		r->chunks[r->chunks_len++] = '|';
+		r->chunks[r->chunks_len] = '\0';
+	}
+	a->chunk_len = 0;
+	return true;
+}
 
 /* Checks one piece against the contract and applies it; false on the first broken rule. */
 static bool
@@ -81,6 +113,8 @@ take_piece(struct frame_run *r, struct assembly *a, const struct slc_frame_piece
 		r->n_pieces++;
 		return true;
 	}
+	if (pc->trim >= SLC_FRAME_TRIM_META && pc->trim < SLC_FRAME_TRIM_DROP)
+		return take_meta(r, a, pc, chunk);
 	if (pc->start > 1 || pc->end > 1 || pc->trim > 1) {
 		violation(r, "flags not 0/1: start %u end %u trim %u", pc->start, pc->end,
 		          pc->trim);
@@ -370,6 +404,8 @@ frame_run_same(const struct frame_run *a, const struct frame_run *b)
 	if (a->err != b->err || a->n_frames != b->n_frames || a->n_bytes != b->n_bytes)
 		return false;
 	if (a->err == 0 && a->mid_frame != b->mid_frame)
+		return false;
+	if (a->chunks_len != b->chunks_len || memcmp(a->chunks, b->chunks, a->chunks_len) != 0)
 		return false;
 	for (uint32_t i = 0; i < a->n_frames; i++)
 		if (a->lens[i] != b->lens[i] || a->offs[i] != b->offs[i])

@@ -24,12 +24,14 @@ struct frame_run {
 	uint32_t *lens; /* each frame's length */
 	uint32_t n_frames;
 	size_t n_bytes;
-	uint32_t n_pieces;   /* pieces the parser returned */
-	uint32_t n_whole;    /* frames that came as one piece (start && end) */
-	int err;             /* 0 or an enum slc_frame_error */
-	bool mid_frame;      /* slc_frame_parser_mid_frame() after the last chunk */
-	bool skip;           /* fed with skip mode: drop pieces are taken, and counted */
-	uint32_t n_dropped;  /* drop pieces (skip mode) */
+	uint32_t n_pieces;  /* pieces the parser returned */
+	uint32_t n_whole;   /* frames that came as one piece (start && end) */
+	int err;            /* 0 or an enum slc_frame_error */
+	bool mid_frame;     /* slc_frame_parser_mid_frame() after the last chunk */
+	bool skip;          /* fed with skip mode: drop pieces are taken, and counted */
+	uint32_t n_dropped; /* drop pieces (skip mode) */
+	char chunks[512];   /* forward: each message's chunk and '|', in order (as fits) */
+	size_t chunks_len;
 	char violation[256]; /* empty, or the first broken rule */
 };
 

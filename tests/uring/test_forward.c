@@ -31,6 +31,7 @@ record(struct mp *m, const char *s)
 struct want {
 	struct mp f[MAXF];
 	uint32_t n;
+	const char *chunks; /* each message's chunk and '|'; NULL: "" */
 };
 
 static struct mp *
@@ -65,6 +66,7 @@ expect_frames(const struct frame_run *r, const struct want *w, int err, const ch
 	             slc_frame_error_str(r->err), slc_frame_error_str(err));
 	cr_assert_eq(r->n_frames, w->n, "%s %zu: %u frames, want %u", what, split, r->n_frames,
 	             w->n);
+	cr_assert_str_eq(r->chunks, w->chunks ? w->chunks : "", "%s %zu: chunks", what, split);
 	for (uint32_t i = 0; i < w->n; i++) {
 		struct slc_forward_entry e;
 
@@ -151,6 +153,7 @@ Test(forward, message_mode_with_and_without_option)
 	mp_map(&in, 1);
 	mp_str(&in, "chunk");
 	mp_str(&in, "p8n9gmxTQVC8/nh2wlKKeQ==");
+	w.chunks = "p8n9gmxTQVC8/nh2wlKKeQ==|";
 	/* a nil option */
 	f = want_next(&w);
 	mp_uint(f, 5);
@@ -226,6 +229,7 @@ Test(forward, packed_forward_bin_and_str)
 	packed(&in, &w, 5, false, true);
 	packed(&in, &w, 3, true, false);
 	packed(&in, &w, 0, false, true);
+	w.chunks = "abc|abc|";
 	expect_any_split(1024, &in, &w, 0);
 }
 
@@ -482,4 +486,123 @@ Test(forward, object_len_finds_whole_objects_only)
 	cr_expect_eq(slc_forward_object_len((const uint8_t[]){0xc1}, 1), 0);
 	/* a count far beyond the bytes */
 	cr_expect_eq(slc_forward_object_len((const uint8_t[]){0xdd, 0xff, 0xff, 0xff, 0xff}, 5), 0);
+}
+
+/* ---- the chunk option ---------------------------------------------------------------- */
+
+/* [tag, [[1, {}]], option]: the option's bytes from o. */
+static void
+with_option(struct mp *in, struct want *w, const struct mp *o)
+{
+	struct mp *f = want_next(w);
+
+	mp_uint(f, 1);
+	mp_map(f, 0);
+	mp_arr(in, 3);
+	mp_str(in, "t");
+	mp_arr(in, 1);
+	mp_arr(in, 2);
+	mp_cat(in, f);
+	mp_cat(in, o);
+}
+
+Test(forward, chunk_is_the_top_level_chunk_key_of_the_option)
+{
+	struct mp in = {0}, o = {0};
+	struct want w = {0};
+	char long_id[41];
+
+	memset(long_id, 'L', 40);
+	long_id[40] = '\0';
+	/* after another key */
+	mp_map(&o, 2);
+	mp_str(&o, "size");
+	mp_uint(&o, 1);
+	mp_str(&o, "chunk");
+	mp_str(&o, "one");
+	with_option(&in, &w, &o);
+	/* before another key, with a nested "chunk" that is not the option's */
+	o.n = 0;
+	mp_map(&o, 3);
+	mp_str(&o, "meta");
+	mp_map(&o, 2);
+	mp_str(&o, "chunk");
+	mp_str(&o, "nested");
+	mp_str(&o, "list");
+	mp_arr(&o, 2);
+	mp_str(&o, "chunk");
+	mp_str(&o, "x");
+	mp_str(&o, "chunk");
+	mp_str(&o, long_id);
+	mp_str(&o, "chunky");
+	mp_str(&o, "not a chunk");
+	with_option(&in, &w, &o);
+	/* keys like it, a value that is "chunk": no chunk */
+	o.n = 0;
+	mp_map(&o, 2);
+	mp_str(&o, "chunks");
+	mp_str(&o, "chunk");
+	mp_str(&o, "chunx");
+	mp_str(&o, "y");
+	with_option(&in, &w, &o);
+	/* Message mode, the chunk the last bytes of the message */
+	mp_arr(&in, 4);
+	mp_str(&in, "t");
+	mp_cat(&in, &w.f[0]);
+	mp_map(&in, 1);
+	mp_str(&in, "chunk");
+	mp_str(&in, "last");
+	w.f[w.n] = w.f[0];
+	w.n++;
+	w.chunks = "one|LLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLL|last|";
+	expect_any_split(1024, &in, &w, 0);
+}
+
+/* An option o after a good message whose chunk is "ok": refused as shape. */
+static void
+bad_chunk(const struct mp *o)
+{
+	struct mp in = {0}, good = {0};
+	struct want w = {0};
+
+	mp_map(&good, 1);
+	mp_str(&good, "chunk");
+	mp_str(&good, "ok");
+	with_option(&in, &w, &good);
+	mp_arr(&in, 3);
+	mp_str(&in, "t");
+	mp_arr(&in, 0);
+	mp_cat(&in, o);
+	w.chunks = "ok|";
+	expect_any_split(1024, &in, &w, SLC_FRAME_ERR_FORWARD_SHAPE);
+}
+
+Test(forward, chunks_that_are_refused)
+{
+	struct mp o = {0};
+	char big[66];
+
+	memset(big, 'b', 65);
+	big[65] = '\0';
+	mp_map(&o, 1);
+	mp_str(&o, "chunk");
+	mp_str(&o, big);
+	bad_chunk(&o); /* over SLC_FORWARD_CHUNK_MAX */
+	o.n = 0;
+	mp_map(&o, 1);
+	mp_str(&o, "chunk");
+	mp_str(&o, "");
+	bad_chunk(&o); /* empty */
+	o.n = 0;
+	mp_map(&o, 1);
+	mp_str(&o, "chunk");
+	mp_uint(&o, 7);
+	bad_chunk(&o); /* not a str */
+	o.n = 0;
+	mp_map(&o, 2);
+	mp_str(&o, "chunk");
+	mp_str(&o, "a");
+	mp_str(&o, "chunk");
+	mp_str(&o, "b");
+	bad_chunk(&o); /* twice */
 }
