@@ -52,6 +52,11 @@
  * entry [EventTime, {"log": str}]: the 0x92, 10 bytes of time, 0x81, fixstr "log". */
 #define SB_FWD_BATCH_HDR 12u
 #define SB_FWD_ENTRY_HDR 16u
+/* --forward-chunk: the batch is [tag, bin, {"chunk": ID}], ID SB_FWD_ID_LEN characters; the
+ * ack {"ack": ID} that sluiced answers is SB_FWD_ACK_LEN bytes. */
+#define SB_FWD_ID_LEN  16u
+#define SB_FWD_OPT_LEN (8u + SB_FWD_ID_LEN)
+#define SB_FWD_ACK_LEN (6u + SB_FWD_ID_LEN)
 
 struct sb_opts {
 	const char *target;
@@ -62,7 +67,7 @@ struct sb_opts {
 	const char *protocol;
 	int64_t connections, threads, size, keys, rate, duration, count, wait_drain;
 	int64_t reconnect_for;
-	bool csv, json, no_header, quiet, help, acks;
+	bool csv, json, no_header, quiet, help, acks, forward_chunk;
 };
 
 /* Rejection-inversion sampling (Hörmann and Derflinger 1996, as in Apache Commons RNG):
@@ -126,6 +131,9 @@ struct sb_conn {
 	uint32_t off, len;    /* TCP: bytes; UDP: datagrams */
 	uint32_t nmsg;        /* messages in the batch being written */
 	uint8_t fwd_time[10]; /* --protocol forward: the batch's EventTime */
+	bool fwd_wait;        /* --forward-chunk: its batch goes, then its ack is awaited */
+	uint32_t fwd_rx;      /* bytes of that ack read so far */
+	uint64_t fwd_batches; /* chunks sent: the next chunk's number */
 };
 
 struct sb_thread {

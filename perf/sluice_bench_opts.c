@@ -29,6 +29,10 @@ static const struct bench_opt sb_opt_table[] = {
          "raw (messages in --framing) or forward (Fluent Forward: PackedForward batches of "
          "[EventTime, {\"log\": stamp}] entries, for framing=forward)",
          offsetof(struct sb_opts, protocol)},
+        {"--forward-chunk", BENCH_OPT_FLAG, 0, 0, 0, NULL, NULL,
+         "with --protocol forward: each batch asks for an ack (option chunk), and a "
+         "connection sends its next batch once the ack came",
+         offsetof(struct sb_opts, forward_chunk)},
         {"--keys", BENCH_OPT_INT, 1000, 1, INT64_C(1) << 40, NULL, "N",
          "distinct keys (k0 .. k<N-1>)", offsetof(struct sb_opts, keys)},
         {"--dist", BENCH_OPT_STR, 0, 0, 0, "uniform", "D",
@@ -184,6 +188,8 @@ sb_setup(struct sb_run *r, int argc, char **argv)
 			return sb_bad("--protocol forward takes a --size of 17 to 65535 bytes "
 			              "(an entry's time and record)",
 			              o->protocol);
+	} else if (o->forward_chunk) {
+		return sb_bad("--forward-chunk goes with --protocol forward", o->protocol);
 	} else if (strcmp(o->protocol, "raw") != 0) {
 		return sb_bad("--protocol wants raw or forward", o->protocol);
 	}
@@ -300,7 +306,8 @@ sb_threads_init(struct sb_run *r, struct sb_thread *ts, struct sb_conn *cs, stru
 	}
 	for (int64_t i = 0; i < o->connections; i++) {
 		struct sb_conn *c = &cs[i];
-		size_t bytes = (size_t)r->batch * r->wire + (r->forward ? SB_FWD_BATCH_HDR : 0);
+		size_t bytes = (size_t)r->batch * r->wire +
+		               (r->forward ? SB_FWD_BATCH_HDR + SB_FWD_OPT_LEN : 0);
 
 		c->fd = -1;
 		c->buf = malloc(bytes);

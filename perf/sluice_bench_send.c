@@ -113,6 +113,8 @@ sb_forward_batch(struct sb_conn *c, uint32_t bin_len)
 	       "bench"
 	       "\xc6",
 	       8);
+	if (c->fwd_wait)
+		u[0] = 0x93; /* and the option, after the bin */
 	for (int k = 0; k < 4; k++)
 		u[8 + k] = (uint8_t)(bin_len >> (24 - 8 * k));
 	c->fwd_time[0] = 0xd7;
@@ -134,6 +136,7 @@ sb_fill(struct sb_thread *t, struct sb_conn *c, uint32_t n, uint64_t now)
 		sb_syslog_refresh(t);
 	/* Its digits once, not per message: the stamp's longest number, the same for all n. */
 	slc_stamp_ns_set(&now_text, now);
+	c->fwd_wait = r->o.forward_chunk;
 	if (r->forward)
 		sb_forward_batch(c, n * r->wire);
 	for (uint32_t i = 0; i < n; i++) {
@@ -152,6 +155,19 @@ sb_fill(struct sb_thread *t, struct sb_conn *c, uint32_t n, uint64_t now)
 	}
 	c->off = 0;
 	c->len = r->udp ? n : n * r->wire + (r->forward ? SB_FWD_BATCH_HDR : 0);
+	if (c->fwd_wait) {
+		/* {"chunk": "<connection>-<batch>"}, fixed width */
+		char *o = c->buf + c->len;
+
+		memcpy(o,
+		       "\x81\xa5"
+		       "chunk\xb0",
+		       8);
+		snprintf(o + 8, SB_FWD_ID_LEN + 1, "%07" PRIu32 "-%08" PRIu64, c->id % 10000000u,
+		         c->fwd_batches++ % 100000000u);
+		c->len += SB_FWD_OPT_LEN;
+		c->fwd_rx = 0;
+	}
 	c->nmsg = n;
 	return 0;
 }
@@ -209,6 +225,43 @@ sb_udp_check(struct sb_thread *t)
 	return 0;
 }
 
+/* --forward-chunk: reads what came of the batch's ack {"ack": ID}: 1 when bytes came (the
+ * wait ends once all of it did), 0 when none, -errno (-EPROTO: not the ack awaited). */
+static int
+sb_forward_ack(struct sb_thread *t, struct sb_conn *c)
+{
+	static const uint8_t head[6] = {0x81, 0xa3, 'a', 'c', 'k', 0xa0 | SB_FWD_ID_LEN};
+	uint8_t b[SB_FWD_ACK_LEN];
+	ssize_t n;
+
+	do {
+		n = recv(c->fd, b, SB_FWD_ACK_LEN - c->fwd_rx, MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	if (n <= 0) {
+		snprintf(t->errmsg, sizeof(t->errmsg),
+		         "connection %" PRIu32 ": %s while awaiting an ack", c->id,
+		         n == 0 ? "EOF" : strerror(errno));
+		return n == 0 ? -EPIPE : -errno;
+	}
+	for (ssize_t k = 0; k < n; k++, c->fwd_rx++) {
+		uint32_t at = c->fwd_rx;
+		uint8_t want =
+		        at < 6 ? head[at] : (uint8_t)c->buf[c->len - SB_FWD_ID_LEN + (at - 6)];
+
+		if (b[k] != want) {
+			snprintf(t->errmsg, sizeof(t->errmsg),
+			         "connection %" PRIu32 ": not the ack of its chunk (byte %u)",
+			         c->id, at);
+			return -EPROTO;
+		}
+	}
+	if (c->fwd_rx == SB_FWD_ACK_LEN)
+		c->fwd_wait = false;
+	return 1;
+}
+
 void
 sb_wait(struct pollfd *pfd, uint32_t n, uint64_t now, uint64_t until_ns)
 {
@@ -253,6 +306,19 @@ sb_thread_run(struct sb_thread *t)
 			struct sb_conn *c = &t->conns[(rr + j) % t->nconns];
 			int rc;
 
+			if (c->off == c->len && c->len != 0 && c->fwd_wait) {
+				/* --forward-chunk: the batch went; its ack first. */
+				rc = sb_forward_ack(t, c);
+				if (rc < 0)
+					return rc;
+				moved |= rc > 0;
+				if (c->fwd_wait) {
+					t->pfd[busy].fd = c->fd;
+					t->pfd[busy].events = POLLIN;
+					busy++;
+					continue;
+				}
+			}
 			if (c->off == c->len) {
 				uint64_t n = due - issued < r->batch ? due - issued : r->batch;
 
