@@ -111,6 +111,26 @@ slc_conn_ack_fwd_init(struct conn *c)
 	a->chunk_len = 0;
 }
 
+/*
+ * framing=forward, a piece that is no message (forward.h): the chunk's bytes are kept for
+ * its ack; a message with a chunk ended: true, the burst stops after it (the fence).
+ * loop.c calls it only with no message of the burst before it, so that a rewind never
+ * parses it again.
+ */
+bool
+slc_conn_ack_fwd_piece(struct conn *c, const uint8_t *chunk, const struct slc_frame_piece *p)
+{
+	struct ack_conn *a = c->ack;
+
+	if (a == NULL)
+		return false;
+	if (p->len <= sizeof(a->chunk) - a->chunk_len) { /* the parser bounds it */
+		memcpy(a->chunk + a->chunk_len, chunk + p->off, p->len);
+		a->chunk_len = (uint8_t)(a->chunk_len + p->len);
+	}
+	return p->trim != SLC_FRAME_TRIM_CHUNK;
+}
+
 bool
 slc_conn_ack_fwd_fence(struct slc_reactor *r, struct conn *c)
 {

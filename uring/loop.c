@@ -127,26 +127,6 @@ frames_skipped(struct slc_reactor *r, struct conn *c, struct listener *l, uint64
 }
 
 /*
- * framing=forward, a piece that is no message (forward.h): the chunk's bytes are kept for
- * its ack; a message with a chunk ended: true, the burst stops after it (the fence).
- * Called only with no message of the burst before it, so that a rewind never parses it
- * again. Out of line and cold: one a forward message at most.
- */
-static bool __attribute__((noinline, cold))
-fwd_meta(struct conn *c, const uint8_t *chunk, const struct slc_frame_piece *p)
-{
-	struct ack_conn *a = c->ack;
-
-	if (a == NULL)
-		return false;
-	if (p->len <= sizeof(a->chunk) - a->chunk_len) { /* the parser bounds it */
-		memcpy(a->chunk + a->chunk_len, chunk + p->off, p->len);
-		a->chunk_len = (uint8_t)(a->chunk_len + p->len);
-	}
-	return p->trim != SLC_FRAME_TRIM_CHUNK;
-}
-
-/*
  * framing=forward: the burst stopped at piece `stop` of a chunk's message (every message
  * before it taken): the parser goes back there; at a fence, the ack goes out at once when
  * nothing is in flight, or the connection pauses until it can (false).
@@ -237,7 +217,7 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 					meta_stop = i; /* the messages before it first */
 					break;
 				}
-				if (fwd_meta(c, chunk, p)) {
+				if (slc_conn_ack_fwd_piece(c, chunk, p)) {
 					meta_stop = i + 1;
 					fence = true;
 					break;

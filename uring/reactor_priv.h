@@ -546,6 +546,8 @@ void slc_conn_ack_fwd_init(struct conn *c);
  * over: acknowledges it now if none is in flight (true), or sets the fence (false), which
  * the caller then pauses the connection for; it is resumed once the ack goes out. */
 bool slc_conn_ack_fwd_fence(struct slc_reactor *r, struct conn *c);
+/* framing=forward: a piece that is no message (frame.h): true at a chunk's message end. */
+bool slc_conn_ack_fwd_piece(struct conn *c, const uint8_t *chunk, const struct slc_frame_piece *p);
 void slc_conn_ack_cancel_send(struct slc_reactor *r, struct conn *c);
 /* A frame broke the protocol: counted, logged, the connection closed. */
 void slc_conn_ack_violation(struct slc_reactor *r, struct conn *c, enum slc_ack_error e,

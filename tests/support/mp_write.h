@@ -36,22 +36,26 @@ mp_put_be(struct mp *m, uint8_t first, uint64_t v, unsigned bytes)
 	mp_put(m, t, 1 + bytes);
 }
 
+/* An array or map header: the fix form below 16, else the 32-bit one. */
+static inline void
+mp_count(struct mp *m, uint8_t fix, uint8_t wide, uint32_t n)
+{
+	if (n < 16)
+		mp_put_be(m, (uint8_t)(fix | n), 0, 0);
+	else
+		mp_put_be(m, wide, n, 4);
+}
+
 static inline void
 mp_arr(struct mp *m, uint32_t n)
 {
-	if (n < 16)
-		mp_put_be(m, (uint8_t)(0x90 | n), 0, 0);
-	else
-		mp_put_be(m, 0xdd, n, 4);
+	mp_count(m, 0x90, 0xdd, n);
 }
 
 static inline void
 mp_map(struct mp *m, uint32_t n)
 {
-	if (n < 16)
-		mp_put_be(m, (uint8_t)(0x80 | n), 0, 0);
-	else
-		mp_put_be(m, 0xdf, n, 4);
+	mp_count(m, 0x80, 0xdf, n);
 }
 
 static inline void
