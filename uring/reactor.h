@@ -40,7 +40,8 @@ struct slc_reactor;
  * closed. The slot is free for the next connection once, in addition, every frame an
  * acknowledged connection handed over has come back through slc_reactor_ack().
  *
- * Acknowledged delivery (listener acks: framing len32+ack; docs/protocol.md byte by byte).
+ * Acknowledged delivery (listener acks: framing len32+ack; docs/protocol.md byte by byte;
+ * framing forward is acknowledged too, per chunk and without a window: conn_ack.c).
  * The reactor greets the client with its window W, checks every frame's sequence number,
  * hands the payload on as a message marked SLC_MSG_CONN_ACK (msg.h), and acknowledges
  * cumulatively what slc_reactor_ack() reports durable. Per connection, over sequence
