@@ -426,3 +426,76 @@ Test(fluent, a_real_client_with_acks_gets_every_event_through, .timeout = 240)
 			             s.got[m][i]);
 	dproc_remove_dir(d.dir);
 }
+
+/* sluice-cat --json shows an entry's time and its record as JSON. */
+Test(fluent, sluice_cat_json_shows_time_and_record, .timeout = 60)
+{
+	static struct dproc d;
+	static struct mp m;
+	static char out[8192], want[1024];
+	char sink[96], cmd[512], path[160];
+	FILE *f;
+	size_t n;
+	int fd;
+
+	start(&d, sink, sizeof(sink));
+	mp_arr(&m, 3);
+	mp_str(&m, "t");
+	mp_evt(&m, 1700000000u, 42, false);
+	mp_map(&m, 11);
+	mp_str(&m, "s");
+	mp_str(&m, "x\"y");
+	mp_str(&m, "n");
+	mp_put(&m, "\xfb", 1); /* -5 */
+	mp_str(&m, "u");
+	mp_put_be(&m, 0xcd, 300, 2);
+	mp_str(&m, "f");
+	mp_put_be(&m, 0xcb, 0x3ff8000000000000ull, 8); /* 1.5 */
+	mp_str(&m, "b");
+	mp_put(&m, "\xc4\x02\x00\x01", 4);
+	mp_str(&m, "t");
+	mp_put(&m, "\xc3", 1);
+	mp_str(&m, "z");
+	mp_put(&m, "\xc0", 1);
+	mp_str(&m, "a");
+	mp_put(&m, "\x92\x01\x81\xa1k\xc2", 6); /* [1, {"k": false}] */
+	mp_uint(&m, 7);
+	mp_str(&m, "int key");
+	mp_str(&m, "e");
+	mp_put(&m, "\xd4\x05\xaa", 3); /* fixext 1, type 5 */
+	mp_str(&m, "d");
+	for (int k = 0; k < 70; k++)
+		mp_arr(&m, 1);
+	mp_uint(&m, 1);
+	n = (size_t)snprintf(
+	        want, sizeof(want),
+	        "\"forward\":{\"time\":1700000000.000000042,\"record\":{\"s\":\"x\\\"y\","
+	        "\"n\":-5,\"u\":300,\"f\":1.5,\"b\":\"AAE=\",\"t\":true,\"z\":null,"
+	        "\"a\":[1,{\"k\":false}],\"key\":\"int key\",\"e\":{\"ext\":5,"
+	        "\"b64\":\"qg==\"},\"d\":");
+	for (int k = 0; k < 64; k++)
+		want[n++] = '[';
+	n += (size_t)snprintf(want + n, sizeof(want) - n, "null");
+	for (int k = 0; k < 64; k++)
+		want[n++] = ']';
+	snprintf(want + n, sizeof(want) - n, "}}}");
+
+	fd = dproc_connect(d.port[0]);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(dproc_send_all(fd, m.b, m.n), 0);
+	cr_expect_eq(dproc_metric_wait(&d, "sluice_worker_processed_total", NULL, 1, 10000), 1);
+	close(fd);
+	cr_expect_eq(dproc_stop(&d), 0);
+	snprintf(path, sizeof(path), "%s.json", d.dir);
+	snprintf(cmd, sizeof(cmd), "'%s' --json '%s'", SLC_SLUICE_CAT, d.dir);
+	cr_assert_eq(sh(cmd, path), 0);
+	f = fopen(path, "r");
+	cr_assert_not_null(f);
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = '\0';
+	fclose(f);
+	unlink(path);
+	cr_expect(strstr(out, want) != NULL, "sluice-cat --json wrote\n%s\nwant in it\n%s", out,
+	          want);
+	dproc_remove_dir(d.dir);
+}
