@@ -104,6 +104,7 @@ slc_conn_ack_fwd_init(struct conn *c)
 {
 	struct ack_conn *a = c->ack;
 
+	slc_ack_window_reset(&a->win); /* unused, but settled: the idle timeout reads it */
 	a->inflight = 0;
 	a->sending = a->failed = false;
 	a->fwd = true;
@@ -137,7 +138,8 @@ slc_conn_ack_fwd_fence(struct slc_reactor *r, struct conn *c)
 	struct ack_conn *a = c->ack;
 
 	if (a->inflight == 0 && !a->sending) {
-		fwd_send(r, c);
+		if (!r->stopping)
+			fwd_send(r, c);
 		a->chunk_len = 0;
 		return true;
 	}
