@@ -307,5 +307,11 @@ slc_conn_ack_on_send(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t i
 		ack_submit(r, c); /* a short send: the rest */
 		return;
 	}
+	if (a->fwd && c->peer_done && c->state == CONN_RECEIVING && c->pend_head == NONE &&
+	    !c->has_held) {
+		/* forward: the ack a half-closed client waited for went; its EOF closes now. */
+		slc_conn_close(r, c, conn_eof_reason(c));
+		return;
+	}
 	ack_send_due(r, c);
 }

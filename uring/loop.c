@@ -475,6 +475,8 @@ conn_resume(struct slc_reactor *r, struct conn *c)
 	if (c->peer_done) {
 		enum slc_close_reason why = (enum slc_close_reason)c->done_reason;
 
+		if (why == SLC_CLOSE_EOF && c->ack != NULL && c->ack->fwd && c->ack->sending)
+			return; /* forward: its ack goes first; slc_conn_ack_on_send closes it */
 		slc_conn_close(r, c, why == SLC_CLOSE_EOF ? conn_eof_reason(c) : why);
 		return;
 	}

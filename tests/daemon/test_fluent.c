@@ -501,3 +501,44 @@ Test(fluent, sluice_cat_json_shows_time_and_record, .timeout = 60)
 	          want);
 	dproc_remove_dir(d.dir);
 }
+
+/* A client that sends chunks without waiting (all in one write, then half-closes): sluiced
+ * takes them one after another, each acknowledged in order, and the last ones after the
+ * client's EOF too. */
+Test(fluent, pipelined_chunks_are_acknowledged_in_order, .timeout = 60)
+{
+	static struct dproc d;
+	static struct seen s;
+	static struct mp all;
+	char sink[96], id[80], want[32];
+	int fd;
+
+	start(&d, sink, sizeof(sink));
+	for (unsigned m = 0; m < N_ALL / 4; m++) {
+		mp_arr(&all, 3);
+		mp_str(&all, "t");
+		mp_arr(&all, 4);
+		for (unsigned j = 4 * m; j < 4 * m + 4; j++) {
+			mp_arr(&all, 2);
+			entry(&all, j);
+		}
+		snprintf(want, sizeof(want), "c%u", m);
+		mp_map(&all, 1);
+		mp_str(&all, "chunk");
+		mp_str(&all, want);
+	}
+	fd = dproc_connect(d.port[0]);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(dproc_send_all(fd, all.b, all.n), 0);
+	cr_assert_eq(shutdown(fd, SHUT_WR), 0);
+	for (unsigned m = 0; m < N_ALL / 4; m++) {
+		snprintf(want, sizeof(want), "c%u", m);
+		cr_assert(read_ack(fd, id, sizeof(id)), "chunk %u: no ack", m);
+		cr_expect_str_eq(id, want);
+	}
+	close(fd);
+	cr_expect_eq(dproc_stop(&d), 0);
+	cr_expect_eq(dproc_for_each_record(d.dir, on_record, &s), N_ALL);
+	cr_expect_eq(s.bad + s.dup, 0);
+	dproc_remove_dir(d.dir);
+}
