@@ -48,6 +48,15 @@
 #define SB_ACK_HDR         12u       /* len32+ack: L and the sequence number */
 #define SB_BACKOFF_MIN_NS  10000000u
 #define SB_BACKOFF_MAX_NS  1000000000u
+/* --protocol forward: a batch is [tag, bin] (0x92, fixstr "bench", bin32 header) and each
+ * entry [EventTime, {"log": str}]: the 0x92, 10 bytes of time, 0x81, fixstr "log". */
+#define SB_FWD_BATCH_HDR 12u
+#define SB_FWD_ENTRY_HDR 16u
+/* --forward-chunk: the batch is [tag, bin, {"chunk": ID}], ID SB_FWD_ID_LEN characters; the
+ * ack {"ack": ID} that sluiced answers is SB_FWD_ACK_LEN bytes. */
+#define SB_FWD_ID_LEN  16u
+#define SB_FWD_OPT_LEN (8u + SB_FWD_ID_LEN)
+#define SB_FWD_ACK_LEN (6u + SB_FWD_ID_LEN)
 
 struct ssl_ctx_st;
 struct ssl_st;
@@ -58,9 +67,10 @@ struct sb_opts {
 	const char *dist;
 	const char *metrics;
 	const char *verify; /* the file sink's DIR */
+	const char *protocol;
 	int64_t connections, threads, size, keys, rate, duration, count, wait_drain;
 	int64_t reconnect_for;
-	bool csv, json, no_header, quiet, help, acks;
+	bool csv, json, no_header, quiet, help, acks, forward_chunk;
 	bool tls;           /* --tls: a TLS session on each TCP connection */
 	const char *tls_ca; /* --tls-ca: verify the server against it; NULL: no check */
 };
@@ -81,6 +91,7 @@ struct sb_run {
 	struct sockaddr_storage maddr;
 	socklen_t maddr_len;
 	bool udp;
+	bool forward; /* --protocol forward: PackedForward batches (framing=forward) */
 	enum slc_frame_format framing;
 	struct sb_zipf zipf;
 	bool zipf_on;
@@ -126,6 +137,10 @@ struct sb_conn {
 	uint32_t off, len;  /* TCP: bytes; UDP: datagrams */
 	uint32_t nmsg;      /* messages in the batch being written */
 	struct ssl_st *ssl; /* --tls: the session; NULL: plain */
+	uint8_t fwd_time[10]; /* --protocol forward: the batch's EventTime */
+	bool fwd_wait;        /* --forward-chunk: its batch goes, then its ack is awaited */
+	uint32_t fwd_rx;      /* bytes of that ack read so far */
+	uint64_t fwd_batches; /* chunks sent: the next chunk's number */
 };
 
 struct sb_thread {
@@ -258,10 +273,23 @@ sb_key(struct sb_thread *t)
 	}
 }
 
-/* Bytes a message of this key puts before its stamp (the key header; the syslog header). */
+/* --protocol forward: the bytes of the "log" value's str header for a --size of size. */
+static inline uint32_t
+sb_fwd_str_hdr(uint32_t size)
+{
+	uint32_t v = size - (SB_FWD_ENTRY_HDR - 1); /* the value with a 1-byte header */
+
+	return v - 1 < 32 ? 1 : v - 2 < 256 ? 2 : 3;
+}
+
+/* Bytes a message of this key puts before its stamp (the key header; the syslog header;
+ * a forward entry's time, map and key, and the str header of its value, but not the 0x92
+ * before them, which is framing). */
 static inline uint32_t
 sb_prefix_len(const struct sb_run *r, uint64_t key, uint32_t syslog_len)
 {
+	if (r->forward)
+		return SB_FWD_ENTRY_HDR - 1 + sb_fwd_str_hdr((uint32_t)r->o.size);
 	if (r->framing == SLC_FRAME_LEN32)
 		return 2 + 1 + slc_stamp_digits(key);
 	return r->framing == SLC_FRAME_SYSLOG ? syslog_len : 0;

@@ -25,6 +25,14 @@ static const struct bench_opt sb_opt_table[] = {
          "message bytes as delivered (frame payload, or datagram)", offsetof(struct sb_opts, size)},
         {"--framing", BENCH_OPT_STR, 0, 0, 0, "lines", "F", "lines, len32 or syslog",
          offsetof(struct sb_opts, framing_name)},
+        {"--protocol", BENCH_OPT_STR, 0, 0, 0, "raw", "P",
+         "raw (messages in --framing) or forward (Fluent Forward: PackedForward batches of "
+         "[EventTime, {\"log\": stamp}] entries, for framing=forward)",
+         offsetof(struct sb_opts, protocol)},
+        {"--forward-chunk", BENCH_OPT_FLAG, 0, 0, 0, NULL, NULL,
+         "with --protocol forward: each batch asks for an ack (option chunk), and a "
+         "connection sends its next batch once the ack came",
+         offsetof(struct sb_opts, forward_chunk)},
         {"--keys", BENCH_OPT_INT, 1000, 1, INT64_C(1) << 40, NULL, "N",
          "distinct keys (k0 .. k<N-1>)", offsetof(struct sb_opts, keys)},
         {"--dist", BENCH_OPT_STR, 0, 0, 0, "uniform", "D",
@@ -175,6 +183,23 @@ sb_setup(struct sb_run *r, int argc, char **argv)
 		r->mhost_len = (int)(rest - (o->metrics + 7));
 		r->mpath = *rest == '/' ? rest : "/metrics";
 	}
+	if (strcmp(o->protocol, "forward") == 0) {
+		if (r->udp || o->acks || o->verify != NULL || strcmp(o->framing_name, "lines") != 0)
+			return sb_bad(
+			        "--protocol forward sends PackedForward over TCP: it takes no "
+			        "udp:// --target, --acks, --verify or --framing",
+			        o->protocol);
+		r->forward = true;
+		o->framing_name = "forward";
+		if (o->size < SB_FWD_ENTRY_HDR + 1 || o->size > 65535)
+			return sb_bad("--protocol forward takes a --size of 17 to 65535 bytes "
+			              "(an entry's time and record)",
+			              o->protocol);
+	} else if (o->forward_chunk) {
+		return sb_bad("--forward-chunk goes with --protocol forward", o->protocol);
+	} else if (strcmp(o->protocol, "raw") != 0) {
+		return sb_bad("--protocol wants raw or forward", o->protocol);
+	}
 	if (o->acks && strcmp(o->framing_name, "lines") == 0)
 		o->framing_name = "len32"; /* the default; --acks means len32 */
 	if (slc_frame_format_parse(o->framing_name, &r->framing) != 0)
@@ -253,6 +278,8 @@ sb_setup(struct sb_run *r, int argc, char **argv)
 		r->wire += 1;
 	else if (!r->udp && r->framing == SLC_FRAME_LEN32)
 		r->wire += o->acks ? SB_ACK_HDR : 4;
+	else if (r->forward)
+		r->wire += 1; /* the entry's array header */
 	else if (!r->udp)
 		r->wire += slc_stamp_digits((uint64_t)o->size) + 1;
 	/* Batches of 64 KiB (TCP) or 64 datagrams, smaller when there are so many connections
@@ -298,7 +325,8 @@ sb_threads_init(struct sb_run *r, struct sb_thread *ts, struct sb_conn *cs, stru
 	}
 	for (int64_t i = 0; i < o->connections; i++) {
 		struct sb_conn *c = &cs[i];
-		size_t bytes = (size_t)r->batch * r->wire;
+		size_t bytes = (size_t)r->batch * r->wire +
+		               (r->forward ? SB_FWD_BATCH_HDR + SB_FWD_OPT_LEN : 0);
 
 		c->fd = -1;
 		c->buf = malloc(bytes);

@@ -33,6 +33,31 @@ sb_syslog_refresh(struct sb_thread *t)
 	                           "<14>1 %s %s " SB_PROG " - - - ", stamp, t->r->host_name);
 }
 
+/* --protocol forward: one entry, [EventTime, {"log": stamp and padding}], size bytes after
+ * its array header; the EventTime is the realtime clock of the batch (sb_fill). */
+static int
+sb_format_forward(char *p, uint32_t prefix, uint64_t key, const struct sb_conn *c,
+                  const struct slc_stamp_ns *now, uint32_t size)
+{
+	uint32_t v = size - prefix;
+	uint8_t *u = (uint8_t *)p;
+
+	u[0] = 0x92;
+	memcpy(u + 1, c->fwd_time, 10);
+	memcpy(u + 11, "\x81\xa3log", 5);
+	if (prefix - (SB_FWD_ENTRY_HDR - 1) == 1) {
+		u[16] = (uint8_t)(0xa0 | v);
+	} else if (prefix - (SB_FWD_ENTRY_HDR - 1) == 2) {
+		u[16] = 0xd9;
+		u[17] = (uint8_t)v;
+	} else {
+		u[16] = 0xda;
+		u[17] = (uint8_t)(v >> 8);
+		u[18] = (uint8_t)v;
+	}
+	return slc_stamp_format_ns(p + 1 + prefix, v, key, c->id, c->seq, now, v);
+}
+
 /* Writes one message as it goes on the wire (r->wire bytes), stamped with the time in now;
  * 0 or -EMSGSIZE. */
 static int
@@ -46,6 +71,8 @@ sb_format(struct sb_thread *t, char *p, uint64_t key, const struct sb_conn *c,
 
 	if (prefix >= size)
 		return -EMSGSIZE;
+	if (r->forward)
+		return sb_format_forward(p, prefix, key, c, now, size);
 	if (!r->udp && r->framing == SLC_FRAME_LEN32) {
 		p[0] = (char)(size >> 24);
 		p[1] = (char)(size >> 16);
@@ -72,6 +99,32 @@ sb_format(struct sb_thread *t, char *p, uint64_t key, const struct sb_conn *c,
 	return 0;
 }
 
+/* --protocol forward: the batch's [tag, bin] header for bin_len bytes of entries, and the
+ * EventTime its entries carry. */
+static void
+sb_forward_batch(struct sb_conn *c, uint32_t bin_len)
+{
+	uint8_t *u = (uint8_t *)c->buf;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	memcpy(u,
+	       "\x92\xa5"
+	       "bench"
+	       "\xc6",
+	       8);
+	if (c->fwd_wait)
+		u[0] = 0x93; /* and the option, after the bin */
+	for (int k = 0; k < 4; k++)
+		u[8 + k] = (uint8_t)(bin_len >> (24 - 8 * k));
+	c->fwd_time[0] = 0xd7;
+	c->fwd_time[1] = 0;
+	for (int k = 0; k < 4; k++) {
+		c->fwd_time[2 + k] = (uint8_t)((uint64_t)ts.tv_sec >> (24 - 8 * k));
+		c->fwd_time[6 + k] = (uint8_t)((uint64_t)ts.tv_nsec >> (24 - 8 * k));
+	}
+}
+
 /* Formats the connection's next n messages, all stamped now. */
 static int
 sb_fill(struct sb_thread *t, struct sb_conn *c, uint32_t n, uint64_t now)
@@ -83,8 +136,13 @@ sb_fill(struct sb_thread *t, struct sb_conn *c, uint32_t n, uint64_t now)
 		sb_syslog_refresh(t);
 	/* Its digits once, not per message: the stamp's longest number, the same for all n. */
 	slc_stamp_ns_set(&now_text, now);
+	c->fwd_wait = r->o.forward_chunk;
+	if (r->forward)
+		sb_forward_batch(c, n * r->wire);
 	for (uint32_t i = 0; i < n; i++) {
-		int rc = sb_format(t, c->buf + (size_t)i * r->wire, sb_key(t), c, &now_text);
+		int rc = sb_format(
+		        t, c->buf + (r->forward ? SB_FWD_BATCH_HDR : 0) + (size_t)i * r->wire,
+		        sb_key(t), c, &now_text);
 
 		if (rc < 0) {
 			snprintf(t->errmsg, sizeof(t->errmsg),
@@ -96,7 +154,20 @@ sb_fill(struct sb_thread *t, struct sb_conn *c, uint32_t n, uint64_t now)
 		c->seq++;
 	}
 	c->off = 0;
-	c->len = r->udp ? n : n * r->wire;
+	c->len = r->udp ? n : n * r->wire + (r->forward ? SB_FWD_BATCH_HDR : 0);
+	if (c->fwd_wait) {
+		/* {"chunk": "<connection>-<batch>"}, fixed width */
+		char *o = c->buf + c->len;
+
+		memcpy(o,
+		       "\x81\xa5"
+		       "chunk\xb0",
+		       8);
+		snprintf(o + 8, SB_FWD_ID_LEN + 1, "%07" PRIu32 "-%08" PRIu64, c->id % 10000000u,
+		         c->fwd_batches++ % 100000000u);
+		c->len += SB_FWD_OPT_LEN;
+		c->fwd_rx = 0;
+	}
 	c->nmsg = n;
 	return 0;
 }
@@ -156,6 +227,43 @@ sb_udp_check(struct sb_thread *t)
 	return 0;
 }
 
+/* --forward-chunk: reads what came of the batch's ack {"ack": ID}: 1 when bytes came (the
+ * wait ends once all of it did), 0 when none, -errno (-EPROTO: not the ack awaited). */
+static int
+sb_forward_ack(struct sb_thread *t, struct sb_conn *c)
+{
+	static const uint8_t head[6] = {0x81, 0xa3, 'a', 'c', 'k', 0xa0 | SB_FWD_ID_LEN};
+	uint8_t b[SB_FWD_ACK_LEN];
+	ssize_t n;
+
+	do {
+		n = recv(c->fd, b, SB_FWD_ACK_LEN - c->fwd_rx, MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	if (n <= 0) {
+		snprintf(t->errmsg, sizeof(t->errmsg),
+		         "connection %" PRIu32 ": %s while awaiting an ack", c->id,
+		         n == 0 ? "EOF" : strerror(errno));
+		return n == 0 ? -EPIPE : -errno;
+	}
+	for (ssize_t k = 0; k < n; k++, c->fwd_rx++) {
+		uint32_t at = c->fwd_rx;
+		uint8_t want =
+		        at < 6 ? head[at] : (uint8_t)c->buf[c->len - SB_FWD_ID_LEN + (at - 6)];
+
+		if (b[k] != want) {
+			snprintf(t->errmsg, sizeof(t->errmsg),
+			         "connection %" PRIu32 ": not the ack of its chunk (byte %u)",
+			         c->id, at);
+			return -EPROTO;
+		}
+	}
+	if (c->fwd_rx == SB_FWD_ACK_LEN)
+		c->fwd_wait = false;
+	return 1;
+}
+
 void
 sb_wait(struct pollfd *pfd, uint32_t n, uint64_t now, uint64_t until_ns)
 {
@@ -200,6 +308,19 @@ sb_thread_run(struct sb_thread *t)
 			struct sb_conn *c = &t->conns[(rr + j) % t->nconns];
 			int rc;
 
+			if (c->off == c->len && c->len != 0 && c->fwd_wait) {
+				/* --forward-chunk: the batch went; its ack first. */
+				rc = sb_forward_ack(t, c);
+				if (rc < 0)
+					return rc;
+				moved |= rc > 0;
+				if (c->fwd_wait) {
+					t->pfd[busy].fd = c->fd;
+					t->pfd[busy].events = POLLIN;
+					busy++;
+					continue;
+				}
+			}
 			if (c->off == c->len) {
 				uint64_t n = due - issued < r->batch ? due - issued : r->batch;
 

@@ -121,6 +121,10 @@ slc_conn_close(struct slc_reactor *r, struct conn *c, enum slc_close_reason why)
 		stat_add(&r->tenant[c->tenant].st.conns_open, (uint64_t)-1);
 	}
 	reasm_wait_set(r, c, false);
+	if (c->ack != NULL && c->ack->fence) {
+		c->ack->fence = false; /* its chunk is not acknowledged */
+		r->fence_waiters--;
+	}
 	slc_reasm_pend_drop_all(r, c);
 	slc_reasm_drop(r, c);
 	if (c->has_held) {
@@ -170,7 +174,10 @@ slc_conn_keep_failed(struct slc_reactor *r, struct conn *c)
 void
 slc_conn_peer_done(struct slc_reactor *r, struct conn *c, enum slc_close_reason why)
 {
-	if (c->state == CONN_PAUSED || c->pend_head != NONE || c->has_held) {
+	/* forward: a client that half-closed waits for the ack on its way; the close follows
+	 * it (slc_conn_ack_on_send). */
+	if (c->state == CONN_PAUSED || c->pend_head != NONE || c->has_held ||
+	    (why == SLC_CLOSE_EOF && c->ack != NULL && c->ack->fwd && c->ack->sending)) {
 		c->peer_done = true;
 		c->done_reason = (uint8_t)why;
 		return;

@@ -62,6 +62,99 @@ ack_submit(struct slc_reactor *r, struct conn *c)
 	a->sending = true;
 }
 
+/* framing=forward: {"ack": chunk}, a msgpack map, into the send buffer and out. */
+static void
+fwd_send(struct slc_reactor *r, struct conn *c)
+{
+	struct ack_conn *a = c->ack;
+	uint8_t n = 6;
+
+	memcpy(a->buf,
+	       "\x81\xa3"
+	       "ack",
+	       5);
+	if (a->chunk_len < 32) {
+		a->buf[5] = (uint8_t)(0xa0 | a->chunk_len);
+	} else {
+		a->buf[5] = 0xd9;
+		a->buf[n++] = a->chunk_len;
+	}
+	memcpy(a->buf + n, a->chunk, a->chunk_len);
+	a->off = 0;
+	a->len = (uint8_t)(n + a->chunk_len);
+	stat_add(&r->listeners[c->listener].stats.acks_sent, 1);
+	ack_submit(r, c);
+}
+
+/* framing=forward: the fence falls once every entry handed over is back and no send is in
+ * flight; the ack goes out (unless stopping or closing) and the connection reads on. */
+static void
+fwd_try(struct slc_reactor *r, struct conn *c)
+{
+	struct ack_conn *a = c->ack;
+
+	if (!a->fence || a->inflight != 0 || a->sending)
+		return;
+	if (!r->stopping && (c->state == CONN_RECEIVING || c->state == CONN_PAUSED))
+		fwd_send(r, c);
+	a->fence = false;
+	a->chunk_len = 0;
+	r->fence_waiters--;
+	/* It was paused at the fence: its turn in the wait queue. */
+	if (c->state == CONN_PAUSED)
+		conn_waitq_push(r, c);
+	r->retry = true;
+}
+
+void
+slc_conn_ack_fwd_init(struct conn *c)
+{
+	struct ack_conn *a = c->ack;
+
+	slc_ack_window_reset(&a->win); /* unused, but settled: the idle timeout reads it */
+	a->inflight = 0;
+	a->sending = a->failed = false;
+	a->fwd = true;
+	a->fence = false;
+	a->chunk_len = 0;
+}
+
+/*
+ * framing=forward, a piece that is no message (forward.h): the chunk's bytes are kept for
+ * its ack; a message with a chunk ended: true, the burst stops after it (the fence).
+ * loop.c calls it only with no message of the burst before it, so that a rewind never
+ * parses it again.
+ */
+bool
+slc_conn_ack_fwd_piece(struct conn *c, const uint8_t *chunk, const struct slc_frame_piece *p)
+{
+	struct ack_conn *a = c->ack;
+
+	if (a == NULL)
+		return false;
+	if (p->len <= sizeof(a->chunk) - a->chunk_len) { /* the parser bounds it */
+		memcpy(a->chunk + a->chunk_len, chunk + p->off, p->len);
+		a->chunk_len = (uint8_t)(a->chunk_len + p->len);
+	}
+	return p->trim != SLC_FRAME_TRIM_CHUNK;
+}
+
+bool
+slc_conn_ack_fwd_fence(struct slc_reactor *r, struct conn *c)
+{
+	struct ack_conn *a = c->ack;
+
+	if (a->inflight == 0 && !a->sending) {
+		if (!r->stopping)
+			fwd_send(r, c);
+		a->chunk_len = 0;
+		return true;
+	}
+	a->fence = true;
+	r->fence_waiters++;
+	return false;
+}
+
 /* Sends ack(base - 1) if it is news and no send is in flight; a send in flight calls again
  * when it completes, so acks coalesce into the newest one. */
 static void
@@ -71,6 +164,10 @@ ack_send_due(struct slc_reactor *r, struct conn *c)
 	struct listener *l = &r->listeners[c->listener];
 	uint64_t ack, frames;
 
+	if (a->fwd) {
+		fwd_try(r, c);
+		return;
+	}
 	if (a->sending || r->stopping || (c->state != CONN_RECEIVING && c->state != CONN_PAUSED) ||
 	    !slc_ack_window_due(&a->win, &ack, &frames))
 		return;
@@ -90,6 +187,7 @@ slc_conn_ack_greet(struct slc_reactor *r, struct conn *c)
 
 	slc_ack_window_reset(&a->win);
 	a->inflight = 0;
+	a->fwd = a->fence = false;
 	/* in_q is left alone: the slot may still have an entry in ack_queue from its last
 	 * user. */
 	a->sending = a->failed = false;
@@ -147,7 +245,7 @@ slc_conn_ack_apply(struct slc_reactor *r, uint32_t id, uint64_t seq, uint32_t co
 	if (!durable) {
 		stat_add(&r->listeners[c->listener].stats.not_durable, count);
 		a->failed = true;
-	} else {
+	} else if (!a->fwd) {
 		for (uint32_t k = 0; k < count; k++)
 			slc_ack_window_mark(&a->win, seq + k);
 	}
@@ -174,7 +272,8 @@ slc_conn_ack_queue_run(struct slc_reactor *r)
 			slc_conn_close(r, c, SLC_CLOSE_NOT_DURABLE);
 			continue;
 		}
-		slc_ack_window_advance(&a->win);
+		if (!a->fwd)
+			slc_ack_window_advance(&a->win);
 		ack_send_due(r, c);
 	}
 	r->ack_queue_len = 0;
@@ -213,6 +312,12 @@ slc_conn_ack_on_send(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t i
 	a->off += (uint8_t)cqe->res;
 	if (a->off < a->len) {
 		ack_submit(r, c); /* a short send: the rest */
+		return;
+	}
+	if (a->fwd && c->peer_done && c->state == CONN_RECEIVING && c->pend_head == NONE &&
+	    !c->has_held) {
+		/* forward: the ack a half-closed client waited for went; its EOF closes now. */
+		slc_conn_close(r, c, conn_eof_reason(c));
 		return;
 	}
 	ack_send_due(r, c);

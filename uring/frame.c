@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* frame.c: the lines, len32 and syslog framing parsers (see frame.h for the rules). */
 #include "frame.h"
+#include "forward.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -10,20 +11,26 @@
 static_assert(SLC_FRAME_ERR__COUNT <= UINT8_MAX, "errors fit parser.err");
 /* step_lf() counts max_frame + 2 bytes (a CR and an LF) in a uint32_t. */
 static_assert(SLC_FRAME_LEN_MAX < (1u << 31), "frame length limit");
-/* It lives in every connection, next to the hot fields of the connection. */
-static_assert(sizeof(struct slc_frame_parser) <= 24, "parser state stays small");
+/* It lives in every connection, next to the hot fields of the connection; the forward
+ * framing's state took it from 24 to 32 bytes (a quarter of a line more per connection). */
+static_assert(sizeof(struct slc_frame_parser) <= 32, "parser state stays small");
 
 static const char *const error_str[SLC_FRAME_ERR__COUNT] = {
         [SLC_FRAME_OK] = "ok",
         [SLC_FRAME_ERR_OVERSIZE] = "oversize",
         [SLC_FRAME_ERR_BAD_OCTET_COUNT] = "bad_octet_count",
         [SLC_FRAME_ERR_LEADING_ZERO] = "leading_zero",
+        [SLC_FRAME_ERR_MSGPACK] = "msgpack",
+        [SLC_FRAME_ERR_FORWARD_SHAPE] = "forward_shape",
+        [SLC_FRAME_ERR_FORWARD_TIME] = "forward_time",
+        [SLC_FRAME_ERR_FORWARD_COMPRESSED] = "forward_compressed",
 };
 
 static const char *const format_name[SLC_FRAME_FORMAT__COUNT] = {
         [SLC_FRAME_LINES] = "lines",
         [SLC_FRAME_LEN32] = "len32",
         [SLC_FRAME_SYSLOG] = "syslog",
+        [SLC_FRAME_FORWARD] = "forward",
 };
 
 const char *
@@ -336,6 +343,8 @@ step_idle(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t len, uint32
 			return step_octet(p, chunk, len, ip, pc, (uint64_t)(c - '0'));
 		}
 		return step_lf(p, chunk, len, ip, pc, 1);
+	case SLC_FRAME_FORWARD:
+		return slc_forward_step(p, chunk, len, ip, pc);
 	default:
 		return step_lf(p, chunk, len, ip, pc, 1);
 	}
@@ -374,6 +383,9 @@ slc_frame_parse_burst(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t
 			break;
 		case SLC_FRAME_PHASE_SKIP_LF:
 			rc = step_skip_lf(p, chunk, len, &i);
+			break;
+		case SLC_FRAME_PHASE_FWD:
+			rc = slc_forward_step(p, chunk, len, &i, &pieces[n]);
 			break;
 		default:
 			return -(int)p->err;

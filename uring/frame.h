@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* frame.h: framing parsers (lines, len32, syslog) that cut a TCP byte stream into frames. */
+/* frame.h: framing parsers (lines, len32, syslog, forward) that cut a TCP byte stream into
+ * frames. */
 #ifndef SLC_URING_FRAME_H
 #define SLC_URING_FRAME_H
 
@@ -19,6 +20,8 @@
  *           MSG-LEN SP MSG with MSG-LEN = NONZERO-DIGIT *DIGIT, and the frame is the
  *           MSG-LEN bytes of MSG (which may hold LFs). Anything else: non-transparent
  *           framing, exactly as lines.
+ *   forward the Fluent Forward protocol v1: msgpack messages, each entry of which is a
+ *           frame (its time and record objects); forward.h has its rules and errors.
  *
  * Empty frames (a lone LF, CRLF, or L = 0) are reported; the caller decides about them.
  *
@@ -115,6 +118,7 @@ enum slc_frame_format {
 	SLC_FRAME_LINES,
 	SLC_FRAME_LEN32,
 	SLC_FRAME_SYSLOG,
+	SLC_FRAME_FORWARD,
 	SLC_FRAME_FORMAT__COUNT
 };
 
@@ -123,6 +127,10 @@ enum slc_frame_error {
 	SLC_FRAME_ERR_OVERSIZE,
 	SLC_FRAME_ERR_BAD_OCTET_COUNT,
 	SLC_FRAME_ERR_LEADING_ZERO,
+	SLC_FRAME_ERR_MSGPACK,            /* forward: see forward.h */
+	SLC_FRAME_ERR_FORWARD_SHAPE,      /* forward */
+	SLC_FRAME_ERR_FORWARD_TIME,       /* forward */
+	SLC_FRAME_ERR_FORWARD_COMPRESSED, /* forward */
 	SLC_FRAME_ERR__COUNT
 };
 
@@ -135,10 +143,18 @@ enum slc_frame_phase {
 	SLC_FRAME_PHASE_DEAD,       /* a framing error was returned */
 	SLC_FRAME_PHASE_SKIP_COUNT, /* skip mode: need bytes of an oversize counted frame to go */
 	SLC_FRAME_PHASE_SKIP_LF,    /* skip mode: an oversize LF frame, up to its LF, to go */
+	SLC_FRAME_PHASE_FWD,        /* forward: inside a message (fwd_state says where) */
 };
 
 /* A piece's trim that marks a dropped oversize frame (skip mode). */
 #define SLC_FRAME_TRIM_DROP 0xffu
+/* forward only, pieces that are no frame (start 0, end 1; forward.h): bytes of a message's
+ * chunk option (off, len in the chunk); the same, and the message ends with them; a
+ * message that had a chunk ended (len 0). The lowest of the four special trims is META. */
+#define SLC_FRAME_TRIM_CHUNK     0xfeu
+#define SLC_FRAME_TRIM_CHUNK_END 0xfdu
+#define SLC_FRAME_TRIM_MSG_END   0xfcu
+#define SLC_FRAME_TRIM_META      0xfcu
 
 struct slc_frame_piece {
 	uint32_t off;  /* offset of this piece's payload bytes within the chunk */
@@ -164,12 +180,19 @@ struct slc_frame_parser {
 	uint8_t started; /* COUNT_BODY: the piece with start went out */
 	uint8_t err;     /* DEAD: the enum slc_frame_error to repeat */
 	uint8_t skip;    /* oversize frames are skipped (drop pieces), not errors */
+	/* forward only (forward.c); cr then holds an ext object's type byte */
+	uint8_t fwd_state;    /* the element of the message it reads */
+	uint32_t fwd_pending; /* objects still to read in the current element */
+	uint32_t fwd_left;    /* Forward: entries to come; PackedForward: bin bytes to come */
+	uint8_t fwd_hdr;      /* the first byte of the object whose header is being read */
+	uint8_t fwd_outer;    /* elements of the message array after the tag still to come */
+	uint8_t fwd_flags;
 };
 
 /* "oversize", "bad_octet_count", ...: for logs and metric labels; "unknown" if out of range. */
 const char *slc_frame_error_str(enum slc_frame_error e);
 
-/* "lines", "len32" or "syslog" to *out: 0, or -EINVAL for any other name (or NULL). */
+/* "lines", "len32", "syslog" or "forward" to *out: 0, or -EINVAL for any other name (or NULL). */
 int slc_frame_format_parse(const char *name, enum slc_frame_format *out);
 
 /* The name slc_frame_format_parse() accepts for f; "unknown" if out of range. */

@@ -127,6 +127,22 @@ frames_skipped(struct slc_reactor *r, struct conn *c, struct listener *l, uint64
 }
 
 /*
+ * framing=forward: the burst stopped at piece `stop` of a chunk's message (every message
+ * before it taken): the parser goes back there; at a fence, the ack goes out at once when
+ * nothing is in flight, or the connection pauses until it can (false).
+ */
+static bool __attribute__((noinline, cold))
+fwd_resume(struct slc_reactor *r, struct conn *c, const struct slc_frame_parser *s0, uint32_t pos0,
+           const uint8_t *chunk, uint32_t len, uint32_t stop, bool fence, uint32_t *pos)
+{
+	rewind_to_piece(&c->parser, s0, pos0, chunk, len, stop, pos);
+	if (!fence || slc_conn_ack_fwd_fence(r, c))
+		return true;
+	slc_conn_pause(r, c);
+	return false;
+}
+
+/*
  * Parses and delivers one chunk of a connection's bytes. Returns NONE when the whole chunk
  * was taken, or the offset within the chunk where parsing must resume (the connection is
  * then paused, and c->parser holds the state at that offset).
@@ -138,9 +154,16 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 	const uint8_t *chunk = ref_ptr(r, ref) + off;
 	uint32_t pos = 0;
 
+	if (SLC_UNLIKELY(c->ack != NULL && c->ack->fence)) {
+		/* framing=forward: nothing more until the chunk before is acknowledged. */
+		slc_conn_pause(r, c);
+		return 0;
+	}
 	for (;;) {
 		struct slc_frame_parser s0;
 		uint32_t pos0 = pos, nmsg = 0, offer, taken, stop = NONE, reasm_started = NONE;
+		uint32_t meta_stop = NONE; /* forward: the burst stopped at a chunk piece */
+		bool fence = false;
 		uint32_t drop_size[BATCH];
 		uint64_t drops = 0; /* --oversize skip: pieces of this burst that were skipped */
 		int n;
@@ -186,6 +209,19 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 				                      .ref = r->cfg.id << 24 | ref};
 				r->refcnt[ref]++;
 				r->batch_piece[nmsg++] = i;
+				continue;
+			}
+			if (SLC_UNLIKELY(p->trim >= SLC_FRAME_TRIM_META &&
+			                 p->trim != SLC_FRAME_TRIM_DROP)) {
+				if (nmsg != 0) {
+					meta_stop = i; /* the messages before it first */
+					break;
+				}
+				if (slc_conn_ack_fwd_piece(c, chunk, p)) {
+					meta_stop = i + 1;
+					fence = true;
+					break;
+				}
 				continue;
 			}
 			if (SLC_UNLIKELY(p->trim == SLC_FRAME_TRIM_DROP)) {
@@ -250,7 +286,13 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 		}
 
 		if (c->ack != NULL && nmsg != 0) {
-			nmsg = ack_frames(r, c, nmsg);
+			if (c->ack->fwd) {
+				/* Entries: no seq; the reactor counts them back (msg.h). */
+				for (uint32_t k = 0; k < nmsg; k++)
+					r->batch[k].conn |= SLC_MSG_CONN_ACK | SLC_MSG_CONN_FWD;
+			} else {
+				nmsg = ack_frames(r, c, nmsg);
+			}
 			if (nmsg == NONE)
 				return NONE;
 			/* Counted before deliver: a consumer may acknowledge inside it. */
@@ -268,13 +310,16 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 		stat_add(&l->stats.msgs, taken);
 		if (taken == nmsg && stop == NONE) {
 			if (SLC_UNLIKELY(drops != 0))
-				frames_skipped(r, c, l, drops, drop_size, NONE);
+				frames_skipped(r, c, l, drops, drop_size, meta_stop);
+			if (SLC_UNLIKELY(meta_stop != NONE) &&
+			    !fwd_resume(r, c, &s0, pos0, chunk, len, meta_stop, fence, &pos))
+				return pos;
 			continue;
 		}
 		if (c->ack != NULL) {
 			/* What was not taken is parsed (or offered) again: so is its seq. */
 			c->ack->inflight -= nmsg - taken;
-			if (taken < nmsg) /* the same frames again */
+			if (taken < nmsg && !c->ack->fwd) /* the same frames again */
 				slc_ack_window_rewind(&c->ack->win,
 				                      slc_msg_ack_seq(&r->batch[taken]));
 		}
@@ -293,7 +338,7 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 				stop++;
 				/* Offered already: the frame after it comes next (after
 				 * 2^64 - 1: none, rewind's seq 0). */
-				if (c->ack != NULL)
+				if (c->ack != NULL && !c->ack->fwd)
 					slc_ack_window_rewind(&c->ack->win,
 					                      slc_msg_ack_seq(&c->held) + 1);
 			}
@@ -324,7 +369,7 @@ room_waiters(const struct slc_reactor *r)
 	/* Those waiting for their tenants' tokens wait for no room: a connection of another
 	 * tenant need not queue behind them. */
 	return atomic_load_explicit(&r->stats.paused, memory_order_relaxed) >
-	       r->heap_waiters + r->rate_waiters;
+	       r->heap_waiters + r->rate_waiters + r->fence_waiters;
 }
 
 /*
@@ -385,6 +430,8 @@ slc_conn_data(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off,
 static void
 conn_resume(struct slc_reactor *r, struct conn *c)
 {
+	if (SLC_UNLIKELY(c->ack != NULL && c->ack->fence))
+		return;              /* out of the queue until its ack goes (conn_ack.c, fwd_try) */
 	if (c->rate_wait) {
 		/* Its tenant's tokens are not back: the next look in RATE_POLL_NS. */
 		if (!conn_rate_ready(r, c)) {
@@ -460,6 +507,8 @@ conn_resume(struct slc_reactor *r, struct conn *c)
 	if (c->peer_done) {
 		enum slc_close_reason why = (enum slc_close_reason)c->done_reason;
 
+		if (why == SLC_CLOSE_EOF && c->ack != NULL && c->ack->fwd && c->ack->sending)
+			return; /* forward: its ack goes first; slc_conn_ack_on_send closes it */
 		slc_conn_close(r, c, why == SLC_CLOSE_EOF ? conn_eof_reason(c) : why);
 		return;
 	}

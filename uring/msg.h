@@ -43,6 +43,14 @@ static_assert(sizeof(struct slc_msg) == 32, "two descriptors per cache line");
 #define SLC_MSG_CONN_ID_MASK 0x00ffffffu
 /* Bits 24..27 of a TCP message's conn: its QoS class (uring/qos.h). */
 
+/*
+ * A forward entry (framing=forward, uring/forward.h) is acknowledged delivery too, with
+ * SLC_MSG_CONN_ACK, but it has no sequence number: its message's chunk is acknowledged
+ * once every entry handed over on its connection has come back, which the reactor counts.
+ * slc_msg_ack_seq() gives 0 for it, and runs of a connection's entries are counted whole.
+ */
+#define SLC_MSG_CONN_FWD 0x20000000u
+
 static inline bool
 slc_msg_is_ack(const struct slc_msg *m)
 {
@@ -54,6 +62,9 @@ static inline uint64_t
 slc_msg_ack_seq(const struct slc_msg *m)
 {
 	const uint8_t *p = m->data - 8;
+
+	if (m->conn & SLC_MSG_CONN_FWD)
+		return 0;
 
 	return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
 	       (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |

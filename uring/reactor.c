@@ -234,8 +234,11 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 	for (uint32_t i = 0; i < cfg->nlisteners; i++) {
 		const struct slc_listener_cfg *l = &cfg->listeners[i];
 
-		/* The sequence number rides in a len32 frame; UDP has no stream to ack. */
-		if (l->acks && (l->proto != SLC_LISTENER_TCP || l->framing != SLC_FRAME_LEN32)) {
+		/* The sequence number rides in a len32 frame, a chunk in a forward message;
+		 * UDP has no stream to ack. */
+		if (l->acks &&
+		    (l->proto != SLC_LISTENER_TCP ||
+		     (l->framing != SLC_FRAME_LEN32 && l->framing != SLC_FRAME_FORWARD))) {
 			*err = -EINVAL;
 			return NULL;
 		}

@@ -45,7 +45,8 @@ struct slc_qos;
  * closed. The slot is free for the next connection once, in addition, every frame an
  * acknowledged connection handed over has come back through slc_reactor_ack().
  *
- * Acknowledged delivery (listener acks: framing len32+ack; docs/protocol.md byte by byte).
+ * Acknowledged delivery (listener acks: framing len32+ack; docs/protocol.md byte by byte;
+ * framing forward is acknowledged too, per chunk and without a window: conn_ack.c).
  * The reactor greets the client with its window W, checks every frame's sequence number,
  * hands the payload on as a message marked SLC_MSG_CONN_ACK (msg.h), and acknowledges
  * cumulatively what slc_reactor_ack() reports durable. Per connection, over sequence
@@ -383,7 +384,9 @@ slc_reactor_ack_run_add(struct slc_reactor_ack_run *runs, uint32_t *n, uint32_t 
 	uint32_t id = m->conn & SLC_MSG_CONN_ID_MASK;
 	uint64_t seq = slc_msg_ack_seq(m);
 
-	if (*n != 0 && runs[*n - 1].conn == id && runs[*n - 1].seq + runs[*n - 1].count == seq) {
+	/* Forward entries have no seq (msg.h): a connection's run of them is counted whole. */
+	if (*n != 0 && runs[*n - 1].conn == id &&
+	    (runs[*n - 1].seq + runs[*n - 1].count == seq || (m->conn & SLC_MSG_CONN_FWD))) {
 		runs[*n - 1].count++;
 		return true;
 	}

@@ -37,6 +37,7 @@
 #include "base/addr.h"
 #include "bucket.h"
 #include "compat.h"
+#include "forward.h"
 #include "reactor.h"
 #include "qos.h"
 #include "ring.h"
@@ -118,15 +119,21 @@ struct pend {
 	uint32_t next; /* the next record of its connection, or of the free list; NONE: last */
 };
 
-/* Acknowledged delivery state of one connection: the window (ack_window.h) and the send. */
+/* Acknowledged delivery state of one connection: the window (ack_window.h) and the send.
+ * framing=forward uses no window: a message's chunk is acknowledged once inflight is 0
+ * (fence), and the connection reads no further until then (conn_ack.c). */
 struct ack_conn {
 	struct slc_ack_window win;
 	uint32_t inflight; /* messages offered and taken, not yet back through slc_reactor_ack */
-	uint8_t buf[16];   /* what the send in flight carries: the greeting or an ack */
+	uint8_t buf[80];   /* what the send in flight carries: the greeting or an ack */
 	uint8_t off, len;  /* of buf: sent so far, to send */
 	bool sending;      /* a send is in flight (at most one) */
 	bool failed;       /* frames came back not durable: close at the next ack queue run */
 	bool in_q;         /* in r->ack_queue */
+	bool fwd;          /* framing=forward */
+	bool fence;        /* forward: a chunk waits for inflight 0; the connection is paused */
+	uint8_t chunk_len;
+	uint8_t chunk[SLC_FORWARD_CHUNK_MAX]; /* forward: the chunk of the message being read */
 };
 
 struct ssl_st;
@@ -304,6 +311,7 @@ struct slc_reactor {
 	uint64_t heap_budget[HEAP__KINDS]; /* bytes, by kind (HEAP_REASM, ...) */
 	uint64_t heap_used[HEAP__KINDS];
 	uint32_t heap_waiters;     /* connections with heap_wait */
+	uint32_t fence_waiters;    /* forward connections paused until their chunk's ack */
 	uint64_t tcp_dry_since_ns; /* TCP buffers below the low water since */
 	/* Pieces up to this many bytes are copied into the stash opportunistically. */
 	uint32_t stash_piece_max;
@@ -755,6 +763,14 @@ conn_ack_queue_push(struct slc_reactor *r, struct conn *c)
 
 /* A new connection: its window reset, the greeting sent. */
 void slc_conn_ack_greet(struct slc_reactor *r, struct conn *c);
+/* framing=forward: a new connection's ack state (no greeting: the client speaks first). */
+void slc_conn_ack_fwd_init(struct conn *c);
+/* framing=forward: the message whose chunk is in c->ack->chunk ended, its entries handed
+ * over: acknowledges it now if none is in flight (true), or sets the fence (false), which
+ * the caller then pauses the connection for; it is resumed once the ack goes out. */
+bool slc_conn_ack_fwd_fence(struct slc_reactor *r, struct conn *c);
+/* framing=forward: a piece that is no message (frame.h): true at a chunk's message end. */
+bool slc_conn_ack_fwd_piece(struct conn *c, const uint8_t *chunk, const struct slc_frame_piece *p);
 void slc_conn_ack_cancel_send(struct slc_reactor *r, struct conn *c);
 /* A frame broke the protocol: counted, logged, the connection closed. */
 void slc_conn_ack_violation(struct slc_reactor *r, struct conn *c, enum slc_ack_error e,

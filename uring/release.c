@@ -128,7 +128,8 @@ slc_reactor_ack(struct slc_reactor *r, const struct slc_msg *msgs, uint32_t n, b
 		seq = slc_msg_ack_seq(&msgs[i]);
 		/* A batch holds runs of consecutive frames of one connection: one entry each. */
 		if (ne != 0 && ents[ne - 1].conn == id &&
-		    ents[ne - 1].seq + ents[ne - 1].count == seq) {
+		    (ents[ne - 1].seq + ents[ne - 1].count == seq ||
+		     (msgs[i].conn & SLC_MSG_CONN_FWD))) {
 			ents[ne - 1].count++;
 			continue;
 		}

@@ -13,6 +13,10 @@
  * "payload_b64" instead (JSON strings hold text; bytes must survive the round trip). A
  * key that is a dead-letter envelope (sinks/dead_letter.h: "sluice-dead-letter sink=S
  * reason=R time=T") adds "dead_letter":true and its fields "sink", "reason" and "time".
+ * A payload that reads as a Fluent Forward entry (framing=forward: a time, then a record;
+ * uring/forward.h) adds "forward":{"time":SEC.NNNNNNNNN,"record":{...}}, the record's
+ * msgpack as JSON (str as strings, bin and ext base64, keys that are no str as "key",
+ * objects nested deeper than 64 as null).
  * Returns 0, or -EIO when f reports an error.
  */
 int slc_cat_json_record(FILE *f, uint32_t worker, uint64_t seq, uint64_t offset, const uint8_t *key,

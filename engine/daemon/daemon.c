@@ -263,7 +263,6 @@ on_tick(void *ctx, const struct slc_ctl_loop_tick *t)
 void
 slc_daemon_listen_url(const struct slc_daemon *d, uint32_t i, char *buf, size_t len)
 {
-	static const char *const framing[] = {"lines", "len32", "syslog"};
 	const struct slc_listener_cfg *l = &d->cfg.listen[i];
 	struct sockaddr_storage bound = l->addr;
 	char addr[SLC_ADDR_SA_STR_MAX];
@@ -278,7 +277,8 @@ slc_daemon_listen_url(const struct slc_daemon *d, uint32_t i, char *buf, size_t 
 		snprintf(buf, len, "udp://%s", addr);
 	else
 		snprintf(buf, len, "%s://%s?framing=%s%s", l->tls ? "tls" : "tcp", addr,
-		         framing[l->framing], l->acks ? "+ack" : "");
+		         slc_frame_format_name(l->framing),
+		         l->acks && l->framing == SLC_FRAME_LEN32 ? "+ack" : "");
 }
 
 /*
@@ -555,8 +555,9 @@ slc_daemon_create(const struct slc_cfg *c, int *err)
 		slc_daemon_log(
 		        SLC_CFG_LOG_ERROR,
 		        "--listen ...?framing=len32+ack needs a sink that can make messages "
-		        "durable before they are acknowledged; --sink %s cannot (it has no "
-		        "sync operation); allowed: a sink that implements sync (engine/sink.h)",
+		        "durable before they are acknowledged (framing=forward too: its chunks "
+		        "are acknowledged); --sink %s cannot (it has no sync operation); allowed: "
+		        "a sink that implements sync (engine/sink.h)",
 		        d->sink_ops->name);
 		rc = -EINVAL;
 		goto err_destroy;

@@ -316,9 +316,10 @@ static const struct reason_fam listener_reason_fams[] = {
 };
 
 static const struct fam ack_fams[] = {
-        FAM("sluice_ack_connections_open", "gauge", "len32+ack connections open now",
+        FAM("sluice_ack_connections_open", "gauge", "len32+ack and forward connections open now",
             .off = LS(open)),
-        FAM("sluice_acks_sent_total", "counter", "acknowledgements sent (cumulative, coalesced)",
+        FAM("sluice_acks_sent_total", "counter",
+            "acknowledgements sent (len32+ack: cumulative, coalesced; forward: one a chunk)",
             .off = LS(acks_sent)),
         FAM("sluice_acked_frames_total", "counter", "frames acknowledged: durable in the sink",
             .off = LS(acked)),

@@ -199,9 +199,11 @@ listen_parse(const char *s, struct slc_listener_cfg *l, const char **why)
 			f = SLC_FRAME_LEN32;
 			l->acks = true;
 		} else if (slc_frame_format_parse(q + 9, &f) != 0) {
-			*why = "the framing is not lines, len32, len32+ack or syslog";
+			*why = "the framing is not lines, len32, len32+ack, syslog or forward";
 			return -EINVAL;
 		}
+		/* Forward entries are acknowledged delivery: a chunk is acked once durable. */
+		l->acks = f == SLC_FRAME_FORWARD || l->acks;
 	}
 	l->framing = f;
 	return 0;

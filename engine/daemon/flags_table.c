@@ -71,7 +71,7 @@ const struct slc_cfg_opt slc_cfg_core[] = {
          .group = SLC_CFG_G_INPUT,
          .metavar = "URL",
          .def = "tcp://127.0.0.1:5140?framing=lines",
-         .allowed = "tcp://ADDR:PORT[?framing=lines, len32, len32+ack or syslog], "
+         .allowed = "tcp://ADDR:PORT[?framing=lines, len32, len32+ack, syslog or forward], "
                     "tls://ADDR:PORT[?framing=...] (the same framings over TLS) or "
                     "udp://ADDR:PORT; ADDR a numeric IPv4 address or [IPv6]; PORT 0..65535 (0: "
                     "any free port); at most 16",
@@ -79,7 +79,10 @@ const struct slc_cfg_opt slc_cfg_core[] = {
                  "default. TCP framing: lines (up to LF; a CR before it is dropped), len32 "
                  "(a 4-byte big-endian length, then the message), len32+ack (len32 frames "
                  "with a sequence number, acknowledged once the sink has them durable: "
-                 "docs/protocol.md) or syslog (RFC 6587: octet counting, or LF). UDP: each "
+                 "docs/protocol.md), syslog (RFC 6587: octet counting, or LF) or forward "
+                 "(Fluent Forward v1: each entry of a Message, Forward or PackedForward is "
+                 "a message of its time and record, and a chunk option is acknowledged "
+                 "once its entries are durable, as len32+ack; docs/protocol.md). UDP: each "
                  "datagram is one message, so udp:// takes no framing.",
          FIELD(listen)},
         {.name = "--buffers",
@@ -136,7 +139,8 @@ const struct slc_cfg_opt slc_cfg_core[] = {
                  "closed (what the sender sent after it is lost). skip: that message alone "
                  "is dropped and the connection goes on after it (len32 and octet-counted "
                  "syslog skip the declared length; lines resynchronise at the next LF); "
-                 "len32+ack listeners always close. Each is counted and logged with its "
+                 "len32+ack and forward listeners always close. Each is counted and logged with "
+                 "its "
                  "size and the limit.",
          FIELD(oversize)},
         {.name = "--reasm-memory",

@@ -66,13 +66,55 @@ struct assembly {
 	uint8_t *buf;
 	size_t len;
 	bool in_frame;
+	uint8_t chunk[64]; /* forward: the chunk being received */
+	size_t chunk_len;
 };
+
+/* forward: a chunk's bytes, or a chunk's message ended: "chunk|" joins r->chunks. */
+static bool
+take_meta(struct frame_run *r, struct assembly *a, const struct slc_frame_piece *pc,
+          const uint8_t *chunk)
+{
+	if (a->in_frame || pc->start || !pc->end ||
+	    (pc->trim == SLC_FRAME_TRIM_MSG_END) != (pc->len == 0)) {
+		violation(r, "a forward chunk piece (trim %u, len %u) inside a frame or malformed",
+		          pc->trim, pc->len);
+		return false;
+	}
+	if (a->chunk_len + pc->len > sizeof(a->chunk)) {
+		violation(r, "a forward chunk of more than %zu bytes", sizeof(a->chunk));
+		return false;
+	}
+	memcpy(a->chunk + a->chunk_len, chunk + pc->off, pc->len);
+	a->chunk_len += pc->len;
+	r->n_pieces++;
+	if (pc->trim == SLC_FRAME_TRIM_CHUNK)
+		return true;
+	if (r->chunks_len + a->chunk_len + 1 < sizeof(r->chunks)) {
+		memcpy(r->chunks + r->chunks_len, a->chunk, a->chunk_len);
+		r->chunks_len += a->chunk_len;
+		r->chunks[r->chunks_len++] = '|';
+		r->chunks[r->chunks_len] = '\0';
+	}
+	a->chunk_len = 0;
+	return true;
+}
 
 /* Checks one piece against the contract and applies it; false on the first broken rule. */
 static bool
 take_piece(struct frame_run *r, struct assembly *a, const struct slc_frame_piece *pc,
            const uint8_t *chunk, uint32_t clen, uint32_t max_frame)
 {
+	if (pc->trim == SLC_FRAME_TRIM_DROP && pc->end && !pc->start && pc->len == 0 && r->skip) {
+		/* Skip mode: the frame (and what was assembled of it) is dropped. */
+		a->len = 0;
+		a->in_frame = false;
+		r->n_dropped++;
+		r->n_pieces++;
+		return true;
+	}
+	if (pc->trim >= SLC_FRAME_TRIM_META && pc->trim < SLC_FRAME_TRIM_DROP)
+		return take_meta(r, a, pc, chunk);
 	if (pc->start > 1 || pc->end > 1 || pc->trim > 1) {
 		violation(r, "flags not 0/1: start %u end %u trim %u", pc->start, pc->end,
 		          pc->trim);
@@ -177,12 +219,15 @@ feed_call(struct frame_run *r, struct slc_frame_parser *p, struct assembly *a, c
 	for (int k = 0; k < rc; k++) {
 		const struct slc_frame_piece *pc = &pieces[k];
 
-		if (pc->off < prev_end || (uint64_t)pc->off + pc->len > *pos) {
+		/* A drop piece's off is the dropped frame's size (frame.h). */
+		if (pc->trim != SLC_FRAME_TRIM_DROP &&
+		    (pc->off < prev_end || (uint64_t)pc->off + pc->len > *pos)) {
 			violation(r, "piece %d [%u, +%u) outside [%" PRIu64 ", %u)", k, pc->off,
 			          pc->len, prev_end, *pos);
 			return -1;
 		}
-		prev_end = (uint64_t)pc->off + pc->len;
+		if (pc->trim != SLC_FRAME_TRIM_DROP)
+			prev_end = (uint64_t)pc->off + pc->len;
 		if (!take_piece(r, a, pc, chunk, clen, max_frame))
 			return -1;
 	}
@@ -193,9 +238,9 @@ feed_call(struct frame_run *r, struct slc_frame_parser *p, struct assembly *a, c
 	return 1;
 }
 
-int
-frame_run_feed(struct frame_run *r, enum slc_frame_format f, uint32_t max_frame, const uint8_t *in,
-               size_t len, const uint32_t *sizes, size_t n_sizes, uint32_t burst)
+static int
+feed(struct frame_run *r, enum slc_frame_format f, uint32_t max_frame, const uint8_t *in,
+     size_t len, const uint32_t *sizes, size_t n_sizes, uint32_t burst, bool skip)
 {
 	struct slc_frame_parser p;
 	struct assembly a = {0};
@@ -210,6 +255,9 @@ frame_run_feed(struct frame_run *r, enum slc_frame_format f, uint32_t max_frame,
 		rc = -EINVAL;
 		goto out;
 	}
+	r->skip = skip;
+	if (skip)
+		slc_frame_parser_skip_oversize(&p);
 	/* Exactly burst pieces: ASan catches a write past the last. */
 	pieces = malloc((burst ? burst : 1) * sizeof(*pieces));
 	a.buf = malloc(len + 1);
@@ -249,6 +297,21 @@ out:
 	free(a.buf);
 	free(pieces);
 	return rc;
+}
+
+int
+frame_run_feed(struct frame_run *r, enum slc_frame_format f, uint32_t max_frame, const uint8_t *in,
+               size_t len, const uint32_t *sizes, size_t n_sizes, uint32_t burst)
+{
+	return feed(r, f, max_frame, in, len, sizes, n_sizes, burst, false);
+}
+
+int
+frame_run_feed_skip(struct frame_run *r, enum slc_frame_format f, uint32_t max_frame,
+                    const uint8_t *in, size_t len, const uint32_t *sizes, size_t n_sizes,
+                    uint32_t burst)
+{
+	return feed(r, f, max_frame, in, len, sizes, n_sizes, burst, true);
 }
 
 /*
@@ -341,6 +404,8 @@ frame_run_same(const struct frame_run *a, const struct frame_run *b)
 	if (a->err != b->err || a->n_frames != b->n_frames || a->n_bytes != b->n_bytes)
 		return false;
 	if (a->err == 0 && a->mid_frame != b->mid_frame)
+		return false;
+	if (a->chunks_len != b->chunks_len || memcmp(a->chunks, b->chunks, a->chunks_len) != 0)
 		return false;
 	for (uint32_t i = 0; i < a->n_frames; i++)
 		if (a->lens[i] != b->lens[i] || a->offs[i] != b->offs[i])

@@ -24,10 +24,14 @@ struct frame_run {
 	uint32_t *lens; /* each frame's length */
 	uint32_t n_frames;
 	size_t n_bytes;
-	uint32_t n_pieces;   /* pieces the parser returned */
-	uint32_t n_whole;    /* frames that came as one piece (start && end) */
-	int err;             /* 0 or an enum slc_frame_error */
-	bool mid_frame;      /* slc_frame_parser_mid_frame() after the last chunk */
+	uint32_t n_pieces;  /* pieces the parser returned */
+	uint32_t n_whole;   /* frames that came as one piece (start && end) */
+	int err;            /* 0 or an enum slc_frame_error */
+	bool mid_frame;     /* slc_frame_parser_mid_frame() after the last chunk */
+	bool skip;          /* fed with skip mode: drop pieces are taken, and counted */
+	uint32_t n_dropped; /* drop pieces (skip mode) */
+	char chunks[512];   /* forward: each message's chunk and '|', in order (as fits) */
+	size_t chunks_len;
 	char violation[256]; /* empty, or the first broken rule */
 };
 
@@ -42,6 +46,11 @@ struct frame_run {
 int frame_run_feed(struct frame_run *r, enum slc_frame_format f, uint32_t max_frame,
                    const uint8_t *in, size_t len, const uint32_t *sizes, size_t n_sizes,
                    uint32_t burst);
+
+/* The same in skip mode (slc_frame_parser_skip_oversize): drop pieces discard their frame. */
+int frame_run_feed_skip(struct frame_run *r, enum slc_frame_format f, uint32_t max_frame,
+                        const uint8_t *in, size_t len, const uint32_t *sizes, size_t n_sizes,
+                        uint32_t burst);
 
 /* The frames, error and mid_frame that any split of in[0 .. len) must give. 0 or -ENOMEM. */
 int frame_run_reference(struct frame_run *r, enum slc_frame_format f, uint32_t max_frame,

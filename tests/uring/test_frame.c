@@ -623,7 +623,8 @@ Test(frame, random_input_matches_the_reference_in_every_split)
 	struct frame_run ref, r;
 
 	for (int t = 0; t < 3000 / SLC_TEST_SCALE_DIV + 30; t++) {
-		enum slc_frame_format f = (enum slc_frame_format)(t % SLC_FRAME_FORMAT__COUNT);
+		/* The formats the reference reads; forward: test_forward.c, fuzz_forward.c. */
+		enum slc_frame_format f = (enum slc_frame_format)(t % SLC_FRAME_FORWARD);
 		size_t len = rand_next(&seed) % sizeof(in);
 		uint32_t max_frame = 1 + (uint32_t)(rand_next(&seed) % 40);
 		uint32_t sizes[2] = {1 + (uint32_t)(rand_next(&seed) % 13),
@@ -646,7 +647,8 @@ Test(frame, random_input_matches_the_reference_in_every_split)
 /* The fuzz seeds (and any crash added to them) replayed through the fuzz targets' body. */
 Test(frame, fuzz_corpus_replays_clean)
 {
-	for (unsigned f = 0; f < SLC_FRAME_FORMAT__COUNT; f++) {
+	/* forward's seeds are fuzz_forward's: it has no reference reading (fuzz_forward.c). */
+	for (unsigned f = 0; f < SLC_FRAME_FORWARD; f++) {
 		char path[512];
 		DIR *d;
 		struct dirent *e;
