@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "base/compiler.h"
+
 /* Wire types (protobuf encoding). */
 enum {
 	WT_VARINT = 0,
@@ -31,7 +33,7 @@ struct pb_any {
 	uint32_t s_len;
 };
 
-static int
+static SLC_COLD SLC_NOINLINE int
 bad(struct slc_otlp_pb_iter *it, uint32_t off, const char *why)
 {
 	if (!it->err) {
@@ -43,11 +45,18 @@ bad(struct slc_otlp_pb_iter *it, uint32_t off, const char *why)
 
 /* A varint at *pos; an error is reported at at, where its field starts (always inside the
  * body, even when the varint would start at its end). */
-static int
+static SLC_ALWAYS_INLINE int
 rd_varint(struct slc_otlp_pb_iter *it, uint32_t end, uint32_t *pos, uint64_t *v, uint32_t at)
 {
 	uint64_t r = 0;
 	uint32_t p = *pos;
+
+	/* Tags of the schema's fields and most lengths are one byte. */
+	if (SLC_LIKELY(p < end && it->buf[p] < 0x80)) {
+		*v = it->buf[p];
+		*pos = p + 1;
+		return 0;
+	}
 
 	for (unsigned i = 0; i < 10; i++, p++) {
 		if (p >= end)
@@ -76,13 +85,18 @@ rd_le(const uint8_t *p, unsigned n)
 	return v;
 }
 
-/* Reads the field at *pos, which must end by end (the enclosing message's end). */
-static int
+/* Reads the field at *pos, which must end by end (the enclosing message's end). Inlined:
+ * it is most of the decoder's work, and the callers' wire-type checks fold into it. */
+static SLC_ALWAYS_INLINE int
 rd_field(struct slc_otlp_pb_iter *it, uint32_t end, uint32_t *pos, struct pb_field *f)
 {
-	uint64_t tag;
+	uint64_t tag = 0;
 	int ret;
 
+	/* Set before use on every path; said here too, since GCC cannot see it once inlined. */
+	f->v = 0;
+	f->off = 0;
+	f->len = 0;
 	f->at = *pos;
 	ret = rd_varint(it, end, pos, &tag, f->at);
 	if (ret)
