@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/* fuzz_http.c: libFuzzer target: HTTP/1.1 request heads (uring/http.c). */
+/*
+ * The input is what a client sent, copied into a block of exactly its size (a read past
+ * the end is an ASan report). What is checked, besides ASan and UBSan:
+ *   - slc_http_head_end returns 0, -E2BIG or a length within the input and the limit that
+ *     ends in LF LF or LF CR LF; -E2BIG only for inputs of at least the limit;
+ *   - a measured head parses to 0 or a status of http.h's list; a parsed request's method
+ *     and path lie inside the head, the path starts with '/', holds no '?', the content
+ *     length is -1 or more, and not both chunked and a length;
+ *   - its judgement for /v1/logs is 0 or a status of the list, and 0 only for
+ *     POST /v1/logs with a protobuf or JSON type and a length within the limit or chunked;
+ *   - its response head fits 256 bytes and starts with the status line.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define FAIL(...)                                           \
+	do {                                                \
+		fprintf(stderr, "fuzz_http: " __VA_ARGS__); \
+		fputc('\n', stderr);                        \
+		abort();                                    \
+	} while (0)
+
+static void
+check_request(const uint8_t *b, uint32_t n, const struct slc_http_req *r)
+{
+	if (r->method < b || r->method + r->method_len > b + n || !r->method_len)
+		FAIL("method outside the head");
+	if (r->path < b || r->path + r->path_len > b + n || !r->path_len || r->path[0] != '/')
+		FAIL("path outside the head or not absolute");
+	if (memchr(r->path, '?', r->path_len))
+		FAIL("path holds its query");
+	if (r->content_length < -1 || (r->chunked && r->content_length >= 0))
+		FAIL("content length %lld, chunked %d", (long long)r->content_length, r->chunked);
+	if (r->minor > 1)
+		FAIL("minor %u", r->minor);
+
+	int st = slc_http_otlp_status(r, 4096);
+	if (st != 0 && st != 404 && st != 405 && st != 411 && st != 413 && st != 415)
+		FAIL("otlp status %d", st);
+	if (st == 0 && (r->path_len != 8 || memcmp(r->path, "/v1/logs", 8) != 0 ||
+	                r->method_len != 4 || memcmp(r->method, "POST", 4) != 0 ||
+	                (r->ctype != SLC_HTTP_CTYPE_PROTOBUF && r->ctype != SLC_HTTP_CTYPE_JSON) ||
+	                r->encoding == SLC_HTTP_CENC_OTHER ||
+	                (!r->chunked && r->content_length < 0) || r->content_length > 4096))
+		FAIL("accepted what is not an OTLP logs request");
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct slc_http_req req;
+	uint8_t resp[256];
+	uint32_t n;
+	uint8_t *b;
+	int end, st;
+
+	if (size > 2 * SLC_HTTP_HEAD_MAX)
+		return 0;
+	n = (uint32_t)size;
+	b = malloc(n ? n : 1);
+	if (!b)
+		return 0;
+	memcpy(b, data, n);
+
+	end = slc_http_head_end(b, n);
+	if (end == -E2BIG) {
+		if (n < SLC_HTTP_HEAD_MAX)
+			FAIL("-E2BIG for %u bytes", n);
+	} else if (end < 0 || (uint32_t)end > n || (uint32_t)end > SLC_HTTP_HEAD_MAX) {
+		FAIL("head end %d of %u", end, n);
+	} else if (end > 0) {
+		if (b[end - 1] != '\n' ||
+		    !(b[end - 2] == '\n' || (end >= 3 && b[end - 2] == '\r' && b[end - 3] == '\n')))
+			FAIL("head end %d is not after an empty line", end);
+		st = slc_http_req_parse(b, (uint32_t)end, &req);
+		if (st == 0)
+			check_request(b, (uint32_t)end, &req);
+		else if (st != 400 && st != 417 && st != 501 && st != 505)
+			FAIL("parse status %d", st);
+		int code = st ? st : 200;
+		int rl = slc_http_response_head(resp, sizeof(resp), code, "application/json",
+		                                (size_t)n, st == 0, st ? 1 : 0);
+		if (rl <= 12 || memcmp(resp, "HTTP/1.1 ", 9) != 0)
+			FAIL("response head of %d bytes", rl);
+	}
+	free(b);
+	return 0;
+}
