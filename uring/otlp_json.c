@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* otlp_json.c: OTLP/JSON logs bodies: validated whole, then walked, string bodies unescaped in place. */
+/* otlp_json.c: OTLP/JSON logs bodies: validated whole, then walked, strings unescaped in place. */
 #include "otlp_json.h"
 
 #include <errno.h>
