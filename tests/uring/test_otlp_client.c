@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* test_otlp_client.c: what a real client sends (the OpenTelemetry JavaScript SDK's OTLP/HTTP
- * log exporters, protobuf and JSON: tests/daemon/clients/otlp) decodes intact, record by
- * record, with its keys. The ctest fixture otlp_client_capture runs the client first. */
+ * log exporters, protobuf, JSON and gzipped protobuf: tests/daemon/clients/otlp) decodes
+ * intact, record by record, with its keys. The ctest fixture otlp_client_capture runs the
+ * client first. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gunzip.h"
 #include "otlp_json.h"
 #include "otlp_pb.h"
 
@@ -83,10 +85,34 @@ expect_record(struct expected *e, const struct slc_otlp_rec *r, const char *file
 
 static const uint8_t key_name[] = "service.name";
 
+enum kind { PROTO, JSON, PROTO_GZIP };
+
+/* The inflated body of b (which it frees), within 4 MiB. */
+static uint8_t *
+gunzipped(uint8_t *b, uint32_t *len, const char *path)
+{
+	size_t cap = 4u << 20, n;
+	uint8_t *out = malloc(cap);
+	const char *why;
+	int err = 0;
+	struct slc_gunzip *g = slc_gunzip_create(&err);
+
+	cr_assert_not_null(out);
+	cr_assert_not_null(g);
+	cr_assert_eq(slc_gunzip_body(g, b, *len, out, cap, &n, &why), 0, "%s: %s", path, why);
+	cr_assert_gt(n, *len, "%s: inflating did not grow it", path);
+	slc_gunzip_destroy(g);
+	free(b);
+	*len = (uint32_t)n;
+	return out;
+}
+
 /* Decodes every capture of one kind, in order, against the expected bodies. */
 static void
-check_kind(bool json)
+check_kind(enum kind kind)
 {
+	static const char *const names[] = {"proto", "json", "protogz"};
+	bool json = kind == JSON;
 	struct expected e = {0};
 	char path[256];
 	unsigned files = 0;
@@ -101,11 +127,13 @@ check_kind(bool json)
 		uint8_t *b;
 		int ret;
 
-		snprintf(path, sizeof(path), SLC_OTLP_CAPTURE "/%s-%u.%s", json ? "json" : "proto",
-		         files, json ? "json" : "bin");
+		snprintf(path, sizeof(path), SLC_OTLP_CAPTURE "/%s-%u.%s", names[kind], files,
+		         json ? "json" : "bin");
 		b = slurp(path, &len);
 		if (!b)
 			break;
+		if (kind == PROTO_GZIP)
+			b = gunzipped(b, &len, path);
 		ret = json ? slc_otlp_json_check(b, len, &count, &err, &off)
 		           : slc_otlp_pb_check(b, len, &count, &err, &off);
 		cr_assert_eq(ret, 0, "%s: %s at %u", path, err ? err : "?", off);
@@ -126,7 +154,7 @@ check_kind(bool json)
 		cr_assert_eq(ret, 0, "%s", path);
 		free(b);
 	}
-	cr_expect_gt(files, 0, "no %s requests captured", json ? "JSON" : "protobuf");
+	cr_expect_gt(files, 0, "no %s requests captured", names[kind]);
 	cr_expect_eq(e.pos, e.len, "%u records arrived, fewer than sent", e.next);
 	cr_expect_eq(e.next, 1000);
 	free(e.buf);
@@ -134,10 +162,15 @@ check_kind(bool json)
 
 Test(otlp_client, protobuf_requests_decode_intact)
 {
-	check_kind(false);
+	check_kind(PROTO);
 }
 
 Test(otlp_client, json_requests_decode_intact)
 {
-	check_kind(true);
+	check_kind(JSON);
+}
+
+Test(otlp_client, gzipped_protobuf_requests_decode_intact)
+{
+	check_kind(PROTO_GZIP);
 }

@@ -5,7 +5,8 @@
 //
 //   node capture.mjs OUTDIR [RECORDS]
 //
-// Writes OUTDIR/proto-N.bin and OUTDIR/json-N.json (each request body, in order), and
+// Writes OUTDIR/proto-N.bin, OUTDIR/json-N.json and OUTDIR/protogz-N.bin (each request body,
+// in order, the last gzipped by the exporter: Content-Encoding: gzip), and
 // OUTDIR/expected.bin: each record's body as a 4-byte little-endian length and its bytes,
 // in the order emitted; service.name is "sluice-test" on the resource, and every third
 // record carries its own service.name attribute "rec-<i>".
@@ -26,14 +27,15 @@ const bodies = [];
 for (let i = 0; i < records; i++)
   bodies.push(`record ${i} "quoted" \\ tab\t newline\n unicode é😀 ${'x'.repeat(i % 200)}`);
 
-const seen = { proto: 0, json: 0 };
+const seen = { proto: 0, json: 0, protogz: 0 };
 const server = createServer((req, res) => {
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
     const body = Buffer.concat(chunks);
     const json = (req.headers['content-type'] ?? '').startsWith('application/json');
-    const kind = json ? 'json' : 'proto';
+    const gz = req.headers['content-encoding'] === 'gzip';
+    const kind = json ? 'json' : gz ? 'protogz' : 'proto';
     writeFileSync(join(outdir, `${kind}-${seen[kind]++}.${json ? 'json' : 'bin'}`), body);
     res.writeHead(200, { 'Content-Type': req.headers['content-type'] });
     res.end(json ? '{}' : '');
@@ -59,6 +61,7 @@ async function send(exporter) {
 
 await send(new ProtoExporter({ url }));
 await send(new JsonExporter({ url }));
+await send(new ProtoExporter({ url, compression: 'gzip' }));
 server.close();
 
 const parts = [];
@@ -69,7 +72,7 @@ for (const b of bodies) {
   parts.push(len, bytes);
 }
 writeFileSync(join(outdir, 'expected.bin'), Buffer.concat(parts));
-if (!seen.proto || !seen.json) {
+if (!seen.proto || !seen.json || !seen.protogz) {
   console.error(`capture.mjs: requests seen: ${JSON.stringify(seen)}`);
   process.exit(1);
 }
