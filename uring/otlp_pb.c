@@ -175,9 +175,19 @@ kv_check(struct slc_otlp_pb_iter *it, uint32_t off, uint32_t end, unsigned depth
 	return 0;
 }
 
-/* ArrayValue (values = 1: AnyValue) or KeyValueList (values = 1: KeyValue) in [off, end). */
+/* What list_check finds in the fields numbered 1 of a message. */
+enum pb_list {
+	LIST_ANY,      /* ArrayValue: values = 1, AnyValue */
+	LIST_KV,       /* KeyValueList: values = 1, KeyValue */
+	LIST_RESOURCE, /* ResourceLogs: resource = 1, Resource (its key is looked for) */
+};
+
+static int attrs_holder_check(struct slc_otlp_pb_iter *it, uint32_t off, uint32_t end, bool scope);
+
+/* Checks each field 1 of the message in [off, end) as what kind says; skips the others. */
 static int
-list_check(struct slc_otlp_pb_iter *it, uint32_t off, uint32_t end, unsigned depth, bool kvs)
+list_check(struct slc_otlp_pb_iter *it, uint32_t off, uint32_t end, unsigned depth,
+           enum pb_list kind)
 {
 	struct pb_field f, key;
 	struct pb_any val;
@@ -190,9 +200,14 @@ list_check(struct slc_otlp_pb_iter *it, uint32_t off, uint32_t end, unsigned dep
 		if (f.num != 1)
 			continue;
 		ret = want(it, &f, WT_LEN);
-		if (!ret)
-			ret = kvs ? kv_check(it, f.off, f.off + f.len, depth, &key, &val)
-			          : any_check(it, f.off, f.off + f.len, depth, &val);
+		if (ret)
+			return ret;
+		if (kind == LIST_KV)
+			ret = kv_check(it, f.off, f.off + f.len, depth, &key, &val);
+		else if (kind == LIST_ANY)
+			ret = any_check(it, f.off, f.off + f.len, depth, &val);
+		else
+			ret = attrs_holder_check(it, f.off, f.off + f.len, false);
 		if (ret)
 			return ret;
 	}
@@ -234,7 +249,8 @@ any_check(struct slc_otlp_pb_iter *it, uint32_t off, uint32_t end, unsigned dept
 			if (!ret && depth + 1 >= SLC_OTLP_PB_DEPTH_MAX)
 				ret = bad(it, f.at, "values nested too deep");
 			if (!ret)
-				ret = list_check(it, f.off, f.off + f.len, depth + 1, f.num == 6);
+				ret = list_check(it, f.off, f.off + f.len, depth + 1,
+				                 f.num == 6 ? LIST_KV : LIST_ANY);
 			out->kind = SLC_OTLP_BODY_ANY;
 			break;
 		case 7: /* bytes_value */
@@ -298,6 +314,16 @@ attrs_holder_check(struct slc_otlp_pb_iter *it, uint32_t off, uint32_t end, bool
 	return 0;
 }
 
+/* The wire type of each LogRecord field the decoder knows, by number (WT_NONE: unknown,
+ * skipped): time_unix_nano 1, severity_number 2, severity_text 3, body 5, attributes 6,
+ * dropped_attributes_count 7, flags 8, trace_id 9, span_id 10, observed_time_unix_nano
+ * 11, event_name 12. */
+#define WT_NONE 0xff
+static const uint8_t record_wt[] = {
+        WT_NONE,   WT_I64, WT_VARINT, WT_LEN, WT_NONE, WT_LEN, WT_LEN,
+        WT_VARINT, WT_I32, WT_LEN,    WT_LEN, WT_I64,  WT_LEN,
+};
+
 /* A LogRecord in [off, end) into *rec. */
 static int
 record_decode(struct slc_otlp_pb_iter *it, uint32_t off, uint32_t end, struct slc_otlp_rec *rec)
@@ -311,37 +337,24 @@ record_decode(struct slc_otlp_pb_iter *it, uint32_t off, uint32_t end, struct sl
 		ret = rd_field(it, end, &off, &f);
 		if (ret)
 			return ret;
+		if (f.num < sizeof(record_wt) && record_wt[f.num] != WT_NONE) {
+			ret = want(it, &f, record_wt[f.num]);
+			if (ret)
+				return ret;
+		}
 		switch (f.num) {
 		case 1: /* time_unix_nano */
-			ret = want(it, &f, WT_I64);
 			rec->time_unix_nano = f.v;
-			break;
-		case 11: /* observed_time_unix_nano */
-			ret = want(it, &f, WT_I64);
-			break;
-		case 2: /* severity_number */
-		case 7: /* dropped_attributes_count */
-			ret = want(it, &f, WT_VARINT);
-			break;
-		case 3:  /* severity_text */
-		case 12: /* event_name */
-			ret = want(it, &f, WT_LEN);
-			break;
-		case 8: /* flags */
-			ret = want(it, &f, WT_I32);
 			break;
 		case 9:  /* trace_id */
 		case 10: /* span_id */
-			ret = want(it, &f, WT_LEN);
-			if (!ret && f.len && f.len != (f.num == 9 ? 16u : 8u))
+			if (f.len && f.len != (f.num == 9 ? 16u : 8u))
 				ret = bad(it, f.at,
 				          f.num == 9 ? "trace_id not 16 bytes"
 				                     : "span_id not 8 bytes");
 			break;
 		case 5: /* body */
-			ret = want(it, &f, WT_LEN);
-			if (!ret)
-				ret = any_check(it, f.off, f.off + f.len, 0, &val);
+			ret = any_check(it, f.off, f.off + f.len, 0, &val);
 			if (ret)
 				break;
 			rec->body_kind = val.kind;
@@ -375,24 +388,9 @@ record_decode(struct slc_otlp_pb_iter *it, uint32_t off, uint32_t end, struct sl
 static int
 resource_enter(struct slc_otlp_pb_iter *it, uint32_t off, uint32_t end)
 {
-	struct pb_field f;
-	int ret;
-
 	it->res_key = NULL;
 	it->res_key_len = 0;
-	while (off < end) {
-		ret = rd_field(it, end, &off, &f);
-		if (ret)
-			return ret;
-		if (f.num != 1)
-			continue;
-		ret = want(it, &f, WT_LEN);
-		if (!ret)
-			ret = attrs_holder_check(it, f.off, f.off + f.len, false);
-		if (ret)
-			return ret;
-	}
-	return 0;
+	return list_check(it, off, end, 0, LIST_RESOURCE);
 }
 
 void

@@ -19,15 +19,11 @@
 #include <string.h>
 
 #include "http.h"
+#include "otlp_harness.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FAIL(...)                                           \
-	do {                                                \
-		fprintf(stderr, "fuzz_http: " __VA_ARGS__); \
-		fputc('\n', stderr);                        \
-		abort();                                    \
-	} while (0)
+#define FAIL(...) OTLP_FUZZ_FAIL("fuzz_http", __VA_ARGS__)
 
 static void
 check_request(const uint8_t *b, uint32_t n, const struct slc_http_req *r)
@@ -63,13 +59,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *b;
 	int end, st;
 
-	if (size > 2 * SLC_HTTP_HEAD_MAX)
-		return 0;
-	n = (uint32_t)size;
-	b = malloc(n ? n : 1);
+	b = otlp_fuzz_copy(data, size, 2 * SLC_HTTP_HEAD_MAX, &n);
 	if (!b)
 		return 0;
-	memcpy(b, data, n);
 
 	end = slc_http_head_end(b, n);
 	if (end == -E2BIG) {

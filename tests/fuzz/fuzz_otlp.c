@@ -18,16 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "otlp_harness.h"
 #include "otlp_pb.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FAIL(...)                                           \
-	do {                                                \
-		fprintf(stderr, "fuzz_otlp: " __VA_ARGS__); \
-		fputc('\n', stderr);                        \
-		abort();                                    \
-	} while (0)
+#define FAIL(...) OTLP_FUZZ_FAIL("fuzz_otlp", __VA_ARGS__)
 
 static const uint8_t key_name[] = "service.name";
 
@@ -84,21 +80,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *buf;
 	int ret, ret2;
 
-	if (size > (1u << 20))
-		return 0;
-	len = (uint32_t)size;
-	buf = malloc(len ? len : 1);
+	buf = otlp_fuzz_copy(data, size, 1u << 20, &len);
 	if (!buf)
 		return 0;
-	memcpy(buf, data, len);
-
 	ret = slc_otlp_pb_check(buf, len, &count, &err, &err_off);
-	if (ret != 0 && ret != -EBADMSG)
-		FAIL("check returned %d", ret);
-	if ((ret != 0) != (err != NULL))
-		FAIL("a reason without a refusal, or a refusal without one");
-	if (ret && err_off >= len)
-		FAIL("error offset %u outside a body of %u", err_off, len);
+	otlp_fuzz_check_contract("fuzz_otlp", ret, err, err_off, len);
 
 	slc_otlp_pb_iter_init(&it, buf, len, key_name, sizeof(key_name) - 1);
 	uint32_t n = 0;

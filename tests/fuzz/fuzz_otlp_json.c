@@ -16,16 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "otlp_harness.h"
 #include "otlp_json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FAIL(...)                                                \
-	do {                                                     \
-		fprintf(stderr, "fuzz_otlp_json: " __VA_ARGS__); \
-		fputc('\n', stderr);                             \
-		abort();                                         \
-	} while (0)
+#define FAIL(...) OTLP_FUZZ_FAIL("fuzz_otlp_json", __VA_ARGS__)
 
 static const uint8_t key_name[] = "service.name";
 
@@ -66,20 +62,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *buf;
 	int ret;
 
-	if (size > (1u << 20))
-		return 0;
-	len = (uint32_t)size;
-	buf = malloc(len ? len : 1);
+	buf = otlp_fuzz_copy(data, size, 1u << 20, &len);
 	if (!buf)
 		return 0;
-	memcpy(buf, data, len);
 	ret = slc_otlp_json_check(buf, len, &count, &err, &err_off);
-	if (ret != 0 && ret != -EBADMSG)
-		FAIL("check returned %d", ret);
-	if ((ret != 0) != (err != NULL))
-		FAIL("a reason without a refusal, or a refusal without one");
-	if (ret && len && err_off >= len)
-		FAIL("error offset %u outside a body of %u", err_off, len);
+	otlp_fuzz_check_contract("fuzz_otlp_json", ret, err, err_off, len);
 	if (memcmp(buf, data, len) != 0)
 		FAIL("the check wrote to the body");
 	if (ret == 0)
