@@ -307,3 +307,146 @@ slc_http_response_head(uint8_t *out, size_t cap, int status, const char *ctype, 
 		return -ENOSPC;
 	return n;
 }
+
+/* The phases of a chunked body (struct slc_http_chunked.phase). */
+enum {
+	CH_SIZE,      /* hex digits of a chunk size */
+	CH_EXT,       /* after ';': up to the end of the size line */
+	CH_SIZE_LF,   /* the LF after the size line's CR */
+	CH_DATA,      /* chunk data */
+	CH_DATA_CR,   /* the CR (or LF) after chunk data */
+	CH_DATA_LF,   /* the LF after that CR */
+	CH_TRAILER,   /* the start of a trailer line, or the empty line that ends the body */
+	CH_TRAILER_L, /* inside a trailer line */
+	CH_END_LF,    /* the LF of the final empty line, after its CR */
+	CH_DEAD,
+};
+
+static int
+hexval(uint8_t c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* The size line ended (at its LF): data follows, or the trailers after the last chunk. */
+static int
+chunk_size_end(struct slc_http_chunked *st, uint64_t max_body)
+{
+	if (st->digits == 0)
+		return -EBADMSG;
+	if (st->total + st->left > max_body)
+		return -EFBIG;
+	st->total += st->left;
+	st->phase = st->left ? CH_DATA : CH_TRAILER;
+	st->digits = 0;
+	st->line = 0;
+	return 0;
+}
+
+int
+slc_http_chunked_feed(struct slc_http_chunked *st, const uint8_t *in, uint32_t len,
+                      uint64_t max_body, struct slc_http_span *spans, uint32_t max, uint32_t *n)
+{
+	uint32_t p = 0;
+	int ret = 0, v;
+
+	*n = 0;
+	while (p < len && !st->done && ret == 0) {
+		uint8_t c = in[p];
+
+		switch (st->phase) {
+		case CH_SIZE:
+			if ((v = hexval(c)) >= 0) {
+				if (st->digits++ == 15)
+					ret = -EBADMSG;
+				st->left = st->left << 4 | (uint64_t)v;
+			} else if (c == ';' || c == ' ' || c == '\t') {
+				st->phase = CH_EXT;
+			} else if (c == '\r') {
+				st->phase = CH_SIZE_LF;
+			} else if (c == '\n') {
+				ret = chunk_size_end(st, max_body);
+			} else {
+				ret = -EBADMSG;
+			}
+			p++;
+			break;
+		case CH_EXT:
+			if (c == '\n')
+				ret = chunk_size_end(st, max_body);
+			else if (c == '\r')
+				st->phase = CH_SIZE_LF;
+			else if (++st->line > SLC_HTTP_HEAD_MAX)
+				ret = -EBADMSG;
+			p++;
+			break;
+		case CH_SIZE_LF:
+			ret = c == '\n' ? chunk_size_end(st, max_body) : -EBADMSG;
+			p++;
+			break;
+		case CH_DATA: {
+			if (*n == max)
+				return (int)p;
+			uint32_t take = len - p < st->left ? len - p : (uint32_t)st->left;
+			spans[*n].off = p;
+			spans[(*n)++].len = take;
+			st->left -= take;
+			p += take;
+			if (!st->left)
+				st->phase = CH_DATA_CR;
+			break;
+		}
+		case CH_DATA_CR:
+			if (c == '\r')
+				st->phase = CH_DATA_LF;
+			else if (c == '\n')
+				st->phase = CH_SIZE;
+			else
+				ret = -EBADMSG;
+			p++;
+			break;
+		case CH_DATA_LF:
+			if (c == '\n')
+				st->phase = CH_SIZE;
+			else
+				ret = -EBADMSG;
+			p++;
+			break;
+		case CH_TRAILER:
+			if (c == '\n')
+				st->done = true;
+			else if (c == '\r')
+				st->phase = CH_END_LF;
+			else
+				st->phase = CH_TRAILER_L;
+			p++;
+			break;
+		case CH_TRAILER_L:
+			if (c == '\n') {
+				st->phase = CH_TRAILER;
+				st->line = 0;
+			} else if (++st->line > SLC_HTTP_HEAD_MAX) {
+				ret = -EBADMSG;
+			}
+			p++;
+			break;
+		case CH_END_LF:
+			if (c == '\n')
+				st->done = true;
+			else
+				ret = -EBADMSG;
+			p++;
+			break;
+		default:
+			return -EBADMSG;
+		}
+	}
+	if (ret) {
+		st->phase = CH_DEAD;
+		return ret;
+	}
+	return (int)p;
+}

@@ -10,7 +10,8 @@
  *     length is -1 or more, and not both chunked and a length;
  *   - its judgement for /v1/logs is 0 or a status of the list, and 0 only for
  *     POST /v1/logs with a protobuf or JSON type and a length within the limit or chunked;
- *   - its response head fits 256 bytes and starts with the status line.
+ *   - its response head fits 256 bytes and starts with the status line;
+ *   - a chunked request's body (what follows the head) decodes within its bounds.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -50,6 +51,38 @@ check_request(const uint8_t *b, uint32_t n, const struct slc_http_req *r)
 		FAIL("accepted what is not an OTLP logs request");
 }
 
+/* What follows a chunked request's head, fed in two pieces at a point the input picks:
+ * spans lie inside their piece, and a finished body consumed no more than its bytes. */
+static void
+check_chunked(const uint8_t *body, uint32_t len)
+{
+	struct slc_http_chunked st = {0};
+	struct slc_http_span spans[4];
+	uint32_t cut = len ? body[0] % (len + 1) : 0, pieces[2] = {cut, len - cut}, at = 0, n;
+
+	for (int i = 0; i < 2; i++) {
+		uint32_t q = 0;
+
+		while (q < pieces[i] && !st.done) {
+			int ret = slc_http_chunked_feed(&st, body + at + q, pieces[i] - q, 4096,
+			                                spans, 4, &n);
+			if (ret == -EBADMSG || ret == -EFBIG)
+				return;
+			if (ret < 0 || (uint32_t)ret > pieces[i] - q || (ret == 0 && n == 0))
+				FAIL("chunked feed returned %d of %u", ret, pieces[i] - q);
+			for (uint32_t k = 0; k < n; k++)
+				if (!spans[k].len || spans[k].off + spans[k].len > (uint32_t)ret)
+					FAIL("a chunked span outside what was consumed");
+			q += (uint32_t)ret;
+		}
+		at += pieces[i];
+		if (st.done)
+			return;
+	}
+	if (st.total > 4096)
+		FAIL("chunked body of %llu bytes over the limit", (unsigned long long)st.total);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -74,10 +107,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    !(b[end - 2] == '\n' || (end >= 3 && b[end - 2] == '\r' && b[end - 3] == '\n')))
 			FAIL("head end %d is not after an empty line", end);
 		st = slc_http_req_parse(b, (uint32_t)end, &req);
-		if (st == 0)
+		if (st == 0) {
 			check_request(b, (uint32_t)end, &req);
-		else if (st != 400 && st != 417 && st != 501 && st != 505)
+			if (req.chunked)
+				check_chunked(b + end, n - (uint32_t)end);
+		} else if (st != 400 && st != 417 && st != 501 && st != 505) {
 			FAIL("parse status %d", st);
+		}
 		int code = st ? st : 200;
 		int rl = slc_http_response_head(resp, sizeof(resp), code, "application/json",
 		                                (size_t)n, st == 0, st ? 1 : 0);

@@ -230,3 +230,96 @@ Test(http, response_heads)
 	cr_expect_str_eq(slc_http_reason(413), "Content Too Large");
 	cr_expect_str_eq(slc_http_reason(299), "Error");
 }
+
+/* Feeds body in pieces of step bytes; the decoded body into out, *out_len; the status of
+ * the last feed (or 0), and *used the bytes consumed in all. */
+static int
+chunked(const char *body, uint32_t step, uint64_t max_body, char *out, uint32_t *out_len,
+        uint32_t *used, bool *done)
+{
+	struct slc_http_chunked st = {0};
+	struct slc_http_span spans[2];
+	uint32_t len = (uint32_t)strlen(body), p = 0, n;
+
+	*out_len = 0;
+	*used = 0;
+	while (p < len && !st.done) {
+		uint32_t piece = len - p < step ? len - p : step, q = 0;
+		uint8_t *b = malloc(piece);
+
+		cr_assert_not_null(b);
+		memcpy(b, body + p, piece);
+		while (q < piece && !st.done) {
+			int ret = slc_http_chunked_feed(&st, b + q, piece - q, max_body, spans, 2,
+			                                &n);
+			if (ret < 0) {
+				free(b);
+				*done = false;
+				return ret;
+			}
+			for (uint32_t i = 0; i < n; i++) {
+				cr_assert_gt(spans[i].len, 0);
+				cr_assert_leq(spans[i].off + spans[i].len, piece - q);
+				memcpy(out + *out_len, b + q + spans[i].off, spans[i].len);
+				*out_len += spans[i].len;
+			}
+			q += (uint32_t)ret;
+		}
+		free(b);
+		p += q;
+		*used = p;
+	}
+	*done = st.done;
+	return 0;
+}
+
+Test(http, chunked_bodies_in_any_pieces)
+{
+	static const char body[] = "5\r\nhello\r\n7;ext=\"v\"\r\n, world\r\n10\n0123456789abcdef\n"
+	                           "0\r\nTrailer: x\r\n\r\nNEXT";
+	char out[64];
+	uint32_t n, used;
+	bool done;
+
+	for (uint32_t step = 1; step <= sizeof(body); step++) {
+		cr_assert_eq(chunked(body, step, 100, out, &n, &used, &done), 0, "step %u", step);
+		cr_expect(done, "step %u", step);
+		cr_expect_eq(n, 28, "step %u", step);
+		cr_expect_eq(memcmp(out, "hello, world0123456789abcdef", 28), 0, "step %u", step);
+		/* The bytes after the body are the next request's: not consumed. */
+		cr_expect_eq(used, sizeof(body) - 1 - 4, "step %u", step);
+	}
+}
+
+Test(http, chunked_bodies_refused)
+{
+	static const struct {
+		const char *body;
+		int ret;
+	} cases[] = {
+	        {"x\r\n", -EBADMSG},
+	        {"\r\n", -EBADMSG},
+	        {";ext\r\n", -EBADMSG},
+	        {"5\rX\n", -EBADMSG},
+	        {"1000000000000000\r\n", -EBADMSG},
+	        {"3\r\nabcX\r\n", -EBADMSG},
+	        {"3\r\nabc\rX", -EBADMSG},
+	        {"0\r\n\rX", -EBADMSG},
+	        {"65\r\n", -EFBIG}, /* 101 bytes: over the limit of 100, before any arrives */
+	        {"64\r\n", 0},      /* 100: not */
+	        {"32\r\n", 0},
+	};
+	char out[256];
+	uint32_t n, used;
+	bool done;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		cr_expect_eq(chunked(cases[i].body, 64, 100, out, &n, &used, &done), cases[i].ret,
+		             "%s", cases[i].body);
+	/* The limit counts the whole body: 50 + 51 is over 100. */
+	cr_expect_eq(chunked("32\r\n"
+	                     "01234567890123456789012345678901234567890123456789\r\n"
+	                     "33\r\n",
+	                     7, 100, out, &n, &used, &done),
+	             -EFBIG);
+}
