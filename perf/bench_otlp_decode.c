@@ -16,12 +16,16 @@
  * The body is packed by protobuf-c, so ours also shows that it reads what another encoder
  * wrote (the run stops if the two disagree on a record).
  *
- * How it times: each decoder decodes for --seconds, in alternating order from round to
- * round, --runs rounds. Columns (--csv, one row):
- *   records, body_bytes, request_bytes, runs, seconds   the configuration
- *   msgs_per_s            ours, records per second, median over the runs
+ * A third path, request, is ours as the listener will run it, but for the I/O and the
+ * delivery: the HTTP head parsed and judged, the body checked and walked through
+ * uring/otlp_req.h, the response written.
+ *
+ * How it times: each path runs for --seconds, in a rotated order from round to round,
+ * --runs rounds. Columns (--csv, one row per path of ours: decode, request):
+ *   path, records, body_bytes, request_bytes, runs, seconds   the configuration
+ *   msgs_per_s            records per second, median over the runs
  *   baseline_msgs_per_s   protobuf-c, median over the runs
- *   ratio                 median over the runs of ours / protobuf-c of the same round
+ *   ratio                 median over the runs of the path / protobuf-c of the same round
  *
  *   bench_otlp_decode                     # 512 records of 100 bytes, 3 runs of 3 s
  *   bench_otlp_decode --csv --records 64 --body-bytes 400
@@ -36,6 +40,7 @@
 #include "bench_util.h"
 #include "otlp_logs.pb-c.h"
 #include "otlp_pb.h"
+#include "otlp_req.h"
 
 #define PB(t) Opentelemetry__Proto__Collector__Logs__V1__##t
 #define pb(f) opentelemetry__proto__collector__logs__v1__##f
@@ -251,21 +256,62 @@ decode_protobuf_c(const uint8_t *buf, uint32_t len, struct arena *a)
 	return sum;
 }
 
-/* Decodes for the given seconds; records per second, or 0 when a decode failed. */
+/* The whole request as the listener will take it, but for the I/O and the delivery: the
+ * head parsed and judged, the body checked and walked (uring/otlp_req.h), the response
+ * written. */
+static uint64_t
+request_ours(const uint8_t *buf, uint32_t len)
+{
+	static const uint8_t name[] = "service.name";
+	static uint8_t head[256], resp[512];
+	static int head_len;
+	struct slc_http_req h;
+	struct slc_otlp_req rq;
+	struct slc_otlp_rec rec;
+	const char *why;
+	uint32_t off;
+	uint64_t sum = 0;
+
+	if (!head_len)
+		head_len = snprintf((char *)head, sizeof(head),
+		                    "POST /v1/logs HTTP/1.1\r\nHost: localhost:4318\r\n"
+		                    "Content-Type: application/x-protobuf\r\n"
+		                    "Content-Length: %u\r\n\r\n",
+		                    len);
+	if (slc_http_head_end(head, (uint32_t)head_len) != head_len ||
+	    slc_http_req_parse(head, (uint32_t)head_len, &h) || slc_http_otlp_status(&h, 4u << 20))
+		return 0;
+	/* The protobuf walk does not write: the shared body can be walked again and again. */
+	if (slc_otlp_req_body(&rq, &h, (uint8_t *)buf, len, NULL, NULL, 0, name, sizeof(name) - 1,
+	                      &why, &off))
+		return 0;
+	while (slc_otlp_req_next(&rq, &rec))
+		sum += rec.body_len + rec.key_len + rec.body[0];
+	if (slc_otlp_req_response(resp, sizeof(resp), 200, h.ctype, 0, NULL, h.keep_alive, 0) <= 0)
+		return 0;
+	return sum;
+}
+
+enum path { OURS, PROTOBUF_C, REQUEST, NPATHS };
+
+static const char *const path_names[NPATHS] = {"ours", "protobuf-c", "request"};
+
+/* Runs a path for the given seconds; records per second, or 0 when a decode failed. */
 static double
-run(int which, const uint8_t *buf, uint32_t len, const struct opts *o, struct arena *a,
+run(enum path which, const uint8_t *buf, uint32_t len, const struct opts *o, struct arena *a,
     uint64_t want)
 {
 	uint64_t t0 = bench_now_ns(), t, reqs = 0, end = t0 + (uint64_t)o->seconds * 1000000000ull;
 
 	do {
 		for (int i = 0; i < 16; i++) {
-			uint64_t got =
-			        which ? decode_protobuf_c(buf, len, a) : decode_ours(buf, len);
+			uint64_t got = which == PROTOBUF_C ? decode_protobuf_c(buf, len, a)
+			               : which == OURS     ? decode_ours(buf, len)
+			                                   : request_ours(buf, len);
 			if (got != want) {
 				fprintf(stderr,
 				        "bench_otlp_decode: %s decoded %llu, expected %llu\n",
-				        which ? "protobuf-c" : "ours", (unsigned long long)got,
+				        path_names[which], (unsigned long long)got,
 				        (unsigned long long)want);
 				return 0;
 			}
@@ -296,37 +342,48 @@ main(int argc, char **argv)
 	if (!a.mem)
 		return 1;
 	want = decode_protobuf_c(buf, (uint32_t)len, &a);
-	if (!want || decode_ours(buf, (uint32_t)len) != want) {
+	if (!want || decode_ours(buf, (uint32_t)len) != want ||
+	    request_ours(buf, (uint32_t)len) != want) {
 		fprintf(stderr, "bench_otlp_decode: the decoders disagree on the request\n");
 		return 1;
 	}
 
+	/* rate[path][round], ratio[path][round] against protobuf-c of the same round; each
+	 * round runs the three paths in a rotated order. */
 	size_t runs = (size_t)o.runs;
-	double *ours = calloc(runs, sizeof(double)), *base = calloc(runs, sizeof(double));
-	double *ratio = calloc(runs, sizeof(double));
-	if (!ours || !base || !ratio)
-		return 1;
-	for (size_t r = 0; r < runs; r++) {
-		int first = (int)(r % 2);
-		double x = run(first, buf, (uint32_t)len, &o, &a, want);
-		double y = run(!first, buf, (uint32_t)len, &o, &a, want);
-
-		ours[r] = first ? y : x;
-		base[r] = first ? x : y;
-		if (!ours[r] || !base[r])
+	double *rate[NPATHS], *ratio[NPATHS];
+	for (int p = 0; p < NPATHS; p++) {
+		rate[p] = calloc(runs, sizeof(double));
+		ratio[p] = calloc(runs, sizeof(double));
+		if (!rate[p] || !ratio[p])
 			return 1;
-		ratio[r] = ours[r] / base[r];
 	}
+	for (size_t r = 0; r < runs; r++) {
+		for (int k = 0; k < NPATHS; k++) {
+			enum path p = (enum path)((r + (size_t)k) % NPATHS);
+
+			rate[p][r] = run(p, buf, (uint32_t)len, &o, &a, want);
+			if (!rate[p][r])
+				return 1;
+		}
+		for (int p = 0; p < NPATHS; p++)
+			ratio[p][r] = rate[p][r] / rate[PROTOBUF_C][r];
+	}
+	double base = bench_median(rate[PROTOBUF_C], runs);
 	if (o.csv)
-		printf("records,body_bytes,request_bytes,runs,seconds,msgs_per_s,"
+		printf("path,records,body_bytes,request_bytes,runs,seconds,msgs_per_s,"
 		       "baseline_msgs_per_s,ratio\n");
 	else
-		printf("records body_bytes request_bytes runs seconds | ours protobuf-c "
-		       "(records/s) | ratio\n");
-	printf(o.csv ? "%lld,%lld,%zu,%lld,%lld,%.0f,%.0f,%.3f\n"
-	             : "%lld %lld %zu %lld %lld | %.0f %.0f | %.3f\n",
-	       (long long)o.records, (long long)o.body_bytes, len, (long long)o.runs,
-	       (long long)o.seconds, bench_median(ours, runs), bench_median(base, runs),
-	       bench_median(ratio, runs));
+		printf("path records body_bytes request_bytes runs seconds | records/s "
+		       "protobuf-c | ratio\n");
+	for (int p = 0; p < NPATHS; p++) {
+		if (p == PROTOBUF_C)
+			continue;
+		printf(o.csv ? "%s,%lld,%lld,%zu,%lld,%lld,%.0f,%.0f,%.3f\n"
+		             : "%s %lld %lld %zu %lld %lld | %.0f %.0f | %.3f\n",
+		       p == OURS ? "decode" : "request", (long long)o.records,
+		       (long long)o.body_bytes, len, (long long)o.runs, (long long)o.seconds,
+		       bench_median(rate[p], runs), base, bench_median(ratio[p], runs));
+	}
 	return 0;
 }
