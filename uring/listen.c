@@ -156,6 +156,7 @@ on_accept_result(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 	c->pend_head = c->pend_tail = NONE;
 	c->last_rx_ns = c->frame_end_ns = r->now_ns;
 	c->ack = NULL;
+	c->http = NULL;
 	peer_str(c->fd, c->peer, sizeof(c->peer));
 	stat_add(&l->stats.accepted, 1);
 	stat_add(&l->stats.open, 1);
@@ -163,6 +164,8 @@ on_accept_result(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 		c->ack = &r->ack_conns[c - r->conns];
 		slc_conn_ack_greet(r, c);
 	}
+	if (l->cfg.http)
+		slc_http_conn_start(r, c);
 	slc_conn_arm(r, c);
 }
 

@@ -350,6 +350,10 @@ conn_data(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uin
 	stat_add(&r->listeners[c->listener].stats.bytes, len);
 	if (c->state != CONN_RECEIVING && c->state != CONN_PAUSED)
 		return;
+	if (c->http != NULL) { /* copied into its request: the buffer is not kept */
+		slc_http_conn_data(r, c, ref_ptr(r, ref) + off, len);
+		return;
+	}
 	if (c->state == CONN_PAUSED || c->pend_head != NONE || c->has_held || room_waiters(r)) {
 		if (!slc_reasm_pend_push(r, c, ref, off, len, false)) {
 			slc_conn_keep_failed(r, c);

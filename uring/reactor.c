@@ -216,7 +216,7 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 {
 	struct slc_reactor *r;
 	uint32_t nrefs, rel_cap, ack_w = cfg->ack_window ? cfg->ack_window : SLC_ACK_WINDOW_DEFAULT;
-	bool acks = false;
+	bool acks = false, http = false;
 	int rc;
 
 	if (cfg->id > 255 || !pow2(cfg->buffers) || cfg->buffers > 32768 ||
@@ -235,7 +235,12 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 			*err = -EINVAL;
 			return NULL;
 		}
+		if (l->http && (l->proto != SLC_LISTENER_TCP || l->acks)) {
+			*err = -EINVAL;
+			return NULL;
+		}
 		acks |= l->acks;
+		http |= l->http;
 	}
 	r = calloc(1, sizeof(*r));
 	if (r == NULL) {
@@ -336,6 +341,11 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 		for (uint32_t i = 0; i < r->nconns; i++)
 			slc_ack_window_init(&r->ack_conns[i].win, r->ack_bits + (size_t)i * words,
 			                    ack_w);
+	}
+	if (http) {
+		rc = slc_http_conns_create(r);
+		if (rc != 0)
+			goto err_free;
 	}
 	for (uint32_t i = 0; i < r->heap_nchunks; i++)
 		r->heap_free_ids[r->heap_nfree++] = r->heap_nchunks - 1 - i;
@@ -514,6 +524,7 @@ slc_reactor_destroy(struct slc_reactor *r)
 	free(r->ack_bits);
 	free(r->ack_queue);
 	free(r->ack_ring);
+	slc_http_conns_destroy(r);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	free(r);

@@ -297,9 +297,11 @@ slc_cfg_fmt_addr(struct slc_cfg_sbuf *b, const struct sockaddr_storage *ss)
 void
 slc_cfg_fmt_listen(struct slc_cfg_sbuf *b, const struct slc_listener_cfg *l)
 {
-	slc_cfg_sb_printf(b, "%s://", l->proto == SLC_LISTENER_UDP ? "udp" : "tcp");
+	const char *scheme = l->proto == SLC_LISTENER_UDP ? "udp" : "tcp";
+
+	slc_cfg_sb_printf(b, "%s://", l->http ? "http" : scheme);
 	slc_cfg_fmt_addr(b, &l->addr);
-	if (l->proto == SLC_LISTENER_TCP)
+	if (l->proto == SLC_LISTENER_TCP && !l->http)
 		slc_cfg_sb_printf(b, "?framing=%s%s", slc_frame_format_name(l->framing),
 		                  l->acks ? "+ack" : "");
 }

@@ -70,15 +70,18 @@ const struct slc_cfg_opt slc_cfg_core[] = {
          .group = SLC_CFG_G_INPUT,
          .metavar = "URL",
          .def = "tcp://127.0.0.1:5140?framing=lines",
-         .allowed = "tcp://ADDR:PORT[?framing=lines, len32, len32+ack or syslog] or "
-                    "udp://ADDR:PORT; ADDR a numeric IPv4 address or [IPv6]; PORT 0..65535 (0: "
+         .allowed = "tcp://ADDR:PORT[?framing=lines, len32, len32+ack or syslog], "
+                    "udp://ADDR:PORT or http://ADDR:PORT; ADDR a numeric IPv4 address or "
+                    "[IPv6]; PORT 0..65535 (0: "
                     "any free port); at most 16",
          .help = "Where to receive messages. Repeatable; the first --listen replaces the "
                  "default. TCP framing: lines (up to LF; a CR before it is dropped), len32 "
                  "(a 4-byte big-endian length, then the message), len32+ack (len32 frames "
                  "with a sequence number, acknowledged once the sink has them durable: "
                  "docs/protocol.md) or syslog (RFC 6587: octet counting, or LF). UDP: each "
-                 "datagram is one message, so udp:// takes no framing.",
+                 "datagram is one message, so udp:// takes no framing. http:// serves "
+                 "OTLP/HTTP logs (POST /v1/logs, protobuf or JSON, gzip or not): each "
+                 "LogRecord's body is one message (docs/protocol.md).",
          FIELD(listen)},
         {.name = "--buffers",
          .type = SLC_CFG_COUNT,
@@ -151,6 +154,17 @@ const struct slc_cfg_opt slc_cfg_core[] = {
                  "message with nothing new for --evict-idle is evicted (its connection "
                  "closed, counted).",
          FIELD(reasm_memory)},
+        {.name = "--http-max-body",
+         .type = SLC_CFG_SIZE,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "SIZE",
+         .def = "4m",
+         .min = 1024,
+         .max = GIB,
+         .help = "Largest OTLP/HTTP request body of an http:// listener, as sent and once "
+                 "inflated (gzip): a larger one is answered 413. Bodies are held in "
+                 "--reasm-memory, which should hold a few of them.",
+         FIELD(http_max_body)},
         {.name = "--evict-idle",
          .type = SLC_CFG_DURATION,
          .group = SLC_CFG_G_INPUT,

@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: MIT */
+/* test_otlp_http.c: sluiced's http:// listener (OTLP/HTTP logs) answered with raw HTTP. */
+/*
+ * One test per status the listener answers, each over a plain socket: the status line, the
+ * body the OTLP specification asks for, whether the connection stays open, and the
+ * counter (sluice_http_responses_total by status, and sluice_received_messages_total for the records
+ * that went in). The file sink's records are read back where records are delivered. The
+ * daemon must exit 0 after SIGTERM (LeakSanitizer in the ASan build).
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon_proc.h"
+
+#define RESP_MAX 4096
+
+/* JSON bodies are plain text: readable in a test, and the decoder is the same path. */
+#define REC(s) "{\"body\":{\"stringValue\":\"" s "\"}}"
+#define REQ(svc, recs)                                                                           \
+	"{\"resourceLogs\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":" \
+	"{\"stringValue\":\"" svc "\"}}]},\"scopeLogs\":[{\"logRecords\":[" recs "]}]}]}"
+
+/* Starts sluiced on an http:// listener with extra flags (NULL-terminated, or NULL); d->dir
+ * is a fresh folder, made first (a file sink may name it). */
+static void
+start(struct dproc *d, const char *const *extra)
+{
+	const char *args[40] = {
+	        "--listen", "http://127.0.0.1:0", "--metrics", "127.0.0.1:0", "--pools",
+	        "1",        "--workers",          "1"};
+	size_t n = 8;
+
+	while (extra != NULL && *extra != NULL)
+		args[n++] = *extra++;
+	args[n] = NULL;
+	dproc_start(d, args);
+}
+
+/* Reads one response (head, then Content-Length bytes) into out; its status, or -1 when
+ * the connection ended first. */
+static int
+read_response(int fd, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (;;) {
+		char *end = strstr(out, "\r\n\r\n");
+		ssize_t got;
+
+		if (end != NULL) {
+			const char *cl = strstr(out, "Content-Length: ");
+			size_t head = (size_t)(end + 4 - out);
+			size_t body = cl != NULL ? strtoul(cl + 16, NULL, 10) : 0;
+			int status = 0;
+
+			if (n >= head + body) {
+				sscanf(out, "HTTP/1.1 %d", &status);
+				return status;
+			}
+		}
+		if (n + 1 >= cap)
+			return -1;
+		got = recv(fd, out + n, cap - 1 - n, 0);
+		if (got <= 0)
+			return -1;
+		n += (size_t)got;
+		out[n] = '\0';
+	}
+}
+
+/* Sends req whole on fd and reads the response. */
+static int
+exchange(int fd, const char *req, size_t len, char *out)
+{
+	cr_assert_eq(dproc_send_all(fd, req, len), 0);
+	return read_response(fd, out, RESP_MAX);
+}
+
+/* A POST /v1/logs of body with content type ctype, over fd. */
+static int
+post(int fd, const char *ctype, const char *body, char *out)
+{
+	char req[8192];
+	int n = snprintf(req, sizeof(req),
+	                 "POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\n"
+	                 "Content-Length: %zu\r\n\r\n%s",
+	                 ctype, strlen(body), body);
+
+	return exchange(fd, req, (size_t)n, out);
+}
+
+static uint64_t
+responses(struct dproc *d, const char *status)
+{
+	char lab[64];
+	const char *f[] = {lab, NULL};
+
+	snprintf(lab, sizeof(lab), "reason=\"%s\"", status);
+	return dproc_metric_now(d, "sluice_http_responses_total", f);
+}
+
+static void
+stop_ok(struct dproc *d)
+{
+	cr_expect_eq(dproc_stop(d), 0, "sluiced exits 0:\n%s", d->log);
+	dproc_remove_dir(d->dir);
+}
+
+/* Each record's body, in order, appended to a string (records end in '|'). */
+static void
+collect(void *ctx, uint32_t worker, const uint8_t *p, uint32_t len)
+{
+	char *s = ctx;
+
+	(void)worker;
+	strncat(s, (const char *)p, len);
+	strcat(s, "|");
+}
+
+Test(otlp_http, ok_delivers_every_record_and_keeps_the_connection, .timeout = 60)
+{
+	struct dproc d;
+	char resp[RESP_MAX], sink[256], got[1024] = "";
+	const char *extra[] = {"--sink", sink, "--key", "otlp:service.name", NULL};
+	int fd;
+
+	memset(&d, 0, sizeof(d));
+	dproc_make_dir(&d);
+	snprintf(sink, sizeof(sink), "file:%s", d.dir);
+	start(&d, extra);
+	fd = dproc_connect(d.port[0]);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(post(fd, "application/json", REQ("a", REC("one") "," REC("two")), resp), 200,
+	             "%s", resp);
+	cr_expect(strstr(resp, "\r\n\r\n{}") != NULL, "a full success: {}\n%s", resp);
+	/* Keep-alive: a second request on the same connection. */
+	cr_assert_eq(post(fd, "application/json; charset=utf-8", REQ("b", REC("three")), resp), 200,
+	             "%s", resp);
+	close(fd);
+	cr_expect_eq(dproc_metric_wait(&d, "sluice_received_messages_total", NULL, 3, 10000), 3);
+	cr_expect_eq(responses(&d, "200"), 2);
+	cr_expect_eq(dproc_stop(&d), 0, "%s", d.log);
+	cr_expect_eq(dproc_for_each_record(d.dir, collect, got), 3);
+	cr_expect_str_eq(got, "one|two|three|");
+	dproc_remove_dir(d.dir);
+}
+
+/* A refused request: its status, the connection closed after the answer, the counter. */
+static void
+refused(const char *req, int want, const char *status, const char *const *extra)
+{
+	struct dproc d;
+	char resp[RESP_MAX], line[32];
+	int fd;
+
+	memset(&d, 0, sizeof(d));
+	dproc_make_dir(&d);
+	start(&d, extra);
+	fd = dproc_connect(d.port[0]);
+	cr_assert_geq(fd, 0);
+	cr_expect_eq(exchange(fd, req, strlen(req), resp), want, "%s", resp);
+	snprintf(line, sizeof(line), "http %d", want);
+	cr_expect(dproc_wait_closed(fd, 10000), "closed after a %d", want);
+	close(fd);
+	cr_expect_eq(responses(&d, status), 1);
+	cr_expect_eq(dproc_metric_now(&d, "sluice_received_messages_total", NULL), 0);
+	cr_expect(dproc_log_wait(&d, 0, line, 5000), "a log line names it:\n%s", d.log);
+	stop_ok(&d);
+}
+
+Test(otlp_http, not_found_404, .timeout = 60)
+{
+	refused("POST /v1/traces HTTP/1.1\r\nContent-Type: application/json\r\n"
+	        "Content-Length: 2\r\n\r\n{}",
+	        404, "404", NULL);
+}
+
+Test(otlp_http, wrong_method_405, .timeout = 60)
+{
+	refused("GET /v1/logs HTTP/1.1\r\nHost: x\r\n\r\n", 405, "405", NULL);
+}
+
+Test(otlp_http, no_length_411, .timeout = 60)
+{
+	refused("POST /v1/logs HTTP/1.1\r\nContent-Type: application/json\r\n\r\n", 411, "411",
+	        NULL);
+}
+
+Test(otlp_http, too_large_413, .timeout = 60)
+{
+	const char *extra[] = {"--http-max-body", "1k", NULL};
+
+	refused("POST /v1/logs HTTP/1.1\r\nContent-Type: application/json\r\n"
+	        "Content-Length: 1025\r\n\r\n{",
+	        413, "413", extra);
+}
+
+Test(otlp_http, unsupported_type_415, .timeout = 60)
+{
+	refused("POST /v1/logs HTTP/1.1\r\nContent-Type: text/plain\r\n"
+	        "Content-Length: 2\r\n\r\n{}",
+	        415, "415", NULL);
+}
+
+Test(otlp_http, malformed_head_400, .timeout = 60)
+{
+	refused("POST /v1/logs HTTP/1.1\r\nContent-Type application/json\r\n\r\n", 400, "400",
+	        NULL);
+}
+
+/* A body that does not decode: 400 with the decoder's reason, nothing delivered, and the
+ * connection goes on (the body was read whole). */
+Test(otlp_http, undecodable_body_400_keeps_the_connection, .timeout = 60)
+{
+	struct dproc d;
+	char resp[RESP_MAX];
+	int fd;
+
+	memset(&d, 0, sizeof(d));
+	dproc_make_dir(&d);
+	start(&d, NULL);
+	fd = dproc_connect(d.port[0]);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(post(fd, "application/json", "{\"resourceLogs\":[}", resp), 400, "%s", resp);
+	cr_expect(strstr(resp, "\"code\":3") != NULL, "INVALID_ARGUMENT:\n%s", resp);
+	cr_expect_eq(post(fd, "application/json", REQ("a", REC("after")), resp), 200, "%s", resp);
+	close(fd);
+	cr_expect_eq(responses(&d, "400"), 1);
+	cr_expect_eq(dproc_metric_wait(&d, "sluice_received_messages_total", NULL, 1, 10000), 1);
+	stop_ok(&d);
+}
+
+/* A chunked body, then gzip: both decoded (curl-like clients send either). */
+Test(otlp_http, chunked_body_200, .timeout = 60)
+{
+	static const char body[] = REQ("a", REC("c1") "," REC("c2"));
+	struct dproc d;
+	char req[2048], resp[RESP_MAX];
+	size_t half = sizeof(body) / 2;
+	int fd, n;
+
+	memset(&d, 0, sizeof(d));
+	dproc_make_dir(&d);
+	start(&d, NULL);
+	n = snprintf(req, sizeof(req),
+	             "POST /v1/logs HTTP/1.1\r\nContent-Type: application/json\r\n"
+	             "Transfer-Encoding: chunked\r\n\r\n%zx\r\n%.*s\r\n%zx\r\n%s\r\n0\r\n\r\n",
+	             half, (int)half, body, strlen(body) - half, body + half);
+	fd = dproc_connect(d.port[0]);
+	cr_assert_geq(fd, 0);
+	cr_expect_eq(exchange(fd, req, (size_t)n, resp), 200, "%s", resp);
+	close(fd);
+	cr_expect_eq(dproc_metric_wait(&d, "sluice_received_messages_total", NULL, 2, 10000), 2);
+	stop_ok(&d);
+}
+
+/*
+ * Backpressure: one worker whose every message costs 100 ms, behind a ring of 64 slots.
+ * A body of 100 records fills the ring: 200 with partial_success naming the 36 rejected.
+ * The ring stays full while the worker works through its batch (its slots are freed only
+ * once the whole batch is handled), so the next request finds no room: 503 with
+ * Retry-After, nothing taken. Nothing is dropped silently: rejected records are counted.
+ */
+Test(otlp_http, full_pools_partial_200_then_503, .timeout = 90)
+{
+	const char *extra[] = {"--ring-size", "64", "--test-handler-cost-ns", "100000000", NULL};
+	struct dproc d;
+	char body[8192], resp[RESP_MAX];
+	size_t n;
+	int fd;
+
+	n = (size_t)snprintf(body, sizeof(body),
+	                     "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[");
+	for (int i = 0; i < 100; i++)
+		n += (size_t)snprintf(body + n, sizeof(body) - n, "%s" REC("r%d"), i ? "," : "", i);
+	snprintf(body + n, sizeof(body) - n, "]}]}]}");
+	memset(&d, 0, sizeof(d));
+	dproc_make_dir(&d);
+	start(&d, extra);
+	fd = dproc_connect(d.port[0]);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(post(fd, "application/json", body, resp), 200, "%s", resp);
+	cr_expect(strstr(resp, "\"rejectedLogRecords\":\"36\"") != NULL, "36 rejected:\n%s", resp);
+	cr_assert_eq(post(fd, "application/json", REQ("a", REC("late")), resp), 503, "%s", resp);
+	cr_expect(strstr(resp, "Retry-After: 1\r\n") != NULL, "%s", resp);
+	cr_expect(strstr(resp, "\"code\":14") != NULL, "UNAVAILABLE:\n%s", resp);
+	close(fd);
+	cr_expect_eq(responses(&d, "200_partial"), 1);
+	cr_expect_eq(responses(&d, "503"), 1);
+	cr_expect_eq(dproc_metric_now(&d, "sluice_otlp_records_rejected_total", NULL), 37);
+	cr_expect_eq(dproc_metric_now(&d, "sluice_received_messages_total", NULL), 64);
+	stop_ok(&d);
+}
