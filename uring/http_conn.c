@@ -16,39 +16,45 @@
 /*
  * A request, as docs/protocol.md ("OTLP/HTTP logs") says:
  *
- *   HEAD --(head ends: parsed and judged)--> BODY --(body complete)--> records --> HEAD
- *     |                                        |                          |
- *     +--(refused: answered, closed)-----------+                          +-(answer 200, or
- *                                                                          503 when none fit)
+ *   HEAD --(head ends: parsed, judged)--> BODY --(complete: decoded)--> RECORDS --> HEAD
+ *     |                                    |                             |   ^  (200 once
+ *     +--(refused: answered, closed)-------+      (pools full after some |   |   all are
+ *                                                  were taken: paused) --+---+   taken)
+ *                                 (pools full at the first burst: 503, back to HEAD)
  *
- * Every received byte is copied: the head into a chunk of SLC_HTTP_HEAD_MAX bytes, the
- * body into one chunk of its Content-Length (a chunked body's grows by doubling up to
- * --http-max-body), both from the reassembly budget (--reasm-memory), so that the
- * connection never keeps a receive buffer from the kernel, and is never paused. A gzip
- * body is inflated into a second chunk of --http-max-body bytes, which then holds the
- * records, and the first is freed. Each record goes out as an ordinary descriptor into the
- * chunk, holding one reference on it; the connection holds one more while it delivers, so
- * the chunk is freed when the last record is released (buf_unref).
+ * The bytes of a request are copied out of the receive buffers: the head into a chunk of
+ * SLC_HTTP_HEAD_MAX bytes, the body into one chunk of its Content-Length (a chunked body's
+ * grows by doubling up to --http-max-body), both from the reassembly budget
+ * (--reasm-memory). A gzip body is inflated into a second chunk of --http-max-body bytes,
+ * which then holds the records, and the first is freed. Each record goes out as an
+ * ordinary descriptor into the chunk, holding one reference on it; the connection holds
+ * one more while it delivers, so the chunk is freed when the last record is released
+ * (buf_unref). A request costs these chunks' allocations, no record anything.
  *
- * When the pools take fewer records than offered, the rest of the body is refused, never
- * dropped silently: none taken answers 503 with Retry-After (the client sends the whole
- * request again); some taken answers 200 with partial_success naming how many were
- * rejected (the OTLP specification's answer for records the server will not take; its
- * client does not send them again). Both are counted (sluice_otlp_records_rejected_total)
- * and logged. The response is written with one non-blocking send() after the records are
- * enqueued: it is small and the client waits for it, so the socket takes it whole; one
- * that does not (a client that pipelines without reading) closes the connection.
+ * Full pools (records_push): a request none of whose records fit is refused whole, 503
+ * with Retry-After, counted (sluice_otlp_records_rejected_total) and logged: the client
+ * sends it again. One that filled them after some were taken pauses its connection like a
+ * TCP connection (loop.c's wait queue, conn_resume) and delivers the rest at its turns;
+ * bytes that arrive meanwhile are kept as any paused connection's. Nothing is dropped, and
+ * sluice delivers nothing twice (partial_success is never needed). The response is written
+ * with one non-blocking send() once the last record is enqueued: it is small and the
+ * client waits for it, so the socket takes it whole; one that does not (a client that
+ * pipelines without reading) closes the connection.
  */
 
 #define RETRY_AFTER_S   1
 #define HTTP_BODY_START (64u * 1024) /* a chunked body's first chunk */
 #define HTTP_SPANS      16
 
-enum { HTTP_HEAD, HTTP_BODY };
+/* HTTP_RECORDS: the body's records are being delivered (paused between turns). */
+enum { HTTP_HEAD, HTTP_BODY, HTTP_RECORDS };
 
 struct http_conn {
 	uint32_t chunk; /* heap ref: the head or the body gathered so far; NONE */
 	uint32_t fill;
+	uint32_t rec_ref;        /* HTTP_RECORDS: the chunk the records point into */
+	uint64_t taken;          /* HTTP_RECORDS: records delivered so far */
+	struct slc_otlp_req rq;  /* HTTP_RECORDS: the walk over the records */
 	uint64_t need;           /* an identity body: bytes still to come */
 	struct slc_http_req req; /* its pointers are into a freed head: only flags are read */
 	struct slc_http_chunked ch;
@@ -59,24 +65,23 @@ const char *
 slc_http_resp_str(enum slc_http_resp s)
 {
 	static const char *const names[SLC_HTTP_RESP__COUNT] = {
-	        [SLC_HTTP_RESP_200] = "200", [SLC_HTTP_RESP_200_PARTIAL] = "200_partial",
-	        [SLC_HTTP_RESP_400] = "400", [SLC_HTTP_RESP_404] = "404",
-	        [SLC_HTTP_RESP_405] = "405", [SLC_HTTP_RESP_411] = "411",
-	        [SLC_HTTP_RESP_413] = "413", [SLC_HTTP_RESP_415] = "415",
-	        [SLC_HTTP_RESP_417] = "417", [SLC_HTTP_RESP_431] = "431",
-	        [SLC_HTTP_RESP_501] = "501", [SLC_HTTP_RESP_503] = "503",
-	        [SLC_HTTP_RESP_505] = "505",
+	        [SLC_HTTP_RESP_200] = "200", [SLC_HTTP_RESP_400] = "400",
+	        [SLC_HTTP_RESP_404] = "404", [SLC_HTTP_RESP_405] = "405",
+	        [SLC_HTTP_RESP_411] = "411", [SLC_HTTP_RESP_413] = "413",
+	        [SLC_HTTP_RESP_415] = "415", [SLC_HTTP_RESP_417] = "417",
+	        [SLC_HTTP_RESP_431] = "431", [SLC_HTTP_RESP_501] = "501",
+	        [SLC_HTTP_RESP_503] = "503", [SLC_HTTP_RESP_505] = "505",
 	};
 
 	return (unsigned)s < SLC_HTTP_RESP__COUNT ? names[s] : "unknown";
 }
 
 static enum slc_http_resp
-resp_index(int status, bool partial)
+resp_index(int status)
 {
 	switch (status) {
 	case 200:
-		return partial ? SLC_HTTP_RESP_200_PARTIAL : SLC_HTTP_RESP_200;
+		return SLC_HTTP_RESP_200;
 	case 400:
 		return SLC_HTTP_RESP_400;
 	case 404:
@@ -164,6 +169,8 @@ slc_http_conn_drop(struct slc_reactor *r, struct conn *c)
 	if (c->http == NULL)
 		return;
 	chunk_put(r, c->http);
+	if (c->http->phase == HTTP_RECORDS) /* delivered ones hold their own references */
+		buf_unref(r, c->http->rec_ref, 1);
 	c->http->phase = HTTP_HEAD;
 }
 
@@ -191,8 +198,8 @@ respond(struct slc_reactor *r, struct conn *c, int status, uint64_t rejected, co
 	                              keep_alive, retry);
 	ssize_t sent;
 
-	stat_add(&l->stats.http_responses[resp_index(status, rejected != 0)], 1);
-	if (status != 200 || rejected != 0)
+	stat_add(&l->stats.http_responses[resp_index(status)], 1);
+	if (status != 200)
 		slc_reactor_log(r, LOGK_FRAMING, SLC_LOG_WARN, "%s: http %d: %s", c->peer, status,
 		                msg != NULL && *msg ? msg : slc_http_reason(status));
 	if (n < 0) /* cannot happen: out is over 512 bytes */
@@ -242,63 +249,112 @@ key_hash(const uint8_t *key, uint32_t len)
 	return (uint32_t)(h ^ (h >> 32));
 }
 
-/* Offers the request's records to deliver in bursts of BATCH; returns how many were
- * taken, *offered how many the body held (a record without a body is skipped, counted
- * in empty_frames). */
-static uint64_t
-deliver_records(struct slc_reactor *r, struct conn *c, struct slc_otlp_req *rq, uint32_t ref,
-                uint64_t *rejected)
+/* What a step of a request did to the connection. */
+enum { STEP_GO, STEP_PAUSED, STEP_CLOSED };
+
+/* Fills r->batch with up to max of the request's next records; a record without a body
+ * is skipped (counted in empty_frames when the request ends). */
+static uint32_t
+burst_fill(struct slc_reactor *r, struct conn *c, uint32_t max)
 {
-	struct listener *l = &r->listeners[c->listener];
-	uint32_t id = (uint32_t)(c - r->conns);
+	struct http_conn *h = c->http;
+	uint32_t id = (uint32_t)(c - r->conns), n = 0;
 	struct slc_otlp_rec rec;
-	uint64_t taken_all = 0, seen = 0, empty = 0;
-	bool more = true;
 
-	while (more) {
-		uint32_t n = 0, taken;
+	while (n < max && slc_otlp_req_next(&h->rq, &rec)) {
+		struct slc_msg *m = &r->batch[n];
 
-		while (n < BATCH && (more = slc_otlp_req_next(rq, &rec))) {
-			struct slc_msg *m = &r->batch[n];
-
-			seen++;
-			if (rec.body_len == 0) {
-				empty++;
-				continue;
-			}
-			m->data = rec.body;
-			m->len = rec.body_len;
-			m->key_hash = rec.key_len != 0 ? key_hash(rec.key, rec.key_len) : 0;
-			m->recv_ns = r->now_ns;
-			m->conn = id;
-			m->ref = r->cfg.id << 24 | ref;
-			n++;
-		}
-		if (n == 0)
-			break;
-		/* The references first: a consumer may finish inside deliver. */
-		r->refcnt[ref] += n;
-		taken = r->cfg.ops.deliver(r->cfg.ops.ctx, r, r->batch, n);
-		r->refcnt[ref] -= n - taken;
-		taken_all += taken;
-		if (taken < n)
-			break;
+		if (rec.body_len == 0)
+			continue;
+		m->data = rec.body;
+		m->len = rec.body_len;
+		m->key_hash = rec.key_len != 0 ? key_hash(rec.key, rec.key_len) : 0;
+		m->recv_ns = r->now_ns;
+		m->conn = id;
+		m->ref = r->cfg.id << 24 | h->rec_ref;
+		n++;
 	}
-	stat_add(&l->stats.msgs, taken_all);
-	stat_add(&l->stats.empty_frames, empty);
-	*rejected = rq->records - empty - taken_all;
-	return taken_all;
+	return n;
 }
 
-/* The body is complete: decoded, its records delivered, answered. False when c closed. */
-static bool
-request_done(struct slc_reactor *r, struct conn *c)
+/* Every record of the request was taken: 200. */
+static int
+records_done(struct slc_reactor *r, struct conn *c)
+{
+	struct http_conn *h = c->http;
+
+	stat_add(&r->listeners[c->listener].stats.empty_frames, h->rq.records - h->taken);
+	buf_unref(r, h->rec_ref, 1);
+	h->phase = HTTP_HEAD;
+	return answer(r, c, 200, 0, NULL) ? STEP_GO : STEP_CLOSED;
+}
+
+/*
+ * Offers the request's records, a burst at a time (and no more than a paused connection's
+ * turn allows), until every one is taken: then 200. When the pools take none of the
+ * request's first burst, the whole request is refused: 503 with Retry-After, nothing of it
+ * delivered, so the client sends it again whole. When they fill after some were taken,
+ * the connection pauses like any other (its receive cancelled) and the rest goes on at its
+ * turns in the wait queue (slc_http_conn_resume); the response waits for the last record.
+ * So no record is dropped, and none delivered twice by sluice.
+ */
+static int
+records_push(struct slc_reactor *r, struct conn *c)
 {
 	struct http_conn *h = c->http;
 	struct listener *l = &r->listeners[c->listener];
-	struct slc_otlp_req rq;
+
+	for (;;) {
+		struct slc_otlp_req snap = h->rq;
+		uint32_t max = r->turn_left < BATCH ? r->turn_left : BATCH, n, taken;
+
+		if (max == 0) { /* its turn is over: the rest at the next one */
+			slc_conn_pause(r, c);
+			return STEP_PAUSED;
+		}
+		n = burst_fill(r, c, max);
+		if (n == 0)
+			return records_done(r, c);
+		/* The references first: a consumer may finish inside deliver. */
+		r->refcnt[h->rec_ref] += n;
+		taken = r->cfg.ops.deliver(r->cfg.ops.ctx, r, r->batch, n);
+		r->refcnt[h->rec_ref] -= n - taken;
+		h->taken += taken;
+		stat_add(&l->stats.msgs, taken);
+		if (r->turn_left != NONE)
+			r->turn_left -= taken;
+		if (taken == n)
+			continue;
+		/* Back to the first record not taken: the walk again from before the burst. */
+		h->rq = snap;
+		burst_fill(r, c, taken);
+		if (h->taken == 0) {
+			stat_add(&l->stats.otlp_rejected, h->rq.records);
+			buf_unref(r, h->rec_ref, 1);
+			h->phase = HTTP_HEAD;
+			return answer(r, c, 503, 0, "the pools are full: send again later")
+			               ? STEP_GO
+			               : STEP_CLOSED;
+		}
+		slc_conn_pause(r, c);
+		return STEP_PAUSED;
+	}
+}
+
+int
+slc_http_conn_resume(struct slc_reactor *r, struct conn *c)
+{
+	if (c->http->phase != HTTP_RECORDS)
+		return STEP_GO;
+	return records_push(r, c);
+}
+
+/* The body is complete: decoded, and its records offered. */
+static int
+request_done(struct slc_reactor *r, struct conn *c)
+{
+	struct http_conn *h = c->http;
 	uint32_t ref = h->chunk, scratch = NONE, why_off;
-	uint64_t taken, rejected;
 	const char *why;
 	char msg[96];
 	int st;
@@ -310,10 +366,12 @@ request_done(struct slc_reactor *r, struct conn *c)
 			buf_unref(r, ref, 1);
 			h->fill = 0;
 			h->phase = HTTP_HEAD;
-			return answer(r, c, 503, 0, "no memory for the inflated body now");
+			return answer(r, c, 503, 0, "no memory for the inflated body now")
+			               ? STEP_GO
+			               : STEP_CLOSED;
 		}
 	}
-	st = slc_otlp_req_body(&rq, &h->req, ref_ptr(r, ref), h->fill, r->http_gz,
+	st = slc_otlp_req_body(&h->rq, &h->req, ref_ptr(r, ref), h->fill, r->http_gz,
 	                       scratch != NONE ? ref_ptr(r, scratch) : NULL,
 	                       scratch != NONE ? max_body(r) : 0, r->cfg.otlp_key,
 	                       r->cfg.otlp_key_len, &why, &why_off);
@@ -329,18 +387,12 @@ request_done(struct slc_reactor *r, struct conn *c)
 			snprintf(msg, sizeof(msg), "%s at byte %u", why, why_off);
 			why = msg;
 		}
-		return answer(r, c, st, 0, why);
+		return answer(r, c, st, 0, why) ? STEP_GO : STEP_CLOSED;
 	}
-	taken = deliver_records(r, c, &rq, ref, &rejected);
-	buf_unref(r, ref, 1);
-	if (rejected == 0)
-		return answer(r, c, 200, 0, NULL);
-	stat_add(&l->stats.otlp_rejected, rejected);
-	if (taken == 0)
-		return answer(r, c, 503, 0, "the pools are full: send again later");
-	snprintf(msg, sizeof(msg), "the pools filled: %llu of %llu records rejected",
-	         (unsigned long long)rejected, (unsigned long long)(rejected + taken));
-	return answer(r, c, 200, rejected, msg);
+	h->rec_ref = ref;
+	h->taken = 0;
+	h->phase = HTTP_RECORDS;
+	return records_push(r, c);
 }
 
 /* The head is complete at chunk[0..end): judged, and the body's chunk taken. Returns
@@ -451,35 +503,44 @@ chunked_feed(struct slc_reactor *r, struct conn *c, const uint8_t *p, uint32_t l
 		memcpy(ref_ptr(r, h->chunk) + h->fill, p + spans[i].off, spans[i].len);
 		h->fill += spans[i].len;
 	}
-	if (h->ch.done && !request_done(r, c))
+	if (h->ch.done && request_done(r, c) == STEP_CLOSED)
 		return -1;
 	return used;
 }
 
-void
-slc_http_conn_data(struct slc_reactor *r, struct conn *c, const uint8_t *p, uint32_t len)
+uint32_t
+slc_http_conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uint32_t len)
 {
 	struct http_conn *h = c->http;
+	const uint8_t *p = ref_ptr(r, ref) + off;
+	uint32_t pos = 0;
 
-	while (len != 0 && c->state == CONN_RECEIVING) {
+	while (pos < len) {
 		int64_t used;
 
 		if (h->phase == HTTP_HEAD) {
-			used = head_feed(r, c, p, len);
+			used = head_feed(r, c, p + pos, len - pos);
 		} else if (h->req.chunked) {
-			used = chunked_feed(r, c, p, len);
+			used = chunked_feed(r, c, p + pos, len - pos);
 		} else {
-			used = h->need < len ? (uint32_t)h->need : len;
-			memcpy(ref_ptr(r, h->chunk) + h->fill, p, (size_t)used);
+			used = h->need < len - pos ? (uint32_t)h->need : len - pos;
+			memcpy(ref_ptr(r, h->chunk) + h->fill, p + pos, (size_t)used);
 			h->fill += (uint32_t)used;
 			h->need -= (uint64_t)used;
+			/* A Content-Length body ends here (one of 0 bytes right after its head). */
+			if (h->need == 0 && request_done(r, c) == STEP_CLOSED)
+				return NONE;
 		}
 		if (used < 0)
-			return;
-		p += used;
-		len -= (uint32_t)used;
-		/* A Content-Length body ends here, including one of 0 bytes. */
-		if (h->phase == HTTP_BODY && !h->req.chunked && h->need == 0 && !request_done(r, c))
-			return;
+			return NONE;
+		pos += (uint32_t)used;
+		/* Paused with records of the request still to deliver: the rest waits. */
+		if (h->phase == HTTP_RECORDS)
+			return pos;
+		/* A head that ended exactly at the chunk's end, of a request with no body. */
+		if (pos == len && h->phase == HTTP_BODY && !h->req.chunked && h->need == 0 &&
+		    (request_done(r, c) == STEP_CLOSED || h->phase == HTTP_RECORDS))
+			return h->phase == HTTP_RECORDS ? pos : NONE;
 	}
+	return NONE;
 }

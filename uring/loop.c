@@ -138,6 +138,8 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 	const uint8_t *chunk = ref_ptr(r, ref) + off;
 	uint32_t pos = 0;
 
+	if (c->http != NULL) /* OTLP/HTTP: requests, not frames (http_conn.c) */
+		return slc_http_conn_parse(r, c, ref, off, len);
 	for (;;) {
 		struct slc_frame_parser s0;
 		uint32_t pos0 = pos, nmsg = 0, offer, taken, stop = NONE, reasm_started = NONE;
@@ -350,10 +352,6 @@ conn_data(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uin
 	stat_add(&r->listeners[c->listener].stats.bytes, len);
 	if (c->state != CONN_RECEIVING && c->state != CONN_PAUSED)
 		return;
-	if (c->http != NULL) { /* copied into its request: the buffer is not kept */
-		slc_http_conn_data(r, c, ref_ptr(r, ref) + off, len);
-		return;
-	}
 	if (c->state == CONN_PAUSED || c->pend_head != NONE || c->has_held || room_waiters(r)) {
 		if (!slc_reasm_pend_push(r, c, ref, off, len, false)) {
 			slc_conn_keep_failed(r, c);
@@ -389,6 +387,9 @@ conn_resume(struct slc_reactor *r, struct conn *c)
 		c->has_held = false;
 		r->turn_left--;
 	}
+	/* An http:// connection's request first: its records, then what came after it. */
+	if (c->http != NULL && slc_http_conn_resume(r, c) != 0)
+		return;
 	while (c->pend_head != NONE) {
 		uint32_t i = c->pend_head;
 		struct pend p = r->pend[i];

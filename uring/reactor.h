@@ -120,11 +120,9 @@ enum slc_udp_drop {
 /* "oversize", "pools_full", "malformed"; "unknown" if out of range. */
 const char *slc_udp_drop_str(enum slc_udp_drop d);
 
-/* HTTP responses of an http:// listener, by status: one counter each. 200_partial is a 200
- * whose partial_success rejected records (the pools filled in the middle of the body). */
+/* HTTP responses of an http:// listener, by status: one counter each. */
 enum slc_http_resp {
 	SLC_HTTP_RESP_200,
-	SLC_HTTP_RESP_200_PARTIAL,
 	SLC_HTTP_RESP_400,
 	SLC_HTTP_RESP_404,
 	SLC_HTTP_RESP_405,
@@ -139,7 +137,7 @@ enum slc_http_resp {
 	SLC_HTTP_RESP__COUNT
 };
 
-/* "200", "200_partial", "400", ...; "unknown" if out of range. */
+/* "200", "400", ...; "unknown" if out of range. */
 const char *slc_http_resp_str(enum slc_http_resp s);
 
 /* enum slc_ack_error (ack_errors below), slc_ack_error_str and the bounds of
@@ -173,7 +171,8 @@ struct slc_listener_stats {
 	_Atomic uint64_t ack_errors[SLC_ACK_ERR__COUNT];
 	/* OTLP/HTTP (http listeners). */
 	_Atomic uint64_t http_responses[SLC_HTTP_RESP__COUNT];
-	_Atomic uint64_t otlp_rejected; /* records of decoded bodies the pools did not take */
+	_Atomic uint64_t
+	        otlp_rejected; /* records of requests refused whole with 503 (full pools) */
 };
 
 /* Counters of the reactor itself. */

@@ -607,10 +607,15 @@ int slc_http_conns_create(struct slc_reactor *r);
 void slc_http_conns_destroy(struct slc_reactor *r);
 /* A new connection of an http:// listener: its request state reset. */
 void slc_http_conn_start(struct slc_reactor *r, struct conn *c);
-/* Received bytes of an http:// connection (copied: the caller keeps its buffer): requests
- * gathered, decoded, their records delivered and answered, or refused and the connection
- * closed. */
-void slc_http_conn_data(struct slc_reactor *r, struct conn *c, const uint8_t *p, uint32_t len);
+/* conn_parse for an http:// connection, with its contract: requests gathered (copied out
+ * of the chunk), decoded, their records delivered and answered, or refused and the
+ * connection closed. NONE when the whole chunk was taken (or c closed), else the offset
+ * to resume at: c paused with records of a request still to deliver. */
+uint32_t slc_http_conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off,
+                             uint32_t len);
+/* A paused http:// connection's turn: the rest of its request's records. 0 when they are
+ * all delivered (and answered), 1 when it paused again, 2 when c was closed. */
+int slc_http_conn_resume(struct slc_reactor *r, struct conn *c);
 /* slc_http_conn_mid_request (above, with conn_eof_reason): whether c is inside a request. */
 /* The connection closes: the request it was gathering is dropped. */
 void slc_http_conn_drop(struct slc_reactor *r, struct conn *c);

@@ -324,15 +324,15 @@ http_resp_str(uint32_t e)
 
 static const struct reason_fam http_reason_fams[] = {
         {"sluice_http_responses_total",
-         "OTLP/HTTP responses, by status as the reason (200_partial: a 200 whose "
-         "partial_success rejected records); every status but 200 is also logged",
+         "OTLP/HTTP responses, by status as the reason; every status but 200 is also "
+         "logged",
          LS(http_responses), 0, SLC_HTTP_RESP__COUNT, http_resp_str},
 };
 
 static const struct fam http_fams[] = {
         FAM("sluice_otlp_records_rejected_total", "counter",
-            "OTLP log records of decoded requests that the pools did not take (answered 503, "
-            "or 200 with partial_success naming them)",
+            "OTLP log records of decoded requests refused whole because the pools were "
+            "full (answered 503 with Retry-After: the client sends them again)",
             .off = LS(otlp_rejected)),
 };
 
