@@ -252,8 +252,9 @@ key_hash(const uint8_t *key, uint32_t len)
 /* What a step of a request did to the connection. */
 enum { STEP_GO, STEP_PAUSED, STEP_CLOSED };
 
-/* Fills r->batch with up to max of the request's next records; a record without a body
- * is skipped (counted in empty_frames when the request ends). */
+/* Fills r->batch with up to max of the request's next records. A record without a body
+ * is an empty message (docs/protocol.md): its attributes may be all it says, and dropping
+ * it would lose a record the client was told was taken. */
 static uint32_t
 burst_fill(struct slc_reactor *r, struct conn *c, uint32_t max)
 {
@@ -264,8 +265,6 @@ burst_fill(struct slc_reactor *r, struct conn *c, uint32_t max)
 	while (n < max && slc_otlp_req_next(&h->rq, &rec)) {
 		struct slc_msg *m = &r->batch[n];
 
-		if (rec.body_len == 0)
-			continue;
 		m->data = rec.body;
 		m->len = rec.body_len;
 		m->key_hash = rec.key_len != 0 ? key_hash(rec.key, rec.key_len) : 0;
@@ -283,7 +282,6 @@ records_done(struct slc_reactor *r, struct conn *c)
 {
 	struct http_conn *h = c->http;
 
-	stat_add(&r->listeners[c->listener].stats.empty_frames, h->rq.records - h->taken);
 	buf_unref(r, h->rec_ref, 1);
 	h->phase = HTTP_HEAD;
 	return answer(r, c, 200, 0, NULL) ? STEP_GO : STEP_CLOSED;

@@ -3,8 +3,10 @@
 // send known records to a local HTTP server that keeps each request body as a file, so that
 // sluice's decoders can be checked against what a real client sends (test_otlp_client.c).
 //
-//   node capture.mjs OUTDIR [RECORDS]
+//   node capture.mjs OUTDIR [RECORDS [URL]]
 //
+// With URL (sluiced's http:// listener, http://ADDR:PORT/v1/logs) the exporters send there
+// instead, and only expected.bin is written (test_otlp_sluiced.c reads the file sink).
 // Writes OUTDIR/proto-N.bin, OUTDIR/json-N.json and OUTDIR/protogz-N.bin (each request body,
 // in order, the last gzipped by the exporter: Content-Encoding: gzip), and
 // OUTDIR/expected.bin: each record's body as a 4-byte little-endian length and its bytes,
@@ -21,6 +23,7 @@ import { BatchLogRecordProcessor, LoggerProvider } from '@opentelemetry/sdk-logs
 
 const outdir = process.argv[2];
 const records = Number(process.argv[3] ?? 1000);
+const target = process.argv[4];
 mkdirSync(outdir, { recursive: true });
 
 const bodies = [];
@@ -41,8 +44,8 @@ const server = createServer((req, res) => {
     res.end(json ? '{}' : '');
   });
 });
-await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-const url = `http://127.0.0.1:${server.address().port}/v1/logs`;
+if (!target) await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+const url = target ?? `http://127.0.0.1:${server.address().port}/v1/logs`;
 
 async function send(exporter) {
   const provider = new LoggerProvider({
@@ -62,7 +65,7 @@ async function send(exporter) {
 await send(new ProtoExporter({ url }));
 await send(new JsonExporter({ url }));
 await send(new ProtoExporter({ url, compression: 'gzip' }));
-server.close();
+if (!target) server.close();
 
 const parts = [];
 for (const b of bodies) {
@@ -72,7 +75,7 @@ for (const b of bodies) {
   parts.push(len, bytes);
 }
 writeFileSync(join(outdir, 'expected.bin'), Buffer.concat(parts));
-if (!seen.proto || !seen.json || !seen.protogz) {
+if (!target && (!seen.proto || !seen.json || !seen.protogz)) {
   console.error(`capture.mjs: requests seen: ${JSON.stringify(seen)}`);
   process.exit(1);
 }
