@@ -169,10 +169,10 @@ struct slc_listener_stats {
 	_Atomic uint64_t acked;       /* frames they acknowledged */
 	_Atomic uint64_t not_durable; /* frames the sink could not make durable (not acked) */
 	_Atomic uint64_t ack_errors[SLC_ACK_ERR__COUNT];
-	/* OTLP/HTTP (http listeners). */
+	/* OTLP/HTTP (http listeners): responses by status, and the records of requests
+	 * refused whole with 503 (full pools). */
 	_Atomic uint64_t http_responses[SLC_HTTP_RESP__COUNT];
-	_Atomic uint64_t
-	        otlp_rejected; /* records of requests refused whole with 503 (full pools) */
+	_Atomic uint64_t otlp_rejected;
 };
 
 /* Counters of the reactor itself. */
