@@ -40,17 +40,9 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-if [ "${duration%.*}" -lt 3 ] 2>/dev/null; then
-	echo "bench_otlp: --duration is at least 3 (every timed run lasts 3 s)" >&2
-	exit 1
-fi
-sluiced=$build/engine/sluiced bench=$build/perf/sluice-bench
-for p in "$sluiced" "$bench"; do
-	[ -x "$p" ] || { echo "bench_otlp: $p missing: build the release preset first" >&2; exit 1; }
-done
-work=$(mktemp -d "${TMPDIR:-/tmp}/bench-otlp-XXXXXX") || exit 1
 # shellcheck source=perf/bench_lib.sh
 . "$(dirname "$0")/bench_lib.sh"
+bl_setup bench_otlp "$build" "$duration" || exit 1
 trap bl_cleanup EXIT
 
 # One configuration against the running sluiced: its processed records/s on stdout.
