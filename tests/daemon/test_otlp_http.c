@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
 #include "daemon_proc.h"
 
 #define RESP_MAX 4096
@@ -212,6 +214,147 @@ Test(otlp_http, malformed_head_400, .timeout = 60)
 {
 	refused("POST /v1/logs HTTP/1.1\r\nContent-Type application/json\r\n\r\n", 400, "400",
 	        NULL);
+}
+
+Test(otlp_http, head_too_large_431, .timeout = 60)
+{
+	static char req[12000];
+	int n = snprintf(req, sizeof(req), "POST /v1/logs HTTP/1.1\r\nX-Big: ");
+
+	memset(req + n, 'a', 9000);
+	strcpy(req + n + 9000, "\r\n\r\n");
+	refused(req, 431, "431", NULL);
+}
+
+Test(otlp_http, other_transfer_coding_501, .timeout = 60)
+{
+	refused("POST /v1/logs HTTP/1.1\r\nContent-Type: application/json\r\n"
+	        "Transfer-Encoding: gzip\r\n\r\n",
+	        501, "501", NULL);
+}
+
+Test(otlp_http, other_http_version_505, .timeout = 60)
+{
+	refused("POST /v1/logs HTTP/2.0\r\nContent-Type: application/json\r\n"
+	        "Content-Length: 2\r\n\r\n{}",
+	        505, "505", NULL);
+}
+
+Test(otlp_http, other_expectation_417, .timeout = 60)
+{
+	refused("POST /v1/logs HTTP/1.1\r\nContent-Type: application/json\r\nExpect: magic\r\n"
+	        "Content-Length: 2\r\n\r\n{}",
+	        417, "417", NULL);
+}
+
+Test(otlp_http, chunked_body_over_the_limit_413, .timeout = 60)
+{
+	const char *extra[] = {"--http-max-body", "1k", NULL};
+
+	refused("POST /v1/logs HTTP/1.1\r\nContent-Type: application/json\r\n"
+	        "Transfer-Encoding: chunked\r\n\r\n401\r\n{",
+	        413, "413", extra);
+}
+
+Test(otlp_http, bad_chunk_size_400, .timeout = 60)
+{
+	refused("POST /v1/logs HTTP/1.1\r\nContent-Type: application/json\r\n"
+	        "Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+	        400, "400", NULL);
+}
+
+/* --reasm-memory with no room beside its reserve for a request's head: every request is
+ * refused with 503 and Retry-After (and its connection closed), none accepted and lost. */
+Test(otlp_http, no_memory_for_a_request_503, .timeout = 60)
+{
+	const char *extra[] = {"--reasm-memory", "70k", NULL};
+
+	refused("POST /v1/logs HTTP/1.1\r\nContent-Type: application/json\r\n"
+	        "Content-Length: 2\r\n\r\n{}",
+	        503, "503", extra);
+}
+
+/* body gzipped (RFC 1952) into out; its length. */
+static size_t
+gzip(const char *body, uint8_t *out, size_t cap)
+{
+	z_stream z = {0};
+
+	cr_assert_eq(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	z.next_in = (Bytef *)body;
+	z.avail_in = (uInt)strlen(body);
+	z.next_out = out;
+	z.avail_out = (uInt)cap;
+	cr_assert_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
+	deflateEnd(&z);
+	return cap - z.avail_out;
+}
+
+/* gzip bodies inflate; a body that is not gzip is 400; Expect: 100-continue is answered
+ * before the body; Connection: close closes after the answer. */
+Test(otlp_http, gzip_continue_and_close, .timeout = 60)
+{
+	struct dproc d;
+	char req[4096], resp[RESP_MAX];
+	uint8_t gz[2048];
+	size_t zlen = gzip(REQ("z", REC("zipped")), gz, sizeof(gz));
+	int fd, n;
+
+	memset(&d, 0, sizeof(d));
+	dproc_make_dir(&d);
+	start(&d, NULL);
+	fd = dproc_connect(d.port[0]);
+	cr_assert_geq(fd, 0);
+	n = snprintf(req, sizeof(req),
+	             "POST /v1/logs HTTP/1.1\r\nContent-Type: application/json\r\n"
+	             "Content-Encoding: gzip\r\nContent-Length: %zu\r\n\r\n",
+	             zlen);
+	memcpy(req + n, gz, zlen);
+	cr_expect_eq(exchange(fd, req, (size_t)n + zlen, resp), 200, "%s", resp);
+	n = snprintf(req, sizeof(req),
+	             "POST /v1/logs HTTP/1.1\r\nContent-Type: application/json\r\n"
+	             "Content-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}");
+	cr_expect_eq(exchange(fd, req, (size_t)n, resp), 400, "not gzip:\n%s", resp);
+	n = snprintf(req, sizeof(req),
+	             "POST /v1/logs HTTP/1.1\r\nContent-Type: application/json\r\n"
+	             "Expect: 100-continue\r\nContent-Length: %zu\r\n\r\n",
+	             strlen(REQ("c", REC("continued"))));
+	cr_expect_eq(exchange(fd, req, (size_t)n, resp), 100, "%s", resp);
+	n = snprintf(req, sizeof(req), "%s", REQ("c", REC("continued")));
+	cr_expect_eq(exchange(fd, req, (size_t)n, resp), 200, "%s", resp);
+	cr_expect_eq(post(fd, "application/json\r\nConnection: close", REQ("x", REC("last")), resp),
+	             200, "%s", resp);
+	cr_expect(strstr(resp, "Connection: close\r\n") != NULL, "%s", resp);
+	cr_expect(dproc_wait_closed(fd, 10000), "closed after Connection: close");
+	close(fd);
+	cr_expect_eq(dproc_metric_wait(&d, "sluice_received_messages_total", NULL, 3, 10000), 3);
+	cr_expect_eq(responses(&d, "400"), 1);
+	stop_ok(&d);
+}
+
+/* A peer that goes away inside a request: counted as closed inside a frame, with data. */
+Test(otlp_http, eof_inside_a_request_is_counted, .timeout = 60)
+{
+	static const char req[] = "POST /v1/logs HTTP/1.1\r\nContent-Type: application/json\r\n"
+	                          "Content-Length: 100\r\n\r\n{\"resourceLogs\":";
+	const char *f[] = {"reason=\"eof_midframe\"", NULL};
+	struct dproc d;
+	int fd;
+
+	memset(&d, 0, sizeof(d));
+	dproc_make_dir(&d);
+	start(&d, NULL);
+	fd = dproc_connect(d.port[0]);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(dproc_send_all(fd, req, sizeof(req) - 1), 0);
+	cr_expect_eq(
+	        dproc_metric_wait(&d, "sluice_received_bytes_total", NULL, sizeof(req) - 1, 10000),
+	        sizeof(req) - 1);
+	close(fd);
+	cr_expect_eq(
+	        dproc_metric_wait(&d, "sluice_connections_closed_with_data_total", f, 1, 10000), 1);
+	cr_expect_eq(dproc_metric_now(&d, "sluice_received_messages_total", NULL), 0);
+	stop_ok(&d);
 }
 
 /* A body that does not decode: 400 with the decoder's reason, nothing delivered, and the
