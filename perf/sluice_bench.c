@@ -150,7 +150,7 @@ sb_thread_main(void *arg)
 	struct sb_thread *t = arg;
 
 	pthread_barrier_wait(&sb_go);
-	t->err = t->r->o.acks  ? sb_thread_run_acks(t)
+	t->err = t->r->o.acks ? sb_thread_run_acks(t)
 	         : t->r->otlp ? sb_thread_run_otlp(t)
 	                      : sb_thread_run(t);
 	t->end_ns = bench_now_ns();
