@@ -202,9 +202,9 @@ respond(struct slc_reactor *r, struct conn *c, int status, uint64_t rejected, co
 	if (status != 200)
 		slc_reactor_log(r, LOGK_FRAMING, SLC_LOG_WARN, "%s: http %d: %s", c->peer, status,
 		                msg != NULL && *msg ? msg : slc_http_reason(status));
-	if (n < 0) /* cannot happen: out is over 512 bytes */
-		return false;
-	sent = send(c->fd, out, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	/* n < 0 cannot happen (out is over 512 bytes); were it to, the client gets no answer
+	 * and the connection closes, as for a send the socket does not take. */
+	sent = n < 0 ? -1 : send(c->fd, out, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (sent != n) {
 		slc_reactor_log(r, LOGK_CLOSE, SLC_LOG_WARN,
 		                "closing %s: the socket did not take a %d-byte response", c->peer,
