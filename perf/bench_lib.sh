@@ -15,6 +15,22 @@
 
 pid=""
 
+# bl_setup NAME BUILD DURATION, sourced first (bench_otlp.sh): refuses a DURATION under 3 s,
+# sets $sluiced and $bench from BUILD (each must exist) and makes $work; 1 (said on
+# stderr) when it cannot.
+bl_setup() {
+	local name=$1 build=$2 duration=$3 p
+	if [ "${duration%.*}" -lt 3 ] 2>/dev/null; then
+		echo "$name: --duration is at least 3 (every timed run lasts 3 s)" >&2
+		return 1
+	fi
+	sluiced=$build/engine/sluiced bench=$build/perf/sluice-bench
+	for p in "$sluiced" "$bench"; do
+		[ -x "$p" ] || { echo "$name: $p missing: build the release preset first" >&2; return 1; }
+	done
+	work=$(mktemp -d "${TMPDIR:-/tmp}/$name-XXXXXX") || return 1
+}
+
 bl_cleanup() {
 	# The pid in a file too: a caller's command substitution runs bl_start in a subshell,
 	# whose $pid this shell never sees.

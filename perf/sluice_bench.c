@@ -14,6 +14,8 @@
  *   sluice-bench --framing len32 --connections 64 --threads 2 --count 50000000
  *   sluice-bench --csv --metrics http://127.0.0.1:9100 --rate 500000 >> runs.csv
  *   sluice-bench --csv --no-header --framing syslog --size 200 >> runs.csv
+ *   sluice-bench --protocol otlp --target http://127.0.0.1:4318 --batch 512   OTLP/HTTP
+ *                                                  protobuf requests (sluice_bench_otlp.c)
  *
  * Every message carries a stamp (engine/route/stamp.h): its key, connection, sequence number on
  * that connection, and CLOCK_MONOTONIC when it was formatted; sluiced's null sink turns the
@@ -148,7 +150,9 @@ sb_thread_main(void *arg)
 	struct sb_thread *t = arg;
 
 	pthread_barrier_wait(&sb_go);
-	t->err = t->r->o.acks ? sb_thread_run_acks(t) : sb_thread_run(t);
+	t->err = t->r->o.acks ? sb_thread_run_acks(t)
+	         : t->r->otlp ? sb_thread_run_otlp(t)
+	                      : sb_thread_run(t);
 	t->end_ns = bench_now_ns();
 	if (t->send_end_ns == 0)
 		t->send_end_ns = t->end_ns;

@@ -67,9 +67,10 @@ struct sb_opts {
 	const char *dist;
 	const char *metrics;
 	const char *verify; /* the file sink's DIR */
-	const char *protocol;
+	const char *protocol; /* "framed" (--framing over --target), "forward" or "otlp" */
 	int64_t connections, threads, size, keys, rate, duration, count, wait_drain;
 	int64_t reconnect_for;
+	int64_t otlp_batch; /* --batch: records per OTLP request */
 	bool csv, json, no_header, quiet, help, acks, forward_chunk;
 	bool tls;           /* --tls: a TLS session on each TCP connection */
 	const char *tls_ca; /* --tls-ca: verify the server against it; NULL: no check */
@@ -92,6 +93,7 @@ struct sb_run {
 	socklen_t maddr_len;
 	bool udp;
 	bool forward; /* --protocol forward: PackedForward batches (framing=forward) */
+	bool otlp; /* --protocol otlp: POST /v1/logs (sluice_bench_otlp.c) */
 	enum slc_frame_format framing;
 	struct sb_zipf zipf;
 	bool zipf_on;
@@ -325,6 +327,12 @@ int sb_thread_run(struct sb_thread *t);
 /* sluice_bench_acks.c: a sender thread's run with --acks: 0, or -errno with t->errmsg set
  * (-ETIMEDOUT: no greeting; -EPROTO: a bad greeting or ack; -EMSGSIZE). */
 int sb_thread_run_acks(struct sb_thread *t);
+
+/* sluice_bench_otlp.c: a sender thread's run with --protocol otlp: 0, or -errno with
+ * t->errmsg set (-EPROTO: a response other than a full success or a 503). */
+int sb_thread_run_otlp(struct sb_thread *t);
+/* Bytes of a connection's buffer for one request of r->batch records. */
+size_t sb_otlp_req_cap(const struct sb_run *r);
 
 /* sluice_bench_report.c: GET the metrics page into *buf (grown as needed) and parse it; 0 or
  * -errno. */

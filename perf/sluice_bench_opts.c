@@ -15,7 +15,15 @@
 
 static const struct bench_opt sb_opt_table[] = {
         {"--target", BENCH_OPT_STR, 0, 0, 0, "tcp://127.0.0.1:5140", "URL",
-         "tcp://HOST:PORT or udp://HOST:PORT", offsetof(struct sb_opts, target)},
+         "tcp://HOST:PORT or udp://HOST:PORT; http://HOST:PORT with --protocol otlp",
+         offsetof(struct sb_opts, target)},
+        {"--protocol", BENCH_OPT_STR, 0, 0, 0, "framed", "P",
+         "framed (messages in --framing over --target), forward (Fluent Forward: "
+         "PackedForward batches of [EventTime, {\"log\": stamp}] entries, for "
+         "framing=forward) or otlp (POST /v1/logs, protobuf, keep-alive)",
+         offsetof(struct sb_opts, protocol)},
+        {"--batch", BENCH_OPT_INT, 512, 1, 65536, NULL, "N",
+         "with --protocol otlp: log records per request", offsetof(struct sb_opts, otlp_batch)},
         {"--connections", BENCH_OPT_INT, 4, 1, 65536, NULL, "N",
          "TCP connections (UDP: sockets, one source port each)",
          offsetof(struct sb_opts, connections)},
@@ -25,10 +33,6 @@ static const struct bench_opt sb_opt_table[] = {
          "message bytes as delivered (frame payload, or datagram)", offsetof(struct sb_opts, size)},
         {"--framing", BENCH_OPT_STR, 0, 0, 0, "lines", "F", "lines, len32 or syslog",
          offsetof(struct sb_opts, framing_name)},
-        {"--protocol", BENCH_OPT_STR, 0, 0, 0, "raw", "P",
-         "raw (messages in --framing) or forward (Fluent Forward: PackedForward batches of "
-         "[EventTime, {\"log\": stamp}] entries, for framing=forward)",
-         offsetof(struct sb_opts, protocol)},
         {"--forward-chunk", BENCH_OPT_FLAG, 0, 0, 0, NULL, NULL,
          "with --protocol forward: each batch asks for an ack (option chunk), and a "
          "connection sends its next batch once the ack came",
@@ -162,11 +166,21 @@ sb_setup(struct sb_run *r, int argc, char **argv)
 		return -EINVAL;
 	if (o->help)
 		return 0;
-	if (strncmp(o->target, "tcp://", 6) != 0 && strncmp(o->target, "udp://", 6) != 0)
+	if (strcmp(o->protocol, "otlp") == 0) {
+		if (strncmp(o->target, "http://", 7) != 0 || o->acks ||
+		    strcmp(o->framing_name, "lines") != 0)
+			return sb_bad("--protocol otlp wants an http://HOST:PORT --target, no --acks "
+			              "and no --framing",
+			              o->target);
+		r->otlp = true;
+	} else if (strcmp(o->protocol, "framed") != 0 && strcmp(o->protocol, "forward") != 0) {
+		return sb_bad("--protocol wants framed, forward or otlp", o->protocol);
+	} else if (strncmp(o->target, "tcp://", 6) != 0 && strncmp(o->target, "udp://", 6) != 0) {
 		return sb_bad("--target wants tcp://HOST:PORT or udp://HOST:PORT", o->target);
+	}
 	r->udp = o->target[0] == 'u';
-	rc = sb_resolve(o->target + 6, r->udp ? SOCK_DGRAM : SOCK_STREAM, &r->addr, &r->addr_len,
-	                &rest);
+	rc = sb_resolve(o->target + (r->otlp ? 7 : 6), r->udp ? SOCK_DGRAM : SOCK_STREAM, &r->addr,
+	                &r->addr_len, &rest);
 	if (rc == -EINVAL || (rc == 0 && *rest != '\0'))
 		return sb_bad("--target wants tcp://HOST:PORT or udp://HOST:PORT", o->target);
 	if (rc != 0)
@@ -197,8 +211,6 @@ sb_setup(struct sb_run *r, int argc, char **argv)
 			              o->protocol);
 	} else if (o->forward_chunk) {
 		return sb_bad("--forward-chunk goes with --protocol forward", o->protocol);
-	} else if (strcmp(o->protocol, "raw") != 0) {
-		return sb_bad("--protocol wants raw or forward", o->protocol);
 	}
 	if (o->acks && strcmp(o->framing_name, "lines") == 0)
 		o->framing_name = "len32"; /* the default; --acks means len32 */
@@ -274,6 +286,11 @@ sb_setup(struct sb_run *r, int argc, char **argv)
 		return -EINVAL;
 	}
 	r->wire = (uint32_t)o->size;
+	if (r->otlp) { /* a record's body: the line without its LF */
+		o->framing_name = "otlp";
+		r->batch = (uint32_t)o->otlp_batch;
+		return 0;
+	}
 	if (!r->udp && r->framing == SLC_FRAME_LINES)
 		r->wire += 1;
 	else if (!r->udp && r->framing == SLC_FRAME_LEN32)
@@ -325,8 +342,9 @@ sb_threads_init(struct sb_run *r, struct sb_thread *ts, struct sb_conn *cs, stru
 	}
 	for (int64_t i = 0; i < o->connections; i++) {
 		struct sb_conn *c = &cs[i];
-		size_t bytes = (size_t)r->batch * r->wire +
-		               (r->forward ? SB_FWD_BATCH_HDR + SB_FWD_OPT_LEN : 0);
+		size_t bytes = r->otlp ? sb_otlp_req_cap(r)
+		                       : (size_t)r->batch * r->wire +
+		                                 (r->forward ? SB_FWD_BATCH_HDR + SB_FWD_OPT_LEN : 0);
 
 		c->fd = -1;
 		c->buf = malloc(bytes);

@@ -15,6 +15,7 @@ slc_close_reason_str(enum slc_close_reason r)
 	        [SLC_CLOSE_PROTOCOL] = "protocol", [SLC_CLOSE_NOT_DURABLE] = "not_durable",
 	        [SLC_CLOSE_EVICTED] = "evicted",   [SLC_CLOSE_NO_MEMORY] = "no_memory",
 	        [SLC_CLOSE_TLS] = "tls",
+	        [SLC_CLOSE_HTTP] = "http",
 	};
 
 	return (unsigned)r < SLC_CLOSE__COUNT ? names[r] : "unknown";
@@ -71,6 +72,7 @@ slc_conn_free_slot(struct slc_reactor *r, struct conn *c)
 	c->gen++;
 	c->ack = NULL;
 	c->tls = NULL;
+	c->http = NULL;
 	r->conn_free_ids[r->conn_nfree++] = (uint32_t)(c - r->conns);
 }
 
@@ -110,7 +112,7 @@ slc_conn_close(struct slc_reactor *r, struct conn *c, enum slc_close_reason why)
 	}
 	stat_add(&l->stats.closed[why], 1);
 	if (c->pend_head != NONE || c->has_held || c->reasm != NONE ||
-	    slc_frame_parser_mid_frame(&c->parser))
+	    slc_frame_parser_mid_frame(&c->parser) || slc_http_conn_mid_request(c))
 		stat_add(&l->stats.closed_with_data[why], 1);
 	if ((c->pend_head != NONE || c->has_held) &&
 	    (why == SLC_CLOSE_EVICTED || why == SLC_CLOSE_NO_MEMORY || why == SLC_CLOSE_SHUTDOWN))
@@ -127,6 +129,7 @@ slc_conn_close(struct slc_reactor *r, struct conn *c, enum slc_close_reason why)
 	}
 	slc_reasm_pend_drop_all(r, c);
 	slc_reasm_drop(r, c);
+	slc_http_conn_drop(r, c);
 	if (c->has_held) {
 		buf_unref(r, c->held.ref & SLC_MSG_REF_MASK, 1);
 		c->has_held = false;

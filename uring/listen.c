@@ -181,6 +181,7 @@ on_accept_result(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 	c->last_rx_ns = c->frame_end_ns = r->now_ns;
 	c->ack = NULL;
 	c->tls = NULL;
+	c->http = NULL;
 	stat_add(&l->stats.accepted, 1);
 	stat_add(&l->stats.open, 1);
 	if (l->cfg.acks) {
@@ -195,6 +196,8 @@ on_accept_result(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 	}
 	if (l->cfg.tls && !slc_tls_conn_start(r, c))
 		return;
+	if (l->cfg.http)
+		slc_http_conn_start(r, c);
 	slc_conn_arm(r, c);
 }
 

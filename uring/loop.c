@@ -159,6 +159,8 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 		slc_conn_pause(r, c);
 		return 0;
 	}
+	if (c->http != NULL) /* OTLP/HTTP: requests, not frames (http_conn.c) */
+		return slc_http_conn_parse(r, c, ref, off, len);
 	for (;;) {
 		struct slc_frame_parser s0;
 		uint32_t pos0 = pos, nmsg = 0, offer, taken, stop = NONE, reasm_started = NONE;
@@ -459,6 +461,9 @@ conn_resume(struct slc_reactor *r, struct conn *c)
 		c->has_held = false;
 		r->turn_left--;
 	}
+	/* An http:// connection's request first: its records, then what came after it. */
+	if (c->http != NULL && slc_http_conn_resume(r, c) != 0)
+		return;
 	while (c->pend_head != NONE) {
 		uint32_t i = c->pend_head;
 		struct pend p = r->pend[i];

@@ -220,7 +220,7 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 {
 	struct slc_reactor *r;
 	uint32_t nrefs, rel_cap, ack_w = cfg->ack_window ? cfg->ack_window : SLC_ACK_WINDOW_DEFAULT;
-	bool acks = false, tls = false;
+	bool acks = false, tls = false, http = false;
 	int rc;
 
 	if (cfg->id > 255 || !pow2(cfg->buffers) || cfg->buffers > 32768 ||
@@ -242,12 +242,17 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 			*err = -EINVAL;
 			return NULL;
 		}
+		if (l->http && (l->proto != SLC_LISTENER_TCP || l->acks)) {
+			*err = -EINVAL;
+			return NULL;
+		}
 		acks |= l->acks;
 		tls |= l->tls;
 		if (l->tls && (l->proto != SLC_LISTENER_TCP || cfg->tls_ctx == NULL)) {
 			*err = -EINVAL;
 			return NULL;
 		}
+		http |= l->http;
 	}
 	r = calloc(1, sizeof(*r));
 	if (r == NULL) {
@@ -362,6 +367,11 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 		}
 		r->tls_ctx = cfg->tls_ctx;
 		SSL_CTX_up_ref(r->tls_ctx);
+	}
+	if (http) {
+		rc = slc_http_conns_create(r);
+		if (rc != 0)
+			goto err_free;
 	}
 	for (uint32_t i = 0; i < r->heap_nchunks; i++)
 		r->heap_free_ids[r->heap_nfree++] = r->heap_nchunks - 1 - i;
@@ -551,6 +561,7 @@ slc_reactor_destroy(struct slc_reactor *r)
 	free(r->tls_conns);
 	SSL_CTX_free(r->tls_ctx);
 	SSL_CTX_free(atomic_load_explicit(&r->tls_ctx_in, memory_order_acquire));
+	slc_http_conns_destroy(r);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	free(r);

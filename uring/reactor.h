@@ -94,6 +94,7 @@ struct slc_listener_cfg {
 	enum slc_frame_format framing; /* TCP only; a UDP datagram is one message */
 	bool acks; /* TCP with len32 only: acknowledged delivery (docs/protocol.md) */
 	bool tls;  /* TCP only: a tls:// listener (uring/tls.h; cfg.tls_ctx must be set) */
+	bool http; /* TCP: OTLP/HTTP logs, POST /v1/logs (uring/http_conn.c); framing unused */
 };
 
 /* Why a connection was closed: one counter each. */
@@ -109,6 +110,8 @@ enum slc_close_reason {
 	SLC_CLOSE_EVICTED,   /* a partial frame, idle while others waited for reassembly memory */
 	SLC_CLOSE_NO_MEMORY, /* received bytes could not be kept (pending records at bound) */
 	SLC_CLOSE_TLS,       /* tls:// listeners: refused or failed TLS; tls_refused says why */
+	SLC_CLOSE_HTTP,      /* http: a refused request (answered with its status), or a
+	                        response the socket would not take at once */
 	SLC_CLOSE__COUNT
 };
 
@@ -141,6 +144,25 @@ enum slc_tls_refusal {
 
 /* "over_cap", "timeout", ...; "unknown" if out of range. */
 const char *slc_tls_refusal_str(enum slc_tls_refusal e);
+/* HTTP responses of an http:// listener, by status: one counter each. */
+enum slc_http_resp {
+	SLC_HTTP_RESP_200,
+	SLC_HTTP_RESP_400,
+	SLC_HTTP_RESP_404,
+	SLC_HTTP_RESP_405,
+	SLC_HTTP_RESP_411,
+	SLC_HTTP_RESP_413,
+	SLC_HTTP_RESP_415,
+	SLC_HTTP_RESP_417,
+	SLC_HTTP_RESP_431,
+	SLC_HTTP_RESP_501,
+	SLC_HTTP_RESP_503,
+	SLC_HTTP_RESP_505,
+	SLC_HTTP_RESP__COUNT
+};
+
+/* "200", "400", ...; "unknown" if out of range. */
+const char *slc_http_resp_str(enum slc_http_resp s);
 
 /* enum slc_ack_error (ack_errors below), slc_ack_error_str and the bounds of
  * slc_reactor_cfg.ack_window (SLC_ACK_WINDOW_DEFAULT, SLC_ACK_WINDOW_MAX) are in
@@ -174,6 +196,10 @@ struct slc_listener_stats {
 	/* tls:// listeners. */
 	_Atomic uint64_t tls_handshakes; /* handshakes completed */
 	_Atomic uint64_t tls_refused[SLC_TLS_REF__COUNT];
+	/* OTLP/HTTP (http listeners): responses by status, and the records of requests
+	 * refused whole with 503 (full pools). */
+	_Atomic uint64_t http_responses[SLC_HTTP_RESP__COUNT];
+	_Atomic uint64_t otlp_rejected;
 };
 
 /* Counters of the reactor itself. */
@@ -255,6 +281,11 @@ struct slc_reactor_cfg {
 	uint32_t sq_entries;      /* 0: 256 */
 	uint32_t ack_window;      /* acks: W, a power of two <= SLC_ACK_WINDOW_MAX; 0: default */
 	uint32_t features_off;    /* SLC_REACTOR_F_* not to use even if the kernel has them */
+	uint32_t http_max_body;   /* http listeners: largest request body, before and after
+	                             gzip (413 over it); 0: 4 MiB */
+	const uint8_t *otlp_key;  /* http listeners: --key otlp:NAME's NAME (each record's key
+	                             hashed into key_hash); NULL: none */
+	uint32_t otlp_key_len;
 	uint32_t selfcheck_fault; /* tests: the self-check's bytes come back garbled whenever
 	                             it runs with any of these SLC_REACTOR_F_* on (or always,
 	                             with SLC_SELFCHECK_FAULT_PLAIN); 0 in use */

@@ -153,6 +153,9 @@ struct tls_conn {
 	bool reneg;           /* a renegotiation began (the info callback): close */
 };
 
+/* An http:// connection's request in progress (http_conn.c). */
+struct http_conn;
+
 struct conn {
 	int fd;
 	uint32_t
@@ -184,6 +187,7 @@ struct conn {
 	struct slc_msg held;
 	struct ack_conn *ack;           /* NULL unless the listener has acks */
 	struct tls_conn *tls;           /* NULL unless the listener is tls:// */
+	struct http_conn *http;         /* NULL unless the listener is http:// */
 	char peer[SLC_ADDR_SA_STR_MAX]; /* "a.b.c.d:port" or "[v6]:port", for logs */
 };
 
@@ -375,6 +379,10 @@ struct slc_reactor {
 	uint32_t rate_waiters;    /* connections paused with rate_wait */
 	uint64_t rate_retry_ns;   /* when the wait queue next looks at them */
 	struct slc_tenant_refusals tenant_refused;
+	/* ---- OTLP/HTTP connections (http_conn.c); allocated only when a listener is
+	 * http:// (http_conns != NULL) ---- */
+	struct http_conn *http_conns; /* [nconns] */
+	struct slc_gunzip *http_gz;   /* one inflater, reset per gzip body */
 
 	/* ---- the loop (loop.c) ---- */
 	uint64_t now_ns; /* read once or twice a loop: every timestamp of the loop */
@@ -692,12 +700,16 @@ conn_waitq_push(struct slc_reactor *r, struct conn *c)
 	r->waitq[r->waitq_tail++ & r->waitq_mask] = (uint32_t)(c - r->conns);
 }
 
-/* Why a peer's EOF closes c: inside a frame, or after whole frames. */
+bool slc_http_conn_mid_request(const struct conn *c);
+
+/* Why a peer's EOF closes c: inside a frame (or an HTTP request), or after whole ones. */
 static inline enum slc_close_reason
 conn_eof_reason(const struct conn *c)
 {
-	return slc_frame_parser_mid_frame(&c->parser) || c->reasm != NONE ? SLC_CLOSE_EOF_MIDFRAME
-	                                                                  : SLC_CLOSE_EOF;
+	return slc_frame_parser_mid_frame(&c->parser) || c->reasm != NONE ||
+	                       slc_http_conn_mid_request(c)
+	               ? SLC_CLOSE_EOF_MIDFRAME
+	               : SLC_CLOSE_EOF;
 }
 
 /* Arms c's multishot receive when it is receiving and buffers are there; else queues it
@@ -826,12 +838,25 @@ void slc_reasm_evict_idle(struct slc_reactor *r);
  * at *rl). 0, or -EIO when even plain buffers garble it. */
 int slc_selfcheck(struct slc_reactor *r, char *refused, size_t refused_size, size_t *rl);
 
-/* ---- the receive path's start-up check (selfcheck.c) ------------------------------- */
+/* ---- OTLP/HTTP connections (http_conn.c) ------------------------------------------- */
 
-/* Before the TCP buffer ring is set up: a loopback transfer through receive bundles and
- * incremental buffers; one that garbles it is switched off (logged, and named in refused
- * at *rl). 0, or -EIO when even plain buffers garble it. */
-int slc_selfcheck(struct slc_reactor *r, char *refused, size_t refused_size, size_t *rl);
+/* The per-connection records and the inflater, when a listener is http://. 0 or -ENOMEM. */
+int slc_http_conns_create(struct slc_reactor *r);
+void slc_http_conns_destroy(struct slc_reactor *r);
+/* A new connection of an http:// listener: its request state reset. */
+void slc_http_conn_start(struct slc_reactor *r, struct conn *c);
+/* conn_parse for an http:// connection, with its contract: requests gathered (copied out
+ * of the chunk), decoded, their records delivered and answered, or refused and the
+ * connection closed. NONE when the whole chunk was taken (or c closed), else the offset
+ * to resume at: c paused with records of a request still to deliver. */
+uint32_t slc_http_conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off,
+                             uint32_t len);
+/* A paused http:// connection's turn: the rest of its request's records. 0 when they are
+ * all delivered (and answered), 1 when it paused again, 2 when c was closed. */
+int slc_http_conn_resume(struct slc_reactor *r, struct conn *c);
+/* slc_http_conn_mid_request (above, with conn_eof_reason): whether c is inside a request. */
+/* The connection closes: the request it was gathering is dropped. */
+void slc_http_conn_drop(struct slc_reactor *r, struct conn *c);
 
 /* ---- listeners (listen.c) ----------------------------------------------------------- */
 

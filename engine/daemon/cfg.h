@@ -98,6 +98,7 @@ struct slc_cfg {
 	uint32_t max_frame;                                 /* --max-frame, bytes */
 	enum slc_cfg_oversize oversize;                     /* --oversize */
 	uint64_t reasm_memory;    /* --reasm-memory, bytes; 0: as much as the TCP buffers */
+	uint32_t http_max_body;   /* --http-max-body, bytes */
 	uint32_t max_conns;       /* --max-conns, per reactor */
 	uint32_t evict_idle_ms;   /* --evict-idle */
 	uint32_t idle_timeout_ms; /* --idle-timeout; 0: none */

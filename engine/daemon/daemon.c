@@ -275,6 +275,8 @@ slc_daemon_listen_url(const struct slc_daemon *d, uint32_t i, char *buf, size_t 
 	slc_addr_format((const struct sockaddr *)&bound, sizeof(bound), addr, sizeof(addr));
 	if (l->proto == SLC_LISTENER_UDP)
 		snprintf(buf, len, "udp://%s", addr);
+	else if (l->http)
+		snprintf(buf, len, "http://%s", addr);
 	else
 		snprintf(buf, len, "%s://%s?framing=%s%s", l->tls ? "tls" : "tcp", addr,
 		         slc_frame_format_name(l->framing),
@@ -412,6 +414,10 @@ reactors_create(struct slc_daemon *d)
 		        .tls_ctx = d->tls.ctx,
 		        .tls_handshake_timeout_ms = c->tls_handshake_timeout_ms,
 		        .tls_max_handshakes = c->tls_max_handshakes,
+		        .http_max_body = c->http_max_body,
+		        .otlp_key =
+		                d->key.kind == SLC_KEY_OTLP ? (const uint8_t *)d->key.name : NULL,
+		        .otlp_key_len = d->key.kind == SLC_KEY_OTLP ? d->key.name_len : 0,
 		        .listeners = lst,
 		        .nlisteners = c->nlisten,
 		        .tenants = d->tenants,
@@ -549,8 +555,10 @@ slc_daemon_create(const struct slc_cfg *c, int *err)
 	rc = sink_create(d);
 	if (rc != 0)
 		goto err_destroy;
-	for (uint32_t i = 0; i < c->nlisten; i++)
+	for (uint32_t i = 0; i < c->nlisten; i++) {
 		d->acks |= c->listen[i].acks;
+		d->http |= c->listen[i].http;
+	}
 	if (d->acks && d->sink_ops->sync == NULL) {
 		slc_daemon_log(
 		        SLC_CFG_LOG_ERROR,

@@ -149,7 +149,9 @@ listener_labels(const struct render *r, uint32_t j, char *buf, size_t len)
 	uint32_t k = j / r->d->cfg.nlisten, i = j % r->d->cfg.nlisten;
 
 	snprintf(buf, len, "reactor=\"%u\",listener=\"%u\",proto=\"%s\",port=\"%u\"", k, i,
-	         r->d->cfg.listen[i].tls ? "tls" : proto_name[r->d->cfg.listen[i].proto],
+	         r->d->cfg.listen[i].tls    ? "tls"
+	         : r->d->cfg.listen[i].http ? "http"
+	                                    : proto_name[r->d->cfg.listen[i].proto],
 	         r->d->port[i]);
 }
 
@@ -313,6 +315,36 @@ static const struct reason_fam listener_reason_fams[] = {
         {"sluice_frames_rejected_total",
          "frames refused by the framing parser, by reason (the connection is closed)",
          LS(frames_rejected), 1, SLC_FRAME_ERR__COUNT, frame_err_str},
+};
+
+static bool
+listener_not_http(const struct render *r, uint32_t j)
+{
+	return !r->d->cfg.listen[j % r->d->cfg.nlisten].http;
+}
+
+/* OTLP/HTTP: the http:// listeners only. */
+static const struct fam_set http_listeners = {listeners_count, listener_not_http, listener_labels,
+                                              listener_stats};
+
+static const char *
+http_resp_str(uint32_t e)
+{
+	return slc_http_resp_str((enum slc_http_resp)e);
+}
+
+static const struct reason_fam http_reason_fams[] = {
+        {"sluice_http_responses_total",
+         "OTLP/HTTP responses, by status as the reason; every status but 200 is also "
+         "logged",
+         LS(http_responses), 0, SLC_HTTP_RESP__COUNT, http_resp_str},
+};
+
+static const struct fam http_fams[] = {
+        FAM("sluice_otlp_records_rejected_total", "counter",
+            "OTLP log records of decoded requests refused whole because the pools were "
+            "full (answered 503 with Retry-After: the client sends them again)",
+            .off = LS(otlp_rejected)),
 };
 
 static const struct fam ack_fams[] = {
@@ -500,6 +532,10 @@ render_listeners(const struct render *r)
 {
 	render_table(r, &listeners, TABLE(listener_fams));
 	render_reasons(r, &listeners, TABLE(listener_reason_fams));
+	if (r->d->http) {
+		render_table(r, &http_listeners, TABLE(http_fams));
+		render_reasons(r, &http_listeners, TABLE(http_reason_fams));
+	}
 }
 
 static const char *

@@ -108,6 +108,7 @@ struct slc_daemon {
 	struct slc_key_spec key;
 	bool has_key;
 	bool acks; /* a listener is len32+ack: workers sync and acknowledge */
+	bool http; /* a listener is http:// (OTLP/HTTP logs) */
 
 	struct slc_pool_set *pools;
 	struct slc_route_shared *route;

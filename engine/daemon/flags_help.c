@@ -321,9 +321,10 @@ slc_cfg_fmt_listen(struct slc_cfg_sbuf *b, const struct slc_listener_cfg *l)
 	slc_cfg_sb_printf(b, "%s://",
 	                  l->proto == SLC_LISTENER_UDP ? "udp"
 	                  : l->tls                     ? "tls"
+	                  : l->http                    ? "http"
 	                                               : "tcp");
 	slc_cfg_fmt_addr(b, &l->addr);
-	if (l->proto == SLC_LISTENER_TCP)
+	if (l->proto == SLC_LISTENER_TCP && !l->http)
 		slc_cfg_sb_printf(b, "?framing=%s%s", slc_frame_format_name(l->framing),
 		                  l->acks && l->framing == SLC_FRAME_LEN32 ? "+ack" : "");
 }

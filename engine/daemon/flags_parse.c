@@ -162,7 +162,8 @@ duration_parse(const char *s, uint32_t unit_ms, uint64_t *v)
 	return 0;
 }
 
-/* "tcp://ADDR:PORT[?framing=F]", "tls://ADDR:PORT[?framing=F]" or "udp://ADDR:PORT". */
+/* "tcp://ADDR:PORT[?framing=F]", "tls://ADDR:PORT[?framing=F]", "udp://ADDR:PORT" or
+ * "http://ADDR:PORT" (OTLP/HTTP logs). */
 static int
 listen_parse(const char *s, struct slc_listener_cfg *l, const char **why)
 {
@@ -177,11 +178,14 @@ listen_parse(const char *s, struct slc_listener_cfg *l, const char **why)
 		l->tls = true;
 	} else if (strncmp(s, "udp://", 6) == 0) {
 		l->proto = SLC_LISTENER_UDP;
+	} else if (strncmp(s, "http://", 7) == 0) {
+		l->proto = SLC_LISTENER_TCP;
+		l->http = true;
 	} else {
-		*why = "the scheme is not tcp://, tls:// or udp://";
+		*why = "the scheme is not tcp://, tls://, udp:// or http://";
 		return -EINVAL;
 	}
-	rest = s + 6;
+	rest = s + (l->http ? 7 : 6);
 	q = strchr(rest, '?');
 	if (slc_addr_parse(rest, q != NULL ? (size_t)(q - rest) : strlen(rest), &l->addr,
 	                   &l->addrlen, why) != 0)
@@ -189,6 +193,10 @@ listen_parse(const char *s, struct slc_listener_cfg *l, const char **why)
 	if (q != NULL) {
 		if (l->proto == SLC_LISTENER_UDP) {
 			*why = "udp:// takes no framing: a datagram is one message";
+			return -EINVAL;
+		}
+		if (l->http) {
+			*why = "http:// takes no query: it serves POST /v1/logs";
 			return -EINVAL;
 		}
 		if (strncmp(q + 1, "framing=", 8) != 0) {

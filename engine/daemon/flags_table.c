@@ -72,8 +72,9 @@ const struct slc_cfg_opt slc_cfg_core[] = {
          .metavar = "URL",
          .def = "tcp://127.0.0.1:5140?framing=lines",
          .allowed = "tcp://ADDR:PORT[?framing=lines, len32, len32+ack, syslog or forward], "
-                    "tls://ADDR:PORT[?framing=...] (the same framings over TLS) or "
-                    "udp://ADDR:PORT; ADDR a numeric IPv4 address or [IPv6]; PORT 0..65535 (0: "
+                    "tls://ADDR:PORT[?framing=...] (the same framings over TLS), "
+                    "udp://ADDR:PORT or http://ADDR:PORT; ADDR a numeric IPv4 address or "
+                    "[IPv6]; PORT 0..65535 (0: "
                     "any free port); at most 16",
          .help = "Where to receive messages. Repeatable; the first --listen replaces the "
                  "default. TCP framing: lines (up to LF; a CR before it is dropped), len32 "
@@ -83,7 +84,9 @@ const struct slc_cfg_opt slc_cfg_core[] = {
                  "(Fluent Forward v1: each entry of a Message, Forward or PackedForward is "
                  "a message of its time and record, and a chunk option is acknowledged "
                  "once its entries are durable, as len32+ack; docs/protocol.md). UDP: each "
-                 "datagram is one message, so udp:// takes no framing.",
+                 "datagram is one message, so udp:// takes no framing. http:// serves "
+                 "OTLP/HTTP logs (POST /v1/logs, protobuf or JSON, gzip or not): each "
+                 "LogRecord's body is one message (docs/protocol.md).",
          FIELD(listen)},
         {.name = "--buffers",
          .type = SLC_CFG_COUNT,
@@ -157,6 +160,17 @@ const struct slc_cfg_opt slc_cfg_core[] = {
                  "message with nothing new for --evict-idle is evicted (its connection "
                  "closed, counted).",
          FIELD(reasm_memory)},
+        {.name = "--http-max-body",
+         .type = SLC_CFG_SIZE,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "SIZE",
+         .def = "4m",
+         .min = 1024,
+         .max = GIB,
+         .help = "Largest OTLP/HTTP request body of an http:// listener, as sent and once "
+                 "inflated (gzip): a larger one is answered 413. Bodies are held in "
+                 "--reasm-memory, which should hold a few of them.",
+         FIELD(http_max_body)},
         {.name = "--evict-idle",
          .type = SLC_CFG_DURATION,
          .group = SLC_CFG_G_INPUT,
@@ -345,8 +359,8 @@ const struct slc_cfg_opt slc_cfg_core[] = {
          .metavar = "SPEC",
          .def = "none",
          .flags = SLC_CFG_F_HOOK,
-         .allowed = "none, len32, field:N, prefix:DELIM, syslog:hostname, syslog:appname or "
-                    "json:NAME (engine/route/key.h)",
+         .allowed = "none, len32, field:N, prefix:DELIM, syslog:hostname, syslog:appname, "
+                    "json:NAME or otlp:NAME (engine/route/key.h)",
          .help = "Which part of a message is its key, for sticky and ordered. none: no key "
                  "(pure only).",
          FIELD(key)},

@@ -169,10 +169,23 @@ slc_key_spec_parse(const char *text, struct slc_key_spec *out, char *err, size_t
 		spec.kind = SLC_KEY_JSON;
 		spec.name_len = (uint32_t)n;
 		memcpy(spec.name, text + 5, n);
+	} else if (strncmp(text, "otlp:", 5) == 0) {
+		size_t n = strlen(text + 5);
+
+		if (n == 0 || n > SLC_KEY_NAME_MAX)
+			return parse_fail(err, err_len, text, "NAME must be 1..%u bytes",
+			                  SLC_KEY_NAME_MAX);
+		for (size_t i = 0; i < n; i++)
+			if ((uint8_t)text[5 + i] < 0x20 || text[5 + i] == 0x7f)
+				return parse_fail(err, err_len, text,
+				                  "NAME may not hold control bytes");
+		spec.kind = SLC_KEY_OTLP;
+		spec.name_len = (uint32_t)n;
+		memcpy(spec.name, text + 5, n);
 	} else {
 		return parse_fail(err, err_len, text,
 		                  "expected none, len32, field:N, prefix:DELIM, syslog:hostname, "
-		                  "syslog:appname or json:NAME");
+		                  "syslog:appname, json:NAME or otlp:NAME");
 	}
 	*out = spec;
 	return 0;
@@ -488,6 +501,7 @@ slc_key_extract(const struct slc_key_spec *spec, const uint8_t *data, uint32_t l
 		return key_syslog(data, len, true, key, key_len);
 	case SLC_KEY_JSON:
 		return key_json(spec, data, len, key, key_len);
+	case SLC_KEY_OTLP: /* found by the OTLP decoder, outside the message */
 	case SLC_KEY_NONE:
 		break;
 	}

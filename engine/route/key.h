@@ -57,6 +57,13 @@
  *                    object, array), no such field, or a line that is not a JSON object
  *                    (as far as it is read): -ENOENT.
  *
+ *   otlp:NAME        OTLP/HTTP logs listeners (docs/protocol.md): the string value of the
+ *                    record's attribute NAME, else of its resource's attribute NAME
+ *                    (service.name, ...). That key lies outside the message, whose bytes
+ *                    are the record's body: the OTLP decoder finds it (uring/otlp_pb.h)
+ *                    and slc_key_extract, which sees the body alone, returns -ENOENT.
+ *                    NAME is 1..64 bytes without control bytes, compared raw.
+ *
  * An empty key (K = 0, "" in JSON, a delimiter at the start) is no key: a successful
  * extraction always gives key_len >= 1, so keyless messages are one clearly counted case.
  * The daemon counts -ENOENT and -EBADMSG per listener and still routes those messages:
@@ -72,6 +79,7 @@ enum slc_key_kind {
 	SLC_KEY_SYSLOG_HOSTNAME,
 	SLC_KEY_SYSLOG_APPNAME,
 	SLC_KEY_JSON,
+	SLC_KEY_OTLP,
 };
 
 #define SLC_KEY_FIELD_MAX 255u /* field:N */
@@ -83,7 +91,7 @@ struct slc_key_spec {
 	enum slc_key_kind kind;
 	uint32_t field;     /* FIELD: 1-based */
 	uint32_t delim_len; /* PREFIX */
-	uint32_t name_len;  /* JSON */
+	uint32_t name_len;  /* JSON, OTLP */
 	uint8_t delim[SLC_KEY_DELIM_MAX];
 	uint8_t name[SLC_KEY_NAME_MAX];
 };

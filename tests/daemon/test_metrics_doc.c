@@ -11,7 +11,7 @@
 
 /*
  * sluiced is scraped with each sink and the flags that add families (a len32+ack, a UDP and
- * a tls:// listener, --tenant, --qos-class, --key, --latency-stamps, --config, --dead-letter); the union of the families
+ * a tls:// and an http:// listener, --tenant, --qos-class, --key, --latency-stamps, --config, --dead-letter); the union of the families
  * is compared with the tables of docs/metrics.md: each family there with its type, and
  * every label its samples carry named in its row (histograms' le aside).
  */
@@ -198,6 +198,9 @@ Test(metrics_doc, every_family_is_documented_and_every_documented_one_exists, .t
 	                             "--tenant",    "a:cidr=127.0.0.0/8,class=gold,rate=1000",
 	                             "--qos-class", "gold:weight=8",
 	                             NULL};
+	const char *http_args[] = {
+	        "--listen", "http://127.0.0.1:0", "--metrics", "127.0.0.1:0", "--sink", "null",
+	        NULL};
 	const char *plugin_args[] = {
 	        "--listen", "tcp://127.0.0.1:0", "--metrics", "127.0.0.1:0", "--sink",
 	        plugin,     "--dead-letter",     plugin_dl,   NULL};
@@ -233,6 +236,7 @@ Test(metrics_doc, every_family_is_documented_and_every_documented_one_exists, .t
 	snprintf(tls_key, sizeof(tls_key), "%s/srv.key", dir);
 	scrape(&seen, tls_args);
 	scrape(&seen, tenant_args);
+	scrape(&seen, http_args);
 	read_doc(&doc);
 
 	for (unsigned i = 0; i < seen.n; i++) {

@@ -146,6 +146,17 @@ ref_spec(const char *t, struct slc_key_spec *out)
 		memcpy(out->name, t + 5, n - 5);
 		return 0;
 	}
+	if (n >= 5 && memcmp(t, "otlp:", 5) == 0) {
+		if (n == 5 || n - 5 > SLC_KEY_NAME_MAX)
+			return -EINVAL;
+		for (size_t i = 5; i < n; i++)
+			if ((uint8_t)t[i] < 0x20 || (uint8_t)t[i] == 0x7f)
+				return -EINVAL;
+		out->kind = SLC_KEY_OTLP;
+		out->name_len = (uint32_t)(n - 5);
+		memcpy(out->name, t + 5, n - 5);
+		return 0;
+	}
 	return -EINVAL;
 }
 
@@ -161,6 +172,7 @@ spec_same(const struct slc_key_spec *a, const struct slc_key_spec *b)
 		return a->delim_len == b->delim_len &&
 		       memcmp(a->delim, b->delim, a->delim_len) == 0;
 	case SLC_KEY_JSON:
+	case SLC_KEY_OTLP:
 		return a->name_len == b->name_len && memcmp(a->name, b->name, a->name_len) == 0;
 	default:
 		return true;
@@ -253,6 +265,8 @@ ref_extract(const struct slc_key_spec *s, const uint8_t *d, uint32_t len, int *r
 				return true;
 			}
 		}
+		return true;
+	case SLC_KEY_OTLP: /* the key lies outside the message: never found in it */
 		return true;
 	default:
 		return false;

@@ -214,6 +214,7 @@ Test(cfg, no_flags_is_the_defaults)
 	cr_expect_str_eq(
 	        line, "listen=tcp://127.0.0.1:5140?framing=lines buffers=256 "
 	              "buffer-size=64k udp-buffers=256 max-frame=64k oversize=close reasm-memory=0 "
+	              "http-max-body=4M "
 	              "evict-idle=1s uring-features=all tenant-default=default max-conns=10000 "
 	              "idle-timeout=off ack-window=1024 tls-min-version=1.2 "
 	              "tls-handshake-timeout=10s tls-max-handshakes=256 strategy=pure key=none "
@@ -305,6 +306,8 @@ static const struct good goods[] = {
         {"--max-frame", "1M", "max-frame=1M", NULL},
         {"--oversize", "skip", "oversize=skip", NULL},
         {"--reasm-memory", "32M", "reasm-memory=32M", NULL},
+        {"--listen", "http://127.0.0.1:4318", "listen=http://127.0.0.1:4318", NULL},
+        {"--http-max-body", "8M", "http-max-body=8M", NULL},
         {"--evict-idle", "250ms", "evict-idle=250ms", NULL},
         {"--evict-idle", "5", "evict-idle=5s", NULL},
         {"--uring-features", "-bundle,-incremental", "uring-features=-bundle,-incremental", NULL},
@@ -442,13 +445,15 @@ struct bad {
 
 static const struct bad bads[] = {
         {"--oversize", "truncate", "close, skip"},
-        {"--listen", "http://1.2.3.4:80", "tcp://ADDR:PORT"},
+        {"--listen", "ftp://1.2.3.4:80", "tcp://ADDR:PORT"},
+        {"--listen", "http://1.2.3.4:80?framing=lines", "http://ADDR:PORT"},
         {"--buffers", "1000", "a power of two in 1..32768"},
         {"--buffer-size", "2k", "4k..1M"},
         {"--udp-buffers", "65536", "a power of two in 1..32768"},
         {"--max-frame", "2G", "64..1G"},
         {"--reasm-memory", "65G", "0..64G"},
         {"--evict-idle", "5ms", "10ms..1h"},
+        {"--http-max-body", "1023", "1k..1G"},
         {"--max-conns", "0", "1..1000000"},
         {"--idle-timeout", "soon", "off, or 0..24h"},
         {"--uring-features", "-bundles", "NAME bundle, incremental"},
@@ -751,7 +756,8 @@ Test(cfg, listen_refuses_bad_urls)
 		const char *url;
 		const char *why;
 	} bad[] = {
-	        {"http://1.2.3.4:80", "scheme"},
+	        {"ftp://1.2.3.4:80", "scheme"},
+	        {"http://1.2.3.4:80?framing=lines", "no query"},
 	        {"TCP://1.2.3.4:80", "scheme"},
 	        {"1.2.3.4:80", "scheme"},
 	        {"tcp://1.2.3.4", "no :PORT"},

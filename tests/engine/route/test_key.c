@@ -354,12 +354,30 @@ Test(key, spec_parse_accepts_every_kind)
 	cr_expect_eq(s.kind, SLC_KEY_JSON);
 	cr_expect_eq(s.name_len, 7u);
 	cr_expect_arr_eq(s.name, "user.id", 7);
+	s = spec_of("otlp:service.name");
+	cr_expect_eq(s.kind, SLC_KEY_OTLP);
+	cr_expect_eq(s.name_len, 12u);
+	cr_expect_arr_eq(s.name, "service.name", 12);
+	/* Attribute names are compared raw: quotes and backslashes are ordinary bytes. */
+	s = spec_of("otlp:a\"b\\");
+	cr_expect_eq(s.name_len, 4u);
+}
+
+/* The OTLP key lies outside the message (the body): extraction from the body finds none. */
+Test(key, otlp_key_is_not_in_the_message)
+{
+	struct slc_key_spec s = spec_of("otlp:service.name");
+	const uint8_t *k = NULL;
+	uint32_t kl = 0;
+
+	cr_expect_eq(slc_key_extract(&s, (const uint8_t *)"service.name=x", 14, &k, &kl), -ENOENT);
+	cr_expect_null(k);
 }
 
 Test(key, spec_parse_errors_say_what_is_allowed)
 {
 	static const char kinds[] = "expected none, len32, field:N, prefix:DELIM, syslog:hostname, "
-	                            "syslog:appname or json:NAME";
+	                            "syslog:appname, json:NAME or otlp:NAME";
 	char want[256];
 	struct slc_key_spec spec;
 
@@ -391,6 +409,12 @@ Test(key, spec_parse_errors_say_what_is_allowed)
 	expect_parse_error("json:", "--key json:: NAME must be 1..64 bytes");
 	expect_parse_error("json:a\"b", "--key json:a\"b: NAME may not hold '\"', '\\' or control "
 	                                "bytes");
+	expect_parse_error("otlp:", "--key otlp:: NAME must be 1..64 bytes");
+	expect_parse_error("otlp:a\tb", "--key otlp:a\tb: NAME may not hold control bytes");
+	expect_parse_error(
+	        "otlp:0123456789012345678901234567890123456789012345678901234567890123x",
+	        "--key otlp:0123456789012345678901234567890123456789012345678901234567890123x: "
+	        "NAME must be 1..64 bytes");
 	/* a NULL err is allowed with err_len 0, and a short err is cut, not overrun */
 	cr_expect_eq(slc_key_spec_parse("bogus", &spec, NULL, 0), -EINVAL);
 	{
