@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,7 +251,7 @@ hs_end(struct slc_reactor *r, struct tls_conn *t)
 }
 
 bool
-slc_tls_conn_start(struct slc_reactor *r, struct conn *c)
+slc_tls_conn_start(struct slc_reactor *r, struct conn *c, bool tenant_later)
 {
 	struct tls_conn *t = &r->tls_conns[c - r->conns];
 	uint32_t cap = r->cfg.tls_max_handshakes != 0 ? r->cfg.tls_max_handshakes : 256;
@@ -284,6 +285,7 @@ slc_tls_conn_start(struct slc_reactor *r, struct conn *c)
 	SSL_set_info_callback(t->ssl, info_cb);
 	SSL_set_accept_state(t->ssl);
 	t->hs_done = false;
+	t->tenant_later = tenant_later;
 	t->hs_start_ns = r->now_ns;
 	r->tls_handshaking++;
 	stat_set(&r->stats.tls_handshaking, r->tls_handshaking);
@@ -458,6 +460,74 @@ hs_refusal(struct conn *c, char *detail, size_t len)
 	return why;
 }
 
+/* A verified client certificate's subject (RFC 2253: "CN=app1,O=acme") into subject, and
+ * its names (the CN, then the SAN DNS names, at most TLS_NAMES) into names: their count.
+ * No certificate, or one that did not verify: subject "" and none. */
+#define TLS_NAMES 16
+static uint32_t
+peer_names(SSL *ssl, char *subject, size_t len, char names[][SLC_TENANT_CERT_LEN])
+{
+	X509 *x = SSL_get0_peer_certificate(ssl);
+	GENERAL_NAMES *sans;
+	X509_NAME *sn;
+	uint32_t n = 0;
+	BIO *b;
+
+	subject[0] = '\0';
+	if (x == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
+		return 0;
+	sn = X509_get_subject_name(x);
+	b = BIO_new(BIO_s_mem());
+	if (b != NULL && X509_NAME_print_ex(b, sn, 0, XN_FLAG_RFC2253) >= 0) {
+		int k = BIO_read(b, subject, (int)len - 1);
+
+		subject[k > 0 ? k : 0] = '\0';
+	}
+	BIO_free(b);
+	if (X509_NAME_get_text_by_NID(sn, NID_commonName, names[n], SLC_TENANT_CERT_LEN) > 0)
+		n++;
+	sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; sans != NULL && i < sk_GENERAL_NAME_num(sans) && n < TLS_NAMES; i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
+		const ASN1_STRING *d;
+		int dl;
+
+		if (g->type != GEN_DNS)
+			continue;
+		d = g->d.dNSName;
+		dl = ASN1_STRING_length(d);
+		/* A name with a NUL in it, or longer than any pattern, matches nothing. */
+		if (dl <= 0 || dl >= SLC_TENANT_CERT_LEN ||
+		    memchr(ASN1_STRING_get0_data(d), 0, (size_t)dl) != NULL)
+			continue;
+		memcpy(names[n], ASN1_STRING_get0_data(d), (size_t)dl);
+		names[n++][dl] = '\0';
+	}
+	GENERAL_NAMES_free(sans);
+	return n;
+}
+
+/* The handshake is done: a connection whose certificate may decide its tenant gets it
+ * now, before any of its bytes goes to the pools. False when it was refused (closed). */
+static bool
+hs_tenant(struct slc_reactor *r, struct conn *c)
+{
+	char subject[256], names[TLS_NAMES][SLC_TENANT_CERT_LEN];
+	const char *p[TLS_NAMES];
+	uint32_t n;
+
+	if (!c->tls->tenant_later)
+		return true;
+	c->tls->tenant_later = false;
+	n = peer_names(c->tls->ssl, subject, sizeof(subject), names);
+	for (uint32_t i = 0; i < n; i++)
+		p[i] = names[i];
+	if (slc_tenant_rt_handshake(r, c, subject[0] != '\0' ? subject : NULL, p, n))
+		return true;
+	slc_conn_close(r, c, SLC_CLOSE_TLS);
+	return false;
+}
+
 /* Advances the handshake; true once it is done (c may have been closed otherwise). */
 static bool
 hs_step(struct slc_reactor *r, struct conn *c)
@@ -470,6 +540,8 @@ hs_step(struct slc_reactor *r, struct conn *c)
 	if (rc == 1) {
 		hs_end(r, t);
 		stat_add(&r->listeners[c->listener].stats.tls_handshakes, 1);
+		if (!hs_tenant(r, c))
+			return false;
 		if (c->ack != NULL)
 			slc_conn_ack_greet(r, c);
 		return true;
