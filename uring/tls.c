@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -58,6 +59,128 @@ slc_tls_refusal_str(enum slc_tls_refusal e)
 	return (unsigned)e < SLC_TLS_REF__COUNT ? names[e] : "unknown";
 }
 
+/* ---- the ciphertext BIO -------------------------------------------------------------- */
+
+/*
+ * Where the receive's ciphertext waits for OpenSSL. A memory BIO costs three passes over
+ * each byte besides the copy in: it zeroes what it grows (BUF_MEM_grow_clean) and moves
+ * what is left to the front at every write; this one appends to a buffer that only grows
+ * (to what one receive brings, as before), starts again at 0 whenever OpenSSL has read
+ * everything (the usual case: read-ahead takes all), and moves a remainder only when the
+ * room at the end is short. The bytes are public ciphertext: nothing to cleanse.
+ */
+struct cipher_buf {
+	uint8_t *p;
+	size_t off, len, cap; /* unread: p[off..len) */
+};
+
+static int
+cbuf_write(BIO *b, const char *in, size_t n, size_t *done)
+{
+	struct cipher_buf *cb = BIO_get_data(b);
+
+	BIO_clear_retry_flags(b);
+	if (cb->off == cb->len)
+		cb->off = cb->len = 0;
+	if (cb->cap - cb->len < n && cb->off != 0) {
+		memmove(cb->p, cb->p + cb->off, cb->len - cb->off);
+		cb->len -= cb->off;
+		cb->off = 0;
+	}
+	if (cb->cap - cb->len < n) {
+		size_t cap = cb->cap * 2 > cb->len + n ? cb->cap * 2 : cb->len + n;
+		uint8_t *p = realloc(cb->p, cap);
+
+		if (p == NULL)
+			return 0;
+		cb->p = p;
+		cb->cap = cap;
+	}
+	memcpy(cb->p + cb->len, in, n);
+	cb->len += n;
+	*done = n;
+	return 1;
+}
+
+static int
+cbuf_read(BIO *b, char *out, size_t n, size_t *done)
+{
+	struct cipher_buf *cb = BIO_get_data(b);
+	size_t k = cb->len - cb->off;
+
+	BIO_clear_retry_flags(b);
+	if (k == 0) {
+		BIO_set_retry_read(b); /* empty is "later", not EOF */
+		return 0;
+	}
+	if (k > n)
+		k = n;
+	memcpy(out, cb->p + cb->off, k);
+	cb->off += k;
+	if (cb->off == cb->len)
+		cb->off = cb->len = 0;
+	*done = k;
+	return 1;
+}
+
+static long
+cbuf_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct cipher_buf *cb = BIO_get_data(b);
+
+	(void)num;
+	(void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_PENDING:
+		return (long)(cb->len - cb->off);
+	case BIO_CTRL_FLUSH:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int
+cbuf_create(BIO *b)
+{
+	struct cipher_buf *cb = calloc(1, sizeof(*cb));
+
+	if (cb == NULL)
+		return 0;
+	BIO_set_data(b, cb);
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static int
+cbuf_destroy(BIO *b)
+{
+	struct cipher_buf *cb = BIO_get_data(b);
+
+	if (cb != NULL)
+		free(cb->p);
+	free(cb);
+	BIO_set_data(b, NULL);
+	return 1;
+}
+
+static BIO_METHOD *cbuf_method;
+static pthread_once_t cbuf_once = PTHREAD_ONCE_INIT;
+
+static void
+cbuf_method_make(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "sluice cipher");
+
+	if (m == NULL || !BIO_meth_set_write_ex(m, cbuf_write) ||
+	    !BIO_meth_set_read_ex(m, cbuf_read) || !BIO_meth_set_ctrl(m, cbuf_ctrl) ||
+	    !BIO_meth_set_create(m, cbuf_create) || !BIO_meth_set_destroy(m, cbuf_destroy)) {
+		BIO_meth_free(m);
+		return;
+	}
+	cbuf_method = m;
+}
+
 /* ---- the server context ------------------------------------------------------------- */
 
 /* The first OpenSSL error's text, or fallback; clears the queue. */
@@ -102,6 +225,7 @@ slc_tls_ctx_create(const struct slc_tls_files *f, char *why, size_t len, int *er
 		*err = rc;
 		return NULL;
 	}
+	pthread_once(&cbuf_once, cbuf_method_make);
 	ctx = SSL_CTX_new(TLS_server_method());
 	if (ctx == NULL) {
 		snprintf(why, len, "SSL_CTX_new failed");
@@ -118,6 +242,15 @@ slc_tls_ctx_create(const struct slc_tls_files *f, char *why, size_t len, int *er
 	    !SSL_CTX_set_cipher_list(ctx, f->ciphers)) {
 		ssl_err_text(e, sizeof(e), "no cipher matches");
 		snprintf(why, len, "--tls-ciphers %s: %s", f->ciphers, e);
+		goto err_free;
+	}
+	/* TLS 1.3: AES-128-GCM first (server preference, below). OpenSSL's own order puts
+	 * AES-256-GCM first, about 15% slower per 16 KiB record on this project's machine
+	 * (openssl speed, VAES); ChaCha20 stays for clients without AES in hardware. */
+	if (!SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+	                                   "TLS_CHACHA20_POLY1305_SHA256")) {
+		ssl_err_text(e, sizeof(e), "not supported");
+		snprintf(why, len, "TLS 1.3 cipher suites: %s", e);
 		goto err_free;
 	}
 	if (SSL_CTX_use_certificate_chain_file(ctx, f->cert) != 1) {
@@ -267,7 +400,7 @@ slc_tls_conn_start(struct slc_reactor *r, struct conn *c, bool tenant_later)
 		return false;
 	}
 	t->ssl = SSL_new(r->tls_ctx);
-	t->rbio = BIO_new(BIO_s_mem());
+	t->rbio = cbuf_method != NULL ? BIO_new(cbuf_method) : NULL;
 	t->wbio = BIO_new(BIO_s_mem());
 	t->out = malloc(TLS_OUT);
 	if (t->ssl == NULL || t->rbio == NULL || t->wbio == NULL || t->out == NULL) {
@@ -278,8 +411,6 @@ slc_tls_conn_start(struct slc_reactor *r, struct conn *c, bool tenant_later)
 		slc_conn_close(r, c, SLC_CLOSE_NO_MEMORY);
 		return false;
 	}
-	/* An empty memory BIO reads as "retry", not EOF. */
-	BIO_set_mem_eof_return(t->rbio, -1);
 	SSL_set_bio(t->ssl, t->rbio, t->wbio); /* the session owns them now */
 	SSL_set_app_data(t->ssl, t);
 	SSL_set_info_callback(t->ssl, info_cb);
