@@ -20,7 +20,8 @@
 /*
  * A session's bytes go around OpenSSL's socket layer: the multishot receive (into the
  * shared buffer ring, as for plaintext) brings ciphertext, which is copied into the
- * session's read BIO and the receive buffer given back at once; what OpenSSL writes
+ * session's read BIO (a ciphertext buffer of ours, below) and the receive buffer given
+ * back at once; what OpenSSL writes
  * (handshake flights, alerts, tickets, acks) collects in the write BIO and goes out as one
  * io_uring send at a time from the session's out buffer. So nothing blocks the reactor,
  * and the handshake advances with each receive completion.
@@ -546,8 +547,8 @@ slc_tls_on_cipher(struct slc_reactor *r, struct conn *c, const uint8_t *p, uint3
 	stat_add(&r->listeners[c->listener].stats.bytes, len);
 	if (c->state != CONN_RECEIVING && c->state != CONN_PAUSED)
 		return;
-	/* A memory BIO grows to take it: bounded by what one receive brings before a
-	 * pause's cancel takes effect. */
+	/* The ciphertext buffer grows to take it: bounded by what one receive brings before
+	 * a pause's cancel takes effect. */
 	if (BIO_write(c->tls->rbio, p, (int)len) != (int)len) {
 		slc_reactor_log(r, LOGK_TLS, SLC_LOG_ERROR, "closing %s: tls: no memory", c->peer);
 		slc_conn_close(r, c, SLC_CLOSE_NO_MEMORY);
