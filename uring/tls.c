@@ -21,9 +21,8 @@
  * A session's bytes go around OpenSSL's socket layer: the multishot receive (into the
  * shared buffer ring, as for plaintext) brings ciphertext, which is copied into the
  * session's read BIO (a ciphertext buffer of ours, below) and the receive buffer given
- * back at once; what OpenSSL writes
- * (handshake flights, alerts, tickets, acks) collects in the write BIO and goes out as one
- * io_uring send at a time from the session's out buffer. So nothing blocks the reactor,
+ * back at once; what OpenSSL writes (handshake flights, alerts, tickets, acks) collects in
+ * the write BIO and goes out as one io_uring send at a time from the session's out buffer. So nothing blocks the reactor,
  * and the handshake advances with each receive completion.
  *
  * Decrypted bytes go into heap chunks of the HEAP_TLS budget (cfg.tls_bytes), each sized
