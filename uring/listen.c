@@ -165,7 +165,7 @@ on_accept_result(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 	r->conn_nfree--;
 	c->fd = cqe->res;
 	c->listener = (uint16_t)li;
-	c->tenant = (uint8_t)tenant;
+	c->tenant = tenant == SLC_TENANT_LATER ? SLC_TENANT_NONE : (uint8_t)tenant;
 	c->rate_wait = false;
 	c->state = CONN_RECEIVING;
 	/* in_waitq is left alone: a stale queue entry of the slot's last user may remain. */
@@ -194,7 +194,7 @@ on_accept_result(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 		else
 			slc_ack_window_reset(&c->ack->win);
 	}
-	if (l->cfg.tls && !slc_tls_conn_start(r, c))
+	if (l->cfg.tls && !slc_tls_conn_start(r, c, tenant == SLC_TENANT_LATER))
 		return;
 	if (l->cfg.http)
 		slc_http_conn_start(r, c);

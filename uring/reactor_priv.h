@@ -151,6 +151,7 @@ struct tls_conn {
 	bool sending;         /* a send of out is in flight (at most one) */
 	bool hs_done;         /* the handshake completed */
 	bool reneg;           /* a renegotiation began (the info callback): close */
+	bool tenant_later;    /* its tenant waits for the handshake (SLC_TENANT_LATER) */
 };
 
 /* An http:// connection's request in progress (http_conn.c). */
@@ -676,14 +677,22 @@ conn_tenant_took(struct slc_reactor *r, const struct conn *c, const struct slc_m
  * 0 or -ENOMEM; slc_tenant_rt_free undoes it (also after a failure). */
 int slc_tenant_rt_init(struct slc_reactor *r);
 void slc_tenant_rt_free(struct slc_reactor *r);
-/* At accept: the tenant of the peer at sa on listener li, or SLC_TENANT_NONE when the
- * table refuses it (counted and logged here: the caller closes it). */
+/* At accept: the tenant of the peer at sa on listener li, SLC_TENANT_NONE when the table
+ * refuses it (counted and logged here: the caller closes it), or SLC_TENANT_LATER on a
+ * tls:// listener where the client certificate may decide (slc_tenant_rt_handshake). */
 uint32_t slc_tenant_rt_accept(struct slc_reactor *r, uint32_t li, const struct sockaddr *sa,
                               socklen_t salen, const char *peer);
 /* A datagram of len bytes from sa on listener l: its tenant, or SLC_TENANT_NONE when it
  * must be dropped (no tenant, or over its buckets: counted and logged here). */
 uint32_t slc_tenant_rt_datagram(struct slc_reactor *r, struct listener *l,
                                 const struct sockaddr *sa, socklen_t salen, uint32_t len);
+/* A tls:// connection accepted with SLC_TENANT_LATER, its handshake done: its tenant by
+ * its address and its verified certificate's subject (RFC 2253, NULL: no certificate) and
+ * names (the CN, the SAN DNS names), set in c->tenant and counted; false when the table
+ * refuses it (counted and logged here: the caller closes it). Before any of its bytes is
+ * delivered, so its buckets and QoS class are its tenant's from the first. */
+bool slc_tenant_rt_handshake(struct slc_reactor *r, struct conn *c, const char *subject,
+                             const char *const *names, uint32_t nnames);
 /* After deliver took n of a UDP listener's batch: each one's tenant counts it. */
 void slc_tenant_rt_udp_taken(struct slc_reactor *r, const struct listener *l, uint32_t n);
 
@@ -739,8 +748,9 @@ conn_sending(const struct conn *c)
 /* ---- tls:// connections (tls.c) ------------------------------------------------------ */
 
 /* A new connection of a tls:// listener: its session, or closed (over the handshake cap,
- * no memory). False when it was closed. */
-bool slc_tls_conn_start(struct slc_reactor *r, struct conn *c);
+ * no memory). False when it was closed. tenant_later: its tenant is decided when the
+ * handshake is done (slc_tenant_rt_handshake). */
+bool slc_tls_conn_start(struct slc_reactor *r, struct conn *c, bool tenant_later);
 /* Ciphertext the receive brought: kept for slc_tls_pump. */
 void slc_tls_on_cipher(struct slc_reactor *r, struct conn *c, const uint8_t *p, uint32_t len);
 /* Drives the handshake, then decrypts into heap chunks and hands them to the framing

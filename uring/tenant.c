@@ -118,3 +118,13 @@ slc_tenant_match_cert(const struct slc_tenant_table *tt, uint32_t listener,
 	}
 	return tt->dflt;
 }
+
+bool
+slc_tenant_cert_may_decide(const struct slc_tenant_table *tt, uint32_t listener,
+                           const struct sockaddr *sa, socklen_t salen)
+{
+	for (uint32_t i = 0; i < tt->n; i++)
+		if (addr_matches(&tt->t[i], listener, sa, salen))
+			return tt->t[i].ncert != 0;
+	return false;
+}

@@ -10,12 +10,13 @@
 
 /*
  * A tenant is a named set of senders (docs/operations.md, "Tenants"): those that reach
- * one of its listeners, from one of its source CIDRs, or (TLS, later) with one of its
+ * one of its listeners, from one of its source CIDRs, or (tls:// listeners) with one of its
  * client certificate names. A connection belongs to the first tenant, in table order,
  * whose every condition holds; one that matches none goes to the table's default tenant,
  * or is refused when there is none (--tenant-default refuse). The tenant is decided once
- * per TCP connection, at accept, and per datagram for UDP (a scan of a small table: a
- * handful of compares per tenant).
+ * per TCP connection, at accept (on a tls:// listener where a certificate could change it,
+ * when the handshake is done instead: slc_tenant_cert_may_decide), and per datagram for
+ * UDP (a scan of a small table: a handful of compares per tenant).
  *
  * Each tenant may have two token buckets (bucket.h): messages a second and bytes a
  * second, each with a burst. Each reactor keeps its own buckets, with rate / split and
@@ -38,6 +39,9 @@
 #define SLC_TENANT_LSEL_LEN 64 /* listener= as given: an index or ADDR:PORT */
 /* A connection's or datagram's tenant when the table refuses it or there is no table. */
 #define SLC_TENANT_NONE 0xffu
+/* slc_tenant_rt_accept's answer for a tls:// connection whose certificate may decide its
+ * tenant: decided (and counted, or refused) once the handshake is done. */
+#define SLC_TENANT_LATER 0xfeu
 
 /* An IPv4 or IPv6 network: family AF_INET or AF_INET6, the first prefix bits of addr. An
  * IPv4-mapped IPv6 peer (::ffff:a.b.c.d) is matched as the IPv4 address it carries. */
@@ -112,5 +116,13 @@ uint32_t slc_tenant_match_addr(const struct slc_tenant_table *tt, uint32_t liste
 uint32_t slc_tenant_match_cert(const struct slc_tenant_table *tt, uint32_t listener,
                                const struct sockaddr *sa, socklen_t salen, const char *subject,
                                const char *const *sans, uint32_t nsans);
+
+/*
+ * Whether a client certificate could change the tenant of a peer at sa on listener: a
+ * tenant with cert= conditions whose other conditions hold comes before the first one
+ * slc_tenant_match_addr would pick (or that one is the default, or a refusal).
+ */
+bool slc_tenant_cert_may_decide(const struct slc_tenant_table *tt, uint32_t listener,
+                                const struct sockaddr *sa, socklen_t salen);
 
 #endif /* SLC_URING_TENANT_H */

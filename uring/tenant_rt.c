@@ -2,6 +2,7 @@
 /* tenant_rt.c: the reactor's tenants: buckets per reactor, the accept and datagram checks. */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include "reactor_priv.h"
 
@@ -57,8 +58,13 @@ uint32_t
 slc_tenant_rt_accept(struct slc_reactor *r, uint32_t li, const struct sockaddr *sa, socklen_t salen,
                      const char *peer)
 {
-	uint32_t t = slc_tenant_match_addr(r->cfg.tenants, li, sa, salen);
+	uint32_t t;
 
+	/* Counted nowhere until the handshake says whose it is: a counter never goes down
+	 * to move a connection. */
+	if (r->listeners[li].cfg.tls && slc_tenant_cert_may_decide(r->cfg.tenants, li, sa, salen))
+		return SLC_TENANT_LATER;
+	t = slc_tenant_match_addr(r->cfg.tenants, li, sa, salen);
 	if (t == SLC_TENANT_NONE) {
 		stat_add(&r->tenant_refused.conns, 1);
 		slc_reactor_log(
@@ -70,6 +76,36 @@ slc_tenant_rt_accept(struct slc_reactor *r, uint32_t li, const struct sockaddr *
 	stat_add(&r->tenant[t].st.conns_accepted, 1);
 	stat_add(&r->tenant[t].st.conns_open, 1);
 	return t;
+}
+
+bool
+slc_tenant_rt_handshake(struct slc_reactor *r, struct conn *c, const char *subject,
+                        const char *const *names, uint32_t nnames)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	uint32_t t;
+
+	/* The address as at accept; a peer already gone has none, and only tenants without
+	 * cidr= can take it (its next receive ends it anyway). */
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) != 0)
+		sl = 0;
+	t = slc_tenant_match_cert(r->cfg.tenants, c->listener,
+	                          sl != 0 ? (const struct sockaddr *)&ss : NULL, sl, subject, names,
+	                          nnames);
+	if (t == SLC_TENANT_NONE) {
+		stat_add(&r->tenant_refused.conns, 1);
+		slc_reactor_log(r, LOGK_REFUSED, SLC_LOG_WARN,
+		                "refused %s on port %u: no tenant matches its certificate "
+		                "(%s; --tenant-default refuse)",
+		                c->peer, r->listeners[c->listener].port,
+		                subject != NULL ? subject : "none");
+		return false;
+	}
+	c->tenant = (uint8_t)t;
+	stat_add(&r->tenant[t].st.conns_accepted, 1);
+	stat_add(&r->tenant[t].st.conns_open, 1);
+	return true;
 }
 
 uint32_t

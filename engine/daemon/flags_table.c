@@ -314,7 +314,8 @@ const struct slc_cfg_opt slc_cfg_core[] = {
          .group = SLC_CFG_G_INPUT,
          .metavar = "LIST",
          .unset = "OpenSSL's default",
-         .allowed = "an OpenSSL cipher list (TLS 1.2; TLS 1.3 suites keep OpenSSL's default)",
+         .allowed = "an OpenSSL cipher list (TLS 1.2; TLS 1.3 offers AES-128-GCM, AES-256-GCM, "
+                    "ChaCha20-Poly1305, preferred in that order)",
          .help = "tls:// listeners: the TLS 1.2 cipher suites allowed, in order of "
                  "preference.",
          FIELD(tls_ciphers)},

@@ -178,3 +178,26 @@ Test(tenant, certificate_names_match_through_the_tls_hook)
 	sa = addr("10.9.9.9", &len);
 	cr_expect_eq(slc_tenant_match_cert(&tt, 1, sa, len, NULL, sans, 2), 0);
 }
+
+/* At accept on a TLS listener: a certificate can only change what a cert= tenant ahead of
+ * the address's first match could take. */
+Test(tenant, a_certificate_may_decide_only_ahead_of_the_address_match)
+{
+	struct slc_tenant_table tt;
+	socklen_t len;
+	const struct sockaddr *sa;
+
+	table(&tt, 3);
+	sa = addr("10.1.2.3", &len);
+	cr_expect(!slc_tenant_cert_may_decide(&tt, 1, sa, len), "a (before c) takes it");
+	sa = addr("8.8.8.8", &len);
+	cr_expect(slc_tenant_cert_may_decide(&tt, 1, sa, len), "c may, else the default");
+	/* c limited to 10/8: not for 8.8.8.8, whose tenant is the default then. */
+	tt.t[2].cidr[0] = cidr("10.0.0.0", 8);
+	tt.t[2].ncidr = 1;
+	cr_expect(!slc_tenant_cert_may_decide(&tt, 1, sa, len));
+	sa = addr("10.1.2.3", &len);
+	cr_expect(slc_tenant_cert_may_decide(&tt, 0, sa, len), "a is on listener 1 only");
+	tt.n = 0;
+	cr_expect(!slc_tenant_cert_may_decide(&tt, 0, sa, len), "no tenants");
+}
