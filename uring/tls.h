@@ -8,7 +8,8 @@
 
 /*
  * A tls:// listener decrypts in user space (uring/tls.c): the reactor feeds what its
- * multishot receive brings into the connection's OpenSSL object through memory BIOs,
+ * multishot receive brings into the connection's OpenSSL object through a ciphertext BIO
+ * of its own,
  * queues what OpenSSL writes (handshake, alerts, acks) as io_uring sends, and decrypts
  * into heap chunks of a bounded budget, which then go through the same framing, routing
  * and release path as plaintext. The handshake never blocks the reactor.
