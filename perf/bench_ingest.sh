@@ -28,8 +28,9 @@
 # 160000 over max-connections 16, log-fetch-limit 10000, log-fifo-size 200000,
 # flush-lines 1000. Each file's top comment says why.
 # Debian's rsyslog conflicts with syslog-ng-core (a dependency of this project, .ci/deps),
-# so it is fetched with apt-get download and unpacked with dpkg -x into DIR/peers/rsyslog,
-# with whichever of its libraries are not installed; syslog-ng-core is installed if missing.
+# so tests/support/rsyslog_unpack.sh fetches it with apt-get download and unpacks it with
+# dpkg -x into DIR/peers/rsyslog, with whichever of its libraries are not installed;
+# syslog-ng-core is installed if missing.
 #
 # Timing, the same for every target: from the sender's first byte (its sending thread
 # appearing in /proc, polled every 1 ms: sluice-bench connects first, then starts the
@@ -127,29 +128,11 @@ log() { echo "bench_ingest: $*" >&2; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 apt_updated=0
 apt_update() { [ $apt_updated -eq 1 ] || { as_root apt-get update -qq >&2 && apt_updated=1; }; }
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
 rsyslog_dir=$build/peers/rsyslog
 setup_rsyslog() {
-	local pkgs="rsyslog" p
-	if [ ! -x "$rsyslog_dir/usr/sbin/rsyslogd" ]; then
-		apt-cache show rsyslog >/dev/null 2>&1 || apt_update || return 1
-		# Its libraries that are not installed (libestr0, libfastjson4, liblognorm5 on a
-		# bare system) go into the same tree; the alternatives (indented) are skipped.
-		for p in $(apt-cache depends rsyslog | sed -n 's/^  Depends: \([^<]*\)$/\1/p'); do
-			installed "$p" || pkgs="$pkgs $p"
-		done
-		log "fetching $pkgs into $rsyslog_dir"
-		mkdir -p "$rsyslog_dir" "$tmp/debs"
-		(cd "$tmp/debs" && apt-get download $pkgs >&2) || return 1
-		for p in "$tmp"/debs/*.deb; do dpkg -x "$p" "$rsyslog_dir" || return 1; done
-		rm -rf "$tmp/debs"
-	fi
+	sh "$(dirname "$0")/../tests/support/rsyslog_unpack.sh" "$rsyslog_dir" || return 1
 	rsyslog_lib=$(echo "$rsyslog_dir"/usr/lib/*-linux-gnu)
-	if LD_LIBRARY_PATH=$rsyslog_lib ldd "$rsyslog_dir/usr/sbin/rsyslogd" | grep 'not found' >&2; then
-		log "rsyslogd lacks the libraries above"
-		return 1
-	fi
 }
 for t in $targets; do
 	case $t in

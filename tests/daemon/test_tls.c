@@ -8,6 +8,7 @@
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -534,11 +535,21 @@ Test(tls, rsyslog_omfwd_with_ossl_delivers_octet_counted_syslog, .timeout = 90)
 	struct tls_scene *s = scene_new();
 	struct tally *t = calloc(1, sizeof(*t));
 	char conf[160], in[160], pidf[160], sink[160];
-	const char *argv[] = {"rsyslogd", "-n", "-f", conf, "-i", pidf, NULL};
+	char rsyslogd[256], lib[256], mods[272];
+	const char *argv[] = {"rsyslogd", "-n", "-f", conf, "-i", pidf, "-M", mods, NULL};
+	glob_t g;
 	int null = open("/dev/null", O_WRONLY | O_CLOEXEC), st;
 	FILE *f;
 	pid_t pid;
 
+	/* The rsyslog_unpack fixture's tree (tests/support/rsyslog_unpack.sh). */
+	snprintf(rsyslogd, sizeof(rsyslogd), "%s/usr/sbin/rsyslogd", SLC_RSYSLOG_DIR);
+	cr_assert_eq(glob(SLC_RSYSLOG_DIR "/usr/lib/*-linux-gnu", 0, NULL, &g), 0,
+	             "no unpacked rsyslog in %s: the rsyslog_unpack fixture did not run",
+	             SLC_RSYSLOG_DIR);
+	snprintf(lib, sizeof(lib), "%s", g.gl_pathv[0]);
+	globfree(&g);
+	snprintf(mods, sizeof(mods), "%s/rsyslog", lib);
 	scene_start(s, "tls://127.0.0.1:0?framing=syslog", NULL);
 	snprintf(conf, sizeof(conf), "%s/rsyslog.conf", s->d.dir);
 	snprintf(in, sizeof(in), "%s/in.log", s->d.dir);
@@ -558,7 +569,9 @@ Test(tls, rsyslog_omfwd_with_ossl_delivers_octet_counted_syslog, .timeout = 90)
 	f = fopen(in, "w");
 	cr_assert_not_null(f);
 	cr_assert_eq(fclose(f), 0);
-	pid = slc_test_spawn("/usr/sbin/rsyslogd", argv, null, null);
+	cr_assert_eq(setenv("LD_LIBRARY_PATH", lib, 1), 0); /* for the child: rsyslogd */
+	pid = slc_test_spawn(rsyslogd, argv, null, null);
+	unsetenv("LD_LIBRARY_PATH");
 	close(null);
 	cr_assert_gt(pid, 0);
 	f = fopen(in, "a");
