@@ -86,7 +86,9 @@ slc_qos_room(const struct slc_qos *q, uint32_t k, uint64_t now_ns)
 		if (i == k)
 			continue;
 		last = atomic_load_explicit(&q->c[i].last_ns, memory_order_relaxed);
-		if (last != 0 && now_ns - last < SLC_QOS_ACTIVE_NS) {
+		/* Signed: another reactor may have stored a last_ns newer than our now_ns
+		 * (its clock read came later); a last in the future is active, not a wrap. */
+		if (last != 0 && (int64_t)(now_ns - last) < (int64_t)SLC_QOS_ACTIVE_NS) {
 			wsum += q->c[i].weight;
 			others = true;
 		}
