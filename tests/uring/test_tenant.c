@@ -76,6 +76,18 @@ Test(tenant, cidr_v6_and_v4_mapped_peers)
 	cr_expect_not(in(&v4, "::1"));
 }
 
+/* A mapped peer is compared as its IPv4 address: so ::/0 (any IPv6 peer) does not take
+ * IPv4 peers, mapped or not (docs/operations.md, Tenants). */
+Test(tenant, cidr_v6_any_does_not_match_v4_peers)
+{
+	struct slc_tenant_cidr any6 = cidr("::", 0);
+
+	cr_expect(in(&any6, "fd00::1"));
+	cr_expect(in(&any6, "::1"));
+	cr_expect_not(in(&any6, "10.0.0.1"));
+	cr_expect_not(in(&any6, "::ffff:10.0.0.1"));
+}
+
 Test(tenant, cidr_without_an_address)
 {
 	struct slc_tenant_cidr c = cidr("0.0.0.0", 0);
