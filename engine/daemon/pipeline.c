@@ -381,9 +381,10 @@ slc_daemon_release(void *ctx, const struct slc_msg *msgs, uint32_t n)
 	uint32_t i = 0;
 
 	if (d->qos != NULL) {
-		/* The classes' in-flight counts (qos.h): one atomic per class a batch. Every
-		 * value of the 4 class bits has a slot: a message submitted through the
-		 * embedding API may carry any. */
+		/* The classes' in-flight counts (qos.h): one atomic per class a batch. Only the
+		 * reactor sets the class bits (the embedding API refuses them: msg.h), so each
+		 * count here was raised by slc_qos_took; every value of the 4 bits still has a
+		 * slot, so no value can index past the array. */
 		int64_t count[(SLC_MSG_CONN_QOS_MASK >> SLC_MSG_CONN_QOS_SHIFT) + 1] = {0};
 
 		for (uint32_t k = 0; k < n; k++)
