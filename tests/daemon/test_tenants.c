@@ -293,6 +293,8 @@ Test(tenants, a_class_ttl_drops_stale_messages_and_counts_them, .timeout = 60)
 	cr_expect_lt(drops, 300, "the first ones are fresh");
 	cr_expect_eq(drops + written, 300, "dropped %llu + written %llu", (unsigned long long)drops,
 	             (unsigned long long)written);
+	cr_expect(dproc_log_wait(&d, 0, "qos class fresh: dropped ", 10000),
+	          "no log line names the class of the dropped: %s", d.log);
 	close(fd);
 	cr_expect_eq(dproc_stop(&d), 0, "%s", d.log);
 }
