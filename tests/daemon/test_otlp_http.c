@@ -451,3 +451,61 @@ Test(otlp_http, full_pools_503_and_a_paused_request_completes, .timeout = 90)
 	cr_expect_eq(dproc_metric_now(&d, "sluice_received_messages_total", NULL), 100);
 	stop_ok(&d);
 }
+
+/* An http:// tenant limited to 200 records a second (burst 50), class bronze, posts 500
+ * records at once: the request pauses for tokens (not a 503), every record arrives and is
+ * answered 200, the tenant's and the class's counters move, and at no scrape has it been
+ * given more than its bucket allows (an upper bound only: a busy machine delivers less). */
+Test(otlp_http, a_rate_limited_tenant_pauses_and_completes, .timeout = 90)
+{
+	const char *extra[] = {"--tenant", "web:rate=200,burst=50,class=bronze", NULL};
+	const char *const web[] = {"tenant=\"web\"", "class=\"bronze\"", NULL};
+	const char *const bronze[] = {"class=\"bronze\"", NULL};
+	enum { N = 500, RATE = 200, BURST = 50 };
+	static char body[N * 40], req[N * 40 + 256];
+	char resp[RESP_MAX];
+	struct dproc d;
+	uint64_t t0, got = 0;
+	size_t n;
+	int fd, len;
+
+	n = (size_t)snprintf(body, sizeof(body),
+	                     "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[");
+	for (int i = 0; i < N; i++)
+		n += (size_t)snprintf(body + n, sizeof(body) - n, "%s" REC("r%d"), i ? "," : "", i);
+	snprintf(body + n, sizeof(body) - n, "]}]}]}");
+	len = snprintf(req, sizeof(req),
+	               "POST /v1/logs HTTP/1.1\r\nContent-Type: application/json\r\n"
+	               "Content-Length: %zu\r\n\r\n%s",
+	               strlen(body), body);
+	memset(&d, 0, sizeof(d));
+	dproc_make_dir(&d);
+	start(&d, extra);
+	t0 = slc_mono_ms();
+	fd = dproc_connect(d.port[0]);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(dproc_send_all(fd, req, (size_t)len), 0);
+	while (got < N && slc_mono_ms() - t0 < 60000) {
+		uint64_t bound;
+
+		got = dproc_metric_now(&d, "sluice_tenant_received_messages_total", web);
+		/* The clock after the scrape: what it read was delivered by then. */
+		bound = BURST + RATE * (slc_mono_ms() - t0) / 1000 + 1;
+		cr_assert_leq(got, bound, "%llu delivered, the bucket allows at most %llu",
+		              (unsigned long long)got, (unsigned long long)bound);
+		dproc_log_pump(&d);
+		usleep(100000);
+	}
+	cr_expect_eq(got, N, "every record arrives");
+	cr_assert_eq(read_response(fd, resp, sizeof(resp)), 200, "%s", resp);
+	/* Keep-alive after the pause: the next request on the same connection. */
+	cr_assert_eq(post(fd, "application/json", REQ("b", REC("late")), resp), 200, "%s", resp);
+	close(fd);
+	cr_expect_eq(responses(&d, "200"), 2);
+	cr_expect_eq(responses(&d, "503"), 0, "held back for tokens is not refused");
+	cr_expect_eq(dproc_metric_now(&d, "sluice_tenant_received_messages_total", web), N + 1);
+	cr_expect_gt(dproc_metric_now(&d, "sluice_tenant_rate_limited_pauses_total", web), 0);
+	cr_expect_eq(dproc_metric_now(&d, "sluice_qos_messages_total", bronze), N + 1);
+	cr_expect_eq(dproc_metric_now(&d, "sluice_received_messages_total", NULL), N + 1);
+	stop_ok(&d);
+}
