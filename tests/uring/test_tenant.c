@@ -191,6 +191,32 @@ Test(tenant, certificate_names_match_through_the_tls_hook)
 	cr_expect_eq(slc_tenant_match_cert(&tt, 1, sa, len, NULL, sans, 2), 0);
 }
 
+/* A wildcard stands for one DNS label ([A-Za-z0-9-]+) of a name (the CN's value, a SAN DNS
+ * name: tls.c hands both as names), never for part of the RFC 2253 subject string, which
+ * only an exact pattern matches. */
+Test(tenant, a_wildcard_matches_names_not_the_subject_string)
+{
+	struct slc_tenant_table tt;
+	const char *ok[] = {"a-1.acme.example"}, *ok2[] = {"Web9.acme.example"};
+	const char *bad[] = {"x,OU=a.acme.example", "a b.acme.example", "a_b.acme.example",
+	                     "a*.acme.example", ".acme.example"};
+	socklen_t len;
+	const struct sockaddr *sa = addr("8.8.8.8", &len);
+
+	table(&tt, 3);
+	cr_expect_eq(slc_tenant_match_cert(&tt, 0, sa, len, "CN=x,OU=a.acme.example", NULL, 0), 3,
+	             "the subject string is not a DNS name");
+	cr_expect_eq(slc_tenant_match_cert(&tt, 0, sa, len, "CN=a.acme.example", NULL, 0), 3,
+	             "nor is the subject, even when it looks like one: the CN value is a name");
+	cr_expect_eq(slc_tenant_match_cert(&tt, 0, sa, len, "CN=x", ok, 1), 2);
+	cr_expect_eq(slc_tenant_match_cert(&tt, 0, sa, len, "CN=x", ok2, 1), 2);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_expect_eq(slc_tenant_match_cert(&tt, 0, sa, len, "CN=x", &bad[i], 1), 3, "%s",
+		             bad[i]);
+	cr_expect_eq(slc_tenant_match_cert(&tt, 0, sa, len, "CN=billing,O=acme", NULL, 0), 2,
+	             "an exact subject pattern still matches the subject");
+}
+
 /* At accept on a TLS listener: a certificate can only change what a cert= tenant ahead of
  * the address's first match could take. */
 Test(tenant, a_certificate_may_decide_only_ahead_of_the_address_match)
