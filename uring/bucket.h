@@ -73,14 +73,26 @@ slc_bucket_take(struct slc_bucket *b, double n)
 		b->tokens -= n;
 }
 
-/* Nanoseconds until tokens > 0 again (0: there are some now): when to look next. */
+/* The longest wait slc_bucket_wait_ns returns (2^62 ns, 146 years): a caller may add it
+ * to a monotonic clock without wrapping. */
+#define SLC_BUCKET_WAIT_NS_MAX (1ull << 62)
+
+/* Nanoseconds until tokens > 0 again (0: there are some now): when to look next; at most
+ * SLC_BUCKET_WAIT_NS_MAX. */
 static inline uint64_t
 slc_bucket_wait_ns(const struct slc_bucket *b)
 {
+	double w;
+
 	if (!slc_bucket_limited(b) || b->tokens > 0)
 		return 0;
+	/* A wait past the clamp (a huge debt, an infinite one) would make the cast below
+	 * undefined; !(w < max) also catches a NaN. */
+	w = -b->tokens / b->rate_ns;
+	if (!(w < (double)(SLC_BUCKET_WAIT_NS_MAX - 1)))
+		return SLC_BUCKET_WAIT_NS_MAX;
 	/* +1: the refill must make tokens strictly positive. */
-	return (uint64_t)(-b->tokens / b->rate_ns) + 1;
+	return (uint64_t)w + 1;
 }
 
 #endif /* SLC_URING_BUCKET_H */

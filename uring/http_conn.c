@@ -291,8 +291,9 @@ records_done(struct slc_reactor *r, struct conn *c)
  * Offers the request's records, a burst at a time (and no more than a paused connection's
  * turn allows), until every one is taken: then 200. When the pools take none of the
  * request's first burst, the whole request is refused: 503 with Retry-After, nothing of it
- * delivered, so the client sends it again whole. When they fill after some were taken,
- * the connection pauses like any other (its receive cancelled) and the rest goes on at its
+ * delivered, so the client sends it again whole. When they fill after some were taken, or
+ * its tenant's buckets or QoS class hold records back (then from the first burst on), the
+ * connection pauses like any other (its receive cancelled) and the rest goes on at its
  * turns in the wait queue (slc_http_conn_resume); the response waits for the last record.
  * So no record is dropped, and none delivered twice by sluice.
  */
@@ -304,7 +305,7 @@ records_push(struct slc_reactor *r, struct conn *c)
 
 	for (;;) {
 		struct slc_otlp_req snap = h->rq;
-		uint32_t max = r->turn_left < BATCH ? r->turn_left : BATCH, n, taken;
+		uint32_t max = r->turn_left < BATCH ? r->turn_left : BATCH, n, offer, taken;
 
 		if (max == 0) { /* its turn is over: the rest at the next one */
 			slc_conn_pause(r, c);
@@ -313,10 +314,14 @@ records_push(struct slc_reactor *r, struct conn *c)
 		n = burst_fill(r, c, max);
 		if (n == 0)
 			return records_done(r, c);
+		/* Its tenant's buckets and class, as on any TCP connection (loop.c): what they
+		 * hold back waits, the connection paused with rate_wait. */
+		offer = conn_tenant_offer(r, c, r->batch, n);
 		/* The references first: a consumer may finish inside deliver. */
-		r->refcnt[h->rec_ref] += n;
-		taken = r->cfg.ops.deliver(r->cfg.ops.ctx, r, r->batch, n);
-		r->refcnt[h->rec_ref] -= n - taken;
+		r->refcnt[h->rec_ref] += offer;
+		taken = offer != 0 ? r->cfg.ops.deliver(r->cfg.ops.ctx, r, r->batch, offer) : 0;
+		r->refcnt[h->rec_ref] -= offer - taken;
+		conn_tenant_took(r, c, r->batch, taken);
 		h->taken += taken;
 		stat_add(&l->stats.msgs, taken);
 		if (r->turn_left != NONE)
@@ -326,7 +331,8 @@ records_push(struct slc_reactor *r, struct conn *c)
 		/* Back to the first record not taken: the walk again from before the burst. */
 		h->rq = snap;
 		burst_fill(r, c, taken);
-		if (h->taken == 0) {
+		/* A refusal is for full pools; held back by its tenant, it waits its tokens. */
+		if (h->taken == 0 && !c->rate_wait) {
 			stat_add(&l->stats.otlp_rejected, h->rq.records);
 			buf_unref(r, h->rec_ref, 1);
 			h->phase = HTTP_HEAD;

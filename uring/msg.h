@@ -41,7 +41,11 @@ static_assert(sizeof(struct slc_msg) == 32, "two descriptors per cache line");
  */
 #define SLC_MSG_CONN_ACK     0x40000000u
 #define SLC_MSG_CONN_ID_MASK 0x00ffffffu
-/* Bits 24..27 of a TCP message's conn: its QoS class (uring/qos.h). */
+/* Bits 24..27 of a TCP message's conn: its QoS class (uring/qos.h), index + 1, 0: none.
+ * Reserved: only the reactor sets them (the workers lower the class's in-flight count by
+ * them); the embedding API (slc_pool_submit) refuses a message that carries them. */
+#define SLC_MSG_CONN_QOS_SHIFT 24
+#define SLC_MSG_CONN_QOS_MASK  0x0f000000u
 
 /*
  * A forward entry (framing=forward, uring/forward.h) is acknowledged delivery too, with

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "msg.h" /* SLC_MSG_CONN_QOS_*: the class bits of msg.conn */
+
 /*
  * A tenant may name a QoS class (--tenant ...,class=gold; --qos-class defines or changes
  * one: docs/operations.md). A class counts its messages in flight: taken by the pools
@@ -34,11 +36,9 @@
  * lock); everything else is written before the threads start.
  */
 
-#define SLC_QOS_MAX            8 /* classes, built-ins included */
-#define SLC_QOS_NAME_LEN       32
-#define SLC_QOS_ACTIVE_NS      (100 * 1000000ull)
-#define SLC_MSG_CONN_QOS_SHIFT 24 /* msg.conn bits 24..27: class index + 1; 0: none */
-#define SLC_MSG_CONN_QOS_MASK  0x0f000000u
+#define SLC_QOS_MAX       8 /* classes, built-ins included */
+#define SLC_QOS_NAME_LEN  32
+#define SLC_QOS_ACTIVE_NS (100 * 1000000ull)
 
 struct slc_qos_class {
 	alignas(64) _Atomic int64_t inflight; /* taken by the pools, not yet released */
@@ -86,7 +86,9 @@ slc_qos_room(const struct slc_qos *q, uint32_t k, uint64_t now_ns)
 		if (i == k)
 			continue;
 		last = atomic_load_explicit(&q->c[i].last_ns, memory_order_relaxed);
-		if (last != 0 && now_ns - last < SLC_QOS_ACTIVE_NS) {
+		/* Signed: another reactor may have stored a last_ns newer than our now_ns
+		 * (its clock read came later); a last in the future is active, not a wrap. */
+		if (last != 0 && (int64_t)(now_ns - last) < (int64_t)SLC_QOS_ACTIVE_NS) {
 			wsum += q->c[i].weight;
 			others = true;
 		}

@@ -48,18 +48,29 @@ slc_tenant_cidr_contains(const struct slc_tenant_cidr *n, const struct sockaddr 
 	return ((a[whole] ^ n->addr[whole]) & (uint8_t)(0xff00u >> rest)) == 0;
 }
 
-/* A certificate name against one cert= pattern: equal, or "*." and one label. */
+/* A DNS label's letters, digits and hyphens: what a wildcard may stand for. */
+static bool
+label_char(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       ch == '-';
+}
+
+/* A certificate name (the CN's value, a SAN DNS name) against one cert= pattern: equal,
+ * or "*." and one label of [A-Za-z0-9-]+ in the star's place. Never for the subject
+ * string: a wildcard there would match inside another attribute (CN=x,OU=a.example.com). */
 static bool
 cert_name_matches(const char *pattern, const char *name)
 {
-	const char *dot;
+	const char *p = name;
 
 	if (strcmp(pattern, name) == 0)
 		return true;
 	if (pattern[0] != '*' || pattern[1] != '.')
 		return false;
-	dot = strchr(name, '.');
-	return dot != NULL && dot != name && strcmp(dot, pattern + 1) == 0;
+	while (label_char(*p))
+		p++;
+	return p != name && *p == '.' && strcmp(p, pattern + 1) == 0;
 }
 
 static bool
@@ -67,7 +78,8 @@ cert_matches(const struct slc_tenant_cfg *t, const char *subject, const char *co
              uint32_t nsans)
 {
 	for (uint32_t i = 0; i < t->ncert; i++) {
-		if (subject != NULL && cert_name_matches(t->cert[i], subject))
+		/* The whole RFC 2253 subject: an exact pattern only. */
+		if (subject != NULL && strcmp(t->cert[i], subject) == 0)
 			return true;
 		for (uint32_t k = 0; k < nsans; k++)
 			if (sans[k] != NULL && cert_name_matches(t->cert[i], sans[k]))

@@ -110,8 +110,10 @@ uint32_t slc_tenant_match_addr(const struct slc_tenant_table *tt, uint32_t liste
  * The hook for TLS listeners, once the handshake has given the peer's certificate: as
  * slc_tenant_match_addr, and a tenant with cert= conditions matches when one of them
  * equals the certificate's subject (as one string, e.g. "CN=app1,O=acme") or one of its
- * nsans subject alternative names; a pattern "*.example.com" matches one DNS label in its
- * place ("a.example.com", not "a.b.example.com" nor "example.com"). subject may be NULL.
+ * nsans names (the CN's value and the SAN DNS names: uring/tls.c passes both); a pattern
+ * "*.example.com" matches one DNS label of [A-Za-z0-9-]+ in its place in a name
+ * ("a.example.com", not "a.b.example.com" nor "example.com"), never in the subject
+ * string. subject may be NULL.
  */
 uint32_t slc_tenant_match_cert(const struct slc_tenant_table *tt, uint32_t listener,
                                const struct sockaddr *sa, socklen_t salen, const char *subject,

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "base/log.h"
 #include "cfg.h"
 #include "ctl/ctl_loop.h"
 #include "daemon.h"
@@ -67,6 +68,7 @@ struct slc_daemon_worker {
 	_Atomic uint64_t reopens;
 	_Atomic uint64_t sync_errors; /* len32+ack batches the sink could not make durable */
 	struct slc_daemon_lat *lat;   /* --latency-stamps: its histograms (latency.c); or NULL */
+	struct slc_log_limit ttl_log; /* QoS TTL drop lines (pipeline.c), this worker's alone */
 	/* Runs of acknowledged frames waiting for the sink's group commit (ack_commit.c):
 	 * [ackq_head, ackq_tail), free-running; ack_done: the sink's last resolved ticket;
 	 * (ack_fail_lo, ack_fail_hi]: the tickets the last failed sync resolved (none: equal). */

@@ -2,6 +2,7 @@
 /* pipeline.c: the daemon's per-message steps: key and route; sink, acks and release. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -218,6 +219,29 @@ static void handle_batch(struct slc_daemon *d, uint32_t g, const struct slc_msg 
 /* Messages taken from the rings in one go at the most (the pool's burst); more are
  * handled in several windows. */
 #define TTL_WINDOW 256
+/* TTL drop lines a worker writes a second at the most (the rest are counted, and said). */
+#define TTL_LOG_PER_SEC 1
+
+/* The line for drops[q] messages of class q dropped over its TTL: rate-limited per worker
+ * (a backlog drops a window at a time, and the log must not fill with it). */
+static void
+ttl_log(struct slc_daemon *d, uint32_t g, uint32_t q, uint64_t dropped, uint64_t total,
+        uint64_t now)
+{
+	struct slc_log_limit *l = &d->w[g].ttl_log;
+	char more[64] = "";
+	uint32_t sup;
+
+	if (!slc_log_limit_pass(l, TTL_LOG_PER_SEC, now))
+		return;
+	sup = slc_log_limit_suppressed_take(l);
+	if (sup != 0)
+		snprintf(more, sizeof(more), "; %u lines suppressed before this", sup);
+	slc_daemon_log(SLC_CFG_LOG_WARN,
+	               "worker %u: qos class %s: dropped %" PRIu64
+	               " messages older than its ttl of %" PRIu64 " ms (%" PRIu64 " so far%s)",
+	               g, d->qos->c[q].name, dropped, d->qos->c[q].ttl_ns / 1000000u, total, more);
+}
 
 /*
  * A QoS class's queue TTL (qos.h): what is older than its class's ttl now is dropped and
@@ -247,8 +271,11 @@ handle_ttl(struct slc_daemon *d, uint32_t g, const struct slc_msg *msgs, uint32_
 		}
 		for (uint32_t q = 0; q < d->qos->n; q++)
 			if (drops[q] != 0)
-				atomic_fetch_add_explicit(&d->qos->c[q].ttl_drops, drops[q],
-				                          memory_order_relaxed);
+				ttl_log(d, g, q, drops[q],
+				        atomic_fetch_add_explicit(&d->qos->c[q].ttl_drops, drops[q],
+				                                  memory_order_relaxed) +
+				                drops[q],
+				        now);
 		if (k != 0)
 			handle_batch(d, g, keep, k);
 	}
@@ -381,9 +408,10 @@ slc_daemon_release(void *ctx, const struct slc_msg *msgs, uint32_t n)
 	uint32_t i = 0;
 
 	if (d->qos != NULL) {
-		/* The classes' in-flight counts (qos.h): one atomic per class a batch. Every
-		 * value of the 4 class bits has a slot: a message submitted through the
-		 * embedding API may carry any. */
+		/* The classes' in-flight counts (qos.h): one atomic per class a batch. Only the
+		 * reactor sets the class bits (the embedding API refuses them: msg.h), so each
+		 * count here was raised by slc_qos_took; every value of the 4 bits still has a
+		 * slot, so no value can index past the array. */
 		int64_t count[(SLC_MSG_CONN_QOS_MASK >> SLC_MSG_CONN_QOS_SHIFT) + 1] = {0};
 
 		for (uint32_t k = 0; k < n; k++)

@@ -79,10 +79,14 @@ number_parse(const char *s, size_t n, bool size, uint64_t *v)
 }
 
 /* NET/BITS: an IPv4 or IPv6 network; the bits past the prefix must be zero (a typo such
- * as 10.1.2.3/8 is refused rather than read as 10.0.0.0/8). */
+ * as 10.1.2.3/8 is refused rather than read as 10.0.0.0/8). An IPv4-mapped network
+ * (::ffff:a.b.c.d/N) is stored as the IPv4 network a.b.c.d/(N - 96): uring/tenant.c
+ * compares a mapped peer as its IPv4 address, so stored as IPv6 it would never match.
+ * -ERANGE: a mapped network shorter than /96 (it would reach past the mapped range). */
 static int
 cidr_parse(const char *s, size_t n, struct slc_tenant_cidr *c)
 {
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	char host[INET6_ADDRSTRLEN + 1];
 	const char *slash = memchr(s, '/', n);
 	uint64_t bits;
@@ -105,6 +109,14 @@ cidr_parse(const char *s, size_t n, struct slc_tenant_cidr *c)
 	if (number_parse(slash + 1, n - hl - 1, false, &bits) != 0 ||
 	    bits > (c->family == AF_INET ? 32u : 128u))
 		return -EINVAL;
+	if (c->family == AF_INET6 && memcmp(c->addr, mapped, sizeof(mapped)) == 0) {
+		if (bits < 96)
+			return -ERANGE;
+		memmove(c->addr, c->addr + 12, 4);
+		memset(c->addr + 4, 0, sizeof(c->addr) - 4);
+		c->family = AF_INET;
+		bits -= 96;
+	}
 	c->prefix = (uint8_t)bits;
 	for (uint32_t b = c->prefix; b < (c->family == AF_INET ? 32u : 128u); b++)
 		if (c->addr[b / 8] & (0x80u >> (b % 8)))
@@ -127,6 +139,7 @@ kv_apply(struct slc_tenant_cfg *t, const char *k, size_t kn, const char *v, size
 	        {"bytes", true, offsetof(struct slc_tenant_cfg, bytes_rate)},
 	        {"bytes-burst", true, offsetof(struct slc_tenant_cfg, bytes_burst)},
 	};
+	int rc;
 
 	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
 		if (strlen(nums[i].key) != kn || memcmp(nums[i].key, k, kn) != 0)
@@ -142,7 +155,13 @@ kv_apply(struct slc_tenant_cfg *t, const char *k, size_t kn, const char *v, size
 	if (kn == 4 && memcmp(k, "cidr", 4) == 0) {
 		if (t->ncidr == SLC_TENANT_CIDR_MAX)
 			return fail(why, len, "%.*s: more than 8 cidr=", (int)(kn + 1 + vn), k);
-		if (cidr_parse(v, vn, &t->cidr[t->ncidr]) != 0)
+		rc = cidr_parse(v, vn, &t->cidr[t->ncidr]);
+		if (rc == -ERANGE)
+			return fail(why, len,
+			            "%.*s: an IPv4-mapped network (::ffff:a.b.c.d) must be /96 or "
+			            "longer; write the IPv4 network instead",
+			            (int)(kn + 1 + vn), k);
+		if (rc != 0)
 			return fail(why, len,
 			            "%.*s: not an IPv4 or IPv6 NET/BITS with the host bits zero",
 			            (int)(kn + 1 + vn), k);

@@ -304,6 +304,10 @@ slc_pool_try_submit(struct slc_pool_set *s, uint32_t p, const struct slc_msg *m)
 		return -ESHUTDOWN;
 	if (p >= s->cfg.npools)
 		return -EINVAL;
+	/* The class bits are the reactor's (msg.h): a worker would lower a class's in-flight
+	 * count by them that nothing raised, and the class's cap would drift open. */
+	if ((m->conn & SLC_MSG_CONN_UDP) == 0 && (m->conn & SLC_MSG_CONN_QOS_MASK) != 0)
+		return -EINVAL;
 	for (uint32_t w = 0; w < s->cfg.workers; w++) {
 		struct slc_worker *wk = &s->w[p * s->cfg.workers + w];
 		uint32_t q = slc_ring_mpsc_count(wk->ext);

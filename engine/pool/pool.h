@@ -135,11 +135,13 @@ slc_worker_ring(struct slc_worker *w, uint32_t prod)
 
 /*
  * Embedding API: routes one message to a worker of pool p (the least loaded) through its
- * MPSC ring. Never blocks. Returns 0, -EAGAIN if every worker's ring is full, or
- * -ESHUTDOWN once drain_stop began.
+ * MPSC ring. Never blocks. Returns 0, -EAGAIN if every worker's ring is full,
+ * -ESHUTDOWN once drain_stop began, or -EINVAL for a pool p that does not exist or a
+ * message whose conn carries QoS class bits (SLC_MSG_CONN_QOS_MASK without
+ * SLC_MSG_CONN_UDP: msg.h reserves them for the reactor).
  */
 int slc_pool_try_submit(struct slc_pool_set *s, uint32_t p, const struct slc_msg *m);
-/* As try_submit, waiting up to timeout_ms for room: 0, -ETIMEDOUT or -ESHUTDOWN. */
+/* As try_submit, waiting up to timeout_ms for room: 0, -ETIMEDOUT, -ESHUTDOWN or -EINVAL. */
 int slc_pool_submit(struct slc_pool_set *s, uint32_t p, const struct slc_msg *m,
                     uint32_t timeout_ms);
 

@@ -314,6 +314,26 @@ dproc_metric_wait(struct dproc *d, const char *name, const char *const *filters,
 	}
 }
 
+uint64_t
+dproc_metric_wait_bounded(struct dproc *d, const char *name, const char *const *filters,
+                          uint64_t want, uint64_t burst, uint64_t rate, uint64_t t0_ms,
+                          uint32_t timeout_ms)
+{
+	uint64_t got = 0;
+
+	while (got < want && slc_mono_ms() - t0_ms < timeout_ms) {
+		uint64_t bound;
+
+		got = dproc_metric_now(d, name, filters);
+		bound = burst + rate * (slc_mono_ms() - t0_ms) / 1000 + 1;
+		cr_assert_leq(got, bound, "%s: %llu delivered, the bucket allows at most %llu",
+		              name, (unsigned long long)got, (unsigned long long)bound);
+		dproc_log_pump(d);
+		usleep(100000);
+	}
+	return got;
+}
+
 uint32_t
 dproc_fd_count(pid_t pid)
 {

@@ -95,6 +95,14 @@ uint64_t dproc_metric_now(struct dproc *d, const char *name, const char *const *
 uint64_t dproc_metric_wait(struct dproc *d, const char *name, const char *const *filters,
                            uint64_t want, uint32_t timeout_ms);
 
+/* As dproc_metric_wait (every 100 ms), and a token bucket's upper bound at each scrape: the
+ * sum may not exceed burst + rate * (seconds since t0_ms) + 1, the clock read after the
+ * scrape (what it read was delivered by then); stops the test when it does. A busy
+ * machine delivers less, never more: the bound cannot fail for want of CPU. */
+uint64_t dproc_metric_wait_bounded(struct dproc *d, const char *name, const char *const *filters,
+                                   uint64_t want, uint64_t burst, uint64_t rate, uint64_t t0_ms,
+                                   uint32_t timeout_ms);
+
 /* The descriptors process pid has open now (/proc/PID/fd); stops the test if unreadable. */
 uint32_t dproc_fd_count(pid_t pid);
 

@@ -403,6 +403,30 @@ Test(otlp_http, chunked_body_200, .timeout = 60)
 	stop_ok(&d);
 }
 
+/* The most bytes recs_request writes for n records. */
+#define RECS_REQ_LEN(n) ((size_t)(n)*40 + 256)
+
+/* A POST /v1/logs of n JSON records "r0".."r{n-1}" in req (cap at least RECS_REQ_LEN(n));
+ * its length. */
+static size_t
+recs_request(char *req, size_t cap, size_t n)
+{
+	static char body[RECS_REQ_LEN(1000)];
+	size_t len;
+
+	cr_assert_leq(RECS_REQ_LEN(n), sizeof(body));
+	len = (size_t)snprintf(body, sizeof(body),
+	                       "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[");
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(body + len, sizeof(body) - len, "%s" REC("r%zu"),
+		                        i ? "," : "", i);
+	snprintf(body + len, sizeof(body) - len, "]}]}]}");
+	return (size_t)snprintf(req, cap,
+	                        "POST /v1/logs HTTP/1.1\r\nContent-Type: application/json\r\n"
+	                        "Content-Length: %zu\r\n\r\n%s",
+	                        strlen(body), body);
+}
+
 /*
  * Backpressure: one worker whose every message costs 100 ms, behind a ring of 64 slots.
  * A body of 100 records fills the ring: its connection pauses with 36 records to go, and
@@ -416,26 +440,18 @@ Test(otlp_http, full_pools_503_and_a_paused_request_completes, .timeout = 90)
 {
 	const char *extra[] = {"--ring-size", "64", "--test-handler-cost-ns", "100000000", NULL};
 	struct dproc d;
-	char body[8192], req[9000], resp[RESP_MAX];
-	size_t n;
-	int a, b, len;
+	static char req[RECS_REQ_LEN(100)];
+	char resp[RESP_MAX];
+	size_t len = recs_request(req, sizeof(req), 100);
+	int a, b;
 
-	n = (size_t)snprintf(body, sizeof(body),
-	                     "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[");
-	for (int i = 0; i < 100; i++)
-		n += (size_t)snprintf(body + n, sizeof(body) - n, "%s" REC("r%d"), i ? "," : "", i);
-	snprintf(body + n, sizeof(body) - n, "]}]}]}");
-	len = snprintf(req, sizeof(req),
-	               "POST /v1/logs HTTP/1.1\r\nContent-Type: application/json\r\n"
-	               "Content-Length: %zu\r\n\r\n%s",
-	               strlen(body), body);
 	memset(&d, 0, sizeof(d));
 	dproc_make_dir(&d);
 	start(&d, extra);
 	a = dproc_connect(d.port[0]);
 	b = dproc_connect(d.port[0]);
 	cr_assert(a >= 0 && b >= 0);
-	cr_assert_eq(dproc_send_all(a, req, (size_t)len), 0);
+	cr_assert_eq(dproc_send_all(a, req, len), 0);
 	/* The ring is full once 64 of them are in; the worker is on its first. */
 	cr_assert_eq(dproc_metric_wait(&d, "sluice_received_messages_total", NULL, 64, 10000), 64);
 	cr_assert_eq(post(b, "application/json", REQ("b", REC("late")), resp), 503, "%s", resp);
@@ -449,5 +465,45 @@ Test(otlp_http, full_pools_503_and_a_paused_request_completes, .timeout = 90)
 	cr_expect_eq(responses(&d, "503"), 1);
 	cr_expect_eq(dproc_metric_now(&d, "sluice_otlp_records_rejected_total", NULL), 1);
 	cr_expect_eq(dproc_metric_now(&d, "sluice_received_messages_total", NULL), 100);
+	stop_ok(&d);
+}
+
+/* An http:// tenant limited to 200 records a second (burst 50), class bronze, posts 500
+ * records at once: the request pauses for tokens (not a 503), every record arrives and is
+ * answered 200, the tenant's and the class's counters move, and at no scrape has it been
+ * given more than its bucket allows (an upper bound only: a busy machine delivers less). */
+Test(otlp_http, a_rate_limited_tenant_pauses_and_completes, .timeout = 90)
+{
+	const char *extra[] = {"--tenant", "web:rate=200,burst=50,class=bronze", NULL};
+	const char *const web[] = {"tenant=\"web\"", "class=\"bronze\"", NULL};
+	const char *const bronze[] = {"class=\"bronze\"", NULL};
+	enum { N = 500, RATE = 200, BURST = 50 };
+	static char req[RECS_REQ_LEN(N)];
+	char resp[RESP_MAX];
+	struct dproc d;
+	size_t len = recs_request(req, sizeof(req), N);
+	uint64_t t0, got;
+	int fd;
+
+	memset(&d, 0, sizeof(d));
+	dproc_make_dir(&d);
+	start(&d, extra);
+	t0 = slc_mono_ms();
+	fd = dproc_connect(d.port[0]);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(dproc_send_all(fd, req, len), 0);
+	got = dproc_metric_wait_bounded(&d, "sluice_tenant_received_messages_total", web, N, BURST,
+	                                RATE, t0, 60000);
+	cr_expect_eq(got, N, "every record arrives");
+	cr_assert_eq(read_response(fd, resp, sizeof(resp)), 200, "%s", resp);
+	/* Keep-alive after the pause: the next request on the same connection. */
+	cr_assert_eq(post(fd, "application/json", REQ("b", REC("late")), resp), 200, "%s", resp);
+	close(fd);
+	cr_expect_eq(responses(&d, "200"), 2);
+	cr_expect_eq(responses(&d, "503"), 0, "held back for tokens is not refused");
+	cr_expect_eq(dproc_metric_now(&d, "sluice_tenant_received_messages_total", web), N + 1);
+	cr_expect_gt(dproc_metric_now(&d, "sluice_tenant_rate_limited_pauses_total", web), 0);
+	cr_expect_eq(dproc_metric_now(&d, "sluice_qos_messages_total", bronze), N + 1);
+	cr_expect_eq(dproc_metric_now(&d, "sluice_received_messages_total", NULL), N + 1);
 	stop_ok(&d);
 }

@@ -41,7 +41,7 @@ Test(tenants, a_limited_tcp_tenant_is_paused_not_dropped, .timeout = 90)
 	static char buf[N * 16];
 	size_t len = 0;
 	struct dproc d;
-	uint64_t t0, got = 0;
+	uint64_t t0, got;
 	int fd, rc;
 
 	memset(&d, 0, sizeof(d));
@@ -52,17 +52,8 @@ Test(tenants, a_limited_tcp_tenant_is_paused_not_dropped, .timeout = 90)
 	fd = dproc_connect(d.port[0]);
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(dproc_send_all(fd, buf, len), 0);
-	while (got < N && slc_mono_ms() - t0 < 60000) {
-		uint64_t bound;
-
-		got = dproc_metric_now(&d, "sluice_tenant_received_messages_total", slow);
-		/* The clock after the scrape: what it read was delivered by then. */
-		bound = BURST + RATE * (slc_mono_ms() - t0) / 1000 + 1;
-		cr_assert_leq(got, bound, "%llu delivered, the buckets allow at most %llu",
-		              (unsigned long long)got, (unsigned long long)bound);
-		dproc_log_pump(&d);
-		usleep(100000);
-	}
+	got = dproc_metric_wait_bounded(&d, "sluice_tenant_received_messages_total", slow, N, BURST,
+	                                RATE, t0, 60000);
 	cr_expect_eq(got, N, "every line arrives");
 	cr_expect_eq(dproc_metric_now(&d, "sluice_received_messages_total", none), N);
 	cr_expect_gt(dproc_metric_now(&d, "sluice_tenant_rate_limited_pauses_total", slow), 0);
@@ -293,6 +284,8 @@ Test(tenants, a_class_ttl_drops_stale_messages_and_counts_them, .timeout = 60)
 	cr_expect_lt(drops, 300, "the first ones are fresh");
 	cr_expect_eq(drops + written, 300, "dropped %llu + written %llu", (unsigned long long)drops,
 	             (unsigned long long)written);
+	cr_expect(dproc_log_wait(&d, 0, "qos class fresh: dropped ", 10000),
+	          "no log line names the class of the dropped: %s", d.log);
 	close(fd);
 	cr_expect_eq(dproc_stop(&d), 0, "%s", d.log);
 }

@@ -112,3 +112,28 @@ Test(bucket, a_clock_that_does_not_move_adds_nothing)
 	slc_bucket_refill(&b, 6 * SEC);
 	cr_expect_leq(slc_bucket_avail(&b), 0);
 }
+
+/* A deficit whose wait does not fit in 64 bits (a huge debt at 1 msg/s, or 1e12/s with an
+ * absurd one) waits SLC_BUCKET_WAIT_NS_MAX, never a wrapped or undefined cast; ordinary
+ * waits at both extremes stay exact. */
+Test(bucket, the_wait_of_a_huge_deficit_is_clamped)
+{
+	struct slc_bucket slow, fast;
+
+	slc_bucket_init(&slow, 1, 1, 0);
+	slc_bucket_take(&slow, 2);
+	/* 1 / (1 / 1e9) is not exact in doubles: a nanosecond either way. */
+	cr_expect_geq(slc_bucket_wait_ns(&slow), SEC, "1 msg/s, one in debt: 1 s");
+	cr_expect_leq(slc_bucket_wait_ns(&slow), SEC + 1);
+	slc_bucket_take(&slow, 1e300);
+	cr_expect_eq(slc_bucket_wait_ns(&slow), SLC_BUCKET_WAIT_NS_MAX);
+
+	slc_bucket_init(&fast, 1e12, 1e12, 0);
+	slc_bucket_take(&fast, 1e12 + 1e6);
+	cr_expect_eq(slc_bucket_wait_ns(&fast), 1000 + 1, "1e12/s, 1e6 in debt: 1 us");
+	slc_bucket_take(&fast, 1e30);
+	cr_expect_eq(slc_bucket_wait_ns(&fast), SLC_BUCKET_WAIT_NS_MAX);
+	slc_bucket_take(&fast, 1e308);
+	slc_bucket_take(&fast, 1e308); /* -inf tokens */
+	cr_expect_eq(slc_bucket_wait_ns(&fast), SLC_BUCKET_WAIT_NS_MAX);
+}

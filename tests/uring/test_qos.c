@@ -81,3 +81,15 @@ Test(qos, the_class_rides_in_the_conn_bits)
 	cr_expect_eq(slc_qos_of(0x80000000u | 7), 0, "a datagram has no class");
 	cr_expect_eq(conn & 0x00ffffffu, 12345, "the connection id is intact");
 }
+
+/* With several reactors, another reactor may store a last_ns newer than this reactor's
+ * now_ns (its clock read came later): that class is active, not 584 years idle. */
+Test(qos, a_last_newer_than_now_counts_as_active, .init = setup)
+{
+	uint64_t now = 10000 * MS;
+
+	slc_qos_took(&q, 0, 1, now + 3); /* gold, on a reactor whose clock is ahead */
+	cr_expect_eq(slc_qos_room(&q, 2, now), 140, "bronze keeps to 700 * 1 / 5");
+	slc_qos_took(&q, 1, 1, now + SLC_QOS_ACTIVE_NS * 1000);
+	cr_expect_eq(slc_qos_room(&q, 2, now), 100, "however far ahead: 700 * 1 / 7");
+}

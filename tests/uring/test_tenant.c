@@ -76,6 +76,18 @@ Test(tenant, cidr_v6_and_v4_mapped_peers)
 	cr_expect_not(in(&v4, "::1"));
 }
 
+/* A mapped peer is compared as its IPv4 address: so ::/0 (any IPv6 peer) does not take
+ * IPv4 peers, mapped or not (docs/operations.md, Tenants). */
+Test(tenant, cidr_v6_any_does_not_match_v4_peers)
+{
+	struct slc_tenant_cidr any6 = cidr("::", 0);
+
+	cr_expect(in(&any6, "fd00::1"));
+	cr_expect(in(&any6, "::1"));
+	cr_expect_not(in(&any6, "10.0.0.1"));
+	cr_expect_not(in(&any6, "::ffff:10.0.0.1"));
+}
+
 Test(tenant, cidr_without_an_address)
 {
 	struct slc_tenant_cidr c = cidr("0.0.0.0", 0);
@@ -177,6 +189,32 @@ Test(tenant, certificate_names_match_through_the_tls_hook)
 	/* Address conditions still come first in order: a's peer with c's name is a's. */
 	sa = addr("10.9.9.9", &len);
 	cr_expect_eq(slc_tenant_match_cert(&tt, 1, sa, len, NULL, sans, 2), 0);
+}
+
+/* A wildcard stands for one DNS label ([A-Za-z0-9-]+) of a name (the CN's value, a SAN DNS
+ * name: tls.c hands both as names), never for part of the RFC 2253 subject string, which
+ * only an exact pattern matches. */
+Test(tenant, a_wildcard_matches_names_not_the_subject_string)
+{
+	struct slc_tenant_table tt;
+	const char *ok[] = {"a-1.acme.example"}, *ok2[] = {"Web9.acme.example"};
+	const char *bad[] = {"x,OU=a.acme.example", "a b.acme.example", "a_b.acme.example",
+	                     "a*.acme.example", ".acme.example"};
+	socklen_t len;
+	const struct sockaddr *sa = addr("8.8.8.8", &len);
+
+	table(&tt, 3);
+	cr_expect_eq(slc_tenant_match_cert(&tt, 0, sa, len, "CN=x,OU=a.acme.example", NULL, 0), 3,
+	             "the subject string is not a DNS name");
+	cr_expect_eq(slc_tenant_match_cert(&tt, 0, sa, len, "CN=a.acme.example", NULL, 0), 3,
+	             "nor is the subject, even when it looks like one: the CN value is a name");
+	cr_expect_eq(slc_tenant_match_cert(&tt, 0, sa, len, "CN=x", ok, 1), 2);
+	cr_expect_eq(slc_tenant_match_cert(&tt, 0, sa, len, "CN=x", ok2, 1), 2);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_expect_eq(slc_tenant_match_cert(&tt, 0, sa, len, "CN=x", &bad[i], 1), 3, "%s",
+		             bad[i]);
+	cr_expect_eq(slc_tenant_match_cert(&tt, 0, sa, len, "CN=billing,O=acme", NULL, 0), 2,
+	             "an exact subject pattern still matches the subject");
 }
 
 /* At accept on a TLS listener: a certificate can only change what a cert= tenant ahead of

@@ -95,6 +95,9 @@ Test(tenant_spec, bad_specs_are_refused_with_a_reason)
 	        {"a:cidr=10.0.0.0/33", "cidr=10.0.0.0/33"},
 	        {"a:cidr=10.0.0.0", "cidr=10.0.0.0"},
 	        {"a:cidr=nonsense/8", "cidr=nonsense/8"},
+	        {"a:cidr=::ffff:0:0/80", "/96 or longer"},
+	        {"a:cidr=::ffff:10.0.0.0/95", "/96 or longer"},
+	        {"a:cidr=::ffff:10.0.0.1/104", "host bits"},
 	        {"a:class=Gold", "class"},
 	        {"a:colour=red", "unknown"},
 	        {"a:rate", "KEY=VALUE"},
@@ -114,6 +117,53 @@ Test(tenant_spec, bad_specs_are_refused_with_a_reason)
 		cr_expect(strstr(why, bad[i].why) != NULL, "%s: \"%s\" lacks \"%s\"", bad[i].spec,
 		          why, bad[i].why);
 	}
+}
+
+/* An IPv4-mapped IPv6 network is stored as the IPv4 network it maps, since a mapped peer
+ * is compared as its IPv4 address (uring/tenant.c): so it matches both spellings of it. */
+Test(tenant_spec, a_v4_mapped_cidr_becomes_its_v4_network)
+{
+	static const struct {
+		const char *spec;
+		const char *net;
+		uint8_t prefix;
+	} ok[] = {
+	        {"a:cidr=::ffff:10.0.0.0/104", "10.0.0.0", 8},
+	        {"a:cidr=::ffff:192.168.16.0/116", "192.168.16.0", 20},
+	        {"a:cidr=::ffff:0:0/96", "0.0.0.0", 0},
+	        {"a:cidr=::FFFF:1.2.3.4/128", "1.2.3.4", 32},
+	};
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct slc_tenant_cfg t;
+		uint8_t want[4];
+		char why[256] = "";
+
+		cr_assert_eq(slc_tenant_spec_parse(ok[i].spec, &t, why, sizeof(why)), 0, "%s: %s",
+		             ok[i].spec, why);
+		cr_assert_eq(inet_pton(AF_INET, ok[i].net, want), 1);
+		cr_expect_eq(t.cidr[0].family, AF_INET, "%s", ok[i].spec);
+		cr_expect_eq(t.cidr[0].prefix, ok[i].prefix, "%s", ok[i].spec);
+		cr_expect_arr_eq(t.cidr[0].addr, want, 4, "%s", ok[i].spec);
+	}
+}
+
+Test(tenant_spec, a_v4_mapped_cidr_matches_mapped_and_v4_peers)
+{
+	struct slc_tenant_cfg t;
+	struct sockaddr_in v4 = {.sin_family = AF_INET};
+	struct sockaddr_in6 v6 = {.sin6_family = AF_INET6};
+	char why[256] = "";
+
+	cr_assert_eq(slc_tenant_spec_parse("a:cidr=::ffff:10.0.0.0/104", &t, why, sizeof(why)), 0,
+	             "%s", why);
+	cr_assert_eq(inet_pton(AF_INET6, "::ffff:10.9.8.7", &v6.sin6_addr), 1);
+	cr_expect(slc_tenant_cidr_contains(&t.cidr[0], (struct sockaddr *)&v6, sizeof(v6)),
+	          "a mapped peer on a dual-stack listener");
+	cr_assert_eq(inet_pton(AF_INET, "10.9.8.7", &v4.sin_addr), 1);
+	cr_expect(slc_tenant_cidr_contains(&t.cidr[0], (struct sockaddr *)&v4, sizeof(v4)));
+	cr_assert_eq(inet_pton(AF_INET, "11.0.0.1", &v4.sin_addr), 1);
+	cr_expect_not(slc_tenant_cidr_contains(&t.cidr[0], (struct sockaddr *)&v4, sizeof(v4)));
 }
 
 /* Through the flags: the table in flag order, listener= resolved, the built-in default. */

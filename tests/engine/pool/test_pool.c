@@ -54,6 +54,30 @@ Test(pool, submit_refuses_with_reasons_and_drain_finishes_everything)
 	slc_pool_set_destroy(ps);
 }
 
+/* Bits 24..27 of a TCP message's conn are its QoS class, which only the reactor sets: the
+ * workers lower the class's in-flight count by them (engine/daemon/pipeline.c), so an
+ * embedder's message carrying them would lower a count it never raised. Refused; a
+ * datagram's conn (bit 31) has no class bits and passes whatever its low bits. */
+Test(pool, submit_refuses_the_reserved_class_bits)
+{
+	struct gate g = {.open = true};
+	struct slc_pool_set *ps = pools_new(1, 1, gated_handler, &g);
+	struct slc_msg m = {.conn = 77};
+
+	cr_assert_eq(slc_pool_set_start(ps), 0);
+	cr_expect_eq(slc_pool_try_submit(ps, 0, &m), 0);
+	for (uint32_t q = 1; q <= 15; q++) {
+		m.conn = 77 | q << 24;
+		cr_expect_eq(slc_pool_try_submit(ps, 0, &m), -EINVAL, "class bits %u", q);
+		cr_expect_eq(slc_pool_submit(ps, 0, &m, 10), -EINVAL, "class bits %u", q);
+	}
+	m.conn = 0x80000000u | 0x0f000000u | 77;
+	cr_expect_eq(slc_pool_try_submit(ps, 0, &m), 0, "a datagram's conn carries no class");
+	slc_pool_set_drain_stop(ps);
+	cr_expect_eq(atomic_load(&g.handled), 2, "only the two accepted were handled");
+	slc_pool_set_destroy(ps);
+}
+
 /* The handler latency histogram's buckets (pool.h): each power of two its own, up to the
  * largest time a uint64_t holds; nothing slow is folded into a faster bucket. */
 Test(pool, handler_latency_buckets_cover_every_time)
