@@ -299,19 +299,33 @@ dproc_metric_now(struct dproc *d, const char *name, const char *const *filters)
 	return (uint64_t)v;
 }
 
-uint64_t
-dproc_metric_wait(struct dproc *d, const char *name, const char *const *filters, uint64_t want,
-                  uint32_t timeout_ms)
+static uint64_t
+metric_wait(struct dproc *d, const char *name, const char *const *filters, uint64_t want, bool down,
+            uint32_t timeout_ms)
 {
 	uint64_t end = slc_mono_ms() + timeout_ms, v;
 
 	for (;;) {
 		v = dproc_metric_now(d, name, filters);
-		if (v >= want || slc_mono_ms() >= end)
+		if ((down ? v <= want : v >= want) || slc_mono_ms() >= end)
 			return v;
 		dproc_log_pump(d);
 		usleep(50000);
 	}
+}
+
+uint64_t
+dproc_metric_wait(struct dproc *d, const char *name, const char *const *filters, uint64_t want,
+                  uint32_t timeout_ms)
+{
+	return metric_wait(d, name, filters, want, false, timeout_ms);
+}
+
+uint64_t
+dproc_metric_wait_down(struct dproc *d, const char *name, const char *const *filters, uint64_t want,
+                       uint32_t timeout_ms)
+{
+	return metric_wait(d, name, filters, want, true, timeout_ms);
 }
 
 uint64_t

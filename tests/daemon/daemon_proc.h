@@ -94,6 +94,9 @@ uint64_t dproc_metric_now(struct dproc *d, const char *name, const char *const *
  * the log meanwhile. Returns the last sum. */
 uint64_t dproc_metric_wait(struct dproc *d, const char *name, const char *const *filters,
                            uint64_t want, uint32_t timeout_ms);
+/* The same, until the sum has come down to at most want (a gauge going back). */
+uint64_t dproc_metric_wait_down(struct dproc *d, const char *name, const char *const *filters,
+                                uint64_t want, uint32_t timeout_ms);
 
 /* As dproc_metric_wait (every 100 ms), and a token bucket's upper bound at each scrape: the
  * sum may not exceed burst + rate * (seconds since t0_ms) + 1, the clock read after the

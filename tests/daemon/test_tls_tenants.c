@@ -121,8 +121,9 @@ Test(tls_tenants, a_client_certificate_picks_its_tenant, .timeout = 120)
 	close(fd);
 	tlsc_close(&c);
 	SSL_CTX_free(ctx);
-	cr_expect_eq(dproc_metric_wait(&d, "sluice_tenant_connections_open",
-	                               (const char *const[]){"tenant=\"signed\"", NULL}, 0, 10000),
+	cr_expect_eq(dproc_metric_wait_down(&d, "sluice_tenant_connections_open",
+	                                    (const char *const[]){"tenant=\"signed\"", NULL}, 0,
+	                                    10000),
 	             0, "closed: its tenant's open count goes back");
 	stop(&d);
 }
