@@ -29,7 +29,8 @@
  * which then holds the records, and the first is freed. Each record goes out as an
  * ordinary descriptor into the chunk, holding one reference on it; the connection holds
  * one more while it delivers, so the chunk is freed when the last record is released
- * (buf_unref). A request costs these chunks' allocations, no record anything.
+ * (buf_unref). A request costs these chunks' allocations, and one of BATCH descriptors for
+ * the records a burst walked that the pools did not take (records_push); no record anything.
  *
  * Full pools (records_push): a request none of whose records fit is refused whole, 503
  * with Retry-After, counted (sluice_otlp_records_rejected_total) and logged: the client
@@ -55,6 +56,8 @@ struct http_conn {
 	uint32_t rec_ref;        /* HTTP_RECORDS: the chunk the records point into */
 	uint64_t taken;          /* HTTP_RECORDS: records delivered so far */
 	struct slc_otlp_req rq;  /* HTTP_RECORDS: the walk over the records */
+	uint32_t pend;           /* HTTP_RECORDS: heap ref, BATCH descriptors walked, not taken */
+	uint16_t pend_i, pend_n; /* the first of them not taken yet, how many */
 	uint64_t need;           /* an identity body: bytes still to come */
 	struct slc_http_req req; /* its pointers are into a freed head: only flags are read */
 	struct slc_http_chunked ch;
@@ -169,8 +172,10 @@ slc_http_conn_drop(struct slc_reactor *r, struct conn *c)
 	if (c->http == NULL)
 		return;
 	chunk_put(r, c->http);
-	if (c->http->phase == HTTP_RECORDS) /* delivered ones hold their own references */
+	if (c->http->phase == HTTP_RECORDS) { /* delivered ones hold their own references */
 		buf_unref(r, c->http->rec_ref, 1);
+		buf_unref(r, c->http->pend, 1);
+	}
 	c->http->phase = HTTP_HEAD;
 }
 
@@ -283,6 +288,7 @@ records_done(struct slc_reactor *r, struct conn *c)
 	struct http_conn *h = c->http;
 
 	buf_unref(r, h->rec_ref, 1);
+	buf_unref(r, h->pend, 1);
 	h->phase = HTTP_HEAD;
 	return answer(r, c, 200, 0, NULL) ? STEP_GO : STEP_CLOSED;
 }
@@ -295,44 +301,61 @@ records_done(struct slc_reactor *r, struct conn *c)
  * the connection pauses like any other (its receive cancelled) and the rest goes on at its
  * turns in the wait queue (slc_http_conn_resume); the response waits for the last record.
  * So no record is dropped, and none delivered twice by sluice.
+ *
+ * The records of a burst that were walked but not taken are kept as descriptors (h->pend)
+ * and offered from there: the body is never walked twice, because a JSON walk unescapes
+ * each body in place, and a second one would unescape it again (a\"b read back as a"bb).
  */
 static int
 records_push(struct slc_reactor *r, struct conn *c)
 {
 	struct http_conn *h = c->http;
 	struct listener *l = &r->listeners[c->listener];
+	struct slc_msg *pend = (struct slc_msg *)ref_ptr(r, h->pend);
 
 	for (;;) {
-		struct slc_otlp_req snap = h->rq;
 		uint32_t max = r->turn_left < BATCH ? r->turn_left : BATCH, n, taken;
+		struct slc_msg *m = r->batch;
 
 		if (max == 0) { /* its turn is over: the rest at the next one */
 			slc_conn_pause(r, c);
 			return STEP_PAUSED;
 		}
-		n = burst_fill(r, c, max);
-		if (n == 0)
-			return records_done(r, c);
+		if (h->pend_n != 0) {
+			m = pend + h->pend_i;
+			n = h->pend_n < max ? h->pend_n : max;
+		} else {
+			n = burst_fill(r, c, max);
+			if (n == 0)
+				return records_done(r, c);
+		}
 		/* The references first: a consumer may finish inside deliver. */
 		r->refcnt[h->rec_ref] += n;
-		taken = r->cfg.ops.deliver(r->cfg.ops.ctx, r, r->batch, n);
+		taken = r->cfg.ops.deliver(r->cfg.ops.ctx, r, m, n);
 		r->refcnt[h->rec_ref] -= n - taken;
 		h->taken += taken;
 		stat_add(&l->stats.msgs, taken);
 		if (r->turn_left != NONE)
 			r->turn_left -= taken;
+		if (m != r->batch) {
+			h->pend_i += (uint16_t)taken;
+			h->pend_n -= (uint16_t)taken;
+		}
 		if (taken == n)
 			continue;
-		/* Back to the first record not taken: the walk again from before the burst. */
-		h->rq = snap;
-		burst_fill(r, c, taken);
 		if (h->taken == 0) {
 			stat_add(&l->stats.otlp_rejected, h->rq.records);
 			buf_unref(r, h->rec_ref, 1);
+			buf_unref(r, h->pend, 1);
 			h->phase = HTTP_HEAD;
 			return answer(r, c, 503, 0, "the pools are full: send again later")
 			               ? STEP_GO
 			               : STEP_CLOSED;
+		}
+		if (m == r->batch) {
+			memcpy(pend, m + taken, (n - taken) * sizeof(*m));
+			h->pend_i = 0;
+			h->pend_n = (uint16_t)(n - taken);
 		}
 		slc_conn_pause(r, c);
 		return STEP_PAUSED;
@@ -387,6 +410,15 @@ request_done(struct slc_reactor *r, struct conn *c)
 		}
 		return answer(r, c, st, 0, why) ? STEP_GO : STEP_CLOSED;
 	}
+	/* Taken before any record goes: a request is refused whole or delivered whole. */
+	h->pend = chunk_get(r, BATCH * sizeof(struct slc_msg));
+	if (h->pend == NONE) {
+		buf_unref(r, ref, 1);
+		return answer(r, c, 503, 0, "no memory for the request's records now")
+		               ? STEP_GO
+		               : STEP_CLOSED;
+	}
+	h->pend_i = h->pend_n = 0;
 	h->rec_ref = ref;
 	h->taken = 0;
 	h->phase = HTTP_RECORDS;
