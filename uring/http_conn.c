@@ -506,8 +506,13 @@ chunked_feed(struct slc_reactor *r, struct conn *c, const uint8_t *p, uint32_t l
 	int used = slc_http_chunked_feed(&h->ch, p, len, max_body(r), spans, HTTP_SPANS, &n);
 
 	if (used < 0) {
-		refuse(r, c, used == -EFBIG ? 413 : 400,
-		       used == -EFBIG ? "the body is over --http-max-body" : "a bad chunked body");
+		refuse(r, c,
+		       used == -EFBIG   ? 413
+		       : used == -E2BIG ? 431
+		                        : 400,
+		       used == -EFBIG   ? "the body is over --http-max-body"
+		       : used == -E2BIG ? "trailer fields too long"
+		                        : "a bad chunked body");
 		return -1;
 	}
 	for (uint32_t i = 0; i < n; i++) {

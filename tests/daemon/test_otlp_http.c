@@ -263,6 +263,21 @@ Test(otlp_http, bad_chunk_size_400, .timeout = 60)
 	        400, "400", NULL);
 }
 
+/* Trailer fields are bounded together, as a head is: 910 short ones and the start of one
+ * more (8193 bytes) are refused with 431 at the byte past SLC_HTTP_HEAD_MAX. */
+Test(otlp_http, chunked_trailers_over_8k_431, .timeout = 60)
+{
+	static char req[12000];
+	int n = snprintf(req, sizeof(req),
+	                 "POST /v1/logs HTTP/1.1\r\nContent-Type: application/json\r\n"
+	                 "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n");
+
+	for (int i = 0; i < 910; i++)
+		n += snprintf(req + n, sizeof(req) - (size_t)n, "T: 1234\r\n");
+	strcpy(req + n, "T: ");
+	refused(req, 431, "431", NULL);
+}
+
 /* --reasm-memory with no room beside its reserve for a request's head: every request is
  * refused with 503 and Retry-After (and its connection closed), none accepted and lost. */
 Test(otlp_http, no_memory_for_a_request_503, .timeout = 60)

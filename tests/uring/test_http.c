@@ -323,3 +323,33 @@ Test(http, chunked_bodies_refused)
 	                     7, 100, out, &n, &used, &done),
 	             -EFBIG);
 }
+
+/* Trailer fields, however many, are bounded together by SLC_HTTP_HEAD_MAX bytes (as the
+ * head is): a stream of short trailers past it is refused with -E2BIG (431), one just
+ * within it is taken. */
+Test(http, chunked_trailers_bounded_in_total)
+{
+	const uint32_t line = 8; /* "T: 1234\n" */
+	uint32_t lines = SLC_HTTP_HEAD_MAX / line, n, used;
+	char *body = malloc(3 + (size_t)(lines + 2) * line + 2), out[8];
+	size_t p = 0;
+	bool done;
+
+	cr_assert_not_null(body);
+	memcpy(body, "0\r\n", 3);
+	p = 3;
+	/* lines * 8 == SLC_HTTP_HEAD_MAX bytes of trailers, then the empty line: within. */
+	for (uint32_t i = 0; i < lines - 1; i++, p += line)
+		memcpy(body + p, "T: 1234\n", line);
+	memcpy(body + p, "T: 123\r\n\r\n", 10);
+	body[p + 10] = '\0';
+	cr_expect_eq(chunked(body, 1000, 100, out, &n, &used, &done), 0);
+	cr_expect(done);
+	/* One more trailer line: over. */
+	for (uint32_t i = 0; i < 3; i++, p += line)
+		memcpy(body + p, "T: 1234\n", line);
+	memcpy(body + p, "\n", 2);
+	cr_expect_eq(chunked(body, 1000, 100, out, &n, &used, &done), -E2BIG);
+	cr_expect_not(done);
+	free(body);
+}
