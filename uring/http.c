@@ -9,9 +9,15 @@
 int
 slc_http_head_end(const uint8_t *buf, uint32_t len)
 {
+	return slc_http_head_end_from(buf, len, 0);
+}
+
+int
+slc_http_head_end_from(const uint8_t *buf, uint32_t len, uint32_t from)
+{
 	uint32_t n = len < SLC_HTTP_HEAD_MAX ? len : SLC_HTTP_HEAD_MAX;
 
-	for (uint32_t i = 0; i + 1 < n; i++) {
+	for (uint32_t i = from; i + 1 < n; i++) {
 		if (buf[i] != '\n')
 			continue;
 		if (buf[i + 1] == '\n')

@@ -72,6 +72,14 @@ struct slc_http_req {
 int slc_http_head_end(const uint8_t *buf, uint32_t len);
 
 /*
+ * The same, looking for the empty line from buf[from] on: a head that grows a receive at
+ * a time is scanned once, not from its start each time. From the previous length less 3
+ * (an end may have begun in the last 3 bytes scanned before: CRLF CRLF less its first CR),
+ * 0 when that is under 3, it answers as slc_http_head_end(buf, len) would.
+ */
+int slc_http_head_end_from(const uint8_t *buf, uint32_t len, uint32_t from);
+
+/*
  * Parses the complete head buf[0..len) (as slc_http_head_end measured it) into *req,
  * whose pointers point into buf. Returns 0, or the status to answer (above).
  */

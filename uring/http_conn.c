@@ -483,7 +483,9 @@ head_feed(struct slc_reactor *r, struct conn *c, const uint8_t *p, uint32_t len)
 	take = SLC_HTTP_HEAD_MAX - old < len ? SLC_HTTP_HEAD_MAX - old : len;
 	memcpy(ref_ptr(r, h->chunk) + old, p, take);
 	h->fill = old + take;
-	end = slc_http_head_end(ref_ptr(r, h->chunk), h->fill);
+	/* From where the last scan could not see a whole empty line: a head dribbled a byte
+	 * a receive costs each byte one look, not the whole head again. */
+	end = slc_http_head_end_from(ref_ptr(r, h->chunk), h->fill, old < 3 ? 0 : old - 3);
 	if (end < 0 || (end == 0 && h->fill == SLC_HTTP_HEAD_MAX)) {
 		refuse(r, c, 431, NULL);
 		return -1;

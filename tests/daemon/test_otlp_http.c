@@ -10,6 +10,8 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -510,4 +512,31 @@ Test(otlp_http, paused_json_request_unescapes_each_body_once, .timeout = 90)
 	cr_expect_eq(dproc_for_each_record(d.dir, collect, got), 100);
 	cr_expect_str_eq(got, want);
 	dproc_remove_dir(d.dir);
+}
+
+/* A head dribbled a byte per send (TCP_NODELAY: most arrive as receives of their own) is
+ * measured from where the last look stopped, and still parses: 200, the record in. */
+Test(otlp_http, head_dribbled_a_byte_at_a_time_200, .timeout = 60)
+{
+	static const char body[] = REQ("d", REC("dribbled"));
+	struct dproc d;
+	char head[256], resp[RESP_MAX];
+	int fd, one = 1, n;
+
+	n = snprintf(head, sizeof(head),
+	             "POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+	             "Content-Length: %zu\r\n\r\n",
+	             strlen(body));
+	memset(&d, 0, sizeof(d));
+	dproc_make_dir(&d);
+	start(&d, NULL);
+	fd = dproc_connect(d.port[0]);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), 0);
+	for (int i = 0; i < n; i++)
+		cr_assert_eq(dproc_send_all(fd, head + i, 1), 0);
+	cr_assert_eq(exchange(fd, body, strlen(body), resp), 200, "%s", resp);
+	close(fd);
+	cr_expect_eq(dproc_metric_now(&d, "sluice_received_messages_total", NULL), 1);
+	stop_ok(&d);
 }

@@ -353,3 +353,34 @@ Test(http, chunked_trailers_bounded_in_total)
 	cr_expect_not(done);
 	free(body);
 }
+
+/* A head measured a byte at a time, each scan from the previous length less 3 (as the
+ * connection does), ends where a whole scan says, whatever its line ends. */
+Test(http, head_end_from_resumes_a_byte_at_a_time)
+{
+	static const char *const heads[] = {
+	        "GET / HTTP/1.1\r\nA: b\r\n\r\nbody",
+	        "GET / HTTP/1.1\nA: b\n\nbody",
+	        "GET / HTTP/1.1\r\nA: b\n\r\nbody",
+	        "GET / HTTP/1.1\nA: b\r\n\nbody",
+	        "G\n\n",
+	        "\r\n\r\n",
+	};
+
+	for (size_t h = 0; h < sizeof(heads) / sizeof(heads[0]); h++) {
+		const uint8_t *b = (const uint8_t *)heads[h];
+		uint32_t len = (uint32_t)strlen(heads[h]), old = 0;
+		int want = slc_http_head_end(b, len), end = 0;
+
+		cr_assert_gt(want, 0, "%s", heads[h]);
+		for (uint32_t fill = 1; fill <= len && end == 0; old = fill++) {
+			end = slc_http_head_end_from(b, fill, old < 3 ? 0 : old - 3);
+			cr_expect(end == 0 || end == want, "%s at %u: %d", heads[h], fill, end);
+		}
+		cr_expect_eq(end, want, "%s", heads[h]);
+	}
+	/* Past the limit a resumed scan refuses as a whole one does. */
+	static uint8_t big[SLC_HTTP_HEAD_MAX];
+	memset(big, 'a', sizeof(big));
+	cr_expect_eq(slc_http_head_end_from(big, SLC_HTTP_HEAD_MAX, SLC_HTTP_HEAD_MAX - 4), -E2BIG);
+}
