@@ -242,7 +242,9 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 			*err = -EINVAL;
 			return NULL;
 		}
-		if (l->http && (l->proto != SLC_LISTENER_TCP || l->acks)) {
+		/* http:// is plain TCP: a listener asking for TLS too would be run as
+		 * one of them while its client expects the other. */
+		if (l->http && (l->proto != SLC_LISTENER_TCP || l->acks || l->tls)) {
 			*err = -EINVAL;
 			return NULL;
 		}
