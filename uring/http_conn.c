@@ -25,8 +25,9 @@
  * The bytes of a request are copied out of the receive buffers: the head into a chunk of
  * SLC_HTTP_HEAD_MAX bytes, the body into one chunk of its Content-Length (a chunked body's
  * grows by doubling up to --http-max-body), both from the reassembly budget
- * (--reasm-memory). A gzip body is inflated into a second chunk of --http-max-body bytes,
- * which then holds the records, and the first is freed. Each record goes out as an
+ * (--reasm-memory). A gzip body is inflated into the reactor's scratch (--http-max-body
+ * bytes, outside that budget, one per reactor) and copied into a chunk of its inflated
+ * size, which then holds the records; the first is freed. Each record goes out as an
  * ordinary descriptor into the chunk, holding one reference on it; the connection holds
  * one more while it delivers, so the chunk is freed when the last record is released
  * (buf_unref). A request costs these chunks' allocations, and one of BATCH descriptors for
@@ -131,6 +132,7 @@ void
 slc_http_conns_destroy(struct slc_reactor *r)
 {
 	slc_gunzip_destroy(r->http_gz);
+	free(r->http_scratch);
 	free(r->http_conns);
 }
 
@@ -370,38 +372,61 @@ slc_http_conn_resume(struct slc_reactor *r, struct conn *c)
 	return records_push(r, c);
 }
 
+/*
+ * A gzip body *ref[0..*len) inflated into the reactor's scratch (one --http-max-body,
+ * allocated at the first gzip body), then copied into a chunk of its inflated size, which
+ * replaces *ref: a request whose records are still held holds what its body inflated to,
+ * not --http-max-body, and the scratch serves the next one at once. 0, or the status to
+ * answer with *why (*ref then unchanged).
+ */
+static int
+inflate_body(struct slc_reactor *r, uint32_t *ref, uint32_t *len, const char **why)
+{
+	uint32_t out;
+	size_t n;
+	int ret;
+
+	if (r->http_scratch == NULL && (r->http_scratch = malloc(max_body(r))) == NULL) {
+		*why = "no memory for the inflated body now";
+		return 503;
+	}
+	ret = slc_gunzip_body(r->http_gz, ref_ptr(r, *ref), *len, r->http_scratch, max_body(r), &n,
+	                      why);
+	if (ret != 0)
+		return ret == -EFBIG ? 413 : ret == -ENOMEM ? 503 : 400;
+	out = chunk_get(r, (uint32_t)n);
+	if (out == NONE) {
+		*why = "no memory for the inflated body now";
+		return 503;
+	}
+	memcpy(ref_ptr(r, out), r->http_scratch, n);
+	buf_unref(r, *ref, 1);
+	*ref = out;
+	*len = (uint32_t)n;
+	return 0;
+}
+
 /* The body is complete: decoded, and its records offered. */
 static int
 request_done(struct slc_reactor *r, struct conn *c)
 {
 	struct http_conn *h = c->http;
-	uint32_t ref = h->chunk, scratch = NONE, why_off;
-	const char *why;
+	struct slc_http_req head = h->req;
+	uint32_t ref = h->chunk, len = h->fill, why_off = 0;
+	const char *why = NULL;
 	char msg[96];
-	int st;
+	int st = 0;
 
 	h->chunk = NONE;
-	if (h->req.encoding == SLC_HTTP_CENC_GZIP) {
-		scratch = chunk_get(r, max_body(r));
-		if (scratch == NONE) {
-			buf_unref(r, ref, 1);
-			h->fill = 0;
-			h->phase = HTTP_HEAD;
-			return answer(r, c, 503, 0, "no memory for the inflated body now")
-			               ? STEP_GO
-			               : STEP_CLOSED;
-		}
-	}
-	st = slc_otlp_req_body(&h->rq, &h->req, ref_ptr(r, ref), h->fill, r->http_gz,
-	                       scratch != NONE ? ref_ptr(r, scratch) : NULL,
-	                       scratch != NONE ? max_body(r) : 0, r->cfg.otlp_key,
-	                       r->cfg.otlp_key_len, &why, &why_off);
 	h->fill = 0;
 	h->phase = HTTP_HEAD;
-	if (scratch != NONE) {
-		buf_unref(r, ref, 1);
-		ref = scratch;
+	if (head.encoding == SLC_HTTP_CENC_GZIP) {
+		st = inflate_body(r, &ref, &len, &why);
+		head.encoding = SLC_HTTP_CENC_IDENTITY;
 	}
+	if (st == 0)
+		st = slc_otlp_req_body(&h->rq, &head, ref_ptr(r, ref), len, NULL, NULL, 0,
+		                       r->cfg.otlp_key, r->cfg.otlp_key_len, &why, &why_off);
 	if (st != 0) {
 		buf_unref(r, ref, 1);
 		if (why != NULL && why_off != 0) {

@@ -384,6 +384,7 @@ struct slc_reactor {
 	 * http:// (http_conns != NULL) ---- */
 	struct http_conn *http_conns; /* [nconns] */
 	struct slc_gunzip *http_gz;   /* one inflater, reset per gzip body */
+	uint8_t *http_scratch;        /* gzip bodies inflate here (--http-max-body), or NULL */
 
 	/* ---- the loop (loop.c) ---- */
 	uint64_t now_ns; /* read once or twice a loop: every timestamp of the loop */

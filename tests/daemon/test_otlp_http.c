@@ -540,3 +540,46 @@ Test(otlp_http, head_dribbled_a_byte_at_a_time_200, .timeout = 60)
 	cr_expect_eq(dproc_metric_now(&d, "sluice_received_messages_total", NULL), 1);
 	stop_ok(&d);
 }
+
+/*
+ * gzip requests whose records are still held (a worker that takes a second a record) each
+ * hold a chunk of their inflated size only: three of them fit in a --reasm-memory that
+ * has room for one --http-max-body beside the others' bodies, and each is answered 200.
+ */
+Test(otlp_http, concurrent_gzip_requests_fit_a_small_reasm_memory, .timeout = 60)
+{
+	const char *extra[] = {"--reasm-memory",
+	                       "400k",
+	                       "--max-frame",
+	                       "1k",
+	                       "--http-max-body",
+	                       "256k",
+	                       "--test-handler-cost-ns",
+	                       "1000000000",
+	                       NULL};
+	struct dproc d;
+	char req[4096], resp[RESP_MAX];
+	uint8_t gz[2048];
+	size_t zlen = gzip(REQ("z", REC("zipped")), gz, sizeof(gz));
+	int fd[3], n;
+
+	memset(&d, 0, sizeof(d));
+	dproc_make_dir(&d);
+	start(&d, extra);
+	n = snprintf(req, sizeof(req),
+	             "POST /v1/logs HTTP/1.1\r\nContent-Type: application/json\r\n"
+	             "Content-Encoding: gzip\r\nContent-Length: %zu\r\n\r\n",
+	             zlen);
+	memcpy(req + n, gz, zlen);
+	for (int i = 0; i < 3; i++) {
+		fd[i] = dproc_connect(d.port[0]);
+		cr_assert_geq(fd[i], 0);
+		cr_expect_eq(exchange(fd[i], req, (size_t)n + zlen, resp), 200, "request %d:\n%s",
+		             i, resp);
+	}
+	for (int i = 0; i < 3; i++)
+		close(fd[i]);
+	cr_expect_eq(responses(&d, "503"), 0);
+	cr_expect_eq(dproc_metric_now(&d, "sluice_received_messages_total", NULL), 3);
+	stop_ok(&d);
+}
