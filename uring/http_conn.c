@@ -23,8 +23,9 @@
  *                                 (pools full at the first burst: 503, back to HEAD)
  *
  * The bytes of a request are copied out of the receive buffers: the head into a chunk of
- * SLC_HTTP_HEAD_MAX bytes, the body into one chunk of its Content-Length (a chunked body's
- * grows by doubling up to --http-max-body), both from the reassembly budget
+ * SLC_HTTP_HEAD_MAX bytes, the body into one chunk that starts at 64 KiB (or its
+ * Content-Length, when less) and doubles as the bytes come, up to --http-max-body, both
+ * from the reassembly budget
  * (--reasm-memory). A gzip body is inflated into the reactor's scratch (--http-max-body
  * bytes, outside that budget, one per reactor) and copied into a chunk of its inflated
  * size, which then holds the records; the first is freed. Each record goes out as an
@@ -157,6 +158,15 @@ slc_http_conn_mid_request(const struct conn *c)
 	return c->http != NULL && (c->http->phase != HTTP_HEAD || c->http->fill != 0);
 }
 
+bool
+slc_http_conn_gathering(const struct conn *c, uint32_t *bytes)
+{
+	if (c->http == NULL || c->http->chunk == NONE)
+		return false;
+	*bytes = c->http->fill;
+	return true;
+}
+
 /* Gives up the connection's hold on the chunk it gathers into. */
 static void
 chunk_put(struct slc_reactor *r, struct http_conn *h)
@@ -181,7 +191,8 @@ slc_http_conn_drop(struct slc_reactor *r, struct conn *c)
 	c->http->phase = HTTP_HEAD;
 }
 
-/* A chunk of cap bytes held by the connection (refcount 1), or NONE. */
+/* A chunk of cap bytes held by the connection (refcount 1), or NONE: then the memory is
+ * short, and --evict-idle looks at the requests that hold some (slc_reasm_evict_idle). */
 static uint32_t
 chunk_get(struct slc_reactor *r, uint32_t cap)
 {
@@ -190,7 +201,36 @@ chunk_get(struct slc_reactor *r, uint32_t cap)
 
 	if (ref != NONE)
 		r->refcnt[ref] = 1;
+	else
+		r->http_starved_ns = r->now_ns;
 	return ref;
+}
+
+static void refuse(struct slc_reactor *r, struct conn *c, int status, const char *msg);
+
+/* Room in the body's chunk for add more bytes: the chunk doubles (up to --http-max-body,
+ * which the body was checked against) into a new one. False when c was refused. */
+static bool
+body_room(struct slc_reactor *r, struct conn *c, uint32_t add)
+{
+	struct http_conn *h = c->http;
+	uint32_t cap = ref_heap_chunk(r, h->chunk)->cap, want = cap, bigger;
+
+	if (h->fill + add <= cap)
+		return true;
+	while (want < h->fill + add)
+		want *= 2;
+	if (want > max_body(r))
+		want = max_body(r);
+	bigger = chunk_get(r, want);
+	if (bigger == NONE) {
+		refuse(r, c, 503, "no memory for the body now");
+		return false;
+	}
+	memcpy(ref_ptr(r, bigger), ref_ptr(r, h->chunk), h->fill);
+	buf_unref(r, h->chunk, 1);
+	h->chunk = bigger;
+	return true;
 }
 
 /* Writes the response; false when the socket did not take it whole (c is then closed). */
@@ -467,11 +507,14 @@ head_done(struct slc_reactor *r, struct conn *c, uint32_t end)
 		refuse(r, c, st, NULL);
 		return false;
 	}
+	/* A first piece, grown as the bytes come (body_room): a client that announces a large
+	 * body and sends none holds 64 KiB of --reasm-memory, not the length it announced. */
+	cap = HTTP_BODY_START < max_body(r) ? HTTP_BODY_START : max_body(r);
 	if (h->req.chunked) {
-		cap = HTTP_BODY_START < max_body(r) ? HTTP_BODY_START : max_body(r);
 		memset(&h->ch, 0, sizeof(h->ch));
 	} else {
-		cap = (uint32_t)h->req.content_length;
+		if (h->req.content_length < cap)
+			cap = (uint32_t)h->req.content_length;
 		h->need = (uint64_t)h->req.content_length;
 	}
 	h->chunk = chunk_get(r, cap);
@@ -499,6 +542,8 @@ head_feed(struct slc_reactor *r, struct conn *c, const uint8_t *p, uint32_t len)
 	int end;
 
 	if (h->chunk == NONE) {
+		/* A request starts: the idle timeout's stuck rule measures it from here. */
+		c->frame_end_ns = r->now_ns;
 		h->chunk = chunk_get(r, SLC_HTTP_HEAD_MAX);
 		if (h->chunk == NONE) {
 			refuse(r, c, 503, "no memory for a request head now");
@@ -543,25 +588,8 @@ chunked_feed(struct slc_reactor *r, struct conn *c, const uint8_t *p, uint32_t l
 		return -1;
 	}
 	for (uint32_t i = 0; i < n; i++) {
-		uint32_t cap = ref_heap_chunk(r, h->chunk)->cap;
-
-		if (h->fill + spans[i].len > cap) {
-			uint32_t want = cap;
-			uint32_t bigger;
-
-			while (want < h->fill + spans[i].len)
-				want *= 2;
-			if (want > max_body(r))
-				want = max_body(r);
-			bigger = chunk_get(r, want);
-			if (bigger == NONE) {
-				refuse(r, c, 503, "no memory for the body now");
-				return -1;
-			}
-			memcpy(ref_ptr(r, bigger), ref_ptr(r, h->chunk), h->fill);
-			buf_unref(r, h->chunk, 1);
-			h->chunk = bigger;
-		}
+		if (!body_room(r, c, spans[i].len))
+			return -1;
 		memcpy(ref_ptr(r, h->chunk) + h->fill, p + spans[i].off, spans[i].len);
 		h->fill += spans[i].len;
 	}
@@ -586,6 +614,8 @@ slc_http_conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_
 			used = chunked_feed(r, c, p + pos, len - pos);
 		} else {
 			used = h->need < len - pos ? (uint32_t)h->need : len - pos;
+			if (!body_room(r, c, (uint32_t)used))
+				return NONE;
 			memcpy(ref_ptr(r, h->chunk) + h->fill, p + pos, (size_t)used);
 			h->fill += (uint32_t)used;
 			h->need -= (uint64_t)used;

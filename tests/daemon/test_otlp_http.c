@@ -583,3 +583,46 @@ Test(otlp_http, concurrent_gzip_requests_fit_a_small_reasm_memory, .timeout = 60
 	cr_expect_eq(dproc_metric_now(&d, "sluice_received_messages_total", NULL), 3);
 	stop_ok(&d);
 }
+
+/*
+ * A client that sends a head with Content-Length: 4 MiB and then nothing holds a first
+ * piece of its body's chunk (it grows as the bytes come), not 4 MiB. When a request then
+ * finds no memory (503), the idle one is evicted after --evict-idle (counted), and a
+ * normal request gets 200.
+ */
+Test(otlp_http, idle_request_is_evicted_under_memory_pressure, .timeout = 60)
+{
+	const char *extra[] = {"--reasm-memory", "70k",   "--max-frame", "1k",
+	                       "--evict-idle",   "100ms", NULL};
+	const char *evicted[] = {"reason=\"evicted\"", NULL};
+	static const char idle[] = "POST /v1/logs HTTP/1.1\r\nContent-Type: application/json\r\n"
+	                           "Content-Length: 4194304\r\n\r\n{";
+	struct dproc d;
+	char resp[RESP_MAX];
+	int a, b, c;
+
+	memset(&d, 0, sizeof(d));
+	dproc_make_dir(&d);
+	start(&d, extra);
+	a = dproc_connect(d.port[0]);
+	cr_assert_geq(a, 0);
+	cr_assert_eq(dproc_send_all(a, idle, strlen(idle)), 0);
+	/* Its body's first 64 KiB are held, not 4 MiB: no room is left for another head. */
+	cr_assert_geq(dproc_metric_wait(&d, "sluice_reactor_reassembly_bytes", NULL, 65536, 10000),
+	              65536);
+	b = dproc_connect(d.port[0]);
+	cr_assert_geq(b, 0);
+	cr_expect_eq(post(b, "application/json", REQ("b", REC("refused")), resp), 503, "%s", resp);
+	close(b);
+	cr_expect_eq(dproc_metric_wait(&d, "sluice_connections_closed_total", evicted, 1, 10000),
+	             1);
+	cr_expect(dproc_wait_closed(a, 10000), "the idle request's connection is closed");
+	close(a);
+	c = dproc_connect(d.port[0]);
+	cr_assert_geq(c, 0);
+	cr_expect_eq(post(c, "application/json", REQ("c", REC("after")), resp), 200, "%s", resp);
+	close(c);
+	cr_expect(dproc_log_wait(&d, 0, "inside a request", 5000), "a log line says why:\n%s",
+	          d.log);
+	stop_ok(&d);
+}
