@@ -98,6 +98,16 @@ post(int fd, const char *ctype, const char *body, char *out)
 	return exchange(fd, req, (size_t)n, out);
 }
 
+/* A POST /v1/logs of the JSON body, whole, into req[0..cap); its length. */
+static int
+json_post(char *req, size_t cap, const char *body)
+{
+	return snprintf(req, cap,
+	                "POST /v1/logs HTTP/1.1\r\nContent-Type: application/json\r\n"
+	                "Content-Length: %zu\r\n\r\n%s",
+	                strlen(body), body);
+}
+
 static uint64_t
 responses(struct dproc *d, const char *status)
 {
@@ -442,10 +452,7 @@ Test(otlp_http, full_pools_503_and_a_paused_request_completes, .timeout = 90)
 	for (int i = 0; i < 100; i++)
 		n += (size_t)snprintf(body + n, sizeof(body) - n, "%s" REC("r%d"), i ? "," : "", i);
 	snprintf(body + n, sizeof(body) - n, "]}]}]}");
-	len = snprintf(req, sizeof(req),
-	               "POST /v1/logs HTTP/1.1\r\nContent-Type: application/json\r\n"
-	               "Content-Length: %zu\r\n\r\n%s",
-	               strlen(body), body);
+	len = json_post(req, sizeof(req), body);
 	memset(&d, 0, sizeof(d));
 	dproc_make_dir(&d);
 	start(&d, extra);
@@ -494,10 +501,7 @@ Test(otlp_http, paused_json_request_unescapes_each_body_once, .timeout = 90)
 		w += (size_t)snprintf(want + w, sizeof(want) - w, "%s%d|", raw[i % 4], i);
 	}
 	snprintf(body + n, sizeof(body) - n, "]}]}]}");
-	len = snprintf(req, sizeof(req),
-	               "POST /v1/logs HTTP/1.1\r\nContent-Type: application/json\r\n"
-	               "Content-Length: %zu\r\n\r\n%s",
-	               strlen(body), body);
+	len = json_post(req, sizeof(req), body);
 	memset(&d, 0, sizeof(d));
 	dproc_make_dir(&d);
 	snprintf(sink, sizeof(sink), "file:%s", d.dir);
