@@ -25,14 +25,14 @@
  * The bytes of a request are copied out of the receive buffers: the head into a chunk of
  * SLC_HTTP_HEAD_MAX bytes, the body into one chunk that starts at 64 KiB (or its
  * Content-Length, when less) and doubles as the bytes come, up to --http-max-body, both
- * from the reassembly budget
- * (--reasm-memory). A gzip body is inflated into the reactor's scratch (--http-max-body
- * bytes, outside that budget, one per reactor) and copied into a chunk of its inflated
- * size, which then holds the records; the first is freed. Each record goes out as an
- * ordinary descriptor into the chunk, holding one reference on it; the connection holds
- * one more while it delivers, so the chunk is freed when the last record is released
- * (buf_unref). A request costs these chunks' allocations, and one of BATCH descriptors for
- * the records a burst walked that the pools did not take (records_push); no record anything.
+ * from the reassembly budget (--reasm-memory). A gzip body is inflated into the reactor's
+ * scratch (--http-max-body bytes, outside that budget, one per reactor) and copied into a
+ * chunk of its inflated size, which then holds the records; the first is freed. Each
+ * record goes out as an ordinary descriptor into the chunk, holding one reference on it;
+ * the connection holds one more while it delivers, so the chunk is freed when the last
+ * record is released (buf_unref). A request costs these chunks' allocations, and one of
+ * BATCH descriptors for the records a burst walked that the pools did not take
+ * (records_push); no record anything.
  *
  * Full pools (records_push): a request none of whose records fit is refused whole, 503
  * with Retry-After, counted (sluice_otlp_records_rejected_total) and logged: the client
