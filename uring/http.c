@@ -9,9 +9,15 @@
 int
 slc_http_head_end(const uint8_t *buf, uint32_t len)
 {
+	return slc_http_head_end_from(buf, len, 0);
+}
+
+int
+slc_http_head_end_from(const uint8_t *buf, uint32_t len, uint32_t from)
+{
 	uint32_t n = len < SLC_HTTP_HEAD_MAX ? len : SLC_HTTP_HEAD_MAX;
 
-	for (uint32_t i = 0; i + 1 < n; i++) {
+	for (uint32_t i = from; i + 1 < n; i++) {
 		if (buf[i] != '\n')
 			continue;
 		if (buf[i + 1] == '\n')
@@ -420,17 +426,19 @@ slc_http_chunked_feed(struct slc_http_chunked *st, const uint8_t *in, uint32_t l
 				st->done = true;
 			else if (c == '\r')
 				st->phase = CH_END_LF;
+			else if (++st->line > SLC_HTTP_HEAD_MAX)
+				ret = -E2BIG;
 			else
 				st->phase = CH_TRAILER_L;
 			p++;
 			break;
 		case CH_TRAILER_L:
-			if (c == '\n') {
+			/* line counts all the trailers' bytes, not one line's: many short
+			 * trailers would otherwise keep a connection reading for ever. */
+			if (++st->line > SLC_HTTP_HEAD_MAX)
+				ret = -E2BIG;
+			else if (c == '\n')
 				st->phase = CH_TRAILER;
-				st->line = 0;
-			} else if (++st->line > SLC_HTTP_HEAD_MAX) {
-				ret = -EBADMSG;
-			}
 			p++;
 			break;
 		case CH_END_LF:

@@ -72,6 +72,14 @@ struct slc_http_req {
 int slc_http_head_end(const uint8_t *buf, uint32_t len);
 
 /*
+ * The same, looking for the empty line from buf[from] on: a head that grows a receive at
+ * a time is scanned once, not from its start each time. From the previous length less 3
+ * (an end may have begun in the last 3 bytes scanned before: CRLF CRLF less its first CR),
+ * 0 when that is under 3, it answers as slc_http_head_end(buf, len) would.
+ */
+int slc_http_head_end_from(const uint8_t *buf, uint32_t len, uint32_t from);
+
+/*
  * Parses the complete head buf[0..len) (as slc_http_head_end measured it) into *req,
  * whose pointers point into buf. Returns 0, or the status to answer (above).
  */
@@ -102,15 +110,17 @@ int slc_http_response_head(uint8_t *out, size_t cap, int status, const char *cty
  *     chunk    = chunk-size [ ";" extensions ] CRLF  chunk-size bytes  CRLF
  *     last     = "0" [ ";" extensions ] CRLF  *( trailer-field CRLF )  CRLF
  *
- * Extensions and trailer fields are skipped (up to SLC_HTTP_HEAD_MAX bytes each); LF
- * alone is taken for CRLF. Refused: a size that is not hex or has more than 15 digits,
- * bytes other than CRLF after a chunk's data, a line too long (-EBADMSG, answer 400), and
- * a body growing past max_body (-EFBIG, answer 413), as soon as a size line says so.
+ * Extensions and trailer fields are skipped (an extension up to SLC_HTTP_HEAD_MAX bytes,
+ * the trailer fields up to SLC_HTTP_HEAD_MAX bytes together); LF alone is taken for CRLF.
+ * Refused: a size that is not hex or has more than 15 digits, bytes other than CRLF after
+ * a chunk's data, an extension too long (-EBADMSG, answer 400), trailers too long
+ * (-E2BIG, answer 431), and a body growing past max_body (-EFBIG, answer 413), as soon as
+ * a size line says so.
  */
 struct slc_http_chunked {
 	uint64_t left;  /* DATA: bytes of the chunk still to come */
 	uint64_t total; /* body bytes so far, with the current chunk's declared size */
-	uint32_t line;  /* bytes of the extension or trailer line so far */
+	uint32_t line;  /* bytes of the extension, or of all the trailers, so far */
 	uint8_t phase;
 	uint8_t digits;
 	bool done; /* the last chunk and the trailers have ended */
@@ -125,7 +135,7 @@ struct slc_http_span {
  * Feeds in[0..len). Fills spans[0..*n) (at most max, each non-empty) with where the body
  * bytes lie in in, and returns how many bytes it consumed: all of len, or fewer when the
  * body ended (the rest belongs to the next request) or when spans were full (feed the
- * rest again). -EBADMSG or -EFBIG as above; then the decoder is dead.
+ * rest again). -EBADMSG, -E2BIG or -EFBIG as above; then the decoder is dead.
  */
 int slc_http_chunked_feed(struct slc_http_chunked *st, const uint8_t *in, uint32_t len,
                           uint64_t max_body, struct slc_http_span *spans, uint32_t max,

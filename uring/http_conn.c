@@ -23,13 +23,16 @@
  *                                 (pools full at the first burst: 503, back to HEAD)
  *
  * The bytes of a request are copied out of the receive buffers: the head into a chunk of
- * SLC_HTTP_HEAD_MAX bytes, the body into one chunk of its Content-Length (a chunked body's
- * grows by doubling up to --http-max-body), both from the reassembly budget
- * (--reasm-memory). A gzip body is inflated into a second chunk of --http-max-body bytes,
- * which then holds the records, and the first is freed. Each record goes out as an
- * ordinary descriptor into the chunk, holding one reference on it; the connection holds
- * one more while it delivers, so the chunk is freed when the last record is released
- * (buf_unref). A request costs these chunks' allocations, no record anything.
+ * SLC_HTTP_HEAD_MAX bytes, the body into one chunk that starts at 64 KiB (or its
+ * Content-Length, when less) and doubles as the bytes come, up to --http-max-body, both
+ * from the reassembly budget (--reasm-memory). A gzip body is inflated into the reactor's
+ * scratch (--http-max-body bytes, outside that budget, one per reactor) and copied into a
+ * chunk of its inflated size, which then holds the records; the first is freed. Each
+ * record goes out as an ordinary descriptor into the chunk, holding one reference on it;
+ * the connection holds one more while it delivers, so the chunk is freed when the last
+ * record is released (buf_unref). A request costs these chunks' allocations, and one of
+ * BATCH descriptors for the records a burst walked that the pools did not take
+ * (records_push); no record anything.
  *
  * Full pools (records_push): a request none of whose records fit is refused whole, 503
  * with Retry-After, counted (sluice_otlp_records_rejected_total) and logged: the client
@@ -55,6 +58,8 @@ struct http_conn {
 	uint32_t rec_ref;        /* HTTP_RECORDS: the chunk the records point into */
 	uint64_t taken;          /* HTTP_RECORDS: records delivered so far */
 	struct slc_otlp_req rq;  /* HTTP_RECORDS: the walk over the records */
+	uint32_t pend;           /* HTTP_RECORDS: heap ref, BATCH descriptors walked, not taken */
+	uint16_t pend_i, pend_n; /* the first of them not taken yet, how many */
 	uint64_t need;           /* an identity body: bytes still to come */
 	struct slc_http_req req; /* its pointers are into a freed head: only flags are read */
 	struct slc_http_chunked ch;
@@ -128,6 +133,7 @@ void
 slc_http_conns_destroy(struct slc_reactor *r)
 {
 	slc_gunzip_destroy(r->http_gz);
+	free(r->http_scratch);
 	free(r->http_conns);
 }
 
@@ -152,6 +158,15 @@ slc_http_conn_mid_request(const struct conn *c)
 	return c->http != NULL && (c->http->phase != HTTP_HEAD || c->http->fill != 0);
 }
 
+bool
+slc_http_conn_gathering(const struct conn *c, uint32_t *bytes)
+{
+	if (c->http == NULL || c->http->chunk == NONE)
+		return false;
+	*bytes = c->http->fill;
+	return true;
+}
+
 /* Gives up the connection's hold on the chunk it gathers into. */
 static void
 chunk_put(struct slc_reactor *r, struct http_conn *h)
@@ -169,12 +184,15 @@ slc_http_conn_drop(struct slc_reactor *r, struct conn *c)
 	if (c->http == NULL)
 		return;
 	chunk_put(r, c->http);
-	if (c->http->phase == HTTP_RECORDS) /* delivered ones hold their own references */
+	if (c->http->phase == HTTP_RECORDS) { /* delivered ones hold their own references */
 		buf_unref(r, c->http->rec_ref, 1);
+		buf_unref(r, c->http->pend, 1);
+	}
 	c->http->phase = HTTP_HEAD;
 }
 
-/* A chunk of cap bytes held by the connection (refcount 1), or NONE. */
+/* A chunk of cap bytes held by the connection (refcount 1), or NONE: then the memory is
+ * short, and --evict-idle looks at the requests that hold some (slc_reasm_evict_idle). */
 static uint32_t
 chunk_get(struct slc_reactor *r, uint32_t cap)
 {
@@ -183,7 +201,36 @@ chunk_get(struct slc_reactor *r, uint32_t cap)
 
 	if (ref != NONE)
 		r->refcnt[ref] = 1;
+	else
+		r->http_starved_ns = r->now_ns;
 	return ref;
+}
+
+static void refuse(struct slc_reactor *r, struct conn *c, int status, const char *msg);
+
+/* Room in the body's chunk for add more bytes: the chunk doubles (up to --http-max-body,
+ * which the body was checked against) into a new one. False when c was refused. */
+static bool
+body_room(struct slc_reactor *r, struct conn *c, uint32_t add)
+{
+	struct http_conn *h = c->http;
+	uint32_t cap = ref_heap_chunk(r, h->chunk)->cap, want = cap, bigger;
+
+	if (h->fill + add <= cap)
+		return true;
+	while (want < h->fill + add)
+		want *= 2;
+	if (want > max_body(r))
+		want = max_body(r);
+	bigger = chunk_get(r, want);
+	if (bigger == NONE) {
+		refuse(r, c, 503, "no memory for the body now");
+		return false;
+	}
+	memcpy(ref_ptr(r, bigger), ref_ptr(r, h->chunk), h->fill);
+	buf_unref(r, h->chunk, 1);
+	h->chunk = bigger;
+	return true;
 }
 
 /* Writes the response; false when the socket did not take it whole (c is then closed). */
@@ -283,6 +330,7 @@ records_done(struct slc_reactor *r, struct conn *c)
 	struct http_conn *h = c->http;
 
 	buf_unref(r, h->rec_ref, 1);
+	buf_unref(r, h->pend, 1);
 	h->phase = HTTP_HEAD;
 	return answer(r, c, 200, 0, NULL) ? STEP_GO : STEP_CLOSED;
 }
@@ -296,49 +344,66 @@ records_done(struct slc_reactor *r, struct conn *c)
  * connection pauses like any other (its receive cancelled) and the rest goes on at its
  * turns in the wait queue (slc_http_conn_resume); the response waits for the last record.
  * So no record is dropped, and none delivered twice by sluice.
+ *
+ * The records of a burst that were walked but not taken are kept as descriptors (h->pend)
+ * and offered from there: the body is never walked twice, because a JSON walk unescapes
+ * each body in place, and a second one would unescape it again (a\"b read back as a"bb).
  */
 static int
 records_push(struct slc_reactor *r, struct conn *c)
 {
 	struct http_conn *h = c->http;
 	struct listener *l = &r->listeners[c->listener];
+	struct slc_msg *pend = (struct slc_msg *)ref_ptr(r, h->pend);
 
 	for (;;) {
-		struct slc_otlp_req snap = h->rq;
 		uint32_t max = r->turn_left < BATCH ? r->turn_left : BATCH, n, offer, taken;
+		struct slc_msg *m = r->batch;
 
 		if (max == 0) { /* its turn is over: the rest at the next one */
 			slc_conn_pause(r, c);
 			return STEP_PAUSED;
 		}
-		n = burst_fill(r, c, max);
-		if (n == 0)
-			return records_done(r, c);
+		if (h->pend_n != 0) {
+			m = pend + h->pend_i;
+			n = h->pend_n < max ? h->pend_n : max;
+		} else {
+			n = burst_fill(r, c, max);
+			if (n == 0)
+				return records_done(r, c);
+		}
 		/* Its tenant's buckets and class, as on any TCP connection (loop.c): what they
 		 * hold back waits, the connection paused with rate_wait. */
-		offer = conn_tenant_offer(r, c, r->batch, n);
+		offer = conn_tenant_offer(r, c, m, n);
 		/* The references first: a consumer may finish inside deliver. */
 		r->refcnt[h->rec_ref] += offer;
-		taken = offer != 0 ? r->cfg.ops.deliver(r->cfg.ops.ctx, r, r->batch, offer) : 0;
+		taken = offer != 0 ? r->cfg.ops.deliver(r->cfg.ops.ctx, r, m, offer) : 0;
 		r->refcnt[h->rec_ref] -= offer - taken;
-		conn_tenant_took(r, c, r->batch, taken);
+		conn_tenant_took(r, c, m, taken);
 		h->taken += taken;
 		stat_add(&l->stats.msgs, taken);
 		if (r->turn_left != NONE)
 			r->turn_left -= taken;
+		if (m != r->batch) {
+			h->pend_i += (uint16_t)taken;
+			h->pend_n -= (uint16_t)taken;
+		}
 		if (taken == n)
 			continue;
-		/* Back to the first record not taken: the walk again from before the burst. */
-		h->rq = snap;
-		burst_fill(r, c, taken);
 		/* A refusal is for full pools; held back by its tenant, it waits its tokens. */
 		if (h->taken == 0 && !c->rate_wait) {
 			stat_add(&l->stats.otlp_rejected, h->rq.records);
 			buf_unref(r, h->rec_ref, 1);
+			buf_unref(r, h->pend, 1);
 			h->phase = HTTP_HEAD;
 			return answer(r, c, 503, 0, "the pools are full: send again later")
 			               ? STEP_GO
 			               : STEP_CLOSED;
+		}
+		if (m == r->batch) {
+			memcpy(pend, m + taken, (n - taken) * sizeof(*m));
+			h->pend_i = 0;
+			h->pend_n = (uint16_t)(n - taken);
 		}
 		slc_conn_pause(r, c);
 		return STEP_PAUSED;
@@ -353,38 +418,61 @@ slc_http_conn_resume(struct slc_reactor *r, struct conn *c)
 	return records_push(r, c);
 }
 
+/*
+ * A gzip body *ref[0..*len) inflated into the reactor's scratch (one --http-max-body,
+ * allocated at the first gzip body), then copied into a chunk of its inflated size, which
+ * replaces *ref: a request whose records are still held holds what its body inflated to,
+ * not --http-max-body, and the scratch serves the next one at once. 0, or the status to
+ * answer with *why (*ref then unchanged).
+ */
+static int
+inflate_body(struct slc_reactor *r, uint32_t *ref, uint32_t *len, const char **why)
+{
+	uint32_t out;
+	size_t n;
+	int ret;
+
+	if (r->http_scratch == NULL && (r->http_scratch = malloc(max_body(r))) == NULL) {
+		*why = "no memory for the inflated body now";
+		return 503;
+	}
+	ret = slc_gunzip_body(r->http_gz, ref_ptr(r, *ref), *len, r->http_scratch, max_body(r), &n,
+	                      why);
+	if (ret != 0)
+		return ret == -EFBIG ? 413 : ret == -ENOMEM ? 503 : 400;
+	out = chunk_get(r, (uint32_t)n);
+	if (out == NONE) {
+		*why = "no memory for the inflated body now";
+		return 503;
+	}
+	memcpy(ref_ptr(r, out), r->http_scratch, n);
+	buf_unref(r, *ref, 1);
+	*ref = out;
+	*len = (uint32_t)n;
+	return 0;
+}
+
 /* The body is complete: decoded, and its records offered. */
 static int
 request_done(struct slc_reactor *r, struct conn *c)
 {
 	struct http_conn *h = c->http;
-	uint32_t ref = h->chunk, scratch = NONE, why_off;
-	const char *why;
+	struct slc_http_req head = h->req;
+	uint32_t ref = h->chunk, len = h->fill, why_off = 0;
+	const char *why = NULL;
 	char msg[96];
-	int st;
+	int st = 0;
 
 	h->chunk = NONE;
-	if (h->req.encoding == SLC_HTTP_CENC_GZIP) {
-		scratch = chunk_get(r, max_body(r));
-		if (scratch == NONE) {
-			buf_unref(r, ref, 1);
-			h->fill = 0;
-			h->phase = HTTP_HEAD;
-			return answer(r, c, 503, 0, "no memory for the inflated body now")
-			               ? STEP_GO
-			               : STEP_CLOSED;
-		}
-	}
-	st = slc_otlp_req_body(&h->rq, &h->req, ref_ptr(r, ref), h->fill, r->http_gz,
-	                       scratch != NONE ? ref_ptr(r, scratch) : NULL,
-	                       scratch != NONE ? max_body(r) : 0, r->cfg.otlp_key,
-	                       r->cfg.otlp_key_len, &why, &why_off);
 	h->fill = 0;
 	h->phase = HTTP_HEAD;
-	if (scratch != NONE) {
-		buf_unref(r, ref, 1);
-		ref = scratch;
+	if (head.encoding == SLC_HTTP_CENC_GZIP) {
+		st = inflate_body(r, &ref, &len, &why);
+		head.encoding = SLC_HTTP_CENC_IDENTITY;
 	}
+	if (st == 0)
+		st = slc_otlp_req_body(&h->rq, &head, ref_ptr(r, ref), len, NULL, NULL, 0,
+		                       r->cfg.otlp_key, r->cfg.otlp_key_len, &why, &why_off);
 	if (st != 0) {
 		buf_unref(r, ref, 1);
 		if (why != NULL && why_off != 0) {
@@ -393,6 +481,15 @@ request_done(struct slc_reactor *r, struct conn *c)
 		}
 		return answer(r, c, st, 0, why) ? STEP_GO : STEP_CLOSED;
 	}
+	/* Taken before any record goes: a request is refused whole or delivered whole. */
+	h->pend = chunk_get(r, BATCH * sizeof(struct slc_msg));
+	if (h->pend == NONE) {
+		buf_unref(r, ref, 1);
+		return answer(r, c, 503, 0, "no memory for the request's records now")
+		               ? STEP_GO
+		               : STEP_CLOSED;
+	}
+	h->pend_i = h->pend_n = 0;
 	h->rec_ref = ref;
 	h->taken = 0;
 	h->phase = HTTP_RECORDS;
@@ -416,11 +513,14 @@ head_done(struct slc_reactor *r, struct conn *c, uint32_t end)
 		refuse(r, c, st, NULL);
 		return false;
 	}
+	/* A first piece, grown as the bytes come (body_room): a client that announces a large
+	 * body and sends none holds 64 KiB of --reasm-memory, not the length it announced. */
+	cap = HTTP_BODY_START < max_body(r) ? HTTP_BODY_START : max_body(r);
 	if (h->req.chunked) {
-		cap = HTTP_BODY_START < max_body(r) ? HTTP_BODY_START : max_body(r);
 		memset(&h->ch, 0, sizeof(h->ch));
 	} else {
-		cap = (uint32_t)h->req.content_length;
+		if (h->req.content_length < cap)
+			cap = (uint32_t)h->req.content_length;
 		h->need = (uint64_t)h->req.content_length;
 	}
 	h->chunk = chunk_get(r, cap);
@@ -448,6 +548,8 @@ head_feed(struct slc_reactor *r, struct conn *c, const uint8_t *p, uint32_t len)
 	int end;
 
 	if (h->chunk == NONE) {
+		/* A request starts: the idle timeout's stuck rule measures it from here. */
+		c->frame_end_ns = r->now_ns;
 		h->chunk = chunk_get(r, SLC_HTTP_HEAD_MAX);
 		if (h->chunk == NONE) {
 			refuse(r, c, 503, "no memory for a request head now");
@@ -457,7 +559,9 @@ head_feed(struct slc_reactor *r, struct conn *c, const uint8_t *p, uint32_t len)
 	take = SLC_HTTP_HEAD_MAX - old < len ? SLC_HTTP_HEAD_MAX - old : len;
 	memcpy(ref_ptr(r, h->chunk) + old, p, take);
 	h->fill = old + take;
-	end = slc_http_head_end(ref_ptr(r, h->chunk), h->fill);
+	/* From where the last scan could not see a whole empty line: a head dribbled a byte
+	 * a receive costs each byte one look, not the whole head again. */
+	end = slc_http_head_end_from(ref_ptr(r, h->chunk), h->fill, old < 3 ? 0 : old - 3);
 	if (end < 0 || (end == 0 && h->fill == SLC_HTTP_HEAD_MAX)) {
 		refuse(r, c, 431, NULL);
 		return -1;
@@ -480,30 +584,18 @@ chunked_feed(struct slc_reactor *r, struct conn *c, const uint8_t *p, uint32_t l
 	int used = slc_http_chunked_feed(&h->ch, p, len, max_body(r), spans, HTTP_SPANS, &n);
 
 	if (used < 0) {
-		refuse(r, c, used == -EFBIG ? 413 : 400,
-		       used == -EFBIG ? "the body is over --http-max-body" : "a bad chunked body");
+		refuse(r, c,
+		       used == -EFBIG   ? 413
+		       : used == -E2BIG ? 431
+		                        : 400,
+		       used == -EFBIG   ? "the body is over --http-max-body"
+		       : used == -E2BIG ? "trailer fields too long"
+		                        : "a bad chunked body");
 		return -1;
 	}
 	for (uint32_t i = 0; i < n; i++) {
-		uint32_t cap = ref_heap_chunk(r, h->chunk)->cap;
-
-		if (h->fill + spans[i].len > cap) {
-			uint32_t want = cap;
-			uint32_t bigger;
-
-			while (want < h->fill + spans[i].len)
-				want *= 2;
-			if (want > max_body(r))
-				want = max_body(r);
-			bigger = chunk_get(r, want);
-			if (bigger == NONE) {
-				refuse(r, c, 503, "no memory for the body now");
-				return -1;
-			}
-			memcpy(ref_ptr(r, bigger), ref_ptr(r, h->chunk), h->fill);
-			buf_unref(r, h->chunk, 1);
-			h->chunk = bigger;
-		}
+		if (!body_room(r, c, spans[i].len))
+			return -1;
 		memcpy(ref_ptr(r, h->chunk) + h->fill, p + spans[i].off, spans[i].len);
 		h->fill += spans[i].len;
 	}
@@ -528,6 +620,8 @@ slc_http_conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_
 			used = chunked_feed(r, c, p + pos, len - pos);
 		} else {
 			used = h->need < len - pos ? (uint32_t)h->need : len - pos;
+			if (!body_room(r, c, (uint32_t)used))
+				return NONE;
 			memcpy(ref_ptr(r, h->chunk) + h->fill, p + pos, (size_t)used);
 			h->fill += (uint32_t)used;
 			h->need -= (uint64_t)used;

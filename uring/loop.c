@@ -871,7 +871,7 @@ reactor_wait(struct slc_reactor *r)
 	struct __kernel_timespec ts = {
 	        .tv_sec = 0, .tv_nsec = (long long)(r->rate_waiters != 0 ? RATE_POLL_NS : TICK_NS)};
 	bool timed = r->cfg.idle_timeout_ms != 0 || r->stopping || r->heap_waiters != 0 ||
-	             r->tls_handshaking != 0 || r->rate_waiters != 0;
+	             r->tls_handshaking != 0 || r->rate_waiters != 0 || http_short_of_memory(r);
 
 	for (uint32_t i = 0; i < r->nlisteners && !timed; i++)
 		timed = !r->listeners[i].armed;

@@ -141,15 +141,18 @@ slc_reactor_tick(struct slc_reactor *r)
 			bool silent = r->now_ns - c->last_rx_ns > limit &&
 			              (c->ack == NULL ||
 			               (slc_ack_window_settled(&c->ack->win) && !c->ack->sending));
-			bool stuck = slc_frame_parser_mid_frame(&c->parser) &&
+			uint32_t held;
+			bool http = slc_http_conn_gathering(c, &held);
+			bool stuck = (slc_frame_parser_mid_frame(&c->parser) || http) &&
 			             r->now_ns - c->frame_end_ns > limit;
 
 			if (c->state == CONN_RECEIVING && (silent || stuck)) {
 				slc_reactor_log(
 				        r, LOGK_CLOSE, SLC_LOG_WARN, "closing %s: idle for %u ms%s",
 				        c->peer, r->cfg.idle_timeout_ms,
-				        slc_frame_parser_mid_frame(&c->parser) ? " inside a frame"
-				                                               : "");
+				        http ? " inside a request"
+				        : slc_frame_parser_mid_frame(&c->parser) ? " inside a frame"
+				                                                 : "");
 				slc_conn_close(r, c, SLC_CLOSE_IDLE);
 			}
 		}
@@ -158,7 +161,7 @@ slc_reactor_tick(struct slc_reactor *r)
 		slc_tls_tick(r);
 	if (r->tcp_in_ring >= r->tcp_low_water || r->heap_waiters == 0)
 		r->tcp_dry_since_ns = r->now_ns;
-	if (r->heap_waiters != 0)
+	if (r->heap_waiters != 0 || http_short_of_memory(r))
 		slc_reasm_evict_idle(r);
 	stat_set(&r->stats.cq_overflow, *r->ring.cq.koverflow);
 	for (uint32_t i = 0; i < r->nlisteners; i++) {
@@ -242,7 +245,9 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 			*err = -EINVAL;
 			return NULL;
 		}
-		if (l->http && (l->proto != SLC_LISTENER_TCP || l->acks)) {
+		/* http:// is plain TCP: a listener asking for TLS too would be run as
+		 * one of them while its client expects the other. */
+		if (l->http && (l->proto != SLC_LISTENER_TCP || l->acks || l->tls)) {
 			*err = -EINVAL;
 			return NULL;
 		}

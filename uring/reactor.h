@@ -94,7 +94,7 @@ struct slc_listener_cfg {
 	enum slc_frame_format framing; /* TCP only; a UDP datagram is one message */
 	bool acks; /* TCP with len32 only: acknowledged delivery (docs/protocol.md) */
 	bool tls;  /* TCP only: a tls:// listener (uring/tls.h; cfg.tls_ctx must be set) */
-	bool http; /* TCP: OTLP/HTTP logs, POST /v1/logs (uring/http_conn.c); framing unused */
+	bool http; /* TCP, not tls, no acks: OTLP/HTTP logs (uring/http_conn.c); framing unused */
 };
 
 /* Why a connection was closed: one counter each. */

@@ -384,6 +384,9 @@ struct slc_reactor {
 	 * http:// (http_conns != NULL) ---- */
 	struct http_conn *http_conns; /* [nconns] */
 	struct slc_gunzip *http_gz;   /* one inflater, reset per gzip body */
+	uint8_t *http_scratch;        /* gzip bodies inflate here (--http-max-body), or NULL */
+	uint64_t http_starved_ns;     /* when a request last found no heap memory: --evict-idle
+	                                 then looks at idle requests for a while */
 
 	/* ---- the loop (loop.c) ---- */
 	uint64_t now_ns; /* read once or twice a loop: every timestamp of the loop */
@@ -865,6 +868,19 @@ uint32_t slc_http_conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref
  * all delivered (and answered), 1 when it paused again, 2 when c was closed. */
 int slc_http_conn_resume(struct slc_reactor *r, struct conn *c);
 /* slc_http_conn_mid_request (above, with conn_eof_reason): whether c is inside a request. */
+/* Whether c is gathering a request's head or body into a heap chunk (*bytes: its size):
+ * the idle timeout's stuck rule and --evict-idle treat it as a frame being reassembled. */
+bool slc_http_conn_gathering(const struct conn *c, uint32_t *bytes);
+
+/* Whether an http:// request found no heap memory lately (twice --evict-idle): such
+ * requests are answered 503, not made to wait, so the tick (and the loop's timed wait
+ * that runs it) looks at idle requests holding memory as heap waiters would make it. */
+static inline bool
+http_short_of_memory(const struct slc_reactor *r)
+{
+	return r->http_conns != NULL &&
+	       r->now_ns - r->http_starved_ns < 2 * (uint64_t)r->cfg.evict_idle_ms * 1000000ull;
+}
 /* The connection closes: the request it was gathering is dropped. */
 void slc_http_conn_drop(struct slc_reactor *r, struct conn *c);
 

@@ -313,10 +313,11 @@ conn_pins_buffers(const struct slc_reactor *r, const struct conn *c)
 }
 
 /*
- * Once a tick while connections wait for heap memory to reassemble a frame into:
- *  - every partial frame whose peer has sent nothing for evict_idle_ms (--evict-idle) is
- *    evicted, so that idle clients holding half a frame each cannot keep the others waiting. Only a
- *    connection that is receiving counts: one that is paused or starved of receive
+ * Once a tick while connections wait for heap memory to reassemble a frame into (or for a
+ * while after an http:// request found none):
+ *  - every partial frame (or http:// request being gathered) whose peer has sent nothing
+ *    for evict_idle_ms (--evict-idle) is evicted, so that idle clients holding half a
+ *    frame each cannot keep the others waiting. Only a connection that is receiving counts: one that is paused or starved of receive
  *    buffers waits for us, not for its peer;
  *  - when the receive buffers have run dry for evict_idle_ms as well, one waiting
  *    connection that holds receive buffers (its bytes did not fit in the stash) is
@@ -345,16 +346,20 @@ slc_reasm_evict_idle(struct slc_reactor *r)
 	}
 	for (uint32_t i = 0; i < r->nconns; i++) {
 		struct conn *c = &r->conns[i];
+		uint32_t held = 0;
+		bool http = slc_http_conn_gathering(c, &held);
 
-		if (c->reasm == NONE || c->state != CONN_RECEIVING || c->starved ||
-		    r->now_ns - c->reasm_rx_ns < idle_ns)
+		/* An http:// request being gathered is measured from its last receive. */
+		if ((c->reasm == NONE && !http) || c->state != CONN_RECEIVING || c->starved ||
+		    r->now_ns - (http ? c->last_rx_ns : c->reasm_rx_ns) < idle_ns)
 			continue;
 		slc_reactor_log(
 		        r, LOGK_CLOSE, SLC_LOG_WARN,
-		        "closing %s: %u bytes of a frame and nothing more for %llu ms, while %u "
+		        "closing %s: %u bytes %s and nothing more for %llu ms, while %u "
 		        "connections wait for reassembly memory (%llu of %llu bytes in use)",
-		        c->peer, c->reasm_len, (unsigned long long)(idle_ns / 1000000),
-		        r->heap_waiters,
+		        c->peer, http ? held : c->reasm_len,
+		        http ? "inside a request" : "of a frame",
+		        (unsigned long long)(idle_ns / 1000000), r->heap_waiters,
 		        (unsigned long long)(r->heap_used[HEAP_REASM] + r->heap_used[HEAP_RESERVE]),
 		        (unsigned long long)(r->heap_budget[HEAP_REASM] +
 		                             r->heap_budget[HEAP_RESERVE]));

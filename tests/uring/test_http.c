@@ -323,3 +323,64 @@ Test(http, chunked_bodies_refused)
 	                     7, 100, out, &n, &used, &done),
 	             -EFBIG);
 }
+
+/* Trailer fields, however many, are bounded together by SLC_HTTP_HEAD_MAX bytes (as the
+ * head is): a stream of short trailers past it is refused with -E2BIG (431), one just
+ * within it is taken. */
+Test(http, chunked_trailers_bounded_in_total)
+{
+	const uint32_t line = 8; /* "T: 1234\n" */
+	uint32_t lines = SLC_HTTP_HEAD_MAX / line, n, used;
+	char *body = malloc(3 + (size_t)(lines + 2) * line + 2), out[8];
+	size_t p = 0;
+	bool done;
+
+	cr_assert_not_null(body);
+	memcpy(body, "0\r\n", 3);
+	p = 3;
+	/* lines * 8 == SLC_HTTP_HEAD_MAX bytes of trailers, then the empty line: within. */
+	for (uint32_t i = 0; i < lines - 1; i++, p += line)
+		memcpy(body + p, "T: 1234\n", line);
+	memcpy(body + p, "T: 123\r\n\r\n", 10);
+	body[p + 10] = '\0';
+	cr_expect_eq(chunked(body, 1000, 100, out, &n, &used, &done), 0);
+	cr_expect(done);
+	/* One more trailer line: over. */
+	for (uint32_t i = 0; i < 3; i++, p += line)
+		memcpy(body + p, "T: 1234\n", line);
+	memcpy(body + p, "\n", 2);
+	cr_expect_eq(chunked(body, 1000, 100, out, &n, &used, &done), -E2BIG);
+	cr_expect_not(done);
+	free(body);
+}
+
+/* A head measured a byte at a time, each scan from the previous length less 3 (as the
+ * connection does), ends where a whole scan says, whatever its line ends. */
+Test(http, head_end_from_resumes_a_byte_at_a_time)
+{
+	static const char *const heads[] = {
+	        "GET / HTTP/1.1\r\nA: b\r\n\r\nbody",
+	        "GET / HTTP/1.1\nA: b\n\nbody",
+	        "GET / HTTP/1.1\r\nA: b\n\r\nbody",
+	        "GET / HTTP/1.1\nA: b\r\n\nbody",
+	        "G\n\n",
+	        "\r\n\r\n",
+	};
+
+	for (size_t h = 0; h < sizeof(heads) / sizeof(heads[0]); h++) {
+		const uint8_t *b = (const uint8_t *)heads[h];
+		uint32_t len = (uint32_t)strlen(heads[h]), old = 0;
+		int want = slc_http_head_end(b, len), end = 0;
+
+		cr_assert_gt(want, 0, "%s", heads[h]);
+		for (uint32_t fill = 1; fill <= len && end == 0; old = fill++) {
+			end = slc_http_head_end_from(b, fill, old < 3 ? 0 : old - 3);
+			cr_expect(end == 0 || end == want, "%s at %u: %d", heads[h], fill, end);
+		}
+		cr_expect_eq(end, want, "%s", heads[h]);
+	}
+	/* Past the limit a resumed scan refuses as a whole one does. */
+	static uint8_t big[SLC_HTTP_HEAD_MAX];
+	memset(big, 'a', sizeof(big));
+	cr_expect_eq(slc_http_head_end_from(big, SLC_HTTP_HEAD_MAX, SLC_HTTP_HEAD_MAX - 4), -E2BIG);
+}

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include "reactor.h"
 #include "ring.h"
 
@@ -938,4 +940,34 @@ Test(reactor, skipped_frame_counted_once_across_a_rewind, .timeout = 60)
 	cr_expect_eq(atomic_load(&ls->frames_skipped), 1, "skipped frame counted %llu times",
 	             (unsigned long long)atomic_load(&ls->frames_skipped));
 	slc_reactor_destroy(r);
+}
+
+/* An http:// listener is plain TCP: one that asks for TLS as well (only the embedding API
+ * can say both) is refused, as is one on UDP or with acks, rather than run as either. */
+Test(reactor, http_listener_with_tls_udp_or_acks_is_refused)
+{
+	struct sink s = {0};
+	struct slc_listener_cfg l = listener(SLC_LISTENER_TCP, SLC_FRAME_LINES);
+	struct slc_reactor_cfg cfg = base_cfg(&l, 1, &s);
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	struct slc_reactor *r;
+	int err = 0;
+
+	cr_assert_not_null(ctx);
+	cfg.tls_ctx = ctx;
+	l.http = true;
+	l.tls = true;
+	r = slc_reactor_create(&cfg, &err);
+	cr_expect_null(r, "http and tls on one listener");
+	cr_expect_eq(err, -EINVAL, "%s", strerror(-err));
+	slc_reactor_destroy(r);
+	l.tls = false;
+	l.acks = true;
+	cr_expect_null(slc_reactor_create(&cfg, &err));
+	cr_expect_eq(err, -EINVAL);
+	l.acks = false;
+	l.proto = SLC_LISTENER_UDP;
+	cr_expect_null(slc_reactor_create(&cfg, &err));
+	cr_expect_eq(err, -EINVAL);
+	SSL_CTX_free(ctx);
 }
