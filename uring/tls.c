@@ -470,7 +470,8 @@ tls_flush(struct slc_reactor *r, struct conn *c)
 	struct tls_conn *t = c->tls;
 	int n;
 
-	if (t->sending || c->state == CONN_CLOSING || c->state == CONN_DRAINING)
+	/* A close may have ended the session already (slc_conn_finalize): nothing to send. */
+	if (t == NULL || t->sending || c->state == CONN_CLOSING || c->state == CONN_DRAINING)
 		return;
 	n = BIO_read(t->wbio, t->out, TLS_OUT);
 	if (n <= 0)
@@ -741,6 +742,11 @@ slc_tls_pump(struct slc_reactor *r, struct conn *c)
 		if (fill != 0)
 			slc_conn_data(r, c, ref, 0, fill);
 		buf_unref(r, ref, 1);
+		/* A framing error or an ack violation closed it: from a resumed connection
+		 * (no receive in flight) the close ends the session at once (c->tls NULL), and
+		 * the slot may be free. Nothing of t may be touched then. */
+		if (c->tls != t || (c->state != CONN_RECEIVING && c->state != CONN_PAUSED))
+			return;
 		tls_flush(r, c); /* alerts, key update answers */
 		if (t->reneg) {
 			tls_refuse(r, c, SLC_TLS_REF_RENEGOTIATION, "renegotiation is refused");

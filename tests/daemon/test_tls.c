@@ -352,6 +352,54 @@ Test(tls, len32_ack_over_tls_gets_its_acks, .timeout = 90)
 	scene_free(s);
 }
 
+/* Frames that fill a TLS record each four (4 + 4092 bytes): the frame over --max-frame,
+ * written last and alone, starts a decrypted chunk of its own. */
+#define OV_FRAMES  400u
+#define OV_PAYLOAD 4092u
+
+/* issue 17, review 1: a paused session resumes, and the first thing it decrypts then is a
+ * frame over --max-frame. The framing error closes the connection (and frees its session)
+ * in the middle of slc_tls_pump: the daemon must go on, count it, and have delivered every
+ * frame before it. */
+Test(tls, a_framing_error_in_a_resumed_session_closes_it_and_the_daemon_goes_on, .timeout = 60)
+{
+	struct tls_scene *s = scene_new();
+	const char *extra[] = {"--ring-size", "64", "--max-frame", "4096", "--test-handler-cost-ns",
+	                       "200000",      NULL};
+	const char *framing[] = {"reason=\"framing\"", NULL};
+	uint8_t *buf = malloc(OV_FRAMES * (4 + OV_PAYLOAD)), over[36];
+	size_t len = 0;
+	SSL_CTX *ctx;
+	struct tlsc c;
+
+	cr_assert_not_null(buf);
+	scene_start(s, "tls://127.0.0.1:0?framing=len32", extra);
+	for (uint32_t i = 0; i < OV_FRAMES; i++) {
+		put_be(buf + len, OV_PAYLOAD, 4);
+		memset(buf + len + 4, 'a' + (int)(i % 26), OV_PAYLOAD);
+		len += 4 + OV_PAYLOAD;
+	}
+	put_be(over, 8192, 4);
+	memset(over + 4, 'x', sizeof(over) - 4);
+	ctx = tlsc_ctx(s->d.dir, NULL, 0);
+	cr_assert(tlsc_connect(&c, ctx, s->d.port[0]));
+	cr_assert(tlsc_write(&c, buf, len), "the write stalled:\n%s", s->d.log);
+	(void)tlsc_write(&c, over, sizeof(over)); /* the server may have closed already */
+	cr_expect_eq(dproc_metric_wait(&s->d, "sluice_connections_closed_total", framing, 1, 30000),
+	             1, "%s", s->d.log);
+	cr_expect_eq(
+	        dproc_metric_wait(&s->d, "sluice_received_messages_total", NULL, OV_FRAMES, 10000),
+	        OV_FRAMES, "%s", s->d.log);
+	cr_expect_gt(dproc_metric_now(&s->d, "sluice_reactor_pauses_total", NULL), 0,
+	             "no pause: the test did not test a resumed session");
+	cr_expect(tlsc_closed_by_peer(&c));
+	tlsc_close(&c);
+	SSL_CTX_free(ctx);
+	scene_stop(s);
+	free(buf);
+	scene_free(s);
+}
+
 Test(tls, mutual_tls_refuses_no_cert_and_a_cert_of_another_ca, .timeout = 90)
 {
 	struct tls_scene *s = scene_new();
