@@ -393,14 +393,13 @@ conn_defer(struct slc_reactor *r, struct conn *c)
 }
 
 /* New bytes for a connection: parse them now, or keep them if it is paused or must wait
- * its turn. */
-static void
-conn_data(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uint32_t len)
+ * its turn. The listener's byte count is the caller's: what came off the wire. */
+static inline void
+conn_take(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uint32_t len)
 {
 	uint32_t resume;
 
 	c->last_rx_ns = r->now_ns;
-	stat_add(&r->listeners[c->listener].stats.bytes, len);
 	if (c->tenant != SLC_TENANT_NONE)
 		stat_add(&r->tenant[c->tenant].st.bytes, len);
 	if (c->state != CONN_RECEIVING && c->state != CONN_PAUSED)
@@ -420,10 +419,20 @@ conn_data(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uin
 		slc_conn_keep_failed(r, c);
 }
 
+/* A receive buffer's bytes, counted as received. */
+static void
+conn_data(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uint32_t len)
+{
+	stat_add(&r->listeners[c->listener].stats.bytes, len);
+	conn_take(r, c, ref, off, len);
+}
+
+/* Decrypted bytes (tls.c): the listener counted their ciphertext when it came in, so they
+ * are not counted again. */
 void
 slc_conn_data(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uint32_t len)
 {
-	conn_data(r, c, ref, off, len);
+	conn_take(r, c, ref, off, len);
 }
 
 /* A paused connection's turn (waitq_run sets r->turn_left): delivers what it holds, up

@@ -768,7 +768,8 @@ void slc_tls_on_send(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t i
 void slc_tls_ctx_take(struct slc_reactor *r);
 void slc_tls_tick(struct slc_reactor *r);
 
-/* loop.c's entry for decrypted bytes: the same path as a receive buffer's. */
+/* loop.c's entry for decrypted bytes: the same path as a receive buffer's, not counted
+ * again in the listener's bytes (slc_tls_on_cipher counted their ciphertext). */
 void slc_conn_data(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uint32_t len);
 
 /* ---- acknowledged delivery on the wire (conn_ack.c) --------------------------------- */

@@ -400,6 +400,40 @@ Test(tls, a_framing_error_in_a_resumed_session_closes_it_and_the_daemon_goes_on,
 	scene_free(s);
 }
 
+#define BY_LINES 2000u
+
+/* issue 17, review 4: a tls:// listener's received bytes are what came off the wire, the
+ * ciphertext, counted once: at least the plaintext, and far from twice it. */
+Test(tls, received_bytes_count_the_ciphertext_once, .timeout = 60)
+{
+	struct tls_scene *s = scene_new();
+	char *buf = malloc(BY_LINES * 16);
+	size_t len = 0;
+	uint64_t bytes;
+	SSL_CTX *ctx;
+	struct tlsc c;
+
+	cr_assert_not_null(buf);
+	scene_start(s, "tls://127.0.0.1:0?framing=lines", NULL);
+	for (uint32_t i = 0; i < BY_LINES; i++)
+		len += (size_t)sprintf(buf + len, "by %u\n", i);
+	ctx = tlsc_ctx(s->d.dir, NULL, 0);
+	cr_assert(tlsc_connect(&c, ctx, s->d.port[0]));
+	cr_assert(tlsc_write(&c, buf, len));
+	cr_assert_eq(
+	        dproc_metric_wait(&s->d, "sluice_received_messages_total", NULL, BY_LINES, 30000),
+	        BY_LINES, "%s", s->d.log);
+	bytes = dproc_metric_now(&s->d, "sluice_received_bytes_total", NULL);
+	cr_expect_geq(bytes, len, "%llu bytes counted for %zu of plaintext",
+	              (unsigned long long)bytes, len);
+	cr_expect_lt(bytes, 2 * len, "%llu bytes counted for %zu of plaintext: twice?",
+	             (unsigned long long)bytes, len);
+	tlsc_close(&c);
+	SSL_CTX_free(ctx);
+	scene_stop(s);
+	free(buf);
+	scene_free(s);
+}
 Test(tls, mutual_tls_refuses_no_cert_and_a_cert_of_another_ca, .timeout = 90)
 {
 	struct tls_scene *s = scene_new();
