@@ -152,6 +152,7 @@ struct tls_conn {
 	bool hs_done;         /* the handshake completed */
 	bool reneg;           /* a renegotiation began (the info callback): close */
 	bool tenant_later;    /* its tenant waits for the handshake (SLC_TENANT_LATER) */
+	uint32_t out_held;    /* its part of r->tls_out_held: output not yet sent */
 };
 
 /* An http:// connection's request in progress (http_conn.c). */
@@ -375,6 +376,7 @@ struct slc_reactor {
 	struct ssl_ctx_st *tls_ctx;            /* new handshakes use it (our reference) */
 	struct ssl_ctx_st *_Atomic tls_ctx_in; /* slc_reactor_tls_ctx_set: taken each loop */
 	uint32_t tls_handshaking;              /* handshakes under way */
+	uint64_t tls_out_held;                 /* TLS output written, not yet sent (all sessions) */
 	/* ---- tenants (tenant_rt.c); tenant == NULL without a table ---- */
 	struct tenant_rt *tenant; /* [cfg.tenants->n] */
 	uint32_t rate_waiters;    /* connections paused with rate_wait */
@@ -805,6 +807,8 @@ void slc_conn_ack_apply(struct slc_reactor *r, uint32_t id, uint64_t seq, uint32
 void slc_conn_ack_queue_run(struct slc_reactor *r);
 /* The completion of the greeting's or an ack's send. */
 void slc_conn_ack_on_send(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t idx);
+/* Over TLS: the session's output that carried c's ack went out (slc_tls_on_send). */
+void slc_conn_ack_tls_sent(struct slc_reactor *r, struct conn *c);
 
 /* ---- heap memory: reassembly, stash, pending chunks (reasm.c) ----------------------- */
 

@@ -443,7 +443,8 @@ slc_tls_conn_end(struct slc_reactor *r, struct conn *c)
 {
 	struct tls_conn *t = c->tls;
 
-	(void)r;
+	r->tls_out_held -= t->out_held;
+	stat_set(&r->stats.tls_out_bytes, r->tls_out_held);
 	SSL_free(t->ssl); /* and its BIOs */
 	free(t->out);
 	memset(t, 0, sizeof(*t));
@@ -463,6 +464,20 @@ send_submit(struct slc_reactor *r, struct conn *c)
 	t->sending = true;
 }
 
+/* What the session holds to send (its write BIO, the rest of the send in flight): the
+ * gauge that shows it stays bounded (sluice_reactor_tls_output_bytes). */
+static void
+out_account(struct slc_reactor *r, struct tls_conn *t)
+{
+	size_t n = BIO_ctrl_pending(t->wbio) + (t->sending ? t->out_len - t->out_off : 0);
+	uint32_t held = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+
+	r->tls_out_held += held;
+	r->tls_out_held -= t->out_held;
+	t->out_held = held;
+	stat_set(&r->stats.tls_out_bytes, r->tls_out_held);
+}
+
 /* Sends what OpenSSL wrote, one send at a time, in order. */
 static void
 tls_flush(struct slc_reactor *r, struct conn *c)
@@ -471,14 +486,25 @@ tls_flush(struct slc_reactor *r, struct conn *c)
 	int n;
 
 	/* A close may have ended the session already (slc_conn_finalize): nothing to send. */
-	if (t == NULL || t->sending || c->state == CONN_CLOSING || c->state == CONN_DRAINING)
+	if (t == NULL)
 		return;
-	n = BIO_read(t->wbio, t->out, TLS_OUT);
-	if (n <= 0)
-		return;
-	t->out_off = 0;
-	t->out_len = (uint32_t)n;
+	if (!t->sending && c->state != CONN_CLOSING && c->state != CONN_DRAINING &&
+	    (n = BIO_read(t->wbio, t->out, TLS_OUT)) > 0) {
+		t->out_off = 0;
+		t->out_len = (uint32_t)n;
+		send_submit(r, c);
+	}
+	out_account(r, t);
+}
+
+/* The rest of out again; an ack that rode on it (ack_out) is still on the way. */
+static void
+send_again(struct slc_reactor *r, struct conn *c, bool ack_out)
+{
 	send_submit(r, c);
+	if (ack_out)
+		c->ack->sending = true;
+	out_account(r, c->tls);
 }
 
 void
@@ -486,18 +512,24 @@ slc_tls_on_send(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t idx)
 {
 	struct conn *c = &r->conns[idx];
 	struct tls_conn *t = c->tls;
+	bool ack_out;
 
 	if (t == NULL ||
 	    (uint32_t)(io_uring_cqe_get_data64(cqe) >> 32 & 0xffffffu) != (c->gen & 0xffffffu))
 		return;
 	t->sending = false;
+	/* An ack written into the session is sending while its output is (conn_ack.c,
+	 * ack_submit): cleared with the send, so that a close does not wait for it. */
+	ack_out = c->ack != NULL && c->ack->sending;
+	if (ack_out)
+		c->ack->sending = false;
 	if (c->state == CONN_CLOSING) {
 		slc_conn_finalize(r, c);
 		return;
 	}
 	if (cqe->res < 0) {
 		if (cqe->res == -EINTR || cqe->res == -EAGAIN) {
-			send_submit(r, c);
+			send_again(r, c, ack_out);
 			return;
 		}
 		slc_reactor_log(r, LOGK_CLOSE, SLC_LOG_WARN, "closing %s: tls send failed: %s",
@@ -507,10 +539,16 @@ slc_tls_on_send(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t idx)
 	}
 	t->out_off += (uint32_t)cqe->res;
 	if (t->out_off < t->out_len) {
-		send_submit(r, c);
+		send_again(r, c, ack_out);
 		return;
 	}
 	tls_flush(r, c);
+	if (!ack_out)
+		return;
+	if (t->sending)
+		c->ack->sending = true; /* the ack may be in what goes now */
+	else
+		slc_conn_ack_tls_sent(r, c);
 }
 
 void

@@ -28,6 +28,10 @@ struct tlsc {
 
 /* Connects to 127.0.0.1:port and runs the handshake: true when it completed. */
 bool tlsc_connect(struct tlsc *t, SSL_CTX *ctx, uint16_t port);
+/* The same with a receive buffer of rcvbuf bytes and 536-byte segments (SO_RCVBUF,
+ * TCP_MAXSEG, set before connect; 0: the defaults): a client that does not read makes the
+ * server's sends stall soon. */
+bool tlsc_connect_rcvbuf(struct tlsc *t, SSL_CTX *ctx, uint16_t port, int rcvbuf);
 /* Writes all of buf: true when it did. */
 bool tlsc_write(struct tlsc *t, const void *buf, size_t len);
 /* Reads exactly len bytes: true when it did (false: closed, error, timeout). */
