@@ -712,7 +712,10 @@ hs_step(struct slc_reactor *r, struct conn *c)
 		stat_add(&r->listeners[c->listener].stats.tls_handshakes, 1);
 		if (!hs_tenant(r, c))
 			return false;
-		if (c->ack != NULL)
+		/* len32+ack greets now; a forward listener's acks (set up at accept,
+		 * slc_conn_ack_fwd_init) carry no greeting: 16 bytes of it would break the
+		 * client's msgpack stream. */
+		if (c->ack != NULL && !c->ack->fwd)
 			slc_conn_ack_greet(r, c);
 		return true;
 	}

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include "child.h"
 #include "daemon_proc.h"
 #include "tls_client.h"
+#include "../support/mp_write.h"
 
 #define LINES 200u
 
@@ -435,7 +437,132 @@ Test(tls, received_bytes_count_the_ciphertext_once, .timeout = 30)
 	scene_free(s);
 }
 
-/* ---- acks over TLS: a client that does not read ---------------------------------------- */
+/* ---- acks over TLS: framing=forward, a client that does not read ----------------------- */
+
+#define FW_MSGS    16u
+#define FW_ENTRIES 5u
+
+/* A PackedForward message: FW_ENTRIES entries "fw N" of message k, and its chunk. */
+static void
+fw_message(struct mp *m, unsigned k, const char *chunk)
+{
+	struct mp bin = {0};
+
+	for (unsigned j = 0; j < FW_ENTRIES; j++) {
+		char v[16];
+
+		snprintf(v, sizeof(v), "fw %u", k * FW_ENTRIES + j);
+		mp_arr(&bin, 2);
+		mp_uint(&bin, 1700000000u + j);
+		mp_map(&bin, 1);
+		mp_str(&bin, "log");
+		mp_str(&bin, v);
+	}
+	mp_arr(m, 3);
+	mp_str(m, "app.tls");
+	mp_bin_hdr(m, (uint32_t)bin.n);
+	mp_cat(m, &bin);
+	mp_map(m, 1);
+	mp_str(m, "chunk");
+	mp_str(m, chunk);
+}
+
+/* Reads one {"ack": ID} through the session into id (NUL-terminated): false on anything
+ * else (a len32+ack greeting among them), EOF or a timeout. */
+static bool
+tls_read_ack(struct tlsc *c, char *id, size_t cap)
+{
+	uint8_t h[7];
+	size_t n;
+
+	if (!tlsc_read(c, h, 6) || memcmp(h,
+	                                  "\x81\xa3"
+	                                  "ack",
+	                                  5) != 0)
+		return false;
+	if ((h[5] & 0xe0) == 0xa0)
+		n = h[5] & 0x1fu;
+	else if (h[5] == 0xd9 && tlsc_read(c, h + 6, 1))
+		n = h[6];
+	else
+		return false;
+	if (n == 0 || n >= cap || !tlsc_read(c, id, n))
+		return false;
+	id[n] = '\0';
+	return true;
+}
+
+static void
+fw_tally(void *ctx, uint32_t worker, const uint8_t *p, uint32_t len)
+{
+	uint32_t *count = ctx;
+	const uint8_t *at = memmem(p, len, "fw ", 3);
+	unsigned n;
+	char v[16];
+
+	(void)worker;
+	if (at == NULL || (size_t)(p + len - at) >= sizeof(v)) {
+		count[FW_MSGS * FW_ENTRIES]++;
+		return;
+	}
+	snprintf(v, sizeof(v), "%.*s", (int)(p + len - at), (const char *)at);
+	if (sscanf(v, "fw %u", &n) == 1 && n < FW_MSGS * FW_ENTRIES)
+		count[n]++;
+	else
+		count[FW_MSGS * FW_ENTRIES]++;
+}
+
+/* issue 17, review 2: tls://...?framing=forward acknowledges chunks as tcp:// does: no
+ * len32+ack greeting in the msgpack stream, each chunk's ack once its entries are in the
+ * sink, and after a half-close the acks still on their way come, then the close. */
+Test(tls, forward_over_tls_acknowledges_chunks_and_waits_for_the_last_ack, .timeout = 60)
+{
+	struct tls_scene *s = scene_new();
+	uint32_t count[FW_MSGS * FW_ENTRIES + 1] = {0};
+	char id[64], want[16], sink[160];
+	struct mp all = {0};
+	SSL_CTX *ctx;
+	struct tlsc c;
+
+	scene_start(s, "tls://127.0.0.1:0?framing=forward", NULL);
+	ctx = tlsc_ctx(s->d.dir, NULL, 0);
+	cr_assert(tlsc_connect(&c, ctx, s->d.port[0]));
+	/* Half of them one at a time, each waiting for its ack. */
+	for (unsigned k = 0; k < FW_MSGS / 2; k++) {
+		struct mp m = {0};
+
+		snprintf(want, sizeof(want), "c%u", k);
+		fw_message(&m, k, want);
+		cr_assert(tlsc_write(&c, m.b, m.n));
+		cr_assert(tls_read_ack(&c, id, sizeof(id)), "message %u: no ack\n%s", k, s->d.log);
+		cr_expect_str_eq(id, want);
+	}
+	/* The other half in one write, then the client's end of the stream: the acks come
+	 * all the same, the last one too, before the server closes. */
+	for (unsigned k = FW_MSGS / 2; k < FW_MSGS; k++) {
+		snprintf(want, sizeof(want), "c%u", k);
+		fw_message(&all, k, want);
+	}
+	cr_assert(tlsc_write(&c, all.b, all.n));
+	cr_assert_eq(shutdown(c.fd, SHUT_WR), 0);
+	for (unsigned k = FW_MSGS / 2; k < FW_MSGS; k++) {
+		snprintf(want, sizeof(want), "c%u", k);
+		cr_assert(tls_read_ack(&c, id, sizeof(id)), "chunk %u: no ack\n%s", k, s->d.log);
+		cr_expect_str_eq(id, want);
+	}
+	cr_expect(tlsc_closed_by_peer(&c), "no close after the last ack");
+	tlsc_close(&c);
+	SSL_CTX_free(ctx);
+	cr_expect_eq(dproc_metric_now(&s->d, "sluice_acks_sent_total", NULL), FW_MSGS);
+	scene_stop(s);
+	snprintf(sink, sizeof(sink), "%s/sink", s->d.dir);
+	dproc_for_each_record(sink, fw_tally, count);
+	for (uint32_t i = 0; i < FW_MSGS * FW_ENTRIES; i++)
+		cr_expect_eq(count[i], 1, "fw %u arrived %u times", i, count[i]);
+	cr_expect_eq(count[FW_MSGS * FW_ENTRIES], 0, "%u records that no client sent",
+	             count[FW_MSGS * FW_ENTRIES]);
+	scene_free(s);
+}
 
 #define HOLD_FRAMES 40000u
 #define HOLD_BATCH  4096u /* half the ack window (8192): each batch is taken whole */
