@@ -880,7 +880,7 @@ reactor_wait(struct slc_reactor *r)
 	struct __kernel_timespec ts = {
 	        .tv_sec = 0, .tv_nsec = (long long)(r->rate_waiters != 0 ? RATE_POLL_NS : TICK_NS)};
 	bool timed = r->cfg.idle_timeout_ms != 0 || r->stopping || r->heap_waiters != 0 ||
-	             r->tls_handshaking != 0 || r->rate_waiters != 0;
+	             r->tls_handshaking != 0 || r->tls_lingering != 0 || r->rate_waiters != 0;
 
 	for (uint32_t i = 0; i < r->nlisteners && !timed; i++)
 		timed = !r->listeners[i].armed;

@@ -40,6 +40,10 @@
 /* Largest chunk decrypted at once: one record's plaintext. */
 #define TLS_CHUNK     16384
 #define TLS_CHUNK_MIN 256
+/* How long a refused connection's last send (its alert) may take before the socket closes
+ * anyway: an alert is a few bytes into an empty socket buffer, so only a peer that stopped
+ * reading during the handshake is cut short. */
+#define TLS_LINGER_NS 1000000000ull
 
 const char *
 slc_tls_refusal_str(enum slc_tls_refusal e)
@@ -445,6 +449,8 @@ slc_tls_conn_end(struct slc_reactor *r, struct conn *c)
 
 	r->tls_out_held -= t->out_held;
 	stat_set(&r->stats.tls_out_bytes, r->tls_out_held);
+	if (t->linger)
+		r->tls_lingering--;
 	SSL_free(t->ssl); /* and its BIOs */
 	free(t->out);
 	memset(t, 0, sizeof(*t));
@@ -497,6 +503,36 @@ tls_flush(struct slc_reactor *r, struct conn *c)
 	out_account(r, t);
 }
 
+void
+slc_tls_linger(struct slc_reactor *r, struct conn *c)
+{
+	c->tls->linger = true;
+	c->tls->linger_ns = r->now_ns;
+	r->tls_lingering++;
+}
+
+/* A lingering session's send completed: the rest of out, or what the session wrote after
+ * it (the alert), goes next. False when nothing is left to send. */
+static bool
+linger_more(struct slc_reactor *r, struct conn *c, int res)
+{
+	struct tls_conn *t = c->tls;
+	int n;
+
+	if (!t->linger || res <= 0)
+		return false;
+	t->out_off += (uint32_t)res;
+	if (t->out_off >= t->out_len) {
+		n = BIO_read(t->wbio, t->out, TLS_OUT);
+		if (n <= 0)
+			return false;
+		t->out_off = 0;
+		t->out_len = (uint32_t)n;
+	}
+	send_submit(r, c);
+	return true;
+}
+
 /* The rest of out again; an ack that rode on it (ack_out) is still on the way. */
 static void
 send_again(struct slc_reactor *r, struct conn *c, bool ack_out)
@@ -524,7 +560,8 @@ slc_tls_on_send(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t idx)
 	if (ack_out)
 		c->ack->sending = false;
 	if (c->state == CONN_CLOSING) {
-		slc_conn_finalize(r, c);
+		if (!linger_more(r, c, cqe->res))
+			slc_conn_finalize(r, c);
 		return;
 	}
 	if (cqe->res < 0) {
@@ -822,12 +859,22 @@ slc_tls_tick(struct slc_reactor *r)
 	                                                        : 10000) *
 	        1000000ull;
 
-	if (r->tls_handshaking == 0)
+	if (r->tls_handshaking == 0 && r->tls_lingering == 0)
 		return;
 	for (uint32_t i = 0; i < r->nconns; i++) {
 		struct conn *c = &r->conns[i];
 		char d[64];
 
+		/* A refusal's last send that a peer does not take: the shutdown fails it, and
+		 * its completion closes the socket. */
+		if (c->tls != NULL && c->tls->linger && c->state == CONN_CLOSING &&
+		    r->now_ns - c->tls->linger_ns > TLS_LINGER_NS) {
+			c->tls->linger = false;
+			r->tls_lingering--;
+			shutdown(c->fd, SHUT_RDWR);
+			slc_tls_cancel_send(r, c);
+			continue;
+		}
 		if (c->tls == NULL || c->tls->hs_done ||
 		    (c->state != CONN_RECEIVING && c->state != CONN_PAUSED) ||
 		    r->now_ns - c->tls->hs_start_ns <= limit)

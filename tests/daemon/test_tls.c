@@ -648,6 +648,33 @@ Test(tls, mutual_tls_refuses_no_cert_and_a_cert_of_another_ca, .timeout = 90)
 	scene_free(s);
 }
 
+/* issue 17, review 5: a refused client learns why: the server's alert reaches it before
+ * the close (the socket was shut down before the alert's send went out). */
+Test(tls, a_refused_client_gets_an_alert_not_a_reset, .timeout = 60)
+{
+	struct tls_scene *s = scene_new();
+	const char *extra[] = {"--tls-client-ca", s->ca, NULL};
+	const char *who[2] = {NULL, "bad"};
+
+	scene_start(s, "tls://127.0.0.1:0?framing=lines", extra);
+	for (int i = 0; i < 2; i++) {
+		SSL_CTX *ctx = tlsc_ctx(s->d.dir, who[i], 0);
+		const char *name = who[i] != NULL ? who[i] : "no certificate";
+		struct tlsc c;
+
+		/* TLS 1.3: the client's side of the handshake completes; the refusal comes
+		 * after it. */
+		cr_assert(tlsc_connect(&c, ctx, s->d.port[0]), "%s: the handshake failed", name);
+		cr_expect_geq(tlsc_alert(&c), 0, "%s: closed without an alert", name);
+		tlsc_close(&c);
+		SSL_CTX_free(ctx);
+	}
+	cr_expect_eq(tls_refused(s, "no_client_cert"), 1, "%s", s->d.log);
+	cr_expect_eq(tls_refused(s, "bad_client_cert"), 1, "%s", s->d.log);
+	scene_stop(s);
+	scene_free(s);
+}
+
 Test(tls, start_fails_clearly_for_a_missing_unreadable_or_mismatched_file, .timeout = 60)
 {
 	struct tls_scene *s = scene_new();

@@ -172,6 +172,22 @@ tlsc_closed_by_peer(struct tlsc *t)
 	}
 }
 
+int
+tlsc_alert(struct tlsc *t)
+{
+	char b[256];
+	size_t n;
+	unsigned long e;
+	int reason;
+
+	while (SSL_read_ex(t->ssl, b, sizeof(b), &n) == 1)
+		; /* data: not what we wait for */
+	e = ERR_peek_error();
+	reason = ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : 0;
+	ERR_clear_error();
+	return reason >= SSL_AD_REASON_OFFSET ? reason - SSL_AD_REASON_OFFSET : -1;
+}
+
 void
 tlsc_peer_cn(struct tlsc *t, char *cn, size_t len)
 {

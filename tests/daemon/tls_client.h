@@ -38,6 +38,9 @@ bool tlsc_write(struct tlsc *t, const void *buf, size_t len);
 bool tlsc_read(struct tlsc *t, void *buf, size_t len);
 /* True when the server closed (EOF, an alert or a reset) within the receive timeout. */
 bool tlsc_closed_by_peer(struct tlsc *t);
+/* Reads until the server ends the session: the TLS alert it sent (SSL_AD_*), or -1 when
+ * it ended without one (EOF, a reset, the receive timeout). */
+int tlsc_alert(struct tlsc *t);
 /* The server certificate's common name into cn ("" if none). */
 void tlsc_peer_cn(struct tlsc *t, char *cn, size_t len);
 void tlsc_close(struct tlsc *t);
