@@ -14,8 +14,7 @@ slc_close_reason_str(enum slc_close_reason r)
 	        [SLC_CLOSE_IDLE] = "idle",         [SLC_CLOSE_SHUTDOWN] = "shutdown",
 	        [SLC_CLOSE_PROTOCOL] = "protocol", [SLC_CLOSE_NOT_DURABLE] = "not_durable",
 	        [SLC_CLOSE_EVICTED] = "evicted",   [SLC_CLOSE_NO_MEMORY] = "no_memory",
-	        [SLC_CLOSE_TLS] = "tls",
-	        [SLC_CLOSE_HTTP] = "http",
+	        [SLC_CLOSE_TLS] = "tls",           [SLC_CLOSE_HTTP] = "http",
 	};
 
 	return (unsigned)r < SLC_CLOSE__COUNT ? names[r] : "unknown";
@@ -137,6 +136,15 @@ slc_conn_close(struct slc_reactor *r, struct conn *c, enum slc_close_reason why)
 	if (c->tls != NULL)
 		slc_tls_conn_closing(r, c, why);
 	c->state = CONN_CLOSING;
+	/* A TLS refusal's alert is in the send in flight: a shutdown now would fail it (the
+	 * client would see a reset, not why). Only the receive ends now; the socket closes
+	 * when the send completes, or after a bounded wait (slc_tls_linger). */
+	if (why == SLC_CLOSE_TLS && c->tls != NULL && c->tls->sending) {
+		shutdown(c->fd, SHUT_RD);
+		slc_conn_cancel_recv(r, c);
+		slc_tls_linger(r, c);
+		return;
+	}
 	if (c->armed || conn_sending(c)) {
 		/* shutdown ends the multishot receive with EOF (and a send stuck on a full
 		 * socket with EPIPE); the last CQE finalizes. */

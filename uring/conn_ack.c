@@ -37,7 +37,8 @@ slc_conn_ack_cancel_send(struct slc_reactor *r, struct conn *c)
 {
 	struct io_uring_sqe *sqe;
 
-	if (c->ack == NULL || !c->ack->sending)
+	/* Over TLS an ack rides on the session's send, which slc_tls_cancel_send cancels. */
+	if (c->ack == NULL || !c->ack->sending || c->tls != NULL)
 		return;
 	sqe = reactor_sqe(r);
 	io_uring_prep_cancel64(sqe, ud_make(UD_ACK_SEND, (uint32_t)(c - r->conns), c->gen), 0);
@@ -51,9 +52,14 @@ ack_submit(struct slc_reactor *r, struct conn *c)
 	struct io_uring_sqe *sqe;
 
 	if (c->tls != NULL) {
-		/* Through the session, whose sends keep the order of its records. */
+		/* Through the session, whose sends keep the order of its records. While its
+		 * output is on the way the ack counts as sending, as over plain TCP: newer acks
+		 * coalesce into the newest (they are cumulative) instead of piling up in the
+		 * write BIO of a peer that does not read, and a forward client's half-close
+		 * waits for it. slc_tls_on_send reports the end (slc_conn_ack_tls_sent). */
 		slc_tls_write(r, c, a->buf + a->off, (uint32_t)(a->len - a->off));
 		a->off = a->len;
+		a->sending = c->tls->sending;
 		return;
 	}
 	sqe = reactor_sqe(r);
@@ -279,6 +285,27 @@ slc_conn_ack_queue_run(struct slc_reactor *r)
 	r->ack_queue_len = 0;
 }
 
+/* An ack is on the wire: the close a half-closed forward client waited for, or the next
+ * ack if one became due meanwhile. */
+static void
+ack_sent(struct slc_reactor *r, struct conn *c)
+{
+	if (c->ack->fwd && c->peer_done && c->state == CONN_RECEIVING && c->pend_head == NONE &&
+	    !c->has_held) {
+		/* forward: the ack a half-closed client waited for went; its EOF closes now. */
+		slc_conn_close(r, c, conn_eof_reason(c));
+		return;
+	}
+	ack_send_due(r, c);
+}
+
+void
+slc_conn_ack_tls_sent(struct slc_reactor *r, struct conn *c)
+{
+	c->ack->sending = false;
+	ack_sent(r, c);
+}
+
 /* The greeting or an ack went out (or failed). */
 void
 slc_conn_ack_on_send(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t idx)
@@ -314,11 +341,5 @@ slc_conn_ack_on_send(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t i
 		ack_submit(r, c); /* a short send: the rest */
 		return;
 	}
-	if (a->fwd && c->peer_done && c->state == CONN_RECEIVING && c->pend_head == NONE &&
-	    !c->has_held) {
-		/* forward: the ack a half-closed client waited for went; its EOF closes now. */
-		slc_conn_close(r, c, conn_eof_reason(c));
-		return;
-	}
-	ack_send_due(r, c);
+	ack_sent(r, c);
 }

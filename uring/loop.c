@@ -393,14 +393,13 @@ conn_defer(struct slc_reactor *r, struct conn *c)
 }
 
 /* New bytes for a connection: parse them now, or keep them if it is paused or must wait
- * its turn. */
-static void
-conn_data(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uint32_t len)
+ * its turn. The listener's byte count is the caller's: what came off the wire. */
+static inline void
+conn_take(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uint32_t len)
 {
 	uint32_t resume;
 
 	c->last_rx_ns = r->now_ns;
-	stat_add(&r->listeners[c->listener].stats.bytes, len);
 	if (c->tenant != SLC_TENANT_NONE)
 		stat_add(&r->tenant[c->tenant].st.bytes, len);
 	if (c->state != CONN_RECEIVING && c->state != CONN_PAUSED)
@@ -420,10 +419,20 @@ conn_data(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uin
 		slc_conn_keep_failed(r, c);
 }
 
+/* A receive buffer's bytes, counted as received. */
+static void
+conn_data(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uint32_t len)
+{
+	stat_add(&r->listeners[c->listener].stats.bytes, len);
+	conn_take(r, c, ref, off, len);
+}
+
+/* Decrypted bytes (tls.c): the listener counted their ciphertext when it came in, so they
+ * are not counted again. */
 void
 slc_conn_data(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uint32_t len)
 {
-	conn_data(r, c, ref, off, len);
+	conn_take(r, c, ref, off, len);
 }
 
 /* A paused connection's turn (waitq_run sets r->turn_left): delivers what it holds, up
@@ -433,7 +442,7 @@ static void
 conn_resume(struct slc_reactor *r, struct conn *c)
 {
 	if (SLC_UNLIKELY(c->ack != NULL && c->ack->fence))
-		return;              /* out of the queue until its ack goes (conn_ack.c, fwd_try) */
+		return; /* out of the queue until its ack goes (conn_ack.c, fwd_try) */
 	if (c->rate_wait) {
 		/* Its tenant's tokens are not back: the next look in RATE_POLL_NS. */
 		if (!conn_rate_ready(r, c)) {
@@ -871,7 +880,8 @@ reactor_wait(struct slc_reactor *r)
 	struct __kernel_timespec ts = {
 	        .tv_sec = 0, .tv_nsec = (long long)(r->rate_waiters != 0 ? RATE_POLL_NS : TICK_NS)};
 	bool timed = r->cfg.idle_timeout_ms != 0 || r->stopping || r->heap_waiters != 0 ||
-	             r->tls_handshaking != 0 || r->rate_waiters != 0 || http_short_of_memory(r);
+	             r->tls_handshaking != 0 || r->tls_lingering != 0 || r->rate_waiters != 0 ||
+	             http_short_of_memory(r);
 
 	for (uint32_t i = 0; i < r->nlisteners && !timed; i++)
 		timed = !r->listeners[i].armed;

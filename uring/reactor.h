@@ -221,6 +221,7 @@ struct slc_reactor_stats {
 	_Atomic uint64_t stashed_bytes;   /* bytes of paused connections copied out of buffers */
 	_Atomic uint64_t tls_handshaking; /* TLS handshakes under way now */
 	_Atomic uint64_t tls_bytes;       /* decrypted bytes held in heap chunks now */
+	_Atomic uint64_t tls_out_bytes;   /* TLS output written and not yet sent, now */
 	_Atomic uint64_t tls_ctx_swaps;   /* server contexts taken after the first (reloads) */
 };
 

@@ -152,6 +152,9 @@ struct tls_conn {
 	bool hs_done;         /* the handshake completed */
 	bool reneg;           /* a renegotiation began (the info callback): close */
 	bool tenant_later;    /* its tenant waits for the handshake (SLC_TENANT_LATER) */
+	uint32_t out_held;    /* its part of r->tls_out_held: output not yet sent */
+	bool linger;          /* closing: its last output (an alert) still goes out */
+	uint64_t linger_ns;   /* when the linger began (TLS_LINGER_NS bounds it) */
 };
 
 /* An http:// connection's request in progress (http_conn.c). */
@@ -375,6 +378,8 @@ struct slc_reactor {
 	struct ssl_ctx_st *tls_ctx;            /* new handshakes use it (our reference) */
 	struct ssl_ctx_st *_Atomic tls_ctx_in; /* slc_reactor_tls_ctx_set: taken each loop */
 	uint32_t tls_handshaking;              /* handshakes under way */
+	uint64_t tls_out_held;                 /* TLS output written, not yet sent (all sessions) */
+	uint32_t tls_lingering;                /* closed sessions whose last output still goes */
 	/* ---- tenants (tenant_rt.c); tenant == NULL without a table ---- */
 	struct tenant_rt *tenant; /* [cfg.tenants->n] */
 	uint32_t rate_waiters;    /* connections paused with rate_wait */
@@ -759,6 +764,9 @@ void slc_tls_on_cipher(struct slc_reactor *r, struct conn *c, const uint8_t *p, 
 /* Drives the handshake, then decrypts into heap chunks and hands them to the framing
  * path while c is receiving; queues what OpenSSL has to send. */
 void slc_tls_pump(struct slc_reactor *r, struct conn *c);
+/* c is closing on a TLS refusal with a send in flight: the send (and what the session
+ * wrote after it: the alert) goes out before the socket closes, for at most 1 s. */
+void slc_tls_linger(struct slc_reactor *r, struct conn *c);
 /* Plaintext to send (acks): written through the session, queued as sends. */
 void slc_tls_write(struct slc_reactor *r, struct conn *c, const uint8_t *p, uint32_t len);
 /* c is closing (why): counted, the handshake slot given back. */
@@ -771,7 +779,8 @@ void slc_tls_on_send(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t i
 void slc_tls_ctx_take(struct slc_reactor *r);
 void slc_tls_tick(struct slc_reactor *r);
 
-/* loop.c's entry for decrypted bytes: the same path as a receive buffer's. */
+/* loop.c's entry for decrypted bytes: the same path as a receive buffer's, not counted
+ * again in the listener's bytes (slc_tls_on_cipher counted their ciphertext). */
 void slc_conn_data(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uint32_t len);
 
 /* ---- acknowledged delivery on the wire (conn_ack.c) --------------------------------- */
@@ -807,6 +816,8 @@ void slc_conn_ack_apply(struct slc_reactor *r, uint32_t id, uint64_t seq, uint32
 void slc_conn_ack_queue_run(struct slc_reactor *r);
 /* The completion of the greeting's or an ack's send. */
 void slc_conn_ack_on_send(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t idx);
+/* Over TLS: the session's output that carried c's ack went out (slc_tls_on_send). */
+void slc_conn_ack_tls_sent(struct slc_reactor *r, struct conn *c);
 
 /* ---- heap memory: reassembly, stash, pending chunks (reasm.c) ----------------------- */
 

@@ -40,6 +40,10 @@
 /* Largest chunk decrypted at once: one record's plaintext. */
 #define TLS_CHUNK     16384
 #define TLS_CHUNK_MIN 256
+/* How long a refused connection's last send (its alert) may take before the socket closes
+ * anyway: an alert is a few bytes into an empty socket buffer, so only a peer that stopped
+ * reading during the handshake is cut short. */
+#define TLS_LINGER_NS 1000000000ull
 
 const char *
 slc_tls_refusal_str(enum slc_tls_refusal e)
@@ -443,7 +447,10 @@ slc_tls_conn_end(struct slc_reactor *r, struct conn *c)
 {
 	struct tls_conn *t = c->tls;
 
-	(void)r;
+	r->tls_out_held -= t->out_held;
+	stat_set(&r->stats.tls_out_bytes, r->tls_out_held);
+	if (t->linger)
+		r->tls_lingering--;
 	SSL_free(t->ssl); /* and its BIOs */
 	free(t->out);
 	memset(t, 0, sizeof(*t));
@@ -463,6 +470,20 @@ send_submit(struct slc_reactor *r, struct conn *c)
 	t->sending = true;
 }
 
+/* What the session holds to send (its write BIO, the rest of the send in flight): the
+ * gauge that shows it stays bounded (sluice_reactor_tls_output_bytes). */
+static void
+out_account(struct slc_reactor *r, struct tls_conn *t)
+{
+	size_t n = BIO_ctrl_pending(t->wbio) + (t->sending ? t->out_len - t->out_off : 0);
+	uint32_t held = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+
+	r->tls_out_held += held;
+	r->tls_out_held -= t->out_held;
+	t->out_held = held;
+	stat_set(&r->stats.tls_out_bytes, r->tls_out_held);
+}
+
 /* Sends what OpenSSL wrote, one send at a time, in order. */
 static void
 tls_flush(struct slc_reactor *r, struct conn *c)
@@ -470,14 +491,56 @@ tls_flush(struct slc_reactor *r, struct conn *c)
 	struct tls_conn *t = c->tls;
 	int n;
 
-	if (t->sending || c->state == CONN_CLOSING || c->state == CONN_DRAINING)
+	/* A close may have ended the session already (slc_conn_finalize): nothing to send. */
+	if (t == NULL)
 		return;
-	n = BIO_read(t->wbio, t->out, TLS_OUT);
-	if (n <= 0)
-		return;
-	t->out_off = 0;
-	t->out_len = (uint32_t)n;
+	if (!t->sending && c->state != CONN_CLOSING && c->state != CONN_DRAINING &&
+	    (n = BIO_read(t->wbio, t->out, TLS_OUT)) > 0) {
+		t->out_off = 0;
+		t->out_len = (uint32_t)n;
+		send_submit(r, c);
+	}
+	out_account(r, t);
+}
+
+void
+slc_tls_linger(struct slc_reactor *r, struct conn *c)
+{
+	c->tls->linger = true;
+	c->tls->linger_ns = r->now_ns;
+	r->tls_lingering++;
+}
+
+/* A lingering session's send completed: the rest of out, or what the session wrote after
+ * it (the alert), goes next. False when nothing is left to send. */
+static bool
+linger_more(struct slc_reactor *r, struct conn *c, int res)
+{
+	struct tls_conn *t = c->tls;
+	int n;
+
+	if (!t->linger || res <= 0)
+		return false;
+	t->out_off += (uint32_t)res;
+	if (t->out_off >= t->out_len) {
+		n = BIO_read(t->wbio, t->out, TLS_OUT);
+		if (n <= 0)
+			return false;
+		t->out_off = 0;
+		t->out_len = (uint32_t)n;
+	}
 	send_submit(r, c);
+	return true;
+}
+
+/* The rest of out again; an ack that rode on it (ack_out) is still on the way. */
+static void
+send_again(struct slc_reactor *r, struct conn *c, bool ack_out)
+{
+	send_submit(r, c);
+	if (ack_out)
+		c->ack->sending = true;
+	out_account(r, c->tls);
 }
 
 void
@@ -485,18 +548,25 @@ slc_tls_on_send(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t idx)
 {
 	struct conn *c = &r->conns[idx];
 	struct tls_conn *t = c->tls;
+	bool ack_out;
 
 	if (t == NULL ||
 	    (uint32_t)(io_uring_cqe_get_data64(cqe) >> 32 & 0xffffffu) != (c->gen & 0xffffffu))
 		return;
 	t->sending = false;
+	/* An ack written into the session is sending while its output is (conn_ack.c,
+	 * ack_submit): cleared with the send, so that a close does not wait for it. */
+	ack_out = c->ack != NULL && c->ack->sending;
+	if (ack_out)
+		c->ack->sending = false;
 	if (c->state == CONN_CLOSING) {
-		slc_conn_finalize(r, c);
+		if (!linger_more(r, c, cqe->res))
+			slc_conn_finalize(r, c);
 		return;
 	}
 	if (cqe->res < 0) {
 		if (cqe->res == -EINTR || cqe->res == -EAGAIN) {
-			send_submit(r, c);
+			send_again(r, c, ack_out);
 			return;
 		}
 		slc_reactor_log(r, LOGK_CLOSE, SLC_LOG_WARN, "closing %s: tls send failed: %s",
@@ -506,10 +576,16 @@ slc_tls_on_send(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t idx)
 	}
 	t->out_off += (uint32_t)cqe->res;
 	if (t->out_off < t->out_len) {
-		send_submit(r, c);
+		send_again(r, c, ack_out);
 		return;
 	}
 	tls_flush(r, c);
+	if (!ack_out)
+		return;
+	if (t->sending)
+		c->ack->sending = true; /* the ack may be in what goes now */
+	else
+		slc_conn_ack_tls_sent(r, c);
 }
 
 void
@@ -673,7 +749,10 @@ hs_step(struct slc_reactor *r, struct conn *c)
 		stat_add(&r->listeners[c->listener].stats.tls_handshakes, 1);
 		if (!hs_tenant(r, c))
 			return false;
-		if (c->ack != NULL)
+		/* len32+ack greets now; a forward listener's acks (set up at accept,
+		 * slc_conn_ack_fwd_init) carry no greeting: 16 bytes of it would break the
+		 * client's msgpack stream. */
+		if (c->ack != NULL && !c->ack->fwd)
 			slc_conn_ack_greet(r, c);
 		return true;
 	}
@@ -741,6 +820,11 @@ slc_tls_pump(struct slc_reactor *r, struct conn *c)
 		if (fill != 0)
 			slc_conn_data(r, c, ref, 0, fill);
 		buf_unref(r, ref, 1);
+		/* A framing error or an ack violation closed it: from a resumed connection
+		 * (no receive in flight) the close ends the session at once (c->tls NULL), and
+		 * the slot may be free. Nothing of t may be touched then. */
+		if (c->tls != t || (c->state != CONN_RECEIVING && c->state != CONN_PAUSED))
+			return;
 		tls_flush(r, c); /* alerts, key update answers */
 		if (t->reneg) {
 			tls_refuse(r, c, SLC_TLS_REF_RENEGOTIATION, "renegotiation is refused");
@@ -775,12 +859,22 @@ slc_tls_tick(struct slc_reactor *r)
 	                                                        : 10000) *
 	        1000000ull;
 
-	if (r->tls_handshaking == 0)
+	if (r->tls_handshaking == 0 && r->tls_lingering == 0)
 		return;
 	for (uint32_t i = 0; i < r->nconns; i++) {
 		struct conn *c = &r->conns[i];
 		char d[64];
 
+		/* A refusal's last send that a peer does not take: the shutdown fails it, and
+		 * its completion closes the socket. */
+		if (c->tls != NULL && c->tls->linger && c->state == CONN_CLOSING &&
+		    r->now_ns - c->tls->linger_ns > TLS_LINGER_NS) {
+			c->tls->linger = false;
+			r->tls_lingering--;
+			shutdown(c->fd, SHUT_RDWR);
+			slc_tls_cancel_send(r, c);
+			continue;
+		}
 		if (c->tls == NULL || c->tls->hs_done ||
 		    (c->state != CONN_RECEIVING && c->state != CONN_PAUSED) ||
 		    r->now_ns - c->tls->hs_start_ns <= limit)

@@ -565,6 +565,10 @@ static const struct fam tls_reactor_fams[] = {
             "decrypted TLS bytes held in the reactor's heap now (bounded: the TCP receive "
             "memory)",
             .off = RS(tls_bytes)),
+        FAM("sluice_reactor_tls_output_bytes", "gauge",
+            "TLS output (handshake flights, acks, alerts) written and not yet sent, now "
+            "(bounded: one ack at a time waits behind a send)",
+            .off = RS(tls_out_bytes)),
         FAM("sluice_reactor_tls_context_swaps_total", "counter",
             "server contexts (certificate and key) the reactor took after its first: reloads",
             .off = RS(tls_ctx_swaps)),

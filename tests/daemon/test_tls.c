@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include "child.h"
 #include "daemon_proc.h"
 #include "tls_client.h"
+#include "../support/mp_write.h"
 
 #define LINES 200u
 
@@ -353,6 +355,261 @@ Test(tls, len32_ack_over_tls_gets_its_acks, .timeout = 90)
 	scene_free(s);
 }
 
+/* Frames that fill a TLS record each four (4 + 4092 bytes): the frame over --max-frame,
+ * written last and alone, starts a decrypted chunk of its own. */
+#define OV_FRAMES  400u
+#define OV_PAYLOAD 4092u
+
+/* issue 17, review 1: a paused session resumes, and the first thing it decrypts then is a
+ * frame over --max-frame. The framing error closes the connection (and frees its session)
+ * in the middle of slc_tls_pump: the daemon must go on, count it, and have delivered every
+ * frame before it. */
+Test(tls, a_framing_error_in_a_resumed_session_closes_it_and_the_daemon_goes_on, .timeout = 60)
+{
+	struct tls_scene *s = scene_new();
+	const char *extra[] = {"--ring-size", "64", "--max-frame", "4096", "--test-handler-cost-ns",
+	                       "200000",      NULL};
+	const char *framing[] = {"reason=\"framing\"", NULL};
+	uint8_t *buf = malloc(OV_FRAMES * (4 + OV_PAYLOAD)), over[36];
+	size_t len = 0;
+	SSL_CTX *ctx;
+	struct tlsc c;
+
+	cr_assert_not_null(buf);
+	scene_start(s, "tls://127.0.0.1:0?framing=len32", extra);
+	for (uint32_t i = 0; i < OV_FRAMES; i++) {
+		put_be(buf + len, OV_PAYLOAD, 4);
+		memset(buf + len + 4, 'a' + (int)(i % 26), OV_PAYLOAD);
+		len += 4 + OV_PAYLOAD;
+	}
+	put_be(over, 8192, 4);
+	memset(over + 4, 'x', sizeof(over) - 4);
+	ctx = tlsc_ctx(s->d.dir, NULL, 0);
+	cr_assert(tlsc_connect(&c, ctx, s->d.port[0]));
+	cr_assert(tlsc_write(&c, buf, len), "the write stalled:\n%s", s->d.log);
+	(void)tlsc_write(&c, over, sizeof(over)); /* the server may have closed already */
+	cr_expect_eq(dproc_metric_wait(&s->d, "sluice_connections_closed_total", framing, 1, 30000),
+	             1, "%s", s->d.log);
+	cr_expect_eq(
+	        dproc_metric_wait(&s->d, "sluice_received_messages_total", NULL, OV_FRAMES, 10000),
+	        OV_FRAMES, "%s", s->d.log);
+	cr_expect_gt(dproc_metric_now(&s->d, "sluice_reactor_pauses_total", NULL), 0,
+	             "no pause: the test did not test a resumed session");
+	cr_expect(tlsc_closed_by_peer(&c));
+	tlsc_close(&c);
+	SSL_CTX_free(ctx);
+	scene_stop(s);
+	free(buf);
+	scene_free(s);
+}
+
+#define BY_LINES 2000u
+
+/* issue 17, review 4: a tls:// listener's received bytes are what came off the wire, the
+ * ciphertext, counted once: at least the plaintext, and far from twice it. */
+Test(tls, received_bytes_count_the_ciphertext_once, .timeout = 30)
+{
+	struct tls_scene *s = scene_new();
+	char *buf = malloc(BY_LINES * 16);
+	size_t len = 0;
+	uint64_t bytes;
+	SSL_CTX *ctx;
+	struct tlsc c;
+
+	cr_assert_not_null(buf);
+	scene_start(s, "tls://127.0.0.1:0?framing=lines", NULL);
+	for (uint32_t i = 0; i < BY_LINES; i++)
+		len += (size_t)sprintf(buf + len, "by %u\n", i);
+	ctx = tlsc_ctx(s->d.dir, NULL, 0);
+	cr_assert(tlsc_connect(&c, ctx, s->d.port[0]));
+	cr_assert(tlsc_write(&c, buf, len));
+	cr_assert_eq(
+	        dproc_metric_wait(&s->d, "sluice_received_messages_total", NULL, BY_LINES, 30000),
+	        BY_LINES, "%s", s->d.log);
+	bytes = dproc_metric_now(&s->d, "sluice_received_bytes_total", NULL);
+	cr_expect_geq(bytes, len, "%llu bytes counted for %zu of plaintext",
+	              (unsigned long long)bytes, len);
+	cr_expect_lt(bytes, 2 * len, "%llu bytes counted for %zu of plaintext: twice?",
+	             (unsigned long long)bytes, len);
+	tlsc_close(&c);
+	SSL_CTX_free(ctx);
+	scene_stop(s);
+	free(buf);
+	scene_free(s);
+}
+
+/* ---- acks over TLS: framing=forward, a client that does not read ----------------------- */
+
+#define FW_MSGS    16u
+#define FW_ENTRIES 5u
+
+/* A PackedForward message: FW_ENTRIES entries "fw N" of message k, and its chunk. */
+static void
+fw_message(struct mp *m, unsigned k, const char *chunk)
+{
+	struct mp bin = {0};
+
+	for (unsigned j = 0; j < FW_ENTRIES; j++) {
+		char v[16];
+
+		snprintf(v, sizeof(v), "fw %u", k * FW_ENTRIES + j);
+		mp_arr(&bin, 2);
+		mp_uint(&bin, 1700000000u + j);
+		mp_map(&bin, 1);
+		mp_str(&bin, "log");
+		mp_str(&bin, v);
+	}
+	mp_arr(m, 3);
+	mp_str(m, "app.tls");
+	mp_bin_hdr(m, (uint32_t)bin.n);
+	mp_cat(m, &bin);
+	mp_map(m, 1);
+	mp_str(m, "chunk");
+	mp_str(m, chunk);
+}
+
+/* Reads one {"ack": ID} through the session into id (NUL-terminated): false on anything
+ * else (a len32+ack greeting among them), EOF or a timeout. */
+static bool
+tls_read_ack(struct tlsc *c, char *id, size_t cap)
+{
+	uint8_t h[7];
+	size_t n;
+
+	if (!tlsc_read(c, h, 6) || memcmp(h,
+	                                  "\x81\xa3"
+	                                  "ack",
+	                                  5) != 0)
+		return false;
+	if ((h[5] & 0xe0) == 0xa0)
+		n = h[5] & 0x1fu;
+	else if (h[5] == 0xd9 && tlsc_read(c, h + 6, 1))
+		n = h[6];
+	else
+		return false;
+	if (n == 0 || n >= cap || !tlsc_read(c, id, n))
+		return false;
+	id[n] = '\0';
+	return true;
+}
+
+static void
+fw_tally(void *ctx, uint32_t worker, const uint8_t *p, uint32_t len)
+{
+	uint32_t *count = ctx;
+	const uint8_t *at = memmem(p, len, "fw ", 3);
+	unsigned n;
+	char v[16];
+
+	(void)worker;
+	if (at == NULL || (size_t)(p + len - at) >= sizeof(v)) {
+		count[FW_MSGS * FW_ENTRIES]++;
+		return;
+	}
+	snprintf(v, sizeof(v), "%.*s", (int)(p + len - at), (const char *)at);
+	if (sscanf(v, "fw %u", &n) == 1 && n < FW_MSGS * FW_ENTRIES)
+		count[n]++;
+	else
+		count[FW_MSGS * FW_ENTRIES]++;
+}
+
+/* issue 17, review 2: tls://...?framing=forward acknowledges chunks as tcp:// does: no
+ * len32+ack greeting in the msgpack stream, each chunk's ack once its entries are in the
+ * sink, and after a half-close the acks still on their way come, then the close. */
+Test(tls, forward_over_tls_acknowledges_chunks_and_waits_for_the_last_ack, .timeout = 60)
+{
+	struct tls_scene *s = scene_new();
+	uint32_t count[FW_MSGS * FW_ENTRIES + 1] = {0};
+	char id[64], want[16], sink[160];
+	struct mp all = {0};
+	SSL_CTX *ctx;
+	struct tlsc c;
+
+	scene_start(s, "tls://127.0.0.1:0?framing=forward", NULL);
+	ctx = tlsc_ctx(s->d.dir, NULL, 0);
+	cr_assert(tlsc_connect(&c, ctx, s->d.port[0]));
+	/* Half of them one at a time, each waiting for its ack. */
+	for (unsigned k = 0; k < FW_MSGS / 2; k++) {
+		struct mp m = {0};
+
+		snprintf(want, sizeof(want), "c%u", k);
+		fw_message(&m, k, want);
+		cr_assert(tlsc_write(&c, m.b, m.n));
+		cr_assert(tls_read_ack(&c, id, sizeof(id)), "message %u: no ack\n%s", k, s->d.log);
+		cr_expect_str_eq(id, want);
+	}
+	/* The other half in one write, then the client's end of the stream: the acks come
+	 * all the same, the last one too, before the server closes. */
+	for (unsigned k = FW_MSGS / 2; k < FW_MSGS; k++) {
+		snprintf(want, sizeof(want), "c%u", k);
+		fw_message(&all, k, want);
+	}
+	cr_assert(tlsc_write(&c, all.b, all.n));
+	cr_assert_eq(shutdown(c.fd, SHUT_WR), 0);
+	for (unsigned k = FW_MSGS / 2; k < FW_MSGS; k++) {
+		snprintf(want, sizeof(want), "c%u", k);
+		cr_assert(tls_read_ack(&c, id, sizeof(id)), "chunk %u: no ack\n%s", k, s->d.log);
+		cr_expect_str_eq(id, want);
+	}
+	cr_expect(tlsc_closed_by_peer(&c), "no close after the last ack");
+	tlsc_close(&c);
+	SSL_CTX_free(ctx);
+	cr_expect_eq(dproc_metric_now(&s->d, "sluice_acks_sent_total", NULL), FW_MSGS);
+	scene_stop(s);
+	snprintf(sink, sizeof(sink), "%s/sink", s->d.dir);
+	dproc_for_each_record(sink, fw_tally, count);
+	for (uint32_t i = 0; i < FW_MSGS * FW_ENTRIES; i++)
+		cr_expect_eq(count[i], 1, "fw %u arrived %u times", i, count[i]);
+	cr_expect_eq(count[FW_MSGS * FW_ENTRIES], 0, "%u records that no client sent",
+	             count[FW_MSGS * FW_ENTRIES]);
+	scene_free(s);
+}
+
+#define HOLD_FRAMES 40000u
+#define HOLD_BATCH  4096u /* half the ack window (8192): each batch is taken whole */
+
+/* issue 17, review 3: a len32+ack client that never reads its acks. Its receive buffer is
+ * small, so the server's sends stall early; the acks due meanwhile coalesce into one
+ * instead of piling up in the session's write BIO: the TLS output held stays within one
+ * send and an ack. The client keeps to the window by waiting, after each batch, until the
+ * workers have taken it (it cannot read the acks that would tell it). */
+Test(tls, acks_to_a_client_that_does_not_read_stay_bounded, .timeout = 90)
+{
+	struct tls_scene *s = scene_new();
+	/* Rings of 4: the worker takes a few frames at a time, and each few has its ack. */
+	const char *extra[] = {"--ring-size", "4", "--ack-window", "8192", NULL};
+	uint8_t greet[16], frame[32];
+	uint64_t held;
+	SSL_CTX *ctx;
+	struct tlsc c;
+
+	scene_start(s, "tls://127.0.0.1:0?framing=len32+ack", extra);
+	ctx = tlsc_ctx(s->d.dir, NULL, 0);
+	cr_assert(tlsc_connect_rcvbuf(&c, ctx, s->d.port[0], 2048));
+	cr_assert(tlsc_read(&c, greet, sizeof(greet)), "no greeting");
+	for (uint32_t i = 0; i < HOLD_FRAMES; i++) {
+		int n = sprintf((char *)frame + 12, "hold %u", i);
+
+		put_be(frame, (uint64_t)n + 8, 4);
+		put_be(frame + 4, i + 1, 8);
+		cr_assert(tlsc_write(&c, frame, 12 + (size_t)n), "frame %u\n%s", i, s->d.log);
+		if ((i + 1) % HOLD_BATCH == 0 || i + 1 == HOLD_FRAMES)
+			cr_assert_eq(dproc_metric_wait(&s->d, "sluice_worker_processed_total", NULL,
+			                               i + 1, 20000),
+			             i + 1, "%s", s->d.log);
+	}
+	held = dproc_metric_now(&s->d, "sluice_reactor_tls_output_bytes", NULL);
+	/* One send of out (4 KiB) and the newest ack's record. */
+	cr_expect_leq(held, 8192, "%llu bytes of TLS output held for a client that does not read",
+	              (unsigned long long)held);
+	cr_expect_eq(dproc_metric_now(&s->d, "sluice_connections_closed_total", NULL), 0, "%s",
+	             s->d.log);
+	tlsc_close(&c);
+	SSL_CTX_free(ctx);
+	scene_stop(s);
+	scene_free(s);
+}
+
 Test(tls, mutual_tls_refuses_no_cert_and_a_cert_of_another_ca, .timeout = 90)
 {
 	struct tls_scene *s = scene_new();
@@ -388,6 +645,33 @@ Test(tls, mutual_tls_refuses_no_cert_and_a_cert_of_another_ca, .timeout = 90)
 	cr_expect_eq(dproc_metric_now(&s->d, "sluice_connections_closed_total",
 	                              (const char *const[]){"reason=\"tls\"", NULL}),
 	             2);
+	scene_stop(s);
+	scene_free(s);
+}
+
+/* issue 17, review 5: a refused client learns why: the server's alert reaches it before
+ * the close (the socket was shut down before the alert's send went out). */
+Test(tls, a_refused_client_gets_an_alert_not_a_reset, .timeout = 60)
+{
+	struct tls_scene *s = scene_new();
+	const char *extra[] = {"--tls-client-ca", s->ca, NULL};
+	const char *who[2] = {NULL, "bad"};
+
+	scene_start(s, "tls://127.0.0.1:0?framing=lines", extra);
+	for (int i = 0; i < 2; i++) {
+		SSL_CTX *ctx = tlsc_ctx(s->d.dir, who[i], 0);
+		const char *name = who[i] != NULL ? who[i] : "no certificate";
+		struct tlsc c;
+
+		/* TLS 1.3: the client's side of the handshake completes; the refusal comes
+		 * after it. */
+		cr_assert(tlsc_connect(&c, ctx, s->d.port[0]), "%s: the handshake failed", name);
+		cr_expect_geq(tlsc_alert(&c), 0, "%s: closed without an alert", name);
+		tlsc_close(&c);
+		SSL_CTX_free(ctx);
+	}
+	cr_expect_eq(tls_refused(s, "no_client_cert"), 1, "%s", s->d.log);
+	cr_expect_eq(tls_refused(s, "bad_client_cert"), 1, "%s", s->d.log);
 	scene_stop(s);
 	scene_free(s);
 }

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <signal.h>
@@ -88,6 +89,12 @@ tlsc_ctx(const char *dir, const char *cert, int max_version)
 bool
 tlsc_connect(struct tlsc *t, SSL_CTX *ctx, uint16_t port)
 {
+	return tlsc_connect_rcvbuf(t, ctx, port, 0);
+}
+
+bool
+tlsc_connect_rcvbuf(struct tlsc *t, SSL_CTX *ctx, uint16_t port, int rcvbuf)
+{
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
 	struct timeval tv = {.tv_sec = 10};
 
@@ -98,6 +105,12 @@ tlsc_connect(struct tlsc *t, SSL_CTX *ctx, uint16_t port)
 		return false;
 	setsockopt(t->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(t->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* Before connect, so that the window the peer sees is small from the start, and the
+	 * segment size it sizes its send buffer by too (loopback's 64 KiB would give it MiBs). */
+	if (rcvbuf != 0 &&
+	    (setsockopt(t->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) != 0 ||
+	     setsockopt(t->fd, IPPROTO_TCP, TCP_MAXSEG, &(int){536}, sizeof(int)) != 0))
+		return false;
 	if (connect(t->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
 		return false;
 	t->ssl = SSL_new(ctx);
@@ -157,6 +170,22 @@ tlsc_closed_by_peer(struct tlsc *t)
 		/* A receive timeout (EAGAIN) is not a close. */
 		return !(rc == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK));
 	}
+}
+
+int
+tlsc_alert(struct tlsc *t)
+{
+	char b[256];
+	size_t n;
+	unsigned long e;
+	int reason;
+
+	while (SSL_read_ex(t->ssl, b, sizeof(b), &n) == 1)
+		; /* data: not what we wait for */
+	e = ERR_peek_error();
+	reason = ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : 0;
+	ERR_clear_error();
+	return reason >= SSL_AD_REASON_OFFSET ? reason - SSL_AD_REASON_OFFSET : -1;
 }
 
 void

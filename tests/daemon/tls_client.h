@@ -28,12 +28,19 @@ struct tlsc {
 
 /* Connects to 127.0.0.1:port and runs the handshake: true when it completed. */
 bool tlsc_connect(struct tlsc *t, SSL_CTX *ctx, uint16_t port);
+/* The same with a receive buffer of rcvbuf bytes and 536-byte segments (SO_RCVBUF,
+ * TCP_MAXSEG, set before connect; 0: the defaults): a client that does not read makes the
+ * server's sends stall soon. */
+bool tlsc_connect_rcvbuf(struct tlsc *t, SSL_CTX *ctx, uint16_t port, int rcvbuf);
 /* Writes all of buf: true when it did. */
 bool tlsc_write(struct tlsc *t, const void *buf, size_t len);
 /* Reads exactly len bytes: true when it did (false: closed, error, timeout). */
 bool tlsc_read(struct tlsc *t, void *buf, size_t len);
 /* True when the server closed (EOF, an alert or a reset) within the receive timeout. */
 bool tlsc_closed_by_peer(struct tlsc *t);
+/* Reads until the server ends the session: the TLS alert it sent (SSL_AD_*), or -1 when
+ * it ended without one (EOF, a reset, the receive timeout). */
+int tlsc_alert(struct tlsc *t);
 /* The server certificate's common name into cn ("" if none). */
 void tlsc_peer_cn(struct tlsc *t, char *cn, size_t len);
 void tlsc_close(struct tlsc *t);
