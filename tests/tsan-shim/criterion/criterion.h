@@ -99,6 +99,7 @@ struct slc_shim_opts {
 /* Criterion's log lines: on stderr, one a call. */
 #define cr_log_info(...) (fprintf(stderr, "[LOG] " __VA_ARGS__), fputc('\n', stderr))
 #define cr_log_warn(...) (fprintf(stderr, "[WARN] " __VA_ARGS__), fputc('\n', stderr))
+#define cr_log_error(...) (fprintf(stderr, "[ERR] " __VA_ARGS__), fputc('\n', stderr))
 
 /* |a - b| <= eps, as Criterion's (no libm: the difference both ways). */
 #define cr_assert_float_eq(a, b, eps, ...)                                                       \
