@@ -44,17 +44,9 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-if [ "${duration%.*}" -lt 3 ] 2>/dev/null; then
-	echo "bench_acks: --duration is at least 3 (every timed run lasts 3 s)" >&2
-	exit 1
-fi
-sluiced=$build/engine/sluiced bench=$build/perf/sluice-bench
-for p in "$sluiced" "$bench"; do
-	[ -x "$p" ] || { echo "bench_acks: $p missing: build the release preset first" >&2; exit 1; }
-done
-work=$(mktemp -d "${TMPDIR:-/tmp}/bench-acks-XXXXXX") || exit 1
 # shellcheck source=perf/bench_lib.sh
 . "$(dirname "$0")/bench_lib.sh"
+bl_setup bench_acks "$build" "$duration" || exit 1
 trap bl_cleanup EXIT
 
 # One configuration: sluiced on a fresh DIR, sluice-bench against it; its CSV row on stdout.

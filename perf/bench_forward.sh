@@ -47,17 +47,9 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-if [ "${duration%.*}" -lt 3 ] 2>/dev/null; then
-	echo "bench_forward: --duration is at least 3 (every timed run lasts 3 s)" >&2
-	exit 1
-fi
-sluiced=$build/engine/sluiced bench=$build/perf/sluice-bench
-for p in "$sluiced" "$bench"; do
-	[ -x "$p" ] || { echo "bench_forward: $p missing: build the release preset first" >&2; exit 1; }
-done
-work=$(mktemp -d "${TMPDIR:-/tmp}/bench-forward-XXXXXX") || exit 1
 # shellcheck source=perf/bench_lib.sh
 . "$(dirname "$0")/bench_lib.sh"
+bl_setup bench_forward "$build" "$duration" || exit 1
 trap bl_cleanup EXIT
 
 configs="lines_null forward_null forward_file forward_acked"
@@ -66,7 +58,7 @@ base() { [ "$1" = forward_acked ] && echo forward_file || echo lines_null; }
 # One configuration: sluiced, sluice-bench against it; "msgs_per_s seconds" on stdout.
 one() {
 	local kind=$1 framing=forward sink=null proto=forward hdr line i s args=()
-	[ "$kind" = lines_null ] && framing=lines proto=raw
+	[ "$kind" = lines_null ] && framing=lines proto=framed
 	[ "$kind" = forward_acked ] && args=(--forward-chunk)
 	if [ "$kind" = forward_file ] || [ "$kind" = forward_acked ]; then
 		rm -rf "$work/dir" && mkdir "$work/dir"

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# bench_lib.sh: what bench_acks.sh, bench_disk.sh and bench_tls.sh share; sourced, not run.
+# bench_lib.sh: what the perf scripts that start sluiced share (bench_acks.sh, bench_disk.sh,
+# bench_forward.sh, bench_otlp.sh, bench_tls.sh); sourced, not run.
 #
 # They set $sluiced, $bench and $work (a scratch directory, removed at exit), then call
 #   bl_start NAME ARGS...  sluiced ARGS in the background, its stderr in $work/log, waiting
@@ -15,7 +16,7 @@
 
 pid=""
 
-# bl_setup NAME BUILD DURATION, sourced first (bench_otlp.sh): refuses a DURATION under 3 s,
+# bl_setup NAME BUILD DURATION, called first: refuses a DURATION under 3 s,
 # sets $sluiced and $bench from BUILD (each must exist) and makes $work; 1 (said on
 # stderr) when it cannot.
 bl_setup() {
