@@ -3,7 +3,7 @@
 # capture.sh SRC OUT: installs the OTLP client (SRC: package.json, package-lock.json,
 # capture.mjs) into OUT with npm ci, and runs it: OUT/capture holds the request bodies
 # (capture.mjs says what). When the npm registry cannot be reached, OUT/registry-unreachable
-# says so and the test that reads the capture skips with that reason; any other failure
+# says so and the tests that read the capture fail with that reason; any other failure
 # fails.
 set -eu
 src=$1
