@@ -17,8 +17,6 @@
  * this file happen on pauses, closes, errors and once-a-loop work only.
  */
 
-/* Release and ack ring entries drained per ring operation. */
-#define REL_BURST 256
 /* While completions keep coming, wait for a batch of them (or a short timeout) rather than
  * for one: with DEFER_TASKRUN the kernel then runs the receives and wakes the reactor once
  * per batch. Measured (bench_reactor, this machine, same session): UDP receive cost fell
@@ -660,8 +658,8 @@ on_recv(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t idx)
 		slc_conn_arm(r, c);
 }
 
-static void
-udp_flush(struct slc_reactor *r, struct listener *l)
+void
+slc_udp_flush(struct slc_reactor *r, struct listener *l)
 {
 	uint32_t taken;
 
@@ -739,7 +737,7 @@ on_udp(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 		        .ref = r->cfg.id << 24 | ref,
 		};
 		if (l->udp_n == UDP_BATCH)
-			udp_flush(r, l);
+			slc_udp_flush(r, l);
 	}
 out:
 	if (cqe->flags & IORING_CQE_F_MORE)
@@ -792,87 +790,6 @@ on_cqe(struct slc_reactor *r, struct io_uring_cqe *cqe)
 	}
 }
 
-static bool
-rel_drain(struct slc_reactor *r)
-{
-	struct rel_ent ents[REL_BURST];
-	bool any = false;
-	uint32_t n;
-
-	while ((n = slc_ring_mpsc_dequeue_burst(r->rel_ring, ents, REL_BURST)) != 0) {
-		for (uint32_t i = 0; i < n; i++)
-			buf_unref(r, ents[i].ref, ents[i].count);
-		any = true;
-	}
-	return any;
-}
-
-static bool
-ack_drain(struct slc_reactor *r)
-{
-	struct ack_ent ents[REL_BURST / 2];
-	bool any = false;
-	uint32_t n;
-
-	while ((n = slc_ring_mpsc_dequeue_burst(r->ack_ring, ents, REL_BURST / 2)) != 0) {
-		for (uint32_t i = 0; i < n; i++)
-			slc_conn_ack_apply(r, ents[i].conn & ~ACK_ENT_FAILED, ents[i].seq,
-			                   ents[i].count, !(ents[i].conn & ACK_ENT_FAILED));
-		any = true;
-	}
-	return any;
-}
-
-static void
-begin_stop(struct slc_reactor *r)
-{
-	struct io_uring_sqe *sqe;
-
-	r->stopping = true;
-	r->drain_deadline_ns = r->now_ns + (uint64_t)r->drain_ms * 1000000ull;
-	for (uint32_t i = 0; i < r->nlisteners; i++) {
-		if (!r->listeners[i].armed)
-			continue;
-		sqe = reactor_sqe(r);
-		io_uring_prep_cancel64(
-		        sqe,
-		        ud_make(r->listeners[i].cfg.proto == SLC_LISTENER_UDP ? UD_UDP : UD_ACCEPT,
-		                i, 0),
-		        0);
-		io_uring_sqe_set_data64(sqe, ud_make(UD_IGNORE, 0, 0));
-	}
-	for (uint32_t i = 0; i < r->nconns; i++) {
-		slc_conn_cancel_recv(r, &r->conns[i]);
-		slc_conn_ack_cancel_send(r, &r->conns[i]);
-		slc_tls_cancel_send(r, &r->conns[i]);
-	}
-}
-
-/* True once nothing is in flight and nothing received waits to be delivered (or the
- * drain deadline passed). */
-static bool
-stop_done(struct slc_reactor *r)
-{
-	bool waiting = false;
-
-	for (uint32_t i = 0; i < r->nlisteners; i++) {
-		if (r->listeners[i].armed)
-			return false;
-		udp_flush(r, &r->listeners[i]);
-	}
-	for (uint32_t i = 0; i < r->nconns; i++) {
-		struct conn *c = &r->conns[i];
-
-		if (c->state == CONN_FREE || c->state == CONN_DRAINING)
-			continue;
-		if (c->armed || conn_sending(c))
-			return false;
-		if (c->state == CONN_PAUSED)
-			waiting = true;
-	}
-	return !waiting || r->now_ns >= r->drain_deadline_ns;
-}
-
 static void
 reactor_wait(struct slc_reactor *r)
 {
@@ -922,11 +839,11 @@ slc_reactor_loop(struct slc_reactor *r)
 		stat_add(&r->stats.loops, 1);
 		/* Acquire: pairs with the store in slc_reactor_stop, which published drain_ms. */
 		if (atomic_load_explicit(&r->stop_req, memory_order_acquire) && !r->stopping)
-			begin_stop(r);
-		if (rel_drain(r))
+			slc_reactor_begin_stop(r);
+		if (slc_release_drain(r))
 			r->retry = true;
 		if (r->ack_ring != NULL)
-			ack_drain(r);
+			slc_ack_drain(r);
 		if (r->ack_queue_len != 0)
 			slc_conn_ack_queue_run(r);
 		if (atomic_exchange_explicit(&r->kicked, 0, memory_order_relaxed) != 0)
@@ -947,7 +864,7 @@ slc_reactor_loop(struct slc_reactor *r)
 		}
 		if (r->now_ns >= r->next_tick_ns)
 			slc_reactor_tick(r);
-		if (r->stopping && stop_done(r))
+		if (r->stopping && slc_reactor_stop_done(r))
 			break;
 
 		if (io_uring_cq_ready(&r->ring) == 0) {
@@ -965,7 +882,7 @@ slc_reactor_loop(struct slc_reactor *r)
 		stat_add(&r->stats.cqes, n);
 		r->last_cqes = n;
 		for (uint32_t i = 0; i < r->nlisteners; i++)
-			udp_flush(r, &r->listeners[i]);
+			slc_udp_flush(r, &r->listeners[i]);
 		if (r->ack_queue_len != 0)
 			slc_conn_ack_queue_run(r);
 		bufring_commit(r);

@@ -589,3 +589,53 @@ slc_reactor_listener_stats(const struct slc_reactor *r, uint32_t i)
 {
 	return i < r->nlisteners ? &r->listeners[i].stats : NULL;
 }
+
+void
+slc_reactor_begin_stop(struct slc_reactor *r)
+{
+	struct io_uring_sqe *sqe;
+
+	r->stopping = true;
+	r->drain_deadline_ns = r->now_ns + (uint64_t)r->drain_ms * 1000000ull;
+	for (uint32_t i = 0; i < r->nlisteners; i++) {
+		if (!r->listeners[i].armed)
+			continue;
+		sqe = reactor_sqe(r);
+		io_uring_prep_cancel64(
+		        sqe,
+		        ud_make(r->listeners[i].cfg.proto == SLC_LISTENER_UDP ? UD_UDP : UD_ACCEPT,
+		                i, 0),
+		        0);
+		io_uring_sqe_set_data64(sqe, ud_make(UD_IGNORE, 0, 0));
+	}
+	for (uint32_t i = 0; i < r->nconns; i++) {
+		slc_conn_cancel_recv(r, &r->conns[i]);
+		slc_conn_ack_cancel_send(r, &r->conns[i]);
+		slc_tls_cancel_send(r, &r->conns[i]);
+	}
+}
+
+/* True once nothing is in flight and nothing received waits to be delivered (or the
+ * drain deadline passed). */
+bool
+slc_reactor_stop_done(struct slc_reactor *r)
+{
+	bool waiting = false;
+
+	for (uint32_t i = 0; i < r->nlisteners; i++) {
+		if (r->listeners[i].armed)
+			return false;
+		slc_udp_flush(r, &r->listeners[i]);
+	}
+	for (uint32_t i = 0; i < r->nconns; i++) {
+		struct conn *c = &r->conns[i];
+
+		if (c->state == CONN_FREE || c->state == CONN_DRAINING)
+			continue;
+		if (c->armed || conn_sending(c))
+			return false;
+		if (c->state == CONN_PAUSED)
+			waiting = true;
+	}
+	return !waiting || r->now_ns >= r->drain_deadline_ns;
+}

@@ -906,6 +906,25 @@ void slc_listener_on_accept(struct slc_reactor *r, struct io_uring_cqe *cqe, uin
 
 /* ---- the loop (loop.c) -------------------------------------------------------------- */
 
+/* Hands the datagrams a listener gathered to the pools; what they refuse is dropped and
+ * counted (datagrams have no flow control). */
+void slc_udp_flush(struct slc_reactor *r, struct listener *l);
+
+/* ---- the stop (reactor.c), once a loop while stopping ------------------------------- */
+
+/* Stops accepting and receiving: cancels the listeners' and connections' operations. */
+void slc_reactor_begin_stop(struct slc_reactor *r);
+/* True once nothing is in flight and nothing received waits to be delivered (or the
+ * drain deadline passed). */
+bool slc_reactor_stop_done(struct slc_reactor *r);
+
+/* ---- buffers and acks coming back (release.c), once a loop ------------------------- */
+
+/* Drains the release ring into the buffer references: true when it took any. */
+bool slc_release_drain(struct slc_reactor *r);
+/* Drains the ack ring into the connections' windows: true when it took any. */
+bool slc_ack_drain(struct slc_reactor *r);
+
 /* Keeps a read on the wake-up eventfd in flight: a write to it ends the loop's wait. */
 static inline void
 wake_arm(struct slc_reactor *r)

@@ -178,3 +178,37 @@ slc_reactor_kick(struct slc_reactor *r)
 	atomic_store_explicit(&r->kicked, 1, memory_order_relaxed);
 	reactor_wake(r);
 }
+
+/* Release and ack ring entries drained per ring operation. */
+#define REL_BURST 256
+
+bool
+slc_release_drain(struct slc_reactor *r)
+{
+	struct rel_ent ents[REL_BURST];
+	bool any = false;
+	uint32_t n;
+
+	while ((n = slc_ring_mpsc_dequeue_burst(r->rel_ring, ents, REL_BURST)) != 0) {
+		for (uint32_t i = 0; i < n; i++)
+			buf_unref(r, ents[i].ref, ents[i].count);
+		any = true;
+	}
+	return any;
+}
+
+bool
+slc_ack_drain(struct slc_reactor *r)
+{
+	struct ack_ent ents[REL_BURST / 2];
+	bool any = false;
+	uint32_t n;
+
+	while ((n = slc_ring_mpsc_dequeue_burst(r->ack_ring, ents, REL_BURST / 2)) != 0) {
+		for (uint32_t i = 0; i < n; i++)
+			slc_conn_ack_apply(r, ents[i].conn & ~ACK_ENT_FAILED, ents[i].seq,
+			                   ents[i].count, !(ents[i].conn & ACK_ENT_FAILED));
+		any = true;
+	}
+	return any;
+}
