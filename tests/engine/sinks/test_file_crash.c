@@ -135,6 +135,9 @@ fail(struct run *r, const char *fmt, ...)
 	return false;
 }
 
+static void quiet_log(void *ctx, int level, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
 static void
 quiet_log(void *ctx, int level, const char *fmt, ...)
 {
