@@ -29,6 +29,10 @@ struct bench_opt {
 /* Prints one line per option, with its default. */
 void bench_opt_table_print(FILE *f, const struct bench_opt *t, size_t n);
 
+/* The options as a manual page's entries: a roff .TP paragraph each, with its default
+ * (bench_opts_man.c: links slc_engine). */
+void bench_opt_table_man(FILE *f, const struct bench_opt *t, size_t n);
+
 /*
  * Sets every field of opts to its default, then applies argv ("--name value" or
  * "--name=value"). Returns 0, or -EINVAL after printing "prog: what was wrong" to stderr.

@@ -185,8 +185,8 @@ main(int argc, char **argv)
 
 	if (sb_setup(&r, argc, argv) != 0)
 		return 1;
-	if (r.o.help) {
-		sb_usage(stdout);
+	if (r.o.help || r.o.help_man) {
+		(r.o.help ? sb_usage : sb_man)(stdout);
 		return 0;
 	}
 	live = isatty(STDOUT_FILENO) && !r.o.csv && !r.o.json && !r.o.quiet;

@@ -11,6 +11,7 @@
  *   sluice_bench_acks.c    the len32+ack sender (window, resends, reconnects)
  *   sluice_bench_report.c  the metrics scrape, progress line, drain wait and the report
  *   sluice_bench_verify.c  --verify: the file sink's segments read back, seq by seq
+ *   sluice_bench_man.c     --help-man: the manual page, docs/sluice-bench.1
  *   sluice_bench_hist.h    the log-linear latency histogram (header only: a unit test uses it)
  * The key draw and the message prefix stay static inline here: the senders call them once
  * per message, as they did when everything was one file.
@@ -25,6 +26,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "bench_opts.h"
 #include "frame.h"
 #include "prom_scrape.h"
 #include "route/stamp.h"
@@ -66,12 +68,12 @@ struct sb_opts {
 	const char *framing_name;
 	const char *dist;
 	const char *metrics;
-	const char *verify; /* the file sink's DIR */
+	const char *verify;   /* the file sink's DIR */
 	const char *protocol; /* "framed" (--framing over --target), "forward" or "otlp" */
 	int64_t connections, threads, size, keys, rate, duration, count, wait_drain;
 	int64_t reconnect_for;
 	int64_t otlp_batch; /* --batch: records per OTLP request */
-	bool csv, json, no_header, quiet, help, acks, forward_chunk;
+	bool csv, json, no_header, quiet, help, help_man, acks, forward_chunk;
 	bool tls;           /* --tls: a TLS session on each TCP connection */
 	const char *tls_ca; /* --tls-ca: verify the server against it; NULL: no check */
 };
@@ -93,7 +95,7 @@ struct sb_run {
 	socklen_t maddr_len;
 	bool udp;
 	bool forward; /* --protocol forward: PackedForward batches (framing=forward) */
-	bool otlp; /* --protocol otlp: POST /v1/logs (sluice_bench_otlp.c) */
+	bool otlp;    /* --protocol otlp: POST /v1/logs (sluice_bench_otlp.c) */
 	enum slc_frame_format framing;
 	struct sb_zipf zipf;
 	bool zipf_on;
@@ -136,9 +138,9 @@ struct sb_conn {
 	char *buf;
 	struct mmsghdr *mm; /* UDP: one per datagram slot of buf */
 	struct iovec *iov;
-	uint32_t off, len;  /* TCP: bytes; UDP: datagrams */
-	uint32_t nmsg;      /* messages in the batch being written */
-	struct ssl_st *ssl; /* --tls: the session; NULL: plain */
+	uint32_t off, len;    /* TCP: bytes; UDP: datagrams */
+	uint32_t nmsg;        /* messages in the batch being written */
+	struct ssl_st *ssl;   /* --tls: the session; NULL: plain */
 	uint8_t fwd_time[10]; /* --protocol forward: the batch's EventTime */
 	bool fwd_wait;        /* --forward-chunk: its batch goes, then its ack is awaited */
 	uint32_t fwd_rx;      /* bytes of that ack read so far */
@@ -301,6 +303,10 @@ sb_prefix_len(const struct sb_run *r, uint64_t key, uint32_t syslog_len)
  * -EINVAL (-ENOENT: a name that does not resolve). */
 int sb_setup(struct sb_run *r, int argc, char **argv);
 void sb_usage(FILE *f);
+/* --help-man: docs/sluice-bench.1, its OPTIONS from the option table (sluice_bench_man.c). */
+void sb_man(FILE *f);
+/* The option table (sluice_bench_opts.c), for the manual page. */
+const struct bench_opt *sb_opts_table(size_t *n);
 /* Connects every socket and gives each thread its share; 0 or -errno (with a message). */
 int sb_threads_init(struct sb_run *r, struct sb_thread *ts, struct sb_conn *cs, struct pollfd *pfd);
 

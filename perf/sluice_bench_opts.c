@@ -80,6 +80,8 @@ static const struct bench_opt sb_opt_table[] = {
          offsetof(struct sb_opts, quiet)},
         {"--help", BENCH_OPT_FLAG, 0, 0, 0, NULL, NULL, "print this help",
          offsetof(struct sb_opts, help)},
+        {"--help-man", BENCH_OPT_FLAG, 0, 0, 0, NULL, NULL,
+         "print the manual page (roff, docs/sluice-bench.1)", offsetof(struct sb_opts, help_man)},
 };
 
 #define SB_NOPTS (sizeof(sb_opt_table) / sizeof(sb_opt_table[0]))
@@ -138,6 +140,13 @@ sb_resolve(const char *s, int type, struct sockaddr_storage *ss, socklen_t *len,
 
 /* ---- set-up ------------------------------------------------------------------------ */
 
+const struct bench_opt *
+sb_opts_table(size_t *n)
+{
+	*n = SB_NOPTS;
+	return sb_opt_table;
+}
+
 void
 sb_usage(FILE *f)
 {
@@ -164,14 +173,15 @@ sb_setup(struct sb_run *r, int argc, char **argv)
 
 	if (bench_opt_table_parse(o, sb_opt_table, SB_NOPTS, SB_PROG, argc, argv) != 0)
 		return -EINVAL;
-	if (o->help)
+	if (o->help || o->help_man)
 		return 0;
 	if (strcmp(o->protocol, "otlp") == 0) {
 		if (strncmp(o->target, "http://", 7) != 0 || o->acks ||
 		    strcmp(o->framing_name, "lines") != 0)
-			return sb_bad("--protocol otlp wants an http://HOST:PORT --target, no --acks "
-			              "and no --framing",
-			              o->target);
+			return sb_bad(
+			        "--protocol otlp wants an http://HOST:PORT --target, no --acks "
+			        "and no --framing",
+			        o->target);
 		r->otlp = true;
 	} else if (strcmp(o->protocol, "framed") != 0 && strcmp(o->protocol, "forward") != 0) {
 		return sb_bad("--protocol wants framed, forward or otlp", o->protocol);
@@ -342,9 +352,10 @@ sb_threads_init(struct sb_run *r, struct sb_thread *ts, struct sb_conn *cs, stru
 	}
 	for (int64_t i = 0; i < o->connections; i++) {
 		struct sb_conn *c = &cs[i];
-		size_t bytes = r->otlp ? sb_otlp_req_cap(r)
-		                       : (size_t)r->batch * r->wire +
-		                                 (r->forward ? SB_FWD_BATCH_HDR + SB_FWD_OPT_LEN : 0);
+		size_t bytes =
+		        r->otlp ? sb_otlp_req_cap(r)
+		                : (size_t)r->batch * r->wire +
+		                          (r->forward ? SB_FWD_BATCH_HDR + SB_FWD_OPT_LEN : 0);
 
 		c->fd = -1;
 		c->buf = malloc(bytes);

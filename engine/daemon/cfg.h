@@ -112,9 +112,9 @@ struct slc_cfg {
 	int tls_min_version;                       /* --tls-min-version: 0 TLS 1.2, 1 TLS 1.3 */
 	uint32_t tls_handshake_timeout_ms;         /* --tls-handshake-timeout */
 	uint32_t tls_max_handshakes;               /* --tls-max-handshakes, per reactor */
-	struct slc_cfg_props tenant; /* --tenant NAME:SPEC (tenant_spec.h) */
-	char tenant_default[SLC_TENANT_NAME_LEN]; /* --tenant-default */
-	struct slc_cfg_props qos_class;           /* --qos-class NAME:SPEC (tenant_spec.h) */
+	struct slc_cfg_props tenant;               /* --tenant NAME:SPEC (tenant_spec.h) */
+	char tenant_default[SLC_TENANT_NAME_LEN];  /* --tenant-default */
+	struct slc_cfg_props qos_class;            /* --qos-class NAME:SPEC (tenant_spec.h) */
 	/* routing */
 	enum slc_route_strategy strategy; /* --strategy */
 	char key[SLC_CFG_KEY_LEN];        /* --key; "none": no key */
@@ -198,6 +198,10 @@ void slc_cfg_print_help(FILE *f);
 void slc_cfg_print_markdown(FILE *f);
 /* docs/sluiced.8: the manual page, its OPTIONS from the table (flags_man.c). */
 void slc_cfg_print_man(FILE *f);
+
+/* s as roff text: backslashes as \e, every '-' as \-, and a leading '.' or '\'' escaped.
+ * s has no newline. (sluice-bench's page uses it too.) */
+void slc_cfg_roff_text(FILE *f, const char *s);
 
 /*
  * One line, "listen=tcp://127.0.0.1:5140?framing=lines buffers=4096 ...": every flag's

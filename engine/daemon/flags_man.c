@@ -244,8 +244,8 @@ static const char man_tail[] =
  * hyphen that the page breaks or a copy turns into U+2010), and a line never starts with
  * '.' or '\'' (a request): the table's text has no newlines, so only its start needs it.
  */
-static void
-roff_text(FILE *f, const char *s)
+void
+slc_cfg_roff_text(FILE *f, const char *s)
 {
 	if (*s == '.' || *s == '\'')
 		fputs("\\&", f);
@@ -264,10 +264,10 @@ static void
 roff_flag(FILE *f, const struct slc_cfg_opt *o)
 {
 	fputs(o->metavar != NULL ? ".BI \"" : ".B ", f);
-	roff_text(f, o->name);
+	slc_cfg_roff_text(f, o->name);
 	if (o->metavar != NULL) {
 		fputs(" \" \"", f);
-		roff_text(f, o->metavar);
+		slc_cfg_roff_text(f, o->metavar);
 		fputc('"', f);
 	}
 	fputc('\n', f);
@@ -277,7 +277,7 @@ static void
 man_group(FILE *f, const char *name)
 {
 	fputs(".SS ", f);
-	roff_text(f, name);
+	slc_cfg_roff_text(f, name);
 	fputc('\n', f);
 }
 
@@ -286,16 +286,16 @@ man_flag(FILE *f, const struct slc_cfg_opt *o, const char *def, const char *allo
 {
 	fputs(".TP\n", f);
 	roff_flag(f, o);
-	roff_text(f, o->help);
+	slc_cfg_roff_text(f, o->help);
 	fputc('\n', f);
 	if (def == NULL)
 		return;
 	fputs(".br\nDefault: ", f);
 	fputs(o->def != NULL ? "\\fB" : "", f); /* a value, not a description */
-	roff_text(f, def);
+	slc_cfg_roff_text(f, def);
 	fputs(o->def != NULL ? "\\fR" : "", f);
 	fputs(".\nAllowed: ", f);
-	roff_text(f, allowed);
+	slc_cfg_roff_text(f, allowed);
 	fputs(".\n", f);
 }
 
@@ -326,9 +326,9 @@ slc_cfg_print_man(FILE *f)
 	for (size_t i = 0; i < nopts; i++)
 		if (opts[i].flags & SLC_CFG_F_SINK_ONLY) {
 			fputs("; \\fB", f);
-			roff_text(f, opts[i].name);
+			slc_cfg_roff_text(f, opts[i].name);
 			fputs("\\fR needs \\fB\\-\\-sink ", f);
-			roff_text(f, opts[i].sink->scheme);
+			slc_cfg_roff_text(f, opts[i].sink->scheme);
 			fputs("\\fR", f);
 		}
 	fputs(".\n.SH OPTIONS\n", f);

@@ -17,8 +17,8 @@ set -- "$tmp"/out/*.deb
 [ $# -eq 1 ] && [ -f "$1" ] || fail "no .deb made: $(ls "$tmp/out")"
 deb=$1
 dpkg-deb -c "$deb" >"$tmp/contents"
-for f in bin/sluiced bin/sluice-cat share/man/man8/sluiced.8 share/man/man1/sluice-cat.1 \
-	lib/systemd/system/sluiced.service; do
+for f in bin/sluiced bin/sluice-cat bin/sluice-bench share/man/man8/sluiced.8 \
+	share/man/man1/sluice-cat.1 share/man/man1/sluice-bench.1 lib/systemd/system/sluiced.service; do
 	grep -q "\.$prefix/$f\$" "$tmp/contents" || fail "the .deb lacks $prefix/$f"
 done
 for d in liburing librdkafka libmicrohttpd libhwloc; do
@@ -30,6 +30,7 @@ grep -q "adduser --system" "$tmp/control/postinst" || fail "postinst adds no use
 dpkg -x "$deb" "$tmp/root"
 "$tmp/root$prefix/bin/sluiced" --version | grep -q "^sluiced [0-9]" || fail "sluiced --version"
 "$tmp/root$prefix/bin/sluice-cat" --help | grep -q "follow" || fail "sluice-cat --help"
+"$tmp/root$prefix/bin/sluice-bench" --help | grep -q "verify" || fail "sluice-bench --help"
 grep -q "^ExecStart=$prefix/bin/sluiced " "$tmp/root$prefix/lib/systemd/system/sluiced.service" ||
 	fail "the unit does not start $prefix/bin/sluiced"
 echo "test_package: ok ($(basename "$deb"))"

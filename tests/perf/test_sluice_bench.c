@@ -20,6 +20,7 @@
 #include "segment.h"
 #include "sluice_bench_hist.h"
 #include "child.h"
+#include "doc_check.h"
 
 /* ---- the histogram ----------------------------------------------------------------- */
 
@@ -113,7 +114,7 @@ spawn(const char *const *argv, int out_fd, int err_fd)
 
 struct bench_out {
 	int status;
-	char text[8192];
+	char text[32768];
 };
 
 /* Runs sluice-bench with args (NULL-terminated, after the program) to its end. */
@@ -438,4 +439,27 @@ Test(sluice_bench, verify_reports_a_missing_record, .timeout = 60)
 Test(sluice_bench, verify_reports_a_duplicated_record, .timeout = 60)
 {
 	verify_crafted(true);
+}
+
+/* docs/sluice-bench.1 is what --help-man writes now: generated from the option table, so
+ * that no option can be missing from it. SLC_UPDATE_DOCS=1 rewrites it. */
+Test(sluice_bench, its_man_page_is_up_to_date, .timeout = 30)
+{
+	static struct bench_out b;
+	const char *args[] = {"--help-man", NULL};
+	size_t line = 0, len;
+	int rc;
+
+	bench_run(args, &b);
+	cr_assert_eq(b.status, 0, "%s", b.text);
+	len = strlen(b.text);
+	cr_assert_lt(len, sizeof(b.text) - 1, "the page outgrew the test's buffer");
+	cr_expect_not_null(strstr(b.text, ".B \\-\\-acks\n"), "no entry for --acks");
+	rc = slc_test_doc_compare(SLC_DOCS_DIR "/sluice-bench.1", b.text, len, &line);
+	cr_assert_geq(rc, 0, "docs/sluice-bench.1: %s", strerror(-rc));
+	cr_expect_eq(rc, 0,
+	             "docs/sluice-bench.1 is stale (first difference on line %zu): regenerate it: "
+	             "sluice-bench --help-man > docs/sluice-bench.1, or SLC_UPDATE_DOCS=1 "
+	             "<build>/tests/test_sluice_bench",
+	             line);
 }
