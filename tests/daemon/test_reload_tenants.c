@@ -228,8 +228,8 @@ Test(reload_tenants, a_bad_tenant_spec_keeps_the_running_table, .timeout = 60)
 }
 
 /* What a reload cannot apply to the tenants needs a restart, the running table staying:
- * a class no tenant had at the start (classes are built then), and the last --tenant
- * removed. A class that runs can be given to a tenant live. */
+ * a class no tenant had at the start (classes are built then), the last --tenant removed,
+ * a --qos-class changed. */
 Test(reload_tenants, what_cannot_change_live_needs_a_restart, .timeout = 60)
 {
 	const char *const flag[] = {"flag=\"--tenant\"", NULL};
@@ -247,6 +247,9 @@ Test(reload_tenants, what_cannot_change_live_needs_a_restart, .timeout = 60)
 	cr_expect_eq(dproc_metric_now(&d, "sluice_config_reload_restart_required_total", flag), 1);
 	reload_says(&d, path, "", 200, "--tenant: needs a restart");
 	cr_expect_eq(dproc_metric_now(&d, "sluice_config_reload_restart_required_total", flag), 2);
+	/* A class's definition: read without a lock on the path of every burst. */
+	reload_says(&d, path, "tenant = app:cidr=127.0.0.0/8\nqos-class = gold:weight=9", 200,
+	            "--qos-class: needs a restart");
 	fd = connect_send(&d, 20);
 	cr_expect_eq(
 	        dproc_metric_wait(&d, "sluice_tenant_received_messages_total", none, 20, 10000), 20,
