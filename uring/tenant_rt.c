@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* tenant_rt.c: the reactor's tenants: buckets per reactor, the accept and datagram checks. */
+/* tenant_rt.c: the reactor's tenants: buckets by slot, the accept and datagram checks, reloads. */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
 #include "reactor_priv.h"
+
+/* slot_set zeroes a fresh slot's counters as an array of them. */
+static_assert(sizeof(struct slc_tenant_stats) % sizeof(_Atomic uint64_t) == 0,
+              "slc_tenant_stats holds 64-bit counters only");
 
 /* Slot t's buckets at tenant cfg t's rate and burst, this reactor's share of them (tenant.h):
  * no atomic is shared between reactors on the path of a message. fresh: full buckets and

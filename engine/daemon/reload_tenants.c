@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* reload_tenants.c: a reload's --tenant and --tenant-default: the new table, its slots, the hand-over. */
+/* reload_tenants.c: a reload's --tenant and --tenant-default: new table, slots, hand-over. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

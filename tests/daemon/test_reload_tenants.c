@@ -5,8 +5,12 @@
  * CPU); everything else waits on counters.
  */
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -286,5 +290,46 @@ Test(reload_tenants, a_running_class_is_given_live, .timeout = 60)
 	cr_expect_eq(dproc_metric_wait_down(&d, "sluice_qos_inflight_messages", gold, 0, 10000), 0,
 	             "released into the class they were counted in");
 	close(fd);
+	finish(&d, path);
+}
+
+/* n datagrams to 127.0.0.1:port. */
+static void
+send_datagrams(uint16_t port, int n)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	cr_assert_geq(fd, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons(port);
+	for (int i = 0; i < n; i++)
+		cr_assert_eq(sendto(fd, "datagram", 8, 0, (struct sockaddr *)&sa, sizeof(sa)), 8,
+		             "sendto: %s", strerror(errno));
+	close(fd);
+}
+
+/* A UDP tenant's rate lowered live: its datagrams over the new buckets are dropped and
+ * counted, where none were before; the counters go on. */
+Test(reload_tenants, a_udp_tenants_rate_lowered_live_drops_its_excess, .timeout = 60)
+{
+	const char *const u[] = {"tenant=\"u\"", NULL};
+	char path[96];
+	struct dproc d;
+	uint64_t got;
+
+	start(&d, path, sizeof(path), "listen = udp://127.0.0.1:0\ntenant = u:cidr=127.0.0.0/8");
+	send_datagrams(d.port[1], 20);
+	got = dproc_metric_wait(&d, "sluice_tenant_received_messages_total", u, 20, 10000);
+	cr_expect_eq(dproc_metric_now(&d, "sluice_tenant_rate_limited_drops_total", u), 0);
+	reload_says(&d, path,
+	            "listen = udp://127.0.0.1:0\ntenant = u:cidr=127.0.0.0/8,rate=1,burst=2", 200,
+	            "--tenant: applied");
+	send_datagrams(d.port[1], 200);
+	cr_expect_geq(dproc_metric_wait(&d, "sluice_tenant_rate_limited_drops_total", u, 1, 10000),
+	              1, "the new rate drops what is over it");
+	cr_expect_geq(dproc_metric_now(&d, "sluice_tenant_received_messages_total", u), got,
+	              "the counters go on");
+	cr_expect(dproc_log_wait(&d, 0, "tenant u over its rate", 10000), "%s", d.log);
 	finish(&d, path);
 }
