@@ -333,3 +333,32 @@ Test(reload_tenants, a_udp_tenants_rate_lowered_live_drops_its_excess, .timeout 
 	cr_expect(dproc_log_wait(&d, 0, "tenant u over its rate", 10000), "%s", d.log);
 	finish(&d, path);
 }
+
+/* Every slot held (31 tenants and the built-in default): a reload that adds a tenant in
+ * place of one is refused whole, answered and counted invalid, the running table kept. */
+Test(reload_tenants, a_table_without_a_free_slot_is_refused_whole, .timeout = 60)
+{
+	const char *const invalid[] = {"result=\"invalid\"", NULL};
+	const char *const t30[] = {"tenant=\"t30\"", NULL};
+	static char first[31 * 48], second[31 * 48];
+	char path[96], text[1 << 17];
+	size_t a = 0, b = 0;
+	struct dproc d;
+
+	for (unsigned i = 0; i < 31; i++) {
+		a += (size_t)snprintf(first + a, sizeof(first) - a,
+		                      "tenant = t%u:cidr=10.%u.0.0/16\n", i, i);
+		b += (size_t)snprintf(second + b, sizeof(second) - b,
+		                      "tenant = %s%u:cidr=10.%u.0.0/16\n", i == 30 ? "n" : "t", i,
+		                      i);
+	}
+	start(&d, path, sizeof(path), first);
+	reload_says(&d, path, second, 400, "--tenant n30: no free tenant slot");
+	cr_expect(dproc_log_wait(&d, 0, "no free tenant slot", 10000), "%s", d.log);
+	cr_expect_eq(dproc_metric_wait(&d, "sluice_config_reloads_total", invalid, 1, 10000), 1);
+	cr_assert_geq(dproc_scrape(&d, text, sizeof(text)), 0);
+	cr_expect(strstr(text, "tenant=\"n30\"") == NULL, "not applied");
+	cr_expect_eq(dproc_metric(text, "sluice_tenant_connections_open", t30), 0.0);
+	cr_expect(strstr(text, "tenant=\"t30\"") != NULL, "the running table stays");
+	finish(&d, path);
+}
