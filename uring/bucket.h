@@ -58,6 +58,25 @@ slc_bucket_refill(struct slc_bucket *b, uint64_t now_ns)
 	b->last_ns = now_ns;
 }
 
+/* A new rate and burst for a bucket in use (a reload): what it saved up under the old rate
+ * stays, up to the new burst (a debt stays a debt); a bucket that had no limit starts
+ * full, as a new one would. */
+static inline void
+slc_bucket_rerate(struct slc_bucket *b, double rate, double burst, uint64_t now_ns)
+{
+	double tokens;
+
+	if (b->rate_ns == 0) {
+		slc_bucket_init(b, rate, burst, now_ns);
+		return;
+	}
+	slc_bucket_refill(b, now_ns);
+	tokens = b->tokens;
+	slc_bucket_init(b, rate, burst, now_ns);
+	if (tokens < b->tokens)
+		b->tokens = tokens;
+}
+
 /* Tokens there now (after a refill): > 0 means something may pass. */
 static inline double
 slc_bucket_avail(const struct slc_bucket *b)

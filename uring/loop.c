@@ -850,6 +850,8 @@ slc_reactor_loop(struct slc_reactor *r)
 			r->retry = true;
 		if (r->tls_conns != NULL)
 			slc_tls_ctx_take(r);
+		if (r->tenant != NULL)
+			slc_tenant_rt_take(r);
 		if (r->rate_waiters != 0 && r->now_ns >= r->rate_retry_ns) {
 			/* Tenants' tokens come back with time, which no completion reports. */
 			r->retry = true;

@@ -300,7 +300,8 @@ struct slc_reactor_cfg {
 	uint32_t tls_max_handshakes;
 	uint64_t tls_bytes; /* decrypted bytes held at once; 0: buffers * buffer_size */
 	/* Tenants (tenant.h): matched at accept and per datagram, their token buckets checked
-	 * before deliver; the table must outlive the reactor. NULL: none. */
+	 * before deliver; the table must outlive the reactor (or, replaced by
+	 * slc_reactor_tenants_set, until slc_reactor_tenants_taken says so). NULL: none. */
 	const struct slc_tenant_table *tenants;
 	uint32_t tenant_split; /* each reactor gets rate / split of a tenant's buckets; 0: 1 */
 	/* QoS classes (qos.h) of the tenants' class=, shared with the workers, which release
@@ -345,6 +346,19 @@ size_t slc_reactor_conn_bytes(uint32_t ack_window);
  * A ctx set twice before the reactor took the first: the first is dropped unused.
  */
 void slc_reactor_tls_ctx_set(struct slc_reactor *r, struct ssl_ctx_st *ctx);
+
+/*
+ * Any thread (a reload): the reactor matches peers against tt from its next loop on, a
+ * loop's work, never a message's. tt's slots (tenant.h) say where each tenant's buckets and
+ * counters are: a slot kept from the running table keeps its tokens and counters, under
+ * tt's rate and burst; a slot in tt->fresh starts full and at zero. Connections keep the
+ * slot they were given (a removed tenant's: its last limits, until they close). tt must
+ * stay until slc_reactor_tenants_taken(r, tt), and the table it replaces until then too.
+ * Returns 0, or -ENOTSUP when r was created without a table (cfg.tenants NULL).
+ */
+int slc_reactor_tenants_set(struct slc_reactor *r, const struct slc_tenant_table *tt);
+/* Whether r matches against tt now, its fresh slots zeroed (any thread; acquire). */
+bool slc_reactor_tenants_taken(const struct slc_reactor *r, const struct slc_tenant_table *tt);
 
 /* Starts the reactor's thread. Returns 0 or -errno from pthread_create. */
 int slc_reactor_start(struct slc_reactor *r);
@@ -436,8 +450,8 @@ const struct slc_reactor_stats *slc_reactor_stats(const struct slc_reactor *r);
 const struct slc_listener_stats *slc_reactor_listener_stats(const struct slc_reactor *r,
                                                             uint32_t i);
 
-/* Tenant t's counters on this reactor (t < cfg.tenants->n), and what its table refused;
- * any thread. NULL without a tenant table. */
+/* The counters of the tenant in slot t on this reactor (t < SLC_TENANT_MAX: a table's
+ * t[i].slot), and what its table refused; any thread. NULL without a tenant table. */
 const struct slc_tenant_stats *slc_reactor_tenant_stats(const struct slc_reactor *r, uint32_t t);
 const struct slc_tenant_refusals *slc_reactor_tenant_refusals(const struct slc_reactor *r);
 

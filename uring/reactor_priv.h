@@ -381,9 +381,13 @@ struct slc_reactor {
 	uint64_t tls_out_held;                 /* TLS output written, not yet sent (all sessions) */
 	uint32_t tls_lingering;                /* closed sessions whose last output still goes */
 	/* ---- tenants (tenant_rt.c); tenant == NULL without a table ---- */
-	struct tenant_rt *tenant; /* [cfg.tenants->n] */
-	uint32_t rate_waiters;    /* connections paused with rate_wait */
-	uint64_t rate_retry_ns;   /* when the wait queue next looks at them */
+	struct tenant_rt *tenant; /* [SLC_TENANT_MAX], by slot (tenant.h) */
+	/* slc_reactor_tenants_set: taken once a loop (tenant_rt.c); tenants_cur: the table
+	 * matched against, stored once a new one's fresh slots are zeroed */
+	const struct slc_tenant_table *_Atomic tenants_in;
+	const struct slc_tenant_table *_Atomic tenants_cur;
+	uint32_t rate_waiters;  /* connections paused with rate_wait */
+	uint64_t rate_retry_ns; /* when the wait queue next looks at them */
 	struct slc_tenant_refusals tenant_refused;
 	/* ---- OTLP/HTTP connections (http_conn.c); allocated only when a listener is
 	 * http:// (http_conns != NULL) ---- */
@@ -701,6 +705,8 @@ uint32_t slc_tenant_rt_datagram(struct slc_reactor *r, struct listener *l,
  * delivered, so its buckets and QoS class are its tenant's from the first. */
 bool slc_tenant_rt_handshake(struct slc_reactor *r, struct conn *c, const char *subject,
                              const char *const *names, uint32_t nnames);
+/* Once a loop: a table from slc_reactor_tenants_set, if one came, applied. */
+void slc_tenant_rt_take(struct slc_reactor *r);
 /* After deliver took n of a UDP listener's batch: each one's tenant counts it. */
 void slc_tenant_rt_udp_taken(struct slc_reactor *r, const struct listener *l, uint32_t n);
 

@@ -68,16 +68,21 @@ struct slc_tenant_cfg {
 	uint64_t bytes_burst; /* bytes; 0: bytes_rate */
 	bool implicit;        /* the built-in "default": never matched by conditions */
 	uint8_t qos;          /* its QoS class's index + 1 (qos.h); 0: class "none" */
+	/* Where each reactor keeps its buckets and counters (0..SLC_TENANT_MAX-1): the table's
+	 * index at the start; a reload keeps a name's slot (engine/daemon/reload_tenants.c),
+	 * so what a connection holds (its slot) stays its tenant's. */
+	uint8_t slot;
 };
 
 struct slc_tenant_table {
 	uint32_t n;
-	uint32_t dflt; /* the tenant of what matches none, or SLC_TENANT_NONE: refused */
+	uint32_t dflt;  /* the tenant of what matches none, or SLC_TENANT_NONE: refused */
+	uint32_t fresh; /* bit s: slot s is a new tenant's, its state starts over (a reload) */
 	struct slc_tenant_cfg t[SLC_TENANT_MAX];
 };
 
-/* One tenant's counters on one reactor. Written by the reactor only; read from any thread
- * (relaxed). */
+/* One tenant's counters on one reactor, in its slot (slc_tenant_cfg.slot). Written by the
+ * reactor only (a fresh slot zeroed by it too); read from any thread (relaxed). */
 struct slc_tenant_stats {
 	_Atomic uint64_t conns_accepted; /* TCP connections it was given at accept */
 	_Atomic uint64_t conns_open;

@@ -1,35 +1,59 @@
 /* SPDX-License-Identifier: MIT */
-/* tenant_rt.c: the reactor's tenants: buckets per reactor, the accept and datagram checks. */
+/* tenant_rt.c: the reactor's tenants: buckets by slot, the accept and datagram checks, reloads. */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
 #include "reactor_priv.h"
 
+/* slot_set zeroes a fresh slot's counters as an array of them. */
+static_assert(sizeof(struct slc_tenant_stats) % sizeof(_Atomic uint64_t) == 0,
+              "slc_tenant_stats holds 64-bit counters only");
+
+/* Slot t's buckets at tenant cfg t's rate and burst, this reactor's share of them (tenant.h):
+ * no atomic is shared between reactors on the path of a message. fresh: full buckets and
+ * zero counters (a new tenant); else what was saved up stays (slc_bucket_rerate). */
+static void
+slot_set(struct slc_reactor *r, const struct slc_tenant_cfg *t, bool fresh)
+{
+	double split = r->cfg.tenant_split != 0 ? (double)r->cfg.tenant_split : 1.0;
+	struct tenant_rt *tr = &r->tenant[t->slot];
+	uint64_t now = slc_mono_ns();
+
+	if (fresh) {
+		_Atomic uint64_t *c = (_Atomic uint64_t *)(void *)&tr->st;
+
+		for (size_t i = 0; i < sizeof(tr->st) / sizeof(*c); i++)
+			stat_set(&c[i], 0);
+		slc_bucket_init(&tr->msgs, (double)t->rate / split, (double)t->burst / split, now);
+		slc_bucket_init(&tr->bytes, (double)t->bytes_rate / split,
+		                (double)t->bytes_burst / split, now);
+	} else {
+		slc_bucket_rerate(&tr->msgs, (double)t->rate / split, (double)t->burst / split,
+		                  now);
+		slc_bucket_rerate(&tr->bytes, (double)t->bytes_rate / split,
+		                  (double)t->bytes_burst / split, now);
+	}
+	tr->limited = slc_bucket_limited(&tr->msgs) || slc_bucket_limited(&tr->bytes);
+	tr->qos = r->cfg.qos != NULL ? t->qos : 0;
+}
+
 int
 slc_tenant_rt_init(struct slc_reactor *r)
 {
 	const struct slc_tenant_table *tt = r->cfg.tenants;
-	double split = r->cfg.tenant_split != 0 ? (double)r->cfg.tenant_split : 1.0;
 
 	if (tt == NULL || tt->n == 0)
 		return 0;
-	r->tenant = calloc(tt->n, sizeof(*r->tenant));
+	/* Every slot, not the table's count: a reload may place a new tenant in any, and the
+	 * metrics thread reads them while the reactor runs (never moved, never freed). */
+	r->tenant = calloc(SLC_TENANT_MAX, sizeof(*r->tenant));
 	if (r->tenant == NULL)
 		return -ENOMEM;
-	/* Each reactor gets its share of the rate and of the burst: no atomic is shared
-	 * between reactors on the path of a message (tenant.h says what that costs). */
-	for (uint32_t i = 0; i < tt->n; i++) {
-		const struct slc_tenant_cfg *t = &tt->t[i];
-		struct tenant_rt *tr = &r->tenant[i];
-		uint64_t now = slc_mono_ns();
-
-		slc_bucket_init(&tr->msgs, (double)t->rate / split, (double)t->burst / split, now);
-		slc_bucket_init(&tr->bytes, (double)t->bytes_rate / split,
-		                (double)t->bytes_burst / split, now);
-		tr->limited = slc_bucket_limited(&tr->msgs) || slc_bucket_limited(&tr->bytes);
-		tr->qos = r->cfg.qos != NULL ? t->qos : 0;
-	}
+	for (uint32_t i = 0; i < tt->n; i++)
+		slot_set(r, &tt->t[i], true);
+	atomic_store_explicit(&r->tenants_cur, tt, memory_order_relaxed);
 	for (uint32_t i = 0; i < r->nlisteners; i++) {
 		struct listener *l = &r->listeners[i];
 
@@ -40,6 +64,46 @@ slc_tenant_rt_init(struct slc_reactor *r)
 			return -ENOMEM;
 	}
 	return 0;
+}
+
+int
+slc_reactor_tenants_set(struct slc_reactor *r, const struct slc_tenant_table *tt)
+{
+	if (r->tenant == NULL)
+		return -ENOTSUP;
+	/* R1: the table's contents happen before the reactor reads them; pairs with A1 in
+	 * slc_tenant_rt_take. A table set twice before the reactor took the first: the
+	 * first is never used (the caller still waits for the second). */
+	atomic_store_explicit(&r->tenants_in, tt, memory_order_release);
+	slc_reactor_kick(r); /* an idle reactor takes it now, not at its next completion */
+	return 0;
+}
+
+bool
+slc_reactor_tenants_taken(const struct slc_reactor *r, const struct slc_tenant_table *tt)
+{
+	/* A2: pairs with R2 in slc_tenant_rt_take: the fresh slots' zeroes are visible. */
+	return atomic_load_explicit(&r->tenants_cur, memory_order_acquire) == tt;
+}
+
+void
+slc_tenant_rt_take(struct slc_reactor *r)
+{
+	const struct slc_tenant_table *tt;
+
+	if (atomic_load_explicit(&r->tenants_in, memory_order_relaxed) == NULL)
+		return;
+	/* A1: pairs with R1 in slc_reactor_tenants_set. */
+	tt = atomic_exchange_explicit(&r->tenants_in, NULL, memory_order_acquire);
+	if (tt == NULL)
+		return;
+	for (uint32_t i = 0; i < tt->n; i++)
+		slot_set(r, &tt->t[i], (tt->fresh >> tt->t[i].slot) & 1u);
+	r->cfg.tenants = tt;
+	/* Connections that waited on a limit that is gone or higher go on now. */
+	r->retry = true;
+	/* R2: pairs with A2 in slc_reactor_tenants_taken: the old table is ours no more. */
+	atomic_store_explicit(&r->tenants_cur, tt, memory_order_release);
 }
 
 void
@@ -73,6 +137,7 @@ slc_tenant_rt_accept(struct slc_reactor *r, uint32_t li, const struct sockaddr *
 		        r->listeners[li].port);
 		return t;
 	}
+	t = r->cfg.tenants->t[t].slot;
 	stat_add(&r->tenant[t].st.conns_accepted, 1);
 	stat_add(&r->tenant[t].st.conns_open, 1);
 	return t;
@@ -102,7 +167,8 @@ slc_tenant_rt_handshake(struct slc_reactor *r, struct conn *c, const char *subje
 		                subject != NULL ? subject : "none");
 		return false;
 	}
-	c->tenant = (uint8_t)t;
+	c->tenant = r->cfg.tenants->t[t].slot;
+	t = c->tenant;
 	stat_add(&r->tenant[t].st.conns_accepted, 1);
 	stat_add(&r->tenant[t].st.conns_open, 1);
 	return true;
@@ -113,26 +179,27 @@ slc_tenant_rt_datagram(struct slc_reactor *r, struct listener *l, const struct s
                        socklen_t salen, uint32_t len)
 {
 	uint32_t li = (uint32_t)(l - r->listeners);
-	uint32_t t = slc_tenant_match_addr(r->cfg.tenants, li, sa, salen);
+	uint32_t i = slc_tenant_match_addr(r->cfg.tenants, li, sa, salen), t;
 	struct slc_msg m = {.len = len};
 	char peer[SLC_ADDR_SA_STR_MAX];
 
-	if (t == SLC_TENANT_NONE) {
+	if (i == SLC_TENANT_NONE) {
 		stat_add(&r->tenant_refused.datagrams, 1);
 		slc_addr_format(sa, salen, peer, sizeof(peer));
 		slc_reactor_log(r, LOGK_UDP, SLC_LOG_WARN,
 		                "port %u: dropped a datagram from %s: no tenant matches "
 		                "(--tenant-default refuse)",
 		                l->port, peer);
-		return t;
+		return i;
 	}
+	t = r->cfg.tenants->t[i].slot;
 	if (tenant_allow(r, t, &m, 1) == 0) {
 		/* Datagrams have no flow control to push back with: over the limit, dropped. */
 		stat_add(&r->tenant[t].st.rate_drops, 1);
 		slc_addr_format(sa, salen, peer, sizeof(peer));
 		slc_reactor_log(r, LOGK_UDP, SLC_LOG_WARN,
 		                "port %u: dropped a datagram from %s: tenant %s over its rate",
-		                l->port, peer, r->cfg.tenants->t[t].name);
+		                l->port, peer, r->cfg.tenants->t[i].name);
 		return SLC_TENANT_NONE;
 	}
 	/* Paid at admission: a datagram the pools then refuse is dropped and counted there,

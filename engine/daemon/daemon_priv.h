@@ -32,8 +32,9 @@
 struct slc_daemon_reload {
 	pthread_mutex_t mu; /* one reload at a time; guards the three below */
 	int argc;
-	char **argv;         /* main's; NULL: a reload is refused */
-	struct slc_cfg *cur; /* the running configuration, with the live flags reloaded */
+	char **argv;                /* main's; NULL: a reload is refused */
+	struct slc_cfg *cur;        /* the running configuration, with the live flags reloaded */
+	pthread_mutex_t tenants_mu; /* d->tenants: a reload replaces it, the metrics read it */
 	/* For the metrics thread */
 	_Atomic uint64_t result[3];                     /* by enum reload_result */
 	_Atomic uint64_t restart[SLC_DAEMON_FLAGS_MAX]; /* by index in slc_cfg_opts() */
@@ -162,6 +163,18 @@ int slc_daemon_reload_init(struct slc_daemon *d);
 void slc_daemon_reload_fini(struct slc_daemon *d);
 int slc_daemon_reload_http(void *ctx, char *msg, size_t cap);
 void slc_daemon_reload_render(const struct slc_daemon *d, struct slc_metrics_buf *b);
+
+/*
+ * reload_tenants.c: prepare builds the table of next's --tenant and --tenant-default
+ * against the running listeners and QoS classes, its slots placed (kept by name, new ones
+ * in free slots): 0 with *out (NULL: the tenants did not change), 1 when they cannot
+ * change live (why says so: a restart), -EBUSY (no free slot), -EINVAL or -ENOMEM with
+ * why; nothing changed but on 0. commit hands *out to every reactor, waits for each to
+ * take it, makes it d->tenants and frees the one it replaces. Under d->rl.mu.
+ */
+int slc_daemon_tenants_prepare(struct slc_daemon *d, const struct slc_cfg *next,
+                               struct slc_tenant_table **out, char *why, size_t len);
+void slc_daemon_tenants_commit(struct slc_daemon *d, struct slc_tenant_table *nt);
 
 /* Whether a reload applies flag o live (reload.c). */
 bool slc_daemon_reload_flag_live(const struct slc_cfg_opt *o);

@@ -16,12 +16,16 @@
  * that does not parse changes nothing: every problem is logged and the running one stays.
  * One that parses is compared with the running one flag by flag:
  *   live     --log-level; the controller's parameters (all but --controller), which the
- *            controller's thread takes at its next tick (slc_ctl_loop_params_set)
+ *            controller's thread takes at its next tick (slc_ctl_loop_params_set);
+ *            --tenant and --tenant-default, a new table every reactor takes at its next
+ *            loop (reload_tenants.c: kept by name, a restart where they cannot change)
  *   restart  every other flag that changed: logged as needing a restart and counted by
  *            flag; the running value stays, so each reload that still finds it changed
  *            says so again
- * No flag of the receive path, the pools or the sinks is applied live today: a sink's or
- * a listener's flags would have to change under threads that read them without a lock.
+ * No other flag of the receive path, the pools or the sinks is applied live today: a
+ * sink's or a listener's flags would have to change under threads that read them without
+ * a lock; --qos-class too (docs/operations.md, "QoS classes"). Everything is checked
+ * before anything is applied: a table that cannot be placed makes the reload invalid.
  * The file sink's files are reopened on SIGHUP as before (run.c), after the reload.
  */
 
@@ -52,6 +56,7 @@ slc_daemon_reload_init(struct slc_daemon *d)
 		return -ENOMEM;
 	*d->rl.cur = d->cfg;
 	pthread_mutex_init(&d->rl.mu, NULL);
+	pthread_mutex_init(&d->rl.tenants_mu, NULL);
 	atomic_store_explicit(&d->rl.hash, d->cfg.config_hash, memory_order_relaxed);
 	atomic_store_explicit(&d->rl.mtime_s, d->cfg.config_mtime_s, memory_order_relaxed);
 	atomic_store_explicit(&d->rl.last_ok, 1, memory_order_relaxed);
@@ -65,6 +70,7 @@ slc_daemon_reload_fini(struct slc_daemon *d)
 	if (d->rl.cur == NULL)
 		return;
 	pthread_mutex_destroy(&d->rl.mu);
+	pthread_mutex_destroy(&d->rl.tenants_mu);
 	free(d->rl.cur);
 	d->rl.cur = NULL;
 }
@@ -78,13 +84,21 @@ slc_daemon_reload_args(struct slc_daemon *d, int argc, char **argv)
 	pthread_mutex_unlock(&d->rl.mu);
 }
 
+/* --tenant and --tenant-default: live where reload_tenants.c can apply them. */
+static bool
+tenant_opt(const struct slc_cfg_opt *o)
+{
+	return o->offset == offsetof(struct slc_cfg, tenant) ||
+	       o->offset == offsetof(struct slc_cfg, tenant_default);
+}
+
 /* A flag that a reload may apply while everything runs. */
 bool
 slc_daemon_reload_flag_live(const struct slc_cfg_opt *o)
 {
 	size_t ctl = offsetof(struct slc_cfg, ctl);
 
-	if (o->offset == offsetof(struct slc_cfg, log_level))
+	if (o->offset == offsetof(struct slc_cfg, log_level) || tenant_opt(o))
 		return true;
 	/* The controller's fields but its mode, which sets what the weights mean. */
 	return o->offset >= ctl && o->offset < ctl + sizeof(struct slc_ctl_params) &&
@@ -145,8 +159,29 @@ report_problems(struct answer *a, char *text)
 	}
 }
 
+/* The tenants of next, prepared (reload_tenants.c): 0 (*nt: the table to hand over, or
+ * NULL), 1 (they need a restart: logged), or -errno (logged and answered: nothing
+ * applied). */
+static int
+tenants_prepare(struct slc_daemon *d, const struct slc_cfg *next, struct answer *a,
+                struct slc_tenant_table **nt)
+{
+	char why[512];
+	int rc = slc_daemon_tenants_prepare(d, next, nt, why, sizeof(why));
+
+	if (rc == 1)
+		slc_daemon_log(SLC_CFG_LOG_WARN, "reload: %s", why);
+	if (rc < 0) {
+		slc_daemon_log(SLC_CFG_LOG_ERROR, "reload: %s; the running configuration is kept",
+		               why);
+		say(a, "%s\nthe running configuration is kept\n", why);
+	}
+	return rc;
+}
+
 /* Compares next with the running configuration, applies what is live. Returns 0, or
- * -EINVAL when the controller refused its parameters (nothing applied then). */
+ * -errno when the controller refused its parameters or the tenants cannot be placed
+ * (nothing applied then). */
 static int
 apply(struct slc_daemon *d, const struct slc_cfg *next, struct answer *a, unsigned *nlive,
       unsigned *nrestart)
@@ -156,14 +191,21 @@ apply(struct slc_daemon *d, const struct slc_cfg *next, struct answer *a, unsign
 	const struct slc_cfg_opt *opts = slc_cfg_opts(&n);
 	bool ctl_changed = false;
 	struct slc_ctl_params p = next->ctl;
+	struct slc_tenant_table *nt = NULL;
+	int trc = tenants_prepare(d, next, a, &nt);
 
+	if (trc < 0)
+		return trc;
 	for (size_t i = 0; i < n; i++) {
 		const struct slc_cfg_opt *o = &opts[i];
+		bool live;
 
 		if (o->type == SLC_CFG_ACTION || !flag_changed(cur, next, o))
 			continue;
-		if (slc_daemon_reload_flag_live(o)) {
-			ctl_changed |= o->offset != offsetof(struct slc_cfg, log_level);
+		live = tenant_opt(o) ? trc == 0 : slc_daemon_reload_flag_live(o);
+		if (live) {
+			ctl_changed |=
+			        o->offset != offsetof(struct slc_cfg, log_level) && !tenant_opt(o);
 			(*nlive)++;
 			slc_daemon_log(SLC_CFG_LOG_INFO, "reload: %s applied", o->name);
 			say(a, "%s: applied\n", o->name);
@@ -186,6 +228,7 @@ apply(struct slc_daemon *d, const struct slc_cfg *next, struct answer *a, unsign
 			               "running configuration is kept",
 			               strerror(-rc));
 			say(a, "the controller refused its new parameters: %s\n", strerror(-rc));
+			free(nt);
 			return rc;
 		}
 	}
@@ -193,6 +236,11 @@ apply(struct slc_daemon *d, const struct slc_cfg *next, struct answer *a, unsign
 		slc_daemon_log_level_set(next->log_level);
 	cur->log_level = next->log_level;
 	cur->ctl = p;
+	if (nt != NULL) {
+		slc_daemon_tenants_commit(d, nt);
+		cur->tenant = next->tenant;
+		memcpy(cur->tenant_default, next->tenant_default, sizeof(cur->tenant_default));
+	}
 	return 0;
 }
 

@@ -35,13 +35,14 @@ static const struct {
 
 #undef TS
 
+/* Over the reactors, the counter at off of the tenant in slot s. */
 static uint64_t
-sum(const struct slc_daemon *d, uint32_t t, size_t off)
+sum(const struct slc_daemon *d, uint32_t s, size_t off)
 {
 	uint64_t v = 0;
 
 	for (uint32_t k = 0; k < d->nreactors; k++) {
-		const struct slc_tenant_stats *st = slc_reactor_tenant_stats(d->rc[k].r, t);
+		const struct slc_tenant_stats *st = slc_reactor_tenant_stats(d->rc[k].r, s);
 
 		v += atomic_load_explicit(
 		        (const _Atomic uint64_t *)(const void *)((const char *)st + off),
@@ -96,19 +97,19 @@ render_qos(const struct slc_qos *q, struct slc_metrics_buf *b)
 	}
 }
 
-void
-slc_daemon_tenant_render(const struct slc_daemon *d, struct slc_metrics_buf *b)
+/* The families of tt's tenants: a reload's table is d->tenants only once every reactor
+ * has zeroed its fresh slots, so no series shows a removed tenant's counts under a new
+ * tenant's name. */
+static void
+render_tenants(const struct slc_daemon *d, const struct slc_tenant_table *tt,
+               struct slc_metrics_buf *b)
 {
-	const struct slc_tenant_table *tt = d->tenants;
-	uint64_t conns = 0, dgrams = 0;
 	char lab[160];
 
-	if (tt == NULL)
-		return;
 	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
 		slc_metrics_family(b, fams[f].name, fams[f].type, fams[f].help);
 		for (uint32_t t = 0; t < tt->n; t++) {
-			uint64_t v = sum(d, t, fams[f].off);
+			uint64_t v = sum(d, tt->t[t].slot, fams[f].off);
 
 			slc_metrics_labels(lab, sizeof(lab), "tenant", tt->t[t].name, "class",
 			                   tt->t[t].qos_class, NULL);
@@ -118,6 +119,23 @@ slc_daemon_tenant_render(const struct slc_daemon *d, struct slc_metrics_buf *b)
 				slc_metrics_u64(b, fams[f].name, lab, v);
 		}
 	}
+}
+
+void
+slc_daemon_tenant_render(const struct slc_daemon *d, struct slc_metrics_buf *b)
+{
+	/* The lock only a reload takes besides us (never a reactor's or a worker's); const
+	 * as a render is, the lock is not the daemon's state. */
+	pthread_mutex_t *mu = (pthread_mutex_t *)&d->rl.tenants_mu;
+	uint64_t conns = 0, dgrams = 0;
+
+	pthread_mutex_lock(mu);
+	if (d->tenants == NULL) {
+		pthread_mutex_unlock(mu);
+		return;
+	}
+	render_tenants(d, d->tenants, b);
+	pthread_mutex_unlock(mu);
 	for (uint32_t k = 0; k < d->nreactors; k++) {
 		const struct slc_tenant_refusals *rf = slc_reactor_tenant_refusals(d->rc[k].r);
 

@@ -433,6 +433,7 @@ table_build(const struct slc_cfg *c, const struct slc_qos *q, struct slc_tenant_
 			return -EINVAL;
 		}
 		t->qos = (uint8_t)cls;
+		t->slot = (uint8_t)tt->n;
 		tt->n++;
 	}
 	if (strcmp(c->tenant_default, "refuse") == 0)
@@ -458,6 +459,7 @@ table_build(const struct slc_cfg *c, const struct slc_qos *q, struct slc_tenant_
 	tt->dflt = tt->n;
 	memcpy(tt->t[tt->n].name, "default", sizeof("default"));
 	memcpy(tt->t[tt->n].qos_class, "none", sizeof("none"));
+	tt->t[tt->n].slot = (uint8_t)tt->n;
 	tt->t[tt->n++].implicit = true;
 	return 0;
 }

@@ -409,6 +409,19 @@ dproc_send_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+int
+dproc_send_lines(int fd, uint32_t n)
+{
+	static char buf[4000 * 12];
+	size_t len = 0;
+
+	if (n > 4000)
+		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++)
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "line %06u\n", i);
+	return dproc_send_all(fd, buf, len);
+}
+
 bool
 dproc_wait_closed(int fd, uint32_t timeout_ms)
 {

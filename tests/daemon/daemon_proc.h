@@ -118,6 +118,9 @@ uint16_t dproc_local_port(int fd);
 /* Writes all of buf (blocking socket). 0, or -errno. */
 int dproc_send_all(int fd, const void *buf, size_t len);
 
+/* Writes n lines "line 000000\n" .. numbered from 0 (n <= 4000). 0, or -errno. */
+int dproc_send_lines(int fd, uint32_t n);
+
 /* Waits for the peer to close: reads and drops data until EOF or an error (a reset).
  * True when that happened within timeout_ms. */
 bool dproc_wait_closed(int fd, uint32_t timeout_ms);

@@ -16,7 +16,10 @@
 #define PER_CONN  (ROUNDS * PER_ROUND)
 #define WORKERS   64u /* more than the test starts */
 
-/* The file each round writes: the same but max-step and log-level, and one extra line. */
+/* The file each round writes: the same but max-step, log-level and the tenants, and one
+ * extra line. The connections' tenant, app, stays by name with its rate changed each round;
+ * a tenant of the round's own name comes on odd rounds and goes on even ones, so slots are
+ * taken, freed and taken again. */
 static void
 write_conf(const char *path, const char *dir, unsigned round, const char *extra)
 {
@@ -35,9 +38,11 @@ write_conf(const char *path, const char *dir, unsigned round, const char *extra)
 	        "rebalance-interval = 50ms\n"
 	        "max-step = %s\n"
 	        "log-level = %s\n"
-	        "%s\n",
+	        "%s\n"
+	        "tenant = app:cidr=127.0.0.0/8,rate=%u,burst=500\n"
+	        "tenant = r%u:cidr=10.0.0.0/8\n",
 	        round, dir, round % 2 ? "4" : "5", round % 2 ? "debug" : "info",
-	        extra != NULL ? extra : "");
+	        extra != NULL ? extra : "", round % 2 ? 50000u : 200000u, round % 2 ? round : 0);
 	cr_assert_eq(fclose(f), 0);
 }
 
@@ -104,6 +109,7 @@ Test(reload, twenty_reloads_during_a_stream_lose_nothing, .timeout = 240)
 	char path[96];
 	const char *args[] = {"--config", path, NULL};
 	const char *restart_flag[] = {"flag=\"--max-conns\"", NULL};
+	const char *app[] = {"tenant=\"app\"", NULL};
 	int fd[CONNS];
 	uint64_t ok = 0, missing = 0, dup = 0, records;
 
@@ -142,6 +148,7 @@ Test(reload, twenty_reloads_during_a_stream_lose_nothing, .timeout = 240)
 			             "%s", body);
 			cr_expect(strstr(body, "--max-step: applied") != NULL, "%s", body);
 			cr_expect(strstr(body, "--log-level: applied") != NULL, "%s", body);
+			cr_expect(strstr(body, "--tenant: applied") != NULL, "%s", body);
 		}
 		ok = reloads(&d, "ok", r);
 		cr_assert_eq(ok, r, "reload %u did not apply: %s", r, d.log);
@@ -161,6 +168,11 @@ Test(reload, twenty_reloads_during_a_stream_lose_nothing, .timeout = 240)
 	cr_expect_eq(dproc_metric_wait(&d, "sluice_worker_processed_total", NULL,
 	                               (uint64_t)CONNS * PER_CONN, 60000),
 	             (uint64_t)CONNS * PER_CONN);
+	/* app's counters went on through twenty tables: its connections stayed its own. */
+	cr_expect_eq(dproc_metric_now(&d, "sluice_tenant_received_messages_total", app),
+	             (uint64_t)CONNS * PER_CONN);
+	cr_expect_eq(dproc_metric_now(&d, "sluice_tenant_connections_accepted_total", app), CONNS);
+	cr_expect_gt(dproc_metric_now(&d, "sluice_tenant_rate_limited_pauses_total", app), 0);
 	cr_assert_eq(dproc_stop(&d), 0, "%s", d.log);
 
 	memset(t.last, 0xff, sizeof(t.last));

@@ -178,19 +178,6 @@ Test(tenants, what_matches_no_tenant_is_refused_and_counted, .timeout = 60)
 	cr_expect_eq(dproc_stop(&d), 0, "%s", d.log);
 }
 
-/* Sends n lines "line N" on fd. */
-static void
-send_lines(int fd, int n)
-{
-	static char buf[4000 * 16];
-	size_t len = 0;
-
-	cr_assert_leq(n, 4000);
-	for (int i = 0; i < n; i++)
-		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "line %06d\n", i);
-	cr_assert_eq(dproc_send_all(fd, buf, len), 0);
-}
-
 /* A class capped at 10 in flight, behind a slow pool (1 ms a message): at no scrape are
  * more than 10 of its messages in flight, and every line arrives (held, not dropped). */
 Test(tenants, a_class_max_inflight_holds_back_not_drops, .timeout = 60)
@@ -223,7 +210,7 @@ Test(tenants, a_class_max_inflight_holds_back_not_drops, .timeout = 60)
 	dproc_start(&d, flags);
 	fd = dproc_connect(d.port[0]);
 	cr_assert_geq(fd, 0);
-	send_lines(fd, 500);
+	cr_assert_eq(dproc_send_lines(fd, 500), 0);
 	t0 = slc_mono_ms();
 	while (got < 500 && slc_mono_ms() - t0 < 30000) {
 		cr_assert_leq(dproc_metric_now(&d, "sluice_qos_inflight_messages", capped), 10);
@@ -269,7 +256,7 @@ Test(tenants, a_class_ttl_drops_stale_messages_and_counts_them, .timeout = 60)
 	dproc_start(&d, flags);
 	fd = dproc_connect(d.port[0]);
 	cr_assert_geq(fd, 0);
-	send_lines(fd, 300);
+	cr_assert_eq(dproc_send_lines(fd, 300), 0);
 	taken = dproc_metric_wait(&d, "sluice_qos_messages_total", fresh, 300, 20000);
 	cr_expect_eq(taken, 300);
 	for (int i = 0; i < 400; i++) {
@@ -329,8 +316,8 @@ Test(tenants, bronze_holds_its_weighted_share_while_gold_is_active, .timeout = 9
 	fb = dproc_connect(d.port[1]);
 	fg = dproc_connect(d.port[0]);
 	cr_assert(fb >= 0 && fg >= 0);
-	send_lines(fb, 2000);
-	send_lines(fg, 2000);
+	cr_assert_eq(dproc_send_lines(fb, 2000), 0);
+	cr_assert_eq(dproc_send_lines(fg, 2000), 0);
 	t0 = slc_mono_ms();
 	while (g1 < 2000 && slc_mono_ms() - t0 < 60000) {
 		uint64_t b, g2;

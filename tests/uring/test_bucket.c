@@ -137,3 +137,39 @@ Test(bucket, the_wait_of_a_huge_deficit_is_clamped)
 	slc_bucket_take(&fast, 1e308); /* -inf tokens */
 	cr_expect_eq(slc_bucket_wait_ns(&fast), SLC_BUCKET_WAIT_NS_MAX);
 }
+
+Test(bucket, a_new_rate_keeps_what_was_saved_up_to_the_new_burst)
+{
+	struct slc_bucket b;
+
+	slc_bucket_init(&b, 1000, 1000, 0);
+	cr_expect_eq(drain_for(&b, 0, 1, 1), 1000);
+	slc_bucket_refill(&b, SEC / 10); /* 100 saved up, at most 1 over of the debt */
+	slc_bucket_rerate(&b, 10, 50, SEC / 10);
+	cr_expect_leq(slc_bucket_avail(&b), 50.0, "capped at the new burst");
+	cr_expect_gt(slc_bucket_avail(&b), 0.0);
+	/* From then on the new rate: 10 a second. */
+	cr_expect_leq(drain_for(&b, SEC / 10, 2 * SEC, SEC / 100), 50 + 20 + 1);
+}
+
+Test(bucket, a_debt_stays_a_debt_under_a_new_rate)
+{
+	struct slc_bucket b;
+
+	slc_bucket_init(&b, 100, 10, 0);
+	slc_bucket_take(&b, 30); /* 20 owed */
+	slc_bucket_rerate(&b, 1000, 500, 0);
+	cr_expect_eq(slc_bucket_avail(&b), -20.0);
+}
+
+Test(bucket, a_rate_given_to_an_unlimited_bucket_starts_it_full)
+{
+	struct slc_bucket b;
+
+	slc_bucket_init(&b, 0, 0, 0);
+	slc_bucket_rerate(&b, 100, 40, SEC);
+	cr_expect(slc_bucket_limited(&b));
+	cr_expect_eq(slc_bucket_avail(&b), 40.0);
+	slc_bucket_rerate(&b, 0, 0, SEC);
+	cr_expect_not(slc_bucket_limited(&b), "and a rate of 0 lifts the limit");
+}
