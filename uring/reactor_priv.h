@@ -155,6 +155,8 @@ struct tls_conn {
 	uint32_t out_held;    /* its part of r->tls_out_held: output not yet sent */
 	bool linger;          /* closing: its last output (an alert) still goes out */
 	uint64_t linger_ns;   /* when the linger began (TLS_LINGER_NS bounds it) */
+	uint64_t src[2];      /* its source's key in r->tls_src (tls_cap.c) */
+	bool src_held;        /* it holds one of its source's handshake slots */
 };
 
 /* An http:// connection's request in progress (http_conn.c). */
@@ -380,6 +382,8 @@ struct slc_reactor {
 	uint32_t tls_handshaking;              /* handshakes under way */
 	uint64_t tls_out_held;                 /* TLS output written, not yet sent (all sessions) */
 	uint32_t tls_lingering;                /* closed sessions whose last output still goes */
+	struct tls_src *tls_src;               /* handshakes under way per source (tls_cap.c) */
+	uint32_t tls_src_mask;                 /* its slots - 1 (a power of two) */
 	/* ---- tenants (tenant_rt.c); tenant == NULL without a table ---- */
 	struct tenant_rt *tenant; /* [cfg.tenants->n] */
 	uint32_t rate_waiters;    /* connections paused with rate_wait */
@@ -755,10 +759,25 @@ conn_sending(const struct conn *c)
 
 /* ---- tls:// connections (tls.c) ------------------------------------------------------ */
 
-/* A new connection of a tls:// listener: its session, or closed (over the handshake cap,
- * no memory). False when it was closed. tenant_later: its tenant is decided when the
- * handshake is done (slc_tenant_rt_handshake). */
-bool slc_tls_conn_start(struct slc_reactor *r, struct conn *c, bool tenant_later);
+/* ---- handshake slots per source (tls_cap.c) ---- */
+
+/* The per-source counts, sized for min(--tls-max-handshakes, nconns). 0 or -ENOMEM. */
+int slc_tls_cap_create(struct slc_reactor *r);
+void slc_tls_cap_destroy(struct slc_reactor *r);
+/* A handshake slot for t, from source sa: true, or false with *ref (SLC_TLS_REF_SOURCE_CAP:
+ * its source holds --tls-max-handshakes-per-source; SLC_TLS_REF_OVER_CAP: the reactor
+ * holds --tls-max-handshakes) and the detail in why. */
+bool slc_tls_cap_take(struct slc_reactor *r, struct tls_conn *t, const struct sockaddr *sa,
+                      enum slc_tls_refusal *ref, char *why, size_t len);
+/* The handshake ended (done, refused or closed): t's slot goes back to its source. */
+void slc_tls_cap_put(struct slc_reactor *r, struct tls_conn *t);
+
+/* A new connection of a tls:// listener from sa: its session, or closed (over the
+ * handshake cap or its source's share of it, no memory). False when it was closed.
+ * tenant_later: its tenant is decided when the handshake is done
+ * (slc_tenant_rt_handshake). */
+bool slc_tls_conn_start(struct slc_reactor *r, struct conn *c, const struct sockaddr *sa,
+                        bool tenant_later);
 /* Ciphertext the receive brought: kept for slc_tls_pump. */
 void slc_tls_on_cipher(struct slc_reactor *r, struct conn *c, const uint8_t *p, uint32_t len);
 /* Drives the handshake, then decrypts into heap chunks and hands them to the framing

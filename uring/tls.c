@@ -58,6 +58,7 @@ slc_tls_refusal_str(enum slc_tls_refusal e)
 	        [SLC_TLS_REF_ABORTED] = "aborted",
 	        [SLC_TLS_REF_RENEGOTIATION] = "renegotiation",
 	        [SLC_TLS_REF_RECORD] = "record",
+	        [SLC_TLS_REF_SOURCE_CAP] = "source_cap",
 	};
 
 	return (unsigned)e < SLC_TLS_REF__COUNT ? names[e] : "unknown";
@@ -382,25 +383,25 @@ tls_refuse(struct slc_reactor *r, struct conn *c, enum slc_tls_refusal e, const 
 static void
 hs_end(struct slc_reactor *r, struct tls_conn *t)
 {
+	slc_tls_cap_put(r, t);
 	t->hs_done = true;
 	r->tls_handshaking--;
 	stat_set(&r->stats.tls_handshaking, r->tls_handshaking);
 }
 
 bool
-slc_tls_conn_start(struct slc_reactor *r, struct conn *c, bool tenant_later)
+slc_tls_conn_start(struct slc_reactor *r, struct conn *c, const struct sockaddr *sa,
+                   bool tenant_later)
 {
 	struct tls_conn *t = &r->tls_conns[c - r->conns];
-	uint32_t cap = r->cfg.tls_max_handshakes != 0 ? r->cfg.tls_max_handshakes : 256;
+	enum slc_tls_refusal why;
+	char d[96];
 
 	memset(t, 0, sizeof(*t));
 	c->tls = t;
 	t->hs_done = true; /* until the session exists: nothing to count back */
-	if (r->tls_handshaking >= cap) {
-		char d[64];
-
-		snprintf(d, sizeof(d), "%u handshakes under way (--tls-max-handshakes)", cap);
-		tls_refuse(r, c, SLC_TLS_REF_OVER_CAP, d);
+	if (!slc_tls_cap_take(r, t, sa, &why, d, sizeof(d))) {
+		tls_refuse(r, c, why, d);
 		return false;
 	}
 	t->ssl = SSL_new(r->tls_ctx);
@@ -411,6 +412,7 @@ slc_tls_conn_start(struct slc_reactor *r, struct conn *c, bool tenant_later)
 		BIO_free(t->rbio);
 		BIO_free(t->wbio);
 		t->rbio = t->wbio = NULL;
+		slc_tls_cap_put(r, t);
 		slc_reactor_log(r, LOGK_TLS, SLC_LOG_ERROR, "closing %s: tls: no memory", c->peer);
 		slc_conn_close(r, c, SLC_CLOSE_NO_MEMORY);
 		return false;

@@ -554,7 +554,7 @@ static const struct reason_fam tls_reason_fams[] = {
          "TLS connections refused or closed by TLS, by reason: over_cap (--tls-max-handshakes), "
          "timeout (--tls-handshake-timeout), not_tls, no_client_cert, bad_client_cert, "
          "handshake, aborted (the peer closed during the handshake), renegotiation, record "
-         "(after the handshake)",
+         "(after the handshake), source_cap (--tls-max-handshakes-per-source)",
          LS(tls_refused), 0, SLC_TLS_REF__COUNT, tls_ref_str},
 };
 

@@ -21,6 +21,8 @@
 
 #define IDLE_CONNS     500u
 #define MAX_HANDSHAKES 100u
+#define ATTACK_CONNS   150u
+#define SOURCE_SHARE   32u /* --tls-max-handshakes-per-source's default */
 
 struct hscene {
 	struct dproc d;
@@ -136,7 +138,13 @@ Test(tls_hostile, a_handshake_stopped_half_way_times_out, .timeout = 60)
 
 Test(tls_hostile, idle_half_open_handshakes_hit_the_cap_and_time_out, .timeout = 120)
 {
-	const char *extra[] = {"--tls-max-handshakes", "100", "--tls-handshake-timeout", "3s",
+	/* One source may take the whole cap here: this is the cap's test, not the share's. */
+	const char *extra[] = {"--tls-max-handshakes",
+	                       "100",
+	                       "--tls-max-handshakes-per-source",
+	                       "100",
+	                       "--tls-handshake-timeout",
+	                       "3s",
 	                       NULL};
 	struct hscene *s = hscene_start(extra);
 	static int fds[IDLE_CONNS];
@@ -168,6 +176,46 @@ Test(tls_hostile, idle_half_open_handshakes_hit_the_cap_and_time_out, .timeout =
 		usleep(50000);
 	}
 	cr_expect_leq(now, base + 1, "descriptors: %u at start, %u now", base, now);
+	hscene_stop(s);
+}
+
+/*
+ * One attacker (127.0.0.2) opens more idle half-open handshakes than the cap: it gets its
+ * source's share (32 by default) and the rest are refused at once (source_cap), so a
+ * client from another source (127.0.0.1) still completes its handshake and delivers.
+ * With the cap alone, the attacker took all 100 slots and the client was refused.
+ */
+Test(tls_hostile, one_source_cannot_take_every_handshake_slot, .timeout = 90)
+{
+	const char *extra[] = {"--tls-max-handshakes",
+	                       "100",
+	                       "--tls-handshake-timeout",
+	                       "60s",
+	                       "--reactors-per-node",
+	                       "1",
+	                       NULL};
+	struct hscene *s = hscene_start(extra);
+	static int fds[ATTACK_CONNS];
+
+	for (uint32_t i = 0; i < ATTACK_CONNS; i++) {
+		fds[i] = dproc_connect_from("127.0.0.2", s->d.port[0]);
+		cr_assert_geq(fds[i], 0, "connect %u from 127.0.0.2: %s", i, strerror(errno));
+	}
+	cr_expect_eq(refused_wait(s, "source_cap", ATTACK_CONNS - SOURCE_SHARE),
+	             ATTACK_CONNS - SOURCE_SHARE, "%s", s->d.log);
+	cr_expect_eq(dproc_metric_wait(&s->d, "sluice_reactor_tls_handshakes_active", NULL,
+	                               SOURCE_SHARE, 10000),
+	             SOURCE_SHARE);
+	cr_expect(dproc_log_wait(&s->d, 0, "--tls-max-handshakes-per-source", 10000), "%s",
+	          s->d.log);
+	/* The attacker's handshakes are still open (60 s): the good client gets a slot. */
+	good_client(s);
+	cr_expect_eq(refused_wait(s, "over_cap", 0), 0);
+	for (uint32_t i = 0; i < ATTACK_CONNS; i++)
+		close(fds[i]);
+	cr_expect_eq(dproc_metric_wait_down(&s->d, "sluice_reactor_tls_handshakes_active", NULL, 0,
+	                                    10000),
+	             0);
 	hscene_stop(s);
 }
 
