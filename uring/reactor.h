@@ -223,7 +223,8 @@ struct slc_reactor_stats {
 	_Atomic uint64_t tls_handshaking; /* TLS handshakes under way now */
 	_Atomic uint64_t tls_bytes;       /* decrypted bytes held in heap chunks now */
 	_Atomic uint64_t tls_out_bytes;   /* TLS output written and not yet sent, now */
-	_Atomic uint64_t tls_ctx_swaps;   /* server contexts taken after the first (reloads) */
+	_Atomic uint64_t tls_cipher_bytes; /* ciphertext buffers' bytes, all sessions (a tick's) */
+	_Atomic uint64_t tls_ctx_swaps;    /* server contexts taken after the first (reloads) */
 };
 
 struct slc_reactor_ops {

@@ -139,6 +139,12 @@ struct ack_conn {
 struct ssl_st;
 struct bio_st;
 
+/* Ciphertext of a paused tls:// connection left in its receive buffer (tls.c, pin_feed). */
+struct tls_pin {
+	uint32_t ref, off, len;
+};
+#define TLS_PINS 8
+
 /* TLS state of one connection of a tls:// listener (tls.c); in r->tls_conns[slot]. */
 struct tls_conn {
 	struct ssl_st *ssl;   /* NULL: the slot has no TLS session */
@@ -157,6 +163,8 @@ struct tls_conn {
 	uint64_t linger_ns;   /* when the linger began (TLS_LINGER_NS bounds it) */
 	uint64_t src[2];      /* its source's key in r->tls_src (tls_cap.c) */
 	bool src_held;        /* it holds one of its source's handshake slots */
+	uint8_t npins;        /* pieces in pins, oldest first */
+	struct tls_pin pins[TLS_PINS]; /* ciphertext pinned in receive buffers while paused */
 };
 
 /* An http:// connection's request in progress (http_conn.c). */
@@ -382,8 +390,11 @@ struct slc_reactor {
 	uint32_t tls_handshaking;              /* handshakes under way */
 	uint64_t tls_out_held;                 /* TLS output written, not yet sent (all sessions) */
 	uint32_t tls_lingering;                /* closed sessions whose last output still goes */
-	struct tls_src *tls_src;               /* handshakes under way per source (tls_cap.c) */
-	uint32_t tls_src_mask;                 /* its slots - 1 (a power of two) */
+	uint64_t tls_cipher_held;              /* the ciphertext buffers' bytes (tls_bio.c) */
+	uint64_t tls_shrink_ns;  /* when idle sessions' buffers were last given back */
+	uint64_t tls_rx_ns;      /* when ciphertext last arrived, any session */
+	struct tls_src *tls_src; /* handshakes under way per source (tls_cap.c) */
+	uint32_t tls_src_mask;   /* its slots - 1 (a power of two) */
 	/* ---- tenants (tenant_rt.c); tenant == NULL without a table ---- */
 	struct tenant_rt *tenant; /* [cfg.tenants->n] */
 	uint32_t rate_waiters;    /* connections paused with rate_wait */
@@ -759,6 +770,29 @@ conn_sending(const struct conn *c)
 
 /* ---- tls:// connections (tls.c) ------------------------------------------------------ */
 
+/* ---- the sessions' ciphertext buffers (tls_bio.c) ---- */
+
+/* Makes the BIO method, once per process (the server context's creation calls it). */
+void slc_tls_bio_init(void);
+/* A ciphertext buffer whose bytes are counted in *held; NULL when out of memory. */
+struct bio_st *slc_tls_bio_new(uint64_t *held);
+/* Gives an empty buffer's memory back (the next write allocates again): true if it had
+ * any. False, and nothing changes, while ciphertext waits in it. */
+bool slc_tls_bio_shrink(struct bio_st *b);
+
+/* A session that received nothing for this long gives its ciphertext buffer back (tls.c,
+ * once a second). */
+#define TLS_IDLE_NS 1000000000ull
+
+/* Whether the tick must run while the reactor is otherwise idle: buffers are held and
+ * their sessions received lately, so that the passes that give them back come (three
+ * idle periods cover two passes). After that an idle reactor sleeps untimed again. */
+static inline bool
+tls_cipher_to_shrink(const struct slc_reactor *r)
+{
+	return r->tls_cipher_held != 0 && r->now_ns - r->tls_rx_ns < 3 * TLS_IDLE_NS;
+}
+
 /* ---- handshake slots per source (tls_cap.c) ---- */
 
 /* The per-source counts, sized for min(--tls-max-handshakes, nconns). 0 or -ENOMEM. */
@@ -779,7 +813,8 @@ void slc_tls_cap_put(struct slc_reactor *r, struct tls_conn *t);
 bool slc_tls_conn_start(struct slc_reactor *r, struct conn *c, const struct sockaddr *sa,
                         bool tenant_later);
 /* Ciphertext the receive brought: kept for slc_tls_pump. */
-void slc_tls_on_cipher(struct slc_reactor *r, struct conn *c, const uint8_t *p, uint32_t len);
+void slc_tls_on_cipher(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off,
+                       uint32_t len);
 /* Drives the handshake, then decrypts into heap chunks and hands them to the framing
  * path while c is receiving; queues what OpenSSL has to send. */
 void slc_tls_pump(struct slc_reactor *r, struct conn *c);

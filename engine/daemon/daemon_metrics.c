@@ -569,6 +569,10 @@ static const struct fam tls_reactor_fams[] = {
             "TLS output (handshake flights, acks, alerts) written and not yet sent, now "
             "(bounded: one ack at a time waits behind a send)",
             .off = RS(tls_out_bytes)),
+        FAM("sluice_reactor_tls_cipher_bytes", "gauge",
+            "the sessions' ciphertext buffers, in bytes, as of the last tick (100 ms): "
+            "received ciphertext waiting for OpenSSL; an idle session's is given back",
+            .off = RS(tls_cipher_bytes)),
         FAM("sluice_reactor_tls_context_swaps_total", "counter",
             "server contexts (certificate and key) the reactor took after its first: reloads",
             .off = RS(tls_ctx_swaps)),
