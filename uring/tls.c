@@ -761,9 +761,11 @@ slc_tls_pump(struct slc_reactor *r, struct conn *c)
 		case SSL_ERROR_WANT_READ:
 		case SSL_ERROR_WANT_WRITE:
 			ERR_clear_error();
-			if (t->npins != 0)
-				continue; /* the next pinned piece */
-			return;
+			/* OpenSSL wants more: the next pinned piece, whatever is left (a
+			 * record's ciphertext may be longer than TLS_CHUNK). */
+			if (t->npins == 0 || !pin_feed(r, c))
+				return;
+			continue;
 		case SSL_ERROR_ZERO_RETURN:
 			/* close_notify: the peer is done, as at EOF. */
 			slc_conn_peer_done(r, c, SLC_CLOSE_EOF);
