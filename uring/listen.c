@@ -194,7 +194,8 @@ on_accept_result(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 		else
 			slc_ack_window_reset(&c->ack->win);
 	}
-	if (l->cfg.tls && !slc_tls_conn_start(r, c, tenant == SLC_TENANT_LATER))
+	if (l->cfg.tls &&
+	    !slc_tls_conn_start(r, c, (struct sockaddr *)&ss, tenant == SLC_TENANT_LATER))
 		return;
 	if (l->cfg.http)
 		slc_http_conn_start(r, c);

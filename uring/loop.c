@@ -606,10 +606,14 @@ on_recv(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t idx)
 			uint32_t next = r->tcp_entry_bid[(entry + 1) & r->tcp_mask];
 
 			r->tcp_kernel_fill[bid] = off + take;
-			if (SLC_UNLIKELY(c->tls != NULL))
-				slc_tls_on_cipher(r, c, ref_ptr(r, bid) + off, take);
-			else
+			if (SLC_UNLIKELY(c->tls != NULL)) {
+				/* Decrypted piece by piece: the session holds one buffer's
+				 * ciphertext, not a whole bundle's (test_tls_flow). */
+				slc_tls_on_cipher(r, c, bid, off, take);
+				slc_tls_pump(r, c);
+			} else {
 				conn_data(r, c, bid, off, take);
+			}
 			if (!kernel_keeps) {
 				r->tcp_in_ring--;
 				buf_unref(r, bid, 1);
@@ -618,8 +622,6 @@ on_recv(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t idx)
 			bid = next;
 			entry = (entry + 1) & r->tcp_mask;
 		}
-		if (SLC_UNLIKELY(c->tls != NULL))
-			slc_tls_pump(r, c);
 	}
 	if (more)
 		return;
@@ -798,7 +800,7 @@ reactor_wait(struct slc_reactor *r)
 	        .tv_sec = 0, .tv_nsec = (long long)(r->rate_waiters != 0 ? RATE_POLL_NS : TICK_NS)};
 	bool timed = r->cfg.idle_timeout_ms != 0 || r->stopping || r->heap_waiters != 0 ||
 	             r->tls_handshaking != 0 || r->tls_lingering != 0 || r->rate_waiters != 0 ||
-	             http_short_of_memory(r);
+	             http_short_of_memory(r) || tls_cipher_to_shrink(r);
 
 	for (uint32_t i = 0; i < r->nlisteners && !timed; i++)
 		timed = !r->listeners[i].armed;

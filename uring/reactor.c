@@ -372,6 +372,9 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 		}
 		r->tls_ctx = cfg->tls_ctx;
 		SSL_CTX_up_ref(r->tls_ctx);
+		rc = slc_tls_cap_create(r);
+		if (rc != 0)
+			goto err_free;
 	}
 	if (http) {
 		rc = slc_http_conns_create(r);
@@ -564,6 +567,7 @@ slc_reactor_destroy(struct slc_reactor *r)
 		free(r->tls_conns[i].out);
 	}
 	free(r->tls_conns);
+	slc_tls_cap_destroy(r);
 	SSL_CTX_free(r->tls_ctx);
 	SSL_CTX_free(atomic_load_explicit(&r->tls_ctx_in, memory_order_acquire));
 	slc_http_conns_destroy(r);

@@ -139,6 +139,7 @@ enum slc_tls_refusal {
 	SLC_TLS_REF_ABORTED,         /* the peer closed during the handshake */
 	SLC_TLS_REF_RENEGOTIATION,   /* a TLS 1.2 renegotiation attempt */
 	SLC_TLS_REF_RECORD,          /* after the handshake: a bad record or a fatal alert */
+	SLC_TLS_REF_SOURCE_CAP,      /* its source had --tls-max-handshakes-per-source under way */
 	SLC_TLS_REF__COUNT
 };
 
@@ -222,7 +223,8 @@ struct slc_reactor_stats {
 	_Atomic uint64_t tls_handshaking; /* TLS handshakes under way now */
 	_Atomic uint64_t tls_bytes;       /* decrypted bytes held in heap chunks now */
 	_Atomic uint64_t tls_out_bytes;   /* TLS output written and not yet sent, now */
-	_Atomic uint64_t tls_ctx_swaps;   /* server contexts taken after the first (reloads) */
+	_Atomic uint64_t tls_cipher_bytes; /* ciphertext buffers' bytes, all sessions (a tick's) */
+	_Atomic uint64_t tls_ctx_swaps;    /* server contexts taken after the first (reloads) */
 };
 
 struct slc_reactor_ops {
@@ -298,6 +300,9 @@ struct slc_reactor_cfg {
 	struct ssl_ctx_st *tls_ctx;
 	uint32_t tls_handshake_timeout_ms;
 	uint32_t tls_max_handshakes;
+	/* Of those, how many one source (an IPv4 address, an IPv6 /64) may hold (0: 32;
+	 * beyond it a new TLS connection is closed, counted source_cap: tls_cap.c). */
+	uint32_t tls_max_handshakes_per_source;
 	uint64_t tls_bytes; /* decrypted bytes held at once; 0: buffers * buffer_size */
 	/* Tenants (tenant.h): matched at accept and per datagram, their token buckets checked
 	 * before deliver; the table must outlive the reactor (or, replaced by

@@ -139,6 +139,12 @@ struct ack_conn {
 struct ssl_st;
 struct bio_st;
 
+/* Ciphertext of a paused tls:// connection left in its receive buffer (tls.c, pin_feed). */
+struct tls_pin {
+	uint32_t ref, off, len;
+};
+#define TLS_PINS 8
+
 /* TLS state of one connection of a tls:// listener (tls.c); in r->tls_conns[slot]. */
 struct tls_conn {
 	struct ssl_st *ssl;   /* NULL: the slot has no TLS session */
@@ -155,6 +161,10 @@ struct tls_conn {
 	uint32_t out_held;    /* its part of r->tls_out_held: output not yet sent */
 	bool linger;          /* closing: its last output (an alert) still goes out */
 	uint64_t linger_ns;   /* when the linger began (TLS_LINGER_NS bounds it) */
+	uint64_t src[2];      /* its source's key in r->tls_src (tls_cap.c) */
+	bool src_held;        /* it holds one of its source's handshake slots */
+	uint8_t npins;        /* pieces in pins, oldest first */
+	struct tls_pin pins[TLS_PINS]; /* ciphertext pinned in receive buffers while paused */
 };
 
 /* An http:// connection's request in progress (http_conn.c). */
@@ -380,6 +390,11 @@ struct slc_reactor {
 	uint32_t tls_handshaking;              /* handshakes under way */
 	uint64_t tls_out_held;                 /* TLS output written, not yet sent (all sessions) */
 	uint32_t tls_lingering;                /* closed sessions whose last output still goes */
+	uint64_t tls_cipher_held;              /* the ciphertext buffers' bytes (tls_bio.c) */
+	uint64_t tls_shrink_ns;  /* when idle sessions' buffers were last given back */
+	uint64_t tls_rx_ns;      /* when ciphertext last arrived, any session */
+	struct tls_src *tls_src; /* handshakes under way per source (tls_cap.c) */
+	uint32_t tls_src_mask;   /* its slots - 1 (a power of two) */
 	/* ---- tenants (tenant_rt.c); tenant == NULL without a table ---- */
 	struct tenant_rt *tenant; /* [SLC_TENANT_MAX], by slot (tenant.h) */
 	/* slc_reactor_tenants_set: taken once a loop (tenant_rt.c); tenants_cur: the table
@@ -761,12 +776,51 @@ conn_sending(const struct conn *c)
 
 /* ---- tls:// connections (tls.c) ------------------------------------------------------ */
 
-/* A new connection of a tls:// listener: its session, or closed (over the handshake cap,
- * no memory). False when it was closed. tenant_later: its tenant is decided when the
- * handshake is done (slc_tenant_rt_handshake). */
-bool slc_tls_conn_start(struct slc_reactor *r, struct conn *c, bool tenant_later);
+/* ---- the sessions' ciphertext buffers (tls_bio.c) ---- */
+
+/* Makes the BIO method, once per process (the server context's creation calls it). */
+void slc_tls_bio_init(void);
+/* A ciphertext buffer whose bytes are counted in *held; NULL when out of memory. */
+struct bio_st *slc_tls_bio_new(uint64_t *held);
+/* Gives an empty buffer's memory back (the next write allocates again): true if it had
+ * any. False, and nothing changes, while ciphertext waits in it. */
+bool slc_tls_bio_shrink(struct bio_st *b);
+
+/* A session that received nothing for this long gives its ciphertext buffer back (tls.c,
+ * once a second). */
+#define TLS_IDLE_NS 1000000000ull
+
+/* Whether the tick must run while the reactor is otherwise idle: buffers are held and
+ * their sessions received lately, so that the passes that give them back come (three
+ * idle periods cover two passes). After that an idle reactor sleeps untimed again. */
+static inline bool
+tls_cipher_to_shrink(const struct slc_reactor *r)
+{
+	return r->tls_cipher_held != 0 && r->now_ns - r->tls_rx_ns < 3 * TLS_IDLE_NS;
+}
+
+/* ---- handshake slots per source (tls_cap.c) ---- */
+
+/* The per-source counts, sized for min(--tls-max-handshakes, nconns). 0 or -ENOMEM. */
+int slc_tls_cap_create(struct slc_reactor *r);
+void slc_tls_cap_destroy(struct slc_reactor *r);
+/* A handshake slot for t, from source sa: true, or false with *ref (SLC_TLS_REF_SOURCE_CAP:
+ * its source holds --tls-max-handshakes-per-source; SLC_TLS_REF_OVER_CAP: the reactor
+ * holds --tls-max-handshakes) and the detail in why. */
+bool slc_tls_cap_take(struct slc_reactor *r, struct tls_conn *t, const struct sockaddr *sa,
+                      enum slc_tls_refusal *ref, char *why, size_t len);
+/* The handshake ended (done, refused or closed): t's slot goes back to its source. */
+void slc_tls_cap_put(struct slc_reactor *r, struct tls_conn *t);
+
+/* A new connection of a tls:// listener from sa: its session, or closed (over the
+ * handshake cap or its source's share of it, no memory). False when it was closed.
+ * tenant_later: its tenant is decided when the handshake is done
+ * (slc_tenant_rt_handshake). */
+bool slc_tls_conn_start(struct slc_reactor *r, struct conn *c, const struct sockaddr *sa,
+                        bool tenant_later);
 /* Ciphertext the receive brought: kept for slc_tls_pump. */
-void slc_tls_on_cipher(struct slc_reactor *r, struct conn *c, const uint8_t *p, uint32_t len);
+void slc_tls_on_cipher(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off,
+                       uint32_t len);
 /* Drives the handshake, then decrypts into heap chunks and hands them to the framing
  * path while c is receiving; queues what OpenSSL has to send. */
 void slc_tls_pump(struct slc_reactor *r, struct conn *c);

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -20,7 +19,7 @@
 /*
  * A session's bytes go around OpenSSL's socket layer: the multishot receive (into the
  * shared buffer ring, as for plaintext) brings ciphertext, which is copied into the
- * session's read BIO (a ciphertext buffer of ours, below) and the receive buffer given
+ * session's read BIO (a ciphertext buffer of ours, tls_bio.c) and the receive buffer given
  * back at once; what OpenSSL writes (handshake flights, alerts, tickets, acks) collects in
  * the write BIO and goes out as one io_uring send at a time from the session's out buffer. So nothing blocks the reactor,
  * and the handshake advances with each receive completion.
@@ -44,6 +43,7 @@
  * anyway: an alert is a few bytes into an empty socket buffer, so only a peer that stopped
  * reading during the handshake is cut short. */
 #define TLS_LINGER_NS 1000000000ull
+static_assert(TLS_PINS <= UINT8_MAX, "npins is a uint8_t");
 
 const char *
 slc_tls_refusal_str(enum slc_tls_refusal e)
@@ -58,131 +58,10 @@ slc_tls_refusal_str(enum slc_tls_refusal e)
 	        [SLC_TLS_REF_ABORTED] = "aborted",
 	        [SLC_TLS_REF_RENEGOTIATION] = "renegotiation",
 	        [SLC_TLS_REF_RECORD] = "record",
+	        [SLC_TLS_REF_SOURCE_CAP] = "source_cap",
 	};
 
 	return (unsigned)e < SLC_TLS_REF__COUNT ? names[e] : "unknown";
-}
-
-/* ---- the ciphertext BIO -------------------------------------------------------------- */
-
-/*
- * Where the receive's ciphertext waits for OpenSSL. A memory BIO costs three passes over
- * each byte besides the copy in: it zeroes what it grows (BUF_MEM_grow_clean) and moves
- * what is left to the front at every write; this one appends to a buffer that only grows
- * (to what one receive brings, as before), starts again at 0 whenever OpenSSL has read
- * everything (the usual case: read-ahead takes all), and moves a remainder only when the
- * room at the end is short. The bytes are public ciphertext: nothing to cleanse.
- */
-struct cipher_buf {
-	uint8_t *p;
-	size_t off, len, cap; /* unread: p[off..len) */
-};
-
-static int
-cbuf_write(BIO *b, const char *in, size_t n, size_t *done)
-{
-	struct cipher_buf *cb = BIO_get_data(b);
-
-	BIO_clear_retry_flags(b);
-	if (cb->off == cb->len)
-		cb->off = cb->len = 0;
-	if (cb->cap - cb->len < n && cb->off != 0) {
-		memmove(cb->p, cb->p + cb->off, cb->len - cb->off);
-		cb->len -= cb->off;
-		cb->off = 0;
-	}
-	if (cb->cap - cb->len < n) {
-		size_t cap = cb->cap * 2 > cb->len + n ? cb->cap * 2 : cb->len + n;
-		uint8_t *p = realloc(cb->p, cap);
-
-		if (p == NULL)
-			return 0;
-		cb->p = p;
-		cb->cap = cap;
-	}
-	memcpy(cb->p + cb->len, in, n);
-	cb->len += n;
-	*done = n;
-	return 1;
-}
-
-static int
-cbuf_read(BIO *b, char *out, size_t n, size_t *done)
-{
-	struct cipher_buf *cb = BIO_get_data(b);
-	size_t k = cb->len - cb->off;
-
-	BIO_clear_retry_flags(b);
-	if (k == 0) {
-		BIO_set_retry_read(b); /* empty is "later", not EOF */
-		return 0;
-	}
-	if (k > n)
-		k = n;
-	memcpy(out, cb->p + cb->off, k);
-	cb->off += k;
-	if (cb->off == cb->len)
-		cb->off = cb->len = 0;
-	*done = k;
-	return 1;
-}
-
-static long
-cbuf_ctrl(BIO *b, int cmd, long num, void *ptr)
-{
-	struct cipher_buf *cb = BIO_get_data(b);
-
-	(void)num;
-	(void)ptr;
-	switch (cmd) {
-	case BIO_CTRL_PENDING:
-		return (long)(cb->len - cb->off);
-	case BIO_CTRL_FLUSH:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-static int
-cbuf_create(BIO *b)
-{
-	struct cipher_buf *cb = calloc(1, sizeof(*cb));
-
-	if (cb == NULL)
-		return 0;
-	BIO_set_data(b, cb);
-	BIO_set_init(b, 1);
-	return 1;
-}
-
-static int
-cbuf_destroy(BIO *b)
-{
-	struct cipher_buf *cb = BIO_get_data(b);
-
-	if (cb != NULL)
-		free(cb->p);
-	free(cb);
-	BIO_set_data(b, NULL);
-	return 1;
-}
-
-static BIO_METHOD *cbuf_method;
-static pthread_once_t cbuf_once = PTHREAD_ONCE_INIT;
-
-static void
-cbuf_method_make(void)
-{
-	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "sluice cipher");
-
-	if (m == NULL || !BIO_meth_set_write_ex(m, cbuf_write) ||
-	    !BIO_meth_set_read_ex(m, cbuf_read) || !BIO_meth_set_ctrl(m, cbuf_ctrl) ||
-	    !BIO_meth_set_create(m, cbuf_create) || !BIO_meth_set_destroy(m, cbuf_destroy)) {
-		BIO_meth_free(m);
-		return;
-	}
-	cbuf_method = m;
 }
 
 /* ---- the server context ------------------------------------------------------------- */
@@ -229,7 +108,7 @@ slc_tls_ctx_create(const struct slc_tls_files *f, char *why, size_t len, int *er
 		*err = rc;
 		return NULL;
 	}
-	pthread_once(&cbuf_once, cbuf_method_make);
+	slc_tls_bio_init();
 	ctx = SSL_CTX_new(TLS_server_method());
 	if (ctx == NULL) {
 		snprintf(why, len, "SSL_CTX_new failed");
@@ -382,35 +261,36 @@ tls_refuse(struct slc_reactor *r, struct conn *c, enum slc_tls_refusal e, const 
 static void
 hs_end(struct slc_reactor *r, struct tls_conn *t)
 {
+	slc_tls_cap_put(r, t);
 	t->hs_done = true;
 	r->tls_handshaking--;
 	stat_set(&r->stats.tls_handshaking, r->tls_handshaking);
 }
 
 bool
-slc_tls_conn_start(struct slc_reactor *r, struct conn *c, bool tenant_later)
+slc_tls_conn_start(struct slc_reactor *r, struct conn *c, const struct sockaddr *sa,
+                   bool tenant_later)
 {
 	struct tls_conn *t = &r->tls_conns[c - r->conns];
-	uint32_t cap = r->cfg.tls_max_handshakes != 0 ? r->cfg.tls_max_handshakes : 256;
+	enum slc_tls_refusal why;
+	char d[96];
 
 	memset(t, 0, sizeof(*t));
 	c->tls = t;
 	t->hs_done = true; /* until the session exists: nothing to count back */
-	if (r->tls_handshaking >= cap) {
-		char d[64];
-
-		snprintf(d, sizeof(d), "%u handshakes under way (--tls-max-handshakes)", cap);
-		tls_refuse(r, c, SLC_TLS_REF_OVER_CAP, d);
+	if (!slc_tls_cap_take(r, t, sa, &why, d, sizeof(d))) {
+		tls_refuse(r, c, why, d);
 		return false;
 	}
 	t->ssl = SSL_new(r->tls_ctx);
-	t->rbio = cbuf_method != NULL ? BIO_new(cbuf_method) : NULL;
+	t->rbio = slc_tls_bio_new(&r->tls_cipher_held);
 	t->wbio = BIO_new(BIO_s_mem());
 	t->out = malloc(TLS_OUT);
 	if (t->ssl == NULL || t->rbio == NULL || t->wbio == NULL || t->out == NULL) {
 		BIO_free(t->rbio);
 		BIO_free(t->wbio);
 		t->rbio = t->wbio = NULL;
+		slc_tls_cap_put(r, t);
 		slc_reactor_log(r, LOGK_TLS, SLC_LOG_ERROR, "closing %s: tls: no memory", c->peer);
 		slc_conn_close(r, c, SLC_CLOSE_NO_MEMORY);
 		return false;
@@ -449,6 +329,8 @@ slc_tls_conn_end(struct slc_reactor *r, struct conn *c)
 
 	r->tls_out_held -= t->out_held;
 	stat_set(&r->stats.tls_out_bytes, r->tls_out_held);
+	for (uint32_t i = 0; i < t->npins; i++) /* pinned receive buffers go back */
+		buf_unref(r, t->pins[i].ref, 1);
 	if (t->linger)
 		r->tls_lingering--;
 	SSL_free(t->ssl); /* and its BIOs */
@@ -615,16 +497,53 @@ slc_tls_write(struct slc_reactor *r, struct conn *c, const uint8_t *p, uint32_t 
 
 /* ---- input ---------------------------------------------------------------------------- */
 
-void
-slc_tls_on_cipher(struct slc_reactor *r, struct conn *c, const uint8_t *p, uint32_t len)
+/*
+ * Ciphertext that arrives while the connection is paused (the rest of a bundle, what
+ * came before the pause's cancel took effect) stays in its receive buffers, pinned, up
+ * to TLS_PINS pieces, as a plaintext connection's bytes do: the receive memory bounds it.
+ * Copied into the session's buffer, it was held beyond any budget, a whole bundle's
+ * worth per paused connection (test_tls_flow). The pump feeds the pieces in, in order,
+ * one at a time as OpenSSL takes them.
+ */
+static bool
+pin_feed(struct slc_reactor *r, struct conn *c)
 {
-	c->last_rx_ns = r->now_ns;
+	struct tls_conn *t = c->tls;
+	struct tls_pin p = t->pins[0];
+	bool ok = BIO_write(t->rbio, ref_ptr(r, p.ref) + p.off, (int)p.len) == (int)p.len;
+
+	memmove(&t->pins[0], &t->pins[1], --t->npins * sizeof(t->pins[0]));
+	buf_unref(r, p.ref, 1);
+	if (ok)
+		return true;
+	slc_reactor_log(r, LOGK_TLS, SLC_LOG_ERROR, "closing %s: tls: no memory", c->peer);
+	slc_conn_close(r, c, SLC_CLOSE_NO_MEMORY);
+	return false;
+}
+
+void
+slc_tls_on_cipher(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uint32_t len)
+{
+	struct tls_conn *t = c->tls;
+
+	c->last_rx_ns = r->tls_rx_ns = r->now_ns;
 	stat_add(&r->listeners[c->listener].stats.bytes, len);
 	if (c->state != CONN_RECEIVING && c->state != CONN_PAUSED)
 		return;
-	/* The ciphertext buffer grows to take it: bounded by what one receive brings before
-	 * a pause's cancel takes effect. */
-	if (BIO_write(c->tls->rbio, p, (int)len) != (int)len) {
+	/* A paused connection whose receive is still armed (one that waits its turn behind
+	 * others, conn_defer) stops receiving: its resume arms it again. */
+	if (c->state == CONN_PAUSED)
+		slc_conn_cancel_recv(r, c);
+	if ((c->state == CONN_PAUSED || t->npins != 0) && t->npins < TLS_PINS) {
+		t->pins[t->npins++] = (struct tls_pin){.ref = ref, .off = off, .len = len};
+		r->refcnt[ref]++;
+		return;
+	}
+	/* Pinned pieces come first; then the buffer grows to take this one. */
+	while (t->npins != 0)
+		if (!pin_feed(r, c))
+			return;
+	if (BIO_write(t->rbio, ref_ptr(r, ref) + off, (int)len) != (int)len) {
 		slc_reactor_log(r, LOGK_TLS, SLC_LOG_ERROR, "closing %s: tls: no memory", c->peer);
 		slc_conn_close(r, c, SLC_CLOSE_NO_MEMORY);
 	}
@@ -788,6 +707,9 @@ slc_tls_pump(struct slc_reactor *r, struct conn *c)
 
 	if (t->ssl == NULL)
 		return;
+	while (!t->hs_done && c->state == CONN_RECEIVING && t->npins != 0)
+		if (!pin_feed(r, c))
+			return;
 	if (!t->hs_done && (c->state != CONN_RECEIVING || !hs_step(r, c)))
 		return;
 	while (c->state == CONN_RECEIVING) {
@@ -796,6 +718,9 @@ slc_tls_pump(struct slc_reactor *r, struct conn *c)
 		int n = 0, err = SSL_ERROR_WANT_READ;
 		uint8_t *p;
 
+		/* A pinned piece goes in once OpenSSL has less than a record left. */
+		if (t->npins != 0 && BIO_ctrl_pending(t->rbio) < TLS_CHUNK && !pin_feed(r, c))
+			return;
 		if (BIO_ctrl_pending(t->rbio) == 0 && SSL_pending(t->ssl) == 0 && !t->reneg)
 			return;
 		cap = plain_bound(t);
@@ -836,7 +761,11 @@ slc_tls_pump(struct slc_reactor *r, struct conn *c)
 		case SSL_ERROR_WANT_READ:
 		case SSL_ERROR_WANT_WRITE:
 			ERR_clear_error();
-			return;
+			/* OpenSSL wants more: the next pinned piece, whatever is left (a
+			 * record's ciphertext may be longer than TLS_CHUNK). */
+			if (t->npins == 0 || !pin_feed(r, c))
+				return;
+			continue;
 		case SSL_ERROR_ZERO_RETURN:
 			/* close_notify: the peer is done, as at EOF. */
 			slc_conn_peer_done(r, c, SLC_CLOSE_EOF);
@@ -851,6 +780,27 @@ slc_tls_pump(struct slc_reactor *r, struct conn *c)
 	}
 }
 
+/*
+ * Once a second: a session that received nothing for TLS_IDLE_NS gives its empty
+ * ciphertext buffer back, so that an idle connection does not keep the largest burst it
+ * ever received. A busy one keeps it (no allocation per receive). One pass over the
+ * connections, only while some buffer is held.
+ */
+static void
+cipher_shrink(struct slc_reactor *r)
+{
+	if (r->tls_cipher_held == 0 || r->now_ns - r->tls_shrink_ns < TLS_IDLE_NS)
+		return;
+	r->tls_shrink_ns = r->now_ns;
+	for (uint32_t i = 0; i < r->nconns; i++) {
+		struct conn *c = &r->conns[i];
+
+		if (c->tls != NULL && c->tls->ssl != NULL &&
+		    r->now_ns - c->last_rx_ns >= TLS_IDLE_NS)
+			slc_tls_bio_shrink(c->tls->rbio);
+	}
+}
+
 void
 slc_tls_tick(struct slc_reactor *r)
 {
@@ -859,6 +809,8 @@ slc_tls_tick(struct slc_reactor *r)
 	                                                        : 10000) *
 	        1000000ull;
 
+	cipher_shrink(r);
+	stat_set(&r->stats.tls_cipher_bytes, r->tls_cipher_held);
 	if (r->tls_handshaking == 0 && r->tls_lingering == 0)
 		return;
 	for (uint32_t i = 0; i < r->nconns; i++) {

@@ -112,6 +112,7 @@ struct slc_cfg {
 	int tls_min_version;                       /* --tls-min-version: 0 TLS 1.2, 1 TLS 1.3 */
 	uint32_t tls_handshake_timeout_ms;         /* --tls-handshake-timeout */
 	uint32_t tls_max_handshakes;               /* --tls-max-handshakes, per reactor */
+	uint32_t tls_max_handshakes_per_source;    /* --tls-max-handshakes-per-source */
 	struct slc_cfg_props tenant;               /* --tenant NAME:SPEC (tenant_spec.h) */
 	char tenant_default[SLC_TENANT_NAME_LEN];  /* --tenant-default */
 	struct slc_cfg_props qos_class;            /* --qos-class NAME:SPEC (tenant_spec.h) */

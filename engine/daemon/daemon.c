@@ -414,6 +414,7 @@ reactors_create(struct slc_daemon *d)
 		        .tls_ctx = d->tls.ctx,
 		        .tls_handshake_timeout_ms = c->tls_handshake_timeout_ms,
 		        .tls_max_handshakes = c->tls_max_handshakes,
+		        .tls_max_handshakes_per_source = c->tls_max_handshakes_per_source,
 		        .http_max_body = c->http_max_body,
 		        .otlp_key =
 		                d->key.kind == SLC_KEY_OTLP ? (const uint8_t *)d->key.name : NULL,

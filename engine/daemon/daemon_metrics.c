@@ -554,7 +554,7 @@ static const struct reason_fam tls_reason_fams[] = {
          "TLS connections refused or closed by TLS, by reason: over_cap (--tls-max-handshakes), "
          "timeout (--tls-handshake-timeout), not_tls, no_client_cert, bad_client_cert, "
          "handshake, aborted (the peer closed during the handshake), renegotiation, record "
-         "(after the handshake)",
+         "(after the handshake), source_cap (--tls-max-handshakes-per-source)",
          LS(tls_refused), 0, SLC_TLS_REF__COUNT, tls_ref_str},
 };
 
@@ -569,6 +569,10 @@ static const struct fam tls_reactor_fams[] = {
             "TLS output (handshake flights, acks, alerts) written and not yet sent, now "
             "(bounded: one ack at a time waits behind a send)",
             .off = RS(tls_out_bytes)),
+        FAM("sluice_reactor_tls_cipher_bytes", "gauge",
+            "the sessions' ciphertext buffers, in bytes, as of the last tick (100 ms): "
+            "received ciphertext waiting for OpenSSL; an idle session's is given back",
+            .off = RS(tls_cipher_bytes)),
         FAM("sluice_reactor_tls_context_swaps_total", "counter",
             "server contexts (certificate and key) the reactor took after its first: reloads",
             .off = RS(tls_ctx_swaps)),

@@ -341,6 +341,18 @@ const struct slc_cfg_opt slc_cfg_core[] = {
                  "connection beyond them is closed at once and counted (over_cap), so idle "
                  "half-open handshakes cannot take every slot.",
          FIELD(tls_max_handshakes)},
+        {.name = "--tls-max-handshakes-per-source",
+         .type = SLC_CFG_COUNT,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "N",
+         .def = "32",
+         .min = 1,
+         .max = 1048576,
+         .help = "tls:// listeners: of those handshakes, how many one source (an IPv4 "
+                 "address, an IPv6 /64) may hold at once per reactor. Its next connection is "
+                 "closed at once and counted (source_cap), so one host cannot take every "
+                 "slot and lock the others out.",
+         FIELD(tls_max_handshakes_per_source)},
 
         /* ---- routing ---- */
         {.name = "--strategy",

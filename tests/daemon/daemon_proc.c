@@ -368,10 +368,23 @@ dproc_fd_count(pid_t pid)
 int
 dproc_connect(uint16_t port)
 {
+	return dproc_connect_from(NULL, port);
+}
+
+int
+dproc_connect_from(const char *src, uint16_t port)
+{
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	struct sockaddr_in from = {.sin_family = AF_INET};
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	if (fd >= 0 && src != NULL &&
+	    (inet_pton(AF_INET, src, &from.sin_addr) != 1 ||
+	     bind(fd, (struct sockaddr *)&from, sizeof(from)) != 0)) {
+		close(fd);
+		return -1;
+	}
 	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		close(fd);
 		fd = -1;

@@ -111,6 +111,8 @@ uint32_t dproc_fd_count(pid_t pid);
 
 /* A TCP connection to 127.0.0.1:port (blocking), or -1. */
 int dproc_connect(uint16_t port);
+/* The same from the local address src ("127.0.0.2": a second loopback source), or -1. */
+int dproc_connect_from(const char *src, uint16_t port);
 
 /* The local port of a socket: what the daemon's log lines name as the peer's. */
 uint16_t dproc_local_port(int fd);

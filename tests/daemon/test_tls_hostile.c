@@ -21,39 +21,17 @@
 
 #define IDLE_CONNS     500u
 #define MAX_HANDSHAKES 100u
+#define ATTACK_CONNS   150u
+#define SOURCE_SHARE   32u /* --tls-max-handshakes-per-source's default */
 
-struct hscene {
-	struct dproc d;
-	char cert[128], key[128];
-};
-
-static struct hscene *
+static struct tlsc_daemon *
 hscene_start(const char *const *extra)
 {
-	struct hscene *s = calloc(1, sizeof(*s));
-	const char *args[32] = {"--listen",   "tls://127.0.0.1:0?framing=lines",
-	                        "--sink",     "null",
-	                        "--metrics",  "127.0.0.1:0",
-	                        "--tls-cert", s->cert,
-	                        "--tls-key",  s->key};
-	size_t n = 10;
-
-	cr_assert_not_null(s);
-	signal(SIGPIPE, SIG_IGN); /* writes to a closed connection fail, not kill the test */
-	dproc_make_dir(&s->d);
-	tlsc_make_certs(s->d.dir);
-	snprintf(s->cert, sizeof(s->cert), "%s/srv.pem", s->d.dir);
-	snprintf(s->key, sizeof(s->key), "%s/srv.key", s->d.dir);
-	for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 31; i++)
-		args[n++] = extra[i];
-	args[n] = NULL;
-	dproc_start(&s->d, args);
-	cr_assert_neq(s->d.metrics_port, 0, "%s", s->d.log);
-	return s;
+	return tlsc_daemon_start("null", extra);
 }
 
 static void
-hscene_stop(struct hscene *s)
+hscene_stop(struct tlsc_daemon *s)
 {
 	int st = dproc_stop(&s->d);
 
@@ -63,7 +41,7 @@ hscene_stop(struct hscene *s)
 }
 
 static uint64_t
-refused_wait(struct hscene *s, const char *reason, uint64_t want)
+refused_wait(struct tlsc_daemon *s, const char *reason, uint64_t want)
 {
 	char f[48];
 	const char *filters[] = {f, NULL};
@@ -74,7 +52,7 @@ refused_wait(struct hscene *s, const char *reason, uint64_t want)
 
 /* A good client after the attack: a line through a fresh session arrives. */
 static void
-good_client(struct hscene *s)
+good_client(struct tlsc_daemon *s)
 {
 	SSL_CTX *ctx = tlsc_ctx(s->d.dir, NULL, 0);
 	uint64_t before = dproc_metric_now(&s->d, "sluice_received_messages_total", NULL);
@@ -93,7 +71,7 @@ good_client(struct hscene *s)
 /* Sends len bytes on a fresh connection and waits for sluiced to close it, then checks
  * the refusal's counter and log line ("tls: REASON"). */
 static void
-send_expect_refused(struct hscene *s, const char *bytes, size_t len, const char *reason,
+send_expect_refused(struct tlsc_daemon *s, const char *bytes, size_t len, const char *reason,
                     uint64_t want)
 {
 	int fd = dproc_connect(s->d.port[0]);
@@ -110,7 +88,7 @@ send_expect_refused(struct hscene *s, const char *bytes, size_t len, const char 
 
 Test(tls_hostile, plaintext_and_garbage_are_refused, .timeout = 60)
 {
-	struct hscene *s = hscene_start(NULL);
+	struct tlsc_daemon *s = hscene_start(NULL);
 	static const char *const junk[] = {"<13>plain syslog line\n", "GET / HTTP/1.0\r\n\r\n",
 	                                   "\x16\x03\x01\xff\xff garbage record"};
 
@@ -124,7 +102,7 @@ Test(tls_hostile, plaintext_and_garbage_are_refused, .timeout = 60)
 Test(tls_hostile, a_handshake_stopped_half_way_times_out, .timeout = 60)
 {
 	const char *extra[] = {"--tls-handshake-timeout", "1s", NULL};
-	struct hscene *s = hscene_start(extra);
+	struct tlsc_daemon *s = hscene_start(extra);
 	/* A ClientHello record's header and the first bytes of its body, then nothing. */
 	static const char part[] = "\x16\x03\x01\x00\xc8\x01\x00\x00\xc4\x03\x03";
 
@@ -136,9 +114,15 @@ Test(tls_hostile, a_handshake_stopped_half_way_times_out, .timeout = 60)
 
 Test(tls_hostile, idle_half_open_handshakes_hit_the_cap_and_time_out, .timeout = 120)
 {
-	const char *extra[] = {"--tls-max-handshakes", "100", "--tls-handshake-timeout", "3s",
+	/* One source may take the whole cap here: this is the cap's test, not the share's. */
+	const char *extra[] = {"--tls-max-handshakes",
+	                       "100",
+	                       "--tls-max-handshakes-per-source",
+	                       "100",
+	                       "--tls-handshake-timeout",
+	                       "3s",
 	                       NULL};
-	struct hscene *s = hscene_start(extra);
+	struct tlsc_daemon *s = hscene_start(extra);
 	static int fds[IDLE_CONNS];
 	uint64_t over, timeout;
 	uint32_t base = dproc_fd_count(s->d.pid), now = 0;
@@ -171,9 +155,49 @@ Test(tls_hostile, idle_half_open_handshakes_hit_the_cap_and_time_out, .timeout =
 	hscene_stop(s);
 }
 
+/*
+ * One attacker (127.0.0.2) opens more idle half-open handshakes than the cap: it gets its
+ * source's share (32 by default) and the rest are refused at once (source_cap), so a
+ * client from another source (127.0.0.1) still completes its handshake and delivers.
+ * With the cap alone, the attacker took all 100 slots and the client was refused.
+ */
+Test(tls_hostile, one_source_cannot_take_every_handshake_slot, .timeout = 90)
+{
+	const char *extra[] = {"--tls-max-handshakes",
+	                       "100",
+	                       "--tls-handshake-timeout",
+	                       "60s",
+	                       "--reactors-per-node",
+	                       "1",
+	                       NULL};
+	struct tlsc_daemon *s = hscene_start(extra);
+	static int fds[ATTACK_CONNS];
+
+	for (uint32_t i = 0; i < ATTACK_CONNS; i++) {
+		fds[i] = dproc_connect_from("127.0.0.2", s->d.port[0]);
+		cr_assert_geq(fds[i], 0, "connect %u from 127.0.0.2: %s", i, strerror(errno));
+	}
+	cr_expect_eq(refused_wait(s, "source_cap", ATTACK_CONNS - SOURCE_SHARE),
+	             ATTACK_CONNS - SOURCE_SHARE, "%s", s->d.log);
+	cr_expect_eq(dproc_metric_wait(&s->d, "sluice_reactor_tls_handshakes_active", NULL,
+	                               SOURCE_SHARE, 10000),
+	             SOURCE_SHARE);
+	cr_expect(dproc_log_wait(&s->d, 0, "--tls-max-handshakes-per-source", 10000), "%s",
+	          s->d.log);
+	/* The attacker's handshakes are still open (60 s): the good client gets a slot. */
+	good_client(s);
+	cr_expect_eq(refused_wait(s, "over_cap", 0), 0);
+	for (uint32_t i = 0; i < ATTACK_CONNS; i++)
+		close(fds[i]);
+	cr_expect_eq(dproc_metric_wait_down(&s->d, "sluice_reactor_tls_handshakes_active", NULL, 0,
+	                                    10000),
+	             0);
+	hscene_stop(s);
+}
+
 Test(tls_hostile, renegotiation_is_refused, .timeout = 60)
 {
-	struct hscene *s = hscene_start(NULL);
+	struct tlsc_daemon *s = hscene_start(NULL);
 	SSL_CTX *ctx = tlsc_ctx(s->d.dir, NULL, TLS1_2_VERSION);
 	struct tlsc c;
 

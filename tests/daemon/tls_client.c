@@ -11,6 +11,7 @@
 #include <openssl/x509.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -233,4 +234,33 @@ tlsc_run(const char *const *argv, const char *input, size_t len, uint32_t timeou
 	rc = wait_child(pid, timeout_ms);
 	unlink(path);
 	return rc;
+}
+
+struct tlsc_daemon *
+tlsc_daemon_start(const char *sink, const char *const *extra)
+{
+	struct tlsc_daemon *s = calloc(1, sizeof(*s));
+	const char *args[40] = {"--listen",   "tls://127.0.0.1:0?framing=lines",
+	                        "--sink",     s->sink,
+	                        "--metrics",  "127.0.0.1:0",
+	                        "--tls-cert", s->cert,
+	                        "--tls-key",  s->key};
+	size_t n = 10;
+
+	cr_assert_not_null(s);
+	signal(SIGPIPE, SIG_IGN); /* writes to a closed connection fail, not kill the test */
+	dproc_make_dir(&s->d);
+	tlsc_make_certs(s->d.dir);
+	snprintf(s->cert, sizeof(s->cert), "%s/srv.pem", s->d.dir);
+	snprintf(s->key, sizeof(s->key), "%s/srv.key", s->d.dir);
+	if (strncmp(sink, "file:", 5) == 0)
+		snprintf(s->sink, sizeof(s->sink), "file:%s/%s", s->d.dir, sink + 5);
+	else
+		snprintf(s->sink, sizeof(s->sink), "%s", sink);
+	for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 39; i++)
+		args[n++] = extra[i];
+	args[n] = NULL;
+	dproc_start(&s->d, args);
+	cr_assert_neq(s->d.metrics_port, 0, "%s", s->d.log);
+	return s;
 }

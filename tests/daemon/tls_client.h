@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daemon_proc.h"
+
 /*
  * tlsc_make_certs writes, with the openssl command line tool, into dir: two CAs (ca,
  * ca2) and certificates (NAME.pem, NAME.key): srv (CN localhost, from ca), srv2 (CN
@@ -15,6 +17,16 @@
  * the test when openssl fails.
  */
 void tlsc_make_certs(const char *dir);
+
+/* sluiced with tls://127.0.0.1:0?framing=lines, the srv certificate of tlsc_make_certs in a
+ * fresh folder (d.dir), metrics, --sink sink ("file:" names a folder under d.dir) and the
+ * extra flags (NULL-terminated, may be NULL); SIGPIPE ignored. Free it after dproc_stop
+ * and dproc_remove_dir. */
+struct tlsc_daemon {
+	struct dproc d;
+	char cert[128], key[128], sink[160];
+};
+struct tlsc_daemon *tlsc_daemon_start(const char *sink, const char *const *extra);
 
 /* A client context that trusts dir/ca.pem; with cert (a NAME of tlsc_make_certs, or NULL)
  * it presents dir/NAME.pem; max_version 0: any, else TLS1_2_VERSION... */

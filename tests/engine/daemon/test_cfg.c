@@ -217,7 +217,8 @@ Test(cfg, no_flags_is_the_defaults)
 	              "http-max-body=4M "
 	              "evict-idle=1s uring-features=all tenant-default=default max-conns=10000 "
 	              "idle-timeout=off ack-window=1024 tls-min-version=1.2 "
-	              "tls-handshake-timeout=10s tls-max-handshakes=256 strategy=pure key=none "
+	              "tls-handshake-timeout=10s tls-max-handshakes=256 "
+	              "tls-max-handshakes-per-source=32 strategy=pure key=none "
 	              "pools=auto "
 	              "workers=auto "
 	              "reactors-per-node=auto ring-size=4096 cpus=all "
@@ -326,6 +327,7 @@ static const struct good goods[] = {
         {"--tls-ciphers", "ECDHE+AESGCM", "tls-ciphers=ECDHE+AESGCM", NULL},
         {"--tls-handshake-timeout", "2", "tls-handshake-timeout=2s", NULL},
         {"--tls-max-handshakes", "1000", "tls-max-handshakes=1000", NULL},
+        {"--tls-max-handshakes-per-source", "8", "tls-max-handshakes-per-source=8", NULL},
         {"--strategy", "ordered", "strategy=ordered", "--key=field:1"},
         {"--key", "json:user", "key=json:user", NULL},
         {"--pools", "4", "pools=4", NULL},
@@ -468,6 +470,7 @@ static const struct bad bads[] = {
         {"--tls-ciphers", "", "an OpenSSL cipher list"},
         {"--tls-handshake-timeout", "5ms", "10ms..1h"},
         {"--tls-max-handshakes", "0", "1..1048576"},
+        {"--tls-max-handshakes-per-source", "0", "1..1048576"},
         {"--listen", "tls://127.0.0.1:6514?framing=json", "tls://ADDR:PORT"},
         {"--listen", "udp://1.2.3.4:514?framing=len32+ack", "tcp://ADDR:PORT"},
         {"--strategy", "fast", "pure, sticky, ordered"},
