@@ -660,6 +660,11 @@ conn_tenant_offer(struct slc_reactor *r, struct conn *c, struct slc_msg *m, uint
 	allow = tenant_allow(r, c->tenant, m, offer);
 	if (allow < offer)
 		conn_rate_wait(r, c, true);
+	/* Set, not OR'ed: a held message (or pending record) offered again after a reload
+	 * moved its tenant carries the bits of the class it was first offered under. */
+	for (uint32_t i = 0; i < allow; i++)
+		m[i].conn = (m[i].conn & ~SLC_MSG_CONN_QOS_MASK) |
+		            (uint32_t)tr->qos << SLC_MSG_CONN_QOS_SHIFT;
 	if (tr->qos == 0)
 		return allow;
 	room = r->stopping ? UINT32_MAX : slc_qos_room(r->cfg.qos, tr->qos - 1u, r->now_ns);
@@ -670,8 +675,6 @@ conn_tenant_offer(struct slc_reactor *r, struct conn *c, struct slc_msg *m, uint
 			                          memory_order_relaxed);
 		conn_rate_wait(r, c, false);
 	}
-	for (uint32_t i = 0; i < allow; i++)
-		m[i].conn |= (uint32_t)tr->qos << SLC_MSG_CONN_QOS_SHIFT;
 	return allow;
 }
 

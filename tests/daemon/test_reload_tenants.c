@@ -8,7 +8,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -290,6 +292,80 @@ Test(reload_tenants, a_running_class_is_given_live, .timeout = 60)
 	cr_expect_eq(dproc_metric_wait_down(&d, "sluice_qos_inflight_messages", gold, 0, 10000), 0,
 	             "released into the class they were counted in");
 	close(fd);
+	finish(&d, path);
+}
+
+/* Long lines to a connection from a thread of their own: the daemon's slow pool holds
+ * the sender back (TCP flow control) for seconds. */
+struct long_lines {
+	int fd;
+	uint32_t n;
+	int rc;
+};
+
+static void *
+send_long_lines(void *arg)
+{
+	enum { LEN = 3000 }; /* most 4k buffers begin inside a line: a reassembled one */
+	struct long_lines *ll = arg;
+	char *line = malloc(LEN);
+
+	ll->rc = -1;
+	if (line == NULL)
+		return NULL;
+	memset(line, 'x', LEN - 1);
+	line[LEN - 1] = '\n';
+	ll->rc = 0;
+	for (uint32_t i = 0; i < ll->n && ll->rc == 0; i++)
+		ll->rc = dproc_send_all(ll->fd, line, LEN);
+	free(line);
+	return NULL;
+}
+
+/* A tenant moved to another class while its connection has messages held back by full
+ * pools (a reassembled line kept aside, offered again on resume): each message is released
+ * into the class it was counted in, so every class's in-flight count comes back to 0. */
+Test(reload_tenants, a_class_moved_live_releases_held_messages_into_their_own, .timeout = 90)
+{
+	static const char *const cls[] = {"gold", "silver", "bronze"};
+	const char *const app[] = {"tenant=\"app\"", NULL};
+	const char *const silver[] = {"class=\"silver\"", NULL};
+	static const char slow[] = "buffer-size = 4k\nworkers = 1\nring-size = 2\n"
+	                           "test-handler-cost-ns = 500000\n"
+	                           "tenant = other:cidr=10.0.0.0/8,class=silver\n";
+	enum { N = 4000 };
+	struct long_lines ll = {.n = N};
+	char path[96], conf[512], text[1 << 16];
+	struct dproc d;
+	pthread_t t;
+
+	snprintf(conf, sizeof(conf), "%stenant = app:cidr=127.0.0.0/8,class=gold", slow);
+	start(&d, path, sizeof(path), conf);
+	ll.fd = dproc_connect(d.port[0]);
+	cr_assert_geq(ll.fd, 0);
+	cr_assert_eq(pthread_create(&t, NULL, send_long_lines, &ll), 0);
+	/* The pool is full and the sender blocked well before the reload. */
+	cr_assert_geq(
+	        dproc_metric_wait(&d, "sluice_tenant_received_messages_total", app, 200, 30000),
+	        200);
+	snprintf(conf, sizeof(conf), "%stenant = app:cidr=127.0.0.0/8,class=silver", slow);
+	reload_says(&d, path, conf, 200, "--tenant: applied");
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_eq(ll.rc, 0);
+	cr_expect_eq(dproc_metric_wait(&d, "sluice_received_messages_total", NULL, N, 60000), N);
+	cr_expect_gt(dproc_metric_now(&d, "sluice_qos_messages_total", silver), 0);
+	dproc_metric_wait_down(&d, "sluice_qos_inflight_messages", silver, 0, 10000);
+	cr_assert_geq(dproc_scrape(&d, text, sizeof(text)), 0);
+	for (unsigned i = 0; i < 3; i++) {
+		char f[32];
+		const char *const one[] = {f, NULL};
+
+		snprintf(f, sizeof(f), "class=\"%s\"", cls[i]);
+		cr_expect_eq(dproc_metric(text, "sluice_qos_inflight_messages", one), 0.0,
+		             "class %s: every message released into the class it was counted in",
+		             cls[i]);
+	}
+	close(ll.fd);
 	finish(&d, path);
 }
 
