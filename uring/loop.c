@@ -831,6 +831,10 @@ reactor_wait(struct slc_reactor *r)
 void
 slc_reactor_loop(struct slc_reactor *r)
 {
+	atomic_store_explicit(&r->looping, true, memory_order_relaxed);
+	/* F1: pairs with F2 in slc_reactor_tenants_taken: either it sees looping, or the
+	 * first loop top below sees the table it set (store-load: fences on both sides). */
+	atomic_thread_fence(memory_order_seq_cst);
 	for (;;) {
 		struct io_uring_cqe *cqe;
 		unsigned head, n = 0;
@@ -891,4 +895,7 @@ slc_reactor_loop(struct slc_reactor *r)
 	}
 	for (uint32_t i = 0; i < r->nconns; i++)
 		slc_conn_close(r, &r->conns[i], SLC_CLOSE_SHUTDOWN);
+	/* R3: pairs with A3 in slc_reactor_tenants_taken: our last reads of a table are
+	 * done before a reload frees it. */
+	atomic_store_explicit(&r->looping, false, memory_order_release);
 }

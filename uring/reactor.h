@@ -357,7 +357,9 @@ void slc_reactor_tls_ctx_set(struct slc_reactor *r, struct ssl_ctx_st *ctx);
  * Returns 0, or -ENOTSUP when r was created without a table (cfg.tenants NULL).
  */
 int slc_reactor_tenants_set(struct slc_reactor *r, const struct slc_tenant_table *tt);
-/* Whether r matches against tt now, its fresh slots zeroed (any thread; acquire). */
+/* Whether r matches against tt now, its fresh slots zeroed, or is not looping (not
+ * started: it takes tt at its first loop top; stopped: it reads no table again). Either
+ * way the table tt replaces is no longer r's to read (any thread; acquire). */
 bool slc_reactor_tenants_taken(const struct slc_reactor *r, const struct slc_tenant_table *tt);
 
 /* Starts the reactor's thread. Returns 0 or -errno from pthread_create. */

@@ -386,6 +386,10 @@ struct slc_reactor {
 	 * matched against, stored once a new one's fresh slots are zeroed */
 	const struct slc_tenant_table *_Atomic tenants_in;
 	const struct slc_tenant_table *_Atomic tenants_cur;
+	/* Set just before slc_reactor_loop's first loop top, cleared once it will read no
+	 * table again: a reactor not looping needs no wait for tenants_in (not started, it
+	 * takes it at its first loop top; stopped, it never reads one again). */
+	_Atomic bool looping;
 	uint32_t rate_waiters;  /* connections paused with rate_wait */
 	uint64_t rate_retry_ns; /* when the wait queue next looks at them */
 	struct slc_tenant_refusals tenant_refused;

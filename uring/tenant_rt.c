@@ -83,7 +83,13 @@ bool
 slc_reactor_tenants_taken(const struct slc_reactor *r, const struct slc_tenant_table *tt)
 {
 	/* A2: pairs with R2 in slc_tenant_rt_take: the fresh slots' zeroes are visible. */
-	return atomic_load_explicit(&r->tenants_cur, memory_order_acquire) == tt;
+	if (atomic_load_explicit(&r->tenants_cur, memory_order_acquire) == tt)
+		return true;
+	/* F2: pairs with F1 in slc_reactor_loop, after our caller's store of tenants_in. */
+	atomic_thread_fence(memory_order_seq_cst);
+	/* A3: pairs with R3 in slc_reactor_loop. Not looping: not started (its first loop
+	 * top takes tt before it reads a table) or done (it reads none again). */
+	return !atomic_load_explicit(&r->looping, memory_order_acquire);
 }
 
 void

@@ -165,7 +165,7 @@ slc_daemon_tenants_prepare(struct slc_daemon *d, const struct slc_cfg *next,
 	return 0;
 }
 
-void
+bool
 slc_daemon_tenants_commit(struct slc_daemon *d, struct slc_tenant_table *nt)
 {
 	const struct timespec tick = {0, 1000000};
@@ -197,7 +197,8 @@ slc_daemon_tenants_commit(struct slc_daemon *d, struct slc_tenant_table *nt)
 		        "reload: tenants: reactor %u did not take the new table in %u ms; the "
 		        "old one is kept in memory",
 		        k, TAKE_WAIT_MS);
-		return;
+		return false;
 	}
 	free(old);
+	return true;
 }

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/* test_tenant_rt.c: a reactor's tenant table handed over by a reload (tenant_rt.c), its loop
+ * running or not. */
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "reactor.h"
+#include "tenant.h"
+
+static uint32_t
+deliver(void *ctx, struct slc_reactor *r, struct slc_msg *m, uint32_t n)
+{
+	(void)ctx;
+	slc_reactor_release(r, m, n);
+	return n;
+}
+
+/* One tenant, t, on net/8 (IPv4); what matches no tenant is refused. */
+static void
+table(struct slc_tenant_table *tt, const char *net)
+{
+	memset(tt, 0, sizeof(*tt));
+	strcpy(tt->t[0].name, "t");
+	tt->t[0].cidr[0] = (struct slc_tenant_cidr){.family = AF_INET, .prefix = 8};
+	cr_assert_eq(inet_pton(AF_INET, net, tt->t[0].cidr[0].addr), 1);
+	tt->t[0].ncidr = 1;
+	tt->n = 1;
+	tt->dflt = SLC_TENANT_NONE;
+}
+
+static struct slc_reactor *
+reactor(struct slc_listener_cfg *l, const struct slc_tenant_table *tt)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&l->addr;
+	struct slc_reactor_cfg cfg = {
+	        .id = 1,
+	        .cpu = -1,
+	        .node = -1,
+	        .buffers = 16,
+	        .buffer_size = 4096,
+	        .udp_buffers = 16,
+	        .max_frame = 1024,
+	        .max_conns = 16,
+	        .listeners = l,
+	        .nlisteners = 1,
+	        .tenants = tt,
+	        .ops = {.deliver = deliver},
+	};
+	struct slc_reactor *r;
+	int err;
+
+	*l = (struct slc_listener_cfg){.proto = SLC_LISTENER_TCP, .framing = SLC_FRAME_LINES};
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	l->addrlen = sizeof(*sin);
+	r = slc_reactor_create(&cfg, &err);
+	cr_assert_not_null(r, "slc_reactor_create: %d", err);
+	return r;
+}
+
+/* A reactor not looping takes no table while it does not: a reload must not wait on it
+ * (nor free the old table under a reactor that will read it). One not started takes the
+ * table at its first loop top; one stopped reads none again. */
+Test(tenant_rt, a_reactor_not_looping_needs_no_wait_and_takes_the_table_when_it_starts,
+     .timeout = 30)
+{
+	static struct slc_tenant_table loopback, other, after;
+	const struct timespec tick = {0, 1000000};
+	struct slc_listener_cfg l;
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	struct slc_reactor *r;
+	int fd;
+
+	table(&loopback, "127.0.0.0");
+	table(&other, "10.0.0.0");
+	table(&after, "127.0.0.0");
+	r = reactor(&l, &loopback);
+	cr_assert_eq(slc_reactor_tenants_set(r, &other), 0);
+	cr_expect(slc_reactor_tenants_taken(r, &other), "not started: nothing to wait for");
+
+	/* Its first loop matches against other, where loopback is no tenant's. */
+	cr_assert_eq(slc_reactor_start(r), 0);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(slc_reactor_listener_port(r, 0));
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	while (atomic_load(&slc_reactor_tenant_refusals(r)->conns) == 0)
+		nanosleep(&tick, NULL); /* a condition: the test's timeout bounds it */
+	close(fd);
+
+	/* Stopped: it reads no table again. */
+	slc_reactor_stop(r, 100);
+	cr_assert_eq(slc_reactor_tenants_set(r, &after), 0);
+	cr_expect(slc_reactor_tenants_taken(r, &after), "stopped: nothing to wait for");
+	slc_reactor_destroy(r);
+}
