@@ -350,8 +350,9 @@ void slc_reactor_tls_ctx_set(struct slc_reactor *r, struct ssl_ctx_st *ctx);
 /*
  * Any thread (a reload): the reactor matches peers against tt from its next loop on, a
  * loop's work, never a message's. tt's slots (tenant.h) say where each tenant's buckets and
- * counters are: a slot kept from the running table keeps its tokens and counters, under
- * tt's rate and burst; a slot in tt->fresh starts full and at zero. Connections keep the
+ * counters are: a slot that r's own running table gives to the same name keeps its tokens
+ * and counters, under tt's rate and burst; any other starts full and at zero (r decides:
+ * it may have skipped a table set before it took the one before). Connections keep the
  * slot they were given (a removed tenant's: its last limits, until they close). tt must
  * stay until slc_reactor_tenants_taken(r, tt), and the table it replaces until then too.
  * Returns 0, or -ENOTSUP when r was created without a table (cfg.tenants NULL).

@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "reactor_priv.h"
@@ -92,6 +93,20 @@ slc_reactor_tenants_taken(const struct slc_reactor *r, const struct slc_tenant_t
 	return !atomic_load_explicit(&r->looping, memory_order_acquire);
 }
 
+/* Whether t's slot goes on from r's own table (the same name in it): the reactor's own
+ * view, not the daemon's. One that skipped a table (set twice before it took the first)
+ * never saw that table's tenants added, and must start their slots over all the same. */
+static bool
+slot_kept(const struct slc_reactor *r, const struct slc_tenant_cfg *t)
+{
+	const struct slc_tenant_table *cur = r->cfg.tenants;
+
+	for (uint32_t i = 0; i < cur->n; i++)
+		if (cur->t[i].slot == t->slot && strcmp(cur->t[i].name, t->name) == 0)
+			return true;
+	return false;
+}
+
 void
 slc_tenant_rt_take(struct slc_reactor *r)
 {
@@ -104,7 +119,7 @@ slc_tenant_rt_take(struct slc_reactor *r)
 	if (tt == NULL)
 		return;
 	for (uint32_t i = 0; i < tt->n; i++)
-		slot_set(r, &tt->t[i], (tt->fresh >> tt->t[i].slot) & 1u);
+		slot_set(r, &tt->t[i], !slot_kept(r, &tt->t[i]));
 	r->cfg.tenants = tt;
 	/* Connections that waited on a limit that is gone or higher go on now. */
 	r->retry = true;

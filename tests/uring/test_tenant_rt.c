@@ -3,6 +3,7 @@
  * running or not. */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -98,5 +99,49 @@ Test(tenant_rt, a_reactor_not_looping_needs_no_wait_and_takes_the_table_when_it_
 	slc_reactor_stop(r, 100);
 	cr_assert_eq(slc_reactor_tenants_set(r, &after), 0);
 	cr_expect(slc_reactor_tenants_taken(r, &after), "stopped: nothing to wait for");
+	slc_reactor_destroy(r);
+}
+
+/* A reactor that skipped a table (it took the one after) decides for itself which slots
+ * start over: a slot its own table does not give to the same name. Here a tenant e is
+ * added in slot 1 (a table the reactor never took), then kept: slot 1 held a removed
+ * tenant's counts on this reactor, which e must not show. */
+Test(tenant_rt, a_reactor_that_skipped_a_table_zeroes_what_it_had_not_seen_added, .timeout = 30)
+{
+	static struct slc_tenant_table first, added, kept;
+	const struct timespec tick = {0, 1000000};
+	struct slc_listener_cfg l;
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	struct slc_tenant_stats *e;
+	struct slc_reactor *r;
+	int fd;
+
+	table(&first, "10.0.0.0");
+	table(&added, "10.0.0.0");
+	strcpy(added.t[1].name, "e");
+	added.t[1].cidr[0] = (struct slc_tenant_cidr){.family = AF_INET, .prefix = 8};
+	cr_assert_eq(inet_pton(AF_INET, "127.0.0.0", added.t[1].cidr[0].addr), 1);
+	added.t[1].ncidr = 1;
+	added.t[1].slot = 1;
+	added.n = 2;
+	kept = added;
+	r = reactor(&l, &first);
+	/* What a tenant removed before left in slot 1 (the reactor's own counters). */
+	e = (struct slc_tenant_stats *)slc_reactor_tenant_stats(r, 1);
+	atomic_store(&e->conns_accepted, 5);
+	cr_assert_eq(slc_reactor_tenants_set(r, &added), 0);
+	cr_assert_eq(slc_reactor_tenants_set(r, &kept), 0);
+
+	cr_assert_eq(slc_reactor_start(r), 0);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(slc_reactor_listener_port(r, 0));
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	while (atomic_load(&e->conns_open) == 0)
+		nanosleep(&tick, NULL); /* a condition: the test's timeout bounds it */
+	cr_expect_eq(atomic_load(&e->conns_accepted), 1, "e's counts start at zero");
+	close(fd);
+	slc_reactor_stop(r, 100);
 	slc_reactor_destroy(r);
 }
