@@ -832,8 +832,7 @@ void
 slc_reactor_loop(struct slc_reactor *r)
 {
 	atomic_store_explicit(&r->looping, true, memory_order_relaxed);
-	/* F1: pairs with F2 in slc_reactor_tenants_taken: either it sees looping, or the
-	 * first loop top below sees the table it set (store-load: fences on both sides). */
+	/* F1: pairs with F2 in slc_reactor_tenants_taken (it sees looping, or we its table). */
 	atomic_thread_fence(memory_order_seq_cst);
 	for (;;) {
 		struct io_uring_cqe *cqe;
@@ -850,7 +849,8 @@ slc_reactor_loop(struct slc_reactor *r)
 			slc_ack_drain(r);
 		if (r->ack_queue_len != 0)
 			slc_conn_ack_queue_run(r);
-		if (atomic_exchange_explicit(&r->kicked, 0, memory_order_relaxed) != 0)
+		/* A4: pairs with R4 in slc_reactor_kick (what it published is seen below). */
+		if (atomic_exchange_explicit(&r->kicked, 0, memory_order_acquire) != 0)
 			r->retry = true;
 		if (r->tls_conns != NULL)
 			slc_tls_ctx_take(r);
@@ -895,7 +895,6 @@ slc_reactor_loop(struct slc_reactor *r)
 	}
 	for (uint32_t i = 0; i < r->nconns; i++)
 		slc_conn_close(r, &r->conns[i], SLC_CLOSE_SHUTDOWN);
-	/* R3: pairs with A3 in slc_reactor_tenants_taken: our last reads of a table are
-	 * done before a reload frees it. */
+	/* R3: pairs with A3 in slc_reactor_tenants_taken (our reads of a table are done). */
 	atomic_store_explicit(&r->looping, false, memory_order_release);
 }

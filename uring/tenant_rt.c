@@ -112,6 +112,8 @@ slc_tenant_rt_take(struct slc_reactor *r)
 {
 	const struct slc_tenant_table *tt;
 
+	/* Relaxed: after the loop top's acquire of kicked (A4 in slc_reactor_loop), which
+	 * the setter's kick follows, a table set is not missed here. */
 	if (atomic_load_explicit(&r->tenants_in, memory_order_relaxed) == NULL)
 		return;
 	/* A1: pairs with R1 in slc_reactor_tenants_set. */
