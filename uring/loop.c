@@ -398,10 +398,10 @@ conn_take(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uin
 	uint32_t resume;
 
 	c->last_rx_ns = r->now_ns;
+	if (c->state != CONN_RECEIVING && c->state != CONN_PAUSED)
+		return; /* closing: its slot may be another tenant's since a reload */
 	if (c->tenant != SLC_TENANT_NONE)
 		stat_add(&r->tenant[c->tenant].st.bytes, len);
-	if (c->state != CONN_RECEIVING && c->state != CONN_PAUSED)
-		return;
 	if (c->state == CONN_PAUSED || c->pend_head != NONE || c->has_held || room_waiters(r)) {
 		if (!slc_reasm_pend_push(r, c, ref, off, len, false)) {
 			slc_conn_keep_failed(r, c);
