@@ -136,24 +136,27 @@ Test(reload_tenants, a_rate_lowered_live_holds_the_open_connection_to_it, .timeo
 
 /* Tenants added and removed live: a tenant added accepts what the table refused; a removed
  * one refuses new connections while its open one goes on to the end; a tenant added while
- * that connection is open starts at zero (no removed tenant's counts under its name). */
+ * that connection is open starts at zero (no removed tenant's counts under its name). Two
+ * reactors: each takes every table, the connections spread between them. */
+#define R2 "reactors-per-node = 2\n"
 Test(reload_tenants, tenants_added_and_removed_live_keep_their_own_counts, .timeout = 90)
 {
 	const char *const b[] = {"tenant=\"b\"", NULL};
 	const char *const c[] = {"tenant=\"c\"", NULL};
 	const char *const e[] = {"tenant=\"e\"", NULL};
-	const char *const far[] = {"tenant=\"far\"", NULL};
 	char path[96], text[1 << 16];
 	struct dproc d;
 	int fd, kept, fc;
 
-	start(&d, path, sizeof(path), "tenant = far:cidr=10.0.0.0/8\ntenant-default = refuse");
+	start(&d, path, sizeof(path), R2 "tenant = far:cidr=10.0.0.0/8\ntenant-default = refuse");
+	cr_assert_geq(dproc_scrape(&d, text, sizeof(text)), 0);
+	cr_assert(strstr(text, "reactor=\"1\"") != NULL, "two reactors run:\n%s", text);
 	expect_refused(&d, 1);
 
 	/* b added: loopback is b's now. */
 	reload_says(&d, path,
-	            "tenant = far:cidr=10.0.0.0/8\ntenant = b:cidr=127.0.0.0/8\n"
-	            "tenant-default = refuse",
+	            R2 "tenant = far:cidr=10.0.0.0/8\ntenant = b:cidr=127.0.0.0/8\n"
+	               "tenant-default = refuse",
 	            200, "ok: ");
 	kept = connect_send(&d, 100);
 	cr_expect_eq(dproc_metric_wait(&d, "sluice_tenant_received_messages_total", b, 100, 10000),
@@ -161,7 +164,8 @@ Test(reload_tenants, tenants_added_and_removed_live_keep_their_own_counts, .time
 	cr_expect_eq(dproc_metric_now(&d, "sluice_tenant_connections_accepted_total", b), 1);
 
 	/* b removed: a new connection is refused, the open one goes on. */
-	reload_says(&d, path, "tenant = far:cidr=10.0.0.0/8\ntenant-default = refuse", 200, "ok: ");
+	reload_says(&d, path, R2 "tenant = far:cidr=10.0.0.0/8\ntenant-default = refuse", 200,
+	            "ok: ");
 	expect_refused(&d, 2);
 	cr_assert_eq(dproc_send_lines(kept, 50), 0);
 	cr_expect_eq(dproc_metric_wait(&d, "sluice_received_messages_total", NULL, 150, 10000),
@@ -171,8 +175,8 @@ Test(reload_tenants, tenants_added_and_removed_live_keep_their_own_counts, .time
 
 	/* c added while b's connection is open: its own slot, counting from zero. */
 	reload_says(&d, path,
-	            "tenant = far:cidr=10.0.0.0/8\ntenant = c:cidr=127.0.0.0/8\n"
-	            "tenant-default = refuse",
+	            R2 "tenant = far:cidr=10.0.0.0/8\ntenant = c:cidr=127.0.0.0/8\n"
+	               "tenant-default = refuse",
 	            200, "ok: ");
 	fc = connect_send(&d, 10);
 	cr_expect_eq(dproc_metric_wait(&d, "sluice_tenant_received_messages_total", c, 10, 10000),
@@ -183,15 +187,14 @@ Test(reload_tenants, tenants_added_and_removed_live_keep_their_own_counts, .time
 	cr_expect_eq(dproc_metric_now(&d, "sluice_tenant_received_messages_total", c), 10);
 	cr_expect_eq(dproc_metric_now(&d, "sluice_tenant_connections_accepted_total", c), 1);
 	cr_expect_eq(dproc_metric_now(&d, "sluice_tenant_connections_open", c), 1);
-	cr_expect_eq(dproc_metric_now(&d, "sluice_tenant_received_messages_total", far), 0);
 
 	/* b's connection closed, its slot is free: e, added now, may take it, and starts at
 	 * zero all the same. */
 	close(kept);
 	cr_expect_eq(dproc_metric_wait_down(&d, "sluice_connections_open", NULL, 1, 10000), 1);
 	reload_says(&d, path,
-	            "tenant = far:cidr=10.0.0.0/8\ntenant = e:cidr=127.0.0.1/32\n"
-	            "tenant = c:cidr=127.0.0.0/8\ntenant-default = refuse",
+	            R2 "tenant = far:cidr=10.0.0.0/8\ntenant = e:cidr=127.0.0.1/32\n"
+	               "tenant = c:cidr=127.0.0.0/8\ntenant-default = refuse",
 	            200, "ok: ");
 	cr_expect_eq(dproc_metric_now(&d, "sluice_tenant_received_messages_total", e), 0);
 	cr_expect_eq(dproc_metric_now(&d, "sluice_tenant_connections_accepted_total", e), 0);
@@ -239,7 +242,6 @@ Test(reload_tenants, a_bad_tenant_spec_keeps_the_running_table, .timeout = 60)
 Test(reload_tenants, what_cannot_change_live_needs_a_restart, .timeout = 60)
 {
 	const char *const flag[] = {"flag=\"--tenant\"", NULL};
-	const char *const gold[] = {"tenant=\"app\"", "class=\"gold\"", NULL};
 	const char *const none[] = {"tenant=\"app\"", "class=\"none\"", NULL};
 	char path[96];
 	struct dproc d;
@@ -260,7 +262,6 @@ Test(reload_tenants, what_cannot_change_live_needs_a_restart, .timeout = 60)
 	cr_expect_eq(
 	        dproc_metric_wait(&d, "sluice_tenant_received_messages_total", none, 20, 10000), 20,
 	        "the running table places it");
-	cr_expect_eq(dproc_metric_now(&d, "sluice_tenant_received_messages_total", gold), 0);
 	close(fd);
 	finish(&d, path);
 }
