@@ -565,6 +565,9 @@ struct tenant_rt {
 	bool limited; /* either bucket has a rate */
 	uint8_t qos;  /* its QoS class's index + 1 (cfg.qos); 0: none */
 	struct slc_tenant_stats st;
+	/* The tenant this reactor last set the slot for ("": none since, or removed): a
+	 * table's slot with another name starts over (tenant_rt.c). Off the message path. */
+	char name[SLC_TENANT_NAME_LEN];
 };
 
 /* How many of the n messages at m tenant t's buckets let through now: a prefix. A bucket

@@ -38,6 +38,7 @@ slot_set(struct slc_reactor *r, const struct slc_tenant_cfg *t, bool fresh)
 	}
 	tr->limited = slc_bucket_limited(&tr->msgs) || slc_bucket_limited(&tr->bytes);
 	tr->qos = r->cfg.qos != NULL ? t->qos : 0;
+	memcpy(tr->name, t->name, sizeof(tr->name));
 }
 
 int
@@ -93,24 +94,11 @@ slc_reactor_tenants_taken(const struct slc_reactor *r, const struct slc_tenant_t
 	return !atomic_load_explicit(&r->looping, memory_order_acquire);
 }
 
-/* Whether t's slot goes on from r's own table (the same name in it): the reactor's own
- * view, not the daemon's. One that skipped a table (set twice before it took the first)
- * never saw that table's tenants added, and must start their slots over all the same. */
-static bool
-slot_kept(const struct slc_reactor *r, const struct slc_tenant_cfg *t)
-{
-	const struct slc_tenant_table *cur = r->cfg.tenants;
-
-	for (uint32_t i = 0; i < cur->n; i++)
-		if (cur->t[i].slot == t->slot && strcmp(cur->t[i].name, t->name) == 0)
-			return true;
-	return false;
-}
-
 void
 slc_tenant_rt_take(struct slc_reactor *r)
 {
 	const struct slc_tenant_table *tt;
+	uint32_t in = 0;
 
 	/* Relaxed: after the loop top's acquire of kicked (A4 in slc_reactor_loop), which
 	 * the setter's kick follows, a table set is not missed here. */
@@ -120,8 +108,17 @@ slc_tenant_rt_take(struct slc_reactor *r)
 	tt = atomic_exchange_explicit(&r->tenants_in, NULL, memory_order_acquire);
 	if (tt == NULL)
 		return;
+	/* Which slots start over is this reactor's own view, never the daemon's: it may have
+	 * skipped a table (set twice before it took the first), whose tenants it never saw
+	 * added. Nor is its running table read: a reload may have freed it (not looping). A
+	 * slot left out of tt forgets its tenant: one added there later starts over. */
 	for (uint32_t i = 0; i < tt->n; i++)
-		slot_set(r, &tt->t[i], !slot_kept(r, &tt->t[i]));
+		in |= 1u << tt->t[i].slot;
+	for (uint32_t s = 0; s < SLC_TENANT_MAX; s++)
+		if (!((in >> s) & 1u))
+			r->tenant[s].name[0] = '\0';
+	for (uint32_t i = 0; i < tt->n; i++)
+		slot_set(r, &tt->t[i], strcmp(r->tenant[tt->t[i].slot].name, tt->t[i].name) != 0);
 	r->cfg.tenants = tt;
 	/* Connections that waited on a limit that is gone or higher go on now. */
 	r->retry = true;
