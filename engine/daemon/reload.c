@@ -314,7 +314,8 @@ slc_daemon_reload(struct slc_daemon *d, char *msg, size_t cap)
 		slc_daemon_log(SLC_CFG_LOG_INFO,
 		               "reload: the command line read: %u flags applied, %u need a restart",
 		               nlive, nrestart);
-	say(&a, "ok: %u applied, %u need a restart\n", nlive, nrestart);
+	say(&a, "%s: %u applied, %u need a restart\n", arc == 0 ? "ok" : "partial", nlive,
+	    nrestart);
 	slc_daemon_tls_reload(d, "reload");
 	rc = arc == 0 ? finish(d, RELOAD_OK, 0) : finish(d, RELOAD_PARTIAL, -ETIMEDOUT);
 out_next:
