@@ -65,6 +65,22 @@ reactor(struct slc_listener_cfg *l, const struct slc_tenant_table *tt)
 	return r;
 }
 
+/* r started, and a connection to its listener from loopback: its descriptor. */
+static int
+start_and_connect(struct slc_reactor *r)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	int fd;
+
+	cr_assert_eq(slc_reactor_start(r), 0);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(slc_reactor_listener_port(r, 0));
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	return fd;
+}
+
 /* A reactor not looping takes no table while it does not: a reload must not wait on it
  * (nor free the old table under a reactor that will read it). One not started takes the
  * table at its first loop top; one stopped reads none again. */
@@ -75,7 +91,6 @@ Test(tenant_rt, a_reactor_not_looping_needs_no_wait_and_takes_the_table_when_it_
 	struct slc_tenant_table *loopback = malloc(sizeof(*loopback));
 	const struct timespec tick = {0, 1000000};
 	struct slc_listener_cfg l;
-	struct sockaddr_in sin = {.sin_family = AF_INET};
 	struct slc_reactor *r;
 	int fd;
 
@@ -89,12 +104,7 @@ Test(tenant_rt, a_reactor_not_looping_needs_no_wait_and_takes_the_table_when_it_
 	free(loopback); /* as a reload does then: the reactor must not read it (ASan) */
 
 	/* Its first loop matches against other, where loopback is no tenant's. */
-	cr_assert_eq(slc_reactor_start(r), 0);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons(slc_reactor_listener_port(r, 0));
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	fd = start_and_connect(r);
 	while (atomic_load(&slc_reactor_tenant_refusals(r)->conns) == 0)
 		nanosleep(&tick, NULL); /* a condition: the test's timeout bounds it */
 	close(fd);
@@ -115,7 +125,6 @@ Test(tenant_rt, a_reactor_that_skipped_a_table_zeroes_what_it_had_not_seen_added
 	static struct slc_tenant_table first, added, kept, gone, again;
 	const struct timespec tick = {0, 1000000};
 	struct slc_listener_cfg l;
-	struct sockaddr_in sin = {.sin_family = AF_INET};
 	struct slc_tenant_stats *e;
 	struct slc_reactor *r;
 	int fd;
@@ -136,12 +145,7 @@ Test(tenant_rt, a_reactor_that_skipped_a_table_zeroes_what_it_had_not_seen_added
 	cr_assert_eq(slc_reactor_tenants_set(r, &added), 0);
 	cr_assert_eq(slc_reactor_tenants_set(r, &kept), 0);
 
-	cr_assert_eq(slc_reactor_start(r), 0);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons(slc_reactor_listener_port(r, 0));
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	fd = start_and_connect(r);
 	while (atomic_load(&e->conns_open) == 0)
 		nanosleep(&tick, NULL); /* a condition: the test's timeout bounds it */
 	cr_expect_eq(atomic_load(&e->conns_accepted), 1, "e's counts start at zero");
