@@ -398,10 +398,10 @@ conn_take(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uin
 	uint32_t resume;
 
 	c->last_rx_ns = r->now_ns;
+	if (c->state != CONN_RECEIVING && c->state != CONN_PAUSED)
+		return; /* closing: its slot may be another tenant's since a reload */
 	if (c->tenant != SLC_TENANT_NONE)
 		stat_add(&r->tenant[c->tenant].st.bytes, len);
-	if (c->state != CONN_RECEIVING && c->state != CONN_PAUSED)
-		return;
 	if (c->state == CONN_PAUSED || c->pend_head != NONE || c->has_held || room_waiters(r)) {
 		if (!slc_reasm_pend_push(r, c, ref, off, len, false)) {
 			slc_conn_keep_failed(r, c);
@@ -833,6 +833,9 @@ reactor_wait(struct slc_reactor *r)
 void
 slc_reactor_loop(struct slc_reactor *r)
 {
+	atomic_store_explicit(&r->looping, true, memory_order_relaxed);
+	/* F1: pairs with F2 in slc_reactor_tenants_taken (it sees looping, or we its table). */
+	atomic_thread_fence(memory_order_seq_cst);
 	for (;;) {
 		struct io_uring_cqe *cqe;
 		unsigned head, n = 0;
@@ -848,7 +851,8 @@ slc_reactor_loop(struct slc_reactor *r)
 			slc_ack_drain(r);
 		if (r->ack_queue_len != 0)
 			slc_conn_ack_queue_run(r);
-		if (atomic_exchange_explicit(&r->kicked, 0, memory_order_relaxed) != 0)
+		/* A4: pairs with R4 in slc_reactor_kick (what it published is seen below). */
+		if (atomic_exchange_explicit(&r->kicked, 0, memory_order_acquire) != 0)
 			r->retry = true;
 		if (r->tls_conns != NULL)
 			slc_tls_ctx_take(r);
@@ -893,4 +897,6 @@ slc_reactor_loop(struct slc_reactor *r)
 	}
 	for (uint32_t i = 0; i < r->nconns; i++)
 		slc_conn_close(r, &r->conns[i], SLC_CLOSE_SHUTDOWN);
+	/* R3: pairs with A3 in slc_reactor_tenants_taken (our reads of a table are done). */
+	atomic_store_explicit(&r->looping, false, memory_order_release);
 }

@@ -355,14 +355,17 @@ void slc_reactor_tls_ctx_set(struct slc_reactor *r, struct ssl_ctx_st *ctx);
 /*
  * Any thread (a reload): the reactor matches peers against tt from its next loop on, a
  * loop's work, never a message's. tt's slots (tenant.h) say where each tenant's buckets and
- * counters are: a slot kept from the running table keeps its tokens and counters, under
- * tt's rate and burst; a slot in tt->fresh starts full and at zero. Connections keep the
+ * counters are: a slot that r's own running table gives to the same name keeps its tokens
+ * and counters, under tt's rate and burst; any other starts full and at zero (r decides:
+ * it may have skipped a table set before it took the one before). Connections keep the
  * slot they were given (a removed tenant's: its last limits, until they close). tt must
  * stay until slc_reactor_tenants_taken(r, tt), and the table it replaces until then too.
  * Returns 0, or -ENOTSUP when r was created without a table (cfg.tenants NULL).
  */
 int slc_reactor_tenants_set(struct slc_reactor *r, const struct slc_tenant_table *tt);
-/* Whether r matches against tt now, its fresh slots zeroed (any thread; acquire). */
+/* Whether r matches against tt now, its fresh slots zeroed, or is not looping (not
+ * started: it takes tt at its first loop top; stopped: it reads no table again). Either
+ * way the table tt replaces is no longer r's to read (any thread; acquire). */
 bool slc_reactor_tenants_taken(const struct slc_reactor *r, const struct slc_tenant_table *tt);
 
 /* Starts the reactor's thread. Returns 0 or -errno from pthread_create. */

@@ -401,6 +401,10 @@ struct slc_reactor {
 	 * matched against, stored once a new one's fresh slots are zeroed */
 	const struct slc_tenant_table *_Atomic tenants_in;
 	const struct slc_tenant_table *_Atomic tenants_cur;
+	/* Set just before slc_reactor_loop's first loop top, cleared once it will read no
+	 * table again: a reactor not looping needs no wait for tenants_in (not started, it
+	 * takes it at its first loop top; stopped, it never reads one again). */
+	_Atomic bool looping;
 	uint32_t rate_waiters;  /* connections paused with rate_wait */
 	uint64_t rate_retry_ns; /* when the wait queue next looks at them */
 	struct slc_tenant_refusals tenant_refused;
@@ -576,6 +580,9 @@ struct tenant_rt {
 	bool limited; /* either bucket has a rate */
 	uint8_t qos;  /* its QoS class's index + 1 (cfg.qos); 0: none */
 	struct slc_tenant_stats st;
+	/* The tenant this reactor last set the slot for ("": none since, or removed): a
+	 * table's slot with another name starts over (tenant_rt.c). Off the message path. */
+	char name[SLC_TENANT_NAME_LEN];
 };
 
 /* How many of the n messages at m tenant t's buckets let through now: a prefix. A bucket
@@ -675,6 +682,11 @@ conn_tenant_offer(struct slc_reactor *r, struct conn *c, struct slc_msg *m, uint
 	allow = tenant_allow(r, c->tenant, m, offer);
 	if (allow < offer)
 		conn_rate_wait(r, c, true);
+	/* Set, not OR'ed: a held message (or pending record) offered again after a reload
+	 * moved its tenant carries the bits of the class it was first offered under. */
+	for (uint32_t i = 0; i < allow; i++)
+		m[i].conn = (m[i].conn & ~SLC_MSG_CONN_QOS_MASK) |
+		            (uint32_t)tr->qos << SLC_MSG_CONN_QOS_SHIFT;
 	if (tr->qos == 0)
 		return allow;
 	room = r->stopping ? UINT32_MAX : slc_qos_room(r->cfg.qos, tr->qos - 1u, r->now_ns);
@@ -685,8 +697,6 @@ conn_tenant_offer(struct slc_reactor *r, struct conn *c, struct slc_msg *m, uint
 			                          memory_order_relaxed);
 		conn_rate_wait(r, c, false);
 	}
-	for (uint32_t i = 0; i < allow; i++)
-		m[i].conn |= (uint32_t)tr->qos << SLC_MSG_CONN_QOS_SHIFT;
 	return allow;
 }
 

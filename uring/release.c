@@ -175,7 +175,9 @@ slc_reactor_ack_runs(struct slc_reactor *r, const struct slc_reactor_ack_run *ru
 void
 slc_reactor_kick(struct slc_reactor *r)
 {
-	atomic_store_explicit(&r->kicked, 1, memory_order_relaxed);
+	/* R4: pairs with A4 in slc_reactor_loop: what the kicker published before (a tenant
+	 * table, a TLS context) is seen by the loop top that sees the kick. */
+	atomic_store_explicit(&r->kicked, 1, memory_order_release);
 	reactor_wake(r);
 }
 

@@ -76,8 +76,7 @@ struct slc_tenant_cfg {
 
 struct slc_tenant_table {
 	uint32_t n;
-	uint32_t dflt;  /* the tenant of what matches none, or SLC_TENANT_NONE: refused */
-	uint32_t fresh; /* bit s: slot s is a new tenant's, its state starts over (a reload) */
+	uint32_t dflt; /* the tenant of what matches none, or SLC_TENANT_NONE: refused */
 	struct slc_tenant_cfg t[SLC_TENANT_MAX];
 };
 

@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "reactor_priv.h"
@@ -37,6 +38,7 @@ slot_set(struct slc_reactor *r, const struct slc_tenant_cfg *t, bool fresh)
 	}
 	tr->limited = slc_bucket_limited(&tr->msgs) || slc_bucket_limited(&tr->bytes);
 	tr->qos = r->cfg.qos != NULL ? t->qos : 0;
+	memcpy(tr->name, t->name, sizeof(tr->name));
 }
 
 int
@@ -83,22 +85,40 @@ bool
 slc_reactor_tenants_taken(const struct slc_reactor *r, const struct slc_tenant_table *tt)
 {
 	/* A2: pairs with R2 in slc_tenant_rt_take: the fresh slots' zeroes are visible. */
-	return atomic_load_explicit(&r->tenants_cur, memory_order_acquire) == tt;
+	if (atomic_load_explicit(&r->tenants_cur, memory_order_acquire) == tt)
+		return true;
+	/* F2: pairs with F1 in slc_reactor_loop, after our caller's store of tenants_in. */
+	atomic_thread_fence(memory_order_seq_cst);
+	/* A3: pairs with R3 in slc_reactor_loop. Not looping: not started (its first loop
+	 * top takes tt before it reads a table) or done (it reads none again). */
+	return !atomic_load_explicit(&r->looping, memory_order_acquire);
 }
 
 void
 slc_tenant_rt_take(struct slc_reactor *r)
 {
 	const struct slc_tenant_table *tt;
+	uint32_t in = 0;
 
+	/* Relaxed: after the loop top's acquire of kicked (A4 in slc_reactor_loop), which
+	 * the setter's kick follows, a table set is not missed here. */
 	if (atomic_load_explicit(&r->tenants_in, memory_order_relaxed) == NULL)
 		return;
 	/* A1: pairs with R1 in slc_reactor_tenants_set. */
 	tt = atomic_exchange_explicit(&r->tenants_in, NULL, memory_order_acquire);
 	if (tt == NULL)
 		return;
+	/* Which slots start over is this reactor's own view, never the daemon's: it may have
+	 * skipped a table (set twice before it took the first), whose tenants it never saw
+	 * added. Nor is its running table read: a reload may have freed it (not looping). A
+	 * slot left out of tt forgets its tenant: one added there later starts over. */
 	for (uint32_t i = 0; i < tt->n; i++)
-		slot_set(r, &tt->t[i], (tt->fresh >> tt->t[i].slot) & 1u);
+		in |= 1u << tt->t[i].slot;
+	for (uint32_t s = 0; s < SLC_TENANT_MAX; s++)
+		if (!((in >> s) & 1u))
+			r->tenant[s].name[0] = '\0';
+	for (uint32_t i = 0; i < tt->n; i++)
+		slot_set(r, &tt->t[i], strcmp(r->tenant[tt->t[i].slot].name, tt->t[i].name) != 0);
 	r->cfg.tenants = tt;
 	/* Connections that waited on a limit that is gone or higher go on now. */
 	r->retry = true;

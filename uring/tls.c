@@ -223,6 +223,8 @@ slc_tls_ctx_take(struct slc_reactor *r)
 {
 	SSL_CTX *ctx;
 
+	/* Relaxed: after the loop top's acquire of kicked (A4 in slc_reactor_loop), which
+	 * the setter's kick follows, a context set is not missed here. */
 	if (atomic_load_explicit(&r->tls_ctx_in, memory_order_relaxed) == NULL)
 		return;
 	ctx = atomic_exchange_explicit(&r->tls_ctx_in, NULL, memory_order_acq_rel);

@@ -36,7 +36,7 @@ struct slc_daemon_reload {
 	struct slc_cfg *cur;        /* the running configuration, with the live flags reloaded */
 	pthread_mutex_t tenants_mu; /* d->tenants: a reload replaces it, the metrics read it */
 	/* For the metrics thread */
-	_Atomic uint64_t result[3];                     /* by enum reload_result */
+	_Atomic uint64_t result[4];                     /* by enum reload_result */
 	_Atomic uint64_t restart[SLC_DAEMON_FLAGS_MAX]; /* by index in slc_cfg_opts() */
 	_Atomic uint64_t hash;                          /* of the --config file applied */
 	_Atomic int64_t mtime_s;
@@ -170,11 +170,12 @@ void slc_daemon_reload_render(const struct slc_daemon *d, struct slc_metrics_buf
  * in free slots): 0 with *out (NULL: the tenants did not change), 1 when they cannot
  * change live (why says so: a restart), -EBUSY (no free slot), -EINVAL or -ENOMEM with
  * why; nothing changed but on 0. commit hands *out to every reactor, waits for each to
- * take it, makes it d->tenants and frees the one it replaces. Under d->rl.mu.
+ * take it, makes it d->tenants and frees the one it replaces; false when a looping
+ * reactor did not take it in time (logged; the old table is kept). Under d->rl.mu.
  */
 int slc_daemon_tenants_prepare(struct slc_daemon *d, const struct slc_cfg *next,
                                struct slc_tenant_table **out, char *why, size_t len);
-void slc_daemon_tenants_commit(struct slc_daemon *d, struct slc_tenant_table *nt);
+bool slc_daemon_tenants_commit(struct slc_daemon *d, struct slc_tenant_table *nt);
 
 /* Whether a reload applies flag o live (reload.c). */
 bool slc_daemon_reload_flag_live(const struct slc_cfg_opt *o);

@@ -33,6 +33,7 @@ enum reload_result {
 	RELOAD_OK,
 	RELOAD_INVALID, /* did not parse, or the controller refused it: nothing changed */
 	RELOAD_REFUSED, /* no command line kept (a daemon embedded without slc_daemon_run) */
+	RELOAD_PARTIAL, /* applied, but a looping reactor did not take the new tenant table */
 	RELOAD__NR,
 };
 
@@ -40,6 +41,7 @@ static const char *const result_names[RELOAD__NR] = {
         [RELOAD_OK] = "ok",
         [RELOAD_INVALID] = "invalid",
         [RELOAD_REFUSED] = "refused",
+        [RELOAD_PARTIAL] = "partial",
 };
 
 int
@@ -179,9 +181,10 @@ tenants_prepare(struct slc_daemon *d, const struct slc_cfg *next, struct answer 
 	return rc;
 }
 
-/* Compares next with the running configuration, applies what is live. Returns 0, or
- * -errno when the controller refused its parameters or the tenants cannot be placed
- * (nothing applied then). */
+/* Compares next with the running configuration, applies what is live. Returns 0, 1 when
+ * a reactor did not take the new tenant table in time (logged and answered; the rest is
+ * applied), or -errno when the controller refused its parameters or the tenants cannot
+ * be placed (nothing applied then). */
 static int
 apply(struct slc_daemon *d, const struct slc_cfg *next, struct answer *a, unsigned *nlive,
       unsigned *nrestart)
@@ -237,9 +240,15 @@ apply(struct slc_daemon *d, const struct slc_cfg *next, struct answer *a, unsign
 	cur->log_level = next->log_level;
 	cur->ctl = p;
 	if (nt != NULL) {
-		slc_daemon_tenants_commit(d, nt);
+		bool all = slc_daemon_tenants_commit(d, nt);
+
 		cur->tenant = next->tenant;
 		memcpy(cur->tenant_default, next->tenant_default, sizeof(cur->tenant_default));
+		if (!all) {
+			say(a, "--tenant: not fully applied: a reactor did not take the new "
+			       "table in time (logged)\n");
+			return 1;
+		}
 	}
 	return 0;
 }
@@ -253,7 +262,7 @@ slc_daemon_reload(struct slc_daemon *d, char *msg, size_t cap)
 	size_t err_len = 0, out_len = 0;
 	unsigned nlive = 0, nrestart = 0;
 	FILE *out, *err;
-	int rc;
+	int rc, arc;
 
 	if (cap > 0)
 		msg[0] = '\0';
@@ -289,7 +298,8 @@ slc_daemon_reload(struct slc_daemon *d, char *msg, size_t cap)
 		rc = finish(d, RELOAD_INVALID, -EINVAL);
 		goto out_next;
 	}
-	if (apply(d, next, &a, &nlive, &nrestart) != 0) {
+	arc = apply(d, next, &a, &nlive, &nrestart);
+	if (arc < 0) {
 		rc = finish(d, RELOAD_INVALID, -EINVAL);
 		goto out_next;
 	}
@@ -304,9 +314,10 @@ slc_daemon_reload(struct slc_daemon *d, char *msg, size_t cap)
 		slc_daemon_log(SLC_CFG_LOG_INFO,
 		               "reload: the command line read: %u flags applied, %u need a restart",
 		               nlive, nrestart);
-	say(&a, "ok: %u applied, %u need a restart\n", nlive, nrestart);
+	say(&a, "%s: %u applied, %u need a restart\n", arc == 0 ? "ok" : "partial", nlive,
+	    nrestart);
 	slc_daemon_tls_reload(d, "reload");
-	rc = finish(d, RELOAD_OK, 0);
+	rc = arc == 0 ? finish(d, RELOAD_OK, 0) : finish(d, RELOAD_PARTIAL, -ETIMEDOUT);
 out_next:
 	free(next);
 out_free:
@@ -333,7 +344,8 @@ slc_daemon_reload_render(const struct slc_daemon *d, struct slc_metrics_buf *b)
 
 	slc_metrics_family(b, "sluice_config_reloads_total", "counter",
 	                   "Reloads (SIGHUP, POST /-/reload) by result: ok, invalid (the "
-	                   "configuration did not parse or check: nothing changed), refused.");
+	                   "configuration did not parse or check: nothing changed), refused, "
+	                   "partial (a reactor did not take the new tenant table in time).");
 	for (int r = 0; r < RELOAD__NR; r++) {
 		slc_metrics_labels(l, sizeof(l), "result", result_names[r], NULL);
 		slc_metrics_u64(b, "sluice_config_reloads_total", l,

@@ -81,7 +81,8 @@ classes_resolve(const struct slc_daemon *d, struct slc_tenant_table *nt, char *w
 	return 0;
 }
 
-/* nt's slots: kept by name, else a free one (fresh). 0, or -EBUSY (why says it). */
+/* nt's slots: kept by name, else a free one (each reactor starts it over: tenant_rt.c).
+ * 0, or -EBUSY (why says it). */
 static int
 slots_assign(const struct slc_daemon *d, struct slc_tenant_table *nt, char *why, size_t len)
 {
@@ -93,7 +94,6 @@ slots_assign(const struct slc_daemon *d, struct slc_tenant_table *nt, char *why,
 	for (uint32_t s = 0; s < SLC_TENANT_MAX; s++)
 		if (slot_open(d, s) != 0)
 			busy |= 1u << s;
-	nt->fresh = 0;
 	for (uint32_t i = 0; i < nt->n; i++) {
 		const struct slc_tenant_cfg *was = find(cur, nt->t[i].name);
 		uint32_t s = 0;
@@ -113,7 +113,6 @@ slots_assign(const struct slc_daemon *d, struct slc_tenant_table *nt, char *why,
 			return -EBUSY;
 		}
 		busy |= 1u << s;
-		nt->fresh |= 1u << s;
 		nt->t[i].slot = (uint8_t)s;
 	}
 	return 0;
@@ -165,7 +164,7 @@ slc_daemon_tenants_prepare(struct slc_daemon *d, const struct slc_cfg *next,
 	return 0;
 }
 
-void
+bool
 slc_daemon_tenants_commit(struct slc_daemon *d, struct slc_tenant_table *nt)
 {
 	const struct timespec tick = {0, 1000000};
@@ -197,7 +196,8 @@ slc_daemon_tenants_commit(struct slc_daemon *d, struct slc_tenant_table *nt)
 		        "reload: tenants: reactor %u did not take the new table in %u ms; the "
 		        "old one is kept in memory",
 		        k, TAKE_WAIT_MS);
-		return;
+		return false;
 	}
 	free(old);
+	return true;
 }
