@@ -439,6 +439,26 @@ option_bytes(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t *ip, uin
 	return rc;
 }
 
+/*
+ * k bytes at chunk[i] of a message's tag (slc_frame_parser_tag_key): a TAG piece, or
+ * TAG_END with its last bytes. Returns 1 with *ip moved past them, or
+ * -SLC_FRAME_ERR_OVERSIZE for a tag longer than max_frame (as without tag pieces).
+ */
+static int
+tag_bytes(struct slc_frame_parser *p, uint32_t *ip, uint32_t i, uint32_t k,
+          struct slc_frame_piece *pc)
+{
+	if (p->seen + k > p->max_frame)
+		return -SLC_FRAME_ERR_OVERSIZE;
+	p->need -= k;
+	p->seen += k;
+	*ip = i + k;
+	meta_out(pc, i, k, p->need != 0 ? SLC_FRAME_TRIM_TAG : SLC_FRAME_TRIM_TAG_END);
+	if (p->need == 0)
+		element_done(p); /* a str: its header left nothing pending */
+	return 1;
+}
+
 int
 slc_forward_step(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t len, uint32_t *ip,
                  struct slc_frame_piece *pc)
@@ -478,6 +498,8 @@ slc_forward_step(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t len,
 
 			if (p->fwd_flags & (FF_KEY | FF_IN_CHUNK))
 				return option_bytes(p, chunk, ip, i, k, pc);
+			if (p->fwd_state == FS_TAG && p->fwd_tag)
+				return tag_bytes(p, ip, i, k, pc);
 			p->need -= k;
 			i += k;
 			if (in_bin(p))
@@ -565,6 +587,13 @@ slc_forward_step(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t len,
 			pc->trim = SLC_FRAME_TRIM_DROP;
 			if (ended && element_done(p) == 1)
 				p->fwd_flags &= (uint8_t)~FF_DROP;
+			*ip = i;
+			return 1;
+		}
+		if (ended && p->fwd_state == FS_TAG && p->fwd_tag) {
+			/* An empty tag (a tag with bytes ends in tag_bytes). */
+			element_done(p);
+			meta_out(pc, i, 0, SLC_FRAME_TRIM_TAG_END);
 			*ip = i;
 			return 1;
 		}

@@ -59,6 +59,15 @@
  */
 #define SLC_FORWARD_CHUNK_MAX 64u
 
+/*
+ * The tag as a routing key (--key forward:tag). An entry's bytes do not hold its
+ * message's tag, so a parser readied with slc_frame_parser_tag_key() hands each message's
+ * tag out as pieces that are no entry, before the message's first entry: trim
+ * SLC_FRAME_TRIM_TAG while more of the tag is to come (a tag that straddles chunks),
+ * SLC_FRAME_TRIM_TAG_END with its last bytes (len 0 for an empty tag). Every entry that
+ * follows, up to the next TAG piece, is of that tag.
+ */
+
 /* Steps the forward parser from chunk[*ip] (at least one byte): returns 1 with *pc filled
  * (an entry's piece), 0 when the chunk was used up without one, or -SLC_FRAME_ERR_* with
  * *ip left where the step began. frame.c's slc_frame_parse_burst() calls it. */

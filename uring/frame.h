@@ -154,7 +154,11 @@ enum slc_frame_phase {
 #define SLC_FRAME_TRIM_CHUNK     0xfeu
 #define SLC_FRAME_TRIM_CHUNK_END 0xfdu
 #define SLC_FRAME_TRIM_MSG_END   0xfcu
-#define SLC_FRAME_TRIM_META      0xfcu
+/* forward with slc_frame_parser_tag_key() only: bytes of a message's tag, more to come;
+ * its last bytes (len 0 for an empty tag). The lowest special trim is META. */
+#define SLC_FRAME_TRIM_TAG     0xfbu
+#define SLC_FRAME_TRIM_TAG_END 0xfau
+#define SLC_FRAME_TRIM_META    0xfau
 
 struct slc_frame_piece {
 	uint32_t off;  /* offset of this piece's payload bytes within the chunk */
@@ -187,6 +191,7 @@ struct slc_frame_parser {
 	uint8_t fwd_hdr;      /* the first byte of the object whose header is being read */
 	uint8_t fwd_outer;    /* elements of the message array after the tag still to come */
 	uint8_t fwd_flags;
+	uint8_t fwd_tag; /* the tag's bytes go out as TAG pieces (slc_frame_parser_tag_key) */
 };
 
 /* "oversize", "bad_octet_count", ...: for logs and metric labels; "unknown" if out of range. */
@@ -210,6 +215,14 @@ static inline void
 slc_frame_parser_skip_oversize(struct slc_frame_parser *p)
 {
 	p->skip = 1;
+}
+
+/* forward: from now on, each message's tag goes out as TAG pieces, for --key forward:tag
+ * (forward.h). */
+static inline void
+slc_frame_parser_tag_key(struct slc_frame_parser *p)
+{
+	p->fwd_tag = 1;
 }
 
 /*

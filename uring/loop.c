@@ -164,7 +164,7 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 		uint32_t pos0 = pos, nmsg = 0, offer, taken, stop = NONE, reasm_started = NONE;
 		uint32_t meta_stop = NONE; /* forward: the burst stopped at a chunk piece */
 		bool fence = false;
-		uint32_t drop_size[BATCH];
+		uint32_t drop_size[BATCH], tagged = 0; /* forward:tag: the messages keyed */
 		uint64_t drops = 0; /* --oversize skip: pieces of this burst that were skipped */
 		int n;
 
@@ -213,6 +213,10 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 			}
 			if (SLC_UNLIKELY(p->trim >= SLC_FRAME_TRIM_META &&
 			                 p->trim != SLC_FRAME_TRIM_DROP)) {
+				if (p->trim <= SLC_FRAME_TRIM_TAG) {
+					tagged = slc_conn_ack_fwd_tag(r, c, chunk, p, tagged, nmsg);
+					continue;
+				}
 				if (nmsg != 0) {
 					meta_stop = i; /* the messages before it first */
 					break;
@@ -290,6 +294,8 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 				/* Entries: no seq; the reactor counts them back (msg.h). */
 				for (uint32_t k = 0; k < nmsg; k++)
 					r->batch[k].conn |= SLC_MSG_CONN_ACK | SLC_MSG_CONN_FWD;
+				for (uint32_t k = tagged; k < nmsg; k++) /* forward:tag */
+					r->batch[k].key_hash = c->ack->tag_hash;
 			} else {
 				nmsg = ack_frames(r, c, nmsg);
 			}
@@ -322,6 +328,8 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 			if (taken < nmsg && !c->ack->fwd) /* the same frames again */
 				slc_ack_window_rewind(&c->ack->win,
 				                      slc_msg_ack_seq(&r->batch[taken]));
+			else if (taken < nmsg) /* forward: the tag as of there */
+				slc_conn_ack_fwd_tag_at(c, r->batch[taken].key_hash);
 		}
 
 		/* Paused: give back the references of what was not taken, and find where to

@@ -287,6 +287,8 @@ struct slc_reactor_cfg {
 	const uint8_t *otlp_key;  /* http listeners: --key otlp:NAME's NAME (each record's key
 	                             hashed into key_hash); NULL: none */
 	uint32_t otlp_key_len;
+	bool fwd_tag_key;         /* forward listeners: --key forward:tag (each entry's message
+	                             tag hashed into key_hash, as slc_key_hash does) */
 	uint32_t selfcheck_fault; /* tests: the self-check's bytes come back garbled whenever
 	                             it runs with any of these SLC_REACTOR_F_* on (or always,
 	                             with SLC_SELFCHECK_FAULT_PLAIN); 0 in use */

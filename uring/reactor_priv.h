@@ -119,6 +119,10 @@ struct pend {
 	uint32_t next; /* the next record of its connection, or of the free list; NONE: last */
 };
 
+/* forward:tag keys: a tag that straddles receive buffers is hashed on this many of its
+ * first bytes (one within a buffer, the usual case, on all of them). */
+#define SLC_CONN_TAG_MAX 128u
+
 /* Acknowledged delivery state of one connection: the window (ack_window.h) and the send.
  * framing=forward uses no window: a message's chunk is acknowledged once inflight is 0
  * (fence), and the connection reads no further until then (conn_ack.c). */
@@ -134,6 +138,11 @@ struct ack_conn {
 	bool fence;        /* forward: a chunk waits for inflight 0; the connection is paused */
 	uint8_t chunk_len;
 	uint8_t chunk[SLC_FORWARD_CHUNK_MAX]; /* forward: the chunk of the message being read */
+	/* --key forward:tag: the key hash of the entries now read, and the tag being read
+	 * when it straddles chunks (its first SLC_CONN_TAG_MAX bytes) */
+	uint32_t tag_hash;
+	uint32_t tag_len;
+	uint8_t tag[SLC_CONN_TAG_MAX];
 };
 
 struct ssl_st;
@@ -805,6 +814,12 @@ void slc_conn_ack_fwd_init(struct conn *c);
 bool slc_conn_ack_fwd_fence(struct slc_reactor *r, struct conn *c);
 /* framing=forward: a piece that is no message (frame.h): true at a chunk's message end. */
 bool slc_conn_ack_fwd_piece(struct conn *c, const uint8_t *chunk, const struct slc_frame_piece *p);
+/* framing=forward with --key forward:tag, a TAG piece at message nmsg of the burst: the
+ * burst's messages from `from` on get the tag before it; returns nmsg, the new `from`. */
+uint32_t slc_conn_ack_fwd_tag(struct slc_reactor *r, struct conn *c, const uint8_t *chunk,
+                              const struct slc_frame_piece *p, uint32_t from, uint32_t nmsg);
+/* The burst is rewound to the message whose key hash is hash: the tag as of there. */
+void slc_conn_ack_fwd_tag_at(struct conn *c, uint32_t hash);
 void slc_conn_ack_cancel_send(struct slc_reactor *r, struct conn *c);
 /* A frame broke the protocol: counted, logged, the connection closed. */
 void slc_conn_ack_violation(struct slc_reactor *r, struct conn *c, enum slc_ack_error e,

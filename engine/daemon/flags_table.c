@@ -361,7 +361,7 @@ const struct slc_cfg_opt slc_cfg_core[] = {
          .def = "none",
          .flags = SLC_CFG_F_HOOK,
          .allowed = "none, len32, field:N, prefix:DELIM, syslog:hostname, syslog:appname, "
-                    "json:NAME or otlp:NAME (engine/route/key.h)",
+                    "json:NAME, otlp:NAME or forward:tag (engine/route/key.h)",
          .help = "Which part of a message is its key, for sticky and ordered. none: no key "
                  "(pure only).",
          FIELD(key)},

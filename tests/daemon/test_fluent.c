@@ -541,3 +541,120 @@ Test(fluent, pipelined_chunks_are_acknowledged_in_order, .timeout = 60)
 	cr_expect_eq(s.bad + s.dup, 0);
 	dproc_remove_dir(d.dir);
 }
+
+/* --key forward:tag: which worker wrote each tag's entries, and their order there. */
+#define TAGS    8u
+#define PER_TAG 30u
+
+struct by_tag {
+	int worker[TAGS];
+	uint32_t last[TAGS];
+	uint32_t n, bad, split, inversions, workers; /* workers: a bit per worker used */
+};
+
+static void
+on_tagged(void *ctx, uint32_t worker, const uint8_t *p, uint32_t len)
+{
+	struct by_tag *b = ctx;
+	struct slc_forward_entry e;
+	uint32_t k = 0, t, seq;
+
+	b->n++;
+	if (slc_forward_entry_decode(p, len, &e) != 0 || e.record_len < 5 || worker >= 32) {
+		b->bad++;
+		return;
+	}
+	for (uint32_t i = 4; i < e.record_len; i++)
+		k = k * 10 + (uint32_t)(e.record[i] - '0');
+	t = k / PER_TAG;
+	seq = k % PER_TAG + 1;
+	if (t >= TAGS) {
+		b->bad++;
+		return;
+	}
+	if (b->worker[t] < 0)
+		b->worker[t] = (int)worker;
+	b->split += b->worker[t] != (int)worker;
+	b->inversions += seq <= b->last[t];
+	b->last[t] = seq;
+	b->workers |= 1u << worker;
+}
+
+/*
+ * Entries of eight tags, interleaved, in Message and PackedForward messages dribbled in
+ * pieces (tags straddle reads), with --strategy ordered --key forward:tag: each tag's
+ * entries are written by one worker, in the order sent, and the tags spread over the
+ * workers (keyless entries would all share one: the key is the tag).
+ */
+Test(fluent, the_tag_as_key_keeps_each_tag_in_order_on_one_worker, .timeout = 60)
+{
+	static struct dproc d;
+	static struct mp m, bin;
+	struct by_tag b = {0};
+	char sink[96], tag[16];
+	uint64_t pauses;
+	const char *args[] = {"--listen", "tcp://127.0.0.1:0?framing=forward", "--metrics",
+	                      "127.0.0.1:0", "--pools", "1", "--workers", "4", "--strategy",
+	                      "ordered", "--key", "forward:tag", "--sink", sink,
+	                      /* full rings: bursts stop mid-way and are parsed again */
+	                      "--ring-size", "16", "--test-slow-pool", "0",
+	                      "--test-slow-pool-cost-ns", "50000", NULL};
+	int fd;
+
+	dproc_make_dir(&d);
+	snprintf(sink, sizeof(sink), "file:%s", d.dir);
+	dproc_start(&d, args);
+	for (uint32_t s = 0; s < PER_TAG; s += 6) {
+		for (uint32_t t = 0; t < TAGS; t++) {
+			snprintf(tag, sizeof(tag), "app.tag%u", t);
+			for (uint32_t j = s; j < s + 3; j++) { /* Message mode */
+				mp_arr(&m, 3);
+				mp_str(&m, tag);
+				entry(&m, t * PER_TAG + j);
+			}
+			bin.n = 0; /* then PackedForward */
+			for (uint32_t j = s + 3; j < s + 6; j++) {
+				mp_arr(&bin, 2);
+				entry(&bin, t * PER_TAG + j);
+			}
+			mp_arr(&m, 2);
+			mp_str(&m, tag);
+			mp_bin_hdr(&m, (uint32_t)bin.n);
+			mp_cat(&m, &bin);
+		}
+	}
+	fd = dproc_connect(d.port[0]);
+	cr_assert_geq(fd, 0);
+	send_dribbled(fd, &m, 7);
+	cr_expect_eq(
+	        dproc_metric_wait(&d, "sluice_worker_processed_total", NULL, TAGS * PER_TAG, 20000),
+	        TAGS * PER_TAG);
+	pauses = dproc_metric_now(&d, "sluice_reactor_pauses_total", NULL);
+	close(fd);
+	cr_expect_eq(dproc_stop(&d), 0);
+	for (uint32_t t = 0; t < TAGS; t++)
+		b.worker[t] = -1;
+	cr_expect_eq(dproc_for_each_record(d.dir, on_tagged, &b), TAGS * PER_TAG);
+	cr_expect_eq(b.bad, 0);
+	cr_expect_eq(b.split, 0, "%u entries on another worker than their tag's first", b.split);
+	cr_expect_eq(b.inversions, 0, "%u entries before an earlier one of their tag",
+	             b.inversions);
+	for (uint32_t t = 0; t < TAGS; t++)
+		cr_expect_eq(b.last[t], PER_TAG, "tag %u: its last entry", t);
+	cr_expect_gt(__builtin_popcount(b.workers), 1, "the tags all went to one worker");
+	cr_expect_gt(pauses, 0, "the rings never filled");
+	dproc_remove_dir(d.dir);
+}
+
+/* A --key forward:SOMETHING else is refused at start with a clear message. */
+Test(fluent, a_bad_forward_key_is_refused, .timeout = 30)
+{
+	static struct dproc d;
+	const char *args[] = {"--listen", "tcp://127.0.0.1:0?framing=forward",
+	                      "--key",    "forward:record",
+	                      "--sink",   "null",
+	                      NULL};
+
+	cr_expect_eq(dproc_run_to_exit(&d, args), 2);
+	cr_expect(strstr(d.log, "--key forward:record: forward takes tag") != NULL, "%s", d.log);
+}

@@ -68,7 +68,40 @@ struct assembly {
 	bool in_frame;
 	uint8_t chunk[64]; /* forward: the chunk being received */
 	size_t chunk_len;
+	uint8_t tag[64]; /* forward with tag pieces: the tag being received (as fits) */
+	size_t tag_len;
 };
+
+/* forward with tag pieces: "#tag@N|" joins r->chunks, N the frames before the tag's. */
+static bool
+take_tag(struct frame_run *r, struct assembly *a, const struct slc_frame_piece *pc,
+         const uint8_t *chunk)
+{
+	char at[16];
+	size_t k = pc->len < sizeof(a->tag) - a->tag_len ? pc->len : sizeof(a->tag) - a->tag_len;
+	int n;
+
+	if (!r->tags || (pc->trim == SLC_FRAME_TRIM_TAG && pc->len == 0)) {
+		violation(r, "a tag piece (trim %u, len %u) unasked for or empty", pc->trim,
+		          pc->len);
+		return false;
+	}
+	memcpy(a->tag + a->tag_len, chunk + pc->off, k);
+	a->tag_len += k;
+	r->n_pieces++;
+	if (pc->trim == SLC_FRAME_TRIM_TAG)
+		return true;
+	n = snprintf(at, sizeof(at), "@%u|", r->n_frames);
+	if (n > 0 && r->chunks_len + 1 + a->tag_len + (size_t)n < sizeof(r->chunks)) {
+		r->chunks[r->chunks_len++] = '#';
+		memcpy(r->chunks + r->chunks_len, a->tag, a->tag_len);
+		r->chunks_len += a->tag_len;
+		memcpy(r->chunks + r->chunks_len, at, (size_t)n + 1);
+		r->chunks_len += (size_t)n;
+	}
+	a->tag_len = 0;
+	return true;
+}
 
 /* forward: a chunk's bytes, or a chunk's message ended: "chunk|" joins r->chunks. */
 static bool
@@ -113,6 +146,9 @@ take_piece(struct frame_run *r, struct assembly *a, const struct slc_frame_piece
 		r->n_pieces++;
 		return true;
 	}
+	if (pc->trim >= SLC_FRAME_TRIM_META && pc->trim <= SLC_FRAME_TRIM_TAG && !a->in_frame &&
+	    !pc->start && pc->end)
+		return take_tag(r, a, pc, chunk);
 	if (pc->trim >= SLC_FRAME_TRIM_META && pc->trim < SLC_FRAME_TRIM_DROP)
 		return take_meta(r, a, pc, chunk);
 	if (pc->start > 1 || pc->end > 1 || pc->trim > 1) {
@@ -240,7 +276,7 @@ feed_call(struct frame_run *r, struct slc_frame_parser *p, struct assembly *a, c
 
 static int
 feed(struct frame_run *r, enum slc_frame_format f, uint32_t max_frame, const uint8_t *in,
-     size_t len, const uint32_t *sizes, size_t n_sizes, uint32_t burst, bool skip)
+     size_t len, const uint32_t *sizes, size_t n_sizes, uint32_t burst, bool skip, bool tags)
 {
 	struct slc_frame_parser p;
 	struct assembly a = {0};
@@ -258,6 +294,9 @@ feed(struct frame_run *r, enum slc_frame_format f, uint32_t max_frame, const uin
 	r->skip = skip;
 	if (skip)
 		slc_frame_parser_skip_oversize(&p);
+	r->tags = tags;
+	if (tags)
+		slc_frame_parser_tag_key(&p);
 	/* Exactly burst pieces: ASan catches a write past the last. */
 	pieces = malloc((burst ? burst : 1) * sizeof(*pieces));
 	a.buf = malloc(len + 1);
@@ -303,7 +342,7 @@ int
 frame_run_feed(struct frame_run *r, enum slc_frame_format f, uint32_t max_frame, const uint8_t *in,
                size_t len, const uint32_t *sizes, size_t n_sizes, uint32_t burst)
 {
-	return feed(r, f, max_frame, in, len, sizes, n_sizes, burst, false);
+	return feed(r, f, max_frame, in, len, sizes, n_sizes, burst, false, false);
 }
 
 int
@@ -311,7 +350,15 @@ frame_run_feed_skip(struct frame_run *r, enum slc_frame_format f, uint32_t max_f
                     const uint8_t *in, size_t len, const uint32_t *sizes, size_t n_sizes,
                     uint32_t burst)
 {
-	return feed(r, f, max_frame, in, len, sizes, n_sizes, burst, true);
+	return feed(r, f, max_frame, in, len, sizes, n_sizes, burst, true, false);
+}
+
+int
+frame_run_feed_tags(struct frame_run *r, enum slc_frame_format f, uint32_t max_frame,
+                    const uint8_t *in, size_t len, const uint32_t *sizes, size_t n_sizes,
+                    uint32_t burst)
+{
+	return feed(r, f, max_frame, in, len, sizes, n_sizes, burst, false, true);
 }
 
 /*

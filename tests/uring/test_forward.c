@@ -606,3 +606,87 @@ Test(forward, chunks_that_are_refused)
 	mp_str(&o, "b");
 	bad_chunk(&o); /* twice */
 }
+
+/* ---- the tag as a key (slc_frame_parser_tag_key) ------------------------------------- */
+
+/* With tag pieces, the input gives w (whose chunks hold "#tag@N|" too) and err in one
+ * chunk, in every 2-way split with bursts of 1 and 64, and a byte at a time. */
+static void
+expect_tags_any_split(uint32_t max_frame, const struct mp *in, const struct want *w, int err)
+{
+	static const uint32_t bursts[] = {1, 64};
+	const uint32_t one = 1;
+	struct frame_run r;
+	int rc;
+
+	for (size_t k = 0; k <= in->n; k++) {
+		for (size_t b = 0; b < 2; b++) {
+			uint32_t sizes[] = {(uint32_t)k, 0};
+			const uint32_t *sz = k == in->n ? &one : k != 0 ? sizes : NULL;
+			size_t nsz = k == in->n ? 1 : k != 0 ? 2 : 0;
+
+			rc = frame_run_feed_tags(&r, SLC_FRAME_FORWARD, max_frame, in->b, in->n, sz,
+			                         nsz, bursts[b]);
+			cr_assert_eq(rc, 0, "%s (rc %d)", r.violation, rc);
+			expect_frames(&r, w, err, "tags, split at", k);
+			frame_run_fini(&r);
+		}
+	}
+}
+
+/* Each message's tag comes out before its entries, in every mode; an empty tag too; a
+ * message's chunk after them, as without tags. */
+Test(forward, tag_pieces_name_each_message_before_its_entries)
+{
+	static const char long_tag[] = "service.with.a.rather.long.tag.name.xyz"; /* str8 */
+	struct mp in = {0};
+	struct want w = {0};
+
+	for (uint32_t i = 0; i < 2; i++) { /* Message mode */
+		struct mp *f = want_next(&w);
+
+		mp_arr(&in, 3);
+		mp_str(&in, "app.web");
+		mp_uint(f, 1700000000 + i);
+		record(f, "web");
+		mp_cat(&in, f);
+	}
+	mp_arr(&in, 2); /* Forward mode, an empty tag */
+	mp_str(&in, "");
+	mp_arr(&in, 2);
+	for (uint32_t i = 0; i < 2; i++) {
+		struct mp *f = want_next(&w);
+
+		mp_uint(f, 1700000100 + i);
+		record(f, "empty");
+		mp_arr(&in, 2);
+		mp_cat(&in, f);
+	}
+	packed(&in, &w, 3, false, true); /* "app.packed", chunk "abc" */
+	mp_arr(&in, 4);                  /* Message mode with an option, a str8 tag */
+	mp_str(&in, long_tag);
+	mp_uint(want_next(&w), 7);
+	record(&w.f[w.n - 1], "long");
+	mp_cat(&in, &w.f[w.n - 1]);
+	mp_put(&in, (const uint8_t[]){0xc0}, 1);
+	w.chunks = "#app.web@0|#app.web@1|#@2|#app.packed@4|abc|"
+	           "#service.with.a.rather.long.tag.name.xyz@7|";
+	cr_assert_gt(strlen(long_tag), 31);
+	expect_tags_any_split(1024, &in, &w, 0);
+}
+
+/* A tag longer than max_frame is refused as without tag pieces, and no tag comes out. */
+Test(forward, tag_pieces_of_an_oversize_tag)
+{
+	struct mp in = {0};
+	struct want w = {0};
+	char big[100];
+
+	memset(big, 't', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	mp_arr(&in, 3);
+	mp_str(&in, big);
+	mp_uint(&in, 1);
+	record(&in, "x");
+	expect_tags_any_split(40, &in, &w, SLC_FRAME_ERR_OVERSIZE);
+}
