@@ -44,9 +44,27 @@
  *                                  their bin
  *   SLC_FRAME_ERR_FORWARD_TIME     a time that is neither an unsigned integer nor an
  *                                  EventTime
- *   SLC_FRAME_ERR_FORWARD_COMPRESSED a PackedForward bin that starts like gzip
- *                                  (CompressedPackedForward, which is not read yet)
+ *   SLC_FRAME_ERR_FORWARD_COMPRESSED gzip where no compressed bin can start: after
+ *                                  entries of a bin, or inside an inflated bin
  */
+
+/*
+ * CompressedPackedForward: [tag, bin, option] whose bin holds gzip member(s) of the
+ * entries, and whose option says "compressed": "gzip". The option comes after the bin, so
+ * the parser goes by the bin's first byte: gzip's 0x1f starts no entry (an entry is an
+ * array, 0x92), and makes the bin a compressed one (the option's "compressed" is not
+ * needed). Its bytes go out as pieces that are no entry, SLC_FRAME_TRIM_GZIP while more
+ * are to come, SLC_FRAME_TRIM_GZIP_END with the last; the burst stops there, and the
+ * parser takes no more bytes until the caller has inflated the bin (uring/gunzip.h) and
+ * called slc_forward_inflated() with the inflated length. Then the inflated bytes, parsed
+ * as the next chunk, are the bin's entries, every one whole in them (zero-copy); then the
+ * rest of the stream, the option first. Inflated bytes with gzip in them are refused
+ * (SLC_FRAME_ERR_FORWARD_COMPRESSED): no nesting. The parser neither inflates nor bounds
+ * the bin (a caller does both; the reactor: --forward-max-inflated).
+ */
+
+/* After a GZIP_END piece: the bin inflated to len bytes, which the caller parses next. */
+void slc_forward_inflated(struct slc_frame_parser *p, uint32_t len);
 
 /*
  * Acknowledgements. A message whose option map has a top-level "chunk" (a str of 1 to

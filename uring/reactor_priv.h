@@ -226,7 +226,7 @@ struct listener {
  * frame at a time takes when the rest is spent, so that a frame that has begun and must
  * grow can always end (see slc_reasm_grow).
  */
-enum { HEAP_REASM, HEAP_STASH, HEAP_RESERVE, HEAP_TLS, HEAP__KINDS };
+enum { HEAP_REASM, HEAP_STASH, HEAP_RESERVE, HEAP_TLS, HEAP_INFLATE, HEAP__KINDS };
 
 struct heap_chunk {
 	uint8_t *mem;
@@ -399,7 +399,10 @@ struct slc_reactor {
 	struct http_conn *http_conns; /* [nconns] */
 	struct slc_gunzip *http_gz;   /* one inflater, reset per gzip body */
 	uint8_t *http_scratch;        /* gzip bodies inflate here (--http-max-body), or NULL */
-	uint64_t http_starved_ns;     /* when a request last found no heap memory: --evict-idle
+	/* ---- framing=forward's compressed bins (fwd_gzip.c), made at the first one ---- */
+	struct slc_gunzip *fwd_gz; /* one inflater, reset per bin */
+	uint8_t *fwd_scratch;      /* bins inflate here (--forward-max-inflated), or NULL */
+	uint64_t http_starved_ns;  /* when a request last found no heap memory: --evict-idle
 	                                 then looks at idle requests for a while */
 
 	/* ---- the loop (loop.c) ---- */
@@ -833,6 +836,32 @@ void slc_conn_ack_queue_run(struct slc_reactor *r);
 void slc_conn_ack_on_send(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t idx);
 /* Over TLS: the session's output that carried c's ack went out (slc_tls_on_send). */
 void slc_conn_ack_tls_sent(struct slc_reactor *r, struct conn *c);
+
+/* ---- framing=forward's compressed bins (fwd_gzip.c) ------------------------------- */
+
+/* What a GZIP piece did (slc_fwd_gzip_piece), and so what conn_parse does next. */
+enum {
+	SLC_FWD_GZ_GO,     /* gathered, or the bin inflated to nothing: parse on */
+	SLC_FWD_GZ_WAIT,   /* no memory: wait (heap_wait set), paused at this piece */
+	SLC_FWD_GZ_QUEUED, /* inflated: the connection waits its turn (paused, queued) with the
+	                      inflated bytes, then the rest of the chunk, in front of its
+	                      pending bytes: everything of the chunk is kept */
+	SLC_FWD_GZ_CLOSED, /* refused (forward_gzip, forward_inflated): logged, counted, closed */
+};
+
+/* The largest a compressed bin may inflate to: cfg.fwd_max_inflated or its default. */
+uint32_t slc_fwd_gzip_max(const struct slc_reactor *r);
+
+/*
+ * A GZIP or GZIP_END piece p of c's chunk (ref, off, len: the chunk conn_parse reads;
+ * pos: where its burst stopped, after p), which conn_parse hands over with no message of
+ * the burst before it. Returns SLC_FWD_GZ_*.
+ */
+int slc_fwd_gzip_piece(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off,
+                       uint32_t len, const struct slc_frame_piece *p, uint32_t pos);
+
+/* The reactor's inflater and scratch go (reactor destroy). */
+void slc_fwd_gzip_destroy(struct slc_reactor *r);
 
 /* ---- heap memory: reassembly, stash, pending chunks (reasm.c) ----------------------- */
 

@@ -97,13 +97,14 @@ struct slc_cfg {
 	uint32_t udp_buffers;                               /* --udp-buffers, per reactor */
 	uint32_t max_frame;                                 /* --max-frame, bytes */
 	enum slc_cfg_oversize oversize;                     /* --oversize */
-	uint64_t reasm_memory;    /* --reasm-memory, bytes; 0: as much as the TCP buffers */
-	uint32_t http_max_body;   /* --http-max-body, bytes */
-	uint32_t max_conns;       /* --max-conns, per reactor */
-	uint32_t evict_idle_ms;   /* --evict-idle */
-	uint32_t idle_timeout_ms; /* --idle-timeout; 0: none */
-	uint32_t ack_window;      /* --ack-window: len32+ack frames a client may have unacked */
-	char uring_features[96];  /* --uring-features (slc_cfg_uring_features reads it) */
+	uint64_t reasm_memory;     /* --reasm-memory, bytes; 0: as much as the TCP buffers */
+	uint32_t http_max_body;    /* --http-max-body, bytes */
+	uint32_t fwd_max_inflated; /* --forward-max-inflated, bytes */
+	uint32_t max_conns;        /* --max-conns, per reactor */
+	uint32_t evict_idle_ms;    /* --evict-idle */
+	uint32_t idle_timeout_ms;  /* --idle-timeout; 0: none */
+	uint32_t ack_window;       /* --ack-window: len32+ack frames a client may have unacked */
+	char uring_features[96];   /* --uring-features (slc_cfg_uring_features reads it) */
 	/* tls:// listeners (uring/tls.h); "": not set */
 	char tls_cert[SLC_CFG_PATH_LEN];           /* --tls-cert */
 	char tls_key[SLC_CFG_PATH_LEN];            /* --tls-key */
@@ -112,9 +113,9 @@ struct slc_cfg {
 	int tls_min_version;                       /* --tls-min-version: 0 TLS 1.2, 1 TLS 1.3 */
 	uint32_t tls_handshake_timeout_ms;         /* --tls-handshake-timeout */
 	uint32_t tls_max_handshakes;               /* --tls-max-handshakes, per reactor */
-	struct slc_cfg_props tenant; /* --tenant NAME:SPEC (tenant_spec.h) */
-	char tenant_default[SLC_TENANT_NAME_LEN]; /* --tenant-default */
-	struct slc_cfg_props qos_class;           /* --qos-class NAME:SPEC (tenant_spec.h) */
+	struct slc_cfg_props tenant;               /* --tenant NAME:SPEC (tenant_spec.h) */
+	char tenant_default[SLC_TENANT_NAME_LEN];  /* --tenant-default */
+	struct slc_cfg_props qos_class;            /* --qos-class NAME:SPEC (tenant_spec.h) */
 	/* routing */
 	enum slc_route_strategy strategy; /* --strategy */
 	char key[SLC_CFG_KEY_LEN];        /* --key; "none": no key */

@@ -171,6 +171,20 @@ const struct slc_cfg_opt slc_cfg_core[] = {
                  "inflated (gzip): a larger one is answered 413. Bodies are held in "
                  "--reasm-memory, which should hold a few of them.",
          FIELD(http_max_body)},
+        {.name = "--forward-max-inflated",
+         .type = SLC_CFG_SIZE,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "SIZE",
+         .def = "16m",
+         .min = 1024,
+         .max = GIB,
+         .help = "Largest a compressed bin (CompressedPackedForward, gzip) of a framing=forward "
+                 "listener may inflate to, and may be as sent: a larger one (a zip bomb) is "
+                 "refused, counted (forward_inflated) and its connection closed. Each reactor "
+                 "holds up to four times this of inflated bins whose entries are being "
+                 "delivered; a bin that straddles receive buffers is gathered in "
+                 "--reasm-memory.",
+         FIELD(fwd_max_inflated)},
         {.name = "--evict-idle",
          .type = SLC_CFG_DURATION,
          .group = SLC_CFG_G_INPUT,

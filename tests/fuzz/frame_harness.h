@@ -18,6 +18,10 @@
 
 #include "frame.h"
 
+/* forward: a compressed bin is inflated (uring/gunzip.c) into at most this many bytes;
+ * more is forward_inflated, as the reactor's --forward-max-inflated. */
+#define FRAME_RUN_GZIP_MAX (1u << 20)
+
 struct frame_run {
 	uint8_t *bytes; /* the frames' payloads, back to back */
 	size_t *offs;   /* where each frame begins in bytes */
