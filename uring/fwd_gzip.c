@@ -64,6 +64,13 @@ inflater_ready(struct slc_reactor *r)
 	return true;
 }
 
+/* A gzip trailer's ISIZE: little-endian 32 bits. */
+static inline uint32_t
+isize(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 /* c goes to the wait queue, paused, as a connection whose new bytes must wait their turn
  * (loop.c, conn_defer): its receive stays armed; not counted as a pause for room. */
 static void
@@ -119,6 +126,15 @@ slc_fwd_gzip_piece(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t
 	}
 	if (!inflater_ready(r))
 		return refuse(r, c, SLC_FRAME_ERR_FORWARD_GZIP, "no memory to inflate");
+	/* A connection that waits for the budget tries again whenever heap memory is freed:
+	 * the last member's trailer (its length mod 2^32: exact for the usual one member)
+	 * saves inflating, again and again, a bin that would not fit yet. */
+	if (in_len >= 18 &&
+	    r->heap_used[HEAP_INFLATE] + isize(in + in_len - 4) > r->heap_budget[HEAP_INFLATE] &&
+	    isize(in + in_len - 4) <= max) {
+		reasm_wait_set(r, c, true);
+		return SLC_FWD_GZ_WAIT;
+	}
 	rc = slc_gunzip_body(r->fwd_gz, in, in_len, r->fwd_scratch, max, &n, &zwhy);
 	if (rc == -EFBIG) {
 		snprintf(why, sizeof(why),

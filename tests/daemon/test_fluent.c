@@ -760,3 +760,65 @@ Test(fluent, bad_compressed_bins_are_counted_and_close_the_connection, .timeout 
 	refused(nested.b, nested.n, "forward_compressed");
 	free(zeros);
 }
+
+static void
+count_record(void *ctx, uint32_t worker, const uint8_t *p, uint32_t len)
+{
+	struct slc_forward_entry e;
+
+	(void)worker;
+	if (slc_forward_entry_decode(p, len, &e) == 0 && e.record_len > 900)
+		(*(uint32_t *)ctx)++;
+}
+
+/*
+ * Sixteen compressed messages of one entry of 900 bytes, sent at once, with
+ * --forward-max-inflated 1k: four inflated bins a reactor at a time, on a slow pool, so
+ * that the next ones wait for memory (inflated bins come back as their entries are
+ * released). None is refused, none lost.
+ */
+Test(fluent, inflated_bins_wait_for_memory_and_none_is_lost, .timeout = 60)
+{
+	/* --max-frame 4k: an entry of 900 bytes is no oversize one */
+	static const char *const tight[] = {"--max-frame",
+	                                    "4k",
+	                                    "--forward-max-inflated",
+	                                    "1k",
+	                                    "--ring-size",
+	                                    "16",
+	                                    "--test-slow-pool",
+	                                    "0",
+	                                    "--test-slow-pool-cost-ns",
+	                                    "2000000",
+	                                    NULL};
+	static struct dproc d;
+	static struct mp m, part, gz;
+	char sink[96], pad[901];
+	uint32_t n = 0;
+	int fd;
+
+	memset(pad, 'p', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = '\0';
+	for (unsigned k = 0; k < 16; k++) {
+		part.n = 0;
+		gz.n = 0;
+		mp_arr(&part, 2);
+		mp_uint(&part, 1700000000u + k);
+		mp_map(&part, 1);
+		mp_str(&part, "pad");
+		mp_str(&part, pad);
+		mp_gzip(&gz, part.b, part.n);
+		mp_compressed_msg(&m, "app.big", &gz, NULL);
+	}
+	start_with(&d, sink, sizeof(sink), tight);
+	fd = dproc_connect(d.port[0]);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(dproc_send_all(fd, m.b, m.n), 0);
+	cr_expect_eq(dproc_metric_wait(&d, "sluice_worker_processed_total", NULL, 16, 30000), 16);
+	cr_expect_eq(dproc_metric_now(&d, "sluice_forward_inflated_total", NULL), 16);
+	close(fd);
+	cr_expect_eq(dproc_stop(&d), 0);
+	cr_expect_eq(dproc_for_each_record(d.dir, count_record, &n), 16);
+	cr_expect_eq(n, 16);
+	dproc_remove_dir(d.dir);
+}
