@@ -16,8 +16,8 @@
  * bin's size, within --reasm-memory like a frame that straddles buffers: a connection that
  * finds none waits, and an idle one is evicted. The bin inflates into the reactor's
  * scratch, bounded by --forward-max-inflated (a "zip bomb" stops there), and is copied
- * into a heap chunk of its inflated size, of the HEAP_INFLATE budget (4 such bins), as
- * OTLP/HTTP bodies are.
+ * into a heap chunk of its inflated size (at least 1/1024 of the budget), of the
+ * HEAP_INFLATE budget (4 of the largest bins), as OTLP/HTTP bodies are.
  *
  * Then the inflated bytes go ahead of the rest of the stream as if they had been received:
  * in front of the connection's pending bytes, the rest of the chunk after them, and the
@@ -89,7 +89,10 @@ slc_fwd_gzip_piece(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t
                    const struct slc_frame_piece *p, uint32_t pos)
 {
 	const uint8_t *chunk = ref_ptr(r, ref) + off, *in = chunk + p->off;
-	uint32_t in_len = p->len, max = slc_fwd_gzip_max(r), h;
+	uint32_t in_len = p->len, max = slc_fwd_gzip_max(r), h, hint;
+	/* An inflated bin's chunk holds at least this: they never hold more ids than
+	 * SLC_FWD_INFLATE_CHUNKS (malloc'd, not touched, beyond what the bin fills). */
+	uint32_t floor = (uint32_t)(r->heap_budget[HEAP_INFLATE] / SLC_FWD_INFLATE_CHUNKS);
 	char why[96];
 	const char *zwhy;
 	size_t n;
@@ -129,9 +132,9 @@ slc_fwd_gzip_piece(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t
 	/* A connection that waits for the budget tries again whenever heap memory is freed:
 	 * the last member's trailer (its length mod 2^32: exact for the usual one member)
 	 * saves inflating, again and again, a bin that would not fit yet. */
-	if (in_len >= 18 &&
-	    r->heap_used[HEAP_INFLATE] + isize(in + in_len - 4) > r->heap_budget[HEAP_INFLATE] &&
-	    isize(in + in_len - 4) <= max) {
+	hint = in_len >= 18 ? isize(in + in_len - 4) : 0;
+	if (hint <= max && r->heap_used[HEAP_INFLATE] + (hint > floor ? hint : floor) >
+	                           r->heap_budget[HEAP_INFLATE]) {
 		reasm_wait_set(r, c, true);
 		return SLC_FWD_GZ_WAIT;
 	}
@@ -149,7 +152,7 @@ slc_fwd_gzip_piece(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t
 		slc_forward_inflated(&c->parser, 0);
 		return SLC_FWD_GZ_GO;
 	}
-	h = slc_reasm_heap_get(r, (uint32_t)n, HEAP_INFLATE);
+	h = slc_reasm_heap_get(r, n > floor ? (uint32_t)n : floor, HEAP_INFLATE);
 	if (h == NONE) {
 		/* Inflated bins in flight hold the budget: they come back as their entries
 		 * are delivered. Inflated again then (the scratch serves the next bin). */

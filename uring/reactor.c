@@ -313,9 +313,9 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 	r->pend_nrecords_max = r->pend_nrecords + (uint32_t)((uint64_t)r->tcp_nbufs *
 	                                                     r->tcp_buf_size / sizeof(struct pend));
 	r->heap_nchunks = (uint32_t)((r->heap_budget[HEAP_REASM] + r->heap_budget[HEAP_STASH] +
-	                              r->heap_budget[HEAP_TLS] + r->heap_budget[HEAP_INFLATE]) /
+	                              r->heap_budget[HEAP_TLS]) /
 	                             HEAP_CHUNK_MIN) +
-	                  64 + 1; /* 1: the reserve */
+	                  (fwd ? SLC_FWD_INFLATE_CHUNKS : 0) + 64 + 1; /* 1: the reserve */
 	if (r->heap_nchunks > SLC_MSG_REF_MASK + 1 - r->tcp_nbufs - r->udp_nbufs)
 		r->heap_nchunks = SLC_MSG_REF_MASK + 1 - r->tcp_nbufs - r->udp_nbufs;
 	nrefs = r->tcp_nbufs + r->udp_nbufs + r->heap_nchunks;

@@ -849,6 +849,10 @@ enum {
 	SLC_FWD_GZ_CLOSED, /* refused (forward_gzip, forward_inflated): logged, counted, closed */
 };
 
+/* Heap chunk ids kept for inflated bins: each takes at least 1/this of HEAP_INFLATE's
+ * budget, so that they never hold more ids than this (and the other kinds keep theirs). */
+#define SLC_FWD_INFLATE_CHUNKS 1024u
+
 /* The largest a compressed bin may inflate to: cfg.fwd_max_inflated or its default. */
 uint32_t slc_fwd_gzip_max(const struct slc_reactor *r);
 
