@@ -71,8 +71,14 @@ isize(const uint8_t *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* c goes to the wait queue, paused, as a connection whose new bytes must wait their turn
- * (loop.c, conn_defer): its receive stays armed; not counted as a pause for room. */
+/*
+ * c goes to the wait queue, paused, as a connection whose new bytes must wait their turn
+ * (loop.c, conn_defer): not counted as a pause for room. From a completion, retry makes
+ * the loop run the queue before it waits. Inside a turn (waitq_run, turn_left set), retry
+ * would come too late: the loop may then sleep with nothing left to wake it (every entry
+ * released already, c's receive cancelled); the turn ends instead (turn_left 0), which
+ * makes waitq_run take another pass, where c's inflated bytes come.
+ */
 static void
 queue(struct slc_reactor *r, struct conn *c)
 {
@@ -82,6 +88,8 @@ queue(struct slc_reactor *r, struct conn *c)
 	}
 	conn_waitq_push(r, c);
 	r->retry = true;
+	if (r->turn_left != NONE)
+		r->turn_left = 0;
 }
 
 int
