@@ -5,6 +5,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #include "reactor_priv.h"
 
 /*
@@ -123,6 +126,8 @@ slc_conn_ack_fwd_init(struct conn *c)
 	a->fwd = true;
 	a->fence = false;
 	a->chunk_len = 0;
+	a->tag_hash = 0;
+	a->tag_len = 0;
 }
 
 /*
@@ -143,6 +148,49 @@ slc_conn_ack_fwd_piece(struct conn *c, const uint8_t *chunk, const struct slc_fr
 		a->chunk_len = (uint8_t)(a->chunk_len + p->len);
 	}
 	return p->trim != SLC_FRAME_TRIM_CHUNK;
+}
+
+/*
+ * --key forward:tag: the hash is slc_key_hash's (engine/route/key.c, which this layer
+ * cannot call): XXH3 folded to 32 bits; an empty tag is no key (0), as an empty key is.
+ * The messages of the burst before the piece are of the tag before (loop.c keys the rest
+ * with tag_hash once the burst is read); a rewind that goes back before a tag sets
+ * tag_hash again from the first message it parses again (slc_conn_ack_fwd_tag_at).
+ */
+uint32_t
+slc_conn_ack_fwd_tag(struct slc_reactor *r, struct conn *c, const uint8_t *chunk,
+                     const struct slc_frame_piece *p, uint32_t from, uint32_t nmsg)
+{
+	struct ack_conn *a = c->ack;
+	const uint8_t *tag = chunk + p->off;
+	uint32_t len = p->len;
+	uint64_t h;
+
+	for (uint32_t k = from; k < nmsg; k++)
+		r->batch[k].key_hash = a->tag_hash;
+	if (p->trim == SLC_FRAME_TRIM_TAG || a->tag_len != 0) {
+		/* Straddles chunks: gathered, up to SLC_CONN_TAG_MAX bytes. */
+		uint32_t k =
+		        SLC_CONN_TAG_MAX - a->tag_len < len ? SLC_CONN_TAG_MAX - a->tag_len : len;
+
+		memcpy(a->tag + a->tag_len, tag, k);
+		a->tag_len += k;
+		if (p->trim == SLC_FRAME_TRIM_TAG)
+			return nmsg;
+		tag = a->tag;
+		len = a->tag_len;
+		a->tag_len = 0;
+	}
+	h = len != 0 ? XXH3_64bits(tag, len) : 0;
+	a->tag_hash = (uint32_t)(h ^ (h >> 32));
+	return nmsg;
+}
+
+void
+slc_conn_ack_fwd_tag_at(struct conn *c, uint32_t hash)
+{
+	c->ack->tag_hash = hash;
+	c->ack->tag_len = 0;
 }
 
 bool

@@ -15,6 +15,13 @@
  *                        +--time---> TIME     +------ more entries ------+
  *
  * An entry's frame is its TIME and RECORD elements; an ENTRY header is stepped over.
+ * A PackedForward bin starts at BIN_FIRST: gzip's first byte (0x1f, which starts no entry)
+ * makes it a CompressedPackedForward bin, whose bytes go out as GZIP pieces; after them the
+ * parser waits (phase FWD_INFLATE) for slc_forward_inflated(), which makes the inflated
+ * bytes the bin's: ENTRY, as for a bin of entries, then OPT.
+ *
+ *   SECOND --bin--> BIN_FIRST --1f--> GZIP --last byte--> (FWD_INFLATE) --inflated--> ENTRY
+ *                       +------------- anything else -------------------------------> ENTRY
  */
 enum fwd_state {
 	FS_OUTER,
@@ -24,6 +31,8 @@ enum fwd_state {
 	FS_TIME,
 	FS_RECORD,
 	FS_OPT,
+	FS_BIN_FIRST, /* a PackedForward bin's first byte: gzip (1f 8b ...), or entries */
+	FS_GZIP,      /* a compressed bin's bytes: they go out as GZIP pieces */
 };
 
 #define FF_PACKED  0x01 /* PackedForward: fwd_left counts the bin's bytes */
@@ -37,6 +46,9 @@ enum fwd_state {
 #define FF_CHUNK_NEXT 0x20 /* the next top-level value is the chunk */
 #define FF_IN_CHUNK   0x40 /* reading the chunk's bytes: they go out as CHUNK pieces */
 #define FF_HAS_CHUNK  0x80 /* the message has a chunk: a MSG_END piece at its end */
+/* fwd_x: X_TAG, set by slc_frame_parser_tag_key (frame.h), stays for the connection */
+#define X_TAG      0x01 /* each message's tag goes out as TAG pieces */
+#define X_INFLATED 0x02 /* the bin being read is an inflated one: no gzip in it */
 
 enum kind { K_BAD, K_UINT, K_INT, K_NIL, K_BOOL, K_FLOAT, K_STR, K_BIN, K_ARRAY, K_MAP, K_EXT };
 
@@ -208,7 +220,7 @@ header_done(struct slc_frame_parser *p, struct tok t, bool first)
 			if (t.kind != K_ARRAY)
 				p->fwd_flags |= FF_PACKED;
 			p->fwd_left = n;
-			p->fwd_state = FS_ENTRY;
+			p->fwd_state = t.kind == K_ARRAY ? FS_ENTRY : FS_BIN_FIRST;
 			if (n == 0)
 				entries_done(p);
 			return 1;
@@ -439,6 +451,65 @@ option_bytes(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t *ip, uin
 	return rc;
 }
 
+/*
+ * k bytes at chunk[i] of a message's tag (slc_frame_parser_tag_key): a TAG piece, or
+ * TAG_END with its last bytes. Returns 1 with *ip moved past them, or
+ * -SLC_FRAME_ERR_OVERSIZE for a tag longer than max_frame (as without tag pieces).
+ */
+static int
+tag_bytes(struct slc_frame_parser *p, uint32_t *ip, uint32_t i, uint32_t k,
+          struct slc_frame_piece *pc)
+{
+	if (p->seen + k > p->max_frame)
+		return -SLC_FRAME_ERR_OVERSIZE;
+	p->need -= k;
+	p->seen += k;
+	*ip = i + k;
+	meta_out(pc, i, k, p->need != 0 ? SLC_FRAME_TRIM_TAG : SLC_FRAME_TRIM_TAG_END);
+	if (p->need == 0)
+		element_done(p); /* a str: its header left nothing pending */
+	return 1;
+}
+
+/*
+ * A bin's first byte (between objects): gzip's makes it a compressed bin, unless the bin
+ * is an inflated one (where the byte is refused as before); its bytes then go out as GZIP
+ * pieces, the last one GZIP_END, after which the parser waits for slc_forward_inflated().
+ * Returns 1 with a piece, or 0 when the bin holds entries (state ENTRY).
+ */
+static int
+gzip_step(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t len, uint32_t *ip,
+          struct slc_frame_piece *pc)
+{
+	uint32_t i = *ip, k;
+
+	if (p->fwd_state == FS_BIN_FIRST) {
+		if (chunk[i] != 0x1f || (p->fwd_x & X_INFLATED)) {
+			p->fwd_state = FS_ENTRY;
+			return 0;
+		}
+		p->fwd_state = FS_GZIP;
+	}
+	k = len - i < p->fwd_left ? len - i : p->fwd_left;
+	p->fwd_left -= k;
+	*ip = i + k;
+	meta_out(pc, i, k, p->fwd_left != 0 ? SLC_FRAME_TRIM_GZIP : SLC_FRAME_TRIM_GZIP_END);
+	if (p->fwd_left == 0)
+		p->phase = SLC_FRAME_PHASE_FWD_INFLATE;
+	return 1;
+}
+
+void
+slc_forward_inflated(struct slc_frame_parser *p, uint32_t len)
+{
+	p->phase = SLC_FRAME_PHASE_FWD;
+	p->fwd_state = FS_ENTRY;
+	p->fwd_x |= X_INFLATED;
+	p->fwd_left = len;
+	if (len == 0)
+		entries_done(p);
+}
+
 int
 slc_forward_step(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t len, uint32_t *ip,
                  struct slc_frame_piece *pc)
@@ -460,8 +531,13 @@ slc_forward_step(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t len,
 			p->hdr_got = 0;
 			p->need = 0;
 			p->fwd_pending = 0;
+			p->fwd_x &= X_TAG;
 		}
 		between = p->hdr_got == 0 && p->need == 0 && p->fwd_pending == 0;
+		if (p->fwd_state >= FS_BIN_FIRST && gzip_step(p, chunk, len, &i, pc) == 1) {
+			*ip = i;
+			return 1;
+		}
 		if (between && p->fwd_state == FS_ENTRY && entry_fast(p, chunk, len, &i, pc)) {
 			*ip = i;
 			return 1;
@@ -478,6 +554,8 @@ slc_forward_step(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t len,
 
 			if (p->fwd_flags & (FF_KEY | FF_IN_CHUNK))
 				return option_bytes(p, chunk, ip, i, k, pc);
+			if (p->fwd_state == FS_TAG && (p->fwd_x & X_TAG))
+				return tag_bytes(p, ip, i, k, pc);
 			p->need -= k;
 			i += k;
 			if (in_bin(p))
@@ -565,6 +643,13 @@ slc_forward_step(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t len,
 			pc->trim = SLC_FRAME_TRIM_DROP;
 			if (ended && element_done(p) == 1)
 				p->fwd_flags &= (uint8_t)~FF_DROP;
+			*ip = i;
+			return 1;
+		}
+		if (ended && p->fwd_state == FS_TAG && (p->fwd_x & X_TAG)) {
+			/* An empty tag (a tag with bytes ends in tag_bytes). */
+			element_done(p);
+			meta_out(pc, i, 0, SLC_FRAME_TRIM_TAG_END);
 			*ip = i;
 			return 1;
 		}

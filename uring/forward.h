@@ -44,9 +44,27 @@
  *                                  their bin
  *   SLC_FRAME_ERR_FORWARD_TIME     a time that is neither an unsigned integer nor an
  *                                  EventTime
- *   SLC_FRAME_ERR_FORWARD_COMPRESSED a PackedForward bin that starts like gzip
- *                                  (CompressedPackedForward, which is not read yet)
+ *   SLC_FRAME_ERR_FORWARD_COMPRESSED gzip where no compressed bin can start: after
+ *                                  entries of a bin, or inside an inflated bin
  */
+
+/*
+ * CompressedPackedForward: [tag, bin, option] whose bin holds gzip member(s) of the
+ * entries, and whose option says "compressed": "gzip". The option comes after the bin, so
+ * the parser goes by the bin's first byte: gzip's 0x1f starts no entry (an entry is an
+ * array, 0x92), and makes the bin a compressed one (the option's "compressed" is not
+ * needed). Its bytes go out as pieces that are no entry, SLC_FRAME_TRIM_GZIP while more
+ * are to come, SLC_FRAME_TRIM_GZIP_END with the last; the burst stops there, and the
+ * parser takes no more bytes until the caller has inflated the bin (uring/gunzip.h) and
+ * called slc_forward_inflated() with the inflated length. Then the inflated bytes, parsed
+ * as the next chunk, are the bin's entries, every one whole in them (zero-copy); then the
+ * rest of the stream, the option first. Inflated bytes with gzip in them are refused
+ * (SLC_FRAME_ERR_FORWARD_COMPRESSED): no nesting. The parser neither inflates nor bounds
+ * the bin (a caller does both; the reactor: --forward-max-inflated).
+ */
+
+/* After a GZIP_END piece: the bin inflated to len bytes, which the caller parses next. */
+void slc_forward_inflated(struct slc_frame_parser *p, uint32_t len);
 
 /*
  * Acknowledgements. A message whose option map has a top-level "chunk" (a str of 1 to
@@ -58,6 +76,15 @@
  * a chunk gets no such piece.
  */
 #define SLC_FORWARD_CHUNK_MAX 64u
+
+/*
+ * The tag as a routing key (--key forward:tag). An entry's bytes do not hold its
+ * message's tag, so a parser readied with slc_frame_parser_tag_key() hands each message's
+ * tag out as pieces that are no entry, before the message's first entry: trim
+ * SLC_FRAME_TRIM_TAG while more of the tag is to come (a tag that straddles chunks),
+ * SLC_FRAME_TRIM_TAG_END with its last bytes (len 0 for an empty tag). Every entry that
+ * follows, up to the next TAG piece, is of that tag.
+ */
 
 /* Steps the forward parser from chunk[*ip] (at least one byte): returns 1 with *pc filled
  * (an entry's piece), 0 when the chunk was used up without one, or -SLC_FRAME_ERR_* with

@@ -24,6 +24,8 @@ static const char *const error_str[SLC_FRAME_ERR__COUNT] = {
         [SLC_FRAME_ERR_FORWARD_SHAPE] = "forward_shape",
         [SLC_FRAME_ERR_FORWARD_TIME] = "forward_time",
         [SLC_FRAME_ERR_FORWARD_COMPRESSED] = "forward_compressed",
+        [SLC_FRAME_ERR_FORWARD_GZIP] = "forward_gzip",
+        [SLC_FRAME_ERR_FORWARD_INFLATED] = "forward_inflated",
 };
 
 static const char *const format_name[SLC_FRAME_FORMAT__COUNT] = {
@@ -387,6 +389,9 @@ slc_frame_parse_burst(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t
 		case SLC_FRAME_PHASE_FWD:
 			rc = slc_forward_step(p, chunk, len, &i, &pieces[n]);
 			break;
+		case SLC_FRAME_PHASE_FWD_INFLATE:
+			*pos = i; /* nothing more until the bin's inflated bytes (forward.h) */
+			return (int)n;
 		default:
 			return -(int)p->err;
 		}
@@ -402,4 +407,20 @@ slc_frame_parse_burst(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t
 	if (n == 0 && p->phase == SLC_FRAME_PHASE_DEAD)
 		return -(int)p->err;
 	return (int)n;
+}
+
+void
+slc_frame_parse_rewind(struct slc_frame_parser *p, const struct slc_frame_parser *s0, uint32_t pos0,
+                       const uint8_t *chunk, uint32_t len, uint32_t stop, uint32_t *pos)
+{
+	struct slc_frame_piece one;
+
+	*p = *s0;
+	*pos = pos0;
+	for (uint32_t i = 0; i < stop; i++) {
+		int n = slc_frame_parse_burst(p, chunk, len, pos, &one, 1);
+
+		if (n != 1)
+			break; /* cannot happen: the first parse found these pieces */
+	}
 }

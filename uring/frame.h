@@ -131,19 +131,24 @@ enum slc_frame_error {
 	SLC_FRAME_ERR_FORWARD_SHAPE,      /* forward */
 	SLC_FRAME_ERR_FORWARD_TIME,       /* forward */
 	SLC_FRAME_ERR_FORWARD_COMPRESSED, /* forward */
+	/* forward, found by the reactor, not the parser (a compressed bin, forward.h) */
+	SLC_FRAME_ERR_FORWARD_GZIP,     /* not gzip, corrupt or cut short */
+	SLC_FRAME_ERR_FORWARD_INFLATED, /* larger than --forward-max-inflated */
 	SLC_FRAME_ERR__COUNT
 };
 
 enum slc_frame_phase {
-	SLC_FRAME_PHASE_IDLE,       /* between frames */
-	SLC_FRAME_PHASE_LF_BODY,    /* in a frame that ends at an LF */
-	SLC_FRAME_PHASE_LEN_HDR,    /* len32: 1..3 of the 4 length bytes read */
-	SLC_FRAME_PHASE_OCT_HDR,    /* syslog: MSG-LEN digits read, the SP not yet */
-	SLC_FRAME_PHASE_COUNT_BODY, /* len32, octet counting: payload bytes still to come */
-	SLC_FRAME_PHASE_DEAD,       /* a framing error was returned */
-	SLC_FRAME_PHASE_SKIP_COUNT, /* skip mode: need bytes of an oversize counted frame to go */
-	SLC_FRAME_PHASE_SKIP_LF,    /* skip mode: an oversize LF frame, up to its LF, to go */
-	SLC_FRAME_PHASE_FWD,        /* forward: inside a message (fwd_state says where) */
+	SLC_FRAME_PHASE_IDLE,        /* between frames */
+	SLC_FRAME_PHASE_LF_BODY,     /* in a frame that ends at an LF */
+	SLC_FRAME_PHASE_LEN_HDR,     /* len32: 1..3 of the 4 length bytes read */
+	SLC_FRAME_PHASE_OCT_HDR,     /* syslog: MSG-LEN digits read, the SP not yet */
+	SLC_FRAME_PHASE_COUNT_BODY,  /* len32, octet counting: payload bytes still to come */
+	SLC_FRAME_PHASE_DEAD,        /* a framing error was returned */
+	SLC_FRAME_PHASE_SKIP_COUNT,  /* skip mode: need bytes of an oversize counted frame to go */
+	SLC_FRAME_PHASE_SKIP_LF,     /* skip mode: an oversize LF frame, up to its LF, to go */
+	SLC_FRAME_PHASE_FWD,         /* forward: inside a message (fwd_state says where) */
+	SLC_FRAME_PHASE_FWD_INFLATE, /* forward: a compressed bin was read; its inflated bytes
+	                                are awaited (slc_forward_inflated) */
 };
 
 /* A piece's trim that marks a dropped oversize frame (skip mode). */
@@ -154,7 +159,15 @@ enum slc_frame_phase {
 #define SLC_FRAME_TRIM_CHUNK     0xfeu
 #define SLC_FRAME_TRIM_CHUNK_END 0xfdu
 #define SLC_FRAME_TRIM_MSG_END   0xfcu
-#define SLC_FRAME_TRIM_META      0xfcu
+/* forward with slc_frame_parser_tag_key() only: bytes of a message's tag, more to come;
+ * its last bytes (len 0 for an empty tag). The lowest special trim is META. */
+#define SLC_FRAME_TRIM_TAG     0xfbu
+#define SLC_FRAME_TRIM_TAG_END 0xfau
+/* forward: bytes of a compressed PackedForward bin (gzip), more to come; its last bytes,
+ * after which the burst stops until slc_forward_inflated() (forward.h). */
+#define SLC_FRAME_TRIM_GZIP     0xf9u
+#define SLC_FRAME_TRIM_GZIP_END 0xf8u
+#define SLC_FRAME_TRIM_META     0xf8u
 
 struct slc_frame_piece {
 	uint32_t off;  /* offset of this piece's payload bytes within the chunk */
@@ -187,7 +200,17 @@ struct slc_frame_parser {
 	uint8_t fwd_hdr;      /* the first byte of the object whose header is being read */
 	uint8_t fwd_outer;    /* elements of the message array after the tag still to come */
 	uint8_t fwd_flags;
+	uint8_t fwd_x; /* more flags (forward.c): the tag's bytes go out as TAG pieces, ... */
 };
+
+/*
+ * Re-parses the burst that began at pos0 with parser state s0 up to (not including) piece
+ * `stop`, into *p and *pos: the exact parser state and position there. For a caller that
+ * stops in the middle of a burst, which is rare: the common path keeps no per-piece state.
+ */
+void slc_frame_parse_rewind(struct slc_frame_parser *p, const struct slc_frame_parser *s0,
+                            uint32_t pos0, const uint8_t *chunk, uint32_t len, uint32_t stop,
+                            uint32_t *pos);
 
 /* "oversize", "bad_octet_count", ...: for logs and metric labels; "unknown" if out of range. */
 const char *slc_frame_error_str(enum slc_frame_error e);
@@ -212,11 +235,20 @@ slc_frame_parser_skip_oversize(struct slc_frame_parser *p)
 	p->skip = 1;
 }
 
+/* forward: from now on, each message's tag goes out as TAG pieces, for --key forward:tag
+ * (forward.h). */
+static inline void
+slc_frame_parser_tag_key(struct slc_frame_parser *p)
+{
+	p->fwd_x |= 0x01; /* forward.c's X_TAG */
+}
+
 /*
  * Parses chunk[*pos .. len): fills up to max pieces and advances *pos past everything it
  * consumed, delimiters and headers included. The chunk is used up when *pos == len; until
  * then, call again with the same chunk. Returns the number of pieces, 0..max (0 only with
- * *pos == len, or when max is 0), or on a framing error:
+ * *pos == len, when max is 0, or after a forward GZIP_END piece until slc_forward_inflated()
+ * is called), or on a framing error:
  *   -SLC_FRAME_ERR_OVERSIZE, -SLC_FRAME_ERR_BAD_OCTET_COUNT, -SLC_FRAME_ERR_LEADING_ZERO
  * An error found after some pieces of this call is returned by the next call, so that the
  * frames before it are not lost; *pos then stays before the frame in error (< len).

@@ -187,9 +187,11 @@ on_accept_result(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 	if (l->cfg.acks) {
 		c->ack = &r->ack_conns[c - r->conns];
 		/* Over TLS the greeting waits for the handshake (tls.c). */
-		if (l->cfg.framing == SLC_FRAME_FORWARD)
+		if (l->cfg.framing == SLC_FRAME_FORWARD) {
 			slc_conn_ack_fwd_init(c);
-		else if (!l->cfg.tls)
+			if (r->cfg.fwd_tag_key) /* the entries' key is their tag */
+				slc_frame_parser_tag_key(&c->parser);
+		} else if (!l->cfg.tls)
 			slc_conn_ack_greet(r, c);
 		else
 			slc_ack_window_reset(&c->ack->win);

@@ -78,28 +78,6 @@ ack_frames(struct slc_reactor *r, struct conn *c, uint32_t nmsg)
 	return k;
 }
 
-/*
- * Re-parses the burst that began at pos0 with parser state s0 up to (not including) piece
- * `stop`, to recover the exact parser state and position there. Used only when a
- * connection pauses in the middle of a burst, which is rare: the common path keeps no
- * per-piece state.
- */
-static void
-rewind_to_piece(struct slc_frame_parser *p, const struct slc_frame_parser *s0, uint32_t pos0,
-                const uint8_t *chunk, uint32_t len, uint32_t stop, uint32_t *pos)
-{
-	struct slc_frame_piece one;
-
-	*p = *s0;
-	*pos = pos0;
-	for (uint32_t i = 0; i < stop; i++) {
-		int n = slc_frame_parse_burst(p, chunk, len, pos, &one, 1);
-
-		if (n != 1)
-			break; /* cannot happen: the first parse found these pieces */
-	}
-}
-
 static_assert(BATCH <= 64, "a burst's skipped pieces fit one bit each in a uint64_t");
 
 /*
@@ -133,7 +111,7 @@ static bool __attribute__((noinline, cold))
 fwd_resume(struct slc_reactor *r, struct conn *c, const struct slc_frame_parser *s0, uint32_t pos0,
            const uint8_t *chunk, uint32_t len, uint32_t stop, bool fence, uint32_t *pos)
 {
-	rewind_to_piece(&c->parser, s0, pos0, chunk, len, stop, pos);
+	slc_frame_parse_rewind(&c->parser, s0, pos0, chunk, len, stop, pos);
 	if (!fence || slc_conn_ack_fwd_fence(r, c))
 		return true;
 	slc_conn_pause(r, c);
@@ -164,7 +142,7 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 		uint32_t pos0 = pos, nmsg = 0, offer, taken, stop = NONE, reasm_started = NONE;
 		uint32_t meta_stop = NONE; /* forward: the burst stopped at a chunk piece */
 		bool fence = false;
-		uint32_t drop_size[BATCH];
+		uint32_t drop_size[BATCH], tagged = 0; /* forward:tag: the messages keyed */
 		uint64_t drops = 0; /* --oversize skip: pieces of this burst that were skipped */
 		int n;
 
@@ -213,9 +191,26 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 			}
 			if (SLC_UNLIKELY(p->trim >= SLC_FRAME_TRIM_META &&
 			                 p->trim != SLC_FRAME_TRIM_DROP)) {
+				if (p->trim <= SLC_FRAME_TRIM_TAG &&
+				    p->trim >= SLC_FRAME_TRIM_TAG_END) {
+					tagged = slc_conn_ack_fwd_tag(r, c, chunk, p, tagged, nmsg);
+					continue;
+				}
 				if (nmsg != 0) {
 					meta_stop = i; /* the messages before it first */
 					break;
+				}
+				if (p->trim <=
+				    SLC_FRAME_TRIM_GZIP) { /* a compressed bin: fwd_gzip.c */
+					int g = slc_fwd_gzip_piece(r, c, ref, off, len, p, pos);
+
+					if (g == SLC_FWD_GZ_WAIT) {
+						stop = i;
+						break;
+					}
+					if (g != SLC_FWD_GZ_GO)
+						return g == SLC_FWD_GZ_QUEUED ? len : NONE;
+					continue;
 				}
 				if (slc_conn_ack_fwd_piece(c, chunk, p)) {
 					meta_stop = i + 1;
@@ -290,6 +285,8 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 				/* Entries: no seq; the reactor counts them back (msg.h). */
 				for (uint32_t k = 0; k < nmsg; k++)
 					r->batch[k].conn |= SLC_MSG_CONN_ACK | SLC_MSG_CONN_FWD;
+				for (uint32_t k = tagged; k < nmsg; k++) /* forward:tag */
+					r->batch[k].key_hash = c->ack->tag_hash;
 			} else {
 				nmsg = ack_frames(r, c, nmsg);
 			}
@@ -322,6 +319,8 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 			if (taken < nmsg && !c->ack->fwd) /* the same frames again */
 				slc_ack_window_rewind(&c->ack->win,
 				                      slc_msg_ack_seq(&r->batch[taken]));
+			else if (taken < nmsg) /* forward: the tag as of there */
+				slc_conn_ack_fwd_tag_at(c, r->batch[taken].key_hash);
 		}
 
 		/* Paused: give back the references of what was not taken, and find where to
@@ -349,7 +348,7 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 			frames_skipped(r, c, l, drops, drop_size, stop);
 		if (reasm_started != NONE && reasm_started >= stop)
 			slc_reasm_drop(r, c);
-		rewind_to_piece(&c->parser, &s0, pos0, chunk, len, stop, &pos);
+		slc_frame_parse_rewind(&c->parser, &s0, pos0, chunk, len, stop, &pos);
 		slc_conn_pause(r, c);
 		if (c->heap_wait) {
 			/* Kept here, in the stash: the caller has nothing left to keep. */

@@ -223,7 +223,7 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 {
 	struct slc_reactor *r;
 	uint32_t nrefs, rel_cap, ack_w = cfg->ack_window ? cfg->ack_window : SLC_ACK_WINDOW_DEFAULT;
-	bool acks = false, tls = false, http = false;
+	bool acks = false, tls = false, http = false, fwd = false;
 	int rc;
 
 	if (cfg->id > 255 || !pow2(cfg->buffers) || cfg->buffers > 32768 ||
@@ -258,6 +258,7 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 			return NULL;
 		}
 		http |= l->http;
+		fwd |= l->framing == SLC_FRAME_FORWARD;
 	}
 	r = calloc(1, sizeof(*r));
 	if (r == NULL) {
@@ -295,6 +296,8 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 	r->heap_budget[HEAP_TLS] = !tls                  ? 0
 	                           : cfg->tls_bytes != 0 ? cfg->tls_bytes
 	                                                 : (uint64_t)r->tcp_nbufs * r->tcp_buf_size;
+	/* Inflated compressed bins of forward listeners (fwd_gzip.c): four of the largest. */
+	r->heap_budget[HEAP_INFLATE] = !fwd ? 0 : 4ull * slc_fwd_gzip_max(r);
 	r->udp_msghdr.msg_namelen = sizeof(struct sockaddr_storage);
 	/* No control messages: the socket's drop counter is read once a tick (SO_MEMINFO)
 	 * rather than copied into every datagram's buffer. */
@@ -312,7 +315,7 @@ slc_reactor_create(const struct slc_reactor_cfg *cfg, int *err)
 	r->heap_nchunks = (uint32_t)((r->heap_budget[HEAP_REASM] + r->heap_budget[HEAP_STASH] +
 	                              r->heap_budget[HEAP_TLS]) /
 	                             HEAP_CHUNK_MIN) +
-	                  64 + 1; /* 1: the reserve */
+	                  (fwd ? SLC_FWD_INFLATE_CHUNKS : 0) + 64 + 1; /* 1: the reserve */
 	if (r->heap_nchunks > SLC_MSG_REF_MASK + 1 - r->tcp_nbufs - r->udp_nbufs)
 		r->heap_nchunks = SLC_MSG_REF_MASK + 1 - r->tcp_nbufs - r->udp_nbufs;
 	nrefs = r->tcp_nbufs + r->udp_nbufs + r->heap_nchunks;
@@ -571,6 +574,7 @@ slc_reactor_destroy(struct slc_reactor *r)
 	SSL_CTX_free(r->tls_ctx);
 	SSL_CTX_free(atomic_load_explicit(&r->tls_ctx_in, memory_order_acquire));
 	slc_http_conns_destroy(r);
+	slc_fwd_gzip_destroy(r);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	free(r);

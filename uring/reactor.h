@@ -187,6 +187,7 @@ struct slc_listener_stats {
 	_Atomic uint64_t empty_frames; /* zero-length frames, skipped */
 	_Atomic uint64_t frames_rejected[SLC_FRAME_ERR__COUNT];
 	_Atomic uint64_t frames_skipped; /* oversize frames dropped, the connection kept */
+	_Atomic uint64_t fwd_inflated;   /* forward: compressed bins inflated */
 	_Atomic uint64_t udp_drops[SLC_UDP_DROP__COUNT]; /* datagrams we dropped, by reason */
 	_Atomic uint64_t udp_kernel_drops; /* the socket's own drop counter (SO_MEMINFO) */
 	/* Acknowledged delivery (listeners with acks). */
@@ -289,7 +290,12 @@ struct slc_reactor_cfg {
 	const uint8_t *otlp_key;  /* http listeners: --key otlp:NAME's NAME (each record's key
 	                             hashed into key_hash); NULL: none */
 	uint32_t otlp_key_len;
-	uint32_t selfcheck_fault; /* tests: the self-check's bytes come back garbled whenever
+	uint32_t fwd_max_inflated; /* forward listeners: the largest a compressed bin may
+	                              inflate to (larger: forward_inflated, closed); each
+	                              reactor holds up to 4 times this inflated; 0: 16 MiB */
+	bool fwd_tag_key;          /* forward listeners: --key forward:tag (each entry's message
+	                             tag hashed into key_hash, as slc_key_hash does) */
+	uint32_t selfcheck_fault;  /* tests: the self-check's bytes come back garbled whenever
 	                             it runs with any of these SLC_REACTOR_F_* on (or always,
 	                             with SLC_SELFCHECK_FAULT_PLAIN); 0 in use */
 	const struct slc_listener_cfg *listeners;

@@ -119,6 +119,10 @@ struct pend {
 	uint32_t next; /* the next record of its connection, or of the free list; NONE: last */
 };
 
+/* forward:tag keys: a tag that straddles receive buffers is hashed on this many of its
+ * first bytes (one within a buffer, the usual case, on all of them). */
+#define SLC_CONN_TAG_MAX 128u
+
 /* Acknowledged delivery state of one connection: the window (ack_window.h) and the send.
  * framing=forward uses no window: a message's chunk is acknowledged once inflight is 0
  * (fence), and the connection reads no further until then (conn_ack.c). */
@@ -134,6 +138,11 @@ struct ack_conn {
 	bool fence;        /* forward: a chunk waits for inflight 0; the connection is paused */
 	uint8_t chunk_len;
 	uint8_t chunk[SLC_FORWARD_CHUNK_MAX]; /* forward: the chunk of the message being read */
+	/* --key forward:tag: the key hash of the entries now read, and the tag being read
+	 * when it straddles chunks (its first SLC_CONN_TAG_MAX bytes) */
+	uint32_t tag_hash;
+	uint32_t tag_len;
+	uint8_t tag[SLC_CONN_TAG_MAX];
 };
 
 struct ssl_st;
@@ -227,7 +236,7 @@ struct listener {
  * frame at a time takes when the rest is spent, so that a frame that has begun and must
  * grow can always end (see slc_reasm_grow).
  */
-enum { HEAP_REASM, HEAP_STASH, HEAP_RESERVE, HEAP_TLS, HEAP__KINDS };
+enum { HEAP_REASM, HEAP_STASH, HEAP_RESERVE, HEAP_TLS, HEAP_INFLATE, HEAP__KINDS };
 
 struct heap_chunk {
 	uint8_t *mem;
@@ -413,7 +422,10 @@ struct slc_reactor {
 	struct http_conn *http_conns; /* [nconns] */
 	struct slc_gunzip *http_gz;   /* one inflater, reset per gzip body */
 	uint8_t *http_scratch;        /* gzip bodies inflate here (--http-max-body), or NULL */
-	uint64_t http_starved_ns;     /* when a request last found no heap memory: --evict-idle
+	/* ---- framing=forward's compressed bins (fwd_gzip.c), made at the first one ---- */
+	struct slc_gunzip *fwd_gz; /* one inflater, reset per bin */
+	uint8_t *fwd_scratch;      /* bins inflate here (--forward-max-inflated), or NULL */
+	uint64_t http_starved_ns;  /* when a request last found no heap memory: --evict-idle
 	                                 then looks at idle requests for a while */
 
 	/* ---- the loop (loop.c) ---- */
@@ -875,6 +887,12 @@ void slc_conn_ack_fwd_init(struct conn *c);
 bool slc_conn_ack_fwd_fence(struct slc_reactor *r, struct conn *c);
 /* framing=forward: a piece that is no message (frame.h): true at a chunk's message end. */
 bool slc_conn_ack_fwd_piece(struct conn *c, const uint8_t *chunk, const struct slc_frame_piece *p);
+/* framing=forward with --key forward:tag, a TAG piece at message nmsg of the burst: the
+ * burst's messages from `from` on get the tag before it; returns nmsg, the new `from`. */
+uint32_t slc_conn_ack_fwd_tag(struct slc_reactor *r, struct conn *c, const uint8_t *chunk,
+                              const struct slc_frame_piece *p, uint32_t from, uint32_t nmsg);
+/* The burst is rewound to the message whose key hash is hash: the tag as of there. */
+void slc_conn_ack_fwd_tag_at(struct conn *c, uint32_t hash);
 void slc_conn_ack_cancel_send(struct slc_reactor *r, struct conn *c);
 /* A frame broke the protocol: counted, logged, the connection closed. */
 void slc_conn_ack_violation(struct slc_reactor *r, struct conn *c, enum slc_ack_error e,
@@ -888,6 +906,36 @@ void slc_conn_ack_queue_run(struct slc_reactor *r);
 void slc_conn_ack_on_send(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t idx);
 /* Over TLS: the session's output that carried c's ack went out (slc_tls_on_send). */
 void slc_conn_ack_tls_sent(struct slc_reactor *r, struct conn *c);
+
+/* ---- framing=forward's compressed bins (fwd_gzip.c) ------------------------------- */
+
+/* What a GZIP piece did (slc_fwd_gzip_piece), and so what conn_parse does next. */
+enum {
+	SLC_FWD_GZ_GO,     /* gathered, or the bin inflated to nothing: parse on */
+	SLC_FWD_GZ_WAIT,   /* no memory: wait (heap_wait set), paused at this piece */
+	SLC_FWD_GZ_QUEUED, /* inflated: the connection waits its turn (paused, queued) with the
+	                      inflated bytes, then the rest of the chunk, in front of its
+	                      pending bytes: everything of the chunk is kept */
+	SLC_FWD_GZ_CLOSED, /* refused (forward_gzip, forward_inflated): logged, counted, closed */
+};
+
+/* Heap chunk ids kept for inflated bins: each takes at least 1/this of HEAP_INFLATE's
+ * budget, so that they never hold more ids than this (and the other kinds keep theirs). */
+#define SLC_FWD_INFLATE_CHUNKS 1024u
+
+/* The largest a compressed bin may inflate to: cfg.fwd_max_inflated or its default. */
+uint32_t slc_fwd_gzip_max(const struct slc_reactor *r);
+
+/*
+ * A GZIP or GZIP_END piece p of c's chunk (ref, off, len: the chunk conn_parse reads;
+ * pos: where its burst stopped, after p), which conn_parse hands over with no message of
+ * the burst before it. Returns SLC_FWD_GZ_*.
+ */
+int slc_fwd_gzip_piece(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off,
+                       uint32_t len, const struct slc_frame_piece *p, uint32_t pos);
+
+/* The reactor's inflater and scratch go (reactor destroy). */
+void slc_fwd_gzip_destroy(struct slc_reactor *r);
 
 /* ---- heap memory: reassembly, stash, pending chunks (reasm.c) ----------------------- */
 

@@ -97,13 +97,14 @@ struct slc_cfg {
 	uint32_t udp_buffers;                               /* --udp-buffers, per reactor */
 	uint32_t max_frame;                                 /* --max-frame, bytes */
 	enum slc_cfg_oversize oversize;                     /* --oversize */
-	uint64_t reasm_memory;    /* --reasm-memory, bytes; 0: as much as the TCP buffers */
-	uint32_t http_max_body;   /* --http-max-body, bytes */
-	uint32_t max_conns;       /* --max-conns, per reactor */
-	uint32_t evict_idle_ms;   /* --evict-idle */
-	uint32_t idle_timeout_ms; /* --idle-timeout; 0: none */
-	uint32_t ack_window;      /* --ack-window: len32+ack frames a client may have unacked */
-	char uring_features[96];  /* --uring-features (slc_cfg_uring_features reads it) */
+	uint64_t reasm_memory;     /* --reasm-memory, bytes; 0: as much as the TCP buffers */
+	uint32_t http_max_body;    /* --http-max-body, bytes */
+	uint32_t fwd_max_inflated; /* --forward-max-inflated, bytes */
+	uint32_t max_conns;        /* --max-conns, per reactor */
+	uint32_t evict_idle_ms;    /* --evict-idle */
+	uint32_t idle_timeout_ms;  /* --idle-timeout; 0: none */
+	uint32_t ack_window;       /* --ack-window: len32+ack frames a client may have unacked */
+	char uring_features[96];   /* --uring-features (slc_cfg_uring_features reads it) */
 	/* tls:// listeners (uring/tls.h); "": not set */
 	char tls_cert[SLC_CFG_PATH_LEN];           /* --tls-cert */
 	char tls_key[SLC_CFG_PATH_LEN];            /* --tls-key */

@@ -419,6 +419,8 @@ reactors_create(struct slc_daemon *d)
 		        .otlp_key =
 		                d->key.kind == SLC_KEY_OTLP ? (const uint8_t *)d->key.name : NULL,
 		        .otlp_key_len = d->key.kind == SLC_KEY_OTLP ? d->key.name_len : 0,
+		        .fwd_tag_key = d->key.kind == SLC_KEY_FORWARD_TAG,
+		        .fwd_max_inflated = c->fwd_max_inflated,
 		        .listeners = lst,
 		        .nlisteners = c->nlisten,
 		        .tenants = d->tenants,

@@ -273,6 +273,10 @@ static const struct fam listener_fams[] = {
         FAM("sluice_frames_skipped_total", "counter",
             "frames over --max-frame dropped by --oversize skip, the connection kept",
             .off = LS(frames_skipped)),
+        FAM("sluice_forward_inflated_total", "counter",
+            "framing=forward: compressed bins (CompressedPackedForward) inflated, whose "
+            "entries then went on as every entry",
+            .off = LS(fwd_inflated)),
         FAM("sluice_udp_kernel_drops_total", "counter",
             "datagrams the kernel dropped at the socket (SO_MEMINFO)", .off = LS(udp_kernel_drops)),
 };

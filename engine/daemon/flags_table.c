@@ -171,6 +171,20 @@ const struct slc_cfg_opt slc_cfg_core[] = {
                  "inflated (gzip): a larger one is answered 413. Bodies are held in "
                  "--reasm-memory, which should hold a few of them.",
          FIELD(http_max_body)},
+        {.name = "--forward-max-inflated",
+         .type = SLC_CFG_SIZE,
+         .group = SLC_CFG_G_INPUT,
+         .metavar = "SIZE",
+         .def = "16m",
+         .min = 1024,
+         .max = GIB,
+         .help = "Largest a compressed bin (CompressedPackedForward, gzip) of a framing=forward "
+                 "listener may inflate to, and may be as sent: a larger one (a zip bomb) is "
+                 "refused, counted (forward_inflated) and its connection closed. Each reactor "
+                 "holds up to four times this of inflated bins whose entries are being "
+                 "delivered; a bin that straddles receive buffers is gathered in "
+                 "--reasm-memory.",
+         FIELD(fwd_max_inflated)},
         {.name = "--evict-idle",
          .type = SLC_CFG_DURATION,
          .group = SLC_CFG_G_INPUT,
@@ -373,7 +387,7 @@ const struct slc_cfg_opt slc_cfg_core[] = {
          .def = "none",
          .flags = SLC_CFG_F_HOOK,
          .allowed = "none, len32, field:N, prefix:DELIM, syslog:hostname, syslog:appname, "
-                    "json:NAME or otlp:NAME (engine/route/key.h)",
+                    "json:NAME, otlp:NAME or forward:tag (engine/route/key.h)",
          .help = "Which part of a message is its key, for sticky and ordered. none: no key "
                  "(pure only).",
          FIELD(key)},

@@ -75,9 +75,10 @@ slc_daemon_deliver(void *ctx, struct slc_reactor *r, struct slc_msg *msgs, uint3
 	struct slc_daemon_reactor *rc = &d->rc[slc_reactor_id(r)];
 	uint32_t done = 0;
 
-	/* otlp:NAME keys are outside the record's bytes: an http:// listener's reactor hashed
-	 * them into key_hash (uring/http_conn.c), and other listeners' messages have none. */
-	if (!d->has_key || d->key.kind == SLC_KEY_OTLP)
+	/* otlp:NAME and forward:tag keys are outside the message's bytes: an http:// or a
+	 * forward listener's reactor hashed them into key_hash (uring/http_conn.c, conn_ack.c),
+	 * and other listeners' messages have none. */
+	if (!d->has_key || d->key.kind == SLC_KEY_OTLP || d->key.kind == SLC_KEY_FORWARD_TAG)
 		return slc_router_dispatch(rc->rt, msgs, n);
 	while (done < n) {
 		uint32_t m = n - done < KEY_CHUNK ? n - done : KEY_CHUNK;

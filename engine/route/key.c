@@ -182,10 +182,14 @@ slc_key_spec_parse(const char *text, struct slc_key_spec *out, char *err, size_t
 		spec.kind = SLC_KEY_OTLP;
 		spec.name_len = (uint32_t)n;
 		memcpy(spec.name, text + 5, n);
+	} else if (strcmp(text, "forward:tag") == 0) {
+		spec.kind = SLC_KEY_FORWARD_TAG;
+	} else if (strncmp(text, "forward:", 8) == 0) {
+		return parse_fail(err, err_len, text, "forward takes tag");
 	} else {
 		return parse_fail(err, err_len, text,
 		                  "expected none, len32, field:N, prefix:DELIM, syslog:hostname, "
-		                  "syslog:appname, json:NAME or otlp:NAME");
+		                  "syslog:appname, json:NAME, otlp:NAME or forward:tag");
 	}
 	*out = spec;
 	return 0;
@@ -501,7 +505,8 @@ slc_key_extract(const struct slc_key_spec *spec, const uint8_t *data, uint32_t l
 		return key_syslog(data, len, true, key, key_len);
 	case SLC_KEY_JSON:
 		return key_json(spec, data, len, key, key_len);
-	case SLC_KEY_OTLP: /* found by the OTLP decoder, outside the message */
+	case SLC_KEY_OTLP:        /* found by the OTLP decoder, outside the message */
+	case SLC_KEY_FORWARD_TAG: /* hashed by the reactor from the message's tag */
 	case SLC_KEY_NONE:
 		break;
 	}

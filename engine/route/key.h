@@ -63,6 +63,11 @@
  *                    are the record's body: the OTLP decoder finds it (uring/otlp_pb.h)
  *                    and slc_key_extract, which sees the body alone, returns -ENOENT.
  *                    NAME is 1..64 bytes without control bytes, compared raw.
+ *   forward:tag      framing=forward listeners (docs/protocol.md): the tag of the entry's
+ *                    Forward message. It lies outside the entry's bytes too: the reactor
+ *                    hashes it once per message (uring/forward.h; a tag that straddles
+ *                    receive buffers on its first 128 bytes) and slc_key_extract returns
+ *                    -ENOENT. An empty tag is no key; other listeners' messages have none.
  *
  * An empty key (K = 0, "" in JSON, a delimiter at the start) is no key: a successful
  * extraction always gives key_len >= 1, so keyless messages are one clearly counted case.
@@ -80,6 +85,7 @@ enum slc_key_kind {
 	SLC_KEY_SYSLOG_APPNAME,
 	SLC_KEY_JSON,
 	SLC_KEY_OTLP,
+	SLC_KEY_FORWARD_TAG,
 };
 
 #define SLC_KEY_FIELD_MAX 255u /* field:N */

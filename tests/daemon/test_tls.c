@@ -21,6 +21,7 @@
 #include "child.h"
 #include "daemon_proc.h"
 #include "tls_client.h"
+#include "../support/gz_write.h"
 #include "../support/mp_write.h"
 
 #define LINES 200u
@@ -443,11 +444,12 @@ Test(tls, received_bytes_count_the_ciphertext_once, .timeout = 30)
 #define FW_MSGS    16u
 #define FW_ENTRIES 5u
 
-/* A PackedForward message: FW_ENTRIES entries "fw N" of message k, and its chunk. */
+/* A PackedForward message: FW_ENTRIES entries "fw N" of message k, and its chunk; every
+ * other one a CompressedPackedForward message (gzip). */
 static void
 fw_message(struct mp *m, unsigned k, const char *chunk)
 {
-	struct mp bin = {0};
+	struct mp bin = {0}, gz = {0};
 
 	for (unsigned j = 0; j < FW_ENTRIES; j++) {
 		char v[16];
@@ -458,6 +460,11 @@ fw_message(struct mp *m, unsigned k, const char *chunk)
 		mp_map(&bin, 1);
 		mp_str(&bin, "log");
 		mp_str(&bin, v);
+	}
+	if (k & 1) {
+		mp_gzip(&gz, bin.b, bin.n);
+		mp_compressed_msg(m, "app.tls", &gz, chunk);
+		return;
 	}
 	mp_arr(m, 3);
 	mp_str(m, "app.tls");
@@ -515,7 +522,9 @@ fw_tally(void *ctx, uint32_t worker, const uint8_t *p, uint32_t len)
 
 /* issue 17, review 2: tls://...?framing=forward acknowledges chunks as tcp:// does: no
  * len32+ack greeting in the msgpack stream, each chunk's ack once its entries are in the
- * sink, and after a half-close the acks still on their way come, then the close. */
+ * sink, and after a half-close the acks still on their way come, then the close. Every
+ * other message is compressed (issue 19): its inflated entries, parsed in the connection's
+ * turn, come before the TLS session's next bytes. */
 Test(tls, forward_over_tls_acknowledges_chunks_and_waits_for_the_last_ack, .timeout = 60)
 {
 	struct tls_scene *s = scene_new();
@@ -555,6 +564,7 @@ Test(tls, forward_over_tls_acknowledges_chunks_and_waits_for_the_last_ack, .time
 	tlsc_close(&c);
 	SSL_CTX_free(ctx);
 	cr_expect_eq(dproc_metric_now(&s->d, "sluice_acks_sent_total", NULL), FW_MSGS);
+	cr_expect_eq(dproc_metric_now(&s->d, "sluice_forward_inflated_total", NULL), FW_MSGS / 2);
 	scene_stop(s);
 	snprintf(sink, sizeof(sink), "%s/sink", s->d.dir);
 	dproc_for_each_record(sink, fw_tally, count);

@@ -2,6 +2,9 @@
 /* frame_harness.c: chunked feeding, piece checks and a reference reading for the parsers. */
 #include "frame_harness.h"
 
+#include "forward.h"
+#include "gunzip.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -68,7 +71,74 @@ struct assembly {
 	bool in_frame;
 	uint8_t chunk[64]; /* forward: the chunk being received */
 	size_t chunk_len;
+	uint8_t tag[64]; /* forward with tag pieces: the tag being received (as fits) */
+	size_t tag_len;
+	uint8_t *gz; /* forward: a compressed bin being received */
+	size_t gz_len, gz_cap;
+	bool gz_done; /* its GZIP_END came: inflate it before the next call */
+	struct slc_gunzip *inflater;
 };
+
+/* forward: bytes of a compressed bin, gathered; GZIP_END asks for the inflated bytes. */
+static bool
+take_gzip(struct frame_run *r, struct assembly *a, const struct slc_frame_piece *pc,
+          const uint8_t *chunk)
+{
+	if (a->gz_done || (pc->trim == SLC_FRAME_TRIM_GZIP && pc->len == 0) ||
+	    a->gz_len + pc->len > FRAME_RUN_GZIP_MAX) {
+		violation(r,
+		          "a gzip piece (trim %u, len %u) after the bin's end, empty or too long",
+		          pc->trim, pc->len);
+		return false;
+	}
+	if (a->gz_len + pc->len > a->gz_cap) {
+		size_t cap = 2 * (a->gz_len + pc->len);
+		uint8_t *g = realloc(a->gz, cap);
+
+		if (g == NULL) {
+			violation(r, "no memory for a gzip bin");
+			return false;
+		}
+		a->gz = g;
+		a->gz_cap = cap;
+	}
+	memcpy(a->gz + a->gz_len, chunk + pc->off, pc->len);
+	a->gz_len += pc->len;
+	a->gz_done = pc->trim == SLC_FRAME_TRIM_GZIP_END;
+	r->n_pieces++;
+	return true;
+}
+
+/* forward with tag pieces: "#tag@N|" joins r->chunks, N the frames before the tag's. */
+static bool
+take_tag(struct frame_run *r, struct assembly *a, const struct slc_frame_piece *pc,
+         const uint8_t *chunk)
+{
+	char at[16];
+	size_t k = pc->len < sizeof(a->tag) - a->tag_len ? pc->len : sizeof(a->tag) - a->tag_len;
+	int n;
+
+	if (!r->tags || (pc->trim == SLC_FRAME_TRIM_TAG && pc->len == 0)) {
+		violation(r, "a tag piece (trim %u, len %u) unasked for or empty", pc->trim,
+		          pc->len);
+		return false;
+	}
+	memcpy(a->tag + a->tag_len, chunk + pc->off, k);
+	a->tag_len += k;
+	r->n_pieces++;
+	if (pc->trim == SLC_FRAME_TRIM_TAG)
+		return true;
+	n = snprintf(at, sizeof(at), "@%u|", r->n_frames);
+	if (n > 0 && r->chunks_len + 1 + a->tag_len + (size_t)n < sizeof(r->chunks)) {
+		r->chunks[r->chunks_len++] = '#';
+		memcpy(r->chunks + r->chunks_len, a->tag, a->tag_len);
+		r->chunks_len += a->tag_len;
+		memcpy(r->chunks + r->chunks_len, at, (size_t)n + 1);
+		r->chunks_len += (size_t)n;
+	}
+	a->tag_len = 0;
+	return true;
+}
 
 /* forward: a chunk's bytes, or a chunk's message ended: "chunk|" joins r->chunks. */
 static bool
@@ -113,6 +183,12 @@ take_piece(struct frame_run *r, struct assembly *a, const struct slc_frame_piece
 		r->n_pieces++;
 		return true;
 	}
+	if (pc->trim >= SLC_FRAME_TRIM_TAG_END && pc->trim <= SLC_FRAME_TRIM_TAG && !a->in_frame &&
+	    !pc->start && pc->end)
+		return take_tag(r, a, pc, chunk);
+	if (pc->trim >= SLC_FRAME_TRIM_META && pc->trim <= SLC_FRAME_TRIM_GZIP && !a->in_frame &&
+	    !pc->start && pc->end)
+		return take_gzip(r, a, pc, chunk);
 	if (pc->trim >= SLC_FRAME_TRIM_META && pc->trim < SLC_FRAME_TRIM_DROP)
 		return take_meta(r, a, pc, chunk);
 	if (pc->start > 1 || pc->end > 1 || pc->trim > 1) {
@@ -169,6 +245,9 @@ take_piece(struct frame_run *r, struct assembly *a, const struct slc_frame_piece
 	}
 	return true;
 }
+
+static int feed_inflated(struct frame_run *r, struct slc_frame_parser *p, struct assembly *a,
+                         struct slc_frame_piece *pieces, uint32_t burst, uint32_t max_frame);
 
 /* One call of slc_frame_parse_burst() and its checks. 1: go on, 0: framing error, -1: broken
  * rule. */
@@ -235,12 +314,68 @@ feed_call(struct frame_run *r, struct slc_frame_parser *p, struct assembly *a, c
 		violation(r, "inside a frame but not mid_frame");
 		return -1;
 	}
+	if (a->gz_done) {
+		if (pieces[rc - 1].trim != SLC_FRAME_TRIM_GZIP_END ||
+		    p->phase != SLC_FRAME_PHASE_FWD_INFLATE) {
+			violation(r, "a burst went on after GZIP_END, or the parser did not wait");
+			return -1;
+		}
+		return feed_inflated(r, p, a, pieces, burst, max_frame);
+	}
 	return 1;
+}
+
+/*
+ * forward: a compressed bin's GZIP_END came: its bytes inflated (uring/gunzip.c, within
+ * FRAME_RUN_GZIP_MAX) and parsed as a chunk of their own, exactly their size, before the
+ * rest of the chunk, as the reactor does. A bin that does not inflate ends the run as an
+ * error would (forward_gzip, forward_inflated). 1: go on, 0: stop, -1: broken rule.
+ */
+static int
+feed_inflated(struct frame_run *r, struct slc_frame_parser *p, struct assembly *a,
+              struct slc_frame_piece *pieces, uint32_t burst, uint32_t max_frame)
+{
+	uint8_t *out = malloc(FRAME_RUN_GZIP_MAX);
+	const char *why;
+	size_t n = 0;
+	uint32_t pos = 0;
+	int rc = 0, go = 1;
+
+	a->gz_done = false;
+	if (out == NULL ||
+	    (a->inflater == NULL && (a->inflater = slc_gunzip_create(&rc)) == NULL)) {
+		free(out);
+		violation(r, "no memory to inflate");
+		return -1;
+	}
+	rc = slc_gunzip_body(a->inflater, a->gz, a->gz_len, out, FRAME_RUN_GZIP_MAX, &n, &why);
+	a->gz_len = 0;
+	if (rc != 0) {
+		free(out);
+		r->err = rc == -EFBIG ? SLC_FRAME_ERR_FORWARD_INFLATED : SLC_FRAME_ERR_FORWARD_GZIP;
+		return 0;
+	}
+	slc_forward_inflated(p, (uint32_t)n);
+	/* Exactly its size: ASan catches a read past it. */
+	if (n != 0) {
+		uint8_t *exact = realloc(out, n);
+
+		if (exact == NULL) {
+			free(out);
+			violation(r, "no memory to inflate");
+			return -1;
+		}
+		out = exact;
+	}
+	while (go == 1 && pos < n)
+		go = feed_call(r, p, a, out, (uint32_t)n, &pos, pieces, burst, max_frame);
+	free(out);
+	return go;
 }
 
 static int
 feed(struct frame_run *r, enum slc_frame_format f, uint32_t max_frame, const uint8_t *in,
-     size_t len, const uint32_t *sizes, size_t n_sizes, uint32_t burst, bool skip)
+     size_t len, const uint32_t *sizes, size_t n_sizes, uint32_t burst, bool skip, bool tags)
 {
 	struct slc_frame_parser p;
 	struct assembly a = {0};
@@ -258,6 +393,9 @@ feed(struct frame_run *r, enum slc_frame_format f, uint32_t max_frame, const uin
 	r->skip = skip;
 	if (skip)
 		slc_frame_parser_skip_oversize(&p);
+	r->tags = tags;
+	if (tags)
+		slc_frame_parser_tag_key(&p);
 	/* Exactly burst pieces: ASan catches a write past the last. */
 	pieces = malloc((burst ? burst : 1) * sizeof(*pieces));
 	a.buf = malloc(len + 1);
@@ -288,13 +426,16 @@ feed(struct frame_run *r, enum slc_frame_format f, uint32_t max_frame, const uin
 		if (go == 0)
 			break;
 	}
-	r->mid_frame = slc_frame_parser_mid_frame(&p);
+	r->mid_frame =
+	        r->err == 0 && slc_frame_parser_mid_frame(&p); /* a bin that did not inflate */
 	if (r->err == 0 && a.in_frame && !r->mid_frame) {
 		violation(r, "input ends inside a frame but not mid_frame");
 		rc = -EPROTO;
 	}
 out:
 	free(a.buf);
+	free(a.gz);
+	slc_gunzip_destroy(a.inflater);
 	free(pieces);
 	return rc;
 }
@@ -303,7 +444,7 @@ int
 frame_run_feed(struct frame_run *r, enum slc_frame_format f, uint32_t max_frame, const uint8_t *in,
                size_t len, const uint32_t *sizes, size_t n_sizes, uint32_t burst)
 {
-	return feed(r, f, max_frame, in, len, sizes, n_sizes, burst, false);
+	return feed(r, f, max_frame, in, len, sizes, n_sizes, burst, false, false);
 }
 
 int
@@ -311,7 +452,15 @@ frame_run_feed_skip(struct frame_run *r, enum slc_frame_format f, uint32_t max_f
                     const uint8_t *in, size_t len, const uint32_t *sizes, size_t n_sizes,
                     uint32_t burst)
 {
-	return feed(r, f, max_frame, in, len, sizes, n_sizes, burst, true);
+	return feed(r, f, max_frame, in, len, sizes, n_sizes, burst, true, false);
+}
+
+int
+frame_run_feed_tags(struct frame_run *r, enum slc_frame_format f, uint32_t max_frame,
+                    const uint8_t *in, size_t len, const uint32_t *sizes, size_t n_sizes,
+                    uint32_t burst)
+{
+	return feed(r, f, max_frame, in, len, sizes, n_sizes, burst, false, true);
 }
 
 /*

@@ -18,17 +18,22 @@
 
 #include "frame.h"
 
+/* forward: a compressed bin is inflated (uring/gunzip.c) into at most this many bytes;
+ * more is forward_inflated, as the reactor's --forward-max-inflated. */
+#define FRAME_RUN_GZIP_MAX (1u << 20)
+
 struct frame_run {
 	uint8_t *bytes; /* the frames' payloads, back to back */
 	size_t *offs;   /* where each frame begins in bytes */
 	uint32_t *lens; /* each frame's length */
 	uint32_t n_frames;
 	size_t n_bytes;
-	uint32_t n_pieces;  /* pieces the parser returned */
-	uint32_t n_whole;   /* frames that came as one piece (start && end) */
-	int err;            /* 0 or an enum slc_frame_error */
-	bool mid_frame;     /* slc_frame_parser_mid_frame() after the last chunk */
-	bool skip;          /* fed with skip mode: drop pieces are taken, and counted */
+	uint32_t n_pieces; /* pieces the parser returned */
+	uint32_t n_whole;  /* frames that came as one piece (start && end) */
+	int err;           /* 0 or an enum slc_frame_error */
+	bool mid_frame;    /* slc_frame_parser_mid_frame() after the last chunk */
+	bool skip;         /* fed with skip mode: drop pieces are taken, and counted */
+	bool tags;         /* forward, fed with tag pieces: "#tag@N|" in chunks (N frames before) */
 	uint32_t n_dropped; /* drop pieces (skip mode) */
 	char chunks[512];   /* forward: each message's chunk and '|', in order (as fits) */
 	size_t chunks_len;
@@ -49,6 +54,12 @@ int frame_run_feed(struct frame_run *r, enum slc_frame_format f, uint32_t max_fr
 
 /* The same in skip mode (slc_frame_parser_skip_oversize): drop pieces discard their frame. */
 int frame_run_feed_skip(struct frame_run *r, enum slc_frame_format f, uint32_t max_frame,
+                        const uint8_t *in, size_t len, const uint32_t *sizes, size_t n_sizes,
+                        uint32_t burst);
+
+/* The same with forward tag pieces (slc_frame_parser_tag_key): each message's tag joins
+ * r->chunks as "#tag@N|", N the frames before its entries. */
+int frame_run_feed_tags(struct frame_run *r, enum slc_frame_format f, uint32_t max_frame,
                         const uint8_t *in, size_t len, const uint32_t *sizes, size_t n_sizes,
                         uint32_t burst);
 

@@ -13,7 +13,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * its oracle is that every split gives what one chunk gives (frames, error, mid_frame), that
  * the harness finds no broken rule of slc_frame_parse_burst(), and that every frame reads
  * back as a time and a record (slc_forward_entry_decode). Input: 4 bytes of settings (limit,
- * burst, chunk sizes, skip mode), then the stream.
+ * burst, chunk sizes, skip mode or tag pieces), then the stream. With tag pieces, every split
+ * gives the same tags too, each before the same entries.
  */
 static int
 check(const uint8_t *data, size_t size, char *msg, size_t msg_size)
@@ -21,6 +22,10 @@ check(const uint8_t *data, size_t size, char *msg, size_t msg_size)
 	static const uint32_t limits[4] = {8, 64, 4096, SLC_FRAME_LEN_MAX};
 	uint32_t max_frame = limits[data[0] & 3], burst = 1 + ((data[0] >> 2) & 7);
 	bool skip = data[0] & 0x80;
+	int (*feed)(struct frame_run *, enum slc_frame_format, uint32_t, const uint8_t *, size_t,
+	            const uint32_t *, size_t, uint32_t) = skip             ? frame_run_feed_skip
+	                                                  : data[0] & 0x40 ? frame_run_feed_tags
+	                                                                   : frame_run_feed;
 	uint32_t sizes[2] = {1 + data[2] % 17, 1 + data[3]};
 	const uint32_t one = 1;
 	const uint8_t *in = data + 4;
@@ -28,8 +33,7 @@ check(const uint8_t *data, size_t size, char *msg, size_t msg_size)
 	struct frame_run whole, r;
 	int rc = 0;
 
-	if ((skip ? frame_run_feed_skip : frame_run_feed)(&whole, SLC_FRAME_FORWARD, max_frame, in,
-	                                                  len, NULL, 0, 64) != 0) {
+	if (feed(&whole, SLC_FRAME_FORWARD, max_frame, in, len, NULL, 0, 64) != 0) {
 		snprintf(msg, msg_size, "whole: %s", whole.violation);
 		frame_run_fini(&whole);
 		return -1;
@@ -54,8 +58,7 @@ check(const uint8_t *data, size_t size, char *msg, size_t msg_size)
 		uint32_t b = k == 2 ? 64 : burst;
 		char diff[256];
 
-		if ((skip ? frame_run_feed_skip : frame_run_feed)(&r, SLC_FRAME_FORWARD, max_frame,
-		                                                  in, len, sz, nsz, b) != 0) {
+		if (feed(&r, SLC_FRAME_FORWARD, max_frame, in, len, sz, nsz, b) != 0) {
 			snprintf(msg, msg_size, "split %u burst %u: %s", sz[0], b, r.violation);
 			rc = -1;
 		} else if (!frame_run_same(&whole, &r)) {

@@ -157,6 +157,10 @@ ref_spec(const char *t, struct slc_key_spec *out)
 		memcpy(out->name, t + 5, n - 5);
 		return 0;
 	}
+	if (n == 11 && memcmp(t, "forward:tag", 11) == 0) {
+		out->kind = SLC_KEY_FORWARD_TAG;
+		return 0;
+	}
 	return -EINVAL;
 }
 
@@ -266,7 +270,8 @@ ref_extract(const struct slc_key_spec *s, const uint8_t *d, uint32_t len, int *r
 			}
 		}
 		return true;
-	case SLC_KEY_OTLP: /* the key lies outside the message: never found in it */
+	case SLC_KEY_OTLP:        /* the key lies outside the message: never found in it */
+	case SLC_KEY_FORWARD_TAG: /* the same: the tag is not in the entry's bytes */
 		return true;
 	default:
 		return false;

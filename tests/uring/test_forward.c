@@ -7,6 +7,7 @@
 #include "forward.h"
 #include "frame.h"
 #include "../fuzz/frame_harness.h"
+#include "../support/gz_write.h"
 #include "../support/mp_write.h"
 
 /* A record {"msg": s, "n": [1, {"deep": nil}]} and an entry's frame: time, record. */
@@ -383,18 +384,142 @@ Test(forward, packed_entries_must_fill_their_bin)
 	expect_any_split(1024, &in, &w, SLC_FRAME_ERR_FORWARD_SHAPE);
 }
 
-Test(forward, compressed_packed_forward_is_refused_clearly)
+/* ---- CompressedPackedForward --------------------------------------------------------- */
+
+static void expect_tags_any_split(uint32_t max_frame, const struct mp *in, const struct want *w,
+                                  int err);
+
+/* [tag, bin, option]: n entries (into w, times from t0) as `members` gzip members one after
+ * another, the option {"compressed": "gzip"} and, given one, the chunk. */
+static void
+compressed(struct mp *in, struct want *w, uint32_t t0, uint32_t n, uint32_t members,
+           const char *chunk)
+{
+	static struct mp part, gz;
+
+	gz.n = 0;
+	for (uint32_t m = 0; m < members; m++) {
+		part.n = 0;
+		for (uint32_t i = m * n / members; i < (m + 1) * n / members; i++) {
+			struct mp *f = want_next(w);
+
+			mp_evt(f, t0 + i, i, i & 1);
+			record(f, "zipped");
+			mp_arr(&part, 2);
+			mp_cat(&part, f);
+		}
+		mp_gzip(&gz, part.b, part.n);
+	}
+	mp_compressed_msg(in, "app.gz", &gz, chunk);
+}
+
+/* A compressed bin's entries come out of its inflated bytes, between what came before and
+ * after it, whole and in order, with its chunk after them; one or several members; every
+ * split of the stream; with tag pieces, its tag before them. */
+Test(forward, compressed_packed_forward_entries_come_from_the_inflated_bin)
 {
 	struct mp in = {0};
 	struct want w = {0};
 
+	packed(&in, &w, 3, false, true);             /* entries 0..2, chunk abc */
+	compressed(&in, &w, 1700000100, 5, 1, "z1"); /* 3..7 */
+	compressed(&in, &w, 1700000200, 4, 2, NULL); /* 8..11, two members */
+	mp_arr(&in, 3);                              /* a Message after: 12 */
+	mp_str(&in, "after");
+	mp_uint(want_next(&w), 9);
+	record(&w.f[w.n - 1], "after");
+	mp_cat(&in, &w.f[w.n - 1]);
+	w.chunks = "abc|z1|";
+	expect_any_split(1024, &in, &w, 0);
+	w.chunks = "#app.packed@0|abc|#app.gz@3|z1|#app.gz@8|#after@12|";
+	expect_tags_any_split(1024, &in, &w, 0);
+}
+
+/* An empty gzip member is a bin of no entries: the message goes on to its option. */
+Test(forward, compressed_bin_of_no_entries)
+{
+	struct mp in = {0};
+	struct want w = {0};
+
+	compressed(&in, &w, 1, 0, 1, "e");
+	w.chunks = "e|";
+	expect_any_split(1024, &in, &w, 0);
+}
+
+/* A message before each bad compressed bin; it is delivered, then the error. */
+static void
+bad_bin(const uint8_t *bin, size_t len, int err)
+{
+	struct mp in = {0};
+	struct want w = {0};
+	struct mp *f = want_next(&w);
+
+	mp_arr(&in, 3);
+	mp_str(&in, "before");
+	mp_uint(f, 1);
+	record(f, "kept");
+	mp_cat(&in, f);
 	mp_arr(&in, 3);
 	mp_str(&in, "t");
-	mp_bin_hdr(&in, 4);
-	mp_put(&in, (const uint8_t[]){0x1f, 0x8b, 0x08, 0x00}, 4);
+	mp_bin_hdr(&in, (uint32_t)len);
+	mp_put(&in, bin, len);
 	mp_map(&in, 1);
 	mp_str(&in, "compressed");
 	mp_str(&in, "gzip");
+	expect_any_split(1024, &in, &w, err);
+}
+
+Test(forward, compressed_bins_that_are_refused)
+{
+	static struct mp gz, plain;
+	uint8_t *zeros = calloc(1, 2 * FRAME_RUN_GZIP_MAX);
+	struct mp entry = {0};
+
+	cr_assert_not_null(zeros);
+	/* gzip's magic, then not gzip; a member cut short */
+	bad_bin((const uint8_t[]){0x1f, 0x8b, 0x08, 0x00}, 4, SLC_FRAME_ERR_FORWARD_GZIP);
+	bad_bin((const uint8_t[]){0x1f, 0x8b, 0xff, 0xff, 0xff, 0xff}, 6,
+	        SLC_FRAME_ERR_FORWARD_GZIP);
+	mp_uint(&entry, 1);
+	record(&entry, "cut");
+	mp_arr(&plain, 2);
+	mp_cat(&plain, &entry);
+	mp_gzip(&gz, plain.b, plain.n);
+	bad_bin(gz.b, gz.n - 5, SLC_FRAME_ERR_FORWARD_GZIP);
+	/* a bomb: a few KiB that inflate past the bound */
+	gz.n = 0;
+	mp_gzip(&gz, zeros, 2 * FRAME_RUN_GZIP_MAX);
+	cr_assert_lt(gz.n, 8192);
+	bad_bin(gz.b, gz.n, SLC_FRAME_ERR_FORWARD_INFLATED);
+	/* gzip inside the inflated bytes: no nesting */
+	gz.n = 0;
+	mp_gzip(&gz, (const uint8_t[]){0x1f, 0x8b, 0x08, 0x00}, 4);
+	bad_bin(gz.b, gz.n, SLC_FRAME_ERR_FORWARD_COMPRESSED);
+	/* inflated bytes that are not entries; entries that run past the inflated bin */
+	gz.n = 0;
+	mp_gzip(&gz, "hello", 5);
+	bad_bin(gz.b, gz.n, SLC_FRAME_ERR_FORWARD_SHAPE);
+	gz.n = 0;
+	mp_gzip(&gz, plain.b, plain.n - 1);
+	bad_bin(gz.b, gz.n, SLC_FRAME_ERR_FORWARD_SHAPE);
+	free(zeros);
+}
+
+/* gzip after entries of a bin is no compressed bin: refused, the entry before it kept. */
+Test(forward, gzip_after_entries_of_a_bin_is_refused)
+{
+	struct mp in = {0};
+	struct want w = {0};
+	struct mp *f = want_next(&w);
+
+	mp_uint(f, 1);
+	record(f, "first");
+	mp_arr(&in, 2);
+	mp_str(&in, "t");
+	mp_bin_hdr(&in, (uint32_t)(1 + f->n + 2));
+	mp_arr(&in, 2);
+	mp_cat(&in, f);
+	mp_put(&in, (const uint8_t[]){0x1f, 0x8b}, 2);
 	expect_any_split(1024, &in, &w, SLC_FRAME_ERR_FORWARD_COMPRESSED);
 }
 
@@ -605,4 +730,88 @@ Test(forward, chunks_that_are_refused)
 	mp_str(&o, "chunk");
 	mp_str(&o, "b");
 	bad_chunk(&o); /* twice */
+}
+
+/* ---- the tag as a key (slc_frame_parser_tag_key) ------------------------------------- */
+
+/* With tag pieces, the input gives w (whose chunks hold "#tag@N|" too) and err in one
+ * chunk, in every 2-way split with bursts of 1 and 64, and a byte at a time. */
+static void
+expect_tags_any_split(uint32_t max_frame, const struct mp *in, const struct want *w, int err)
+{
+	static const uint32_t bursts[] = {1, 64};
+	const uint32_t one = 1;
+	struct frame_run r;
+	int rc;
+
+	for (size_t k = 0; k <= in->n; k++) {
+		for (size_t b = 0; b < 2; b++) {
+			uint32_t sizes[] = {(uint32_t)k, 0};
+			const uint32_t *sz = k == in->n ? &one : k != 0 ? sizes : NULL;
+			size_t nsz = k == in->n ? 1 : k != 0 ? 2 : 0;
+
+			rc = frame_run_feed_tags(&r, SLC_FRAME_FORWARD, max_frame, in->b, in->n, sz,
+			                         nsz, bursts[b]);
+			cr_assert_eq(rc, 0, "%s (rc %d)", r.violation, rc);
+			expect_frames(&r, w, err, "tags, split at", k);
+			frame_run_fini(&r);
+		}
+	}
+}
+
+/* Each message's tag comes out before its entries, in every mode; an empty tag too; a
+ * message's chunk after them, as without tags. */
+Test(forward, tag_pieces_name_each_message_before_its_entries)
+{
+	static const char long_tag[] = "service.with.a.rather.long.tag.name.xyz"; /* str8 */
+	struct mp in = {0};
+	struct want w = {0};
+
+	for (uint32_t i = 0; i < 2; i++) { /* Message mode */
+		struct mp *f = want_next(&w);
+
+		mp_arr(&in, 3);
+		mp_str(&in, "app.web");
+		mp_uint(f, 1700000000 + i);
+		record(f, "web");
+		mp_cat(&in, f);
+	}
+	mp_arr(&in, 2); /* Forward mode, an empty tag */
+	mp_str(&in, "");
+	mp_arr(&in, 2);
+	for (uint32_t i = 0; i < 2; i++) {
+		struct mp *f = want_next(&w);
+
+		mp_uint(f, 1700000100 + i);
+		record(f, "empty");
+		mp_arr(&in, 2);
+		mp_cat(&in, f);
+	}
+	packed(&in, &w, 3, false, true); /* "app.packed", chunk "abc" */
+	mp_arr(&in, 4);                  /* Message mode with an option, a str8 tag */
+	mp_str(&in, long_tag);
+	mp_uint(want_next(&w), 7);
+	record(&w.f[w.n - 1], "long");
+	mp_cat(&in, &w.f[w.n - 1]);
+	mp_put(&in, (const uint8_t[]){0xc0}, 1);
+	w.chunks = "#app.web@0|#app.web@1|#@2|#app.packed@4|abc|"
+	           "#service.with.a.rather.long.tag.name.xyz@7|";
+	cr_assert_gt(strlen(long_tag), 31);
+	expect_tags_any_split(1024, &in, &w, 0);
+}
+
+/* A tag longer than max_frame is refused as without tag pieces, and no tag comes out. */
+Test(forward, tag_pieces_of_an_oversize_tag)
+{
+	struct mp in = {0};
+	struct want w = {0};
+	char big[100];
+
+	memset(big, 't', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	mp_arr(&in, 3);
+	mp_str(&in, big);
+	mp_uint(&in, 1);
+	record(&in, "x");
+	expect_tags_any_split(40, &in, &w, SLC_FRAME_ERR_OVERSIZE);
 }

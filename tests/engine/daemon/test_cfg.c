@@ -214,7 +214,7 @@ Test(cfg, no_flags_is_the_defaults)
 	cr_expect_str_eq(
 	        line, "listen=tcp://127.0.0.1:5140?framing=lines buffers=256 "
 	              "buffer-size=64k udp-buffers=256 max-frame=64k oversize=close reasm-memory=0 "
-	              "http-max-body=4M "
+	              "http-max-body=4M forward-max-inflated=16M "
 	              "evict-idle=1s uring-features=all tenant-default=default max-conns=10000 "
 	              "idle-timeout=off ack-window=1024 tls-min-version=1.2 "
 	              "tls-handshake-timeout=10s tls-max-handshakes=256 "
@@ -309,6 +309,7 @@ static const struct good goods[] = {
         {"--reasm-memory", "32M", "reasm-memory=32M", NULL},
         {"--listen", "http://127.0.0.1:4318", "listen=http://127.0.0.1:4318", NULL},
         {"--http-max-body", "8M", "http-max-body=8M", NULL},
+        {"--forward-max-inflated", "1m", "forward-max-inflated=1M", NULL},
         {"--evict-idle", "250ms", "evict-idle=250ms", NULL},
         {"--evict-idle", "5", "evict-idle=5s", NULL},
         {"--uring-features", "-bundle,-incremental", "uring-features=-bundle,-incremental", NULL},
@@ -456,6 +457,7 @@ static const struct bad bads[] = {
         {"--reasm-memory", "65G", "0..64G"},
         {"--evict-idle", "5ms", "10ms..1h"},
         {"--http-max-body", "1023", "1k..1G"},
+        {"--forward-max-inflated", "2G", "1k..1G"},
         {"--max-conns", "0", "1..1000000"},
         {"--idle-timeout", "soon", "off, or 0..24h"},
         {"--uring-features", "-bundles", "NAME bundle, incremental"},

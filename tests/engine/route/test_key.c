@@ -363,6 +363,8 @@ Test(key, spec_parse_accepts_every_kind)
 	cr_expect_eq(s.name_len, 4u);
 }
 
+/* forward:tag: the tag is no part of the entry's bytes (the reactor hashes it), and
+ * forward takes no other word. */
 /* The OTLP key lies outside the message (the body): extraction from the body finds none. */
 Test(key, otlp_key_is_not_in_the_message)
 {
@@ -374,10 +376,24 @@ Test(key, otlp_key_is_not_in_the_message)
 	cr_expect_null(k);
 }
 
+Test(key, forward_tag_spec)
+{
+	struct slc_key_spec s = spec_of("forward:tag");
+	const uint8_t *k = NULL;
+	uint32_t kl = 0;
+
+	cr_expect_eq(s.kind, SLC_KEY_FORWARD_TAG);
+	cr_expect_eq(slc_key_extract(&s, (const uint8_t *)"\x01\x80", 2, &k, &kl), -ENOENT);
+	cr_expect_null(k);
+	expect_parse_error("forward:record", "--key forward:record: forward takes tag");
+	expect_parse_error("forward:", "--key forward:: forward takes tag");
+	expect_parse_error("forward:tags", "--key forward:tags: forward takes tag");
+}
+
 Test(key, spec_parse_errors_say_what_is_allowed)
 {
 	static const char kinds[] = "expected none, len32, field:N, prefix:DELIM, syslog:hostname, "
-	                            "syslog:appname, json:NAME or otlp:NAME";
+	                            "syslog:appname, json:NAME, otlp:NAME or forward:tag";
 	char want[256];
 	struct slc_key_spec spec;
 

@@ -3,8 +3,8 @@
 //
 //   node send.js PORT COUNT
 //
-// For each event mode the library has but CompressedPackedForward (which sluiced refuses:
-// docs/protocol.md), one client with ack (requireAckResponse: every emit resolves only
+// For each event mode the library has (CompressedPackedForward: gzip, which sluiced
+// inflates: docs/protocol.md), one client with ack (requireAckResponse: every emit resolves only
 // once sluiced acknowledged its chunk) sends COUNT records {"mode": MODE, "i": I} with
 // tag "sluice.MODE". Prints one line a mode, "MODE COUNT acked", and exits 0 when every
 // emit resolved; 1 (with the error) when one failed or an ack timed out.
@@ -32,7 +32,7 @@ async function main() {
   const port = Number(process.argv[2]);
   const count = Number(process.argv[3]);
 
-  for (const mode of ["Message", "Forward", "PackedForward"])
+  for (const mode of ["Message", "Forward", "PackedForward", "CompressedPackedForward"])
     await run(port, count, mode);
 }
 
