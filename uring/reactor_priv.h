@@ -785,6 +785,9 @@ struct bio_st *slc_tls_bio_new(uint64_t *held);
 /* Gives an empty buffer's memory back (the next write allocates again): true if it had
  * any. False, and nothing changes, while ciphertext waits in it. */
 bool slc_tls_bio_shrink(struct bio_st *b);
+/* Room for n more bytes at once (pinned pieces going in together: one realloc, not one
+ * per piece). False when out of memory (nothing changes). */
+bool slc_tls_bio_reserve(struct bio_st *b, size_t n);
 
 /* A session that received nothing for this long gives its ciphertext buffer back (tls.c,
  * once a second). */

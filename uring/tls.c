@@ -541,11 +541,20 @@ pin_feed(struct slc_reactor *r, struct conn *c)
 	return false;
 }
 
+/* Room in the session's buffer for all pinned pieces and extra bytes, reserved at once. */
+static bool
+pins_reserve(struct tls_conn *t, size_t extra)
+{
+	for (uint32_t i = 0; i < t->npins; i++)
+		extra += t->pins[i].len;
+	return slc_tls_bio_reserve(t->rbio, extra);
+}
+
 bool
 slc_tls_pins_release(struct slc_reactor *r, struct conn *c)
 {
 	struct tls_conn *t = c->tls;
-	bool ok = true;
+	bool ok = t->npins == 0 || pins_reserve(t, 0);
 
 	while (t->npins != 0)
 		ok = pin_take(r, t) && ok;
@@ -571,7 +580,12 @@ slc_tls_on_cipher(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t 
 		r->refcnt[ref]++;
 		return;
 	}
-	/* Pinned pieces come first; then the buffer grows to take this one. */
+	/* Pinned pieces come first; then this one, the room for all taken at once. */
+	if (t->npins != 0 && !pins_reserve(t, len)) {
+		slc_tls_pins_release(r, c);
+		no_memory(r, c);
+		return;
+	}
 	while (t->npins != 0)
 		if (!pin_feed(r, c))
 			return;
