@@ -87,6 +87,30 @@ scrape_one(struct tlsc_daemon *s, const char *name)
 	return (uint64_t)dproc_metric(text, name, NULL);
 }
 
+/* The senders closed, the daemon stopped: every sender's lines 0 .. lines - 1 are in the
+ * sink once, in order, and nothing else. */
+static void
+senders_end(struct tlsc_daemon *s, struct sender *snd, SSL_CTX *ctx, uint32_t lines)
+{
+	struct order o = {0};
+	char sink[200];
+
+	for (uint32_t k = 0; k < SENDERS; k++) {
+		tlsc_close(&snd[k].c);
+		free(snd[k].buf);
+	}
+	SSL_CTX_free(ctx);
+	cr_expect_eq(dproc_stop(&s->d), 0, "%s", s->d.log);
+	snprintf(sink, sizeof(sink), "%s/sink", s->d.dir);
+	dproc_for_each_record(sink, order_fn, &o);
+	for (uint32_t k = 0; k < SENDERS; k++)
+		cr_expect_eq(o.next[k], lines, "sender %u: its last line was %u", k, o.next[k] - 1);
+	cr_expect_eq(o.out_of_order, 0, "%u lines out of their connection's order", o.out_of_order);
+	cr_expect_eq(o.other, 0, "%u records that no client sent", o.other);
+	dproc_remove_dir(s->d.dir);
+	free(s);
+}
+
 /*
  * Sixteen sessions send numbered lines at once into a slow pool: each pauses, with
  * plaintext decrypted and not yet framed and ciphertext not yet decrypted, and resumes,
@@ -105,8 +129,6 @@ Test(tls_flow, paused_sessions_keep_every_line_in_order_within_the_budget, .time
 	static struct sender snd[SENDERS];
 	pthread_t th[SENDERS];
 	SSL_CTX *ctx = tlsc_ctx(s->d.dir, NULL, 0);
-	struct order o = {0};
-	char sink[200];
 
 	for (uint32_t k = 0; k < SENDERS; k++) {
 		snd[k].buf = malloc(SEQ_LINES * 16);
@@ -144,21 +166,7 @@ Test(tls_flow, paused_sessions_keep_every_line_in_order_within_the_budget, .time
 	cr_log_info("held at most: decrypted %llu, ciphertext %llu bytes (budget %llu)",
 	            (unsigned long long)plain_max, (unsigned long long)cipher_max,
 	            (unsigned long long)budget);
-	for (uint32_t k = 0; k < SENDERS; k++) {
-		tlsc_close(&snd[k].c);
-		free(snd[k].buf);
-	}
-	SSL_CTX_free(ctx);
-	cr_expect_eq(dproc_stop(&s->d), 0, "%s", s->d.log);
-	snprintf(sink, sizeof(sink), "%s/sink", s->d.dir);
-	dproc_for_each_record(sink, order_fn, &o);
-	for (uint32_t k = 0; k < SENDERS; k++)
-		cr_expect_eq(o.next[k], SEQ_LINES, "sender %u: its last line was %u", k,
-		             o.next[k] - 1);
-	cr_expect_eq(o.out_of_order, 0, "%u lines out of their connection's order", o.out_of_order);
-	cr_expect_eq(o.other, 0, "%u records that no client sent", o.other);
-	dproc_remove_dir(s->d.dir);
-	free(s);
+	senders_end(s, snd, ctx, SEQ_LINES);
 }
 
 /*
@@ -196,9 +204,7 @@ Test(tls_flow, sessions_waiting_for_reassembly_memory_keep_every_line_in_order, 
 	static struct sender snd[SENDERS];
 	pthread_t th[SENDERS];
 	SSL_CTX *ctx = tlsc_ctx(s->d.dir, NULL, 0);
-	struct order o = {0};
 	uint64_t got = 0;
-	char sink[200];
 
 	for (uint32_t k = 0; k < SENDERS; k++) {
 		snd[k].buf = malloc(LONG_LINES * (LONG_LEN + 1));
@@ -225,21 +231,7 @@ Test(tls_flow, sessions_waiting_for_reassembly_memory_keep_every_line_in_order, 
 	cr_expect_eq(got, SENDERS * LONG_LINES, "%s", s->d.log);
 	cr_expect_gt(dproc_metric_now(&s->d, "sluice_reactor_reassembly_grow_waits_total", NULL), 0,
 	             "no session waited for reassembly memory: the test did not test it");
-	for (uint32_t k = 0; k < SENDERS; k++) {
-		tlsc_close(&snd[k].c);
-		free(snd[k].buf);
-	}
-	SSL_CTX_free(ctx);
-	cr_expect_eq(dproc_stop(&s->d), 0, "%s", s->d.log);
-	snprintf(sink, sizeof(sink), "%s/sink", s->d.dir);
-	dproc_for_each_record(sink, order_fn, &o);
-	for (uint32_t k = 0; k < SENDERS; k++)
-		cr_expect_eq(o.next[k], LONG_LINES, "sender %u: its last line was %u", k,
-		             o.next[k] - 1);
-	cr_expect_eq(o.out_of_order, 0, "%u lines out of their connection's order", o.out_of_order);
-	cr_expect_eq(o.other, 0, "%u records that no client sent", o.other);
-	dproc_remove_dir(s->d.dir);
-	free(s);
+	senders_end(s, snd, ctx, LONG_LINES);
 }
 
 /*
