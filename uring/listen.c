@@ -99,6 +99,7 @@ peer_addr(int fd, struct sockaddr_storage *ss, socklen_t *sl, char *out, size_t 
 		snprintf(out, len, "an unknown peer (%s)",
 		         errno == ENOTCONN ? "gone" : "no address");
 		*sl = 0;
+		ss->ss_family = AF_UNSPEC; /* read by the TLS cap's source key (tls_cap.c) */
 		return;
 	}
 	slc_addr_format((const struct sockaddr *)ss, *sl, out, len);

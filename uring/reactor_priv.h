@@ -807,6 +807,9 @@ struct bio_st *slc_tls_bio_new(uint64_t *held);
 /* Gives an empty buffer's memory back (the next write allocates again): true if it had
  * any. False, and nothing changes, while ciphertext waits in it. */
 bool slc_tls_bio_shrink(struct bio_st *b);
+/* Room for n more bytes at once (pinned pieces going in together: one realloc, not one
+ * per piece). False when out of memory (nothing changes). */
+bool slc_tls_bio_reserve(struct bio_st *b, size_t n);
 
 /* A session that received nothing for this long gives its ciphertext buffer back (tls.c,
  * once a second). */
@@ -843,6 +846,10 @@ bool slc_tls_conn_start(struct slc_reactor *r, struct conn *c, const struct sock
 /* Ciphertext the receive brought: kept for slc_tls_pump. */
 void slc_tls_on_cipher(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off,
                        uint32_t len);
+/* c starts waiting for heap memory: its pinned ciphertext goes into its session's buffer,
+ * the receive buffers released. False when that buffer could not grow (the pieces are
+ * released anyway: the caller closes c). */
+bool slc_tls_pins_release(struct slc_reactor *r, struct conn *c);
 /* Drives the handshake, then decrypts into heap chunks and hands them to the framing
  * path while c is receiving; queues what OpenSSL has to send. */
 void slc_tls_pump(struct slc_reactor *r, struct conn *c);
@@ -967,7 +974,8 @@ bool slc_reasm_pend_push(struct slc_reactor *r, struct conn *c, uint32_t ref, ui
                          uint32_t len, bool front);
 void slc_reasm_pend_drop_all(struct slc_reactor *r, struct conn *c);
 /* c starts waiting for reassembly memory: what it holds of receive buffers moves to the
- * stash. False only when no pending record is left. */
+ * stash (a tls:// session's pinned ciphertext: into its own buffer). False when no pending
+ * record is left, or the session's buffer could not grow. */
 bool slc_reasm_unpin(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off,
                      uint32_t len);
 /* Once a tick while connections wait for heap memory: evicts idle partial frames. */

@@ -286,6 +286,9 @@ slc_reasm_pend_push(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_
 bool
 slc_reasm_unpin(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, uint32_t len)
 {
+	/* A tls:// session's pinned ciphertext goes into its own buffer (tls.c). */
+	if (c->tls != NULL && !slc_tls_pins_release(r, c))
+		return false;
 	for (uint32_t i = c->pend_head; i != NONE; i = r->pend[i].next) {
 		struct pend *p = &r->pend[i];
 		uint32_t nref = p->ref, noff = p->off;
@@ -306,6 +309,8 @@ slc_reasm_unpin(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t of
 static bool
 conn_pins_buffers(const struct slc_reactor *r, const struct conn *c)
 {
+	if (c->tls != NULL && c->tls->npins != 0)
+		return true;
 	for (uint32_t i = c->pend_head; i != NONE; i = r->pend[i].next)
 		if (!ref_is_heap(r, r->pend[i].ref))
 			return true;

@@ -505,22 +505,62 @@ slc_tls_write(struct slc_reactor *r, struct conn *c, const uint8_t *p, uint32_t 
  * to TLS_PINS pieces, as a plaintext connection's bytes do: the receive memory bounds it.
  * Copied into the session's buffer, it was held beyond any budget, a whole bundle's
  * worth per paused connection (test_tls_flow). The pump feeds the pieces in, in order,
- * one at a time as OpenSSL takes them.
+ * one at a time as OpenSSL takes them. A piece past TLS_PINS goes in with those before it.
+ *
+ * Not pinned, as the stash is used for plaintext (reasm.c, slc_reasm_pend_push): a small
+ * piece (it would keep a whole buffer of other connections' bytes from the kernel), and
+ * any while the connection waits for heap memory: such a connection must hold no receive
+ * buffer (reactor_priv.h), eviction does not look at pins, and enough paused sessions
+ * would otherwise take the whole buffer ring and wedge the reactor.
  */
+
+/* The oldest pinned piece into the session's buffer, its buffer released either way.
+ * False: no memory (the piece is lost: the caller closes). */
 static bool
-pin_feed(struct slc_reactor *r, struct conn *c)
+pin_take(struct slc_reactor *r, struct tls_conn *t)
 {
-	struct tls_conn *t = c->tls;
 	struct tls_pin p = t->pins[0];
 	bool ok = BIO_write(t->rbio, ref_ptr(r, p.ref) + p.off, (int)p.len) == (int)p.len;
 
 	memmove(&t->pins[0], &t->pins[1], --t->npins * sizeof(t->pins[0]));
 	buf_unref(r, p.ref, 1);
-	if (ok)
-		return true;
+	return ok;
+}
+
+static void
+no_memory(struct slc_reactor *r, struct conn *c)
+{
 	slc_reactor_log(r, LOGK_TLS, SLC_LOG_ERROR, "closing %s: tls: no memory", c->peer);
 	slc_conn_close(r, c, SLC_CLOSE_NO_MEMORY);
+}
+
+static bool
+pin_feed(struct slc_reactor *r, struct conn *c)
+{
+	if (pin_take(r, c->tls))
+		return true;
+	no_memory(r, c);
 	return false;
+}
+
+/* Room in the session's buffer for all pinned pieces and extra bytes, reserved at once. */
+static bool
+pins_reserve(struct tls_conn *t, size_t extra)
+{
+	for (uint32_t i = 0; i < t->npins; i++)
+		extra += t->pins[i].len;
+	return slc_tls_bio_reserve(t->rbio, extra);
+}
+
+bool
+slc_tls_pins_release(struct slc_reactor *r, struct conn *c)
+{
+	struct tls_conn *t = c->tls;
+	bool ok = t->npins == 0 || pins_reserve(t, 0);
+
+	while (t->npins != 0)
+		ok = pin_take(r, t) && ok;
+	return ok;
 }
 
 void
@@ -536,19 +576,23 @@ slc_tls_on_cipher(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t 
 	 * others, conn_defer) stops receiving: its resume arms it again. */
 	if (c->state == CONN_PAUSED)
 		slc_conn_cancel_recv(r, c);
-	if ((c->state == CONN_PAUSED || t->npins != 0) && t->npins < TLS_PINS) {
+	if ((c->state == CONN_PAUSED || t->npins != 0) && t->npins < TLS_PINS && !c->heap_wait &&
+	    len > r->stash_piece_max) {
 		t->pins[t->npins++] = (struct tls_pin){.ref = ref, .off = off, .len = len};
 		r->refcnt[ref]++;
 		return;
 	}
-	/* Pinned pieces come first; then the buffer grows to take this one. */
+	/* Pinned pieces come first; then this one, the room for all taken at once. */
+	if (t->npins != 0 && !pins_reserve(t, len)) {
+		slc_tls_pins_release(r, c);
+		no_memory(r, c);
+		return;
+	}
 	while (t->npins != 0)
 		if (!pin_feed(r, c))
 			return;
-	if (BIO_write(t->rbio, ref_ptr(r, ref) + off, (int)len) != (int)len) {
-		slc_reactor_log(r, LOGK_TLS, SLC_LOG_ERROR, "closing %s: tls: no memory", c->peer);
-		slc_conn_close(r, c, SLC_CLOSE_NO_MEMORY);
-	}
+	if (BIO_write(t->rbio, ref_ptr(r, ref) + off, (int)len) != (int)len)
+		no_memory(r, c);
 }
 
 /* Which refusal an OpenSSL handshake error is. */
@@ -732,6 +776,9 @@ slc_tls_pump(struct slc_reactor *r, struct conn *c)
 			 * waits for reassembly memory (a chunk freed retries). */
 			reasm_wait_set(r, c, true);
 			slc_conn_pause(r, c);
+			/* Waiting for heap memory, it holds no receive buffer (see above). */
+			if (!slc_tls_pins_release(r, c))
+				no_memory(r, c);
 			return;
 		}
 		p = ref_ptr(r, ref);

@@ -26,12 +26,14 @@ struct cipher_buf {
 	uint64_t *held;       /* the reactor's sum of cap */
 };
 
-static int
-cbuf_write(BIO *b, const char *in, size_t n, size_t *done)
+/* Room for n more bytes after what is unread: the remainder moved to the front, then
+ * the buffer grown to what it must hold, not more. False: no memory. */
+static bool
+cbuf_room(struct cipher_buf *cb, size_t n)
 {
-	struct cipher_buf *cb = BIO_get_data(b);
+	size_t cap;
+	uint8_t *p;
 
-	BIO_clear_retry_flags(b);
 	if (cb->off == cb->len)
 		cb->off = cb->len = 0;
 	if (cb->cap - cb->len < n && cb->off != 0) {
@@ -39,18 +41,30 @@ cbuf_write(BIO *b, const char *in, size_t n, size_t *done)
 		cb->len -= cb->off;
 		cb->off = 0;
 	}
-	if (cb->cap - cb->len < n) {
-		/* To what it must hold, not twice: what is left of a record plus one receive
-		 * buffer, once the session is busy (tls.c feeds it piece by piece). */
-		size_t cap = cb->len + n;
-		uint8_t *p = realloc(cb->p, cap);
+	if (cb->cap - cb->len >= n)
+		return true;
+	/* Exactly, not twice: what is left of a record plus one receive buffer once the
+	 * session is busy (tls.c feeds it piece by piece), and pinned pieces going in at
+	 * once reserve their sum first (slc_tls_bio_reserve), so no realloc per piece.
+	 * Twice held up to 1.8x more ciphertext in test_tls_flow, past its budget. */
+	cap = cb->len + n;
+	p = realloc(cb->p, cap);
+	if (p == NULL)
+		return false;
+	*cb->held += cap - cb->cap;
+	cb->p = p;
+	cb->cap = cap;
+	return true;
+}
 
-		if (p == NULL)
-			return 0;
-		*cb->held += cap - cb->cap;
-		cb->p = p;
-		cb->cap = cap;
-	}
+static int
+cbuf_write(BIO *b, const char *in, size_t n, size_t *done)
+{
+	struct cipher_buf *cb = BIO_get_data(b);
+
+	BIO_clear_retry_flags(b);
+	if (!cbuf_room(cb, n))
+		return 0;
 	memcpy(cb->p + cb->len, in, n);
 	cb->len += n;
 	*done = n;
@@ -167,4 +181,10 @@ slc_tls_bio_shrink(struct bio_st *b)
 	cb->p = NULL;
 	cb->off = cb->len = cb->cap = 0;
 	return true;
+}
+
+bool
+slc_tls_bio_reserve(struct bio_st *b, size_t n)
+{
+	return cbuf_room(BIO_get_data(b), n);
 }

@@ -27,13 +27,15 @@ struct tls_src {
 	uint32_t n;    /* its handshakes under way; 0: the slot is empty */
 };
 
-/* A source's key: IPv4 {0, 2^32 | address}; IPv6 {its /64, 0}. An IPv4-mapped IPv6
- * address (a dual-stack listener) is its IPv4 address. The 2^32 bit keeps IPv4 keys apart
- * from ::/64's. */
+/* A source's key: IPv4 {0, 2^32 | address}; IPv6 {its /64, 0}; a peer whose address
+ * is unknown (gone before the accept: AF_UNSPEC) {0, 2^33}, a source of its own. An
+ * IPv4-mapped IPv6 address (a dual-stack listener) is its IPv4 address. The 2^32 bit
+ * keeps IPv4 keys apart from ::/64's. */
 static void
 src_key(const struct sockaddr *sa, uint64_t k[2])
 {
-	k[0] = k[1] = 0;
+	k[0] = 0;
+	k[1] = 1ull << 33;
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
 
@@ -46,6 +48,7 @@ src_key(const struct sockaddr *sa, uint64_t k[2])
 			k[1] = 1ull << 32 | (uint32_t)a[12] << 24 | (uint32_t)a[13] << 16 |
 			       (uint32_t)a[14] << 8 | a[15];
 		} else {
+			k[1] = 0;
 			for (int i = 0; i < 8; i++)
 				k[0] = k[0] << 8 | a[i];
 		}
@@ -55,9 +58,17 @@ src_key(const struct sockaddr *sa, uint64_t k[2])
 static uint32_t
 src_home(const struct slc_reactor *r, const uint64_t k[2])
 {
-	uint64_t h = (k[0] ^ (k[1] * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;
+	uint64_t h = k[0] ^ (k[1] * 0x9e3779b97f4a7c15ull);
 
-	return (uint32_t)(h >> 32) & r->tls_src_mask;
+	/* MurmurHash3's finaliser: every key bit reaches the slot's bits, the /64's high
+	 * (prefix) bits too, which the multiply alone carried only upwards: 256 /64s that
+	 * differ in their first 16 bits had one home among 512 slots, now about 209. */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return (uint32_t)h & r->tls_src_mask;
 }
 
 int
