@@ -412,7 +412,9 @@ option_top(struct slc_frame_parser *p, uint8_t b, struct tok t)
 /*
  * k bytes at chunk[i] of a str in the option that matters: a key being matched against
  * "chunk", or the chunk itself, which goes out as a CHUNK piece (CHUNK_END when the
- * message ends with it). Returns 0 or 1 (a piece), with *ip moved past them.
+ * message ends with it). Returns 0 or 1 (a piece), with *ip moved past them, or
+ * -SLC_FRAME_ERR_OVERSIZE when they take the option past max_frame (as the bytes of any
+ * other object of it would: however the stream is cut).
  */
 static int
 option_bytes(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t *ip, uint32_t i, uint32_t k,
@@ -421,6 +423,8 @@ option_bytes(struct slc_frame_parser *p, const uint8_t *chunk, uint32_t *ip, uin
 	static const char key[5] = {'c', 'h', 'u', 'n', 'k'};
 	int rc = 0;
 
+	if (p->seen + k > p->max_frame)
+		return -SLC_FRAME_ERR_OVERSIZE;
 	p->need -= k;
 	p->seen += k;
 	*ip = i + k;
