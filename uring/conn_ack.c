@@ -181,6 +181,10 @@ slc_conn_ack_fwd_tag(struct slc_reactor *r, struct conn *c, const uint8_t *chunk
 		len = a->tag_len;
 		a->tag_len = 0;
 	}
+	/* The first SLC_CONN_TAG_MAX bytes, whole or gathered: a longer tag must hash the
+	 * same wherever the receive buffers cut it (its entries keep to one worker). */
+	if (len > SLC_CONN_TAG_MAX)
+		len = SLC_CONN_TAG_MAX;
 	h = len != 0 ? XXH3_64bits(tag, len) : 0;
 	a->tag_hash = (uint32_t)(h ^ (h >> 32));
 	return nmsg;
