@@ -139,8 +139,11 @@ slc_fwd_gzip_piece(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t
 		return refuse(r, c, SLC_FRAME_ERR_FORWARD_GZIP, "no memory to inflate");
 	/* A connection that waits for the budget tries again whenever heap memory is freed:
 	 * the last member's trailer (its length mod 2^32: exact for the usual one member)
-	 * saves inflating, again and again, a bin that would not fit yet. */
+	 * saves inflating, again and again, a bin that would not fit yet; a bin of several
+	 * members (or a false trailer) is known once inflated, and that size is kept. */
 	hint = in_len >= 18 ? isize(in + in_len - 4) : 0;
+	if (c->fwd_need > hint)
+		hint = c->fwd_need;
 	if (hint <= max && r->heap_used[HEAP_INFLATE] + (hint > floor ? hint : floor) >
 	                           r->heap_budget[HEAP_INFLATE]) {
 		reasm_wait_set(r, c, true);
@@ -163,10 +166,13 @@ slc_fwd_gzip_piece(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t
 	h = slc_reasm_heap_get(r, n > floor ? (uint32_t)n : floor, HEAP_INFLATE);
 	if (h == NONE) {
 		/* Inflated bins in flight hold the budget: they come back as their entries
-		 * are delivered. Inflated again then (the scratch serves the next bin). */
+		 * are delivered. Inflated again then (the scratch serves the next bin), not
+		 * before the budget has room for this size. */
+		c->fwd_need = (uint32_t)n;
 		reasm_wait_set(r, c, true);
 		return SLC_FWD_GZ_WAIT;
 	}
+	c->fwd_need = 0;
 	memcpy(ref_ptr(r, h), r->fwd_scratch, n);
 	slc_reasm_drop(r, c);
 	slc_forward_inflated(&c->parser, (uint32_t)n);

@@ -177,6 +177,7 @@ on_accept_result(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t li)
 		slc_frame_parser_skip_oversize(&c->parser);
 	c->reasm = NONE;
 	c->reasm_len = 0;
+	c->fwd_need = 0;
 	c->credit = 0;
 	c->pend_head = c->pend_tail = NONE;
 	c->last_rx_ns = c->frame_end_ns = r->now_ns;

@@ -200,6 +200,7 @@ struct conn {
 	uint32_t reasm; /* heap chunk the frame that straddles is copied into, or NONE */
 	uint32_t reasm_len;
 	uint64_t reasm_rx_ns; /* when bytes of that frame last arrived: eviction's measure */
+	uint32_t fwd_need;    /* a compressed bin's inflated size that found no room (fwd_gzip.c) */
 	uint32_t credit;      /* messages left of a turn that a full pool cut short; 0: none */
 	uint32_t pend_head;   /* its pending chunks (struct pend), oldest first; NONE: none */
 	uint32_t pend_tail;
