@@ -200,8 +200,8 @@ conn_parse(struct slc_reactor *r, struct conn *c, uint32_t ref, uint32_t off, ui
 					meta_stop = i; /* the messages before it first */
 					break;
 				}
-				if (p->trim <=
-				    SLC_FRAME_TRIM_GZIP) { /* a compressed bin: fwd_gzip.c */
+				if (p->trim <= SLC_FRAME_TRIM_GZIP) {
+					/* a compressed bin: fwd_gzip.c */
 					int g = slc_fwd_gzip_piece(r, c, ref, off, len, p, pos);
 
 					if (g == SLC_FWD_GZ_WAIT) {
@@ -606,8 +606,7 @@ on_recv(struct slc_reactor *r, struct io_uring_cqe *cqe, uint32_t idx)
 
 			r->tcp_kernel_fill[bid] = off + take;
 			if (SLC_UNLIKELY(c->tls != NULL)) {
-				/* Decrypted piece by piece: the session holds one buffer's
-				 * ciphertext, not a whole bundle's (test_tls_flow). */
+				/* One buffer's ciphertext at a time (test_tls_flow). */
 				slc_tls_on_cipher(r, c, bid, off, take);
 				slc_tls_pump(r, c);
 			} else {
