@@ -20,7 +20,7 @@ run: build
 	sh perf/main_job.sh build/release
 
 # Unit, integration and stress tests in the release build, then under ASan+UBSan and TSan,
-# then the fuzz targets (clang, libFuzzer), 10 or 20 s each. Three test executables at a
+# then the fuzz targets (clang, libFuzzer), 20 s each. Three test executables at a
 # time (most of a daemon test's time is waiting on the daemon: on 2 CPUs each stage takes
 # a third of its serial time), two fuzz targets at a time (they are CPU-bound).
 CHECK_JOBS ?= 3
