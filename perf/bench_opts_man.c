@@ -12,14 +12,8 @@ bench_opt_table_man(FILE *f, const struct bench_opt *t, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		const struct bench_opt *opt = &t[i];
 
-		fputs(opt->metavar != NULL ? ".TP\n.BI \"" : ".TP\n.B ", f);
-		slc_cfg_roff_text(f, opt->name);
-		if (opt->metavar != NULL) {
-			fputs(" \" \"", f);
-			slc_cfg_roff_text(f, opt->metavar);
-			fputc('"', f);
-		}
-		fputc('\n', f);
+		fputs(".TP\n", f);
+		slc_cfg_roff_synopsis(f, opt->name, opt->metavar);
 		slc_cfg_roff_text(f, opt->help);
 		if (opt->type == BENCH_OPT_INT)
 			fprintf(f, "\n.br\nDefault: \\fB%" PRId64 "\\fR.", opt->def);

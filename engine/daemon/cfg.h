@@ -204,6 +204,8 @@ void slc_cfg_print_man(FILE *f);
 /* s as roff text: backslashes as \e, every '-' as \-, and a leading '.' or '\'' escaped.
  * s has no newline. (sluice-bench's page uses it too.) */
 void slc_cfg_roff_text(FILE *f, const char *s);
+/* An option's name and metavar (NULL: none) as the synopsis line of a roff .TP entry. */
+void slc_cfg_roff_synopsis(FILE *f, const char *name, const char *metavar);
 
 /*
  * One line, "listen=tcp://127.0.0.1:5140?framing=lines buffers=4096 ...": every flag's

@@ -261,15 +261,14 @@ slc_cfg_roff_text(FILE *f, const char *s)
 	}
 }
 
-/* The flag's name and metavar as the synopsis of a .TP entry. */
-static void
-roff_flag(FILE *f, const struct slc_cfg_opt *o)
+void
+slc_cfg_roff_synopsis(FILE *f, const char *name, const char *metavar)
 {
-	fputs(o->metavar != NULL ? ".BI \"" : ".B ", f);
-	slc_cfg_roff_text(f, o->name);
-	if (o->metavar != NULL) {
+	fputs(metavar != NULL ? ".BI \"" : ".B ", f);
+	slc_cfg_roff_text(f, name);
+	if (metavar != NULL) {
 		fputs(" \" \"", f);
-		slc_cfg_roff_text(f, o->metavar);
+		slc_cfg_roff_text(f, metavar);
 		fputc('"', f);
 	}
 	fputc('\n', f);
@@ -287,7 +286,7 @@ static void
 man_flag(FILE *f, const struct slc_cfg_opt *o, const char *def, const char *allowed)
 {
 	fputs(".TP\n", f);
-	roff_flag(f, o);
+	slc_cfg_roff_synopsis(f, o->name, o->metavar);
 	slc_cfg_roff_text(f, o->help);
 	fputc('\n', f);
 	if (def == NULL)
